@@ -1,0 +1,1 @@
+"""Adapters: one package per outside system (MQTT, storage, Asterisk, ONVIF, RTSP, ...)."""

@@ -1,0 +1,123 @@
+"""A local Mosquitto broker process: for the demo, the tests and the benchmarks.
+
+Production runs a broker of its own (see docs/deploy.md); this starts Debian's
+``mosquitto`` on a loopback port with persistence in a folder of ours.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
+
+
+def find_mosquitto() -> str:
+    for candidate in MOSQUITTO_PATHS:
+        if Path(candidate).exists():
+            return candidate
+    found = shutil.which("mosquitto")
+    if found is None:
+        raise FileNotFoundError(
+            "mosquitto not found: apt-get install mosquitto (the README's setup does)"
+        )
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class MosquittoBroker:
+    """One mosquitto process; `start()` waits until it accepts connections."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        max_inflight: int = 1000,
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port or free_port(host)
+        self.max_inflight = max_inflight
+        self._process: subprocess.Popen[bytes] | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file = data_dir / "mosquitto.conf"
+        self.log_file = data_dir / "mosquitto.log"
+
+    def _write_config(self) -> None:
+        self.config_file.write_text(
+            "\n".join(
+                [
+                    f"listener {self.port} {self.host}",
+                    "allow_anonymous true",
+                    "persistence true",
+                    f"persistence_location {self.data_dir}/",
+                    "autosave_interval 1",
+                    # a manual-ack consumer may hold many unacked messages (it acks per batch)
+                    f"max_inflight_messages {self.max_inflight}",
+                    "max_queued_messages 1000000",
+                    "message_size_limit 0",
+                    "log_dest stderr",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    "",
+                ]
+            )
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        self._write_config()
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
+        self._process = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.config_file)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited with {self._process.returncode}; see {self.log_file}"
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")
+
+    def kill(self) -> None:
+        """``kill -9``: no chance to save anything."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+
+    def wait(self) -> int:
+        return self._process.wait() if self._process is not None else 0

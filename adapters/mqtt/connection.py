@@ -1,0 +1,346 @@
+"""One MQTT connection per daemon (paho-mqtt 2.x), the only place citygw touches paho.
+
+- MQTT 3.1.1, persistent session (``clean_session=False``) under a stable client id, so
+  the broker keeps QoS 1 messages for a subscriber that is away;
+- paho's network thread reconnects with doubling backoff (``reconnect_min_s`` to
+  ``reconnect_max_s``); every connect attempt has a timeout;
+- availability: a retained ``online`` status on each connect, ``offline`` as the last
+  will (the broker sends it if the daemon dies) and on a clean stop;
+- optional username/password and TLS from config;
+- subscriptions are re-made on every connect; with ``manual_ack`` a message is
+  acknowledged only when the application says so, and only on the connection it came
+  in on (a packet id from an earlier connection means nothing on a new one: the broker
+  redelivers such a message and the consumer's store-by-id absorbs the duplicate).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from gateway.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionState(StrEnum):
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message as it arrived; ``ack()`` confirms it (manual-ack connections only)."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    generation: int
+    _connection: MqttConnection
+
+    def ack(self) -> bool:
+        """PUBACK this message; False if the connection it came on is gone (it will be redelivered)."""
+        return self._connection._ack(self)
+
+
+class Delivery(Protocol):
+    """What paho's ``MQTTMessageInfo`` offers: whether the broker acknowledged the message."""
+
+    def is_published(self) -> bool: ...
+
+
+MessageHandler = Callable[[ReceivedMessage], None]
+ConnectionListener = Callable[[bool], None]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Retained availability messages: sent on connect, and by the broker as last will."""
+
+    topic: str
+    online_payload: bytes
+    offline_payload: bytes
+
+
+class MqttConnection:
+    """A supervised paho client. ``start()``/``stop()`` are idempotent."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        *,
+        availability: Availability | None = None,
+        manual_ack: bool = False,
+        clean_session: bool = False,
+        max_inflight: int = 200,
+    ) -> None:
+        self._config = config
+        self.client_id = client_id
+        self._availability = availability
+        self._manual_ack = manual_ack
+        self._state = ConnectionState.NEW
+        self._state_lock = threading.Lock()
+        self._connected = threading.Event()
+        self._generation = 0
+        self._subscriptions: dict[str, tuple[int, MessageHandler]] = {}
+        self._listeners: list[ConnectionListener] = []
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        self._client.enable_logger(logging.getLogger("paho"))
+        self._client.reconnect_delay_set(
+            max(1, round(config.reconnect_min_s)), max(1, round(config.reconnect_max_s))
+        )
+        self._client.connect_timeout = config.connect_timeout_s
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_queued_messages_set(0)
+        if config.username is not None:
+            password = config.password.get_secret_value() if config.password else None
+            self._client.username_pw_set(config.username, password)
+        if config.tls is not None:
+            self._client.tls_set(
+                ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
+                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
+                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
+                cert_reqs=ssl.CERT_NONE if config.tls.insecure_skip_verify else ssl.CERT_REQUIRED,
+            )
+            if config.tls.insecure_skip_verify:
+                self._client.tls_insecure_set(True)
+        if availability is not None:
+            self._client.will_set(
+                availability.topic, availability.offline_payload, qos=1, retain=True
+            )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self.on_publish: Callable[[], None] | None = None
+        self._client.on_publish = self._on_publish
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def generation(self) -> int:
+        """Counts successful connects; a message's acks are valid only within one."""
+        return self._generation
+
+    def _set_state(self, state: ConnectionState, detail: str = "") -> None:
+        with self._state_lock:
+            if state == self._state:
+                return
+            previous, self._state = self._state, state
+        level = logging.WARNING if state == ConnectionState.DISCONNECTED else logging.INFO
+        log.log(
+            level,
+            "mqtt[%s] %s -> %s%s",
+            self.client_id,
+            previous,
+            state,
+            f" ({detail})" if detail else "",
+        )
+
+    def start(self) -> None:
+        if self._state != ConnectionState.NEW:
+            return
+        self._set_state(ConnectionState.CONNECTING, f"{self._config.host}:{self._config.port}")
+        self._client.connect_async(
+            self._config.host, self._config.port, keepalive=self._config.keepalive_s
+        )
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, *, publish_offline: bool = True, timeout: float = 5.0) -> None:
+        """Say ``offline`` (retained), disconnect cleanly, stop the network thread."""
+        if self._state in (ConnectionState.STOPPED, ConnectionState.NEW):
+            self._set_state(ConnectionState.STOPPED)
+            return
+        if publish_offline and self._availability is not None and self.connected:
+            info = self._client.publish(
+                self._availability.topic, self._availability.offline_payload, qos=1, retain=True
+            )
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning(
+                    "mqtt[%s] could not publish offline status before stopping", self.client_id
+                )
+        self._set_state(ConnectionState.STOPPED)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    # ------------------------------------------------------------------ API
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        """``listener(True)`` after each connect, ``listener(False)`` after each loss (paho thread)."""
+        self._listeners.append(listener)
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
+        """Subscribe now (if connected) and after every reconnect. The handler runs on paho's thread."""
+        self._subscriptions[topic_filter] = (qos, handler)
+        if self.connected:
+            self._client.subscribe(topic_filter, qos)
+
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> Delivery:
+        """Hand one message to paho; the returned `Delivery` tells when the broker acked it.
+
+        Raises `PublishRefused` if paho refuses it outright (payload too large, bad topic).
+        """
+        try:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        except ValueError as exc:
+            raise PublishRefused(topic, str(exc)) from exc
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise PublishRefused(topic, paho.error_string(info.rc))
+        return info
+
+    def publish_and_wait(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        timeout: float = 10.0,
+    ) -> bool:
+        """Publish directly (no outbox) and wait for the PUBACK; for tests, tools and benchmarks."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    # ------------------------------------------------------------------ paho callbacks
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        _userdata: object,
+        _flags: object,
+        reason_code: object,
+        _props: object,
+    ) -> None:
+        if getattr(reason_code, "is_failure", False):
+            self._set_state(ConnectionState.DISCONNECTED, f"broker refused: {reason_code}")
+            return
+        self._generation += 1
+        self._connected.set()
+        self._set_state(ConnectionState.CONNECTED, f"session generation {self._generation}")
+        if self._availability is not None:
+            client.publish(
+                self._availability.topic, self._availability.online_payload, qos=1, retain=True
+            )
+        for topic_filter, (qos, _handler) in self._subscriptions.items():
+            client.subscribe(topic_filter, qos)
+        for listener in self._listeners:
+            self._call_listener(listener, True)
+
+    def _on_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: object,
+        reason_code: object,
+        _props: object,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if self._state != ConnectionState.STOPPED:
+            self._set_state(ConnectionState.DISCONNECTED, str(reason_code))
+        if was_connected:
+            for listener in self._listeners:
+                self._call_listener(listener, False)
+
+    def _call_listener(self, listener: ConnectionListener, up: bool) -> None:
+        try:
+            listener(up)
+        except Exception:
+            log.exception("mqtt[%s] connection listener failed", self.client_id)
+
+    def _on_message(
+        self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage
+    ) -> None:
+        received = ReceivedMessage(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            qos=message.qos,
+            retain=bool(message.retain),
+            mid=message.mid,
+            generation=self._generation,
+            _connection=self,
+        )
+        handler = self._handler_for(message.topic)
+        if handler is None:
+            log.warning(
+                "mqtt[%s] message on %s matches no subscription", self.client_id, message.topic
+            )
+            received.ack()
+            return
+        try:
+            handler(received)
+        except Exception:
+            # not acked: the broker redelivers it after the next reconnect
+            log.exception(
+                "mqtt[%s] handler for %s failed; message left unacknowledged",
+                self.client_id,
+                message.topic,
+            )
+
+    def _handler_for(self, topic: str) -> MessageHandler | None:
+        for topic_filter, (_qos, handler) in self._subscriptions.items():
+            if paho.topic_matches_sub(topic_filter, topic):
+                return handler
+        return None
+
+    def _on_publish(
+        self, _client: paho.Client, _userdata: object, mid: int, reason_code: object, _props: object
+    ) -> None:
+        callback = self.on_publish
+        if callback is not None:
+            callback()
+
+    def _ack(self, message: ReceivedMessage) -> bool:
+        if not self._manual_ack or message.qos == 0:
+            return True
+        if message.generation != self._generation or not self.connected:
+            return False
+        return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+class PublishRefused(Exception):
+    """paho would not take a message at all (not a delivery failure: those are retried)."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        super().__init__(f"publish to {topic} refused: {reason}")
+        self.topic = topic
+        self.reason = reason

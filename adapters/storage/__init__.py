@@ -1,0 +1,1 @@
+"""Storage adapters (SQLite embedded default; PostgreSQL for scale)."""

@@ -1,0 +1,126 @@
+"""Wiring: the one place concrete adapters meet the services.
+
+Daemons call these helpers from their `main`s; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from adapters.mqtt import Availability, MqttConnection, Outbox, OutboxPublisher
+from gateway import __version__
+from gateway.config import Config, outbox_path
+from gateway.contract import DaemonState, DaemonStatus, Source, SourceKind, Topics
+from gateway.publishing import ContractPublisher
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "thread": record.threadName,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(config: Config) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.logging.json_lines:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.logging.level)
+    logging.getLogger("paho").setLevel(logging.WARNING)
+
+
+def topics(config: Config) -> Topics:
+    return Topics(config.mqtt.topic_root)
+
+
+def daemon_source(config: Config, daemon: str) -> Source:
+    return Source(kind=SourceKind.DAEMON, id=f"{daemon}-{config.instance}"[:64])
+
+
+def availability(config: Config, daemon: str) -> Availability:
+    source = daemon_source(config, daemon)
+    topic = topics(config).daemon_status(daemon, config.instance)
+
+    def status(state: DaemonState) -> bytes:
+        return DaemonStatus.create(
+            source=source,
+            daemon=daemon,
+            instance=config.instance,
+            state=state,
+            software_version=__version__,
+        ).to_json()
+
+    return Availability(
+        topic=topic,
+        online_payload=status(DaemonState.ONLINE),
+        offline_payload=status(DaemonState.OFFLINE),
+    )
+
+
+def mqtt_connection(
+    config: Config, daemon: str, *, manual_ack: bool = False, role: str = ""
+) -> MqttConnection:
+    """A persistent-session connection named after the daemon and instance (stable across restarts)."""
+    client_id = f"citygw-{daemon}-{config.instance}" + (f"-{role}" if role else "")
+    return MqttConnection(
+        config.mqtt,
+        client_id,
+        availability=availability(config, daemon),
+        manual_ack=manual_ack,
+        max_inflight=config.outbox.inflight_window,
+    )
+
+
+def edge_publisher(config: Config, daemon: str, connection: MqttConnection) -> OutboxPublisher:
+    """The durable outbox of one daemon, draining over ``connection``."""
+    outbox = Outbox(
+        outbox_path(config, daemon),
+        max_messages=config.outbox.max_messages,
+        max_bytes=config.outbox.max_bytes,
+        fsync=config.outbox.fsync,
+    )
+    return OutboxPublisher(
+        outbox, connection, inflight_window=config.outbox.inflight_window, name=f"outbox[{daemon}]"
+    )
+
+
+def contract_publisher(config: Config, publisher: OutboxPublisher) -> ContractPublisher:
+    return ContractPublisher(publisher, topics(config))
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM (main thread only); the previous handlers come back after."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: object) -> None:
+        logging.getLogger(__name__).info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,106 @@
+"""The ``citygw`` command: one entry point, subcommands per daemon and tool.
+
+Each daemon package may contribute its own commands (``gateway/<pkg>/commands.py``
+exposing ``register(group)``); this module only gathers them. Heavy imports happen
+inside the commands, so ``citygw --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from gateway import __version__
+from gateway.config import Config, ConfigError, load_config
+
+log = logging.getLogger("citygw")
+
+_COMMAND_MODULES = (
+    "gateway.core.commands",
+    "gateway.telephony.commands",
+    "gateway.video.commands",
+    "gateway.demo_commands",
+)
+
+
+class CliContext:
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                click.echo(str(exc), err=True)
+                sys.exit(2)
+        return self._config
+
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CITYGW_CONFIG",
+    default=None,
+    help="configuration file (default: embedded defaults; env CITYGW_CONFIG)",
+)
+@click.version_option(__version__, prog_name="citygw")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """citygw: edge gateway of the digital city-management centre."""
+    ctx.obj = CliContext(config_path)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate FILE; print every error with its key path and line; exit 1 if any."""
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        click.echo(f"{exc.source}: INVALID ({len(exc.issues)} error(s))", err=True)
+        for issue in exc.issues:
+            click.echo(f"  {issue}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"{file}: OK (instance {config.instance}, broker {config.mqtt.host}:{config.mqtt.port})"
+    )
+
+
+def _register_subcommands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(cli)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    cli(prog_name="citygw")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,522 @@
+"""The MQTT contract of citygw (v1): topics and message schemas.
+
+This is the one module both sides import. Every message is a JSON object with:
+
+- ``schema``: the message kind, e.g. ``citygw.candidate_case``;
+- ``version``: ``"MAJOR.MINOR"``; a consumer accepts its own major version and any minor
+  (unknown fields of a newer minor are ignored), and rejects other majors with a reason;
+- ``id``: globally unique, generated at the source: the idempotency key consumers store by;
+- ``ts``: RFC 3339 UTC timestamp of when the source produced it;
+- ``source``: who produced it (kind + id).
+
+`parse_message` turns bytes into a typed message or raises `ContractError` carrying a
+machine-readable ``code`` and a human reason. It does no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from gateway.clock import rfc3339, utc_now
+
+CONTRACT_MAJOR = 1
+CONTRACT_VERSION = "1.0"
+DEFAULT_TOPIC_ROOT = "citygw/v1"
+#: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
+#: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
+_SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+EVENT_CODE_PATTERN = r"^\d{4}$"
+GRID_CODE_PATTERN = r"^\d{14}$"
+
+
+class ContractError(ValueError):
+    """A message that does not follow the contract. ``code`` is stable, ``reason`` is for people."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def new_message_id(prefix: str = "") -> str:
+    """A fresh globally unique id; ``prefix`` (e.g. a source id) helps people reading logs."""
+    unique = uuid.uuid4().hex
+    return f"{prefix}-{unique}" if prefix else unique
+
+
+def stable_message_id(*parts: str) -> str:
+    """A deterministic id from facts that identify one thing (a call's uniqueid, a rule firing).
+
+    Publishing the same thing twice then yields the same id, so consumers store it once.
+    """
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+    return (
+        f"{parts[0][:24]}-{digest}"
+        if parts and re.fullmatch(r"[A-Za-z0-9_\-]+", parts[0][:24])
+        else digest
+    )
+
+
+class SourceKind(StrEnum):
+    CALL = "call"
+    CAMERA = "camera"
+    INSPECTOR = "inspector"
+    API = "api"
+    CORE = "core"
+    DAEMON = "daemon"
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: SourceKind
+    id: Annotated[
+        str, Field(pattern=_SOURCE_ID_PATTERN, description="gateway instance, camera id, ...")
+    ]
+
+
+class _Message(BaseModel):
+    """Fields every message carries."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    SCHEMA: ClassVar[str] = ""
+
+    schema_name: str = Field(alias="schema")
+    version: str = CONTRACT_VERSION
+    id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    ts: datetime
+    source: Source
+
+    @field_validator("ts")
+    @classmethod
+    def _ts_is_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(
+                "timestamp must carry a timezone (RFC 3339, e.g. 2026-01-05T09:00:00Z)"
+            )
+        # the wire carries milliseconds: keep the same precision in memory
+        return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema_matches(cls, value: str) -> str:
+        if cls.SCHEMA and value != cls.SCHEMA:
+            raise ValueError(f"expected schema {cls.SCHEMA!r}, got {value!r}")
+        return value
+
+    @field_serializer("ts")
+    def _ts_rfc3339(self, value: datetime) -> str:
+        return rfc3339(value)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+
+    @classmethod
+    def create(
+        cls, *, source: Source, id: str | None = None, ts: datetime | None = None, **fields: Any
+    ):  # type: ignore[no-untyped-def]
+        """Build a message with the envelope filled in (fresh id, now, this schema)."""
+        return cls(
+            schema=cls.SCHEMA,
+            version=CONTRACT_VERSION,
+            id=id or new_message_id(source.id),
+            ts=ts or utc_now(),
+            source=source,
+            **fields,
+        )
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+class EvidenceRole(StrEnum):
+    SNAPSHOT = "snapshot"  # annotated JPEG of the frame that fired a rule
+    CLIP = "clip"  # a few seconds of video around it
+    RECORDING = "recording"  # a caller's voice (WAV 8 kHz)
+    PHOTO = "photo"  # an inspector's or department's photo
+
+
+class Evidence(BaseModel):
+    """One piece of evidence, named by the SHA-256 of its bytes.
+
+    The bytes travel inline (``data``, base64) so the edge needs no inbound port; a
+    consumer that already holds the hash may receive the same evidence without data.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    media_type: Annotated[str, Field(pattern=r"^[a-z]+/[A-Za-z0-9.+\-]+$")]
+    role: EvidenceRole
+    size: Annotated[int, Field(ge=0)]
+    name: Annotated[str, Field(max_length=200)] = ""
+    data: str | None = Field(default=None, description="base64 of the bytes")
+
+    @model_validator(mode="after")
+    def _data_matches_hash(self) -> Evidence:
+        if self.data is not None:
+            raw = self.raw_bytes()
+            if len(raw) != self.size:
+                raise ValueError(f"evidence size {self.size} but data has {len(raw)} bytes")
+            if hashlib.sha256(raw).hexdigest() != self.sha256:
+                raise ValueError("evidence data does not match its sha256")
+        return self
+
+    def raw_bytes(self) -> bytes:
+        if self.data is None:
+            raise ValueError(f"evidence {self.sha256} carries no data")
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"evidence data is not valid base64: {exc}") from exc
+
+    @classmethod
+    def from_bytes(
+        cls, raw: bytes, *, media_type: str, role: EvidenceRole, name: str = ""
+    ) -> Evidence:
+        return cls(
+            sha256=hashlib.sha256(raw).hexdigest(),
+            media_type=media_type,
+            role=role,
+            size=len(raw),
+            name=name,
+            data=base64.b64encode(raw).decode("ascii"),
+        )
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    grid_code: Annotated[str | None, Field(pattern=GRID_CODE_PATTERN)] = None
+    district: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(
+        default=None, max_length=500, description="text a caller or inspector gave"
+    )
+    camera_id: str | None = Field(default=None, max_length=64)
+    zone_id: str | None = Field(default=None, max_length=64)
+    lat: Annotated[float | None, Field(ge=-90, le=90)] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180)] = None
+
+
+class Reporter(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str | None = Field(default=None, max_length=100)
+    callback_number: str | None = Field(default=None, pattern=r"^[0-9+*#]{1,32}$")
+
+
+class CandidateCase(_Message):
+    """A proposed case: from a call, a camera rule, an inspector or the API.
+
+    ``partial`` marks a report cut short (a caller who hung up midway): ``facts`` then
+    says how far it got. ``facts`` carries the call or detection facts that led to it.
+    """
+
+    SCHEMA: ClassVar[str] = "citygw.candidate_case"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    event_code: Annotated[
+        str, Field(pattern=EVENT_CODE_PATTERN, description="CJ/T 214 code, e.g. 0505")
+    ]
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=4000)
+    location: Location = Field(default_factory=Location)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=32)
+    reporter: Reporter | None = None
+    urgent: bool = False
+    partial: bool = False
+    case_number: str | None = Field(
+        default=None, max_length=32, description="number read to a caller"
+    )
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- case events
+
+
+class CaseEvent(_Message):
+    """A state change of a case, published by the core after it is committed."""
+
+    SCHEMA: ClassVar[str] = "citygw.case_event"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    case_id: Annotated[str, Field(min_length=1, max_length=64)]
+    case_number: str | None = Field(default=None, max_length=32)
+    action: Annotated[str, Field(min_length=1, max_length=64)]
+    from_state: str | None = None
+    to_state: Annotated[str, Field(min_length=1, max_length=64)]
+    event_code: Annotated[str | None, Field(pattern=EVENT_CODE_PATTERN)] = None
+    grid_code: Annotated[str | None, Field(pattern=GRID_CODE_PATTERN)] = None
+    department: str | None = None
+    actor: str | None = None
+    role: str | None = None
+    opinion: str = Field(default="", max_length=4000)
+    deadline: datetime | None = None
+    light: Literal["green", "yellow", "red"] | None = None
+    candidate_ids: list[str] = Field(default_factory=list)
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("deadline")
+    def _deadline_rfc3339(self, value: datetime | None) -> str | None:
+        return rfc3339(value) if value else None
+
+
+class CaseFeedback(_Message):
+    """What a citizen said about a case afterwards (the IVR's satisfaction survey)."""
+
+    SCHEMA: ClassVar[str] = "citygw.case_feedback"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    case_number: Annotated[str, Field(min_length=1, max_length=32)]
+    satisfaction: Literal["satisfied", "basically_satisfied", "dissatisfied"]
+    reopen_requested: bool = False
+    comment: str = Field(default="", max_length=2000)
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- health
+
+
+class DaemonState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class DaemonStatus(_Message):
+    """Retained availability of a daemon; the broker publishes ``offline`` as its last will."""
+
+    SCHEMA: ClassVar[str] = "citygw.daemon_status"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    daemon: Annotated[str, Field(min_length=1, max_length=32)]
+    instance: Annotated[str, Field(pattern=_SOURCE_ID_PATTERN)]
+    state: DaemonState
+    software_version: str = ""
+
+
+class CameraState(StrEnum):
+    STARTING = "starting"
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
+class CameraStatus(_Message):
+    """Retained health of one camera, published on each state change and periodically."""
+
+    SCHEMA: ClassVar[str] = "citygw.camera_status"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    camera_id: Annotated[str, Field(pattern=_SOURCE_ID_PATTERN)]
+    state: CameraState
+    fps_in: Annotated[float, Field(ge=0)] = 0.0
+    fps_analysed: Annotated[float, Field(ge=0)] = 0.0
+    last_frame_at: datetime | None = None
+    detail: str = Field(default="", max_length=500)
+
+    @field_serializer("last_frame_at")
+    def _last_frame_rfc3339(self, value: datetime | None) -> str | None:
+        return rfc3339(value) if value else None
+
+
+class DeadLetter(_Message):
+    """A message a consumer could not accept, with the reason; the original is kept (bounded)."""
+
+    SCHEMA: ClassVar[str] = "citygw.dead_letter"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    original_topic: str
+    error_code: str
+    reason: str = Field(max_length=4000)
+    payload_size: int
+    payload_head_b64: str = Field(description="base64 of the first bytes of the original payload")
+
+
+MESSAGE_TYPES: dict[str, type[_Message]] = {
+    cls.SCHEMA: cls
+    for cls in (CandidateCase, CaseEvent, CaseFeedback, DaemonStatus, CameraStatus, DeadLetter)
+}
+
+Message = CandidateCase | CaseEvent | CaseFeedback | DaemonStatus | CameraStatus | DeadLetter
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(p) for p in item["loc"]) or "(message)"
+        parts.append(f"{path}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_message(
+    payload: bytes,
+    *,
+    expect: type[_Message] | tuple[type[_Message], ...] | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Message:
+    """Parse one MQTT payload into a contract message, or raise `ContractError`.
+
+    Codes: ``too_large``, ``bad_encoding``, ``bad_json``, ``not_an_object``,
+    ``unknown_schema``, ``bad_version``, ``unsupported_version``, ``unexpected_schema``,
+    ``invalid``.
+    """
+    if len(payload) > max_bytes:
+        raise ContractError(
+            "too_large", f"payload is {len(payload)} bytes; the limit is {max_bytes}"
+        )
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError("bad_encoding", f"payload is not UTF-8: {exc}") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError("bad_json", f"payload is not JSON: {exc}") from exc
+    return parse_document(document, expect=expect)
+
+
+def parse_document(
+    document: Any, *, expect: type[_Message] | tuple[type[_Message], ...] | None = None
+) -> Message:
+    """Like `parse_message` for an already decoded JSON value."""
+    if not isinstance(document, Mapping):
+        raise ContractError(
+            "not_an_object", f"a message is a JSON object, got {type(document).__name__}"
+        )
+    schema = document.get("schema")
+    if not isinstance(schema, str) or schema not in MESSAGE_TYPES:
+        raise ContractError(
+            "unknown_schema", f"unknown schema {schema!r}; known: {sorted(MESSAGE_TYPES)}"
+        )
+    version = document.get("version")
+    match = re.fullmatch(r"(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    if match is None:
+        raise ContractError("bad_version", f"version must be 'MAJOR.MINOR', got {version!r}")
+    if int(match.group(1)) != CONTRACT_MAJOR:
+        raise ContractError(
+            "unsupported_version",
+            f"{schema} major version {match.group(1)} is not supported (this consumer speaks {CONTRACT_MAJOR}.x)",
+        )
+    message_type = MESSAGE_TYPES[schema]
+    if expect is not None:
+        expected = expect if isinstance(expect, tuple) else (expect,)
+        if message_type not in expected:
+            names = ", ".join(t.SCHEMA for t in expected)
+            raise ContractError(
+                "unexpected_schema", f"{schema} is not accepted here (expected {names})"
+            )
+    try:
+        return message_type.model_validate(document)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise ContractError("invalid", _format_validation_error(exc)) from exc
+
+
+# --------------------------------------------------------------------------- topics
+
+
+class Topics:
+    """Topic names under one root (config ``mqtt.topic_root``, default ``citygw/v1``)."""
+
+    def __init__(self, root: str = DEFAULT_TOPIC_ROOT) -> None:
+        root = root.strip("/")
+        if not root or any(ch in root for ch in "+#\x00"):
+            raise ValueError(f"invalid topic root {root!r}")
+        self.root = root
+
+    @staticmethod
+    def _segment(value: str) -> str:
+        if not value or any(ch in value for ch in "/+#\x00"):
+            raise ValueError(f"invalid topic segment {value!r}")
+        return value
+
+    def candidate(self, source_kind: SourceKind | str, source_id: str) -> str:
+        return (
+            f"{self.root}/candidates/{self._segment(str(source_kind))}/{self._segment(source_id)}"
+        )
+
+    @property
+    def all_candidates(self) -> str:
+        return f"{self.root}/candidates/#"
+
+    def case_events(self, case_id: str) -> str:
+        return f"{self.root}/cases/{self._segment(case_id)}/events"
+
+    @property
+    def all_case_events(self) -> str:
+        return f"{self.root}/cases/+/events"
+
+    def feedback(self, source_kind: SourceKind | str, source_id: str) -> str:
+        return f"{self.root}/feedback/{self._segment(str(source_kind))}/{self._segment(source_id)}"
+
+    @property
+    def all_feedback(self) -> str:
+        return f"{self.root}/feedback/#"
+
+    def daemon_status(self, daemon: str, instance: str) -> str:
+        return f"{self.root}/status/{self._segment(daemon)}/{self._segment(instance)}"
+
+    @property
+    def all_daemon_status(self) -> str:
+        return f"{self.root}/status/#"
+
+    def camera_status(self, camera_id: str) -> str:
+        return f"{self.root}/cameras/{self._segment(camera_id)}/status"
+
+    @property
+    def all_camera_status(self) -> str:
+        return f"{self.root}/cameras/+/status"
+
+    def dead_letter(self, consumer: str) -> str:
+        return f"{self.root}/deadletter/{self._segment(consumer)}"
+
+    @property
+    def all_dead_letters(self) -> str:
+        return f"{self.root}/deadletter/#"
+
+
+def dead_letter_for(
+    *, topic: str, payload: bytes, error: ContractError, consumer: Source, head_bytes: int = 4096
+) -> DeadLetter:
+    """The dead-letter message for a payload a consumer rejected."""
+    return DeadLetter.create(
+        source=consumer,
+        original_topic=topic,
+        error_code=error.code,
+        reason=error.reason[:4000],
+        payload_size=len(payload),
+        payload_head_b64=base64.b64encode(payload[:head_bytes]).decode("ascii"),
+    )
+
+
+def utc(moment: datetime) -> datetime:
+    """Normalise an aware datetime to UTC (for callers building messages by hand)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC)

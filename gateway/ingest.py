@@ -1,0 +1,198 @@
+"""Candidate ingest: from broker messages to stored candidates, exactly once by id.
+
+Messages arrive on the MQTT thread and wait in a bounded queue (when it is full the MQTT
+thread waits too, and the broker keeps the rest). One worker takes them in batches:
+
+- a payload that breaks the contract is logged with its reason, sent to the dead-letter
+  topic, and then acknowledged (it will never become valid by waiting);
+- valid candidates are stored in one transaction; the store answers which ids were new
+  (a redelivered id is a duplicate and changes nothing); only after the commit is each
+  message acknowledged;
+- when the store fails (a database restart), nothing is acknowledged: the batch is
+  retried with backoff until it commits, so a database outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.contract import CandidateCase, ContractError, Source, dead_letter_for, parse_message
+from gateway.ports import InboundMessage
+from gateway.publishing import ContractPublisher
+
+log = logging.getLogger(__name__)
+
+
+class CandidateStore(Protocol):
+    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
+        """Store all in one transaction; for each, True if its id was new. Raise on failure."""
+        ...
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    store_failures: int = 0
+
+
+StoredCallback = Callable[[CandidateCase, bool], None]
+
+
+class CandidateIngest:
+    """The consumer side of candidate cases. ``start()``/``stop()`` own one worker thread."""
+
+    def __init__(
+        self,
+        store: CandidateStore,
+        dead_letters: ContractPublisher,
+        consumer: Source,
+        *,
+        max_batch: int = 200,
+        queue_size: int = 2000,
+        max_payload_bytes: int | None = None,
+        on_stored: StoredCallback | None = None,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._consumer = consumer
+        self._max_batch = max_batch
+        self._max_payload_bytes = max_payload_bytes
+        self._on_stored = on_stored
+        self._retry_max_s = retry_max_s
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = IngestStats()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="ingest.worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def submit(self, message: InboundMessage) -> None:
+        """Called for each broker message; waits while the queue is full (back-pressure)."""
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    # ------------------------------------------------------------------ worker
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._handle_batch(batch)
+
+    def _handle_batch(self, batch: list[InboundMessage]) -> None:
+        self.stats.received += len(batch)
+        accepted: list[tuple[InboundMessage, CandidateCase]] = []
+        for message in batch:
+            candidate = self._parse_or_dead_letter(message)
+            if candidate is not None:
+                accepted.append((message, candidate))
+        if not accepted:
+            return
+        # one id may come twice in one batch (a redelivery): keep the first
+        unique: dict[str, CandidateCase] = {}
+        for _message, candidate in accepted:
+            unique.setdefault(candidate.id, candidate)
+        candidates = list(unique.values())
+        is_new = self._store_with_retry(candidates)
+        if is_new is None:
+            return  # stopping: nothing acknowledged, the broker will redeliver
+        for message, _candidate in accepted:
+            message.ack()
+        for candidate, new in zip(candidates, is_new, strict=True):
+            if new:
+                self.stats.stored += 1
+            else:
+                self.stats.duplicates += 1
+            if self._on_stored is not None:
+                try:
+                    self._on_stored(candidate, new)
+                except Exception:
+                    log.exception("on_stored callback failed for %s", candidate.id)
+        self.stats.duplicates += len(accepted) - len(candidates)
+
+    def _parse_or_dead_letter(self, message: InboundMessage) -> CandidateCase | None:
+        try:
+            kwargs = (
+                {} if self._max_payload_bytes is None else {"max_bytes": self._max_payload_bytes}
+            )
+            parsed = parse_message(message.payload, expect=CandidateCase, **kwargs)
+        except ContractError as error:
+            log.warning(
+                "rejected message on %s (%d bytes): %s: %s",
+                message.topic,
+                len(message.payload),
+                error.code,
+                error.reason[:500],
+            )
+            letter = dead_letter_for(
+                topic=message.topic, payload=message.payload, error=error, consumer=self._consumer
+            )
+            try:
+                self._dead_letters.dead_letter(letter, self._consumer.id)
+            except Exception:
+                log.exception(
+                    "could not queue dead letter for %s; leaving it unacknowledged", message.topic
+                )
+                return None
+            self.stats.dead_lettered += 1
+            message.ack()
+            return None
+        assert isinstance(parsed, CandidateCase)
+        return parsed
+
+    def _store_with_retry(self, candidates: list[CandidateCase]) -> list[bool] | None:
+        delay = 0.5
+        while True:
+            try:
+                return self._store.store_candidates(candidates)
+            except Exception as exc:
+                self.stats.store_failures += 1
+                log.error(
+                    "storing %d candidates failed (%s); retrying in %.1fs",
+                    len(candidates),
+                    exc,
+                    delay,
+                )
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, self._retry_max_s)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True when the queue is empty (for tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty():
+                return True
+            time.sleep(0.01)
+        return self._queue.empty()

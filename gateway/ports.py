@@ -1,0 +1,28 @@
+"""Ports: what the domain services need from the outside, as Protocols.
+
+Concrete adapters are chosen in `gateway.bootstrap`; tests plug fakes in here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class MessagePublisher(Protocol):
+    """Publishes bytes on a topic, at least once. `OutboxPublisher` is the durable one."""
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        """Accept the message for delivery (durably, for an outbox) or raise."""
+        ...
+
+
+class InboundMessage(Protocol):
+    """A message received from the broker, confirmed with `ack()` once it is safely handled."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+    def ack(self) -> bool: ...

@@ -1,0 +1,40 @@
+"""Publishing contract messages: the one place that picks the topic for each message type."""
+
+from __future__ import annotations
+
+from gateway.contract import (
+    CameraStatus,
+    CandidateCase,
+    CaseEvent,
+    CaseFeedback,
+    DeadLetter,
+    Topics,
+)
+from gateway.ports import MessagePublisher
+
+
+class ContractPublisher:
+    """Turns contract messages into (topic, payload) and hands them to a `MessagePublisher`."""
+
+    def __init__(self, publisher: MessagePublisher, topics: Topics) -> None:
+        self._publisher = publisher
+        self.topics = topics
+
+    def candidate(self, candidate: CandidateCase) -> int:
+        topic = self.topics.candidate(candidate.source.kind, candidate.source.id)
+        return self._publisher.publish(topic, candidate.to_json())
+
+    def case_event(self, event: CaseEvent) -> int:
+        return self._publisher.publish(self.topics.case_events(event.case_id), event.to_json())
+
+    def feedback(self, feedback: CaseFeedback) -> int:
+        topic = self.topics.feedback(feedback.source.kind, feedback.source.id)
+        return self._publisher.publish(topic, feedback.to_json())
+
+    def camera_status(self, status: CameraStatus) -> int:
+        return self._publisher.publish(
+            self.topics.camera_status(status.camera_id), status.to_json(), retain=True
+        )
+
+    def dead_letter(self, letter: DeadLetter, consumer: str) -> int:
+        return self._publisher.publish(self.topics.dead_letter(consumer), letter.to_json())
