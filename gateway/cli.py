@@ -100,7 +100,3 @@ _register_subcommands()
 
 def main() -> None:
     cli(prog_name="citygw")
-
-
-if __name__ == "__main__":
-    main()

@@ -192,7 +192,8 @@ class MqttConnection:
                     "mqtt[%s] could not publish offline status before stopping", self.client_id
                 )
         self._set_state(ConnectionState.STOPPED)
-        self._client.disconnect()
+        if self.connected:
+            self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
 

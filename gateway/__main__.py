@@ -1,0 +1,5 @@
+"""`python -m gateway` runs the citygw command."""
+
+from gateway.cli import main
+
+main()
