@@ -1,0 +1,1 @@
+"""Analysis of decoded frames: motion gating, detection, tracking, rules."""
