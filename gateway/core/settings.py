@@ -1,19 +1,223 @@
-"""Configuration of the core workflow service (`citygw core`)."""
+"""Configuration of the core workflow service (`citygw core`).
+
+One model per concern: storage and HTTP (`CoreConfig` itself), the working calendar,
+time limits, the responsibility (dispatch) table, camera → grid mapping, duplicate
+detection and evaluation weights. Tables are inline here so the one config file says
+everything; `config/citygw.example.yaml` shows a filled-in example.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_PERIOD = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
-class CoreConfig(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class CalendarConfig(_Section):
+    """The working calendar deadlines are counted on (工作时/工作日)."""
+
+    timezone: str = Field(default="Asia/Shanghai", description="IANA zone of the working day")
+    workdays: list[int] = Field(
+        default=[0, 1, 2, 3, 4],
+        description="weekdays that are working days (0 = Monday ... 6 = Sunday)",
+    )
+    periods: list[str] = Field(
+        default=["09:00-12:00", "13:00-18:00"],
+        min_length=1,
+        max_length=6,
+        description="working periods of a working day, HH:MM-HH:MM, in order, not overlapping",
+    )
+    holidays: list[date] = Field(
+        default_factory=list, description="public holidays: no work even on a workday"
+    )
+    extra_workdays: list[date] = Field(
+        default_factory=list, description="make-up working days (调休) falling on a weekend"
+    )
+
+    @field_validator("workdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(day < 0 or day > 6 for day in value):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        return sorted(set(value))
+
+    @field_validator("periods")
+    @classmethod
+    def _periods_in_order(cls, value: list[str]) -> list[str]:
+        previous_end: time | None = None
+        for period in value:
+            start, end = parse_period(period)
+            if end <= start:
+                raise ValueError(f"period {period!r} ends before it starts")
+            if previous_end is not None and start < previous_end:
+                raise ValueError(f"period {period!r} overlaps or is out of order")
+            previous_end = end
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+def parse_period(period: str) -> tuple[time, time]:
+    match = _PERIOD.fullmatch(period)
+    if match is None:
+        raise ValueError(f"period {period!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"period {period!r} has an impossible time")
+    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+    return time(h1, m1), end
+
+
+class TimeLimit(_Section):
+    """How long a department has to dispose of a case, per (event code, condition)."""
+
+    event_prefix: str = Field(
+        pattern=r"^\d{0,4}$",
+        description="CJ/T 214 code or prefix ('0505', '05' for the class, '' for all)",
+    )
+    condition: Literal["normal", "urgent"] = Field(
+        default="normal", description="urgent = the candidate was marked urgent"
+    )
+    amount: float = Field(gt=0, le=1000, description="the limit, in `unit`")
+    unit: Literal["work_hours", "work_days"] = Field(
+        default="work_hours", description="工作时 or 工作日 on the working calendar"
+    )
+
+
+class DispatchRule(_Section):
+    """One row of the responsibility table: event code prefix × grid prefix → department."""
+
+    event_prefix: str = Field(pattern=r"^\d{0,4}$", description="event code or prefix; '' = any")
+    grid_prefix: str = Field(
+        default="", pattern=r"^\d{0,14}$", description="grid code prefix (county 6, street 9 ...)"
+    )
+    department: str = Field(min_length=1, max_length=64, description="department id")
+
+
+class Department(_Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="department id used in rules")
+    name: str = Field(min_length=1, max_length=100, description="name shown to people")
+
+
+class CameraGrid(_Section):
+    """Where a camera (or one zone of it) looks: the unit grid its cases belong to."""
+
+    camera_id: str = Field(min_length=1, max_length=64)
+    zone_id: str | None = Field(default=None, max_length=64, description="None = whole camera")
+    grid_code: str = Field(pattern=r"^\d{14}$", description="14-digit unit grid code")
+    district: str | None = Field(default=None, max_length=100)
+
+
+class DuplicateConfig(_Section):
+    window_minutes: int = Field(
+        default=240, ge=0, le=60 * 24 * 30, description="how recent an open case may be to match"
+    )
+    distance_m: float = Field(
+        default=50.0, ge=0, le=10_000, description="match within this many metres (lat/lon known)"
+    )
+    same_grid: bool = Field(
+        default=True, description="also match an open case in the same unit grid (no lat/lon)"
+    )
+    redetection_window_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 365,
+        description="a camera track (camera + track id) maps to its case for this long",
+    )
+
+
+class MetricWeights(_Section):
+    """Weights of the composite score (they need not sum to 1; the score is normalised)."""
+
+    closure_rate: float = Field(default=0.3, ge=0, le=100)
+    on_time_closure_rate: float = Field(default=0.3, ge=0, le=100)
+    on_time_disposal_rate: float = Field(default=0.3, ge=0, le=100)
+    rework_rate: float = Field(default=0.1, ge=0, le=100, description="counts as (1 - rate)")
+
+
+class CoreConfig(_Section):
     database_url: str = Field(
         default="sqlite:///var/core.sqlite3",
         description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://...",
     )
+    db_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="connect / lock wait timeout of the database"
+    )
     http_host: str = Field(default="127.0.0.1", description="address the API and console listen on")
     http_port: int = Field(default=8080, ge=1, le=65535, description="port of the API and console")
+    http_threads: int = Field(
+        default=16, ge=1, le=200, description="worker threads for blocking API handlers"
+    )
     ingest_batch: int = Field(
         default=200, ge=1, le=5000, description="candidates committed per transaction at most"
     )
+    evidence_dir: Path = Field(
+        default=Path("evidence"),
+        description="content-addressed evidence store (relative paths are under state_dir)",
+    )
+    case_number_prefix: str = Field(
+        default="C", pattern=r"^[A-Z]{0,4}$", description="prefix of numbers the core assigns"
+    )
+    token_ttl_hours: float = Field(default=12, gt=0, le=24 * 30, description="API token lifetime")
+    overdue_scan_s: float = Field(
+        default=60, ge=1, le=3600, description="how often overdue cases are looked for"
+    )
+    default_department: str = Field(
+        default="city-management",
+        min_length=1,
+        max_length=64,
+        description="department when no responsibility rule matches",
+    )
+    departments: list[Department] = Field(
+        default_factory=lambda: [Department(id="city-management", name="城管执法")],
+        description="departments cases can be dispatched to",
+    )
+    dispatch: list[DispatchRule] = Field(
+        default_factory=list,
+        description="responsibility table; the most specific match (longest prefixes) wins",
+    )
+    time_limits: list[TimeLimit] = Field(
+        default_factory=lambda: [
+            TimeLimit(event_prefix="", condition="normal", amount=2, unit="work_days"),
+            TimeLimit(event_prefix="", condition="urgent", amount=2, unit="work_hours"),
+        ],
+        description="disposal limits; the longest matching event prefix for the condition wins",
+    )
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    camera_grids: list[CameraGrid] = Field(
+        default_factory=list, description="camera/zone → unit grid for camera candidates"
+    )
+    duplicates: DuplicateConfig = Field(default_factory=DuplicateConfig)
+    metric_weights: MetricWeights = Field(default_factory=MetricWeights)
+
+    @model_validator(mode="after")
+    def _tables_consistent(self) -> CoreConfig:
+        known = {d.id for d in self.departments}
+        if self.default_department not in known:
+            raise ValueError(f"default_department {self.default_department!r} is not a department")
+        for rule in self.dispatch:
+            if rule.department not in known:
+                raise ValueError(f"dispatch rule names unknown department {rule.department!r}")
+        if not any(
+            limit.event_prefix == "" and limit.condition == "normal" for limit in self.time_limits
+        ):
+            raise ValueError("time_limits needs a catch-all row (event_prefix '', normal)")
+        return self

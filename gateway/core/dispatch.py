@@ -1,0 +1,81 @@
+"""Where a case belongs: grid codes, camera → grid, and the responsibility table.
+
+A unit grid code is 14 digits: county 6 + street 3 + community 3 + grid 2. The
+responsibility table maps (event code prefix, grid prefix) to a department; the most
+specific row wins (longest grid prefix, then longest event prefix).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.core.settings import CameraGrid, CoreConfig, DispatchRule
+
+_GRID = re.compile(r"^\d{14}$")
+
+
+@dataclass(frozen=True)
+class GridCode:
+    county: str
+    street: str
+    community: str
+    grid: str
+
+    @property
+    def code(self) -> str:
+        return self.county + self.street + self.community + self.grid
+
+
+def parse_grid_code(code: str) -> GridCode:
+    """Split a 14-digit unit grid code; raise ValueError with the reason otherwise."""
+    if not isinstance(code, str) or not _GRID.fullmatch(code):
+        raise ValueError(
+            f"a unit grid code is 14 digits (county 6 + street 3 + community 3 + grid 2), got {code!r}"
+        )
+    return GridCode(code[:6], code[6:9], code[9:12], code[12:])
+
+
+class ResponsibilityTable:
+    def __init__(
+        self,
+        rules: list[DispatchRule],
+        default_department: str,
+        camera_grids: list[CameraGrid] | None = None,
+        departments: dict[str, str] | None = None,
+    ) -> None:
+        self._rules = sorted(
+            rules, key=lambda r: (len(r.grid_prefix), len(r.event_prefix)), reverse=True
+        )
+        self.default_department = default_department
+        self._camera_grids = {(c.camera_id, c.zone_id): c for c in camera_grids or []}
+        self.departments = departments or {default_department: default_department}
+
+    @classmethod
+    def from_config(cls, config: CoreConfig) -> ResponsibilityTable:
+        return cls(
+            config.dispatch,
+            config.default_department,
+            config.camera_grids,
+            {d.id: d.name for d in config.departments},
+        )
+
+    def department_for(self, event_code: str, grid_code: str | None) -> str:
+        grid = grid_code or ""
+        for rule in self._rules:
+            if event_code.startswith(rule.event_prefix) and (
+                (rule.grid_prefix == "") or grid.startswith(rule.grid_prefix)
+            ):
+                return rule.department
+        return self.default_department
+
+    def grid_for_camera(self, camera_id: str | None, zone_id: str | None) -> CameraGrid | None:
+        """The grid a camera's zone (or else the whole camera) is mapped to."""
+        if camera_id is None:
+            return None
+        return self._camera_grids.get((camera_id, zone_id)) or self._camera_grids.get(
+            (camera_id, None)
+        )
+
+    def is_department(self, department: str) -> bool:
+        return department in self.departments

@@ -1,0 +1,548 @@
+"""The case and its six-step workflow: states, roles, and every allowed transition.
+
+Read `RULES` top to bottom to see the process:
+
+    信息收集 candidate ──register──► 立案 registered ──dispatch──► 处置 processing
+        │  └─reject──► 不予立案 rejected                         │  ▲   │ request_extension / request_return /
+        └──merge───► merged (duplicate of an open case)           │  │   │ request_suspension → approve / deny
+                                                                  │  │   └─(approved suspension)─► 挂账 suspended ─resume─┘
+                                                 report (处理反馈) ▼  │ verify_fail (返工, same department)
+                                                          reported ──┘
+                                                             │ verify_pass (核查 pass)
+                                                             ▼
+                                                      结案 closed ──evaluate / feedback──► 综合评价 evaluated
+                                                             └─ dissatisfied feedback ─► reopen_requested ─reopen─► processing
+    作废 voided: request_void (any open state) + the shift lead's approval.
+
+Everything here is pure: `Workflow.apply(case, command, actor, now)` checks the role,
+the state and the department, and returns the changed case and the `Step` to append to
+the log; it raises `TransitionRefused` (with a stable ``code``) otherwise. No I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from gateway.core.calendar import Light, WorkingCalendar, pick_limit
+from gateway.core.dispatch import ResponsibilityTable
+from gateway.core.settings import TimeLimit
+
+
+class CaseState(StrEnum):
+    CANDIDATE = "candidate"  # 信息收集: waiting for the operator (受理)
+    REGISTERED = "registered"  # 立案: accepted, waiting for dispatch (派遣)
+    REJECTED = "rejected"  # 不予立案 (e.g. a false detection)
+    MERGED = "merged"  # a duplicate, merged into an open case
+    PROCESSING = "processing"  # 处置: the department works on it
+    SUSPENDED = "suspended"  # 挂账: approved suspension, the clock stops
+    REPORTED = "reported"  # 处理反馈: department reports done, waiting for 核查
+    CLOSED = "closed"  # 结案: verified on site
+    REOPEN_REQUESTED = "reopen_requested"  # a citizen was dissatisfied
+    EVALUATED = "evaluated"  # 综合评价 done
+    VOIDED = "voided"  # 作废
+
+
+FINAL_STATES = frozenset(
+    {CaseState.REJECTED, CaseState.MERGED, CaseState.EVALUATED, CaseState.VOIDED}
+)
+#: states in which a case counts as open (a duplicate may merge into it)
+OPEN_STATES = frozenset(
+    {
+        CaseState.CANDIDATE,
+        CaseState.REGISTERED,
+        CaseState.PROCESSING,
+        CaseState.SUSPENDED,
+        CaseState.REPORTED,
+    }
+)
+
+STATE_LABELS = {
+    CaseState.CANDIDATE: "信息收集",
+    CaseState.REGISTERED: "立案",
+    CaseState.REJECTED: "不予立案",
+    CaseState.MERGED: "合并",
+    CaseState.PROCESSING: "处置",
+    CaseState.SUSPENDED: "挂账",
+    CaseState.REPORTED: "处理反馈",
+    CaseState.CLOSED: "结案",
+    CaseState.REOPEN_REQUESTED: "申请重办",
+    CaseState.EVALUATED: "综合评价",
+    CaseState.VOIDED: "作废",
+}
+
+
+class Role(StrEnum):
+    INSPECTOR = "inspector"  # 监督员
+    OPERATOR = "operator"  # 受理员
+    SHIFT_LEAD = "shift_lead"  # 值班长
+    DISPATCHER = "dispatcher"  # 派遣员
+    DEPARTMENT = "department"  # 专业部门
+    ADMIN = "admin"  # manages users; no workflow actions
+    SYSTEM = "system"  # the core itself (ingest, citizen feedback); never a user's role
+
+
+USER_ROLES = tuple(role for role in Role if role is not Role.SYSTEM)
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    REDETECTED = "redetected"
+    REGISTER = "register"
+    REJECT = "reject"
+    MERGE = "merge"
+    DISPATCH = "dispatch"
+    REQUEST_EXTENSION = "request_extension"
+    REQUEST_RETURN = "request_return"
+    REQUEST_SUSPENSION = "request_suspension"
+    REQUEST_VOID = "request_void"
+    APPROVE = "approve"
+    DENY = "deny"
+    RESUME = "resume"
+    REPORT = "report"
+    VERIFY_PASS = "verify_pass"
+    VERIFY_FAIL = "verify_fail"
+    EVALUATE = "evaluate"
+    FEEDBACK = "feedback"
+    REOPEN = "reopen"
+    KEEP_CLOSED = "keep_closed"
+
+
+class PendingKind(StrEnum):
+    EXTENSION = "extension"  # 申请延时
+    RETURN = "return"  # 回退
+    SUSPENSION = "suspension"  # 挂账
+    VOID = "void"  # 作废
+
+
+_S, _R, _A = CaseState, Role, Action
+_LEADS = frozenset({_R.DISPATCHER, _R.SHIFT_LEAD})
+
+
+@dataclass(frozen=True)
+class Rule:
+    states: frozenset[CaseState]
+    roles: frozenset[Role]
+    needs_opinion: bool = False
+    #: a department user may act only on cases dispatched to its own department
+    own_department: bool = False
+
+
+RULES: dict[Action, Rule] = {
+    _A.REGISTER: Rule(frozenset({_S.CANDIDATE}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
+    _A.REJECT: Rule(
+        frozenset({_S.CANDIDATE}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD}), needs_opinion=True
+    ),
+    _A.MERGE: Rule(frozenset({_S.CANDIDATE}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
+    _A.DISPATCH: Rule(frozenset({_S.REGISTERED}), _LEADS),
+    _A.REQUEST_EXTENSION: Rule(
+        frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), True, own_department=True
+    ),
+    _A.REQUEST_RETURN: Rule(
+        frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), True, own_department=True
+    ),
+    _A.REQUEST_SUSPENSION: Rule(
+        frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), True, own_department=True
+    ),
+    _A.REQUEST_VOID: Rule(
+        frozenset(OPEN_STATES), frozenset({_R.OPERATOR, _R.DISPATCHER, _R.SHIFT_LEAD}), True
+    ),
+    # approve/deny: the roles depend on the request (a void needs the shift lead)
+    _A.APPROVE: Rule(frozenset(OPEN_STATES), _LEADS),
+    _A.DENY: Rule(frozenset(OPEN_STATES), _LEADS, needs_opinion=True),
+    _A.RESUME: Rule(frozenset({_S.SUSPENDED}), _LEADS),
+    _A.REPORT: Rule(frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), own_department=True),
+    _A.VERIFY_PASS: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR})),
+    _A.VERIFY_FAIL: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR}), needs_opinion=True),
+    _A.EVALUATE: Rule(frozenset({_S.CLOSED}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
+    _A.FEEDBACK: Rule(frozenset({_S.CLOSED, _S.EVALUATED}), frozenset({_R.SYSTEM})),
+    _A.REOPEN: Rule(frozenset({_S.REOPEN_REQUESTED}), frozenset({_R.SHIFT_LEAD})),
+    _A.KEEP_CLOSED: Rule(
+        frozenset({_S.REOPEN_REQUESTED}), frozenset({_R.SHIFT_LEAD}), needs_opinion=True
+    ),
+}
+
+#: who may approve each kind of request
+APPROVERS: dict[PendingKind, frozenset[Role]] = {
+    PendingKind.EXTENSION: _LEADS,
+    PendingKind.RETURN: _LEADS,
+    PendingKind.SUSPENSION: _LEADS,
+    PendingKind.VOID: frozenset({_R.SHIFT_LEAD}),
+}
+
+_REQUESTS = {
+    _A.REQUEST_EXTENSION: PendingKind.EXTENSION,
+    _A.REQUEST_RETURN: PendingKind.RETURN,
+    _A.REQUEST_SUSPENSION: PendingKind.SUSPENSION,
+    _A.REQUEST_VOID: PendingKind.VOID,
+}
+
+
+class TransitionRefused(Exception):
+    """An action that may not happen. ``code``: forbidden_role, wrong_state, not_your_case,
+    pending_request, no_pending_request, invalid."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role
+    department: str | None = None
+
+
+SYSTEM_ACTOR = Actor("core", Role.SYSTEM)
+
+
+@dataclass(frozen=True)
+class Pending:
+    kind: PendingKind
+    requested_by: str
+    requested_at: datetime
+    extension_hours: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "requested_by": self.requested_by,
+            "requested_at": self.requested_at.isoformat(),
+            "extension_hours": self.extension_hours,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pending:
+        return cls(
+            kind=PendingKind(data["kind"]),
+            requested_by=data["requested_by"],
+            requested_at=datetime.fromisoformat(data["requested_at"]),
+            extension_hours=data.get("extension_hours"),
+        )
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    number: str
+    state: CaseState
+    event_code: str
+    created_at: datetime
+    source_kind: str = "api"
+    title: str = ""
+    description: str = ""
+    grid_code: str | None = None
+    district: str | None = None
+    address: str | None = None
+    camera_id: str | None = None
+    zone_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    urgent: bool = False
+    track_key: str | None = None
+    reporter_name: str | None = None
+    callback_number: str | None = None
+    department: str | None = None
+    dispatched_at: datetime | None = None
+    deadline: datetime | None = None
+    suspended_at: datetime | None = None
+    suspended_minutes: float = 0.0
+    rework_count: int = 0
+    pending: Pending | None = None
+    proposed_merge_into: str | None = None
+    merged_into: str | None = None
+    closed_at: datetime | None = None
+    satisfaction: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a person (or the core) asks to do to a case."""
+
+    action: Action
+    opinion: str = ""
+    department: str | None = None  # dispatch: overrides the responsibility table
+    merge_into: str | None = None  # merge: the open case this one duplicates
+    merge_target: Case | None = None  # merge: that case, loaded by the service
+    extension_hours: float | None = None  # request_extension: working hours asked for
+    attachments: tuple[str, ...] = ()  # sha256 of evidence (photos) with this step
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the append-only case log."""
+
+    case_id: str
+    at: datetime
+    action: Action
+    from_state: CaseState | None
+    to_state: CaseState
+    actor: str
+    role: Role
+    department: str | None = None
+    opinion: str = ""
+    attachments: tuple[str, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    case: Case
+    step: Step
+
+
+class Workflow:
+    """The rules of the process, with the tables they need (dispatch, limits, calendar)."""
+
+    def __init__(
+        self, table: ResponsibilityTable, calendar: WorkingCalendar, limits: list[TimeLimit]
+    ) -> None:
+        self.table = table
+        self.calendar = calendar
+        self.limits = limits
+
+    # ------------------------------------------------------------------ queries
+
+    def allowed_actions(self, case: Case, actor: Actor) -> list[Action]:
+        allowed = []
+        for action in RULES:
+            try:
+                self._check(case, Command(action, opinion="x"), actor)
+            except TransitionRefused:
+                continue
+            allowed.append(action)
+        return allowed
+
+    def light(self, case: Case, now: datetime) -> Light | None:
+        if case.deadline is None or case.dispatched_at is None:
+            return None
+        end = case.closed_at or case.suspended_at or now
+        return self.calendar.light(case.dispatched_at, case.deadline, end, case.suspended_minutes)
+
+    def disposal_limit(self, case: Case) -> TimeLimit:
+        return pick_limit(self.limits, case.event_code, case.urgent)
+
+    # ------------------------------------------------------------------ creation
+
+    def open(self, case: Case, now: datetime, facts: dict[str, Any] | None = None) -> Transition:
+        """The first step of a case made from a candidate (信息收集)."""
+        if case.state is not CaseState.CANDIDATE:
+            raise ValueError("a new case starts in state candidate")
+        step = Step(
+            case.id,
+            now,
+            Action.CREATE,
+            None,
+            CaseState.CANDIDATE,
+            SYSTEM_ACTOR.name,
+            Role.SYSTEM,
+            facts=dict(facts or {}),
+        )
+        return Transition(case, step)
+
+    def redetected(self, case: Case, now: datetime, candidate_id: str) -> Transition:
+        """A candidate that is the same tracked object again: logged, nothing changes."""
+        step = Step(
+            case.id,
+            now,
+            Action.REDETECTED,
+            case.state,
+            case.state,
+            SYSTEM_ACTOR.name,
+            Role.SYSTEM,
+            facts={"candidate_id": candidate_id},
+        )
+        return Transition(case, step)
+
+    # ------------------------------------------------------------------ transitions
+
+    def apply(self, case: Case, command: Command, actor: Actor, now: datetime) -> Transition:
+        self._check(case, command, actor)
+        changes, to_state, facts = self._effect(case, command, actor, now)
+        new_case = dataclasses.replace(case, state=to_state, version=case.version + 1, **changes)
+        step = Step(
+            case_id=case.id,
+            at=now,
+            action=command.action,
+            from_state=case.state,
+            to_state=to_state,
+            actor=actor.name,
+            role=actor.role,
+            department=new_case.department or case.department,
+            opinion=command.opinion,
+            attachments=command.attachments,
+            facts={**command.facts, **facts},
+        )
+        return Transition(new_case, step)
+
+    def _check(self, case: Case, command: Command, actor: Actor) -> Rule:
+        action = command.action
+        rule = RULES.get(action)
+        if rule is None:
+            raise TransitionRefused("invalid", f"{action} is not something a person can do")
+        if actor.role not in rule.roles:
+            raise TransitionRefused(
+                "forbidden_role", f"a {actor.role} may not {action} (only {_names(rule.roles)})"
+            )
+        if case.state not in rule.states:
+            raise TransitionRefused("wrong_state", f"cannot {action} a case in state {case.state}")
+        if (rule.own_department or actor.role is Role.DEPARTMENT) and (
+            actor.department is None or actor.department != case.department
+        ):
+            raise TransitionRefused("not_your_case", f"case {case.number} is not your department's")
+        if action in _REQUESTS and case.pending is not None:
+            raise TransitionRefused(
+                "pending_request", f"a {case.pending.kind} request is already waiting for approval"
+            )
+        if action in (Action.APPROVE, Action.DENY):
+            if case.pending is None:
+                raise TransitionRefused("no_pending_request", "there is no request to decide on")
+            approvers = APPROVERS[case.pending.kind]
+            if actor.role not in approvers:
+                raise TransitionRefused(
+                    "forbidden_role",
+                    f"a {case.pending.kind} request needs {_names(approvers)} to decide",
+                )
+        if action is Action.REPORT and case.pending is not None:
+            raise TransitionRefused(
+                "pending_request", f"decide the {case.pending.kind} request first"
+            )
+        if rule.needs_opinion and not command.opinion.strip():
+            raise TransitionRefused("invalid", f"{action} needs an opinion (the reason)")
+        return rule
+
+    def _effect(
+        self, case: Case, command: Command, actor: Actor, now: datetime
+    ) -> tuple[dict[str, Any], CaseState, dict[str, Any]]:
+        """(field changes, new state, facts for the step) of an already checked command."""
+        action = command.action
+        if action is Action.REGISTER:
+            return {"proposed_merge_into": None}, CaseState.REGISTERED, {}
+        if action is Action.REJECT:
+            return {}, CaseState.REJECTED, {}
+        if action is Action.MERGE:
+            target = command.merge_target
+            if target is None or command.merge_into != target.id:
+                raise TransitionRefused("invalid", "merge needs the id of an open case")
+            if target.id == case.id or not target.is_open or target.state is CaseState.CANDIDATE:
+                raise TransitionRefused(
+                    "invalid", f"case {target.number} is not an open registered case to merge into"
+                )
+            return {"merged_into": target.id}, CaseState.MERGED, {"merged_into": target.id}
+        if action is Action.DISPATCH:
+            department = command.department or self.table.department_for(
+                case.event_code, case.grid_code
+            )
+            if not self.table.is_department(department):
+                raise TransitionRefused("invalid", f"unknown department {department!r}")
+            limit = self.disposal_limit(case)
+            deadline = self.calendar.add_working_minutes(now, self.calendar.limit_minutes(limit))
+            changes = {
+                "department": department,
+                "dispatched_at": now,
+                "deadline": deadline,
+                "suspended_minutes": 0.0,
+            }
+            facts = {
+                "deadline": deadline.isoformat(),
+                "limit": f"{limit.amount:g} {limit.unit}",
+            }
+            return changes, CaseState.PROCESSING, facts
+        if action in _REQUESTS:
+            hours = command.extension_hours
+            if action is Action.REQUEST_EXTENSION and (hours is None or not 0 < hours <= 1000):
+                raise TransitionRefused("invalid", "an extension needs 0 < extension_hours ≤ 1000")
+            pending = Pending(_REQUESTS[action], actor.name, now, hours)
+            facts = {"request": str(pending.kind)}
+            if hours is not None and action is Action.REQUEST_EXTENSION:
+                facts["extension_hours"] = hours
+            return {"pending": pending}, case.state, facts
+        if action is Action.DENY:
+            assert case.pending is not None
+            return {"pending": None}, case.state, {"request": str(case.pending.kind)}
+        if action is Action.APPROVE:
+            return self._approve(case, now)
+        if action is Action.RESUME:
+            assert case.suspended_at is not None and case.deadline is not None
+            paused = self.calendar.working_minutes(case.suspended_at, now)
+            deadline = self.calendar.add_working_minutes(case.deadline, paused)
+            changes = {
+                "suspended_at": None,
+                "suspended_minutes": case.suspended_minutes + paused,
+                "deadline": deadline,
+            }
+            return (
+                changes,
+                CaseState.PROCESSING,
+                {"deadline": deadline.isoformat(), "suspended_minutes": paused},
+            )
+        if action is Action.REPORT:
+            return {}, CaseState.REPORTED, {}
+        if action is Action.VERIFY_PASS:
+            on_time = case.deadline is None or now <= case.deadline
+            return {"closed_at": now}, CaseState.CLOSED, {"on_time": on_time}
+        if action is Action.VERIFY_FAIL:
+            return (
+                {"rework_count": case.rework_count + 1},
+                CaseState.PROCESSING,
+                {"rework": case.rework_count + 1},
+            )
+        if action is Action.EVALUATE:
+            return {}, CaseState.EVALUATED, {}
+        if action is Action.FEEDBACK:
+            satisfaction = str(command.facts.get("satisfaction", ""))
+            reopen = satisfaction == "dissatisfied" or bool(command.facts.get("reopen_requested"))
+            to_state = CaseState.REOPEN_REQUESTED if reopen else CaseState.EVALUATED
+            return {"satisfaction": satisfaction or None}, to_state, {}
+        if action is Action.REOPEN:
+            return (
+                {"rework_count": case.rework_count + 1, "closed_at": None},
+                CaseState.PROCESSING,
+                {"rework": case.rework_count + 1},
+            )
+        if action is Action.KEEP_CLOSED:
+            return {}, CaseState.EVALUATED, {}
+        raise TransitionRefused("invalid", f"unknown action {action}")  # pragma: no cover
+
+    def _approve(
+        self, case: Case, now: datetime
+    ) -> tuple[dict[str, Any], CaseState, dict[str, Any]]:
+        pending = case.pending
+        assert pending is not None
+        facts: dict[str, Any] = {"request": str(pending.kind)}
+        if pending.kind is PendingKind.EXTENSION:
+            assert case.deadline is not None and pending.extension_hours is not None
+            deadline = self.calendar.add_working_minutes(
+                case.deadline, pending.extension_hours * 60
+            )
+            facts["deadline"] = deadline.isoformat()
+            return {"pending": None, "deadline": deadline}, case.state, facts
+        if pending.kind is PendingKind.RETURN:
+            changes = {
+                "pending": None,
+                "department": None,
+                "dispatched_at": None,
+                "deadline": None,
+                "suspended_minutes": 0.0,
+            }
+            facts["returned_by"] = case.department
+            return changes, CaseState.REGISTERED, facts
+        if pending.kind is PendingKind.SUSPENSION:
+            return {"pending": None, "suspended_at": now}, CaseState.SUSPENDED, facts
+        return {"pending": None}, CaseState.VOIDED, facts
+
+
+def _names(roles: frozenset[Role]) -> str:
+    return ", ".join(sorted(str(r) for r in roles))

@@ -1,0 +1,291 @@
+"""The state machine: every transition, and every refusal (wrong role, wrong state)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.core.workflow import (
+    APPROVERS,
+    RULES,
+    Action,
+    Actor,
+    Case,
+    CaseState,
+    Command,
+    Pending,
+    PendingKind,
+    Role,
+    TransitionRefused,
+)
+from tests.core.helpers import MONDAY_10, case, workflow
+
+WF = workflow()
+NOW = MONDAY_10 + timedelta(hours=1)
+DEADLINE = MONDAY_10 + timedelta(days=1)
+
+
+def actor(role: Role, department: str | None = None) -> Actor:
+    if role is Role.DEPARTMENT and department is None:
+        department = "traffic"
+    return Actor(f"{role}-user", role, department)
+
+
+def target_case() -> Case:
+    return case(CaseState.PROCESSING, id="case-open", number="C2", department="traffic")
+
+
+def ready(action: Action, state: CaseState | None = None) -> tuple[Case, Command]:
+    """A case in which ``action`` is possible (in ``state`` if given), and its command."""
+    rule = RULES[action]
+    state = state or sorted(rule.states)[0]
+    fields: dict = {"department": "traffic", "dispatched_at": MONDAY_10, "deadline": DEADLINE}
+    command = Command(action, opinion="because")
+    if action in (Action.APPROVE, Action.DENY):
+        fields["pending"] = Pending(PendingKind.EXTENSION, "d", MONDAY_10, 4)
+    if action is Action.RESUME:
+        fields["suspended_at"] = MONDAY_10
+    if action is Action.MERGE:
+        target = target_case()
+        command = Command(action, merge_into=target.id, merge_target=target)
+    if action is Action.REQUEST_EXTENSION:
+        command = Command(action, opinion="needs a crane", extension_hours=8)
+    if action is Action.FEEDBACK:
+        command = Command(action, facts={"satisfaction": "satisfied"})
+    return case(state, **fields), command
+
+
+EXPECTED = {
+    Action.REGISTER: CaseState.REGISTERED,
+    Action.REJECT: CaseState.REJECTED,
+    Action.MERGE: CaseState.MERGED,
+    Action.DISPATCH: CaseState.PROCESSING,
+    Action.REQUEST_EXTENSION: CaseState.PROCESSING,
+    Action.REQUEST_RETURN: CaseState.PROCESSING,
+    Action.REQUEST_SUSPENSION: CaseState.PROCESSING,
+    Action.REQUEST_VOID: None,
+    Action.APPROVE: None,  # stays: an extension keeps the state
+    Action.DENY: None,
+    Action.RESUME: CaseState.PROCESSING,
+    Action.REPORT: CaseState.REPORTED,
+    Action.VERIFY_PASS: CaseState.CLOSED,
+    Action.VERIFY_FAIL: CaseState.PROCESSING,
+    Action.EVALUATE: CaseState.EVALUATED,
+    Action.FEEDBACK: CaseState.EVALUATED,
+    Action.REOPEN: CaseState.PROCESSING,
+    Action.KEEP_CLOSED: CaseState.EVALUATED,
+}
+
+ALLOWED = [(action, role) for action, rule in RULES.items() for role in sorted(rule.roles)]
+FORBIDDEN = [(a, r) for a, rule in RULES.items() for r in Role if r not in rule.roles]
+WRONG_STATES = [(a, s) for a, rule in RULES.items() for s in CaseState if s not in rule.states]
+EVERY_STATE = [(a, s) for a, rule in RULES.items() for s in sorted(rule.states)]
+
+
+@pytest.mark.parametrize(("action", "role"), ALLOWED, ids=lambda v: str(v))
+def test_each_action_is_allowed_to_its_roles_and_logged(action: Action, role: Role) -> None:
+    before, command = ready(action)
+    result = WF.apply(before, command, actor(role), NOW)
+    expected = EXPECTED[action] or before.state
+    assert result.case.state is expected
+    assert result.case.version == before.version + 1
+    step = result.step
+    assert (step.action, step.from_state, step.to_state) == (action, before.state, expected)
+    assert (step.actor, step.role, step.at) == (f"{role}-user", role, NOW)
+
+
+@pytest.mark.parametrize(("action", "state"), EVERY_STATE, ids=lambda v: str(v))
+def test_each_action_works_from_every_state_it_lists(action: Action, state: CaseState) -> None:
+    before, command = ready(action, state)
+    role = sorted(RULES[action].roles)[0]
+    assert WF.apply(before, command, actor(role), NOW).step.from_state is state
+
+
+@pytest.mark.parametrize(("action", "role"), FORBIDDEN, ids=lambda v: str(v))
+def test_each_action_is_refused_to_every_other_role(action: Action, role: Role) -> None:
+    before, command = ready(action)
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(before, command, actor(role), NOW)
+    assert refused.value.code == "forbidden_role"
+
+
+@pytest.mark.parametrize(("action", "state"), WRONG_STATES, ids=lambda v: str(v))
+def test_each_action_is_refused_in_every_other_state(action: Action, state: CaseState) -> None:
+    _, command = ready(action)
+    before, _ = ready(action)
+    before = case(state, department="traffic", pending=before.pending, suspended_at=MONDAY_10)
+    role = sorted(RULES[action].roles)[0]
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(before, command, actor(role), NOW)
+    assert refused.value.code == "wrong_state"
+
+
+def test_the_system_role_does_nothing_but_record_feedback() -> None:
+    system_actions = [a for a, rule in RULES.items() if Role.SYSTEM in rule.roles]
+    assert system_actions == [Action.FEEDBACK]
+    assert all(Role.ADMIN not in rule.roles for rule in RULES.values())
+
+
+@pytest.mark.parametrize(
+    "action", [a for a, r in RULES.items() if Role.DEPARTMENT in r.roles], ids=str
+)
+def test_a_department_may_not_act_on_another_departments_case(action: Action) -> None:
+    before, command = ready(action)
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(before, command, actor(Role.DEPARTMENT, "sanitation"), NOW)
+    assert refused.value.code == "not_your_case"
+
+
+def test_a_rejection_needs_a_reason() -> None:
+    with pytest.raises(TransitionRefused, match="needs an opinion"):
+        WF.apply(case(), Command(Action.REJECT, opinion="  "), actor(Role.OPERATOR), NOW)
+
+
+def test_dispatch_takes_the_department_from_the_responsibility_table_and_sets_a_deadline() -> None:
+    registered = case(CaseState.REGISTERED)  # 0505 in grid 110101...: traffic, 4 work hours
+    result = WF.apply(registered, Command(Action.DISPATCH), actor(Role.DISPATCHER), MONDAY_10)
+    assert result.case.department == "traffic"
+    assert result.case.deadline == MONDAY_10 + timedelta(hours=5)  # 10-12, 13-15 local
+    assert result.step.facts["limit"] == "4 work_hours"
+    other = case(CaseState.REGISTERED, event_code="0102")
+    assert (
+        WF.apply(other, Command(Action.DISPATCH), actor(Role.DISPATCHER), NOW).case.department
+        == "sanitation"
+    )
+
+
+def test_a_dispatcher_may_override_the_department_but_not_invent_one() -> None:
+    registered = case(CaseState.REGISTERED)
+    cmd = Command(Action.DISPATCH, department="sanitation")
+    assert WF.apply(registered, cmd, actor(Role.DISPATCHER), NOW).case.department == "sanitation"
+    with pytest.raises(TransitionRefused, match="unknown department"):
+        WF.apply(
+            registered, Command(Action.DISPATCH, department="nope"), actor(Role.DISPATCHER), NOW
+        )
+
+
+def _processing() -> Case:
+    registered = case(CaseState.REGISTERED)
+    return WF.apply(registered, Command(Action.DISPATCH), actor(Role.DISPATCHER), MONDAY_10).case
+
+
+def test_an_approved_extension_moves_the_deadline_by_working_hours() -> None:
+    c = _processing()
+    asked = WF.apply(
+        c,
+        Command(Action.REQUEST_EXTENSION, opinion="crane", extension_hours=2),
+        actor(Role.DEPARTMENT),
+        NOW,
+    ).case
+    assert asked.pending is not None and asked.deadline == c.deadline
+    with pytest.raises(TransitionRefused) as twice:
+        WF.apply(asked, Command(Action.REQUEST_RETURN, opinion="x"), actor(Role.DEPARTMENT), NOW)
+    assert twice.value.code == "pending_request"
+    with pytest.raises(TransitionRefused) as report:
+        WF.apply(asked, Command(Action.REPORT), actor(Role.DEPARTMENT), NOW)
+    assert report.value.code == "pending_request"
+    approved = WF.apply(asked, Command(Action.APPROVE), actor(Role.SHIFT_LEAD), NOW).case
+    assert approved.pending is None
+    assert c.deadline is not None
+    assert approved.deadline == c.deadline + timedelta(hours=2)  # 15:00 + 2 h = 17:00
+
+
+def test_a_denied_request_changes_nothing_but_the_log() -> None:
+    c = _processing()
+    asked = WF.apply(
+        c, Command(Action.REQUEST_RETURN, opinion="not ours"), actor(Role.DEPARTMENT), NOW
+    ).case
+    denied = WF.apply(asked, Command(Action.DENY, opinion="it is"), actor(Role.DISPATCHER), NOW)
+    assert denied.case.pending is None and denied.case.department == "traffic"
+    assert denied.step.facts["request"] == "return"
+
+
+def test_an_approved_return_sends_the_case_back_for_dispatch() -> None:
+    c = _processing()
+    asked = WF.apply(
+        c, Command(Action.REQUEST_RETURN, opinion="not ours"), actor(Role.DEPARTMENT), NOW
+    ).case
+    result = WF.apply(asked, Command(Action.APPROVE), actor(Role.DISPATCHER), NOW)
+    assert result.case.state is CaseState.REGISTERED
+    assert result.case.department is None and result.case.deadline is None
+    assert result.step.department == "traffic"
+
+
+def test_suspended_working_time_is_added_back_to_the_deadline() -> None:
+    c = _processing()
+    asked = WF.apply(
+        c, Command(Action.REQUEST_SUSPENSION, opinion="owner abroad"), actor(Role.DEPARTMENT), NOW
+    ).case
+    suspended = WF.apply(asked, Command(Action.APPROVE), actor(Role.DISPATCHER), NOW).case
+    assert suspended.state is CaseState.SUSPENDED
+    later = NOW + timedelta(days=1)  # one full working day (8 h) later
+    resumed = WF.apply(suspended, Command(Action.RESUME), actor(Role.DISPATCHER), later).case
+    assert resumed.suspended_minutes == 480
+    assert c.deadline is not None and resumed.deadline == c.deadline + timedelta(days=1)
+    assert WF.light(resumed, later) == "green"  # 1 of the 4 hours used: the pause does not count
+
+
+def test_a_void_request_needs_the_shift_lead_not_the_dispatcher() -> None:
+    asked = WF.apply(
+        case(), Command(Action.REQUEST_VOID, opinion="test call"), actor(Role.OPERATOR), NOW
+    ).case
+    assert APPROVERS[PendingKind.VOID] == frozenset({Role.SHIFT_LEAD})
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(asked, Command(Action.APPROVE), actor(Role.DISPATCHER), NOW)
+    assert refused.value.code == "forbidden_role"
+    assert (
+        WF.apply(asked, Command(Action.APPROVE), actor(Role.SHIFT_LEAD), NOW).case.state
+        is CaseState.VOIDED
+    )
+
+
+def test_deciding_without_a_request_is_refused() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(_processing(), Command(Action.APPROVE), actor(Role.DISPATCHER), NOW)
+    assert refused.value.code == "no_pending_request"
+
+
+def test_a_failed_verification_is_rework_for_the_same_department() -> None:
+    reported = case(CaseState.REPORTED, department="traffic", rework_count=1)
+    result = WF.apply(
+        reported, Command(Action.VERIFY_FAIL, opinion="still there"), actor(Role.INSPECTOR), NOW
+    )
+    assert result.case.state is CaseState.PROCESSING
+    assert result.case.department == "traffic" and result.case.rework_count == 2
+    assert result.step.facts["rework"] == 2
+
+
+def test_verification_on_time_is_recorded_for_the_metrics() -> None:
+    reported = case(CaseState.REPORTED, department="traffic", deadline=NOW - timedelta(minutes=1))
+    result = WF.apply(reported, Command(Action.VERIFY_PASS), actor(Role.INSPECTOR), NOW)
+    assert result.case.closed_at == NOW and result.step.facts["on_time"] is False
+
+
+def test_a_dissatisfied_citizen_asks_for_a_reopen_that_the_shift_lead_decides() -> None:
+    closed = case(CaseState.CLOSED, department="traffic", closed_at=NOW)
+    fb = Command(Action.FEEDBACK, facts={"satisfaction": "dissatisfied"})
+    asked = WF.apply(closed, fb, Actor("ivr", Role.SYSTEM), NOW).case
+    assert asked.state is CaseState.REOPEN_REQUESTED and asked.satisfaction == "dissatisfied"
+    reopened = WF.apply(asked, Command(Action.REOPEN), actor(Role.SHIFT_LEAD), NOW).case
+    assert reopened.state is CaseState.PROCESSING and reopened.rework_count == 1
+
+
+def test_merge_needs_an_open_registered_target() -> None:
+    candidate = case()
+    other_candidate = case(id="case-2", number="C3")
+    cmd = Command(Action.MERGE, merge_into="case-2", merge_target=other_candidate)
+    with pytest.raises(TransitionRefused, match="not an open registered case"):
+        WF.apply(candidate, cmd, actor(Role.OPERATOR), NOW)
+    with pytest.raises(TransitionRefused, match="needs the id"):
+        WF.apply(candidate, Command(Action.MERGE), actor(Role.OPERATOR), NOW)
+
+
+def test_allowed_actions_lists_what_the_actor_may_do_now() -> None:
+    assert WF.allowed_actions(case(), actor(Role.OPERATOR)) == [
+        Action.REGISTER,
+        Action.REJECT,
+        Action.MERGE,
+        Action.REQUEST_VOID,
+    ]
+    assert WF.allowed_actions(case(), actor(Role.ADMIN)) == []
