@@ -1,0 +1,364 @@
+"""Evidence from cameras: annotated JPEG snapshots and short clips cut from encoded packets.
+
+- `annotated_snapshot` draws boxes and labels on a copy of a frame and encodes a JPEG;
+- `PacketRing` keeps, per camera, a bounded ring of the *encoded* packets the reader
+  received (so a clip costs no decoding), and `clip_around` remuxes the packets around a
+  moment into an MP4 without re-encoding. It implements the `EvidenceClips` port that
+  analysis uses.
+
+Both produce `Evidence` named by the SHA-256 of their bytes. Nothing here does network I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from gateway.contract import Evidence, EvidenceRole
+from gateway.video.detection import Detection
+
+log = logging.getLogger(__name__)
+
+#: Colours (BGR) cycled by class id so neighbouring classes differ.
+_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 200, 255),
+    (0, 255, 0),
+    (255, 128, 0),
+    (255, 0, 255),
+    (0, 0, 255),
+    (255, 255, 0),
+)
+
+
+class EvidenceError(RuntimeError):
+    """Evidence could not be produced (bad image, nothing buffered, muxing failed)."""
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _box_colour(detection: Detection) -> tuple[int, int, int]:
+    return _PALETTE[detection.class_id % len(_PALETTE)]
+
+
+def _label_text(detection: Detection) -> str:
+    text = f"{detection.label} {detection.score:.2f}"
+    if detection.track_id is not None:
+        text = f"#{detection.track_id} {text}"
+    # OpenCV's Hershey fonts draw ASCII only: keep labels readable rather than '???'
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def annotated_snapshot(
+    image: np.ndarray, detections: Sequence[Detection], *, quality: int = 85
+) -> bytes:
+    """A JPEG of ``image`` (BGR uint8 HxWx3) with each detection's box and label drawn.
+
+    The input image is never modified (drawing happens on a copy).
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise EvidenceError(
+            f"expected a BGR uint8 HxWx3 image, got {getattr(image, 'dtype', type(image))} "
+            f"shape {getattr(image, 'shape', '?')}"
+        )
+    if image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise EvidenceError(f"expected a non-empty HxWx3 image, got shape {image.shape}")
+    if not 1 <= quality <= 100:
+        raise EvidenceError(f"JPEG quality must be 1..100, got {quality}")
+    canvas = image.copy()
+    height, width = canvas.shape[:2]
+    thickness = max(1, round(min(width, height) / 300))
+    font_scale = max(0.4, min(width, height) / 900)
+    for detection in detections:
+        x1 = int(np.clip(round(detection.x1), 0, width - 1))
+        y1 = int(np.clip(round(detection.y1), 0, height - 1))
+        x2 = int(np.clip(round(detection.x2), 0, width - 1))
+        y2 = int(np.clip(round(detection.y2), 0, height - 1))
+        colour = _box_colour(detection)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        text = _label_text(detection)
+        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        ty = y1 - 4 if y1 - th - baseline - 4 >= 0 else min(height - 1, y2 + th + 4)
+        cv2.rectangle(
+            canvas, (x1, ty - th - baseline), (min(width - 1, x1 + tw + 4), ty + 2), colour, -1
+        )
+        cv2.putText(
+            canvas,
+            text,
+            (x1 + 2, ty - 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise EvidenceError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def snapshot_evidence(
+    image: np.ndarray,
+    detections: Sequence[Detection],
+    *,
+    name: str = "snapshot.jpg",
+    quality: int = 85,
+) -> Evidence:
+    """`annotated_snapshot` as content-hashed `Evidence` (role snapshot, image/jpeg)."""
+    return Evidence.from_bytes(
+        annotated_snapshot(image, detections, quality=quality),
+        media_type="image/jpeg",
+        role=EvidenceRole.SNAPSHOT,
+        name=name,
+    )
+
+
+# --------------------------------------------------------------------------- clips
+
+
+class EvidenceClips(Protocol):
+    """Short clips around a moment of a camera, as content-hashed evidence (the port analysis uses)."""
+
+    def clip_around(
+        self, camera_id: str, at_monotonic: float, before_s: float, after_s: float
+    ) -> Evidence | None:
+        """An MP4 from ``before_s`` before to ``after_s`` after ``at_monotonic``.
+
+        May block up to about ``after_s`` (+ a small margin) waiting for the packets after
+        the moment: call it from a worker, not from the frame loop. ``None`` when the
+        camera has nothing buffered around that moment.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a muxer needs to know about a camera's encoded stream (no decoder involved)."""
+
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    extradata: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPacket:
+    """One compressed packet as received from the camera, with the moment it arrived."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+    monotonic: float
+    session: int  # increments on every reconnect: a clip never spans two sessions
+
+
+class _CameraRing:
+    def __init__(self, max_seconds: float, max_bytes: int) -> None:
+        self.max_seconds = max_seconds
+        self.max_bytes = max_bytes
+        self.packets: deque[EncodedPacket] = deque()
+        self.bytes = 0
+        self.info: dict[int, StreamInfo] = {}
+        self.session = 0
+
+    def trim(self) -> None:
+        if not self.packets:
+            return
+        newest = self.packets[-1].monotonic
+        while self.packets and (
+            self.bytes > self.max_bytes or newest - self.packets[0].monotonic > self.max_seconds
+        ):
+            self.bytes -= len(self.packets.popleft().data)
+        live = {p.session for p in self.packets} | {self.session}
+        for session in [s for s in self.info if s not in live]:
+            del self.info[session]
+
+
+class PacketRing:
+    """Bounded per-camera rings of encoded packets; cuts MP4 clips without re-encoding.
+
+    Readers call `begin_session` after each (re)connect with the stream's parameters and
+    `add` for every packet; the ring keeps at most ``max_seconds`` and ``max_bytes`` per
+    camera, dropping the oldest. Thread-safe.
+    """
+
+    def __init__(
+        self, *, max_seconds: float = 30.0, max_bytes: int = 32 * 1024 * 1024, margin_s: float = 2.0
+    ) -> None:
+        if max_seconds <= 0 or max_bytes <= 0:
+            raise ValueError("ring bounds must be positive")
+        self._max_seconds = max_seconds
+        self._max_bytes = max_bytes
+        self._margin_s = margin_s
+        self._rings: dict[str, _CameraRing] = {}
+        self._cond = threading.Condition()
+
+    # ---------------------------------------------------------------- writers
+    def begin_session(self, camera_id: str, info: StreamInfo) -> int:
+        with self._cond:
+            ring = self._rings.setdefault(
+                camera_id, _CameraRing(self._max_seconds, self._max_bytes)
+            )
+            ring.session += 1
+            ring.info[ring.session] = info
+            return ring.session
+
+    def add(
+        self,
+        camera_id: str,
+        data: bytes,
+        *,
+        pts: int | None,
+        dts: int | None,
+        keyframe: bool,
+        monotonic: float,
+    ) -> None:
+        with self._cond:
+            ring = self._rings.get(camera_id)
+            if ring is None or ring.session == 0:
+                return  # no stream parameters yet: such packets could not be muxed anyway
+            ring.packets.append(
+                EncodedPacket(data, pts, dts, keyframe, monotonic, session=ring.session)
+            )
+            ring.bytes += len(data)
+            ring.trim()
+            self._cond.notify_all()
+
+    def forget(self, camera_id: str) -> None:
+        """Drop a camera's ring (it was removed from the configuration)."""
+        with self._cond:
+            self._rings.pop(camera_id, None)
+
+    # ---------------------------------------------------------------- readers
+    def buffered_seconds(self, camera_id: str) -> float:
+        with self._cond:
+            ring = self._rings.get(camera_id)
+            if ring is None or not ring.packets:
+                return 0.0
+            return ring.packets[-1].monotonic - ring.packets[0].monotonic
+
+    def _select(
+        self, ring: _CameraRing, start: float, end: float
+    ) -> tuple[StreamInfo, list[EncodedPacket]] | None:
+        packets = list(ring.packets)
+        # the last keyframe at or before the start (else the first keyframe after it)
+        first = None
+        for index, packet in enumerate(packets):
+            if packet.keyframe and packet.monotonic <= start:
+                first = index
+        if first is None:
+            first = next(
+                (i for i, p in enumerate(packets) if p.keyframe and p.monotonic <= end), None
+            )
+        if first is None:
+            return None
+        session = packets[first].session
+        chosen = [p for p in packets[first:] if p.session == session and p.monotonic <= end]
+        if not chosen:
+            return None
+        return ring.info[session], chosen
+
+    def clip_around(
+        self, camera_id: str, at_monotonic: float, before_s: float, after_s: float
+    ) -> Evidence | None:
+        if before_s < 0 or after_s < 0:
+            raise ValueError("before_s and after_s must not be negative")
+        start, end = at_monotonic - before_s, at_monotonic + after_s
+        with self._cond:
+            ring = self._rings.get(camera_id)
+            if ring is None:
+                return None
+            # wait (bounded) for the packets after the moment to arrive
+            self._cond.wait_for(
+                lambda: bool(ring.packets) and ring.packets[-1].monotonic >= end,
+                timeout=after_s + self._margin_s,
+            )
+            selected = self._select(ring, start, end)
+        if selected is None:
+            return None
+        info, packets = selected
+        data = mux_mp4(info, packets)
+        return Evidence.from_bytes(
+            data,
+            media_type="video/mp4",
+            role=EvidenceRole.CLIP,
+            name=f"{camera_id}-clip.mp4",
+        )
+
+
+def _is_annexb(data: bytes) -> bool:
+    return data.startswith(b"\x00\x00\x00\x01") or data.startswith(b"\x00\x00\x01")
+
+
+def _has_h264_sps(data: bytes) -> bool:
+    """Whether an Annex B H.264 access unit carries a sequence parameter set in-band."""
+    index = data.find(b"\x00\x00\x01")
+    while index != -1 and index + 3 < len(data):
+        if data[index + 3] & 0x1F == 7:
+            return True
+        index = data.find(b"\x00\x00\x01", index + 3)
+    return False
+
+
+def mux_mp4(info: StreamInfo, packets: Sequence[EncodedPacket]) -> bytes:
+    """Remux encoded Annex B packets (starting at a keyframe) into an MP4, without re-encoding.
+
+    When the parameter sets travel out of band (an RTSP camera's SDP), they are put in
+    front of the first keyframe so the muxer finds them there.
+    """
+    import av  # PyAV: FFmpeg's muxer, in memory (no files, no network)
+
+    if not packets:
+        raise EvidenceError("no packets to mux")
+    buffer = io.BytesIO()
+    base_pts = next((p.pts for p in packets if p.pts is not None), 0)
+    base_dts = next((p.dts for p in packets if p.dts is not None), base_pts)
+    base = min(base_pts, base_dts)
+    muxed = 0
+    try:
+        with av.open(buffer, mode="w", format="mp4") as output:
+            stream = output.add_mux_stream(info.codec, width=info.width, height=info.height)
+            stream.time_base = info.time_base
+            last_dts: int | None = None
+            for index, packet in enumerate(packets):
+                data = packet.data
+                if (
+                    index == 0
+                    and info.codec == "h264"
+                    and info.extradata
+                    and _is_annexb(info.extradata)
+                    and not _has_h264_sps(data)
+                ):
+                    data = info.extradata + data
+                pts = packet.pts if packet.pts is not None else packet.dts
+                dts = packet.dts if packet.dts is not None else pts
+                if pts is None or dts is None:
+                    continue
+                pts, dts = pts - base, dts - base
+                if last_dts is not None and dts <= last_dts:
+                    continue  # the muxer needs strictly increasing dts
+                last_dts = dts
+                out = av.Packet(data)
+                out.pts, out.dts = pts, dts
+                out.time_base = info.time_base
+                out.is_keyframe = packet.keyframe
+                out.stream = stream
+                output.mux(out)
+                muxed += 1
+    except (av.FFmpegError, ValueError) as exc:
+        raise EvidenceError(f"muxing a {info.codec} clip failed: {exc}") from exc
+    if muxed == 0:
+        raise EvidenceError("no packet carried a timestamp: nothing to mux")
+    return buffer.getvalue()
