@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The test camera's video: var/data/vtest.avi (see 10-vtest.sh) transcoded once to H.264 in
+# The test camera's videos: var/data/vtest.avi (see 10-vtest.sh) transcoded once to H.264 in
 # MP4 (baseline profile, no B-frames, an IDR every second), which the GStreamer RTSP test
-# server streams without re-encoding. Idempotent: skipped when the output is newer.
+# server streams without re-encoding: a main stream (768x576) and a sub-stream (384x288)
+# as a real camera offers. Idempotent: each output is made only when missing or older.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 src=var/data/vtest.avi
-out=var/data/vtest-h264.mp4
 [[ -s $src ]] || { echo "  $src missing: run scripts/setup.d/10-vtest.sh first" >&2; exit 1; }
-if [[ -s $out && $out -nt $src ]]; then echo "  vtest-h264.mp4 present"; exit 0; fi
 command -v ffmpeg >/dev/null || { echo "  ffmpeg missing (apt package ffmpeg)" >&2; exit 1; }
-tmp=$out.tmp.mp4
-ffmpeg -nostdin -hide_banner -loglevel error -y -i "$src" -an \
-  -c:v libx264 -profile:v baseline -preset veryfast -crf 23 -pix_fmt yuv420p \
-  -g 10 -keyint_min 10 -sc_threshold 0 -bf 0 -movflags +faststart "$tmp"
-mv "$tmp" "$out"
-echo "  vtest-h264.mp4: $(stat -c %s "$out") bytes"
+encode() {  # encode OUT CRF [scale filter]
+  local out=$1 crf=$2 vf=${3:-}
+  if [[ -s $out && $out -nt $src ]]; then echo "  $(basename "$out") present"; return; fi
+  local tmp=$out.tmp.mp4
+  ffmpeg -nostdin -hide_banner -loglevel error -y -i "$src" -an ${vf:+-vf "$vf"} \
+    -c:v libx264 -profile:v baseline -preset veryfast -crf "$crf" -pix_fmt yuv420p \
+    -g 10 -keyint_min 10 -sc_threshold 0 -bf 0 -movflags +faststart "$tmp"
+  mv "$tmp" "$out"
+  echo "  $(basename "$out"): $(stat -c %s "$out") bytes"
+}
+encode var/data/vtest-h264.mp4 23
+encode var/data/vtest-h264-sub.mp4 25 scale=384:288

@@ -1,0 +1,267 @@
+"""`TestCamera`: a real RTSP server and an ONVIF device on loopback, for tests and the demo.
+
+The RTSP server is GStreamer's (``rtsp_server.py`` under Debian's system Python), a child
+process that `kill()` ends with SIGKILL and `restart()` starts again on the same port.
+The ONVIF device (``onvif_device.py``) runs in this process on its own thread and points
+at that RTSP server: a main profile (768x576) and a sub profile (384x288).
+
+    with TestCamera() as cam:
+        cam.rtsp_url, cam.sub_rtsp_url, cam.onvif_url
+        cam.emit_event("tns1:RuleEngine/CellMotionDetector/Motion", {"IsMotion": "true"})
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from gateway.video.testcam.onvif_device import OnvifDevice, OnvifEvent, OnvifServer, StreamProfile
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DATA_DIR = Path(os.environ.get("CITYGW_VIDEO_DATA", REPO_ROOT / "var" / "data"))
+MAIN_VIDEO = DATA_DIR / "vtest-h264.mp4"
+SUB_VIDEO = DATA_DIR / "vtest-h264-sub.mp4"
+SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = os.environ.get("CITYGW_SYSTEM_PYTHON", "/usr/bin/python3")
+
+
+class TestCameraError(RuntimeError):
+    """The test camera could not start (missing video, GStreamer, or a port)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _first_frame_jpeg(path: Path) -> bytes:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        ok, image = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise TestCameraError(f"cannot read a frame of {path}")
+    ok, encoded = cv2.imencode(".jpg", image)
+    return encoded.tobytes()
+
+
+class TestCamera:
+    """One simulated ONVIF camera (``__test__ = False`` keeps pytest from collecting it)."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        rtsp_port: int | None = None,
+        onvif_port: int | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        for video in (MAIN_VIDEO, SUB_VIDEO):
+            if not video.exists():
+                raise TestCameraError(
+                    f"{video} missing: run scripts/setup.sh (scripts/setup.d/15-vtest-h264.sh)"
+                )
+        if not Path(SYSTEM_PYTHON).exists():
+            raise TestCameraError(f"{SYSTEM_PYTHON} missing (Debian's python3 with python3-gi)")
+        self.username = username
+        self.password = password
+        self.rtsp_port = rtsp_port or free_port()
+        self.onvif_port = onvif_port or free_port()
+        self.log_dir = log_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._onvif: OnvifServer | None = None
+
+    # ---------------------------------------------------------------- addresses
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def rtsp_url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.rtsp_port}/main"
+
+    @property
+    def sub_rtsp_url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.rtsp_port}/sub"
+
+    @property
+    def onvif_url(self) -> str:
+        return f"http://127.0.0.1:{self.onvif_port}/onvif/device_service"
+
+    @property
+    def device(self) -> OnvifDevice:
+        if self._onvif is None:
+            raise TestCameraError("the test camera is not started")
+        return self._onvif.device
+
+    @property
+    def rtsp_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def rtsp_pid(self) -> int | None:
+        return self._process.pid if self.rtsp_running and self._process else None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 30.0) -> TestCamera:
+        self._start_rtsp(timeout)
+        if self._onvif is None:
+            snapshot = _first_frame_jpeg(MAIN_VIDEO)
+            user, password = self.username, self.password
+            main_url, sub_url = self.rtsp_url, self.sub_rtsp_url
+            port = self.onvif_port
+
+            def factory(base_url: str) -> OnvifDevice:
+                return OnvifDevice(
+                    base_url=base_url,
+                    profiles=[
+                        StreamProfile("main", "mainStream", main_url, 768, 576, 10, 1300),
+                        StreamProfile("sub", "subStream", sub_url, 384, 288, 10, 300),
+                    ],
+                    snapshot_url=f"http://127.0.0.1:{port}/snapshot.jpg",
+                    username=user,
+                    password=password,
+                )
+
+            self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)
+            self._onvif.start()
+        return self
+
+    def _start_rtsp(self, timeout: float) -> None:
+        with self._lock:
+            if self.rtsp_running:
+                return
+            command = [
+                SYSTEM_PYTHON,
+                str(SERVER_SCRIPT),
+                "--port",
+                str(self.rtsp_port),
+                "--mount",
+                f"/main={MAIN_VIDEO}",
+                "--mount",
+                f"/sub={SUB_VIDEO}",
+            ]
+            if self.username:
+                command += ["--user", self.username, "--password", self.password or ""]
+            stderr = subprocess.DEVNULL
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                stderr = open(self.log_dir / "rtsp-server.log", "ab")  # noqa: SIM115
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+            self._process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+            if stderr is not subprocess.DEVNULL:
+                stderr.close()
+            process = self._process
+        assert process.stdout is not None
+        ready: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: ready.append(process.stdout.readline()),  # type: ignore[union-attr]
+            name="testcam.rtsp.ready",
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout)
+        if not ready or not ready[0].startswith(b"READY"):
+            self.kill()
+            raise TestCameraError(
+                f"the RTSP test server did not start within {timeout}s "
+                f"(got {ready[0][:200] if ready else b''!r}); is gir1.2-gst-rtsp-server-1.0 installed?"
+            )
+        process.stdout.close()
+
+    def kill(self) -> None:
+        """SIGKILL the RTSP server (a camera losing power); ONVIF stays up."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start the RTSP server again on the same port (after `kill`)."""
+        self.kill()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._start_rtsp(max(1.0, deadline - time.monotonic()))
+                return
+            except TestCameraError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)  # the port may still be held by the dying process
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        self._process = None
+        if self._onvif is not None:
+            self._onvif.stop()
+            self._onvif = None
+
+    def __enter__(self) -> TestCamera:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- events
+    def emit_event(
+        self,
+        topic: str,
+        data: dict[str, str],
+        source: dict[str, str] | None = None,
+    ) -> None:
+        """Raise an ONVIF event (e.g. the camera's own motion or parking rule firing)."""
+        self.device.emit(
+            OnvifEvent(
+                topic=topic, source=source or {"VideoSourceConfigurationToken": "vsc0"}, data=data
+            )
+        )
+
+
+def gstreamer_available() -> bool:
+    """Whether the system Python can load GStreamer's RTSP server (for skip messages)."""
+    if not Path(SYSTEM_PYTHON).exists() or shutil.which("true") is None:
+        return False
+    probe = subprocess.run(
+        [
+            SYSTEM_PYTHON,
+            "-c",
+            "import gi; gi.require_version('GstRtspServer', '1.0');"
+            "from gi.repository import GstRtspServer",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return probe.returncode == 0
