@@ -436,9 +436,9 @@ class Workflow:
             target = command.merge_target
             if target is None or command.merge_into != target.id:
                 raise TransitionRefused("invalid", "merge needs the id of an open case")
-            if target.id == case.id or not target.is_open or target.state is CaseState.CANDIDATE:
+            if target.id == case.id or not target.is_open:
                 raise TransitionRefused(
-                    "invalid", f"case {target.number} is not an open registered case to merge into"
+                    "invalid", f"case {target.number} is not another open case to merge into"
                 )
             return {"merged_into": target.id}, CaseState.MERGED, {"merged_into": target.id}
         if action is Action.DISPATCH:

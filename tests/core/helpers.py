@@ -66,3 +66,42 @@ def case(state: CaseState = CaseState.CANDIDATE, **fields: Any) -> Case:
     }
     values.update(fields)
     return Case(**values)
+
+
+# --------------------------------------------------------------------------- service
+
+
+def make_service(db_url: str, evidence_dir: Any, clock: Any, config: CoreConfig | None = None):  # type: ignore[no-untyped-def]
+    from adapters.storage.case_store import SqlCaseStore
+    from adapters.storage.evidence_store import EvidenceStore
+    from gateway.contract import Source, SourceKind, Topics
+    from gateway.core.service import CaseService
+
+    config = config or core_config()
+    store = SqlCaseStore.open(db_url)
+    return CaseService(
+        store,
+        EvidenceStore(evidence_dir),
+        workflow(config),
+        clock,
+        Topics(),
+        Source(kind=SourceKind.CORE, id="core-test"),
+        duplicates=config.duplicates,
+        number_prefix=config.case_number_prefix,
+    )
+
+
+def candidate(n: int = 0, **fields: Any):  # type: ignore[no-untyped-def]
+    from gateway.contract import CandidateCase, Location, Source, SourceKind
+
+    kind = fields.pop("kind", SourceKind.INSPECTOR)
+    source_id = fields.pop("source_id", "insp-1")
+    values: dict[str, Any] = {
+        "id": f"cand-{n:06d}",
+        "ts": MONDAY_10,
+        "event_code": "0102",
+        "title": f"candidate {n}",
+        "location": Location(grid_code=f"110101001001{n % 100:02d}"),
+    }
+    values.update(fields)
+    return CandidateCase.create(source=Source(kind=kind, id=source_id), **values)

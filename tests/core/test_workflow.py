@@ -271,12 +271,15 @@ def test_a_dissatisfied_citizen_asks_for_a_reopen_that_the_shift_lead_decides() 
     assert reopened.state is CaseState.PROCESSING and reopened.rework_count == 1
 
 
-def test_merge_needs_an_open_registered_target() -> None:
+def test_merge_needs_another_open_case_as_target() -> None:
     candidate = case()
-    other_candidate = case(id="case-2", number="C3")
-    cmd = Command(Action.MERGE, merge_into="case-2", merge_target=other_candidate)
-    with pytest.raises(TransitionRefused, match="not an open registered case"):
+    rejected = case(CaseState.REJECTED, id="case-2", number="C3")
+    cmd = Command(Action.MERGE, merge_into="case-2", merge_target=rejected)
+    with pytest.raises(TransitionRefused, match="not another open case"):
         WF.apply(candidate, cmd, actor(Role.OPERATOR), NOW)
+    itself = Command(Action.MERGE, merge_into=candidate.id, merge_target=candidate)
+    with pytest.raises(TransitionRefused, match="not another open case"):
+        WF.apply(candidate, itself, actor(Role.OPERATOR), NOW)
     with pytest.raises(TransitionRefused, match="needs the id"):
         WF.apply(candidate, Command(Action.MERGE), actor(Role.OPERATOR), NOW)
 

@@ -1,0 +1,77 @@
+"""Opening the core's database: SQLite (WAL) by default, PostgreSQL by URL; migrations.
+
+`open_engine` applies the per-dialect settings (SQLite: WAL, a busy timeout, foreign
+keys; PostgreSQL: a connect timeout and a statement timeout) and `migrate` brings the
+schema to the newest Alembic revision. Both are start-up steps, never import-time work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import make_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def open_engine(url: str, *, timeout_s: float = 10.0, pool_size: int = 8) -> Engine:
+    """An engine for ``url``; the parent folder of an SQLite file is created."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": timeout_s, "check_same_thread": False}
+        engine = sa.create_engine(parsed, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # the driver's own transaction handling is turned off; we emit BEGIN ourselves
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # writers take the write lock up front (no lock upgrade deadlocks); readers do not
+            readonly = connection.get_execution_options().get("citygw_readonly", False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        timeout_ms = int(timeout_s * 1000)
+        kwargs["connect_args"] = {
+            "connect_timeout": max(1, int(timeout_s)),
+            "options": f"-c statement_timeout={timeout_ms * 3} -c lock_timeout={timeout_ms}",
+        }
+        kwargs["pool_size"] = pool_size
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_timeout"] = timeout_s
+        return sa.create_engine(parsed, **kwargs)
+    raise ValueError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+    )
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (idempotent)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    log.info(
+        "database %s at revision %s", engine.url.render_as_string(hide_password=True), revision
+    )

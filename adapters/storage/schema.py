@@ -1,0 +1,167 @@
+"""The core's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Times are stored as UTC and always come back timezone-aware (`UtcDateTime`), on SQLite
+and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC, read back aware (UTC)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column("state", sa.String(32), nullable=False, index=True),
+    sa.Column("event_code", sa.String(4), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False, default=""),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("grid_code", sa.String(14), index=True),
+    sa.Column("district", sa.String(100)),
+    sa.Column("address", sa.String(500)),
+    sa.Column("camera_id", sa.String(64)),
+    sa.Column("zone_id", sa.String(64)),
+    sa.Column("lat", sa.Float()),
+    sa.Column("lon", sa.Float()),
+    sa.Column("urgent", sa.Boolean(), nullable=False, default=False),
+    sa.Column("track_key", sa.String(200), index=True),
+    sa.Column("reporter_name", sa.String(100)),
+    sa.Column("callback_number", sa.String(32)),
+    sa.Column("department", sa.String(64), index=True),
+    sa.Column("dispatched_at", UtcDateTime()),
+    sa.Column("deadline", UtcDateTime(), index=True),
+    sa.Column("suspended_at", UtcDateTime()),
+    sa.Column("suspended_minutes", sa.Float(), nullable=False, default=0.0),
+    sa.Column("rework_count", sa.Integer(), nullable=False, default=0),
+    sa.Column("pending", sa.JSON()),
+    sa.Column("proposed_merge_into", sa.String(64)),
+    sa.Column("merged_into", sa.String(64)),
+    sa.Column("closed_at", UtcDateTime()),
+    sa.Column("satisfaction", sa.String(32)),
+    sa.Column("facts", sa.JSON(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False, default=0),
+    sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
+    sa.Index("ix_cases_dup_lookup", "event_code", "state", "created_at"),
+)
+
+candidates = sa.Table(
+    "candidates",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("case_id", sa.String(64), nullable=False, index=True),
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("source_id", sa.String(64), nullable=False),
+    sa.Column("event_code", sa.String(4), nullable=False),
+    sa.Column("produced_at", UtcDateTime(), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # new_case | redetection | proposed_merge
+    sa.Column("body", sa.JSON(), nullable=False),  # the message without evidence bytes
+)
+
+steps = sa.Table(
+    "case_steps",
+    metadata,
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(32)),
+    sa.Column("to_state", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("department", sa.String(64)),
+    sa.Column("opinion", sa.Text(), nullable=False, default=""),
+    sa.Column("attachments", sa.JSON(), nullable=False),
+    sa.Column("facts", sa.JSON(), nullable=False),
+)
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("stored", sa.Boolean(), nullable=False),  # bytes are in the store
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+)
+
+case_evidence = sa.Table(
+    "case_evidence",
+    metadata,
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("added_at", UtcDateTime(), nullable=False),
+)
+
+#: transactional outbox: case events written with the change, relayed to MQTT after commit
+event_outbox = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(300), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("department", sa.String(64)),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False, default=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False, index=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,116 @@
+"""From a candidate to a case: the pure decisions of intake.
+
+- a candidate whose camera track (camera + track id) already has a case is a
+  re-detection: logged on that case, never a second case;
+- a candidate of the same event code near an open case (same grid, or within
+  ``distance_m`` when both have lat/lon) in the time window opens a case that is
+  *proposed* as a merge (the operator decides);
+- otherwise it opens a new case in 信息收集 (candidate).
+
+Camera locations map to grids through the responsibility table's camera → grid rows.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from gateway.contract import CandidateCase, SourceKind, stable_message_id
+from gateway.core.dispatch import ResponsibilityTable
+from gateway.core.settings import DuplicateConfig
+from gateway.core.workflow import Case, CaseState
+
+#: candidate facts that describe a detection; copied onto rejection events
+DETECTION_FACTS = ("track_id", "rule", "class", "label", "class_id", "score", "box", "bbox")
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def case_id_for(candidate_id: str) -> str:
+    """Deterministic: the same candidate always names the same case."""
+    return stable_message_id("case", candidate_id)
+
+
+def track_key(candidate: CandidateCase) -> str | None:
+    """``camera:track`` for a camera candidate that carries a track id, else None."""
+    track = candidate.facts.get("track_id")
+    if track is None or candidate.source.kind is not SourceKind.CAMERA:
+        return None
+    camera = candidate.location.camera_id or candidate.source.id
+    return f"{camera}:{track}"
+
+
+def case_from_candidate(
+    candidate: CandidateCase,
+    number: str,
+    table: ResponsibilityTable,
+    now: datetime,
+) -> Case:
+    location = candidate.location
+    grid_code, district = location.grid_code, location.district
+    if grid_code is None:
+        mapped = table.grid_for_camera(location.camera_id, location.zone_id)
+        if mapped is not None:
+            grid_code, district = mapped.grid_code, district or mapped.district
+    facts: dict[str, Any] = dict(candidate.facts)
+    if candidate.partial:
+        facts["partial"] = True
+    reporter = candidate.reporter
+    return Case(
+        id=case_id_for(candidate.id),
+        number=number,
+        state=CaseState.CANDIDATE,
+        event_code=candidate.event_code,
+        created_at=now,
+        source_kind=str(candidate.source.kind),
+        title=candidate.title,
+        description=candidate.description,
+        grid_code=grid_code,
+        district=district,
+        address=location.address,
+        camera_id=location.camera_id,
+        zone_id=location.zone_id,
+        lat=location.lat,
+        lon=location.lon,
+        urgent=candidate.urgent,
+        track_key=track_key(candidate),
+        reporter_name=reporter.name if reporter else None,
+        callback_number=reporter.callback_number if reporter else None,
+        facts=facts,
+    )
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bounding_box(lat: float, lon: float, metres: float) -> tuple[float, float, float, float]:
+    """(lat_min, lat_max, lon_min, lon_max) around a point, a coarse pre-filter."""
+    dlat = math.degrees(metres / EARTH_RADIUS_M)
+    dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def duplicate_of(new: Case, open_cases: list[Case], config: DuplicateConfig) -> Case | None:
+    """The open case ``new`` most likely duplicates (nearest first), or None."""
+    best: tuple[float, Case] | None = None
+    for other in open_cases:
+        if other.id == new.id or other.event_code != new.event_code or not other.is_open:
+            continue
+        if None not in (new.lat, new.lon, other.lat, other.lon):
+            metres = distance_m(new.lat, new.lon, other.lat, other.lon)  # type: ignore[arg-type]
+            if metres <= config.distance_m and (best is None or metres < best[0]):
+                best = (metres, other)
+        elif (
+            config.same_grid
+            and best is None
+            and new.grid_code is not None
+            and new.grid_code == other.grid_code
+        ):
+            best = (math.inf, other)
+    return best[1] if best else None

@@ -1,0 +1,127 @@
+"""What the core's services need from storage, as Protocols (SQLAlchemy lives in adapters/).
+
+A `CaseTransaction` is one unit of work: everything done through it commits together
+(the case change, its step, and the event to publish: a transactional outbox) or not at
+all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.contract import CandidateCase, Evidence
+from gateway.core.workflow import Case, Step
+
+
+class CaseNotFound(LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no case {key}")
+        self.key = key
+
+
+class ConcurrentUpdate(Exception):
+    """The case changed since it was read (someone else acted first)."""
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    states: tuple[str, ...] = ()
+    event_code: str | None = None  # a code or a prefix
+    grid_prefix: str | None = None
+    department: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    deadline_before: datetime | None = None
+    number: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class StoredStep:
+    seq: int
+    step: Step
+
+
+@dataclass(frozen=True)
+class EvidenceLink:
+    sha256: str
+    media_type: str
+    size: int
+    role: str
+    name: str
+    stored: bool
+
+
+class CaseTransaction(Protocol):
+    def known_candidate_ids(self, ids: Sequence[str]) -> set[str]: ...
+    def case_by_track(self, track_key: str, since: datetime) -> Case | None: ...
+    def open_cases_near(
+        self,
+        event_code: str,
+        since: datetime,
+        grid_code: str | None,
+        box: tuple[float, float, float, float] | None,
+    ) -> list[Case]: ...
+    def reserve_numbers(self, count: int) -> int:
+        """Reserve ``count`` consecutive case numbers; returns the first."""
+        ...
+
+    def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None: ...
+    def case_by_number(self, number: str) -> Case | None: ...
+    def insert_case(self, case: Case) -> None: ...
+    def update_case(self, case: Case, expected_version: int) -> None:
+        """Raise `ConcurrentUpdate` if the stored version is not ``expected_version``."""
+        ...
+
+    def add_step(self, step: Step) -> None: ...
+    def add_candidate(
+        self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
+    ) -> None: ...
+    def link_evidence(
+        self, case_id: str, evidence: Evidence, stored: bool, at: datetime
+    ) -> None: ...
+    def add_event(self, topic: str, payload: bytes) -> None: ...
+    def overdue_unnotified(self, now: datetime, limit: int) -> list[Case]: ...
+    def mark_overdue_notified(self, case_ids: Sequence[str]) -> None: ...
+
+
+class CaseStore(Protocol):
+    """The core's database."""
+
+    def transaction(self) -> AbstractContextManager[CaseTransaction]: ...
+    def get_case(self, case_id: str) -> Case | None: ...
+    def case_by_number(self, number: str) -> Case | None: ...
+    def list_cases(self, query: CaseFilter) -> tuple[list[Case], int]: ...
+    def steps(self, case_id: str) -> list[StoredStep]: ...
+    def all_steps(self, since_seq: int = 0, limit: int = 100_000) -> list[StoredStep]: ...
+    def candidate_ids(self, case_id: str) -> list[str]: ...
+    def evidence_of(self, case_id: str) -> list[EvidenceLink]: ...
+    def evidence_meta(self, sha256: str) -> EvidenceLink | None: ...
+    def pending_events(self, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def delete_events(self, seqs: Sequence[int]) -> None: ...
+    def count_cases(self) -> int: ...
+
+
+class EvidenceBytes(Protocol):
+    """The content-addressed store of evidence bytes."""
+
+    def put(self, data: bytes, sha256: str | None = None) -> str: ...
+    def has(self, sha256: str) -> bool: ...
+    def read(self, sha256: str) -> bytes: ...
+
+
+class UserStore(Protocol):
+    def add_user(
+        self, name: str, role: str, department: str | None, password_hash: str, at: datetime
+    ) -> None: ...
+    def user(self, name: str) -> dict[str, Any] | None: ...
+    def users(self) -> list[dict[str, Any]]: ...
+    def set_active(self, name: str, active: bool) -> bool: ...
+    def add_token(self, token_hash: str, user_name: str, expires_at: datetime) -> None: ...
+    def token_user(self, token_hash: str, now: datetime) -> dict[str, Any] | None: ...
+    def delete_token(self, token_hash: str) -> None: ...

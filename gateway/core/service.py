@@ -1,0 +1,339 @@
+"""The core's service layer: candidates in, transitions, feedback, overdue cases.
+
+Each operation is one `CaseTransaction`: the case change, its step in the log, and the
+`CaseEvent` to publish are committed together (a transactional outbox); the
+`EventRelay` moves committed events to the MQTT outbox afterwards. The service itself
+does no SQL and no MQTT: it works on the ports in `gateway.core.ports`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.contract import CandidateCase, CaseEvent, CaseFeedback, Source, Topics
+from gateway.core.intake import (
+    DETECTION_FACTS,
+    bounding_box,
+    case_from_candidate,
+    duplicate_of,
+    track_key,
+)
+from gateway.core.ports import (
+    CaseNotFound,
+    CaseStore,
+    CaseTransaction,
+    ConcurrentUpdate,
+    EvidenceBytes,
+)
+from gateway.core.settings import DuplicateConfig
+from gateway.core.workflow import (
+    SYSTEM_ACTOR,
+    Action,
+    Actor,
+    Case,
+    CaseState,
+    Command,
+    Transition,
+    TransitionRefused,
+    Workflow,
+)
+
+log = logging.getLogger(__name__)
+
+#: what `store_candidates` tells its listener per candidate: new case, re-detection, proposed merge
+NewCaseListener = Callable[[CandidateCase, Case, str], None]
+
+
+class CaseService:
+    def __init__(
+        self,
+        store: CaseStore,
+        evidence: EvidenceBytes,
+        workflow: Workflow,
+        clock: Clock,
+        topics: Topics,
+        source: Source,
+        *,
+        duplicates: DuplicateConfig,
+        number_prefix: str = "C",
+    ) -> None:
+        self.store = store
+        self.evidence = evidence
+        self.workflow = workflow
+        self.clock = clock
+        self.topics = topics
+        self.source = source
+        self.duplicates = duplicates
+        self.number_prefix = number_prefix
+        self.committed = threading.Event()  # set after each commit that queued events
+        self.on_intake: NewCaseListener | None = None
+
+    # ------------------------------------------------------------------ intake
+
+    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
+        """The `CandidateStore` port of `gateway.ingest`: one transaction, True per new id."""
+        for candidate in candidates:  # bytes first: idempotent, and safe before the commit
+            for item in candidate.evidence:
+                if item.data is not None:
+                    self.evidence.put(item.raw_bytes(), item.sha256)
+        now = self.clock.now()
+        results: list[bool] = []
+        outcomes: list[tuple[CandidateCase, Case, str]] = []
+        with self.store.transaction() as tx:
+            known = tx.known_candidate_ids([c.id for c in candidates])
+            fresh = [c for c in candidates if c.id not in known]
+            needing_numbers = sum(1 for c in fresh if not c.case_number)
+            next_number = tx.reserve_numbers(needing_numbers) if needing_numbers else 0
+            for candidate in candidates:
+                if candidate.id in known:
+                    results.append(False)
+                    continue
+                known.add(candidate.id)
+                number = candidate.case_number
+                if not number or tx.case_by_number(number) is not None:
+                    if number:
+                        log.warning(
+                            "candidate %s brings case number %s that is taken; assigning another",
+                            candidate.id,
+                            number,
+                        )
+                        number = f"{self.number_prefix}{tx.reserve_numbers(1):08d}"
+                    else:
+                        number = f"{self.number_prefix}{next_number:08d}"
+                        next_number += 1
+                case, outcome = self._intake_one(tx, candidate, number, now)
+                outcomes.append((candidate, case, outcome))
+                results.append(True)
+        if outcomes:
+            self.committed.set()
+        if self.on_intake is not None:
+            for candidate, case, outcome in outcomes:
+                self.on_intake(candidate, case, outcome)
+        return results
+
+    def _intake_one(
+        self, tx: CaseTransaction, candidate: CandidateCase, number: str, now: Any
+    ) -> tuple[Case, str]:
+        key = track_key(candidate)
+        if key is not None:
+            since = now - timedelta(hours=self.duplicates.redetection_window_hours)
+            existing = tx.case_by_track(key, since)
+            if existing is not None:
+                result = self.workflow.redetected(existing, now, candidate.id)
+                tx.add_candidate(candidate, existing.id, "redetection", now)
+                self._link_evidence(tx, existing.id, candidate, now)
+                self._record(tx, result, [candidate.id])
+                return existing, "redetection"
+        case = case_from_candidate(candidate, number, self.workflow.table, now)
+        if candidate.case_number and number != candidate.case_number:
+            case = dataclasses.replace(
+                case, facts={**case.facts, "caller_case_number": candidate.case_number}
+            )
+        outcome = "new_case"
+        since = now - timedelta(minutes=self.duplicates.window_minutes)
+        box = None
+        if case.lat is not None and case.lon is not None:
+            box = bounding_box(case.lat, case.lon, self.duplicates.distance_m)
+        nearby = tx.open_cases_near(case.event_code, since, case.grid_code, box)
+        target = duplicate_of(case, nearby, self.duplicates)
+        if target is not None:
+            case = dataclasses.replace(case, proposed_merge_into=target.id)
+            outcome = "proposed_merge"
+        tx.insert_case(case)
+        facts: dict[str, Any] = {
+            "candidate_id": candidate.id,
+            "source": f"{candidate.source.kind}/{candidate.source.id}",
+            "event_code": case.event_code,
+            "grid_code": case.grid_code,
+            "district": case.district,
+        }
+        if target is not None:
+            facts["proposed_merge_into"] = target.id
+        tx.add_candidate(candidate, case.id, outcome, now)
+        self._link_evidence(tx, case.id, candidate, now)
+        self._record(tx, self.workflow.open(case, now, facts), [candidate.id])
+        return case, outcome
+
+    def _link_evidence(
+        self, tx: CaseTransaction, case_id: str, candidate: CandidateCase, now: Any
+    ) -> None:
+        for item in candidate.evidence:
+            tx.link_evidence(case_id, item, self.evidence.has(item.sha256), now)
+
+    # ------------------------------------------------------------------ transitions
+
+    def transition(
+        self, case_id: str, command: Command, actor: Actor, *, attempts: int = 3
+    ) -> Transition:
+        """Apply one command; raises CaseNotFound, TransitionRefused or ConcurrentUpdate."""
+        for attempt in range(attempts):
+            try:
+                with self.store.transaction() as tx:
+                    result = self._transition_in(tx, case_id, command, actor)
+                self.committed.set()
+                return result
+            except ConcurrentUpdate:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transition_in(
+        self, tx: CaseTransaction, case_id: str, command: Command, actor: Actor
+    ) -> Transition:
+        case = tx.get_case(case_id, for_update=True)
+        if case is None:
+            raise CaseNotFound(case_id)
+        if command.action is Action.MERGE and command.merge_into:
+            target = tx.get_case(command.merge_into, for_update=True)
+            if target is None:
+                raise TransitionRefused("invalid", f"no case {command.merge_into} to merge into")
+            command = dataclasses.replace(command, merge_target=target)
+        if command.action is Action.REJECT:
+            command = dataclasses.replace(
+                command, facts={**command.facts, **_rejection_facts(case, command)}
+            )
+        result = self.workflow.apply(case, command, actor, self.clock.now())
+        tx.update_case(result.case, expected_version=case.version)
+        self._record(tx, result)
+        return result
+
+    def feedback(self, feedback: CaseFeedback) -> Transition | None:
+        """A citizen's survey answer; dissatisfied asks for a reopen. None: no such case/state."""
+        case = self.store.case_by_number(feedback.case_number)
+        if case is None:
+            log.warning("feedback %s for unknown case number %s", feedback.id, feedback.case_number)
+            return None
+        command = Command(
+            Action.FEEDBACK,
+            opinion=feedback.comment,
+            facts={
+                "satisfaction": feedback.satisfaction,
+                "reopen_requested": feedback.reopen_requested,
+                "feedback_id": feedback.id,
+            },
+        )
+        actor = Actor(f"{feedback.source.kind}/{feedback.source.id}", SYSTEM_ACTOR.role)
+        try:
+            return self.transition(case.id, command, actor)
+        except TransitionRefused as refused:
+            log.warning(
+                "feedback %s on case %s (%s) not applied: %s",
+                feedback.id,
+                case.number,
+                case.state,
+                refused.reason,
+            )
+            return None
+
+    # ------------------------------------------------------------------ overdue
+
+    def publish_overdue(self, limit: int = 500) -> list[Case]:
+        """Queue one `overdue` event per case past its deadline (once per case)."""
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            overdue = tx.overdue_unnotified(now, limit)
+            for case in overdue:
+                event = self._event(case, "overdue", case.state, case.state, light="red")
+                tx.add_event(self.topics.case_events(case.id), event.to_json())
+            tx.mark_overdue_notified([c.id for c in overdue])
+        if overdue:
+            self.committed.set()
+            log.info(
+                "%d case(s) overdue: %s", len(overdue), ", ".join(c.number for c in overdue[:20])
+            )
+        return overdue
+
+    # ------------------------------------------------------------------ events
+
+    def _record(
+        self, tx: CaseTransaction, result: Transition, candidate_ids: Sequence[str] = ()
+    ) -> None:
+        tx.add_step(result.step)
+        step = result.step
+        event = self._event(
+            result.case,
+            str(step.action),
+            step.from_state,
+            step.to_state,
+            actor=step.actor,
+            role=str(step.role),
+            opinion=step.opinion,
+            candidate_ids=list(candidate_ids),
+            facts=step.facts,
+            discriminator=candidate_ids[0] if candidate_ids else "",
+        )
+        tx.add_event(self.topics.case_events(result.case.id), event.to_json())
+
+    def _event(
+        self,
+        case: Case,
+        action: str,
+        from_state: CaseState | None,
+        to_state: CaseState,
+        *,
+        actor: str | None = None,
+        role: str | None = None,
+        opinion: str = "",
+        candidate_ids: list[str] | None = None,
+        facts: dict[str, Any] | None = None,
+        light: str | None = None,
+        discriminator: str = "",
+    ) -> CaseEvent:
+        light = light or self.workflow.light(case, self.clock.now())
+        return CaseEvent.create(
+            source=self.source,
+            id=_event_id(case, action, discriminator),
+            ts=self.clock.now(),
+            case_id=case.id,
+            case_number=case.number,
+            action=action,
+            from_state=str(from_state) if from_state else None,
+            to_state=str(to_state),
+            event_code=case.event_code,
+            grid_code=case.grid_code,
+            department=case.department,
+            actor=actor,
+            role=role,
+            opinion=opinion[:4000],
+            deadline=case.deadline,
+            light=light,
+            candidate_ids=candidate_ids or [],
+            facts=_jsonable(facts or {}),
+        )
+
+
+def _event_id(case: Case, action: str, discriminator: str) -> str:
+    from gateway.contract import stable_message_id
+
+    return stable_message_id("case-event", case.id, str(case.version), action, discriminator)
+
+
+def _rejection_facts(case: Case, command: Command) -> dict[str, Any]:
+    """What the video gateway learns from: the camera, zone and the detection rejected."""
+    facts: dict[str, Any] = {}
+    reason = command.facts.get("reason")
+    if reason:
+        facts["reason"] = reason
+    if case.source_kind == "camera" or case.camera_id:
+        facts["camera_id"] = case.camera_id
+        facts["zone_id"] = case.zone_id
+        for key in DETECTION_FACTS:
+            if key in case.facts:
+                facts[key] = case.facts[key]
+    return facts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,249 @@
+"""The core service on a real database (SQLite and PostgreSQL): intake, transitions, events."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import FakeClock
+from gateway.contract import (
+    CaseEvent,
+    CaseFeedback,
+    Evidence,
+    EvidenceRole,
+    Location,
+    Reporter,
+    Source,
+    SourceKind,
+    parse_message,
+)
+from gateway.core.ports import CaseFilter, CaseNotFound, ConcurrentUpdate
+from gateway.core.service import CaseService
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
+from tests.core.helpers import MONDAY_10, candidate, make_service
+
+OPERATOR = Actor("olga", Role.OPERATOR)
+DISPATCHER = Actor("dan", Role.DISPATCHER)
+SANITATION = Actor("sam", Role.DEPARTMENT, "sanitation")
+INSPECTOR = Actor("ivan", Role.INSPECTOR)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MONDAY_10)
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path, clock: FakeClock) -> CaseService:
+    svc = make_service(db_url, tmp_path / "evidence", clock)
+    yield svc
+    svc.store.close()  # type: ignore[attr-defined]
+
+
+def events(service: CaseService) -> list[CaseEvent]:
+    return [
+        parse_message(payload, expect=CaseEvent)  # type: ignore[misc]
+        for _seq, _topic, payload in service.store.pending_events(10_000)
+    ]
+
+
+def test_each_candidate_id_is_stored_once_and_opens_one_case(service: CaseService) -> None:
+    first = [candidate(i) for i in range(5)]
+    assert service.store_candidates(first) == [True] * 5
+    again = [candidate(2), candidate(5), candidate(5)]
+    assert service.store_candidates(again) == [False, True, False]
+    assert service.store.count_cases() == 6
+    cases, total = service.store.list_cases(CaseFilter())
+    assert total == 6 and all(c.state is CaseState.CANDIDATE for c in cases)
+    assert sorted(c.number for c in cases) == [f"C{n:08d}" for n in range(1, 7)]
+    created = [e for e in events(service) if e.action == "create"]
+    assert len(created) == 6 and all(e.case_number for e in created)
+
+
+def test_a_call_keeps_the_case_number_read_to_the_caller(service: CaseService) -> None:
+    call = candidate(
+        1,
+        kind=SourceKind.CALL,
+        source_id="agi-1",
+        case_number="T20260105-0007",
+        reporter=Reporter(name="王", callback_number="13800000000"),
+    )
+    service.store_candidates([call])
+    case = service.store.case_by_number("T20260105-0007")
+    assert case is not None and case.callback_number == "13800000000"
+    assert events(service)[0].case_number == "T20260105-0007"
+    clash = candidate(2, kind=SourceKind.CALL, source_id="agi-1", case_number="T20260105-0007")
+    service.store_candidates([clash])
+    cases, _ = service.store.list_cases(CaseFilter())
+    other = next(c for c in cases if c.number != "T20260105-0007")
+    assert other.facts["caller_case_number"] == "T20260105-0007"
+
+
+def _camera(n: int, track: int, **facts: object) -> object:
+    return candidate(
+        n,
+        kind=SourceKind.CAMERA,
+        source_id="cam-1",
+        event_code="0505",
+        location=Location(camera_id="cam-1", zone_id="gate"),
+        facts={
+            "track_id": track,
+            "rule": "parking",
+            "class": "car",
+            "box": [1, 2, 30, 40],
+            **facts,
+        },
+    )
+
+
+def test_a_redetected_camera_track_never_opens_a_second_case(service: CaseService) -> None:
+    assert service.store_candidates([_camera(1, 7), _camera(2, 7)]) == [True, True]
+    service.store_candidates([_camera(3, 7)])
+    assert service.store.count_cases() == 1
+    case = service.store.list_cases(CaseFilter())[0][0]
+    assert service.store.candidate_ids(case.id) == ["cand-000001", "cand-000002", "cand-000003"]
+    assert case.grid_code == "11010100100101"  # cam-1 zone gate → its grid
+    steps = [s.step.action for s in service.store.steps(case.id)]
+    assert steps == [Action.CREATE, Action.REDETECTED, Action.REDETECTED]
+    service.store_candidates([_camera(4, 8)])
+    assert service.store.count_cases() == 2
+
+
+def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
+    service: CaseService, clock: FakeClock
+) -> None:
+    here = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
+    near = Location(grid_code="11010100100199", lat=39.9002, lon=116.4)  # ≈ 22 m
+    far = Location(grid_code="11010100100101", lat=39.91, lon=116.4)  # ≈ 1.1 km, same grid
+    service.store_candidates([candidate(1, location=here)])
+    clock.advance(minutes=5)
+    service.store_candidates([candidate(2, location=near), candidate(3, location=far)])
+    by_title = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    first = by_title["candidate 1"]
+    assert by_title["candidate 2"].proposed_merge_into == first.id
+    assert by_title["candidate 3"].proposed_merge_into is None
+    clock.advance(hours=5)  # outside the 4 h window
+    service.store_candidates([candidate(4, location=here)])
+    assert (
+        service.store.list_cases(CaseFilter(number="C00000004"))[0][0].proposed_merge_into is None
+    )
+    merged = service.transition(
+        by_title["candidate 2"].id, Command(Action.MERGE, merge_into=first.id), OPERATOR
+    )
+    assert merged.case.state is CaseState.MERGED and merged.case.merged_into == first.id
+
+
+def test_evidence_bytes_land_in_the_content_addressed_store(service: CaseService) -> None:
+    jpeg = b"\xff\xd8\xff" + b"x" * 100
+    snap = Evidence.from_bytes(
+        jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT, name="s.jpg"
+    )
+    service.store_candidates([candidate(1, evidence=[snap])])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    links = service.store.evidence_of(case.id)
+    assert [(e.sha256, e.media_type, e.stored) for e in links] == [
+        (snap.sha256, "image/jpeg", True)
+    ]
+    assert service.evidence.read(snap.sha256) == jpeg
+    stored_body = json.dumps(service.store.steps(case.id)[0].step.facts)
+    assert "data" not in stored_body
+
+
+def _through_dispatch(service: CaseService) -> str:
+    service.store_candidates([candidate(1)])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    service.transition(case.id, Command(Action.REGISTER), OPERATOR)
+    service.transition(case.id, Command(Action.DISPATCH), DISPATCHER)
+    return case.id
+
+
+def test_a_case_goes_the_whole_way_and_every_step_is_logged_and_published(
+    service: CaseService, clock: FakeClock
+) -> None:
+    case_id = _through_dispatch(service)
+    assert service.store.get_case(case_id).department == "sanitation"  # type: ignore[union-attr]
+    clock.advance(hours=1)
+    service.transition(case_id, Command(Action.REPORT, opinion="cleaned"), SANITATION)
+    service.transition(case_id, Command(Action.VERIFY_FAIL, opinion="still dirty"), INSPECTOR)
+    service.transition(case_id, Command(Action.REPORT, opinion="cleaned again"), SANITATION)
+    done = service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    assert done.case.state is CaseState.CLOSED and done.case.rework_count == 1
+    log = [s.step.action for s in service.store.steps(case_id)]
+    assert log == [
+        Action.CREATE,
+        Action.REGISTER,
+        Action.DISPATCH,
+        Action.REPORT,
+        Action.VERIFY_FAIL,
+        Action.REPORT,
+        Action.VERIFY_PASS,
+    ]
+    published = [e for e in events(service) if e.case_id == case_id]
+    assert [e.action for e in published] == [str(a) for a in log]
+    assert published[2].deadline is not None and published[2].light == "green"
+    assert len({e.id for e in published}) == len(published)
+
+
+def test_a_refused_transition_changes_nothing(service: CaseService) -> None:
+    case_id = _through_dispatch(service)
+    before = service.store.steps(case_id)
+    with pytest.raises(TransitionRefused):
+        service.transition(case_id, Command(Action.REPORT), Actor("x", Role.DEPARTMENT, "traffic"))
+    with pytest.raises(CaseNotFound):
+        service.transition("nope", Command(Action.REPORT), SANITATION)
+    assert service.store.steps(case_id) == before
+
+
+def test_a_stale_version_is_a_concurrent_update(service: CaseService) -> None:
+    case_id = _through_dispatch(service)
+    case = service.store.get_case(case_id)
+    assert case is not None
+    with service.store.transaction() as tx, pytest.raises(ConcurrentUpdate):
+        tx.update_case(case, expected_version=case.version - 1)
+
+
+def test_rejecting_a_false_detection_tells_the_video_gateway_what_was_wrong(
+    service: CaseService,
+) -> None:
+    service.store_candidates([_camera(1, 9)])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    command = Command(Action.REJECT, opinion="误报", facts={"reason": "false_detection"})
+    service.transition(case.id, command, OPERATOR)
+    reject = next(e for e in events(service) if e.action == "reject")
+    assert reject.facts["reason"] == "false_detection"
+    assert reject.facts["camera_id"] == "cam-1" and reject.facts["zone_id"] == "gate"
+    assert reject.facts["class"] == "car" and reject.facts["box"] == [1, 2, 30, 40]
+    assert reject.facts["track_id"] == 9
+
+
+def test_a_dissatisfied_survey_asks_for_a_reopen(service: CaseService) -> None:
+    case_id = _through_dispatch(service)
+    service.transition(case_id, Command(Action.REPORT), SANITATION)
+    service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    number = service.store.get_case(case_id).number  # type: ignore[union-attr]
+    feedback = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        case_number=number,
+        satisfaction="dissatisfied",
+    )
+    assert service.feedback(feedback).case.state is CaseState.REOPEN_REQUESTED  # type: ignore[union-attr]
+    unknown = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        case_number="NOPE",
+        satisfaction="satisfied",
+    )
+    assert service.feedback(unknown) is None
+
+
+def test_an_overdue_case_is_published_once(service: CaseService, clock: FakeClock) -> None:
+    case_id = _through_dispatch(service)
+    assert service.publish_overdue() == []
+    clock.advance(days=7)
+    assert [c.id for c in service.publish_overdue()] == [case_id]
+    assert service.publish_overdue() == []
+    overdue = [e for e in events(service) if e.action == "overdue"]
+    assert len(overdue) == 1 and overdue[0].light == "red"
+    clock.advance(timedelta(minutes=1).total_seconds())
