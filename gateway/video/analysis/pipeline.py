@@ -1,0 +1,452 @@
+"""The analysis pipeline: frames in, candidate cases out.
+
+Three owned threads hand work over through bounded structures:
+
+- ``video.analysis.motion``: takes submitted frames (a bounded queue over all cameras)
+  and runs each camera's motion detector; frames with motion, and a periodic re-check
+  of cameras holding tracks, become detector jobs: one keep-newest slot per camera;
+- ``video.analysis.detector``: the one shared detector; serves cameras round-robin (a
+  busy camera cannot starve a quiet one); jobs replaced before they ran are counted as
+  skips of that camera; then tracker, false-positive suppression, rules;
+- ``video.analysis.publisher``: turns firings into candidate cases with an annotated
+  snapshot (and a clip when the ingest side offers one) and hands them to the durable
+  outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from gateway.clock import Clock
+from gateway.contract import CaseEvent, Evidence
+from gateway.video.analysis.candidate import build_candidate
+from gateway.video.analysis.feedback import FalsePositiveMemory
+from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
+from gateway.video.analysis.ports import Detector
+from gateway.video.analysis.rules import Firing, RuleEngine, iou
+from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
+from gateway.video.analysis.tracking import ObjectTracker
+from gateway.video.detection import Detection
+from gateway.video.evidence import EvidenceClips, snapshot_evidence
+from gateway.video.frame import Frame
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.publishing import ContractPublisher
+
+log = logging.getLogger("citygw.video.analysis")
+
+_MERGE_IOU = 0.6
+_PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing  # boxes of one class from overlapping crops that are one object
+
+
+class State(Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class CameraMetrics:
+    frames_in: int = 0
+    frames_motion: int = 0  # frames the motion stage looked at
+    frames_detected: int = 0  # frames the detector looked at
+    skipped: int = 0  # frames dropped (queue full or replaced before detection)
+    candidates: int = 0
+
+
+@dataclass(slots=True)
+class PipelineMetrics:
+    """Counters since start; ``analysed_fps`` over the last ``window`` seconds."""
+
+    detector_calls: int = 0  # inferences (one per crop or full frame)
+    detector_seconds: float = 0.0
+    cameras: dict[str, CameraMetrics] = field(default_factory=dict)
+    false_positives: dict[tuple[str, str], int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)  # frame -> candidate handed over
+    publish_errors: int = 0
+    analysed_fps: float = 0.0
+
+    @property
+    def frames_in(self) -> int:
+        return sum(c.frames_in for c in self.cameras.values())
+
+    @property
+    def skip_rate(self) -> float:
+        total = self.frames_in
+        return sum(c.skipped for c in self.cameras.values()) / total if total else 0.0
+
+
+@dataclass(slots=True)
+class _Job:
+    frame: Frame
+    crops: list[Region]
+    reason: str  # motion | recheck
+
+
+@dataclass(slots=True)
+class _Camera:
+    camera_id: str
+    config: CameraAnalysisConfig
+    motion: MotionDetector
+    tracker: ObjectTracker
+    rules: RuleEngine
+    metrics: CameraMetrics
+    last_detect: float | None = None
+    has_tracks: bool = False
+
+
+class AnalysisPipeline:
+    """Motion-gated detection, tracking and rules for all cameras of one gateway."""
+
+    def __init__(
+        self,
+        config: Config,
+        candidates: ContractPublisher,
+        clock: Clock,
+        clips: EvidenceClips | None = None,
+        *,
+        detector: Detector | None = None,
+    ) -> None:
+        self._settings: AnalysisConfig = config.video.analysis
+        self._candidates = candidates
+        self._clock = clock
+        self._clips = clips
+        self._detector = detector
+        self._owns_detector = detector is None
+        self._state = State.CREATED
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._frames: deque[Frame] = deque()
+        self._jobs: dict[str, _Job] = {}
+        self._order: deque[str] = deque()  # round-robin of cameras
+        self._cameras: dict[str, _Camera] = {}
+        self._firings: queue.Queue[tuple[Firing, Frame, list[Detection]] | None] = queue.Queue(
+            maxsize=256
+        )
+        self._threads: list[threading.Thread] = []
+        self._metrics = PipelineMetrics()
+        self._analysed: deque[float] = deque(maxlen=5000)
+        self.feedback = FalsePositiveMemory(
+            self._settings.feedback_suppress_s, self._settings.feedback_iou
+        )
+        self._published = threading.Condition()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _set_state(self, state: State) -> None:
+        if state is not self._state:
+            log.info("analysis pipeline %s -> %s", self._state.value, state.value)
+            self._state = state
+
+    def start(self) -> None:
+        if self._state is State.RUNNING:
+            return
+        if self._state is not State.CREATED:
+            raise RuntimeError(f"cannot start an analysis pipeline that is {self._state.value}")
+        if self._detector is None:
+            self._detector = self._open_detector()
+        for name, target in (
+            ("video.analysis.motion", self._motion_loop),
+            ("video.analysis.detector", self._detector_loop),
+            ("video.analysis.publisher", self._publisher_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+        self._set_state(State.RUNNING)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads; firings already made are still published (up to ``timeout``)."""
+        if self._state in (State.STOPPED, State.CREATED):
+            self._set_state(State.STOPPED)
+            return
+        with self._lock:
+            self._set_state(State.STOPPING)
+            self._wake.notify_all()
+        for thread in self._threads[:2]:
+            thread.join(timeout)
+        self._firings.put(None)
+        self._threads[2].join(timeout)
+        if self._owns_detector and self._detector is not None:
+            self._detector.close()
+        self._set_state(State.STOPPED)
+
+    def _open_detector(self) -> Detector:
+        from adapters.detectors import open_detector
+        from gateway.video.analysis.model_card import load_card
+
+        settings = self._settings
+        card = load_card(settings.models_dir, settings.model)
+        return open_detector(
+            settings.backend,
+            card,
+            settings.models_dir,
+            threads=settings.detector_threads,
+            min_score=min(0.25, settings.min_score),
+            nms_iou=settings.nms_iou,
+        )
+
+    # ----------------------------------------------------------------- inputs
+
+    def submit(self, frame: Frame) -> None:
+        """Hand a frame over; never blocks. When the queue is full the oldest frame goes."""
+        with self._lock:
+            if self._state is not State.RUNNING:
+                return
+            camera = self._camera(frame.camera_id)
+            camera.metrics.frames_in += 1
+            if len(self._frames) >= self._settings.queue_frames:
+                dropped = self._frames.popleft()
+                self._cameras[dropped.camera_id].metrics.skipped += 1
+            self._frames.append(frame)
+            self._wake.notify_all()
+
+    def on_case_event(self, event: CaseEvent) -> bool:
+        """Learn from a case event (a reject as false detection); True when something was learnt."""
+        learnt = self.feedback.learn(event, self._clock.monotonic())
+        return bool(learnt)
+
+    def metrics(self) -> PipelineMetrics:
+        with self._lock:
+            now = self._clock.monotonic()
+            recent = [t for t in self._analysed if now - t <= 10.0]
+            return PipelineMetrics(
+                detector_calls=self._metrics.detector_calls,
+                detector_seconds=self._metrics.detector_seconds,
+                cameras={k: CameraMetrics(**_fields(v)) for k, v in self._metrics.cameras.items()},
+                false_positives=self.feedback.counts(),
+                latencies=list(self._metrics.latencies),
+                publish_errors=self._metrics.publish_errors,
+                analysed_fps=len(recent) / 10.0,
+            )
+
+    def wait_for_candidates(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` candidates were handed to the outbox (tests, benchmarks)."""
+        with self._published:
+            return self._published.wait_for(
+                lambda: sum(c.candidates for c in self._metrics.cameras.values()) >= count,
+                timeout,
+            )
+
+    def idle(self) -> bool:
+        """No frame, job or firing waiting (the queues are drained)."""
+        with self._lock:
+            return not self._frames and not self._jobs and self._firings.empty()
+
+    def _camera(self, camera_id: str) -> _Camera:
+        camera = self._cameras.get(camera_id)
+        if camera is None:
+            settings = self._settings
+            config = settings.cameras.get(camera_id, CameraAnalysisConfig())
+            metrics = CameraMetrics()
+            self._metrics.cameras[camera_id] = metrics
+            camera = self._cameras[camera_id] = _Camera(
+                camera_id=camera_id,
+                config=config,
+                motion=MotionDetector(settings.motion, config.motion_masks),
+                tracker=ObjectTracker(settings.tracker),
+                rules=RuleEngine(camera_id, config, settings.timezone),
+                metrics=metrics,
+            )
+        return camera
+
+    # ----------------------------------------------------------------- motion stage
+
+    def _motion_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._wake.wait_for(lambda: self._frames or self._state is not State.RUNNING)
+                if self._state is not State.RUNNING:
+                    return
+                frame = self._frames.popleft()
+                camera = self._cameras[frame.camera_id]
+            try:
+                job = self._gate(camera, frame)
+            except Exception:
+                log.exception("motion analysis failed on camera %s", frame.camera_id)
+                continue
+            with self._lock:
+                camera.metrics.frames_motion += 1
+                self._analysed.append(self._clock.monotonic())
+                if job is None:
+                    continue
+                if frame.camera_id in self._jobs:
+                    camera.metrics.skipped += 1  # the detector had not reached the older one
+                else:
+                    self._order.append(frame.camera_id)
+                self._jobs[frame.camera_id] = job
+                self._wake.notify_all()
+
+    def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
+        assert self._detector is not None
+        regions = camera.motion.update(frame.image)
+        side = min(self._detector.input_size)
+        crops = plan_crops(
+            regions,
+            (frame.height, frame.width),
+            side,
+            full_frame_above=self._settings.motion.full_frame_above,
+            max_crops=self._settings.motion.max_crops,
+        )
+        if crops:
+            return _Job(frame, crops, "motion")
+        due = camera.last_detect is None or (
+            camera.has_tracks and frame.monotonic - camera.last_detect >= self._settings.recheck_s
+        )
+        if due:
+            camera.last_detect = frame.monotonic  # one re-check per interval, even if queued
+            return _Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
+        return None
+
+    # ----------------------------------------------------------------- detector stage
+
+    def _detector_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._wake.wait_for(lambda: self._jobs or self._state is not State.RUNNING)
+                if self._state is not State.RUNNING:
+                    return
+                camera_id = self._order.popleft()
+                job = self._jobs.pop(camera_id)
+                camera = self._cameras[camera_id]
+            try:
+                self._analyse(camera, job)
+            except Exception:
+                log.exception("detection failed on camera %s frame %s", camera_id, job.frame.seq)
+
+    def _analyse(self, camera: _Camera, job: _Job) -> None:
+        assert self._detector is not None
+        frame = job.frame
+        images = [frame.image[c.y1 : c.y2, c.x1 : c.x2] for c in job.crops]
+        started = self._clock.monotonic()
+        per_crop = self._detector.detect(images)
+        elapsed = self._clock.monotonic() - started
+        detections: list[Detection] = []
+        for crop, found in zip(job.crops, per_crop, strict=True):
+            for d in found:
+                detections.append(
+                    Detection(
+                        d.x1 + crop.x1,
+                        d.y1 + crop.y1,
+                        d.x2 + crop.x1,
+                        d.y2 + crop.y1,
+                        d.score,
+                        d.class_id,
+                        d.label,
+                    )
+                )
+        if len(job.crops) > 1:
+            detections = _merge(detections)
+        now = self._clock.monotonic()
+        kept = [
+            d
+            for d in detections
+            if d.score >= self._settings.min_score
+            and camera.rules.keeps(d, (frame.height, frame.width))
+            and not self.feedback.suppressed(camera.camera_id, d, now)
+        ]
+        objects = camera.tracker.update(kept, frame.monotonic)
+        firings = camera.rules.evaluate(
+            objects, frame.monotonic, frame.captured_at, (frame.height, frame.width)
+        )
+        with self._lock:
+            self._metrics.detector_calls += len(images)
+            self._metrics.detector_seconds += elapsed
+            camera.metrics.frames_detected += 1
+            camera.last_detect = frame.monotonic
+            camera.has_tracks = bool(objects)
+        visible = [o.detection for o in objects if o.visible_at(frame.monotonic)]
+        for firing in firings:
+            log.info(
+                "camera %s rule %s fired (%s): %s",
+                camera.camera_id,
+                firing.rule.id,
+                firing.key,
+                firing.title,
+            )
+            self._firings.put((firing, frame, visible), timeout=60)
+
+    # ----------------------------------------------------------------- publisher stage
+
+    def _publisher_loop(self) -> None:
+        while True:
+            item = self._firings.get()
+            if item is None:
+                return
+            firing, frame, visible = item
+            for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
+                try:
+                    self._publish(firing, frame, visible)
+                    break
+                except Exception:
+                    log.exception(
+                        "could not publish the candidate of camera %s rule %s (attempt %d/%d)",
+                        firing.camera_id,
+                        firing.rule.id,
+                        attempt,
+                        _PUBLISH_ATTEMPTS,
+                    )
+                    with self._published:
+                        self._metrics.publish_errors += 1
+                    time.sleep(min(5.0, 0.5 * attempt))
+
+    def _publish(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
+        fired_ids = {o.track_id for o in firing.objects}
+        drawn = [o.detection for o in firing.objects] + [
+            d for d in visible if d.track_id not in fired_ids
+        ]
+        evidence: list[Evidence] = [
+            snapshot_evidence(
+                frame.image,
+                drawn,
+                name=f"{firing.camera_id}-{frame.seq}.jpg",
+                quality=self._settings.snapshot_quality,
+            )
+        ]
+        if self._clips is not None:
+            clip = self._clips.clip_around(
+                firing.camera_id,
+                frame.monotonic,
+                self._settings.clip_before_s,
+                self._settings.clip_after_s,
+            )
+            if clip is not None:
+                evidence.append(clip)
+        camera = self._cameras[firing.camera_id]
+        candidate = build_candidate(
+            firing, frame, camera.config, evidence, model=self._settings.model
+        )
+        self._candidates.candidate(candidate)  # durable when it returns
+        latency = self._clock.monotonic() - frame.monotonic
+        self.feedback.remember_candidate(candidate.id, candidate.facts)
+        with self._published:
+            camera.metrics.candidates += 1
+            self._metrics.latencies.append(latency)
+            self._published.notify_all()
+
+
+def _merge(detections: list[Detection]) -> list[Detection]:
+    """One box per object seen in two overlapping crops (the higher score wins)."""
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if all(k.class_id != d.class_id or iou(k, d) < _MERGE_IOU for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _fields(metrics: CameraMetrics) -> dict[str, int]:
+    return {name: getattr(metrics, name) for name in CameraMetrics.__slots__}  # type: ignore[attr-defined]
