@@ -1,0 +1,243 @@
+"""Evaluation (综合评价) from the append-only step log alone.
+
+For a period [start, end), the cohort is the cases registered (立案) in it; each case is
+replayed from its steps up to ``end``:
+
+- 立案数 ``registered``: cases in the cohort;
+- 应结案数 ``due``: cohort cases not voided/merged whose deadline passed before ``end``,
+  or that were closed by then;
+- 结案数 ``closed``: due cases closed (核查 passed) by ``end``; 按期结案数
+  ``closed_on_time``: of those, closed by their deadline (extensions and suspended time
+  already moved it);
+- 结案率 = closed / due; 按期结案率 = closed_on_time / due;
+- 处置数 ``disposals``: 处理反馈 (report) steps; 按期处置数 ``disposed_on_time``: cases
+  whose first report came by the deadline; 应处置数 ``due_disposal``: dispatched cases
+  whose deadline passed or that reported; 按期处置率 = disposed_on_time / due_disposal;
+- 返工数 ``rework``: failed verifications and reopenings; 返工率 = rework / disposals;
+- 超期未处置 ``overdue_undisposed``: cases still with the department (处置 or 挂账)
+  at ``end`` with the deadline passed.
+
+Groups: department, district, grid, event code, or none; ``role_activity`` counts the
+steps each role took. The composite score weighs the rates (weights from config).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from gateway.core.settings import MetricWeights
+from gateway.core.workflow import Action, CaseState, Step
+
+GroupBy = Literal["none", "department", "district", "grid", "event_code"]
+GROUPINGS: tuple[str, ...] = ("none", "department", "district", "grid", "event_code")
+
+_WITH_DEPARTMENT = {CaseState.PROCESSING, CaseState.SUSPENDED}
+_DROPPED = {CaseState.VOIDED, CaseState.MERGED, CaseState.REJECTED}
+
+
+@dataclass
+class CaseReplay:
+    """One case as its steps say it was at the end of the period."""
+
+    case_id: str
+    event_code: str | None = None
+    grid_code: str | None = None
+    district: str | None = None
+    department: str | None = None
+    registered_at: datetime | None = None
+    dispatched: bool = False
+    deadline: datetime | None = None
+    first_report_at: datetime | None = None
+    reports: int = 0
+    rework: int = 0
+    closed: bool = False
+    closed_on_time: bool = False
+    state: CaseState | None = None
+
+
+@dataclass
+class Metrics:
+    group: str = ""
+    registered: int = 0
+    due: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    disposals: int = 0
+    due_disposal: int = 0
+    disposed_on_time: int = 0
+    rework: int = 0
+    overdue_undisposed: int = 0
+    closure_rate: float | None = None
+    on_time_closure_rate: float | None = None
+    on_time_disposal_rate: float | None = None
+    rework_rate: float | None = None
+    score: float | None = None
+    case_ids: list[str] = field(default_factory=list, repr=False)
+
+    def finish(self, weights: MetricWeights) -> Metrics:
+        self.closure_rate = _ratio(self.closed, self.due)
+        self.on_time_closure_rate = _ratio(self.closed_on_time, self.due)
+        self.on_time_disposal_rate = _ratio(self.disposed_on_time, self.due_disposal)
+        self.rework_rate = _ratio(self.rework, self.disposals)
+        parts = [
+            (weights.closure_rate, self.closure_rate),
+            (weights.on_time_closure_rate, self.on_time_closure_rate),
+            (weights.on_time_disposal_rate, self.on_time_disposal_rate),
+            (weights.rework_rate, None if self.rework_rate is None else 1 - self.rework_rate),
+        ]
+        known = [(w, v) for w, v in parts if v is not None and w > 0]
+        total_weight = sum(w for w, _ in known)
+        self.score = (
+            round(100 * sum(w * v for w, v in known) / total_weight, 2) if total_weight else None
+        )
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("case_ids")
+        return data
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def replay(steps: Iterable[Step], end: datetime) -> dict[str, CaseReplay]:
+    """Each case's state at ``end`` from its steps (in log order)."""
+    cases: dict[str, CaseReplay] = {}
+    for step in steps:
+        if step.at >= end:
+            continue
+        case = cases.get(step.case_id)
+        if case is None:
+            case = cases[step.case_id] = CaseReplay(step.case_id)
+        case.state = step.to_state
+        if step.department:
+            case.department = step.department
+        if step.facts.get("deadline"):
+            case.deadline = datetime.fromisoformat(str(step.facts["deadline"]))
+        action = step.action
+        if action is Action.CREATE:
+            case.event_code = step.facts.get("event_code")
+            case.grid_code = step.facts.get("grid_code")
+            case.district = step.facts.get("district")
+        elif action is Action.REGISTER and case.registered_at is None:
+            case.registered_at = step.at
+        elif action is Action.DISPATCH:
+            case.dispatched = True
+        elif action is Action.REPORT:
+            case.reports += 1
+            if case.first_report_at is None:
+                case.first_report_at = step.at
+        elif action in (Action.VERIFY_FAIL, Action.REOPEN):
+            case.rework += 1
+            case.closed = case.closed_on_time = False
+        elif action is Action.VERIFY_PASS:
+            case.closed = True
+            case.closed_on_time = case.deadline is None or step.at <= case.deadline
+        elif action is Action.APPROVE and step.to_state is CaseState.REGISTERED:
+            case.dispatched = False  # returned: waits for a new dispatch
+            case.deadline = None
+    return cases
+
+
+def _group_key(case: CaseReplay, group_by: str) -> str:
+    if group_by == "department":
+        return case.department or "(none)"
+    if group_by == "district":
+        return case.district or "(none)"
+    if group_by == "grid":
+        return case.grid_code or "(none)"
+    if group_by == "event_code":
+        return case.event_code or "(none)"
+    return "all"
+
+
+def evaluate(
+    steps: Iterable[Step],
+    start: datetime,
+    end: datetime,
+    weights: MetricWeights,
+    group_by: str = "none",
+) -> list[Metrics]:
+    """The metrics of the cases registered in [start, end), per group, sorted by group."""
+    if group_by not in GROUPINGS:
+        raise ValueError(f"group_by is one of {', '.join(GROUPINGS)}")
+    if end <= start:
+        raise ValueError("the period must end after it starts")
+    groups: dict[str, Metrics] = {}
+    for case in replay(steps, end).values():
+        if case.registered_at is None or not start <= case.registered_at < end:
+            continue
+        key = _group_key(case, group_by)
+        m = groups.get(key)
+        if m is None:
+            m = groups[key] = Metrics(group=key)
+        m.registered += 1
+        m.case_ids.append(case.case_id)
+        m.disposals += case.reports
+        m.rework += case.rework
+        if case.state in _DROPPED:
+            continue
+        deadline_passed = case.deadline is not None and case.deadline < end
+        if case.closed or deadline_passed:
+            m.due += 1
+            if case.closed:
+                m.closed += 1
+                m.closed_on_time += int(case.closed_on_time)
+        if case.dispatched and (deadline_passed or case.first_report_at is not None):
+            m.due_disposal += 1
+            if case.first_report_at is not None and (
+                case.deadline is None or case.first_report_at <= case.deadline
+            ):
+                m.disposed_on_time += 1
+        if case.state in _WITH_DEPARTMENT and deadline_passed:
+            m.overdue_undisposed += 1
+    return [groups[key].finish(weights) for key in sorted(groups)]
+
+
+def role_activity(
+    steps: Iterable[Step], start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """Per role: how many steps of each action it took in [start, end)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for step in steps:
+        if start <= step.at < end:
+            counts[str(step.role)][str(step.action)] += 1
+            counts[str(step.role)]["total"] += 1
+    return {role: dict(actions) for role, actions in sorted(counts.items())}
+
+
+CSV_COLUMNS = [
+    "group",
+    "registered",
+    "due",
+    "closed",
+    "closed_on_time",
+    "disposals",
+    "due_disposal",
+    "disposed_on_time",
+    "rework",
+    "overdue_undisposed",
+    "closure_rate",
+    "on_time_closure_rate",
+    "on_time_disposal_rate",
+    "rework_rate",
+    "score",
+]
+
+
+def to_csv(metrics: list[Metrics]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for m in metrics:
+        row = m.as_dict()
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
