@@ -1,0 +1,79 @@
+"""Case numbers the IVR reads to a caller, assigned on the edge (the core may be away).
+
+A number is ``<prefix><yymmdd><serial>``: 2 digits that differ per gateway instance
+(config ``telephony.case_number_prefix``), the local date, and a serial from a durable
+per-day counter (at least 5 digits). All digits, so ``SAY DIGITS`` reads it and a caller
+can type it back for a status query; unique across restarts (the counter is committed
+before the number is read out) and across instances (the prefix). The core keeps a
+candidate's number as the case number (its own are ``C`` + digits, so never the same).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from gateway.clock import Clock
+
+SERIAL_DIGITS = 5
+
+
+def format_case_number(prefix: str, day: datetime, serial: int) -> str:
+    """``format_case_number("01", 2026-11-28, 42)`` -> ``"0126112800042"``."""
+    if not (len(prefix) == 2 and prefix.isdigit()):
+        raise ValueError(f"case number prefix must be 2 digits, got {prefix!r}")
+    if serial < 1:
+        raise ValueError("serials start at 1")
+    return f"{prefix}{day:%y%m%d}{serial:0{SERIAL_DIGITS}d}"
+
+
+def looks_like_case_number(text: str) -> bool:
+    """What a caller typed could be a number (ours, or one the core assigned and read out)."""
+    return 6 <= len(text) <= 32 and text.isdigit()
+
+
+class CaseNumberAllocator:
+    """A durable per-day counter in one SQLite file; thread-safe."""
+
+    def __init__(self, path: Path, *, prefix: str, timezone: str, clock: Clock) -> None:
+        format_case_number(prefix, datetime(2000, 1, 1), 1)  # validates the prefix
+        self.path = path
+        self._prefix = prefix
+        self._zone = ZoneInfo(timezone)
+        self._clock = clock
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS case_serials (day TEXT PRIMARY KEY, last INTEGER NOT NULL)"
+        )
+
+    def next(self) -> str:
+        """A new number, durable before it is returned."""
+        local = self._clock.now().astimezone(self._zone)
+        day = local.strftime("%Y-%m-%d")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO case_serials (day, last) VALUES (?, 1) "
+                    "ON CONFLICT(day) DO UPDATE SET last = last + 1",
+                    (day,),
+                )
+                (serial,) = self._db.execute(
+                    "SELECT last FROM case_serials WHERE day = ?", (day,)
+                ).fetchone()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return format_case_number(self._prefix, local, int(serial))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,73 @@
+"""CLI commands of the telephony gateway: ``citygw agi``, ``citygw prompts build|check``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    from gateway.cli import CliContext, pass_cli
+
+    @cli.command("agi")
+    @pass_cli
+    def agi(ctx: CliContext) -> None:
+        """Run the FastAGI server of the 12319 hotline IVR until Ctrl-C."""
+        from gateway import bootstrap
+        from gateway.telephony.daemon import PromptsMissing, run_agi
+
+        config = ctx.config
+        bootstrap.setup_logging(config)
+
+        def ready(server, _service) -> None:  # type: ignore[no-untyped-def]
+            click.echo(
+                f"citygw agi: listening on agi://{server.host}:{server.port}/"
+                f"{config.telephony.script}?lang=zh"
+            )
+
+        with bootstrap.stop_on_signals() as stop:
+            try:
+                run_agi(config, stop, ready=ready)
+            except PromptsMissing as exc:
+                click.echo(f"citygw agi: refusing to start: {exc}", err=True)
+                sys.exit(1)
+
+    @cli.group("prompts")
+    def prompts() -> None:
+        """The IVR's Mandarin prompts (espeak-ng + sox)."""
+
+    @prompts.command("build")
+    @click.option("--force", is_flag=True, help="rebuild prompts whose text did not change too")
+    @pass_cli
+    def build(ctx: CliContext, force: bool) -> None:
+        """Generate every prompt the menu uses into telephony.sounds_dir (8 kHz mono WAV)."""
+        from gateway.telephony.prompt_build import PromptBuildError, build_prompts
+
+        settings = ctx.config.telephony
+        click.echo(f"building prompts into {settings.sounds_dir}")
+
+        def progress(index, total, prompt, made) -> None:  # type: ignore[no-untyped-def]
+            what = "built" if made else "up to date"
+            click.echo(f"[{index:>2}/{total}] {prompt.name}.wav {what}: {prompt.text[:40]}")
+
+        try:
+            result = build_prompts(settings, force=force, progress=progress)
+        except (PromptBuildError, OSError) as exc:
+            click.echo(f"citygw prompts build: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"done: {len(result.built)} built, {len(result.kept)} up to date")
+
+    @prompts.command("check")
+    @pass_cli
+    def check(ctx: CliContext) -> None:
+        """Exit 1, naming each file, if a prompt the menu needs is missing."""
+        from gateway.telephony.prompts import missing_prompts, prompt_files
+
+        settings = ctx.config.telephony
+        missing = missing_prompts(settings)
+        for path in missing:
+            click.echo(f"missing: {path}", err=True)
+        if missing:
+            sys.exit(1)
+        click.echo(f"all {len(prompt_files(settings))} prompts present in {settings.sounds_dir}")

@@ -1,0 +1,123 @@
+"""`citygw agi`: the wiring of the telephony gateway (the one place it meets its adapters).
+
+Start-up reads like the table of contents: check the prompts, open the case-number
+counter, connect MQTT (durable outbox out, case events in), start the FastAGI server;
+stop in reverse, letting calls in progress finish first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from adapters.asterisk.agi_channel import AgiChannel
+from adapters.asterisk.agi_session import FastAgiSession
+from adapters.asterisk.fastagi_server import FastAgiServer
+from gateway import bootstrap
+from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.config import Config
+from gateway.telephony.case_numbers import CaseNumberAllocator
+from gateway.telephony.prompts import missing_prompts
+from gateway.telephony.service import TelephonyService
+from gateway.telephony.status_cache import CaseStatusCache
+
+log = logging.getLogger(__name__)
+
+DAEMON = "agi"
+
+
+class PromptsMissing(RuntimeError):
+    """A prompt the menu needs is not on disk: the gateway must not answer calls."""
+
+    def __init__(self, missing: list[Path]) -> None:
+        shown = ", ".join(str(p) for p in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        super().__init__(
+            f"{len(missing)} prompt file(s) missing: {shown}{more}; run `citygw prompts build`"
+        )
+        self.missing = missing
+
+
+def check_prompts(config: Config) -> None:
+    missing = missing_prompts(config.telephony)
+    if missing:
+        raise PromptsMissing(missing)
+
+
+def telephony_dir(config: Config) -> Path:
+    return config.state_dir / "telephony"
+
+
+def run_agi(
+    config: Config,
+    stop: threading.Event,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    ready: Callable[[FastAgiServer, TelephonyService], None] | None = None,
+) -> None:
+    """Serve calls until ``stop`` is set. Raises `PromptsMissing` before listening."""
+    settings = config.telephony
+    check_prompts(config)
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    state = telephony_dir(config)
+    case_numbers = CaseNumberAllocator(
+        state / "case-numbers.sqlite3",
+        prefix=settings.case_number_prefix,
+        timezone=settings.timezone,
+        clock=clock,
+    )
+    cache = CaseStatusCache(settings.case_cache_size)
+    connection = bootstrap.mqtt_connection(config, DAEMON)
+    publisher = bootstrap.edge_publisher(config, DAEMON, connection)
+    contract = bootstrap.contract_publisher(config, publisher)
+    connection.subscribe(
+        contract.topics.all_case_events, lambda message: cache.update_from_payload(message.payload)
+    )
+    service = TelephonyService(
+        settings,
+        instance=config.instance,
+        publisher=contract,
+        case_numbers=case_numbers,
+        status=cache,
+        clock=clock,
+        unsent_dir=state / "unsent",
+        max_payload_bytes=config.mqtt.max_payload_bytes,
+    )
+
+    def ivr(session: FastAgiSession) -> Callable[[], None]:
+        return service.handle_call(AgiChannel(session))
+
+    server = FastAgiServer(
+        settings.listen_host,
+        settings.listen_port,
+        {settings.script: ivr},
+        max_calls=settings.max_calls,
+        read_timeout_s=settings.read_timeout_s,
+        env_timeout_s=settings.env_timeout_s,
+        drain_timeout_s=settings.drain_timeout_s,
+        name="agi",
+    )
+    publisher.start()
+    try:
+        server.start()
+        try:
+            if ready is not None:
+                ready(server, service)
+            stop.wait()
+        finally:
+            server.stop()
+        publisher.wait_drained(5.0)
+    finally:
+        publisher.stop()
+        connection.stop()
+        publisher.outbox.close()
+        case_numbers.close()
+        log.info(
+            "agi stopped: %d calls, %d candidates, %d feedback, %d unsent",
+            service.calls_handled,
+            service.candidates_published,
+            service.feedback_published,
+            service.messages_unsent,
+        )

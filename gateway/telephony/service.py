@@ -1,0 +1,171 @@
+"""The telephony service: runs the IVR on a call, then turns the call into messages.
+
+The caller is never kept waiting for MQTT: the flow runs first; only after the channel
+is released (the FastAGI socket closed) are the recordings read and the candidate and
+feedback stored in the durable outbox, from where they drain to the broker whenever it
+is reachable. A message the outbox refuses (full) is written to ``unsent/`` beside it,
+with its recordings kept: nothing a caller said is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.clock import Clock
+from gateway.contract import (
+    CandidateCase,
+    CaseFeedback,
+    Evidence,
+    EvidenceRole,
+    Source,
+    SourceKind,
+)
+from gateway.telephony.call_report import candidate_from_call, feedback_from_call
+from gateway.telephony.channel import CallChannel
+from gateway.telephony.ivr import CallRecord, CaseNumberSource, Ivr, StatusLookup
+from gateway.telephony.settings import TelephonyConfig
+
+log = logging.getLogger(__name__)
+
+#: room left in a payload for everything but the recordings
+_ENVELOPE_RESERVE = 256 * 1024
+
+
+class CallPublisher(Protocol):
+    """Where a call's messages go (`gateway.publishing.ContractPublisher` over the outbox)."""
+
+    def candidate(self, candidate: CandidateCase) -> int: ...
+
+    def feedback(self, feedback: CaseFeedback) -> int: ...
+
+
+class TelephonyService:
+    def __init__(
+        self,
+        config: TelephonyConfig,
+        *,
+        instance: str,
+        publisher: CallPublisher,
+        case_numbers: CaseNumberSource,
+        status: StatusLookup,
+        clock: Clock,
+        unsent_dir: Path,
+        max_payload_bytes: int,
+    ) -> None:
+        self.config = config
+        self.source = Source(kind=SourceKind.CALL, id=instance)
+        self._publisher = publisher
+        self._clock = clock
+        self._unsent_dir = unsent_dir
+        self._evidence_budget = max(0, max_payload_bytes - _ENVELOPE_RESERVE)
+        self.ivr = Ivr(config, case_numbers=case_numbers, status=status, clock=clock)
+        self.calls_handled = 0
+        self.candidates_published = 0
+        self.feedback_published = 0
+        self.messages_unsent = 0
+
+    def handle_call(self, channel: CallChannel) -> Callable[[], None]:
+        """Run the call; returns the follow-up to run once the channel is released."""
+        call = self.ivr.run(channel)
+        self.calls_handled += 1
+        log.info(
+            "call %s from %s: %s at %s (service %s, case %s)",
+            call.info.uniqueid,
+            call.info.caller_number or "?",
+            call.outcome,
+            call.stage,
+            call.service,
+            call.case_number or "-",
+        )
+        return lambda: self.publish_call(call)
+
+    # ------------------------------------------------------------------ after the call
+
+    def publish_call(self, call: CallRecord) -> None:
+        evidence, evidence_facts, files = self._evidence(call)
+        candidate = candidate_from_call(
+            call, self.config, source=self.source, evidence=evidence, extra_facts=evidence_facts
+        )
+        feedback = feedback_from_call(call, source=self.source)
+        safe = True
+        if candidate is not None:
+            safe &= self._store(candidate, self._publisher.candidate)
+            if safe:
+                self.candidates_published += 1
+        if feedback is not None:
+            stored = self._store(feedback, self._publisher.feedback)
+            safe &= stored
+            self.feedback_published += int(stored)
+        if (
+            safe
+            and not self.config.keep_recordings
+            and not evidence_facts.get("recordings_not_attached")
+        ):
+            for file in files:
+                file.unlink(missing_ok=True)
+
+    def _store(self, message: CandidateCase | CaseFeedback, publish: Callable[[Any], int]) -> bool:
+        try:
+            publish(message)
+            return True
+        except Exception as exc:
+            self.messages_unsent += 1
+            self._unsent_dir.mkdir(parents=True, exist_ok=True)
+            target = self._unsent_dir / f"{message.id}.json"
+            target.write_bytes(message.to_json())
+            log.error(
+                "%s %s not accepted by the outbox (%s); kept in %s",
+                message.SCHEMA,
+                message.id,
+                exc,
+                target,
+            )
+            return False
+
+    def _evidence(self, call: CallRecord) -> tuple[list[Evidence], dict[str, Any], list[Path]]:
+        evidence: list[Evidence] = []
+        facts: dict[str, Any] = {}
+        files: list[Path] = []
+        used = 0
+        for label, recording in call.recordings.items():
+            path = Path(recording.file)
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                facts.setdefault("recordings_missing", []).append(f"{label}: {exc.strerror}")
+                continue
+            files.append(path)
+            encoded_size = (len(raw) + 2) // 3 * 4
+            if used + encoded_size > self._evidence_budget:
+                facts.setdefault("recordings_not_attached", []).append(str(path))
+                log.warning(
+                    "call %s: %s too large to attach; kept at %s", call.info.uniqueid, label, path
+                )
+                continue
+            used += encoded_size
+            evidence.append(
+                Evidence.from_bytes(
+                    raw, media_type="audio/wav", role=EvidenceRole.RECORDING, name=f"{label}.wav"
+                )
+            )
+            audio = _wav_facts(path)
+            if audio:
+                facts.setdefault("recording_audio", {})[label] = audio
+        return evidence, facts, files
+
+
+def _wav_facts(path: Path) -> dict[str, Any] | None:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return {
+                "rate": wav.getframerate(),
+                "channels": wav.getnchannels(),
+                "bits": wav.getsampwidth() * 8,
+                "seconds": round(wav.getnframes() / max(1, wav.getframerate()), 2),
+            }
+    except (OSError, EOFError, wave.Error):
+        return None
