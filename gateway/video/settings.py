@@ -1,18 +1,205 @@
-"""Configuration of the video gateway (`citygw video`)."""
+"""Configuration of the video gateway (`citygw video`): cameras, ingest, live view, evidence.
+
+Credentials never sit in URLs: ``username``/``password`` are separate fields (use
+``${ENV}`` references) and are put into the RTSP/ONVIF requests at connect time only.
+Probing cameras is a start-up step of the daemon, never part of validation.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.video.analysis.settings import AnalysisConfig
 
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 
-class VideoConfig(BaseModel):
+
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class OnvifEventRule(_Section):
+    """Turns a camera's own ONVIF event (e.g. its illegal-parking rule) into a candidate case."""
+
+    topic: str = Field(
+        min_length=1,
+        max_length=300,
+        description="ONVIF topic, e.g. tns1:RuleEngine/FieldDetector/ObjectsInside "
+        "(a trailing /* matches a whole subtree)",
+    )
+    data: dict[str, str] = Field(
+        default_factory=dict,
+        description="SimpleItem values the event must carry, e.g. {IsInside: 'true'}",
+    )
+    event_code: Annotated[str, Field(pattern=r"^\d{4}$")] = Field(
+        description="CJ/T 214 event code of the candidate, e.g. 0505"
+    )
+    title: str = Field(default="", max_length=200, description="candidate title")
+    cooldown_s: float = Field(
+        default=300.0, ge=0, le=86400, description="one candidate per camera and rule per this"
+    )
+
+
+class CameraOnvifConfig(_Section):
+    url: str = Field(
+        description="device service URL, e.g. http://10.0.0.5/onvif/device_service",
+        min_length=8,
+        max_length=500,
+    )
+    profile: str | None = Field(
+        default=None,
+        max_length=64,
+        description="profile token for analysis; default: the profile closest to analysis_width",
+    )
+    analysis_width: int = Field(
+        default=640, ge=64, le=8192, description="preferred width of the detection sub-stream"
+    )
+    events: bool = Field(default=True, description="subscribe to the camera's PullPoint events")
+    event_rules: list[OnvifEventRule] = Field(
+        default_factory=list, max_length=64, description="camera events that become candidates"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s):// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("put credentials in username/password, not in the URL")
+        return value
+
+
+class CameraConfig(_Section):
+    id: str = Field(pattern=_ID, description="camera id: topics, evidence and logs carry it")
+    name: str = Field(default="", max_length=200, description="what people call it")
+    enabled: bool = Field(default=True, description="false: configured but not pulled")
+    rtsp_url: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="stream to analyse; absent: asked from the ONVIF device",
+    )
+    onvif: CameraOnvifConfig | None = Field(
+        default=None, description="ONVIF device of this camera (stream URI, events)"
+    )
+    username: str | None = Field(default=None, max_length=200, description="camera user")
+    password: SecretStr | None = Field(
+        default=None, description="camera password; e.g. ${CAM_GATE3_PASSWORD}"
+    )
+    grid_code: Annotated[str | None, Field(pattern=r"^\d{14}$")] = Field(
+        default=None, description="unit grid code the camera watches"
+    )
+    district: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @field_validator("rtsp_url")
+    @classmethod
+    def _rtsp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
+            raise ValueError("must be an rtsp:// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("put credentials in username/password, not in the URL")
+        return value
+
+    @model_validator(mode="after")
+    def _a_stream_source(self) -> CameraConfig:
+        if self.rtsp_url is None and self.onvif is None:
+            raise ValueError("give rtsp_url or onvif (to ask the device for its stream URI)")
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        return self
+
+
+class IngestConfig(_Section):
+    watchdog_s: float = Field(
+        default=20.0, ge=1, le=600, description="no frame for this long: reconnect"
+    )
+    open_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="timeout of connecting and starting a stream"
+    )
+    reconnect_min_s: float = Field(default=10.0, gt=0, le=3600, description="first retry delay")
+    reconnect_max_s: float = Field(
+        default=300.0, gt=0, le=86400, description="longest retry delay (backoff doubles)"
+    )
+    max_fps_in: float = Field(
+        default=60.0, gt=0, le=1000, description="above this incoming rate a stream is a runaway"
+    )
+    status_interval_s: float = Field(
+        default=60.0, ge=5, le=3600, description="republish each camera's status this often"
+    )
+    decoder_threads: int = Field(
+        default=1, ge=1, le=16, description="decoder threads per camera (1: lowest latency)"
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> IngestConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+class EvidenceConfig(_Section):
+    clip_buffer_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="seconds of encoded video kept per camera (0: no clips)",
+    )
+    clip_buffer_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024**3,
+        description="bytes of encoded video kept per camera at most",
+    )
+    jpeg_quality: int = Field(default=85, ge=10, le=100, description="snapshot JPEG quality")
+
+
+class LiveViewConfig(_Section):
+    enabled: bool = Field(default=True, description="serve WebRTC live view")
+    host: str = Field(default="127.0.0.1", min_length=1, description="signalling HTTP address")
+    port: int = Field(default=8091, ge=0, le=65535, description="signalling HTTP port (0: any)")
+    max_viewers: int = Field(default=8, ge=1, le=64, description="viewers at once, all cameras")
+    fps: float = Field(default=10.0, gt=0, le=30, description="most frames per second sent")
+
+
+class DiscoveryConfig(_Section):
+    address: str | None = Field(
+        default=None, description="local IPv4 address to probe from (default: all interfaces)"
+    )
+    timeout_s: float = Field(default=3.0, gt=0, le=60, description="how long to wait for replies")
+
+
+class VideoConfig(_Section):
     analysis_fps: float = Field(
         default=5.0, gt=0, le=30, description="frames per second decoded for analysis"
     )
+    onvif_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="timeout of each ONVIF call"
+    )
+    cameras: list[CameraConfig] = Field(
+        default_factory=list, max_length=256, description="cameras this gateway pulls"
+    )
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="RTSP ingest")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="clips, JPEGs")
+    live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC")
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="WS-Discovery")
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="motion, detector, zones, rules"
     )
+
+    @model_validator(mode="after")
+    def _unique_camera_ids(self) -> VideoConfig:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"camera id {camera.id!r} is used twice")
+            seen.add(camera.id)
+        return self

@@ -130,10 +130,13 @@ def _envelope(body: str, headers: str = "") -> bytes:
 
 
 def fault_response(fault: SoapFault) -> bytes:
+    """A SOAP 1.2 fault; ``a/b`` subcodes nest as the ONVIF core spec lays them out."""
+    subcodes = ""
+    for value in reversed(fault.subcode.split("/")):
+        subcodes = f"<s:Subcode><s:Value>{value}</s:Value>{subcodes}</s:Subcode>"
     return _envelope(
-        "<s:Fault><s:Code><s:Value>"
-        f"{fault.code}</s:Value><s:Subcode><s:Value>{fault.subcode}</s:Value></s:Subcode>"
-        f'</s:Code><s:Reason><s:Text xml:lang="en">{escape(fault.reason)}</s:Text></s:Reason>'
+        f"<s:Fault><s:Code><s:Value>{fault.code}</s:Value>{subcodes}</s:Code>"
+        f'<s:Reason><s:Text xml:lang="en">{escape(fault.reason)}</s:Text></s:Reason>'
         "</s:Fault>"
     )
 

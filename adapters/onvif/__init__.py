@@ -1,0 +1,1 @@
+"""ONVIF cameras (onvif-zeep-async, WSDiscovery)."""

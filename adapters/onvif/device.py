@@ -1,0 +1,308 @@
+"""ONVIF device access with onvif-zeep-async: probe a camera, resolve its streams.
+
+`OnvifDevice` wraps `onvif.ONVIFCamera`; every SOAP call is bounded by ``timeout_s``
+(`asyncio.wait_for` on top of the library's own aiohttp timeouts) and raises
+`OnvifError` with a kind (``unauthorized``, ``timeout``, ``unreachable``, ``fault``) and a
+reason that names the device by host:port only: credentials never appear in errors or
+logs. `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
+camera readers (each runs a short event loop of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import zeep.exceptions
+from onvif import ONVIFCamera
+from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class OnvifError(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Profile:
+    token: str
+    name: str
+    encoding: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    bitrate_kbps: int | None
+    stream_uri: str | None = None
+    snapshot_uri: str | None = None
+    presets: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    manufacturer: str
+    model: str
+    firmware: str
+    serial: str
+    hardware_id: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    address: str  # host:port (no credentials)
+    info: DeviceInfo
+    profiles: list[Profile]
+    services: dict[str, str]
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise OnvifError("bad_url", "the ONVIF URL has no host")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _classify(exc: BaseException, where: str) -> OnvifError:
+    if isinstance(exc, OnvifError):
+        return exc
+    if isinstance(exc, ONVIFAuthError):
+        return OnvifError("unauthorized", f"{where}: the device refused the credentials")
+    if isinstance(exc, zeep.exceptions.Fault):
+        message = str(exc.message or "")
+        subcodes = " ".join(str(getattr(s, "text", s)) for s in (exc.subcodes or []))
+        if "NotAuthorized" in subcodes or "password" in message.lower():
+            return OnvifError("unauthorized", f"{where}: the device refused the credentials")
+        return OnvifError("fault", f"{where}: {message[:200]}")
+    if isinstance(exc, ONVIFTimeoutError | asyncio.TimeoutError | TimeoutError):
+        return OnvifError("timeout", f"{where}: no answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionError | OSError):
+        return OnvifError("unreachable", f"{where}: cannot connect")
+    if isinstance(exc, ONVIFError):
+        text = str(exc)
+        if "Unauthorized" in text or "NotAuthorized" in text:
+            return OnvifError("unauthorized", f"{where}: the device refused the credentials")
+        if "connect" in text.lower():
+            return OnvifError("unreachable", f"{where}: cannot connect")
+        return OnvifError("error", f"{where}: {type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientError | zeep.exceptions.Error):
+        return OnvifError("error", f"{where}: {type(exc).__name__}")
+    return OnvifError("error", f"{where}: {type(exc).__name__}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def profile_from_zeep(profile: Any) -> Profile:
+    """Pure: the fields we use from a zeep ``tt:Profile`` (tolerates missing parts)."""
+    encoder = getattr(profile, "VideoEncoderConfiguration", None)
+    resolution = getattr(encoder, "Resolution", None) if encoder is not None else None
+    rate = getattr(encoder, "RateControl", None) if encoder is not None else None
+    return Profile(
+        token=_text(getattr(profile, "token", "")),
+        name=_text(getattr(profile, "Name", "")),
+        encoding=_text(getattr(encoder, "Encoding", None)) or None,
+        width=getattr(resolution, "Width", None),
+        height=getattr(resolution, "Height", None),
+        fps=getattr(rate, "FrameRateLimit", None),
+        bitrate_kbps=getattr(rate, "BitrateLimit", None),
+    )
+
+
+def choose_analysis_profile(profiles: Sequence[Profile], width: int) -> Profile | None:
+    """Pure: the H.264/H.265 profile whose width is closest to ``width`` (ties: smaller).
+
+    That is usually the camera's sub-stream: analysis decodes as little as it needs.
+    """
+    candidates = [
+        p for p in profiles if (p.encoding or "").upper() in ("H264", "H265", "HEVC") and p.width
+    ] or [p for p in profiles if p.width]
+    if not candidates:
+        return profiles[0] if profiles else None
+    return min(candidates, key=lambda p: (abs((p.width or 0) - width), p.width or 0))
+
+
+class OnvifDevice:
+    """An async session with one ONVIF device (use ``async with``)."""
+
+    def __init__(
+        self, url: str, username: str | None, password: str | None, *, timeout_s: float = 10.0
+    ) -> None:
+        self.host, self.port = host_port(url)
+        self.address = f"{self.host}:{self.port}"
+        self._username = username
+        self._password = password
+        self._timeout_s = timeout_s
+        self.camera: ONVIFCamera | None = None
+
+    async def __aenter__(self) -> OnvifDevice:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await one ONVIF call with the timeout; library errors become `OnvifError`."""
+        try:
+            return await asyncio.wait_for(awaitable, self._timeout_s)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise _classify(exc, f"{self.address} {what}") from None
+
+    async def connect(self) -> None:
+        self.camera = ONVIFCamera(
+            self.host,
+            self.port,
+            self._username or "",
+            self._password or "",
+            no_cache=True,
+            adjust_time=True,
+        )
+        try:
+            await self.call(self.camera.update_xaddrs(), "GetServices")
+        except BaseException:
+            await self.close()  # never leak the library's HTTP sessions
+            raise
+
+    async def close(self) -> None:
+        if self.camera is not None:
+            camera, self.camera = self.camera, None
+            try:
+                await asyncio.wait_for(camera.close(), self._timeout_s)
+            except Exception as exc:
+                log.debug("onvif %s: close: %s", self.address, type(exc).__name__)
+
+    def _camera(self) -> ONVIFCamera:
+        if self.camera is None:
+            raise OnvifError("closed", f"{self.address}: not connected")
+        return self.camera
+
+    async def device_info(self) -> DeviceInfo:
+        devicemgmt = await self.call(self._camera().create_devicemgmt_service(), "devicemgmt")
+        info = await self.call(devicemgmt.GetDeviceInformation(), "GetDeviceInformation")
+        return DeviceInfo(
+            manufacturer=_text(info.Manufacturer),
+            model=_text(info.Model),
+            firmware=_text(info.FirmwareVersion),
+            serial=_text(info.SerialNumber),
+            hardware_id=_text(info.HardwareId),
+        )
+
+    async def profiles(self) -> list[Profile]:
+        media = await self.call(self._camera().create_media_service(), "media")
+        result = await self.call(media.GetProfiles(), "GetProfiles")
+        return [profile_from_zeep(p) for p in result or []]
+
+    async def stream_uri(self, token: str) -> str:
+        media = await self.call(self._camera().create_media_service(), "media")
+        request = media.create_type("GetStreamUri")
+        request.ProfileToken = token
+        request.StreamSetup = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+        result = await self.call(media.GetStreamUri(request), "GetStreamUri")
+        return _text(result.Uri)
+
+    async def snapshot_uri(self, token: str) -> str | None:
+        media = await self.call(self._camera().create_media_service(), "media")
+        request = media.create_type("GetSnapshotUri")
+        request.ProfileToken = token
+        try:
+            result = await self.call(media.GetSnapshotUri(request), "GetSnapshotUri")
+        except OnvifError as exc:
+            if exc.kind == "fault":
+                return None
+            raise
+        return _text(result.Uri) or None
+
+    async def presets(self, token: str) -> list[tuple[str, str]]:
+        camera = self._camera()
+        if not any("ptz" in ns for ns in camera.xaddrs):
+            return []
+        ptz = await self.call(camera.create_ptz_service(), "ptz")
+        try:
+            result = await self.call(ptz.GetPresets({"ProfileToken": token}), "GetPresets")
+        except OnvifError as exc:
+            if exc.kind == "fault":
+                return []
+            raise
+        return [(_text(p.token), _text(p.Name)) for p in result or []]
+
+    async def probe(self) -> ProbeResult:
+        info = await self.device_info()
+        detailed = []
+        for profile in await self.profiles():
+            detailed.append(
+                Profile(
+                    **{
+                        **profile.__dict__,
+                        "stream_uri": await self.stream_uri(profile.token),
+                        "snapshot_uri": await self.snapshot_uri(profile.token),
+                        "presets": await self.presets(profile.token),
+                    }
+                )
+            )
+        return ProbeResult(
+            address=self.address,
+            info=info,
+            profiles=detailed,
+            services=dict(self._camera().xaddrs),
+        )
+
+
+def _run(coro: Awaitable[T], timeout_s: float) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout_s)
+
+    return asyncio.run(bounded())
+
+
+def probe_device(
+    url: str, username: str | None, password: str | None, *, timeout_s: float = 10.0
+) -> ProbeResult:
+    """Everything `citygw cameras probe` shows (blocking; bounded by a few timeouts)."""
+
+    async def go() -> ProbeResult:
+        async with OnvifDevice(url, username, password, timeout_s=timeout_s) as device:
+            return await device.probe()
+
+    return _run(go(), timeout_s * 8)
+
+
+def resolve_stream_uri(
+    url: str,
+    username: str | None,
+    password: str | None,
+    *,
+    profile: str | None,
+    analysis_width: int,
+    timeout_s: float = 10.0,
+) -> tuple[Profile, str]:
+    """The profile to analyse (configured token, else closest to ``analysis_width``) and its URI."""
+
+    async def go() -> tuple[Profile, str]:
+        async with OnvifDevice(url, username, password, timeout_s=timeout_s) as device:
+            profiles = await device.profiles()
+            if profile is not None:
+                chosen = next((p for p in profiles if p.token == profile), None)
+                if chosen is None:
+                    tokens = ", ".join(p.token for p in profiles) or "none"
+                    raise OnvifError(
+                        "no_profile", f"{device.address} has no profile {profile!r} ({tokens})"
+                    )
+            else:
+                chosen = choose_analysis_profile(profiles, analysis_width)
+                if chosen is None:
+                    raise OnvifError("no_profile", f"{device.address} offers no media profile")
+            return chosen, await device.stream_uri(chosen.token)
+
+    return _run(go(), timeout_s * 4)

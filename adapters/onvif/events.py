@@ -1,0 +1,354 @@
+"""ONVIF PullPoint events: subscribe, pull, renew before expiry, re-subscribe after errors.
+
+`PullPointSubscriber` keeps one subscription on one device alive for as long as it runs
+and always tries to ``Unsubscribe`` when it ends or gives a subscription up (a device
+holds only a few; leaking them locks the camera's events out). `EventThread` runs the
+subscribers of all cameras on one asyncio loop in its own thread; cameras are added and
+removed as the configuration changes. Notification XML is read by pure functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.onvif.device import OnvifDevice, OnvifError
+
+log = logging.getLogger(__name__)
+
+_TT = "{http://www.onvif.org/ver10/schema}"
+
+
+@dataclass(frozen=True)
+class CameraEvent:
+    """One notification of a camera, reduced to what rules look at."""
+
+    camera_id: str
+    topic: str
+    source: dict[str, str] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)
+    utc: datetime | None = None
+    operation: str = ""
+
+
+def _simple_items(element: Any) -> dict[str, str]:
+    if element is None:
+        return {}
+    return {
+        str(item.get("Name")): str(item.get("Value", ""))
+        for item in element.iter(f"{_TT}SimpleItem")
+        if item.get("Name") is not None
+    }
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _zeep_items(holder: Any) -> dict[str, str]:
+    items = getattr(holder, "SimpleItem", None) or []
+    return {
+        str(item.Name): str(item.Value if item.Value is not None else "")
+        for item in items
+        if getattr(item, "Name", None) is not None
+    }
+
+
+def event_from_notification(camera_id: str, notification: Any) -> CameraEvent | None:
+    """Pure: a zeep ``wsnt:NotificationMessage``; its ``tt:Message`` arrives either typed
+    (zeep knows the ONVIF schema) or as a raw XML element (vendor extensions)."""
+    topic_holder = getattr(notification, "Topic", None)
+    topic = getattr(topic_holder, "_value_1", None) or ""
+    holder = getattr(notification, "Message", None)
+    message = getattr(holder, "_value_1", None)
+    if not topic or message is None:
+        return None
+    if hasattr(message, "find") and hasattr(message, "iter"):  # an lxml element
+        return CameraEvent(
+            camera_id=camera_id,
+            topic=str(topic).strip(),
+            source=_simple_items(message.find(f"{_TT}Source")),
+            data=_simple_items(message.find(f"{_TT}Data")),
+            utc=_parse_time(message.get("UtcTime")),
+            operation=str(message.get("PropertyOperation") or ""),
+        )
+    utc = getattr(message, "UtcTime", None)
+    return CameraEvent(
+        camera_id=camera_id,
+        topic=str(topic).strip(),
+        source=_zeep_items(getattr(message, "Source", None)),
+        data=_zeep_items(getattr(message, "Data", None)),
+        utc=utc if isinstance(utc, datetime) else _parse_time(str(utc) if utc else None),
+        operation=str(getattr(message, "PropertyOperation", "") or ""),
+    )
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """Pure: ``pattern`` equals ``topic``, or ends in ``/*`` and ``topic`` lies under it.
+
+    The namespace prefix is ignored (``tns1:``, ``tnsaxis:``...), since devices choose it.
+    """
+
+    def strip(text: str) -> list[str]:
+        return [part.rpartition(":")[2] for part in text.strip().strip("/").split("/")]
+
+    wanted, actual = strip(pattern), strip(topic)
+    if wanted and wanted[-1] == "*":
+        return actual[: len(wanted) - 1] == wanted[:-1]
+    return wanted == actual
+
+
+class PullPointSubscriber:
+    """One device's PullPoint subscription, kept alive until ``stop`` is set."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        username: str | None,
+        password: str | None,
+        on_event: Callable[[CameraEvent], None],
+        *,
+        timeout_s: float = 10.0,
+        termination_s: float = 60.0,
+        pull_timeout_s: float = 5.0,
+        retry_s: float = 10.0,
+        retry_max_s: float = 300.0,
+    ) -> None:
+        self.camera_id = camera_id
+        self._url = url
+        self._username = username
+        self._password = password
+        self._on_event = on_event
+        self._timeout_s = timeout_s
+        self._termination_s = termination_s
+        self._pull_timeout_s = pull_timeout_s
+        self._retry_s = retry_s
+        self._retry_max_s = retry_max_s
+        self.subscriptions = 0  # created
+        self.unsubscribed = 0
+        self.renewals = 0
+        self.events = 0
+        self.active = False
+        self.last_error: str = ""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self._retry_s
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                delay = self._retry_s
+            except OnvifError as exc:
+                self.last_error = str(exc)
+                log.warning(
+                    "camera %s: ONVIF events: %s; re-subscribing in %.0fs",
+                    self.camera_id,
+                    exc,
+                    delay,
+                )
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(self._retry_max_s, delay * 2)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        async with OnvifDevice(
+            self._url, self._username, self._password, timeout_s=self._timeout_s
+        ) as device:
+            camera = device.camera
+            assert camera is not None
+            events = await device.call(camera.create_events_service(), "events")
+            created = await device.call(
+                events.CreatePullPointSubscription(
+                    {"InitialTerminationTime": f"PT{int(self._termination_s)}S"}
+                ),
+                "CreatePullPointSubscription",
+            )
+            self.subscriptions += 1
+            self.active = True
+            address = created.SubscriptionReference.Address._value_1
+            camera.xaddrs["http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"] = address
+            try:
+                manager = await device.call(
+                    camera.create_subscription_service("PullPointSubscription"), "subscription"
+                )
+                pullpoint = await device.call(camera.create_pullpoint_service(), "pullpoint")
+                expires = self._expiry(created)
+                log.info("camera %s: ONVIF events subscribed", self.camera_id)
+                while not stop.is_set():
+                    now = asyncio.get_running_loop().time()
+                    if expires - now < max(self._pull_timeout_s * 2, self._termination_s * 0.2):
+                        renewed = await device.call(
+                            manager.Renew(f"PT{int(self._termination_s)}S"), "Renew"
+                        )
+                        self.renewals += 1
+                        expires = self._expiry(renewed)
+                    pulled = await device.call(
+                        pullpoint.PullMessages(
+                            {"Timeout": f"PT{int(self._pull_timeout_s)}S", "MessageLimit": 100}
+                        ),
+                        "PullMessages",
+                    )
+                    for notification in getattr(pulled, "NotificationMessage", None) or []:
+                        event = event_from_notification(self.camera_id, notification)
+                        if event is not None:
+                            self.events += 1
+                            self._deliver(event)
+            finally:
+                self.active = False
+                try:
+                    manager_for_cleanup = await device.call(
+                        camera.create_subscription_service("PullPointSubscription"),
+                        "subscription",
+                    )
+                    await device.call(manager_for_cleanup.Unsubscribe(), "Unsubscribe")
+                    self.unsubscribed += 1
+                    log.info("camera %s: ONVIF events unsubscribed", self.camera_id)
+                except OnvifError as exc:
+                    log.info("camera %s: could not unsubscribe: %s", self.camera_id, exc)
+
+    def _expiry(self, result: Any) -> float:
+        """Loop time at which the subscription ends (from the device's own clock pair)."""
+        now = asyncio.get_running_loop().time()
+        current = getattr(result, "CurrentTime", None)
+        termination = getattr(result, "TerminationTime", None)
+        if isinstance(current, datetime) and isinstance(termination, datetime):
+            remaining = (termination - current).total_seconds()
+        else:
+            remaining = self._termination_s
+        return now + max(1.0, remaining)
+
+    def _deliver(self, event: CameraEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("camera %s: event handler failed on %s", self.camera_id, event.topic)
+
+
+@dataclass(frozen=True)
+class EventSource:
+    camera_id: str
+    url: str
+    username: str | None
+    password: str | None
+
+
+class EventThread:
+    """All cameras' PullPoint subscribers on one asyncio loop in thread ``onvif.events``."""
+
+    def __init__(
+        self,
+        on_event: Callable[[CameraEvent], None],
+        *,
+        timeout_s: float = 10.0,
+        termination_s: float = 60.0,
+        pull_timeout_s: float = 5.0,
+        retry_s: float = 10.0,
+    ) -> None:
+        self._on_event = on_event
+        self._options = {
+            "timeout_s": timeout_s,
+            "termination_s": termination_s,
+            "pull_timeout_s": pull_timeout_s,
+            "retry_s": retry_s,
+        }
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: dict[str, tuple[EventSource, asyncio.Task[None], asyncio.Event]] = {}
+        self.subscribers: dict[str, PullPointSubscriber] = {}
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._main, name="onvif.events", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _submit(self, coro: Any) -> Future[Any]:
+        if self._loop is None:
+            raise RuntimeError("the ONVIF event thread is not started")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def apply(self, sources: list[EventSource], timeout: float = 60.0) -> None:
+        """Subscribe the cameras in ``sources``; unsubscribe the others."""
+        self._submit(self._apply(sources)).result(timeout)
+
+    async def _apply(self, sources: list[EventSource]) -> None:
+        wanted = {s.camera_id: s for s in sources}
+        for camera_id in list(self._tasks):
+            source, _task, _stop = self._tasks[camera_id]
+            if wanted.get(camera_id) != source:
+                await self._cancel(camera_id)
+        for camera_id, source in wanted.items():
+            if camera_id in self._tasks:
+                continue
+            subscriber = PullPointSubscriber(
+                source.camera_id,
+                source.url,
+                source.username,
+                source.password,
+                self._on_event,
+                **self._options,  # type: ignore[arg-type]
+            )
+            stop = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(
+                subscriber.run(stop), name=f"onvif[{camera_id}].pullpoint"
+            )
+            self._tasks[camera_id] = (source, task, stop)
+            self.subscribers[camera_id] = subscriber
+
+    async def _cancel(self, camera_id: str) -> None:
+        _source, task, stop = self._tasks.pop(camera_id)
+        stop.set()
+        grace = float(self._options["pull_timeout_s"]) + float(self._options["timeout_s"]) * 2
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.subscribers.pop(camera_id, None)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self._thread is None or self._loop is None:
+            return
+
+        async def cancel_all() -> None:
+            await asyncio.gather(*(self._cancel(c) for c in list(self._tasks)))
+
+        try:
+            self._submit(cancel_all()).result(timeout)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def renewal_margin(termination_s: float, pull_timeout_s: float) -> timedelta:
+    """How long before expiry a subscription is renewed (for docs and tests)."""
+    return timedelta(seconds=max(pull_timeout_s * 2, termination_s * 0.2))

@@ -1,0 +1,1 @@
+"""RTSP ingest (PyAV)."""

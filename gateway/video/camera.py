@@ -1,0 +1,343 @@
+"""One camera's reader: connect, read, decode at the analysis rate, watch, reconnect, report.
+
+A `CameraReader` owns one thread (``camera[<id>].reader``) that loops: resolve the
+stream URL, open a `StreamSource`, feed every encoded packet to the evidence ring, decode
+every packet (later ones refer to it) but convert to BGR only the frames due at the
+analysis rate, and hand those to the `FrameSink` (keep-newest: never blocks). Live
+viewers get decoded pictures only while someone watches.
+
+Health: no picture for ``watchdog_s`` (or a read stalls that long) ends the connection;
+reconnects back off from ``reconnect_min_s`` doubling to ``reconnect_max_s``. Each state
+change is reported (``CameraStatus``, retained), and again every ``status_interval_s``.
+A runaway incoming rate (above ``max_fps_in``) is reported in the status detail.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway.clock import Clock
+from gateway.contract import CameraState, CameraStatus, Source, SourceKind
+from gateway.video.evidence import PacketRing
+from gateway.video.frame import Frame
+from gateway.video.frame_sink import FrameSink
+from gateway.video.ports import (
+    LiveFeed,
+    Picture,
+    SourceFactory,
+    StreamError,
+    StreamErrorKind,
+    StreamSource,
+)
+from gateway.video.settings import CameraConfig, IngestConfig
+
+log = logging.getLogger(__name__)
+
+#: Errors a retry alone will not fix: reported as ERROR (still retried, at the backoff).
+_CONFIG_ERRORS = frozenset({StreamErrorKind.UNAUTHORIZED, StreamErrorKind.NOT_FOUND})
+
+StatusCallback = Callable[[CameraStatus], None]
+UrlResolver = Callable[[], str]
+
+
+class RateMeter:
+    """Events per second over a sliding window (thread-safe enough: one writer)."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self._window_s = window_s
+        self._times: deque[float] = deque()
+
+    def add(self, at: float) -> None:
+        self._times.append(at)
+        self._trim(at)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self._window_s:
+            self._times.popleft()
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        if len(self._times) < 2:
+            return 0.0
+        span = max(now - self._times[0], 1e-6)
+        return round(len(self._times) / max(span, min(self._window_s, 1.0)), 2)
+
+    def reset(self) -> None:
+        self._times.clear()
+
+
+def backoff_delays(minimum: float, maximum: float) -> Callable[[int], float]:
+    """Delay before retry ``n`` (0-based): ``minimum`` doubling up to ``maximum``."""
+
+    def delay(attempt: int) -> float:
+        return float(min(maximum, minimum * (2 ** min(attempt, 30))))
+
+    return delay
+
+
+class CameraReader:
+    """Reads one camera until stopped; never raises out of its thread."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        *,
+        resolve_url: UrlResolver,
+        source_factory: SourceFactory,
+        ingest: IngestConfig,
+        analysis_fps: float,
+        clock: Clock,
+        report: StatusCallback,
+        sink: FrameSink | None = None,
+        ring: PacketRing | None = None,
+        live: LiveFeed | None = None,
+    ) -> None:
+        self.camera = camera
+        self.camera_id = camera.id
+        self._resolve_url = resolve_url
+        self._factory = source_factory
+        self._ingest = ingest
+        self._period = 1.0 / analysis_fps
+        self._clock = clock
+        self._report = report
+        self._sink = sink
+        self._ring = ring
+        self._live = live
+        self._source_id = Source(kind=SourceKind.CAMERA, id=camera.id)
+        self._delay = backoff_delays(ingest.reconnect_min_s, ingest.reconnect_max_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.state = CameraState.STARTING
+        self.detail = ""
+        self._fps_in = RateMeter()
+        self._fps_analysed = RateMeter()
+        self._last_frame_at: datetime | None = None
+        self._last_picture_mono: float | None = None
+        self._latest: Frame | None = None
+        self._seq = 0
+        self._runaway = False
+        self.connects = 0
+        self.frames_analysed = 0
+        self._silent = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"camera[{self.camera_id}].reader", daemon=True
+            )
+            self._thread.start()
+
+    def request_stop(self, *, silent: bool = False) -> None:
+        """Ask the thread to end (it notices within a packet, or the read timeout).
+
+        ``silent``: publish nothing more (a replacement reader reports this camera now).
+        """
+        self._silent = self._silent or silent
+        self._stop.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and wait; True when the thread ended within ``timeout``."""
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("camera %s: reader still busy after %.0fs", self.camera_id, timeout)
+            return False
+        with self._lock:
+            self._thread = None
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def latest_frame(self) -> Frame | None:
+        """The newest analysed frame (for snapshots of camera-side events)."""
+        return self._latest
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> CameraStatus:
+        now = self._clock.monotonic()
+        return CameraStatus.create(
+            source=self._source_id,
+            ts=self._clock.now(),
+            camera_id=self.camera_id,
+            state=self.state,
+            fps_in=self._fps_in.rate(now),
+            fps_analysed=self._fps_analysed.rate(now),
+            last_frame_at=self._last_frame_at,
+            detail=self.detail[:500],
+        )
+
+    def _publish(self) -> None:
+        if self._silent:
+            return
+        try:
+            self._report(self.status())
+        except Exception:  # the outbox may be full or closing: health must not kill ingest
+            log.exception("camera %s: could not publish its status", self.camera_id)
+
+    def _set_state(self, state: CameraState, detail: str = "") -> None:
+        if state == self.state and detail == self.detail:
+            return
+        if state != self.state:
+            log.info("camera %s: %s -> %s %s", self.camera_id, self.state, state, detail)
+        self.state, self.detail = state, detail
+        self._publish()
+
+    # ---------------------------------------------------------------- the loop
+    def _run(self) -> None:
+        attempt = 0
+        first = True
+        next_status = self._clock.monotonic()
+        self._publish()  # STARTING
+        while not self._stop.is_set():
+            if not first:
+                self._set_state(CameraState.RECONNECTING, f"attempt {attempt + 1}")
+            first = False
+            source: StreamSource | None = None
+            error: StreamError | None = None
+            try:
+                url = self._resolve_url()
+                source = self._factory(
+                    url,
+                    self.camera.username,
+                    self.camera.password.get_secret_value() if self.camera.password else None,
+                )
+                info = source.open()
+                self.connects += 1
+                if self._ring is not None:
+                    self._ring.begin_session(self.camera_id, info)
+                log.info(
+                    "camera %s: connected (%s %dx%d)",
+                    self.camera_id,
+                    info.codec,
+                    info.width,
+                    info.height,
+                )
+                next_status = self._stream(source, next_status)
+                if self.state == CameraState.ONLINE:
+                    attempt = 0
+            except StreamError as exc:
+                error = exc
+                if self.state == CameraState.ONLINE:
+                    attempt = 0  # it worked until now: retry soon
+            except Exception as exc:  # a bug or an unexpected library error: keep the camera alive
+                log.exception("camera %s: reader failed", self.camera_id)
+                error = StreamError(
+                    StreamErrorKind.PROTOCOL, f"internal error: {type(exc).__name__}"
+                )
+            finally:
+                if source is not None:
+                    source.close()
+            if self._stop.is_set():
+                break
+            delay = self._delay(attempt)
+            attempt += 1
+            reason = error.reason if error is not None else "stream ended"
+            kind = error.kind if error is not None else StreamErrorKind.ENDED
+            state = CameraState.ERROR if kind in _CONFIG_ERRORS else CameraState.OFFLINE
+            log.warning(
+                "camera %s: %s (%s); retrying in %.0fs", self.camera_id, state, reason, delay
+            )
+            self._fps_in.reset()
+            self._fps_analysed.reset()
+            self._set_state(state, f"{reason}; retry in {delay:.0f}s")
+            self._stop.wait(delay)
+        self._set_state(CameraState.OFFLINE, "stopped")
+
+    def _stream(self, source: StreamSource, next_status: float) -> float:
+        """Read until the stream fails (raises) or a stop is asked (returns)."""
+        ingest = self._ingest
+        opened = self._clock.monotonic()
+        self._last_picture_mono = None
+        next_due = opened
+        next_rate_check = opened + 1.0
+        for packet in source.packets():
+            now = self._clock.monotonic()
+            if self._stop.is_set():
+                return next_status
+            if self._ring is not None:
+                self._ring.add(
+                    self.camera_id,
+                    packet.data,
+                    pts=packet.pts,
+                    dts=packet.dts,
+                    keyframe=packet.keyframe,
+                    monotonic=now,
+                )
+            for picture in source.decode(packet):
+                next_due = self._on_picture(picture, now, next_due)
+            last = self._last_picture_mono or opened
+            if now - last > ingest.watchdog_s:
+                raise StreamError(
+                    StreamErrorKind.STALLED, f"no picture for {now - last:.0f}s (watchdog)"
+                )
+            if now >= next_rate_check:
+                next_rate_check = now + 1.0
+                if self.state == CameraState.ONLINE and self._check_rate(now):
+                    self._publish()
+            if now >= next_status:
+                next_status = now + ingest.status_interval_s
+                if self.state == CameraState.ONLINE:
+                    self._publish()
+        return next_status
+
+    def _on_picture(self, picture: Picture, now: float, next_due: float) -> float:
+        self._last_picture_mono = now
+        self._last_frame_at = self._clock.now()
+        self._fps_in.add(now)
+        if self.state != CameraState.ONLINE:
+            self._set_state(CameraState.ONLINE, f"{picture.width}x{picture.height}")
+        if self._live is not None and self._live.wants_frames(self.camera_id):
+            self._live.offer(self.camera_id, picture)
+        # decode everything, but convert (the costly part) only what analysis is due
+        if now < next_due - self._period * 0.25:
+            return next_due
+        self._seq += 1
+        frame = Frame(
+            camera_id=self.camera_id,
+            seq=self._seq,
+            captured_at=self._last_frame_at,
+            monotonic=now,
+            image=picture.to_bgr(),
+        )
+        self._latest = frame
+        self.frames_analysed += 1
+        self._fps_analysed.add(now)
+        if self._sink is not None:
+            self._sink.submit(frame)
+        next_due += self._period
+        return next_due if next_due > now - self._period else now + self._period
+
+    def _check_rate(self, now: float) -> bool:
+        """Flag (or clear) a runaway incoming rate; True when that changed."""
+        fps = self._fps_in.rate(now)
+        runaway = fps > self._ingest.max_fps_in
+        if runaway and not self._runaway:
+            log.warning(
+                "camera %s: runaway stream: %.1f fps in (limit %.0f)",
+                self.camera_id,
+                fps,
+                self._ingest.max_fps_in,
+            )
+            self.detail = f"runaway: {fps:.0f} fps in > {self._ingest.max_fps_in:.0f}"
+        elif not runaway and self._runaway:
+            log.info("camera %s: incoming rate back to %.1f fps", self.camera_id, fps)
+            self.detail = ""
+        changed = runaway != self._runaway
+        self._runaway = runaway
+        return changed
