@@ -110,7 +110,7 @@ def plan_crops(
     """Where to run the detector: square-ish crops of ``crop_side`` around motion.
 
     ``frame_size`` is (height, width). Returns [] for no motion and the full frame when
-    the motion spans more than ``full_frame_above`` of it, when the crops would cover about
+    the moving regions cover more than ``full_frame_above`` of it, when the crops would cover about
     as much as the frame, or when more than ``max_crops`` crops would be needed.
     """
     height, width = frame_size
@@ -118,10 +118,8 @@ def plan_crops(
     if not regions:
         return []
     frame_area = width * height
-    span = regions[0]
-    for region in regions[1:]:
-        span = span.union(region)
-    if span.area > full_frame_above * frame_area or crop_side >= max(width, height):
+    moving = sum(region.area for region in regions)
+    if moving > full_frame_above * frame_area or crop_side >= max(width, height):
         return [full]
     clusters: list[Region] = []
     for region in sorted(regions, key=lambda r: -r.area):

@@ -104,6 +104,8 @@ class ObjectTracker:
                 data={"index": np.arange(len(detections))},
             )
         )
+        if len(tracked) == 0:
+            return []
         out = []
         for index, track_id in zip(tracked.data["index"], tracked.tracker_id, strict=True):
             out.append(replace(detections[int(index)], track_id=int(track_id)))

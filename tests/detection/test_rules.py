@@ -1,0 +1,298 @@
+"""Rules on recorded detection sequences: each rule type, flicker, occlusion, cooldown, schedule.
+
+Sequences run through the real tracker (ByteTrack) into the real rule engine; frame size
+1000 x 1000 so box pixels read as thousandths of the frame.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.video.analysis.rules import Firing, RuleEngine, in_schedule, point_in_polygon
+from gateway.video.analysis.settings import CameraAnalysisConfig, TrackerConfig
+from gateway.video.analysis.tracking import ObjectTracker
+from gateway.video.detection import Detection
+
+SIZE = (1000, 1000)
+START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+NO_PARKING = {
+    "polygon": [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]],
+    "grid_code": "11010500100102",
+}
+
+
+def car(x: float, y: float = 700, score: float = 0.8, label: str = "car") -> Detection:
+    return Detection(x, y - 80, x + 160, y, score, 2, label)
+
+
+def person(x: float, y: float = 400, label: str = "person", score: float = 0.7) -> Detection:
+    return Detection(x, y - 120, x + 40, y, score, 0, label)
+
+
+class Scene:
+    """Tracker + rules for one camera, stepped at ``fps`` over recorded detections."""
+
+    def __init__(self, config: dict[str, Any], tracker: dict[str, Any] | None = None) -> None:
+        camera = CameraAnalysisConfig.model_validate(config)
+        self.tracker = ObjectTracker(TrackerConfig.model_validate(tracker or {"stationary_s": 5}))
+        self.rules = RuleEngine("cam-1", camera, "Asia/Shanghai")
+        self.t = 0.0
+        self.firings: list[Firing] = []
+
+    def step(
+        self, detections: list[Detection], seconds: float = 1.0, wall: datetime | None = None
+    ) -> list[Firing]:
+        self.t += seconds
+        kept = [d for d in detections if self.rules.keeps(d, SIZE)]
+        objects = self.tracker.update(kept, self.t)
+        fired = self.rules.evaluate(
+            objects, self.t, wall or START + timedelta(seconds=self.t), SIZE
+        )
+        self.firings += fired
+        return fired
+
+    def run(self, seconds: int, detections: list[Detection], every: float = 1.0) -> None:
+        for _ in range(int(seconds / every)):
+            self.step(detections, every)
+
+
+def parking(min_dwell_s: float = 60, **extra: Any) -> dict[str, Any]:
+    rule = {
+        "id": "park",
+        "type": "dwell",
+        "event_code": "0505",
+        "classes": ["car", "truck"],
+        "zone": "no-parking",
+        "min_dwell_s": min_dwell_s,
+        **extra,
+    }
+    return {"zones": {"no-parking": NO_PARKING}, "rules": [rule]}
+
+
+def test_a_car_that_parks_in_the_zone_fires_once_after_the_dwell_time_and_not_again() -> None:
+    scene = Scene(parking(min_dwell_s=60))
+    for x in range(300, 100, -20):  # drives in
+        scene.step([car(x)], 0.5)
+    scene.run(50, [car(100)])
+    assert scene.firings == []  # stationary only after 5 s, then 60 s of dwell
+    scene.run(30, [car(100)])
+    assert len(scene.firings) == 1
+    firing = scene.firings[0]
+    assert firing.rule.event_code == "0505" and firing.zone_id == "no-parking"
+    assert firing.facts["dwell_s"] >= 60 and firing.facts["objects"][0]["label"] == "car"
+    scene.run(300, [car(100)])  # stays five more minutes: updated, not repeated
+    assert len(scene.firings) == 1
+    assert scene.rules.fired("park")[0].facts["dwell_s"] >= 360
+
+
+def test_a_car_that_leaves_before_the_dwell_time_fires_nothing() -> None:
+    scene = Scene(parking(min_dwell_s=60))
+    scene.run(40, [car(100)])
+    for x in range(100, 900, 50):
+        scene.step([car(x)], 0.5)
+    scene.run(60, [])
+    assert scene.firings == []
+
+
+def test_a_car_moving_through_the_zone_is_not_parked() -> None:
+    scene = Scene(parking(min_dwell_s=10))
+    for x in range(0, 400, 4):  # crawls 100 steps of 4 px at 1 fps: never still for 5 s
+        scene.step([car(x)], 1.0)
+    assert scene.firings == []
+
+
+def test_a_car_parked_outside_the_zone_fires_nothing() -> None:
+    scene = Scene(parking(min_dwell_s=10))
+    scene.run(60, [car(700)])  # bottom-centre x = 780: right of the zone
+    assert scene.firings == []
+
+
+def test_detection_flicker_does_not_restart_the_dwell_timer() -> None:
+    scene = Scene(parking(min_dwell_s=30))
+    for second in range(45):
+        scene.step([car(100)] if second % 3 else [], 1.0)  # missed every third frame
+    assert len(scene.firings) == 1
+
+
+def test_a_new_track_id_after_occlusion_does_not_make_a_second_case_for_the_same_car() -> None:
+    scene = Scene(
+        parking(min_dwell_s=20), tracker={"stationary_s": 5, "lost_frames": 2, "forget_s": 3}
+    )
+    scene.run(30, [car(100)])
+    assert len(scene.firings) == 1
+    first_track = scene.firings[0].objects[0].track_id
+    scene.run(10, [])  # a bus stands in front long enough for the track to be lost
+    scene.run(40, [car(102)])
+    ids = {o.track_id for o in scene.tracker.objects}
+    assert first_track not in ids  # the tracker really did lose it
+    assert len(scene.firings) == 1
+
+
+def test_per_class_min_score_and_min_area_filter_detections() -> None:
+    config = parking(min_dwell_s=10)
+    config["classes"] = {"car": {"min_score": 0.6, "min_area": 0.005}}
+    scene = Scene(config)
+    scene.run(30, [car(100, score=0.5)])  # too unsure
+    scene.run(30, [Detection(100, 690, 150, 700, 0.9, 2, "car")])  # 500 px2 < 0.5 % of frame
+    assert scene.firings == []
+    scene.run(30, [car(100, score=0.9)])
+    assert len(scene.firings) == 1
+
+
+def crowd(min_count: int = 3, min_duration_s: float = 5, cooldown_s: float = 600) -> dict[str, Any]:
+    return {
+        "zones": {"square": {"polygon": [[0, 0], [1, 0], [1, 0.6], [0, 0.6]]}},
+        "rules": [
+            {
+                "id": "crowd",
+                "type": "count",
+                "event_code": "0409",
+                "classes": ["person"],
+                "zone": "square",
+                "min_count": min_count,
+                "min_duration_s": min_duration_s,
+                "cooldown_s": cooldown_s,
+            }
+        ],
+    }
+
+
+def test_a_crowd_that_holds_for_the_duration_fires_one_case_for_the_episode() -> None:
+    scene = Scene(crowd(min_count=3, min_duration_s=5))
+    group = [person(100), person(300), person(500)]
+    scene.run(4, group)
+    assert scene.firings == []
+    scene.run(20, group)
+    assert len(scene.firings) == 1
+    assert scene.firings[0].facts["count"] == 3 and scene.firings[0].key.startswith("zone-square")
+    scene.run(10, [*group, person(700)])
+    assert scene.rules.fired("crowd")[0].facts["max_count"] == 4  # updated, not repeated
+    assert len(scene.firings) == 1
+
+
+def test_a_crowd_count_that_flickers_below_the_threshold_keeps_its_episode() -> None:
+    scene = Scene(crowd(min_count=3, min_duration_s=6))
+    group = [person(100), person(300), person(500)]
+    for second in range(12):
+        scene.step(group if second % 4 else group[:2], 1.0)
+    assert len(scene.firings) == 1
+
+
+def test_two_people_are_not_a_crowd_of_three() -> None:
+    scene = Scene(crowd(min_count=3, min_duration_s=1))
+    scene.run(30, [person(100), person(300), person(100, y=900)])  # the third stands outside
+    assert scene.firings == []
+
+
+def test_a_new_crowd_episode_within_the_cooldown_fires_nothing_and_after_it_fires_again() -> None:
+    scene = Scene(crowd(min_count=2, min_duration_s=1, cooldown_s=60))
+    pair = [person(100), person(300)]
+    scene.run(5, pair)
+    scene.run(10, [])
+    scene.run(5, pair)
+    assert len(scene.firings) == 1
+    scene.run(60, [])
+    scene.run(5, pair)
+    assert len(scene.firings) == 2
+
+
+def fallen(min_duration_s: float = 2) -> dict[str, Any]:
+    return {
+        "zones": {"lawn": {"polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}},
+        "rules": [
+            {
+                "id": "fall",
+                "type": "fallen",
+                "event_code": "0497",
+                "zone": "lawn",
+                "min_duration_s": min_duration_s,
+            }
+        ],
+    }
+
+
+def test_a_person_who_falls_and_stays_down_fires_one_urgent_case() -> None:
+    scene = Scene(fallen(min_duration_s=3))
+    scene.run(5, [person(100, y=800)])
+    assert scene.firings == []
+    down = Detection(80, 760, 220, 800, 0.6, 1, "fallen_person")
+    scene.run(2, [down])
+    assert scene.firings == []
+    scene.run(10, [down])
+    assert len(scene.firings) == 1 and scene.firings[0].rule.urgent
+    assert scene.firings[0].facts["down_s"] >= 3
+
+
+def test_a_stumble_shorter_than_the_duration_fires_nothing() -> None:
+    scene = Scene(fallen(min_duration_s=3))
+    scene.run(1, [Detection(80, 760, 220, 800, 0.6, 1, "fallen_person")])
+    scene.run(30, [person(100, y=800)])
+    assert scene.firings == []
+
+
+def line(direction: str = "any") -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "id": "gate",
+                "type": "line",
+                "event_code": "0599",
+                "classes": ["person"],
+                "line": [[0.5, 0.0], [0.5, 1.0]],
+                "direction": direction,
+            }
+        ]
+    }
+
+
+def test_walking_across_the_line_fires_once_per_track() -> None:
+    scene = Scene(line())
+    for x in range(300, 700, 20):
+        scene.step([person(x)], 0.2)
+    assert len(scene.firings) == 1
+    for x in range(700, 300, -20):  # and back: the same track fired already
+        scene.step([person(x)], 0.2)
+    assert len(scene.firings) == 1
+
+
+def test_a_directional_line_ignores_crossings_the_other_way() -> None:
+    # looking from A (top) to B (bottom), moving to +x crosses to the left-hand side
+    scene = Scene(line(direction="left_to_right"))
+    for x in range(300, 700, 20):
+        scene.step([person(x)], 0.2)
+    assert scene.firings == []
+    other = Scene(line(direction="right_to_left"))
+    for x in range(300, 700, 20):
+        other.step([person(x)], 0.2)
+    assert len(other.firings) == 1 and other.firings[0].facts["direction"] == "right_to_left"
+
+
+def test_walking_beside_the_line_fires_nothing() -> None:
+    scene = Scene(line())
+    for y in range(300, 900, 30):
+        scene.step([person(300, y=y)], 0.2)
+    assert scene.firings == []
+
+
+def test_a_rule_outside_its_active_hours_fires_nothing() -> None:
+    scene = Scene(parking(min_dwell_s=10, schedule=["20:00-06:00"]))  # night only (local)
+    scene.run(60, [car(100)])  # 10:00 local
+    assert scene.firings == []
+    night = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)  # 22:00 local
+    for _ in range(30):
+        scene.step([car(100)], 1.0, wall=night)
+    assert len(scene.firings) == 1
+
+
+def test_schedules_and_polygons_read_as_written() -> None:
+    from datetime import time
+
+    assert in_schedule([], time(3, 0))
+    assert in_schedule(["08:00-20:00"], time(8, 0)) and not in_schedule(
+        ["08:00-20:00"], time(20, 0)
+    )
+    assert in_schedule(["22:00-06:00"], time(23, 30)) and in_schedule(["22:00-06:00"], time(5, 59))
+    assert not in_schedule(["22:00-06:00"], time(12, 0))
+    square = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    assert point_in_polygon((0.5, 0.5), square) and not point_in_polygon((1.5, 0.5), square)
