@@ -13,10 +13,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from adapters.mqtt import Availability, MqttConnection, Outbox, OutboxPublisher
+from adapters.mqtt import Availability, MqttConnection, Outbox, OutboxPublisher, PublishRefused
 from gateway import __version__
 from gateway.config import Config, outbox_path
-from gateway.contract import DaemonState, DaemonStatus, Source, SourceKind, Topics
+from gateway.contract import DaemonState, DaemonStatus, Receipt, Source, SourceKind, Topics
 from gateway.publishing import ContractPublisher
 
 
@@ -99,8 +99,39 @@ def edge_publisher(config: Config, daemon: str, connection: MqttConnection) -> O
         fsync=config.outbox.fsync,
     )
     return OutboxPublisher(
-        outbox, connection, inflight_window=config.outbox.inflight_window, name=f"outbox[{daemon}]"
+        outbox,
+        connection,
+        inflight_window=config.outbox.inflight_window,
+        name=f"outbox[{daemon}]",
+        receipts_filter=topics(config).all_receipts,
+        receipt_timeout_s=config.outbox.receipt_timeout_s,
+        receipt_backoff_max_s=config.outbox.receipt_backoff_max_s,
     )
+
+
+class MqttReceipts:
+    """Receipts go straight to the broker (QoS 1, no outbox): a lost one only causes a resend."""
+
+    def __init__(self, config: Config, connection: MqttConnection, consumer: str) -> None:
+        self._connection = connection
+        self._consumer = consumer
+        self._source = daemon_source(config, consumer)
+        self._topic = topics(config).receipts(consumer)
+
+    def send_receipt(self, ids: list[str], rejected: list[str]) -> None:
+        if not self._connection.connected:
+            return
+        for start in range(0, max(len(ids), len(rejected)), 5000):
+            receipt = Receipt.create(
+                source=self._source,
+                consumer=self._consumer,
+                ids=ids[start : start + 5000],
+                rejected=rejected[start : start + 5000],
+            )
+            try:
+                self._connection.publish(self._topic, receipt.to_json(), qos=1)
+            except PublishRefused:
+                logging.getLogger(__name__).exception("receipt refused")
 
 
 def contract_publisher(config: Config, publisher: OutboxPublisher) -> ContractPublisher:

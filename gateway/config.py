@@ -98,6 +98,18 @@ class OutboxConfig(_Section):
         default=False,
         description="fsync each commit (survives power loss, slower); WAL survives kill -9 either way",
     )
+    receipt_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="resend a candidate the core has not confirmed after this long",
+    )
+    receipt_backoff_max_s: float = Field(
+        default=900.0,
+        gt=0,
+        le=86400,
+        description="longest wait between resends of an unconfirmed candidate",
+    )
 
 
 class LoggingConfig(_Section):

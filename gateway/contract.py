@@ -356,12 +356,41 @@ class DeadLetter(_Message):
     payload_head_b64: str = Field(description="base64 of the first bytes of the original payload")
 
 
+class Receipt(_Message):
+    """A consumer's end-to-end confirmation: these message ids are committed (or refused for good).
+
+    An edge outbox keeps a candidate until a receipt names it, and sends it again if none
+    comes: a broker that crashes after its PUBACK cannot lose a candidate that way.
+    """
+
+    SCHEMA: ClassVar[str] = "citygw.receipt"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    consumer: Annotated[str, Field(min_length=1, max_length=64)]
+    ids: list[str] = Field(
+        default_factory=list, max_length=10_000, description="stored (new or already known)"
+    )
+    rejected: list[str] = Field(
+        default_factory=list, max_length=10_000, description="refused for good (dead-lettered)"
+    )
+
+
 MESSAGE_TYPES: dict[str, type[_Message]] = {
     cls.SCHEMA: cls
-    for cls in (CandidateCase, CaseEvent, CaseFeedback, DaemonStatus, CameraStatus, DeadLetter)
+    for cls in (
+        CandidateCase,
+        CaseEvent,
+        CaseFeedback,
+        DaemonStatus,
+        CameraStatus,
+        DeadLetter,
+        Receipt,
+    )
 }
 
-Message = CandidateCase | CaseEvent | CaseFeedback | DaemonStatus | CameraStatus | DeadLetter
+Message = (
+    CandidateCase | CaseEvent | CaseFeedback | DaemonStatus | CameraStatus | DeadLetter | Receipt
+)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -492,6 +521,13 @@ class Topics:
     @property
     def all_camera_status(self) -> str:
         return f"{self.root}/cameras/+/status"
+
+    def receipts(self, consumer: str) -> str:
+        return f"{self.root}/receipts/{self._segment(consumer)}"
+
+    @property
+    def all_receipts(self) -> str:
+        return f"{self.root}/receipts/+"
 
     def dead_letter(self, consumer: str) -> str:
         return f"{self.root}/deadletter/{self._segment(consumer)}"

@@ -9,11 +9,14 @@ thread waits too, and the broker keeps the rest). One worker takes them in batch
   (a redelivered id is a duplicate and changes nothing); only after the commit is each
   message acknowledged;
 - when the store fails (a database restart), nothing is acknowledged: the batch is
-  retried with backoff until it commits, so a database outage loses nothing.
+  retried with backoff until it commits, so a database outage loses nothing;
+- after the commit, a `Receipt` names every id stored (new or already known) and every
+  refused one, so the producing edge outbox can forget them (end-to-end, past the broker).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -23,10 +26,22 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.contract import CandidateCase, ContractError, Source, dead_letter_for, parse_message
-from gateway.ports import InboundMessage
+from gateway.ports import InboundMessage, ReceiptSender
 from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
+
+
+def _id_of(payload: bytes) -> str | None:
+    """The ``id`` of a refused payload if one can be read (so its producer stops resending it)."""
+    if len(payload) > 1024 * 1024:
+        return None
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return None
+    value = document.get("id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
 
 class CandidateStore(Protocol):
@@ -60,8 +75,10 @@ class CandidateIngest:
         queue_size: int = 2000,
         max_payload_bytes: int | None = None,
         on_stored: StoredCallback | None = None,
+        receipts: ReceiptSender | None = None,
         retry_max_s: float = 30.0,
     ) -> None:
+        self._receipts = receipts
         self._store = store
         self._dead_letters = dead_letters
         self._consumer = consumer
@@ -113,11 +130,13 @@ class CandidateIngest:
     def _handle_batch(self, batch: list[InboundMessage]) -> None:
         self.stats.received += len(batch)
         accepted: list[tuple[InboundMessage, CandidateCase]] = []
+        rejected_ids: list[str] = []
         for message in batch:
-            candidate = self._parse_or_dead_letter(message)
+            candidate = self._parse_or_dead_letter(message, rejected_ids)
             if candidate is not None:
                 accepted.append((message, candidate))
         if not accepted:
+            self._send_receipt([], rejected_ids)
             return
         # one id may come twice in one batch (a redelivery): keep the first
         unique: dict[str, CandidateCase] = {}
@@ -129,6 +148,7 @@ class CandidateIngest:
             return  # stopping: nothing acknowledged, the broker will redeliver
         for message, _candidate in accepted:
             message.ack()
+        self._send_receipt(list(unique), rejected_ids)
         for candidate, new in zip(candidates, is_new, strict=True):
             if new:
                 self.stats.stored += 1
@@ -141,7 +161,17 @@ class CandidateIngest:
                     log.exception("on_stored callback failed for %s", candidate.id)
         self.stats.duplicates += len(accepted) - len(candidates)
 
-    def _parse_or_dead_letter(self, message: InboundMessage) -> CandidateCase | None:
+    def _send_receipt(self, ids: list[str], rejected: list[str]) -> None:
+        if self._receipts is None or not (ids or rejected):
+            return
+        try:
+            self._receipts.send_receipt(ids, rejected)
+        except Exception:
+            log.exception("could not send a receipt (the producers will resend; no loss)")
+
+    def _parse_or_dead_letter(
+        self, message: InboundMessage, rejected_ids: list[str]
+    ) -> CandidateCase | None:
         try:
             kwargs = (
                 {} if self._max_payload_bytes is None else {"max_bytes": self._max_payload_bytes}
@@ -167,6 +197,9 @@ class CandidateIngest:
                 return None
             self.stats.dead_lettered += 1
             message.ack()
+            message_id = _id_of(message.payload)
+            if message_id is not None:
+                rejected_ids.append(message_id)
             return None
         assert isinstance(parsed, CandidateCase)
         return parsed

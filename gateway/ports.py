@@ -11,9 +11,26 @@ from typing import Protocol
 class MessagePublisher(Protocol):
     """Publishes bytes on a topic, at least once. `OutboxPublisher` is the durable one."""
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Accept the message for delivery (durably, for an outbox) or raise."""
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        confirm_id: str | None = None,
+    ) -> int:
+        """Accept the message for delivery (durably, for an outbox) or raise.
+
+        ``confirm_id``: the message's contract id; keep it until a consumer's receipt names it.
+        """
         ...
+
+
+class ReceiptSender(Protocol):
+    """Tells producers which message ids a consumer has committed (or refused for good)."""
+
+    def send_receipt(self, ids: list[str], rejected: list[str]) -> None: ...
 
 
 class InboundMessage(Protocol):

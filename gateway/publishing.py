@@ -22,7 +22,7 @@ class ContractPublisher:
 
     def candidate(self, candidate: CandidateCase) -> int:
         topic = self.topics.candidate(candidate.source.kind, candidate.source.id)
-        return self._publisher.publish(topic, candidate.to_json())
+        return self._publisher.publish(topic, candidate.to_json(), confirm_id=candidate.id)
 
     def case_event(self, event: CaseEvent) -> int:
         return self._publisher.publish(self.topics.case_events(event.case_id), event.to_json())

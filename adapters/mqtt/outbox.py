@@ -1,9 +1,15 @@
-"""The durable edge outbox: messages on local disk until the broker has them.
+"""The durable edge outbox: messages on local disk until they are safely delivered.
 
 `Outbox` is the store: an SQLite file in WAL mode. `put()` commits before it returns,
 so a message survives the process being killed the moment after; rows are deleted only
 when the broker's PUBACK for them arrived. Its size is bounded (messages and bytes):
 when full, `put()` raises `OutboxFull` rather than dropping anything.
+
+Messages that carry a ``confirm_id`` (candidate cases) wait longer: after the PUBACK they
+stay until the consumer's `Receipt` names that id. A broker killed after its PUBACK (its
+persistence is not synchronous) could otherwise lose them; without a receipt in time they
+are sent again (to the tail, with doubling delays), and the consumer, storing by id,
+absorbs the copy.
 
 `OutboxPublisher` drains it: one thread publishes rows in order, keeps at most
 ``inflight_window`` awaiting PUBACK, deletes acked rows in batches, and after a restart
@@ -19,24 +25,32 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from adapters.mqtt.connection import Delivery, MqttConnection, PublishRefused
+from adapters.mqtt.connection import Delivery, MqttConnection, PublishRefused, ReceivedMessage
+from gateway.contract import ContractError, Receipt, parse_message
 
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic    TEXT    NOT NULL,
-    payload  BLOB    NOT NULL,
-    qos      INTEGER NOT NULL,
-    retain   INTEGER NOT NULL,
-    queued_at REAL   NOT NULL
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic      TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    qos        INTEGER NOT NULL,
+    retain     INTEGER NOT NULL,
+    queued_at  REAL    NOT NULL,
+    confirm_id TEXT,                        -- set: keep until a receipt names it
+    awaiting   INTEGER NOT NULL DEFAULT 0,  -- 1: broker acked, waiting for the receipt
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    resend_at  REAL
 );
+CREATE INDEX IF NOT EXISTS outbox_confirm_id ON outbox (confirm_id) WHERE confirm_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_awaiting ON outbox (awaiting, resend_at);
 CREATE TABLE IF NOT EXISTS refused (
     seq      INTEGER PRIMARY KEY,
     topic    TEXT    NOT NULL,
@@ -72,6 +86,12 @@ class OutboxMessage:
     payload: bytes
     qos: int
     retain: bool
+    confirm_id: str | None = None
+    attempts: int = 0
+
+
+PendingMessage = tuple[str, bytes, int, bool, str | None]
+"""(topic, payload, qos, retain, confirm_id)"""
 
 
 class Outbox:
@@ -111,14 +131,22 @@ class Outbox:
 
     # ------------------------------------------------------------------ writing
 
-    def put(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+    def put(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        confirm_id: str | None = None,
+    ) -> int:
         """Store one message durably; returns its sequence number. Raises `OutboxFull`."""
-        return self.put_many([(topic, payload, qos, retain)])[0]
+        return self.put_many([(topic, payload, qos, retain, confirm_id)])[0]
 
-    def put_many(self, messages: Iterable[tuple[str, bytes, int, bool]]) -> list[int]:
+    def put_many(self, messages: Iterable[PendingMessage]) -> list[int]:
         """Store several messages in one transaction (all or none)."""
         batch = list(messages)
-        added_bytes = sum(len(payload) for _topic, payload, _qos, _retain in batch)
+        added_bytes = sum(len(message[1]) for message in batch)
         now = time.time()
         with self._lock:
             self._check_open()
@@ -132,10 +160,11 @@ class Outbox:
             seqs = []
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for topic, payload, qos, retain in batch:
+                for topic, payload, qos, retain, confirm_id in batch:
                     cursor = self._db.execute(
-                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at) VALUES (?, ?, ?, ?, ?)",
-                        (topic, payload, qos, int(retain), now),
+                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (topic, payload, qos, int(retain), now, confirm_id if qos > 0 else None),
                     )
                     seqs.append(int(cursor.lastrowid or 0))
                 self._db.execute("COMMIT")
@@ -149,19 +178,29 @@ class Outbox:
     # ------------------------------------------------------------------ draining
 
     def after(self, seq: int, limit: int) -> list[OutboxMessage]:
-        """The oldest messages with a sequence number above ``seq``, in order."""
+        """The oldest not-yet-acked messages with a sequence number above ``seq``, in order."""
         with self._lock:
             self._check_open()
             rows = self._db.execute(
-                "SELECT seq, topic, payload, qos, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, topic, payload, qos, retain, confirm_id, attempts FROM outbox"
+                " WHERE seq > ? AND awaiting = 0 ORDER BY seq LIMIT ?",
                 (seq, limit),
             ).fetchall()
-        return [OutboxMessage(int(s), t, bytes(p), int(q), bool(r)) for s, t, p, q, r in rows]
+        return [
+            OutboxMessage(int(s), t, bytes(p), int(q), bool(r), c, int(a))
+            for s, t, p, q, r, c, a in rows
+        ]
 
     def delete(self, seqs: Iterable[int]) -> int:
-        """Remove delivered messages; returns how many were removed."""
-        batch = list(seqs)
-        if not batch:
+        """Remove delivered messages by sequence number; returns how many were removed."""
+        return self._delete_where("seq", list(seqs))
+
+    def confirm(self, confirm_ids: Iterable[str]) -> int:
+        """A receipt named these ids: remove their messages (in any state)."""
+        return self._delete_where("confirm_id", list(confirm_ids))
+
+    def _delete_where(self, column: str, keys: list[int] | list[str]) -> int:
+        if not keys:
             return 0
         with self._lock:
             self._check_open()
@@ -169,14 +208,14 @@ class Outbox:
             removed_bytes = 0
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(batch), 500):
-                    chunk = batch[start : start + 500]
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     n, size = self._db.execute(
-                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE seq IN ({marks})",
+                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE {column} IN ({marks})",
                         chunk,
                     ).fetchone()
-                    self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+                    self._db.execute(f"DELETE FROM outbox WHERE {column} IN ({marks})", chunk)
                     removed += int(n)
                     removed_bytes += int(size)
                 self._db.execute("COMMIT")
@@ -186,6 +225,56 @@ class Outbox:
             self._count -= removed
             self._bytes -= removed_bytes
             return removed
+
+    def await_receipt(self, seqs: Iterable[int], *, timeout_s: float, backoff_max_s: float) -> None:
+        """The broker acked these; keep them until a receipt, resend after a (doubling) timeout."""
+        batch = list(seqs)
+        if not batch:
+            return
+        now = time.time()
+        with self._lock:
+            self._check_open()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE outbox SET awaiting = 1,"
+                " resend_at = ? + MIN(? * (1 << MIN(attempts, 20)), ?) WHERE seq = ?",
+                [(now, timeout_s, backoff_max_s, seq) for seq in batch],
+            )
+            self._db.execute("COMMIT")
+
+    def requeue_unconfirmed(self, limit: int) -> int:
+        """Messages whose receipt is overdue go again, to the tail of the queue."""
+        now = time.time()
+        with self._lock:
+            self._check_open()
+            rows = self._db.execute(
+                "SELECT seq FROM outbox WHERE awaiting = 1 AND resend_at <= ? ORDER BY seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            if not rows:
+                return 0
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for (seq,) in rows:
+                    self._db.execute(
+                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id, attempts)"
+                        " SELECT topic, payload, qos, retain, queued_at, confirm_id, attempts + 1"
+                        " FROM outbox WHERE seq = ?",
+                        (seq,),
+                    )
+                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+    def awaiting_receipt(self) -> int:
+        with self._lock:
+            self._check_open()
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM outbox WHERE awaiting = 1").fetchone()[0]
+            )
 
     def set_aside(self, message: OutboxMessage, reason: str) -> None:
         """Move a message paho can never send (e.g. over the size limit) out of the queue, kept for people."""
@@ -237,7 +326,11 @@ class PublisherState(StrEnum):
 
 
 class OutboxPublisher:
-    """Publishes through an `Outbox`: durable on `publish()`, deleted on PUBACK, in order."""
+    """Publishes through an `Outbox`: durable on `publish()`, in order, deleted when delivered.
+
+    With ``receipts_filter`` set, it listens for consumers' `Receipt`s there and keeps
+    messages published with a ``confirm_id`` until one names them.
+    """
 
     def __init__(
         self,
@@ -246,20 +339,30 @@ class OutboxPublisher:
         *,
         inflight_window: int = 200,
         name: str = "outbox",
+        receipts_filter: str | None = None,
+        receipt_timeout_s: float = 30.0,
+        receipt_backoff_max_s: float = 900.0,
     ) -> None:
         self.outbox = outbox
         self._connection = connection
         self._window = inflight_window
         self._name = name
+        self._receipts_filter = receipts_filter
+        self._receipt_timeout_s = receipt_timeout_s
+        self._receipt_backoff_max_s = receipt_backoff_max_s
         self._state = PublisherState.NEW
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._inflight: dict[int, Delivery] = {}
+        self._inflight: dict[int, tuple[Delivery, str | None]] = {}
+        self._receipted: deque[list[str]] = deque()
         self._last_handed_seq = 0
+        self._next_resend_check = 0.0
         self._thread: threading.Thread | None = None
         self.published_total = 0
         self.acked_total = 0
-        connection.on_publish = self._on_puback
+        self.confirmed_total = 0
+        self.resent_total = 0
+        connection.on_publish = self._wake.set
         connection.add_connection_listener(lambda _up: self._wake.set())
 
     def _set_state(self, state: PublisherState) -> None:
@@ -270,13 +373,15 @@ class OutboxPublisher:
     def start(self) -> None:
         if self._state != PublisherState.NEW:
             return
+        if self._receipts_filter is not None:
+            self._connection.subscribe(self._receipts_filter, self._on_receipt)
         self._thread = threading.Thread(target=self._run, name=f"{self._name}.drain", daemon=True)
         self._set_state(PublisherState.RUNNING)
         self._thread.start()
         self._connection.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop draining (what is not acked stays on disk for next time)."""
+        """Stop draining (what is not delivered stays on disk for next time)."""
         if self._state != PublisherState.RUNNING:
             self._set_state(PublisherState.STOPPED)
             return
@@ -288,23 +393,31 @@ class OutboxPublisher:
 
     # ------------------------------------------------------------------ API
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Store durably, then let the drain thread send it. Raises `OutboxFull`."""
-        seq = self.outbox.put(topic, payload, qos=qos, retain=retain)
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        confirm_id: str | None = None,
+    ) -> int:
+        """Store durably, then let the drain thread send it. Raises `OutboxFull`.
+
+        ``confirm_id``: keep the message until a consumer's receipt names this id.
+        """
+        if confirm_id is not None and self._receipts_filter is None:
+            confirm_id = None  # nobody listens for receipts here: PUBACK is the end
+        seq = self.outbox.put(topic, payload, qos=qos, retain=retain, confirm_id=confirm_id)
         self._wake.set()
         return seq
-
-    def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> list[int]:
-        seqs = self.outbox.put_many((topic, payload, 1, False) for topic, payload in messages)
-        self._wake.set()
-        return seqs
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
 
     def wait_drained(self, timeout: float) -> bool:
-        """True once the outbox is empty (every message acked by the broker)."""
+        """True once the outbox is empty (every message delivered and, if asked, confirmed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.outbox.queued_messages == 0:
@@ -312,10 +425,20 @@ class OutboxPublisher:
             time.sleep(0.01)
         return self.outbox.queued_messages == 0
 
-    # ------------------------------------------------------------------ drain loop
+    # ------------------------------------------------------------------ callbacks (paho thread)
 
-    def _on_puback(self) -> None:
-        self._wake.set()
+    def _on_receipt(self, message: ReceivedMessage) -> None:
+        try:
+            receipt = parse_message(message.payload, expect=Receipt)
+        except ContractError as error:
+            log.warning("%s: ignoring a bad receipt on %s: %s", self._name, message.topic, error)
+        else:
+            assert isinstance(receipt, Receipt)
+            self._receipted.append([*receipt.ids, *receipt.rejected])
+            self._wake.set()
+        message.ack()
+
+    # ------------------------------------------------------------------ drain loop
 
     def _run(self) -> None:
         was_connected = False
@@ -324,6 +447,8 @@ class OutboxPublisher:
             self._wake.clear()
             try:
                 self._settle_acks()
+                self._apply_receipts()
+                self._resend_overdue()
                 connected = self._connection.connected
                 if connected and not was_connected:
                     log.info(
@@ -336,14 +461,40 @@ class OutboxPublisher:
                 log.exception("%s: outbox database error; retrying", self._name)
                 time.sleep(1.0)
         self._settle_acks()
+        self._apply_receipts()
 
     def _settle_acks(self) -> None:
-        done = [seq for seq, delivery in self._inflight.items() if delivery.is_published()]
+        done = [seq for seq, (delivery, _cid) in self._inflight.items() if delivery.is_published()]
+        if not done:
+            return
+        plain = []
+        awaiting = []
         for seq in done:
-            del self._inflight[seq]
-        if done:
-            self.outbox.delete(done)
-            self.acked_total += len(done)
+            _delivery, confirm_id = self._inflight.pop(seq)
+            (plain if confirm_id is None else awaiting).append(seq)
+        self.outbox.delete(plain)
+        self.outbox.await_receipt(
+            awaiting, timeout_s=self._receipt_timeout_s, backoff_max_s=self._receipt_backoff_max_s
+        )
+        self.acked_total += len(done)
+
+    def _apply_receipts(self) -> None:
+        ids: list[str] = []
+        while self._receipted:
+            ids.extend(self._receipted.popleft())
+        if ids:
+            self.confirmed_total += self.outbox.confirm(ids)
+
+    def _resend_overdue(self) -> None:
+        if self._receipts_filter is None or time.monotonic() < self._next_resend_check:
+            return
+        self._next_resend_check = time.monotonic() + 1.0
+        moved = self.outbox.requeue_unconfirmed(self._window)
+        if moved:
+            self.resent_total += moved
+            log.warning(
+                "%s: %d messages had no receipt in time; sending them again", self._name, moved
+            )
 
     def _hand_over(self) -> None:
         room = self._window - len(self._inflight)
@@ -371,6 +522,6 @@ class OutboxPublisher:
                 if message.qos == 0:
                     self.outbox.delete([message.seq])
                     continue
-                self._inflight[message.seq] = delivery
+                self._inflight[message.seq] = (delivery, message.confirm_id)
             room = self._window - len(self._inflight)
             self._settle_acks()

@@ -1,8 +1,16 @@
-"""`citygw core`: the core's process. For now the candidate consumer (foundation).
+"""`citygw core`: the core's process, wired in one place.
 
-It subscribes to every candidate topic on a persistent session, stores each candidate
-exactly once by id, prints one line per candidate, and sends what breaks the contract
-to the dead-letter topic. The six-step workflow builds on this.
+Reads like a table of contents: open the database (migrating it), build the workflow
+from the config tables, then start the parts, each owning its thread(s):
+
+- candidate ingest (MQTT ``candidates/#``, persistent session, ack after commit);
+- feedback consumer (MQTT ``feedback/#``);
+- event relay (committed case events → the durable MQTT outbox → broker);
+- overdue watch;
+- the HTTP API (uvicorn).
+
+Stopping stops them in reverse order. ``run_core`` keeps the foundation's signature
+(the demo calls it); ``echo`` prints one line per candidate stored.
 """
 
 from __future__ import annotations
@@ -10,18 +18,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import timedelta
 
-from adapters.storage.candidate_inbox import SqliteCandidateInbox
+from adapters.mqtt import MqttConnection, OutboxPublisher
+from adapters.storage.case_store import SqlCaseStore
+from adapters.storage.evidence_store import EvidenceStore
 from gateway import bootstrap
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
-from gateway.contract import CandidateCase
+from gateway.contract import CandidateCase, Source, SourceKind
+from gateway.core.api import ApiContext, create_app
+from gateway.core.auth import Authenticator
+from gateway.core.calendar import WorkingCalendar
+from gateway.core.codes import load_event_names
+from gateway.core.dispatch import ResponsibilityTable
+from gateway.core.feedback import FeedbackConsumer
+from gateway.core.http_server import ApiServer
+from gateway.core.outgoing import EventRelay, OverdueWatch
+from gateway.core.service import CaseService
+from gateway.core.workflow import Case, Workflow
 from gateway.ingest import CandidateIngest
 
 log = logging.getLogger(__name__)
 
 
-def describe(candidate: CandidateCase, new: bool) -> str:
+def describe(
+    candidate: CandidateCase, new: bool, case: Case | None = None, outcome: str = ""
+) -> str:
     where = (
         candidate.location.grid_code
         or candidate.location.camera_id
@@ -29,50 +53,169 @@ def describe(candidate: CandidateCase, new: bool) -> str:
         or "?"
     )
     flag = "new" if new else "duplicate"
-    return (
+    line = (
         f"{candidate.ts:%Y-%m-%d %H:%M:%S}Z candidate {candidate.id} [{flag}] from "
         f"{candidate.source.kind}/{candidate.source.id}: event {candidate.event_code} at {where}"
         f"{' PARTIAL' if candidate.partial else ''}{' URGENT' if candidate.urgent else ''}"
         f" ({len(candidate.evidence)} evidence)"
+    )
+    if case is not None:
+        line += f" -> case {case.number} ({outcome})"
+    return line
+
+
+def database_url(config: Config) -> str:
+    """The configured URL; a relative SQLite path lives under ``state_dir``."""
+    url = config.core.database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        from pathlib import Path
+
+        return prefix + str(resolve_state_path(config, Path(url[len(prefix) :])))
+    return url
+
+
+def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseService, Authenticator]:
+    """The database (migrated), the evidence store, the workflow and the service on them."""
+    core = config.core
+    store = SqlCaseStore.open(database_url(config), timeout_s=core.db_timeout_s)
+    evidence = EvidenceStore(resolve_state_path(config, core.evidence_dir))
+    workflow = Workflow(
+        ResponsibilityTable.from_config(core),
+        WorkingCalendar.from_config(core.calendar),
+        core.time_limits,
+    )
+    service = CaseService(
+        store,
+        evidence,
+        workflow,
+        clock,
+        bootstrap.topics(config),
+        Source(kind=SourceKind.CORE, id=f"core-{config.instance}"[:64]),
+        duplicates=core.duplicates,
+        number_prefix=core.case_number_prefix,
+    )
+    auth = Authenticator(
+        store,
+        clock,
+        token_ttl=timedelta(hours=core.token_ttl_hours),
+        departments={d.id for d in core.departments},
+    )
+    return service, auth
+
+
+@dataclass
+class CoreDaemon:
+    """The running parts of `citygw core` (see the module docstring)."""
+
+    service: CaseService
+    auth: Authenticator
+    connection: MqttConnection
+    publisher: OutboxPublisher
+    ingest: CandidateIngest
+    feedback: FeedbackConsumer
+    relay: EventRelay
+    overdue: OverdueWatch
+    api: ApiServer | None
+
+    def start(self) -> None:
+        self.publisher.start()
+        self.relay.start()
+        self.overdue.start()
+        self.ingest.start()
+        self.feedback.start()
+        if self.api is not None:
+            try:
+                self.api.start()
+            except (RuntimeError, TimeoutError):
+                # intake must go on: candidates keep being stored and events published
+                log.error("the API is not available; the core runs on without it", exc_info=True)
+        self.connection.start()
+
+    def stop(self) -> None:
+        self.connection.stop()
+        if self.api is not None:
+            self.api.stop()
+        self.ingest.stop()
+        self.feedback.stop()
+        self.overdue.stop()
+        self.relay.stop()
+        self.publisher.stop()
+        self.publisher.outbox.close()
+        self.service.store.close()  # type: ignore[attr-defined]
+
+
+def build_core(
+    config: Config,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    echo: Callable[[str], None] | None = None,
+    with_api: bool = True,
+) -> CoreDaemon:
+    service, auth = build_service(config, clock)
+    connection = bootstrap.mqtt_connection(config, "core", manual_ack=True)
+    publisher = bootstrap.edge_publisher(config, "core", connection)
+    contract = bootstrap.contract_publisher(config, publisher)
+    consumer = bootstrap.daemon_source(config, "core")
+
+    if echo is not None:
+
+        def on_intake(candidate: CandidateCase, case: Case, outcome: str) -> None:
+            echo(describe(candidate, True, case, outcome))
+
+        service.on_intake = on_intake
+
+    def on_stored(candidate: CandidateCase, new: bool) -> None:
+        if echo is not None and not new:
+            echo(describe(candidate, False))
+
+    extra: dict[str, object] = {}
+    receipts = getattr(bootstrap, "MqttReceipts", None)  # end-to-end receipts, where available
+    if receipts is not None:
+        extra["receipts"] = receipts(config, connection, "core")
+    ingest = CandidateIngest(
+        service,
+        contract,
+        consumer,
+        max_batch=config.core.ingest_batch,
+        max_payload_bytes=config.mqtt.max_payload_bytes,
+        on_stored=on_stored,
+        **extra,  # type: ignore[arg-type]
+    )
+    feedback = FeedbackConsumer(service, contract, consumer)
+    connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
+    connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1)
+    api = None
+    if with_api:
+        context = ApiContext(service, auth, config.core, clock, load_event_names())
+        api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)
+    return CoreDaemon(
+        service,
+        auth,
+        connection,
+        publisher,
+        ingest,
+        feedback,
+        EventRelay(service, publisher),
+        OverdueWatch(service, config.core.overdue_scan_s),
+        api,
     )
 
 
 def run_core(
     config: Config, stop: threading.Event, *, echo: Callable[[str], None] | None = None
 ) -> None:
-    inbox_path = resolve_state_path(config, Path("core-inbox.sqlite3"))
-    store = SqliteCandidateInbox(inbox_path)
-    connection = bootstrap.mqtt_connection(config, "core", manual_ack=True)
-    publisher = bootstrap.edge_publisher(config, "core", connection)
-    contract = bootstrap.contract_publisher(config, publisher)
-
-    def on_stored(candidate: CandidateCase, new: bool) -> None:
-        if echo is not None:
-            echo(describe(candidate, new))
-
-    ingest = CandidateIngest(
-        store,
-        contract,
-        bootstrap.daemon_source(config, "core"),
-        max_batch=config.core.ingest_batch,
-        max_payload_bytes=config.mqtt.max_payload_bytes,
-        on_stored=on_stored,
-    )
-    connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
-    ingest.start()
-    publisher.start()
+    daemon = build_core(config, echo=echo)
+    daemon.start()
     log.info(
-        "core consumer listening on %s at %s:%d; inbox %s",
-        contract.topics.all_candidates,
+        "core listening on %s at %s:%d; API on http://%s:%d",
+        daemon.connection.client_id,
         config.mqtt.host,
         config.mqtt.port,
-        inbox_path,
+        config.core.http_host,
+        config.core.http_port,
     )
     try:
         stop.wait()
     finally:
-        connection.stop()
-        ingest.stop()
-        publisher.stop()
-        publisher.outbox.close()
-        store.close()
+        daemon.stop()
