@@ -26,7 +26,7 @@ import threading
 import time
 import wave
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +151,7 @@ class CallOptions:
     hangup_after_command: int | None = None  # ... or right after its reply, while idle
     sounds_dir: Path | None = None  # if set, STREAM FILE of a missing file gives result=-1
     record_root: Path | None = None  # if set, RECORD FILE paths must lie under it
+    on_command: Callable[[str], None] | None = None  # sees each command before its reply
 
 
 @dataclass
@@ -261,6 +262,8 @@ class FakeCall:
         self._count += 1
         line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
         self.result.commands.append(line)
+        if self.options.on_command is not None:
+            self.options.on_command(line)
         delay = self.options.reply_delay_s
         if self.options.close_at_command == self._count:
             return Reply([], delay, close=True)

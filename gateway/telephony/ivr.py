@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -326,10 +327,10 @@ class Ivr:
     def _read_case_number(self, ch: CallChannel, call: CallRecord, number: str) -> None:
         for _ in range(CASE_NUMBER_READINGS):
             self._say(ch, call, "case-number-is")
-            ch.say_digits(number)
+            self._key_or_nothing(ch, lambda: ch.say_digits(number))
             key = self._say(ch, call, "case-number-repeat", interrupt_keys="*")
             if key != "*":
-                key = ch.wait_for_key(3000)
+                key = self._key_or_nothing(ch, lambda: ch.wait_for_key(3000))
             call.keys.append((call.stage.value, key))
             if key != "*":
                 return
@@ -386,6 +387,14 @@ class Ivr:
             )
         except CommandFailed:
             # result=-1: a hangup (the HANGUP notice follows) or a failure: ask the channel
+            self._still_there(ch)
+            return ""
+
+    def _key_or_nothing(self, ch: CallChannel, command: Callable[[], str]) -> str:
+        """A command's key; its failure (result=-1) is a hangup or, if the caller is there, no key."""
+        try:
+            return command()
+        except CommandFailed:
             self._still_there(ch)
             return ""
 

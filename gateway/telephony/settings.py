@@ -73,7 +73,9 @@ def _default_categories() -> list[CategoryOption]:
 
 class TelephonyConfig(_Section):
     listen_host: str = Field(default="127.0.0.1", description="FastAGI listen address")
-    listen_port: int = Field(default=4573, ge=1, le=65535, description="FastAGI listen port")
+    listen_port: int = Field(
+        default=4573, ge=0, le=65535, description="FastAGI listen port (0: any free port)"
+    )
     script: str = Field(
         default="ivr12319",
         pattern=r"^[A-Za-z0-9_\-]{1,40}$",
