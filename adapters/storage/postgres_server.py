@@ -92,7 +92,13 @@ class PostgresServer:
         if self._started:
             subprocess.run(
                 self._cmd(
-                    str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
                 ),
                 check=False,
                 capture_output=True,

@@ -1,6 +1,9 @@
-"""CLI commands of the core workflow service."""
+"""CLI commands of the core workflow service: ``citygw core`` and its tools."""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import click
 
@@ -8,15 +11,102 @@ import click
 def register(cli: click.Group) -> None:
     from gateway.cli import CliContext, pass_cli
 
-    @cli.command("core")
+    @cli.group("core", invoke_without_command=True)
     @click.option("--quiet", is_flag=True, help="do not print a line per candidate received")
-    @pass_cli
-    def core(ctx: CliContext, quiet: bool) -> None:
-        """Run the core: consume candidate cases from MQTT and store each exactly once."""
+    @click.pass_context
+    def core(click_ctx: click.Context, quiet: bool) -> None:
+        """Run the core (ingest, workflow, API); subcommands are its tools."""
+        if click_ctx.invoked_subcommand is not None:
+            return
         from gateway import bootstrap
         from gateway.core.daemon import run_core
 
-        config = ctx.config
+        config = click_ctx.find_object(CliContext).config  # type: ignore[union-attr]
         bootstrap.setup_logging(config)
         with bootstrap.stop_on_signals() as stop:
             run_core(config, stop, echo=None if quiet else lambda line: click.echo(line, nl=True))
+
+    @core.command("migrate")
+    @pass_cli
+    def migrate(ctx: CliContext) -> None:
+        """Create or upgrade the core's database schema (also done at start-up)."""
+        from adapters.storage.database import migrate as run_migrations
+        from adapters.storage.database import open_engine
+        from gateway.core.daemon import database_url
+
+        url = database_url(ctx.config)
+        engine = open_engine(url, timeout_s=ctx.config.core.db_timeout_s)
+        run_migrations(engine)
+        engine.dispose()
+        click.echo(f"database {engine.url.render_as_string(hide_password=True)}: up to date")
+
+    @core.command("add-user")
+    @click.argument("name")
+    @click.option(
+        "--role",
+        required=True,
+        type=click.Choice(
+            ["inspector", "operator", "shift_lead", "dispatcher", "department", "admin"]
+        ),
+    )
+    @click.option("--department", default=None, help="department id (department users only)")
+    @click.option(
+        "--password-env",
+        default="CITYGW_PASSWORD",
+        show_default=True,
+        help="environment variable holding the password (else it is asked for)",
+    )
+    @pass_cli
+    def add_user(
+        ctx: CliContext, name: str, role: str, department: str | None, password_env: str
+    ) -> None:
+        """Create (or update) an API user; the password is hashed (scrypt)."""
+        from gateway.core.auth import UserError
+        from gateway.core.daemon import build_service
+
+        password = os.environ.get(password_env) or click.prompt(
+            "password", hide_input=True, confirmation_prompt=True
+        )
+        service, auth = build_service(ctx.config)
+        try:
+            auth.add_user(name, role, password, department)
+        except UserError as exc:
+            click.echo(f"refused: {exc}", err=True)
+            sys.exit(1)
+        finally:
+            service.store.close()  # type: ignore[attr-defined]
+        click.echo(f"user {name} ({role}{', ' + department if department else ''}) saved")
+
+    @core.command("metrics")
+    @click.option("--start", required=True, type=click.DateTime(), help="period start (UTC)")
+    @click.option("--end", required=True, type=click.DateTime(), help="period end (UTC)")
+    @click.option(
+        "--group-by",
+        type=click.Choice(["none", "department", "district", "grid", "event_code"]),
+        default="none",
+    )
+    @pass_cli
+    def metrics(ctx: CliContext, start: object, end: object, group_by: str) -> None:
+        """Print the evaluation metrics of a period as CSV."""
+        from datetime import UTC, datetime
+
+        from gateway.core.daemon import build_service
+        from gateway.core.metrics import evaluate, to_csv
+
+        assert isinstance(start, datetime) and isinstance(end, datetime)
+        service, _auth = build_service(ctx.config)
+        try:
+            steps = [s.step for s in service.store.all_steps(limit=100_000_000)]
+            groups = evaluate(
+                steps,
+                start.replace(tzinfo=UTC),
+                end.replace(tzinfo=UTC),
+                ctx.config.core.metric_weights,
+                group_by,
+            )
+        except ValueError as exc:
+            click.echo(f"refused: {exc}", err=True)
+            sys.exit(2)
+        finally:
+            service.store.close()  # type: ignore[attr-defined]
+        click.echo(to_csv(groups), nl=False)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.contract import CandidateCase, CaseEvent, CaseFeedback, Source, Topics
+from gateway.contract import CandidateCase, CaseEvent, CaseFeedback, Evidence, Source, Topics
 from gateway.core.intake import (
     DETECTION_FACTS,
     bounding_box,
@@ -209,6 +209,9 @@ class CaseService:
         if case is None:
             log.warning("feedback %s for unknown case number %s", feedback.id, feedback.case_number)
             return None
+        if any(s.step.facts.get("feedback_id") == feedback.id for s in self.store.steps(case.id)):
+            log.info("feedback %s already applied to case %s", feedback.id, case.number)
+            return None
         command = Command(
             Action.FEEDBACK,
             opinion=feedback.comment,
@@ -230,6 +233,12 @@ class CaseService:
                 refused.reason,
             )
             return None
+
+    def attach(self, case: Case, evidence: Evidence) -> None:
+        """Keep an uploaded photo/document with a case (bytes first, then the link)."""
+        self.evidence.put(evidence.raw_bytes(), evidence.sha256)
+        with self.store.transaction() as tx:
+            tx.link_evidence(case.id, evidence, True, self.clock.now())
 
     # ------------------------------------------------------------------ overdue
 

@@ -155,8 +155,11 @@ class MetricWeights(_Section):
 
 class CoreConfig(_Section):
     database_url: str = Field(
-        default="sqlite:///var/core.sqlite3",
-        description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql+psycopg://...",
+        default="sqlite:///core.sqlite3",
+        description=(
+            "SQLAlchemy URL: sqlite:///relative/to/state_dir.sqlite3, sqlite:////absolute/path "
+            "(embedded default, WAL) or postgresql+psycopg://user@host/db"
+        ),
     )
     db_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="connect / lock wait timeout of the database"

@@ -1,0 +1,21 @@
+"""The CJ/T 214 event table (code → name), read from a CSV at start-up."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+DEFAULT_EVENT_TABLE = Path(__file__).resolve().parents[2] / "config" / "core" / "cjt214-events.csv"
+
+
+def load_event_names(path: Path | None = None) -> dict[str, str]:
+    """``{"0505": "机动车乱停放", ...}``; raises ValueError naming the bad line."""
+    path = path or DEFAULT_EVENT_TABLE
+    names: dict[str, str] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
+            if len(code) != 4 or not code.isdigit() or not name:
+                raise ValueError(f"{path}:{line}: an event row needs a 4-digit code and a name")
+            names[code] = name
+    return names

@@ -1,0 +1,140 @@
+// The core's REST API from the browser: bearer token, timeouts, errors with the core's reason.
+const TOKEN_KEY = 'citygw.token';
+const USER_KEY = 'citygw.user';
+const TIMEOUT_MS = 15000;
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(typeof detail === 'string' ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export function session() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const user = sessionStorage.getItem(USER_KEY);
+  return token && user ? { token, user: JSON.parse(user) } : null;
+}
+
+function saveSession(token, user) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(USER_KEY, JSON.stringify(user));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
+}
+
+let onUnauthenticated = () => {};
+export function setUnauthenticatedHandler(handler) {
+  onUnauthenticated = handler;
+}
+
+async function request(method, path, { body, query, raw = false, timeoutMs = TIMEOUT_MS } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(query || {})) {
+    if (value === undefined || value === null || value === '') continue;
+    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, v);
+  }
+  const headers = {};
+  const s = session();
+  if (s) headers.Authorization = `Bearer ${s.token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    const why = err.name === 'AbortError' ? `${timeoutMs / 1000} 秒内无响应` : '无法连接';
+    throw new ApiError(0, 'network', `核心服务${why}（${method} ${url.pathname}）`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) {
+    let code = 'http_' + response.status;
+    let detail = response.statusText;
+    try {
+      const doc = await response.json();
+      code = doc.error || code;
+      detail = doc.detail ?? detail;
+    } catch (_) {
+      /* not JSON: keep the status text */
+    }
+    if (response.status === 401 && path !== '/api/v1/auth/login') onUnauthenticated();
+    throw new ApiError(response.status, code, detail);
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+export const api = {
+  get: (path, query) => request('GET', path, { query }),
+  post: (path, body) => request('POST', path, { body }),
+  raw: (path, query) => request('GET', path, { query, raw: true }),
+
+  async login(name, password) {
+    const out = await request('POST', '/api/v1/auth/login', { body: { name, password } });
+    saveSession(out.token, out.user);
+    return out.user;
+  },
+
+  async logout() {
+    try {
+      await request('POST', '/api/v1/auth/logout');
+    } catch (_) {
+      /* the token may be gone already */
+    }
+    clearSession();
+  },
+
+  transition(caseId, body) {
+    return request('POST', `/api/v1/cases/${encodeURIComponent(caseId)}/transitions`, { body });
+  },
+
+  // the core's OpenAPI document, read once: which optional features this core has
+  _openapi: null,
+  async features() {
+    if (!this._openapi) {
+      try {
+        this._openapi = await request('GET', '/openapi.json');
+      } catch (_) {
+        this._openapi = { paths: {} };
+      }
+    }
+    const paths = Object.keys(this._openapi.paths || {});
+    return {
+      cameras: paths.includes('/api/v1/cameras'),
+      paths,
+    };
+  },
+};
+
+// evidence needs the bearer token: fetch it as a blob and hand out an object URL
+const blobUrls = new Map();
+export async function evidenceUrl(url) {
+  if (blobUrls.has(url)) return blobUrls.get(url);
+  const response = await request('GET', url, { raw: true, timeoutMs: 60000 });
+  const objectUrl = URL.createObjectURL(await response.blob());
+  blobUrls.set(url, objectUrl);
+  return objectUrl;
+}
+
+export function describeError(err) {
+  if (err instanceof ApiError) {
+    const detail = Array.isArray(err.detail)
+      ? err.detail.map((d) => `${(d.loc || []).join('.')}: ${d.msg}`).join('；')
+      : err.message;
+    return `${err.status ? err.status + ' ' : ''}${err.code}：${detail}`;
+  }
+  return String(err && err.message ? err.message : err);
+}

@@ -1,0 +1,123 @@
+// Small DOM helpers: elements built with textContent (never innerHTML with data), toasts, dates.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value !== undefined && value !== null) el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function toast(message, kind = 'info') {
+  const box = document.getElementById('toasts');
+  const item = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  box.append(item);
+  setTimeout(() => item.remove(), kind === 'error' ? 9000 : 4000);
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+export function fmtTime(value) {
+  if (!value) return '—';
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fmtAgo(value) {
+  if (!value) return '';
+  const seconds = Math.round((Date.now() - new Date(value).getTime()) / 1000);
+  if (seconds < 60) return `${Math.max(seconds, 0)} 秒前`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} 分钟前`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} 小时前`;
+  return `${Math.round(seconds / 86400)} 天前`;
+}
+
+export function fmtRate(value) {
+  return value === null || value === undefined ? '—' : `${(value * 100).toFixed(1)}%`;
+}
+
+export function dateInput(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+export function lightBadge(light, labels) {
+  if (!light) return h('span', { class: 'light none', title: '未派遣' }, '—');
+  return h('span', { class: `light ${light}`, title: labels[light] }, labels[light]);
+}
+
+// a modal dialog that resolves with the form's values, or null if cancelled
+export function ask(title, fields, submitLabel = '确定') {
+  return new Promise((resolve) => {
+    const form = h('form', { method: 'dialog', class: 'ask' }, h('h3', {}, title));
+    for (const field of fields) {
+      let input;
+      if (field.type === 'select') {
+        input = h(
+          'select',
+          { name: field.name, required: field.required },
+          Object.entries(field.options).map(([value, label]) =>
+            h('option', { value, selected: value === field.value }, label),
+          ),
+        );
+      } else if (field.type === 'textarea') {
+        input = h('textarea', { name: field.name, rows: 3, required: field.required, placeholder: field.placeholder || '' });
+        if (field.value) input.value = field.value;
+      } else {
+        input = h('input', {
+          name: field.name,
+          type: field.type || 'text',
+          required: field.required,
+          min: field.min,
+          step: field.step,
+          value: field.value,
+        });
+      }
+      form.append(h('label', {}, h('span', {}, field.label), input));
+    }
+    const dialog = h('dialog', { class: 'ask-dialog' }, form);
+    form.append(
+      h(
+        'div',
+        { class: 'buttons' },
+        h('button', { type: 'submit', class: 'primary', value: 'ok' }, submitLabel),
+        h('button', { type: 'button', onclick: () => dialog.close('cancel') }, '取消'),
+      ),
+    );
+    dialog.addEventListener('close', () => {
+      const values = dialog.returnValue === 'ok' ? Object.fromEntries(new FormData(form)) : null;
+      dialog.remove();
+      resolve(values);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    const first = form.querySelector('select, textarea, input');
+    if (first) first.focus();
+  });
+}
+
+export function isTyping(event) {
+  const t = event.target;
+  return t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
+}

@@ -1,0 +1,62 @@
+"""An API on a real database with one user per role, for the API tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from gateway.clock import FakeClock
+from gateway.core import auth as auth_module
+from gateway.core.api import ApiContext, create_app
+from gateway.core.auth import Authenticator
+from gateway.core.codes import load_event_names
+from gateway.core.service import CaseService
+from tests.core.helpers import MONDAY_10, core_config, make_service
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "inspector": ("ivan", None),
+    "operator": ("olga", None),
+    "shift_lead": ("lena", None),
+    "dispatcher": ("dan", None),
+    "department": ("sam", "sanitation"),
+    "admin": ("root", None),
+}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    service: CaseService
+    auth: Authenticator
+    clock: FakeClock
+    tokens: dict[str, str]
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def close(self) -> None:
+        self.client.close()
+        self.service.store.close()  # type: ignore[attr-defined]
+
+
+def make_api(db_url: str, tmp_path: Path) -> Api:
+    auth_module._SCRYPT_N = 2**4  # fast hashes in tests; the hash records its parameters
+    config = core_config()
+    clock = FakeClock(MONDAY_10)
+    service = make_service(db_url, tmp_path / "evidence", clock, config)
+    auth = Authenticator(
+        service.store,  # type: ignore[arg-type]
+        clock,
+        token_ttl=timedelta(hours=8),
+        departments={d.id for d in config.departments},
+    )
+    tokens = {}
+    for role, (name, department) in USERS.items():
+        auth.add_user(name, role, PASSWORD, department)
+        tokens[role] = auth.login(name, PASSWORD)[0]
+    app = create_app(ApiContext(service, auth, config, clock, load_event_names()))
+    return Api(TestClient(app), service, auth, clock, tokens)

@@ -1,0 +1,383 @@
+"""The HTTP API on a real database: access rules per role, the workflow, evidence, metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+
+from gateway.contract import Evidence, EvidenceRole, Location, SourceKind
+from gateway.core.ports import CaseFilter
+from tests.core.api_harness import PASSWORD, USERS, Api, make_api
+from tests.core.helpers import candidate
+
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/open311/v2/services.json"),
+    ("GET", "/open311/v2/requests.json"),
+    ("GET", "/open311/v2/requests/{request_id}.json"),
+    ("POST", "/open311/v2/requests.json"),  # checks its api_key form field itself
+}
+JPEG = b"\xff\xd8\xff\xe0" + b"j" * 64
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    harness = make_api(db_url, tmp_path)
+    yield harness
+    harness.close()
+
+
+def routes(api: Api) -> list[tuple[str, str, frozenset[str] | None]]:
+    """(method, path, roles allowed or None for public) of every API route."""
+    found = []
+    for route in api.client.app.routes:  # type: ignore[attr-defined]
+        if not isinstance(route, APIRoute):
+            continue
+        roles = None
+        for dep in route.dependant.dependencies:
+            allowed = getattr(dep.call, "allowed_roles", None)
+            if allowed is not None:
+                roles = frozenset(str(r) for r in allowed)
+        for method in route.methods:
+            found.append((method, route.path, roles))
+    return found
+
+
+def a_camera_case(api: Api) -> str:
+    snap = Evidence.from_bytes(JPEG, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
+    cand = candidate(
+        1,
+        kind=SourceKind.CAMERA,
+        source_id="cam-1",
+        event_code="0102",
+        location=Location(camera_id="cam-1", zone_id="gate"),
+        evidence=[snap],
+        facts={"track_id": 4, "class": "person", "box": [1, 2, 3, 4]},
+    )
+    api.service.store_candidates([cand])
+    cases, _ = api.service.store.list_cases(CaseFilter())
+    return cases[0].id
+
+
+def fill(path: str, case_id: str, number: str) -> str:
+    return (
+        path.replace("{case_id}", case_id)
+        .replace("{number}", number)
+        .replace("{sha256}", "0" * 64)
+        .replace("{name}", "olga")
+        .replace("{request_id}", number)
+    )
+
+
+BODIES = {
+    "/api/v1/cases": {"event_code": "0102", "grid_code": "11010100100101"},
+    "/api/v1/cases/{case_id}/transitions": {"action": "register"},
+    "/api/v1/users": {"name": "newbie", "role": "operator", "password": "long enough"},
+}
+
+
+def test_every_route_has_an_access_rule(api: Api) -> None:
+    for method, path, roles in routes(api):
+        assert roles is not None or (method, path) in PUBLIC, f"{method} {path} has no access rule"
+
+
+def test_every_protected_route_refuses_a_request_without_a_valid_token(api: Api) -> None:
+    case_id = a_camera_case(api)
+    for method, path, roles in routes(api):
+        if roles is None:
+            continue
+        url = fill(path, case_id, "C00000001")
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic x"}):
+            response = api.client.request(method, url, headers=headers, json=BODIES.get(path))
+            assert response.status_code == 401, f"{method} {path} {headers}: {response.status_code}"
+            assert response.json()["error"] == "unauthenticated"
+
+
+def test_each_role_is_refused_every_route_it_may_not_use(api: Api) -> None:
+    case_id = a_camera_case(api)
+    checked = 0
+    for method, path, roles in routes(api):
+        if roles is None:
+            continue
+        for role in USERS:
+            if role in roles:
+                continue
+            response = api.client.request(
+                method,
+                fill(path, case_id, "C00000001"),
+                headers=api.headers(role),
+                json=BODIES.get(path),
+            )
+            assert response.status_code == 403, f"{role} {method} {path}: {response.status_code}"
+            assert response.json()["error"] == "forbidden_role"
+            checked += 1
+    assert checked > 20
+
+
+def test_a_wrong_password_gets_no_token_and_says_nothing_more(api: Api) -> None:
+    for name, password in (("olga", "wrong password"), ("nobody", PASSWORD)):
+        response = api.client.post("/api/v1/auth/login", json={"name": name, "password": password})
+        assert response.status_code == 401
+        assert response.json()["detail"] == "wrong user name or password"
+    ok = api.client.post("/api/v1/auth/login", json={"name": "olga", "password": PASSWORD})
+    assert ok.status_code == 200 and ok.json()["user"]["role"] == "operator"
+    assert (
+        api.client.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {ok.json()['token']}"}
+        ).json()["name"]
+        == "olga"
+    )
+
+
+def test_a_token_expires(api: Api) -> None:
+    api.clock.advance(hours=9)
+    assert api.client.get("/api/v1/me", headers=api.headers("operator")).status_code == 401
+
+
+def test_passwords_are_stored_hashed(api: Api) -> None:
+    stored = api.service.store.user("olga")  # type: ignore[attr-defined]
+    assert stored["password_hash"].startswith("scrypt$") and PASSWORD not in stored["password_hash"]
+
+
+def go(api: Api, role: str, case_id: str, action: str, **body: object) -> dict:
+    response = api.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=api.headers(role),
+        json={"action": action, **body},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) -> None:
+    created = api.client.post(
+        "/api/v1/cases",
+        headers=api.headers("inspector"),
+        json={
+            "event_code": "0102",
+            "grid_code": "11010100100101",
+            "title": "垃圾",
+            "request_id": "insp-req-0001",
+        },
+    )
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["state"] == "candidate" and case["event_name"] == "暴露垃圾"
+    again = api.client.post(
+        "/api/v1/cases",
+        headers=api.headers("inspector"),
+        json={"event_code": "0102", "grid_code": "11010100100101", "request_id": "insp-req-0001"},
+    )
+    assert again.json()["id"] == case["id"]  # the same request id makes one case
+    operator_view = api.client.get(
+        f"/api/v1/cases/{case['id']}", headers=api.headers("operator")
+    ).json()
+    assert "register" in operator_view["allowed_actions"]
+    go(api, "operator", case["id"], "register", opinion="立案")
+    dispatched = go(api, "dispatcher", case["id"], "dispatch")
+    assert (
+        dispatched["case"]["department"] == "sanitation" and dispatched["case"]["light"] == "green"
+    )
+    upload = api.client.post(
+        f"/api/v1/cases/{case['id']}/attachments",
+        headers=api.headers("department"),
+        files={"file": ("after.jpg", JPEG, "image/jpeg")},
+    )
+    assert upload.status_code == 201, upload.text
+    sha = upload.json()["sha256"]
+    go(api, "department", case["id"], "report", opinion="清理完毕", attachments=[sha])
+    go(api, "inspector", case["id"], "verify_pass")
+    done = go(api, "operator", case["id"], "evaluate")
+    assert done["case"]["state"] == "evaluated"
+    steps = api.client.get(
+        f"/api/v1/cases/{case['id']}/steps", headers=api.headers("shift_lead")
+    ).json()
+    assert [s["action"] for s in steps] == [
+        "create",
+        "register",
+        "dispatch",
+        "report",
+        "verify_pass",
+        "evaluate",
+    ]
+    assert steps[3]["attachments"] == [sha] and steps[3]["role"] == "department"
+
+
+def test_refused_transitions_answer_with_the_reason(api: Api) -> None:
+    case_id = a_camera_case(api)
+    wrong_state = api.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=api.headers("dispatcher"),
+        json={"action": "dispatch"},
+    )
+    assert wrong_state.status_code == 409 and wrong_state.json()["error"] == "wrong_state"
+    wrong_role = api.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=api.headers("inspector"),
+        json={"action": "register"},
+    )
+    assert wrong_role.status_code == 403 and wrong_role.json()["error"] == "forbidden_role"
+    stale = api.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=api.headers("operator"),
+        json={"action": "register", "expected_version": 7},
+    )
+    assert stale.status_code == 409 and stale.json()["error"] == "conflict"
+    system = api.client.post(
+        f"/api/v1/cases/{case_id}/transitions",
+        headers=api.headers("operator"),
+        json={"action": "feedback"},
+    )
+    assert system.status_code == 403
+
+
+def test_a_department_sees_only_its_own_cases(api: Api) -> None:
+    case_id = a_camera_case(api)  # not dispatched yet: no department
+    assert (
+        api.client.get(f"/api/v1/cases/{case_id}", headers=api.headers("department")).status_code
+        == 404
+    )
+    listing = api.client.get("/api/v1/cases", headers=api.headers("department")).json()
+    assert listing["total"] == 0
+    go(api, "operator", case_id, "register")
+    go(api, "dispatcher", case_id, "dispatch", department="traffic")
+    assert (
+        api.client.get(f"/api/v1/cases/{case_id}", headers=api.headers("department")).status_code
+        == 404
+    )
+    assert api.client.get("/api/v1/cases", headers=api.headers("operator")).json()["total"] == 1
+
+
+def test_evidence_is_served_with_its_content_type_and_nothing_outside_the_store(api: Api) -> None:
+    case_id = a_camera_case(api)
+    detail = api.client.get(f"/api/v1/cases/{case_id}", headers=api.headers("operator")).json()
+    [item] = detail["evidence"]
+    response = api.client.get(item["url"], headers=api.headers("operator"))
+    assert response.status_code == 200 and response.content == JPEG
+    assert response.headers["content-type"] == "image/jpeg"
+    for evil in ("..%2F..%2F..%2Fetc%2Fpasswd", "../../etc/passwd", "0" * 64, "ABC"):
+        bad = api.client.get(
+            f"/api/v1/cases/{case_id}/evidence/{evil}", headers=api.headers("operator")
+        )
+        assert bad.status_code == 404, evil
+
+
+def test_cases_filter_by_state_code_grid_light_and_page(api: Api) -> None:
+    api.service.store_candidates(
+        [candidate(i, event_code="0102" if i % 2 else "0505") for i in range(12)]
+    )
+    h = api.headers("operator")
+    assert api.client.get("/api/v1/cases?event_code=0505", headers=h).json()["total"] == 6
+    assert api.client.get("/api/v1/cases?event_code=05", headers=h).json()["total"] == 6
+    assert api.client.get("/api/v1/cases?grid=11010100100101", headers=h).json()["total"] == 1
+    page = api.client.get("/api/v1/cases?limit=5&offset=10", headers=h).json()
+    assert page["total"] == 12 and len(page["items"]) == 2
+    assert api.client.get("/api/v1/cases?state=registered", headers=h).json()["total"] == 0
+    assert api.client.get("/api/v1/cases?light=green", headers=h).json()["total"] == 0
+    bad = api.client.get("/api/v1/cases?state=flying&limit=0", headers=h)
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"
+
+
+def test_a_false_detection_rejection_works_through_the_api(api: Api) -> None:
+    case_id = a_camera_case(api)
+    result = go(api, "operator", case_id, "reject", opinion="误报: 黄布", reason="false_detection")
+    assert result["step"]["facts"]["reason"] == "false_detection"
+    assert result["step"]["facts"]["camera_id"] == "cam-1"
+
+
+def test_users_are_managed_by_the_admin(api: Api) -> None:
+    h = api.headers("admin")
+    bad = api.client.post(
+        "/api/v1/users",
+        headers=h,
+        json={"name": "x", "role": "department", "password": "long enough"},
+    )
+    assert bad.status_code == 422 and "department" in bad.json()["detail"]
+    ok = api.client.post(
+        "/api/v1/users",
+        headers=h,
+        json={
+            "name": "tina",
+            "role": "department",
+            "department": "traffic",
+            "password": "long enough",
+        },
+    )
+    assert ok.status_code == 201
+    assert {u["name"] for u in api.client.get("/api/v1/users", headers=h).json()} >= {
+        "tina",
+        "olga",
+    }
+    assert api.client.post("/api/v1/users/olga/deactivate", headers=h).status_code == 204
+    assert api.client.get("/api/v1/me", headers=api.headers("operator")).status_code == 401
+
+
+def test_metrics_and_their_csv_come_from_the_step_log(api: Api) -> None:
+    case_id = a_camera_case(api)
+    go(api, "operator", case_id, "register")
+    go(api, "dispatcher", case_id, "dispatch")
+    go(api, "department", case_id, "report")
+    go(api, "inspector", case_id, "verify_pass")
+    h = api.headers("shift_lead")
+    query = "start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z"
+    metrics = api.client.get(f"/api/v1/metrics?{query}&group_by=department", headers=h).json()
+    [group] = metrics["groups"]
+    assert group["group"] == "sanitation" and group["closed"] == 1 and group["closure_rate"] == 1.0
+    csv_response = api.client.get(f"/api/v1/metrics.csv?{query}", headers=h)
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert (
+        csv_response.content.decode("utf-8-sig").splitlines()[0].startswith("group,registered,due")
+    )
+    roles = api.client.get(f"/api/v1/metrics/roles?{query}", headers=h).json()["roles"]
+    assert roles["inspector"]["verify_pass"] == 1
+    backwards = api.client.get(
+        "/api/v1/metrics?start=2026-02-01T00:00:00Z&end=2026-01-01T00:00:00Z", headers=h
+    )
+    assert backwards.status_code == 422
+
+
+def test_open311_lists_services_takes_requests_and_maps_states(api: Api) -> None:
+    services = api.client.get("/open311/v2/services.json").json()
+    assert {"service_code": "0505", "service_name": "机动车乱停放"}.items() <= next(
+        s for s in services if s["service_code"] == "0505"
+    ).items()
+    form = {
+        "api_key": api.tokens["operator"],
+        "service_code": "0505",
+        "lat": "39.9",
+        "long": "116.4",
+        "description": "车停在盲道上",
+        "phone": "13800000000",
+    }
+    posted = api.client.post("/open311/v2/requests.json", data=form)
+    assert posted.status_code == 200, posted.text
+    number = posted.json()[0]["service_request_id"]
+    [request] = api.client.get(f"/open311/v2/requests/{number}.json").json()
+    assert request["status"] == "open" and request["service_code"] == "0505"
+    assert request["expected_datetime"] is None and "13800000000" not in str(request)
+    case = api.service.store.case_by_number(number)
+    assert case is not None
+    go(api, "operator", case.id, "register")
+    dispatched = go(api, "dispatcher", case.id, "dispatch")
+    [request] = api.client.get(f"/open311/v2/requests.json?service_request_id={number}").json()
+    assert request["expected_datetime"].startswith(dispatched["case"]["deadline"][:16])
+    go(api, "operator", case.id, "request_void", opinion="测试")
+    go(api, "shift_lead", case.id, "approve")
+    assert api.client.get("/open311/v2/requests.json?status=closed").json()[0]["status"] == "closed"
+    refused = api.client.post("/open311/v2/requests.json", data={**form, "api_key": "nope"})
+    assert refused.status_code == 403
+    no_place = {k: v for k, v in form.items() if k not in ("lat", "long")}
+    assert api.client.post("/open311/v2/requests.json", data=no_place).status_code == 400
+
+
+def test_the_openapi_document_describes_every_route(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for _method, path, _roles in routes(api):
+        assert path in paths
+    assert re.match(r"3\.\d+\.\d+", spec["openapi"])
