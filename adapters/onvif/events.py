@@ -15,27 +15,16 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.onvif.device import OnvifDevice, OnvifError
+from gateway.video.camera_events import CameraEvent
 
 log = logging.getLogger(__name__)
 
 _TT = "{http://www.onvif.org/ver10/schema}"
-
-
-@dataclass(frozen=True)
-class CameraEvent:
-    """One notification of a camera, reduced to what rules look at."""
-
-    camera_id: str
-    topic: str
-    source: dict[str, str] = field(default_factory=dict)
-    data: dict[str, str] = field(default_factory=dict)
-    utc: datetime | None = None
-    operation: str = ""
 
 
 def _simple_items(element: Any) -> dict[str, str]:
@@ -94,21 +83,6 @@ def event_from_notification(camera_id: str, notification: Any) -> CameraEvent | 
         utc=utc if isinstance(utc, datetime) else _parse_time(str(utc) if utc else None),
         operation=str(getattr(message, "PropertyOperation", "") or ""),
     )
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """Pure: ``pattern`` equals ``topic``, or ends in ``/*`` and ``topic`` lies under it.
-
-    The namespace prefix is ignored (``tns1:``, ``tnsaxis:``...), since devices choose it.
-    """
-
-    def strip(text: str) -> list[str]:
-        return [part.rpartition(":")[2] for part in text.strip().strip("/").split("/")]
-
-    wanted, actual = strip(pattern), strip(topic)
-    if wanted and wanted[-1] == "*":
-        return actual[: len(wanted) - 1] == wanted[:-1]
-    return wanted == actual
 
 
 class PullPointSubscriber:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
@@ -128,12 +129,19 @@ class RtspSource:
         options["timeout"] = str(int(self._read_timeout_s * 1_000_000))  # socket I/O, in µs
         if not self._url.startswith("rtsp"):
             options = {}  # files (benchmarks): no RTSP options
+        started = time.monotonic()
         try:
             self._container = av.open(
                 self._url, options=options, timeout=(self._open_timeout_s, self._read_timeout_s)
             )
         except (av.FFmpegError, OSError) as exc:
             kind, reason = classify(exc)
+            if time.monotonic() - started >= self._open_timeout_s * 0.9:
+                # FFmpeg reports an interrupted open variously (EXIT, EOF, INVALIDDATA)
+                kind, reason = (
+                    StreamErrorKind.TIMEOUT,
+                    f"no answer within {self._open_timeout_s:g}s",
+                )
             raise StreamError(kind, f"{reason} ({self.url})") from None
         if not self._container.streams.video:
             self.close()
@@ -154,8 +162,10 @@ class RtspSource:
     def packets(self) -> Iterator[SourcePacket]:
         if self._container is None:
             raise StreamError(StreamErrorKind.PROTOCOL, "not open")
+        last = time.monotonic()
         try:
             for packet in self._container.demux(self._stream):
+                last = time.monotonic()
                 if packet.size == 0:
                     continue
                 yield SourcePacket(
@@ -167,6 +177,8 @@ class RtspSource:
                 )
         except (av.FFmpegError, OSError) as exc:
             kind, reason = classify(exc)
+            if time.monotonic() - last >= self._read_timeout_s * 0.9:
+                kind, reason = StreamErrorKind.TIMEOUT, f"no data for {self._read_timeout_s:g}s"
             raise StreamError(kind, f"{reason} ({self.url})") from None
         raise StreamError(StreamErrorKind.ENDED, f"the camera closed the stream ({self.url})")
 

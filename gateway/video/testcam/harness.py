@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from gateway.video.testcam.discovery_responder import DiscoveryResponder
 from gateway.video.testcam.onvif_device import OnvifDevice, OnvifEvent, OnvifServer, StreamProfile
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -84,6 +85,7 @@ class TestCamera:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._onvif: OnvifServer | None = None
+        self._discovery: DiscoveryResponder | None = None
 
     # ---------------------------------------------------------------- addresses
     @property
@@ -101,6 +103,13 @@ class TestCamera:
     @property
     def onvif_url(self) -> str:
         return f"http://127.0.0.1:{self.onvif_port}/onvif/device_service"
+
+    @property
+    def discovery_port(self) -> int:
+        """UDP port on 127.0.0.1 answering (directed) WS-Discovery probes."""
+        if self._discovery is None:
+            raise TestCameraError("the test camera is not started")
+        return self._discovery.port
 
     @property
     def device(self) -> OnvifDevice:
@@ -139,6 +148,8 @@ class TestCamera:
 
             self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)
             self._onvif.start()
+            self._discovery = DiscoveryResponder(self.onvif_url)
+            self._discovery.start()
         return self
 
     def _start_rtsp(self, timeout: float) -> None:
@@ -222,6 +233,9 @@ class TestCamera:
         if self._onvif is not None:
             self._onvif.stop()
             self._onvif = None
+        if self._discovery is not None:
+            self._discovery.stop()
+            self._discovery = None
 
     def __enter__(self) -> TestCamera:
         return self.start()

@@ -1,0 +1,1 @@
+"""WebRTC live view (aiortc)."""

@@ -1,0 +1,151 @@
+"""CLI of the video gateway: ``citygw video``, ``citygw cameras discover|probe|test-camera``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    from gateway.cli import CliContext, pass_cli
+
+    @cli.command("video")
+    @pass_cli
+    def video(ctx: CliContext) -> None:
+        """Run the video gateway: ingest, health, evidence, analysis, live view (SIGHUP reloads)."""
+        from gateway import bootstrap
+        from gateway.video.daemon import run_video
+
+        config = ctx.config
+        bootstrap.setup_logging(config)
+        with bootstrap.stop_on_signals() as stop:
+            run_video(config, stop, ctx.config_path)
+
+    @cli.group("cameras")
+    def cameras() -> None:
+        """Find and inspect ONVIF cameras; run a test camera."""
+
+    @cameras.command("discover")
+    @click.option("--timeout", type=float, default=None, help="seconds to wait for replies")
+    @click.option("--address", default=None, help="local IPv4 address to probe from")
+    @click.option(
+        "--target",
+        default=None,
+        metavar="HOST:PORT",
+        help="send a directed (unicast) probe to one device instead of multicast",
+    )
+    @pass_cli
+    def discover(
+        ctx: CliContext, timeout: float | None, address: str | None, target: str | None
+    ) -> None:
+        """WS-Discovery probe for ONVIF devices; lists what answered."""
+        from adapters.onvif.discovery import DiscoveryError, discover_devices
+
+        settings = ctx.config.video.discovery
+        host, port = None, None
+        if target:
+            host, _, port_text = target.rpartition(":")
+            if not host or not port_text.isdigit():
+                raise click.BadParameter("expected HOST:PORT", param_hint="--target")
+            port = int(port_text)
+        try:
+            devices = discover_devices(
+                timeout_s=timeout or settings.timeout_s,
+                address=address or settings.address,
+                target_host=host,
+                target_port=port,
+            )
+        except DiscoveryError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not devices:
+            click.echo("no ONVIF device answered")
+            return
+        for device in devices:
+            click.echo(f"{device.endpoint}  (answered from {device.responder})")
+            for xaddr in device.xaddrs:
+                click.echo(f"  xaddr  {xaddr}")
+            for scope in device.scopes:
+                click.echo(f"  scope  {scope}")
+
+    @cameras.command("probe")
+    @click.argument("url")
+    @click.option(
+        "--user", envvar="CITYGW_CAMERA_USER", default=None, help="env CITYGW_CAMERA_USER"
+    )
+    @click.option(
+        "--password-env",
+        default="CITYGW_CAMERA_PASSWORD",
+        show_default=True,
+        help="environment variable holding the password (never pass it on the command line)",
+    )
+    @click.option("--timeout", type=float, default=None, help="seconds per ONVIF call")
+    @pass_cli
+    def probe(
+        ctx: CliContext, url: str, user: str | None, password_env: str, timeout: float | None
+    ) -> None:
+        """Show an ONVIF device: information, profiles, stream/snapshot URIs, PTZ presets.
+
+        URL is the device service, e.g. http://10.0.0.5/onvif/device_service.
+        """
+        from adapters.onvif.device import OnvifError, probe_device
+
+        password = os.environ.get(password_env)
+        try:
+            result = probe_device(
+                url, user, password, timeout_s=timeout or ctx.config.video.onvif_timeout_s
+            )
+        except OnvifError as exc:
+            click.echo(f"probe failed: {exc}", err=True)
+            sys.exit(1)
+        except TimeoutError:
+            click.echo("probe failed: timeout", err=True)
+            sys.exit(1)
+        info = result.info
+        click.echo(f"device   {result.address}")
+        click.echo(f"  {info.manufacturer} {info.model}, firmware {info.firmware}")
+        click.echo(f"  serial {info.serial}, hardware {info.hardware_id}")
+        for namespace, xaddr in sorted(result.services.items()):
+            click.echo(f"  service {namespace} -> {xaddr}")
+        for profile in result.profiles:
+            click.echo(
+                f"profile  {profile.token} ({profile.name}): {profile.encoding} "
+                f"{profile.width}x{profile.height} @ {profile.fps} fps, {profile.bitrate_kbps} kbit/s"
+            )
+            click.echo(f"  stream   {profile.stream_uri}")
+            click.echo(f"  snapshot {profile.snapshot_uri}")
+            presets = ", ".join(f"{token}={name}" for token, name in profile.presets) or "none"
+            click.echo(f"  presets  {presets}")
+
+    @cameras.command("test-camera")
+    @click.option("--user", default=None, help="require these RTSP/ONVIF credentials")
+    @click.option("--password-env", default="CITYGW_CAMERA_PASSWORD", show_default=True)
+    @click.option("--rtsp-port", type=int, default=None, help="default: a free port")
+    @click.option("--onvif-port", type=int, default=None, help="default: a free port")
+    def test_camera(
+        user: str | None, password_env: str, rtsp_port: int | None, onvif_port: int | None
+    ) -> None:
+        """Serve the test video over a real RTSP server plus an ONVIF device, until Ctrl-C."""
+        import logging
+
+        from gateway import bootstrap
+        from gateway.video.testcam.harness import TestCamera, TestCameraError
+
+        logging.basicConfig(level=logging.INFO)
+        password = os.environ.get(password_env) if user else None
+        try:
+            camera = TestCamera(
+                username=user, password=password, rtsp_port=rtsp_port, onvif_port=onvif_port
+            ).start()
+        except TestCameraError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"rtsp   {camera.rtsp_url}  (sub-stream {camera.sub_rtsp_url})")
+        click.echo(f"onvif  {camera.onvif_url}")
+        click.echo(f"ws-discovery (directed probes) 127.0.0.1:{camera.discovery_port}")
+        with bootstrap.stop_on_signals() as stop:
+            while not stop.wait(1.0):
+                if not camera.rtsp_running:
+                    click.echo("the RTSP server died; restarting", err=True)
+                    camera.restart()
+        camera.stop()

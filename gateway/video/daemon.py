@@ -1,0 +1,302 @@
+"""`citygw video`: the video gateway's process.
+
+Start-up reads like a table of contents: the MQTT connection and durable outbox, the
+evidence ring, live view, analysis (when `gateway.video.analysis.pipeline` is present),
+camera-side events, then one reader per camera under the supervisor. SIGHUP reloads the
+configuration file and adds, removes or replaces cameras without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gateway import bootstrap
+from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.config import Config, ConfigError, load_config
+from gateway.contract import CameraStatus, CandidateCase
+from gateway.video.camera import CameraReader
+from gateway.video.camera_events import CameraEvent, CameraEventRules
+from gateway.video.evidence import PacketRing
+from gateway.video.frame_sink import FrameSink
+from gateway.video.ports import LiveFeed, StreamError, StreamErrorKind
+from gateway.video.settings import CameraConfig, VideoConfig
+from gateway.video.supervisor import CameraSupervisor
+
+log = logging.getLogger(__name__)
+
+DAEMON = "video"
+
+_ONVIF_KINDS = {
+    "unauthorized": StreamErrorKind.UNAUTHORIZED,
+    "timeout": StreamErrorKind.TIMEOUT,
+    "unreachable": StreamErrorKind.UNREACHABLE,
+    "no_profile": StreamErrorKind.NOT_FOUND,
+}
+
+
+def _load_pipeline_class() -> Any:
+    """`AnalysisPipeline` when the analysis package provides one, else ``None``."""
+    try:
+        from gateway.video.analysis.pipeline import AnalysisPipeline
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("gateway.video.analysis"):
+            return None
+        log.error("analysis unavailable (missing module %s): ingest and health only", exc.name)
+        return None
+    except ImportError as exc:
+        log.error("analysis unavailable (%s): ingest and health only", exc)
+        return None
+    return AnalysisPipeline
+
+
+def _password(camera: CameraConfig) -> str | None:
+    return camera.password.get_secret_value() if camera.password else None
+
+
+class VideoGateway:
+    """Everything `citygw video` runs, with an explicit start/stop and live reconfiguration."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        extra_sink: FrameSink | None = None,
+        analysis: bool = True,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        video = config.video
+        self.connection = bootstrap.mqtt_connection(config, DAEMON)
+        self.publisher = bootstrap.edge_publisher(config, DAEMON, self.connection)
+        self.contract = bootstrap.contract_publisher(config, self.publisher)
+        self.ring: PacketRing | None = (
+            PacketRing(
+                max_seconds=video.evidence.clip_buffer_s,
+                max_bytes=video.evidence.clip_buffer_bytes,
+            )
+            if video.evidence.clip_buffer_s > 0
+            else None
+        )
+        self.live: Any = None
+        self.pipeline: Any = None
+        self._extra_sink = extra_sink
+        self._analysis = analysis
+        self.events: Any = None
+        self.rules = CameraEventRules(
+            list(video.cameras),
+            clock=clock,
+            publish=self._publish_candidate,
+            latest_frame=self._latest_frame,
+            jpeg_quality=video.evidence.jpeg_quality,
+        )
+        self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
+        self._started = False
+
+    # ---------------------------------------------------------------- wiring
+    def _publish_candidate(self, candidate: CandidateCase) -> None:
+        self.contract.candidate(candidate)
+
+    def _publish_status(self, status: CameraStatus) -> None:
+        self.contract.camera_status(status)
+
+    def _latest_frame(self, camera_id: str) -> Any:
+        reader = self.supervisor.reader(camera_id)
+        return reader.latest_frame if reader is not None else None
+
+    def _forget(self, camera_id: str) -> None:
+        if self.ring is not None:
+            self.ring.forget(camera_id)
+
+    def _sink(self) -> FrameSink | None:
+        sinks = [s for s in (self.pipeline, self._extra_sink) if s is not None]
+        if not sinks:
+            return None
+        if len(sinks) == 1:
+            return sinks[0]
+        from gateway.video.frame_sink import FanOut
+
+        return FanOut(sinks)
+
+    def _resolver(self, camera: CameraConfig) -> Callable[[], str]:
+        if camera.rtsp_url is not None:
+            url = camera.rtsp_url
+            return lambda: url
+        onvif = camera.onvif
+        assert onvif is not None
+        timeout_s = self.config.video.onvif_timeout_s
+
+        def resolve() -> str:
+            from adapters.onvif.device import OnvifError, resolve_stream_uri
+
+            try:
+                profile, uri = resolve_stream_uri(
+                    onvif.url,
+                    camera.username,
+                    _password(camera),
+                    profile=onvif.profile,
+                    analysis_width=onvif.analysis_width,
+                    timeout_s=timeout_s,
+                )
+            except OnvifError as exc:
+                kind = _ONVIF_KINDS.get(exc.kind, StreamErrorKind.PROTOCOL)
+                raise StreamError(kind, f"ONVIF: {exc.reason}") from None
+            except TimeoutError:
+                raise StreamError(StreamErrorKind.TIMEOUT, "ONVIF: no answer in time") from None
+            log.info(
+                "camera %s: ONVIF profile %s (%sx%s) for analysis",
+                camera.id,
+                profile.token,
+                profile.width,
+                profile.height,
+            )
+            return uri
+
+        return resolve
+
+    def _make_reader(self, camera: CameraConfig) -> CameraReader:
+        from adapters.rtsp.rtsp_source import RtspSource
+
+        ingest = self.config.video.ingest
+
+        def factory(url: str, username: str | None, password: str | None) -> RtspSource:
+            return RtspSource(
+                url,
+                username,
+                password,
+                open_timeout_s=ingest.open_timeout_s,
+                read_timeout_s=ingest.watchdog_s,
+                decoder_threads=ingest.decoder_threads,
+            )
+
+        live: LiveFeed | None = self.live
+        return CameraReader(
+            camera,
+            resolve_url=self._resolver(camera),
+            source_factory=factory,
+            ingest=ingest,
+            analysis_fps=self.config.video.analysis_fps,
+            clock=self.clock,
+            report=self._publish_status,
+            sink=self._sink(),
+            ring=self.ring,
+            live=live,
+        )
+
+    def _event_sources(self, video: VideoConfig) -> list[Any]:
+        from adapters.onvif.events import EventSource
+
+        return [
+            EventSource(c.id, c.onvif.url, c.username, _password(c))
+            for c in video.cameras
+            if c.enabled and c.onvif is not None and c.onvif.events
+        ]
+
+    def _on_camera_event(self, event: CameraEvent) -> None:
+        self.rules.handle(event)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        video = self.config.video
+        self.publisher.start()
+        if video.live_view.enabled:
+            from adapters.webrtc.live_view import LiveViewServer
+
+            self.live = LiveViewServer(
+                host=video.live_view.host,
+                port=video.live_view.port,
+                max_viewers=video.live_view.max_viewers,
+                fps=video.live_view.fps,
+                known_camera=lambda camera_id: self.supervisor.reader(camera_id) is not None,
+            )
+            self.live.start()
+        pipeline_class = _load_pipeline_class() if self._analysis else None
+        if pipeline_class is not None:
+            try:
+                self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
+                self.pipeline.start()
+                log.info("analysis pipeline started")
+            except Exception:
+                log.exception("analysis pipeline failed to start: ingest and health only")
+                self.pipeline = None
+        if any(c.onvif is not None and c.onvif.events for c in video.cameras):
+            self._start_events()
+        self.apply(video)
+        log.info(
+            "video gateway running: %d camera(s), analysis %s, live view %s",
+            len([c for c in video.cameras if c.enabled]),
+            "on" if self.pipeline is not None else "off",
+            f"http://{self.live.host}:{self.live.port}/live/" if self.live else "off",
+        )
+
+    def _start_events(self) -> None:
+        from adapters.onvif.events import EventThread
+
+        self.events = EventThread(
+            self._on_camera_event, timeout_s=self.config.video.onvif_timeout_s
+        )
+        self.events.start()
+
+    def apply(self, video: VideoConfig) -> None:
+        """Bring cameras (readers, event subscriptions, rules) in line with ``video``."""
+        self.config = self.config.model_copy(update={"video": video})
+        self.rules.set_cameras(list(video.cameras))
+        self.supervisor.apply(video.cameras)
+        sources = self._event_sources(video)
+        if sources and self.events is None:
+            self._start_events()
+        if self.events is not None:
+            self.events.apply(sources)
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.supervisor.stop()
+        if self.events is not None:
+            self.events.stop()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self.live is not None:
+            self.live.stop()
+        self.publisher.wait_drained(5.0)
+        self.connection.stop()
+        self.publisher.stop()
+        self.publisher.outbox.close()
+
+
+def run_video(config: Config, stop: threading.Event, config_path: Path | None = None) -> None:
+    """Run until ``stop`` is set; SIGHUP (main thread only) reloads the cameras."""
+    gateway = VideoGateway(config)
+    reload = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGHUP, lambda _s, _f: reload.set())
+    gateway.start()
+    try:
+        while not stop.wait(0.5):
+            if not reload.is_set():
+                continue
+            reload.clear()
+            if config_path is None:
+                log.warning("SIGHUP: no configuration file to reload (embedded defaults)")
+                continue
+            try:
+                fresh = load_config(config_path)
+            except ConfigError as exc:
+                log.error("SIGHUP: configuration NOT reloaded: %s", exc)
+                continue
+            log.info("SIGHUP: reloading cameras from %s", config_path)
+            gateway.apply(fresh.video)
+    finally:
+        gateway.stop()
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)

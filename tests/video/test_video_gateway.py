@@ -1,0 +1,219 @@
+"""`citygw video` against the real test camera and a real Mosquitto: ingest, health, faults."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gateway.config import Config
+from gateway.contract import CameraState
+from gateway.video.daemon import VideoGateway
+from gateway.video.frame import Frame
+from gateway.video.testcam.harness import TestCamera
+from tests.video.conftest import StatusWatcher, fast_ingest
+
+
+class FrameLog:
+    """A `FrameSink` that records every frame per camera (never blocks)."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[Frame]] = {}
+        self._cond = threading.Condition()
+
+    def submit(self, frame: Frame) -> None:
+        with self._cond:
+            self.frames.setdefault(frame.camera_id, []).append(frame)
+            self._cond.notify_all()
+
+    def count(self, camera_id: str) -> int:
+        with self._cond:
+            return len(self.frames.get(camera_id, []))
+
+    def wait(self, camera_id: str, count: int, timeout: float) -> list[Frame]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.frames.get(camera_id, [])) >= count, timeout)
+            frames = list(self.frames.get(camera_id, []))
+        assert len(frames) >= count, f"{camera_id}: {len(frames)} frames, wanted {count}"
+        return frames
+
+
+@pytest.fixture
+def gateways() -> Iterator[Callable[..., VideoGateway]]:
+    started: list[VideoGateway] = []
+
+    def start(config: Config, sink: FrameLog | None = None) -> VideoGateway:
+        gateway = VideoGateway(config, extra_sink=sink, analysis=False)
+        started.append(gateway)
+        gateway.start()
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+def _video(cameras: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "analysis_fps": 5,
+        "ingest": fast_ingest(),
+        "live_view": {"enabled": False},
+        "cameras": cameras,
+        **extra,
+    }
+
+
+def _reader_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("camera[")]
+
+
+def test_frames_arrive_at_the_analysis_rate_and_show_the_video(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    sink = FrameLog()
+    config = make_config(video=_video([{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}]))
+    gateways(config, sink)
+    online = status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    first = sink.wait("gate-1", 1, 20)[0]
+    started = first.monotonic
+    frames = sink.wait("gate-1", 16, 20)
+    span = frames[15].monotonic - started
+    # 15 intervals at 5 fps = 3 s (the stream is 10 fps: every other frame is converted)
+    assert 2.4 <= span <= 4.5, f"15 analysed frames took {span:.2f}s"
+    image = frames[-1].image
+    assert image.shape == (576, 768, 3) and image.dtype == np.uint8
+    assert 20 < float(image.mean()) < 235 and float(image.std()) > 10  # a picture, not blank
+    assert [f.seq for f in frames[:5]] == [1, 2, 3, 4, 5]
+    assert online.detail == "768x576"
+
+
+def test_a_killed_rtsp_server_makes_the_camera_offline_then_online_after_restart(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    sink = FrameLog()
+    config = make_config(video=_video([{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}]))
+    gateway = gateways(config, sink)
+    status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    threads_before = _reader_threads()
+    old_pid = test_camera.rtsp_pid
+    mark = len(status_watcher.statuses)
+    test_camera.kill()
+    offline = status_watcher.wait_for("gate-1", CameraState.OFFLINE, 15, after=mark)
+    assert "closed the stream" in offline.detail or "refused" in offline.detail
+    frames_when_down = sink.count("gate-1")
+    mark = len(status_watcher.statuses)
+    test_camera.restart()
+    restarted = time.monotonic()
+    status_watcher.wait_for("gate-1", CameraState.ONLINE, 15, after=mark)
+    assert time.monotonic() - restarted <= 15
+    sink.wait("gate-1", frames_when_down + 3, 15)
+    # one reader thread, the same as before; the old server process is gone
+    assert _reader_threads() == threads_before == ["camera[gate-1].reader"]
+    assert old_pid is not None and not _pid_alive(old_pid)
+    assert gateway.supervisor.reader("gate-1").connects == 2  # type: ignore[union-attr]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never says a word (a hung camera)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield int(server.getsockname()[1])
+    server.close()
+
+
+def test_bad_cameras_report_clearly_and_never_disturb_a_good_one(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+    silent_port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    camera = make_camera(username="admin", password="right-pass")
+    closed_port = socket.socket()
+    closed_port.bind(("127.0.0.1", 0))
+    refused = closed_port.getsockname()[1]
+    closed_port.close()
+    sink = FrameLog()
+    good = {
+        "id": "good",
+        "rtsp_url": camera.rtsp_url,
+        "username": "admin",
+        "password": "right-pass",
+    }
+    cameras = [
+        good,
+        {
+            "id": "wrong-pass",
+            "rtsp_url": camera.rtsp_url,
+            "username": "admin",
+            "password": "nope-x1",
+        },
+        {
+            "id": "wrong-path",
+            "rtsp_url": camera.rtsp_url.replace("/main", "/nothing"),
+            "username": "admin",
+            "password": "right-pass",
+        },
+        {"id": "refused", "rtsp_url": f"rtsp://127.0.0.1:{refused}/main"},
+        {"id": "hung", "rtsp_url": f"rtsp://127.0.0.1:{silent_port}/main"},
+    ]
+    config = make_config(video=_video(cameras, ingest=fast_ingest(open_timeout_s=2)))
+    gateways(config, sink)
+    status_watcher.wait_for("good", CameraState.ONLINE, 20)
+    wrong_pass = status_watcher.wait_for("wrong-pass", CameraState.ERROR, 20)
+    assert "credentials" in wrong_pass.detail
+    wrong_path = status_watcher.wait_for("wrong-path", CameraState.ERROR, 20)
+    assert "no stream at this path" in wrong_path.detail
+    assert "econnrefused" in status_watcher.wait_for("refused", CameraState.OFFLINE, 20).detail
+    assert "no answer within 2s" in status_watcher.wait_for("hung", CameraState.OFFLINE, 30).detail
+    # the good camera kept its pace throughout
+    frames = sink.wait("good", 20, 20)
+    gaps = np.diff([f.monotonic for f in frames[-15:]])
+    assert gaps.max() < 1.5
+    assert "right-pass" not in caplog.text and "nope-x1" not in caplog.text
+    assert all("right-pass" not in s.detail for s in status_watcher.statuses)
+
+
+def test_reloading_the_configuration_adds_and_removes_cameras(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    sink = FrameLog()
+    one = {"id": "cam-a", "rtsp_url": test_camera.rtsp_url}
+    two = {"id": "cam-b", "rtsp_url": test_camera.sub_rtsp_url}
+    gateway = gateways(make_config(video=_video([one])), sink)
+    sink.wait("cam-a", 2, 20)
+    gateway.apply(make_config(video=_video([one, two])).video)
+    frames_b = sink.wait("cam-b", 2, 20)
+    assert frames_b[-1].image.shape == (288, 384, 3)
+    count_a = sink.count("cam-a")
+    gateway.apply(make_config(video=_video([two])).video)
+    status_watcher.wait_for("cam-a", CameraState.OFFLINE, 15)
+    assert set(gateway.supervisor.readers) == {"cam-b"}
+    frames_b_now = sink.count("cam-b")
+    sink.wait("cam-b", frames_b_now + 3, 15)
+    assert sink.count("cam-a") <= count_a + 2  # cam-a stopped within a frame or two
