@@ -132,7 +132,11 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
         self.commands_sent = 0
         self.env: dict[str, str] = {}
         self.environment = AgiEnvironment({})
-        self._read_environment(env_timeout_s)
+        try:
+            self._read_environment(env_timeout_s)
+        except BaseException:
+            self._reader.close()  # else the socket stays open behind the file object
+            raise
 
     # ------------------------------------------------------------------ environment
 

@@ -485,7 +485,10 @@ def place_call(
         reader = sock.makefile("rb")
         replied_at: float | None = time.monotonic()
         while True:
-            raw = reader.readline()
+            try:
+                raw = reader.readline()
+            except ConnectionResetError:
+                raw = b""  # closed without reading what we sent (a refused call)
             if not raw:
                 call.result.closed_by_gateway = True
                 break
@@ -528,7 +531,10 @@ async def place_call_async(
             return _finish(call)
         replied_at = time.monotonic()
         while True:
-            raw = await asyncio.wait_for(reader.readline(), timeout_s)
+            try:
+                raw = await asyncio.wait_for(reader.readline(), timeout_s)
+            except ConnectionResetError:
+                raw = b""
             if not raw:
                 call.result.closed_by_gateway = True
                 break

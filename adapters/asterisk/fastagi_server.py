@@ -127,12 +127,12 @@ class FastAgiServer:
         if self._state in (ServerState.NEW, ServerState.STOPPED):
             self._set_state(ServerState.STOPPED)
             return
-        self._set_state(ServerState.DRAINING)
         self._stopping.set()
         if self._accept_thread is not None:
             self._accept_thread.join(5)
         if self._listener is not None:
             self._listener.close()
+        self._set_state(ServerState.DRAINING)
         timeout = self._drain_timeout_s if drain_timeout_s is None else drain_timeout_s
         if not self.wait_idle(timeout):
             with self._calls_lock:
@@ -239,6 +239,8 @@ class FastAgiServer:
             if session is not None:
                 session.close()
             else:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
                 conn.close()
             try:
                 if follow_up is not None:
