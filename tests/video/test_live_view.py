@@ -1,0 +1,88 @@
+"""Live view: an aiortc client negotiates over the signalling endpoint and receives frames."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import httpx
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from gateway.config import Config
+from gateway.contract import CameraState
+from gateway.video.daemon import VideoGateway
+from gateway.video.testcam.harness import TestCamera, free_port
+from tests.video.conftest import StatusWatcher, fast_ingest
+
+
+async def _watch(base: str, camera_id: str, frames_wanted: int) -> list[tuple[int, int]]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    received: list[tuple[int, int]] = []
+    done = asyncio.Event()
+    readers: list[asyncio.Task[None]] = []
+
+    @pc.on("track")
+    def on_track(track) -> None:  # type: ignore[no-untyped-def]
+        async def read() -> None:
+            while len(received) < frames_wanted:
+                frame = await track.recv()
+                received.append((frame.width, frame.height))
+            done.set()
+
+        readers.append(asyncio.ensure_future(read()))
+
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient(timeout=30) as client:
+        listed = await client.get(f"{base}/live/cameras")
+        assert listed.status_code == 200
+        reply = await client.post(
+            f"{base}/live/cameras/{camera_id}/offer",
+            json={"sdp": pc.localDescription.sdp, "type": pc.localDescription.type},
+        )
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()
+        missing = await client.post(
+            f"{base}/live/cameras/nobody/offer", json={"sdp": "x", "type": "offer"}
+        )
+        assert missing.status_code == 404
+        bad = await client.post(f"{base}/live/cameras/{camera_id}/offer", content=b"{nope")
+        assert bad.status_code == 400
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    try:
+        await asyncio.wait_for(done.wait(), 40)
+    finally:
+        await pc.close()
+        for task in readers:
+            task.cancel()
+    return received
+
+
+def test_a_webrtc_viewer_receives_the_cameras_video(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+) -> None:
+    port = free_port()
+    config = make_config(
+        video={
+            "ingest": fast_ingest(),
+            "live_view": {"enabled": True, "host": "127.0.0.1", "port": port},
+            "cameras": [{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}],
+        }
+    )
+    gateway = VideoGateway(config, analysis=False)
+    gateway.start()
+    try:
+        status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+        reader = gateway.supervisor.reader("gate-1")
+        assert reader is not None
+        analysed_before = reader.frames_analysed
+        received = asyncio.run(_watch(f"http://127.0.0.1:{port}", "gate-1", 10))
+        assert received[-1] == (768, 576)
+        # one RTSP pull served both: analysis kept going, and the camera connected once
+        assert reader.frames_analysed > analysed_before and reader.connects == 1
+    finally:
+        gateway.stop()
+    assert not [t for t in threading.enumerate() if t.name == "live-view"]

@@ -1,0 +1,214 @@
+"""ONVIF against the test device: probe, discovery, stream choice, PullPoint events → candidates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from adapters.onvif.device import (
+    OnvifError,
+    Profile,
+    choose_analysis_profile,
+    probe_device,
+    resolve_stream_uri,
+)
+from adapters.onvif.discovery import discover_devices, parse_probe_matches, probe_message
+from adapters.onvif.events import EventSource, EventThread
+from gateway.cli import cli
+from gateway.config import Config
+from gateway.contract import CameraState, EvidenceRole
+from gateway.video.camera_events import CameraEvent
+from gateway.video.daemon import VideoGateway
+from gateway.video.testcam.discovery_responder import probe_match
+from gateway.video.testcam.harness import TestCamera, free_port
+from tests.video.conftest import StatusWatcher, fast_ingest
+
+MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"
+PARKING = "tns1:RuleEngine/FieldDetector/ObjectsInside"
+
+
+def test_probe_lists_device_profiles_uris_and_presets(
+    make_camera: Callable[..., TestCamera],
+) -> None:
+    camera = make_camera(username="admin", password="cam-secret")
+    result = probe_device(camera.onvif_url, "admin", "cam-secret", timeout_s=5)
+    assert result.info.model == "TestCam-1" and result.info.serial == "CITYGW-TEST-0001"
+    by_token = {p.token: p for p in result.profiles}
+    assert (by_token["main"].width, by_token["main"].height) == (768, 576)
+    assert (by_token["sub"].width, by_token["sub"].height) == (384, 288)
+    assert by_token["sub"].stream_uri == camera.sub_rtsp_url
+    assert by_token["main"].snapshot_uri.endswith("/snapshot.jpg")  # type: ignore[union-attr]
+    assert ("1", "gate") in by_token["main"].presets
+
+
+def test_the_probe_command_prints_the_device_and_never_the_password(
+    make_camera: Callable[..., TestCamera],
+) -> None:
+    camera = make_camera(username="admin", password="cam-secret")
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["cameras", "probe", camera.onvif_url, "--user", "admin", "--timeout", "5"],
+        env={"CITYGW_CAMERA_PASSWORD": "cam-secret"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "TestCam-1" in result.output and "384x288 @ 10 fps" in result.output
+    assert camera.rtsp_url in result.output and "cam-secret" not in result.output
+    wrong = runner.invoke(
+        cli,
+        ["cameras", "probe", camera.onvif_url, "--user", "admin", "--timeout", "5"],
+        env={"CITYGW_CAMERA_PASSWORD": "wrong"},
+    )
+    assert wrong.exit_code == 1
+    assert "refused the credentials" in wrong.output and "wrong" not in wrong.output.split(":")[-1]
+
+
+def test_probing_nothing_fails_fast_with_a_clear_reason() -> None:
+    started = time.monotonic()
+    with pytest.raises(OnvifError) as caught:
+        probe_device(
+            f"http://127.0.0.1:{free_port()}/onvif/device_service", None, None, timeout_s=3
+        )
+    assert caught.value.kind == "unreachable"
+    assert time.monotonic() - started < 10
+
+
+def test_a_directed_discovery_probe_finds_the_test_camera(test_camera: TestCamera) -> None:
+    devices = discover_devices(
+        timeout_s=5, target_host="127.0.0.1", target_port=test_camera.discovery_port
+    )
+    assert [d.xaddrs for d in devices] == [[test_camera.onvif_url]]
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "cameras",
+            "discover",
+            "--timeout",
+            "5",
+            "--target",
+            f"127.0.0.1:{test_camera.discovery_port}",
+        ],
+    )
+    assert result.exit_code == 0 and test_camera.onvif_url in result.output
+
+
+def test_probe_matches_answer_only_their_own_probe() -> None:
+    message_id, _probe = probe_message()
+    reply = probe_match(message_id, "urn:uuid:1", "http://127.0.0.1:1/onvif/device_service", [])
+    assert len(parse_probe_matches(reply, "127.0.0.1:3702", message_id)) == 1
+    assert parse_probe_matches(reply, "127.0.0.1:3702", "urn:uuid:other") == []
+    assert parse_probe_matches(b"<not xml", "127.0.0.1:3702", message_id) == []
+
+
+def _profile(token: str, width: int, encoding: str = "H264") -> Profile:
+    return Profile(token, token, encoding, width, width * 3 // 4, 10, 1000)
+
+
+def test_analysis_uses_the_h264_profile_closest_to_the_wanted_width() -> None:
+    profiles = [_profile("main", 1920), _profile("sub", 640), _profile("jpeg", 640, "JPEG")]
+    assert choose_analysis_profile(profiles, 704).token == "sub"  # type: ignore[union-attr]
+    assert choose_analysis_profile(profiles, 1600).token == "main"  # type: ignore[union-attr]
+    assert choose_analysis_profile([], 640) is None
+
+
+def test_the_stream_uri_of_the_sub_stream_is_resolved_for_analysis(test_camera: TestCamera) -> None:
+    profile, uri = resolve_stream_uri(
+        test_camera.onvif_url, None, None, profile=None, analysis_width=400, timeout_s=5
+    )
+    assert profile.token == "sub" and uri == test_camera.sub_rtsp_url
+
+
+def test_pullpoint_subscriptions_renew_resubscribe_and_never_leak(test_camera: TestCamera) -> None:
+    events: list[CameraEvent] = []
+    thread = EventThread(events.append, timeout_s=5, termination_s=3, pull_timeout_s=1, retry_s=1)
+    thread.start()
+    try:
+        thread.apply([EventSource("cam-1", test_camera.onvif_url, None, None)])
+        subscriber = thread.subscribers["cam-1"]
+        _wait(lambda: subscriber.active, 15)
+        test_camera.emit_event(MOTION, {"IsMotion": "true"})
+        _wait(lambda: len(events) == 1, 15)
+        _wait(lambda: subscriber.renewals >= 1, 15)  # renewed before the 3 s term ran out
+        assert test_camera.device.subscription_count == 1
+        test_camera.device._subscriptions.clear()  # the camera forgot us (a reboot)
+        _wait(lambda: subscriber.subscriptions >= 2 and subscriber.active, 20)
+        test_camera.emit_event(MOTION, {"IsMotion": "false"})
+        _wait(lambda: len(events) == 2, 15)
+        assert test_camera.device.subscription_count == 1
+        thread.apply([])  # camera removed from the configuration: unsubscribe
+        assert test_camera.device.subscription_count == 0
+    finally:
+        thread.stop()
+    assert events[0].data == {"IsMotion": "true"} and events[0].topic == MOTION
+    assert events[0].source == {"VideoSourceConfigurationToken": "vsc0"}
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def gateway_holder() -> Iterator[list[VideoGateway]]:
+    holder: list[VideoGateway] = []
+    yield holder
+    for gateway in holder:
+        gateway.stop()
+
+
+def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateway_holder: list[VideoGateway],
+) -> None:
+    camera = make_camera(username="admin", password="cam-secret")
+    camera_config: dict[str, Any] = {
+        "id": "gate-3",
+        "username": "admin",
+        "password": "cam-secret",
+        "grid_code": "11010200100101",
+        "onvif": {
+            "url": camera.onvif_url,
+            "analysis_width": 400,
+            "event_rules": [
+                {
+                    "topic": PARKING,
+                    "data": {"IsInside": "true"},
+                    "event_code": "0505",
+                    "title": "illegal parking (camera rule)",
+                    "cooldown_s": 600,
+                },
+            ],
+        },
+    }
+    config = make_config(
+        video={"ingest": fast_ingest(), "live_view": {"enabled": False}, "cameras": [camera_config]}
+    )
+    gateway = VideoGateway(config, analysis=False)
+    gateway_holder.append(gateway)
+    gateway.start()
+    online = status_watcher.wait_for("gate-3", CameraState.ONLINE, 30)
+    assert online.detail == "384x288"  # the sub-stream was chosen for analysis
+    _wait(lambda: gateway.events.subscribers["gate-3"].active, 20)
+    _wait(lambda: gateway.supervisor.reader("gate-3").latest_frame is not None, 20)
+    camera.emit_event(MOTION, {"IsMotion": "true"})  # logged, no rule
+    camera.emit_event(PARKING, {"IsInside": "true"}, {"Rule": "no-parking-1"})
+    camera.emit_event(PARKING, {"IsInside": "true"}, {"Rule": "no-parking-1"})  # cooldown
+    candidates = status_watcher.wait_candidates(1, 20)
+    _wait(lambda: gateway.rules.events_seen >= 3, 15)
+    time.sleep(0.5)
+    assert len(status_watcher.candidates) == 1
+    candidate = candidates[0]
+    assert candidate.event_code == "0505" and candidate.location.camera_id == "gate-3"
+    assert candidate.location.grid_code == "11010200100101"
+    assert candidate.facts["onvif_topic"] == PARKING
+    assert [e.role for e in candidate.evidence] == [EvidenceRole.SNAPSHOT]
+    assert candidate.evidence[0].raw_bytes()[:2] == b"\xff\xd8"
