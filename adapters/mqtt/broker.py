@@ -6,6 +6,8 @@ Production runs a broker of its own (see docs/deploy.md); this starts Debian's
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -43,7 +45,14 @@ class MosquittoBroker:
         port: int | None = None,
         host: str = "127.0.0.1",
         max_inflight: int = 1000,
+        listener_options: list[str] | None = None,
+        password_file: Path | None = None,
     ) -> None:
+        """``listener_options``: extra lines for the listener (e.g. TLS ``cafile``/``certfile``/
+        ``keyfile``); ``password_file``: a ``mosquitto_passwd`` file, which turns anonymous access off.
+        """
+        self.listener_options = listener_options or []
+        self.password_file = password_file
         self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
@@ -57,8 +66,17 @@ class MosquittoBroker:
         self.config_file.write_text(
             "\n".join(
                 [
+                    # stay the user who started it (as root, mosquitto would switch to the
+                    # `mosquitto` user and could not write our data dir or read our files)
+                    f"user {pwd.getpwuid(os.getuid()).pw_name}",
+                    "per_listener_settings false",
                     f"listener {self.port} {self.host}",
-                    "allow_anonymous true",
+                    *self.listener_options,
+                    *(
+                        [f"password_file {self.password_file}", "allow_anonymous false"]
+                        if self.password_file
+                        else ["allow_anonymous true"]
+                    ),
                     "persistence true",
                     f"persistence_location {self.data_dir}/",
                     "autosave_interval 1",
