@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 
@@ -80,7 +82,7 @@ def test_frames_arrive_at_the_analysis_rate_and_show_the_video(
 ) -> None:
     sink = FrameLog()
     config = make_config(video=_video([{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}]))
-    gateways(config, sink)
+    gateway = gateways(config, sink)
     online = status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
     first = sink.wait("gate-1", 1, 20)[0]
     started = first.monotonic
@@ -93,6 +95,13 @@ def test_frames_arrive_at_the_analysis_rate_and_show_the_video(
     assert 20 < float(image.mean()) < 235 and float(image.std()) > 10  # a picture, not blank
     assert [f.seq for f in frames[:5]] == [1, 2, 3, 4, 5]
     assert online.detail == "768x576"
+    # the evidence ring holds the encoded stream: a clip around a frame, no re-encoding
+    assert gateway.ring is not None
+    clip = gateway.ring.clip_around("gate-1", frames[-1].monotonic, 2.0, 1.0)
+    assert clip is not None and clip.media_type == "video/mp4"
+    with av.open(io.BytesIO(clip.raw_bytes())) as container:
+        decoded = [(f.width, f.height) for f in container.decode(video=0)]
+    assert 20 <= len(decoded) <= 45 and decoded[0] == (768, 576)
 
 
 def test_a_killed_rtsp_server_makes_the_camera_offline_then_online_after_restart(

@@ -1,0 +1,199 @@
+"""`CameraReader` with a fake stream source: rates, watchdog, backoff, status, isolation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from gateway.clock import SystemClock
+from gateway.contract import CameraState, CameraStatus
+from gateway.video.camera import CameraReader, RateMeter, backoff_delays
+from gateway.video.evidence import StreamInfo
+from gateway.video.frame_sink import LatestFrame
+from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind
+from gateway.video.settings import CameraConfig, IngestConfig
+
+
+class FakePicture:
+    conversions = 0
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    width, height = 32, 24
+
+    def to_bgr(self) -> np.ndarray:
+        FakePicture.conversions += 1
+        return np.full((24, 32, 3), self.value % 256, np.uint8)
+
+    @property
+    def native(self) -> object:
+        return self
+
+
+class FakeSource:
+    """Packets at ``fps`` for ``seconds``, then a failure of ``end_kind``; or fails to open."""
+
+    opened = 0
+
+    def __init__(
+        self,
+        fps: float = 20.0,
+        seconds: float = 100.0,
+        *,
+        open_error: StreamErrorKind | None = None,
+        end_kind: StreamErrorKind = StreamErrorKind.ENDED,
+        pictures: bool = True,
+    ) -> None:
+        self.fps, self.seconds = fps, seconds
+        self.open_error, self.end_kind, self.pictures = open_error, end_kind, pictures
+        self.closed = False
+
+    def open(self) -> StreamInfo:
+        FakeSource.opened += 1
+        if self.open_error is not None:
+            raise StreamError(self.open_error, "fake refusal")
+        return StreamInfo("h264", 32, 24, Fraction(1, 90000))
+
+    def packets(self) -> Iterator[SourcePacket]:
+        started = time.monotonic()
+        index = 0
+        while time.monotonic() - started < self.seconds:
+            index += 1
+            yield SourcePacket(b"\x00\x00\x00\x01\x65", index, index, index % 10 == 1, index)
+            time.sleep(1 / self.fps)
+        raise StreamError(self.end_kind, "fake end")
+
+    def decode(self, packet: SourcePacket) -> list[FakePicture]:
+        return [FakePicture(int(packet.native))] if self.pictures else []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Statuses:
+    def __init__(self) -> None:
+        self.items: list[CameraStatus] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, status: CameraStatus) -> None:
+        with self.cond:
+            self.items.append(status)
+            self.cond.notify_all()
+
+    def wait(self, state: CameraState, timeout: float = 10.0, count: int = 1) -> CameraStatus:
+        def matching() -> list[CameraStatus]:
+            return [s for s in self.items if s.state == state]
+
+        with self.cond:
+            self.cond.wait_for(lambda: len(matching()) >= count, timeout)
+            found = matching()
+        assert len(found) >= count, f"no {state}: {[(s.state, s.detail) for s in self.items]}"
+        return found[count - 1]
+
+
+def _reader(
+    sources: list[FakeSource], statuses: Statuses, sink: object = None, **ingest: float
+) -> CameraReader:
+    queue = list(sources)
+    settings = {"watchdog_s": 1, "reconnect_min_s": 0.1, "reconnect_max_s": 0.4, **ingest}
+    return CameraReader(
+        CameraConfig(id="cam-1", rtsp_url="rtsp://127.0.0.1/x"),
+        resolve_url=lambda: "rtsp://127.0.0.1/x",
+        source_factory=lambda _u, _n, _p: queue.pop(0) if len(queue) > 1 else queue[0],
+        ingest=IngestConfig.model_validate(settings),
+        analysis_fps=5,
+        clock=SystemClock(),
+        report=statuses,
+        sink=sink,  # type: ignore[arg-type]
+    )
+
+
+def test_only_frames_due_at_the_analysis_rate_are_converted() -> None:
+    statuses, sink = Statuses(), LatestFrame()
+    FakePicture.conversions = 0
+    reader = _reader([FakeSource(fps=20)], statuses, sink)
+    reader.start()
+    try:
+        statuses.wait(CameraState.ONLINE)
+        time.sleep(2.0)
+    finally:
+        reader.stop(5)
+    # 20 pictures/s decoded, 5/s converted and submitted
+    assert 7 <= FakePicture.conversions <= 13
+    assert reader.frames_analysed == FakePicture.conversions == sink.submitted
+    assert sink.dropped == sink.submitted - 1  # nobody took frames: only the newest is kept
+
+
+def test_a_camera_that_sends_data_but_no_pictures_is_reset_by_the_watchdog() -> None:
+    statuses = Statuses()
+    reader = _reader([FakeSource(pictures=False), FakeSource()], statuses)
+    reader.start()
+    try:
+        offline = statuses.wait(CameraState.OFFLINE)
+        assert "watchdog" in offline.detail
+        statuses.wait(CameraState.ONLINE)
+    finally:
+        reader.stop(5)
+
+
+def test_retries_back_off_and_a_refusal_of_credentials_is_an_error() -> None:
+    statuses = Statuses()
+    sources = [FakeSource(open_error=StreamErrorKind.UNAUTHORIZED) for _ in range(4)] + [
+        FakeSource()
+    ]
+    reader = _reader(sources, statuses)
+    reader.start()
+    try:
+        error = statuses.wait(CameraState.ERROR)
+        assert "fake refusal" in error.detail and "retry in 0s" in error.detail
+        statuses.wait(CameraState.ONLINE, timeout=15)
+    finally:
+        reader.stop(5)
+    errors = [s.detail for s in statuses.items if s.state == CameraState.ERROR]
+    assert len(errors) == 4
+    assert [s.state for s in statuses.items].count(CameraState.RECONNECTING) >= 4
+
+
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    delay = backoff_delays(10, 300)
+    assert [delay(n) for n in range(7)] == [10, 20, 40, 80, 160, 300, 300]
+
+
+def test_a_runaway_stream_is_reported_in_the_status() -> None:
+    statuses = Statuses()
+    reader = _reader([FakeSource(fps=200)], statuses, max_fps_in=30)
+    reader.start()
+    try:
+        statuses.wait(CameraState.ONLINE)
+        deadline = time.monotonic() + 10
+        while not any("runaway" in s.detail for s in statuses.items):
+            assert time.monotonic() < deadline, [s.detail for s in statuses.items]
+            time.sleep(0.05)
+    finally:
+        reader.stop(5)
+
+
+def test_the_rate_meter_counts_events_per_second() -> None:
+    meter = RateMeter(window_s=5)
+    for i in range(50):
+        meter.add(100 + i * 0.1)
+    assert meter.rate(105.0) == pytest.approx(10, rel=0.1)
+    assert meter.rate(200.0) == 0.0
+
+
+def test_stopping_ends_the_thread_and_says_offline() -> None:
+    statuses = Statuses()
+    reader = _reader([FakeSource()], statuses)
+    reader.start()
+    statuses.wait(CameraState.ONLINE)
+    assert reader.stop(5)
+    assert (
+        statuses.items[-1].state == CameraState.OFFLINE and statuses.items[-1].detail == "stopped"
+    )
+    assert not reader.alive
