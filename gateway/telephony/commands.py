@@ -15,14 +15,14 @@ def register(cli: click.Group) -> None:
     def agi(ctx: CliContext) -> None:
         """Run the FastAGI server of the 12319 hotline IVR until Ctrl-C."""
         from gateway import bootstrap
-        from gateway.telephony.daemon import PromptsMissing, run_agi
+        from gateway.telephony.daemon import AgiRuntime, PromptsMissing, run_agi
 
         config = ctx.config
         bootstrap.setup_logging(config)
 
-        def ready(server, _service) -> None:  # type: ignore[no-untyped-def]
+        def ready(runtime: AgiRuntime) -> None:
             click.echo(
-                f"citygw agi: listening on agi://{server.host}:{server.port}/"
+                f"citygw agi: listening on agi://{runtime.server.host}:{runtime.server.port}/"
                 f"{config.telephony.script}?lang=zh"
             )
 

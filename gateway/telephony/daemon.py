@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.asterisk.agi_channel import AgiChannel
 from adapters.asterisk.agi_session import FastAgiSession
 from adapters.asterisk.fastagi_server import FastAgiServer
+from adapters.mqtt import OutboxPublisher
 from gateway import bootstrap
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
@@ -40,6 +42,16 @@ class PromptsMissing(RuntimeError):
         self.missing = missing
 
 
+@dataclass(frozen=True)
+class AgiRuntime:
+    """The running parts, for whoever started the daemon (the CLI, tests, the demo)."""
+
+    server: FastAgiServer
+    service: TelephonyService
+    cache: CaseStatusCache
+    publisher: OutboxPublisher
+
+
 def check_prompts(config: Config) -> None:
     missing = missing_prompts(config.telephony)
     if missing:
@@ -55,7 +67,7 @@ def run_agi(
     stop: threading.Event,
     *,
     clock: Clock = SYSTEM_CLOCK,
-    ready: Callable[[FastAgiServer, TelephonyService], None] | None = None,
+    ready: Callable[[AgiRuntime], None] | None = None,
 ) -> None:
     """Serve calls until ``stop`` is set. Raises `PromptsMissing` before listening."""
     settings = config.telephony
@@ -104,7 +116,7 @@ def run_agi(
         server.start()
         try:
             if ready is not None:
-                ready(server, service)
+                ready(AgiRuntime(server, service, cache, publisher))
             stop.wait()
         finally:
             server.stop()

@@ -1,0 +1,142 @@
+"""End to end: fake Asterisk -> `citygw agi` (real outbox) -> real Mosquitto -> a subscriber."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.asterisk.fake_asterisk import CallOptions, Press, Speak, Type, place_call
+from adapters.mqtt.broker import MosquittoBroker
+from gateway.config import Config
+from gateway.contract import (
+    CandidateCase,
+    CaseEvent,
+    CaseFeedback,
+    Source,
+    SourceKind,
+    parse_message,
+)
+from gateway.telephony.daemon import AgiRuntime, run_agi
+from tests.foundation.test_mqtt_delivery import Collector
+from tests.telephony.conftest import placeholder_prompts
+
+REPORT = [Press("1"), Press("2"), Press("1"), Speak(1.0), Speak(2.0), Press("1"), Press("1")]
+
+
+class RunningAgi:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop = threading.Event()
+        self._ready = threading.Event()
+        self.runtime: AgiRuntime | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="test.agi", daemon=True)
+        self.thread.start()
+        assert self._ready.wait(20), f"agi did not start: {self.error}"
+
+    def _run(self) -> None:
+        def ready(runtime: AgiRuntime) -> None:
+            self.runtime = runtime
+            self._ready.set()
+
+        try:
+            run_agi(self.config, self.stop, ready=ready)
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+
+    def options(self, **fields: object) -> CallOptions:
+        assert self.runtime is not None
+        return CallOptions(
+            script=self.config.telephony.script, port=self.runtime.server.port, **fields
+        )
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def agi(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[RunningAgi]:
+    config = make_config(
+        telephony={
+            "listen_port": 0,
+            "sounds_dir": str(tmp_path / "sounds"),
+            "recordings_dir": str(tmp_path / "spool"),
+            "status_wait_s": 3,
+        }
+    )
+    placeholder_prompts(config.telephony)
+    running = RunningAgi(config)
+    yield running
+    running.close()
+
+
+def test_a_reported_call_reaches_a_subscriber_with_its_recordings(
+    agi: RunningAgi, make_config: Callable[..., Config]
+) -> None:
+    collector = Collector(make_config(), "citygw/v1/candidates/#", "e2e")
+    try:
+        place_call(REPORT, agi.options(), timeout_s=20)
+        [message] = collector.wait_for(1)
+        assert message.topic == "citygw/v1/candidates/call/test"
+        candidate = parse_message(message.payload, expect=CandidateCase)
+        assert isinstance(candidate, CandidateCase)
+        assert candidate.event_code == "0599" and candidate.location.district == "东城区"
+        assert candidate.case_number and candidate.case_number.startswith("01")
+        assert [(e.name, e.size) for e in candidate.evidence] == [
+            ("location.wav", 44 + 16000),
+            ("description.wav", 44 + 32000),
+        ]
+        assert candidate.facts["recording_audio"]["description"]["seconds"] == 2.0
+    finally:
+        collector.close()
+
+
+def test_a_call_while_the_broker_is_down_is_delivered_when_it_returns(
+    agi: RunningAgi, mosquitto: MosquittoBroker, make_config: Callable[..., Config]
+) -> None:
+    mosquitto.kill()
+    result = place_call(REPORT, agi.options(), timeout_s=20)
+    assert result.variables["CITYGW_CASE_NUMBER"]  # the number is given without the core
+    assert agi.runtime is not None
+    assert agi.runtime.server.wait_idle(10)  # the candidate is stored after the hangup
+    assert agi.runtime.publisher.outbox.queued_messages == 1
+    mosquitto.start()
+    collector = Collector(make_config(), "citygw/v1/candidates/#", "late")
+    try:
+        [message] = collector.wait_for(1, timeout=30)
+        candidate = parse_message(message.payload, expect=CandidateCase)
+        assert candidate.case_number == result.variables["CITYGW_CASE_NUMBER"]
+    finally:
+        collector.close()
+
+
+def test_a_status_query_answers_from_core_events_and_publishes_the_survey(
+    agi: RunningAgi, make_config: Callable[..., Config]
+) -> None:
+    core = Collector(make_config(), "citygw/v1/feedback/#", "core")
+    try:
+        event = CaseEvent.create(
+            source=Source(kind=SourceKind.CORE, id="core"),
+            case_id="case-7",
+            case_number="0126010500007",
+            action="close",
+            from_state="reported",
+            to_state="closed",
+        )
+        assert core.connection.publish_and_wait("citygw/v1/cases/case-7/events", event.to_json())
+        result = place_call(
+            [Press("3"), Type("0126010500007#"), Press("3")], agi.options(), timeout_s=20
+        )
+        assert any(name.endswith("/status-closed") for name in result.played)
+        [message] = core.wait_for(1)
+        feedback = parse_message(message.payload, expect=CaseFeedback)
+        assert isinstance(feedback, CaseFeedback)
+        assert feedback.case_number == "0126010500007"
+        assert feedback.satisfaction == "dissatisfied" and feedback.reopen_requested
+    finally:
+        core.close()
