@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gateway.clock import rfc3339
 from gateway.contract import (
     CandidateCase,
@@ -30,9 +33,12 @@ def build_candidate(
     evidence: list[Evidence],
     *,
     model: str,
+    location: Mapping[str, Any] | None = None,
 ) -> CandidateCase:
+    """``location``: the camera's place from ``video.cameras`` (grid code, district, ...)."""
+    place = dict(location or {})
     zone = camera.zones.get(firing.zone_id) if camera and firing.zone_id else None
-    grid_code = (zone.grid_code if zone else None) or (camera.grid_code if camera else None)
+    grid_code = (zone.grid_code if zone else None) or place.get("grid_code")
     facts = {
         **firing.facts,
         "model": model,
@@ -60,12 +66,12 @@ def build_candidate(
         description=description,
         location=Location(
             grid_code=grid_code,
-            district=camera.district if camera else None,
-            address=camera.address if camera else None,
+            district=place.get("district"),
+            address=place.get("address"),
             camera_id=firing.camera_id,
             zone_id=firing.zone_id,
-            lat=camera.lat if camera else None,
-            lon=camera.lon if camera else None,
+            lat=place.get("lat"),
+            lon=place.get("lon"),
         ),
         evidence=evidence,
         urgent=firing.rule.urgent,

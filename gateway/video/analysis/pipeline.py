@@ -139,6 +139,17 @@ class AnalysisPipeline:
             self._settings.feedback_suppress_s, self._settings.feedback_iou
         )
         self._published = threading.Condition()
+        self._busy = 0  # items taken off a queue and not finished yet
+        self._locations: dict[str, dict[str, object]] = {
+            camera.id: {
+                "grid_code": camera.grid_code,
+                "district": camera.district,
+                "address": camera.address,
+                "lat": camera.lat,
+                "lon": camera.lon,
+            }
+            for camera in getattr(config.video, "cameras", [])
+        }
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -243,9 +254,22 @@ class AnalysisPipeline:
             )
 
     def idle(self) -> bool:
-        """No frame, job or firing waiting (the queues are drained)."""
+        """No frame, job or firing waiting or in hand (everything submitted is done)."""
         with self._lock:
-            return not self._frames and not self._jobs and self._firings.empty()
+            return self._idle_locked()
+
+    def _idle_locked(self) -> bool:
+        return not self._frames and not self._jobs and self._busy == 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until everything submitted so far went through all stages."""
+        with self._lock:
+            return self._wake.wait_for(self._idle_locked, timeout)
+
+    def _done(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._wake.notify_all()
 
     def _camera(self, camera_id: str) -> _Camera:
         camera = self._cameras.get(camera_id)
@@ -274,21 +298,22 @@ class AnalysisPipeline:
                     return
                 frame = self._frames.popleft()
                 camera = self._cameras[frame.camera_id]
+                self._busy += 1
             try:
                 job = self._gate(camera, frame)
             except Exception:
                 log.exception("motion analysis failed on camera %s", frame.camera_id)
-                continue
+                job = None
             with self._lock:
+                self._busy -= 1
                 camera.metrics.frames_motion += 1
                 self._analysed.append(self._clock.monotonic())
-                if job is None:
-                    continue
-                if frame.camera_id in self._jobs:
-                    camera.metrics.skipped += 1  # the detector had not reached the older one
-                else:
-                    self._order.append(frame.camera_id)
-                self._jobs[frame.camera_id] = job
+                if job is not None:
+                    if frame.camera_id in self._jobs:
+                        camera.metrics.skipped += 1  # the detector had not reached the older one
+                    else:
+                        self._order.append(frame.camera_id)
+                    self._jobs[frame.camera_id] = job
                 self._wake.notify_all()
 
     def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
@@ -323,10 +348,13 @@ class AnalysisPipeline:
                 camera_id = self._order.popleft()
                 job = self._jobs.pop(camera_id)
                 camera = self._cameras[camera_id]
+                self._busy += 1
             try:
                 self._analyse(camera, job)
             except Exception:
                 log.exception("detection failed on camera %s frame %s", camera_id, job.frame.seq)
+            finally:
+                self._done()
 
     def _analyse(self, camera: _Camera, job: _Job) -> None:
         assert self._detector is not None
@@ -378,6 +406,8 @@ class AnalysisPipeline:
                 firing.key,
                 firing.title,
             )
+            with self._lock:
+                self._busy += 1
             self._firings.put((firing, frame, visible), timeout=60)
 
     # ----------------------------------------------------------------- publisher stage
@@ -388,21 +418,28 @@ class AnalysisPipeline:
             if item is None:
                 return
             firing, frame, visible = item
-            for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
-                try:
-                    self._publish(firing, frame, visible)
-                    break
-                except Exception:
-                    log.exception(
-                        "could not publish the candidate of camera %s rule %s (attempt %d/%d)",
-                        firing.camera_id,
-                        firing.rule.id,
-                        attempt,
-                        _PUBLISH_ATTEMPTS,
-                    )
-                    with self._published:
-                        self._metrics.publish_errors += 1
-                    time.sleep(min(5.0, 0.5 * attempt))
+            try:
+                self._publish_with_retries(firing, frame, visible)
+            finally:
+                self._done()
+
+    def _publish_with_retries(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
+        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
+            try:
+                self._publish(firing, frame, visible)
+                return
+            except Exception:
+                log.exception(
+                    "could not publish the candidate of camera %s rule %s (attempt %d/%d)",
+                    firing.camera_id,
+                    firing.rule.id,
+                    attempt,
+                    _PUBLISH_ATTEMPTS,
+                )
+                with self._published:
+                    self._metrics.publish_errors += 1
+                if attempt < _PUBLISH_ATTEMPTS:
+                    time.sleep(min(5.0, 0.5 * attempt))  # backoff between retries
 
     def _publish(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
         fired_ids = {o.track_id for o in firing.objects}
@@ -428,7 +465,12 @@ class AnalysisPipeline:
                 evidence.append(clip)
         camera = self._cameras[firing.camera_id]
         candidate = build_candidate(
-            firing, frame, camera.config, evidence, model=self._settings.model
+            firing,
+            frame,
+            camera.config,
+            evidence,
+            model=self._settings.model,
+            location=self._locations.get(firing.camera_id, {}),
         )
         self._candidates.candidate(candidate)  # durable when it returns
         latency = self._clock.monotonic() - frame.monotonic

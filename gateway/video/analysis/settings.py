@@ -157,13 +157,8 @@ Rule = Annotated[DwellRule | CountRule | FallenRule | LineRule, Field(discrimina
 
 
 class CameraAnalysisConfig(_Section):
-    grid_code: str | None = Field(
-        default=None, pattern=r"^\d{14}$", description="grid code where a zone names none"
-    )
-    district: str | None = Field(default=None, max_length=100, description="district name")
-    address: str | None = Field(default=None, max_length=500, description="where the camera looks")
-    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude of the scene")
-    lon: float | None = Field(default=None, ge=-180, le=180, description="longitude of the scene")
+    """Zones and rules of one camera; its place (grid code, address) is in ``video.cameras``."""
+
     motion_masks: list[list[Point]] = Field(
         default_factory=list, description="polygons where motion is ignored (trees, clocks)"
     )

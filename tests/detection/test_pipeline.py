@@ -1,0 +1,278 @@
+"""The analysis pipeline end to end from frames: motion -> detector -> tracker -> rules ->
+candidate on a real Mosquitto (through the durable outbox).
+
+The vtest test uses the real weights (about 30 inferences); the others use a scripted
+detector at the port to check gating, fairness and feedback without spending inferences.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gateway import bootstrap
+from gateway.clock import SystemClock
+from gateway.config import Config
+from gateway.contract import CaseEvent, EvidenceRole, Source, SourceKind
+from gateway.video.analysis.pipeline import AnalysisPipeline
+from gateway.video.detection import Detection
+
+from .conftest import vtest_frames
+from .helpers import CandidateCollector, box_outline_drawn, frames_of
+
+LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "11010500100102"}
+WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "11010500100103"}
+CLOTH = Detection(62, 489, 167, 532, 0.48, 1, "fallen_person")
+
+
+def video_config(fall_cooldown_s: float = 600, **analysis: Any) -> dict[str, Any]:
+    return {
+        "cameras": [
+            {
+                "id": "cam-1",
+                "rtsp_url": "rtsp://127.0.0.1:8554/main",
+                "grid_code": "11010500100101",
+                "district": "Dongcheng",
+                "address": "square north gate",
+            }
+        ],
+        "analysis": {
+            "cameras": {
+                "cam-1": {
+                    "zones": {"lawn": LAWN, "walkway": WALKWAY},
+                    "rules": [
+                        {
+                            "id": "fall",
+                            "type": "fallen",
+                            "event_code": "0497",
+                            "zone": "lawn",
+                            "min_duration_s": 2,
+                            "cooldown_s": fall_cooldown_s,
+                        },
+                        {
+                            "id": "crowd",
+                            "type": "count",
+                            "event_code": "0409",
+                            "zone": "walkway",
+                            "classes": ["person"],
+                            "min_count": 3,
+                            "min_duration_s": 2,
+                        },
+                    ],
+                }
+            },
+            **analysis,
+        },
+    }
+
+
+class Edge:
+    """Outbox + MQTT connection + pipeline, as the video daemon wires them."""
+
+    def __init__(self, config: Config, detector: Any) -> None:
+        self.connection = bootstrap.mqtt_connection(config, "video")
+        self.outbox = bootstrap.edge_publisher(config, "video", self.connection)
+        self.pipeline = AnalysisPipeline(
+            config,
+            bootstrap.contract_publisher(config, self.outbox),
+            SystemClock(),
+            detector=detector,
+        )
+        self.connection.start()
+        self.outbox.start()
+        self.pipeline.start()
+
+    def close(self) -> None:
+        self.pipeline.stop()
+        self.outbox.stop()
+        self.connection.stop()
+
+
+@pytest.fixture
+def edge(make_config: Callable[..., Config]) -> Iterator[Callable[..., Edge]]:
+    made: list[Edge] = []
+
+    def build(detector: Any, fall_cooldown_s: float = 600, **analysis: Any) -> Edge:
+        config = make_config(video=video_config(fall_cooldown_s, **analysis))
+        made.append(Edge(config, detector))
+        return made[-1]
+
+    yield build
+    for item in made:
+        item.close()
+
+
+@pytest.fixture
+def collector(make_config: Callable[..., Config]) -> Iterator[CandidateCollector]:
+    config = make_config()
+    collected = CandidateCollector(config, bootstrap.topics(config).all_candidates)
+    yield collected
+    collected.close()
+
+
+def test_on_vtest_each_fired_rule_makes_one_candidate_with_code_place_facts_and_drawn_boxes(
+    edge: Callable[..., Edge], collector: CandidateCollector, onnx_detector: Any
+) -> None:
+    images = vtest_frames(list(range(0, 60, 2)))  # 6 s of video at 5 fps
+    frames = frames_of(images, "cam-1")
+    run = edge(onnx_detector)
+    for frame in frames:  # one at a time: every frame analysed, nothing skipped
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(60)
+    candidates = collector.wait_for(2, timeout=30)
+    by_rule = {c.facts["rule_id"]: c for c in candidates}
+    assert sorted(c.facts["rule_id"] for c in candidates) == ["crowd", "fall"]
+
+    fall = by_rule["fall"]
+    assert fall.event_code == "0497" and fall.urgent
+    assert fall.location.camera_id == "cam-1" and fall.location.zone_id == "lawn"
+    assert fall.location.grid_code == "11010500100102"  # the zone's, not the camera's
+    assert fall.location.district == "Dongcheng"
+    assert fall.facts["label"] == "fallen_person" and fall.facts["down_s"] >= 2
+    box = fall.facts["box"]
+    assert abs(box[0] - CLOTH.x1) < 10 and abs(box[3] - CLOTH.y2) < 10
+    assert collector.topics[fall.id] == "citygw/v1/candidates/camera/cam-1"
+    (snapshot,) = fall.evidence
+    assert snapshot.role is EvidenceRole.SNAPSHOT and snapshot.media_type == "image/jpeg"
+    fired_on = images[fall.facts["frame_seq"]]
+    assert box_outline_drawn(snapshot.raw_bytes(), fired_on, box)
+
+    crowd = by_rule["crowd"]
+    assert crowd.event_code == "0409" and crowd.location.grid_code == "11010500100103"
+    assert crowd.facts["count"] >= 3 and len(crowd.facts["objects"]) == crowd.facts["count"]
+
+    metrics = run.pipeline.metrics()
+    assert metrics.cameras["cam-1"].frames_in == 30 and metrics.skip_rate == 0.0
+    assert metrics.cameras["cam-1"].frames_detected >= 25  # a busy scene: motion nearly always
+    assert metrics.cameras["cam-1"].candidates == 2
+
+
+class ScriptedDetector:
+    """A detector at the port that returns what the test says, optionally slowly."""
+
+    name = "scripted"
+    input_size = (640, 640)
+    max_batch = 1
+
+    def __init__(self, answer: Callable[[], list[Detection]], delay: float = 0.0) -> None:
+        self.answer = answer
+        self.calls = 0
+        self._delay = threading.Event()
+        self._delay_s = delay
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        self.calls += len(images)
+        if self._delay_s:
+            self._delay.wait(self._delay_s)
+        return [self.answer() for _ in images]
+
+    def close(self) -> None:
+        pass
+
+
+RNG = np.random.default_rng(3)
+STILL = RNG.integers(60, 180, size=(576, 768, 3), dtype=np.uint8)
+
+
+def still_frames(count: int, camera_id: str = "cam-1", start_mono: float = 1000.0) -> list:
+    images = [
+        np.clip(STILL + RNG.normal(0, 2, STILL.shape), 0, 255).astype(np.uint8)
+        for _ in range(min(count, 5))
+    ]
+    return frames_of(
+        [images[i % len(images)] for i in range(count)], camera_id, start_mono=start_mono
+    )
+
+
+def test_a_still_scene_reaches_the_detector_once_and_then_only_on_the_recheck_interval(
+    edge: Callable[..., Edge],
+) -> None:
+    parked = Detection(100, 400, 260, 480, 0.9, 2, "car")
+    detector = ScriptedDetector(lambda: [parked])
+    run = edge(detector, recheck_s=10)
+    for frame in still_frames(5 * 60):  # one minute at 5 fps, nothing moves
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    # the first frame (nothing known yet) and then one re-check every 10 s of the car
+    assert detector.calls in (6, 7)
+    metrics = run.pipeline.metrics()
+    assert metrics.cameras["cam-1"].frames_motion == 300
+    assert metrics.cameras["cam-1"].frames_detected == detector.calls
+
+
+def test_a_saturated_detector_skips_frames_of_each_camera_fairly_and_reports_it(
+    edge: Callable[..., Edge],
+) -> None:
+    detector = ScriptedDetector(lambda: [], delay=0.05)
+    run = edge(detector, queue_frames=8)
+    busy = {c: _moving_frames(150, c, size=(144, 192)) for c in ("cam-1", "cam-2")}
+    for index in range(150):  # two busy cameras, faster than the detector can serve them
+        for camera_id in ("cam-1", "cam-2"):
+            run.pipeline.submit(busy[camera_id][index])
+    assert run.pipeline.wait_idle(60)
+    metrics = run.pipeline.metrics()
+    one, two = metrics.cameras["cam-1"], metrics.cameras["cam-2"]
+    assert one.frames_in == two.frames_in == 150
+    assert one.skipped > 0 and two.skipped > 0 and metrics.skip_rate > 0.3
+    assert one.frames_detected > 0 and two.frames_detected > 0
+    assert abs(one.frames_detected - two.frames_detected) <= 2  # round-robin
+
+
+def reject(candidate_id: str) -> CaseEvent:
+    return CaseEvent.create(
+        source=Source(kind=SourceKind.CORE, id="core"),
+        case_id="case-7",
+        action="reject",
+        to_state="rejected",
+        candidate_ids=[candidate_id],
+        facts={"reason": "false_detection"},
+    )
+
+
+@pytest.mark.parametrize("rejected", [False, True], ids=["without-feedback", "after-reject"])
+def test_a_place_rejected_as_a_false_detection_fires_no_new_candidate(
+    edge: Callable[..., Edge], collector: CandidateCollector, rejected: bool
+) -> None:
+    showing = {"cloth": True}
+    detector = ScriptedDetector(lambda: [CLOTH] if showing["cloth"] else [])
+    # no cooldown: without feedback, the cloth coming back after it was forgotten fires again
+    run = edge(detector, fall_cooldown_s=0)
+    frames = _moving_frames(120)
+    for frame in frames[:30]:
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    (first,) = collector.wait_for(1)
+    if rejected:
+        assert run.pipeline.on_case_event(reject(first.id))
+        assert run.pipeline.metrics().false_positives == {("cam-1", "fall"): 1}
+    showing["cloth"] = False  # gone long enough for the tracker to forget it
+    for frame in frames[30:90]:
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    showing["cloth"] = True
+    for frame in frames[90:]:
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    metrics = run.pipeline.metrics()
+    assert metrics.cameras["cam-1"].frames_detected > 60
+    expected = 1 if rejected else 2
+    assert metrics.cameras["cam-1"].candidates == expected  # handed to the outbox
+    assert len(collector.wait_for(expected, timeout=30)) == expected
+
+
+def _moving_frames(
+    count: int, camera_id: str = "cam-1", size: tuple[int, int] = (576, 768)
+) -> list:
+    """A bright block walking back and forth across a still scene: motion in every frame."""
+    height, width = size
+    images = []
+    for index in range(count):
+        image = STILL[:height, :width].copy()
+        x = (index * 37) % (width - 60)
+        image[40:100, x : x + 60] = 250
+        images.append(image)
+    return frames_of(images, camera_id)
