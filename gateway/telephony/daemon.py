@@ -120,16 +120,18 @@ def run_agi(
             stop.wait()
         finally:
             server.stop()
-        publisher.wait_drained(5.0)
     finally:
+        # what is not yet delivered (or confirmed by the core) stays on disk for next time
         publisher.stop()
         connection.stop()
+        queued = publisher.outbox.queued_messages
         publisher.outbox.close()
         case_numbers.close()
         log.info(
-            "agi stopped: %d calls, %d candidates, %d feedback, %d unsent",
+            "agi stopped: %d calls, %d candidates, %d feedback, %d unsent; %d queued in the outbox",
             service.calls_handled,
             service.candidates_published,
             service.feedback_published,
             service.messages_unsent,
+            queued,
         )
