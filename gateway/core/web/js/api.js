@@ -97,6 +97,31 @@ export const api = {
     clearSession();
   },
 
+  async upload(caseId, file, role = 'photo') {
+    const form = new FormData();
+    form.append('file', file);
+    form.append('role', role);
+    const s = session();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 60000);
+    let response;
+    try {
+      response = await fetch(`/api/v1/cases/${encodeURIComponent(caseId)}/attachments`, {
+        method: 'POST',
+        headers: s ? { Authorization: `Bearer ${s.token}` } : {},
+        body: form,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      throw new ApiError(0, 'network', '上传失败：核心服务无响应');
+    } finally {
+      clearTimeout(timer);
+    }
+    const doc = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(response.status, doc.error || 'upload', doc.detail || response.statusText);
+    return doc;
+  },
+
   transition(caseId, body) {
     return request('POST', `/api/v1/cases/${encodeURIComponent(caseId)}/transitions`, { body });
   },

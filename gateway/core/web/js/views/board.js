@@ -1,0 +1,85 @@
+// 案件看板 by state with lights and deadlines; the department view (its own cases, as the API
+// restricts them) and the inspector view (cases waiting for 核查) are the same board, narrower.
+import { api, describeError } from '../api.js';
+import { BOARD_STATES, LIGHTS, PENDING, SOURCES } from '../labels.js';
+import { fmtTime, h, lightBadge } from '../ui.js';
+
+const POLL_MS = 10000;
+
+const LAYOUTS = {
+  board: { title: '案件看板', states: BOARD_STATES },
+  department: { title: '本部门案件', states: ['processing', 'suspended', 'reported', 'closed'] },
+  inspector: { title: '核查任务', states: ['reported', 'processing', 'closed'] },
+};
+
+const HINTS = {
+  inspector: '“处理反馈”列中的案件等待您现场核查：打开案件，选择核查通过或不通过（返工）。',
+  department: '仅显示派遣给本部门的案件。打开案件可处理反馈、申请延时、回退或挂账。',
+};
+
+function card(c, ctx) {
+  return h(
+    'a',
+    {
+      class: `card light-${c.light || 'none'}${c.urgent ? ' urgent' : ''}`,
+      href: `#/case/${encodeURIComponent(c.id)}`,
+      dataset: { id: c.id, number: c.number, state: c.state },
+    },
+    h('div', { class: 'card-top' }, h('b', {}, c.number), lightBadge(c.light, LIGHTS)),
+    h('div', { class: 'card-event' }, ctx.eventName(c.event_code)),
+    h('div', { class: 'muted' }, `${SOURCES[c.source_kind] || c.source_kind}${c.department ? ' · ' + (ctx.ref.departments[c.department] || c.department) : ''}`),
+    c.deadline ? h('div', { class: 'deadline' }, `时限 ${fmtTime(c.deadline)}`) : null,
+    c.pending ? h('span', { class: 'tag pending' }, `待批：${PENDING[c.pending.kind] || c.pending.kind}`) : null,
+    c.rework_count ? h('span', { class: 'tag rework' }, `返工 ${c.rework_count}`) : null,
+    c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
+  );
+}
+
+export async function render(main, ctx) {
+  const layout = LAYOUTS[ctx.view] || LAYOUTS.board;
+  const lightFilter = h(
+    'select',
+    { id: 'light-filter', 'aria-label': '按灯色筛选' },
+    h('option', { value: '' }, '全部灯色'),
+    Object.entries(LIGHTS).map(([value, label]) => h('option', { value }, label)),
+  );
+  const status = h('span', { class: 'muted' }, '');
+  const columns = h('div', { class: 'board', id: 'board' });
+  main.append(
+    h('div', { class: 'view-head' }, h('h2', {}, layout.title), lightFilter, status),
+    HINTS[ctx.view] ? h('p', { class: 'hint' }, HINTS[ctx.view]) : null,
+    columns,
+  );
+
+  async function refresh() {
+    let page;
+    try {
+      page = await api.get('/api/v1/cases', { state: layout.states, light: lightFilter.value || undefined, limit: 500 });
+    } catch (err) {
+      status.textContent = `刷新失败：${describeError(err)}`;
+      return;
+    }
+    status.textContent = `共 ${page.total} 件 · ${fmtTime(new Date())} 更新`;
+    const byState = Object.fromEntries(layout.states.map((s) => [s, []]));
+    for (const c of page.items) (byState[c.state] ||= []).push(c);
+    columns.replaceChildren(
+      ...layout.states.map((state) => {
+        const cases = byState[state].sort((a, b) => {
+          const rank = { red: 0, yellow: 1, green: 2 };
+          return (rank[a.light] ?? 3) - (rank[b.light] ?? 3) || new Date(b.created_at) - new Date(a.created_at);
+        });
+        return h(
+          'section',
+          { class: 'column', dataset: { state } },
+          h('h3', {}, `${ctx.ref.states[state] || state}（${cases.length}）`),
+          cases.map((c) => card(c, ctx)),
+        );
+      }),
+    );
+  }
+
+  lightFilter.addEventListener('change', refresh);
+  await refresh();
+  const timer = setInterval(refresh, POLL_MS);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,162 @@
+// 案件详情: facts, evidence, the step log, and every action the user's role allows now.
+import { api, describeError } from '../api.js';
+import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SOURCES } from '../labels.js';
+import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
+import { renderEvidence, renderFacts } from './evidence.js';
+
+const NEEDS_OPINION = new Set([
+  'reject',
+  'request_extension',
+  'request_return',
+  'request_suspension',
+  'request_void',
+  'deny',
+  'verify_fail',
+  'keep_closed',
+]);
+const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
+
+function fieldsFor(action, c, ctx) {
+  const fields = [];
+  if (action === 'reject') {
+    fields.push({ name: 'reason', label: '原因', type: 'select', options: REJECT_REASONS, value: 'false_detection' });
+  }
+  if (action === 'merge') {
+    fields.push({ name: 'merge_into', label: '合并到（案件ID）', required: true, value: c.proposed_merge_into || '' });
+  }
+  if (action === 'dispatch') {
+    const options = { '': '按责任表自动匹配', ...ctx.ref.departments };
+    fields.push({ name: 'department', label: '派遣部门', type: 'select', options, value: '' });
+  }
+  if (action === 'request_extension') {
+    fields.push({ name: 'extension_hours', label: '延长工作时（小时）', type: 'number', min: 0.5, step: 0.5, value: 8, required: true });
+  }
+  if (action === 'report') {
+    fields.push({ name: 'photo', label: '处置照片（可选）', type: 'file' });
+  }
+  fields.push({
+    name: 'opinion',
+    label: NEEDS_OPINION.has(action) ? '意见（必填）' : '意见',
+    type: 'textarea',
+    required: NEEDS_OPINION.has(action),
+  });
+  return fields;
+}
+
+export async function render(main, ctx, caseId) {
+  const head = h('div', { class: 'view-head' });
+  const body = h('div', { class: 'case-page' });
+  main.append(head, body);
+
+  async function load() {
+    let c;
+    let steps;
+    try {
+      [c, steps] = await Promise.all([
+        api.get(`/api/v1/cases/${encodeURIComponent(caseId)}`),
+        api.get(`/api/v1/cases/${encodeURIComponent(caseId)}/steps`),
+      ]);
+    } catch (err) {
+      fill(head, h('h2', {}, '案件'));
+      body.replaceChildren(h('p', { class: 'error' }, describeError(err)));
+      return;
+    }
+    fill(head, 
+      h('a', { href: 'javascript:history.back()', class: 'back' }, '← 返回'),
+      h('h2', { id: 'case-title' }, `${c.number} · ${ctx.eventName(c.event_code)}`),
+      h('span', { class: `state state-${c.state}`, id: 'case-state' }, c.state_label),
+      lightBadge(c.light, LIGHTS),
+      c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
+    );
+    const summary = h(
+      'table',
+      { class: 'facts' },
+      [
+        ['来源', SOURCES[c.source_kind] || c.source_kind],
+        ['收到时间', fmtTime(c.created_at)],
+        ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
+        ['派遣时间', fmtTime(c.dispatched_at)],
+        ['处置时限', fmtTime(c.deadline)],
+        ['挂账时长', c.suspended_minutes ? `${Math.round(c.suspended_minutes)} 工作分钟` : '—'],
+        ['返工次数', String(c.rework_count)],
+        ['待批申请', c.pending ? `${PENDING[c.pending.kind] || c.pending.kind}（${c.pending.requested_by}）` : '—'],
+        ['结案时间', fmtTime(c.closed_at)],
+        ['市民满意度', c.satisfaction || '—'],
+      ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
+    );
+    const actions = h(
+      'div',
+      { class: 'actions', id: 'case-actions' },
+      c.allowed_actions.length
+        ? c.allowed_actions.map((action) =>
+            h(
+              'button',
+              {
+                class: DANGER.has(action) ? 'danger' : action === c.allowed_actions[0] ? 'primary' : '',
+                dataset: { action },
+                onclick: () => act(c, action),
+              },
+              action === 'approve' && c.pending ? `批准${PENDING[c.pending.kind] || ''}申请` : ACTIONS[action] || action,
+            ),
+          )
+        : h('p', { class: 'muted' }, `${ROLES[ctx.user.role] || ctx.user.role}在此状态下没有可执行的操作`),
+    );
+    const log = h(
+      'table',
+      { class: 'steps', id: 'step-log' },
+      h('thead', {}, h('tr', {}, ['#', '时间', '操作', '状态', '操作人', '意见'].map((t) => h('th', {}, t)))),
+      h(
+        'tbody',
+        {},
+        steps.map((s, i) =>
+          h(
+            'tr',
+            { dataset: { action: s.action } },
+            h('td', {}, i + 1),
+            h('td', {}, fmtTime(s.at)),
+            h('td', {}, ACTIONS[s.action] || s.action),
+            h('td', {}, `${s.from_state ? (ctx.ref.states[s.from_state] || s.from_state) + ' → ' : ''}${ctx.ref.states[s.to_state] || s.to_state}`),
+            h('td', {}, `${s.actor}（${ROLES[s.role] || s.role}）`),
+            h('td', {}, [s.opinion, s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : ''].filter(Boolean).join(' ')),
+          ),
+        ),
+      ),
+    );
+    fill(body, 
+      h('section', { class: 'case-main' }, h('h3', {}, '操作'), actions, h('h3', {}, '办理记录'), log),
+      h(
+        'aside',
+        { class: 'case-side' },
+        c.title ? h('p', {}, c.title) : null,
+        summary,
+        renderFacts(c),
+        h('h3', {}, '证据'),
+        renderEvidence(c),
+      ),
+    );
+  }
+
+  async function act(c, action) {
+    const values = await ask(`${c.number} · ${ACTIONS[action] || action}`, fieldsFor(action, c, ctx), ACTIONS[action] || '确定');
+    if (!values) return;
+    const request = { action, opinion: values.opinion || '', expected_version: c.version };
+    if (values.reason) request.reason = values.reason;
+    if (values.merge_into) request.merge_into = values.merge_into.trim();
+    if (values.department) request.department = values.department;
+    if (values.extension_hours) request.extension_hours = Number(values.extension_hours);
+    try {
+      if (values.photo && values.photo.size) {
+        const uploaded = await api.upload(c.id, values.photo, 'photo');
+        request.attachments = [uploaded.sha256];
+      }
+      const out = await api.transition(c.id, request);
+      toast(`${out.case.number}：${ACTIONS[action] || action} → ${out.case.state_label}`, 'ok');
+    } catch (err) {
+      toast(describeError(err), 'error');
+    }
+    await load();
+  }
+
+  await load();
+  return null;
+}

@@ -1,0 +1,174 @@
+// 综合评价: the core's metrics per department / district / grid / event code / week, with
+// SVG charts and CSV export (the core's CSV, or this table's for the per-week view).
+import { api, describeError } from '../api.js';
+import { GROUPINGS, METRICS } from '../labels.js';
+import { rateBars } from '../charts.js';
+import { dateInput, fmtRate, h, toast } from '../ui.js';
+
+const CHART_SERIES = [
+  ['closure_rate', '结案率'],
+  ['on_time_closure_rate', '按期结案率'],
+  ['on_time_disposal_rate', '按期处置率'],
+  ['rework_rate', '返工率'],
+];
+
+function dayStart(value) {
+  const [y, m, d] = value.split('-').map(Number);
+  return new Date(y, m - 1, d);
+}
+
+function weeks(start, end) {
+  const out = [];
+  for (let s = new Date(start); s < end; s = new Date(s.getTime() + 7 * 86400000)) {
+    const e = new Date(Math.min(end.getTime(), s.getTime() + 7 * 86400000));
+    out.push([s, e]);
+  }
+  return out;
+}
+
+function csvOf(groups) {
+  const keys = ['group', ...METRICS.map(([k]) => k)];
+  const quote = (v) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  return [keys.join(','), ...groups.map((g) => keys.map((k) => quote(g[k])).join(','))].join('\n') + '\n';
+}
+
+function download(blob, name) {
+  const a = h('a', { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => {
+    URL.revokeObjectURL(a.href);
+    a.remove();
+  }, 1000);
+}
+
+export async function render(main, ctx) {
+  const today = new Date();
+  const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1);
+  const monthAgo = new Date(tomorrow.getTime() - 30 * 86400000);
+  const from = h('input', { type: 'date', id: 'eval-start', value: dateInput(monthAgo) });
+  const to = h('input', { type: 'date', id: 'eval-end', value: dateInput(tomorrow) });
+  const group = h(
+    'select',
+    { id: 'eval-group' },
+    Object.entries(GROUPINGS).map(([value, label]) => h('option', { value, selected: value === 'department' }, label)),
+  );
+  const exportButton = h('button', { id: 'eval-export' }, '导出 CSV');
+  const output = h('div', { class: 'evaluation', id: 'eval-output' });
+  main.append(
+    h(
+      'div',
+      { class: 'view-head' },
+      h('h2', {}, '综合评价'),
+      h('label', {}, '从 ', from),
+      h('label', {}, ' 到 ', to),
+      group,
+      h('button', { class: 'primary', id: 'eval-run', onclick: () => run() }, '统计'),
+      exportButton,
+    ),
+    h('p', { class: 'hint' }, '统计对象为所选时段内立案的案件；结案率 = 结案数 / 应结案数，返工率 = 返工数 / 处置数。'),
+    output,
+  );
+
+  let last = [];
+
+  function groupLabel(key, by) {
+    if (by === 'department') return ctx.ref.departments[key] || key;
+    if (by === 'event_code') return key === '(none)' ? key : ctx.eventName(key);
+    if (by === 'none') return '全部';
+    return key;
+  }
+
+  async function fetchGroups() {
+    const start = dayStart(from.value);
+    const end = dayStart(to.value);
+    if (!(end > start)) throw new Error('结束日期须晚于开始日期');
+    const by = group.value;
+    if (by !== 'period') {
+      const doc = await api.get('/api/v1/metrics', { start: start.toISOString(), end: end.toISOString(), group_by: by });
+      return doc.groups.map((g) => ({ ...g, label: groupLabel(g.group, by) }));
+    }
+    const parts = weeks(start, end);
+    const docs = await Promise.all(
+      parts.map(([s, e]) => api.get('/api/v1/metrics', { start: s.toISOString(), end: e.toISOString(), group_by: 'none' })),
+    );
+    return parts.map(([s, e], i) => {
+      const g = docs[i].groups[0] || { registered: 0 };
+      const name = `${dateInput(s)}～${dateInput(new Date(e.getTime() - 86400000))}`;
+      return { ...g, group: name, label: name };
+    });
+  }
+
+  async function run() {
+    output.replaceChildren(h('p', { class: 'muted' }, '统计中…'));
+    let groups;
+    try {
+      groups = await fetchGroups();
+    } catch (err) {
+      output.replaceChildren(h('p', { class: 'error' }, `统计失败：${describeError(err)}`));
+      return;
+    }
+    last = groups;
+    if (!groups.length) {
+      output.replaceChildren(h('p', { class: 'muted' }, '该时段没有立案的案件'));
+      return;
+    }
+    const table = h(
+      'table',
+      { class: 'metrics', id: 'metrics-table' },
+      h('thead', {}, h('tr', {}, h('th', {}, '分组'), METRICS.map(([, name]) => h('th', {}, name)))),
+      h(
+        'tbody',
+        {},
+        groups.map((g) =>
+          h(
+            'tr',
+            { dataset: { group: g.group } },
+            h('th', {}, g.label),
+            METRICS.map(([key, , kind]) =>
+              h(
+                'td',
+                { dataset: { metric: key } },
+                kind === 'rate' ? fmtRate(g[key]) : g[key] === null || g[key] === undefined ? '—' : String(g[key]),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    const chart = rateBars(
+      groups.map((g) => ({ label: g.label, values: g })),
+      CHART_SERIES,
+      { title: '各项比率' },
+    );
+    const scores = rateBars(
+      groups.map((g) => ({ label: g.label, values: { score: g.score === null ? null : g.score / 100 } })),
+      [['score', '综合得分（百分制）']],
+      { title: '综合得分' },
+    );
+    output.replaceChildren(table, h('div', { class: 'charts' }, chart, scores));
+  }
+
+  exportButton.addEventListener('click', async () => {
+    const by = group.value;
+    const name = `citygw-评价-${by}-${from.value}-${to.value}.csv`;
+    try {
+      if (by === 'period') {
+        if (!last.length) await run();
+        download(new Blob(['\ufeff' + csvOf(last)], { type: 'text/csv;charset=utf-8' }), name);
+        return;
+      }
+      const response = await api.raw('/api/v1/metrics.csv', {
+        start: dayStart(from.value).toISOString(),
+        end: dayStart(to.value).toISOString(),
+        group_by: by,
+      });
+      download(await response.blob(), name);
+    } catch (err) {
+      toast(`导出失败：${describeError(err)}`, 'error');
+    }
+  });
+  group.addEventListener('change', run);
+  await run();
+  return null;
+}

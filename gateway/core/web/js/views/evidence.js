@@ -1,0 +1,92 @@
+// Evidence of a case: snapshots with the detection boxes drawn over, recordings and clips playable.
+import { describeError, evidenceUrl } from '../api.js';
+import { h, svg } from '../ui.js';
+
+const ROLE_NAMES = { snapshot: '抓拍', clip: '录像', recording: '录音', photo: '照片' };
+
+function boxOverlay(facts) {
+  const box = facts && facts.box;
+  const size = facts && facts.frame_size;
+  if (!Array.isArray(box) || box.length !== 4 || !Array.isArray(size) || size.length !== 2) return null;
+  const [x1, y1, x2, y2] = box.map(Number);
+  const [w, hgt] = size.map(Number);
+  if (!(w > 0 && hgt > 0)) return null;
+  const label = [facts.label, facts.score !== undefined ? Number(facts.score).toFixed(2) : null]
+    .filter((v) => v !== null && v !== undefined)
+    .join(' ');
+  return svg(
+    'svg',
+    { class: 'boxes', viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none' },
+    svg('rect', { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: 'box' }),
+    label ? svg('text', { x: x1 + 4, y: Math.max(y1 - 6, 16), class: 'box-label' }, label) : null,
+  );
+}
+
+export function renderEvidence(detail) {
+  const wrap = h('div', { class: 'evidence' });
+  if (!detail.evidence.length) {
+    wrap.append(h('p', { class: 'muted' }, '无证据材料'));
+    return wrap;
+  }
+  for (const item of detail.evidence) {
+    const title = `${ROLE_NAMES[item.role] || item.role}${item.name ? ' · ' + item.name : ''}`;
+    const figure = h('figure', { class: `ev ev-${item.role}` });
+    figure.append(h('figcaption', {}, title));
+    wrap.append(figure);
+    if (!item.available) {
+      figure.append(h('p', { class: 'muted' }, '证据尚未到达核心'));
+      continue;
+    }
+    const media = item.media_type || '';
+    let element;
+    if (media.startsWith('image/')) {
+      element = h('img', { alt: title, class: 'snapshot' });
+      const frame = h('div', { class: 'snapshot-frame' }, element);
+      if (item.role === 'snapshot') {
+        const overlay = boxOverlay(detail.facts);
+        if (overlay) frame.append(overlay);
+      }
+      figure.append(frame);
+    } else if (media.startsWith('audio/')) {
+      element = h('audio', { controls: true, preload: 'none', class: 'recording' });
+      figure.append(element);
+    } else if (media.startsWith('video/')) {
+      element = h('video', { controls: true, preload: 'none', class: 'clip', playsinline: true });
+      figure.append(element);
+    } else {
+      element = h('a', { download: item.name || item.sha256 }, '下载');
+      figure.append(element);
+    }
+    evidenceUrl(item.url)
+      .then((url) => {
+        if (element.tagName === 'A') element.href = url;
+        else element.src = url;
+      })
+      .catch((err) => figure.append(h('p', { class: 'error' }, `无法加载：${describeError(err)}`)));
+  }
+  return wrap;
+}
+
+export function renderFacts(detail) {
+  const rows = [];
+  const f = detail.facts || {};
+  const add = (label, value) => {
+    if (value !== undefined && value !== null && value !== '') rows.push(h('tr', {}, h('th', {}, label), h('td', {}, String(value))));
+  };
+  add('摄像头', detail.camera_id);
+  add('监控区域', detail.zone_id);
+  add('单元网格', detail.grid_code);
+  add('区域', detail.district);
+  add('地址', detail.address);
+  if (detail.lat !== null && detail.lon !== null) add('坐标', `${detail.lat}, ${detail.lon}`);
+  add('上报人', detail.reporter_name);
+  add('回拨号码', detail.callback_number);
+  add('识别目标', f.label);
+  add('置信度', f.score);
+  add('跟踪编号', f.track_id);
+  add('模型', f.model);
+  add('检测时间', f.captured_at);
+  add('停留时长（秒）', f.dwell_s);
+  add('来电号码', f.caller_id || f.caller);
+  return h('table', { class: 'facts' }, rows);
+}
