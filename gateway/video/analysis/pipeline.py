@@ -454,7 +454,10 @@ class AnalysisPipeline:
                 quality=self._settings.snapshot_quality,
             )
         ]
-        if self._clips is not None:
+        if (
+            self._clips is not None
+            and self._settings.clip_before_s + self._settings.clip_after_s > 0
+        ):
             clip = self._clips.clip_around(
                 firing.camera_id,
                 frame.monotonic,

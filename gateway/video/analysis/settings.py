@@ -212,8 +212,15 @@ class AnalysisConfig(_Section):
     )
     timezone: str = Field(default="Asia/Shanghai", description="time zone of rule schedules")
     snapshot_quality: int = Field(default=85, ge=10, le=100, description="JPEG quality")
-    clip_before_s: float = Field(default=5.0, ge=0, le=60, description="clip seconds before")
-    clip_after_s: float = Field(default=5.0, ge=0, le=60, description="clip seconds after")
+    clip_before_s: float = Field(
+        default=5.0, ge=0, le=60, description="clip seconds before the firing (0: no clip)"
+    )
+    clip_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="clip seconds after the firing (the candidate waits as long for them)",
+    )
     feedback_suppress_s: float = Field(
         default=7 * 86400,
         ge=0,
