@@ -1,0 +1,319 @@
+"""Benchmark: video ingest. Decode throughput vs plain decoders, and cameras per machine.
+
+    .venv/bin/python bench/ingest.py [--repeat 3] [--frames 600] [--max-cameras 48]
+
+(a) plain PyAV: demux + decode every frame of var/data/vtest-h264.mp4 (768x576 H.264);
+(b) plain OpenCV: ``VideoCapture.grab()`` (decode, no conversion) and ``read()``
+    (decode + BGR) of the same file;
+(c) our ingest: a `CameraReader` over an `RtspSource` on the same file, with the evidence
+    ring, at the analysis rate (5 of the video's 10 fps converted to BGR and handed to a
+    keep-newest sink); its clock follows the media timestamps, so it behaves as on a live
+    10 fps camera while running flat out. Ratio (c)/(a): target >= 0.8.
+(d) capacity: N cameras pulling the real GStreamer RTSP test server at 5 fps analysis for
+    ``--hold`` seconds each step; a frame is late when it reaches the sink more than
+    1.5 analysis periods after the previous one. The largest N with < 5 % late frames
+    (and >= 95 % of the expected frames) is reported.
+Each of (a)-(c) runs ``--repeat`` times in this process; medians are reported. Results go
+to bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from adapters.rtsp.rtsp_source import RtspSource  # noqa: E402
+from gateway.clock import SystemClock  # noqa: E402
+from gateway.video.camera import CameraReader  # noqa: E402
+from gateway.video.evidence import PacketRing, StreamInfo  # noqa: E402
+from gateway.video.frame import Frame  # noqa: E402
+from gateway.video.frame_sink import LatestFrame  # noqa: E402
+from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind  # noqa: E402
+from gateway.video.settings import CameraConfig, IngestConfig  # noqa: E402
+from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera  # noqa: E402
+
+ANALYSIS_FPS = 5.0
+
+
+def plain_pyav(path: Path, frames: int) -> float:
+    started = time.perf_counter()
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for packet in container.demux(stream):
+            for _frame in stream.decode(packet):
+                count += 1
+            if count >= frames:
+                break
+    return count / (time.perf_counter() - started)
+
+
+def plain_opencv(path: Path, frames: int, convert: bool) -> float:
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    started = time.perf_counter()
+    count = 0
+    try:
+        while count < frames:
+            ok = capture.read()[0] if convert else capture.grab()
+            if not ok:
+                break
+            count += 1
+    finally:
+        capture.release()
+    return count / (time.perf_counter() - started)
+
+
+class MediaClock(SystemClock):
+    """Monotonic time = the media time of the packet being read (set by `TimedSource`)."""
+
+    def __init__(self) -> None:
+        self.media = 0.0
+
+    def monotonic(self) -> float:
+        return self.media
+
+
+class TimedSource:
+    """An `RtspSource` on a file that moves the `MediaClock` and stops after N frames."""
+
+    def __init__(self, path: Path, clock: MediaClock, frames: int, done: threading.Event) -> None:
+        self._source = RtspSource(str(path), decoder_threads=1)
+        self._clock = clock
+        self._frames = frames
+        self._done = done
+        self._time_base = Fraction(1, 1)
+        self.decoded = 0
+
+    def open(self) -> StreamInfo:
+        info = self._source.open()
+        self._time_base = info.time_base
+        return info
+
+    def packets(self) -> Iterator[SourcePacket]:
+        for packet in self._source.packets():
+            if packet.pts is not None:
+                self._clock.media = float(packet.pts * self._time_base)
+            if self.decoded >= self._frames:
+                self._done.set()
+                raise StreamError(StreamErrorKind.ENDED, "benchmark done")
+            yield packet
+
+    def decode(self, packet: SourcePacket) -> list[Any]:
+        pictures = self._source.decode(packet)
+        self.decoded += len(pictures)
+        return pictures
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def our_ingest(path: Path, frames: int) -> tuple[float, int]:
+    clock = MediaClock()
+    done = threading.Event()
+    sources: list[TimedSource] = []
+
+    def factory(_url: str, _user: str | None, _password: str | None) -> TimedSource:
+        source = TimedSource(path, clock, frames, done)
+        sources.append(source)
+        return source
+
+    sink = LatestFrame()
+    reader = CameraReader(
+        CameraConfig(id="bench", rtsp_url="rtsp://127.0.0.1/bench"),
+        resolve_url=lambda: str(path),
+        source_factory=factory,  # type: ignore[arg-type]
+        ingest=IngestConfig(reconnect_min_s=60, reconnect_max_s=60),
+        analysis_fps=ANALYSIS_FPS,
+        clock=clock,
+        report=lambda _status: None,
+        sink=sink,
+        ring=PacketRing(max_seconds=30),
+    )
+    started = time.perf_counter()
+    reader.start()
+    done.wait(600)
+    elapsed = time.perf_counter() - started
+    reader.request_stop()
+    reader.stop(10)
+    return sources[0].decoded / elapsed, reader.frames_analysed
+
+
+class GapSink:
+    """Counts analysed frames and the late ones (gap > 1.5 analysis periods)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+        self.frames = 0
+        self.late = 0
+        self.counting = False
+
+    def submit(self, frame: Frame) -> None:
+        now = time.monotonic()
+        with self.lock:
+            previous = self.last.get(frame.camera_id)
+            self.last[frame.camera_id] = now
+            if not self.counting or previous is None:
+                return
+            self.frames += 1
+            if now - previous > 1.5 / ANALYSIS_FPS:
+                self.late += 1
+
+
+def capacity_step(camera: TestCamera, count: int, hold_s: float) -> dict[str, Any]:
+    sink = GapSink()
+    ingest = IngestConfig(reconnect_min_s=1, reconnect_max_s=2)
+    readers = []
+    for index in range(count):
+        config = CameraConfig(id=f"cam-{index}", rtsp_url=camera.rtsp_url)
+        readers.append(
+            CameraReader(
+                config,
+                resolve_url=lambda url=camera.rtsp_url: url,
+                source_factory=lambda url, user, password: RtspSource(url, user, password),
+                ingest=ingest,
+                analysis_fps=ANALYSIS_FPS,
+                clock=SystemClock(),
+                report=lambda _status: None,
+                sink=sink,
+                ring=PacketRing(max_seconds=10),
+            )
+        )
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(sink.last) < count:
+        time.sleep(0.1)
+    time.sleep(1.0)  # settle past the first keyframe
+    cpu0 = os.times()
+    with sink.lock:
+        sink.counting = True
+    time.sleep(hold_s)
+    with sink.lock:
+        sink.counting = False
+        frames, late = sink.frames, sink.late
+    cpu1 = os.times()
+    for reader in readers:
+        reader.request_stop()
+    for reader in readers:
+        reader.stop(10)
+    expected = count * ANALYSIS_FPS * hold_s
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    return {
+        "cameras": count,
+        "frames": frames,
+        "expected_frames": round(expected),
+        "late": late,
+        "late_fraction": round(late / frames, 4) if frames else 1.0,
+        "delivered_fraction": round(frames / expected, 4) if expected else 0.0,
+        "gateway_cpu_cores": round(cpu / hold_s, 2),
+        "ok": bool(frames) and late / frames < 0.05 and frames / expected >= 0.95,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=600, help="frames decoded per run")
+    parser.add_argument("--max-cameras", type=int, default=48)
+    parser.add_argument("--hold", type=float, default=8.0, help="seconds measured per step")
+    parser.add_argument("--skip-capacity", action="store_true")
+    args = parser.parse_args(argv)
+    if not MAIN_VIDEO.exists():
+        print(f"{MAIN_VIDEO} missing: run scripts/setup.sh", file=sys.stderr)
+        return 1
+
+    runs: dict[str, list[float]] = {
+        "plain_pyav": [],
+        "plain_opencv_grab": [],
+        "plain_opencv_read_bgr": [],
+        "ingest": [],
+    }
+    analysed = 0
+    plain_pyav(MAIN_VIDEO, 100)  # warm-up: page cache, codec initialisation
+    our_ingest(MAIN_VIDEO, 100)
+    load_before = os.getloadavg()
+    for run in range(args.repeat):
+        runs["plain_pyav"].append(plain_pyav(MAIN_VIDEO, args.frames))
+        runs["plain_opencv_grab"].append(plain_opencv(MAIN_VIDEO, args.frames, convert=False))
+        runs["plain_opencv_read_bgr"].append(plain_opencv(MAIN_VIDEO, args.frames, convert=True))
+        fps, analysed = our_ingest(MAIN_VIDEO, args.frames)
+        runs["ingest"].append(fps)
+        print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.0f} fps" for k, v in runs.items()))
+    median = {k: round(statistics.median(v), 1) for k, v in runs.items()}
+    ratio = round(median["ingest"] / median["plain_pyav"], 3)
+    print(
+        f"ingest / plain PyAV decode = {ratio} (target >= 0.8); PyAV / OpenCV grab = "
+        f"{median['plain_pyav'] / median['plain_opencv_grab']:.2f}"
+    )
+
+    capacity: list[dict[str, Any]] = []
+    best = 0
+    if not args.skip_capacity:
+        with TestCamera() as camera:
+            count = 1
+            while count <= args.max_cameras:
+                step = capacity_step(camera, count, args.hold)
+                capacity.append(step)
+                print(
+                    f"{count:3d} cameras: {step['frames']}/{step['expected_frames']} frames, "
+                    f"{step['late_fraction'] * 100:.1f} % late, "
+                    f"{step['gateway_cpu_cores']} cores -> {'ok' if step['ok'] else 'OVER'}"
+                )
+                if not step["ok"]:
+                    break
+                best = count
+                count = count * 2 if count < 8 else count + 8
+        print(f"cameras at {ANALYSIS_FPS:g} fps with < 5 % late frames: {best}")
+
+    result = {
+        "benchmark": "ingest",
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "video": f"{MAIN_VIDEO.name} 768x576 H.264 10 fps",
+        "frames_per_run": args.frames,
+        "repeat": args.repeat,
+        "decode_fps_median": median,
+        "decode_fps_runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
+        "ingest_frames_analysed_last_run": analysed,
+        "ratio_ingest_vs_plain_pyav": ratio,
+        "target_ratio": 0.8,
+        "ratio_pyav_vs_opencv_grab": round(median["plain_pyav"] / median["plain_opencv_grab"], 3),
+        "capacity_analysis_fps": ANALYSIS_FPS,
+        "capacity_steps": capacity,
+        "capacity_cameras_under_5pct_late": best if capacity else None,
+        "notes": "capacity: all cameras pull the main 768x576 stream of one local GStreamer "
+        "RTSP server, which shares the machine's 2 cores with the gateway",
+    }
+    out = REPO / "bench" / "results" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"results: {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
