@@ -177,13 +177,16 @@ class _CameraRing:
         if not self.packets:
             return
         newest = self.packets[-1].monotonic
+        popped = False
         while self.packets and (
             self.bytes > self.max_bytes or newest - self.packets[0].monotonic > self.max_seconds
         ):
             self.bytes -= len(self.packets.popleft().data)
-        live = {p.session for p in self.packets} | {self.session}
-        for session in [s for s in self.info if s not in live]:
-            del self.info[session]
+            popped = True
+        if popped:  # sessions only grow: parameters of sessions older than the oldest packet go
+            oldest = self.packets[0].session if self.packets else self.session
+            for session in [s for s in self.info if s < oldest]:
+                del self.info[session]
 
 
 class PacketRing:
