@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import socket
 import struct
 import threading
@@ -143,6 +144,7 @@ class CallOptions:
     caller_name: str = "Test Caller"
     args: tuple[str, ...] = ()
     reply_delay_s: float = 0.0  # Asterisk answering slowly (every reply)
+    reply_jitter_s: float = 0.0  # plus up to this much more, at random (seeded by uniqueid)
     hangup_notice: bool = True  # AGISIGHUP=yes (the default): the in-band HANGUP line
     exit_on_hangup: bool = False  # AGIEXITONHANGUP=yes: HANGUP, HANGUP, then EOF
     close_after_env: bool = False
@@ -219,14 +221,18 @@ def environment_block(options: CallOptions) -> bytes:
     return b"".join(f"{key}: {value}\n".encode() for key, value in pairs) + b"\n"
 
 
+_TONE = b"".join(  # one second of a quiet 440 Hz tone, 16-bit little-endian
+    struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * n / SAMPLE_RATE)))
+    for n in range(SAMPLE_RATE)
+)
+
+
 def write_wav(path: Path, seconds: float) -> int:
     """A mono 16-bit 8 kHz WAV of a quiet 440 Hz tone (a caller's voice); returns samples."""
     samples = max(0, int(seconds * SAMPLE_RATE))
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = b"".join(
-        struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * n / SAMPLE_RATE)))
-        for n in range(samples)
-    )
+    whole, rest = divmod(samples, SAMPLE_RATE)
+    frames = _TONE * whole + _TONE[: 2 * rest]
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -245,6 +251,7 @@ class FakeCall:
         self.dead = False
         self._notice_pending = False  # the HANGUP line still to be sent
         self._count = 0
+        self._random = random.Random(self.options.uniqueid)
         self.result.variables.update(
             {
                 "CALLERID(num)": self.options.caller_number,
@@ -265,6 +272,8 @@ class FakeCall:
         if self.options.on_command is not None:
             self.options.on_command(line)
         delay = self.options.reply_delay_s
+        if self.options.reply_jitter_s:
+            delay += self._random.uniform(0, self.options.reply_jitter_s)
         if self.options.close_at_command == self._count:
             return Reply([], delay, close=True)
         if self.options.hangup_at_command == self._count and not self.dead:
