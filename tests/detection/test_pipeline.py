@@ -222,6 +222,25 @@ def test_a_saturated_detector_skips_frames_of_each_camera_fairly_and_reports_it(
     assert abs(one.frames_detected - two.frames_detected) <= 2  # round-robin
 
 
+class FakeInbound:
+    def __init__(self, topic: str, payload: bytes) -> None:
+        self.topic, self.payload, self.acked = topic, payload, False
+
+    def ack(self) -> bool:
+        self.acked = True
+        return True
+
+
+def test_a_malformed_case_event_is_logged_acked_and_teaches_nothing(
+    edge: Callable[..., Edge], caplog: pytest.LogCaptureFixture
+) -> None:
+    run = edge(ScriptedDetector(lambda: []))
+    message = FakeInbound("citygw/v1/cases/x/events", b'{"schema": "citygw.case_event"')
+    run.pipeline.on_case_event_message(message)
+    assert message.acked and "case event on citygw/v1/cases/x/events ignored" in caplog.text
+    assert run.pipeline.metrics().false_positives == {}
+
+
 def reject(candidate_id: str) -> CaseEvent:
     return CaseEvent.create(
         source=Source(kind=SourceKind.CORE, id="core"),
@@ -246,8 +265,10 @@ def test_a_place_rejected_as_a_false_detection_fires_no_new_candidate(
         run.pipeline.submit(frame)
         assert run.pipeline.wait_idle(30)
     (first,) = collector.wait_for(1)
-    if rejected:
-        assert run.pipeline.on_case_event(reject(first.id))
+    if rejected:  # as the core publishes it, through the handler the daemon subscribes
+        message = FakeInbound("citygw/v1/cases/case-7/events", reject(first.id).to_json())
+        run.pipeline.on_case_event_message(message)
+        assert message.acked
         assert run.pipeline.metrics().false_positives == {("cam-1", "fall"): 1}
     showing["cloth"] = False  # gone long enough for the tracker to forget it
     for frame in frames[30:90]:

@@ -25,7 +25,8 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
-from gateway.contract import CaseEvent, Evidence
+from gateway.contract import CaseEvent, ContractError, Evidence, parse_message
+from gateway.ports import InboundMessage
 from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
 from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
@@ -230,6 +231,17 @@ class AnalysisPipeline:
         """Learn from a case event (a reject as false detection); True when something was learnt."""
         learnt = self.feedback.learn(event, self._clock.monotonic())
         return bool(learnt)
+
+    def on_case_event_message(self, message: InboundMessage) -> None:
+        """A handler for ``topics.all_case_events``: parse, learn, ack; bad input is logged."""
+        try:
+            event = parse_message(message.payload, expect=CaseEvent)
+        except ContractError as exc:
+            log.warning("case event on %s ignored: %s", message.topic, exc)
+        else:
+            assert isinstance(event, CaseEvent)
+            self.on_case_event(event)
+        message.ack()
 
     def metrics(self) -> PipelineMetrics:
         with self._lock:
