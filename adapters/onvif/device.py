@@ -143,6 +143,8 @@ class OnvifDevice:
         self._password = password
         self._timeout_s = timeout_s
         self.camera: ONVIFCamera | None = None
+        # zeep dumps whole envelopes (the WS-Security token too) at DEBUG: never let it
+        logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
     async def __aenter__(self) -> OnvifDevice:
         await self.connect()

@@ -182,7 +182,7 @@ class RtspSource:
             raise StreamError(kind, f"{reason} ({self.url})") from None
         raise StreamError(StreamErrorKind.ENDED, f"the camera closed the stream ({self.url})")
 
-    def decode(self, packet: SourcePacket) -> list[_AvPicture]:  # type: ignore[override]
+    def decode(self, packet: SourcePacket) -> list[_AvPicture]:
         try:
             return [_AvPicture(frame) for frame in self._stream.decode(packet.native)]
         except av.InvalidDataError:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -74,7 +74,7 @@ class StreamSource(Protocol):
         """Encoded packets as they arrive; raises `StreamError` when the stream fails."""
         ...
 
-    def decode(self, packet: SourcePacket) -> list[Picture]:
+    def decode(self, packet: SourcePacket) -> Sequence[Picture]:
         """Decode one packet (every packet must be decoded: later ones refer to it)."""
         ...
 

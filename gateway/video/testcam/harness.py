@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from gateway.video.testcam.discovery_responder import DiscoveryResponder
 from gateway.video.testcam.onvif_device import OnvifDevice, OnvifEvent, OnvifServer, StreamProfile
@@ -168,7 +169,7 @@ class TestCamera:
             ]
             if self.username:
                 command += ["--user", self.username, "--password", self.password or ""]
-            stderr = subprocess.DEVNULL
+            stderr: IO[bytes] | int = subprocess.DEVNULL
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 stderr = open(self.log_dir / "rtsp-server.log", "ab")  # noqa: SIM115
@@ -180,7 +181,7 @@ class TestCamera:
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
-            if stderr is not subprocess.DEVNULL:
+            if not isinstance(stderr, int):
                 stderr.close()
             process = self._process
         assert process.stdout is not None
