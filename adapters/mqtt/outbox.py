@@ -467,8 +467,8 @@ class OutboxPublisher:
         done = [seq for seq, (delivery, _cid) in self._inflight.items() if delivery.is_published()]
         if not done:
             return
-        plain = []
-        awaiting = []
+        plain: list[int] = []
+        awaiting: list[int] = []
         for seq in done:
             _delivery, confirm_id = self._inflight.pop(seq)
             (plain if confirm_id is None else awaiting).append(seq)
