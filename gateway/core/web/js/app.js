@@ -38,7 +38,9 @@ async function loadReference() {
 
 function eventName(code) {
   const name = ref && ref.events[code];
-  return name ? `${code} ${name}` : `${code}（未知代码）`;
+  if (name) return `${code} ${name}`;
+  // CJ/T 214 local extensions count down from 99 in each class; the core's table may lack them
+  return Number(code.slice(2)) >= 90 ? `${code}（本地扩展代码）` : `${code}（未知代码）`;
 }
 
 function renderLogin(message) {
