@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -269,9 +270,19 @@ class EventThread:
             raise RuntimeError("the ONVIF event thread is not started")
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def apply(self, sources: list[EventSource], timeout: float = 60.0) -> None:
-        """Subscribe the cameras in ``sources``; unsubscribe the others."""
-        self._submit(self._apply(sources)).result(timeout)
+    def apply(self, sources: list[EventSource], timeout: float = 60.0) -> bool:
+        """Subscribe the cameras in ``sources``; unsubscribe the others.
+
+        Waits up to ``timeout`` for the change (unsubscribing may wait on slow devices);
+        False when it is still going on in the background.
+        """
+        future = self._submit(self._apply(sources))
+        try:
+            future.result(timeout)
+        except FuturesTimeout:
+            log.warning("ONVIF events: reconfiguration still running after %.0fs", timeout)
+            return False
+        return True
 
     async def _apply(self, sources: list[EventSource]) -> None:
         wanted = {s.camera_id: s for s in sources}

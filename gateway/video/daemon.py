@@ -295,7 +295,10 @@ def run_video(config: Config, stop: threading.Event, config_path: Path | None = 
                 log.error("SIGHUP: configuration NOT reloaded: %s", exc)
                 continue
             log.info("SIGHUP: reloading cameras from %s", config_path)
-            gateway.apply(fresh.video)
+            try:
+                gateway.apply(fresh.video)
+            except Exception:  # a reload must never take the running cameras down
+                log.exception("SIGHUP: applying the new cameras failed")
     finally:
         gateway.stop()
         if previous is not None:

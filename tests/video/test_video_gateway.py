@@ -226,3 +226,10 @@ def test_reloading_the_configuration_adds_and_removes_cameras(
     frames_b_now = sink.count("cam-b")
     sink.wait("cam-b", frames_b_now + 3, 15)
     assert sink.count("cam-a") <= count_a + 2  # cam-a stopped within a frame or two
+    gateway.stop()
+    leftovers = [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith(("camera[", "outbox[video]", "onvif.", "live-view"))
+    ]
+    assert leftovers == []
