@@ -96,96 +96,176 @@ def step_from_row(row: RowMapping) -> StoredStep:
     )
 
 
+# Statements built once: executing the same statement object reuses its compiled form.
+_bp = sa.bindparam
+_CANDIDATE_IDS = sa.select(t.candidates.c.id).where(
+    t.candidates.c.id.in_(_bp("ids", expanding=True))
+)
+_CASES_BY_TRACKS = (
+    sa.select(t.cases)
+    .where(
+        t.cases.c.track_key.in_(_bp("keys", expanding=True)),
+        t.cases.c.created_at >= _bp("since"),
+    )
+    .order_by(t.cases.c.created_at)
+)
+_OPEN_SINCE = (
+    t.cases.c.state.in_(_OPEN),
+    t.cases.c.created_at >= _bp("since"),
+    t.cases.c.merged_into.is_(None),
+)
+_OPEN_IN_GRIDS = sa.select(t.cases).where(
+    t.cases.c.event_code.in_(_bp("codes", expanding=True)),
+    t.cases.c.grid_code.in_(_bp("grids", expanding=True)),
+    *_OPEN_SINCE,
+)
+_OPEN_IN_BOX = (
+    sa.select(t.cases)
+    .where(
+        t.cases.c.event_code == _bp("code"),
+        t.cases.c.lat.between(_bp("lat_min"), _bp("lat_max")),
+        t.cases.c.lon.between(_bp("lon_min"), _bp("lon_max")),
+        *_OPEN_SINCE,
+    )
+    .order_by(t.cases.c.created_at)
+    .limit(50)
+)
+_NUMBERS_TAKEN = sa.select(t.cases.c.number).where(
+    t.cases.c.number.in_(_bp("numbers", expanding=True))
+)
+_BUMP_COUNTER = (
+    sa.update(t.counters)
+    .where(t.counters.c.name == _bp("counter"))
+    .values(value=t.counters.c.value + _bp("count"))
+    .returning(t.counters.c.value)
+)
+_CASE_BY_ID = sa.select(t.cases).where(t.cases.c.id == _bp("id"))
+_CASE_BY_NUMBER = sa.select(t.cases).where(t.cases.c.number == _bp("number"))
+_EVIDENCE_STORED = sa.select(t.evidence.c.stored).where(t.evidence.c.sha256 == _bp("sha"))
+_EVIDENCE_MARK_STORED = (
+    sa.update(t.evidence).where(t.evidence.c.sha256 == _bp("sha")).values(stored=True)
+)
+_LINKED = sa.select(t.case_evidence.c.sha256).where(
+    t.case_evidence.c.case_id == _bp("case_id"), t.case_evidence.c.sha256 == _bp("sha")
+)
+
+
 class SqlCaseTransaction:
-    """The `CaseTransaction` port on one open connection (inside a transaction)."""
+    """The `CaseTransaction` port on one open connection (inside a transaction).
+
+    New rows (cases, steps, candidates, events, evidence links) are buffered and written
+    with one multi-row statement per table in `flush()`, which the store calls before
+    the commit; lookups see the buffered cases too, so a batch sees its own new cases.
+    """
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
         self._postgres = connection.dialect.name == "postgresql"
+        self._new_cases: dict[str, Case] = {}
+        self._rows: dict[sa.Table, list[dict[str, Any]]] = {
+            t.cases: [],
+            t.candidates: [],
+            t.steps: [],
+            t.event_outbox: [],
+            t.evidence: [],
+            t.case_evidence: [],
+        }
+        self._evidence_seen: set[str] = set()
+        self._links_seen: set[tuple[str, str]] = set()
+
+    def flush(self) -> None:
+        for table, rows in self._rows.items():
+            if rows:
+                self._c.execute(sa.insert(table), rows)
+                rows.clear()
+        self._new_cases.clear()
 
     def known_candidate_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            rows = self._c.execute(sa.select(t.candidates.c.id).where(t.candidates.c.id.in_(chunk)))
+            rows = self._c.execute(_CANDIDATE_IDS, {"ids": list(ids[start : start + 500])})
             found.update(row[0] for row in rows)
         return found
 
-    def case_by_track(self, track_key: str, since: datetime) -> Case | None:
-        row = (
-            self._c.execute(
-                sa.select(t.cases)
-                .where(t.cases.c.track_key == track_key, t.cases.c.created_at >= since)
-                .order_by(t.cases.c.created_at.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
-        return case_from_row(row) if row else None
+    def cases_by_tracks(self, track_keys: Sequence[str], since: datetime) -> dict[str, Case]:
+        found: dict[str, Case] = {}
+        for start in range(0, len(track_keys), 500):
+            chunk = list(track_keys[start : start + 500])
+            for row in self._c.execute(
+                _CASES_BY_TRACKS, {"keys": chunk, "since": since}
+            ).mappings():
+                found[row["track_key"]] = case_from_row(row)  # ordered by time: newest wins
+        for case in self._new_cases.values():
+            if case.track_key in track_keys and case.created_at >= since:
+                found[case.track_key] = case
+        return found
 
-    def open_cases_near(
-        self,
-        event_code: str,
-        since: datetime,
-        grid_code: str | None,
-        box: tuple[float, float, float, float] | None,
+    def open_cases_in_grids(self, pairs: Sequence[tuple[str, str]], since: datetime) -> list[Case]:
+        wanted = set(pairs)
+        found: list[Case] = []
+        for start in range(0, len(pairs), 200):
+            chunk = pairs[start : start + 200]
+            params = {
+                "codes": sorted({code for code, _ in chunk}),
+                "grids": sorted({grid for _, grid in chunk}),
+                "since": since,
+            }
+            for row in self._c.execute(_OPEN_IN_GRIDS, params).mappings():
+                if (row["event_code"], row["grid_code"]) in wanted:
+                    found.append(case_from_row(row))
+        found += [
+            c
+            for c in self._new_cases.values()
+            if (c.event_code, c.grid_code) in wanted and c.created_at >= since and c.is_open
+        ]
+        return sorted(found, key=lambda c: c.created_at)
+
+    def open_cases_in_box(
+        self, event_code: str, since: datetime, box: tuple[float, float, float, float]
     ) -> list[Case]:
-        near = []
-        if grid_code is not None:
-            near.append(t.cases.c.grid_code == grid_code)
-        if box is not None:
-            lat_min, lat_max, lon_min, lon_max = box
-            near.append(
-                sa.and_(
-                    t.cases.c.lat.between(lat_min, lat_max), t.cases.c.lon.between(lon_min, lon_max)
-                )
-            )
-        if not near:
-            return []
-        rows = self._c.execute(
-            sa.select(t.cases)
-            .where(
-                t.cases.c.event_code == event_code,
-                t.cases.c.state.in_(_OPEN),
-                t.cases.c.created_at >= since,
-                t.cases.c.merged_into.is_(None),
-                sa.or_(*near),
-            )
-            .order_by(t.cases.c.created_at)
-            .limit(50)
-        ).mappings()
-        return [case_from_row(row) for row in rows]
+        lat_min, lat_max, lon_min, lon_max = box
+        params = {"code": event_code, "since": since, "lat_min": lat_min, "lat_max": lat_max}
+        params.update(lon_min=lon_min, lon_max=lon_max)
+        return [case_from_row(row) for row in self._c.execute(_OPEN_IN_BOX, params).mappings()]
+
+    def existing_numbers(self, numbers: Sequence[str]) -> set[str]:
+        taken: set[str] = set()
+        for start in range(0, len(numbers), 500):
+            chunk = list(numbers[start : start + 500])
+            taken.update(row[0] for row in self._c.execute(_NUMBERS_TAKEN, {"numbers": chunk}))
+        taken.update(c.number for c in self._new_cases.values() if c.number in numbers)
+        return taken
 
     def reserve_numbers(self, count: int) -> int:
         updated = self._c.execute(
-            sa.update(t.counters)
-            .where(t.counters.c.name == _CASE_NUMBER_COUNTER)
-            .values(value=t.counters.c.value + count)
-            .returning(t.counters.c.value)
+            _BUMP_COUNTER, {"counter": _CASE_NUMBER_COUNTER, "count": count}
         ).first()
         if updated is None:
-            self._c.execute(sa.insert(t.counters).values(name=_CASE_NUMBER_COUNTER, value=count))
+            self._c.execute(sa.insert(t.counters), [{"name": _CASE_NUMBER_COUNTER, "value": count}])
             return 1
         return int(updated[0]) - count + 1
 
     def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None:
-        query = sa.select(t.cases).where(t.cases.c.id == case_id)
-        if for_update and self._postgres:
-            query = query.with_for_update()
-        row = self._c.execute(query).mappings().first()
+        if case_id in self._new_cases:
+            return self._new_cases[case_id]
+        query = _CASE_BY_ID.with_for_update() if for_update and self._postgres else _CASE_BY_ID
+        row = self._c.execute(query, {"id": case_id}).mappings().first()
         return case_from_row(row) if row else None
 
     def case_by_number(self, number: str) -> Case | None:
-        row = (
-            self._c.execute(sa.select(t.cases).where(t.cases.c.number == number)).mappings().first()
-        )
+        for case in self._new_cases.values():
+            if case.number == number:
+                return case
+        row = self._c.execute(_CASE_BY_NUMBER, {"number": number}).mappings().first()
         return case_from_row(row) if row else None
 
     def insert_case(self, case: Case) -> None:
-        self._c.execute(sa.insert(t.cases).values(**case_to_row(case), overdue_notified=False))
+        self._new_cases[case.id] = case
+        self._rows[t.cases].append({**case_to_row(case), "overdue_notified": False})
 
     def update_case(self, case: Case, expected_version: int) -> None:
+        if case.id in self._new_cases:
+            raise ConcurrentUpdate(f"case {case.id} is being created in this transaction")
         values = case_to_row(case)
         del values["id"]
         # a new deadline (extension, resume, re-dispatch) may become overdue again
@@ -203,20 +283,20 @@ class SqlCaseTransaction:
             raise ConcurrentUpdate(f"case {case.id} changed since version {expected_version}")
 
     def add_step(self, step: Step) -> None:
-        self._c.execute(
-            sa.insert(t.steps).values(
-                case_id=step.case_id,
-                at=step.at,
-                action=str(step.action),
-                from_state=str(step.from_state) if step.from_state else None,
-                to_state=str(step.to_state),
-                actor=step.actor,
-                role=str(step.role),
-                department=step.department,
-                opinion=step.opinion,
-                attachments=list(step.attachments),
-                facts=step.facts,
-            )
+        self._rows[t.steps].append(
+            {
+                "case_id": step.case_id,
+                "at": step.at,
+                "action": str(step.action),
+                "from_state": str(step.from_state) if step.from_state else None,
+                "to_state": str(step.to_state),
+                "actor": step.actor,
+                "role": str(step.role),
+                "department": step.department,
+                "opinion": step.opinion,
+                "attachments": list(step.attachments),
+                "facts": step.facts,
+            }
         )
 
     def add_candidate(
@@ -225,58 +305,53 @@ class SqlCaseTransaction:
         body = candidate.model_dump(mode="json", by_alias=True, exclude_none=True)
         for item in body.get("evidence", []):
             item.pop("data", None)
-        self._c.execute(
-            sa.insert(t.candidates).values(
-                id=candidate.id,
-                case_id=case_id,
-                source_kind=str(candidate.source.kind),
-                source_id=candidate.source.id,
-                event_code=candidate.event_code,
-                produced_at=candidate.ts,
-                received_at=received_at,
-                outcome=outcome,
-                body=body,
-            )
+        self._rows[t.candidates].append(
+            {
+                "id": candidate.id,
+                "case_id": case_id,
+                "source_kind": str(candidate.source.kind),
+                "source_id": candidate.source.id,
+                "event_code": candidate.event_code,
+                "produced_at": candidate.ts,
+                "received_at": received_at,
+                "outcome": outcome,
+                "body": body,
+            }
         )
 
     def link_evidence(self, case_id: str, evidence: Evidence, stored: bool, at: datetime) -> None:
-        existing = self._c.execute(
-            sa.select(t.evidence.c.stored).where(t.evidence.c.sha256 == evidence.sha256)
-        ).first()
-        if existing is None:
-            self._c.execute(
-                sa.insert(t.evidence).values(
-                    sha256=evidence.sha256,
-                    media_type=evidence.media_type,
-                    size=evidence.size,
-                    stored=stored,
-                    first_seen=at,
+        sha = evidence.sha256
+        if sha not in self._evidence_seen:
+            self._evidence_seen.add(sha)
+            existing = self._c.execute(_EVIDENCE_STORED, {"sha": sha}).first()
+            if existing is None:
+                self._rows[t.evidence].append(
+                    {
+                        "sha256": sha,
+                        "media_type": evidence.media_type,
+                        "size": evidence.size,
+                        "stored": stored,
+                        "first_seen": at,
+                    }
                 )
-            )
-        elif stored and not existing[0]:
-            self._c.execute(
-                sa.update(t.evidence)
-                .where(t.evidence.c.sha256 == evidence.sha256)
-                .values(stored=True)
-            )
-        linked = self._c.execute(
-            sa.select(t.case_evidence.c.sha256).where(
-                t.case_evidence.c.case_id == case_id, t.case_evidence.c.sha256 == evidence.sha256
-            )
-        ).first()
-        if linked is None:
-            self._c.execute(
-                sa.insert(t.case_evidence).values(
-                    case_id=case_id,
-                    sha256=evidence.sha256,
-                    role=str(evidence.role),
-                    name=evidence.name,
-                    added_at=at,
-                )
+            elif stored and not existing[0]:
+                self._c.execute(_EVIDENCE_MARK_STORED, {"sha": sha})
+        if (case_id, sha) in self._links_seen:
+            return
+        self._links_seen.add((case_id, sha))
+        if self._c.execute(_LINKED, {"case_id": case_id, "sha": sha}).first() is None:
+            self._rows[t.case_evidence].append(
+                {
+                    "case_id": case_id,
+                    "sha256": sha,
+                    "role": str(evidence.role),
+                    "name": evidence.name,
+                    "added_at": at,
+                }
             )
 
     def add_event(self, topic: str, payload: bytes) -> None:
-        self._c.execute(sa.insert(t.event_outbox).values(topic=topic, payload=payload))
+        self._rows[t.event_outbox].append({"topic": topic, "payload": payload})
 
     def overdue_unnotified(self, now: datetime, limit: int) -> list[Case]:
         rows = self._c.execute(
@@ -321,7 +396,9 @@ class SqlCaseStore:
     @contextmanager
     def transaction(self) -> Iterator[SqlCaseTransaction]:
         with self.engine.begin() as connection:
-            yield SqlCaseTransaction(connection)
+            tx = SqlCaseTransaction(connection)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

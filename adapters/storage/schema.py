@@ -78,6 +78,7 @@ cases = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False, default=0),
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
     sa.Index("ix_cases_dup_lookup", "event_code", "state", "created_at"),
+    sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
 )
 
 candidates = sa.Table(

@@ -41,6 +41,15 @@ def track_key(candidate: CandidateCase) -> str | None:
     return f"{camera}:{track}"
 
 
+def grid_of(candidate: CandidateCase, table: ResponsibilityTable) -> str | None:
+    """The candidate's unit grid: given, or the grid its camera zone is mapped to."""
+    location = candidate.location
+    if location.grid_code is not None:
+        return location.grid_code
+    mapped = table.grid_for_camera(location.camera_id, location.zone_id)
+    return mapped.grid_code if mapped is not None else None
+
+
 def case_from_candidate(
     candidate: CandidateCase,
     number: str,
@@ -102,6 +111,8 @@ def duplicate_of(new: Case, open_cases: list[Case], config: DuplicateConfig) -> 
     for other in open_cases:
         if other.id == new.id or other.event_code != new.event_code or not other.is_open:
             continue
+        if other.proposed_merge_into is not None:
+            continue  # itself a likely duplicate: propose the original instead
         if None not in (new.lat, new.lon, other.lat, other.lon):
             metres = distance_m(new.lat, new.lon, other.lat, other.lon)  # type: ignore[arg-type]
             if metres <= config.distance_m and (best is None or metres < best[0]):

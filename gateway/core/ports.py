@@ -59,14 +59,21 @@ class EvidenceLink:
 
 class CaseTransaction(Protocol):
     def known_candidate_ids(self, ids: Sequence[str]) -> set[str]: ...
-    def case_by_track(self, track_key: str, since: datetime) -> Case | None: ...
-    def open_cases_near(
-        self,
-        event_code: str,
-        since: datetime,
-        grid_code: str | None,
-        box: tuple[float, float, float, float] | None,
-    ) -> list[Case]: ...
+    def cases_by_tracks(self, track_keys: Sequence[str], since: datetime) -> dict[str, Case]:
+        """The newest case created since ``since`` for each camera track key that has one."""
+        ...
+
+    def open_cases_in_grids(self, pairs: Sequence[tuple[str, str]], since: datetime) -> list[Case]:
+        """Open cases created since ``since`` with one of the (event code, grid) pairs."""
+        ...
+
+    def open_cases_in_box(
+        self, event_code: str, since: datetime, box: tuple[float, float, float, float]
+    ) -> list[Case]:
+        """Open cases of a code created since ``since`` inside (lat_min, lat_max, lon_min, lon_max)."""
+        ...
+
+    def existing_numbers(self, numbers: Sequence[str]) -> set[str]: ...
     def reserve_numbers(self, count: int) -> int:
         """Reserve ``count`` consecutive case numbers; returns the first."""
         ...

@@ -12,7 +12,8 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.clock import Clock
@@ -22,6 +23,7 @@ from gateway.core.intake import (
     bounding_box,
     case_from_candidate,
     duplicate_of,
+    grid_of,
     track_key,
 )
 from gateway.core.ports import (
@@ -45,6 +47,33 @@ from gateway.core.workflow import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchIndex:
+    """What one intake batch knows: cases by camera track, open cases by grid, taken numbers.
+
+    Filled by a few queries at the start of the batch, then kept up to date with the
+    cases the batch itself opens (so two candidates in one batch see each other).
+    """
+
+    tracks: dict[str, Case]
+    numbers: set[str]
+    by_grid: dict[tuple[str, str], list[Case]] = field(default_factory=dict)
+    with_position: dict[str, list[Case]] = field(default_factory=dict)
+
+    def add_open(self, case: Case) -> None:
+        if case.grid_code is not None:
+            self.by_grid.setdefault((case.event_code, case.grid_code), []).append(case)
+        if case.lat is not None and case.lon is not None:
+            self.with_position.setdefault(case.event_code, []).append(case)
+
+    def open_in_grid(self, event_code: str, grid_code: str | None) -> list[Case]:
+        return self.by_grid.get((event_code, grid_code), []) if grid_code else []
+
+    def open_with_position(self, event_code: str) -> list[Case]:
+        return self.with_position.get(event_code, [])
+
 
 #: what `store_candidates` tells its listener per candidate: new case, re-detection, proposed merge
 NewCaseListener = Callable[[CandidateCase, Case, str], None]
@@ -77,7 +106,11 @@ class CaseService:
     # ------------------------------------------------------------------ intake
 
     def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
-        """The `CandidateStore` port of `gateway.ingest`: one transaction, True per new id."""
+        """The `CandidateStore` port of `gateway.ingest`: one transaction, True per new id.
+
+        Lookups are made once per batch (known ids, camera tracks, open cases in the same
+        grids, case numbers): a handful of queries per batch, not per candidate.
+        """
         for candidate in candidates:  # bytes first: idempotent, and safe before the commit
             for item in candidate.evidence:
                 if item.data is not None:
@@ -87,27 +120,31 @@ class CaseService:
         outcomes: list[tuple[CandidateCase, Case, str]] = []
         with self.store.transaction() as tx:
             known = tx.known_candidate_ids([c.id for c in candidates])
-            fresh = [c for c in candidates if c.id not in known]
-            needing_numbers = sum(1 for c in fresh if not c.case_number)
+            fresh: dict[str, CandidateCase] = {}
+            for c in candidates:
+                if c.id not in known:
+                    fresh.setdefault(c.id, c)
+            index = self._batch_index(tx, list(fresh.values()), now)
+            needing_numbers = sum(
+                1 for c in fresh.values() if not c.case_number or c.case_number in index.numbers
+            )
             next_number = tx.reserve_numbers(needing_numbers) if needing_numbers else 0
             for candidate in candidates:
-                if candidate.id in known:
+                if candidate.id not in fresh or candidate.id in known:
                     results.append(False)
                     continue
                 known.add(candidate.id)
                 number = candidate.case_number
-                if not number or tx.case_by_number(number) is not None:
+                if not number or number in index.numbers:
                     if number:
                         log.warning(
                             "candidate %s brings case number %s that is taken; assigning another",
                             candidate.id,
                             number,
                         )
-                        number = f"{self.number_prefix}{tx.reserve_numbers(1):08d}"
-                    else:
-                        number = f"{self.number_prefix}{next_number:08d}"
-                        next_number += 1
-                case, outcome = self._intake_one(tx, candidate, number, now)
+                    number = f"{self.number_prefix}{next_number:08d}"
+                    next_number += 1
+                case, outcome = self._intake_one(tx, index, candidate, number, now)
                 outcomes.append((candidate, case, outcome))
                 results.append(True)
         if outcomes:
@@ -117,19 +154,39 @@ class CaseService:
                 self.on_intake(candidate, case, outcome)
         return results
 
+    def _batch_index(
+        self, tx: CaseTransaction, fresh: list[CandidateCase], now: datetime
+    ) -> BatchIndex:
+        table = self.workflow.table
+        keys = {k for k in (track_key(c) for c in fresh) if k is not None}
+        track_since = now - timedelta(hours=self.duplicates.redetection_window_hours)
+        tracks = tx.cases_by_tracks(sorted(keys), track_since) if keys else {}
+        pairs = {(c.event_code, g) for c in fresh if (g := grid_of(c, table)) is not None}
+        since = now - timedelta(minutes=self.duplicates.window_minutes)
+        nearby = tx.open_cases_in_grids(sorted(pairs), since) if pairs else []
+        asked = sorted({c.case_number for c in fresh if c.case_number})
+        numbers = tx.existing_numbers(asked) if asked else set()
+        index = BatchIndex(tracks=tracks, numbers=numbers)
+        for case in nearby:
+            index.add_open(case)
+        return index
+
     def _intake_one(
-        self, tx: CaseTransaction, candidate: CandidateCase, number: str, now: Any
+        self,
+        tx: CaseTransaction,
+        index: BatchIndex,
+        candidate: CandidateCase,
+        number: str,
+        now: datetime,
     ) -> tuple[Case, str]:
         key = track_key(candidate)
-        if key is not None:
-            since = now - timedelta(hours=self.duplicates.redetection_window_hours)
-            existing = tx.case_by_track(key, since)
-            if existing is not None:
-                result = self.workflow.redetected(existing, now, candidate.id)
-                tx.add_candidate(candidate, existing.id, "redetection", now)
-                self._link_evidence(tx, existing.id, candidate, now)
-                self._record(tx, result, [candidate.id])
-                return existing, "redetection"
+        existing = index.tracks.get(key) if key is not None else None
+        if existing is not None:
+            result = self.workflow.redetected(existing, now, candidate.id)
+            tx.add_candidate(candidate, existing.id, "redetection", now)
+            self._link_evidence(tx, existing.id, candidate, now)
+            self._record(tx, result, [candidate.id])
+            return existing, "redetection"
         case = case_from_candidate(candidate, number, self.workflow.table, now)
         if candidate.case_number and number != candidate.case_number:
             case = dataclasses.replace(
@@ -137,15 +194,20 @@ class CaseService:
             )
         outcome = "new_case"
         since = now - timedelta(minutes=self.duplicates.window_minutes)
-        box = None
+        nearby = list(index.open_in_grid(case.event_code, case.grid_code))
         if case.lat is not None and case.lon is not None:
             box = bounding_box(case.lat, case.lon, self.duplicates.distance_m)
-        nearby = tx.open_cases_near(case.event_code, since, case.grid_code, box)
+            nearby += tx.open_cases_in_box(case.event_code, since, box)
+            nearby += index.open_with_position(case.event_code)
         target = duplicate_of(case, nearby, self.duplicates)
         if target is not None:
             case = dataclasses.replace(case, proposed_merge_into=target.id)
             outcome = "proposed_merge"
         tx.insert_case(case)
+        index.add_open(case)
+        index.numbers.add(case.number)
+        if key is not None:
+            index.tracks[key] = case
         facts: dict[str, Any] = {
             "candidate_id": candidate.id,
             "source": f"{candidate.source.kind}/{candidate.source.id}",
