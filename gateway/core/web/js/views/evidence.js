@@ -28,7 +28,9 @@ export function renderEvidence(detail) {
     wrap.append(h('p', { class: 'muted' }, '无证据材料'));
     return wrap;
   }
-  for (const item of detail.evidence) {
+  const order = { snapshot: 0, photo: 1, recording: 2, clip: 3 };
+  const items = detail.evidence.slice().sort((a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9));
+  for (const item of items) {
     const title = `${ROLE_NAMES[item.role] || item.role}${item.name ? ' · ' + item.name : ''}`;
     const figure = h('figure', { class: `ev ev-${item.role}` });
     figure.append(h('figcaption', {}, title));

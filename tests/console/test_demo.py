@@ -1,0 +1,147 @@
+"""The one-command demo, as a newcomer runs it: every part starts, a real camera detection
+(test camera → real YOLO weights → MQTT → core) reaches the console, and the operator
+confirms it there; the scripted hotline call arrives with its recordings; Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.mqtt.broker import free_port
+from gateway.demo import DEMO_PASSWORD
+from tests.conftest import REPO_ROOT
+from tests.console.conftest import screenshot
+
+CAMERA_CASE = re.compile(r"candidate square-n-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+CALL_CASE = re.compile(r"candidate call-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+
+
+class DemoProcess:
+    def __init__(self, state_dir: Path, http_port: int) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gateway.demo", "--state-dir", str(state_dir),
+                "--http-port", str(http_port), "--samples", "1", "--exit-after", "280",
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        self._reader = threading.Thread(target=self._read, name="demo-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, pattern: re.Pattern[str] | str, timeout: float) -> re.Match[str]:
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
+                    tail = "\n".join(self.lines[-40:])
+                    raise AssertionError(f"the demo never printed /{regex.pattern}/:\n{tail}")
+                self._cond.wait(min(left, 1.0))
+
+    def interrupt(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise
+
+
+@pytest.fixture
+def demo(tmp_path: Path, browser: Any) -> Iterator[tuple[DemoProcess, str]]:
+    port = free_port()
+    process = DemoProcess(tmp_path / "demo", port)
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.process.poll() is None:
+            process.interrupt()
+
+
+def api_get(base: str, path: str, token: str) -> Any:
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
+    demo: tuple[DemoProcess, str], browser: Any
+) -> None:
+    process, base = demo
+    process.wait_for(r"\[demo\] console: http://127\.0\.0\.1:\d+/console/", timeout=150)
+    process.wait_for(r"\[demo\] log in as: .*; password ", timeout=10)
+    banner = "\n".join(process.lines)
+    assert "NOT STARTED" not in banner, banner
+    assert f"password {DEMO_PASSWORD}" in banner
+    call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
+    camera_number = process.wait_for(CAMERA_CASE, timeout=120).group(1)
+
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto(f"{base}/console/")
+    page.fill("#login-form input[name=name]", "operator")
+    page.fill("#login-form input[name=password]", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    item = page.locator(f'.queue-item[data-number="{camera_number}"]')
+    item.wait_for()
+    item.click()
+    page.wait_for_function(
+        "n => document.querySelector('#detail-title')?.textContent.startsWith(n)",
+        arg=camera_number,
+    )
+    # the video gateway's own snapshot (768x576, boxes drawn by it) and its clip
+    page.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth === 768")
+    assert page.locator("video.clip").count() == 1
+    assert "square-n" in page.inner_text("#queue-detail")
+    screenshot(page, "20-demo-real-detection")
+    page.keyboard.press("a")
+    page.wait_for_selector(f'.queue-item[data-number="{camera_number}"]', state="detached")
+    token = page.evaluate("sessionStorage.getItem('citygw.token')")
+    confirmed = api_get(base, f"/api/v1/cases/by-number/{camera_number}", token)
+    assert confirmed["state"] == "registered"
+    assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
+
+    # the scripted call: its two recordings are playable in the page
+    page.click(f'.queue-item[data-number="{call_number}"]')
+    page.wait_for_function(
+        "n => document.querySelector('#detail-title')?.textContent.startsWith(n)",
+        arg=call_number,
+    )
+    assert page.locator("audio.recording").count() == 2
+    assert "13800138000" in page.inner_text("#queue-detail")
+    screenshot(page, "21-demo-hotline-call")
+    context.close()
+
+    assert process.interrupt() == 0
+    assert process.lines[-1] == "[demo] stopped"
