@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the demo on embedded defaults: a local Mosquitto, the core
-# consumer printing each candidate it stores, and a few sample candidates sent through
-# the durable outbox. Ctrl-C stops everything.
+# Set up (idempotent) and run the demo: a local Mosquitto, the core with the operator
+# console (demo users printed), the video gateway on the test camera with real YOLO
+# weights, the AGI server with one scripted call, sample candidates. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
