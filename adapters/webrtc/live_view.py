@@ -129,14 +129,14 @@ class LiveViewServer:
         max_viewers: int = 8,
         fps: float = 10.0,
         ice_servers: list[str] | None = None,
-        known_camera: Callable[[str], bool] = lambda _id: True,
+        camera_ids: Callable[[], list[str]] = list,
     ) -> None:
         self.host = host
         self.port = port
         self._max_viewers = max_viewers
         self._min_interval = 1.0 / fps
         self._ice_servers = [RTCIceServer(url) for url in ice_servers or []]
-        self._known_camera = known_camera
+        self._camera_ids = camera_ids
         self._cameras: dict[str, _Camera] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -195,6 +195,10 @@ class LiveViewServer:
             loop.run_forever()
         finally:
             loop.run_until_complete(self._shutdown())
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:  # relay and track tasks aiortc leaves behind
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _serve(self) -> None:
@@ -236,12 +240,15 @@ class LiveViewServer:
         return web.Response(text=_PAGE, content_type="text/html")
 
     async def _list(self, _request: web.Request) -> web.Response:
-        body = [{"id": cid, "viewers": len(c.viewers)} for cid, c in sorted(self._cameras.items())]
+        body = [
+            {"id": cid, "viewers": len(self._cameras[cid].viewers) if cid in self._cameras else 0}
+            for cid in sorted(self._camera_ids())
+        ]
         return web.json_response(body)
 
     async def _offer(self, request: web.Request) -> web.Response:
         camera_id = request.match_info["camera_id"]
-        if not self._known_camera(camera_id):
+        if camera_id not in self._camera_ids():
             return web.json_response({"error": f"no camera {camera_id!r}"}, status=404)
         if self.viewers >= self._max_viewers:
             return web.json_response({"error": "too many viewers"}, status=503)

@@ -215,7 +215,7 @@ class VideoGateway:
                 port=video.live_view.port,
                 max_viewers=video.live_view.max_viewers,
                 fps=video.live_view.fps,
-                known_camera=lambda camera_id: self.supervisor.reader(camera_id) is not None,
+                camera_ids=lambda: list(self.supervisor.readers),
             )
             self.live.start()
         pipeline_class = _load_pipeline_class() if self._analysis else None
@@ -267,9 +267,9 @@ class VideoGateway:
             self.pipeline.stop()
         if self.live is not None:
             self.live.stop()
-        self.publisher.wait_drained(5.0)
-        self.connection.stop()
+        self.publisher.wait_drained(5.0)  # the last statuses ("stopped"), if the broker is there
         self.publisher.stop()
+        self.connection.stop()
         self.publisher.outbox.close()
 
 

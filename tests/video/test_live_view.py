@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from gateway.config import Config
@@ -86,3 +88,62 @@ def test_a_webrtc_viewer_receives_the_cameras_video(
     finally:
         gateway.stop()
     assert not [t for t in threading.enumerate() if t.name == "live-view"]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    # WebRTC on loopback only: offer 127.0.0.1 candidates, no mDNS names
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_an_operator_can_watch_a_camera_live_in_chromium(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    config = make_config(
+        video={
+            "ingest": fast_ingest(),
+            "live_view": {"enabled": True, "host": "127.0.0.1", "port": port},
+            "cameras": [{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}],
+        }
+    )
+    gateway = VideoGateway(config, analysis=False)
+    gateway.start()
+    try:
+        status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/live/", timeout=30_000)
+                page.wait_for_selector("#cam option[value=gate-1]", state="attached")
+                page.click("#go")
+                page.wait_for_function(
+                    "() => { const v = document.getElementById('v');"
+                    " return v.videoWidth > 0 && v.currentTime > 1; }",
+                    timeout=40_000,
+                )
+                size = page.evaluate(
+                    "() => [document.getElementById('v').videoWidth,"
+                    " document.getElementById('v').videoHeight]"
+                )
+            finally:
+                browser.close()
+    finally:
+        gateway.stop()
+    assert size == [768, 576]
