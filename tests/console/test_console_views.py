@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from tests.console.conftest import RunningCore, screenshot
-from tests.console.test_console_workflow import camera_candidate
+from tests.console.test_console_workflow import camera_candidate, do, wait_state
 
 DISPATCHER = Actor("disp", Role.DISPATCHER)
 OPERATOR = Actor("oper", Role.OPERATOR)
@@ -118,3 +118,57 @@ def test_the_camera_wall_shows_each_camera_with_its_latest_detection(
     assert operator.locator("#camera-health-note").count() == 1
     assert tile.locator(".health").inner_text() == "未知"
     screenshot(operator, "11-camera-wall")
+
+
+def test_extension_and_suspension_requests_are_decided_from_the_case_page(
+    core: RunningCore, login: Any
+) -> None:
+    parked = camera_candidate(
+        "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
+        track_id=1, grid_code="11010200100101", zone_id="curb",
+    )  # fmt: skip
+    core.publish_candidates([parked])
+    case_id = core.wait_for_case(parked.id).id
+    service = core.daemon.service
+    service.transition(case_id, Command(Action.REGISTER), OPERATOR)
+    service.transition(case_id, Command(Action.DISPATCH), DISPATCHER)
+    deadline = core.case(case_id).deadline
+
+    department = login("department")
+    department.goto(f"{core.url}/console/#/case/{case_id}")
+    department.wait_for_selector('#case-actions button[data-action="request_extension"]')
+    assert {
+        b.get_attribute("data-action")
+        for b in department.locator("#case-actions button").element_handles()
+    } >= {"request_extension", "request_return", "request_suspension", "report"}
+    do(department, "request_extension", "需协调拖车", extension_hours=4)
+    department.wait_for_selector(".case-side td:has-text('延时（dept）')")
+
+    dispatcher = login("dispatcher")
+    dispatcher.goto(f"{core.url}/console/#/case/{case_id}")
+    dispatcher.wait_for_selector('#case-actions button[data-action="approve"]')
+    assert dispatcher.inner_text('#case-actions button[data-action="approve"]') == "批准延时申请"
+    do(dispatcher, "approve", "同意")
+    dispatcher.wait_for_selector('#step-log tr[data-action="approve"]')
+    extended = core.case(case_id)
+    assert extended.pending is None and extended.deadline > deadline
+
+    department.reload()
+    department.wait_for_selector('#case-actions button[data-action="request_suspension"]')
+    do(department, "request_suspension", "车主外地，待联系")
+    dispatcher.reload()
+    dispatcher.wait_for_selector('#case-actions button[data-action="approve"]')
+    do(dispatcher, "approve")
+    wait_state(dispatcher, "挂账")
+    dispatcher.wait_for_selector('#case-actions button[data-action="resume"]')
+    do(dispatcher, "resume")
+    wait_state(dispatcher, "处置")
+    screenshot(dispatcher, "12-dispatcher-requests-decided")
+    assert [s.action for s in core.steps(case_id)][-6:] == [
+        Action.DISPATCH,
+        Action.REQUEST_EXTENSION,
+        Action.APPROVE,
+        Action.REQUEST_SUSPENSION,
+        Action.APPROVE,
+        Action.RESUME,
+    ]
