@@ -29,7 +29,13 @@ WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "
 CLOTH = Detection(62, 489, 167, 532, 0.48, 1, "fallen_person")
 
 
-def video_config(fall_cooldown_s: float = 600, **analysis: Any) -> dict[str, Any]:
+PARKING = {"id": "park", "type": "dwell", "event_code": "0505", "classes": ["car"],
+           "zone": "lawn", "min_dwell_s": 30}  # fmt: skip
+
+
+def video_config(
+    fall_cooldown_s: float = 600, extra_rules: list[dict[str, Any]] | None = None, **analysis: Any
+) -> dict[str, Any]:
     return {
         "cameras": [
             {
@@ -62,6 +68,7 @@ def video_config(fall_cooldown_s: float = 600, **analysis: Any) -> dict[str, Any
                             "min_count": 3,
                             "min_duration_s": 2,
                         },
+                        *(extra_rules or []),
                     ],
                 }
             },
@@ -96,8 +103,13 @@ class Edge:
 def edge(make_config: Callable[..., Config]) -> Iterator[Callable[..., Edge]]:
     made: list[Edge] = []
 
-    def build(detector: Any, fall_cooldown_s: float = 600, **analysis: Any) -> Edge:
-        config = make_config(video=video_config(fall_cooldown_s, **analysis))
+    def build(
+        detector: Any,
+        fall_cooldown_s: float = 600,
+        extra_rules: list[dict[str, Any]] | None = None,
+        **analysis: Any,
+    ) -> Edge:
+        config = make_config(video=video_config(fall_cooldown_s, extra_rules, **analysis))
         made.append(Edge(config, detector))
         return made[-1]
 
@@ -158,14 +170,20 @@ class ScriptedDetector:
     input_size = (640, 640)
     max_batch = 1
 
-    def __init__(self, answer: Callable[[], list[Detection]], delay: float = 0.0) -> None:
+    def __init__(
+        self, answer: Callable[[], list[Detection]], delay: float = 0.0, max_batch: int = 1
+    ) -> None:
         self.answer = answer
+        self.max_batch = max_batch
+        self.batches: list[int] = []
         self.calls = 0
         self._delay = threading.Event()
         self._delay_s = delay
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         self.calls += len(images)
+        self.batches.append(len(images))
+        assert len(images) <= self.max_batch
         if self._delay_s:
             self._delay.wait(self._delay_s)
         return [self.answer() for _ in images]
@@ -188,20 +206,33 @@ def still_frames(count: int, camera_id: str = "cam-1", start_mono: float = 1000.
     )
 
 
-def test_a_still_scene_reaches_the_detector_once_and_then_only_on_the_recheck_interval(
-    edge: Callable[..., Edge],
+def test_a_parked_car_in_a_still_scene_fires_its_dwell_rule_with_one_inference_and_rechecks(
+    edge: Callable[..., Edge], collector: CandidateCollector
 ) -> None:
-    parked = Detection(100, 400, 260, 480, 0.9, 2, "car")
+    parked = Detection(100, 480, 260, 560, 0.9, 2, "car")  # bottom-centre on the lawn
     detector = ScriptedDetector(lambda: [parked])
-    run = edge(detector, recheck_s=10)
+    run = edge(detector, extra_rules=[PARKING], recheck_s=20)
     for frame in still_frames(5 * 60):  # one minute at 5 fps, nothing moves
         run.pipeline.submit(frame)
         assert run.pipeline.wait_idle(30)
-    # the first frame (nothing known yet) and then one re-check every 10 s of the car
-    assert detector.calls in (6, 7)
-    metrics = run.pipeline.metrics()
-    assert metrics.cameras["cam-1"].frames_motion == 300
-    assert metrics.cameras["cam-1"].frames_detected == detector.calls
+    # the first frame (nothing known yet), then a re-check every 20 s of video
+    assert detector.calls == 3
+    metrics = run.pipeline.metrics().cameras["cam-1"]
+    assert metrics.frames_motion == 300 and metrics.frames_detected == 3
+    assert 55 <= metrics.held <= 60  # tracks carried forward once a second without inference
+    (candidate,) = collector.wait_for(1)
+    assert candidate.event_code == "0505" and candidate.facts["dwell_s"] >= 30
+    assert run.pipeline.metrics().cameras["cam-1"].candidates == 1
+
+
+def test_an_empty_still_scene_reaches_the_detector_only_once(edge: Callable[..., Edge]) -> None:
+    detector = ScriptedDetector(lambda: [])
+    run = edge(detector, recheck_s=5)
+    for frame in still_frames(5 * 30):
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    assert detector.calls == 1  # nothing tracked: nothing to re-check
+    assert run.pipeline.metrics().cameras["cam-1"].held == 0
 
 
 def test_a_saturated_detector_skips_frames_of_each_camera_fairly_and_reports_it(
@@ -239,6 +270,23 @@ def test_a_malformed_case_event_is_logged_acked_and_teaches_nothing(
     run.pipeline.on_case_event_message(message)
     assert message.acked and "case event on citygw/v1/cases/x/events ignored" in caplog.text
     assert run.pipeline.metrics().false_positives == {}
+
+
+def test_a_detector_that_takes_batches_gets_frames_of_several_cameras_in_one_call(
+    edge: Callable[..., Edge],
+) -> None:
+    detector = ScriptedDetector(lambda: [], delay=0.05, max_batch=4)
+    run = edge(detector)
+    cameras = [f"cam-{i}" for i in range(4)]
+    busy = {c: _moving_frames(40, c, size=(144, 192)) for c in cameras}
+    for index in range(40):
+        for camera_id in cameras:
+            run.pipeline.submit(busy[camera_id][index])
+    assert run.pipeline.wait_idle(60)
+    assert max(detector.batches) > 1  # several cameras' frames in one inference call
+    metrics = run.pipeline.metrics()
+    assert all(metrics.cameras[c].frames_detected > 0 for c in cameras)
+    assert metrics.detector_calls == sum(detector.batches)
 
 
 def reject(candidate_id: str) -> CaseEvent:

@@ -125,7 +125,7 @@ def _configured_models_dir(ctx: click.Context) -> Path:
     config_path = getattr(obj, "config_path", None)
     if config_path is None:
         return DEFAULT_MODELS_DIR
-    return obj.config.video.analysis.models_dir  # type: ignore[union-attr]
+    return Path(obj.config.video.analysis.models_dir)  # type: ignore[attr-defined]
 
 
 def import_weights(  # type: ignore[no-untyped-def]

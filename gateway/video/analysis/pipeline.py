@@ -60,6 +60,7 @@ class CameraMetrics:
     frames_in: int = 0
     frames_motion: int = 0  # frames the motion stage looked at
     frames_detected: int = 0  # frames the detector looked at
+    held: int = 0  # still frames whose tracks were carried forward without the detector
     skipped: int = 0  # frames dropped (queue full or replaced before detection)
     candidates: int = 0
 
@@ -90,7 +91,7 @@ class PipelineMetrics:
 class _Job:
     frame: Frame
     crops: list[Region]
-    reason: str  # motion | recheck
+    reason: str  # motion | recheck | hold (no crops: nothing moved, tracks carried forward)
 
 
 @dataclass(slots=True)
@@ -102,6 +103,7 @@ class _Camera:
     rules: RuleEngine
     metrics: CameraMetrics
     last_detect: float | None = None
+    last_pass: float | None = None  # detector pass or hold
     has_tracks: bool = False
 
 
@@ -320,6 +322,8 @@ class AnalysisPipeline:
                 self._busy -= 1
                 camera.metrics.frames_motion += 1
                 self._analysed.append(self._clock.monotonic())
+                if job is not None and job.reason == "hold" and frame.camera_id in self._jobs:
+                    job = None  # a real pass is waiting: it carries the tracks anyway
                 if job is not None:
                     if frame.camera_id in self._jobs:
                         camera.metrics.skipped += 1  # the detector had not reached the older one
@@ -347,34 +351,65 @@ class AnalysisPipeline:
         if due:
             camera.last_detect = frame.monotonic  # one re-check per interval, even if queued
             return _Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
+        if camera.has_tracks and (
+            camera.last_pass is None or frame.monotonic - camera.last_pass >= self._settings.hold_s
+        ):
+            # nothing moved since the last pass: what was there is still there; the rules'
+            # timers (dwell, down, count) advance without spending an inference
+            camera.last_pass = frame.monotonic
+            return _Job(frame, [], "hold")
         return None
 
     # ----------------------------------------------------------------- detector stage
 
     def _detector_loop(self) -> None:
+        assert self._detector is not None
         while True:
             with self._lock:
                 self._wake.wait_for(lambda: self._jobs or self._state is not State.RUNNING)
                 if self._state is not State.RUNNING:
                     return
-                camera_id = self._order.popleft()
-                job = self._jobs.pop(camera_id)
-                camera = self._cameras[camera_id]
+                # round-robin: the oldest waiting camera first, then more while the batch fits
+                batch: list[tuple[_Camera, _Job]] = []
+                images = 0
+                while self._order:
+                    size = len(self._jobs[self._order[0]].crops)
+                    if batch and images + size > self._detector.max_batch:
+                        break
+                    camera_id = self._order.popleft()
+                    batch.append((self._cameras[camera_id], self._jobs.pop(camera_id)))
+                    images += size
                 self._busy += 1
             try:
-                self._analyse(camera, job)
+                self._detect_batch(batch)
             except Exception:
-                log.exception("detection failed on camera %s frame %s", camera_id, job.frame.seq)
+                log.exception("detection failed on camera(s) %s", [c.camera_id for c, _ in batch])
             finally:
                 self._done()
 
-    def _analyse(self, camera: _Camera, job: _Job) -> None:
+    def _detect_batch(self, batch: list[tuple[_Camera, _Job]]) -> None:
         assert self._detector is not None
-        frame = job.frame
-        images = [frame.image[c.y1 : c.y2, c.x1 : c.x2] for c in job.crops]
+        images = [job.frame.image[c.y1 : c.y2, c.x1 : c.x2] for _, job in batch for c in job.crops]
         started = self._clock.monotonic()
-        per_crop = self._detector.detect(images)
+        found = self._detector.detect(images) if images else []
         elapsed = self._clock.monotonic() - started
+        with self._lock:
+            self._metrics.detector_calls += len(images)
+            self._metrics.detector_seconds += elapsed
+        offset = 0
+        for camera, job in batch:
+            per_crop = found[offset : offset + len(job.crops)]
+            offset += len(job.crops)
+            try:
+                self._analyse(camera, job, per_crop)
+            except Exception:
+                log.exception(
+                    "analysis failed on camera %s frame %s", camera.camera_id, job.frame.seq
+                )
+
+    def _analyse(self, camera: _Camera, job: _Job, per_crop: list[list[Detection]]) -> None:
+        """Detections of one job -> tracker -> rules -> firings for the publisher."""
+        frame = job.frame
         detections: list[Detection] = []
         for crop, found in zip(job.crops, per_crop, strict=True):
             for d in found:
@@ -399,15 +434,20 @@ class AnalysisPipeline:
             and camera.rules.keeps(d, (frame.height, frame.width))
             and not self.feedback.suppressed(camera.camera_id, d, now)
         ]
-        objects = camera.tracker.update(kept, frame.monotonic)
+        if job.reason == "hold":
+            objects = camera.tracker.hold(frame.monotonic)
+        else:
+            objects = camera.tracker.update(kept, frame.monotonic)
         firings = camera.rules.evaluate(
             objects, frame.monotonic, frame.captured_at, (frame.height, frame.width)
         )
         with self._lock:
-            self._metrics.detector_calls += len(images)
-            self._metrics.detector_seconds += elapsed
-            camera.metrics.frames_detected += 1
-            camera.last_detect = frame.monotonic
+            if job.reason == "hold":
+                camera.metrics.held += 1
+            else:
+                camera.metrics.frames_detected += 1
+                camera.last_detect = frame.monotonic
+            camera.last_pass = frame.monotonic
             camera.has_tracks = bool(objects)
         visible = [o.detection for o in objects if o.visible_at(frame.monotonic)]
         for firing in firings:

@@ -205,10 +205,16 @@ class AnalysisConfig(_Section):
         default=32, ge=1, le=10000, description="frames waiting for motion analysis, all cameras"
     )
     recheck_s: float = Field(
-        default=10.0,
+        default=120.0,
         gt=0,
         le=3600,
         description="re-detect a camera without motion this often while it has tracks",
+    )
+    hold_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="without motion, carry tracks forward (no inference) this often",
     )
     timezone: str = Field(default="Asia/Shanghai", description="time zone of rule schedules")
     snapshot_quality: int = Field(default=85, ge=10, le=100, description="JPEG quality")

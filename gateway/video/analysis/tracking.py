@@ -55,6 +55,7 @@ class ObjectTracker:
             )
         self._sv = sv
         self._objects: dict[int, TrackedObject] = {}
+        self._last_pass: float | None = None
 
     @property
     def objects(self) -> list[TrackedObject]:
@@ -62,6 +63,7 @@ class ObjectTracker:
 
     def update(self, detections: list[Detection], now: float) -> list[TrackedObject]:
         """Match ``detections`` to tracks; return every live track (seen within forget_s)."""
+        self._last_pass = now
         for detection in self._assign(detections):
             assert detection.track_id is not None
             point = detection.bottom_centre
@@ -81,6 +83,21 @@ class ObjectTracker:
             if moved > tolerance:
                 current.anchor, current.still_since = point, now
             current.detection, current.last_seen = detection, now
+        return self._refresh(now)
+
+    def hold(self, now: float) -> list[TrackedObject]:
+        """Nothing moved since the last pass: objects in view then are still in view now.
+
+        ByteTrack is not stepped (no detections were made); the next real pass matches
+        against the same tracks.
+        """
+        for obj in self._objects.values():
+            if obj.last_seen == self._last_pass:
+                obj.last_seen = now
+        self._last_pass = now
+        return self._refresh(now)
+
+    def _refresh(self, now: float) -> list[TrackedObject]:
         for track_id, obj in list(self._objects.items()):
             if now - obj.last_seen > self._config.forget_s:
                 del self._objects[track_id]
@@ -95,7 +112,9 @@ class ObjectTracker:
             scores = np.array([d.score for d in detections], dtype=np.float32)
             classes = np.array([d.class_id for d in detections], dtype=int)
         else:
-            xyxy, scores, classes = np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, int)
+            xyxy = np.zeros((0, 4), np.float32)
+            scores = np.zeros(0, np.float32)
+            classes = np.zeros(0, int)
         tracked = self._bytetrack.update_with_detections(
             sv.Detections(
                 xyxy=xyxy,
@@ -104,7 +123,7 @@ class ObjectTracker:
                 data={"index": np.arange(len(detections))},
             )
         )
-        if len(tracked) == 0:
+        if len(tracked) == 0 or tracked.tracker_id is None:
             return []
         out = []
         for index, track_id in zip(tracked.data["index"], tracked.tracker_id, strict=True):
