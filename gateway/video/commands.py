@@ -70,7 +70,13 @@ def register(cli: click.Group) -> None:
                 click.echo(f"  scope  {scope}")
 
     @cameras.command("probe")
-    @click.argument("url")
+    @click.argument("url", required=False)
+    @click.option(
+        "--camera",
+        "camera_id",
+        default=None,
+        help="probe this configured camera (its ONVIF URL and credentials from the config)",
+    )
     @click.option(
         "--user", envvar="CITYGW_CAMERA_USER", default=None, help="env CITYGW_CAMERA_USER"
     )
@@ -83,15 +89,33 @@ def register(cli: click.Group) -> None:
     @click.option("--timeout", type=float, default=None, help="seconds per ONVIF call")
     @pass_cli
     def probe(
-        ctx: CliContext, url: str, user: str | None, password_env: str, timeout: float | None
+        ctx: CliContext,
+        url: str | None,
+        camera_id: str | None,
+        user: str | None,
+        password_env: str,
+        timeout: float | None,
     ) -> None:
         """Show an ONVIF device: information, profiles, stream/snapshot URIs, PTZ presets.
 
-        URL is the device service, e.g. http://10.0.0.5/onvif/device_service.
+        URL is the device service, e.g. http://10.0.0.5/onvif/device_service; or name a
+        configured camera with --camera.
         """
         from adapters.onvif.device import OnvifError, probe_device
 
         password = os.environ.get(password_env)
+        if camera_id is not None:
+            camera = next((c for c in ctx.config.video.cameras if c.id == camera_id), None)
+            if camera is None or camera.onvif is None:
+                raise click.BadParameter(
+                    f"no configured camera {camera_id!r} with an onvif section",
+                    param_hint="--camera",
+                )
+            url = camera.onvif.url
+            user = camera.username
+            password = camera.password.get_secret_value() if camera.password else None
+        if url is None:
+            raise click.UsageError("give URL or --camera")
         try:
             result = probe_device(
                 url, user, password, timeout_s=timeout or ctx.config.video.onvif_timeout_s

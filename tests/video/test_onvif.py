@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +66,25 @@ def test_the_probe_command_prints_the_device_and_never_the_password(
     )
     assert wrong.exit_code == 1
     assert "refused the credentials" in wrong.output and "wrong" not in wrong.output.split(":")[-1]
+
+
+def test_a_configured_camera_is_probed_with_its_own_credentials(
+    make_camera: Callable[..., TestCamera], tmp_path: Path
+) -> None:
+    camera = make_camera(username="admin", password="cam-secret")
+    config_file = tmp_path / "citygw.yaml"
+    config_file.write_text(
+        "video:\n  cameras:\n    - id: gate-3\n      username: admin\n"
+        "      password: ${GATE3_PASSWORD}\n"
+        f"      onvif: {{url: '{camera.onvif_url}'}}\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["-c", str(config_file), "cameras", "probe", "--camera", "gate-3", "--timeout", "5"],
+        env={"GATE3_PASSWORD": "cam-secret"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "TestCam-1" in result.output and "cam-secret" not in result.output
 
 
 def test_probing_nothing_fails_fast_with_a_clear_reason() -> None:
