@@ -15,6 +15,8 @@ from vtest with sensor noise, encoded once to var/bench/static-h264.mp4).
     of frames, each busy camera gets >= 1 detector pass per second, and p95 frame ->
     candidate <= 1 s. Rules on the busy cameras fire often (a line crossing per person).
 (c) decode only: the same files decoded flat out (5 fps worth of BGR frames): the floor.
+(d) detector speed: ms per frame on onnxruntime (1 and 2 threads) for the fall model and
+    a YOLOv8n built from ultralytics' yolov8.yaml (untrained) at 640, 480x640 and 320.
 
 Reported: cameras sustained, analysed frames per CPU-second (process CPU time, all
 threads), detector calls, p95 latency. Targets: (b) >= 10x the cameras of (a); static
@@ -205,6 +207,60 @@ def naive(frames: list[np.ndarray]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- (d) detector speed
+
+
+BENCH_MODELS = REPO / "var" / "bench" / "models"
+
+
+def ensure_yolov8n() -> str:
+    """YOLOv8n built from ultralytics' yolov8.yaml (real architecture, untrained) as ONNX
+    at 640, 480x640 and 320, made once with ultralytics when it is importable."""
+    if (BENCH_MODELS / "cards").is_dir():
+        return "present"
+    if importlib.util.find_spec("ultralytics") is None:
+        return "missing: run this benchmark once with ultralytics installed to build them"
+    import shutil
+    import tempfile
+
+    import ultralytics
+
+    from gateway.video.analysis.commands import import_weights
+
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "yolov8n.yaml"  # the file name picks the 'n' scale
+        shutil.copy(
+            Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / "yolov8.yaml", source
+        )
+        for size, name in (((640, 640), "yolov8n-640"), ((480, 640), "yolov8n-480x640"), ((320, 320), "yolov8n-320")):  # fmt: skip
+            import_weights(source, size, name, BENCH_MODELS)
+    return "built"
+
+
+def detector_speed(frames: list[np.ndarray]) -> list[dict[str, Any]]:
+    from adapters.detectors.onnx_detector import OnnxDetector
+    from gateway.video.analysis.model_card import list_cards
+
+    cards = [(MODELS, load_card(MODELS, MODEL))]
+    cards += [
+        (BENCH_MODELS, c) for _, c in list_cards(BENCH_MODELS) if not isinstance(c, Exception)
+    ]
+    rows = []
+    for directory, card in cards:
+        row: dict[str, Any] = {"model": card.name, "input": [card.input.height, card.input.width]}
+        for threads in (1, 2):
+            detector = OnnxDetector(weights_file(directory, card, "onnx"), card, threads=threads)
+            detector.detect(frames[:1])
+            started = time.perf_counter()
+            for image in frames:
+                detector.detect([image])
+            row[f"ms_per_frame_{threads}_threads"] = round(
+                (time.perf_counter() - started) / len(frames) * 1000, 1
+            )
+        rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------- (b) citygw
 
 
@@ -339,6 +395,10 @@ def main() -> None:
             for i, f in enumerate(container.decode(video=0))
             if i % 20 == 0 and i < 20 * args.naive_frames
         ]
+    print("(d) detector speed ...", flush=True)
+    yolov8n = ensure_yolov8n()
+    speed = detector_speed(frames[:5])
+    print(json.dumps(speed), flush=True)
     print("(a) naive ...", flush=True)
     baseline = naive(frames)
     print(json.dumps(baseline), flush=True)
@@ -376,6 +436,8 @@ def main() -> None:
         "decode_only": decode,
         "citygw_static_only": static,
         "citygw_steps": steps,
+        "detector_speed_onnxruntime": speed,
+        "yolov8n_exports": yolov8n,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
