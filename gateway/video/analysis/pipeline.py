@@ -170,6 +170,13 @@ class AnalysisPipeline:
             return
         if self._state is not State.CREATED:
             raise RuntimeError(f"cannot start an analysis pipeline that is {self._state.value}")
+        unknown = sorted(set(self._settings.cameras) - set(self._locations))
+        if unknown:
+            log.warning(
+                "video.analysis.cameras names camera(s) %s that video.cameras does not list: "
+                "their rules run only if frames arrive under those ids",
+                unknown,
+            )
         if self._detector is None:
             self._detector = self._open_detector()
         for name, target in (
