@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
+import supervision as sv  # imported with the module: never on a camera's first frame
 
 from gateway.video.analysis.settings import TrackerConfig
 from gateway.video.detection import Detection
@@ -42,8 +43,6 @@ class ObjectTracker:
     """One camera's tracks. ``update`` after each detector pass (gated frames skip it)."""
 
     def __init__(self, config: TrackerConfig) -> None:
-        import supervision as sv
-
         self._config = config
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # deprecated in sv, still maintained
@@ -53,7 +52,6 @@ class ObjectTracker:
                 minimum_matching_threshold=config.match_iou,
                 frame_rate=30,  # so lost_track_buffer counts updates one for one
             )
-        self._sv = sv
         self._objects: dict[int, TrackedObject] = {}
         self._last_pass: float | None = None
 
@@ -106,7 +104,6 @@ class ObjectTracker:
         return self.objects
 
     def _assign(self, detections: list[Detection]) -> list[Detection]:
-        sv = self._sv
         if detections:
             xyxy = np.array([[d.x1, d.y1, d.x2, d.y2] for d in detections], dtype=np.float32)
             scores = np.array([d.score for d in detections], dtype=np.float32)
