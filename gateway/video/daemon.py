@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -267,10 +268,21 @@ class VideoGateway:
             self.pipeline.stop()
         if self.live is not None:
             self.live.stop()
-        self.publisher.wait_drained(5.0)  # the last statuses ("stopped"), if the broker is there
+        self._wait_sent(5.0)  # the last statuses ("stopped"), if the broker is there
         self.publisher.stop()
         self.connection.stop()
         self.publisher.outbox.close()
+
+    def _wait_sent(self, timeout: float) -> bool:
+        """Wait until every message reached the broker; candidates that wait on the core's
+        receipt stay in the outbox for the next start (they are durable there)."""
+        outbox = self.publisher.outbox
+        deadline = time.monotonic() + timeout
+        while outbox.queued_messages - outbox.awaiting_receipt() > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
 
 def run_video(config: Config, stop: threading.Event, config_path: Path | None = None) -> None:
