@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from adapters.onvif.device import OnvifDevice, OnvifError
@@ -214,6 +215,12 @@ class PullPointSubscriber:
             log.exception("camera %s: event handler failed on %s", self.camera_id, event.topic)
 
 
+class EventThreadState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 @dataclass(frozen=True)
 class EventSource:
     camera_id: str
@@ -246,13 +253,21 @@ class EventThread:
         self._tasks: dict[str, tuple[EventSource, asyncio.Task[None], asyncio.Event]] = {}
         self.subscribers: dict[str, PullPointSubscriber] = {}
         self._ready = threading.Event()
+        self.state = EventThreadState.NEW
+
+    def _set_state(self, state: EventThreadState) -> None:
+        if state != self.state:
+            log.info("ONVIF event thread %s -> %s", self.state, state)
+            self.state = state
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self.state != EventThreadState.NEW:
             return
         self._thread = threading.Thread(target=self._main, name="onvif.events", daemon=True)
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(10):
+            raise RuntimeError("the ONVIF event thread did not start")
+        self._set_state(EventThreadState.RUNNING)
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -321,6 +336,7 @@ class EventThread:
 
     def stop(self, timeout: float = 60.0) -> None:
         if self._thread is None or self._loop is None:
+            self._set_state(EventThreadState.STOPPED)
             return
 
         async def cancel_all() -> None:
@@ -332,6 +348,7 @@ class EventThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
             self._thread = None
+            self._set_state(EventThreadState.STOPPED)
 
 
 def renewal_margin(termination_s: float, pull_timeout_s: float) -> timedelta:

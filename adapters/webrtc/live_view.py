@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import aioice.ice
@@ -51,6 +52,12 @@ _MAX_BODY = 64 * 1024
 def loopback_only_ice() -> None:
     """Make aioice gather loopback host candidates only (for a live view bound to loopback)."""
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+
+
+class LiveViewState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
 
 
 class CameraTrack(MediaStreamTrack):
@@ -146,6 +153,7 @@ class LiveViewServer:
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._viewing: set[str] = set()
+        self.state = LiveViewState.NEW
         try:
             if ipaddress.ip_address(host).is_loopback:
                 loopback_only_ice()
@@ -168,8 +176,13 @@ class LiveViewServer:
         loop.call_soon_threadsafe(camera.track.put, picture.native)
 
     # ---------------------------------------------------------------- lifecycle
+    def _set_state(self, state: LiveViewState) -> None:
+        if state != self.state:
+            log.info("live view %s -> %s", self.state, state)
+            self.state = state
+
     def start(self, timeout: float = 15.0) -> None:
-        if self._thread is not None:
+        if self.state != LiveViewState.NEW:
             return
         self._thread = threading.Thread(target=self._main, name="live-view", daemon=True)
         self._thread.start()
@@ -177,6 +190,7 @@ class LiveViewServer:
             raise TimeoutError("live view did not start")
         if self._error is not None:
             raise RuntimeError(f"live view could not start: {self._error}") from self._error
+        self._set_state(LiveViewState.RUNNING)
         log.info("live view on http://%s:%d/live/", self.host, self.port)
 
     def _main(self) -> None:
@@ -226,10 +240,12 @@ class LiveViewServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         if self._thread is None or self._loop is None:
+            self._set_state(LiveViewState.STOPPED)
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._thread = None
+        self._set_state(LiveViewState.STOPPED)
 
     @property
     def viewers(self) -> int:

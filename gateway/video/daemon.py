@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ def _password(camera: CameraConfig) -> str | None:
     return camera.password.get_secret_value() if camera.password else None
 
 
+class GatewayState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 class VideoGateway:
     """Everything `citygw video` runs, with an explicit start/stop and live reconfiguration."""
 
@@ -97,7 +104,12 @@ class VideoGateway:
             jpeg_quality=video.evidence.jpeg_quality,
         )
         self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
-        self._started = False
+        self.state = GatewayState.NEW
+
+    def _set_state(self, state: GatewayState) -> None:
+        if state != self.state:
+            log.info("video gateway %s -> %s", self.state, state)
+            self.state = state
 
     # ---------------------------------------------------------------- wiring
     def _publish_candidate(self, candidate: CandidateCase) -> None:
@@ -203,9 +215,9 @@ class VideoGateway:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        if self._started:
+        if self.state != GatewayState.NEW:
             return
-        self._started = True
+        self._set_state(GatewayState.RUNNING)
         video = self.config.video
         self.publisher.start()
         if video.live_view.enabled:
@@ -258,9 +270,10 @@ class VideoGateway:
             self.events.apply(sources)
 
     def stop(self) -> None:
-        if not self._started:
+        if self.state != GatewayState.RUNNING:
+            self._set_state(GatewayState.STOPPED)
             return
-        self._started = False
+        self._set_state(GatewayState.STOPPED)
         self.supervisor.stop()
         if self.events is not None:
             self.events.stop()
