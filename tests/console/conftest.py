@@ -147,17 +147,21 @@ def login(browser: Any, core: RunningCore) -> Iterator[Callable[[str], Any]]:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.console_errors = errors  # type: ignore[attr-defined]
-        page.goto(f"{core.url}/console/")
-        name = USERS[role][0]
-        page.fill("#login-form input[name=name]", name)
-        page.fill("#login-form input[name=password]", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#who-name")
+        sign_in(page, core.url, role)
         return page
 
     yield open_as
     for context in contexts:
         context.close()
+
+
+def sign_in(page: Any, base_url: str, role: str) -> None:
+    """Log in through the console's form as the test user of ``role``."""
+    page.goto(f"{base_url}/console/")
+    page.fill("#login-form input[name=name]", USERS[role][0])
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#who-name")
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -2,9 +2,9 @@
 //
 // Health comes from the core's /api/v1/cameras when its OpenAPI lists it; this core version
 // does not collect camera status yet, so the wall then lists the cameras seen in recent cases.
-// Live view talks to the video gateway's signalling endpoint (/live/cameras/<id>/offer); when
-// the browser may not call it directly (another origin without CORS), the wall embeds the
-// gateway's own /live/ page instead.
+// Live view talks to the video gateway's signalling endpoint (/live/cameras/<id>/offer). The
+// browser may call it only on the console's own origin (a reverse proxy mapping /live/) or
+// when the gateway allows the console's origin (CORS); otherwise the tile says so.
 import { api, describeError, evidenceUrl } from '../api.js';
 import { fmtAgo, fmtTime, h, toast } from '../ui.js';
 
@@ -12,8 +12,11 @@ const LIVE_KEY = 'citygw.liveUrl';
 const POLL_MS = 15000;
 const HEALTH = { online: '在线', ok: '在线', degraded: '异常', offline: '离线', unauthorized: '认证失败', unknown: '未知' };
 
+// the video gateway's live view: saved by the user; relative ('/live/') when a reverse proxy
+// serves it on the console's own origin (no CORS needed); else port 8091 of this host
 function liveBase() {
-  return localStorage.getItem(LIVE_KEY) || `${location.protocol}//${location.hostname}:8091/live/`;
+  const saved = localStorage.getItem(LIVE_KEY);
+  return new URL(saved || `${location.protocol}//${location.hostname}:8091/live/`, location.href).href;
 }
 
 async function watch(cameraId, video, note) {
@@ -125,8 +128,14 @@ export async function render(main, ctx) {
             peers.add(await watch(cam.id, video, note));
             screen.replaceChildren(video);
           } catch (err) {
-            note.textContent = `无法直接连接（${describeError(err)}），改为嵌入视频网关页面`;
-            screen.replaceChildren(h('iframe', { src: liveBase(), title: `${cam.id} 实时画面`, class: 'live' }));
+            const crossOrigin = new URL(liveBase()).origin !== location.origin;
+            note.replaceChildren(
+              crossOrigin
+                ? '实时画面不可用：视频网关的信令接口在另一来源且未允许跨域（CORS）。请经反向代理以 /live/ 提供，或'
+                : `实时画面不可用（${describeError(err)}）。可`,
+              h('a', { href: liveBase(), target: '_blank', rel: 'noopener' }, '打开视频网关页面'),
+            );
+            note.classList.add('error');
           }
         },
       },
