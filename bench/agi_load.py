@@ -8,11 +8,13 @@ numbers, durable outbox to a local Mosquitto); the callers are the fake Asterisk
 share the gateway's interpreter. Each reply is held ``--reply-delay-ms`` (Asterisk
 playing a prompt), so all N calls are in progress together.
 
-Measured per command, on the caller's side: the gateway's turnaround, from the moment
-Asterisk's reply is written to the moment the next command arrives (what the gateway
-adds to every step of a call). Baseline in the same run: the cheapest FastAGI server
-possible (a thread per connection writing the same command lines with no parsing, no
-IVR, no storage) against the same callers. Results: bench/results/agi_load.json.
+Measured per command, twice: on the callers' side, from the moment Asterisk's reply is
+written to the moment the next command arrives (loopback, both interpreters and the
+machine included); and inside the gateway, from the reply read to the next command
+sent (`FastAgiServer.turnarounds`). Baseline in the same run: the cheapest FastAGI
+server possible (a thread per connection writing the same command lines with no
+parsing, no IVR, no storage) against the same callers, so the callers' own floor shows.
+Results: bench/results/agi_load.json.
 Target (issue 4): 500 concurrent calls, 0 errors, p99 added latency <= 5 ms.
 """
 
@@ -273,8 +275,16 @@ def main() -> int:
         print(f"[bench] baseline: {json.dumps(base['turnaround_ms'])}, {base['errors']} errors")
 
         before = agi.service.candidates_published
+        agi.server.turnarounds.clear()
         outcome = run_callers(port, script, args.calls, delay_s, "load")
         gateway = summarise(outcome, args.calls)
+        inside = sorted(agi.server.turnarounds)
+        gateway["server_side_ms"] = {
+            "commands": len(inside),
+            "p50": round(inside[len(inside) // 2] * 1000, 3),
+            "p99": round(inside[int(0.99 * len(inside))] * 1000, 3),
+            "max": round(inside[-1] * 1000, 3),
+        }
         gateway["by_command_ms"] = by_command(outcome, commands)
         agi.server.wait_idle(60)
         numbers = [r.get("case_number") for r in outcome["calls"] if r["ok"]]
@@ -290,6 +300,7 @@ def main() -> int:
         broker.stop()
 
     p99 = gateway["turnaround_ms"]["p99"]
+    inside_p99 = gateway["server_side_ms"]["p99"]
     report = {
         "benchmark": "agi_load",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -300,14 +311,17 @@ def main() -> int:
         "baseline_minimal_server": base,
         "gateway": gateway,
         "errors_total": errors,
-        "added_latency_p99_ms": p99,
+        "added_latency_p99_ms": {"seen_by_callers": p99, "inside_gateway": inside_p99},
         "ratio_p99_vs_baseline": round(p99 / base["turnaround_ms"]["p99"], 2),
         "ratio_p50_vs_baseline": round(
             gateway["turnaround_ms"]["p50"] / base["turnaround_ms"]["p50"], 2
         ),
         "ratio_calls_per_s_vs_baseline": round(gateway["calls_per_s"] / base["calls_per_s"], 3),
         "target": {"calls": 500, "errors": 0, "p99_ms": 5.0},
-        "meets_target": args.calls >= 500 and errors == 0 and p99 <= 5.0,
+        "meets_target": {
+            "inside_gateway": args.calls >= 500 and errors == 0 and inside_p99 <= 5.0,
+            "seen_by_callers": args.calls >= 500 and errors == 0 and p99 <= 5.0,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -130,6 +130,9 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
         self.closed = False
         self.last_reply: AgiReply | None = None
         self.commands_sent = 0
+        #: seconds from each reply read to the next command sent: what the gateway adds
+        self.turnarounds: list[float] = []
+        self._replied_at: float | None = None
         self.env: dict[str, str] = {}
         self.environment = AgiEnvironment({})
         try:
@@ -198,6 +201,9 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
             self.sock.sendall(data)
         except OSError as exc:  # BrokenPipe, ConnectionReset
             raise AgiConnectionClosed(f"cannot send {command!r}: {exc}") from exc
+        if self._replied_at is not None:
+            self.turnarounds.append(time.perf_counter() - self._replied_at)
+            self._replied_at = None
         self.commands_sent += 1
 
     def execute(self, command: str, *args: Any, extra_timeout_s: float = 0.0) -> dict[str, Any]:
@@ -242,6 +248,7 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
     def get_result(self, stdin: object = None) -> dict[str, Any]:
         """pyst2's result dict (``{'result': (value, data), 'endpos': (n, '')}``) or an error."""
         reply = self.read_reply()
+        self._replied_at = time.perf_counter()
         self.last_reply = reply
         if reply.code == 200:
             if reply.hangup:

@@ -130,6 +130,21 @@ class HangUp:
 Action = Press | Type | Speak | Silence | HangUp
 
 
+def report_call(
+    category: str = "2", district: str = "1", *, location_s: float = 2.0, description_s: float = 3.0
+) -> list[Action]:
+    """A caller who reports a problem start to finish (the demo's scripted call)."""
+    return [
+        Press("1"),  # main menu: report a problem
+        Press(category),  # category menu (default 2: 街面秩序)
+        Press(district),  # district menu
+        Speak(location_s),  # says where
+        Speak(description_s),  # says what
+        Press("1"),  # confirms the recording
+        Press("1"),  # call me back on this phone
+    ]
+
+
 @dataclass
 class CallOptions:
     """How the fake Asterisk behaves on this call."""

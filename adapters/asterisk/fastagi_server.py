@@ -26,6 +26,7 @@ import selectors
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 
@@ -85,6 +86,8 @@ class FastAgiServer:
         self.calls_total = 0
         self.calls_refused = 0
         self.calls_failed = 0
+        #: the latest per-command turnarounds (reply read -> next command sent), seconds
+        self.turnarounds: deque[float] = deque(maxlen=200_000)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -238,6 +241,7 @@ class FastAgiServer:
         finally:
             if session is not None:
                 session.close()
+                self.turnarounds.extend(session.turnarounds)
             else:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)

@@ -33,6 +33,55 @@ def register(cli: click.Group) -> None:
                 click.echo(f"citygw agi: refusing to start: {exc}", err=True)
                 sys.exit(1)
 
+    @cli.command("agi-call")
+    @click.option("--host", default=None, help="gateway address (default: telephony.listen_host)")
+    @click.option("--port", type=int, default=None, help="gateway port (default: listen_port)")
+    @click.option("--category", default="2", show_default=True, help="category key to press")
+    @click.option("--district", default="1", show_default=True, help="district key to press")
+    @click.option("--caller", default="13800138000", show_default=True, help="caller id")
+    @click.option(
+        "--hangup-at", type=int, default=None, help="hang up during this command (1-based)"
+    )
+    @pass_cli
+    def agi_call(
+        ctx: CliContext,
+        host: str | None,
+        port: int | None,
+        category: str,
+        district: str,
+        caller: str,
+        hangup_at: int | None,
+    ) -> None:
+        """Place one scripted report call against a running `citygw agi` (fake Asterisk).
+
+        For the demo and for checking an installation: it speaks FastAGI as Asterisk 22
+        does, writes its "voice" recordings where the gateway asks, and prints the call.
+        """
+        import time
+
+        from adapters.asterisk.fake_asterisk import CallOptions, place_call, report_call
+
+        settings = ctx.config.telephony
+        options = CallOptions(
+            script=settings.script,
+            host=host or settings.listen_host,
+            port=port or settings.listen_port,
+            uniqueid=f"{time.time():.0f}.{time.monotonic_ns() % 100000}",
+            caller_number=caller,
+            hangup_at_command=hangup_at,
+        )
+        try:
+            result = place_call(report_call(category, district), options, timeout_s=60)
+        except OSError as exc:
+            click.echo(f"citygw agi-call: cannot reach the gateway: {exc}", err=True)
+            sys.exit(1)
+        for exchange in result.exchanges:
+            replies = b"".join(exchange.replies).decode("utf-8", errors="replace").strip()
+            click.echo(f">> {exchange.command}\n<< {replies}")
+        number = result.variables.get("CITYGW_CASE_NUMBER", "")
+        outcome = result.variables.get("CITYGW_RESULT", "") or "(none)"
+        click.echo(f"call ended: result {outcome}, case number {number or '(none)'}")
+
     @cli.group("prompts")
     def prompts() -> None:
         """The IVR's Mandarin prompts (espeak-ng + sox)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from adapters.asterisk.agi_channel import AgiChannel
 from adapters.asterisk.agi_session import FastAgiSession
 from adapters.asterisk.fastagi_server import FastAgiServer
-from adapters.mqtt import OutboxPublisher
+from adapters.mqtt import OutboxPublisher, ReceivedMessage
 from gateway import bootstrap
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
@@ -84,9 +84,11 @@ def run_agi(
     connection = bootstrap.mqtt_connection(config, DAEMON)
     publisher = bootstrap.edge_publisher(config, DAEMON, connection)
     contract = bootstrap.contract_publisher(config, publisher)
-    connection.subscribe(
-        contract.topics.all_case_events, lambda message: cache.update_from_payload(message.payload)
-    )
+
+    def case_event(message: ReceivedMessage) -> None:
+        cache.update_from_payload(message.payload)
+
+    connection.subscribe(contract.topics.all_case_events, case_event)
     service = TelephonyService(
         settings,
         instance=config.instance,
