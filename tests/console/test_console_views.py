@@ -3,11 +3,12 @@ department seeing only its own cases, and the camera wall."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from tests.console.conftest import RunningCore, screenshot
-from tests.console.test_console_workflow import camera_candidate, do, wait_state
+from tests.console.test_console_workflow import camera_candidate, do, street_jpeg, wait_state
 
 DISPATCHER = Actor("disp", Role.DISPATCHER)
 OPERATOR = Actor("oper", Role.OPERATOR)
@@ -172,3 +173,36 @@ def test_extension_and_suspension_requests_are_decided_from_the_case_page(
         Action.APPROVE,
         Action.RESUME,
     ]
+
+
+def test_an_inspector_reports_a_problem_with_a_photo_and_the_operator_reviews_it(
+    core: RunningCore, login: Any, tmp_path: Path
+) -> None:
+    photo = tmp_path / "scene.jpg"
+    photo.write_bytes(street_jpeg((300, 320, 420, 400), (20, 120, 20)))
+    inspector = login("inspector")
+    inspector.click('#nav a[data-view="report"]')
+    form = inspector.locator("#report-form")
+    form.locator('[name="event_code"]').select_option("0102")
+    form.locator('[name="grid_code"]').fill("11010200100103")
+    form.locator('[name="address"]').fill("西直门外大街 18 号北侧")
+    form.locator('[name="description"]').fill("路边垃圾堆放约两平方米")
+    form.locator('[name="photo"]').set_input_files(str(photo))
+    screenshot(inspector, "14-inspector-report-form")
+    form.locator("button[type=submit]").click()
+    inspector.wait_for_selector("#report-case")
+    number = inspector.inner_text("#report-case").split()[0]
+    case = core.daemon.service.store.case_by_number(number)
+    assert case.source_kind == "inspector" and case.event_code == "0102"
+    assert case.grid_code == "11010200100103" and case.state is CaseState.CANDIDATE
+    evidence = core.daemon.service.store.evidence_of(case.id)
+    assert [(e.role, e.media_type) for e in evidence] == [("photo", "image/jpeg")]
+
+    operator = login("operator")
+    operator.click(f'.queue-item[data-id="{case.id}"]')
+    operator.wait_for_function(
+        "n => document.querySelector('#detail-title')?.textContent.startsWith(n)", arg=number
+    )
+    assert "监督员上报" in operator.inner_text("#queue-detail")
+    assert "西直门外大街 18 号北侧" in operator.inner_text("#queue-detail")
+    operator.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth === 640")

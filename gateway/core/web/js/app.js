@@ -7,6 +7,7 @@ import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
 import * as evaluation from './views/evaluation.js';
 import * as queue from './views/queue.js';
+import * as report from './views/report.js';
 
 const VIEW_MODULES = {
   queue,
@@ -15,6 +16,7 @@ const VIEW_MODULES = {
   inspector: board,
   cameras,
   evaluation,
+  report,
 };
 
 const main = document.getElementById('main');

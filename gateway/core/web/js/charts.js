@@ -4,7 +4,7 @@ import { svg } from './ui.js';
 const COLORS = ['#1f6feb', '#2da44e', '#bf8700', '#cf222e', '#8250df'];
 
 // rows: [{label, values: {key: rate|null}}]; series: [[key, name]]
-export function rateBars(rows, series, { width = 620, title = '' } = {}) {
+export function rateBars(rows, series, { width = 620, title = '', format = (v) => `${(v * 100).toFixed(1)}%` } = {}) {
   const labelW = 150;
   const barH = 14;
   const gap = 10;
@@ -46,8 +46,8 @@ export function rateBars(rows, series, { width = 620, title = '' } = {}) {
       const w = Math.max(1, Math.min(1, value) * plotW);
       root.append(
         svg('rect', { x: labelW, y: y + 1, width: w, height: barH - 2, fill: COLORS[i % COLORS.length], 'data-key': key },
-          svg('title', {}, `${row.label} ${name} ${(value * 100).toFixed(1)}%`)),
-        svg('text', { x: labelW + w + 4, y: y + barH - 3, class: 'value' }, `${(value * 100).toFixed(1)}%`),
+          svg('title', {}, `${row.label} ${name} ${format(value)}`)),
+        svg('text', { x: labelW + w + 4, y: y + barH - 3, class: 'value' }, format(value)),
       );
     });
   });

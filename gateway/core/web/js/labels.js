@@ -95,11 +95,11 @@ export const GROUPINGS = {
 
 // which views each role sees, in menu order (the first is the landing page)
 export const VIEWS = {
-  operator: ['queue', 'board', 'cameras'],
+  operator: ['queue', 'board', 'report', 'cameras'],
   shift_lead: ['queue', 'board', 'evaluation', 'cameras'],
   dispatcher: ['board', 'evaluation', 'cameras'],
   department: ['department'],
-  inspector: ['inspector', 'board'],
+  inspector: ['inspector', 'report', 'board'],
   admin: ['evaluation', 'board', 'cameras'],
 };
 
@@ -108,6 +108,7 @@ export const VIEW_TITLES = {
   board: '案件看板',
   department: '本部门案件',
   inspector: '核查任务',
+  report: '上报问题',
   cameras: '视频墙',
   evaluation: '综合评价',
 };

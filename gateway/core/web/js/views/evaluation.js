@@ -144,7 +144,7 @@ export async function render(main, ctx) {
     const scores = rateBars(
       groups.map((g) => ({ label: g.label, values: { score: g.score === null ? null : g.score / 100 } })),
       [['score', '综合得分（百分制）']],
-      { title: '综合得分' },
+      { title: '综合得分', format: (v) => `${(v * 100).toFixed(1)} 分` },
     );
     output.replaceChildren(table, h('div', { class: 'charts' }, chart, scores));
   }

@@ -1,0 +1,63 @@
+// 上报问题: an inspector in the field (or an operator taking a report) opens a case; a photo
+// is attached once the case exists. The request id makes a double submit one case.
+import { api, describeError } from '../api.js';
+import { fill, h, toast } from '../ui.js';
+
+function requestId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export async function render(main, ctx) {
+  const codes = Object.entries(ctx.ref.events).sort(([a], [b]) => a.localeCompare(b));
+  const result = h('div', { id: 'report-result' });
+  const form = h(
+    'form',
+    { class: 'report-form', id: 'report-form' },
+    h('label', {}, h('span', {}, '事件类型（CJ/T 214）'), h(
+      'select',
+      { name: 'event_code', required: true },
+      h('option', { value: '' }, '请选择'),
+      codes.map(([code, name]) => h('option', { value: code }, `${code} ${name}`)),
+    )),
+    h('label', {}, h('span', {}, '单元网格编码（14 位）'), h('input', { name: 'grid_code', pattern: '\\d{14}', placeholder: '例如 11010200100101', inputmode: 'numeric' })),
+    h('label', {}, h('span', {}, '区域'), h('input', { name: 'district', maxlength: 100 })),
+    h('label', {}, h('span', {}, '地址'), h('input', { name: 'address', maxlength: 500 })),
+    h('label', {}, h('span', {}, '标题'), h('input', { name: 'title', maxlength: 200 })),
+    h('label', {}, h('span', {}, '问题描述'), h('textarea', { name: 'description', rows: 4, maxlength: 4000 })),
+    h('label', { class: 'inline' }, h('input', { name: 'urgent', type: 'checkbox' }), h('span', {}, '紧急')),
+    h('label', {}, h('span', {}, '现场照片（可选）'), h('input', { name: 'photo', type: 'file', accept: 'image/*' })),
+    h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, '上报')),
+  );
+  let pendingId = requestId();
+  form.addEventListener('input', () => {
+    pendingId = requestId(); // a changed form is a new report; a re-submit of the same is not
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const body = { event_code: data.get('event_code'), request_id: pendingId, urgent: data.get('urgent') === 'on' };
+    for (const key of ['grid_code', 'district', 'address', 'title', 'description']) {
+      const value = String(data.get(key) || '').trim();
+      if (value) body[key] = value;
+    }
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      const created = await api.post('/api/v1/cases', body);
+      const photo = data.get('photo');
+      if (photo && photo.size) await api.upload(created.id, photo, 'photo');
+      fill(result, h('p', { class: 'ok-note' }, '已上报：', h('a', { href: `#/case/${encodeURIComponent(created.id)}`, id: 'report-case' }, `${created.number} ${ctx.eventName(created.event_code)}`), `（${created.state_label}）`));
+      toast(`已上报 ${created.number}`, 'ok');
+      form.reset();
+      pendingId = requestId();
+    } catch (err) {
+      fill(result, h('p', { class: 'error' }, `上报失败：${describeError(err)}`));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  main.append(h('div', { class: 'view-head' }, h('h2', {}, '上报问题')), h('div', { class: 'report' }, form, result));
+  return null;
+}
