@@ -515,10 +515,13 @@ class SqlCaseStore:
 
     # ------------------------------------------------------------------ event outbox
 
-    def pending_events(self, limit: int) -> list[tuple[int, str, bytes]]:
+    def pending_events(self, limit: int, after_seq: int = 0) -> list[tuple[int, str, bytes]]:
         with self._read() as c:
             rows = c.execute(
-                sa.select(t.event_outbox).order_by(t.event_outbox.c.seq).limit(limit)
+                sa.select(t.event_outbox)
+                .where(t.event_outbox.c.seq > after_seq)
+                .order_by(t.event_outbox.c.seq)
+                .limit(limit)
             ).mappings()
             return [(r["seq"], r["topic"], bytes(r["payload"])) for r in rows]
 

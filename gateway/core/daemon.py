@@ -196,7 +196,7 @@ def build_core(
         publisher,
         ingest,
         feedback,
-        EventRelay(service, publisher),
+        EventRelay(service, connection, window=config.outbox.inflight_window),
         OverdueWatch(service, config.core.overdue_scan_s),
         api,
     )

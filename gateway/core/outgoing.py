@@ -1,10 +1,11 @@
 """What leaves the core: committed case events relayed to MQTT, and the overdue watch.
 
 `EventRelay` is the second half of the transactional outbox: case events are written
-in the same database transaction as the change they describe; the relay copies them,
-oldest first, into the daemon's durable MQTT outbox (`publish` is durable when it
-returns) and only then deletes them from the database. A crash in between publishes
-an event twice with the same message id, which consumers store once.
+in the same database transaction as the change they describe (the event table *is*
+the core's durable outbox); the relay publishes them in order (QoS 1) and deletes each
+row only once the broker acknowledged it. After a crash or reconnect it starts again
+from the oldest row, so an event may arrive twice, with the same message id, which
+consumers store once.
 
 `OverdueWatch` asks the service, every ``interval_s``, to publish cases past their
 deadline (once per case and deadline).
@@ -15,9 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 from enum import StrEnum
+from typing import Protocol
 
 from gateway.core.service import CaseService
-from gateway.ports import MessagePublisher
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,36 @@ class _Loop:
         raise NotImplementedError
 
 
+class Delivery(Protocol):
+    def is_published(self) -> bool: ...
+
+
+class EventConnection(Protocol):
+    """What the relay needs of the MQTT connection (`adapters.mqtt.MqttConnection`)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> Delivery: ...
+
+
 class EventRelay(_Loop):
+    """Publishes the event table in order, at most ``window`` awaiting PUBACK at once;
+    a row is deleted only after the broker acknowledged it."""
+
     name = "core.event-relay"
 
-    def __init__(self, service: CaseService, publisher: MessagePublisher, batch: int = 500) -> None:
+    def __init__(
+        self, service: CaseService, connection: EventConnection, window: int = 500
+    ) -> None:
         super().__init__(interval_s=0.5)
         self._service = service
-        self._publisher = publisher
-        self._batch = batch
+        self._connection = connection
+        self._window = window
+        self._inflight: dict[int, Delivery] = {}
+        self._last_seq = 0
         self.relayed = 0
 
     def _run(self) -> None:
@@ -106,18 +129,51 @@ class EventRelay(_Loop):
             if committed.wait(0.5):
                 committed.clear()
                 self._wake.set()
+            elif self._inflight:
+                self._wake.set()  # PUBACKs arrive on paho's thread: look again soon
 
     def _tick(self) -> None:
-        while True:
-            events = self._service.store.pending_events(self._batch)
+        connected = self._connection.connected
+        self._settle()
+        if not self._inflight:
+            # nothing awaits a PUBACK: every row left is unsent (SQLite may even reuse the
+            # sequence numbers of deleted rows), so start again from the oldest
+            self._last_seq = 0
+        while connected and not self._stopping.is_set():
+            room = self._window - len(self._inflight)
+            if room <= 0:
+                return
+            events = self._service.store.pending_events(room, after_seq=self._last_seq)
             if not events:
                 return
-            for _seq, topic, payload in events:
-                self._publisher.publish(topic, payload)
-            self._service.store.delete_events([seq for seq, _topic, _payload in events])
-            self.relayed += len(events)
-            if len(events) < self._batch:
-                return
+            for seq, topic, payload in events:
+                try:
+                    self._inflight[seq] = self._connection.publish(topic, payload, qos=1)
+                except Exception as exc:  # refused outright (too large, bad topic): never sendable
+                    log.error("case event %d can never be published, dropped: %s", seq, exc)
+                    self._service.store.delete_events([seq])
+                self._last_seq = seq
+            self._settle()
+
+    def _settle(self) -> None:
+        done = [seq for seq, delivery in self._inflight.items() if delivery.is_published()]
+        if done:
+            self._service.store.delete_events(done)
+            for seq in done:
+                del self._inflight[seq]
+            self.relayed += len(done)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once every committed event has been acknowledged by the broker (tests, tools)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._inflight and not self._service.store.pending_events(1):
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return False
 
 
 class OverdueWatch(_Loop):

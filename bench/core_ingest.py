@@ -1,0 +1,342 @@
+"""Benchmark of the core: candidates/s from MQTT to committed cases, and API latency.
+
+    .venv/bin/python bench/core_ingest.py [--candidates 5000] [--rate 200] [--seconds 10]
+
+Everything runs on loopback: a Mosquitto on a free port, the core's ingest in this
+process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresql).
+
+- ingest: N candidates are published (QoS 1) by a separate connection; the time from
+  the first publish until the database holds N cases. Baseline in the same run: the
+  foundation's candidate inbox (one row per candidate, no workflow) through the same
+  `CandidateIngest`, so the ratio shows what the workflow costs.
+- API: GET /api/v1/cases (a page of 20) and GET /api/v1/cases/{id} at a fixed request
+  rate (open loop: requests are sent on schedule whether or not earlier ones came
+  back), p50/p99 latency; baseline: GET /healthz at the same rate.
+
+Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from adapters.mqtt import MqttConnection  # noqa: E402
+from adapters.mqtt.broker import MosquittoBroker, free_port  # noqa: E402
+from adapters.storage.candidate_inbox import SqliteCandidateInbox  # noqa: E402
+from adapters.storage.postgres_server import PostgresServer  # noqa: E402
+from gateway import bootstrap  # noqa: E402
+from gateway.config import Config  # noqa: E402
+from gateway.contract import (  # noqa: E402
+    CandidateCase,
+    Location,
+    Source,
+    SourceKind,
+    parse_message,
+)
+from gateway.core.daemon import build_core, build_service  # noqa: E402
+from gateway.core.ports import CaseFilter  # noqa: E402
+from gateway.ingest import CandidateIngest  # noqa: E402
+
+CODES = ["0102", "0104", "0201", "0505", "0506", "0507", "0510", "0401"]
+
+
+def candidates(count: int, run: str) -> list[bytes]:
+    source = Source(kind=SourceKind.INSPECTOR, id="bench")
+    out = []
+    for n in range(count):
+        grid = f"110101{n % 7:03d}{n % 11:03d}{n % 37:02d}"
+        out.append(
+            CandidateCase.create(
+                source=source,
+                id=f"bench-{run}-{n:07d}",
+                event_code=CODES[n % len(CODES)],
+                title=f"bench {n}",
+                location=Location(grid_code=grid, lat=39.9 + (n % 500) * 1e-3, lon=116.4),
+            ).to_json()
+        )
+    return out
+
+
+def config_for(broker: MosquittoBroker, state: Path, database_url: str, http_port: int) -> Config:
+    return Config.model_validate(
+        {
+            "instance": "bench",
+            "state_dir": str(state),
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "core": {"database_url": database_url, "http_port": http_port},
+            "logging": {"level": "WARNING"},
+        }
+    )
+
+
+def publish_all(config: Config, payloads: list[bytes]) -> None:
+    producer = MqttConnection(config.mqtt, "bench-producer", clean_session=True, max_inflight=1000)
+    producer.start()
+    if not producer.wait_connected(15):
+        raise RuntimeError("producer could not connect")
+    topic = bootstrap.topics(config).candidate("inspector", "bench")
+    deliveries = [producer.publish(topic, p) for p in payloads]
+    deadline = time.monotonic() + 300
+    while not all(d.is_published() for d in deliveries):
+        if time.monotonic() > deadline:
+            raise TimeoutError("broker did not take every candidate")
+        time.sleep(0.01)
+    producer.stop(publish_offline=False)
+
+
+def wait_for(count: Callable[[], int], target: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while count() < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {count()} of {target} after {timeout}s")
+        time.sleep(0.02)
+
+
+def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) -> dict[str, float]:
+    config = config_for(broker, state, url, free_port())
+    core = build_core(config, with_api=False)
+    core.start()
+    try:
+        if not core.connection.wait_connected(15):
+            raise RuntimeError("core could not connect")
+        time.sleep(0.5)  # the subscription is made on connect; let its SUBACK arrive
+        payloads = candidates(n, state.name)
+        started = time.perf_counter()
+        publisher = threading.Thread(target=publish_all, args=(config, payloads))
+        publisher.start()
+        wait_for(core.service.store.count_cases, n)
+        elapsed = time.perf_counter() - started
+        publisher.join()
+        return {"candidates": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+    finally:
+        core.stop()
+
+
+def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[str, float]:
+    config = config_for(broker, state, "sqlite:///unused.sqlite3", free_port())
+    store = SqliteCandidateInbox(state / "inbox.sqlite3")
+    connection = bootstrap.mqtt_connection(config, "baseline", manual_ack=True)
+    publisher_out = bootstrap.edge_publisher(config, "baseline", connection)
+    ingest = CandidateIngest(
+        store,
+        bootstrap.contract_publisher(config, publisher_out),
+        bootstrap.daemon_source(config, "baseline"),
+        max_batch=config.core.ingest_batch,
+    )
+    connection.subscribe(bootstrap.topics(config).all_candidates, ingest.submit)
+    ingest.start()
+    publisher_out.start()
+    connection.start()
+    try:
+        if not connection.wait_connected(15):
+            raise RuntimeError("baseline could not connect")
+        time.sleep(0.5)
+        payloads = candidates(n, state.name)
+        started = time.perf_counter()
+        publisher = threading.Thread(target=publish_all, args=(config, payloads))
+        publisher.start()
+        wait_for(store.count, n)
+        elapsed = time.perf_counter() - started
+        publisher.join()
+        return {"candidates": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+    finally:
+        connection.stop()
+        ingest.stop()
+        publisher_out.stop()
+        publisher_out.outbox.close()
+        store.close()
+
+
+def latency(
+    client: httpx.Client, url: str, headers: dict[str, str], rate: float, seconds: float
+) -> dict[str, float]:
+    """Open-loop: request i is sent at start + i/rate; latency counts from its send time."""
+    total = int(rate * seconds)
+    results: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def one(i: int) -> None:
+        nonlocal errors
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.perf_counter()
+        try:
+            response = client.get(url, headers=headers)
+            ok = response.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        took = time.perf_counter() - sent
+        with lock:
+            if ok:
+                results.append(took * 1000)
+            else:
+                errors += 1
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(one, range(total)))
+    results.sort()
+    return {
+        "requests": total,
+        "errors": errors,
+        "rate_rps": rate,
+        "p50_ms": round(statistics.median(results), 2) if results else float("nan"),
+        "p99_ms": round(results[min(len(results) - 1, int(len(results) * 0.99))], 2)
+        if results
+        else float("nan"),
+    }
+
+
+def bench_api(
+    broker: MosquittoBroker, state: Path, rate: float, seconds: float
+) -> dict[str, object]:
+    """The API served by a real `citygw core` process (so the client does not share its GIL)."""
+    port = free_port()
+    config = config_for(broker, state, f"sqlite:///{state / 'api.sqlite3'}", port)
+    service, auth = build_service(config)
+    n = 2000
+    batch = [parse_message(p, expect=CandidateCase) for p in candidates(n, "api")]
+    for i in range(0, n, 200):
+        service.store_candidates(batch[i : i + 200])  # type: ignore[arg-type]
+    auth.add_user("bench", "operator", "bench-password")
+    case_id = service.store.list_cases(CaseFilter(limit=1))[0][0].id
+    service.store.close()  # type: ignore[attr-defined]
+    config_file = state / "core.yaml"
+    config_file.write_text(json.dumps(config.model_dump(mode="json")))
+    with (state / "core.log").open("ab") as log:
+        core = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "-c", str(config_file), "core", "--quiet"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        with httpx.Client(base_url=base, timeout=10, limits=limits) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or core.poll() is not None:
+                    raise RuntimeError(f"the core API did not come up; see {state / 'core.log'}")
+                time.sleep(0.1)
+            login = {"name": "bench", "password": "bench-password"}
+            token = client.post("/api/v1/auth/login", json=login).json()["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            for _ in range(50):  # warm up connections and caches
+                client.get("/api/v1/cases?limit=20", headers=headers)
+            return {
+                "baseline_healthz": latency(client, "/healthz", {}, rate, seconds),
+                "list_cases": latency(client, "/api/v1/cases?limit=20", headers, rate, seconds),
+                "get_case": latency(client, f"/api/v1/cases/{case_id}", headers, rate, seconds),
+            }
+    finally:
+        core.send_signal(signal.SIGTERM)
+        try:
+            core.wait(30)
+        except subprocess.TimeoutExpired:
+            core.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--candidates", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=200.0, help="API requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="API measurement length")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_ingest.json")
+    args = parser.parse_args()
+
+    results: dict[str, object] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m_at_start": os.getloadavg()[0],
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="citygw-bench-") as tmp:
+        root = Path(tmp)
+        broker = MosquittoBroker(root / "mosquitto")
+        broker.start()
+        postgres = None
+        try:
+            n = args.candidates
+            base = bench_baseline_ingest(broker, n, _dir(root, "baseline"))
+            print(f"baseline inbox ingest: {base['per_s']} candidates/s", flush=True)
+            lite = bench_core_ingest(
+                broker, f"sqlite:///{root / 'core.sqlite3'}", n, _dir(root, "sqlite")
+            )
+            print(f"core ingest, SQLite:     {lite['per_s']} candidates/s", flush=True)
+            ingest: dict[str, object] = {
+                "baseline_inbox": base,
+                "core_sqlite": lite,
+                "core_sqlite_vs_baseline": round(lite["per_s"] / base["per_s"], 3),
+            }
+            if not args.skip_postgres:
+                postgres = PostgresServer()
+                postgres.start()
+                admin = sa.create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
+                with admin.connect() as c:
+                    c.exec_driver_sql("CREATE DATABASE bench")
+                admin.dispose()
+                pg = bench_core_ingest(broker, postgres.url("bench"), n, _dir(root, "postgres"))
+                print(f"core ingest, PostgreSQL: {pg['per_s']} candidates/s", flush=True)
+                ingest["core_postgres"] = pg
+                ingest["core_postgres_vs_baseline"] = round(pg["per_s"] / base["per_s"], 3)
+            results["ingest"] = ingest
+            api = bench_api(broker, _dir(root, "api"), args.rate, args.seconds)
+            for name, figures in api.items():
+                print(
+                    f"API {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms at {figures['rate_rps']} rps ({figures['errors']} errors)",
+                    flush=True,
+                )  # type: ignore[index]
+            results["api"] = api
+        finally:
+            if postgres is not None:
+                postgres.stop()
+            broker.stop()
+    results["machine"]["load_avg_1m_at_end"] = os.getloadavg()[0]  # type: ignore[index]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _dir(root: Path, name: str) -> Path:
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
