@@ -114,9 +114,11 @@ _OPEN_SINCE = (
     t.cases.c.created_at >= _bp("since"),
     t.cases.c.merged_into.is_(None),
 )
+# a case already proposed as a duplicate is never itself a merge target
 _OPEN_IN_GRIDS = sa.select(t.cases).where(
     t.cases.c.event_code.in_(_bp("codes", expanding=True)),
     t.cases.c.grid_code.in_(_bp("grids", expanding=True)),
+    t.cases.c.proposed_merge_into.is_(None),
     *_OPEN_SINCE,
 )
 _OPEN_IN_BOX = (
