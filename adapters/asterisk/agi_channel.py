@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from asterisk.agi import AGIError
 
@@ -17,6 +19,7 @@ from gateway.telephony.channel import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AgiChannel:
@@ -95,7 +98,8 @@ class AgiChannel:
     def hangup(self) -> None:
         self._run(self.session.hangup)
 
-    def _run(self, method, *args):  # type: ignore[no-untyped-def]
+    def _run(self, method: Callable[..., T], *args: object) -> T:
+        """Run a session command; pyst2's own errors become the IVR's `ChannelError`s."""
         try:
             return method(*args)
         except ChannelError:

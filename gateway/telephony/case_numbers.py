@@ -33,11 +33,6 @@ def format_case_number(prefix: str, day: datetime, serial: int) -> str:
     return f"{prefix}{day:%y%m%d}{serial:0{SERIAL_DIGITS}d}"
 
 
-def looks_like_case_number(text: str) -> bool:
-    """What a caller typed could be a number (ours, or one the core assigned and read out)."""
-    return 6 <= len(text) <= 32 and text.isdigit()
-
-
 class CaseNumberAllocator:
     """A durable per-day counter in one SQLite file; thread-safe."""
 

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 from gateway.clock import Clock
@@ -414,7 +413,3 @@ class Ivr:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", text)[:64] or "call"
-
-
-def recording_file(recording: Recording) -> Path:
-    return Path(recording.file)

@@ -13,7 +13,6 @@ from gateway.telephony.case_numbers import (
     BLOCK_SIZE,
     CaseNumberAllocator,
     format_case_number,
-    looks_like_case_number,
 )
 
 
@@ -77,9 +76,3 @@ def test_concurrent_calls_get_distinct_numbers(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(got) == 200 and len(set(got)) == 200
-
-
-def test_what_a_caller_types_is_checked_before_a_lookup() -> None:
-    assert looks_like_case_number("0126010500001")
-    assert not looks_like_case_number("12345")
-    assert not looks_like_case_number("01260105*001")

@@ -102,7 +102,7 @@ def test_a_call_beyond_the_limit_is_closed_at_once_and_the_others_go_on(servers)
 
 def test_a_silent_asterisk_frees_the_thread_after_the_read_timeout(servers) -> None:
     server = servers({"ivr": Recorder(answer_and_wait)}, read_timeout_s=0.3)
-    result = place_call([], CallOptions(script="ivr", port=server.port, reply_delay_s=2.0))
+    result = place_call([], CallOptions(script="ivr", port=server.port, reply_delay_s=1.0))
     assert result.commands == ["ANSWER"]
     assert server.wait_idle(10)
     assert server.calls_failed == 1
