@@ -12,6 +12,7 @@ from tests.console.test_console_workflow import camera_candidate, do, street_jpe
 
 DISPATCHER = Actor("disp", Role.DISPATCHER)
 OPERATOR = Actor("oper", Role.OPERATOR)
+LEAD = Actor("lead", Role.SHIFT_LEAD)
 
 
 def test_a_wrong_password_is_refused_in_chinese_and_no_session_is_kept(
@@ -206,3 +207,48 @@ def test_an_inspector_reports_a_problem_with_a_photo_and_the_operator_reviews_it
     assert "监督员上报" in operator.inner_text("#queue-detail")
     assert "西直门外大街 18 号北侧" in operator.inner_text("#queue-detail")
     operator.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth === 640")
+
+
+def test_a_refused_action_keeps_what_the_user_typed_and_changes_nothing(
+    core: RunningCore, login: Any
+) -> None:
+    parked = camera_candidate(
+        "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
+        track_id=1, grid_code="11010200100101", zone_id="curb",
+    )  # fmt: skip
+    core.publish_candidates([parked])
+    case_id = core.wait_for_case(parked.id).id
+    service = core.daemon.service
+    service.transition(case_id, Command(Action.REGISTER), OPERATOR)
+    service.transition(case_id, Command(Action.DISPATCH), DISPATCHER)
+
+    # bad input: an extension beyond the core's bound is refused with the reason
+    department = login("department")
+    department.goto(f"{core.url}/console/#/case/{case_id}")
+    department.wait_for_selector('#case-actions button[data-action="request_extension"]')
+    do(department, "request_extension", "需协调拖车，车主联系不上", extension_hours=2000)
+    toast = department.locator(".toast.error")
+    toast.wait_for()
+    assert "422" in toast.inner_text() and "extension_hours" in toast.inner_text()
+    assert "已保留" in toast.inner_text()
+    assert core.case(case_id).pending is None
+    # ... and the opinion is offered again: fix the hours, send
+    department.click('#case-actions button[data-action="request_extension"]')
+    dialog = department.locator("dialog[open]")
+    assert dialog.locator('[name="opinion"]').input_value() == "需协调拖车，车主联系不上"
+    dialog.locator('[name="extension_hours"]').fill("4")
+    dialog.locator("button[type=submit]").click()
+    department.wait_for_selector(".case-side td:has-text('延时（dept）')")
+
+    # a stale page: the shift lead decided meanwhile, so the dispatcher's approve is a 409
+    dispatcher = login("dispatcher")
+    dispatcher.goto(f"{core.url}/console/#/case/{case_id}")
+    dispatcher.wait_for_selector('#case-actions button[data-action="approve"]')
+    service.transition(case_id, Command(Action.DENY, opinion="先拖车再说"), LEAD)
+    do(dispatcher, "approve", "同意延时")
+    conflict = dispatcher.locator(".toast.error")
+    conflict.wait_for()
+    assert "409" in conflict.inner_text()
+    steps = core.steps(case_id)
+    assert steps[-1].action is Action.DENY and steps[-1].actor == "lead"
+    assert Action.APPROVE not in [s.action for s in steps]

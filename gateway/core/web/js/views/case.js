@@ -16,6 +16,9 @@ const NEEDS_OPINION = new Set([
 ]);
 const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
 
+// what the user typed for an action that the core refused: offered again, never lost
+const drafts = new Map();
+
 function fieldsFor(action, c, ctx) {
   const fields = [];
   if (action === 'reject') {
@@ -39,6 +42,7 @@ function fieldsFor(action, c, ctx) {
     label: NEEDS_OPINION.has(action) ? '意见（必填）' : '意见',
     type: 'textarea',
     required: NEEDS_OPINION.has(action),
+    value: drafts.get(`${c.id}:${action}`) || '',
   });
   return fields;
 }
@@ -150,9 +154,11 @@ export async function render(main, ctx, caseId) {
         request.attachments = [uploaded.sha256];
       }
       const out = await api.transition(c.id, request);
+      drafts.delete(`${c.id}:${action}`);
       toast(`${out.case.number}：${ACTIONS[action] || action} → ${out.case.state_label}`, 'ok');
     } catch (err) {
-      toast(describeError(err), 'error');
+      if (request.opinion) drafts.set(`${c.id}:${action}`, request.opinion);
+      toast(`${describeError(err)}${request.opinion ? '（已保留您填写的意见）' : ''}`, 'error');
     }
     await load();
   }

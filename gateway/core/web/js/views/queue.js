@@ -5,6 +5,7 @@ import { ask, fill, fmtAgo, fmtTime, h, isTyping, toast } from '../ui.js';
 import { renderEvidence, renderFacts } from './evidence.js';
 
 const POLL_MS = 3000;
+const drafts = new Map(); // reasons typed for a refused action: offered again, never lost
 
 function order(a, b) {
   if (a.urgent !== b.urgent) return a.urgent ? -1 : 1;
@@ -110,7 +111,7 @@ export async function render(main, ctx) {
     if (action === 'reject') {
       const values = await ask('不予立案', [
         { name: 'reason', label: '原因', type: 'select', options: REJECT_REASONS, value: 'false_detection', required: true },
-        { name: 'opinion', label: '说明', type: 'textarea', required: true, placeholder: '例如：黄色布料被误识别为倒地人员' },
+        { name: 'opinion', label: '说明', type: 'textarea', required: true, placeholder: '例如：黄色布料被误识别为倒地人员', value: drafts.get(`${id}:reject`) },
       ], '不予立案');
       if (!values) return;
       body.reason = values.reason;
@@ -136,11 +137,13 @@ export async function render(main, ctx) {
     busy = true;
     try {
       const out = await api.transition(id, body);
+      drafts.delete(`${id}:${action}`);
       toast(`${out.case.number}：${out.case.state_label}`, 'ok');
       selected = null;
       await refresh();
     } catch (err) {
-      toast(describeError(err), 'error');
+      if (body.opinion) drafts.set(`${id}:${action}`, body.opinion);
+      toast(`${describeError(err)}${body.opinion ? '（已保留您填写的说明）' : ''}`, 'error');
     } finally {
       busy = false;
     }
