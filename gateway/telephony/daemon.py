@@ -80,7 +80,7 @@ def run_agi(
         timezone=settings.timezone,
         clock=clock,
     )
-    cache = CaseStatusCache(settings.case_cache_size)
+    cache = CaseStatusCache(settings.case_cache_size, path=state / "case-status.sqlite3")
     connection = bootstrap.mqtt_connection(config, DAEMON)
     publisher = bootstrap.edge_publisher(config, DAEMON, connection)
     contract = bootstrap.contract_publisher(config, publisher)
@@ -129,6 +129,7 @@ def run_agi(
         queued = publisher.outbox.queued_messages
         publisher.outbox.close()
         case_numbers.close()
+        cache.close()
         log.info(
             "agi stopped: %d calls, %d candidates, %d feedback, %d unsent; %d queued in the outbox",
             service.calls_handled,

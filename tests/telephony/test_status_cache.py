@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from gateway.contract import CaseEvent, Source, SourceKind
 from gateway.telephony.status_cache import CaseStatusCache
@@ -66,3 +67,17 @@ def test_a_wait_ends_as_soon_as_the_event_arrives() -> None:
     timer.join()
     assert status is not None and status.state == "registered"
     assert cache.wait_for("404", timeout_s=0.05) is None
+
+
+def test_a_restarted_gateway_still_knows_the_cases_it_heard_of(tmp_path: Path) -> None:
+    cache = CaseStatusCache(path=tmp_path / "status.sqlite3")
+    cache.update(event("1001", "registered"))
+    cache.update(event("1001", "closed", T0 + timedelta(hours=1)))
+    cache.update(event("1002", "processing"))
+    cache.close()
+    again = CaseStatusCache(path=tmp_path / "status.sqlite3")
+    assert again.get("1001").state == "closed"  # type: ignore[union-attr]
+    assert again.get("1001").at == T0 + timedelta(hours=1)  # type: ignore[union-attr]
+    assert len(again) == 2
+    assert not again.update(event("1001", "processing"))  # older than what was kept
+    again.close()
