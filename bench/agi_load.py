@@ -222,6 +222,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "agi_load.json")
     args = parser.parse_args()
     delay_s = args.reply_delay_ms / 1000
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="citygw-agi-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -304,7 +305,12 @@ def main() -> int:
     report = {
         "benchmark": "agi_load",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # other work on the machine skews every figure; the ratios less so
+            "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        },
         "calls": args.calls,
         "reply_delay_ms": args.reply_delay_ms,
         "commands_per_call": len(commands),
