@@ -95,7 +95,7 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             "listen_port": 0,
             "sounds_dir": str(tmp_path / "sounds" / "zh"),
             "recordings_dir": str(tmp_path / "recordings"),
-            "read_timeout_s": 5,
+            "read_timeout_s": 15,
             "drain_timeout_s": 5,
             "status_wait_s": 0.5,
         }
