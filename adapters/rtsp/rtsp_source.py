@@ -18,7 +18,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
+import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from gateway.video.evidence import StreamInfo
 from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind
@@ -81,11 +83,32 @@ def classify(exc: BaseException) -> tuple[StreamErrorKind, str]:
     return StreamErrorKind.PROTOCOL, f"{type(exc).__name__}: {strerror}"
 
 
-class _AvPicture:
-    __slots__ = ("_frame",)
+def i420_to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """BT.601 limited-range yuv420p to BGR with OpenCV's SIMD converter.
 
-    def __init__(self, frame: av.VideoFrame) -> None:
+    The planes are packed into one I420 buffer (one copy, respecting line padding); on
+    this machine that costs ~25 % less CPU than swscale's bgr24 path, and the colour
+    conversion of analysed frames is as costly as decoding them.
+    """
+    height, width = frame.height, frame.width
+    y_plane, u_plane, v_plane = frame.planes
+    packed = np.empty((height * 3 // 2, width), np.uint8)
+    packed[:height] = np.frombuffer(y_plane, np.uint8).reshape(height, y_plane.line_size)[:, :width]
+    chroma_h, chroma_w = height // 2, width // 2
+    u = np.frombuffer(u_plane, np.uint8).reshape(chroma_h, u_plane.line_size)[:, :chroma_w]
+    v = np.frombuffer(v_plane, np.uint8).reshape(chroma_h, v_plane.line_size)[:, :chroma_w]
+    flat = packed[height:].reshape(-1)
+    flat[: chroma_h * chroma_w] = u.reshape(-1)
+    flat[chroma_h * chroma_w :] = v.reshape(-1)
+    return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
+
+
+class _AvPicture:
+    __slots__ = ("_frame", "_reformatter")
+
+    def __init__(self, frame: av.VideoFrame, reformatter: VideoReformatter) -> None:
         self._frame = frame
+        self._reformatter = reformatter
 
     @property
     def width(self) -> int:
@@ -96,7 +119,11 @@ class _AvPicture:
         return int(self._frame.height)
 
     def to_bgr(self) -> np.ndarray:
-        return self._frame.to_ndarray(format="bgr24")
+        frame = self._frame
+        if frame.format.name == "yuv420p" and not frame.width % 2 and not frame.height % 2:
+            return i420_to_bgr(frame)
+        # other layouts (full-range yuvj420p, 4:2:2...): swscale, one context per connection
+        return self._reformatter.reformat(frame, format="bgr24").to_ndarray()
 
     @property
     def native(self) -> av.VideoFrame:
@@ -123,6 +150,7 @@ class RtspSource:
         self._decoder_threads = decoder_threads
         self._container: Any = None
         self._stream: Any = None
+        self._reformatter = VideoReformatter()
 
     def open(self) -> StreamInfo:
         options = dict(LOW_DELAY_OPTIONS)
@@ -184,7 +212,9 @@ class RtspSource:
 
     def decode(self, packet: SourcePacket) -> list[_AvPicture]:
         try:
-            return [_AvPicture(frame) for frame in self._stream.decode(packet.native)]
+            return [
+                _AvPicture(frame, self._reformatter) for frame in self._stream.decode(packet.native)
+            ]
         except av.InvalidDataError:
             return []  # a damaged packet: the next keyframe recovers
         except av.FFmpegError as exc:

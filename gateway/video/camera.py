@@ -119,6 +119,9 @@ class CameraReader:
         self._last_frame_at: datetime | None = None
         self._last_picture_mono: float | None = None
         self._latest: Frame | None = None
+        # without a sink nothing is converted ahead: the newest picture waits for a caller
+        self._latest_picture: tuple[Picture, float, datetime] | None = None
+        self._convert_lock = threading.Lock()
         self._seq = 0
         self._runaway = False
         self.connects = 0
@@ -165,8 +168,26 @@ class CameraReader:
 
     @property
     def latest_frame(self) -> Frame | None:
-        """The newest analysed frame (for snapshots of camera-side events)."""
-        return self._latest
+        """The newest analysed frame (for snapshots of camera-side events).
+
+        Without an analysis sink, the newest decoded picture is converted on this call.
+        """
+        if self._sink is not None:
+            return self._latest
+        with self._convert_lock:
+            held = self._latest_picture
+            if held is None:
+                return None
+            picture, monotonic, captured_at = held
+            if self._latest is None or self._latest.monotonic != monotonic:
+                self._latest = Frame(
+                    camera_id=self.camera_id,
+                    seq=self._seq,
+                    captured_at=captured_at,
+                    monotonic=monotonic,
+                    image=picture.to_bgr(),
+                )
+            return self._latest
 
     # ---------------------------------------------------------------- status
     def status(self) -> CameraStatus:
@@ -304,6 +325,10 @@ class CameraReader:
             self._set_state(CameraState.ONLINE, f"{picture.width}x{picture.height}")
         if self._live is not None and self._live.wants_frames(self.camera_id):
             self._live.offer(self.camera_id, picture)
+        if self._sink is None:  # no analysis: keep the picture, convert only if asked
+            self._seq += 1
+            self._latest_picture = (picture, now, self._last_frame_at)
+            return next_due
         # decode everything, but convert (the costly part) only what analysis is due
         if now < next_due - self._period * 0.25:
             return next_due

@@ -286,6 +286,22 @@ class VideoGateway:
         self.connection.stop()
         self.publisher.outbox.close()
 
+    def healthy(self) -> bool:
+        """For the systemd watchdog: every part's thread runs (cameras may well be offline:
+        that is reported on MQTT, and a restart would not bring them back)."""
+        if self.state != GatewayState.RUNNING:
+            return False
+        if not all(reader.alive for reader in self.supervisor.readers.values()):
+            return False
+        if self.live is not None and self.live.state != "running":
+            return False
+        return self.events is None or self.events.state == "running"
+
+    def describe(self) -> str:
+        readers = self.supervisor.readers.values()
+        online = sum(1 for r in readers if r.state == "online")
+        return f"{online}/{len(readers)} cameras online"
+
     def _wait_sent(self, timeout: float) -> bool:
         """Wait until every message reached the broker; candidates that wait on the core's
         receipt stay in the outbox for the next start (they are durable there)."""
@@ -300,14 +316,23 @@ class VideoGateway:
 
 def run_video(config: Config, stop: threading.Event, config_path: Path | None = None) -> None:
     """Run until ``stop`` is set; SIGHUP (main thread only) reloads the cameras."""
+    from gateway import sdnotify
+
     gateway = VideoGateway(config)
     reload = threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGHUP, lambda _s, _f: reload.set())
+    watchdog = sdnotify.Watchdog(gateway.healthy, name="video.watchdog")
     gateway.start()
+    sdnotify.ready(gateway.describe())
+    watchdog.start()
+    next_status = 0.0
     try:
         while not stop.wait(0.5):
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + 10.0
+                sdnotify.status(gateway.describe())
             if not reload.is_set():
                 continue
             reload.clear()
@@ -325,6 +350,8 @@ def run_video(config: Config, stop: threading.Event, config_path: Path | None = 
             except Exception:  # a reload must never take the running cameras down
                 log.exception("SIGHUP: applying the new cameras failed")
     finally:
+        sdnotify.stopping()
+        watchdog.stop()
         gateway.stop()
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)

@@ -14,6 +14,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from gateway.config import Config
 from gateway.contract import CameraState
 from gateway.video.daemon import VideoGateway
+from gateway.video.frame_sink import LatestFrame
 from gateway.video.testcam.harness import TestCamera, free_port
 from tests.video.conftest import StatusWatcher, fast_ingest
 
@@ -74,7 +75,7 @@ def test_a_webrtc_viewer_receives_the_cameras_video(
             "cameras": [{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}],
         }
     )
-    gateway = VideoGateway(config, analysis=False)
+    gateway = VideoGateway(config, analysis=False, extra_sink=LatestFrame())
     gateway.start()
     try:
         status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
