@@ -6,7 +6,13 @@ import errno
 
 import av
 
-from adapters.rtsp.rtsp_source import RtspSource, classify, redact, with_credentials
+from adapters.rtsp.rtsp_source import (
+    RtspSource,
+    classify,
+    i420_to_bgr,
+    redact,
+    with_credentials,
+)
 from gateway.video.ports import StreamErrorKind
 
 
@@ -36,3 +42,15 @@ def test_errors_are_classified_without_quoting_the_url() -> None:
         got, reason = classify(error)
         assert got == kind, (error, got)
         assert "secret" not in reason and "10.0.0.5" not in reason
+
+
+def test_the_fast_colour_conversion_matches_swscale() -> None:
+    from gateway.video.testcam.harness import MAIN_VIDEO, SUB_VIDEO
+
+    for path in (MAIN_VIDEO, SUB_VIDEO):
+        with av.open(str(path)) as container:
+            frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 25)
+            reference = frame.to_ndarray(format="bgr24").astype(int)
+            fast = i420_to_bgr(frame).astype(int)
+        assert fast.shape == reference.shape
+        assert abs(fast - reference).mean() < 2.0  # rounding and chroma siting only
