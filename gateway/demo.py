@@ -367,8 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     config = Config.model_validate(document)
     bootstrap.setup_logging(config)
-    broker = MosquittoBroker(state_dir / "mosquitto", port=port)
-    broker.start()
+    try:
+        broker = MosquittoBroker(state_dir / "mosquitto", port=port)
+        broker.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:  # FileNotFoundError: not installed
+        say("demo", f"cannot start Mosquitto, which every part needs: {exc}")
+        say("demo", "run scripts/setup.sh (it installs the mosquitto package)")
+        return 1
     say("demo", f"Mosquitto on 127.0.0.1:{port}")
     with bootstrap.stop_on_signals() as stop:
         demo = Demo(state_dir, stop)
