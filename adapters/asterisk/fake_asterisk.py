@@ -410,7 +410,7 @@ class FakeCall:
         target = Path(f"{path}.{file_format}")
         root = self.options.record_root
         if root is not None and not target.resolve().is_relative_to(root.resolve()):
-            return [b"200 result=-1 (writefile) endpos=0\n"]
+            return [b"200 result=-1 (writefile)\n"]
         action = self._next_action()
         try:
             if isinstance(action, Speak):
@@ -430,7 +430,7 @@ class FakeCall:
             write_wav(target, 0)
             self.result.recordings.append(target)
         except OSError:
-            return [b"200 result=-1 (writefile) endpos=0\n"]
+            return [b"200 result=-1 (writefile)\n"]
         return [b"200 result=0 (timeout) endpos=0\n"]
 
     def _cmd_set_variable(self, args: list[str]) -> list[bytes]:

@@ -74,7 +74,6 @@ class Stage(StrEnum):
     SURVEY = "survey"
     SUGGESTION = "suggestion"
     GOODBYE = "goodbye"
-    TRANSFER = "transfer"
 
 
 class Service(StrEnum):
@@ -303,12 +302,17 @@ class Ivr:
         for attempt in range(1, self.config.menu_tries + 1):
             self._say(ch, call, prompt)
             name = f"{_safe(call.info.uniqueid)}-{label}-{attempt}"
-            recording = ch.record(
-                str(self.config.recordings_dir / name),
-                file_format="wav",
-                max_ms=self.config.max_record_s * 1000,
-                silence_s=self.config.record_silence_s,
-            )
+            try:
+                recording = ch.record(
+                    str(self.config.recordings_dir / name),
+                    file_format="wav",
+                    max_ms=self.config.max_record_s * 1000,
+                    silence_s=self.config.record_silence_s,
+                )
+            except CommandFailed as exc:  # e.g. Asterisk cannot write the recordings dir
+                self._still_there(ch)
+                call.error = f"recording the {label} failed: {exc}"
+                raise _ToAgent(f"the {label} could not be recorded") from exc
             call.recordings[label] = recording
             if recording.ended_by == RecordingEnd.HANGUP:
                 raise ChannelHangup(f"the caller hung up while recording the {label}")
@@ -341,8 +345,7 @@ class Ivr:
 
     def _to_agent(self, ch: CallChannel, call: CallRecord, reason: str) -> None:
         """Hand the call to the agent queue (the dialplan goes on there when we close)."""
-        call.transfer_reason = reason
-        call.enter(Stage.TRANSFER)
+        call.transfer_reason = reason  # the stage stays where the caller got to
         log.info("call %s: to an agent (%s)", call.info.uniqueid, reason)
         try:
             ch.set_variable("CITYGW_RESULT", "agent")

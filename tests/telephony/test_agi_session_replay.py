@@ -305,3 +305,17 @@ def test_eof_in_the_middle_of_the_environment_is_a_closed_connection() -> None:
     with pytest.raises(AgiConnectionClosed):
         FastAgiSession(ours, read_timeout_s=1)
     ours.close()
+
+
+def test_a_gbk_caller_name_in_the_environment_is_read_not_fatal() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(
+        b"agi_network: yes\nagi_network_script: ivr\n"
+        + "agi_calleridname: 张三\n".encode("gbk")
+        + b"agi_callerid: 13800138000\n\n"
+    )
+    session = FastAgiSession(ours, read_timeout_s=1)
+    assert session.environment.calleridname == "张三"
+    assert session.environment.callerid == "13800138000"
+    session.close()
+    theirs.close()

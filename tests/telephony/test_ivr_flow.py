@@ -163,6 +163,7 @@ def test_three_wrong_keys_send_the_caller_to_an_agent(gateway: Gateway) -> None:
     assert played(result, "invalid") and played(result, "no-input")
     [candidate] = gateway.publisher.candidates
     assert candidate.partial and candidate.facts["outcome"] == "transferred"
+    assert candidate.facts["stage"] == "main_menu"
     assert "3 tries" in candidate.facts["transfer_reason"]
 
 
@@ -252,6 +253,19 @@ def test_a_missing_prompt_is_skipped_not_fatal(gateway: Gateway) -> None:
     [candidate] = gateway.publisher.candidates
     assert candidate.partial is False
     assert candidate.facts["failed_prompts"] == ["welcome"]
+
+
+def test_a_recording_asterisk_cannot_write_sends_the_caller_to_an_agent(
+    gateway: Gateway,
+) -> None:
+    elsewhere = gateway.tmp / "not-the-recordings-dir"
+    result = call(gateway, REPORT, record_root=elsewhere)
+    assert b"200 result=-1 (writefile)\n" in result.exchanges[6].replies
+    assert result.variables["CITYGW_RESULT"] == "agent"
+    [candidate] = gateway.publisher.candidates
+    assert candidate.partial and candidate.facts["stage"] == "location"
+    assert "location could not be recorded" in candidate.facts["transfer_reason"]
+    assert "writefile" in candidate.facts["error"]
 
 
 def test_a_refusing_outbox_keeps_the_candidate_and_its_recordings_on_disk(
