@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import signal
 import statistics
 import subprocess
@@ -61,17 +62,23 @@ CODES = ["0102", "0104", "0201", "0505", "0506", "0507", "0510", "0401"]
 
 
 def candidates(count: int, run: str) -> list[bytes]:
+    """Candidates over 8 event codes and 2 849 grids; some near each other by grid."""
     source = Source(kind=SourceKind.INSPECTOR, id="bench")
     out = []
+    rng = random.Random(run)
     for n in range(count):
         grid = f"110101{n % 7:03d}{n % 11:03d}{n % 37:02d}"
+        # a third carry a position (inspectors' phones), spread over a 20 km square
+        position = {}
+        if n % 3 == 0:
+            position = {"lat": 39.8 + rng.random() * 0.2, "lon": 116.3 + rng.random() * 0.2}
         out.append(
             CandidateCase.create(
                 source=source,
                 id=f"bench-{run}-{n:07d}",
                 event_code=CODES[n % len(CODES)],
                 title=f"bench {n}",
-                location=Location(grid_code=grid, lat=39.9 + (n % 500) * 1e-3, lon=116.4),
+                location=Location(grid_code=grid, **position),
             ).to_json()
         )
     return out

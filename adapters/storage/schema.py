@@ -79,6 +79,7 @@ cases = sa.Table(
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
     sa.Index("ix_cases_dup_lookup", "event_code", "state", "created_at"),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
+    sa.Index("ix_cases_near_position", "event_code", "lat", "lon"),
 )
 
 candidates = sa.Table(

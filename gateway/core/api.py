@@ -780,7 +780,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     from gateway.core.open311 import open311_router
 
     app.include_router(open311_router(ctx))
-    WEB_DIR.mkdir(exist_ok=True)
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )

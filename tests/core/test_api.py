@@ -381,3 +381,9 @@ def test_the_openapi_document_describes_every_route(api: Api) -> None:
     for _method, path, _roles in routes(api):
         assert path in paths
     assert re.match(r"3\.\d+\.\d+", spec["openapi"])
+
+
+def test_the_console_folder_is_served_at_console(api: Api) -> None:
+    response = api.client.get("/console/")
+    assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    assert api.client.get("/console/../../gateway/core/api.py").status_code == 404
