@@ -142,7 +142,17 @@ def register(cli: click.Group) -> None:
             presets = ", ".join(f"{token}={name}" for token, name in profile.presets) or "none"
             click.echo(f"  presets  {presets}")
 
-    @cameras.command("test-camera")
+    cameras.add_command(test_camera_command(), "test-camera")
+
+
+def test_camera_command() -> click.Command:
+    """The test camera command, for ``citygw cameras test-camera`` and ``citygw dev camera``.
+
+    (``dev`` belongs to gateway/demo_commands.py: it can ``dev.add_command(
+    test_camera_command(), "camera")``.)
+    """
+
+    @click.command("test-camera")
     @click.option("--user", default=None, help="require these RTSP/ONVIF credentials")
     @click.option("--password-env", default="CITYGW_CAMERA_PASSWORD", show_default=True)
     @click.option("--rtsp-port", type=int, default=None, help="default: a free port")
@@ -173,3 +183,5 @@ def register(cli: click.Group) -> None:
                     click.echo("the RTSP server died; restarting", err=True)
                     camera.restart()
         camera.stop()
+
+    return test_camera
