@@ -9,10 +9,12 @@ speaks the menus that changed. Both tools run with a timeout.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,21 +108,35 @@ def build_prompts(
     *,
     force: bool = False,
     progress: Callable[[int, int, PromptFile, bool], None] | None = None,
+    workers: int | None = None,
 ) -> BuildResult:
-    """Make every prompt the IVR needs; ``progress(i, n, prompt, built)`` after each."""
+    """Make every prompt the IVR needs; ``progress(i, n, prompt, built)`` after each.
+
+    The speech engine runs in a few bounded threads (one per CPU, at most 4).
+    """
     espeak, sox = find_tools()
     files = prompt_files(config)
+    stale = [p for p in files if force or not is_current(p)]
+    kept = [p.path for p in files if p not in stale]
+    done = 0
+    if progress is not None:
+        for prompt in files:
+            if prompt not in stale:
+                done += 1
+                progress(done, len(files), prompt, False)
+
+    def make(prompt: PromptFile) -> PromptFile:
+        speak(prompt.text, prompt.path, espeak=espeak, sox=sox)
+        _stamp(prompt).write_text(_digest(prompt.text) + "\n", encoding="ascii")
+        return prompt
+
     built: list[Path] = []
-    kept: list[Path] = []
-    for index, prompt in enumerate(files, 1):
-        if not force and is_current(prompt):
-            kept.append(prompt.path)
-            made = False
-        else:
-            speak(prompt.text, prompt.path, espeak=espeak, sox=sox)
-            _stamp(prompt).write_text(_digest(prompt.text) + "\n", encoding="ascii")
+    size = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="prompts.speak") as pool:
+        for future in as_completed([pool.submit(make, prompt) for prompt in stale]):
+            prompt = future.result()  # a failure stops the build with its reason
             built.append(prompt.path)
-            made = True
-        if progress is not None:
-            progress(index, len(files), prompt, made)
-    return BuildResult(built, kept)
+            done += 1
+            if progress is not None:
+                progress(done, len(files), prompt, True)
+    return BuildResult(sorted(built), kept)
