@@ -129,6 +129,7 @@ class CallRecord:
     urgent: bool = False
     district: DistrictOption | None = None
     recordings: dict[str, Recording] = field(default_factory=dict)
+    superseded: list[Recording] = field(default_factory=list)  # recorded again after these
     callback_number: str | None = None
     case_number: str | None = None
     report_complete: bool = False
@@ -313,6 +314,8 @@ class Ivr:
                 self._still_there(ch)
                 call.error = f"recording the {label} failed: {exc}"
                 raise _ToAgent(f"the {label} could not be recorded") from exc
+            if label in call.recordings:
+                call.superseded.append(call.recordings[label])
             call.recordings[label] = recording
             if recording.ended_by == RecordingEnd.HANGUP:
                 raise ChannelHangup(f"the caller hung up while recording the {label}")

@@ -10,6 +10,7 @@ with its recordings kept: nothing a caller said is lost.
 from __future__ import annotations
 
 import logging
+import threading
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,7 @@ class TelephonyService:
         self._unsent_dir = unsent_dir
         self._evidence_budget = max(0, max_payload_bytes - _ENVELOPE_RESERVE)
         self.ivr = Ivr(config, case_numbers=case_numbers, status=status, clock=clock)
+        self._counts = threading.Lock()
         self.calls_handled = 0
         self.candidates_published = 0
         self.feedback_published = 0
@@ -71,7 +73,8 @@ class TelephonyService:
     def handle_call(self, channel: CallChannel) -> Callable[[], None]:
         """Run the call; returns the follow-up to run once the channel is released."""
         call = self.ivr.run(channel)
-        self.calls_handled += 1
+        with self._counts:
+            self.calls_handled += 1
         log.info(
             "call %s from %s: %s at %s (service %s, case %s)",
             call.info.uniqueid,
@@ -91,18 +94,18 @@ class TelephonyService:
             call, self.config, source=self.source, evidence=evidence, extra_facts=evidence_facts
         )
         feedback = feedback_from_call(call, source=self.source)
-        safe = True
-        if candidate is not None:
-            safe &= self._store(candidate, self._publisher.candidate)
-            if safe:
-                self.candidates_published += 1
-        if feedback is not None:
-            stored = self._store(feedback, self._publisher.feedback)
-            safe &= stored
-            self.feedback_published += int(stored)
+        candidate_stored = candidate is None or self._store(candidate, self._publisher.candidate)
+        feedback_stored = feedback is None or self._store(feedback, self._publisher.feedback)
+        with self._counts:
+            self.candidates_published += int(candidate is not None and candidate_stored)
+            self.feedback_published += int(feedback is not None and feedback_stored)
+        if self.config.keep_recordings:
+            return
+        for old in call.superseded:  # a description recorded again: the first take goes
+            Path(old.file).unlink(missing_ok=True)
         if (
-            safe
-            and not self.config.keep_recordings
+            candidate_stored
+            and feedback_stored
             and not evidence_facts.get("recordings_not_attached")
         ):
             for file in files:
@@ -113,7 +116,8 @@ class TelephonyService:
             publish(message)
             return True
         except Exception as exc:
-            self.messages_unsent += 1
+            with self._counts:
+                self.messages_unsent += 1
             self._unsent_dir.mkdir(parents=True, exist_ok=True)
             target = self._unsent_dir / f"{message.id}.json"
             target.write_bytes(message.to_json())

@@ -214,6 +214,7 @@ def test_a_description_can_be_recorded_again_and_the_last_one_is_kept(gateway: G
     [candidate] = gateway.publisher.candidates
     description = next(e for e in candidate.evidence if e.name == "description.wav")
     assert description.size == 44 + 2 * 4000
+    assert list(gateway.settings.recordings_dir.iterdir()) == []  # the first take too
 
 
 def test_a_typed_callback_number_is_used(gateway: Gateway) -> None:
