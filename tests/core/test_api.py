@@ -387,3 +387,18 @@ def test_the_console_folder_is_served_at_console(api: Api) -> None:
     response = api.client.get("/console/")
     assert response.status_code == 200 and "text/html" in response.headers["content-type"]
     assert api.client.get("/console/../../gateway/core/api.py").status_code == 404
+
+
+def test_overdue_cases_are_listed_with_a_red_light(api: Api) -> None:
+    case_id = a_camera_case(api)
+    go(api, "operator", case_id, "register")
+    go(api, "dispatcher", case_id, "dispatch")
+    h = api.headers("dispatcher")
+    first = api.client.get("/api/v1/cases/overdue", headers=h)
+    assert first.status_code == 200, first.text
+    assert first.json()["total"] == 0
+    api.clock.advance(hours=7 * 24)
+    h = {"Authorization": f"Bearer {api.auth.login('dan', PASSWORD)[0]}"}  # the old token expired
+    overdue = api.client.get("/api/v1/cases/overdue", headers=h).json()
+    assert overdue["total"] == 1 and overdue["items"][0]["light"] == "red"
+    assert api.client.get("/api/v1/cases?light=red", headers=h).json()["total"] == 1
