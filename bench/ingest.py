@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -116,18 +115,18 @@ class TimedSource:
         self._clock = clock
         self._frames = frames
         self._done = done
-        self._time_base = Fraction(1, 1)
+        self._seconds_per_tick = 1.0
         self.decoded = 0
 
     def open(self) -> StreamInfo:
         info = self._source.open()
-        self._time_base = info.time_base
+        self._seconds_per_tick = float(info.time_base)
         return info
 
     def packets(self) -> Iterator[SourcePacket]:
         for packet in self._source.packets():
             if packet.pts is not None:
-                self._clock.media = float(packet.pts * self._time_base)
+                self._clock.media = packet.pts * self._seconds_per_tick
             if self.decoded >= self._frames:
                 self._done.set()
                 raise StreamError(StreamErrorKind.ENDED, "benchmark done")
