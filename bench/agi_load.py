@@ -279,14 +279,23 @@ def main() -> int:
         agi.server.turnarounds.clear()
         outcome = run_callers(port, script, args.calls, delay_s, "load")
         gateway = summarise(outcome, args.calls)
-        inside = sorted(agi.server.turnarounds)
+        inside = sorted(seconds for _command, seconds in agi.server.turnarounds)
         gateway["server_side_ms"] = {
             "commands": len(inside),
             "p50": round(inside[len(inside) // 2] * 1000, 3),
             "p99": round(inside[int(0.99 * len(inside))] * 1000, 3),
             "max": round(inside[-1] * 1000, 3),
         }
-        gateway["by_command_ms"] = by_command(outcome, commands)
+        per_verb: dict[str, list[float]] = {}
+        for command, seconds in agi.server.turnarounds:
+            per_verb.setdefault(command, []).append(seconds * 1000)
+        gateway["server_side_by_command_ms"] = {
+            verb: {
+                "p50": round(sorted(v)[len(v) // 2], 3),
+                "p99": round(sorted(v)[int(0.99 * len(v))], 3),
+            }
+            for verb, v in sorted(per_verb.items())
+        }
         agi.server.wait_idle(60)
         numbers = [r.get("case_number") for r in outcome["calls"] if r["ok"]]
         candidates = agi.service.candidates_published - before

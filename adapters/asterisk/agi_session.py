@@ -130,8 +130,8 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
         self.closed = False
         self.last_reply: AgiReply | None = None
         self.commands_sent = 0
-        #: seconds from each reply read to the next command sent: what the gateway adds
-        self.turnarounds: list[float] = []
+        #: (next command, seconds from the reply read to it being sent): what the gateway adds
+        self.turnarounds: list[tuple[str, float]] = []
         self._replied_at: float | None = None
         self.env: dict[str, str] = {}
         self.environment = AgiEnvironment({})
@@ -202,7 +202,7 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
         except OSError as exc:  # BrokenPipe, ConnectionReset
             raise AgiConnectionClosed(f"cannot send {command!r}: {exc}") from exc
         if self._replied_at is not None:
-            self.turnarounds.append(time.perf_counter() - self._replied_at)
+            self.turnarounds.append((command, time.perf_counter() - self._replied_at))
             self._replied_at = None
         self.commands_sent += 1
 

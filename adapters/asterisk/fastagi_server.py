@@ -86,8 +86,8 @@ class FastAgiServer:
         self.calls_total = 0
         self.calls_refused = 0
         self.calls_failed = 0
-        #: the latest per-command turnarounds (reply read -> next command sent), seconds
-        self.turnarounds: deque[float] = deque(maxlen=200_000)
+        #: the latest (command, seconds from the previous reply read to it being sent)
+        self.turnarounds: deque[tuple[str, float]] = deque(maxlen=200_000)
 
     # ------------------------------------------------------------------ lifecycle
 
