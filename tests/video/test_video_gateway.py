@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import socket
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ from gateway.config import Config
 from gateway.contract import CameraState
 from gateway.video.daemon import VideoGateway
 from gateway.video.frame import Frame
-from gateway.video.testcam.harness import TestCamera
+from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera
 from tests.video.conftest import StatusWatcher, fast_ingest
 
 
@@ -93,6 +95,11 @@ def test_frames_arrive_at_the_analysis_rate_and_show_the_video(
     image = frames[-1].image
     assert image.shape == (576, 768, 3) and image.dtype == np.uint8
     assert 20 < float(image.mean()) < 235 and float(image.std()) > 10  # a picture, not blank
+    # it is a frame of the test video, in BGR order: the nearest source frame is close,
+    # and much closer than with the colour channels swapped
+    nearest = _nearest_source_distance(image)
+    assert nearest < 6.0
+    assert _nearest_source_distance(image[:, :, ::-1]) > nearest * 1.5
     assert [f.seq for f in frames[:5]] == [1, 2, 3, 4, 5]
     assert online.detail == "768x576"
     # the evidence ring holds the encoded stream: a clip around a frame, no re-encoding
@@ -102,6 +109,24 @@ def test_frames_arrive_at_the_analysis_rate_and_show_the_video(
     with av.open(io.BytesIO(clip.raw_bytes())) as container:
         decoded = [(f.width, f.height) for f in container.decode(video=0)]
     assert 20 <= len(decoded) <= 45 and decoded[0] == (768, 576)
+
+
+@functools.cache
+def _source_thumbnails() -> np.ndarray:
+    """The first 40 s of the test video as 96x72 BGR thumbnails (what the camera serves)."""
+    thumbs = []
+    with av.open(str(MAIN_VIDEO)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            thumbs.append(cv2.resize(frame.to_ndarray(format="bgr24"), (96, 72), cv2.INTER_AREA))
+            if index >= 400:
+                break
+    return np.stack(thumbs).astype(np.int16)
+
+
+def _nearest_source_distance(image: np.ndarray) -> float:
+    thumb = cv2.resize(np.ascontiguousarray(image), (96, 72), cv2.INTER_AREA).astype(np.int16)
+    distances = np.abs(_source_thumbnails() - thumb).mean(axis=(1, 2, 3))
+    return float(distances.min())
 
 
 def test_a_killed_rtsp_server_makes_the_camera_offline_then_online_after_restart(
