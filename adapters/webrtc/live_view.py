@@ -136,6 +136,7 @@ class LiveViewServer:
         max_viewers: int = 8,
         fps: float = 10.0,
         ice_servers: list[str] | None = None,
+        allow_origins: list[str] | None = None,
         camera_ids: Callable[[], list[str]] = list,
     ) -> None:
         self.host = host
@@ -143,6 +144,7 @@ class LiveViewServer:
         self._max_viewers = max_viewers
         self._min_interval = 1.0 / fps
         self._ice_servers = [RTCIceServer(url) for url in ice_servers or []]
+        self._allow_origins = frozenset(allow_origins or [])
         self._camera_ids = camera_ids
         self._cameras: dict[str, _Camera] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -217,10 +219,11 @@ class LiveViewServer:
 
     async def _serve(self) -> None:
         self._relay = MediaRelay()
-        app = web.Application(client_max_size=_MAX_BODY)
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._cors])
         app.router.add_get("/live/", self._page)
         app.router.add_get("/live/cameras", self._list)
         app.router.add_post("/live/cameras/{camera_id}/offer", self._offer)
+        app.router.add_route("OPTIONS", "/live/{tail:.*}", self._preflight)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -252,6 +255,29 @@ class LiveViewServer:
         return sum(len(c.viewers) for c in self._cameras.values())
 
     # ---------------------------------------------------------------- HTTP
+    @web.middleware
+    async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Cross-origin signalling only for configured origins (the console's)."""
+        response: web.StreamResponse = await handler(request)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin in self._allow_origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        origin = request.headers.get("Origin")
+        if origin is None or origin not in self._allow_origins:
+            return web.Response(status=403, text="origin not allowed")
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Methods": "GET, POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "600",
+            },
+        )
+
     async def _page(self, _request: web.Request) -> web.Response:
         return web.Response(text=_PAGE, content_type="text/html")
 

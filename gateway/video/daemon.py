@@ -228,6 +228,8 @@ class VideoGateway:
                 port=video.live_view.port,
                 max_viewers=video.live_view.max_viewers,
                 fps=video.live_view.fps,
+                ice_servers=list(video.live_view.ice_servers),
+                allow_origins=list(video.live_view.allow_origins),
                 camera_ids=lambda: list(self.supervisor.readers),
             )
             self.live.start()

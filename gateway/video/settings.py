@@ -168,6 +168,35 @@ class LiveViewConfig(_Section):
     port: int = Field(default=8091, ge=0, le=65535, description="signalling HTTP port (0: any)")
     max_viewers: int = Field(default=8, ge=1, le=64, description="viewers at once, all cameras")
     fps: float = Field(default=10.0, gt=0, le=30, description="most frames per second sent")
+    allow_origins: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="web origins (e.g. https://console.example) allowed to signal cross-origin "
+        "(CORS); empty: same origin only (serve /live/ through the console's reverse proxy)",
+    )
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="STUN/TURN URLs offered to viewers (e.g. stun:stun.internal:3478); "
+        "empty: none (viewers must reach this host directly)",
+    )
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(f"{origin!r} is not an origin like https://console.example:8443")
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:/turn: URL")
+        return value
 
 
 class DiscoveryConfig(_Section):

@@ -62,6 +62,24 @@ async def _watch(base: str, camera_id: str, frames_wanted: int) -> list[tuple[in
     return received
 
 
+CONSOLE = "http://console.test:8080"
+
+
+def _check_cors(base: str) -> None:
+    """Only the configured console origin may signal cross-origin."""
+    offer = f"{base}/live/cameras/gate-1/offer"
+    with httpx.Client(timeout=10) as client:
+        allowed = client.options(offer, headers={"Origin": CONSOLE})
+        assert allowed.status_code == 204
+        assert allowed.headers["Access-Control-Allow-Origin"] == CONSOLE
+        listed = client.get(f"{base}/live/cameras", headers={"Origin": CONSOLE})
+        assert listed.headers["Access-Control-Allow-Origin"] == CONSOLE
+        other = client.options(offer, headers={"Origin": "http://evil.test"})
+        assert other.status_code == 403 and "Access-Control-Allow-Origin" not in other.headers
+        plain = client.get(f"{base}/live/cameras", headers={"Origin": "http://evil.test"})
+        assert "Access-Control-Allow-Origin" not in plain.headers
+
+
 def test_a_webrtc_viewer_receives_the_cameras_video(
     test_camera: TestCamera,
     make_config: Callable[..., Config],
@@ -71,7 +89,12 @@ def test_a_webrtc_viewer_receives_the_cameras_video(
     config = make_config(
         video={
             "ingest": fast_ingest(),
-            "live_view": {"enabled": True, "host": "127.0.0.1", "port": port},
+            "live_view": {
+                "enabled": True,
+                "host": "127.0.0.1",
+                "port": port,
+                "allow_origins": [CONSOLE],
+            },
             "cameras": [{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}],
         }
     )
@@ -82,6 +105,7 @@ def test_a_webrtc_viewer_receives_the_cameras_video(
         reader = gateway.supervisor.reader("gate-1")
         assert reader is not None
         analysed_before = reader.frames_analysed
+        _check_cors(f"http://127.0.0.1:{port}")
         received = asyncio.run(_watch(f"http://127.0.0.1:{port}", "gate-1", 10))
         assert received[-1] == (768, 576)
         # one RTSP pull served both: analysis kept going, and the camera connected once
