@@ -11,6 +11,7 @@ candidate's number as the case number (its own are ``C`` + digits, so never the 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from datetime import datetime
@@ -18,6 +19,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.clock import Clock
+
+log = logging.getLogger(__name__)
 
 SERIAL_DIGITS = 5
 #: serials reserved per durable write (one fsync per block instead of one per call)
@@ -34,7 +37,13 @@ def format_case_number(prefix: str, day: datetime, serial: int) -> str:
 
 
 class CaseNumberAllocator:
-    """A durable per-day counter in one SQLite file; thread-safe."""
+    """A durable per-day counter in one SQLite file; thread-safe.
+
+    Serials are reserved ``block_size`` at a time, each block committed with fsync before
+    a number from it is handed out. When half a block is used, the next block is reserved
+    on a helper thread, so a caller never waits for the disk (except for the first number
+    after a start or at midnight).
+    """
 
     def __init__(
         self,
@@ -50,11 +59,14 @@ class CaseNumberAllocator:
         self._prefix = prefix
         self._zone = ZoneInfo(timezone)
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the serial state
+        self._db_lock = threading.Lock()  # the database connection
         self._block_size = max(1, block_size)
         self._day = ""
         self._next = 1
-        self._limit = 0  # last serial of the reserved block
+        self._limit = 0  # last serial of the block in use
+        self._ahead: tuple[str, int] | None = None  # (day, last serial) reserved ahead
+        self._refill: threading.Thread | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -69,31 +81,55 @@ class CaseNumberAllocator:
         day = local.strftime("%Y-%m-%d")
         with self._lock:
             if day != self._day or self._next > self._limit:
-                self._limit = self._reserve(day, self._block_size)
-                self._next = self._limit - self._block_size + 1
-                self._day = day
+                ahead, self._ahead = self._ahead, None
+                last = ahead[1] if ahead and ahead[0] == day else self._reserve(day)
+                self._day, self._limit = day, last
+                self._next = last - self._block_size + 1
             serial = self._next
             self._next += 1
+            running = self._refill is not None and self._refill.is_alive()
+            if self._ahead is None and not running and self._limit - serial < self._block_size / 2:
+                self._refill = threading.Thread(
+                    target=self._reserve_ahead, args=(day,), name="case-numbers.reserve"
+                )
+                self._refill.start()
         return format_case_number(self._prefix, local, serial)
 
-    def _reserve(self, day: str, count: int) -> int:
-        """Reserve ``count`` serials of ``day``; returns the last one (fsynced)."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _reserve_ahead(self, day: str) -> None:
         try:
-            self._db.execute(
-                "INSERT INTO case_serials (day, last) VALUES (?, ?) "
-                "ON CONFLICT(day) DO UPDATE SET last = last + excluded.last",
-                (day, count),
-            )
-            (last,) = self._db.execute(
-                "SELECT last FROM case_serials WHERE day = ?", (day,)
-            ).fetchone()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            last = self._reserve(day)
+        except sqlite3.Error:
+            log.exception("case numbers: reserving the next block failed; will retry on demand")
+            return
+        with self._lock:
+            self._ahead = (day, last)
+
+    def _reserve(self, day: str) -> int:
+        """Reserve a block of serials of ``day``; returns its last serial (fsynced)."""
+        with self._db_lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO case_serials (day, last) VALUES (?, ?) "
+                    "ON CONFLICT(day) DO UPDATE SET last = last + excluded.last",
+                    (day, self._block_size),
+                )
+                (last,) = self._db.execute(
+                    "SELECT last FROM case_serials WHERE day = ?", (day,)
+                ).fetchone()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return int(last)
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for a reservation running ahead (tests, and `close`)."""
+        refill = self._refill
+        if refill is not None:
+            refill.join(timeout)
+
     def close(self) -> None:
-        with self._lock:
+        self.settle()
+        with self._db_lock:
             self._db.close()

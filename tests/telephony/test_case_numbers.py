@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,3 +77,17 @@ def test_concurrent_calls_get_distinct_numbers(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(got) == 200 and len(set(got)) == 200
+
+
+def test_the_next_block_is_reserved_ahead_so_numbers_run_on_without_a_gap(
+    tmp_path: Path,
+) -> None:
+    numbers = allocator(tmp_path / "n.sqlite3", FakeClock())
+    first = [numbers.next() for _ in range(BLOCK_SIZE // 2 + 1)]
+    numbers.settle()  # the helper thread has reserved the next block by now
+    with sqlite3.connect(tmp_path / "n.sqlite3") as db:
+        assert db.execute("SELECT last FROM case_serials").fetchone() == (2 * BLOCK_SIZE,)
+    rest = [numbers.next() for _ in range(BLOCK_SIZE)]
+    serials = [int(n[-5:]) for n in first + rest]
+    assert serials == list(range(1, len(serials) + 1))
+    numbers.close()
