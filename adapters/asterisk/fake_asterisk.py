@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import random
 import socket
@@ -86,6 +87,12 @@ KNOWN_APPS = {
     "noop",
 }
 SAMPLE_RATE = 8000
+_CALLS = itertools.count(1)
+
+
+def new_uniqueid() -> str:
+    """An Asterisk-style channel uniqueid (``<epoch seconds>.<sequence>``)."""
+    return f"{time.time():.0f}.{next(_CALLS)}"
 
 
 # --------------------------------------------------------------------------- the caller
@@ -153,7 +160,7 @@ class CallOptions:
     query: str = "lang=zh"
     host: str = "127.0.0.1"
     port: int = 4573
-    uniqueid: str = "1795878164.1"
+    uniqueid: str = field(default_factory=lambda: new_uniqueid())  # fresh per call, as Asterisk
     channel: str = "Local/s@ivr-00000000;2"
     caller_number: str = "13800138000"
     caller_name: str = "Test Caller"

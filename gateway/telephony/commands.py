@@ -57,8 +57,6 @@ def register(cli: click.Group) -> None:
         For the demo and for checking an installation: it speaks FastAGI as Asterisk 22
         does, writes its "voice" recordings where the gateway asks, and prints the call.
         """
-        import time
-
         from adapters.asterisk.fake_asterisk import CallOptions, place_call, report_call
 
         settings = ctx.config.telephony
@@ -66,7 +64,6 @@ def register(cli: click.Group) -> None:
             script=settings.script,
             host=host or settings.listen_host,
             port=port or settings.listen_port,
-            uniqueid=f"{time.time():.0f}.{time.monotonic_ns() % 100000}",
             caller_number=caller,
             hangup_at_command=hangup_at,
         )

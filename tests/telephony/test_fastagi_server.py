@@ -65,14 +65,15 @@ def test_calls_are_routed_by_script_name_with_their_query(servers) -> None:
     ivr, other = Recorder(answer_and_wait), Recorder(answer_and_wait)
     server = servers({"ivr12319": ivr, "other": other})
     result = place_call(
-        [Press("1")], CallOptions(script="ivr12319", query="lang=zh&x=1", port=server.port)
+        [Press("1")],
+        CallOptions(script="ivr12319", query="lang=zh&x=1", port=server.port, uniqueid="7.1"),
     )
     assert server.wait_idle(10)
     assert ivr.sessions == [{"script": "ivr12319", "query": {"lang": "zh", "x": "1"}}]
     assert other.sessions == []
     assert result.commands == ["ANSWER", "WAIT FOR DIGIT 1000"]
     assert result.closed_by_gateway
-    assert ivr.after == ["1795878164.1"]  # the follow-up ran after the socket closed
+    assert ivr.after == ["7.1"]  # the follow-up ran after the socket closed
     [(command, seconds)] = server.turnarounds  # from ANSWER's reply to WAIT FOR DIGIT
     assert command == "WAIT FOR DIGIT" and 0 <= seconds < 5
 
@@ -147,7 +148,9 @@ def test_stop_lets_a_call_in_progress_finish(servers) -> None:
     route = Recorder(answer_and_wait)
     route.release.clear()
     server = servers({"ivr": route}, drain_timeout_s=10)
-    running = CallInBackground([Press("1")], CallOptions(script="ivr", port=server.port))
+    running = CallInBackground(
+        [Press("1")], CallOptions(script="ivr", port=server.port, uniqueid="7.2")
+    )
     assert route.entered.wait(10)
     stopper = threading.Thread(target=server.stop, name="test.stop")
     stopper.start()
@@ -160,7 +163,7 @@ def test_stop_lets_a_call_in_progress_finish(servers) -> None:
     assert running.join().commands == ["ANSWER", "WAIT FOR DIGIT 1000"]
     stopper.join(10)
     assert server.state == ServerState.STOPPED
-    assert route.after == ["1795878164.1"]
+    assert route.after == ["7.2"]
 
 
 def test_stop_cuts_a_call_that_outlives_the_drain_timeout(servers) -> None:

@@ -49,7 +49,7 @@ def played(result: CallResult, prompt: str) -> bool:
 def test_a_full_report_ends_in_one_candidate_with_both_recordings_and_a_case_number(
     gateway: Gateway,
 ) -> None:
-    result = call(gateway, REPORT)
+    result = call(gateway, REPORT, uniqueid="1795878164.1")
     assert result.closed_by_gateway and result.unused_actions == []
     [candidate] = gateway.publisher.candidates
     assert candidate.partial is False and candidate.urgent is False
@@ -83,10 +83,11 @@ def test_a_full_report_ends_in_one_candidate_with_both_recordings_and_a_case_num
 
 
 def test_the_same_call_published_twice_has_the_same_id(gateway: Gateway) -> None:
-    call(gateway, REPORT)
-    call(gateway, REPORT)  # Asterisk's uniqueid is the same: a re-run of the same call
-    first, second = gateway.publisher.candidates
-    assert first.id == second.id
+    call(gateway, REPORT, uniqueid="1795878164.1")
+    call(gateway, REPORT, uniqueid="1795878164.1")  # the same Asterisk call, published again
+    call(gateway, REPORT)  # another call
+    first, again, other = gateway.publisher.candidates
+    assert first.id == again.id != other.id
 
 
 # the commands of the full report, in order, and the stage a hangup there leaves at
