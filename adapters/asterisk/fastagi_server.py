@@ -160,6 +160,11 @@ class FastAgiServer:
                 self._idle.wait(left)
         return True
 
+    def healthy(self) -> bool:
+        """Running and accepting (for the systemd watchdog)."""
+        thread = self._accept_thread
+        return self._state == ServerState.RUNNING and thread is not None and thread.is_alive()
+
     @property
     def active_calls(self) -> int:
         with self._calls_lock:

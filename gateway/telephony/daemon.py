@@ -17,7 +17,7 @@ from adapters.asterisk.agi_channel import AgiChannel
 from adapters.asterisk.agi_session import FastAgiSession
 from adapters.asterisk.fastagi_server import FastAgiServer
 from adapters.mqtt import OutboxPublisher, ReceivedMessage
-from gateway import bootstrap
+from gateway import bootstrap, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
 from gateway.telephony.case_numbers import CaseNumberAllocator
@@ -72,7 +72,10 @@ def run_agi(
     """Serve calls until ``stop`` is set. Raises `PromptsMissing` before listening."""
     settings = config.telephony
     check_prompts(config)
-    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # Asterisk may own it; recording then fails and callers go to agents
+        log.error("recordings directory %s: %s", settings.recordings_dir, exc.strerror)
     state = telephony_dir(config)
     case_numbers = CaseNumberAllocator(
         state / "case-numbers.sqlite3",
@@ -113,14 +116,27 @@ def run_agi(
         drain_timeout_s=settings.drain_timeout_s,
         name="agi",
     )
+
+    def describe() -> str:
+        return (
+            f"agi://{server.host}:{server.port}/{settings.script}: {server.active_calls} calls now,"
+            f" {service.calls_handled} handled, {publisher.outbox.queued_messages} in the outbox"
+        )
+
+    watchdog = sdnotify.Watchdog(server.healthy, name="agi.watchdog")
     publisher.start()
     try:
         server.start()
         try:
+            sdnotify.ready(describe())
+            watchdog.start()
             if ready is not None:
                 ready(AgiRuntime(server, service, cache, publisher))
-            stop.wait()
+            while not stop.wait(10.0):
+                sdnotify.status(describe())
         finally:
+            sdnotify.stopping()
+            watchdog.stop()
             server.stop()
     finally:
         # what is not yet delivered (or confirmed by the core) stays on disk for next time

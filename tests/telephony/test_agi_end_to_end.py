@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,3 +141,34 @@ def test_a_status_query_answers_from_core_events_and_publishes_the_survey(
         assert feedback.satisfaction == "dissatisfied" and feedback.reopen_requested
     finally:
         core.close()
+
+
+def test_systemd_hears_ready_watchdog_pings_and_stopping(
+    make_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify.sock"))
+    listener.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    config = make_config(
+        telephony={
+            "listen_port": 0,
+            "sounds_dir": str(tmp_path / "sounds"),
+            "recordings_dir": str(tmp_path / "spool"),
+        }
+    )
+    placeholder_prompts(config.telephony)
+    running = RunningAgi(config)
+    try:
+        first = listener.recv(4096).decode()
+        assert first.startswith("READY=1\nSTATUS=agi://127.0.0.1:")
+        assert "0 calls now" in first
+        assert listener.recv(4096) == b"WATCHDOG=1"
+    finally:
+        running.close()
+    seen = []
+    while b"STOPPING=1" not in seen:
+        seen.append(listener.recv(4096))
+    listener.close()

@@ -187,6 +187,8 @@ def test_start_and_stop_are_idempotent(servers) -> None:
     port = server.port
     server.start()
     assert server.port == port
+    assert server.healthy()
     server.stop()
     server.stop()
     assert server.state == ServerState.STOPPED
+    assert not server.healthy()
