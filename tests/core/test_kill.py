@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,14 @@ from tests.core.mqtt_helpers import Collector, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TOTAL = 5000
+
+
+def _log_progress(store: SqlCaseStore, path: Path) -> None:
+    with path.open("a") as out:
+        for _ in range(300):
+            out.write(f"{time.monotonic():.1f} {store.count_cases()}\n")
+            out.flush()
+            time.sleep(1)
 
 
 def start_core(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -69,9 +78,19 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         assert at_kill < TOTAL, "the core finished before it was killed: the test proves nothing"
 
         core = start_core(config_file, tmp_path / "core-2.log")
-        wait_until(
-            lambda: store.count_cases() >= TOTAL, 120, f"{TOTAL} cases (had {at_kill} at the kill)"
+        progress = threading.Thread(
+            target=_log_progress, args=(store, tmp_path / "progress.log"), daemon=True
         )
+        progress.start()
+        try:
+            wait_until(lambda: store.count_cases() >= TOTAL, 300, f"{TOTAL} cases")
+        except AssertionError as exc:
+            log_tail = (tmp_path / "core-2.log").read_text(errors="replace")[-3000:]
+            progress_log = (tmp_path / "progress.log").read_text()[-1500:]
+            raise AssertionError(
+                f"{exc}; {at_kill} at the kill, {store.count_cases()} now\n"
+                f"progress (monotonic s, cases):\n{progress_log}\ncore log tail:\n{log_tail}"
+            ) from exc
         time.sleep(1.0)  # nothing more may come: a duplicate would show now
         assert store.count_cases() == TOTAL
         assert store.candidate_count() == TOTAL
