@@ -105,7 +105,10 @@ class MqttConnection:
             protocol=paho.MQTTv311,
             manual_ack=manual_ack,
         )
-        self._client.enable_logger(logging.getLogger("paho"))
+        paho_log = logging.getLogger("paho")
+        if not any(isinstance(f, _ReconnectNoiseFilter) for f in paho_log.filters):
+            paho_log.addFilter(_ReconnectNoiseFilter())
+        self._client.enable_logger(paho_log)
         self._client.reconnect_delay_set(
             max(1, round(config.reconnect_min_s)), max(1, round(config.reconnect_max_s))
         )
@@ -130,6 +133,7 @@ class MqttConnection:
             )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
         self.on_publish: Callable[[], None] | None = None
         self._client.on_publish = self._on_publish
@@ -266,6 +270,13 @@ class MqttConnection:
         for listener in self._listeners:
             self._call_listener(listener, True)
 
+    def _on_connect_fail(self, _client: paho.Client, _userdata: object) -> None:
+        self._set_state(
+            ConnectionState.DISCONNECTED,
+            f"cannot reach {self._config.host}:{self._config.port}; retrying every "
+            f"{self._config.reconnect_min_s:g}-{self._config.reconnect_max_s:g}s",
+        )
+
     def _on_disconnect(
         self,
         _client: paho.Client,
@@ -336,6 +347,16 @@ class MqttConnection:
         if message.generation != self._generation or not self.connected:
             return False
         return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+class _ReconnectNoiseFilter(logging.Filter):
+    """paho logs each failed reconnect attempt as an ERROR; our own state log says it once."""
+
+    _NOISE = ("Client is not connected", "failed to receive on socket", "Connection lost")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(message.startswith(noise) for noise in self._NOISE)
 
 
 class PublishRefused(Exception):
