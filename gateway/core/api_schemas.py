@@ -1,0 +1,175 @@
+"""Request and response bodies of the core's HTTP API (pydantic; they make the OpenAPI schema)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.contract import EVENT_CODE_PATTERN, GRID_CODE_PATTERN
+from gateway.core.workflow import Action
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class UserOut(_Out):
+    name: str
+    role: str
+    department: str | None = None
+    active: bool = True
+
+
+class LoginOut(_Out):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    user: UserOut
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")
+    role: Literal["inspector", "operator", "shift_lead", "dispatcher", "department", "admin"]
+    password: str = Field(min_length=8, max_length=200)
+    department: str | None = Field(default=None, max_length=64)
+
+
+class EvidenceOut(_Out):
+    sha256: str
+    media_type: str
+    size: int
+    role: str
+    name: str
+    available: bool
+    url: str
+
+
+class CaseOut(_Out):
+    id: str
+    number: str
+    state: str
+    state_label: str
+    event_code: str
+    event_name: str | None
+    title: str
+    description: str
+    source_kind: str
+    created_at: datetime
+    grid_code: str | None
+    district: str | None
+    address: str | None
+    camera_id: str | None
+    zone_id: str | None
+    lat: float | None
+    lon: float | None
+    urgent: bool
+    department: str | None
+    dispatched_at: datetime | None
+    deadline: datetime | None
+    light: Literal["green", "yellow", "red"] | None
+    suspended_minutes: float
+    rework_count: int
+    pending: dict[str, Any] | None
+    proposed_merge_into: str | None
+    merged_into: str | None
+    closed_at: datetime | None
+    satisfaction: str | None
+    facts: dict[str, Any]
+    version: int
+
+
+class CaseDetailOut(CaseOut):
+    allowed_actions: list[str]
+    candidate_ids: list[str]
+    evidence: list[EvidenceOut]
+    reporter_name: str | None
+    callback_number: str | None
+
+
+class CasePage(_Out):
+    total: int
+    offset: int
+    limit: int
+    items: list[CaseOut]
+
+
+class StepOut(_Out):
+    seq: int
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    department: str | None
+    opinion: str
+    attachments: list[str]
+    facts: dict[str, Any]
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Action = Field(description="what to do; see GET /cases/{id} allowed_actions")
+    opinion: str = Field(default="", max_length=4000, description="reason / notes (处理意见)")
+    department: str | None = Field(default=None, max_length=64, description="dispatch: override")
+    merge_into: str | None = Field(default=None, max_length=64, description="merge: open case id")
+    extension_hours: float | None = Field(default=None, gt=0, le=1000)
+    attachments: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, max_length=32, description="sha256 of uploaded attachments"
+    )
+    reason: (
+        Literal["false_detection", "not_in_scope", "duplicate", "insufficient", "other"] | None
+    ) = Field(default=None, description="reject: why (false_detection teaches the video gateway)")
+    expected_version: int | None = Field(
+        default=None, ge=0, description="refuse (409) if the case changed since this version"
+    )
+
+
+class TransitionOut(_Out):
+    case: CaseOut
+    step: StepOut
+
+
+class CaseIn(BaseModel):
+    """A case reported through the API (an inspector in the field, an operator's form)."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_code: str = Field(pattern=EVENT_CODE_PATTERN)
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=4000)
+    grid_code: str | None = Field(default=None, pattern=GRID_CODE_PATTERN)
+    district: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    urgent: bool = False
+    reporter_name: str | None = Field(default=None, max_length=100)
+    callback_number: str | None = Field(default=None, pattern=r"^[0-9+*#]{1,32}$")
+    request_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$",
+        description="idempotency key: the same id twice makes one case",
+    )
+
+
+class AttachmentOut(_Out):
+    sha256: str
+    media_type: str
+    size: int
+
+
+class DepartmentOut(_Out):
+    id: str
+    name: str
+
+
+class ErrorOut(_Out):
+    error: str
+    detail: Any
