@@ -23,7 +23,7 @@ from gateway.contract import (
     SourceKind,
     stable_message_id,
 )
-from gateway.video.evidence import EvidenceError, snapshot_evidence
+from gateway.video.evidence import EvidenceClips, EvidenceError, snapshot_evidence
 from gateway.video.frame import Frame
 from gateway.video.settings import CameraConfig, OnvifEventRule
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: A snapshot older than this does not show the event any more.
 SNAPSHOT_MAX_AGE_S = 10.0
+#: Seconds of video before the event put in its clip (none after: no waiting).
+CLIP_BEFORE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,10 @@ class CameraEventRules:
         publish: Callable[[CandidateCase], object],
         latest_frame: Callable[[str], Frame | None],
         jpeg_quality: int = 85,
+        clips: EvidenceClips | None = None,
     ) -> None:
         self._clock = clock
+        self._clips = clips
         self._publish = publish
         self._latest_frame = latest_frame
         self._jpeg_quality = jpeg_quality
@@ -147,6 +151,16 @@ class CameraEventRules:
                 )
             except EvidenceError as exc:
                 log.warning("camera %s: no snapshot: %s", camera.id, exc)
+        if self._clips is not None:
+            try:
+                clip = self._clips.clip_around(
+                    camera.id, self._clock.monotonic(), CLIP_BEFORE_S, 0.0
+                )
+            except EvidenceError as exc:
+                log.warning("camera %s: no clip: %s", camera.id, exc)
+                clip = None
+            if clip is not None:
+                evidence.append(clip)
         return CandidateCase.create(
             source=Source(kind=SourceKind.CAMERA, id=camera.id),
             id=stable_message_id(camera.id, "onvif", event.topic, rfc3339(moment)),

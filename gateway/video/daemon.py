@@ -102,6 +102,7 @@ class VideoGateway:
             publish=self._publish_candidate,
             latest_frame=self._latest_frame,
             jpeg_quality=video.evidence.jpeg_quality,
+            clips=self.ring,
         )
         self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
         self.state = GatewayState.NEW

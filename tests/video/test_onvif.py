@@ -230,5 +230,7 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
     assert candidate.event_code == "0505" and candidate.location.camera_id == "gate-3"
     assert candidate.location.grid_code == "11010200100101"
     assert candidate.facts["onvif_topic"] == PARKING
-    assert [e.role for e in candidate.evidence] == [EvidenceRole.SNAPSHOT]
+    assert [e.role for e in candidate.evidence] == [EvidenceRole.SNAPSHOT, EvidenceRole.CLIP]
     assert candidate.evidence[0].raw_bytes()[:2] == b"\xff\xd8"
+    clip = candidate.evidence[1]
+    assert clip.media_type == "video/mp4" and clip.size > 10_000
