@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from adapters.mqtt import MqttConnection, OutboxPublisher
+from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.evidence_store import EvidenceStore
 from gateway import bootstrap
@@ -196,7 +196,12 @@ def build_core(
         publisher,
         ingest,
         feedback,
-        EventRelay(service, connection, window=config.outbox.inflight_window),
+        EventRelay(
+            service,
+            connection,
+            window=config.outbox.inflight_window,
+            permanent_errors=(PublishRefused,),
+        ),
         OverdueWatch(service, config.core.overdue_scan_s),
         api,
     )

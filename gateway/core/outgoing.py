@@ -105,9 +105,15 @@ class EventRelay(_Loop):
     name = "core.event-relay"
 
     def __init__(
-        self, service: CaseService, connection: EventConnection, window: int = 500
+        self,
+        service: CaseService,
+        connection: EventConnection,
+        window: int = 500,
+        *,
+        permanent_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         super().__init__(interval_s=0.5)
+        self._permanent_errors = permanent_errors
         self._service = service
         self._connection = connection
         self._window = window
@@ -147,16 +153,29 @@ class EventRelay(_Loop):
             if not events:
                 return
             for seq, topic, payload in events:
+                if seq in self._inflight:
+                    continue
                 try:
                     self._inflight[seq] = self._connection.publish(topic, payload, qos=1)
-                except Exception as exc:  # refused outright (too large, bad topic): never sendable
+                except self._permanent_errors as exc:  # too large, bad topic: never sendable
                     log.error("case event %d can never be published, dropped: %s", seq, exc)
                     self._service.store.delete_events([seq])
                 self._last_seq = seq
             self._settle()
 
     def _settle(self) -> None:
-        done = [seq for seq, delivery in self._inflight.items() if delivery.is_published()]
+        done: list[int] = []
+        lost: list[int] = []
+        for seq, delivery in self._inflight.items():
+            try:
+                if delivery.is_published():
+                    done.append(seq)
+            except (RuntimeError, ValueError):  # handed over while the connection dropped
+                lost.append(seq)
+        for seq in lost:
+            del self._inflight[seq]
+        if lost:
+            self._last_seq = min(self._last_seq, min(lost) - 1)  # send those again
         if done:
             self._service.store.delete_events(done)
             for seq in done:

@@ -76,3 +76,27 @@ def test_nothing_is_sent_while_the_broker_is_away(tmp_path: Path) -> None:
     relay._tick()
     assert len(connection.sent) == 1
     service.store.close()  # type: ignore[attr-defined]
+
+
+class LostDelivery:
+    def is_published(self) -> bool:
+        raise RuntimeError("Message publish failed: The client is not currently connected.")
+
+
+def test_an_event_handed_over_as_the_connection_dropped_is_sent_again(tmp_path: Path) -> None:
+    service = make_service(
+        f"sqlite:///{tmp_path / 'c.sqlite3'}", tmp_path / "ev", FakeClock(MONDAY_10)
+    )
+    connection = FakeConnection()
+    relay = EventRelay(service, connection)
+    service.store_candidates([candidate(1)])
+    original = connection.publish
+    connection.publish = lambda *a, **k: LostDelivery()  # type: ignore[method-assign]
+    relay._tick()
+    connection.publish = original  # type: ignore[method-assign]
+    relay._tick()
+    assert len(connection.sent) == 1 and len(service.store.pending_events(10)) == 1
+    connection.ack_all()
+    relay._tick()
+    assert service.store.pending_events(10) == []
+    service.store.close()  # type: ignore[attr-defined]
