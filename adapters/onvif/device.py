@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -262,10 +263,17 @@ class OnvifDevice:
 
 
 def _run(coro: Awaitable[T], timeout_s: float) -> T:
+    """Run ``coro`` to completion on a fresh event loop in a short-lived thread of its own.
+
+    A thread of its own, because the caller's thread may already run a loop (an async
+    application, or a test session with a browser driver) where ``asyncio.run`` refuses.
+    """
+
     async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout_s)
 
-    return asyncio.run(bounded())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onvif.call") as executor:
+        return executor.submit(asyncio.run, bounded()).result()
 
 
 def probe_device(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -63,6 +65,15 @@ async def _watch(base: str, camera_id: str, frames_wanted: int) -> list[tuple[in
 
 
 CONSOLE = "http://console.test:8080"
+T = TypeVar("T")
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in a thread of its own: the test session may already run an event loop
+    in this thread (the console tests' browser), where asyncio and Playwright's sync API
+    refuse to start another."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="test.client") as executor:
+        return executor.submit(work).result()
 
 
 def _check_cors(base: str) -> None:
@@ -106,7 +117,7 @@ def test_a_webrtc_viewer_receives_the_cameras_video(
         assert reader is not None
         analysed_before = reader.frames_analysed
         _check_cors(f"http://127.0.0.1:{port}")
-        received = asyncio.run(_watch(f"http://127.0.0.1:{port}", "gate-1", 10))
+        received = _in_thread(lambda: asyncio.run(_watch(f"http://127.0.0.1:{port}", "gate-1", 10)))
         assert received[-1] == (768, 576)
         # one RTSP pull served both: analysis kept going, and the camera connected once
         assert reader.frames_analysed > analysed_before and reader.connects == 1
@@ -135,8 +146,6 @@ def test_an_operator_can_watch_a_camera_live_in_chromium(
     make_config: Callable[..., Config],
     status_watcher: StatusWatcher,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     port = free_port()
     config = make_config(
         video={
@@ -149,26 +158,34 @@ def test_an_operator_can_watch_a_camera_live_in_chromium(
     gateway.start()
     try:
         status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
-            )
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/live/", timeout=30_000)
-                page.wait_for_selector("#cam option[value=gate-1]", state="attached")
-                page.click("#go")
-                page.wait_for_function(
-                    "() => { const v = document.getElementById('v');"
-                    " return v.videoWidth > 0 && v.currentTime > 1; }",
-                    timeout=40_000,
-                )
-                size = page.evaluate(
-                    "() => [document.getElementById('v').videoWidth,"
-                    " document.getElementById('v').videoHeight]"
-                )
-            finally:
-                browser.close()
+        size = _in_thread(lambda: _play_in_chromium(port))
     finally:
         gateway.stop()
     assert size == [768, 576]
+
+
+def _play_in_chromium(port: int) -> list[int]:
+    """Open the gateway's /live/ page, press watch, wait until the video plays."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/live/", timeout=30_000)
+            page.wait_for_selector("#cam option[value=gate-1]", state="attached")
+            page.click("#go")
+            page.wait_for_function(
+                "() => { const v = document.getElementById('v');"
+                " return v.videoWidth > 0 && v.currentTime > 1; }",
+                timeout=40_000,
+            )
+            size: list[int] = page.evaluate(
+                "() => [document.getElementById('v').videoWidth,"
+                " document.getElementById('v').videoHeight]"
+            )
+        finally:
+            browser.close()
+    return size

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +236,16 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
     assert candidate.evidence[0].raw_bytes()[:2] == b"\xff\xd8"
     clip = candidate.evidence[1]
     assert clip.media_type == "video/mp4" and clip.size > 10_000
+
+
+def test_probing_works_where_an_event_loop_already_runs(test_camera: TestCamera) -> None:
+    """The CLI and the readers call ONVIF synchronously; a loop running in the caller's
+    thread (an async host, a browser-driving test session) must not get in the way."""
+
+    async def inside_a_running_loop() -> str:
+        return probe_device(test_camera.onvif_url, None, None, timeout_s=5).info.model
+
+    # (in a thread of its own: this test session's main thread may run a loop already)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        model = executor.submit(asyncio.run, inside_a_running_loop()).result()
+    assert model == "TestCam-1"

@@ -236,6 +236,7 @@ def test_reloading_the_configuration_adds_and_removes_cameras(
     status_watcher: StatusWatcher,
     gateways: Callable[..., VideoGateway],
 ) -> None:
+    threads_before = set(threading.enumerate())  # other tests' leftovers are not ours
     sink = FrameLog()
     one = {"id": "cam-a", "rtsp_url": test_camera.rtsp_url}
     two = {"id": "cam-b", "rtsp_url": test_camera.sub_rtsp_url}
@@ -254,7 +255,7 @@ def test_reloading_the_configuration_adds_and_removes_cameras(
     gateway.stop()
     leftovers = [
         t.name
-        for t in threading.enumerate()
+        for t in set(threading.enumerate()) - threads_before
         if t.name.startswith(("camera[", "outbox[video]", "onvif.", "live-view"))
     ]
     assert leftovers == []
