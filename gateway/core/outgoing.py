@@ -139,13 +139,13 @@ class EventRelay(_Loop):
                 self._wake.set()  # PUBACKs arrive on paho's thread: look again soon
 
     def _tick(self) -> None:
-        connected = self._connection.connected
-        self._settle()
+        if self._settle():
+            return  # some were handed over as the connection dropped: next tick, not now
         if not self._inflight:
             # nothing awaits a PUBACK: every row left is unsent (SQLite may even reuse the
             # sequence numbers of deleted rows), so start again from the oldest
             self._last_seq = 0
-        while connected and not self._stopping.is_set():
+        while self._connection.connected and not self._stopping.is_set():
             room = self._window - len(self._inflight)
             if room <= 0:
                 return
@@ -161,9 +161,11 @@ class EventRelay(_Loop):
                     log.error("case event %d can never be published, dropped: %s", seq, exc)
                     self._service.store.delete_events([seq])
                 self._last_seq = seq
-            self._settle()
+            if self._settle():
+                return
 
-    def _settle(self) -> None:
+    def _settle(self) -> bool:
+        """Forget what the broker acknowledged; True if some deliveries were lost."""
         done: list[int] = []
         lost: list[int] = []
         for seq, delivery in self._inflight.items():
@@ -181,6 +183,7 @@ class EventRelay(_Loop):
             for seq in done:
                 del self._inflight[seq]
             self.relayed += len(done)
+        return bool(lost)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every committed event has been acknowledged by the broker (tests, tools)."""
