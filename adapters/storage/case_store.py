@@ -198,8 +198,9 @@ class SqlCaseTransaction:
             ).mappings():
                 found[row["track_key"]] = case_from_row(row)  # ordered by time: newest wins
         for case in self._new_cases.values():
-            if case.track_key in track_keys and case.created_at >= since:
-                found[case.track_key] = case
+            key = case.track_key
+            if key is not None and key in track_keys and case.created_at >= since:
+                found[key] = case
         return found
 
     def open_cases_in_grids(self, pairs: Sequence[tuple[str, str]], since: datetime) -> list[Case]:
@@ -421,7 +422,7 @@ class SqlCaseStore:
         return case_from_row(row) if row else None
 
     def list_cases(self, query: CaseFilter) -> tuple[list[Case], int]:
-        conditions = []
+        conditions: list[sa.ColumnElement[bool]] = []
         col = t.cases.c
         if query.states:
             conditions.append(col.state.in_(list(query.states)))

@@ -465,10 +465,10 @@ class Workflow:
             if action is Action.REQUEST_EXTENSION and (hours is None or not 0 < hours <= 1000):
                 raise TransitionRefused("invalid", "an extension needs 0 < extension_hours ≤ 1000")
             pending = Pending(_REQUESTS[action], actor.name, now, hours)
-            facts = {"request": str(pending.kind)}
+            request_facts: dict[str, Any] = {"request": str(pending.kind)}
             if hours is not None and action is Action.REQUEST_EXTENSION:
-                facts["extension_hours"] = hours
-            return {"pending": pending}, case.state, facts
+                request_facts["extension_hours"] = hours
+            return {"pending": pending}, case.state, request_facts
         if action is Action.DENY:
             assert case.pending is not None
             return {"pending": None}, case.state, {"request": str(case.pending.kind)}
