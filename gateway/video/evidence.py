@@ -28,14 +28,15 @@ from gateway.video.detection import Detection
 
 log = logging.getLogger(__name__)
 
-#: Colours (BGR) cycled by class id so neighbouring classes differ.
+#: Colours (BGR) cycled by class id so neighbouring classes differ; saturated hues that
+#: stand out on grass, asphalt and sky (no green: a green box vanishes on a lawn).
 _PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0, 200, 255),
-    (0, 255, 0),
-    (255, 128, 0),
-    (255, 0, 255),
     (0, 0, 255),
+    (255, 0, 255),
     (255, 255, 0),
+    (0, 255, 255),
+    (255, 128, 0),
+    (128, 0, 255),
 )
 
 
@@ -84,6 +85,8 @@ def annotated_snapshot(
         x2 = int(np.clip(round(detection.x2), 0, width - 1))
         y2 = int(np.clip(round(detection.y2), 0, height - 1))
         colour = _box_colour(detection)
+        # a dark rim under the coloured line keeps the box visible on any background
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
         text = _label_text(detection)
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)

@@ -142,3 +142,13 @@ def test_a_clip_waits_for_the_packets_after_the_moment() -> None:
 
 def test_an_unknown_camera_has_no_clip() -> None:
     assert PacketRing().clip_around("nobody", 1.0, 1.0, 0.0) is None
+
+
+@pytest.mark.parametrize("class_id", range(6))
+def test_every_class_colour_stands_out_on_a_lawn(class_id: int) -> None:
+    grass = np.zeros((240, 320, 3), np.uint8)
+    grass[:] = (60, 140, 70)  # BGR green of vtest's lawn
+    jpeg = annotated_snapshot(grass, [Detection(60, 60, 200, 180, 0.6, class_id, "x")])
+    drawn = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    edge = np.concatenate([drawn[179, 60:200], drawn[60:180, 60]])
+    assert np.abs(edge - np.array([60, 140, 70])).mean() > 60
