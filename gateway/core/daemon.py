@@ -169,10 +169,6 @@ def build_core(
         if echo is not None and not new:
             echo(describe(candidate, False))
 
-    extra: dict[str, object] = {}
-    receipts = getattr(bootstrap, "MqttReceipts", None)  # end-to-end receipts, where available
-    if receipts is not None:
-        extra["receipts"] = receipts(config, connection, "core")
     ingest = CandidateIngest(
         service,
         contract,
@@ -180,7 +176,8 @@ def build_core(
         max_batch=config.core.ingest_batch,
         max_payload_bytes=config.mqtt.max_payload_bytes,
         on_stored=on_stored,
-        **extra,  # type: ignore[arg-type]
+        # end-to-end: the producing edge outboxes forget a candidate once it is committed here
+        receipts=bootstrap.MqttReceipts(config, connection, "core"),
     )
     feedback = FeedbackConsumer(service, contract, consumer)
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)

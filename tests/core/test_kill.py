@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from adapters.mqtt import MqttConnection
 from adapters.mqtt.broker import free_port
 from adapters.storage.case_store import SqlCaseStore
 from gateway import bootstrap
@@ -50,31 +49,34 @@ def start_core(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
 def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
     make_config: Callable[..., Config], db_url: str, tmp_path: Path
 ) -> None:
-    config = make_config(core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()})
+    config = make_config(
+        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
+        outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
+    )
     config_file = tmp_path / "core.yaml"
     config_file.write_text(json.dumps(config.model_dump(mode="json")))
     topics = bootstrap.topics(config)
     status = Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
     store = SqlCaseStore.open(db_url, run_migrations=False) if "postgresql" in db_url else None
     core = start_core(config_file, tmp_path / "core-1.log")
+    producer = None
     try:
         status.wait_until(
             lambda ms: any(b'"core"' in m.payload and b'"online"' in m.payload for m in ms), 60
         )
         store = store or SqlCaseStore.open(db_url, run_migrations=False)
-        producer = MqttConnection(
-            config.mqtt, "test-kill-producer", clean_session=True, max_inflight=1000
-        )
+        # the candidates come as an edge gateway sends them: through its durable outbox,
+        # kept there until the core's receipt says they are committed
+        producer_connection = bootstrap.mqtt_connection(config, "inspector-sim")
+        producer = bootstrap.edge_publisher(config, "inspector-sim", producer_connection)
+        contract = bootstrap.contract_publisher(config, producer)
         producer.start()
-        assert producer.wait_connected(15)
-        topic = topics.candidate("inspector", "insp-1")
-        deliveries = [producer.publish(topic, candidate(n).to_json()) for n in range(TOTAL)]
+        for n in range(TOTAL):
+            contract.candidate(candidate(n))
         wait_until(lambda: store.count_cases() >= 300, 60, "the first cases")
         os.kill(core.pid, signal.SIGKILL)
         core.wait(15)
         at_kill = store.count_cases()
-        wait_until(lambda: all(d.is_published() for d in deliveries), 60, "the broker to take all")
-        producer.stop(publish_offline=False)
         assert at_kill < TOTAL, "the core finished before it was killed: the test proves nothing"
 
         core = start_core(config_file, tmp_path / "core-2.log")
@@ -83,7 +85,7 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         )
         progress.start()
         try:
-            wait_until(lambda: store.count_cases() >= TOTAL, 300, f"{TOTAL} cases")
+            wait_until(lambda: store.count_cases() >= TOTAL, 180, f"{TOTAL} cases")
         except AssertionError as exc:
             log_tail = (tmp_path / "core-2.log").read_text(errors="replace")[-3000:]
             progress_log = (tmp_path / "progress.log").read_text()[-1500:]
@@ -94,6 +96,7 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         time.sleep(1.0)  # nothing more may come: a duplicate would show now
         assert store.count_cases() == TOTAL
         assert store.candidate_count() == TOTAL
+        assert producer.wait_drained(60), "the producer never got every receipt"
         numbers = {c.number for c in store.list_cases(CaseFilter(limit=TOTAL))[0]}
         assert len(numbers) == TOTAL
     finally:
@@ -104,5 +107,8 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
             except subprocess.TimeoutExpired:
                 core.kill()
         status.close()
+        if producer is not None:
+            producer.stop()
+            producer.outbox.close()
         if store is not None:
             store.close()
