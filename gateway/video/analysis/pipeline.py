@@ -127,7 +127,9 @@ class AnalysisPipeline:
         self._owns_detector = detector is None
         self._state = State.CREATED
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._frames_ready = threading.Condition(self._lock)  # motion stage waits
+        self._jobs_ready = threading.Condition(self._lock)  # detector stage waits
+        self._settled = threading.Condition(self._lock)  # wait_idle waits
         self._frames: deque[Frame] = deque()
         self._jobs: dict[str, _Job] = {}
         self._order: deque[str] = deque()  # round-robin of cameras
@@ -197,7 +199,7 @@ class AnalysisPipeline:
             return
         with self._lock:
             self._set_state(State.STOPPING)
-            self._wake.notify_all()
+            self._notify_all()
         for thread in self._threads[:2]:
             thread.join(timeout)
         self._firings.put(None)
@@ -234,7 +236,7 @@ class AnalysisPipeline:
                 dropped = self._frames.popleft()
                 self._cameras[dropped.camera_id].metrics.skipped += 1
             self._frames.append(frame)
-            self._wake.notify_all()
+            self._frames_ready.notify()
 
     def on_case_event(self, event: CaseEvent) -> bool:
         """Learn from a case event (a reject as false detection); True when something was learnt."""
@@ -285,12 +287,17 @@ class AnalysisPipeline:
     def wait_idle(self, timeout: float) -> bool:
         """Block until everything submitted so far went through all stages."""
         with self._lock:
-            return self._wake.wait_for(self._idle_locked, timeout)
+            return self._settled.wait_for(self._idle_locked, timeout)
+
+    def _notify_all(self) -> None:
+        for condition in (self._frames_ready, self._jobs_ready, self._settled):
+            condition.notify_all()
 
     def _done(self) -> None:
         with self._lock:
             self._busy -= 1
-            self._wake.notify_all()
+            if self._idle_locked():
+                self._settled.notify_all()
 
     def _camera(self, camera_id: str) -> _Camera:
         camera = self._cameras.get(camera_id)
@@ -314,7 +321,9 @@ class AnalysisPipeline:
     def _motion_loop(self) -> None:
         while True:
             with self._lock:
-                self._wake.wait_for(lambda: self._frames or self._state is not State.RUNNING)
+                self._frames_ready.wait_for(
+                    lambda: self._frames or self._state is not State.RUNNING
+                )
                 if self._state is not State.RUNNING:
                     return
                 frame = self._frames.popleft()
@@ -337,7 +346,9 @@ class AnalysisPipeline:
                     else:
                         self._order.append(frame.camera_id)
                     self._jobs[frame.camera_id] = job
-                self._wake.notify_all()
+                    self._jobs_ready.notify()
+                if self._idle_locked():
+                    self._settled.notify_all()
 
     def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
         assert self._detector is not None
@@ -373,7 +384,7 @@ class AnalysisPipeline:
         assert self._detector is not None
         while True:
             with self._lock:
-                self._wake.wait_for(lambda: self._jobs or self._state is not State.RUNNING)
+                self._jobs_ready.wait_for(lambda: self._jobs or self._state is not State.RUNNING)
                 if self._state is not State.RUNNING:
                     return
                 # round-robin: the oldest waiting camera first, then more while the batch fits
