@@ -115,7 +115,7 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
         daemon.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(
