@@ -83,6 +83,11 @@ def classify(exc: BaseException) -> tuple[StreamErrorKind, str]:
     return StreamErrorKind.PROTOCOL, f"{type(exc).__name__}: {strerror}"
 
 
+def _plane(plane: Any, rows: int, cols: int) -> np.ndarray:
+    """A view of a decoded plane without its line padding (VideoPlane is a buffer)."""
+    return np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols]
+
+
 def i420_to_bgr(frame: av.VideoFrame) -> np.ndarray:
     """BT.601 limited-range yuv420p to BGR with OpenCV's SIMD converter.
 
@@ -92,14 +97,12 @@ def i420_to_bgr(frame: av.VideoFrame) -> np.ndarray:
     """
     height, width = frame.height, frame.width
     y_plane, u_plane, v_plane = frame.planes
-    packed = np.empty((height * 3 // 2, width), np.uint8)
-    packed[:height] = np.frombuffer(y_plane, np.uint8).reshape(height, y_plane.line_size)[:, :width]
     chroma_h, chroma_w = height // 2, width // 2
-    u = np.frombuffer(u_plane, np.uint8).reshape(chroma_h, u_plane.line_size)[:, :chroma_w]
-    v = np.frombuffer(v_plane, np.uint8).reshape(chroma_h, v_plane.line_size)[:, :chroma_w]
+    packed = np.empty((height * 3 // 2, width), np.uint8)
+    packed[:height] = _plane(y_plane, height, width)
     flat = packed[height:].reshape(-1)
-    flat[: chroma_h * chroma_w] = u.reshape(-1)
-    flat[chroma_h * chroma_w :] = v.reshape(-1)
+    flat[: chroma_h * chroma_w] = _plane(u_plane, chroma_h, chroma_w).reshape(-1)
+    flat[chroma_h * chroma_w :] = _plane(v_plane, chroma_h, chroma_w).reshape(-1)
     return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
 
 
