@@ -13,7 +13,11 @@ def register(cli: click.Group) -> None:
 
     @cli.group("dev")
     def dev() -> None:
-        """Developer and demo tools (local broker, sample messages)."""
+        """Developer and demo tools (local broker, test camera, sample messages)."""
+
+    from gateway.video.commands import test_camera_command
+
+    dev.add_command(test_camera_command(), "camera")
 
     @dev.command("broker")
     @click.option("--port", type=int, default=None, help="port (default: the configured mqtt.port)")
