@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import timedelta
 
 from gateway.clock import Clock
@@ -19,6 +20,8 @@ from gateway.core.ports import UserStore
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+#: a token's user is looked up again after this long (expiry is checked on each lookup)
+CACHE_SECONDS = 5.0
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -74,6 +77,9 @@ class Authenticator:
         self._clock = clock
         self._ttl = token_ttl
         self._departments = departments
+        # token hash -> (actor, valid until on the monotonic clock): spares a query per request
+        self._cache: dict[str, tuple[Actor, float]] = {}
+        self._cache_lock = threading.Lock()
 
     def add_user(self, name: str, role: str, password: str, department: str | None = None) -> None:
         """Create or update a user; raises `UserError` with the reason."""
@@ -115,20 +121,38 @@ class Authenticator:
         return token, _actor(user)
 
     def actor_for(self, token: str) -> Actor:
-        user = self._users.token_user(_token_hash(token), self._clock.now())
+        digest = _token_hash(token)
+        now = self._clock.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        user = self._users.token_user(digest, self._clock.now())
         if user is None:
             raise AuthError("unknown or expired token")
-        return _actor(user)
+        actor = _actor(user)
+        with self._cache_lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (actor, now + CACHE_SECONDS)
+        return actor
 
     def logout(self, token: str) -> None:
         self._users.delete_token(_token_hash(token))
+        self._forget()
+
+    def _forget(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
 
     def users(self) -> list[dict[str, object]]:
         return self._users.users()
 
     def deactivate(self, name: str) -> bool:
         """Stop a user from logging in; their tokens are revoked. False: no such user."""
-        return self._users.set_active(name, False)
+        done = self._users.set_active(name, False)
+        self._forget()
+        return done
 
     @property
     def ttl(self) -> timedelta:
