@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "gateway.core.commands",
     "gateway.telephony.commands",
     "gateway.video.commands",
+    "gateway.video.analysis.commands",
     "gateway.demo_commands",
 )
 

@@ -239,6 +239,11 @@ class VideoGateway:
             try:
                 self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
                 self.pipeline.start()
+                # operators' rejections (false detections) teach the pipeline where not to look
+                self.connection.subscribe(
+                    bootstrap.topics(self.config).all_case_events,
+                    self.pipeline.on_case_event_message,
+                )
                 log.info("analysis pipeline started")
             except Exception:
                 log.exception("analysis pipeline failed to start: ingest and health only")
