@@ -102,6 +102,11 @@ class CandidateIngest:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def running(self) -> bool:
+        """True while the worker thread is alive (for watchdogs)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
     def submit(self, message: InboundMessage) -> None:
         """Called for each broker message; waits while the queue is full (back-pressure)."""
         while not self._stopping.is_set():

@@ -24,7 +24,7 @@ from datetime import timedelta
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.evidence_store import EvidenceStore
-from gateway import bootstrap
+from gateway import bootstrap, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
 from gateway.contract import CandidateCase, Source, SourceKind
@@ -34,7 +34,7 @@ from gateway.core.calendar import WorkingCalendar
 from gateway.core.codes import load_event_names
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.feedback import FeedbackConsumer
-from gateway.core.http_server import ApiServer
+from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.outgoing import EventRelay, OverdueWatch
 from gateway.core.service import CaseService
 from gateway.core.workflow import Case, Workflow
@@ -209,6 +209,21 @@ def run_core(
 ) -> None:
     daemon = build_core(config, echo=echo)
     daemon.start()
+
+    def healthy() -> bool:
+        # the broker may be away (the core runs on); a dead ingest worker or API is not fine
+        api_ok = daemon.api is None or daemon.api.state == ServerState.SERVING
+        return daemon.ingest.running and api_ok
+
+    def describe() -> str:
+        return (
+            f"{daemon.ingest.stats.stored} candidates stored, {daemon.ingest.stats.duplicates} duplicates, "
+            f"broker {'up' if daemon.connection.connected else 'DOWN'}"
+        )
+
+    watchdog = sdnotify.Watchdog(healthy, name="core.watchdog")
+    sdnotify.ready(describe())
+    watchdog.start()
     log.info(
         "core listening on %s at %s:%d; API on http://%s:%d",
         daemon.connection.client_id,
@@ -218,6 +233,9 @@ def run_core(
         config.core.http_port,
     )
     try:
-        stop.wait()
+        while not stop.wait(10.0):
+            sdnotify.status(describe())
     finally:
+        sdnotify.stopping()
+        watchdog.stop()
         daemon.stop()
