@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -29,8 +30,33 @@ def find_mosquitto() -> str:
     return found
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A free TCP port *below* the ephemeral range.
+
+    A client that keeps reconnecting to a stopped server on an ephemeral-range port can
+    connect to itself (TCP simultaneous open: its source port happens to be the target);
+    paho then reads its own CONNECT back and the port stays taken. Ports outside the range
+    are never picked as source ports, so a restarted test broker always gets its port back.
+    """
+    low, _high = _ephemeral_range()
+    ceiling = max(low - 1, 2000)
+    for _attempt in range(200):
+        port = random.randint(max(1025, ceiling - 20000), ceiling)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded machine: any free port will do
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

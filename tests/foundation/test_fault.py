@@ -41,10 +41,12 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 def test_ten_thousand_candidates_survive_broker_and_publisher_kills(
     make_config, mosquitto: MosquittoBroker, tmp_path: Path
 ) -> None:
-    config = make_config(outbox={"receipt_timeout_s": 5})
+    # resend unconfirmed candidates soon and often: the test has minutes, not hours
+    config = make_config(outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10})
     config_file = tmp_path / "producer.yaml"
     config_file.write_text(json.dumps(config.model_dump(mode="json")))
     progress = tmp_path / "progress"
+    producer_log = tmp_path / "producer.log"
 
     store = SqliteCandidateInbox(tmp_path / "consumer.sqlite3")
     connection = bootstrap.mqtt_connection(config, "core", manual_ack=True)
@@ -73,7 +75,7 @@ def test_ten_thousand_candidates_survive_broker_and_publisher_kills(
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=producer_log.open("ab"),
             text=True,
         )
 
@@ -102,7 +104,13 @@ def test_ten_thousand_candidates_survive_broker_and_publisher_kills(
         time.sleep(1.0)
         mosquitto.start()
         assert producer.stdout is not None
-        out = producer.communicate(timeout=240)[0]
+        try:
+            out = producer.communicate(timeout=300)[0]
+        except subprocess.TimeoutExpired:
+            tail = producer_log.read_text(errors="replace")[-3000:]
+            raise AssertionError(
+                f"the producer did not drain; {store.count()} stored; its log ends:\n{tail}"
+            ) from None
         assert "drained" in out, out
         try:
             wait_until(lambda: store.count() >= TOTAL, 30, "every candidate at the consumer")
