@@ -62,6 +62,23 @@ class Delivery(Protocol):
     def is_published(self) -> bool: ...
 
 
+class _PahoDelivery:
+    """`Delivery` over paho's ``MQTTMessageInfo``.
+
+    paho's own ``is_published()`` raises forever for a message handed over while the
+    connection was down (its ``rc`` stays NO_CONN), even after paho re-sent it on reconnect
+    and the broker acked it; the flag paho sets on the PUBACK is what counts here.
+    """
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: paho.MQTTMessageInfo) -> None:
+        self._info = info
+
+    def is_published(self) -> bool:
+        return bool(self._info._published)
+
+
 MessageHandler = Callable[[ReceivedMessage], None]
 ConnectionListener = Callable[[bool], None]
 
@@ -226,7 +243,7 @@ class MqttConnection:
             raise PublishRefused(topic, str(exc)) from exc
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise PublishRefused(topic, paho.error_string(info.rc))
-        return info
+        return _PahoDelivery(info)
 
     def publish_and_wait(
         self,

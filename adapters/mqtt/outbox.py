@@ -460,6 +460,10 @@ class OutboxPublisher:
             except sqlite3.Error:
                 log.exception("%s: outbox database error; retrying", self._name)
                 time.sleep(1.0)
+            except Exception:
+                # the drain thread must outlive any surprise: messages stay on disk meanwhile
+                log.exception("%s: unexpected error while draining; retrying", self._name)
+                time.sleep(1.0)
         self._settle_acks()
         self._apply_receipts()
 
