@@ -97,6 +97,7 @@ class ApiContext:
     config: CoreConfig
     clock: Clock
     event_names: dict[str, str]
+    live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -623,6 +624,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     from gateway.core.open311 import open311_router
 
     app.include_router(open311_router(ctx))
+    from gateway.core.api_live import live_router
+
+    app.include_router(live_router(ctx, allow))
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )

@@ -5,9 +5,11 @@ from the config tables, then start the parts, each owning its thread(s):
 
 - candidate ingest (MQTT ``candidates/#``, persistent session, ack after commit);
 - feedback consumer (MQTT ``feedback/#``);
-- event relay (committed case events → the durable MQTT outbox → broker);
+- event relay (committed case events → the durable MQTT outbox → broker, and to the
+  console's live stream);
+- camera health (MQTT ``cameras/+/status`` and ``status/#``, retained, into a registry);
 - overdue watch;
-- the HTTP API (uvicorn).
+- the HTTP API (uvicorn) with the console's live routes.
 
 Stopping stops them in reverse order. ``run_core`` keeps the foundation's signature
 (the demo calls it); ``echo`` prints one line per candidate stored.
@@ -31,10 +33,12 @@ from gateway.contract import CandidateCase, Source, SourceKind
 from gateway.core.api import ApiContext, create_app
 from gateway.core.auth import Authenticator
 from gateway.core.calendar import WorkingCalendar
+from gateway.core.cameras import CameraStatusConsumer
 from gateway.core.codes import load_event_names
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.feedback import FeedbackConsumer
 from gateway.core.http_server import ApiServer, ServerState
+from gateway.core.live import LiveParts
 from gateway.core.outgoing import EventRelay, OverdueWatch
 from gateway.core.service import CaseService
 from gateway.core.workflow import Case, Workflow
@@ -117,6 +121,7 @@ class CoreDaemon:
     relay: EventRelay
     overdue: OverdueWatch
     api: ApiServer | None
+    live: LiveParts
 
     def start(self) -> None:
         self.publisher.start()
@@ -134,6 +139,7 @@ class CoreDaemon:
 
     def stop(self) -> None:
         self.connection.stop()
+        self.live.hub.close()  # open event streams end now, so the API stops at once
         if self.api is not None:
             self.api.stop()
         self.ingest.stop()
@@ -182,9 +188,14 @@ def build_core(
     feedback = FeedbackConsumer(service, contract, consumer)
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
     connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1)
+    live = LiveParts.create(config.core)
+    cameras = CameraStatusConsumer(live.cameras, clock.now, on_change=live.cameras_changed)
+    # retained and refreshed by the gateways: QoS 0, nothing queued for the core while away
+    connection.subscribe(contract.topics.all_camera_status, cameras.camera_status, qos=0)
+    connection.subscribe(contract.topics.all_daemon_status, cameras.daemon_status, qos=0)
     api = None
     if with_api:
-        context = ApiContext(service, auth, config.core, clock, load_event_names())
+        context = ApiContext(service, auth, config.core, clock, load_event_names(), live)
         api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)
     return CoreDaemon(
         service,
@@ -198,9 +209,11 @@ def build_core(
             connection,
             window=config.outbox.inflight_window,
             permanent_errors=(PublishRefused,),
+            on_committed=live.cases_committed,
         ),
         OverdueWatch(service, config.core.overdue_scan_s),
         api,
+        live,
     )
 
 

@@ -7,6 +7,11 @@ row only once the broker acknowledged it. After a crash or reconnect it starts a
 from the oldest row, so an event may arrive twice, with the same message id, which
 consumers store once.
 
+The relay is also the one in-process place that sees every committed event: it hands
+each one, once and in commit order, to ``on_committed`` (the console's live stream),
+whether or not the broker is reachable. Rows are told before they can be published and
+deleted; the seen-set follows deletions because SQLite may reuse a deleted row's number.
+
 `OverdueWatch` asks the service, every ``interval_s``, to publish cases past their
 deadline (once per case and deadline).
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -98,6 +104,10 @@ class EventConnection(Protocol):
     ) -> Delivery: ...
 
 
+#: told the committed events (seq, topic, payload) not told before, in commit order
+CommitListener = Callable[[Sequence[tuple[int, str, bytes]]], None]
+
+
 class EventRelay(_Loop):
     """Publishes the event table in order, at most ``window`` awaiting PUBACK at once;
     a row is deleted only after the broker acknowledged it."""
@@ -111,8 +121,13 @@ class EventRelay(_Loop):
         window: int = 500,
         *,
         permanent_errors: tuple[type[Exception], ...] = (),
+        on_committed: CommitListener | None = None,
     ) -> None:
         super().__init__(interval_s=0.5)
+        self._on_committed = on_committed
+        self._seen: set[int] = set()  # rows still in the table that were told already
+        self._seen_upto = 0  # every row at or below this is in _seen
+        self._started = False
         self._permanent_errors = permanent_errors
         self._service = service
         self._connection = connection
@@ -139,6 +154,7 @@ class EventRelay(_Loop):
                 self._wake.set()  # PUBACKs arrive on paho's thread: look again soon
 
     def _tick(self) -> None:
+        self._watch()
         if self._settle():
             return  # some were handed over as the connection dropped: next tick, not now
         if not self._inflight:
@@ -152,6 +168,7 @@ class EventRelay(_Loop):
             events = self._service.store.pending_events(room, after_seq=self._last_seq)
             if not events:
                 return
+            self._tell(events)
             for seq, topic, payload in events:
                 if seq in self._inflight:
                     continue
@@ -160,6 +177,7 @@ class EventRelay(_Loop):
                 except self._permanent_errors as exc:  # too large, bad topic: never sendable
                     log.error("case event %d can never be published, dropped: %s", seq, exc)
                     self._service.store.delete_events([seq])
+                    self._forget([seq])
                 self._last_seq = seq
             if self._settle():
                 return
@@ -180,10 +198,51 @@ class EventRelay(_Loop):
             self._last_seq = min(self._last_seq, min(lost) - 1)  # send those again
         if done:
             self._service.store.delete_events(done)
+            self._forget(done)
             for seq in done:
                 del self._inflight[seq]
             self.relayed += len(done)
         return bool(lost)
+
+    def _watch(self) -> None:
+        """Tell the listener of rows committed since the last look (broker up or not).
+
+        Rows already waiting when the relay starts predate every listener's client: they
+        are marked seen, not told.
+        """
+        if self._on_committed is None:
+            return
+        while not self._stopping.is_set() or not self._started:
+            events = self._service.store.pending_events(500, after_seq=self._seen_upto)
+            if not events:
+                break
+            if self._started:
+                self._tell(events)
+            else:
+                self._seen.update(seq for seq, _topic, _payload in events)
+            self._seen_upto = events[-1][0]
+        self._started = True
+
+    def _tell(self, events: Sequence[tuple[int, str, bytes]]) -> None:
+        if self._on_committed is None:
+            return
+        fresh = [event for event in events if event[0] not in self._seen]
+        if not fresh:
+            return
+        self._seen.update(seq for seq, _topic, _payload in fresh)
+        try:
+            self._on_committed(fresh)
+        except Exception:  # the console's stream must never stop the relay
+            log.exception("%s: commit listener failed", self.name)
+
+    def _forget(self, seqs: Sequence[int]) -> None:
+        if self._on_committed is None or not seqs:
+            return
+        self._seen.difference_update(seqs)
+        if max(seqs) >= self._seen_upto:
+            # the newest rows are gone: SQLite numbers the next row after the highest left,
+            # which may be at or below the mark; every row left below the mark is in _seen
+            self._seen_upto = max((s for s in self._seen if s <= self._seen_upto), default=0)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every committed event has been acknowledged by the broker (tests, tools)."""

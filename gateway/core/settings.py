@@ -2,7 +2,8 @@
 
 One model per concern: storage and HTTP (`CoreConfig` itself), the working calendar,
 time limits, the responsibility (dispatch) table, camera → grid mapping, duplicate
-detection and evaluation weights. Tables are inline here so the one config file says
+detection, evaluation weights, camera health, the console's event stream and live-view
+grants. Tables are inline here so the one config file says
 everything; `config/citygw.example.yaml` shows a filled-in example.
 """
 
@@ -13,7 +14,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.settings_types import TimeZoneName
 
@@ -146,6 +147,80 @@ class MetricWeights(_Section):
     rework_rate: float = Field(default=0.1, ge=0, le=100, description="counts as (1 - rate)")
 
 
+class CameraHealthConfig(_Section):
+    """How the core judges the retained camera statuses the video gateways publish."""
+
+    stale_after_s: float = Field(
+        default=180.0,
+        ge=10,
+        le=86_400,
+        description="a camera whose last status is older than this is shown as unknown "
+        "(stale); keep it above the video gateways' status_interval_s (60 s by default)",
+    )
+
+
+class EventStreamConfig(_Section):
+    """The console's live updates (Server-Sent Events at /api/v1/events/stream)."""
+
+    heartbeat_s: float = Field(
+        default=15.0, ge=1, le=300, description="a comment line this often keeps proxies open"
+    )
+    client_queue: int = Field(
+        default=256,
+        ge=8,
+        le=10_000,
+        description="events waiting for one client at most; a client that falls this far "
+        "behind is disconnected (it reconnects and reloads), never waited for",
+    )
+    max_clients: int = Field(default=200, ge=1, le=10_000, description="open streams at most")
+    ticket_ttl_s: float = Field(
+        default=60.0, ge=5, le=600, description="lifetime of a one-time stream ticket"
+    )
+    history: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="recent events kept so a reconnecting client resumes from Last-Event-ID",
+    )
+
+
+class LiveViewGrantConfig(_Section):
+    """Short-lived grants the console shows the video gateway's WebRTC signalling."""
+
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="shared with the video gateways' live_view.token_secret (at least 32 "
+        "characters, e.g. ${CITYGW_LIVE_VIEW_SECRET:-}); unset: no grants are issued (503)",
+    )
+    token_ttl_s: int = Field(
+        default=120,
+        ge=10,
+        le=3600,
+        description="how long a grant may be used to start a live view",
+    )
+    signalling_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^(https?://[^\s/]+)?/[^\s]*/$",
+        description="where the console signals (the video gateway's /live/ base, e.g. "
+        "http://video-1.example:8091/live/ or /live/ behind the console's reverse proxy); "
+        "unset: the console's own guess (port 8091 of its host)",
+    )
+
+    @field_validator("token_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ${CITYGW_LIVE_VIEW_SECRET:-} expands to "" when the variable is not set
+        return None if value == "" else value
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < 32:
+            raise ValueError("the live-view secret must be at least 32 characters")
+        return value
+
+
 class CoreConfig(_Section):
     database_url: str = Field(
         default="sqlite:///core.sqlite3",
@@ -203,6 +278,9 @@ class CoreConfig(_Section):
     )
     duplicates: DuplicateConfig = Field(default_factory=DuplicateConfig)
     metric_weights: MetricWeights = Field(default_factory=MetricWeights)
+    camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
+    events_stream: EventStreamConfig = Field(default_factory=EventStreamConfig)
+    live_view: LiveViewGrantConfig = Field(default_factory=LiveViewGrantConfig)
 
     @model_validator(mode="after")
     def _tables_consistent(self) -> CoreConfig:
