@@ -1,5 +1,19 @@
 """What a finished call becomes on MQTT: a candidate case and, after a survey, feedback.
 
+Every call ends in one candidate, whatever it was for: the centre keeps a record of
+each call (话务记录). ``facts.call_purpose`` says what the call was:
+
+    report         1 in the main menu: a problem report (a case, partial if cut short)
+    suggestion     4: a recorded suggestion (a case)
+    consultation   2: handed to an agent for a question
+    status_query   3: the caller asked for a case's state (and maybe answered the survey)
+    transfer       0, or three misses, in the main menu: straight to an agent
+    none           the call ended before the caller chose anything
+
+The core opens a case only for the first two; the others are kept as call records and
+never reach the operators' review queue (`gateway.core.call_records`). A call that
+names no CJ/T 214 category carries the configured 其他 code (``fallback_event_code``).
+
 Pure functions of the `CallRecord` (the recordings' bytes are read by the caller and
 passed in as `Evidence`). The candidate's id is derived from the instance and the
 call's Asterisk uniqueid, so publishing it twice stores it once.
@@ -7,6 +21,7 @@ call's Asterisk uniqueid, so publishing it twice stores it once.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from gateway.clock import rfc3339
@@ -22,9 +37,31 @@ from gateway.contract import (
 from gateway.telephony.ivr import CallRecord, Outcome, Satisfaction, Service
 from gateway.telephony.settings import TelephonyConfig
 
-#: services whose calls end in a candidate case (a consultation or a status query does not
-#: propose a case; a call that left before choosing might have, so it does)
-CANDIDATE_SERVICES = (None, Service.REPORT, Service.SUGGESTION)
+
+class CallPurpose(StrEnum):
+    """What a call was for (``facts.call_purpose`` of its candidate)."""
+
+    REPORT = "report"
+    SUGGESTION = "suggestion"
+    CONSULTATION = "consultation"
+    STATUS_QUERY = "status_query"
+    TRANSFER = "transfer"
+    NONE = "none"
+
+
+_PURPOSE_OF_SERVICE = {
+    Service.REPORT: CallPurpose.REPORT,
+    Service.SUGGESTION: CallPurpose.SUGGESTION,
+    Service.CONSULTATION: CallPurpose.CONSULTATION,
+    Service.STATUS: CallPurpose.STATUS_QUERY,
+}
+
+
+def call_purpose(call: CallRecord) -> CallPurpose:
+    """The service chosen; before a choice, ``transfer`` if an agent took the call, else ``none``."""
+    if call.service is not None:
+        return _PURPOSE_OF_SERVICE[call.service]
+    return CallPurpose.TRANSFER if call.transfer_reason else CallPurpose.NONE
 
 
 def call_facts(call: CallRecord) -> dict[str, Any]:
@@ -42,6 +79,7 @@ def call_facts(call: CallRecord) -> dict[str, Any]:
         "stage": call.stage.value,
         "outcome": call.outcome.value if call.outcome else None,
         "service": call.service.value if call.service else None,
+        "call_purpose": call_purpose(call).value,
         "keys": [f"{stage}:{key}" for stage, key in call.keys],
     }
     if call.transfer_reason:
@@ -65,10 +103,9 @@ def candidate_from_call(
     source: Source,
     evidence: list[Evidence],
     extra_facts: dict[str, Any] | None = None,
-) -> CandidateCase | None:
-    """The candidate case of a call, or None for a call that proposes no case."""
-    if call.service not in CANDIDATE_SERVICES:
-        return None
+) -> CandidateCase:
+    """The candidate of a call: a proposed case, or the record of a call that proposes none."""
+    purpose = call_purpose(call)
     category = call.category
     facts = call_facts(call)
     if category is not None:
@@ -82,21 +119,21 @@ def candidate_from_call(
         facts["event_code_assumed"] = True
     if call.district is not None:
         facts["district_key"] = call.district.key
+    if purpose is CallPurpose.STATUS_QUERY:
+        facts["status_case_number"] = call.status_case_number
+        facts["state_heard"] = call.status.state if call.status else None
+        facts["satisfaction"] = call.satisfaction.value if call.satisfaction else None
+    if purpose is CallPurpose.SUGGESTION:
+        facts["kind"] = "suggestion"
     if extra_facts:
         facts.update(extra_facts)
-    partial = not call.report_complete and call.service != Service.SUGGESTION
-    if call.service == Service.SUGGESTION:
-        partial = "suggestion" not in call.recordings
-        facts["kind"] = "suggestion"
-    title = _title(call)
-    description = _description(call)
     return CandidateCase.create(
         source=source,
         id=stable_message_id("call", source.id, call.info.uniqueid),
         ts=call.ended_at,
         event_code=category.event_code if category else config.fallback_event_code,
-        title=title,
-        description=description,
+        title=_title(call, purpose),
+        description=_description(call, purpose),
         location=Location(
             district=call.district.name if call.district else None,
             grid_code=call.district.grid_code if call.district else None,
@@ -107,10 +144,20 @@ def candidate_from_call(
             callback_number=call.callback_number or _usable_number(call.info.caller_number),
         ),
         urgent=call.urgent,
-        partial=partial,
+        partial=_partial(call, purpose),
         case_number=call.case_number,
         facts=facts,
     )
+
+
+def _partial(call: CallRecord, purpose: CallPurpose) -> bool:
+    """Cut short: a report without its case number, a suggestion without its recording,
+    any other call that the caller (or the line) ended before the flow's end."""
+    if purpose is CallPurpose.REPORT:
+        return not call.report_complete
+    if purpose is CallPurpose.SUGGESTION:
+        return "suggestion" not in call.recordings
+    return call.outcome not in (Outcome.COMPLETED, Outcome.TRANSFERRED)
 
 
 def feedback_from_call(call: CallRecord, *, source: Source) -> CaseFeedback | None:
@@ -134,26 +181,49 @@ def feedback_from_call(call: CallRecord, *, source: Source) -> CaseFeedback | No
     )
 
 
-def _title(call: CallRecord) -> str:
-    if call.service == Service.SUGGESTION:
-        return "12319 来电：意见建议"
-    what = call.category.name if call.category else "未选择类别"
-    cut = "" if call.report_complete else "（来电未完成）"
-    return f"12319 来电：{what}{cut}"
+def _title(call: CallRecord, purpose: CallPurpose) -> str:
+    cut = "（来电未完成）" if _partial(call, purpose) else ""
+    if purpose is CallPurpose.REPORT:
+        what = call.category.name if call.category else "未选择类别"
+        return f"12319 来电：{what}{cut}"
+    if purpose is CallPurpose.STATUS_QUERY:
+        number = f" {call.status_case_number}" if call.status_case_number else ""
+        return f"12319 查询来电{number}{cut}"
+    return {
+        CallPurpose.SUGGESTION: "12319 来电：意见建议",
+        CallPurpose.CONSULTATION: "12319 咨询来电",
+        CallPurpose.TRANSFER: "12319 来电：转人工",
+        CallPurpose.NONE: "12319 来电：未选择服务",
+    }[purpose] + cut
 
 
-def _description(call: CallRecord) -> str:
+def _description(call: CallRecord, purpose: CallPurpose) -> str:
     parts = []
     if call.category is not None:
         parts.append(f"类别：{call.category.name}")
     if call.district is not None:
         parts.append(f"区域：{call.district.name}")
+    if call.status_case_number:
+        parts.append(f"查询案件：{call.status_case_number}")
+        if call.status is not None:
+            parts.append(f"告知状态：{call.status.state}")
+        if call.satisfaction is not None:
+            parts.append(f"满意度：{_SATISFACTION_TEXT[call.satisfaction]}")
     if call.recordings:
         names = {"location": "地点", "description": "问题描述", "suggestion": "意见建议"}
         parts.append("录音：" + "、".join(names.get(k, k) for k in call.recordings))
-    if not call.report_complete and call.service != Service.SUGGESTION:
+    if call.transfer_reason and purpose is not CallPurpose.REPORT:
+        parts.append("已转人工")
+    if _partial(call, purpose):
         parts.append(f"来电在“{call.stage.value}”步骤结束（{_outcome_text(call.outcome)}）")
     return "；".join(parts)
+
+
+_SATISFACTION_TEXT = {
+    Satisfaction.SATISFIED: "满意",
+    Satisfaction.BASICALLY_SATISFIED: "基本满意",
+    Satisfaction.DISSATISFIED: "不满意",
+}
 
 
 def _outcome_text(outcome: Outcome | None) -> str:

@@ -23,6 +23,23 @@ Everywhere: 0 reaches an agent, 9 repeats the menu, and after three tries withou
 valid key the call goes to an agent. A caller may hang up at any step: the flow stops
 there and the `CallRecord` says how far it got and what it captured, so the call still
 ends in a (partial) candidate case. The flow itself does no publishing and no file I/O.
+Every call, whatever the caller chose, ends in one candidate; what it was for
+(``call_purpose``) and what the core does with it are in `call_report`.
+
+Component categories (设施损坏, 园林绿化) carry the 其他 event code (0199) and name the
+CJ/T 214 components table and class in the candidate's facts; the menu does not ask
+for the component itself, on purpose:
+
+- a candidate's ``event_code`` is an *event* code, and the core's table is the events
+  table; component codes (``cjt214-components.csv``) share the 4-digit shape but not
+  the meaning (component 0118 路灯 is event 0118 私自饲养家禽家畜), and the contract
+  has no component field;
+- one component class holds dozens of subclasses (公共设施 alone 44, 17 of
+  them kinds of manhole cover), a menu offers at most 8 keys, and CJ/T 214 gives no
+  per-class "other" component code to fall back on (only 道路交通 has 0298 其它);
+  a caller cannot tell 雨水井盖 from 污水井盖 by ear anyway;
+- the component's code and its 16-digit id are set by the operator at 受理 from the
+  recorded location, as the centre's workflow has it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The telephony service: runs the IVR on a call, then turns the call into messages.
 
+Every call ends in one candidate (a report, or the record of a consultation, a status
+query, a transfer or a call that chose nothing: see `call_report`), plus the survey's
+feedback when the caller answered one.
+
 The caller is never kept waiting for MQTT: the flow runs first; only after the channel
 is released (the FastAGI socket closed) are the recordings read and the candidate and
 feedback stored in the durable outbox, from where they drain to the broker whenever it
@@ -94,10 +98,10 @@ class TelephonyService:
             call, self.config, source=self.source, evidence=evidence, extra_facts=evidence_facts
         )
         feedback = feedback_from_call(call, source=self.source)
-        candidate_stored = candidate is None or self._store(candidate, self._publisher.candidate)
+        candidate_stored = self._store(candidate, self._publisher.candidate)
         feedback_stored = feedback is None or self._store(feedback, self._publisher.feedback)
         with self._counts:
-            self.candidates_published += int(candidate is not None and candidate_stored)
+            self.candidates_published += int(candidate_stored)
             self.feedback_published += int(feedback is not None and feedback_stored)
         if self.config.keep_recordings:
             return

@@ -178,7 +178,10 @@ class TelephonyConfig(_Section):
     fallback_event_code: str = Field(
         default="0199",
         pattern=r"^\d{4}$",
-        description="event code of a candidate cut short before a category was chosen",
+        description=(
+            "the 其他 code of a call that names no category: a report cut short before one was"
+            " chosen, and the records of consultation, status-query and transfer calls"
+        ),
     )
 
     @field_validator("closed_states")

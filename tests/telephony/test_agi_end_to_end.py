@@ -19,6 +19,7 @@ from gateway.contract import (
     Source,
     SourceKind,
     parse_message,
+    stable_message_id,
 )
 from gateway.telephony.daemon import AgiRuntime, run_agi
 from tests.foundation.test_mqtt_delivery import Collector
@@ -141,6 +142,67 @@ def test_a_status_query_answers_from_core_events_and_publishes_the_survey(
         assert feedback.satisfaction == "dissatisfied" and feedback.reopen_requested
     finally:
         core.close()
+
+
+# one call per purpose: (uniqueid, caller's actions, options, purpose, partial)
+EVERY_PURPOSE = [
+    ("1795878200.1", REPORT, {}, "report", False),
+    ("1795878200.2", [Press("2")], {}, "consultation", False),
+    ("1795878200.3", [Press("3"), Type("0126010500008#")], {}, "status_query", False),
+    ("1795878200.4", [Press("0")], {}, "transfer", False),
+    ("1795878200.5", [Press("1")], {"hangup_at_command": 3}, "none", True),  # at the main menu
+    ("1795878200.6", [Press("4"), Speak(0.5)], {}, "suggestion", False),
+]
+
+
+def test_every_call_ends_in_exactly_one_candidate_with_its_purpose_and_call_facts(
+    agi: RunningAgi, make_config: Callable[..., Config]
+) -> None:
+    collector = Collector(make_config(), "citygw/v1/candidates/#", "purposes")
+    try:
+        event = CaseEvent.create(
+            source=Source(kind=SourceKind.CORE, id="core"),
+            case_id="case-8",
+            case_number="0126010500008",
+            action="dispatch",
+            from_state="registered",
+            to_state="dispatched",
+        )
+        assert collector.connection.publish_and_wait(
+            "citygw/v1/cases/case-8/events", event.to_json()
+        )
+        for uniqueid, actions, options, _purpose, _partial in EVERY_PURPOSE:
+            place_call(actions, agi.options(uniqueid=uniqueid, **options), timeout_s=20)
+        assert agi.runtime is not None
+        assert agi.runtime.server.wait_idle(10)
+        assert agi.runtime.service.candidates_published == len(EVERY_PURPOSE)
+        messages = collector.wait_for(len(EVERY_PURPOSE))
+        received = [parse_message(m.payload, expect=CandidateCase) for m in messages]
+        # QoS 1 may deliver a message again (the outbox resends until the core's receipt):
+        # "exactly one" is one candidate id per call, which the core stores once
+        ids_by_call: dict[str, set[str]] = {}
+        by_call: dict[str, CandidateCase] = {}
+        for candidate in received:
+            assert isinstance(candidate, CandidateCase)
+            ids_by_call.setdefault(candidate.facts["uniqueid"], set()).add(candidate.id)
+            by_call[candidate.facts["uniqueid"]] = candidate
+        assert sorted(ids_by_call) == sorted(u for u, *_ in EVERY_PURPOSE)
+        assert all(len(ids) == 1 for ids in ids_by_call.values())
+        for uniqueid, _actions, _options, purpose, partial in EVERY_PURPOSE:
+            candidate = by_call[uniqueid]
+            facts = candidate.facts
+            assert facts["call_purpose"] == purpose, uniqueid
+            assert candidate.partial is partial, uniqueid
+            assert facts["caller"] == "13800138000"
+            assert facts["asterisk_channel"].startswith("Local/")
+            assert facts["started_at"] <= facts["ended_at"]
+            assert candidate.id == stable_message_id("call", "test", uniqueid)
+        assert by_call["1795878200.3"].title == "12319 查询来电 0126010500008"
+        assert by_call["1795878200.3"].facts["state_heard"] == "dispatched"
+        assert by_call["1795878200.2"].event_code == "0199"
+        assert [e.name for e in by_call["1795878200.6"].evidence] == ["suggestion.wav"]
+    finally:
+        collector.close()
 
 
 def test_systemd_hears_ready_watchdog_pings_and_stopping(

@@ -118,6 +118,8 @@ def test_hanging_up_at_any_step_yields_one_partial_candidate_and_no_error(
     [candidate] = gateway.publisher.candidates
     assert candidate.facts["stage"] == stage
     assert candidate.facts["outcome"] == "hangup"
+    chosen = stage not in ("welcome", "main_menu")
+    assert candidate.facts["call_purpose"] == ("report" if chosen else "none")
     complete = stage == "case_number"
     assert candidate.partial is not complete
     assert (candidate.case_number is not None) is complete
@@ -163,7 +165,8 @@ def test_three_wrong_keys_send_the_caller_to_an_agent(gateway: Gateway) -> None:
     assert ("Goto", "citygw-agents,s,1") in result.apps
     assert played(result, "invalid") and played(result, "no-input")
     [candidate] = gateway.publisher.candidates
-    assert candidate.partial and candidate.facts["outcome"] == "transferred"
+    assert candidate.facts["call_purpose"] == "transfer"
+    assert candidate.facts["outcome"] == "transferred" and not candidate.partial
     assert candidate.facts["stage"] == "main_menu"
     assert "3 tries" in candidate.facts["transfer_reason"]
 
@@ -190,10 +193,35 @@ def test_nine_repeats_a_menu_without_using_up_a_try(gateway: Gateway) -> None:
     assert gateway.publisher.candidates[0].partial is False
 
 
-def test_a_consultation_goes_to_an_agent_and_proposes_no_case(gateway: Gateway) -> None:
-    result = call(gateway, [Press("2")])
+def test_a_consultation_goes_to_an_agent_and_leaves_a_call_record(gateway: Gateway) -> None:
+    result = call(gateway, [Press("2")], uniqueid="1795878164.7")
     assert result.variables["CITYGW_RESULT"] == "agent"
-    assert gateway.publisher.candidates == []
+    [record] = gateway.publisher.candidates
+    assert record.facts["call_purpose"] == "consultation"
+    assert record.facts["uniqueid"] == "1795878164.7"
+    assert record.facts["caller"] == "13800138000"
+    assert record.facts["outcome"] == "transferred" and not record.partial
+    assert record.event_code == "0199"  # the 其他 code: no category was named
+    assert record.title == "12319 咨询来电"
+    assert record.case_number is None and record.evidence == []
+
+
+def test_pressing_zero_in_the_main_menu_is_a_transfer_call(gateway: Gateway) -> None:
+    call(gateway, [Press("0")])
+    [record] = gateway.publisher.candidates
+    assert record.facts["call_purpose"] == "transfer" and record.title == "12319 来电：转人工"
+
+
+def test_hanging_up_at_the_main_menu_leaves_a_partial_call_of_no_purpose(
+    gateway: Gateway,
+) -> None:
+    call(gateway, REPORT, hangup_at_command=3, uniqueid="1795878164.9")
+    [record] = gateway.publisher.candidates
+    assert record.partial and record.facts["call_purpose"] == "none"
+    assert record.facts["stage"] == "main_menu" and record.facts["outcome"] == "hangup"
+    assert record.facts["uniqueid"] == "1795878164.9"
+    assert record.facts["started_at"] and record.facts["ended_at"]
+    assert record.title == "12319 来电：未选择服务（来电未完成）"
 
 
 def test_an_emergency_is_urgent_and_offers_an_agent(gateway: Gateway) -> None:
@@ -207,6 +235,20 @@ def test_an_emergency_caller_may_leave_a_message_instead(gateway: Gateway) -> No
     call(gateway, [Press("1"), Press("7"), Press("2"), *REPORT[2:]])
     [candidate] = gateway.publisher.candidates
     assert candidate.urgent and not candidate.partial
+
+
+def test_a_damaged_facility_keeps_the_other_code_and_names_the_component_class(
+    gateway: Gateway,
+) -> None:
+    call(gateway, [Press("1"), Press("5"), *REPORT[2:]])  # 5: 设施损坏
+    [candidate] = gateway.publisher.candidates
+    assert candidate.event_code == "0199" and candidate.facts["call_purpose"] == "report"
+    assert candidate.facts["category"] == {
+        "key": "5",
+        "name": "设施损坏",
+        "cjt214_table": "components",
+        "cjt214_class": "01",
+    }
 
 
 def test_a_description_can_be_recorded_again_and_the_last_one_is_kept(gateway: Gateway) -> None:
@@ -298,7 +340,22 @@ def test_a_status_query_reads_the_state_from_the_cache(gateway: Gateway) -> None
     result = call(gateway, [Press("3"), Type("0126010500007#")])
     assert played(result, "status-is") and played(result, "status-processing")
     assert not played(result, "survey")
-    assert gateway.publisher.candidates == [] and gateway.publisher.feedback_messages == []
+    assert gateway.publisher.feedback_messages == []
+    [record] = gateway.publisher.candidates
+    assert record.facts["call_purpose"] == "status_query" and not record.partial
+    assert record.title == "12319 查询来电 0126010500007"
+    assert record.facts["status_case_number"] == "0126010500007"
+    assert record.facts["state_heard"] == "processing"
+    assert record.facts["satisfaction"] is None
+    assert record.case_number is None  # the number asked about is not this call's own
+
+
+def test_a_status_query_cut_short_is_a_partial_call_record(gateway: Gateway) -> None:
+    call(gateway, [Press("3"), HangUp()])
+    [record] = gateway.publisher.candidates
+    assert record.facts["call_purpose"] == "status_query" and record.partial
+    assert record.facts["stage"] == "status_number"
+    assert record.facts["status_case_number"] is None
 
 
 def test_a_closed_case_gets_the_survey_and_dissatisfied_asks_for_a_reopen(
@@ -313,6 +370,10 @@ def test_a_closed_case_gets_the_survey_and_dissatisfied_asks_for_a_reopen(
     [feedback] = gateway.publisher.feedback_messages
     assert feedback.case_number == "2026000123"
     assert feedback.satisfaction == "dissatisfied" and feedback.reopen_requested
+    first, surveyed = gateway.publisher.candidates  # each call leaves one record
+    assert first.facts["state_heard"] is None  # nothing can be heard for a mistyped number
+    assert surveyed.facts["satisfaction"] == "dissatisfied"
+    assert "满意度：不满意" in surveyed.description
 
 
 @pytest.mark.parametrize(("key", "answer"), [("1", "satisfied"), ("2", "basically_satisfied")])
