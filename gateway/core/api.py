@@ -621,12 +621,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     # ------------------------------------------------------------------ Open311 and console
 
+    from gateway.core.call_record_routes import call_records_router
     from gateway.core.open311 import open311_router
 
     app.include_router(open311_router(ctx))
     from gateway.core.api_live import live_router
 
     app.include_router(live_router(ctx, allow))
+    app.include_router(call_records_router(ctx, allow))
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )

@@ -111,6 +111,10 @@ class CaseService:
         Lookups are made once per batch (known ids, camera tracks, open cases in the same
         grids, case numbers): a handful of queries per batch, not per candidate.
         """
+        from gateway.core.call_records import proposes_case, store_with_call_records
+
+        if not all(map(proposes_case, candidates)):  # hotline call records: kept, no case
+            return store_with_call_records(self, candidates)
         for candidate in candidates:  # bytes first: idempotent, and safe before the commit
             for item in candidate.evidence:
                 if item.data is not None:

@@ -1,0 +1,68 @@
+"""``GET /api/v1/call-records``: the hotline's call records (话务记录), read-only.
+
+Consultations, status queries, transfers and calls that chose nothing: kept by the core
+without a case (`gateway.core.call_records`). Operators and shift leads read them (the
+desk that answers the hotline), and the admin, who reads everything; other roles get
+403. The list is newest first, filtered by purpose and by when the core received them.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from gateway.core.api import ApiContext, ApiError
+from gateway.core.call_records import CallRecordFilter, CallRecordReader
+from gateway.core.workflow import Actor, Role
+
+READERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
+
+#: the purposes kept as records (`call_records.RECORD_ONLY_PURPOSES`; a test keeps them equal)
+Purpose = Literal["consultation", "status_query", "transfer", "none"]
+
+
+def call_records_router(
+    ctx: ApiContext,
+    allow: Callable[[frozenset[Role]], Callable[..., Actor]],
+    reader: CallRecordReader | None = None,
+) -> APIRouter:
+    """The route, guarded by the API's ``allow``; ``reader`` defaults to the SQL reader
+    on the service's own store."""
+    if reader is None:
+        from adapters.storage.call_record_store import SqlCallRecords
+
+        reader = SqlCallRecords.for_store(ctx.service.store)
+    records = reader
+    router = APIRouter(prefix="/api/v1", tags=["call records"])
+
+    @router.get("/call-records", summary="hotline calls kept without a case (话务记录)")
+    def list_call_records(
+        _actor: Annotated[Actor, Depends(allow(READERS))],
+        purpose: Annotated[Purpose | None, Query()] = None,
+        received_from: datetime | None = None,
+        received_to: datetime | None = None,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        for moment in (received_from, received_to):
+            if moment is not None and moment.tzinfo is None:
+                raise ApiError(
+                    422, "invalid_request", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
+                )
+        query = CallRecordFilter(
+            purpose=purpose,
+            received_from=received_from,
+            received_to=received_to,
+            offset=offset,
+            limit=limit,
+        )
+        items, total = records.call_records(query)
+        return {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "items": [item.to_dict() for item in items],
+        }
+
+    return router
