@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from adapters.mqtt.connection import Delivery, MqttConnection, PublishRefused, ReceivedMessage
 from gateway.contract import ContractError, Receipt, parse_message
@@ -37,20 +38,29 @@ from gateway.contract import ContractError, Receipt, parse_message
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
+CREATE TABLE IF NOT EXISTS outbox (          -- waiting to be sent, or sent and not yet acked
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     topic      TEXT    NOT NULL,
     payload    BLOB    NOT NULL,
     qos        INTEGER NOT NULL,
     retain     INTEGER NOT NULL,
     queued_at  REAL    NOT NULL,
-    confirm_id TEXT,                        -- set: keep until a receipt names it
-    awaiting   INTEGER NOT NULL DEFAULT 0,  -- 1: broker acked, waiting for the receipt
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    resend_at  REAL
+    confirm_id TEXT,                          -- set: keep until a receipt names it
+    attempts   INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS outbox_confirm_id ON outbox (confirm_id) WHERE confirm_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_awaiting ON outbox (awaiting, resend_at);
+CREATE TABLE IF NOT EXISTS awaiting (        -- acked by the broker, waiting for the receipt
+    seq        INTEGER PRIMARY KEY,
+    topic      TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    qos        INTEGER NOT NULL,
+    retain     INTEGER NOT NULL,
+    queued_at  REAL    NOT NULL,
+    confirm_id TEXT    NOT NULL,
+    attempts   INTEGER NOT NULL,
+    resend_at  REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS awaiting_confirm_id ON awaiting (confirm_id);
+CREATE INDEX IF NOT EXISTS awaiting_resend_at ON awaiting (resend_at);
 CREATE TABLE IF NOT EXISTS refused (
     seq      INTEGER PRIMARY KEY,
     topic    TEXT    NOT NULL,
@@ -59,6 +69,75 @@ CREATE TABLE IF NOT EXISTS refused (
     refused_at REAL  NOT NULL
 );
 """
+_SCHEMA_VERSION = 2
+
+_MOVE_TO_AWAITING = """
+INSERT INTO awaiting (seq, topic, payload, qos, retain, queued_at, confirm_id, attempts, resend_at)
+SELECT seq, topic, payload, qos, retain, queued_at, confirm_id, attempts,
+       ? + MIN(? * (1 << MIN(attempts, 20)), ?)
+FROM outbox WHERE seq IN ({marks})
+"""
+
+_CHUNK = 500
+"""Keys per ``IN (...)`` statement (SQLite's default limit on variables is far above)."""
+
+_EARLY_RECEIPT_TTL_S = 3600.0
+_EARLY_RECEIPTS_MAX = 100_000
+
+
+_CHECKPOINT_EVERY_COMMITS = 1000
+_CHECKPOINT_IDLE_S = 5.0
+_FALLBACK_CHECKPOINT_PAGES = 20_000
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file on a thread and connection of its own.
+
+    At ``synchronous=NORMAL`` a commit only appends to the WAL; the checkpoint is where
+    SQLite fsyncs. Done inline (SQLite's default) it lands on whichever caller's commit
+    crossed the threshold; here it runs beside them (WAL lets one checkpoint run while
+    another connection writes).
+    """
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        self._path = path
+        self._fsync = fsync
+        self._commits = 0
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"outbox[{path.name}].checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits >= _CHECKPOINT_EVERY_COMMITS:
+            self._due.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._due.set()
+        self._thread.join(10.0)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, timeout=30)
+        db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
+        try:
+            while not self._stopping:
+                self._due.wait(_CHECKPOINT_IDLE_S)
+                self._due.clear()
+                if self._stopping or self._commits == 0:
+                    continue
+                self._commits = 0
+                try:
+                    _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    log.exception("outbox %s: checkpoint failed; SQLite's own will do", self._path)
+                    continue
+                log.debug("outbox %s: checkpoint %d/%d frames", self._path, copied, frames)
+        finally:
+            db.close()
 
 
 class OutboxFull(Exception):
@@ -79,7 +158,7 @@ class OutboxLocked(Exception):
     """Another process has this outbox open."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     seq: int
     topic: str
@@ -94,11 +173,31 @@ PendingMessage = tuple[str, bytes, int, bool, str | None]
 """(topic, payload, qos, retain, confirm_id)"""
 
 
+def _chunks(keys: list[Any]) -> Iterable[tuple[list[Any], str]]:
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 class Outbox:
-    """A bounded, durable FIFO of MQTT messages in one SQLite file (one process at a time)."""
+    """A bounded, durable FIFO of MQTT messages in one SQLite file (one process at a time).
+
+    Rows waiting to be sent live in ``outbox`` (no secondary index: a put touches one
+    b-tree); rows the broker acked but whose consumer receipt is still due move to
+    ``awaiting``, indexed by confirm id and resend time. Recently put messages are also
+    kept in memory (bounded), so the drain reads them without a query; after a restart,
+    or once that cache overflowed, it reads the database.
+    """
 
     def __init__(
-        self, path: Path, *, max_messages: int, max_bytes: int, fsync: bool = False
+        self,
+        path: Path,
+        *,
+        max_messages: int,
+        max_bytes: int,
+        fsync: bool = False,
+        memory_messages: int = 20_000,
+        memory_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.path = path
         self.max_messages = max_messages
@@ -113,13 +212,29 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-        self._db.executescript(_SCHEMA)
+        # checkpoints (the only fsyncs at synchronous=NORMAL) run on the checkpointer's own
+        # connection, off the callers' path; this is only the safety net if it falls behind
+        self._db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
+        self._migrate()
+        self._checkpointer = _Checkpointer(path, fsync=fsync)
         self._lock = threading.Lock()
-        count, size = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox"
-        ).fetchone()
-        self._count = int(count)
-        self._bytes = int(size)
+        (count, size), (acount, asize) = (
+            self._db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM {table}"
+            ).fetchone()
+            for table in ("outbox", "awaiting")
+        )
+        self._count = int(count) + int(acount)
+        self._bytes = int(size) + int(asize)
+        self._awaiting = int(acount)
+        # in-memory copy of the newest rows: every row with seq > _memory_from is in it
+        self._memory: deque[OutboxMessage] = deque()
+        self._memory_bytes = 0
+        self._memory_limits = (memory_messages, memory_bytes)
+        last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+        self._memory_from = int(last)
+        # receipts that named a message before its PUBACK was settled: id -> monotonic time
+        self._early_receipts: dict[str, float] = {}
         self._closed = False
         if self._count:
             log.info(
@@ -128,6 +243,37 @@ class Outbox:
                 self._count,
                 self._bytes,
             )
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version >= _SCHEMA_VERSION:
+            return
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if "awaiting" in columns:  # version 1: one table, a flag, two indexes
+                self._db.execute(
+                    "INSERT INTO awaiting (seq, topic, payload, qos, retain, queued_at,"
+                    " confirm_id, attempts, resend_at) SELECT seq, topic, payload, qos, retain,"
+                    " queued_at, confirm_id, attempts, COALESCE(resend_at, 0)"
+                    " FROM outbox WHERE awaiting = 1"
+                )
+                self._db.execute("DELETE FROM outbox WHERE awaiting = 1")
+                self._db.execute("DROP INDEX IF EXISTS outbox_confirm_id")
+                self._db.execute("DROP INDEX IF EXISTS outbox_awaiting")
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._checkpointer.committed()
 
     # ------------------------------------------------------------------ writing
 
@@ -145,7 +291,10 @@ class Outbox:
 
     def put_many(self, messages: Iterable[PendingMessage]) -> list[int]:
         """Store several messages in one transaction (all or none)."""
-        batch = list(messages)
+        batch = [
+            (topic, payload, qos, retain, confirm_id if qos > 0 else None)
+            for topic, payload, qos, retain, confirm_id in messages
+        ]
         added_bytes = sum(len(message[1]) for message in batch)
         now = time.time()
         with self._lock:
@@ -157,101 +306,209 @@ class Outbox:
                 error = OutboxFull(self._count, self._bytes, self.max_messages, self.max_bytes)
                 log.error("%s", error)
                 raise error
-            seqs = []
             if len(batch) == 1:
                 # one statement is its own transaction (autocommit): committed when it returns
                 topic, payload, qos, retain, confirm_id = batch[0]
                 cursor = self._db.execute(
                     "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (topic, payload, qos, int(retain), now, confirm_id if qos > 0 else None),
+                    (topic, payload, qos, int(retain), now, confirm_id),
                 )
-                self._count += 1
-                self._bytes += added_bytes
-                return [int(cursor.lastrowid or 0)]
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for topic, payload, qos, retain, confirm_id in batch:
-                    cursor = self._db.execute(
-                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (topic, payload, qos, int(retain), now, confirm_id if qos > 0 else None),
-                    )
-                    seqs.append(int(cursor.lastrowid or 0))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                seqs = [int(cursor.lastrowid or 0)]
+                self._checkpointer.committed()
+            else:
+                seqs = []
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for topic, payload, qos, retain, confirm_id in batch:
+                        cursor = self._db.execute(
+                            "INSERT INTO outbox (topic, payload, qos, retain, queued_at,"
+                            " confirm_id) VALUES (?, ?, ?, ?, ?, ?)",
+                            (topic, payload, qos, int(retain), now, confirm_id),
+                        )
+                        seqs.append(int(cursor.lastrowid or 0))
+                    self._commit()
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
             self._count += len(batch)
             self._bytes += added_bytes
+            for seq, (topic, payload, qos, retain, confirm_id) in zip(seqs, batch, strict=True):
+                self._remember(OutboxMessage(seq, topic, payload, qos, retain, confirm_id))
             return seqs
+
+    def _remember(self, message: OutboxMessage) -> None:
+        max_messages, max_bytes = self._memory_limits
+        if len(self._memory) >= max_messages or self._memory_bytes >= max_bytes:
+            # too much unsent: forget the cache, the drain reads the database up to here
+            self._memory.clear()
+            self._memory_bytes = 0
+            self._memory_from = message.seq
+            return
+        self._memory.append(message)
+        self._memory_bytes += len(message.payload)
+
+    def _forget(self, seqs: set[int]) -> None:
+        memory = self._memory
+        while memory and memory[0].seq in seqs:
+            self._memory_bytes -= len(memory.popleft().payload)
+        if memory and any(m.seq in seqs for m in memory):
+            kept = [m for m in memory if m.seq not in seqs]
+            self._memory = deque(kept)
+            self._memory_bytes = sum(len(m.payload) for m in kept)
 
     # ------------------------------------------------------------------ draining
 
     def after(self, seq: int, limit: int) -> list[OutboxMessage]:
-        """The oldest not-yet-acked messages with a sequence number above ``seq``, in order."""
+        """The oldest messages not yet acked with a sequence number above ``seq``, in order."""
         with self._lock:
             self._check_open()
-            rows = self._db.execute(
-                "SELECT seq, topic, payload, qos, retain, confirm_id, attempts FROM outbox"
-                " WHERE seq > ? AND awaiting = 0 ORDER BY seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
-        return [
-            OutboxMessage(int(s), t, bytes(p), int(q), bool(r), c, int(a))
-            for s, t, p, q, r, c, a in rows
-        ]
+            found: list[OutboxMessage] = []
+            if seq < self._memory_from:
+                rows = self._db.execute(
+                    "SELECT seq, topic, payload, qos, retain, confirm_id, attempts FROM outbox"
+                    " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (seq, self._memory_from, limit),
+                ).fetchall()
+                found = [
+                    OutboxMessage(int(s), t, bytes(p), int(q), bool(r), c, int(a))
+                    for s, t, p, q, r, c, a in rows
+                ]
+            if len(found) < limit:
+                for message in self._memory:  # all above _memory_from
+                    if message.seq > seq:
+                        found.append(message)
+                        if len(found) >= limit:
+                            break
+            return found
 
     def delete(self, seqs: Iterable[int]) -> int:
         """Remove delivered messages by sequence number; returns how many were removed."""
-        return self._delete_where("seq", list(seqs))
-
-    def confirm(self, confirm_ids: Iterable[str]) -> int:
-        """A receipt named these ids: remove their messages (in any state)."""
-        return self._delete_where("confirm_id", list(confirm_ids))
-
-    def _delete_where(self, column: str, keys: list[int] | list[str]) -> int:
+        keys = list(seqs)
         if not keys:
             return 0
         with self._lock:
             self._check_open()
-            removed = 0
-            removed_bytes = 0
+            removed, removed_bytes = self._delete_in("outbox", "seq", keys)
+            self._forget(set(keys))
+            self._count -= removed
+            self._bytes -= removed_bytes
+            return removed
+
+    def _delete_in(self, table: str, column: str, keys: list[Any]) -> tuple[int, int]:
+        """Delete rows whose ``column`` is among ``keys``, in one transaction; (rows, bytes)."""
+        removed = removed_bytes = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk, marks in _chunks(keys):
+                for (size,) in self._db.execute(
+                    f"DELETE FROM {table} WHERE {column} IN ({marks}) RETURNING LENGTH(payload)",
+                    chunk,
+                ).fetchall():
+                    removed += 1
+                    removed_bytes += int(size)
+            self._commit()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return removed, removed_bytes
+
+    def confirm(self, confirm_ids: Iterable[str]) -> int:
+        """A receipt named these ids: remove their messages; remember ids not acked yet."""
+        keys = list(confirm_ids)
+        if not keys:
+            return 0
+        with self._lock:
+            self._check_open()
+            removed = removed_bytes = 0
+            matched: set[str] = set()
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(keys), 500):
-                    chunk = keys[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    n, size = self._db.execute(
-                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE {column} IN ({marks})",
+                for chunk, marks in _chunks(keys):
+                    for confirm_id, size in self._db.execute(
+                        f"DELETE FROM awaiting WHERE confirm_id IN ({marks})"
+                        " RETURNING confirm_id, LENGTH(payload)",
                         chunk,
-                    ).fetchone()
-                    self._db.execute(f"DELETE FROM outbox WHERE {column} IN ({marks})", chunk)
-                    removed += int(n)
-                    removed_bytes += int(size)
-                self._db.execute("COMMIT")
+                    ).fetchall():
+                        matched.add(confirm_id)
+                        removed += 1
+                        removed_bytes += int(size)
+                self._commit()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._count -= removed
             self._bytes -= removed_bytes
+            self._awaiting -= removed
+            now = time.monotonic()
+            for key in keys:
+                if key not in matched:
+                    self._early_receipts[key] = now
+            self._expire_early_receipts(now)
             return removed
 
-    def await_receipt(self, seqs: Iterable[int], *, timeout_s: float, backoff_max_s: float) -> None:
-        """The broker acked these; keep them until a receipt, resend after a (doubling) timeout."""
-        batch = list(seqs)
-        if not batch:
+    def _expire_early_receipts(self, now: float) -> None:
+        early = self._early_receipts
+        while early:
+            oldest_key = next(iter(early))
+            if now - early[oldest_key] < _EARLY_RECEIPT_TTL_S and len(early) <= _EARLY_RECEIPTS_MAX:
+                break
+            del early[oldest_key]
+
+    def await_receipt(
+        self,
+        seqs: Iterable[int] | Iterable[tuple[int, str]],
+        *,
+        timeout_s: float,
+        backoff_max_s: float,
+    ) -> None:
+        """The broker acked these; keep them until a receipt, resend after a (doubling) timeout.
+
+        ``seqs``: sequence numbers, or (sequence number, confirm id) pairs; a message whose
+        receipt came before this call is deleted at once.
+        """
+        items = list(seqs)
+        if not items:
             return
-        now = time.time()
         with self._lock:
             self._check_open()
+            settled: list[int] = []
+            waiting: list[int] = []
+            for item in items:
+                if isinstance(item, tuple):
+                    seq, confirm_id = item
+                    if self._early_receipts.pop(confirm_id, None) is not None:
+                        settled.append(seq)
+                        continue
+                else:
+                    seq = item
+                waiting.append(seq)
+            now = time.time()
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "UPDATE outbox SET awaiting = 1,"
-                " resend_at = ? + MIN(? * (1 << MIN(attempts, 20)), ?) WHERE seq = ?",
-                [(now, timeout_s, backoff_max_s, seq) for seq in batch],
-            )
-            self._db.execute("COMMIT")
+            try:
+                moved = 0
+                for chunk, marks in _chunks(waiting):
+                    moved += self._db.execute(
+                        _MOVE_TO_AWAITING.format(marks=marks),
+                        [now, timeout_s, backoff_max_s, *chunk],
+                    ).rowcount
+                    self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+                removed = removed_bytes = 0
+                for chunk, marks in _chunks(settled):
+                    for (size,) in self._db.execute(
+                        f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING LENGTH(payload)",
+                        chunk,
+                    ).fetchall():
+                        removed += 1
+                        removed_bytes += int(size)
+                self._commit()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._awaiting += moved
+            self._count -= removed
+            self._bytes -= removed_bytes
+            self._forget(set(waiting) | set(settled))
 
     def requeue_unconfirmed(self, limit: int) -> int:
         """Messages whose receipt is overdue go again, to the tail of the queue."""
@@ -259,45 +516,54 @@ class Outbox:
         with self._lock:
             self._check_open()
             rows = self._db.execute(
-                "SELECT seq FROM outbox WHERE awaiting = 1 AND resend_at <= ? ORDER BY seq LIMIT ?",
+                "SELECT seq FROM awaiting WHERE resend_at <= ? ORDER BY seq LIMIT ?",
                 (now, limit),
             ).fetchall()
             if not rows:
                 return 0
+            requeued: list[OutboxMessage] = []
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for (seq,) in rows:
-                    self._db.execute(
-                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id, attempts)"
-                        " SELECT topic, payload, qos, retain, queued_at, confirm_id, attempts + 1"
-                        " FROM outbox WHERE seq = ?",
+                    row = self._db.execute(
+                        "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id,"
+                        " attempts) SELECT topic, payload, qos, retain, queued_at, confirm_id,"
+                        " attempts + 1 FROM awaiting WHERE seq = ?"
+                        " RETURNING seq, topic, payload, qos, retain, confirm_id, attempts",
                         (seq,),
-                    )
-                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-                self._db.execute("COMMIT")
+                    ).fetchone()
+                    self._db.execute("DELETE FROM awaiting WHERE seq = ?", (seq,))
+                    s, t, p, q, r, c, a = row
+                    requeued.append(OutboxMessage(int(s), t, bytes(p), int(q), bool(r), c, int(a)))
+                self._commit()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return len(rows)
+            self._awaiting -= len(requeued)
+            for message in requeued:
+                self._remember(message)
+            return len(requeued)
 
     def awaiting_receipt(self) -> int:
-        with self._lock:
-            self._check_open()
-            return int(
-                self._db.execute("SELECT COUNT(*) FROM outbox WHERE awaiting = 1").fetchone()[0]
-            )
+        return self._awaiting
 
     def set_aside(self, message: OutboxMessage, reason: str) -> None:
         """Move a message paho can never send (e.g. over the size limit) out of the queue, kept for people."""
         with self._lock:
             self._check_open()
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT OR REPLACE INTO refused (seq, topic, payload, reason, refused_at) VALUES (?, ?, ?, ?, ?)",
-                (message.seq, message.topic, message.payload, reason, time.time()),
-            )
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (message.seq,))
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO refused (seq, topic, payload, reason, refused_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (message.seq, message.topic, message.payload, reason, time.time()),
+                )
+                self._db.execute("DELETE FROM outbox WHERE seq = ?", (message.seq,))
+                self._commit()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._forget({message.seq})
             self._count -= 1
             self._bytes -= len(message.payload)
 
@@ -321,6 +587,7 @@ class Outbox:
             if self._closed:
                 return
             self._closed = True
+            self._checkpointer.stop()
             self._db.close()
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -487,10 +754,13 @@ class OutboxPublisher:
         if not done:
             return
         plain: list[int] = []
-        awaiting: list[int] = []
+        awaiting: list[tuple[int, str]] = []
         for seq in done:
             _delivery, confirm_id = self._inflight.pop(seq)
-            (plain if confirm_id is None else awaiting).append(seq)
+            if confirm_id is None:
+                plain.append(seq)
+            else:
+                awaiting.append((seq, confirm_id))
         self.outbox.delete(plain)
         self.outbox.await_receipt(
             awaiting, timeout_s=self._receipt_timeout_s, backoff_max_s=self._receipt_backoff_max_s
