@@ -8,19 +8,23 @@ transaction use plain, short read transactions.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from adapters.storage import schema as t
 from adapters.storage.database import migrate, open_engine
 from gateway.contract import CandidateCase, Evidence
-from gateway.core.ports import CaseFilter, ConcurrentUpdate, EvidenceLink, StoredStep
+from gateway.core.ports import Box, CaseFilter, ConcurrentUpdate, EvidenceLink, StoredStep
 from gateway.core.workflow import OPEN_STATES, Action, Case, CaseState, Pending, Role, Step
 
 log = logging.getLogger(__name__)
@@ -114,23 +118,84 @@ _OPEN_SINCE = (
     t.cases.c.created_at >= _bp("since"),
     t.cases.c.merged_into.is_(None),
 )
-# a case already proposed as a duplicate is never itself a merge target
-_OPEN_IN_GRIDS = sa.select(t.cases).where(
-    t.cases.c.event_code.in_(_bp("codes", expanding=True)),
-    t.cases.c.grid_code.in_(_bp("grids", expanding=True)),
-    t.cases.c.proposed_merge_into.is_(None),
-    *_OPEN_SINCE,
+# Lookups by a batch's (event code, grid) pairs or boxes: one statement with the whole
+# list as one parameter (SQLite: a JSON array read by json_each; PostgreSQL: arrays,
+# unnested), joined to an index, so the statement is the same for any list and returns
+# only cases that match a pair or a box.
+_ROWS_PER_QUERY = 500
+_BOX_SIDES = ("lat_min", "lat_max", "lon_min", "lon_max")
+_CASE_COLUMNS = ", ".join(f"cases.{column.name}" for column in t.cases.columns)
+_SQLITE_OPEN_SINCE = (
+    f" AND cases.state IN ({', '.join(repr(state) for state in _OPEN)})"
+    " AND cases.created_at >= :since AND cases.merged_into IS NULL"
 )
-_OPEN_IN_BOX = (
-    sa.select(t.cases)
-    .where(
-        t.cases.c.event_code == _bp("code"),
-        t.cases.c.lat.between(_bp("lat_min"), _bp("lat_max")),
-        t.cases.c.lon.between(_bp("lon_min"), _bp("lon_max")),
-        *_OPEN_SINCE,
+
+
+def _sqlite_cases(joined_on: str) -> sa.TextualSelect:
+    """Open cases joined to the rows of a JSON array; CROSS JOIN keeps SQLite from scanning
+    cases by state: each row of the array is one lookup in the index ``joined_on`` uses."""
+    return (
+        sa.text(
+            f"SELECT {_CASE_COLUMNS} FROM json_each(:rows) AS b CROSS JOIN cases"
+            f" WHERE {joined_on}{_SQLITE_OPEN_SINCE}"
+        )
+        .bindparams(sa.bindparam("since", type_=t.cases.c.created_at.type))
+        .columns(*t.cases.columns)
     )
-    .order_by(t.cases.c.created_at)
-    .limit(50)
+
+
+def _item(i: int) -> str:
+    return f"json_extract(b.value, '$[{i}]')"
+
+
+# a case already proposed as a duplicate is never itself a merge target
+_OPEN_IN_GRIDS_SQLITE = _sqlite_cases(
+    f"cases.event_code = {_item(0)} AND cases.grid_code = {_item(1)}"
+    " AND cases.proposed_merge_into IS NULL"
+)
+_pg_pairs = (
+    sa.func.unnest(
+        _bp("codes", type_=postgresql.ARRAY(sa.String)),
+        _bp("grids", type_=postgresql.ARRAY(sa.String)),
+    )
+    .table_valued("code", "grid")
+    .render_derived(name="b")
+)
+_OPEN_IN_GRIDS_PG = (
+    sa.select(t.cases)
+    .select_from(_pg_pairs)
+    .join(
+        t.cases,
+        sa.and_(t.cases.c.event_code == _pg_pairs.c.code, t.cases.c.grid_code == _pg_pairs.c.grid),
+    )
+    .where(t.cases.c.proposed_merge_into.is_(None), *_OPEN_SINCE)
+)
+# each box is one range lookup in the position index (event code, lat, lon)
+_OPEN_IN_BOXES_SQLITE = _sqlite_cases(
+    f"cases.event_code = {_item(0)}"
+    f" AND cases.lat BETWEEN {_item(1)} AND {_item(2)}"
+    f" AND cases.lon BETWEEN {_item(3)} AND {_item(4)}"
+)
+_pg_boxes = (
+    sa.func.unnest(
+        _bp("codes", type_=postgresql.ARRAY(sa.String)),
+        *(_bp(name, type_=postgresql.ARRAY(sa.Float)) for name in _BOX_SIDES),
+    )
+    .table_valued("code", *_BOX_SIDES)
+    .render_derived(name="b")
+)
+_OPEN_IN_BOXES_PG = (
+    sa.select(t.cases)
+    .select_from(_pg_boxes)
+    .join(
+        t.cases,
+        sa.and_(
+            t.cases.c.event_code == _pg_boxes.c.code,
+            t.cases.c.lat.between(_pg_boxes.c.lat_min, _pg_boxes.c.lat_max),
+            t.cases.c.lon.between(_pg_boxes.c.lon_min, _pg_boxes.c.lon_max),
+        ),
+    )
+    .where(*_OPEN_SINCE)
 )
 _NUMBERS_TAKEN = sa.select(t.cases.c.number).where(
     t.cases.c.number.in_(_bp("numbers", expanding=True))
@@ -150,6 +215,72 @@ _EVIDENCE_MARK_STORED = (
 _LINKED = sa.select(t.case_evidence.c.sha256).where(
     t.case_evidence.c.case_id == _bp("case_id"), t.case_evidence.c.sha256 == _bp("sha")
 )
+
+
+# ---------------------------------------------------------------- multi-row inserts
+#
+# An intake batch writes hundreds of rows per table. SQLAlchemy's per-row parameter
+# processing cost more than the database's own work, so these inserts are compiled once
+# per (table, columns, dialect) and given plain tuples, converted here as the column
+# types would: JSON as text (``null`` for None, as sa.JSON stores it), timestamps as naive
+# UTC (SQLite: SQLAlchemy's own text format, so comparisons with bound times still hold).
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+def _postgres_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _converter(column: sa.Column[Any], postgres: bool) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, t.UtcDateTime):
+        return _postgres_time if postgres else _sqlite_time
+    if isinstance(column.type, sa.JSON):
+        return _json_text
+    return None
+
+
+@functools.cache
+def _insert_plan(
+    table: sa.Table, names: tuple[str, ...], dialect: str
+) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    postgres = dialect == "postgresql"
+    quote = (postgresql.dialect() if postgres else sqlite.dialect()).identifier_preparer.quote
+    mark = "%s" if postgres else "?"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    return sql, tuple(_converter(table.c[n], postgres) for n in names)
+
+
+def _insert_many(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    names = tuple(rows[0])
+    sql, converters = _insert_plan(table, names, connection.dialect.name)
+    pairs = list(zip(names, converters, strict=True))
+    values = [
+        tuple(row[n] if convert is None else convert(row[n]) for n, convert in pairs)
+        for row in rows
+    ]
+    connection.exec_driver_sql(sql, values)
 
 
 class SqlCaseTransaction:
@@ -178,7 +309,7 @@ class SqlCaseTransaction:
     def flush(self) -> None:
         for table, rows in self._rows.items():
             if rows:
-                self._c.execute(sa.insert(table), rows)
+                _insert_many(self._c, table, rows)
                 rows.clear()
         self._new_cases.clear()
 
@@ -206,16 +337,20 @@ class SqlCaseTransaction:
     def open_cases_in_grids(self, pairs: Sequence[tuple[str, str]], since: datetime) -> list[Case]:
         wanted = set(pairs)
         found: list[Case] = []
-        for start in range(0, len(pairs), 200):
-            chunk = pairs[start : start + 200]
-            params = {
-                "codes": sorted({code for code, _ in chunk}),
-                "grids": sorted({grid for _, grid in chunk}),
-                "since": since,
-            }
-            for row in self._c.execute(_OPEN_IN_GRIDS, params).mappings():
-                if (row["event_code"], row["grid_code"]) in wanted:
-                    found.append(case_from_row(row))
+        for start in range(0, len(pairs), _ROWS_PER_QUERY):
+            chunk = pairs[start : start + _ROWS_PER_QUERY]
+            query: sa.Executable
+            if self._postgres:
+                query = _OPEN_IN_GRIDS_PG
+                params: dict[str, Any] = {
+                    "codes": [code for code, _grid in chunk],
+                    "grids": [grid for _code, grid in chunk],
+                }
+            else:
+                query = _OPEN_IN_GRIDS_SQLITE
+                params = {"rows": json.dumps([list(pair) for pair in chunk])}
+            for row in self._c.execute(query, {**params, "since": since}).mappings():
+                found.append(case_from_row(row))
         found += [
             c
             for c in self._new_cases.values()
@@ -223,13 +358,24 @@ class SqlCaseTransaction:
         ]
         return sorted(found, key=lambda c: c.created_at)
 
-    def open_cases_in_box(
-        self, event_code: str, since: datetime, box: tuple[float, float, float, float]
-    ) -> list[Case]:
-        lat_min, lat_max, lon_min, lon_max = box
-        params = {"code": event_code, "since": since, "lat_min": lat_min, "lat_max": lat_max}
-        params.update(lon_min=lon_min, lon_max=lon_max)
-        return [case_from_row(row) for row in self._c.execute(_OPEN_IN_BOX, params).mappings()]
+    def open_cases_in_boxes(self, boxes: Sequence[tuple[str, Box]], since: datetime) -> list[Case]:
+        found: dict[str, Case] = {}
+        for start in range(0, len(boxes), _ROWS_PER_QUERY):
+            chunk = boxes[start : start + _ROWS_PER_QUERY]
+            query: sa.Executable
+            if self._postgres:
+                query = _OPEN_IN_BOXES_PG
+                params: dict[str, Any] = {
+                    "codes": [code for code, _box in chunk],
+                    **{name: [box[i] for _code, box in chunk] for i, name in enumerate(_BOX_SIDES)},
+                }
+            else:
+                query = _OPEN_IN_BOXES_SQLITE
+                params = {"rows": json.dumps([[code, *box] for code, box in chunk])}
+            for row in self._c.execute(query, {**params, "since": since}).mappings():
+                if row["id"] not in found:  # a case inside two boxes comes twice
+                    found[row["id"]] = case_from_row(row)
+        return sorted(found.values(), key=lambda c: c.created_at)
 
     def existing_numbers(self, numbers: Sequence[str]) -> set[str]:
         taken: set[str] = set()
@@ -383,6 +529,12 @@ class SqlCaseStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time; writers of this process queue on a lock here
+        # (woken the moment the writer before them commits) instead of in SQLite's busy
+        # handler, which sleeps in growing steps. Other processes still meet busy_timeout.
+        self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @classmethod
     def open(
@@ -396,14 +548,14 @@ class SqlCaseStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlCaseTransaction]:
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             tx = SqlCaseTransaction(connection)
             yield tx
             tx.flush()
 
-    @contextmanager
+    @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
         connection = self.engine.connect().execution_options(citygw_readonly=True)
         with connection, connection.begin():
@@ -531,7 +683,7 @@ class SqlCaseStore:
     def delete_events(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        with self.engine.begin() as c:
+        with self._write_lock, self.engine.begin() as c:
             for start in range(0, len(seqs), 500):
                 c.execute(
                     sa.delete(t.event_outbox).where(
@@ -544,7 +696,7 @@ class SqlCaseStore:
     def add_user(
         self, name: str, role: str, department: str | None, password_hash: str, at: datetime
     ) -> None:
-        with self.engine.begin() as c:
+        with self._write_lock, self.engine.begin() as c:
             exists = c.execute(sa.select(t.users.c.name).where(t.users.c.name == name)).first()
             values = {
                 "role": role,
@@ -569,7 +721,7 @@ class SqlCaseStore:
             ]
 
     def set_active(self, name: str, active: bool) -> bool:
-        with self.engine.begin() as c:
+        with self._write_lock, self.engine.begin() as c:
             result = c.execute(
                 sa.update(t.users).where(t.users.c.name == name).values(active=active)
             )
@@ -578,7 +730,7 @@ class SqlCaseStore:
             return result.rowcount == 1
 
     def add_token(self, token_hash: str, user_name: str, expires_at: datetime) -> None:
-        with self.engine.begin() as c:
+        with self._write_lock, self.engine.begin() as c:
             c.execute(
                 sa.insert(t.tokens).values(
                     token_hash=token_hash, user_name=user_name, expires_at=expires_at
@@ -603,5 +755,5 @@ class SqlCaseStore:
         return dict(row) if row else None
 
     def delete_token(self, token_hash: str) -> None:
-        with self.engine.begin() as c:
+        with self._write_lock, self.engine.begin() as c:
             c.execute(sa.delete(t.tokens).where(t.tokens.c.token_hash == token_hash))

@@ -27,6 +27,10 @@ class ConcurrentUpdate(Exception):
     """The case changed since it was read (someone else acted first)."""
 
 
+#: (lat_min, lat_max, lon_min, lon_max)
+Box = tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     states: tuple[str, ...] = ()
@@ -67,10 +71,11 @@ class CaseTransaction(Protocol):
         """Open cases created since ``since`` with one of the (event code, grid) pairs."""
         ...
 
-    def open_cases_in_box(
-        self, event_code: str, since: datetime, box: tuple[float, float, float, float]
-    ) -> list[Case]:
-        """Open cases of a code created since ``since`` inside (lat_min, lat_max, lon_min, lon_max)."""
+    def open_cases_in_boxes(self, boxes: Sequence[tuple[str, Box]], since: datetime) -> list[Case]:
+        """Open cases created since ``since`` inside any of the (event code, box) pairs.
+
+        One lookup for a whole intake batch; each case at most once.
+        """
         ...
 
     def existing_numbers(self, numbers: Sequence[str]) -> set[str]: ...

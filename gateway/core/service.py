@@ -27,6 +27,7 @@ from gateway.core.intake import (
     track_key,
 )
 from gateway.core.ports import (
+    Box,
     CaseNotFound,
     CaseStore,
     CaseTransaction,
@@ -71,8 +72,13 @@ class BatchIndex:
     def open_in_grid(self, event_code: str, grid_code: str | None) -> list[Case]:
         return self.by_grid.get((event_code, grid_code), []) if grid_code else []
 
-    def open_with_position(self, event_code: str) -> list[Case]:
-        return self.with_position.get(event_code, [])
+    def open_in_box(self, event_code: str, box: Box) -> list[Case]:
+        lat_min, lat_max, lon_min, lon_max = box
+        return [
+            c
+            for c in self.with_position.get(event_code, [])
+            if lat_min <= c.lat <= lat_max and lon_min <= c.lon <= lon_max  # type: ignore[operator]
+        ]
 
 
 #: what `store_candidates` tells its listener per candidate: new case, re-detection, proposed merge
@@ -168,6 +174,17 @@ class CaseService:
         pairs = {(c.event_code, g) for c in fresh if (g := grid_of(c, table)) is not None}
         since = now - timedelta(minutes=self.duplicates.window_minutes)
         nearby = tx.open_cases_in_grids(sorted(pairs), since) if pairs else []
+        boxes = sorted(
+            {
+                (c.event_code, bounding_box(lat, lon, self.duplicates.distance_m))
+                for c in fresh
+                if (lat := c.location.lat) is not None and (lon := c.location.lon) is not None
+            }
+        )
+        if boxes:
+            near = {case.id: case for case in nearby}
+            near.update((case.id, case) for case in tx.open_cases_in_boxes(boxes, since))
+            nearby = sorted(near.values(), key=lambda case: case.created_at)
         asked = sorted({c.case_number for c in fresh if c.case_number})
         numbers = tx.existing_numbers(asked) if asked else set()
         index = BatchIndex(tracks=tracks, numbers=numbers)
@@ -197,12 +214,10 @@ class CaseService:
                 case, facts={**case.facts, "caller_case_number": candidate.case_number}
             )
         outcome = "new_case"
-        since = now - timedelta(minutes=self.duplicates.window_minutes)
         nearby = list(index.open_in_grid(case.event_code, case.grid_code))
         if case.lat is not None and case.lon is not None:
             box = bounding_box(case.lat, case.lon, self.duplicates.distance_m)
-            nearby += tx.open_cases_in_box(case.event_code, since, box)
-            nearby += index.open_with_position(case.event_code)
+            nearby += index.open_in_box(case.event_code, box)
         target = duplicate_of(case, nearby, self.duplicates)
         if target is not None:
             case = dataclasses.replace(case, proposed_merge_into=target.id)

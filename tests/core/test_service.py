@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -134,6 +134,80 @@ def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
         by_title["candidate 2"].id, Command(Action.MERGE, merge_into=first.id), OPERATOR
     )
     assert merged.case.state is CaseState.MERGED and merged.case.merged_into == first.id
+
+
+def test_candidates_near_each_other_in_one_batch_propose_a_merge_into_the_first(
+    service: CaseService,
+) -> None:
+    here = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
+    near = Location(grid_code="11010100100199", lat=39.9002, lon=116.4)  # ≈ 22 m
+    other_code = candidate(3, location=near, event_code="0201")
+    batch = [candidate(1, location=here), candidate(2, location=near), other_code]
+    assert service.store_candidates(batch) == [True, True, True]
+    by_title = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    assert by_title["candidate 2"].proposed_merge_into == by_title["candidate 1"].id
+    assert by_title["candidate 3"].proposed_merge_into is None  # another event code
+
+
+def test_the_same_id_twice_in_one_batch_is_one_case_and_one_candidate(
+    service: CaseService,
+) -> None:
+    assert service.store_candidates([candidate(1), candidate(1), candidate(2)]) == [
+        True,
+        False,
+        True,
+    ]
+    assert service.store.count_cases() == 2
+    assert service.store.candidate_count() == 2  # type: ignore[attr-defined]
+    created = [e for e in events(service) if e.action == "create"]
+    assert len(created) == 2
+
+
+def test_a_merge_is_proposed_only_for_the_same_code_in_the_same_grid(
+    service: CaseService, clock: FakeClock
+) -> None:
+    grid_a, grid_b = "11010100100101", "11010100100102"
+    service.store_candidates(
+        [
+            candidate(1, event_code="0102", location=Location(grid_code=grid_a)),
+            candidate(2, event_code="0201", location=Location(grid_code=grid_b)),
+        ]
+    )
+    clock.advance(minutes=1)
+    crossed = [  # each code's open case is in the other grid
+        candidate(3, event_code="0102", location=Location(grid_code=grid_b)),
+        candidate(4, event_code="0201", location=Location(grid_code=grid_a)),
+        candidate(5, event_code="0201", location=Location(grid_code=grid_b)),
+    ]
+    service.store_candidates(crossed)
+    by_title = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    assert by_title["candidate 3"].proposed_merge_into is None
+    assert by_title["candidate 4"].proposed_merge_into is None
+    assert by_title["candidate 5"].proposed_merge_into == by_title["candidate 2"].id
+
+
+def test_a_batch_redetection_of_an_older_track_lands_on_its_case(service: CaseService) -> None:
+    service.store_candidates([_camera(1, 7)])
+    assert service.store_candidates([_camera(2, 8), _camera(3, 7), _camera(4, 8)]) == [True] * 3
+    cases = service.store.list_cases(CaseFilter())[0]
+    assert len(cases) == 2
+    by_track = {c.track_key: c for c in cases}
+    assert service.store.candidate_ids(by_track["cam-1:7"].id) == ["cand-000001", "cand-000003"]
+    assert service.store.candidate_ids(by_track["cam-1:8"].id) == ["cand-000002", "cand-000004"]
+
+
+def test_stored_rows_read_back_as_written(service: CaseService, clock: FakeClock) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    produced = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=shanghai)
+    clock.advance(seconds=1.5)
+    service.store_candidates([candidate(1, ts=produced, facts={"note": "中文", "n": [1, 2]})])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    assert case.created_at == clock.now() and case.created_at.tzinfo is not None
+    assert case.facts == {"note": "中文", "n": [1, 2]} and case.pending is None
+    assert service.store.list_cases(CaseFilter(created_from=clock.now()))[1] == 1
+    assert service.store.list_cases(CaseFilter(created_to=clock.now()))[1] == 0
+    (step,) = service.store.steps(case.id)
+    assert step.step.at == clock.now() and step.step.attachments == ()
 
 
 def test_evidence_bytes_land_in_the_content_addressed_store(service: CaseService) -> None:
