@@ -132,6 +132,26 @@ def choose_analysis_profile(profiles: Sequence[Profile], width: int) -> Profile 
     return min(candidates, key=lambda p: (abs((p.width or 0) - width), p.width or 0))
 
 
+def choose_main_profile(profiles: Sequence[Profile], analysis: Profile) -> Profile | None:
+    """Pure: the largest (by pixels) video profile that is bigger than ``analysis``.
+
+    That is the camera's main stream, for evidence clips and live view; ``None`` when the
+    analysis profile is already the largest (a one-profile camera: one pull serves all).
+    """
+
+    def pixels(profile: Profile) -> int:
+        return (profile.width or 0) * (profile.height or 0)
+
+    bigger = [
+        p
+        for p in profiles
+        if p.token != analysis.token
+        and (p.encoding or "").upper() in ("H264", "H265", "HEVC")
+        and pixels(p) > pixels(analysis)
+    ]
+    return max(bigger, key=pixels) if bigger else None
+
+
 class OnvifDevice:
     """An async session with one ONVIF device (use ``async with``)."""
 
@@ -313,6 +333,44 @@ def resolve_stream_uri(
                 chosen = choose_analysis_profile(profiles, analysis_width)
                 if chosen is None:
                     raise OnvifError("no_profile", f"{device.address} offers no media profile")
+            return chosen, await device.stream_uri(chosen.token)
+
+    return _run(go(), timeout_s * 4)
+
+
+def resolve_main_stream_uri(
+    url: str,
+    username: str | None,
+    password: str | None,
+    *,
+    profile: str | None,
+    main_profile: str | None,
+    analysis_width: int,
+    timeout_s: float = 10.0,
+) -> tuple[Profile, str] | None:
+    """The main-stream profile (configured token, else the largest profile bigger than
+    the analysis one) and its URI; ``None`` when the camera has no bigger profile."""
+
+    async def go() -> tuple[Profile, str] | None:
+        async with OnvifDevice(url, username, password, timeout_s=timeout_s) as device:
+            profiles = await device.profiles()
+            if main_profile is not None:
+                chosen = next((p for p in profiles if p.token == main_profile), None)
+                if chosen is None:
+                    tokens = ", ".join(p.token for p in profiles) or "none"
+                    raise OnvifError(
+                        "no_profile",
+                        f"{device.address} has no profile {main_profile!r} ({tokens})",
+                    )
+            else:
+                analysis = next((p for p in profiles if p.token == profile), None)
+                if analysis is None:
+                    analysis = choose_analysis_profile(profiles, analysis_width)
+                if analysis is None:
+                    raise OnvifError("no_profile", f"{device.address} offers no media profile")
+                chosen = choose_main_profile(profiles, analysis)
+                if chosen is None:
+                    return None
             return chosen, await device.stream_uri(chosen.token)
 
     return _run(go(), timeout_s * 4)

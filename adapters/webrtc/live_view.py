@@ -11,6 +11,12 @@ Signalling is a small HTTP endpoint (aiohttp) the console uses:
 - ``POST /live/cameras/{id}/offer``      ``{"sdp", "type": "offer"}`` → the answer
 - ``GET  /live/``                        → a minimal page that plays a camera
 
+An offer needs ``Authorization: Bearer <grant>``: a live-view grant the core signed with
+the shared secret (`gateway.live_tokens`) for this camera. Without the header: 401;
+with a grant that is forged, expired, for another camera or unreadable: 403; both with
+``{"error": code, "reason": ...}``. With no secret configured (development), offers
+are taken from loopback peers only, and never through a proxy that forwards for others.
+
 Everything runs on one asyncio loop in the thread ``live-view``. No STUN/TURN server is
 contacted unless configured; bound to loopback, ICE offers loopback candidates only.
 """
@@ -25,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +48,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from gateway.live_tokens import LiveTokenError, LiveViewGrant, verify
 from gateway.video.ports import Picture
 
 log = logging.getLogger(__name__)
@@ -104,12 +112,15 @@ class _Camera:
 
 _PAGE = """<!doctype html><meta charset="utf-8"><title>citygw live view</title>
 <select id="cam"></select> <button id="go">watch</button>
+<input id="token" size="40" placeholder="live-view grant (Bearer token)">
 <video id="v" autoplay muted playsinline style="display:block;max-width:100%"></video>
 <script>
 const sel = document.getElementById('cam');
 fetch('cameras').then(r => r.json()).then(list => list.forEach(c => {
   const o = document.createElement('option'); o.value = o.textContent = c.id; sel.appendChild(o);
 }));
+const tok = document.getElementById('token');
+tok.value = new URLSearchParams(location.hash.slice(1)).get('token') || '';
 document.getElementById('go').onclick = async () => {
   const pc = new RTCPeerConnection({iceServers: []});
   pc.addTransceiver('video', {direction: 'recvonly'});
@@ -117,8 +128,10 @@ document.getElementById('go').onclick = async () => {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
     else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+  const headers = {'Content-Type': 'application/json'};
+  if (tok.value) headers['Authorization'] = 'Bearer ' + tok.value;
   const r = await fetch('cameras/' + encodeURIComponent(sel.value) + '/offer', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(pc.localDescription)});
+    headers, body: JSON.stringify(pc.localDescription)});
   if (!r.ok) { alert(await r.text()); return; }
   await pc.setRemoteDescription(await r.json());
 };
@@ -138,6 +151,8 @@ class LiveViewServer:
         ice_servers: list[str] | None = None,
         allow_origins: list[str] | None = None,
         camera_ids: Callable[[], list[str]] = list,
+        token_secret: str | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.host = host
         self.port = port
@@ -146,6 +161,8 @@ class LiveViewServer:
         self._ice_servers = [RTCIceServer(url) for url in ice_servers or []]
         self._allow_origins = frozenset(allow_origins or [])
         self._camera_ids = camera_ids
+        self._token_secret = token_secret or None
+        self._now = now
         self._cameras: dict[str, _Camera] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -194,6 +211,12 @@ class LiveViewServer:
             raise RuntimeError(f"live view could not start: {self._error}") from self._error
         self._set_state(LiveViewState.RUNNING)
         log.info("live view on http://%s:%d/live/", self.host, self.port)
+        if self._token_secret is None:
+            log.warning(
+                "LIVE VIEW HAS NO TOKEN SECRET (video.live_view.token_secret, e.g. "
+                "${CITYGW_LIVE_VIEW_SECRET}): offers are accepted from loopback peers only, "
+                "and operators' consoles elsewhere cannot watch; set the secret the core uses"
+            )
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -273,7 +296,7 @@ class LiveViewServer:
             status=204,
             headers={
                 "Access-Control-Allow-Methods": "GET, POST",
-                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
                 "Access-Control-Max-Age": "600",
             },
         )
@@ -288,8 +311,39 @@ class LiveViewServer:
         ]
         return web.json_response(body)
 
+    def _authorize(self, request: web.Request, camera_id: str) -> LiveViewGrant | web.Response:
+        """The caller's grant for ``camera_id``, or the refusal to send (401/403)."""
+        if self._token_secret is None:
+            if _loopback_peer(request):
+                return LiveViewGrant(subject="loopback", camera_id=camera_id, expires_at=0)
+            return _refusal(
+                403,
+                "loopback_only",
+                "no live-view secret is configured on this gateway: only loopback peers "
+                "may watch (set video.live_view.token_secret to the core's secret)",
+            )
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _refusal(
+                401,
+                "missing_token",
+                "send Authorization: Bearer <grant>; the console gets grants from the core",
+                headers={"WWW-Authenticate": 'Bearer realm="citygw-live"'},
+            )
+        try:
+            return verify(self._token_secret, token.strip(), camera_id=camera_id, now=self._now())
+        except LiveTokenError as exc:
+            return _refusal(403, exc.code, exc.reason)
+
     async def _offer(self, request: web.Request) -> web.Response:
         camera_id = request.match_info["camera_id"]
+        grant = self._authorize(request, camera_id)
+        if isinstance(grant, web.Response):
+            log.warning(
+                "live view %s: offer refused (%s) from %s", camera_id, grant.status, request.remote
+            )
+            return grant
         if camera_id not in self._camera_ids():
             return web.json_response({"error": f"no camera {camera_id!r}"}, status=404)
         if self.viewers >= self._max_viewers:
@@ -308,9 +362,11 @@ class LiveViewServer:
         camera.viewers.add(pc)
         self._viewing.add(camera_id)
 
+        log.info("live view %s: offer from %s (%s)", camera_id, grant.subject, request.remote)
+
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            log.info("live view %s: viewer %s", camera_id, pc.connectionState)
+            log.info("live view %s: viewer %s %s", camera_id, grant.subject, pc.connectionState)
             if pc.connectionState in ("failed", "closed"):
                 await self._drop(camera_id, pc)
 
@@ -334,3 +390,19 @@ class LiveViewServer:
             if not camera.viewers:
                 self._viewing.discard(camera_id)
         await pc.close()
+
+
+def _refusal(
+    status: int, code: str, reason: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
+
+
+def _loopback_peer(request: web.Request) -> bool:
+    """A peer on this host speaking for itself (a local proxy forwarding for others is not)."""
+    if "Forwarded" in request.headers or "X-Forwarded-For" in request.headers:
+        return False
+    try:
+        return request.remote is not None and ipaddress.ip_address(request.remote).is_loopback
+    except ValueError:
+        return False

@@ -6,6 +6,10 @@ every packet (later ones refer to it) but convert to BGR only the frames due at 
 analysis rate, and hand those to the `FrameSink` (keep-newest: never blocks). Live
 viewers get decoded pictures only while someone watches.
 
+With a `MainStream` (the camera's full-resolution stream, in a thread of its own) this
+reader is the analysis (sub-)stream's: the main stream feeds the ring and the viewers
+while it is up, and this reader takes both over again whenever it is not.
+
 Health: no picture for ``watchdog_s`` (or a read stalls that long) ends the connection;
 reconnects back off from ``reconnect_min_s`` doubling to ``reconnect_max_s``. Each state
 change is reported (``CameraStatus``, retained), and again every ``status_interval_s``.
@@ -22,13 +26,15 @@ from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.contract import CameraState, CameraStatus, Source, SourceKind
-from gateway.video.evidence import PacketRing
+from gateway.video.evidence import PacketRing, StreamInfo
 from gateway.video.frame import Frame
 from gateway.video.frame_sink import FrameSink
+from gateway.video.main_stream import MainStream
 from gateway.video.ports import (
     LiveFeed,
     Picture,
     SourceFactory,
+    SourcePacket,
     StreamError,
     StreamErrorKind,
     StreamSource,
@@ -95,6 +101,7 @@ class CameraReader:
         sink: FrameSink | None = None,
         ring: PacketRing | None = None,
         live: LiveFeed | None = None,
+        main: MainStream | None = None,
     ) -> None:
         self.camera = camera
         self.camera_id = camera.id
@@ -107,6 +114,11 @@ class CameraReader:
         self._sink = sink
         self._ring = ring
         self._live = live
+        self.main = main
+        if main is not None:
+            main.on_change = self.publish_status
+        self._info: StreamInfo | None = None
+        self._ring_session: int | None = None
         self._source_id = Source(kind=SourceKind.CAMERA, id=camera.id)
         self._delay = backoff_delays(ingest.reconnect_min_s, ingest.reconnect_max_s)
         self._stop = threading.Event()
@@ -138,6 +150,8 @@ class CameraReader:
                 target=self._run, name=f"camera[{self.camera_id}].reader", daemon=True
             )
             self._thread.start()
+        if self.main is not None:
+            self.main.start()
 
     def request_stop(self, *, silent: bool = False) -> None:
         """Ask the thread to end (it notices within a packet, or the read timeout).
@@ -146,21 +160,27 @@ class CameraReader:
         """
         self._silent = self._silent or silent
         self._stop.set()
+        if self.main is not None:
+            self.main.request_stop()
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop and wait; True when the thread ended within ``timeout``."""
+        """Stop and wait; True when the threads ended within ``timeout``."""
         self._stop.set()
+        main_stopped = True
+        if self.main is not None:
+            self.main.request_stop()
+            main_stopped = self.main.stop(timeout)
         with self._lock:
             thread = self._thread
         if thread is None:
-            return True
+            return main_stopped
         thread.join(timeout)
         if thread.is_alive():
             log.warning("camera %s: reader still busy after %.0fs", self.camera_id, timeout)
             return False
         with self._lock:
             self._thread = None
-        return True
+        return main_stopped
 
     @property
     def alive(self) -> bool:
@@ -200,8 +220,18 @@ class CameraReader:
             fps_in=self._fps_in.rate(now),
             fps_analysed=self._fps_analysed.rate(now),
             last_frame_at=self._last_frame_at,
-            detail=self.detail[:500],
+            detail=self._detail()[:500],
         )
+
+    def _detail(self) -> str:
+        if self.main is None:
+            return self.detail
+        return f"{self.detail}; {self.main.summary()}" if self.detail else self.main.summary()
+
+    def publish_status(self) -> None:
+        """Publish the status now (the main stream asks when its own state changed)."""
+        if self.state != CameraState.STARTING:
+            self._publish()
 
     def _publish(self) -> None:
         if self._silent:
@@ -240,8 +270,7 @@ class CameraReader:
                 )
                 info = source.open()
                 self.connects += 1
-                if self._ring is not None:
-                    self._ring.begin_session(self.camera_id, info)
+                self._info, self._ring_session = info, None  # a new session at the first packet
                 log.info(
                     "camera %s: connected (%s %dx%d)",
                     self.camera_id,
@@ -292,14 +321,7 @@ class CameraReader:
             if self._stop.is_set():
                 return next_status
             if self._ring is not None:
-                self._ring.add(
-                    self.camera_id,
-                    packet.data,
-                    pts=packet.pts,
-                    dts=packet.dts,
-                    keyframe=packet.keyframe,
-                    monotonic=now,
-                )
+                self._to_ring(packet, now)
             for picture in source.decode(packet):
                 next_due = self._on_picture(picture, now, next_due)
             last = self._last_picture_mono or opened
@@ -317,13 +339,45 @@ class CameraReader:
                     self._publish()
         return next_status
 
+    def _to_ring(self, packet: SourcePacket, now: float) -> None:
+        """The packet into the evidence ring, unless the main stream feeds it now."""
+        ring, main = self._ring, self.main
+        assert ring is not None and self._info is not None
+        if main is None:
+            if self._ring_session is None:
+                self._ring_session = ring.begin_session(self.camera_id, self._info)
+            self._add(ring, packet, now)
+            return
+        with main.ring_lock:  # the main stream may take the ring over (or give it back) now
+            if main.feeds_ring:
+                self._ring_session = None
+                return
+            if self._ring_session is None:
+                self._ring_session = ring.begin_session(self.camera_id, self._info)
+            self._add(ring, packet, now)
+
+    def _add(self, ring: PacketRing, packet: SourcePacket, now: float) -> None:
+        ring.add(
+            self.camera_id,
+            packet.data,
+            pts=packet.pts,
+            dts=packet.dts,
+            keyframe=packet.keyframe,
+            monotonic=now,
+            session=self._ring_session,
+        )
+
     def _on_picture(self, picture: Picture, now: float, next_due: float) -> float:
         self._last_picture_mono = now
         self._last_frame_at = self._clock.now()
         self._fps_in.add(now)
         if self.state != CameraState.ONLINE:
             self._set_state(CameraState.ONLINE, f"{picture.width}x{picture.height}")
-        if self._live is not None and self._live.wants_frames(self.camera_id):
+        if (
+            self._live is not None
+            and self._live.wants_frames(self.camera_id)
+            and (self.main is None or not self.main.serving_live)
+        ):  # the sub-stream's pictures until (or while not) the main stream's come
             self._live.offer(self.camera_id, picture)
         if self._sink is None:  # no analysis: keep the picture, convert only if asked
             self._seq += 1

@@ -157,8 +157,18 @@ def test_camera_command() -> click.Command:
     @click.option("--password-env", default="CITYGW_CAMERA_PASSWORD", show_default=True)
     @click.option("--rtsp-port", type=int, default=None, help="default: a free port")
     @click.option("--onvif-port", type=int, default=None, help="default: a free port")
+    @click.option(
+        "--multicast-interface",
+        default=None,
+        metavar="ADDRESS",
+        help="also answer multicast WS-Discovery on this local IPv4 address (e.g. 127.0.0.1)",
+    )
     def test_camera(
-        user: str | None, password_env: str, rtsp_port: int | None, onvif_port: int | None
+        user: str | None,
+        password_env: str,
+        rtsp_port: int | None,
+        onvif_port: int | None,
+        multicast_interface: str | None,
     ) -> None:
         """Serve the test video over a real RTSP server plus an ONVIF device, until Ctrl-C."""
         import logging
@@ -170,13 +180,19 @@ def test_camera_command() -> click.Command:
         password = os.environ.get(password_env) if user else None
         try:
             camera = TestCamera(
-                username=user, password=password, rtsp_port=rtsp_port, onvif_port=onvif_port
+                username=user,
+                password=password,
+                rtsp_port=rtsp_port,
+                onvif_port=onvif_port,
+                multicast_interface=multicast_interface,
             ).start()
-        except TestCameraError as exc:
+        except (TestCameraError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"rtsp   {camera.rtsp_url}  (sub-stream {camera.sub_rtsp_url})")
         click.echo(f"onvif  {camera.onvif_url}")
         click.echo(f"ws-discovery (directed probes) 127.0.0.1:{camera.discovery_port}")
+        if multicast_interface:
+            click.echo(f"ws-discovery (multicast) 239.255.255.250:3702 on {multicast_interface}")
         with bootstrap.stop_on_signals() as stop:
             while not stop.wait(1.0):
                 if not camera.rtsp_running:

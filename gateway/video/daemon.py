@@ -25,6 +25,7 @@ from gateway.video.camera import CameraReader
 from gateway.video.camera_events import CameraEvent, CameraEventRules
 from gateway.video.evidence import PacketRing
 from gateway.video.frame_sink import FrameSink
+from gateway.video.main_stream import MainStream, MainUrlResolver
 from gateway.video.ports import LiveFeed, StreamError, StreamErrorKind
 from gateway.video.settings import CameraConfig, VideoConfig
 from gateway.video.supervisor import CameraSupervisor
@@ -173,6 +174,51 @@ class VideoGateway:
 
         return resolve
 
+    def _main_resolver(self, camera: CameraConfig) -> MainUrlResolver | None:
+        """How to find the camera's main stream; ``None``: the analysed stream serves all."""
+        if not self.config.video.main_stream.enabled:
+            return None
+        if camera.main_rtsp_url is not None:
+            url = camera.main_rtsp_url
+            return lambda: url
+        if camera.rtsp_url is not None or camera.onvif is None:
+            return None
+        onvif = camera.onvif
+        timeout_s = self.config.video.onvif_timeout_s
+
+        def resolve() -> str | None:
+            from adapters.onvif.device import OnvifError, resolve_main_stream_uri
+
+            try:
+                found = resolve_main_stream_uri(
+                    onvif.url,
+                    camera.username,
+                    _password(camera),
+                    profile=onvif.profile,
+                    main_profile=onvif.main_profile,
+                    analysis_width=onvif.analysis_width,
+                    timeout_s=timeout_s,
+                )
+            except OnvifError as exc:
+                kind = _ONVIF_KINDS.get(exc.kind, StreamErrorKind.PROTOCOL)
+                raise StreamError(kind, f"ONVIF: {exc.reason}") from None
+            except TimeoutError:
+                raise StreamError(StreamErrorKind.TIMEOUT, "ONVIF: no answer in time") from None
+            if found is None:
+                log.info("camera %s: one stream profile: it serves analysis and all", camera.id)
+                return None
+            profile, uri = found
+            log.info(
+                "camera %s: ONVIF profile %s (%sx%s) for evidence and live view",
+                camera.id,
+                profile.token,
+                profile.width,
+                profile.height,
+            )
+            return uri
+
+        return resolve
+
     def _make_reader(self, camera: CameraConfig) -> CameraReader:
         from adapters.rtsp.rtsp_source import RtspSource
 
@@ -189,6 +235,20 @@ class VideoGateway:
             )
 
         live: LiveFeed | None = self.live
+        main: MainStream | None = None
+        main_url = self._main_resolver(camera)
+        if main_url is not None:
+            settings = self.config.video.main_stream
+            main = MainStream(
+                camera,
+                resolve_url=main_url,
+                source_factory=factory,
+                ingest=ingest,
+                clock=self.clock,
+                ring=self.ring if settings.ring else None,
+                live=live,
+                grace_s=settings.live_grace_s,
+            )
         return CameraReader(
             camera,
             resolve_url=self._resolver(camera),
@@ -200,6 +260,7 @@ class VideoGateway:
             sink=self._sink(),
             ring=self.ring,
             live=live,
+            main=main,
         )
 
     def _event_sources(self, video: VideoConfig) -> list[Any]:
@@ -232,6 +293,12 @@ class VideoGateway:
                 ice_servers=list(video.live_view.ice_servers),
                 allow_origins=list(video.live_view.allow_origins),
                 camera_ids=lambda: list(self.supervisor.readers),
+                token_secret=(
+                    video.live_view.token_secret.get_secret_value()
+                    if video.live_view.token_secret is not None
+                    else None
+                ),
+                now=self.clock.now,
             )
             self.live.start()
         pipeline_class = _load_pipeline_class() if self._analysis else None

@@ -230,11 +230,17 @@ class PacketRing:
         dts: int | None,
         keyframe: bool,
         monotonic: float,
+        session: int | None = None,
     ) -> None:
+        """Append a packet; with ``session`` (from `begin_session`), only while that session
+        is the camera's newest: a camera's main stream and its sub-stream take turns feeding
+        one ring, and a packet of the stream that just lost its turn must not slip in."""
         with self._cond:
             ring = self._rings.get(camera_id)
             if ring is None or ring.session == 0:
                 return  # no stream parameters yet: such packets could not be muxed anyway
+            if session is not None and session != ring.session:
+                return
             ring.packets.append(
                 EncodedPacket(data, pts, dts, keyframe, monotonic, session=ring.session)
             )
@@ -248,6 +254,12 @@ class PacketRing:
             self._rings.pop(camera_id, None)
 
     # ---------------------------------------------------------------- readers
+    def stream_info(self, camera_id: str) -> StreamInfo | None:
+        """The parameters of the stream that feeds the camera's ring now (its newest session)."""
+        with self._cond:
+            ring = self._rings.get(camera_id)
+            return ring.info.get(ring.session) if ring is not None else None
+
     def buffered_seconds(self, camera_id: str) -> float:
         with self._cond:
             ring = self._rings.get(camera_id)
@@ -259,21 +271,19 @@ class PacketRing:
         self, ring: _CameraRing, start: float, end: float
     ) -> tuple[StreamInfo, list[EncodedPacket]] | None:
         packets = list(ring.packets)
-        # the last keyframe at or before the start (else the first keyframe after it)
-        first = None
-        for index, packet in enumerate(packets):
-            if packet.keyframe and packet.monotonic <= start:
-                first = index
-        if first is None:
-            first = next(
-                (i for i, p in enumerate(packets) if p.keyframe and p.monotonic <= end), None
-            )
-        if first is None:
+        keyframes = [i for i, p in enumerate(packets) if p.keyframe and p.monotonic <= end]
+        if not keyframes:
             return None
-        session = packets[first].session
+        # the newest session with a keyframe in time (after a switch of streams, e.g. to the
+        # main stream, the stream now feeding the ring), from its last keyframe at or before
+        # the start, else from its first keyframe
+        session = packets[keyframes[-1]].session
+        mine = [i for i in keyframes if packets[i].session == session]
+        before = [i for i in mine if packets[i].monotonic <= start]
+        first = before[-1] if before else mine[0]
         chosen = [p for p in packets[first:] if p.session == session and p.monotonic <= end]
-        if not chosen:
-            return None
+        if not chosen or chosen[-1].monotonic < start:
+            return None  # nothing within the window (the stream was down): no stale clip
         return ring.info[session], chosen
 
     def clip_around(

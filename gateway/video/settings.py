@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from gateway.live_tokens import MIN_SECRET_BYTES
 from gateway.video.analysis.settings import AnalysisConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
@@ -54,6 +55,12 @@ class CameraOnvifConfig(_Section):
         max_length=64,
         description="profile token for analysis; default: the profile closest to analysis_width",
     )
+    main_profile: str | None = Field(
+        default=None,
+        max_length=64,
+        description="profile token of the main stream (evidence clips, live view); default: "
+        "the largest profile other than the analysis one (none: the analysis stream serves all)",
+    )
     analysis_width: int = Field(
         default=640, ge=64, le=8192, description="preferred width of the detection sub-stream"
     )
@@ -82,6 +89,12 @@ class CameraConfig(_Section):
         max_length=1000,
         description="stream to analyse; absent: asked from the ONVIF device",
     )
+    main_rtsp_url: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="full-resolution main stream for evidence clips and live view; absent: "
+        "rtsp_url serves everything (with onvif only: the device's largest profile)",
+    )
     onvif: CameraOnvifConfig | None = Field(
         default=None, description="ONVIF device of this camera (stream URI, events)"
     )
@@ -97,7 +110,7 @@ class CameraConfig(_Section):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
 
-    @field_validator("rtsp_url")
+    @field_validator("rtsp_url", "main_rtsp_url")
     @classmethod
     def _rtsp_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -115,6 +128,10 @@ class CameraConfig(_Section):
             raise ValueError("give rtsp_url or onvif (to ask the device for its stream URI)")
         if self.password is not None and self.username is None:
             raise ValueError("password given without username")
+        if self.main_rtsp_url is not None and self.rtsp_url is None:
+            raise ValueError("main_rtsp_url needs rtsp_url (the stream to analyse) beside it")
+        if self.main_rtsp_url is not None and self.main_rtsp_url == self.rtsp_url:
+            raise ValueError("main_rtsp_url is rtsp_url: leave it out (one pull serves all)")
         return self
 
 
@@ -162,6 +179,34 @@ class EvidenceConfig(_Section):
     jpeg_quality: int = Field(default=85, ge=10, le=100, description="snapshot JPEG quality")
 
 
+class MainStreamConfig(_Section):
+    """How the main (full-resolution) stream is used beside the analysed sub-stream.
+
+    Analysis always decodes the sub-stream only. The main stream is never decoded for
+    analysis: its encoded packets feed the evidence ring (demuxing costs little), and it
+    is decoded only while a live viewer watches. A main-stream failure has its own
+    watchdog and backoff and never touches analysis (clips and live view then fall back
+    to the sub-stream).
+    """
+
+    enabled: bool = Field(
+        default=True, description="use a camera's main stream where it has one (false: one pull)"
+    )
+    ring: bool = Field(
+        default=True,
+        description="demux the main stream all the time into the evidence ring (no decoding), "
+        "so clips are full resolution and hold the seconds before an event; false: clips "
+        "come from the sub-stream and the main stream is pulled only while someone watches",
+    )
+    live_grace_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=600,
+        description="keep decoding (and pulling, without ring) the main stream this long "
+        "after the last live viewer left, so a viewer coming back starts at once",
+    )
+
+
 class LiveViewConfig(_Section):
     enabled: bool = Field(default=True, description="serve WebRTC live view")
     host: str = Field(default="127.0.0.1", min_length=1, description="signalling HTTP address")
@@ -180,6 +225,28 @@ class LiveViewConfig(_Section):
         description="STUN/TURN URLs offered to viewers (e.g. stun:stun.internal:3478); "
         "empty: none (viewers must reach this host directly)",
     )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="secret shared with the core, which signs live-view grants "
+        "(gateway.live_tokens; at least 32 characters); e.g. ${CITYGW_LIVE_VIEW_SECRET:-}. "
+        "Empty: offers are accepted from loopback peers only (development)",
+    )
+
+    @field_validator("token_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # ${CITYGW_LIVE_VIEW_SECRET:-} with the variable unset
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} characters (bytes)")
+        return value
 
     @field_validator("allow_origins")
     @classmethod
@@ -219,6 +286,9 @@ class VideoConfig(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="RTSP ingest")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="clips, JPEGs")
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC")
+    main_stream: MainStreamConfig = Field(
+        default_factory=MainStreamConfig, description="main stream: clips and live view"
+    )
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="WS-Discovery")
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="motion, detector, zones, rules"

@@ -116,6 +116,13 @@ def test_a_clip_spans_the_moment_and_starts_on_a_keyframe() -> None:
     assert frames[0].width == 768 and frames[0].height == 576
 
 
+def test_no_clip_is_cut_from_packets_older_than_the_window() -> None:
+    ring = PacketRing(max_seconds=30)
+    _fill_ring(ring, "cam-1", 10)  # then the stream went down: nothing after 10 s
+    assert ring.clip_around("cam-1", 20.0, 2.0, 0.0) is None
+    assert ring.clip_around("cam-1", 9.5, 2.0, 0.0) is not None
+
+
 def test_the_ring_keeps_only_its_bounded_window() -> None:
     ring = PacketRing(max_seconds=5)
     _fill_ring(ring, "cam-1", 20)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +18,9 @@ from adapters.onvif.device import (
     OnvifError,
     Profile,
     choose_analysis_profile,
+    choose_main_profile,
     probe_device,
+    resolve_main_stream_uri,
     resolve_stream_uri,
 )
 from adapters.onvif.discovery import discover_devices, parse_probe_matches, probe_message
@@ -26,7 +30,7 @@ from gateway.config import Config
 from gateway.contract import CameraState, EvidenceRole
 from gateway.video.camera_events import CameraEvent
 from gateway.video.daemon import VideoGateway
-from gateway.video.testcam.discovery_responder import probe_match
+from gateway.video.testcam.discovery_responder import multicast_problem, probe_match
 from gateway.video.testcam.harness import TestCamera, free_port
 from tests.video.conftest import StatusWatcher, fast_ingest
 
@@ -59,7 +63,7 @@ def test_the_probe_command_prints_the_device_and_never_the_password(
         env={"CITYGW_CAMERA_PASSWORD": "cam-secret"},
     )
     assert result.exit_code == 0, result.output
-    assert "TestCam-1" in result.output and "384x288 @ 10 fps" in result.output
+    assert "TestCam-1" in result.output and "384x288 @ 5 fps" in result.output
     assert camera.rtsp_url in result.output and "cam-secret" not in result.output
     wrong = runner.invoke(
         cli,
@@ -119,6 +123,25 @@ def test_a_directed_discovery_probe_finds_the_test_camera(test_camera: TestCamer
     assert result.exit_code == 0 and test_camera.onvif_url in result.output
 
 
+def test_a_multicast_discovery_probe_on_loopback_finds_the_test_camera(
+    make_camera: Callable[..., TestCamera],
+) -> None:
+    problem = multicast_problem("127.0.0.1")
+    if problem is not None:
+        pytest.skip(f"multicast on loopback is not possible here: {problem}")
+    camera = make_camera(multicast_interface="127.0.0.1")
+    devices = discover_devices(timeout_s=2, address="127.0.0.1")  # to 239.255.255.250:3702
+    ours = [d for d in devices if d.xaddrs == [camera.onvif_url]]
+    assert len(ours) == 1 and ours[0].responder == "127.0.0.1:3702"  # the multicast listener
+    assert ours[0].types == ["http://www.onvif.org/ver10/network/wsdl:NetworkVideoTransmitter"]
+    result = CliRunner().invoke(
+        cli, ["cameras", "discover", "--timeout", "2", "--address", "127.0.0.1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert camera.onvif_url in result.output
+    assert camera._discovery is not None and camera._discovery.multicast_probes >= 2
+
+
 def test_probe_matches_answer_only_their_own_probe() -> None:
     message_id, _probe = probe_message()
     reply = probe_match(message_id, "urn:uuid:1", "http://127.0.0.1:1/onvif/device_service", [])
@@ -136,6 +159,49 @@ def test_analysis_uses_the_h264_profile_closest_to_the_wanted_width() -> None:
     assert choose_analysis_profile(profiles, 704).token == "sub"  # type: ignore[union-attr]
     assert choose_analysis_profile(profiles, 1600).token == "main"  # type: ignore[union-attr]
     assert choose_analysis_profile([], 640) is None
+
+
+def test_the_main_stream_is_the_largest_profile_bigger_than_the_analysed_one() -> None:
+    main, sub = _profile("main", 1920), _profile("sub", 640)
+    profiles = [sub, main, _profile("third", 1280), _profile("mjpeg", 2560, "JPEG")]
+    assert choose_main_profile(profiles, sub) == main
+    assert choose_main_profile(profiles, main) is None  # analysis already reads the largest
+    assert choose_main_profile([sub], sub) is None  # one profile: one pull serves all
+
+
+def test_the_main_stream_uri_is_resolved_beside_the_analysed_one(test_camera: TestCamera) -> None:
+    found = resolve_main_stream_uri(
+        test_camera.onvif_url,
+        None,
+        None,
+        profile=None,
+        main_profile=None,
+        analysis_width=400,
+        timeout_s=5,
+    )
+    assert found is not None
+    assert found[0].token == "main" and found[1] == test_camera.rtsp_url
+    wide = resolve_main_stream_uri(
+        test_camera.onvif_url,
+        None,
+        None,
+        profile=None,
+        main_profile=None,
+        analysis_width=800,
+        timeout_s=5,
+    )
+    assert wide is None  # analysing the main profile already: no second pull
+    with pytest.raises(OnvifError) as caught:
+        resolve_main_stream_uri(
+            test_camera.onvif_url,
+            None,
+            None,
+            profile=None,
+            main_profile="hd",
+            analysis_width=400,
+            timeout_s=5,
+        )
+    assert caught.value.kind == "no_profile" and "main, sub" in caught.value.reason
 
 
 def test_the_stream_uri_of_the_sub_stream_is_resolved_for_analysis(test_camera: TestCamera) -> None:
@@ -218,7 +284,7 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
     gateway_holder.append(gateway)
     gateway.start()
     online = status_watcher.wait_for("gate-3", CameraState.ONLINE, 30)
-    assert online.detail == "384x288"  # the sub-stream was chosen for analysis
+    assert online.detail.startswith("384x288")  # the sub-stream was chosen for analysis
     _wait(lambda: gateway.events.subscribers["gate-3"].active, 20)
     _wait(lambda: gateway.supervisor.reader("gate-3").latest_frame is not None, 20)
     camera.emit_event(MOTION, {"IsMotion": "true"})  # logged, no rule
@@ -236,6 +302,8 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
     assert candidate.evidence[0].raw_bytes()[:2] == b"\xff\xd8"
     clip = candidate.evidence[1]
     assert clip.media_type == "video/mp4" and clip.size > 10_000
+    with av.open(io.BytesIO(clip.raw_bytes())) as container:  # cut from the main stream
+        assert {(f.width, f.height) for f in container.decode(video=0)} == {(768, 576)}
 
 
 def test_probing_works_where_an_event_loop_already_runs(test_camera: TestCamera) -> None:

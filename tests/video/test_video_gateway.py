@@ -259,3 +259,75 @@ def test_reloading_the_configuration_adds_and_removes_cameras(
         if t.name.startswith(("camera[", "outbox[video]", "onvif.", "live-view"))
     ]
     assert leftovers == []
+
+
+def _clip_sizes(gateway: VideoGateway, camera_id: str, at: float) -> list[tuple[int, int]]:
+    assert gateway.ring is not None
+    clip = gateway.ring.clip_around(camera_id, at, 2.0, 1.0)
+    assert clip is not None and clip.media_type == "video/mp4"
+    with av.open(io.BytesIO(clip.raw_bytes())) as container:
+        return [(f.width, f.height) for f in container.decode(video=0)]
+
+
+def test_an_onvif_camera_is_analysed_on_its_sub_stream_and_clipped_from_its_main_stream(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    sink = FrameLog()
+    onvif = {"url": test_camera.onvif_url, "events": False, "analysis_width": 400}
+    gateway = gateways(make_config(video=_video([{"id": "gate-1", "onvif": onvif}])), sink)
+    status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    reader = gateway.supervisor.reader("gate-1")
+    assert reader is not None and reader.main is not None
+    deadline = time.monotonic() + 20
+    while "main online 768x576" not in reader.status().detail:
+        assert time.monotonic() < deadline, reader.status().detail
+        time.sleep(0.1)
+    time.sleep(2.5)  # seconds of main stream in the ring before the moment
+    frames = sink.wait("gate-1", 5, 20)
+    assert frames[-1].image.shape == (288, 384, 3)  # analysis decodes the sub-stream
+    sizes = _clip_sizes(gateway, "gate-1", frames[-1].monotonic)
+    # the clip is the main stream's (10 fps), from a keyframe at least 2 s before the moment
+    assert set(sizes) == {(768, 576)} and 20 <= len(sizes) <= 45
+    assert reader.main.pictures == 0  # nobody watched: the main stream was never decoded
+    assert reader.connects == 1 and reader.main.connects == 1
+    assert sorted(t.name for t in threading.enumerate() if t.name.startswith("camera[")) == [
+        "camera[gate-1].main",
+        "camera[gate-1].reader",
+    ]
+    # the retained status says so too
+    mark = len(status_watcher.statuses)
+    reader.publish_status()
+    published = status_watcher.wait_for("gate-1", CameraState.ONLINE, 10, after=mark)
+    assert published.detail == "384x288; main online 768x576"
+
+
+def test_a_broken_main_stream_never_disturbs_analysis_and_clips_fall_back_to_the_sub_stream(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    sink = FrameLog()
+    camera = {
+        "id": "gate-1",
+        "rtsp_url": test_camera.sub_rtsp_url,
+        "main_rtsp_url": test_camera.rtsp_url.replace("/main", "/nothing"),
+    }
+    gateway = gateways(make_config(video=_video([camera])), sink)
+    reported = None
+    deadline = time.monotonic() + 20
+    while reported is None:
+        assert time.monotonic() < deadline, [s.detail for s in status_watcher.statuses]
+        reported = next((s for s in status_watcher.statuses if "main error" in s.detail), None)
+        time.sleep(0.1)
+    assert reported.state == CameraState.ONLINE and "no stream at this path" in reported.detail
+    frames = sink.wait("gate-1", 16, 20)
+    gaps = np.diff([f.monotonic for f in frames[-10:]])
+    assert gaps.max() < 0.6  # 5 fps throughout
+    sizes = _clip_sizes(gateway, "gate-1", frames[-1].monotonic)
+    assert set(sizes) == {(384, 288)}
+    reader = gateway.supervisor.reader("gate-1")
+    assert reader is not None and reader.connects == 1

@@ -50,3 +50,27 @@ def test_a_password_comes_from_the_environment() -> None:
     camera = config.video.cameras[0]
     assert camera.password is not None and camera.password.get_secret_value() == "from-env"
     assert "from-env" not in repr(camera)
+
+
+_LIVE = "video:\n  live_view:\n    token_secret: ${CITYGW_LIVE_VIEW_SECRET:-}\n"
+
+
+def test_the_live_view_secret_comes_from_the_environment_and_is_long() -> None:
+    assert parse_config(_LIVE, env={}).video.live_view.token_secret is None  # unset: dev mode
+    secret = "s" * 40
+    config = parse_config(_LIVE, env={"CITYGW_LIVE_VIEW_SECRET": secret})
+    token_secret = config.video.live_view.token_secret
+    assert token_secret is not None and token_secret.get_secret_value() == secret
+    assert secret not in repr(config.video.live_view)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_LIVE, env={"CITYGW_LIVE_VIEW_SECRET": "too-short-1"})
+    assert "at least 32" in str(caught.value) and "too-short-1" not in str(caught.value)
+
+
+def test_a_main_stream_url_goes_beside_the_analysed_one() -> None:
+    alone = _errors("video:\n  cameras:\n    - id: a\n      onvif: {url: 'http://h/o'}\n"
+                    "      main_rtsp_url: rtsp://h/main\n")  # fmt: skip
+    assert "needs rtsp_url" in "\n".join(alone)
+    same = _errors("video:\n  cameras:\n    - id: a\n      rtsp_url: rtsp://h/x\n"
+                   "      main_rtsp_url: rtsp://h/x\n")  # fmt: skip
+    assert "leave it out" in "\n".join(same)

@@ -3,7 +3,8 @@
 The RTSP server is GStreamer's (``rtsp_server.py`` under Debian's system Python), a child
 process that `kill()` ends with SIGKILL and `restart()` starts again on the same port.
 The ONVIF device (``onvif_device.py``) runs in this process on its own thread and points
-at that RTSP server: a main profile (768x576) and a sub profile (384x288).
+at that RTSP server: a main profile (768x576, 10 fps) for evidence and live view, and a
+sub profile (384x288, 5 fps: the analysis rate) that the gateway analyses.
 
     with TestCamera() as cam:
         cam.rtsp_url, cam.sub_rtsp_url, cam.onvif_url
@@ -28,7 +29,7 @@ from gateway.video.testcam.onvif_device import OnvifDevice, OnvifEvent, OnvifSer
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA_DIR = Path(os.environ.get("CITYGW_VIDEO_DATA", REPO_ROOT / "var" / "data"))
 MAIN_VIDEO = DATA_DIR / "vtest-h264.mp4"
-SUB_VIDEO = DATA_DIR / "vtest-h264-sub.mp4"
+SUB_VIDEO = DATA_DIR / "vtest-h264-sub5.mp4"  # 384x288 at 5 fps (the analysis rate)
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = os.environ.get("CITYGW_SYSTEM_PYTHON", "/usr/bin/python3")
 
@@ -70,6 +71,7 @@ class TestCamera:
         rtsp_port: int | None = None,
         onvif_port: int | None = None,
         log_dir: Path | None = None,
+        multicast_interface: str | None = None,
     ) -> None:
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
@@ -83,6 +85,7 @@ class TestCamera:
         self.rtsp_port = rtsp_port or free_port()
         self.onvif_port = onvif_port or free_port()
         self.log_dir = log_dir
+        self.multicast_interface = multicast_interface
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._onvif: OnvifServer | None = None
@@ -128,6 +131,14 @@ class TestCamera:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 30.0) -> TestCamera:
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()  # no server process or thread left behind by a half start
+            raise
+        return self
+
+    def _start(self, timeout: float) -> None:
         self._start_rtsp(timeout)
         if self._onvif is None:
             snapshot = _first_frame_jpeg(MAIN_VIDEO)
@@ -140,7 +151,7 @@ class TestCamera:
                     base_url=base_url,
                     profiles=[
                         StreamProfile("main", "mainStream", main_url, 768, 576, 10, 1300),
-                        StreamProfile("sub", "subStream", sub_url, 384, 288, 10, 300),
+                        StreamProfile("sub", "subStream", sub_url, 384, 288, 5, 300),
                     ],
                     snapshot_url=f"http://127.0.0.1:{port}/snapshot.jpg",
                     username=user,
@@ -149,9 +160,10 @@ class TestCamera:
 
             self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)
             self._onvif.start()
-            self._discovery = DiscoveryResponder(self.onvif_url)
+            self._discovery = DiscoveryResponder(
+                self.onvif_url, multicast_interface=self.multicast_interface
+            )
             self._discovery.start()
-        return self
 
     def _start_rtsp(self, timeout: float) -> None:
         with self._lock:
