@@ -27,10 +27,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.mqtt.connection import Delivery, MqttConnection, PublishRefused, ReceivedMessage
 from gateway.contract import ContractError, Receipt, parse_message
@@ -77,6 +76,11 @@ SELECT seq, topic, payload, qos, retain, queued_at, confirm_id, attempts,
        ? + MIN(? * (1 << MIN(attempts, 20)), ?)
 FROM outbox WHERE seq IN ({marks})
 """
+
+_INSERT = (
+    "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 _CHUNK = 500
 """Keys per ``IN (...)`` statement (SQLite's default limit on variables is far above)."""
@@ -158,8 +162,9 @@ class OutboxLocked(Exception):
     """Another process has this outbox open."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
+class OutboxMessage(NamedTuple):
+    """One stored message (a tuple: made for every message, so cheap to make)."""
+
     seq: int
     topic: str
     payload: bytes
@@ -287,7 +292,30 @@ class Outbox:
         confirm_id: str | None = None,
     ) -> int:
         """Store one message durably; returns its sequence number. Raises `OutboxFull`."""
-        return self.put_many([(topic, payload, qos, retain, confirm_id)])[0]
+        if qos == 0:
+            confirm_id = None
+        size = len(payload)
+        with self._lock:
+            self._check_open()
+            self._check_room(1, size)
+            # one statement is its own transaction (autocommit): committed when it returns
+            seq = int(
+                self._db.execute(
+                    _INSERT, (topic, payload, qos, int(retain), time.time(), confirm_id)
+                ).lastrowid
+                or 0
+            )
+            self._checkpointer.committed()
+            self._count += 1
+            self._bytes += size
+            self._remember(OutboxMessage(seq, topic, payload, qos, retain, confirm_id))
+            return seq
+
+    def _check_room(self, messages: int, size: int) -> None:
+        if self._count + messages > self.max_messages or self._bytes + size > self.max_bytes:
+            error = OutboxFull(self._count, self._bytes, self.max_messages, self.max_bytes)
+            log.error("%s", error)
+            raise error
 
     def put_many(self, messages: Iterable[PendingMessage]) -> list[int]:
         """Store several messages in one transaction (all or none)."""
@@ -299,38 +327,19 @@ class Outbox:
         now = time.time()
         with self._lock:
             self._check_open()
-            if (
-                self._count + len(batch) > self.max_messages
-                or self._bytes + added_bytes > self.max_bytes
-            ):
-                error = OutboxFull(self._count, self._bytes, self.max_messages, self.max_bytes)
-                log.error("%s", error)
-                raise error
-            if len(batch) == 1:
-                # one statement is its own transaction (autocommit): committed when it returns
-                topic, payload, qos, retain, confirm_id = batch[0]
-                cursor = self._db.execute(
-                    "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (topic, payload, qos, int(retain), now, confirm_id),
-                )
-                seqs = [int(cursor.lastrowid or 0)]
-                self._checkpointer.committed()
-            else:
-                seqs = []
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for topic, payload, qos, retain, confirm_id in batch:
-                        cursor = self._db.execute(
-                            "INSERT INTO outbox (topic, payload, qos, retain, queued_at,"
-                            " confirm_id) VALUES (?, ?, ?, ?, ?, ?)",
-                            (topic, payload, qos, int(retain), now, confirm_id),
-                        )
-                        seqs.append(int(cursor.lastrowid or 0))
-                    self._commit()
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            self._check_room(len(batch), added_bytes)
+            seqs = []
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for topic, payload, qos, retain, confirm_id in batch:
+                    cursor = self._db.execute(
+                        _INSERT, (topic, payload, qos, int(retain), now, confirm_id)
+                    )
+                    seqs.append(int(cursor.lastrowid or 0))
+                self._commit()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._count += len(batch)
             self._bytes += added_bytes
             for seq, (topic, payload, qos, retain, confirm_id) in zip(seqs, batch, strict=True):
@@ -635,13 +644,14 @@ class OutboxPublisher:
         self._receipted: deque[list[str]] = deque()
         self._last_handed_seq = 0
         self._next_resend_check = 0.0
+        self._next_full_settle = 0.0
         self._coalesce_s = 0.002
         self._thread: threading.Thread | None = None
         self.published_total = 0
         self.acked_total = 0
         self.confirmed_total = 0
         self.resent_total = 0
-        connection.on_publish = self._wake.set
+        connection.on_publish = self._poke
         connection.add_connection_listener(lambda _up: self._wake.set())
 
     def _set_state(self, state: PublisherState) -> None:
@@ -688,8 +698,13 @@ class OutboxPublisher:
         if confirm_id is not None and self._receipts_filter is None:
             confirm_id = None  # nobody listens for receipts here: PUBACK is the end
         seq = self.outbox.put(topic, payload, qos=qos, retain=retain, confirm_id=confirm_id)
-        self._wake.set()
+        self._poke()
         return seq
+
+    def _poke(self) -> None:
+        """Wake the drain thread (a no-op while a wake-up is already pending)."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     @property
     def inflight(self) -> int:
@@ -750,7 +765,20 @@ class OutboxPublisher:
         self._apply_receipts()
 
     def _settle_acks(self) -> None:
-        done = [seq for seq, (delivery, _cid) in self._inflight.items() if delivery.is_published()]
+        # PUBACKs come back in order: look at the oldest in-flight messages until the first
+        # still unacked, and at all of them once a second in case one came out of order
+        now = time.monotonic()
+        done: list[int] = []
+        if now >= self._next_full_settle:
+            self._next_full_settle = now + 1.0
+            done = [
+                seq for seq, (delivery, _cid) in self._inflight.items() if delivery.is_published()
+            ]
+        else:
+            for seq, (delivery, _cid) in self._inflight.items():
+                if not delivery.is_published():
+                    break
+                done.append(seq)
         if not done:
             return
         plain: list[int] = []
