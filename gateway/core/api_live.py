@@ -28,7 +28,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from gateway import live_tokens
-from gateway.core.api import ApiContext, ApiError
+from gateway.core.api import ApiContext, ApiError, case_out
 from gateway.core.auth import AuthError
 from gateway.core.live import CASE, HubClosed, HubFull, LiveEvent, LiveParts
 from gateway.core.workflow import USER_ROLES, Actor, Role
@@ -64,6 +64,12 @@ def live_router(ctx: ApiContext, allow: Callable[..., Callable[..., Actor]]) -> 
     if ctx.live is None:
         ctx.live = LiveParts.create(ctx.config)
     parts: LiveParts = ctx.live
+
+    def summarize(case_id: str) -> dict[str, Any] | None:
+        case = ctx.service.store.get_case(case_id)
+        return None if case is None else case_out(ctx, case)
+
+    parts.summarize = summarize
     settings = ctx.config.live_view
     stream_settings = ctx.config.events_stream
     router = APIRouter()

@@ -290,13 +290,24 @@ class StreamTickets:
 # --------------------------------------------------------------------------- the parts together
 
 
+#: a relay batch larger than this goes out without case summaries (the clients reload)
+MAX_SUMMARIES = 50
+
+
 @dataclass
 class LiveParts:
-    """What the core's live routes share with the daemon: camera health, the hub, tickets."""
+    """What the core's live routes share with the daemon: camera health, the hub, tickets.
+
+    ``summarize(case_id)`` (set by the API, which knows how a case is shown) adds the case
+    as the case list shows it to each case event, so a client can show the change without
+    asking; only while someone listens and for small batches (a bulk intake is not read
+    back case by case: its events go out bare and the clients reload their lists).
+    """
 
     cameras: CameraRegistry
     hub: LiveHub
     tickets: StreamTickets
+    summarize: Callable[[str], dict[str, Any] | None] | None = None
 
     @classmethod
     def create(cls, config: CoreConfig) -> LiveParts:
@@ -313,8 +324,28 @@ class LiveParts:
 
     def cases_committed(self, events: Sequence[tuple[int, str, bytes]]) -> None:
         """The event relay's listener: committed case events, in commit order."""
-        for data, department in case_changes(events):
+        changes = case_changes(events)
+        detailed = (
+            self.summarize is not None
+            and len(changes) <= MAX_SUMMARIES
+            and self.hub.subscribers > 0
+        )
+        summaries: dict[str, dict[str, Any] | None] = {}
+        for data, department in changes:
+            if detailed:
+                case_id = data["case_id"]
+                if case_id not in summaries:
+                    summaries[case_id] = self._summary(case_id)
+                data = {**data, "case": summaries[case_id]}
             self.hub.publish(CASE, data, department=department)
+
+    def _summary(self, case_id: str) -> dict[str, Any] | None:
+        assert self.summarize is not None
+        try:
+            return self.summarize(case_id)
+        except Exception:  # the database may be busy: the client reloads instead
+            log.warning("case %s not summarised for the live stream", case_id, exc_info=True)
+            return None
 
     def cameras_changed(self, views: list[CameraView]) -> None:
         """The camera consumer's listener (an empty list: a camera was removed)."""

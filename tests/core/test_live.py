@@ -15,12 +15,14 @@ import pytest
 
 from adapters.mqtt.broker import free_port
 from gateway.clock import FakeClock
+from gateway.contract import CaseEvent, Source, SourceKind
 from gateway.core.api import ApiContext, create_app
 from gateway.core.codes import load_event_names
 from gateway.core.http_server import ApiServer
 from gateway.core.live import (
     CAMERAS,
     CASE,
+    MAX_SUMMARIES,
     HubClosed,
     HubFull,
     LiveHub,
@@ -143,6 +145,38 @@ def test_publishing_from_many_threads_loses_nothing_for_a_keeping_up_client() ->
     assert sorted(got) == sorted(k * 1000 + n for k in range(4) for n in range(500))
     numbers = [int(e.partition(".")[2]) for e in (x.id for x in hub._history)]
     assert numbers == sorted(numbers)
+
+
+def test_case_events_carry_the_case_while_someone_listens_and_batches_are_small() -> None:
+    parts = LiveParts.create(core_config())
+    asked: list[str] = []
+
+    def summarize(case_id: str) -> dict[str, Any] | None:
+        asked.append(case_id)
+        return {"id": case_id, "state": "candidate"}
+
+    parts.summarize = summarize
+    event = _case_event_row(1, "case-1")
+    parts.cases_committed([event])  # nobody listens: not read back
+    assert asked == [] and "case" not in parts.hub._history[-1].data
+    sub, _ = parts.hub.subscribe("c", Wakes())
+    parts.cases_committed([event, _case_event_row(2, "case-1")])
+    assert asked == ["case-1"]  # once per case in a batch
+    assert [e.data["case"] for e in sub.drain()] == [{"id": "case-1", "state": "candidate"}] * 2
+    bulk = [_case_event_row(n, f"case-{n}") for n in range(3, 3 + MAX_SUMMARIES + 1)]
+    parts.cases_committed(bulk)
+    assert asked == ["case-1"] and all("case" not in e.data for e in sub.drain())
+
+
+def _case_event_row(seq: int, case_id: str) -> tuple[int, str, bytes]:
+    event = CaseEvent.create(
+        source=Source(kind=SourceKind.CORE, id="core-test"),
+        case_id=case_id,
+        action="create",
+        to_state="candidate",
+        department="sanitation",
+    )
+    return seq, f"citygw/v1/cases/{case_id}/events", event.to_json()
 
 
 # --------------------------------------------------------------------------- tickets
@@ -311,6 +345,7 @@ def test_the_stream_pushes_case_changes_to_a_ticket_holder(
         kind, event_id, data = stream.events[-1]
         assert kind == CASE
         assert data["action"] == "create" and data["to_state"] == "candidate"
+        assert data["case"]["state"] == "candidate" and data["case"]["number"]  # as listed
         assert event_id == f"{live.hub.epoch}.1"
         stream.wait(lambda s: s.comments >= 1)  # the heartbeat
 

@@ -1,7 +1,10 @@
 // 案件看板 by state with lights and deadlines; the department view (its own cases, as the API
 // restricts them) and the inspector view (cases waiting for 核查) are the same board, narrower.
+// Live: a committed change on the core's event stream reloads the board (coalesced); while the
+// stream is down the board is polled.
 import { api, describeError } from '../api.js';
 import { BOARD_STATES, LIGHTS, PENDING, SOURCES } from '../labels.js';
+import { openLive } from '../live.js';
 import { fmtTime, h, lightBadge } from '../ui.js';
 
 const POLL_MS = 10000;
@@ -43,7 +46,11 @@ export async function render(main, ctx) {
     h('option', { value: '' }, '全部灯色'),
     Object.entries(LIGHTS).map(([value, label]) => h('option', { value }, label)),
   );
-  const status = h('span', { class: 'muted' }, '');
+  const status = h('span', { class: 'muted', id: 'board-status' }, '');
+  let stream = 'connecting'; // → 'up' | 'polling'
+  let poller = null;
+  let later = null;
+  let stopped = false;
   const columns = h('div', { class: 'board', id: 'board' });
   main.append(
     h('div', { class: 'view-head' }, h('h2', {}, layout.title), lightFilter, status),
@@ -59,7 +66,9 @@ export async function render(main, ctx) {
       status.textContent = `刷新失败：${describeError(err)}`;
       return;
     }
-    status.textContent = `共 ${page.total} 件 · ${fmtTime(new Date())} 更新`;
+    const how = { connecting: '', up: ' · 实时更新', polling: ' · 定时刷新（实时连接中断）' }[stream];
+    status.textContent = `共 ${page.total} 件 · ${fmtTime(new Date())} 更新${how}`;
+    columns.dataset.live = stream;
     const byState = Object.fromEntries(layout.states.map((s) => [s, []]));
     for (const c of page.items) (byState[c.state] ||= []).push(c);
     columns.replaceChildren(
@@ -78,8 +87,37 @@ export async function render(main, ctx) {
     );
   }
 
+  function refreshSoon() {
+    clearTimeout(later);
+    later = setTimeout(() => !stopped && refresh(), 300);
+  }
+
+  function poll(on) {
+    if (on && !poller) poller = setInterval(refresh, POLL_MS);
+    if (!on && poller) {
+      clearInterval(poller);
+      poller = null;
+    }
+  }
+
   lightFilter.addEventListener('change', refresh);
   await refresh();
-  const timer = setInterval(refresh, POLL_MS);
-  return () => clearInterval(timer);
+  const events = openLive({
+    onEvent: (kind) => kind === 'case' && refreshSoon(),
+    onUp: (resumed) => {
+      poll(false);
+      stream = 'up';
+      if (!resumed) refreshSoon();
+    },
+    onDown: () => {
+      stream = 'polling';
+      poll(true);
+    },
+  });
+  return () => {
+    stopped = true;
+    poll(false);
+    clearTimeout(later);
+    events.close();
+  };
 }

@@ -1,26 +1,65 @@
 // 视频墙: each camera's health and latest detection, and a live WebRTC view from `citygw video`.
 //
-// Health comes from the core's /api/v1/cameras when its OpenAPI lists it; this core version
-// does not collect camera status yet, so the wall then lists the cameras seen in recent cases.
-// Live view talks to the video gateway's signalling endpoint (/live/cameras/<id>/offer). The
-// browser may call it only on the console's own origin (a reverse proxy mapping /live/) or
-// when the gateway allows the console's origin (CORS); otherwise the tile says so.
+// Health comes from the core's /api/v1/cameras (the video gateways' retained camera statuses:
+// 在线/异常/离线, 未知 when a status is stale) and changes arrive on the core's event stream; a
+// core without that route lists the cameras seen in recent cases, health unknown.
+// Live view: the core issues a short-lived grant (/api/v1/cameras/<id>/live-token) that goes
+// with the offer to the video gateway's signalling endpoint (<base>cameras/<id>/offer) as
+// `Authorization: Bearer <grant>`. The base is the one saved here, else the core's configured
+// `signalling_url`, else port 8091 of this host. A cross-origin gateway must allow the
+// console's origin (CORS); otherwise the tile says so.
 import { api, describeError, evidenceUrl } from '../api.js';
+import { openLive } from '../live.js';
 import { fmtAgo, fmtTime, h, toast } from '../ui.js';
 
 const LIVE_KEY = 'citygw.liveUrl';
-const POLL_MS = 15000;
+const POLL_MS = 15000; // without the event stream
+const STALE_CHECK_MS = 30000; // with it: statuses turn stale without any message
 const HEALTH = { online: '在线', ok: '在线', degraded: '异常', offline: '离线', unauthorized: '认证失败', unknown: '未知' };
+const GRANT_ERRORS = {
+  missing_token: '视频网关要求授权，但核心未签发（核心未配置 live_view.token_secret）',
+  loopback_only: '视频网关未配置实时画面密钥，只允许本机观看',
+  malformed: '授权格式错误',
+  bad_signature: '授权无效：核心与视频网关的实时画面密钥不一致',
+  expired: '授权已过期，请重试',
+  wrong_camera: '授权不适用于此摄像头',
+};
 
-// the video gateway's live view: saved by the user; relative ('/live/') when a reverse proxy
-// serves it on the console's own origin (no CORS needed); else port 8091 of this host
-function liveBase() {
+function defaultBase() {
+  return `${location.protocol}//${location.hostname}:8091/live/`;
+}
+
+// the video gateway's live view: saved by the user; else the core's; relative ('/live/') when a
+// reverse proxy serves it on the console's own origin (no CORS needed)
+function liveBase(fromCore) {
   const saved = localStorage.getItem(LIVE_KEY);
-  return new URL(saved || `${location.protocol}//${location.hostname}:8091/live/`, location.href).href;
+  return new URL(saved || fromCore || defaultBase(), location.href).href;
+}
+
+// a grant from the core; null when this core issues none (not configured, or an older core)
+async function grant(cameraId) {
+  try {
+    return await api.post(`/api/v1/cameras/${encodeURIComponent(cameraId)}/live-token`);
+  } catch (err) {
+    if (err.status === 503 || err.status === 404) return null;
+    throw err;
+  }
+}
+
+async function refusal(response) {
+  const text = await response.text();
+  try {
+    const doc = JSON.parse(text);
+    const code = doc.error || '';
+    return `${response.status} ${GRANT_ERRORS[code] || code}${doc.reason ? `（${doc.reason}）` : ''}`;
+  } catch (_) {
+    return `${response.status} ${text.slice(0, 200)}`;
+  }
 }
 
 async function watch(cameraId, video, note) {
-  const base = liveBase();
+  const granted = await grant(cameraId);
+  const base = liveBase(granted && granted.signalling_url);
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.ontrack = (e) => {
@@ -34,19 +73,32 @@ async function watch(cameraId, video, note) {
   });
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), 15000);
+  const headers = { 'Content-Type': 'application/json' };
+  if (granted) headers.Authorization = `Bearer ${granted.token}`;
   try {
-    const response = await fetch(new URL(`cameras/${encodeURIComponent(cameraId)}/offer`, base), {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(pc.localDescription),
-      signal: abort.signal,
-    });
-    if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+    let response;
+    try {
+      response = await fetch(new URL(`cameras/${encodeURIComponent(cameraId)}/offer`, base), {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(pc.localDescription),
+        signal: abort.signal,
+      });
+    } catch (err) {
+      err.base = base;
+      throw err;
+    }
+    if (!response.ok) {
+      const err = new Error(await refusal(response));
+      err.refused = true;
+      throw err;
+    }
     await pc.setRemoteDescription(await response.json());
-    note.textContent = '实时画面（WebRTC）';
+    note.textContent = granted ? '实时画面（WebRTC，已授权）' : '实时画面（WebRTC）';
     return pc;
   } catch (err) {
     pc.close();
+    err.base = err.base || base;
     throw err;
   } finally {
     clearTimeout(timer);
@@ -55,9 +107,15 @@ async function watch(cameraId, video, note) {
 
 export async function render(main, ctx) {
   const features = await api.features();
-  const liveInput = h('input', { id: 'live-url', value: liveBase(), size: 36, 'aria-label': '视频网关实时画面地址' });
+  const liveInput = h('input', {
+    id: 'live-url',
+    value: localStorage.getItem(LIVE_KEY) || '',
+    placeholder: `核心配置的地址，或 ${defaultBase()}`,
+    size: 36,
+    'aria-label': '视频网关实时画面地址',
+  });
   const wall = h('div', { class: 'wall', id: 'camera-wall' });
-  const status = h('span', { class: 'muted' }, '');
+  const status = h('span', { class: 'muted', id: 'wall-status' }, '');
   main.append(
     h(
       'div',
@@ -69,19 +127,22 @@ export async function render(main, ctx) {
         'button',
         {
           onclick: () => {
-            localStorage.setItem(LIVE_KEY, liveInput.value.trim());
-            toast('已保存实时画面地址', 'ok');
+            const value = liveInput.value.trim();
+            if (value) localStorage.setItem(LIVE_KEY, value);
+            else localStorage.removeItem(LIVE_KEY);
+            toast(value ? '已保存实时画面地址' : '已恢复为核心配置的地址', 'ok');
           },
         },
         '保存',
       ),
     ),
-    features.cameras
-      ? null
-      : h('p', { class: 'hint', id: 'camera-health-note' }, '核心服务暂未提供摄像头健康状态接口（/api/v1/cameras）：以下列出近期有检测的摄像头，健康状态显示为“未知”。'),
     wall,
   );
+  if (!features.cameras) {
+    wall.before(h('p', { class: 'hint', id: 'camera-health-note' }, '核心服务暂未提供摄像头健康状态接口（/api/v1/cameras）：以下列出近期有检测的摄像头，健康状态显示为“未知”。'));
+  }
   const peers = new Set();
+  let streaming = false;
 
   async function cameras() {
     const recent = await api.get('/api/v1/cases', { limit: 500 });
@@ -94,16 +155,24 @@ export async function render(main, ctx) {
     let list = [];
     if (features.cameras) {
       const doc = await api.get('/api/v1/cameras');
-      list = (Array.isArray(doc) ? doc : doc.items || []).map((cam) => ({
-        id: cam.camera_id || cam.id,
-        state: cam.state || cam.status || 'unknown',
-        detail: cam.detail || cam.reason || '',
-        at: cam.ts || cam.updated_at || null,
-      }));
+      list = doc.items.map(health);
     }
     const known = new Set(list.map((c) => c.id));
-    for (const id of latest.keys()) if (!known.has(id)) list.push({ id, state: 'unknown', detail: '', at: null });
+    for (const id of latest.keys()) if (!known.has(id)) list.push({ id, state: 'unknown', detail: '', at: null, stale: false });
     return list.sort((a, b) => a.id.localeCompare(b.id)).map((cam) => ({ ...cam, last: latest.get(cam.id) }));
+  }
+
+  function health(cam) {
+    return { id: cam.camera_id, state: cam.health, detail: cam.detail || '', at: cam.last_seen, stale: cam.stale };
+  }
+
+  function healthBadge(cam) {
+    return h(
+      'span',
+      { class: `health ${cam.state}`, title: cam.at ? `最后上报 ${fmtTime(cam.at)}` : '从未上报' },
+      HEALTH[cam.state] || cam.state,
+      cam.at ? h('span', { class: 'seen muted' }, ` · ${fmtAgo(cam.at)}上报`) : null,
+    );
   }
 
   function tile(cam) {
@@ -123,17 +192,21 @@ export async function render(main, ctx) {
       'button',
       {
         onclick: async () => {
+          note.classList.remove('error');
           note.textContent = '连接中…';
           try {
             peers.add(await watch(cam.id, video, note));
             screen.replaceChildren(video);
           } catch (err) {
-            const crossOrigin = new URL(liveBase()).origin !== location.origin;
+            const base = err.base || liveBase();
+            const crossOrigin = new URL(base).origin !== location.origin;
             note.replaceChildren(
-              crossOrigin
-                ? '实时画面不可用：视频网关的信令接口在另一来源且未允许跨域（CORS）。请经反向代理以 /live/ 提供，或'
-                : `实时画面不可用（${describeError(err)}）。可`,
-              h('a', { href: liveBase(), target: '_blank', rel: 'noopener' }, '打开视频网关页面'),
+              err.refused
+                ? `视频网关拒绝：${err.message}。可`
+                : crossOrigin
+                  ? '实时画面不可用：视频网关的信令接口在另一来源且未允许跨域（CORS）。请经反向代理以 /live/ 提供，或'
+                  : `实时画面不可用（${describeError(err)}）。可`,
+              h('a', { href: base, target: '_blank', rel: 'noopener' }, '打开视频网关页面'),
             );
             note.classList.add('error');
           }
@@ -143,10 +216,10 @@ export async function render(main, ctx) {
     );
     return h(
       'article',
-      { class: `tile health-${cam.state}`, dataset: { camera: cam.id } },
-      h('header', {}, h('b', {}, cam.id), h('span', { class: `health ${cam.state}` }, HEALTH[cam.state] || cam.state)),
+      { class: `tile health-${cam.state}${cam.stale ? ' stale' : ''}`, dataset: { camera: cam.id, health: cam.state } },
+      h('header', {}, h('b', {}, cam.id), healthBadge(cam)),
       screen,
-      cam.detail ? h('div', { class: 'muted' }, cam.detail) : null,
+      h('div', { class: 'muted detail' }, cam.detail || ''),
       cam.last
         ? h(
             'div',
@@ -161,22 +234,63 @@ export async function render(main, ctx) {
     );
   }
 
+  // a health change from the event stream: update the tile in place (live views keep playing)
+  function patch(view) {
+    const cam = health(view);
+    const el = [...wall.querySelectorAll('.tile')].find((t) => t.dataset.camera === cam.id);
+    if (!el) return false;
+    el.className = `tile health-${cam.state}${cam.stale ? ' stale' : ''}`;
+    el.dataset.health = cam.state;
+    el.querySelector('header .health').replaceWith(healthBadge(cam));
+    el.querySelector('.detail').textContent = cam.detail;
+    return true;
+  }
+
+  function stamp() {
+    status.textContent = `${wall.querySelectorAll('.tile').length} 路摄像头 · ${fmtTime(new Date())} 更新${streaming ? ' · 实时' : ''}`;
+  }
+
   async function refresh() {
     try {
       const list = await cameras();
-      status.textContent = `${list.length} 路摄像头 · ${fmtTime(new Date())} 更新`;
-      if (peers.size) return; // keep live views playing
-      wall.replaceChildren(...list.map(tile));
-      if (!list.length) wall.append(h('p', { class: 'muted' }, '暂无摄像头数据'));
+      if (peers.size) {
+        for (const cam of list) patch({ camera_id: cam.id, health: cam.state, detail: cam.detail, last_seen: cam.at, stale: cam.stale });
+      } else {
+        wall.replaceChildren(...list.map(tile));
+        if (!list.length) wall.append(h('p', { class: 'muted' }, '暂无摄像头数据'));
+      }
+      stamp();
     } catch (err) {
       status.textContent = `刷新失败：${describeError(err)}`;
     }
   }
 
   await refresh();
-  const timer = setInterval(refresh, POLL_MS);
+  let timer = setInterval(refresh, POLL_MS);
+  const events = features.cameras
+    ? openLive({
+        onEvent: (kind, data) => {
+          if (kind !== 'cameras') return;
+          const views = data.cameras || [];
+          if (!views.length || !views.every(patch)) refresh();
+          else stamp();
+        },
+        onUp: (resumed) => {
+          streaming = true;
+          clearInterval(timer);
+          timer = setInterval(refresh, STALE_CHECK_MS);
+          if (!resumed) refresh();
+        },
+        onDown: () => {
+          streaming = false;
+          clearInterval(timer);
+          timer = setInterval(refresh, POLL_MS);
+        },
+      })
+    : null;
   return () => {
     clearInterval(timer);
+    if (events) events.close();
     for (const pc of peers) pc.close();
   };
 }

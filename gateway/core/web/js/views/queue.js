@@ -1,6 +1,10 @@
-// 待审核: candidate cases, urgent and newest first, polled; confirm (立案), reject with a reason, merge.
+// 待审核: candidate cases, urgent and newest first; confirm (立案), reject with a reason, merge.
+// Live: the core's event stream brings each committed change with the case as the list shows
+// it, so a new candidate appears (and a handled one goes) without asking; while the stream is
+// down the list is polled every 3 seconds.
 import { api, describeError } from '../api.js';
 import { REJECT_REASONS, SOURCES } from '../labels.js';
+import { openLive } from '../live.js';
 import { ask, fill, fmtAgo, fmtTime, h, isTyping, toast } from '../ui.js';
 import { renderEvidence, renderFacts } from './evidence.js';
 
@@ -16,16 +20,35 @@ export async function render(main, ctx) {
   const list = h('ol', { class: 'queue-list', id: 'queue-list', 'aria-label': '待审核案件' });
   const detail = h('section', { class: 'queue-detail', id: 'queue-detail' }, h('p', { class: 'muted' }, '选择左侧案件'));
   const counter = h('span', { class: 'count', id: 'queue-count' }, '');
-  const live = h('span', { class: 'muted live-note' }, '每 3 秒刷新');
+  const live = h('span', { class: 'muted live-note', id: 'queue-live' }, '连接实时更新…');
   main.append(
     h('div', { class: 'view-head' }, h('h2', {}, '待审核 ', counter), live, h('span', { class: 'keys' }, '快捷键：J/K 上下 · A 立案 · R 不予立案 · M 合并 · O 打开案件')),
     h('div', { class: 'queue' }, list, detail),
   );
 
   let items = [];
+  let total = 0;
   let selected = null;
   let busy = false;
   let stopped = false;
+  let stream = 'connecting'; // → 'up' | 'polling'
+  let poller = null;
+  let later = null;
+
+  function note() {
+    const when = fmtTime(new Date());
+    live.textContent = {
+      connecting: `连接实时更新… · ${when}`,
+      up: `实时更新 · ${when}`,
+      polling: `每 3 秒刷新（实时连接中断）· ${when}`,
+    }[stream];
+    list.dataset.live = stream;
+  }
+
+  function refreshSoon() {
+    clearTimeout(later);
+    later = setTimeout(() => !stopped && refresh(), 300);
+  }
 
   async function refresh() {
     let page;
@@ -35,16 +58,45 @@ export async function render(main, ctx) {
       live.textContent = `刷新失败：${describeError(err)}`;
       return;
     }
-    live.textContent = `每 3 秒刷新 · ${fmtTime(new Date())}`;
     const before = new Set(items.map((c) => c.id));
     items = page.items.slice().sort(order);
-    counter.textContent = `（${page.total}）`;
+    total = page.total;
+    show(new Set(before.size ? items.map((c) => c.id).filter((id) => !before.has(id)) : []));
+  }
+
+  // one committed change from the stream: the case as the list shows it, or a hint to reload
+  function apply(change) {
+    const c = change.case;
+    if (!c) {
+      if (change.to_state === 'candidate' || change.from_state === 'candidate') refreshSoon();
+      return;
+    }
+    const at = items.findIndex((x) => x.id === c.id);
+    const fresh = new Set();
+    if (c.state === 'candidate') {
+      if (at >= 0) items[at] = c;
+      else {
+        items.push(c);
+        total += 1;
+        fresh.add(c.id);
+      }
+    } else if (at >= 0) {
+      items.splice(at, 1);
+      total = Math.max(0, total - 1);
+    } else return;
+    items.sort(order);
+    show(fresh);
+  }
+
+  function show(fresh) {
+    note();
+    counter.textContent = `（${total}）`;
     list.replaceChildren(
       ...items.map((c) =>
         h(
           'li',
           {
-            class: `queue-item${c.urgent ? ' urgent' : ''}${c.id === selected ? ' selected' : ''}${before.size && !before.has(c.id) ? ' fresh' : ''}`,
+            class: `queue-item${c.urgent ? ' urgent' : ''}${c.id === selected ? ' selected' : ''}${fresh.has(c.id) ? ' fresh' : ''}`,
             dataset: { id: c.id, number: c.number },
             tabindex: 0,
             onclick: () => select(c.id),
@@ -175,12 +227,35 @@ export async function render(main, ctx) {
     }
   }
 
+  function poll(on) {
+    if (on && !poller) poller = setInterval(() => !stopped && !busy && refresh(), POLL_MS);
+    if (!on && poller) {
+      clearInterval(poller);
+      poller = null;
+    }
+  }
+
   document.addEventListener('keydown', onKey);
   await refresh();
-  const timer = setInterval(() => !stopped && !busy && refresh(), POLL_MS);
+  const events = openLive({
+    onEvent: (kind, data) => kind === 'case' && apply(data),
+    onUp: async (resumed) => {
+      poll(false);
+      if (!resumed) await refresh(); // whatever changed before the stream was up
+      stream = 'up';
+      note();
+    },
+    onDown: () => {
+      stream = 'polling';
+      note();
+      poll(true);
+    },
+  });
   return () => {
     stopped = true;
-    clearInterval(timer);
+    poll(false);
+    clearTimeout(later);
+    events.close();
     document.removeEventListener('keydown', onKey);
   };
 }
