@@ -1,4 +1,4 @@
-"""End to end: fake Asterisk -> `citygw agi` (real outbox) -> real Mosquitto -> a subscriber."""
+"""End to end: fake Asterisk -> `citygw agi` (real outbox) -> real Mosquitto -> a subscriber or the core."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.asterisk.fake_asterisk import CallOptions, Press, Speak, Type, place_call
-from adapters.mqtt.broker import MosquittoBroker
+from adapters.mqtt.broker import MosquittoBroker, free_port
+from adapters.storage.call_record_store import SqlCallRecords
 from gateway.config import Config
 from gateway.contract import (
     CandidateCase,
@@ -21,7 +23,13 @@ from gateway.contract import (
     parse_message,
     stable_message_id,
 )
+from gateway.core import auth as auth_module
+from gateway.core.call_records import CallRecordFilter
+from gateway.core.daemon import build_core
+from gateway.core.ports import CaseFilter
 from gateway.telephony.daemon import AgiRuntime, run_agi
+from tests.core.helpers import CORE_SETTINGS
+from tests.core.mqtt_helpers import wait_until
 from tests.foundation.test_mqtt_delivery import Collector
 from tests.telephony.conftest import placeholder_prompts
 
@@ -203,6 +211,71 @@ def test_every_call_ends_in_exactly_one_candidate_with_its_purpose_and_call_fact
         assert [e.name for e in by_call["1795878200.6"].evidence] == ["suggestion.wav"]
     finally:
         collector.close()
+
+
+def test_through_the_core_only_the_report_opens_a_case_and_the_rest_are_call_records(
+    make_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(
+        telephony={
+            "listen_port": 0,
+            "sounds_dir": str(tmp_path / "sounds"),
+            "recordings_dir": str(tmp_path / "spool"),
+        },
+        core={
+            **CORE_SETTINGS,
+            "database_url": f"sqlite:///{tmp_path / 'core.sqlite3'}",
+            "http_port": free_port(),
+        },
+    )
+    placeholder_prompts(config.telephony)
+    monkeypatch.setattr(auth_module, "_SCRYPT_N", 2**4)  # fast password hashes
+    core = build_core(config)
+    core.auth.add_user("olga", "operator", "correct horse battery", None)
+    core.start()
+    agi = RunningAgi(config)
+    try:
+        assert core.connection.wait_connected(15)
+        calls = [(u, a, o) for u, a, o, purpose, _ in EVERY_PURPOSE if purpose != "status_query"]
+        for uniqueid, actions, options in calls:
+            place_call(actions, agi.options(uniqueid=uniqueid, **options), timeout_s=20)
+        # the consultation again: Asterisk's uniqueid is the same, so is the candidate's id
+        place_call([Press("2")], agi.options(uniqueid="1795878200.2"), timeout_s=20)
+        store = core.service.store
+        records = SqlCallRecords.for_store(store)
+        wait_until(
+            lambda: records.call_records(CallRecordFilter())[1] == 3 and store.count_cases() == 2,
+            30,
+            "3 call records and 2 cases",
+        )
+        assert agi.runtime is not None and agi.runtime.publisher.wait_drained(30)  # receipts
+        cases, _ = store.list_cases(CaseFilter())
+        assert sorted(c.facts["call_purpose"] for c in cases) == ["report", "suggestion"]
+        base = f"http://127.0.0.1:{config.core.http_port}"
+        token = httpx.post(
+            f"{base}/api/v1/auth/login",
+            json={"name": "olga", "password": "correct horse battery"},
+            timeout=10,
+        ).json()["token"]
+        page = httpx.get(
+            f"{base}/api/v1/call-records",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert page["total"] == 3
+        assert sorted(i["call_purpose"] for i in page["items"]) == [
+            "consultation",
+            "none",
+            "transfer",
+        ]
+        assert {i["uniqueid"] for i in page["items"]} == {
+            "1795878200.2",
+            "1795878200.4",
+            "1795878200.5",
+        }
+    finally:
+        agi.close()
+        core.stop()
 
 
 def test_systemd_hears_ready_watchdog_pings_and_stopping(
