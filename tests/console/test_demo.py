@@ -141,6 +141,21 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert page.locator("audio.recording").count() == 2
     assert "13800138000" in page.inner_text("#queue-detail")
     screenshot(page, "21-demo-hotline-call")
+
+    # the camera wall: the video gateway's retained status of its camera, and its live view
+    # (WebRTC, signalled cross-origin with the grant the core signs with this run's secret)
+    page.click('#nav a[data-view="cameras"]')
+    tile = page.locator('.tile[data-camera="square-n"]')
+    tile.wait_for()
+    page.wait_for_selector('.tile[data-camera="square-n"][data-health="online"]')
+    assert tile.locator("header .health").inner_text().startswith("在线")
+    tile.locator("footer button").click()
+    page.wait_for_function(
+        "document.querySelector('.tile[data-camera=\"square-n\"] video.live')?.videoWidth > 0",
+        timeout=30_000,
+    )
+    assert "已授权" in tile.locator("footer").inner_text()
+    screenshot(page, "22-demo-camera-wall-live")
     context.close()
 
     assert process.interrupt() == 0
