@@ -34,16 +34,24 @@ NO_CASE = ""
 CALL_RECORD_OUTCOME = "call_record"
 
 
+_CALL = SourceKind.CALL
+
+
 def call_purpose(candidate: CandidateCase) -> str | None:
     """The call purpose a call candidate names (None: not a call, or an older gateway)."""
-    if candidate.source.kind is not SourceKind.CALL:
+    if candidate.source.kind is not _CALL:
         return None
     purpose = candidate.facts.get("call_purpose")
     return purpose if isinstance(purpose, str) else None
 
 
 def proposes_case(candidate: CandidateCase) -> bool:
-    """True unless the candidate is the record of a call that asked for no case."""
+    """True unless the candidate is the record of a call that asked for no case.
+
+    Runs once per candidate of every intake batch: a camera's answer costs one check.
+    """
+    if candidate.source.kind is not _CALL:
+        return True
     return call_purpose(candidate) not in RECORD_ONLY_PURPOSES
 
 

@@ -91,6 +91,7 @@ def test_a_candidate_that_is_not_a_call_always_proposes_a_case() -> None:
     camera = candidate(1, kind=SourceKind.CAMERA, facts={"call_purpose": "consultation"})
     assert proposes_case(camera)
     assert proposes_case(call("1.2", "consultation", facts={"call_purpose": None}))
+    assert proposes_case(call("1.3", "consultation", facts={"call_purpose": ["consultation"]}))
 
 
 # --------------------------------------------------------------------------- storing
