@@ -26,7 +26,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -220,8 +221,8 @@ class Outbox:
         # checkpoints (the only fsyncs at synchronous=NORMAL) run on the checkpointer's own
         # connection, off the callers' path; this is only the safety net if it falls behind
         self._db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
-        self._migrate()
         self._checkpointer = _Checkpointer(path, fsync=fsync)
+        self._migrate()
         self._lock = threading.Lock()
         (count, size), (acount, asize) = (
             self._db.execute(
@@ -254,8 +255,7 @@ class Outbox:
         if version >= _SCHEMA_VERSION:
             return
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
@@ -270,15 +270,29 @@ class Outbox:
                 self._db.execute("DROP INDEX IF EXISTS outbox_confirm_id")
                 self._db.execute("DROP INDEX IF EXISTS outbox_awaiting")
             self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
 
-    def _commit(self) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction on the (locked) connection; rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         self._db.execute("COMMIT")
         self._checkpointer.committed()
+
+    def _delete_returning(
+        self, table: str, column: str, keys: list[Any], returning: str
+    ) -> list[tuple[Any, ...]]:
+        """Delete rows whose ``column`` is among ``keys`` (inside a transaction)."""
+        rows: list[tuple[Any, ...]] = []
+        for chunk, marks in _chunks(keys):
+            rows += self._db.execute(
+                f"DELETE FROM {table} WHERE {column} IN ({marks}) RETURNING {returning}", chunk
+            ).fetchall()
+        return rows
 
     # ------------------------------------------------------------------ writing
 
@@ -329,17 +343,12 @@ class Outbox:
             self._check_open()
             self._check_room(len(batch), added_bytes)
             seqs = []
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for topic, payload, qos, retain, confirm_id in batch:
                     cursor = self._db.execute(
                         _INSERT, (topic, payload, qos, int(retain), now, confirm_id)
                     )
                     seqs.append(int(cursor.lastrowid or 0))
-                self._commit()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._count += len(batch)
             self._bytes += added_bytes
             for seq, (topic, payload, qos, retain, confirm_id) in zip(seqs, batch, strict=True):
@@ -398,29 +407,12 @@ class Outbox:
             return 0
         with self._lock:
             self._check_open()
-            removed, removed_bytes = self._delete_in("outbox", "seq", keys)
+            with self._transaction():
+                sizes = self._delete_returning("outbox", "seq", keys, "LENGTH(payload)")
             self._forget(set(keys))
-            self._count -= removed
-            self._bytes -= removed_bytes
-            return removed
-
-    def _delete_in(self, table: str, column: str, keys: list[Any]) -> tuple[int, int]:
-        """Delete rows whose ``column`` is among ``keys``, in one transaction; (rows, bytes)."""
-        removed = removed_bytes = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            for chunk, marks in _chunks(keys):
-                for (size,) in self._db.execute(
-                    f"DELETE FROM {table} WHERE {column} IN ({marks}) RETURNING LENGTH(payload)",
-                    chunk,
-                ).fetchall():
-                    removed += 1
-                    removed_bytes += int(size)
-            self._commit()
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return removed, removed_bytes
+            self._count -= len(sizes)
+            self._bytes -= sum(size for (size,) in sizes)
+            return len(sizes)
 
     def confirm(self, confirm_ids: Iterable[str]) -> int:
         """A receipt named these ids: remove their messages; remember ids not acked yet."""
@@ -429,25 +421,14 @@ class Outbox:
             return 0
         with self._lock:
             self._check_open()
-            removed = removed_bytes = 0
-            matched: set[str] = set()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for chunk, marks in _chunks(keys):
-                    for confirm_id, size in self._db.execute(
-                        f"DELETE FROM awaiting WHERE confirm_id IN ({marks})"
-                        " RETURNING confirm_id, LENGTH(payload)",
-                        chunk,
-                    ).fetchall():
-                        matched.add(confirm_id)
-                        removed += 1
-                        removed_bytes += int(size)
-                self._commit()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            with self._transaction():
+                rows = self._delete_returning(
+                    "awaiting", "confirm_id", keys, "confirm_id, LENGTH(payload)"
+                )
+            matched = {confirm_id for confirm_id, _size in rows}
+            removed = len(rows)
             self._count -= removed
-            self._bytes -= removed_bytes
+            self._bytes -= sum(size for _id, size in rows)
             self._awaiting -= removed
             now = time.monotonic()
             for key in keys:
@@ -493,30 +474,18 @@ class Outbox:
                     seq = item
                 waiting.append(seq)
             now = time.time()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                moved = 0
+            moved = 0
+            with self._transaction():
                 for chunk, marks in _chunks(waiting):
                     moved += self._db.execute(
                         _MOVE_TO_AWAITING.format(marks=marks),
                         [now, timeout_s, backoff_max_s, *chunk],
                     ).rowcount
                     self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
-                removed = removed_bytes = 0
-                for chunk, marks in _chunks(settled):
-                    for (size,) in self._db.execute(
-                        f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING LENGTH(payload)",
-                        chunk,
-                    ).fetchall():
-                        removed += 1
-                        removed_bytes += int(size)
-                self._commit()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                sizes = self._delete_returning("outbox", "seq", settled, "LENGTH(payload)")
             self._awaiting += moved
-            self._count -= removed
-            self._bytes -= removed_bytes
+            self._count -= len(sizes)
+            self._bytes -= sum(size for (size,) in sizes)
             self._forget(set(waiting) | set(settled))
 
     def requeue_unconfirmed(self, limit: int) -> int:
@@ -531,8 +500,7 @@ class Outbox:
             if not rows:
                 return 0
             requeued: list[OutboxMessage] = []
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for (seq,) in rows:
                     row = self._db.execute(
                         "INSERT INTO outbox (topic, payload, qos, retain, queued_at, confirm_id,"
@@ -544,10 +512,6 @@ class Outbox:
                     self._db.execute("DELETE FROM awaiting WHERE seq = ?", (seq,))
                     s, t, p, q, r, c, a = row
                     requeued.append(OutboxMessage(int(s), t, bytes(p), int(q), bool(r), c, int(a)))
-                self._commit()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._awaiting -= len(requeued)
             for message in requeued:
                 self._remember(message)
@@ -560,18 +524,13 @@ class Outbox:
         """Move a message paho can never send (e.g. over the size limit) out of the queue, kept for people."""
         with self._lock:
             self._check_open()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 self._db.execute(
                     "INSERT OR REPLACE INTO refused (seq, topic, payload, reason, refused_at)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (message.seq, message.topic, message.payload, reason, time.time()),
                 )
                 self._db.execute("DELETE FROM outbox WHERE seq = ?", (message.seq,))
-                self._commit()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._forget({message.seq})
             self._count -= 1
             self._bytes -= len(message.payload)
