@@ -189,14 +189,9 @@ def live_router(ctx: ApiContext, allow: Callable[..., Callable[..., Actor]]) -> 
 
         name = f"{actor.name}@{request.client.host if request.client else '?'}"
         resume = last_event_id or resume_from
-        try:
-            subscription, missed = parts.hub.subscribe(
-                name, wake, wants=wants, last_event_id=resume
-            )
-        except HubFull as exc:
-            raise ApiError(503, "busy", str(exc)) from exc
-        except HubClosed as exc:
-            raise ApiError(503, "stopping", str(exc)) from exc
+        refusal = parts.hub.refusal()
+        if refusal is not None:  # said before the response starts: a 503 the client sees
+            raise ApiError(503, *refusal)
 
         def still_signed_in() -> bool:
             try:
@@ -206,6 +201,17 @@ def live_router(ctx: ApiContext, allow: Callable[..., Callable[..., Actor]]) -> 
             return True
 
         async def events() -> AsyncIterator[str]:
+            # subscribed here, not before the response: a stream that never starts (the
+            # client went away first) leaves no subscription behind
+            try:
+                subscription, missed = parts.hub.subscribe(
+                    name, wake, wants=wants, last_event_id=resume
+                )
+            except (HubFull, HubClosed) as exc:
+                yield _sse(
+                    "stopping" if isinstance(exc, HubClosed) else "busy", {"reason": str(exc)}
+                )
+                return
             try:
                 yield f"retry: {_RETRY_MS}\n\n"
                 # not resumed (a new client, or too far behind): the client loads its lists afresh

@@ -175,6 +175,15 @@ class LiveHub:
             missed = [e for e in missed if wants(e)]
         return subscription, missed
 
+    def refusal(self) -> tuple[str, str] | None:
+        """(code, reason) if a new subscription would be refused now, else None."""
+        with self._lock:
+            if self._closed:
+                return "stopping", "the core is stopping"
+            if len(self._subscribers) >= self._max_clients:
+                return "busy", f"{self._max_clients} live streams are open already"
+        return None
+
     def _since(self, last_event_id: str) -> list[LiveEvent] | None:
         epoch, _, number = last_event_id.partition(".")
         if epoch != self.epoch or not number.isdigit():

@@ -424,3 +424,13 @@ def test_the_stream_refuses_requests_without_a_valid_ticket_or_token(
             assert response.json()["error"] == "unauthenticated"
         ticket = client.post("/api/v1/events/stream-ticket")
         assert ticket.status_code == 401
+
+
+def test_a_stopping_core_refuses_new_streams_with_the_reason(
+    served: tuple[Api, LiveParts, str],
+) -> None:
+    api, live, base = served
+    live.hub.close()
+    with httpx.Client(base_url=base, timeout=10) as client:
+        response = client.get("/api/v1/events/stream", headers=api.headers("operator"))
+        assert response.status_code == 503 and response.json()["error"] == "stopping"

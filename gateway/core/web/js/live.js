@@ -10,7 +10,7 @@
 import { api } from './api.js';
 
 const KINDS = ['case', 'cameras'];
-const LAST = ['dropped', 'expired', 'stopping'];
+const LAST = ['dropped', 'expired', 'stopping', 'busy'];
 
 export function openLive({ onEvent = () => {}, onUp = () => {}, onDown = () => {} }) {
   let source = null;
@@ -61,7 +61,7 @@ export function openLive({ onEvent = () => {}, onUp = () => {}, onDown = () => {
     }
     for (const kind of LAST) {
       es.addEventListener(kind, () => {
-        if (kind !== 'stopping') lastId = null; // dropped: what was queued is gone; reload
+        if (kind === 'dropped' || kind === 'expired') lastId = null; // what was queued is gone: reload
         if (source === es) down();
       });
     }
