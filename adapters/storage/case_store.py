@@ -24,7 +24,14 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from adapters.storage import schema as t
 from adapters.storage.database import migrate, open_engine
 from gateway.contract import CandidateCase, Evidence
-from gateway.core.ports import Box, CaseFilter, ConcurrentUpdate, EvidenceLink, StoredStep
+from gateway.core.ports import (
+    Box,
+    CaseDetail,
+    CaseFilter,
+    ConcurrentUpdate,
+    EvidenceLink,
+    StoredStep,
+)
 from gateway.core.workflow import OPEN_STATES, Action, Case, CaseState, Pending, Role, Step
 
 log = logging.getLogger(__name__)
@@ -207,6 +214,17 @@ _BUMP_COUNTER = (
     .returning(t.counters.c.value)
 )
 _CASE_BY_ID = sa.select(t.cases).where(t.cases.c.id == _bp("id"))
+_CANDIDATES_OF = (
+    sa.select(t.candidates.c.id)
+    .where(t.candidates.c.case_id == _bp("case_id"))
+    .order_by(t.candidates.c.received_at, t.candidates.c.id)
+)
+_EVIDENCE_OF = (
+    sa.select(t.case_evidence, t.evidence.c.media_type, t.evidence.c.size, t.evidence.c.stored)
+    .join(t.evidence, t.evidence.c.sha256 == t.case_evidence.c.sha256)
+    .where(t.case_evidence.c.case_id == _bp("case_id"))
+    .order_by(t.case_evidence.c.added_at, t.case_evidence.c.sha256)
+)
 _CASE_BY_NUMBER = sa.select(t.cases).where(t.cases.c.number == _bp("number"))
 _EVIDENCE_STORED = sa.select(t.evidence.c.stored).where(t.evidence.c.sha256 == _bp("sha"))
 _EVIDENCE_MARK_STORED = (
@@ -568,6 +586,15 @@ class SqlCaseStore:
             row = c.execute(sa.select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
         return case_from_row(row) if row else None
 
+    def case_detail(self, case_id: str) -> CaseDetail | None:
+        with self._read() as c:
+            row = c.execute(_CASE_BY_ID, {"id": case_id}).mappings().first()
+            if row is None:
+                return None
+            return CaseDetail(
+                case_from_row(row), self._candidate_ids(c, case_id), self._evidence_of(c, case_id)
+            )
+
     def case_by_number(self, number: str) -> Case | None:
         with self._read() as c:
             row = c.execute(sa.select(t.cases).where(t.cases.c.number == number)).mappings().first()
@@ -629,12 +656,11 @@ class SqlCaseStore:
 
     def candidate_ids(self, case_id: str) -> list[str]:
         with self._read() as c:
-            rows = c.execute(
-                sa.select(t.candidates.c.id)
-                .where(t.candidates.c.case_id == case_id)
-                .order_by(t.candidates.c.received_at, t.candidates.c.id)
-            )
-            return [row[0] for row in rows]
+            return self._candidate_ids(c, case_id)
+
+    @staticmethod
+    def _candidate_ids(c: Connection, case_id: str) -> list[str]:
+        return [row[0] for row in c.execute(_CANDIDATES_OF, {"case_id": case_id})]
 
     def candidate_count(self) -> int:
         with self._read() as c:
@@ -642,20 +668,15 @@ class SqlCaseStore:
 
     def evidence_of(self, case_id: str) -> list[EvidenceLink]:
         with self._read() as c:
-            rows = c.execute(
-                sa.select(
-                    t.case_evidence, t.evidence.c.media_type, t.evidence.c.size, t.evidence.c.stored
-                )
-                .join(t.evidence, t.evidence.c.sha256 == t.case_evidence.c.sha256)
-                .where(t.case_evidence.c.case_id == case_id)
-                .order_by(t.case_evidence.c.added_at, t.case_evidence.c.sha256)
-            ).mappings()
-            return [
-                EvidenceLink(
-                    r["sha256"], r["media_type"], r["size"], r["role"], r["name"], r["stored"]
-                )
-                for r in rows
-            ]
+            return self._evidence_of(c, case_id)
+
+    @staticmethod
+    def _evidence_of(c: Connection, case_id: str) -> list[EvidenceLink]:
+        rows = c.execute(_EVIDENCE_OF, {"case_id": case_id}).mappings()
+        return [
+            EvidenceLink(r["sha256"], r["media_type"], r["size"], r["role"], r["name"], r["stored"])
+            for r in rows
+        ]
 
     def evidence_meta(self, sha256: str) -> EvidenceLink | None:
         with self._read() as c:

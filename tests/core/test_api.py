@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from gateway.contract import Evidence, EvidenceRole, Location, SourceKind
+from gateway.core.api_schemas import CaseDetailOut, CasePage, StepOut
+from gateway.core.auth import CACHE_SECONDS
 from gateway.core.ports import CaseFilter
 from tests.core.api_harness import PASSWORD, USERS, Api, make_api
 from tests.core.helpers import candidate
@@ -402,3 +406,50 @@ def test_overdue_cases_are_listed_with_a_red_light(api: Api) -> None:
     overdue = api.client.get("/api/v1/cases/overdue", headers=h).json()
     assert overdue["total"] == 1 and overdue["items"][0]["light"] == "red"
     assert api.client.get("/api/v1/cases?light=red", headers=h).json()["total"] == 1
+
+
+def test_a_verified_token_is_answered_from_memory_for_a_few_seconds_only(api: Api) -> None:
+    token = api.tokens["dispatcher"]
+    assert api.auth.cached_actor(token) is None
+    assert api.client.get("/api/v1/me", headers=api.headers("dispatcher")).status_code == 200
+    cached = api.auth.cached_actor(token)
+    assert cached is not None and cached.name == "dan"
+    # revoked behind the API's back (another process): honoured once the entry is stale
+    api.service.store.delete_token(hashlib.sha256(token.encode()).hexdigest())  # type: ignore[attr-defined]
+    assert api.client.get("/api/v1/me", headers=api.headers("dispatcher")).status_code == 200
+    api.clock.advance(seconds=CACHE_SECONDS + 0.1)
+    assert api.auth.cached_actor(token) is None
+    assert api.client.get("/api/v1/me", headers=api.headers("dispatcher")).status_code == 401
+
+
+def test_logout_and_deactivation_end_a_cached_token_at_once(api: Api) -> None:
+    for role in ("operator", "inspector"):
+        assert api.client.get("/api/v1/me", headers=api.headers(role)).status_code == 200
+        assert api.auth.cached_actor(api.tokens[role]) is not None
+    logout = api.client.post("/api/v1/auth/logout", headers=api.headers("operator"))
+    assert logout.status_code == 204
+    assert api.client.get("/api/v1/me", headers=api.headers("operator")).status_code == 401
+    admin = api.headers("admin")
+    assert api.client.post("/api/v1/users/ivan/deactivate", headers=admin).status_code == 204
+    assert api.client.get("/api/v1/me", headers=api.headers("inspector")).status_code == 401
+
+
+def test_case_bodies_are_exactly_what_their_response_models_say(api: Api) -> None:
+    case_id = a_camera_case(api)
+    api.service.store_candidates(
+        [candidate(7, location=Location(grid_code="11010100100101", lat=39.9, lon=116.4))]
+    )
+    go(api, "operator", case_id, "register")
+    go(api, "dispatcher", case_id, "dispatch")
+    h = api.headers("dispatcher")
+    page = api.client.get("/api/v1/cases", headers=h)
+    detail = api.client.get(f"/api/v1/cases/{case_id}", headers=h)
+    steps = api.client.get(f"/api/v1/cases/{case_id}/steps", headers=h)
+    for response, model in ((page, CasePage), (detail, CaseDetailOut)):
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert json.loads(model.model_validate(body).model_dump_json()) == body
+    assert page.json()["total"] == 2 and detail.json()["deadline"].endswith("Z")
+    assert [s["action"] for s in steps.json()] == ["create", "register", "dispatch"]
+    for step in steps.json():
+        assert json.loads(StepOut.model_validate(step).model_dump_json()) == step
