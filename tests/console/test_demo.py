@@ -151,10 +151,16 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert tile.locator("header .health").inner_text().startswith("在线")
     tile.locator("footer button").click()
     page.wait_for_function(
-        "document.querySelector('.tile[data-camera=\"square-n\"] video.live')?.videoWidth > 0",
-        timeout=30_000,
+        """() => {
+            const tile = document.querySelector('.tile[data-camera="square-n"]');
+            return tile.querySelector('video.live')?.videoWidth > 0
+                || tile.querySelector('footer .error') !== null;
+        }""",
+        timeout=60_000,
     )
-    assert "已授权" in tile.locator("footer").inner_text()
+    footer = tile.locator("footer").inner_text()
+    assert tile.locator("footer .error").count() == 0, footer
+    assert "已授权" in footer
     screenshot(page, "22-demo-camera-wall-live")
     context.close()
 
