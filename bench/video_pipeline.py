@@ -14,7 +14,8 @@ from vtest with sensor noise, encoded once to var/bench/static-h264.mp4).
     and paced in real time for ``--seconds``; sustained when static cameras lose < 1 %
     of frames, each busy camera gets >= 1 detector pass per second, and p95 frame ->
     candidate <= 1 s. Rules on the busy cameras fire often (one candidate per new walker).
-(c) decode only: the same files decoded flat out (5 fps worth of BGR frames): the floor.
+(c) decode only: the same files decoded flat out (5 fps worth of BGR frames): the floor;
+    the best of three runs (the strongest floor the machine gave during the benchmark).
 (d) detector speed: ms per frame on onnxruntime (1 and 2 threads) for the fall model and
     a YOLOv8n built from ultralytics' yolov8.yaml (untrained) at 640, 480x640 and 320.
 
@@ -172,6 +173,10 @@ def decode_only(path: Path, frames: int) -> dict[str, float]:
     camera.stop()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {"frames": sink.frames, "cpu_s": round(cpu, 3), "frames_per_cpu_s": sink.frames / cpu}
+
+
+def _rate(result: dict[str, float]) -> float:
+    return result["frames_per_cpu_s"]
 
 
 # --------------------------------------------------------------------------- (a) naive
@@ -334,6 +339,7 @@ def citygw(n_static: int, seconds: float, busy: int = 2) -> dict[str, Any]:
         "frames_analysed": analysed,
         "analysed_frames_per_cpu_s": round(analysed / cpu, 2),
         "detector_calls": metrics.detector_calls,
+        "motion_batches": metrics.motion_batches,
         "detector_s": round(metrics.detector_seconds, 2),
         "static_frames_lost": static_lost,
         "static_loss_rate": round(static_lost / static_in, 4) if static_in else 0.0,
@@ -343,6 +349,7 @@ def citygw(n_static: int, seconds: float, busy: int = 2) -> dict[str, Any]:
         ),
         "busy_detector_passes_per_s": [round(p, 2) for p in busy_passes],
         "candidates": sum(m.candidates for m in metrics.cameras.values()),
+        "candidate_updates": sum(m.updates for m in metrics.cameras.values()),
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "latency_p95_s": round(p95, 3) if p95 is not None else None,
     }
@@ -364,6 +371,7 @@ def _delta(after: Any, before: Any) -> Any:
         for name in CameraMetrics.__slots__:  # type: ignore[attr-defined]
             setattr(metrics, name, getattr(metrics, name) - getattr(base, name))
     after.detector_calls -= before.detector_calls
+    after.motion_batches -= before.motion_batches
     after.detector_seconds -= before.detector_seconds
     after.latencies = after.latencies[len(before.latencies) :]
     return after
@@ -372,7 +380,7 @@ def _delta(after: Any, before: Any) -> Any:
 def static_only(n_static: int, seconds: float) -> dict[str, Any]:
     """Static scenes alone through the pipeline: frames analysed per CPU-second."""
     result = citygw(n_static, seconds, busy=0)
-    return {k: result[k] for k in ("load_average_1min", "cameras", "cpu_s", "frames_analysed", "analysed_frames_per_cpu_s", "detector_calls", "static_loss_rate")}  # fmt: skip
+    return {k: result[k] for k in ("load_average_1min", "cameras", "cpu_s", "frames_analysed", "analysed_frames_per_cpu_s", "detector_calls", "motion_batches", "static_loss_rate")}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- main
@@ -387,7 +395,10 @@ def main() -> None:
     load_at_start = [round(v, 2) for v in os.getloadavg()]
     make_static_video(STATIC)
     print("(c) decode only ...", flush=True)
-    decode = {"busy": decode_only(BUSY, 300), "static": decode_only(STATIC, 300)}
+    decode = {
+        "busy": max((decode_only(BUSY, 300) for _ in range(3)), key=_rate),
+        "static": max((decode_only(STATIC, 300) for _ in range(3)), key=_rate),
+    }
     print(json.dumps(decode), flush=True)
     print("(b) static scenes alone ...", flush=True)
     static = static_only(24, args.seconds)

@@ -72,6 +72,8 @@ def video_config(
                     ],
                 }
             },
+            # the tests step frames one at a time: no pause for a batch to gather
+            "motion_batch_s": 0,
             **analysis,
         },
     }
@@ -211,7 +213,7 @@ def test_a_parked_car_in_a_still_scene_fires_its_dwell_rule_with_one_inference_a
 ) -> None:
     parked = Detection(100, 480, 260, 560, 0.9, 2, "car")  # bottom-centre on the lawn
     detector = ScriptedDetector(lambda: [parked])
-    run = edge(detector, extra_rules=[PARKING], recheck_s=20)
+    run = edge(detector, extra_rules=[{**PARKING, "update_every_s": 10}], recheck_s=20)
     for frame in still_frames(5 * 60):  # one minute at 5 fps, nothing moves
         run.pipeline.submit(frame)
         assert run.pipeline.wait_idle(30)
@@ -220,9 +222,18 @@ def test_a_parked_car_in_a_still_scene_fires_its_dwell_rule_with_one_inference_a
     metrics = run.pipeline.metrics().cameras["cam-1"]
     assert metrics.frames_motion == 300 and metrics.frames_detected == 3
     assert 55 <= metrics.held <= 60  # tracks carried forward once a second without inference
-    (candidate,) = collector.wait_for(1)
+    # fired at 30 s of dwell; updated once the dwell had grown by half (45 s), and not
+    # again within the minute (the next update needs 67.5 s)
+    candidate, update = sorted(collector.wait_for(2), key=lambda c: "update_of" in c.facts)
     assert candidate.event_code == "0505" and candidate.facts["dwell_s"] >= 30
-    assert run.pipeline.metrics().cameras["cam-1"].candidates == 1
+    assert "update_of" not in candidate.facts
+    assert update.facts["update_of"] == candidate.id and update.facts["update_seq"] == 1
+    assert update.facts["track_id"] == candidate.facts["track_id"]
+    assert update.location.camera_id == candidate.location.camera_id == "cam-1"
+    assert update.facts["dwell_s"] >= 1.5 * candidate.facts["dwell_s"]
+    assert update.evidence[0].role is EvidenceRole.SNAPSHOT  # a new snapshot
+    metrics = run.pipeline.metrics().cameras["cam-1"]
+    assert metrics.candidates == 2 and metrics.updates == 1
 
 
 def test_an_empty_still_scene_reaches_the_detector_only_once(edge: Callable[..., Edge]) -> None:
@@ -345,3 +356,20 @@ def _moving_frames(
         image[40:100, x : x + 60] = 250
         images.append(image)
     return frames_of(images, camera_id)
+
+
+def test_frames_arriving_together_are_gated_in_batches_not_one_wake_up_each(
+    edge: Callable[..., Edge],
+) -> None:
+    run = edge(ScriptedDetector(lambda: []), motion_batch_s=0.05)
+    cameras = [f"cam-{i}" for i in range(4)]
+    frames = {c: still_frames(30, c) for c in cameras}
+    pause = threading.Event()
+    for index in range(30):  # four cameras, a frame every 5 ms (faster than real)
+        for camera_id in cameras:
+            run.pipeline.submit(frames[camera_id][index])
+            pause.wait(0.005)
+    assert run.pipeline.wait_idle(30)
+    metrics = run.pipeline.metrics()
+    assert all(metrics.cameras[c].frames_motion == 30 for c in cameras)  # none lost
+    assert metrics.motion_batches <= 120 / 3  # one wake-up per frame would be 120

@@ -6,8 +6,11 @@ Sequences run through the real tracker (ByteTrack) into the real rule engine; fr
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from gateway.video.analysis.rules import Firing, RuleEngine, in_schedule, point_in_polygon
 from gateway.video.analysis.settings import CameraAnalysisConfig, TrackerConfig
@@ -38,7 +41,15 @@ class Scene:
         self.tracker = ObjectTracker(TrackerConfig.model_validate(tracker or {"stationary_s": 5}))
         self.rules = RuleEngine("cam-1", camera, "Asia/Shanghai")
         self.t = 0.0
-        self.firings: list[Firing] = []
+        self.firings: list[Firing] = []  # first firings and updates, in order
+
+    @property
+    def firsts(self) -> list[Firing]:
+        return [f for f in self.firings if not f.is_update]
+
+    @property
+    def updates(self) -> list[Firing]:
+        return [f for f in self.firings if f.is_update]
 
     def step(
         self, detections: list[Detection], seconds: float = 1.0, wall: datetime | None = None
@@ -82,8 +93,9 @@ def test_a_car_that_parks_in_the_zone_fires_once_after_the_dwell_time_and_not_ag
     assert firing.rule.event_code == "0505" and firing.zone_id == "no-parking"
     assert firing.facts["dwell_s"] >= 60 and firing.facts["objects"][0]["label"] == "car"
     scene.run(300, [car(100)])  # stays five more minutes: updated, not repeated
-    assert len(scene.firings) == 1
+    assert scene.firsts == [firing]
     assert scene.rules.fired("park")[0].facts["dwell_s"] >= 360
+    assert scene.updates and all(u.first is firing for u in scene.updates)
 
 
 def test_a_car_that_leaves_before_the_dwell_time_fires_nothing() -> None:
@@ -168,7 +180,7 @@ def test_a_crowd_that_holds_for_the_duration_fires_one_case_for_the_episode() ->
     assert scene.firings[0].facts["count"] == 3 and scene.firings[0].key.startswith("zone-square")
     scene.run(10, [*group, person(700)])
     assert scene.rules.fired("crowd")[0].facts["max_count"] == 4  # updated, not repeated
-    assert len(scene.firings) == 1
+    assert len(scene.firsts) == 1
 
 
 def test_a_crowd_count_that_flickers_below_the_threshold_keeps_its_episode() -> None:
@@ -296,3 +308,124 @@ def test_schedules_and_polygons_read_as_written() -> None:
     assert not in_schedule(["22:00-06:00"], time(12, 0))
     square = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
     assert point_in_polygon((0.5, 0.5), square) and not point_in_polygon((1.5, 0.5), square)
+
+
+# --------------------------------------------------------------------------- updates
+
+
+def test_a_parked_car_makes_one_first_candidate_then_updates_at_the_interval_as_dwell_grows() -> (
+    None
+):
+    scene = Scene(parking(min_dwell_s=60, update_every_s=60))
+    scene.run(20 * 60, [car(100)])  # twenty minutes, one detector pass a second
+    (first,) = scene.firsts
+    updates = scene.updates
+    assert len(updates) >= 3
+    assert [u.seq for u in updates] == list(range(1, len(updates) + 1))
+    assert all(u.first is first for u in updates)
+    # the same subject every time, so the core records each update on the first's case
+    assert {u.facts["track_id"] for u in updates} == {first.facts["track_id"]}
+    assert first.facts["track_id"] == "park:track-1"
+    published = [first, *updates]
+    for before, after in itertools.pairwise(published):
+        assert after.at - before.at >= 60  # never more often than configured
+        assert after.facts["dwell_s"] >= 1.5 * before.facts["dwell_s"]  # grown materially
+    # what was handed out stays as it was published
+    assert first.facts["dwell_s"] < updates[-1].facts["dwell_s"]
+
+
+def test_without_an_update_interval_a_fired_condition_is_never_published_again() -> None:
+    scene = Scene(parking(min_dwell_s=60, update_every_s=0))
+    scene.run(20 * 60, [car(100)])
+    assert len(scene.firings) == 1
+    assert scene.rules.fired("park")[0].facts["dwell_s"] >= 1100  # still kept current
+
+
+def test_a_growing_crowd_is_updated_under_one_zone_subject_and_a_later_crowd_is_a_new_one() -> None:
+    scene = Scene(crowd(min_count=3, min_duration_s=5, cooldown_s=60))
+    group = [person(100), person(200), person(300)]
+    scene.run(30, group)
+    (first,) = scene.firsts
+    subject = first.facts["track_id"]
+    assert subject.startswith("crowd:zone-square-")
+    scene.run(20, group)  # the same three: the held time has not grown by half yet
+    assert scene.updates == []
+    scene.run(60, [*group, person(400), person(500)])  # more people, a minute later
+    (update,) = scene.updates
+    assert update.facts["track_id"] == subject and update.facts["max_count"] == 5
+    assert update.facts["count"] == 5 and len(update.facts["objects"]) == 5
+    scene.run(5, [])  # the crowd disperses ...
+    scene.run(20, group)  # ... and comes back within the cooldown: the same episode
+    assert len(scene.firsts) == 1
+    scene.run(120, [])  # gone for longer than the cooldown
+    scene.run(10, group)
+    assert len(scene.firsts) == 2
+    assert scene.firsts[1].facts["track_id"] != subject  # a new condition, a new case
+
+
+def test_a_new_track_id_in_a_fired_place_continues_its_episode_with_updates() -> None:
+    scene = Scene(
+        parking(min_dwell_s=20, update_every_s=30),
+        tracker={"stationary_s": 5, "lost_frames": 2, "forget_s": 3},
+    )
+    scene.run(30, [car(100)])
+    (first,) = scene.firsts
+    scene.run(10, [])  # hidden by a bus: the track is lost
+    scene.run(120, [car(102)])  # the same car under a new track id
+    assert scene.firsts == [first]
+    assert scene.updates, "the car still parked should update its case"
+    update = scene.updates[-1]
+    assert update.facts["track_id"] == first.facts["track_id"]
+    assert update.objects[0].track_id != first.objects[0].track_id
+    # dwell counts from when the car first stood there, not from its new track id
+    assert update.facts["dwell_s"] >= update.at - first.at + first.facts["dwell_s"] - 1
+
+
+def test_two_rules_on_one_track_are_two_subjects() -> None:
+    config = fallen(min_duration_s=2)
+    config["rules"].append(
+        {"id": "gate", "type": "line", "event_code": "0599", "classes": ["fallen_person"],
+         "line": [[0.5, 0.0], [0.5, 1.0]]}
+    )  # fmt: skip
+    scene = Scene(config)
+    for x in range(400, 560, 40):  # crawls over the line, then lies still
+        scene.step([Detection(x, 760, x + 140, 800, 0.6, 1, "fallen_person")], 0.5)
+    scene.run(5, [Detection(560, 760, 700, 800, 0.6, 1, "fallen_person")])
+    subjects = {f.rule.id: f.facts["track_id"] for f in scene.firsts}
+    assert subjects == {"gate": "gate:track-1", "fall": "fall:track-1"}
+
+
+def test_the_tracker_run_keeps_subjects_of_a_restarted_gateway_apart() -> None:
+    camera = CameraAnalysisConfig.model_validate(parking(min_dwell_s=5))
+    subjects = []
+    for run in ("19bd0a1c2e0", "19bd0a9f7a1"):  # two runs: track ids start at 1 again
+        tracker = ObjectTracker(TrackerConfig(stationary_s=1))
+        rules = RuleEngine("cam-1", camera, "Asia/Shanghai", run=run)
+        for second in range(1, 20):
+            objects = tracker.update([car(100)], float(second))
+            for firing in rules.evaluate(objects, float(second), START, SIZE):
+                subjects.append(firing.facts["track_id"])
+    assert subjects == ["park:track-1@19bd0a1c2e0", "park:track-1@19bd0a9f7a1"]
+
+
+def test_an_update_is_a_new_candidate_naming_the_first_and_keeping_its_subject() -> None:
+    from gateway.video.analysis.candidate import build_candidate, candidate_id
+    from gateway.video.frame import Frame
+
+    scene = Scene(parking(min_dwell_s=60, update_every_s=60))
+    scene.run(10 * 60, [car(100)])
+    first, update = scene.firsts[0], scene.updates[0]
+    camera = CameraAnalysisConfig.model_validate(parking())
+    image = np.zeros((SIZE[0], SIZE[1], 3), np.uint8)
+
+    def candidate(firing: Firing):  # type: ignore[no-untyped-def]
+        frame = Frame("cam-1", int(firing.at), firing.wall, firing.at, image)
+        return build_candidate(firing, frame, camera, [], model="m")
+
+    one, two = candidate(first), candidate(update)
+    assert one.id == candidate_id(first) and two.id != one.id
+    assert "update_of" not in one.facts
+    assert two.facts["update_of"] == one.id and two.facts["update_seq"] == 1
+    assert two.facts["track_id"] == one.facts["track_id"] == "park:track-1"
+    assert two.location.camera_id == one.location.camera_id == "cam-1"
+    assert two.facts["dwell_s"] > one.facts["dwell_s"]

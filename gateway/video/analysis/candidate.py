@@ -1,4 +1,10 @@
-"""A rule firing as a candidate case: CJ/T 214 code, place, facts and evidence. Pure."""
+"""A rule firing as a candidate case: CJ/T 214 code, place, facts and evidence. Pure.
+
+An update of a fired track or zone condition is a candidate of its own (a new id) with
+the first one's ``facts.track_id`` and camera, so the core records it on the case the
+first one opened (a re-detection); ``facts.update_of`` names the first candidate and
+``facts.update_seq`` counts the updates.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,13 @@ from gateway.video.analysis.settings import CameraAnalysisConfig
 from gateway.video.frame import Frame
 
 
-def candidate_id(firing: Firing, frame: Frame) -> str:
-    """Deterministic: the same firing published twice is stored once by the core."""
-    return stable_message_id(
-        firing.camera_id, firing.rule.id, firing.key, rfc3339(frame.captured_at)
-    )
+def candidate_id(firing: Firing) -> str:
+    """Deterministic: the same firing published twice is stored once by the core.
+
+    An update differs from its first firing (and from other updates) by the capture time
+    of the frame it fired on.
+    """
+    return stable_message_id(firing.camera_id, firing.rule.id, firing.key, rfc3339(firing.wall))
 
 
 def build_candidate(
@@ -46,13 +54,16 @@ def build_candidate(
         "captured_at": rfc3339(frame.captured_at),
         "frame_size": [frame.width, frame.height],
     }
+    if firing.first is not None:
+        # an update: the same subject (facts.track_id) with grown facts and a new snapshot
+        facts["update_of"] = candidate_id(firing.first)
+        facts["update_seq"] = firing.seq
     lead = firing.objects[0].detection if firing.objects else None
     if lead is not None:
         # the fields the core echoes back when it rejects a false detection
         facts.setdefault("label", lead.label)
         facts.setdefault("box", [round(v, 1) for v in (lead.x1, lead.y1, lead.x2, lead.y2)])
         facts.setdefault("score", round(lead.score, 3))
-        facts.setdefault("track_id", lead.track_id)
     description = (
         f"camera {firing.camera_id}, rule {firing.rule.id} ({firing.rule.type})"
         + (f", zone {firing.zone_id}" if firing.zone_id else "")
@@ -60,7 +71,7 @@ def build_candidate(
     )
     return CandidateCase.create(
         source=Source(kind=SourceKind.CAMERA, id=firing.camera_id),
-        id=candidate_id(firing, frame),
+        id=candidate_id(firing),
         event_code=firing.rule.event_code,
         title=firing.title[:200],
         description=description,

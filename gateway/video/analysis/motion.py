@@ -1,7 +1,8 @@
 """Motion gating: which parts of a frame changed, and where the detector should look.
 
 `MotionDetector` keeps a running-average background of a downscaled grey picture per
-camera and returns the changed regions in full-frame pixels. `plan_crops` turns those
+camera and returns the changed regions in full-frame pixels; a still frame costs one
+strided copy, one difference and its maximum (no colour conversion, no allocation). `plan_crops` turns those
 regions into what the detector sees: a few crops the size of the model input around
 the motion, or the full frame when motion spans most of it.
 """
@@ -46,41 +47,73 @@ class Region:
         )
 
 
+@dataclass(slots=True)
+class _Buffers:
+    """One camera's motion state at the sampled size, reused frame after frame."""
+
+    grey: np.ndarray  # this frame's sample
+    background: np.ndarray  # float32 running average of the samples
+    reference: np.ndarray  # the background rounded to uint8
+    diff: np.ndarray  # |grey - reference|
+    keep: np.ndarray | None  # 0 where motion is masked out
+
+
 class MotionDetector:
-    """Per-camera motion: ``update(image)`` -> changed regions (empty when nothing moved)."""
+    """Per-camera motion: ``update(image)`` -> changed regions (empty when nothing moved).
+
+    The grey picture is the green channel (0.587 of BT.601 luma) sampled every
+    ``downscale`` pixels: one strided copy into a reused buffer, no colour conversion.
+    A still frame costs one difference against the rounded background and its maximum:
+    blurring cannot raise a difference (the Gaussian's weights are positive and sum to
+    1), so when no raw sample differs by ``threshold`` no blurred one differs by more
+    (the one grey level of slack covers rounding), and the blur, dilation and contour
+    search run only on frames that may hold motion.
+    """
 
     def __init__(self, config: MotionConfig, masks: list[list[Point]] | None = None) -> None:
         self._config = config
         self._masks = masks or []
-        self._background: np.ndarray | None = None
-        self._keep: np.ndarray | None = None  # 0 where motion is masked out
+        self._buffers: _Buffers | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
     def reset(self) -> None:
-        self._background = None
+        self._buffers = None
 
     def update(self, image: np.ndarray) -> list[Region]:
         factor = self._config.downscale
-        small = image
-        if factor > 1:
-            height, width = image.shape[:2]
-            # exact integer factors keep INTER_AREA on its fast path
-            small = cv2.resize(
-                image, (width // factor, height // factor), interpolation=cv2.INTER_AREA
+        sample = image[::factor, ::factor, 1]
+        b = self._buffers
+        if b is None or b.grey.shape != sample.shape:
+            grey = np.ascontiguousarray(sample)
+            self._buffers = _Buffers(
+                grey=grey,
+                background=grey.astype(np.float32),
+                reference=grey.copy(),
+                diff=np.empty_like(grey),
+                keep=self._mask_for(grey.shape),
             )
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
-        if self._background is None or self._background.shape != grey.shape:
-            self._background = grey.astype(np.float32)
-            self._keep = self._mask_for(grey.shape)
             return []
-        diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
-        cv2.accumulateWeighted(grey, self._background, self._config.background_alpha)
+        np.copyto(b.grey, sample)
+        cv2.absdiff(b.grey, b.reference, dst=b.diff)
+        if b.keep is not None:
+            cv2.bitwise_and(b.diff, b.keep, dst=b.diff)
+        regions = self._regions(b) if b.diff.max() >= self._config.threshold else []
+        cv2.accumulateWeighted(b.grey, b.background, self._config.background_alpha)
+        cv2.convertScaleAbs(b.background, dst=b.reference)
+        return regions
+
+    def _regions(self, b: _Buffers) -> list[Region]:
+        """Changed regions of a frame that may hold motion, in full-frame pixels."""
+        factor = self._config.downscale
+        diff = cv2.absdiff(
+            cv2.GaussianBlur(b.grey, (5, 5), 0), cv2.GaussianBlur(b.reference, (5, 5), 0)
+        )
         _, changed = cv2.threshold(diff, self._config.threshold, 255, cv2.THRESH_BINARY)
-        if self._keep is not None:
-            changed = cv2.bitwise_and(changed, self._keep)
+        if b.keep is not None:
+            changed = cv2.bitwise_and(changed, b.keep)
         changed = cv2.dilate(changed, self._kernel, iterations=2)
         contours, _ = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        min_pixels = self._config.min_area * grey.shape[0] * grey.shape[1]
+        min_pixels = self._config.min_area * b.grey.shape[0] * b.grey.shape[1]
         regions = []
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)

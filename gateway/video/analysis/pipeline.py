@@ -62,7 +62,8 @@ class CameraMetrics:
     frames_detected: int = 0  # frames the detector looked at
     held: int = 0  # still frames whose tracks were carried forward without the detector
     skipped: int = 0  # frames dropped (queue full or replaced before detection)
-    candidates: int = 0
+    candidates: int = 0  # published: first candidates and updates
+    updates: int = 0  # of which updates of an earlier candidate (grown facts, new snapshot)
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class PipelineMetrics:
     """Counters since start; ``analysed_fps`` over the last ``window`` seconds."""
 
     detector_calls: int = 0  # inferences (one per crop or full frame)
+    motion_batches: int = 0  # wake-ups of the motion stage (each gates all waiting frames)
     detector_seconds: float = 0.0
     cameras: dict[str, CameraMetrics] = field(default_factory=dict)
     false_positives: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -125,6 +127,8 @@ class AnalysisPipeline:
         self._clips = clips
         self._detector = detector
         self._owns_detector = detector is None
+        # track ids restart with every run: the run's start time keeps subjects apart
+        self._run = format(int(clock.now().timestamp() * 1000), "x")
         self._state = State.CREATED
         self._lock = threading.Lock()
         self._frames_ready = threading.Condition(self._lock)  # motion stage waits
@@ -139,7 +143,7 @@ class AnalysisPipeline:
         )
         self._threads: list[threading.Thread] = []
         self._metrics = PipelineMetrics()
-        self._analysed: deque[float] = deque(maxlen=5000)
+        self._analysed: deque[tuple[float, int]] = deque(maxlen=5000)  # (when, frames)
         self.feedback = FalsePositiveMemory(
             self._settings.feedback_suppress_s, self._settings.feedback_iou
         )
@@ -257,15 +261,16 @@ class AnalysisPipeline:
     def metrics(self) -> PipelineMetrics:
         with self._lock:
             now = self._clock.monotonic()
-            recent = [t for t in self._analysed if now - t <= 10.0]
+            recent = sum(n for t, n in self._analysed if now - t <= 10.0)
             return PipelineMetrics(
                 detector_calls=self._metrics.detector_calls,
+                motion_batches=self._metrics.motion_batches,
                 detector_seconds=self._metrics.detector_seconds,
                 cameras={k: CameraMetrics(**_fields(v)) for k, v in self._metrics.cameras.items()},
                 false_positives=self.feedback.counts(),
                 latencies=list(self._metrics.latencies),
                 publish_errors=self._metrics.publish_errors,
-                analysed_fps=len(recent) / 10.0,
+                analysed_fps=recent / 10.0,
             )
 
     def wait_for_candidates(self, count: int, timeout: float) -> bool:
@@ -311,7 +316,7 @@ class AnalysisPipeline:
                 config=config,
                 motion=MotionDetector(settings.motion, config.motion_masks),
                 tracker=ObjectTracker(settings.tracker),
-                rules=RuleEngine(camera_id, config, settings.timezone),
+                rules=RuleEngine(camera_id, config, settings.timezone, run=self._run),
                 metrics=metrics,
             )
         return camera
@@ -319,6 +324,8 @@ class AnalysisPipeline:
     # ----------------------------------------------------------------- motion stage
 
     def _motion_loop(self) -> None:
+        """Gate frames in batches: one wake-up and two lock rounds per batch, not per frame."""
+        pause = self._settings.motion_batch_s
         while True:
             with self._lock:
                 self._frames_ready.wait_for(
@@ -326,29 +333,43 @@ class AnalysisPipeline:
                 )
                 if self._state is not State.RUNNING:
                     return
-                frame = self._frames.popleft()
-                camera = self._cameras[frame.camera_id]
+                batch = [(self._cameras[frame.camera_id], frame) for frame in self._frames]
+                self._frames.clear()
                 self._busy += 1
-            try:
-                job = self._gate(camera, frame)
-            except Exception:
-                log.exception("motion analysis failed on camera %s", frame.camera_id)
-                job = None
+            jobs: list[tuple[_Camera, _Job]] = []
+            for camera, frame in batch:
+                try:
+                    job = self._gate(camera, frame)
+                except Exception:
+                    log.exception("motion analysis failed on camera %s", frame.camera_id)
+                    continue
+                if job is not None:
+                    jobs.append((camera, job))
             with self._lock:
                 self._busy -= 1
-                camera.metrics.frames_motion += 1
-                self._analysed.append(self._clock.monotonic())
-                if job is not None and job.reason == "hold" and frame.camera_id in self._jobs:
-                    job = None  # a real pass is waiting: it carries the tracks anyway
-                if job is not None:
-                    if frame.camera_id in self._jobs:
-                        camera.metrics.skipped += 1  # the detector had not reached the older one
-                    else:
-                        self._order.append(frame.camera_id)
-                    self._jobs[frame.camera_id] = job
+                self._metrics.motion_batches += 1
+                for camera, _ in batch:
+                    camera.metrics.frames_motion += 1
+                self._analysed.append((self._clock.monotonic(), len(batch)))
+                for camera, job in jobs:
+                    self._queue_job(camera, job)
+                if jobs:
                     self._jobs_ready.notify()
                 if self._idle_locked():
                     self._settled.notify_all()
+            if pause:
+                time.sleep(pause)  # let the next batch gather; submit() wakes nobody meanwhile
+
+    def _queue_job(self, camera: _Camera, job: _Job) -> None:
+        """Put a job in its camera's keep-newest slot (the lock is held)."""
+        camera_id = camera.camera_id
+        if camera_id in self._jobs:
+            if job.reason == "hold":
+                return  # a real pass is waiting: it carries the tracks anyway
+            camera.metrics.skipped += 1  # the detector had not reached the older one
+        else:
+            self._order.append(camera_id)
+        self._jobs[camera_id] = job
 
     def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
         assert self._detector is not None
@@ -470,9 +491,10 @@ class AnalysisPipeline:
         visible = [o.detection for o in objects if o.visible_at(frame.monotonic)]
         for firing in firings:
             log.info(
-                "camera %s rule %s fired (%s): %s",
+                "camera %s rule %s %s (%s): %s",
                 camera.camera_id,
                 firing.rule.id,
+                f"update {firing.seq}" if firing.is_update else "fired",
                 firing.key,
                 firing.title,
             )
@@ -550,6 +572,7 @@ class AnalysisPipeline:
         self.feedback.remember_candidate(candidate.id, candidate.facts)
         with self._published:
             camera.metrics.candidates += 1
+            camera.metrics.updates += firing.is_update
             self._metrics.latencies.append(latency)
             self._published.notify_all()
 

@@ -3,9 +3,16 @@
 Every rule type reads the same way: *which objects* (classes, per-class min score and
 area, the zone tested with the bottom-centre of the box), *for how long* (timers that
 survive a detection flicker of up to ``FLICKER_GRACE_S``), and *once*: a tracked object
-or a zone condition fires one candidate; while it lasts it is updated, not repeated; and
-the same place fires nothing new for ``cooldown_s`` (so a parked car whose track id
-changed behind a passing bus still makes one case).
+or a zone condition fires one candidate; while it lasts it is updated, not repeated.
+
+Updated: the first firing's facts follow the condition (dwell, down or held time, count,
+the latest box); at most every ``update_every_s``, and only when they grew materially
+(`UPDATE_GROWTH`, a new maximum count, a clearer detection), an update firing is
+published for the same subject (``facts.track_id``: rule, track or zone episode, and the
+tracker's run), which the core records on the case the first one opened. The same place
+fires nothing new for ``cooldown_s`` after the condition was last seen: within it, a new
+track id in that place (a parked car lost behind a passing bus) or the zone condition
+coming back continues the episode.
 
 - ``dwell``: an object in the zone (standing still, when ``stationary``) for ``min_dwell_s``;
 - ``count``: at least ``min_count`` objects in the zone for ``min_duration_s``;
@@ -17,7 +24,7 @@ changed behind a passing bus still makes one case).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +49,11 @@ FLICKER_GRACE_S = 3.0
 FLICKER_GRACE_PASSES = 3
 #: boxes overlapping this much (IoU) are "the same place" for cooldowns
 SAME_PLACE_IOU = 0.5
+#: an update is published only when the facts grew materially since the last publication:
+#: a timer (dwell, down, held) by this factor, the count to a new maximum, or the lead
+#: object's score by ``UPDATE_SCORE_GAIN`` (a clearer snapshot)
+UPDATE_GROWTH = 1.5
+UPDATE_SCORE_GAIN = 0.1
 
 DEFAULT_TITLES = {
     "dwell": "stationary {label} in {zone}",
@@ -53,7 +65,10 @@ DEFAULT_TITLES = {
 
 @dataclass(frozen=True, slots=True)
 class Firing:
-    """A rule that fired: the facts a candidate case is made of."""
+    """A rule that fired, or an update of one: the facts a candidate case is made of.
+
+    A firing is a snapshot: its ``facts`` are not changed after it is handed out.
+    """
 
     rule: Rule
     camera_id: str
@@ -61,8 +76,15 @@ class Firing:
     key: str  # what fired (track or zone episode): with rule and camera, the candidate's identity
     objects: tuple[TrackedObject, ...]
     at: float  # monotonic
+    wall: datetime  # when the frame it fired on was captured
     title: str
     facts: dict[str, Any]
+    seq: int = 0  # 0: the first firing of a track or zone condition; n: its n-th update
+    first: Firing | None = None  # an update's first firing
+
+    @property
+    def is_update(self) -> bool:
+        return self.first is not None
 
 
 # --------------------------------------------------------------------------- geometry
@@ -129,22 +151,45 @@ class _Timer:
 
 
 @dataclass(slots=True)
+class _Episode:
+    """A fired track or zone condition while it lasts: its first firing, the last one
+    published (the first or an update) and the facts as they are now."""
+
+    first: Firing
+    published: Firing
+    facts: dict[str, Any]
+    since: float  # when the condition began (dwell, down, held count from here)
+    seen: float  # when the condition was last seen holding
+
+
+@dataclass(slots=True)
 class _RuleState:
     timers: dict[str, _Timer] = field(default_factory=dict)  # per track or zone
-    fired: dict[str, Firing] = field(default_factory=dict)  # key -> the firing (updated)
-    places: list[tuple[Detection, float]] = field(default_factory=list)  # (box, until)
-    zone_fired_until: float = 0.0
+    #: key -> its episode, kept while its tracks live or its place is cooling down
+    fired: dict[str, _Episode] = field(default_factory=dict)
+    #: track key -> the episode it continues (a new track id in a fired place)
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: key -> (boxes, until): the place of an episode, until ``cooldown_s`` after it was
+    #: last seen holding
+    places: dict[str, tuple[tuple[Detection, ...], float]] = field(default_factory=dict)
     sides: dict[int, float] = field(default_factory=dict)  # line: track -> last side
     last_points: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 class RuleEngine:
-    """Evaluates one camera's rules on each update of its tracks."""
+    """Evaluates one camera's rules on each update of its tracks.
 
-    def __init__(self, camera_id: str, config: CameraAnalysisConfig, timezone: str) -> None:
+    ``run`` names this run of the tracker (track ids restart at 1 with every run): it
+    makes the subject of a candidate (``facts.track_id``) unique across restarts.
+    """
+
+    def __init__(
+        self, camera_id: str, config: CameraAnalysisConfig, timezone: str, run: str = ""
+    ) -> None:
         self.camera_id = camera_id
         self._config = config
         self._zone = ZoneInfo(timezone)
+        self._run = run
         self._state: dict[str, _RuleState] = {rule.id: _RuleState() for rule in config.rules}
 
     def class_filter(self, label: str) -> ClassFilter | None:
@@ -167,31 +212,37 @@ class RuleEngine:
         wall: datetime,
         frame_size: tuple[int, int],
     ) -> list[Firing]:
-        """All firings caused by this update (usually none)."""
+        """All firings caused by this update (usually none): first firings and updates."""
         local = wall.astimezone(self._zone).time()
         firings: list[Firing] = []
         for rule in self._config.rules:
             state = self._state[rule.id]
-            state.places = [(box, until) for box, until in state.places if until > now]
+            state.places = {k: v for k, v in state.places.items() if v[1] > now}
             if not in_schedule(rule.schedule, local):
                 state.timers.clear()
+                state.fired.clear()
+                state.aliases.clear()
                 continue
             chosen = [
                 o for o in objects if o.visible_at(now) and self._selected(rule, o, frame_size)
             ]
             if isinstance(rule, DwellRule):
-                firings += self._dwell(rule, state, chosen, now)
+                firings += self._dwell(rule, state, chosen, now, wall)
             elif isinstance(rule, CountRule):
-                firings += self._count(rule, state, chosen, now)
+                firings += self._count(rule, state, chosen, now, wall)
             elif isinstance(rule, FallenRule):
-                firings += self._fallen(rule, state, chosen, now)
+                firings += self._fallen(rule, state, chosen, now, wall)
             elif isinstance(rule, LineRule):
                 live = {o.track_id for o in objects}
-                firings += self._line(rule, state, chosen, now, frame_size, live)
+                firings += self._line(rule, state, chosen, now, wall, frame_size, live)
         return firings
 
     def fired(self, rule_id: str) -> list[Firing]:
-        return list(self._state[rule_id].fired.values())
+        """The rule's ongoing episodes: each first firing with the facts as they are now."""
+        return [
+            replace(episode.first, facts=dict(episode.facts))
+            for episode in self._state[rule_id].fired.values()
+        ]
 
     # ----------------------------------------------------------------- selection
 
@@ -205,17 +256,25 @@ class RuleEngine:
         x, y = detection.bottom_centre
         return point_in_polygon((x / width, y / height), self._config.zones[rule.zone].polygon)
 
-    def _near_fired_place(self, state: _RuleState, detection: Detection) -> bool:
-        return any(iou(box, detection) >= SAME_PLACE_IOU for box, _ in state.places)
+    def _place_of(self, state: _RuleState, detection: Detection) -> str | None:
+        """The key of the fired place ``detection`` stands in, if any."""
+        for key, (boxes, _until) in state.places.items():
+            if any(iou(box, detection) >= SAME_PLACE_IOU for box in boxes):
+                return key
+        return None
 
-    def _fire(
+    # ----------------------------------------------------------------- firing and updates
+
+    def _firing(
         self,
         rule: Rule,
-        state: _RuleState,
         key: str,
         objects: list[TrackedObject],
         now: float,
+        wall: datetime,
         facts: dict[str, Any],
+        first: Firing | None = None,
+        seq: int = 0,
     ) -> Firing:
         lead = objects[0].detection if objects else None
         zone_name = (
@@ -227,19 +286,24 @@ class RuleEngine:
             count=len(objects),
             rule=rule.id,
         )
-        firing = Firing(
+        subject = f"{rule.id}:{key}" + (f"@{self._run}" if self._run else "")
+        return Firing(
             rule=rule,
             camera_id=self.camera_id,
             zone_id=rule.zone,
             key=key,
             objects=tuple(objects),
             at=now,
+            wall=wall,
             title=title,
             facts={
                 "rule_id": rule.id,
                 "rule_type": rule.type,
                 "camera_id": self.camera_id,
                 "zone_id": rule.zone,
+                # the subject: the same for the first candidate and its updates, so the
+                # core takes an update for a re-detection of the case the first one opened
+                "track_id": subject,
                 **facts,
                 "objects": [
                     {
@@ -254,11 +318,70 @@ class RuleEngine:
                     for o in objects
                 ],
             },
+            seq=seq,
+            first=first,
         )
-        state.fired[key] = firing
-        for obj in objects:
-            state.places.append((obj.detection, now + rule.cooldown_s))
+
+    def _fire(
+        self,
+        rule: Rule,
+        state: _RuleState,
+        key: str,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
+        facts: dict[str, Any],
+        since: float,
+    ) -> Firing:
+        firing = self._firing(rule, key, objects, now, wall, facts)
+        state.fired[key] = _Episode(
+            first=firing, published=firing, facts=dict(facts), since=since, seen=now
+        )
+        state.places[key] = (tuple(o.detection for o in objects), now + rule.cooldown_s)
         return firing
+
+    def _update(
+        self,
+        rule: Rule,
+        state: _RuleState,
+        key: str,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
+        facts: dict[str, Any],
+    ) -> list[Firing]:
+        """The episode ``key`` still holds: keep its facts and place current; publish an
+        update when ``update_every_s`` has passed and the facts grew materially."""
+        episode = state.fired[key]
+        episode.facts.update(facts)
+        episode.seen = now
+        state.places[key] = (tuple(o.detection for o in objects), now + rule.cooldown_s)
+        every = rule.update_every_s
+        if not every or now - episode.published.at < every:
+            return []
+        lead = objects[0].detection if objects else None
+        if not _grown(episode.published, episode.facts, lead):
+            return []
+        firing = self._firing(
+            rule,
+            key,
+            objects,
+            now,
+            wall,
+            dict(episode.facts),
+            first=episode.first,
+            seq=episode.published.seq + 1,
+        )
+        episode.published = firing
+        return [firing]
+
+    def _forget(self, state: _RuleState, live: set[str]) -> None:
+        """Drop episodes that are over: none of their tracks is ``live`` and their place's
+        cooldown has run out (until then, the condition coming back continues them)."""
+        state.aliases = {k: v for k, v in state.aliases.items() if k in live and v in state.fired}
+        held = live | set(state.aliases.values())
+        for key in [k for k in state.fired if k not in held and k not in state.places]:
+            del state.fired[key]
 
     # ----------------------------------------------------------------- rule types
 
@@ -291,42 +414,79 @@ class RuleEngine:
                 if timer.expired(now):
                     del state.timers[key]
 
+    def _held(
+        self,
+        rule: DwellRule | FallenRule,
+        state: _RuleState,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
+        min_s: float,
+        fact: str,
+    ) -> list[Firing]:
+        """Dwell and fallen: a tracked object that met the condition for ``min_s``."""
+        firings = []
+        for obj in objects:
+            key = f"track-{obj.track_id}"
+            episode = state.aliases.get(key, key)
+            if episode in state.fired:
+                held = now - state.fired[episode].since
+                firings += self._update(
+                    rule, state, episode, [obj], now, wall, {fact: round(held, 1)}
+                )
+                continue
+            held = now - state.timers[key].since
+            if held < min_s:
+                continue
+            place = self._place_of(state, obj.detection)
+            if place is not None:
+                # the place fired within the cooldown: a new track id of the same object
+                # (lost behind a passing bus) continues that episode, never a second one
+                if place in state.fired:
+                    state.aliases[key] = place
+                    held = now - state.fired[place].since
+                    facts = {fact: round(held, 1)}
+                    firings += self._update(rule, state, place, [obj], now, wall, facts)
+                continue
+            firings.append(
+                self._fire(rule, state, key, [obj], now, wall, {fact: round(held, 1)}, now - held)
+            )
+        self._forget(state, set(state.timers))
+        return firings
+
     def _dwell(
-        self, rule: DwellRule, state: _RuleState, objects: list[TrackedObject], now: float
+        self,
+        rule: DwellRule,
+        state: _RuleState,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
     ) -> list[Firing]:
         present = [o for o in objects if not rule.stationary or o.stationary]
         # standing still counts from when the object stopped; else from when it was seen
         self._track_timers(
             state, present, now, lambda o: o.still_since if rule.stationary else o.first_seen
         )
-        firings = []
-        for obj in present:
-            key = f"track-{obj.track_id}"
-            dwell = now - state.timers[key].since
-            if key in state.fired:
-                state.fired[key].facts["dwell_s"] = round(dwell, 1)  # updated, not repeated
-                continue
-            if dwell < rule.min_dwell_s or self._near_fired_place(state, obj.detection):
-                continue
-            firings.append(self._fire(rule, state, key, [obj], now, {"dwell_s": round(dwell, 1)}))
-        return firings
+        return self._held(rule, state, present, now, wall, rule.min_dwell_s, "dwell_s")
 
     def _fallen(
-        self, rule: FallenRule, state: _RuleState, objects: list[TrackedObject], now: float
+        self,
+        rule: FallenRule,
+        state: _RuleState,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
     ) -> list[Firing]:
         self._track_timers(state, objects, now)
-        firings = []
-        for obj in objects:
-            key = f"track-{obj.track_id}"
-            down = now - state.timers[key].since
-            if key in state.fired or self._near_fired_place(state, obj.detection):
-                continue
-            if down >= rule.min_duration_s:
-                firings.append(self._fire(rule, state, key, [obj], now, {"down_s": round(down, 1)}))
-        return firings
+        return self._held(rule, state, objects, now, wall, rule.min_duration_s, "down_s")
 
     def _count(
-        self, rule: CountRule, state: _RuleState, objects: list[TrackedObject], now: float
+        self,
+        rule: CountRule,
+        state: _RuleState,
+        objects: list[TrackedObject],
+        now: float,
+        wall: datetime,
     ) -> list[Firing]:
         visible = objects
         timer = state.timers.get("zone")
@@ -339,20 +499,30 @@ class RuleEngine:
             if timer.expired(now):
                 del state.timers["zone"]  # the episode is over
                 timer = None
-        if timer is None or timer.last != now:
+        # one episode at a time: the condition coming back within the cooldown continues it
+        episode = next(iter(state.fired), None)
+        back = (
+            episode is not None
+            and timer is not None
+            and timer.since <= state.fired[episode].seen + rule.cooldown_s
+        )
+        self._forget(state, {episode} if back and episode is not None else set())
+        episode = next(iter(state.fired), None)
+        if timer is None or timer.last != now or now - timer.since < rule.min_duration_s:
             return []
-        episode = f"zone-{rule.zone or 'view'}-{timer.since:.3f}"
+        count = len(visible)
+        if episode is not None:
+            before = state.fired[episode]
+            facts = {
+                "count": count,
+                "max_count": max(before.facts.get("max_count", 0), count),
+                "held_s": round(now - before.since, 1),
+            }
+            return self._update(rule, state, episode, visible, now, wall, facts)
         held = now - timer.since
-        if episode in state.fired:
-            facts = state.fired[episode].facts
-            facts["max_count"] = max(facts.get("max_count", 0), len(visible))
-            facts["held_s"] = round(held, 1)
-            return []
-        if held < rule.min_duration_s or now < state.zone_fired_until:
-            return []
-        state.zone_fired_until = now + rule.cooldown_s
-        facts = {"count": len(visible), "max_count": len(visible), "held_s": round(held, 1)}
-        return [self._fire(rule, state, episode, visible, now, facts)]
+        key = f"zone-{rule.zone or 'view'}-{timer.since:.3f}"
+        facts = {"count": count, "max_count": count, "held_s": round(held, 1)}
+        return [self._fire(rule, state, key, visible, now, wall, facts, timer.since)]
 
     def _line(
         self,
@@ -360,9 +530,11 @@ class RuleEngine:
         state: _RuleState,
         objects: list[TrackedObject],
         now: float,
+        wall: datetime,
         frame_size: tuple[int, int],
         live: set[int],
     ) -> list[Firing]:
+        """A crossing is a moment: one candidate per track, never updated."""
         height, width = frame_size
         a, b = rule.line
         firings = []
@@ -380,11 +552,26 @@ class RuleEngine:
             direction = "left_to_right" if _side(point, a, b) > 0 else "right_to_left"
             if rule.direction not in ("any", direction):
                 continue
-            firings.append(self._fire(rule, state, key, [obj], now, {"direction": direction}))
+            facts = {"direction": direction}
+            firings.append(self._fire(rule, state, key, [obj], now, wall, facts, now))
         for track_id in list(state.last_points):
             if track_id not in live:
                 del state.last_points[track_id]
+        for key in [k for k in state.fired if int(k.removeprefix("track-")) not in live]:
+            del state.fired[key]  # a track id is never reused: its crossing is over
         return firings
+
+
+def _grown(published: Firing, facts: dict[str, Any], lead: Detection | None) -> bool:
+    """Whether ``facts`` say materially more than the ``published`` firing did."""
+    before = published.facts
+    for timer in ("dwell_s", "down_s", "held_s"):
+        if timer in facts and facts[timer] >= UPDATE_GROWTH * max(1.0, before.get(timer, 0)):
+            return True
+    if facts.get("count", 0) > before.get("max_count", before.get("count", 0)):
+        return True
+    old = before["objects"][0]["score"] if before.get("objects") else None
+    return lead is not None and old is not None and lead.score >= old + UPDATE_SCORE_GAIN
 
 
 def _box(detection: Detection) -> tuple[float, float, float, float]:

@@ -111,6 +111,13 @@ class _RuleBase(_Section):
         description="after firing, the same object or place fires no new case for this long",
     )
     urgent: bool = Field(default=False, description="mark the candidate urgent")
+    update_every_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="while the condition lasts, publish its grown facts (dwell, count, a "
+        "better snapshot) as an update of the first candidate at most this often (0: never)",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -204,6 +211,13 @@ class AnalysisConfig(_Section):
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU of non-maximum suppression")
     queue_frames: int = Field(
         default=32, ge=1, le=10000, description="frames waiting for motion analysis, all cameras"
+    )
+    motion_batch_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=0.5,
+        description="the motion stage takes the frames that arrived during this long at once "
+        "(one thread wake-up per batch, not per frame; adds at most this to frame->candidate)",
     )
     recheck_s: float = Field(
         default=120.0,

@@ -1,0 +1,59 @@
+"""An update of a fired rule, through the real core service (SQLite): recorded on the case
+its first candidate opened, with its new snapshot, never as a second case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gateway.clock import FakeClock
+from gateway.contract import CandidateCase
+from gateway.core.ports import CaseFilter
+from gateway.core.workflow import Action
+from gateway.video.analysis.candidate import build_candidate
+from gateway.video.analysis.rules import Firing
+from gateway.video.analysis.settings import CameraAnalysisConfig
+from gateway.video.evidence import snapshot_evidence
+from gateway.video.frame import Frame
+from tests.core.helpers import MONDAY_10, make_service
+
+from .test_rules import SIZE, Scene, car, parking
+
+CAMERA = CameraAnalysisConfig.model_validate(parking())
+
+
+def as_candidate(firing: Firing) -> CandidateCase:
+    """What the pipeline's publisher makes of a firing: facts and an annotated snapshot."""
+    image = np.full((SIZE[0], SIZE[1], 3), 90, np.uint8)
+    frame = Frame("cam-1", int(firing.at), firing.wall, firing.at, image)
+    drawn = [o.detection for o in firing.objects]
+    evidence = [snapshot_evidence(image, drawn, name=f"cam-1-{frame.seq}.jpg")]
+    return build_candidate(firing, frame, CAMERA, evidence, model="m", location={})
+
+
+def test_updates_of_parked_cars_are_recorded_on_each_car_s_one_case_with_their_snapshots(
+    tmp_path: Path,
+) -> None:
+    scene = Scene(parking(min_dwell_s=60, update_every_s=60))
+    scene.run(10 * 60, [car(100), car(300)])  # two cars, ten minutes
+    assert len(scene.firsts) == 2 and len(scene.updates) >= 4
+    service = make_service(
+        f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path / "evidence", FakeClock(MONDAY_10)
+    )
+    try:
+        published = [as_candidate(f) for f in scene.firings]
+        for candidate in published:  # one at a time, as they arrive over the minutes
+            assert service.store_candidates([candidate]) == [True]
+        assert service.store.count_cases() == 2
+        for first in scene.firsts:
+            mine = [c for c in published if c.facts["track_id"] == first.facts["track_id"]]
+            cases = service.store.list_cases(CaseFilter())[0]
+            (case,) = [c for c in cases if c.track_key == f"cam-1:{first.facts['track_id']}"]
+            assert sorted(service.store.candidate_ids(case.id)) == sorted(c.id for c in mine)
+            steps = [s.step.action for s in service.store.steps(case.id)]
+            assert steps == [Action.CREATE] + [Action.REDETECTED] * (len(mine) - 1)
+            snapshots = {link.sha256 for link in service.store.evidence_of(case.id)}
+            assert {c.evidence[0].sha256 for c in mine} <= snapshots
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
