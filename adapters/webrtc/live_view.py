@@ -1,7 +1,8 @@
 """Live view over WebRTC (aiortc): the camera readers' own pictures, relayed to viewers.
 
-There is one RTSP pull per camera: the reader that feeds analysis also offers its
-decoded pictures here (`gateway.video.ports.LiveFeed`), but only while someone watches.
+The camera readers offer decoded pictures here (`gateway.video.ports.LiveFeed`), and
+only while someone watches: a camera's main stream (decoded for viewers only), or the
+pull that feeds analysis for a camera with one stream, or while the main one is down.
 Each camera has one source track; `MediaRelay` fans it out to every viewer, so a camera
 is encoded once per viewer and decoded once in all.
 

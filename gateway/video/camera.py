@@ -183,7 +183,14 @@ class CameraReader:
         return main_stopped
 
     @property
+    def finished(self) -> bool:
+        """Whether its threads (the reader's and the main stream's) have all ended."""
+        return not self.alive and (self.main is None or not self.main.alive)
+
+    @property
     def alive(self) -> bool:
+        """Whether the reader's own thread runs (its main stream may end by itself: a
+        camera with one profile has none to pull)."""
         return self._thread is not None and self._thread.is_alive()
 
     @property
@@ -230,8 +237,8 @@ class CameraReader:
 
     def publish_status(self) -> None:
         """Publish the status now (the main stream asks when its own state changed)."""
-        if self.state != CameraState.STARTING:
-            self._publish()
+        if self.state != CameraState.STARTING and not self._stop.is_set():
+            self._publish()  # (once stopping, the reader's own last word is the final one)
 
     def _publish(self) -> None:
         if self._silent:

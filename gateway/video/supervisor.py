@@ -94,7 +94,7 @@ class CameraSupervisor:
                     reader.start()
                     if camera_id not in result.replaced:
                         result.added.append(camera_id)
-            self._retiring = [r for r in self._retiring if r.alive]
+            self._retiring = [r for r in self._retiring if not r.finished]
         for camera_id in result.removed:
             if self._on_removed is not None:
                 self._on_removed(camera_id)
