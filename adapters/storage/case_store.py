@@ -214,6 +214,13 @@ _BUMP_COUNTER = (
     .returning(t.counters.c.value)
 )
 _CASE_BY_ID = sa.select(t.cases).where(t.cases.c.id == _bp("id"))
+_COUNT_CASES = sa.select(sa.func.count()).select_from(t.cases)
+_PAGE_OF_CASES = (
+    sa.select(t.cases)
+    .order_by(t.cases.c.created_at.desc(), t.cases.c.id)
+    .offset(_bp("offset", type_=sa.Integer))
+    .limit(_bp("limit", type_=sa.Integer))
+)
 _CANDIDATES_OF = (
     sa.select(t.candidates.c.id)
     .where(t.candidates.c.case_id == _bp("case_id"))
@@ -244,18 +251,6 @@ _LINKED = sa.select(t.case_evidence.c.sha256).where(
 # UTC (SQLite: SQLAlchemy's own text format, so comparisons with bound times still hold).
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
-
-
 def _postgres_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -270,7 +265,7 @@ def _json_text(value: Any) -> str:
 
 def _converter(column: sa.Column[Any], postgres: bool) -> Callable[[Any], Any] | None:
     if isinstance(column.type, t.UtcDateTime):
-        return _postgres_time if postgres else _sqlite_time
+        return _postgres_time if postgres else t.sqlite_time_text
     if isinstance(column.type, sa.JSON):
         return _json_text
     return None
@@ -619,23 +614,20 @@ class SqlCaseStore:
             conditions.append(col.deadline < query.deadline_before)
         if query.number:
             conditions.append(col.number == query.number)
+        page = {"offset": query.offset, "limit": query.limit}
+        if conditions:
+            count: sa.Executable = _COUNT_CASES.where(*conditions)
+            select: sa.Executable = _PAGE_OF_CASES.where(*conditions)
+        else:  # the console's default view: statements built once
+            count, select = _COUNT_CASES, _PAGE_OF_CASES
         with self._read() as c:
-            total = c.execute(
-                sa.select(sa.func.count()).select_from(t.cases).where(*conditions)
-            ).scalar_one()
-            rows = c.execute(
-                sa.select(t.cases)
-                .where(*conditions)
-                .order_by(col.created_at.desc(), col.id)
-                .offset(query.offset)
-                .limit(query.limit)
-            ).mappings()
-            cases = [case_from_row(row) for row in rows]
+            total = c.execute(count).scalar_one()
+            cases = [case_from_row(row) for row in c.execute(select, page).mappings()]
         return cases, int(total)
 
     def count_cases(self) -> int:
         with self._read() as c:
-            return int(c.execute(sa.select(sa.func.count()).select_from(t.cases)).scalar_one())
+            return int(c.execute(_COUNT_CASES).scalar_one())
 
     def steps(self, case_id: str) -> list[StoredStep]:
         with self._read() as c:
