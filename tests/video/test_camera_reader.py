@@ -197,3 +197,58 @@ def test_stopping_ends_the_thread_and_says_offline() -> None:
         statuses.items[-1].state == CameraState.OFFLINE and statuses.items[-1].detail == "stopped"
     )
     assert not reader.alive
+
+
+class ScriptedClock(SystemClock):
+    """Monotonic time set by the source: the moments pictures arrive (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def monotonic(self) -> float:
+        return self.at
+
+
+class JitterySource(FakeSource):
+    """A camera sending at the analysis rate (5 fps) with +-70 ms of network jitter."""
+
+    def __init__(self, clock: ScriptedClock, count: int) -> None:
+        super().__init__()
+        self.clock, self.count = clock, count
+        self.done = threading.Event()
+
+    def packets(self) -> Iterator[SourcePacket]:
+        start = self.clock.at
+        for index in range(1, self.count + 1):  # 0.2 s apart, every other 70 ms late / early
+            self.clock.at = start + 1.0 + 0.2 * index + (0.07 if index % 2 else -0.07)
+            yield SourcePacket(b"\x00\x00\x00\x01\x65", index, index, index % 5 == 1, index)
+        self.done.set()
+        while True:  # hold the connection until stopped
+            time.sleep(0.05)
+            yield SourcePacket(b"", None, None, False, 0)
+
+    def decode(self, packet: SourcePacket) -> list[FakePicture]:
+        return [FakePicture(int(packet.native))] if packet.data else []
+
+
+def test_a_stream_at_the_analysis_rate_loses_no_picture_to_jitter() -> None:
+    clock, sink = ScriptedClock(), LatestFrame()
+    source = JitterySource(clock, 40)
+    reader = CameraReader(
+        CameraConfig(id="cam-1", rtsp_url="rtsp://127.0.0.1/sub"),
+        resolve_url=lambda: "rtsp://127.0.0.1/sub",
+        source_factory=lambda _u, _n, _p: source,
+        ingest=IngestConfig(watchdog_s=600),
+        analysis_fps=5,
+        clock=clock,
+        report=Statuses(),
+        sink=sink,
+    )
+    reader.start()
+    try:
+        assert source.done.wait(10)
+    finally:
+        reader.stop(5)
+    # every picture of the 5 fps stream is analysed, but for one while the analysis
+    # schedule settles on the stream's phase after the first picture
+    assert reader.frames_analysed >= 39
