@@ -59,6 +59,7 @@ from gateway.core.metrics import evaluate, role_activity, to_csv
 from gateway.core.ports import CaseDetail, CaseFilter, CaseNotFound, ConcurrentUpdate
 from gateway.core.service import CaseService
 from gateway.core.settings import CoreConfig
+from gateway.core.step_log import StepLog
 from gateway.core.workflow import (
     STATE_LABELS,
     USER_ROLES,
@@ -578,8 +579,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise ApiError(422, "invalid_request", "the period must end after it starts")
         return start, end
 
+    step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
+
     def _steps() -> list[Any]:
-        return [s.step for s in ctx.service.store.all_steps(limit=10_000_000)]
+        return step_log.steps()  # the new steps only, not the whole log each time
 
     @app.get("/api/v1/metrics", tags=["evaluation"])
     def metrics(

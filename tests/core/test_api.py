@@ -453,3 +453,17 @@ def test_case_bodies_are_exactly_what_their_response_models_say(api: Api) -> Non
     assert [s["action"] for s in steps.json()] == ["create", "register", "dispatch"]
     for step in steps.json():
         assert json.loads(StepOut.model_validate(step).model_dump_json()) == step
+
+
+def test_metrics_see_steps_taken_after_an_earlier_metrics_request(api: Api) -> None:
+    h = api.headers("shift_lead")
+    url = "/api/v1/metrics?start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z"
+    assert api.client.get(url, headers=h).json()["groups"] == []  # nothing registered yet
+    case_id = a_camera_case(api)
+    go(api, "operator", case_id, "register")
+    assert api.client.get(url, headers=h).json()["groups"][0]["registered"] == 1
+    go(api, "dispatcher", case_id, "dispatch")
+    roles = api.client.get(
+        "/api/v1/metrics/roles?start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z", headers=h
+    ).json()["roles"]
+    assert roles["operator"]["register"] == 1 and roles["dispatcher"]["dispatch"] == 1
