@@ -142,6 +142,7 @@ export async function render(main, ctx) {
     wall.before(h('p', { class: 'hint', id: 'camera-health-note' }, '核心服务暂未提供摄像头健康状态接口（/api/v1/cameras）：以下列出近期有检测的摄像头，健康状态显示为“未知”。'));
   }
   const peers = new Set();
+  let connecting = 0; // tiles being connected or playing are updated in place, never replaced
   let streaming = false;
 
   async function cameras() {
@@ -194,6 +195,7 @@ export async function render(main, ctx) {
         onclick: async () => {
           note.classList.remove('error');
           note.textContent = '连接中…';
+          connecting += 1;
           try {
             peers.add(await watch(cam.id, video, note));
             screen.replaceChildren(video);
@@ -209,6 +211,8 @@ export async function render(main, ctx) {
               h('a', { href: base, target: '_blank', rel: 'noopener' }, '打开视频网关页面'),
             );
             note.classList.add('error');
+          } finally {
+            connecting -= 1;
           }
         },
       },
@@ -253,7 +257,7 @@ export async function render(main, ctx) {
   async function refresh() {
     try {
       const list = await cameras();
-      if (peers.size) {
+      if (peers.size || connecting) {
         for (const cam of list) patch({ camera_id: cam.id, health: cam.state, detail: cam.detail, last_seen: cam.at, stale: cam.stale });
       } else {
         wall.replaceChildren(...list.map(tile));
