@@ -135,6 +135,7 @@ class AnalysisPipeline:
         self._jobs_ready = threading.Condition(self._lock)  # detector stage waits
         self._settled = threading.Condition(self._lock)  # wait_idle waits
         self._frames: deque[Frame] = deque()
+        self._gathering = False  # the motion stage waits for a batch to gather
         self._jobs: dict[str, _Job] = {}
         self._order: deque[str] = deque()  # round-robin of cameras
         self._cameras: dict[str, _Camera] = {}
@@ -240,7 +241,8 @@ class AnalysisPipeline:
                 dropped = self._frames.popleft()
                 self._cameras[dropped.camera_id].metrics.skipped += 1
             self._frames.append(frame)
-            self._frames_ready.notify()
+            if not self._gathering or 2 * len(self._frames) >= self._settings.queue_frames:
+                self._frames_ready.notify()  # while a batch gathers, only a half-full queue
 
     def on_case_event(self, event: CaseEvent) -> bool:
         """Learn from a case event (a reject as false detection); True when something was learnt."""
@@ -324,7 +326,11 @@ class AnalysisPipeline:
     # ----------------------------------------------------------------- motion stage
 
     def _motion_loop(self) -> None:
-        """Gate frames in batches: one wake-up and two lock rounds per batch, not per frame."""
+        """Gate frames in batches: one wake-up and two lock rounds per batch, not per frame.
+
+        Between batches the stage waits ``motion_batch_s`` for frames to gather; a queue
+        that fills to half its bound cuts the wait short, so gathering never drops frames.
+        """
         pause = self._settings.motion_batch_s
         while True:
             with self._lock:
@@ -357,8 +363,14 @@ class AnalysisPipeline:
                     self._jobs_ready.notify()
                 if self._idle_locked():
                     self._settled.notify_all()
-            if pause:
-                time.sleep(pause)  # let the next batch gather; submit() wakes nobody meanwhile
+                if pause:  # let the next batch gather (submit wakes us if the queue half-fills)
+                    self._gathering = True
+                    self._frames_ready.wait_for(self._batch_ready, pause)
+                    self._gathering = False
+
+    def _batch_ready(self) -> bool:
+        half_full = 2 * len(self._frames) >= self._settings.queue_frames
+        return half_full or self._state is not State.RUNNING
 
     def _queue_job(self, camera: _Camera, job: _Job) -> None:
         """Put a job in its camera's keep-newest slot (the lock is held)."""
