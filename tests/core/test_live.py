@@ -205,11 +205,9 @@ def test_outstanding_tickets_are_bounded() -> None:
 
 
 def test_the_relay_tells_each_committed_event_once_even_while_the_broker_is_away(
-    tmp_path: Path,
+    db_url: str, tmp_path: Path
 ) -> None:
-    service = make_service(
-        f"sqlite:///{tmp_path / 'c.sqlite3'}", tmp_path / "ev", FakeClock(MONDAY_10)
-    )
+    service = make_service(db_url, tmp_path / "ev", FakeClock(MONDAY_10))
     service.store_candidates([candidate(0)])  # committed before the relay ran: not told
     told: list[tuple[int, str, bytes]] = []
     connection = FakeConnection()
@@ -235,7 +233,9 @@ def test_the_relay_tells_each_committed_event_once_even_while_the_broker_is_away
     case = service.store.list_cases(CaseFilter(limit=1))[0][0]
     service.transition(case.id, Command(Action.REGISTER), Actor("o", Role.OPERATOR))
     relay._tick()
-    assert len(told) == 3 and told[-1][0] == 1
+    assert len(told) == 3
+    if db_url.startswith("sqlite"):
+        assert told[-1][0] == 1
     assert case_changes(told[-1:])[0][0]["action"] == "register"
     service.store.close()  # type: ignore[attr-defined]
 
