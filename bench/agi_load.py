@@ -1,6 +1,6 @@
 """Benchmark: N concurrent scripted report calls against the running `citygw agi`.
 
-    .venv/bin/python bench/agi_load.py [--calls 500] [--reply-delay-ms 100]
+    .venv/bin/python bench/agi_load.py [--calls 500] [--reply-delay-ms 100] [--purpose report]
 
 The gateway is the real daemon (`run_agi`: FastAGI server, pyst2 session, IVR, case
 numbers, durable outbox to a local Mosquitto); the callers are the fake Asterisk
@@ -14,7 +14,9 @@ machine included); and inside the gateway, from the reply read to the next comma
 sent (`FastAgiServer.turnarounds`). Baseline in the same run: the cheapest FastAGI
 server possible (a thread per connection writing the same command lines with no
 parsing, no IVR, no storage) against the same callers, so the callers' own floor shows.
-Results: bench/results/agi_load.json.
+Every call publishes one candidate (a report, or the record of a consultation or a
+transfer with ``--purpose``); a call that does not is counted as an error.
+Results: bench/results/agi_load.json (``--purpose report``), agi_load_<purpose>.json.
 Target (issue 4): 500 concurrent calls, 0 errors, p99 added latency <= 5 ms.
 """
 
@@ -61,12 +63,20 @@ SCRIPT = [
     Press("1"),  # confirm
     Press("1"),  # call back on this phone
 ]
+#: the caller's actions per call purpose (the gateway's candidate says the same purpose)
+SCRIPTS: dict[str, list[Any]] = {
+    "report": SCRIPT,
+    "consultation": [Press("2")],  # to an agent: a call record, no case
+    "transfer": [Press("0")],
+}
 
 
 # --------------------------------------------------------------------------- callers
 
 
-def _callers(port: int, script: str, calls: int, delay_s: float, tag: str) -> dict[str, Any]:
+def _callers(
+    port: int, script: str, calls: int, delay_s: float, tag: str, actions: list[Any]
+) -> dict[str, Any]:
     """Runs in a child process: N calls at once on one asyncio loop."""
 
     async def one(index: int) -> dict[str, Any]:
@@ -80,7 +90,7 @@ def _callers(port: int, script: str, calls: int, delay_s: float, tag: str) -> di
         await asyncio.sleep(delay_s * 2 * index / calls)  # callers ring in over 2 delays
         started = time.monotonic()
         try:
-            result = await place_call_async(SCRIPT, options, timeout_s=60)
+            result = await place_call_async(actions, options, timeout_s=60)
         except Exception as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         ok = result.closed_by_gateway and not result.unused_actions
@@ -102,16 +112,20 @@ def _callers(port: int, script: str, calls: int, delay_s: float, tag: str) -> di
 
 
 def _caller_process(
-    port: int, script: str, calls: int, delay_s: float, tag: str, queue: Any
+    port: int, script: str, calls: int, delay_s: float, tag: str, actions: list[Any], queue: Any
 ) -> None:
-    queue.put(_callers(port, script, calls, delay_s, tag))
+    queue.put(_callers(port, script, calls, delay_s, tag, actions))
 
 
-def run_callers(port: int, script: str, calls: int, delay_s: float, tag: str) -> dict[str, Any]:
+def run_callers(
+    port: int, script: str, calls: int, delay_s: float, tag: str, actions: list[Any]
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(
-        target=_caller_process, args=(port, script, calls, delay_s, tag, queue), name="callers"
+        target=_caller_process,
+        args=(port, script, calls, delay_s, tag, actions, queue),
+        name="callers",
     )
     process.start()
     outcome = queue.get(timeout=600)
@@ -219,8 +233,15 @@ def main() -> int:
     parser.add_argument(
         "--reply-delay-ms", type=float, default=100.0, help="Asterisk's time per command"
     )
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "agi_load.json")
+    parser.add_argument(
+        "--purpose", choices=sorted(SCRIPTS), default="report", help="what every caller does"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="results file")
     args = parser.parse_args()
+    actions = SCRIPTS[args.purpose]
+    if args.out is None:
+        suffix = "" if args.purpose == "report" else f"_{args.purpose}"
+        args.out = REPO / "bench" / "results" / f"agi_load{suffix}.json"
     delay_s = args.reply_delay_ms / 1000
     load_before = os.getloadavg()[0]
 
@@ -263,21 +284,24 @@ def main() -> int:
         port = agi.server.port
         script = config.telephony.script
 
-        probe = place_call(SCRIPT, CallOptions(script=script, port=port, uniqueid="probe.0"))
+        probe = place_call(actions, CallOptions(script=script, port=port, uniqueid="probe.0"))
         commands = [(c + "\n").encode() for c in probe.commands]
         assert agi.server.wait_idle(30)
-        print(f"[bench] one report call = {len(commands)} commands; {args.calls} calls at once")
+        print(
+            f"[bench] one {args.purpose} call = {len(commands)} commands; "
+            f"{args.calls} calls at once"
+        )
 
         baseline = BaselineServer(commands)
         base = summarise(
-            run_callers(baseline.port, script, args.calls, delay_s, "base"), args.calls
+            run_callers(baseline.port, script, args.calls, delay_s, "base", actions), args.calls
         )
         baseline.close()
         print(f"[bench] baseline: {json.dumps(base['turnaround_ms'])}, {base['errors']} errors")
 
         before = agi.service.candidates_published
         agi.server.turnarounds.clear()
-        outcome = run_callers(port, script, args.calls, delay_s, "load")
+        outcome = run_callers(port, script, args.calls, delay_s, "load", actions)
         gateway = summarise(outcome, args.calls)
         inside = sorted(seconds for _command, seconds in agi.server.turnarounds)
         gateway["server_side_ms"] = {
@@ -321,6 +345,7 @@ def main() -> int:
             "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         },
         "calls": args.calls,
+        "purpose": args.purpose,
         "reply_delay_ms": args.reply_delay_ms,
         "commands_per_call": len(commands),
         "baseline_minimal_server": base,

@@ -192,3 +192,40 @@ def test_start_and_stop_are_idempotent(servers) -> None:
     server.stop()
     assert server.state == ServerState.STOPPED
     assert not server.healthy()
+
+
+def test_follow_ups_run_one_at_a_time_on_one_thread_after_the_calls_let_go(servers) -> None:
+    running: list[str] = []
+    overlaps: list[int] = []
+    threads: set[str] = set()
+    gate = threading.Event()
+    lock = threading.Lock()
+
+    def follow_up(uniqueid: str) -> None:
+        with lock:
+            running.append(uniqueid)
+            overlaps.append(len(running))
+        threads.add(threading.current_thread().name)
+        gate.wait(30)
+        with lock:
+            running.remove(uniqueid)
+
+    def route(session: FastAgiSession) -> Callable[[], None]:
+        session.answer()
+        uniqueid = session.environment.uniqueid
+        return lambda: follow_up(uniqueid)
+
+    server = servers({"ivr12319": route}, max_calls=1)
+    first = place_call([], CallOptions(script="ivr12319", port=server.port, uniqueid="8.1"))
+    deadline = time.monotonic() + 10
+    while server.active_calls and time.monotonic() < deadline:  # the server notices the end
+        time.sleep(0.01)
+    # the first call's follow-up is held, yet its slot is free: a second call is served
+    second = place_call([], CallOptions(script="ivr12319", port=server.port, uniqueid="8.2"))
+    assert first.closed_by_gateway and second.commands == ["ANSWER"]
+    assert server.calls_refused == 0
+    assert not server.wait_idle(0.2)  # idle means the follow-ups have run too
+    gate.set()
+    assert server.wait_idle(10)
+    assert overlaps == [1, 1] and threads == {"fastagi.after-calls"}
+    assert server.healthy()
