@@ -9,8 +9,10 @@ consumers store once.
 
 The relay is also the one in-process place that sees every committed event: it hands
 each one, once and in commit order, to ``on_committed`` (the console's live stream),
-whether or not the broker is reachable. Rows are told before they can be published and
-deleted; the seen-set follows deletions because SQLite may reuse a deleted row's number.
+whether or not the broker is reachable: rows are told as the relay reads them to publish,
+or, while it cannot publish (no broker, window full), by a separate look at the table.
+A row is told before it can be published and deleted; the seen-set follows deletions
+because SQLite may reuse a deleted row's number.
 
 `OverdueWatch` asks the service, every ``interval_s``, to publish cases past their
 deadline (once per case and deadline).
@@ -154,7 +156,8 @@ class EventRelay(_Loop):
                 self._wake.set()  # PUBACKs arrive on paho's thread: look again soon
 
     def _tick(self) -> None:
-        self._watch()
+        if not self._started or not self._connection.connected or self._window_full():
+            self._watch()  # else the publishing below reads (and tells) every new row first
         if self._settle():
             return  # some were handed over as the connection dropped: next tick, not now
         if not self._inflight:
@@ -203,6 +206,9 @@ class EventRelay(_Loop):
                 del self._inflight[seq]
             self.relayed += len(done)
         return bool(lost)
+
+    def _window_full(self) -> bool:
+        return len(self._inflight) >= self._window
 
     def _watch(self) -> None:
         """Tell the listener of rows committed since the last look (broker up or not).

@@ -156,9 +156,12 @@ def test_case_events_carry_the_case_while_someone_listens_and_batches_are_small(
         return {"id": case_id, "state": "candidate"}
 
     parts.summarize = summarize
+    before = parts.hub.publish(CAMERAS, {"cameras": []})
     event = _case_event_row(1, "case-1")
-    parts.cases_committed([event])  # nobody listens: not read back
-    assert asked == [] and "case" not in parts.hub._history[-1].data
+    parts.cases_committed([event])  # nobody listens: not even read, only the gap is noted
+    assert asked == [] and list(parts.hub._history) == []
+    _, resumed = parts.hub.subscribe("back", Wakes(), last_event_id=before.id)
+    assert resumed is None  # it missed a case change: it must reload
     sub, _ = parts.hub.subscribe("c", Wakes())
     parts.cases_committed([event, _case_event_row(2, "case-1")])
     assert asked == ["case-1"]  # once per case in a batch
