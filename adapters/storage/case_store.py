@@ -245,10 +245,11 @@ _LINKED = sa.select(t.case_evidence.c.sha256).where(
 # ---------------------------------------------------------------- multi-row inserts
 #
 # An intake batch writes hundreds of rows per table. SQLAlchemy's per-row parameter
-# processing cost more than the database's own work, so these inserts are compiled once
-# per (table, columns, dialect) and given plain tuples, converted here as the column
-# types would: JSON as text (``null`` for None, as sa.JSON stores it), timestamps as naive
-# UTC (SQLite: SQLAlchemy's own text format, so comparisons with bound times still hold).
+# processing cost more than the database's own work, so these rows are written by a
+# statement built once per (table, columns, dialect) from plain tuples, converted here as
+# the column types would: JSON as text (``null`` for None, as sa.JSON stores it),
+# timestamps as naive UTC (SQLite: SQLAlchemy's own text format, so comparisons with
+# bound times still hold). PostgreSQL takes them by COPY.
 
 
 def _postgres_time(value: datetime | None) -> datetime | None:
@@ -277,15 +278,19 @@ def _insert_plan(
 ) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
     postgres = dialect == "postgresql"
     quote = (postgresql.dialect() if postgres else sqlite.dialect()).identifier_preparer.quote
-    mark = "%s" if postgres else "?"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
+    columns = ", ".join(quote(n) for n in names)
+    if postgres:
+        sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+    else:
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join('?' for _ in names)})"
+        )
     return sql, tuple(_converter(table.c[n], postgres) for n in names)
 
 
 def _insert_many(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """SQLite: one prepared INSERT run per row (``executemany``, cheap in-process);
+    PostgreSQL: ``COPY`` (a statement per row would cost the server several times more)."""
     names = tuple(rows[0])
     sql, converters = _insert_plan(table, names, connection.dialect.name)
     pairs = list(zip(names, converters, strict=True))
@@ -293,7 +298,13 @@ def _insert_many(connection: Connection, table: sa.Table, rows: list[dict[str, A
         tuple(row[n] if convert is None else convert(row[n]) for n, convert in pairs)
         for row in rows
     ]
-    connection.exec_driver_sql(sql, values)
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(sql, values)
+        return
+    driver = connection.connection.driver_connection  # psycopg, inside this transaction
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+        for row in values:
+            copy.write_row(row)
 
 
 class SqlCaseTransaction:
