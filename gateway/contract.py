@@ -39,7 +39,8 @@ from pydantic import (
 from gateway.clock import rfc3339, utc_now
 
 CONTRACT_MAJOR = 1
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
+"""1.1: `CameraStatus.gateway` (optional) names the video gateway instance pulling the camera."""
 DEFAULT_TOPIC_ROOT = "citygw/v1"
 #: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
 #: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.
@@ -337,6 +338,14 @@ class CameraStatus(_Message):
     fps_analysed: Annotated[float, Field(ge=0)] = 0.0
     last_frame_at: datetime | None = None
     detail: str = Field(default="", max_length=500)
+    gateway: Annotated[
+        str | None,
+        Field(
+            pattern=_SOURCE_ID_PATTERN,
+            description="instance of the video gateway pulling this camera (its DaemonStatus"
+            " instance): its last will means this camera is not watched any more",
+        ),
+    ] = None
 
     @field_serializer("last_frame_at")
     def _last_frame_rfc3339(self, value: datetime | None) -> str | None:

@@ -12,8 +12,9 @@ judges it when asked, at a given ``now``:
   (its last will: a dead gateway cannot report its cameras any more);
 - ``unknown``  the last status is older than ``stale_after`` (stale), or none came.
 
-A status carries no gateway instance, so with several gateways only "all of them offline"
-tells for sure; one gateway dying among many shows as its cameras going stale.
+A status names the gateway instance that pulls the camera (contract 1.1), so one gateway's
+last will takes exactly its cameras offline; for a status without it (an older gateway)
+only "every video gateway offline" tells for sure.
 
 No I/O here: `CameraStatusConsumer` turns inbound MQTT messages into registry updates
 and tells a listener what changed (the console's event stream).
@@ -162,7 +163,13 @@ class CameraRegistry:
             down = self._all_offline()
             return [self._judge(s, now, down) for _, s in sorted(self._statuses.items())]
 
-    def _judge(self, status: CameraStatus, now: datetime, gateways_down: bool) -> CameraView:
+    def _gateway_down(self, status: CameraStatus, all_down: bool) -> bool:
+        if status.gateway is None:
+            return all_down
+        return self._gateways.get(status.gateway) == DaemonState.OFFLINE
+
+    def _judge(self, status: CameraStatus, now: datetime, all_down: bool) -> CameraView:
+        gateways_down = self._gateway_down(status, all_down)
         stale = now - status.ts > self.stale_after
         health = _HEALTH_OF_STATE[status.state]
         detail = status.detail

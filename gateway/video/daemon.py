@@ -84,6 +84,7 @@ class VideoGateway:
         self.connection = bootstrap.mqtt_connection(config, DAEMON)
         self.publisher = bootstrap.edge_publisher(config, DAEMON, self.connection)
         self.contract = bootstrap.contract_publisher(config, self.publisher)
+        self._instance = config.instance
         self.ring: PacketRing | None = (
             PacketRing(
                 max_seconds=video.evidence.clip_buffer_s,
@@ -118,7 +119,7 @@ class VideoGateway:
         self.contract.candidate(candidate)
 
     def _publish_status(self, status: CameraStatus) -> None:
-        self.contract.camera_status(status)
+        self.contract.camera_status(status.model_copy(update={"gateway": self._instance}))
 
     def _latest_frame(self, camera_id: str) -> Any:
         reader = self.supervisor.reader(camera_id)

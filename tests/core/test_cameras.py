@@ -49,6 +49,7 @@ def status(
     state: CameraState = CameraState.ONLINE,
     at: datetime = MONDAY_10,
     detail: str = "",
+    gateway: str | None = None,
 ) -> CameraStatus:
     return CameraStatus.create(
         source=Source(kind=SourceKind.CAMERA, id=camera_id),
@@ -59,6 +60,7 @@ def status(
         fps_analysed=5.0,
         last_frame_at=at,
         detail=detail,
+        gateway=gateway,
     )
 
 
@@ -139,7 +141,22 @@ def test_the_last_will_of_the_only_video_gateway_takes_its_cameras_offline() -> 
     assert back is not None and back.health is CameraHealth.ONLINE
 
 
-def test_one_gateway_of_several_going_away_leaves_the_cameras_to_staleness() -> None:
+def test_one_gateway_of_several_going_away_takes_exactly_its_own_cameras_offline() -> None:
+    registry = CameraRegistry(STALE)
+    registry.update(status("cam-1", gateway="v1"))
+    registry.update(status("cam-2", gateway="v2"))
+    registry.gateway(gateway(DaemonState.ONLINE, "v1"))
+    registry.gateway(gateway(DaemonState.ONLINE, "v2"))
+    registry.gateway(gateway(DaemonState.OFFLINE, "v1"))
+    health = {v.camera_id: (v.health, v.gateway_offline) for v in registry.cameras(MONDAY_10)}
+    assert health == {
+        "cam-1": (CameraHealth.OFFLINE, True),
+        "cam-2": (CameraHealth.ONLINE, False),
+    }
+    assert not registry.all_gateways_offline
+
+
+def test_without_a_gateway_name_one_gateway_of_several_going_away_leaves_staleness() -> None:
     registry = CameraRegistry(STALE)
     registry.update(status("cam-1"))
     registry.gateway(gateway(DaemonState.ONLINE, "v1"))

@@ -111,7 +111,7 @@ def test_every_message_type_survives_a_round_trip_through_json(message) -> None:
     assert parsed.to_json() == payload
     document = json.loads(payload)
     assert document["schema"] == message.SCHEMA
-    assert document["version"] == "1.0"
+    assert document["version"] == "1.1"
     assert document["ts"].endswith("Z")
 
 

@@ -138,7 +138,8 @@ def test_a_killed_rtsp_server_makes_the_camera_offline_then_online_after_restart
     sink = FrameLog()
     config = make_config(video=_video([{"id": "gate-1", "rtsp_url": test_camera.rtsp_url}]))
     gateway = gateways(config, sink)
-    status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    online = status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    assert online.gateway == config.instance  # the core ties the camera to this gateway's will
     threads_before = _reader_threads()
     old_pid = test_camera.rtsp_pid
     mark = len(status_watcher.statuses)
