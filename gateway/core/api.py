@@ -43,6 +43,7 @@ from gateway.core.api_schemas import (
     CaseDetailOut,
     CaseIn,
     CasePage,
+    CaseQuery,
     DepartmentOut,
     ErrorOut,
     LoginIn,
@@ -333,30 +334,21 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @app.get("/api/v1/cases", response_model=CasePage, tags=["cases"])
     def list_cases(
         actor: Annotated[Actor, Depends(allow(_STAFF, Role.ADMIN))],
-        state: Annotated[list[CaseState] | None, Query()] = None,
-        event_code: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
-        grid: Annotated[str | None, Query(pattern=r"^\d{1,14}$", description="grid prefix")] = None,
-        department: Annotated[str | None, Query(max_length=64)] = None,
-        light: Annotated[Literal["green", "yellow", "red"] | None, Query()] = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        q: Annotated[CaseQuery, Query()],
     ) -> Response:
-        for moment in (created_from, created_to):
+        for moment in (q.created_from, q.created_to):
             if moment is not None and moment.tzinfo is None:
                 raise ApiError(
                     422, "invalid_request", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
                 )
-        if actor.role is Role.DEPARTMENT:
-            department = actor.department
+        light, offset, limit = q.light, q.offset, q.limit
         query = CaseFilter(
-            states=tuple(str(s) for s in state or ()),
-            event_code=event_code,
-            grid_prefix=grid,
-            department=department,
-            created_from=created_from,
-            created_to=created_to,
+            states=tuple(str(s) for s in q.state or ()),
+            event_code=q.event_code,
+            grid_prefix=q.grid,
+            department=actor.department if actor.role is Role.DEPARTMENT else q.department,
+            created_from=q.created_from,
+            created_to=q.created_to,
             offset=offset,
             limit=limit,
         )

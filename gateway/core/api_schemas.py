@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.contract import EVENT_CODE_PATTERN, GRID_CODE_PATTERN
-from gateway.core.workflow import Action
+from gateway.core.workflow import Action, CaseState
 
 
 class _Out(BaseModel):
@@ -91,6 +91,20 @@ class CaseDetailOut(CaseOut):
     evidence: list[EvidenceOut]
     reporter_name: str | None
     callback_number: str | None
+
+
+class CaseQuery(BaseModel):
+    """The filters and page of GET /api/v1/cases (one model: validated in one pass)."""
+
+    state: list[CaseState] | None = Field(default=None, description="any of these states")
+    event_code: str | None = Field(default=None, pattern=r"^\d{1,4}$", description="code or prefix")
+    grid: str | None = Field(default=None, pattern=r"^\d{1,14}$", description="grid prefix")
+    department: str | None = Field(default=None, max_length=64)
+    light: Literal["green", "yellow", "red"] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 class CasePage(_Out):
