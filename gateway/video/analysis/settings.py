@@ -213,7 +213,7 @@ class AnalysisConfig(_Section):
         default=32, ge=1, le=10000, description="frames waiting for motion analysis, all cameras"
     )
     motion_batch_s: float = Field(
-        default=0.05,
+        default=0.02,
         ge=0,
         le=0.5,
         description="the motion stage takes the frames that arrived during this long at once "
