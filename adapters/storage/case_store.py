@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -216,11 +217,14 @@ _BUMP_COUNTER = (
 _CASE_BY_ID = sa.select(t.cases).where(t.cases.c.id == _bp("id"))
 _COUNT_CASES = sa.select(sa.func.count()).select_from(t.cases)
 _PAGE_OF_CASES = (
-    sa.select(t.cases)
+    sa.select(t.cases.c.id, t.cases.c.version)
     .order_by(t.cases.c.created_at.desc(), t.cases.c.id)
     .offset(_bp("offset", type_=sa.Integer))
     .limit(_bp("limit", type_=sa.Integer))
 )
+_CASES_BY_IDS = sa.select(t.cases).where(t.cases.c.id.in_(_bp("ids", expanding=True)))
+#: cases kept by `SqlCaseStore` for lists (each checked against its stored version)
+CASE_CACHE_SIZE = 20_000
 _CANDIDATES_OF = (
     sa.select(t.candidates.c.id)
     .where(t.candidates.c.case_id == _bp("case_id"))
@@ -439,6 +443,8 @@ class SqlCaseTransaction:
     def update_case(self, case: Case, expected_version: int) -> None:
         if case.id in self._new_cases:
             raise ConcurrentUpdate(f"case {case.id} is being created in this transaction")
+        if case.version <= expected_version:  # readers trust (id, version) to name one state
+            raise ValueError(f"case {case.id} changed without a new version")
         values = case_to_row(case)
         del values["id"]
         # a new deadline (extension, resume, re-dispatch) may become overdue again
@@ -559,6 +565,8 @@ class SqlCaseStore:
         self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
             threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._case_cache: OrderedDict[str, Case] = OrderedDict()  # least recently listed first
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -633,8 +641,33 @@ class SqlCaseStore:
             count, select = _COUNT_CASES, _PAGE_OF_CASES
         with self._read() as c:
             total = c.execute(count).scalar_one()
-            cases = [case_from_row(row) for row in c.execute(select, page).mappings()]
+            listed = [(row[0], row[1]) for row in c.execute(select, page)]
+            cases = self._cases_at(c, listed)
         return cases, int(total)
+
+    def _cases_at(self, c: Connection, listed: list[tuple[str, int]]) -> list[Case]:
+        """The cases named, at the versions named: from the cache where it holds that
+        version, the rest read in one query (same read transaction). Every change to a
+        case raises its version (`update_case` is the only writer of case fields), so a
+        cached case at the stored version is the stored case."""
+        with self._cache_lock:
+            found = {
+                case_id: hit
+                for case_id, version in listed
+                if (hit := self._case_cache.get(case_id)) is not None and hit.version == version
+            }
+        missing = [case_id for case_id, _version in listed if case_id not in found]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            for row in c.execute(_CASES_BY_IDS, {"ids": chunk}).mappings():
+                found[row["id"]] = case_from_row(row)
+        with self._cache_lock:
+            for case_id, _version in listed:
+                self._case_cache[case_id] = found[case_id]
+                self._case_cache.move_to_end(case_id)
+            while len(self._case_cache) > CASE_CACHE_SIZE:
+                self._case_cache.popitem(last=False)
+        return [found[case_id] for case_id, _version in listed]
 
     def count_cases(self) -> int:
         with self._read() as c:

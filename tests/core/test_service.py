@@ -321,3 +321,20 @@ def test_an_overdue_case_is_published_once(service: CaseService, clock: FakeCloc
     overdue = [e for e in events(service) if e.action == "overdue"]
     assert len(overdue) == 1 and overdue[0].light == "red"
     clock.advance(timedelta(minutes=1).total_seconds())
+
+
+def test_a_listed_case_changed_elsewhere_is_listed_as_it_now_is(
+    service: CaseService, db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    service.store_candidates([candidate(1), candidate(2)])
+    before = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    other = make_service(db_url, tmp_path / "evidence-2", clock)  # another process's store
+    try:
+        other.transition(before["candidate 1"].id, Command(Action.REGISTER), OPERATOR)
+    finally:
+        other.store.close()  # type: ignore[attr-defined]
+    after = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    assert after["candidate 1"].state is CaseState.REGISTERED and after["candidate 1"].version == 1
+    assert after["candidate 2"] == before["candidate 2"]
+    registered, total = service.store.list_cases(CaseFilter(states=("registered",)))
+    assert total == 1 and [c.title for c in registered] == ["candidate 1"]
