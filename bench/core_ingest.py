@@ -11,7 +11,11 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
   `CandidateIngest`, so the ratio shows what the workflow costs.
 - API: GET /api/v1/cases (a page of 20) and GET /api/v1/cases/{id} at a fixed request
   rate (open loop: requests are sent on schedule whether or not earlier ones came
-  back), p50/p99 latency; baseline: GET /healthz at the same rate.
+  back; latency counts from when each was due), p50/p99 latency and the core's CPU per
+  request; baseline: GET /healthz at the same rate. The client is a light asyncio one:
+  it shares the machine's CPUs with the server it measures.
+- ingest figures also give this process's CPU per candidate (less sensitive than the
+  wall clock to what else the machine is running).
 
 Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
 """
@@ -19,6 +23,7 @@ Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -31,7 +36,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,15 +132,27 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
             raise RuntimeError("core could not connect")
         time.sleep(0.5)  # the subscription is made on connect; let its SUBACK arrive
         payloads = candidates(n, state.name)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         publisher = threading.Thread(target=publish_all, args=(config, payloads))
         publisher.start()
         wait_for(core.service.store.count_cases, n)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         publisher.join()
-        return {"candidates": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+        return _ingest_figures(n, elapsed, cpu)
     finally:
         core.stop()
+
+
+def _ingest_figures(n: int, elapsed: float, cpu: float) -> dict[str, float]:
+    """Throughput, and this process's CPU per candidate (producer, broker client, ingest,
+    relay: everything but the broker and the PostgreSQL server), less sensitive to the
+    machine's other load than the wall clock."""
+    return {
+        "candidates": n,
+        "seconds": round(elapsed, 3),
+        "per_s": round(n / elapsed, 1),
+        "process_cpu_ms_per_candidate": round(1000 * cpu / n, 3),
+    }
 
 
 def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[str, float]:
@@ -159,13 +175,13 @@ def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[
             raise RuntimeError("baseline could not connect")
         time.sleep(0.5)
         payloads = candidates(n, state.name)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         publisher = threading.Thread(target=publish_all, args=(config, payloads))
         publisher.start()
         wait_for(store.count, n)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         publisher.join()
-        return {"candidates": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+        return _ingest_figures(n, elapsed, cpu)
     finally:
         connection.stop()
         ingest.stop()
@@ -175,41 +191,75 @@ def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[
 
 
 def latency(
-    client: httpx.Client, url: str, headers: dict[str, str], rate: float, seconds: float
+    host: str, port: int, path: str, headers: dict[str, str], rate: float, seconds: float
 ) -> dict[str, float]:
-    """Open-loop: request i is sent at start + i/rate; latency counts from its send time."""
+    """Open loop: request i is due at start + i/rate and sent then, whether or not earlier
+    ones came back (a keep-alive connection that is free, else a new one); its latency
+    counts from when it was due, so a server that falls behind is not flattered.
+
+    The client is asyncio on raw HTTP/1.1 (tens of microseconds a request), because it
+    shares this machine's CPUs with the server it measures.
+    """
+    return asyncio.run(_open_loop(host, port, path, headers, rate, seconds))
+
+
+async def _open_loop(
+    host: str, port: int, path: str, headers: dict[str, str], rate: float, seconds: float
+) -> dict[str, float]:
     total = int(rate * seconds)
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    ).encode()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    opened: list[asyncio.StreamWriter] = []
     results: list[float] = []
     errors = 0
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.2
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
 
-    def one(i: int) -> None:
+    async def one(due: float) -> None:
         nonlocal errors
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        sent = time.perf_counter()
         try:
-            response = client.get(url, headers=headers)
-            ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        took = time.perf_counter() - sent
-        with lock:
-            if ok:
+            if idle:
+                reader, writer = idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(host, port)
+                opened.append(writer)
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            took = loop.time() - due
+            idle.append((reader, writer))
+            if status.split(b" ", 2)[1] == b"200":
                 results.append(took * 1000)
             else:
                 errors += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            errors += 1
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        list(pool.map(one, range(total)))
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    for writer in opened:
+        writer.close()
     results.sort()
     return {
         "requests": total,
         "errors": errors,
         "rate_rps": rate,
+        "connections": len(opened),
         "p50_ms": round(statistics.median(results), 2) if results else float("nan"),
         "p99_ms": round(results[min(len(results) - 1, int(len(results) * 0.99))], 2)
         if results
@@ -259,11 +309,22 @@ def bench_api(
             headers = {"Authorization": f"Bearer {token}"}
             for _ in range(50):  # warm up connections and caches
                 client.get("/api/v1/cases?limit=20", headers=headers)
-            return {
-                "baseline_healthz": latency(client, "/healthz", {}, rate, seconds),
-                "list_cases": latency(client, "/api/v1/cases?limit=20", headers, rate, seconds),
-                "get_case": latency(client, f"/api/v1/cases/{case_id}", headers, rate, seconds),
+            phases = {
+                "baseline_healthz": ("/healthz", {}),
+                "list_cases": ("/api/v1/cases?limit=20", headers),
+                "get_case": (f"/api/v1/cases/{case_id}", headers),
             }
+            results = {}
+            for name, (url, phase_headers) in phases.items():
+                cpu_before = _process_cpu_s(core.pid)
+                figures = latency("127.0.0.1", port, url, phase_headers, rate, seconds)
+                cpu_after = _process_cpu_s(core.pid)
+                if cpu_before is not None and cpu_after is not None:
+                    # the core's own CPU time (all threads) per request: what the load costs it
+                    cpu_ms = 1000 * (cpu_after - cpu_before) / figures["requests"]
+                    figures["server_cpu_ms_per_request"] = round(cpu_ms, 2)
+                results[name] = figures
+            return results
     finally:
         core.send_signal(signal.SIGTERM)
         try:
@@ -324,7 +385,7 @@ def main() -> int:
             api = bench_api(broker, _dir(root, "api"), args.rate, args.seconds)
             for name, figures in api.items():
                 print(
-                    f"API {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms at {figures['rate_rps']} rps ({figures['errors']} errors)",
+                    f"API {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms at {figures['rate_rps']} rps ({figures['errors']} errors), server CPU {figures.get('server_cpu_ms_per_request')} ms/request",
                     flush=True,
                 )  # type: ignore[index]
             results["api"] = api
@@ -337,6 +398,15 @@ def main() -> int:
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {args.out}")
     return 0
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _dir(root: Path, name: str) -> Path:
