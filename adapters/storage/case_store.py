@@ -557,14 +557,13 @@ class SqlCaseTransaction:
 class SqlCaseStore:
     """`CaseStore` + `UserStore` on one engine. ``close()`` disposes the pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, write_timeout_s: float = 10.0) -> None:
         self.engine = engine
         # SQLite has one writer at a time; writers of this process queue on a lock here
         # (woken the moment the writer before them commits) instead of in SQLite's busy
         # handler, which sleeps in growing steps. Other processes still meet busy_timeout.
-        self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        )
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._write_timeout_s = write_timeout_s
         self._case_cache: OrderedDict[str, Case] = OrderedDict()  # least recently listed first
         self._cache_lock = threading.Lock()
 
@@ -575,14 +574,27 @@ class SqlCaseStore:
         engine = open_engine(url, timeout_s=timeout_s)
         if run_migrations:
             migrate(engine)
-        return cls(engine)
+        return cls(engine, write_timeout_s=timeout_s)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process's turn to write (SQLite); waits as long as SQLite's busy timeout."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=self._write_timeout_s):
+            raise TimeoutError(f"another writer held the database for {self._write_timeout_s}s")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlCaseTransaction]:
-        with self._write_lock, self.engine.begin() as connection:
+        with self._writing(), self.engine.begin() as connection:
             tx = SqlCaseTransaction(connection)
             yield tx
             tx.flush()
@@ -740,7 +752,7 @@ class SqlCaseStore:
     def delete_events(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        with self._write_lock, self.engine.begin() as c:
+        with self._writing(), self.engine.begin() as c:
             for start in range(0, len(seqs), 500):
                 c.execute(
                     sa.delete(t.event_outbox).where(
@@ -753,7 +765,7 @@ class SqlCaseStore:
     def add_user(
         self, name: str, role: str, department: str | None, password_hash: str, at: datetime
     ) -> None:
-        with self._write_lock, self.engine.begin() as c:
+        with self._writing(), self.engine.begin() as c:
             exists = c.execute(sa.select(t.users.c.name).where(t.users.c.name == name)).first()
             values = {
                 "role": role,
@@ -778,7 +790,7 @@ class SqlCaseStore:
             ]
 
     def set_active(self, name: str, active: bool) -> bool:
-        with self._write_lock, self.engine.begin() as c:
+        with self._writing(), self.engine.begin() as c:
             result = c.execute(
                 sa.update(t.users).where(t.users.c.name == name).values(active=active)
             )
@@ -787,7 +799,7 @@ class SqlCaseStore:
             return result.rowcount == 1
 
     def add_token(self, token_hash: str, user_name: str, expires_at: datetime) -> None:
-        with self._write_lock, self.engine.begin() as c:
+        with self._writing(), self.engine.begin() as c:
             c.execute(
                 sa.insert(t.tokens).values(
                     token_hash=token_hash, user_name=user_name, expires_at=expires_at
@@ -812,5 +824,5 @@ class SqlCaseStore:
         return dict(row) if row else None
 
     def delete_token(self, token_hash: str) -> None:
-        with self._write_lock, self.engine.begin() as c:
+        with self._writing(), self.engine.begin() as c:
             c.execute(sa.delete(t.tokens).where(t.tokens.c.token_hash == token_hash))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -338,3 +339,41 @@ def test_a_listed_case_changed_elsewhere_is_listed_as_it_now_is(
     assert after["candidate 2"] == before["candidate 2"]
     registered, total = service.store.list_cases(CaseFilter(states=("registered",)))
     assert total == 1 and [c.title for c in registered] == ["candidate 1"]
+
+
+def test_sqlite_writers_of_one_process_take_turns_and_give_up_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    from adapters.storage.case_store import SqlCaseStore
+    from adapters.storage.database import migrate, open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'turns.sqlite3'}")
+    migrate(engine)
+    store = SqlCaseStore(engine, write_timeout_s=0.3)
+    holding, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def first_writer() -> None:
+        with store.transaction() as tx:
+            tx.add_event("t/1", b"first")
+            holding.set()
+            release.wait(5)
+
+    def second_writer() -> None:
+        try:
+            with store.transaction() as tx:
+                tx.add_event("t/2", b"second")
+            outcome.append("wrote")
+        except TimeoutError:
+            outcome.append("timed out")
+
+    first = threading.Thread(target=first_writer)
+    first.start()
+    assert holding.wait(5)
+    second_writer()  # the first still holds the turn: refused after 0.3 s, not blocked
+    release.set()
+    first.join(5)
+    second_writer()  # its turn now
+    assert outcome == ["timed out", "wrote"]
+    assert [p for _s, _t, p in store.pending_events(10)] == [b"first", b"second"]
+    store.close()
