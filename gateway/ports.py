@@ -8,6 +8,12 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class Delivery(Protocol):
+    """One message handed to the broker client: whether the broker acknowledged it (PUBACK)."""
+
+    def is_published(self) -> bool: ...
+
+
 class MessagePublisher(Protocol):
     """Publishes bytes on a topic, at least once. `OutboxPublisher` is the durable one."""
 

@@ -21,12 +21,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from gateway.config import MqttConfig
+from gateway.ports import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,6 @@ class ReceivedMessage:
     def ack(self) -> bool:
         """PUBACK this message; False if the connection it came on is gone (it will be redelivered)."""
         return self._connection._ack(self)
-
-
-class Delivery(Protocol):
-    """What paho's ``MQTTMessageInfo`` offers: whether the broker acknowledged the message."""
-
-    def is_published(self) -> bool: ...
 
 
 class _PahoDelivery:

@@ -32,8 +32,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from adapters.mqtt.connection import Delivery, MqttConnection, PublishRefused, ReceivedMessage
+from adapters.mqtt.connection import MqttConnection, PublishRefused, ReceivedMessage
 from gateway.contract import ContractError, Receipt, parse_message
+from gateway.ports import Delivery
 
 log = logging.getLogger(__name__)
 

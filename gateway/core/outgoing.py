@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
 from gateway.core.service import CaseService
+from gateway.ports import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class LoopState(StrEnum):
     STOPPED = "stopped"
 
 
-class _Loop:
+class _Loop(ABC):
     """One named thread running ``_tick`` until stopped; ``stop()`` runs a last tick."""
 
     name = "loop"
@@ -87,12 +89,9 @@ class _Loop:
         except Exception:
             log.exception("%s: last run failed", self.name)
 
-    def _tick(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class Delivery(Protocol):
-    def is_published(self) -> bool: ...
+    @abstractmethod
+    def _tick(self) -> None:
+        """One pass of the loop's work (called again after ``interval_s`` or a wake-up)."""
 
 
 class EventConnection(Protocol):
