@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.contract import CandidateCase, ContractError, Source, dead_letter_for, parse_message
+from gateway.inbound_queue import InboundQueue
 from gateway.ports import InboundMessage, ReceiptSender
 from gateway.publishing import ContractPublisher
 
@@ -86,51 +84,31 @@ class CandidateIngest:
         self._max_payload_bytes = max_payload_bytes
         self._on_stored = on_stored
         self._retry_max_s = retry_max_s
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._inbound = InboundQueue(
+            self._handle_batch, name="ingest.worker", queue_size=queue_size, max_batch=max_batch
+        )
         self.stats = IngestStats()
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="ingest.worker", daemon=True)
-        self._thread.start()
+        self._inbound.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._inbound.stop(timeout)
 
     @property
     def running(self) -> bool:
         """True while the worker thread is alive (for watchdogs)."""
-        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+        return self._inbound.running
 
     def submit(self, message: InboundMessage) -> None:
         """Called for each broker message; waits while the queue is full (back-pressure)."""
-        while not self._stopping.is_set():
-            try:
-                self._queue.put(message, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        self._inbound.submit(message)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True when the queue is empty (for tests and tools)."""
+        return self._inbound.wait_idle(timeout)
 
     # ------------------------------------------------------------------ worker
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._handle_batch(batch)
 
     def _handle_batch(self, batch: list[InboundMessage]) -> None:
         self.stats.received += len(batch)
@@ -210,27 +188,13 @@ class CandidateIngest:
         return parsed
 
     def _store_with_retry(self, candidates: list[CandidateCase]) -> list[bool] | None:
-        delay = 0.5
-        while True:
+        def attempt() -> list[bool]:
             try:
                 return self._store.store_candidates(candidates)
-            except Exception as exc:
+            except Exception:
                 self.stats.store_failures += 1
-                log.error(
-                    "storing %d candidates failed (%s); retrying in %.1fs",
-                    len(candidates),
-                    exc,
-                    delay,
-                )
-                if self._stopping.wait(delay):
-                    return None
-                delay = min(delay * 2, self._retry_max_s)
+                raise
 
-    def wait_idle(self, timeout: float) -> bool:
-        """True when the queue is empty (for tests and tools)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.empty():
-                return True
-            time.sleep(0.01)
-        return self._queue.empty()
+        return self._inbound.retry(
+            f"storing {len(candidates)} candidates", attempt, max_delay_s=self._retry_max_s
+        )

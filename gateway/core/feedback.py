@@ -10,11 +10,10 @@ feedback for an unknown case number or a case not yet closed is logged and dropp
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 
 from gateway.contract import CaseFeedback, ContractError, Source, dead_letter_for, parse_message
 from gateway.core.service import CaseService
+from gateway.inbound_queue import InboundQueue
 from gateway.ports import InboundMessage
 from gateway.publishing import ContractPublisher
 
@@ -33,37 +32,23 @@ class FeedbackConsumer:
         self._service = service
         self._dead_letters = dead_letters
         self._consumer = consumer
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._inbound = InboundQueue(
+            self._handle_batch, name="core.feedback", queue_size=queue_size
+        )
         self.applied = 0
         self.ignored = 0
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="core.feedback", daemon=True)
-            self._thread.start()
+        self._inbound.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._inbound.stop(timeout)
 
     def submit(self, message: InboundMessage) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._queue.put(message, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        self._inbound.submit(message)
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                message = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def _handle_batch(self, batch: list[InboundMessage]) -> None:
+        for message in batch:
             self._handle(message)
 
     def _handle(self, message: InboundMessage) -> None:
@@ -80,17 +65,11 @@ class FeedbackConsumer:
             message.ack()
             return
         assert isinstance(feedback, CaseFeedback)
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                result = self._service.feedback(feedback)
-                break
-            except Exception as exc:
-                log.error("feedback %s not stored (%s); retrying in %.1fs", feedback.id, exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 30.0)
-        else:
-            return  # stopping: not acknowledged, redelivered after restart
+        result = self._inbound.retry(
+            f"storing feedback {feedback.id}", lambda: self._service.feedback(feedback)
+        )
+        if self._inbound.stopping:
+            return  # not acknowledged: redelivered after restart
         if result is None:
             self.ignored += 1
         else:

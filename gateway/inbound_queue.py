@@ -1,0 +1,108 @@
+"""A bounded queue of inbound broker messages and the one worker thread that drains it.
+
+The broker client's thread calls `submit()`; when the queue is full it waits (back-pressure:
+the broker holds the rest, nothing is dropped). The worker hands the handler batches of up
+to ``max_batch`` messages; the handler acknowledges what it has committed. `retry()` is the
+shared "try again with doubling delays until it works or we stop" of both consumers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from gateway.ports import InboundMessage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BatchHandler = Callable[[list[InboundMessage]], None]
+
+
+class InboundQueue:
+    """``start()``/``stop()`` own one worker thread named ``name``."""
+
+    def __init__(
+        self, handle: BatchHandler, *, name: str, queue_size: int, max_batch: int = 1
+    ) -> None:
+        self._handle = handle
+        self._name = name
+        self._max_batch = max_batch
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def running(self) -> bool:
+        """True while the worker thread is alive (for watchdogs)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    def submit(self, message: InboundMessage) -> None:
+        """Called for each broker message; waits while the queue is full (back-pressure)."""
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True when the queue is empty (for tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty():
+                return True
+            time.sleep(0.01)
+        return self._queue.empty()
+
+    def retry(self, what: str, attempt: Callable[[], T], *, max_delay_s: float = 30.0) -> T | None:
+        """``attempt()`` until it returns, waiting 0.5 s, 1 s, 2 s... between failures;
+        None if we are stopped meanwhile (the caller then leaves its messages unacknowledged)."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                return attempt()
+            except Exception as exc:
+                log.error("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, max_delay_s)
+        return None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._handle(batch)
+            except Exception:
+                # unacknowledged: the broker redelivers them after a reconnect or restart
+                log.exception("%s: handling %d messages failed", self._name, len(batch))
