@@ -55,6 +55,7 @@ from gateway.core.api_schemas import (
     UserOut,
 )
 from gateway.core.auth import Authenticator, AuthError, UserError
+from gateway.core.call_records import CallRecordReader
 from gateway.core.intake import case_id_for
 from gateway.core.metrics import evaluate, role_activity, to_csv
 from gateway.core.ports import CaseDetail, CaseFilter, CaseNotFound, ConcurrentUpdate
@@ -101,6 +102,7 @@ class ApiContext:
     clock: Clock
     event_names: dict[str, str]
     live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
+    call_records: CallRecordReader | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -657,7 +659,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     from gateway.core.api_live import live_router
 
     app.include_router(live_router(ctx, allow))
-    app.include_router(call_records_router(ctx, allow))
+    app.include_router(call_records_router(ctx, allow, ctx.call_records))
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )

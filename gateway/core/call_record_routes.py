@@ -25,15 +25,10 @@ Purpose = Literal["consultation", "status_query", "transfer", "none"]
 def call_records_router(
     ctx: ApiContext,
     allow: Callable[[frozenset[Role]], Callable[..., Actor]],
-    reader: CallRecordReader | None = None,
+    reader: CallRecordReader | None,
 ) -> APIRouter:
-    """The route, guarded by the API's ``allow``; ``reader`` defaults to the SQL reader
-    on the service's own store."""
-    if reader is None:
-        from adapters.storage.call_record_store import SqlCallRecords
-
-        reader = SqlCallRecords.for_store(ctx.service.store)
-    records = reader
+    """The route, guarded by the API's ``allow``; ``reader`` is chosen in bootstrap (None:
+    the route answers 503, this core was started without one)."""
     router = APIRouter(prefix="/api/v1", tags=["call records"])
 
     @router.get("/call-records", summary="hotline calls kept without a case (话务记录)")
@@ -57,7 +52,9 @@ def call_records_router(
             offset=offset,
             limit=limit,
         )
-        items, total = records.call_records(query)
+        if reader is None:
+            raise ApiError(503, "call_records_unavailable", "this core has no call-record reader")
+        items, total = reader.call_records(query)
         return {
             "total": total,
             "offset": offset,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
+from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.evidence_store import EvidenceStore
 from gateway import bootstrap, sdnotify
@@ -195,7 +196,15 @@ def build_core(
     connection.subscribe(contract.topics.all_daemon_status, cameras.daemon_status, qos=0)
     api = None
     if with_api:
-        context = ApiContext(service, auth, config.core, clock, load_event_names(), live)
+        context = ApiContext(
+            service,
+            auth,
+            config.core,
+            clock,
+            load_event_names(),
+            live,
+            call_records=SqlCallRecords.for_store(service.store),
+        )
         api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)
     return CoreDaemon(
         service,

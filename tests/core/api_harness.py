@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from adapters.storage.call_record_store import SqlCallRecords
 from gateway.clock import FakeClock
 from gateway.core import auth as auth_module
 from gateway.core.api import ApiContext, create_app
@@ -58,5 +59,13 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
     for role, (name, department) in USERS.items():
         auth.add_user(name, role, PASSWORD, department)
         tokens[role] = auth.login(name, PASSWORD)[0]
-    app = create_app(ApiContext(service, auth, config, clock, load_event_names()))
+    context = ApiContext(
+        service,
+        auth,
+        config,
+        clock,
+        load_event_names(),
+        call_records=SqlCallRecords.for_store(service.store),
+    )
+    app = create_app(context)
     return Api(TestClient(app), service, auth, clock, tokens)
