@@ -105,7 +105,8 @@ candidates = sa.Table(
     sa.Column("event_code", sa.String(4), nullable=False),
     sa.Column("produced_at", UtcDateTime(), nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
-    sa.Column("outcome", sa.String(16), nullable=False),  # new_case | redetection | proposed_merge | call_record (case_id "")
+    # new_case | redetection | proposed_merge | call_record (a call record has case_id "")
+    sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("body", sa.JSON(), nullable=False),  # the message without evidence bytes
 )
 
