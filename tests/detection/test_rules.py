@@ -429,3 +429,14 @@ def test_an_update_is_a_new_candidate_naming_the_first_and_keeping_its_subject()
     assert two.facts["track_id"] == one.facts["track_id"] == "park:track-1"
     assert two.location.camera_id == one.location.camera_id == "cam-1"
     assert two.facts["dwell_s"] > one.facts["dwell_s"]
+
+
+def test_a_clearer_sighting_is_published_as_an_update_before_the_dwell_grows_by_half() -> None:
+    scene = Scene(parking(min_dwell_s=300, update_every_s=60))
+    scene.run(320, [car(100, score=0.5)])
+    (first,) = scene.firsts
+    scene.run(90, [car(100, score=0.5)])  # dwell 300 -> 390: not half again, same score
+    assert scene.updates == []
+    scene.run(5, [car(100, score=0.9)])  # the car seen clearly: a better snapshot
+    (update,) = scene.updates
+    assert update.facts["objects"][0]["score"] == 0.9 and update.first is first

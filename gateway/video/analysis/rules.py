@@ -359,7 +359,7 @@ class RuleEngine:
         every = rule.update_every_s
         if not every or now - episode.published.at < every:
             return []
-        lead = objects[0].detection if objects else None
+        lead = objects[0].detection if len(objects) == 1 else None  # one object: its score
         if not _grown(episode.published, episode.facts, lead):
             return []
         firing = self._firing(
@@ -563,7 +563,8 @@ class RuleEngine:
 
 
 def _grown(published: Firing, facts: dict[str, Any], lead: Detection | None) -> bool:
-    """Whether ``facts`` say materially more than the ``published`` firing did."""
+    """Whether ``facts`` say materially more than the ``published`` firing did (``lead``:
+    the one object of a track rule, whose clearer detection makes a better snapshot)."""
     before = published.facts
     for timer in ("dwell_s", "down_s", "held_s"):
         if timer in facts and facts[timer] >= UPDATE_GROWTH * max(1.0, before.get(timer, 0)):
