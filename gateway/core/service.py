@@ -203,11 +203,16 @@ class CaseService:
         key = track_key(candidate)
         existing = index.tracks.get(key) if key is not None else None
         if existing is not None:
-            result = self.workflow.redetected(existing, now, candidate.id)
+            update = candidate.facts if "update_of" in candidate.facts else None
+            result = self.workflow.redetected(existing, now, candidate.id, update)
+            if result.case is not existing:  # an update grew the open case's facts
+                tx.update_case(result.case, existing.version)
+                assert key is not None
+                index.tracks[key] = result.case
             tx.add_candidate(candidate, existing.id, "redetection", now)
             self._link_evidence(tx, existing.id, candidate, now)
             self._record(tx, result, [candidate.id])
-            return existing, "redetection"
+            return result.case, "redetection"
         case = case_from_candidate(candidate, number, self.workflow.table, now)
         if candidate.case_number and number != candidate.case_number:
             case = dataclasses.replace(

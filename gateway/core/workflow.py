@@ -352,8 +352,29 @@ class Workflow:
         )
         return Transition(case, step)
 
-    def redetected(self, case: Case, now: datetime, candidate_id: str) -> Transition:
-        """A candidate that is the same tracked object again: logged, nothing changes."""
+    def redetected(
+        self,
+        case: Case,
+        now: datetime,
+        candidate_id: str,
+        update: dict[str, Any] | None = None,
+    ) -> Transition:
+        """A candidate that is the same tracked object again: logged.
+
+        ``update``: the facts of a camera's update of its first candidate (``update_of``
+        set: the parking has lasted longer, the crowd grew, a clearer picture). They
+        replace the case's facts of the same names while the case is still open, so the
+        operator sees the condition as it is now; the case's version goes up. A case in a
+        final state keeps its facts (the update is only logged).
+        """
+        facts: dict[str, Any] = {"candidate_id": candidate_id}
+        if update and case.state not in FINAL_STATES:
+            changed = {k: v for k, v in update.items() if case.facts.get(k) != v}
+            if changed:
+                facts["updated"] = changed
+                case = dataclasses.replace(
+                    case, facts={**case.facts, **changed}, version=case.version + 1
+                )
         step = Step(
             case.id,
             now,
@@ -362,7 +383,7 @@ class Workflow:
             case.state,
             SYSTEM_ACTOR.name,
             Role.SYSTEM,
-            facts={"candidate_id": candidate_id},
+            facts=facts,
         )
         return Transition(case, step)
 

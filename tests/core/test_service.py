@@ -113,6 +113,36 @@ def test_a_redetected_camera_track_never_opens_a_second_case(service: CaseServic
     assert service.store.count_cases() == 2
 
 
+def test_a_camera_update_grows_the_open_case_facts_and_its_version(service: CaseService) -> None:
+    first = _camera(1, 7, dwell_s=600.0)
+    service.store_candidates([first])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    update = _camera(2, 7, dwell_s=900.0, update_of=first.id, update_seq=1)  # type: ignore[attr-defined]
+    same_again = _camera(3, 7, dwell_s=900.0, update_of=first.id, update_seq=1)  # type: ignore[attr-defined]
+    assert service.store_candidates([update, same_again]) == [True, True]
+    now = service.store.get_case(case.id)
+    assert now is not None and service.store.count_cases() == 1
+    assert now.facts["dwell_s"] == 900.0 and now.facts["update_seq"] == 1
+    assert now.version == case.version + 1  # the repeat changed nothing: no second bump
+    updated = [s.step.facts.get("updated") for s in service.store.steps(case.id)]
+    assert updated[1:] == [{"dwell_s": 900.0, "update_of": first.id, "update_seq": 1}, None]  # type: ignore[attr-defined]
+
+
+def test_a_plain_redetection_or_an_update_of_a_final_case_keeps_its_facts(
+    service: CaseService,
+) -> None:
+    first = _camera(1, 7, dwell_s=600.0)
+    service.store_candidates([first, _camera(2, 7, dwell_s=999.0)])  # no update_of: log only
+    case = service.store.list_cases(CaseFilter())[0][0]
+    assert case.facts["dwell_s"] == 600.0
+    service.transition(case.id, Command(Action.REJECT, opinion="误报"), OPERATOR)
+    late = _camera(3, 7, dwell_s=1200.0, update_of=first.id, update_seq=1)  # type: ignore[attr-defined]
+    service.store_candidates([late])
+    rejected = service.store.get_case(case.id)
+    assert rejected is not None and rejected.state is CaseState.REJECTED
+    assert rejected.facts["dwell_s"] == 600.0
+
+
 def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
     service: CaseService, clock: FakeClock
 ) -> None:
