@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 TOTAL = 5000
 
 
-def _log_progress(store: SqlCaseStore, path: Path) -> None:
+def _log_progress(store: SqlCaseStore, path: Path, stop: threading.Event) -> None:
+    """Diagnostics for a failure: the case count once a second until the test ends."""
     with path.open("a") as out:
-        for _ in range(300):
+        while not stop.wait(1.0):
             out.write(f"{time.monotonic():.1f} {store.count_cases()}\n")
             out.flush()
-            time.sleep(1)
 
 
 def start_core(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -60,6 +60,8 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
     store = SqlCaseStore.open(db_url, run_migrations=False) if "postgresql" in db_url else None
     core = start_core(config_file, tmp_path / "core-1.log")
     producer = None
+    progress: threading.Thread | None = None
+    progress_stop = threading.Event()
     try:
         status.wait_until(
             lambda ms: any(b'"core"' in m.payload and b'"online"' in m.payload for m in ms), 60
@@ -81,7 +83,9 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
 
         core = start_core(config_file, tmp_path / "core-2.log")
         progress = threading.Thread(
-            target=_log_progress, args=(store, tmp_path / "progress.log"), daemon=True
+            target=_log_progress,
+            args=(store, tmp_path / "progress.log", progress_stop),
+            daemon=True,
         )
         progress.start()
         try:
@@ -100,6 +104,9 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         numbers = {c.number for c in store.list_cases(CaseFilter(limit=TOTAL))[0]}
         assert len(numbers) == TOTAL
     finally:
+        progress_stop.set()
+        if progress is not None:
+            progress.join(5)
         if core.poll() is None:
             core.send_signal(signal.SIGTERM)
             try:
