@@ -353,7 +353,7 @@ class CameraReader:
         if main is None:
             if self._ring_session is None:
                 self._ring_session = ring.begin_session(self.camera_id, self._info)
-            self._add(ring, packet, now)
+            ring.add_packet(self.camera_id, packet, now, self._ring_session)
             return
         with main.ring_lock:  # the main stream may take the ring over (or give it back) now
             if main.feeds_ring:
@@ -361,18 +361,7 @@ class CameraReader:
                 return
             if self._ring_session is None:
                 self._ring_session = ring.begin_session(self.camera_id, self._info)
-            self._add(ring, packet, now)
-
-    def _add(self, ring: PacketRing, packet: SourcePacket, now: float) -> None:
-        ring.add(
-            self.camera_id,
-            packet.data,
-            pts=packet.pts,
-            dts=packet.dts,
-            keyframe=packet.keyframe,
-            monotonic=now,
-            session=self._ring_session,
-        )
+            ring.add_packet(self.camera_id, packet, now, self._ring_session)
 
     def _on_picture(self, picture: Picture, now: float, next_due: float) -> float:
         self._last_picture_mono = now

@@ -18,13 +18,16 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from gateway.contract import Evidence, EvidenceRole
 from gateway.video.detection import Detection
+
+if TYPE_CHECKING:  # ports imports this module
+    from gateway.video.ports import SourcePacket
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +223,20 @@ class PacketRing:
             ring.session += 1
             ring.info[ring.session] = info
             return ring.session
+
+    def add_packet(
+        self, camera_id: str, packet: SourcePacket, monotonic: float, session: int | None
+    ) -> None:
+        """`add` for a packet as a `FrameSource` delivers it."""
+        self.add(
+            camera_id,
+            packet.data,
+            pts=packet.pts,
+            dts=packet.dts,
+            keyframe=packet.keyframe,
+            monotonic=monotonic,
+            session=session,
+        )
 
     def add(
         self,

@@ -272,15 +272,7 @@ class MainStream:
                 self.size = (info.width, info.height)
                 self._set_state(MainStreamState.ONLINE)
             if self._ring is not None:
-                self._ring.add(
-                    self.camera_id,
-                    packet.data,
-                    pts=packet.pts,
-                    dts=packet.dts,
-                    keyframe=packet.keyframe,
-                    monotonic=now,
-                    session=self._ring_session,
-                )
+                self._ring.add_packet(self.camera_id, packet, now, self._ring_session)
             if not self._wanted(now):
                 if self._decoding:
                     self._decoding = False
