@@ -12,7 +12,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,20 @@ _ONVIF_KINDS = {
     "unreachable": StreamErrorKind.UNREACHABLE,
     "no_profile": StreamErrorKind.NOT_FOUND,
 }
+
+
+@contextmanager
+def _onvif_errors_as_stream_errors() -> Iterator[None]:
+    """An ONVIF failure while finding a stream is a stream failure the reader backs off on."""
+    from adapters.onvif.device import OnvifError
+
+    try:
+        yield
+    except OnvifError as exc:
+        kind = _ONVIF_KINDS.get(exc.kind, StreamErrorKind.PROTOCOL)
+        raise StreamError(kind, f"ONVIF: {exc.reason}") from None
+    except TimeoutError:
+        raise StreamError(StreamErrorKind.TIMEOUT, "ONVIF: no answer in time") from None
 
 
 def _load_pipeline_class() -> Any:
@@ -148,9 +163,9 @@ class VideoGateway:
         timeout_s = self.config.video.onvif_timeout_s
 
         def resolve() -> str:
-            from adapters.onvif.device import OnvifError, resolve_stream_uri
+            from adapters.onvif.device import resolve_stream_uri
 
-            try:
+            with _onvif_errors_as_stream_errors():
                 profile, uri = resolve_stream_uri(
                     onvif.url,
                     camera.username,
@@ -159,11 +174,6 @@ class VideoGateway:
                     analysis_width=onvif.analysis_width,
                     timeout_s=timeout_s,
                 )
-            except OnvifError as exc:
-                kind = _ONVIF_KINDS.get(exc.kind, StreamErrorKind.PROTOCOL)
-                raise StreamError(kind, f"ONVIF: {exc.reason}") from None
-            except TimeoutError:
-                raise StreamError(StreamErrorKind.TIMEOUT, "ONVIF: no answer in time") from None
             log.info(
                 "camera %s: ONVIF profile %s (%sx%s) for analysis",
                 camera.id,
@@ -188,9 +198,9 @@ class VideoGateway:
         timeout_s = self.config.video.onvif_timeout_s
 
         def resolve() -> str | None:
-            from adapters.onvif.device import OnvifError, resolve_main_stream_uri
+            from adapters.onvif.device import resolve_main_stream_uri
 
-            try:
+            with _onvif_errors_as_stream_errors():
                 found = resolve_main_stream_uri(
                     onvif.url,
                     camera.username,
@@ -200,11 +210,6 @@ class VideoGateway:
                     analysis_width=onvif.analysis_width,
                     timeout_s=timeout_s,
                 )
-            except OnvifError as exc:
-                kind = _ONVIF_KINDS.get(exc.kind, StreamErrorKind.PROTOCOL)
-                raise StreamError(kind, f"ONVIF: {exc.reason}") from None
-            except TimeoutError:
-                raise StreamError(StreamErrorKind.TIMEOUT, "ONVIF: no answer in time") from None
             if found is None:
                 log.info("camera %s: one stream profile: it serves analysis and all", camera.id)
                 return None
