@@ -31,8 +31,14 @@ def find_pg_bin() -> Path:
 class PostgresServer:
     """One postgres cluster; ``start()`` returns once it accepts connections."""
 
-    def __init__(self, *, port: int | None = None, user: str = "postgres") -> None:
+    def __init__(
+        self, *, port: int | None = None, user: str = "postgres", durable_commits: bool = False
+    ) -> None:
+        """``durable_commits``: a commit is in the WAL (written, not fsynced) when it returns,
+        so it survives the server crashing (`restart("immediate")`); off, for speed, a
+        crash may lose the last fraction of a second of commits."""
         self.port = port or free_port()
+        self._synchronous_commit = "on" if durable_commits else "off"
         self.host = "127.0.0.1"
         self.bin = find_pg_bin()
         self._as_root = os.geteuid() == 0
@@ -68,7 +74,8 @@ class PostgresServer:
             )  # fmt: skip
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses={self.host} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c fsync=off -c synchronous_commit={self._synchronous_commit} "
+            "-c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
             self._cmd(
@@ -88,21 +95,21 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
-    def stop(self) -> None:
+    def halt(self, mode: str = "immediate") -> None:
+        """Stop the server and keep its data: ``immediate`` is a crash (recovery on the next
+        start), ``fast`` a clean shutdown that ends every session."""
         if self._started:
             subprocess.run(
                 self._cmd(
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.data_dir),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
+                    str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"
                 ),
                 check=False,
                 capture_output=True,
                 timeout=60,
             )
             self._started = False
+
+    def stop(self) -> None:
+        """Stop the server and delete its data."""
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
