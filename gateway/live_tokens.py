@@ -78,8 +78,9 @@ def issue(secret: str, *, subject: str, camera_id: str, now: datetime, ttl: time
     return f"{signed_part}.{_sign(_key(secret), signed_part)}"
 
 
-def verify(secret: str, token: str, *, camera_id: str, now: datetime) -> LiveViewGrant:
-    """The grant in ``token`` if it is genuine, unexpired and covers ``camera_id``."""
+def verify(secret: str, token: str, *, camera_id: str | None, now: datetime) -> LiveViewGrant:
+    """The grant in ``token`` if it is genuine, unexpired and covers ``camera_id``
+    (``None``: any camera; the caller then looks at `LiveViewGrant.allows` itself)."""
     if len(token) > MAX_TOKEN_CHARS:
         raise LiveTokenError("malformed", "token too long")
     parts = token.split(".")
@@ -102,6 +103,6 @@ def verify(secret: str, token: str, *, camera_id: str, now: datetime) -> LiveVie
         raise LiveTokenError("malformed", f"unreadable payload ({exc})") from exc
     if grant.expires_at <= now.timestamp():
         raise LiveTokenError("expired", "token expired; ask the console for a new one")
-    if not grant.allows(camera_id):
+    if camera_id is not None and not grant.allows(camera_id):
         raise LiveTokenError("wrong_camera", f"token is for camera {grant.camera_id!r}")
     return grant

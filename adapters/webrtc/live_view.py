@@ -8,7 +8,7 @@ is encoded once per viewer and decoded once in all.
 
 Signalling is a small HTTP endpoint (aiohttp) the console uses:
 
-- ``GET  /live/cameras``                 → ``[{"id", "viewers"}]``
+- ``GET  /live/cameras``                 → ``[{"id", "viewers"}]`` (those the grant covers)
 - ``POST /live/cameras/{id}/offer``      ``{"sdp", "type": "offer"}`` → the answer
 - ``GET  /live/``                        → a minimal page that plays a camera
 
@@ -49,7 +49,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
-from gateway.live_tokens import LiveTokenError, LiveViewGrant, verify
+from gateway.live_tokens import ANY_CAMERA, LiveTokenError, LiveViewGrant, verify
 from gateway.video.ports import Picture
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,17 @@ _PAGE = """<!doctype html><meta charset="utf-8"><title>citygw live view</title>
 <video id="v" autoplay muted playsinline style="display:block;max-width:100%"></video>
 <script>
 const sel = document.getElementById('cam');
-fetch('cameras').then(r => r.json()).then(list => list.forEach(c => {
-  const o = document.createElement('option'); o.value = o.textContent = c.id; sel.appendChild(o);
-}));
 const tok = document.getElementById('token');
 tok.value = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+const auth = () => tok.value ? {'Authorization': 'Bearer ' + tok.value} : {};
+const list = () => fetch('cameras', {headers: auth()}).then(r => r.json()).then(cams => {
+  sel.replaceChildren();
+  (Array.isArray(cams) ? cams : []).forEach(c => {
+    const o = document.createElement('option'); o.value = o.textContent = c.id; sel.appendChild(o);
+  });
+});
+tok.onchange = list;
+list();
 document.getElementById('go').onclick = async () => {
   const pc = new RTCPeerConnection({iceServers: []});
   pc.addTransceiver('video', {direction: 'recvonly'});
@@ -129,8 +135,7 @@ document.getElementById('go').onclick = async () => {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
     else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
-  const headers = {'Content-Type': 'application/json'};
-  if (tok.value) headers['Authorization'] = 'Bearer ' + tok.value;
+  const headers = {'Content-Type': 'application/json', ...auth()};
   const r = await fetch('cameras/' + encodeURIComponent(sel.value) + '/offer', {method: 'POST',
     headers, body: JSON.stringify(pc.localDescription)});
   if (!r.ok) { alert(await r.text()); return; }
@@ -305,18 +310,26 @@ class LiveViewServer:
     async def _page(self, _request: web.Request) -> web.Response:
         return web.Response(text=_PAGE, content_type="text/html")
 
-    async def _list(self, _request: web.Request) -> web.Response:
+    async def _list(self, request: web.Request) -> web.Response:
+        """The cameras the caller's grant covers (all of them for a grant for ``*``)."""
+        grant = self._authorize(request, None)
+        if isinstance(grant, web.Response):
+            return grant
         body = [
             {"id": cid, "viewers": len(self._cameras[cid].viewers) if cid in self._cameras else 0}
             for cid in sorted(self._camera_ids())
+            if grant.allows(cid)
         ]
         return web.json_response(body)
 
-    def _authorize(self, request: web.Request, camera_id: str) -> LiveViewGrant | web.Response:
-        """The caller's grant for ``camera_id``, or the refusal to send (401/403)."""
+    def _authorize(
+        self, request: web.Request, camera_id: str | None
+    ) -> LiveViewGrant | web.Response:
+        """The caller's grant for ``camera_id`` (None: for any camera), or the refusal to
+        send (401/403)."""
         if self._token_secret is None:
             if _loopback_peer(request):
-                return LiveViewGrant(subject="loopback", camera_id=camera_id, expires_at=0)
+                return LiveViewGrant(subject="loopback", camera_id=ANY_CAMERA, expires_at=0)
             return _refusal(
                 403,
                 "loopback_only",

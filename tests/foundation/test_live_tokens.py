@@ -58,3 +58,8 @@ def test_a_short_secret_or_a_long_lifetime_is_a_programming_error() -> None:
         issue("short", subject="a", camera_id="b", now=NOW, ttl=timedelta(minutes=1))
     with pytest.raises(ValueError, match="lifetime"):
         _token(ttl=timedelta(days=2))
+
+
+def test_a_grant_read_for_any_camera_says_which_it_covers() -> None:
+    grant = verify(SECRET, _token(camera="gate-3"), camera_id=None, now=NOW)
+    assert grant.allows("gate-3") and not grant.allows("gate-4")

@@ -62,8 +62,8 @@ async def _watch(
 
     await pc.setLocalDescription(await pc.createOffer())
     async with httpx.AsyncClient(timeout=30) as client:
-        listed = await client.get(f"{base}/live/cameras")
-        assert listed.status_code == 200
+        listed = await client.get(f"{base}/live/cameras", headers=_bearer(_grant(camera_id)))
+        assert listed.status_code == 200 and [c["id"] for c in listed.json()] == [camera_id]
         reply = await client.post(
             f"{base}/live/cameras/{camera_id}/offer",
             json={"sdp": pc.localDescription.sdp, "type": pc.localDescription.type},
@@ -192,7 +192,8 @@ def signalling() -> Iterator[Callable[..., str]]:
     servers: list[LiveViewServer] = []
 
     def start(**kwargs: object) -> str:
-        server = LiveViewServer(port=0, camera_ids=lambda: ["gate-1"], **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("camera_ids", lambda: ["gate-1"])
+        server = LiveViewServer(port=0, **kwargs)  # type: ignore[arg-type]
         servers.append(server)
         server.start()
         return f"http://127.0.0.1:{server.port}"
@@ -231,6 +232,21 @@ def test_an_offer_needs_a_genuine_unexpired_grant_for_that_camera(
             assert passed.status_code == 400 and "bad offer" in passed.json()["error"]
         # the grant is checked before the camera: no probing which cameras exist
         assert client.post(f"{base}/live/cameras/nobody/offer", json=body).status_code == 401
+
+
+def test_the_camera_list_shows_only_what_the_grant_covers(
+    signalling: Callable[..., str],
+) -> None:
+    base = signalling(token_secret=SECRET, camera_ids=lambda: ["gate-1", "gate-2"])
+    cameras = f"{base}/live/cameras"
+    with httpx.Client(timeout=10) as client:
+        assert client.get(cameras).status_code == 401
+        forged = client.get(cameras, headers=_bearer(_grant(secret="another-secret-" + "x" * 32)))
+        assert forged.status_code == 403 and forged.json()["error"] == "bad_signature"
+        one = client.get(cameras, headers=_bearer(_grant("gate-2"))).json()
+        assert [c["id"] for c in one] == ["gate-2"]
+        every = client.get(cameras, headers=_bearer(_grant(ANY_CAMERA))).json()
+        assert [c["id"] for c in every] == ["gate-1", "gate-2"]
 
 
 def test_without_a_secret_only_loopback_peers_may_offer_and_the_start_warns(
