@@ -11,4 +11,12 @@ echo "[test] mypy (gateway, adapters)"
 .venv/bin/mypy gateway adapters
 echo "[test] pytest"
 mkdir -p test-output
-exec .venv/bin/python -m pytest -ra -p no:cacheprovider --junitxml=test-output/junit.xml "$@"
+.venv/bin/python -m pytest -ra -p no:cacheprovider --junitxml=test-output/junit.xml "$@"
+# the whole suite (no arguments) also runs the tests of the optional ultralytics extra,
+# in a venv of their own: the two detector backends must find the same boxes
+if [[ $# -eq 0 && "${CITYGW_TORCH_TESTS:-1}" != 0 ]]; then
+  echo "[test] pytest with the optional ultralytics extra (.venv-torch; CITYGW_TORCH_TESTS=0 skips)"
+  bash scripts/setup-torch.sh
+  .venv-torch/bin/python -m pytest -ra -p no:cacheprovider --junitxml=test-output/junit-torch.xml \
+    tests/detection/test_detectors.py tests/detection/test_models.py
+fi
