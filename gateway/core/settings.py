@@ -14,9 +14,9 @@ from datetime import date, time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.settings_types import TimeZoneName
+from gateway.settings_types import LiveViewSecret, TimeZoneName
 
 _PERIOD = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
@@ -187,7 +187,7 @@ class EventStreamConfig(_Section):
 class LiveViewGrantConfig(_Section):
     """Short-lived grants the console shows the video gateway's WebRTC signalling."""
 
-    token_secret: SecretStr | None = Field(
+    token_secret: LiveViewSecret = Field(
         default=None,
         description="shared with the video gateways' live_view.token_secret (at least 32 "
         "characters, e.g. ${CITYGW_LIVE_VIEW_SECRET:-}); unset: no grants are issued (503)",
@@ -206,19 +206,6 @@ class LiveViewGrantConfig(_Section):
         "http://video-1.example:8091/live/ or /live/ behind the console's reverse proxy); "
         "unset: the console's own guess (port 8091 of its host)",
     )
-
-    @field_validator("token_secret", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # ${CITYGW_LIVE_VIEW_SECRET:-} expands to "" when the variable is not set
-        return None if value == "" else value
-
-    @field_validator("token_secret")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode("utf-8")) < 32:
-            raise ValueError("the live-view secret must be at least 32 characters")
-        return value
 
 
 class CoreConfig(_Section):

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from gateway.live_tokens import MIN_SECRET_BYTES
+from gateway.settings_types import LiveViewSecret
 from gateway.video.analysis.settings import AnalysisConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
@@ -225,28 +225,12 @@ class LiveViewConfig(_Section):
         description="STUN/TURN URLs offered to viewers (e.g. stun:stun.internal:3478); "
         "empty: none (viewers must reach this host directly)",
     )
-    token_secret: SecretStr | None = Field(
+    token_secret: LiveViewSecret = Field(
         default=None,
         description="secret shared with the core, which signs live-view grants "
         "(gateway.live_tokens; at least 32 characters); e.g. ${CITYGW_LIVE_VIEW_SECRET:-}. "
         "Empty: offers are accepted from loopback peers only (development)",
     )
-
-    @field_validator("token_secret", mode="before")
-    @classmethod
-    def _empty_secret_is_none(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None  # ${CITYGW_LIVE_VIEW_SECRET:-} with the variable unset
-        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
-            return None
-        return value
-
-    @field_validator("token_secret")
-    @classmethod
-    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_SECRET_BYTES} characters (bytes)")
-        return value
 
     @field_validator("allow_origins")
     @classmethod
