@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +13,10 @@ from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.postgres_server import PostgresServer, find_pg_bin
 from gateway import bootstrap
 from gateway.config import Config
+from tests.core.core_process import start_core, stop_core, write_config
 from tests.core.helpers import CORE_SETTINGS, candidate
 from tests.core.mqtt_helpers import Collector, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 TOTAL = 2000
 
 
@@ -61,19 +58,11 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
         core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
         outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
     )
-    config_file = tmp_path / "core.yaml"
-    config_file.write_text(json.dumps(config.model_dump(mode="json")))
+    config_file = write_config(config, tmp_path / "core.yaml")
     topics = bootstrap.topics(config)
     status = Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
     log_path = tmp_path / "core.log"
-    with log_path.open("ab") as log:
-        core = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "-c", str(config_file), "core", "--quiet"],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-        )
+    core = start_core(config_file, log_path)
     producer = None
     store: SqlCaseStore | None = None
     try:
@@ -103,12 +92,7 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
         log_text = log_path.read_text(errors="replace")
         assert "retrying" in log_text, "the outage was never noticed: the test proved nothing"
     finally:
-        if core.poll() is None:
-            core.terminate()
-            try:
-                core.wait(20)
-            except subprocess.TimeoutExpired:
-                core.kill()
+        stop_core(core)
         status.close()
         if producer is not None:
             producer.stop()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,10 +16,10 @@ from adapters.storage.case_store import SqlCaseStore
 from gateway import bootstrap
 from gateway.config import Config
 from gateway.core.ports import CaseFilter
+from tests.core.core_process import start_core, stop_core, write_config
 from tests.core.helpers import CORE_SETTINGS, candidate
 from tests.core.mqtt_helpers import Collector, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 TOTAL = 5000
 
 
@@ -34,17 +31,6 @@ def _log_progress(store: SqlCaseStore, path: Path, stop: threading.Event) -> Non
             out.flush()
 
 
-def start_core(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway", "-c", str(config_file), "core", "--quiet"],
-            cwd=REPO,
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-        )
-
-
 @pytest.mark.slow
 def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
     make_config: Callable[..., Config], db_url: str, tmp_path: Path
@@ -53,8 +39,7 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
         outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
     )
-    config_file = tmp_path / "core.yaml"
-    config_file.write_text(json.dumps(config.model_dump(mode="json")))
+    config_file = write_config(config, tmp_path / "core.yaml")
     topics = bootstrap.topics(config)
     status = Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
     store = SqlCaseStore.open(db_url, run_migrations=False) if "postgresql" in db_url else None
@@ -107,12 +92,7 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
         progress_stop.set()
         if progress is not None:
             progress.join(5)
-        if core.poll() is None:
-            core.send_signal(signal.SIGTERM)
-            try:
-                core.wait(20)
-            except subprocess.TimeoutExpired:
-                core.kill()
+        stop_core(core)
         status.close()
         if producer is not None:
             producer.stop()
