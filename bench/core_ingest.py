@@ -5,8 +5,9 @@
 Everything runs on loopback: a Mosquitto on a free port, the core's ingest in this
 process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresql).
 
-- ingest: N candidates are published (QoS 1) by a separate connection; the time from
-  the first publish until the database holds N cases. Baseline in the same run: the
+- ingest: N candidates are published (QoS 1) by a producer process of its own
+  (``mosquitto_pub -l``); the time from the first publish until the database holds N
+  cases. Baseline in the same run: the
   foundation's candidate inbox (one row per candidate, no workflow) through the same
   `CandidateIngest`, so the ratio shows what the workflow costs.
 - API: GET /api/v1/cases (a page of 20) and GET /api/v1/cases/{id} at a fixed request
@@ -45,7 +46,6 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from adapters.mqtt import MqttConnection  # noqa: E402
 from adapters.mqtt.broker import MosquittoBroker, free_port  # noqa: E402
 from adapters.storage.candidate_inbox import SqliteCandidateInbox  # noqa: E402
 from adapters.storage.postgres_server import PostgresServer  # noqa: E402
@@ -100,23 +100,28 @@ def config_for(broker: MosquittoBroker, state: Path, database_url: str, http_por
     )
 
 
-def publish_all(config: Config, payloads: list[bytes]) -> None:
-    producer = MqttConnection(config.mqtt, "bench-producer", clean_session=True, max_inflight=1000)
-    producer.start()
-    if not producer.wait_connected(15):
-        raise RuntimeError("producer could not connect")
+def payload_file(payloads: list[bytes], workdir: Path) -> Path:
+    """The payloads a line each, for `publish_all`."""
+    if any(b"\n" in p for p in payloads):
+        raise ValueError("a payload spans lines; mosquitto_pub -l sends a message per line")
+    lines = workdir / "payloads.jsonl"
+    lines.write_bytes(b"\n".join(payloads) + b"\n")
+    return lines
+
+
+def publish_all(config: Config, lines: Path) -> None:
+    """Publish every line of ``lines`` at QoS 1 from a producer process of its own
+    (Mosquitto's ``mosquitto_pub -l``): in production candidates come from other daemons,
+    so the producer must not share the measured process's CPU or GIL."""
     topic = bootstrap.topics(config).candidate("inspector", "bench")
-    deliveries = [producer.publish(topic, p) for p in payloads]
-    deadline = time.monotonic() + 300
-    done = 0  # acknowledged in order: each delivery is looked at until it is, then never again
-    while done < len(deliveries):
-        if deliveries[done].is_published():
-            done += 1
-            continue
-        if time.monotonic() > deadline:
-            raise TimeoutError("broker did not take every candidate")
-        time.sleep(0.01)
-    producer.stop(publish_offline=False)
+    command = ["mosquitto_pub", "-h", config.mqtt.host, "-p", str(config.mqtt.port)]
+    command += ["-t", topic, "-q", "1", "-l", "-i", f"bench-producer-{os.getpid()}"]
+    with lines.open("rb") as stdin:
+        done = subprocess.run(command, stdin=stdin, capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"mosquitto_pub failed ({done.returncode}): {done.stderr.decode()[-500:]}"
+        )
 
 
 def wait_for(count: Callable[[], int], target: int, timeout: float = 600) -> None:
@@ -137,9 +142,9 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
         if not core.connection.wait_connected(15):
             raise RuntimeError("core could not connect")
         time.sleep(0.5)  # the subscription is made on connect; let its SUBACK arrive
-        payloads = candidates(n, state.name)
+        lines = payload_file(candidates(n, state.name), state)
         started, cpu_started = time.perf_counter(), time.process_time()
-        publisher = threading.Thread(target=publish_all, args=(config, payloads))
+        publisher = threading.Thread(target=publish_all, args=(config, lines))
         publisher.start()
         wait_for(core.service.store.count_cases, n)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -180,9 +185,9 @@ def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[
         if not connection.wait_connected(15):
             raise RuntimeError("baseline could not connect")
         time.sleep(0.5)
-        payloads = candidates(n, state.name)
+        lines = payload_file(candidates(n, state.name), state)
         started, cpu_started = time.perf_counter(), time.process_time()
-        publisher = threading.Thread(target=publish_all, args=(config, payloads))
+        publisher = threading.Thread(target=publish_all, args=(config, lines))
         publisher.start()
         wait_for(store.count, n)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -69,6 +69,7 @@ def rfc3339(moment: datetime) -> str:
     """An RFC 3339 UTC timestamp with millisecond precision and a `Z` suffix."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: citygw timestamps must be timezone-aware")
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    # isoformat truncates to milliseconds, like the wire format (and ~10x faster than strftime)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"  # less the "+00:00"

@@ -108,6 +108,10 @@ class MqttConnection:
         self._connected = threading.Event()
         self._generation = 0
         self._subscriptions: dict[str, tuple[int, MessageHandler]] = {}
+        # topic -> handler, so a message costs one dict lookup, not a filter match per
+        # subscription; emptied when the subscriptions change (see `_handler_for`)
+        self._handler_cache: dict[str, MessageHandler | None] = {}
+        self._subscriptions_version = 0
         self._listeners: list[ConnectionListener] = []
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -221,6 +225,8 @@ class MqttConnection:
     def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
         """Subscribe now (if connected) and after every reconnect. The handler runs on paho's thread."""
         self._subscriptions[topic_filter] = (qos, handler)
+        self._subscriptions_version += 1
+        self._handler_cache = {}
         if self.connected:
             self._client.subscribe(topic_filter, qos)
 
@@ -340,10 +346,20 @@ class MqttConnection:
             )
 
     def _handler_for(self, topic: str) -> MessageHandler | None:
-        for topic_filter, (_qos, handler) in self._subscriptions.items():
+        cache = self._handler_cache
+        if topic in cache:
+            return cache[topic]
+        version = self._subscriptions_version
+        found: MessageHandler | None = None
+        for topic_filter, (_qos, handler) in list(self._subscriptions.items()):
             if paho.topic_matches_sub(topic_filter, topic):
-                return handler
-        return None
+                found = handler
+                break
+        if version == self._subscriptions_version:  # else a subscribe raced us: don't cache
+            if len(cache) >= _HANDLER_CACHE_SIZE:
+                cache.clear()
+            cache[topic] = found
+        return found
 
     def _on_publish(
         self, _client: paho.Client, _userdata: object, mid: int, reason_code: object, _props: object
@@ -358,6 +374,10 @@ class MqttConnection:
         if message.generation != self._generation or not self.connected:
             return False
         return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+#: topics remembered by `MqttConnection._handler_for` (topics name sources: a few thousand)
+_HANDLER_CACHE_SIZE = 4096
 
 
 class _ReconnectNoiseFilter(logging.Filter):

@@ -38,11 +38,9 @@ def sqlite_time_text(value: datetime | None) -> str | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # less the "+00:00"
 
 
 metadata = sa.MetaData(

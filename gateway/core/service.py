@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pydantic_core
+
 from gateway.clock import Clock
 from gateway.contract import CandidateCase, CaseEvent, CaseFeedback, Evidence, Source, Topics
 from gateway.core.intake import (
@@ -425,10 +427,18 @@ def _rejection_facts(case: Case, command: Command) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` with only JSON types (anything else as its text), for an event's facts."""
+    try:
+        return pydantic_core.to_jsonable_python(value, fallback=str)  # compiled, the common case
+    except (ValueError, TypeError):  # e.g. bytes that are not UTF-8
+        return _jsonable_slowly(value)
+
+
+def _jsonable_slowly(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable_slowly(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable_slowly(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
