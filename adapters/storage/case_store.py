@@ -327,8 +327,8 @@ def _insert_many(connection: Connection, table: sa.Table, rows: list[dict[str, A
         return
     driver = connection.connection.driver_connection  # psycopg, inside this transaction
     with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-        for row in values:
-            copy.write_row(row)
+        for value in values:
+            copy.write_row(value)
 
 
 class SqlCaseTransaction:
