@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from adapters.mqtt.connection import MqttConnection, PublishRefused, ReceivedMessage
+from adapters.storage.wal_checkpoint import FALLBACK_CHECKPOINT_PAGES, WalCheckpointer
 from gateway.contract import ContractError, Receipt, parse_message
 from gateway.ports import Delivery
 
@@ -91,59 +92,7 @@ _EARLY_RECEIPT_TTL_S = 3600.0
 _EARLY_RECEIPTS_MAX = 100_000
 
 
-_CHECKPOINT_EVERY_COMMITS = 1000
-_CHECKPOINT_IDLE_S = 5.0
-_FALLBACK_CHECKPOINT_PAGES = 20_000
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database file on a thread and connection of its own.
-
-    At ``synchronous=NORMAL`` a commit only appends to the WAL; the checkpoint is where
-    SQLite fsyncs. Done inline (SQLite's default) it lands on whichever caller's commit
-    crossed the threshold; here it runs beside them (WAL lets one checkpoint run while
-    another connection writes).
-    """
-
-    def __init__(self, path: Path, *, fsync: bool) -> None:
-        self._path = path
-        self._fsync = fsync
-        self._commits = 0
-        self._due = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(
-            target=self._run, name=f"outbox[{path.name}].checkpoint", daemon=True
-        )
-        self._thread.start()
-
-    def committed(self) -> None:
-        self._commits += 1
-        if self._commits >= _CHECKPOINT_EVERY_COMMITS:
-            self._due.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._due.set()
-        self._thread.join(10.0)
-
-    def _run(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-        db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
-        try:
-            while not self._stopping:
-                self._due.wait(_CHECKPOINT_IDLE_S)
-                self._due.clear()
-                if self._stopping or self._commits == 0:
-                    continue
-                self._commits = 0
-                try:
-                    _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:
-                    log.exception("outbox %s: checkpoint failed; SQLite's own will do", self._path)
-                    continue
-                log.debug("outbox %s: checkpoint %d/%d frames", self._path, copied, frames)
-        finally:
-            db.close()
+_CHECKPOINT_EVERY_COMMITS = 1000  # a PASSIVE checkpoint every so many commits
 
 
 class OutboxFull(Exception):
@@ -221,8 +170,13 @@ class Outbox:
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         # checkpoints (the only fsyncs at synchronous=NORMAL) run on the checkpointer's own
         # connection, off the callers' path; this is only the safety net if it falls behind
-        self._db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
-        self._checkpointer = _Checkpointer(path, fsync=fsync)
+        self._db.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_CHECKPOINT_PAGES}")
+        self._checkpointer = WalCheckpointer(
+            path,
+            fsync=fsync,
+            every_commits=_CHECKPOINT_EVERY_COMMITS,
+            name=f"outbox[{path.name}].checkpoint",
+        )
         self._migrate()
         self._lock = threading.Lock()
         (count, size), (acount, asize) = (

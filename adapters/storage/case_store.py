@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pydantic_core
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from adapters.storage import schema as t
 from adapters.storage.database import migrate, open_engine
+from adapters.storage.wal_checkpoint import WalCheckpointer
 from gateway.contract import CandidateCase, Evidence
 from gateway.core.ports import (
     Box,
@@ -579,8 +581,15 @@ class SqlCaseTransaction:
 class SqlCaseStore:
     """`CaseStore` + `UserStore` on one engine. ``close()`` disposes the pool."""
 
-    def __init__(self, engine: Engine, *, write_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write_timeout_s: float = 10.0,
+        checkpointer: WalCheckpointer | None = None,
+    ) -> None:
         self.engine = engine
+        self._checkpointer = checkpointer  # SQLite file opened by `open`: WAL checkpoints
         # SQLite has one writer at a time; writers of this process queue on a lock here
         # (woken the moment the writer before them commits) instead of in SQLite's busy
         # handler, which sleeps in growing steps. Other processes still meet busy_timeout.
@@ -593,10 +602,17 @@ class SqlCaseStore:
     def open(
         cls, url: str, *, timeout_s: float = 10.0, run_migrations: bool = True
     ) -> SqlCaseStore:
-        engine = open_engine(url, timeout_s=timeout_s)
+        engine = open_engine(url, timeout_s=timeout_s, background_checkpoints=True)
         if run_migrations:
             migrate(engine)
-        return cls(engine, write_timeout_s=timeout_s)
+        database = engine.url.database
+        checkpointer = None
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            # an intake batch writes hundreds of pages: checkpoint every few commits
+            checkpointer = WalCheckpointer(
+                Path(database), every_commits=10, idle_s=1.0, name="core.db.checkpoint"
+            )
+        return cls(engine, write_timeout_s=timeout_s, checkpointer=checkpointer)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -612,6 +628,8 @@ class SqlCaseStore:
             self._write_lock.release()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     @contextlib.contextmanager
@@ -620,6 +638,8 @@ class SqlCaseStore:
             tx = SqlCaseTransaction(connection)
             yield tx
             tx.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -17,6 +17,8 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 
+from adapters.storage.wal_checkpoint import FALLBACK_CHECKPOINT_PAGES
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -24,8 +26,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_CACHE_KIB = 64 * 1024
 
 
-def open_engine(url: str, *, timeout_s: float = 10.0, pool_size: int = 8) -> Engine:
-    """An engine for ``url``; the parent folder of an SQLite file is created."""
+def open_engine(
+    url: str, *, timeout_s: float = 10.0, pool_size: int = 8, background_checkpoints: bool = False
+) -> Engine:
+    """An engine for ``url``; the parent folder of an SQLite file is created.
+
+    ``background_checkpoints``: the caller runs a `WalCheckpointer` on the SQLite file, so
+    the engine's connections leave WAL checkpoints to it (no effect on PostgreSQL).
+    """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
@@ -42,6 +50,8 @@ def open_engine(url: str, *, timeout_s: float = 10.0, pool_size: int = 8) -> Eng
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if background_checkpoints:  # see adapters.storage.wal_checkpoint
+                cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_CHECKPOINT_PAGES}")
             # the cases table has a dozen indexes with random keys: keep their pages cached
             cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
