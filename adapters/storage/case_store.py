@@ -278,9 +278,13 @@ def _json_text(value: Any) -> str:
     return pydantic_core.to_json(value).decode()  # compiled: several times json.dumps' speed
 
 
+#: an intake batch stamps most of its rows with one `now`: convert each moment once
+_sqlite_time_text = functools.lru_cache(maxsize=1024)(t.sqlite_time_text)
+
+
 def _converter(column: sa.Column[Any], postgres: bool) -> Callable[[Any], Any] | None:
     if isinstance(column.type, t.UtcDateTime):
-        return _postgres_time if postgres else t.sqlite_time_text
+        return _postgres_time if postgres else _sqlite_time_text
     if isinstance(column.type, sa.JSON):
         return _json_text
     return None
@@ -503,11 +507,15 @@ class SqlCaseTransaction:
     def add_candidate(
         self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
     ) -> None:
-        body = JsonText(  # as received, less the evidence bytes (kept in the evidence store)
-            candidate.model_dump_json(
-                by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
+        received = candidate.received_json
+        if received is not None and all(item.data is None for item in candidate.evidence):
+            body = JsonText(received.decode("utf-8"))  # exactly as received
+        else:  # less the evidence bytes (kept in the evidence store)
+            body = JsonText(
+                candidate.model_dump_json(
+                    by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
+                )
             )
-        )
         self._rows[t.candidates].append(
             {
                 "id": candidate.id,

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.contract import (
+    CandidateCase,
     CaseEvent,
     CaseFeedback,
     Evidence,
@@ -255,6 +256,36 @@ def test_evidence_bytes_land_in_the_content_addressed_store(service: CaseService
     assert service.evidence.read(snap.sha256) == jpeg
     stored_body = json.dumps(service.store.steps(case.id)[0].step.facts)
     assert "data" not in stored_body
+
+
+def _candidate_bodies(service: CaseService) -> dict[str, object]:
+    import sqlalchemy as sa
+
+    from adapters.storage import schema
+
+    with service.store.engine.connect() as connection:  # type: ignore[attr-defined]
+        rows = connection.execute(sa.select(schema.candidates.c.id, schema.candidates.c.body))
+        return {row.id: row.body for row in rows}
+
+
+def test_a_candidate_is_kept_as_received_less_its_evidence_bytes(service: CaseService) -> None:
+    plain = candidate(1, facts={"note": "中文"})
+    received = json.loads(plain.to_json())
+    received["added_in_1_7"] = {"kept": True}  # a newer producer's field: the audit keeps it
+    jpeg = b"\xff\xd8\xff" + b"y" * 100
+    snap = Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
+    with_bytes = candidate(2, evidence=[snap])
+    parsed = [
+        parse_message(json.dumps(received).encode(), expect=CandidateCase),
+        parse_message(with_bytes.to_json(), expect=CandidateCase),
+    ]
+    service.store_candidates(parsed)  # type: ignore[arg-type]
+    bodies = _candidate_bodies(service)
+    assert bodies[plain.id] == received
+    kept = bodies[with_bytes.id]
+    assert kept["evidence"][0]["sha256"] == snap.sha256  # type: ignore[index]
+    assert "data" not in kept["evidence"][0]  # type: ignore[index]
+    assert kept["title"] == with_bytes.title  # type: ignore[index]
 
 
 def _through_dispatch(service: CaseService) -> str:
