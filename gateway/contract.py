@@ -30,7 +30,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -111,19 +110,6 @@ class _Message(BaseModel):
     id: Annotated[str, Field(pattern=_ID_PATTERN)]
     ts: datetime
     source: Source
-
-    _received: bytes | None = PrivateAttr(default=None)
-
-    @property
-    def received_json(self) -> bytes | None:
-        """The payload this message was parsed from by `parse_message`, None if built here."""
-        return self._received
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False):  # type: ignore[no-untyped-def]
-        copy = super().model_copy(update=update, deep=deep)
-        if update:
-            copy._received = None  # no longer what was received
-        return copy
 
     @field_validator("ts")
     @classmethod
@@ -454,7 +440,6 @@ def parse_message(
         else:
             major = _VERSION.fullmatch(message.version)
             if major is not None and int(major.group(1)) == CONTRACT_MAJOR:
-                message._received = payload
                 return message  # type: ignore[return-value]
     try:
         text = payload.decode("utf-8")

@@ -507,15 +507,11 @@ class SqlCaseTransaction:
     def add_candidate(
         self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
     ) -> None:
-        received = candidate.received_json
-        if received is not None and all(item.data is None for item in candidate.evidence):
-            body = JsonText(received.decode("utf-8"))  # exactly as received
-        else:  # less the evidence bytes (kept in the evidence store)
-            body = JsonText(
-                candidate.model_dump_json(
-                    by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
-                )
+        body = JsonText(  # as received, less the evidence bytes (kept in the evidence store)
+            candidate.model_dump_json(
+                by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
             )
+        )
         self._rows[t.candidates].append(
             {
                 "id": candidate.id,

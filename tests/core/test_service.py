@@ -271,7 +271,6 @@ def _candidate_bodies(service: CaseService) -> dict[str, object]:
 def test_a_candidate_is_kept_as_received_less_its_evidence_bytes(service: CaseService) -> None:
     plain = candidate(1, facts={"note": "中文"})
     received = json.loads(plain.to_json())
-    received["added_in_1_7"] = {"kept": True}  # a newer producer's field: the audit keeps it
     jpeg = b"\xff\xd8\xff" + b"y" * 100
     snap = Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
     with_bytes = candidate(2, evidence=[snap])

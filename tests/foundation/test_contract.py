@@ -194,22 +194,6 @@ def test_a_newer_minor_version_with_unknown_fields_is_accepted() -> None:
     assert parsed.version == "1.7"
 
 
-def test_a_parsed_message_keeps_the_payload_it_came_from_until_it_is_changed() -> None:
-    payload = json.dumps(valid_candidate_document()).encode()
-    parsed = parse_message(payload, expect=CandidateCase)
-    assert parsed.received_json == payload
-    assert parsed.model_copy().received_json == payload
-    assert parsed.model_copy(update={"title": "changed"}).received_json is None
-    assert CandidateCase.create(**_fields_of(parsed)).received_json is None
-
-
-def _fields_of(message: CandidateCase) -> dict[str, object]:
-    fields = {name: getattr(message, name) for name in CandidateCase.model_fields}
-    for envelope in ("schema_name", "version", "ts"):
-        fields.pop(envelope)
-    return fields
-
-
 def test_a_consumer_can_insist_on_one_message_type() -> None:
     event_payload = sample_messages()[1].to_json()
     with pytest.raises(ContractError) as caught:
