@@ -507,7 +507,7 @@ class SqlCaseTransaction:
     def add_candidate(
         self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
     ) -> None:
-        body = JsonText(  # as received, less the evidence bytes (kept in the evidence store)
+        body = JsonText(  # as parsed, less the evidence bytes (kept in the evidence store)
             candidate.model_dump_json(
                 by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
             )
