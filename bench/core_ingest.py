@@ -140,6 +140,7 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
     config = config_for(broker, state, url, free_port())
     core = build_core(config, with_api=False)
     core.start()
+    bootstrap.settle_heap()  # as `citygw core` does once started
     try:
         if not core.connection.wait_connected(15):
             raise RuntimeError("core could not connect")
@@ -188,6 +189,7 @@ def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[
     ingest.start()
     publisher_out.start()
     connection.start()
+    bootstrap.settle_heap()  # as the core
     try:
         if not connection.wait_connected(15):
             raise RuntimeError("baseline could not connect")

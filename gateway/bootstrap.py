@@ -5,6 +5,7 @@ Daemons call these helpers from their `main`s; nothing here runs at import time.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -18,6 +19,27 @@ from gateway import __version__
 from gateway.config import Config, outbox_path
 from gateway.contract import DaemonState, DaemonStatus, Receipt, Source, SourceKind, Topics
 from gateway.publishing import ContractPublisher
+
+#: allocations between young-generation collections once a daemon runs (CPython's is 700)
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Once a daemon has started: exempt what start-up built from garbage collection, and
+    collect the young generation less often.
+
+    Start-up leaves ~100 000 long-lived objects (SQLAlchemy, pydantic schemas, FastAPI,
+    paho...). Every full collection walked them all, ~0.1 s with the GIL held (a pause in
+    ingest and in every API request), and the young generation was collected every 700
+    allocations, a few times per candidate batch. `gc.freeze` moves them out of the
+    collector's sight (they live as long as the process anyway); cyclic garbage made
+    later is still collected. Measured in the core's ingest: time in the collector
+    0.185 s -> 0.02 s per 5 000 candidates.
+    """
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class _JsonFormatter(logging.Formatter):

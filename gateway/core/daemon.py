@@ -244,6 +244,7 @@ def run_core(
         )
 
     watchdog = sdnotify.Watchdog(healthy, name="core.watchdog")
+    bootstrap.settle_heap()
     sdnotify.ready(describe())
     watchdog.start()
     log.info(

@@ -128,6 +128,7 @@ def run_agi(
     try:
         server.start()
         try:
+            bootstrap.settle_heap()
             sdnotify.ready(describe())
             watchdog.start()
             if ready is not None:

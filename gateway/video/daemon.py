@@ -406,6 +406,7 @@ def run_video(config: Config, stop: threading.Event, config_path: Path | None = 
         previous = signal.signal(signal.SIGHUP, lambda _s, _f: reload.set())
     watchdog = sdnotify.Watchdog(gateway.healthy, name="video.watchdog")
     gateway.start()
+    bootstrap.settle_heap()
     sdnotify.ready(gateway.describe())
     watchdog.start()
     next_status = 0.0
