@@ -9,11 +9,11 @@ shared "try again with doubling delays until it works or we stop" of both consum
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from gateway.ports import InboundMessage
 
@@ -22,6 +22,47 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BatchHandler = Callable[[list[InboundMessage]], None]
+
+
+class _BatchQueue(Generic[T]):
+    """A bounded FIFO whose reader takes everything waiting (up to a batch) at once.
+
+    `queue.Queue` hands items out one by one, each ``get`` waking a writer blocked on a
+    full queue: a batch of 200 was 200 hand-overs of the GIL between the worker and
+    the broker client's thread. Here a batch is one hand-over.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[T] = deque()
+        self._maxsize = maxsize
+        lock = threading.Lock()
+        self._not_empty = threading.Condition(lock)
+        self._not_full = threading.Condition(lock)
+
+    def put(self, item: T, timeout: float) -> bool:
+        """Append ``item``; False if the queue stayed full for ``timeout`` seconds."""
+        with self._not_full:
+            if len(self._items) >= self._maxsize:
+                self._not_full.wait(timeout)
+                if len(self._items) >= self._maxsize:
+                    return False
+            self._items.append(item)
+            self._not_empty.notify()
+            return True
+
+    def take(self, most: int, timeout: float) -> list[T]:
+        """Up to ``most`` items, oldest first; waits up to ``timeout`` for the first."""
+        with self._not_empty:
+            if not self._items:
+                self._not_empty.wait(timeout)
+            items = self._items
+            batch = [items.popleft() for _ in range(min(most, len(items)))]
+            if batch:
+                self._not_full.notify_all()
+            return batch
+
+    def empty(self) -> bool:
+        return not self._items
 
 
 class InboundQueue:
@@ -33,7 +74,7 @@ class InboundQueue:
         self._handle = handle
         self._name = name
         self._max_batch = max_batch
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_size)
+        self._queue: _BatchQueue[InboundMessage] = _BatchQueue(queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,11 +101,8 @@ class InboundQueue:
     def submit(self, message: InboundMessage) -> None:
         """Called for each broker message; waits while the queue is full (back-pressure)."""
         while not self._stopping.is_set():
-            try:
-                self._queue.put(message, timeout=0.5)
+            if self._queue.put(message, timeout=0.5):
                 return
-            except queue.Full:
-                continue
 
     def wait_idle(self, timeout: float) -> bool:
         """True when the queue is empty (for tests and tools)."""
@@ -91,16 +129,9 @@ class InboundQueue:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
+            batch = self._queue.take(self._max_batch, timeout=0.2)
+            if not batch:
                 continue
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
             try:
                 self._handle(batch)
             except Exception:
