@@ -78,6 +78,7 @@ def stable_message_id(*parts: str) -> str:
 
 _ID_PREFIX = re.compile(r"[A-Za-z0-9_\-]+")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
+_NOT_IN_SEGMENT = re.compile("[/+#\x00]")
 
 
 class SourceKind(StrEnum):
@@ -502,7 +503,7 @@ class Topics:
 
     @staticmethod
     def _segment(value: str) -> str:
-        if not value or any(ch in value for ch in "/+#\x00"):
+        if not value or _NOT_IN_SEGMENT.search(value):
             raise ValueError(f"invalid topic segment {value!r}")
         return value
 

@@ -364,6 +364,7 @@ class CaseService:
             candidate_ids=list(candidate_ids),
             facts=step.facts,
             discriminator=candidate_ids[0] if candidate_ids else "",
+            at=step.at,
         )
         tx.add_event(self.topics.case_events(result.case.id), event.to_json())
 
@@ -381,12 +382,15 @@ class CaseService:
         facts: dict[str, Any] | None = None,
         light: str | None = None,
         discriminator: str = "",
+        at: datetime | None = None,
     ) -> CaseEvent:
-        light = light or self.workflow.light(case, self.clock.now())
+        """The event of a change made ``at`` (a step's time; now if not given)."""
+        moment = at or self.clock.now()
+        light = light or self.workflow.light(case, moment)
         return CaseEvent.create(
             source=self.source,
             id=_event_id(case, action, discriminator),
-            ts=self.clock.now(),
+            ts=moment,
             case_id=case.id,
             case_number=case.number,
             action=action,
