@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,8 +43,13 @@ def _id_of(payload: bytes) -> str | None:
 
 
 class CandidateStore(Protocol):
-    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
-        """Store all in one transaction; for each, True if its id was new. Raise on failure."""
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]:
+        """Store all in one transaction; for each, True if its id was new. Raise on failure.
+
+        ``received``: the payload each was parsed from, by id (what an audit keeps).
+        """
         ...
 
 
@@ -123,10 +128,13 @@ class CandidateIngest:
             return
         # one id may come twice in one batch (a redelivery): keep the first
         unique: dict[str, CandidateCase] = {}
-        for _message, candidate in accepted:
-            unique.setdefault(candidate.id, candidate)
+        received: dict[str, bytes] = {}
+        for message, candidate in accepted:
+            if candidate.id not in unique:
+                unique[candidate.id] = candidate
+                received[candidate.id] = message.payload
         candidates = list(unique.values())
-        is_new = self._store_with_retry(candidates)
+        is_new = self._store_with_retry(candidates, received)
         if is_new is None:
             return  # stopping: nothing acknowledged, the broker will redeliver
         for message, _candidate in accepted:
@@ -187,10 +195,12 @@ class CandidateIngest:
         assert isinstance(parsed, CandidateCase)
         return parsed
 
-    def _store_with_retry(self, candidates: list[CandidateCase]) -> list[bool] | None:
+    def _store_with_retry(
+        self, candidates: list[CandidateCase], received: Mapping[str, bytes]
+    ) -> list[bool] | None:
         def attempt() -> list[bool]:
             try:
-                return self._store.store_candidates(candidates)
+                return self._store.store_candidates(candidates, received)
             except Exception:
                 self.stats.store_failures += 1
                 raise

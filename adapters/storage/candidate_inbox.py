@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway.clock import SYSTEM_CLOCK, Clock, rfc3339
@@ -38,8 +38,11 @@ class SqliteCandidateInbox:
         self._lock = threading.Lock()
         self._clock = clock
 
-    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]:
         received_at = rfc3339(self._clock.now())
+        received = received or {}
         results = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -54,7 +57,7 @@ class SqliteCandidateInbox:
                             candidate.event_code,
                             rfc3339(candidate.ts),
                             received_at,
-                            candidate.to_json().decode("utf-8"),
+                            received.get(candidate.id, candidate.to_json()).decode("utf-8"),
                         ),
                     )
                     results.append(cursor.rowcount == 1)

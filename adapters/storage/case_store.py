@@ -505,13 +505,21 @@ class SqlCaseTransaction:
         )
 
     def add_candidate(
-        self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
+        self,
+        candidate: CandidateCase,
+        case_id: str,
+        outcome: str,
+        received_at: datetime,
+        received: bytes | None = None,
     ) -> None:
-        body = JsonText(  # as parsed, less the evidence bytes (kept in the evidence store)
-            candidate.model_dump_json(
-                by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
+        if received is not None and all(item.data is None for item in candidate.evidence):
+            body = JsonText(received.decode("utf-8"))  # byte for byte what the producer sent
+        else:  # as parsed, less the evidence bytes (those are in the evidence store)
+            body = JsonText(
+                candidate.model_dump_json(
+                    by_alias=True, exclude_none=True, exclude={"evidence": {"__all__": {"data"}}}
+                )
             )
-        )
         self._rows[t.candidates].append(
             {
                 "id": candidate.id,

@@ -15,7 +15,7 @@ port of the API's call-record list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,11 +74,17 @@ class IntakeService(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]: ...
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]: ...
 
 
 def store_call_records(
-    store: _Store, evidence: EvidenceBytes, records: Sequence[CandidateCase], now: datetime
+    store: _Store,
+    evidence: EvidenceBytes,
+    records: Sequence[CandidateCase],
+    now: datetime,
+    received: Mapping[str, bytes] | None = None,
 ) -> list[bool]:
     """Store each record once by id (one transaction); True per id not seen before."""
     for record in records:  # bytes first, as intake does (none in today's call records)
@@ -93,13 +99,17 @@ def store_call_records(
                 results.append(False)
                 continue
             known.add(record.id)
-            tx.add_candidate(record, NO_CASE, CALL_RECORD_OUTCOME, now)
+            tx.add_candidate(
+                record, NO_CASE, CALL_RECORD_OUTCOME, now, (received or {}).get(record.id)
+            )
             results.append(True)
     return results
 
 
 def store_with_call_records(
-    service: IntakeService, candidates: Sequence[CandidateCase]
+    service: IntakeService,
+    candidates: Sequence[CandidateCase],
+    received: Mapping[str, bytes] | None = None,
 ) -> list[bool]:
     """A batch holding call records: records apart, the rest through the case intake.
 
@@ -115,11 +125,12 @@ def store_with_call_records(
         service.evidence,
         [candidates[i] for i in record_at],
         service.clock.now(),
+        received,
     )
     for i, new in zip(record_at, stored, strict=True):
         results[i] = new
     if case_at:
-        opened = service.store_candidates([candidates[i] for i in case_at])
+        opened = service.store_candidates([candidates[i] for i in case_at], received)
         for i, new in zip(case_at, opened, strict=True):
             results[i] = new
     return results

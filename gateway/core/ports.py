@@ -101,8 +101,16 @@ class CaseTransaction(Protocol):
 
     def add_step(self, step: Step) -> None: ...
     def add_candidate(
-        self, candidate: CandidateCase, case_id: str, outcome: str, received_at: datetime
-    ) -> None: ...
+        self,
+        candidate: CandidateCase,
+        case_id: str,
+        outcome: str,
+        received_at: datetime,
+        received: bytes | None = None,
+    ) -> None:
+        """Keep the candidate (as ``received``, the payload it was parsed from, if given)."""
+        ...
+
     def link_evidence(
         self, case_id: str, evidence: Evidence, stored: bool, at: datetime
     ) -> None: ...

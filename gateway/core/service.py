@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,7 +113,9 @@ class CaseService:
 
     # ------------------------------------------------------------------ intake
 
-    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]:
         """The `CandidateStore` port of `gateway.ingest`: one transaction, True per new id.
 
         Lookups are made once per batch (known ids, camera tracks, open cases in the same
@@ -122,7 +124,7 @@ class CaseService:
         from gateway.core.call_records import proposes_case, store_with_call_records
 
         if not all(map(proposes_case, candidates)):  # hotline call records: kept, no case
-            return store_with_call_records(self, candidates)
+            return store_with_call_records(self, candidates, received)
         for candidate in candidates:  # bytes first: idempotent, and safe before the commit
             for item in candidate.evidence:
                 if item.data is not None:
@@ -156,7 +158,8 @@ class CaseService:
                         )
                     number = f"{self.number_prefix}{next_number:08d}"
                     next_number += 1
-                case, outcome = self._intake_one(tx, index, candidate, number, now)
+                payload = received.get(candidate.id) if received else None
+                case, outcome = self._intake_one(tx, index, candidate, number, now, payload)
                 outcomes.append((candidate, case, outcome))
                 results.append(True)
         if outcomes:
@@ -201,6 +204,7 @@ class CaseService:
         candidate: CandidateCase,
         number: str,
         now: datetime,
+        received: bytes | None = None,
     ) -> tuple[Case, str]:
         key = track_key(candidate)
         existing = index.tracks.get(key) if key is not None else None
@@ -211,7 +215,7 @@ class CaseService:
                 tx.update_case(result.case, existing.version)
                 assert key is not None
                 index.tracks[key] = result.case
-            tx.add_candidate(candidate, existing.id, "redetection", now)
+            tx.add_candidate(candidate, existing.id, "redetection", now, received)
             self._link_evidence(tx, existing.id, candidate, now)
             self._record(tx, result, [candidate.id])
             return result.case, "redetection"
@@ -243,7 +247,7 @@ class CaseService:
         }
         if target is not None:
             facts["proposed_merge_into"] = target.id
-        tx.add_candidate(candidate, case.id, outcome, now)
+        tx.add_candidate(candidate, case.id, outcome, now, received)
         self._link_evidence(tx, case.id, candidate, now)
         self._record(tx, self.workflow.open(case, now, facts), [candidate.id])
         return case, outcome

@@ -270,21 +270,34 @@ def _candidate_bodies(service: CaseService) -> dict[str, object]:
 
 def test_a_candidate_is_kept_as_received_less_its_evidence_bytes(service: CaseService) -> None:
     plain = candidate(1, facts={"note": "中文"})
-    received = json.loads(plain.to_json())
+    sent = json.loads(plain.to_json())
+    sent["added_in_1_7"] = {"kept": True}  # a newer producer's field: the record keeps it
     jpeg = b"\xff\xd8\xff" + b"y" * 100
     snap = Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
     with_bytes = candidate(2, evidence=[snap])
-    parsed = [
-        parse_message(json.dumps(received).encode(), expect=CandidateCase),
-        parse_message(with_bytes.to_json(), expect=CandidateCase),
-    ]
-    service.store_candidates(parsed)  # type: ignore[arg-type]
+    unsent = candidate(3)  # came another way (the API): no payload to keep
+    payloads = {plain.id: json.dumps(sent).encode(), with_bytes.id: with_bytes.to_json()}
+    parsed = [parse_message(payload, expect=CandidateCase) for payload in payloads.values()]
+    service.store_candidates([*parsed, unsent], received=payloads)  # type: ignore[list-item]
     bodies = _candidate_bodies(service)
-    assert bodies[plain.id] == received
+    assert bodies[plain.id] == sent
     kept = bodies[with_bytes.id]
     assert kept["evidence"][0]["sha256"] == snap.sha256  # type: ignore[index]
     assert "data" not in kept["evidence"][0]  # type: ignore[index]
     assert kept["title"] == with_bytes.title  # type: ignore[index]
+    assert bodies[unsent.id] == json.loads(unsent.to_json())
+
+
+def test_a_call_record_is_kept_as_received(service: CaseService) -> None:
+    record = candidate(
+        1, kind=SourceKind.CALL, source_id="ivr-1", facts={"call_purpose": "consultation"}
+    )
+    sent = {**json.loads(record.to_json()), "added_in_1_7": 1}
+    payload = json.dumps(sent).encode()
+    parsed = parse_message(payload, expect=CandidateCase)
+    assert service.store_candidates([parsed], received={record.id: payload}) == [True]  # type: ignore[list-item]
+    assert _candidate_bodies(service)[record.id] == sent
+    assert service.store.count_cases() == 0  # a call record: kept, no case
 
 
 def _through_dispatch(service: CaseService) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.contract import CandidateCase, Source, SourceKind, Topics, parse_message
@@ -29,9 +29,12 @@ class FlakyStore:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.rows: dict[str, CandidateCase] = {}
+        self.payloads: dict[str, bytes] = {}
         self.attempts = 0
 
-    def store_candidates(self, candidates: Sequence[CandidateCase]) -> list[bool]:
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]:
         self.attempts += 1
         if self.attempts <= self.failures:
             raise ConnectionError("database is restarting")
@@ -39,6 +42,7 @@ class FlakyStore:
         for candidate in candidates:
             result.append(candidate.id not in self.rows)
             self.rows.setdefault(candidate.id, candidate)
+            self.payloads.setdefault(candidate.id, (received or {})[candidate.id])
         return result
 
 
@@ -99,6 +103,7 @@ def test_nothing_is_acknowledged_until_the_store_commits_after_a_database_outage
         assert all(m.acked.wait(20) for m in messages)
         assert store.attempts >= 4
         assert set(store.rows) == {c.id for c in candidates}
+        assert store.payloads == {c.id: c.to_json() for c in candidates}  # kept as received
         assert ingest.stats.store_failures >= 3
         assert sorted(id_ for ids, _rej in receipts.receipts for id_ in ids) == sorted(
             c.id for c in candidates
