@@ -8,7 +8,8 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
 - ingest: N candidates are published (QoS 1) by a producer process of its own
   (``mosquitto_pub -l``); the time from the first publish until the database holds N
   cases, run ``--repeat`` times on fresh databases (the median is reported, every run
-  is kept). Baseline in the same run: the
+  is kept). Each core run also gives ``events_published_s``: when the broker had
+  acknowledged the case event of every one of those cases (the relay's lag). Baseline in the same run: the
   foundation's candidate inbox (one row per candidate, no workflow) through the same
   `CandidateIngest`, so the ratio shows what the workflow costs.
 - API: GET /api/v1/cases (a page of 20) and GET /api/v1/cases/{id} at a fixed request
@@ -153,11 +154,15 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
         # the measured process nothing; the database's count is checked once at the end
         wait_for(lambda: core.ingest.stats.stored, n)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        # the case events of those cases, still being published: how far the relay lags
+        if not core.relay.wait_idle(120):
+            raise RuntimeError("the case events were not all published within 120 s")
+        relayed = time.perf_counter() - started
         publisher.join()
         stored = core.service.store.count_cases()
         if stored != n:
             raise RuntimeError(f"{stored} cases in the database after {n} candidates")
-        return _ingest_figures(n, elapsed, cpu)
+        return {**_ingest_figures(n, elapsed, cpu), "events_published_s": round(relayed, 3)}
     finally:
         core.stop()
 
