@@ -2,4 +2,5 @@
 
 from gateway.cli import main
 
-main()
+if __name__ == "__main__":  # not when a child process (multiprocessing spawn) imports it
+    main()
