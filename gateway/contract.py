@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -284,6 +285,45 @@ class CaseEvent(_Message):
     @field_serializer("deadline")
     def _deadline_rfc3339(self, value: datetime | None) -> str | None:
         return rfc3339(value) if value else None
+
+    @classmethod
+    def encode(cls, *, source: Source, id: str, ts: datetime, **fields: Any) -> bytes:
+        """``CaseEvent.create(...).to_json()``, byte for byte, without building the model.
+
+        For the core, which makes an event per change from its own stored, validated
+        state: building and validating the model was a tenth of its intake. Only this
+        schema's fields are taken; values are not validated: use `create` elsewhere.
+        """
+        unknown = fields.keys() - _CASE_EVENT_FIELDS
+        missing = _CASE_EVENT_REQUIRED - fields.keys()
+        if unknown or missing:
+            raise TypeError(f"{cls.SCHEMA}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        document: dict[str, Any] = {
+            "schema": cls.SCHEMA,
+            "version": CONTRACT_VERSION,
+            "id": id,
+            "ts": rfc3339(ts),
+            "source": {"kind": source.kind.value, "id": source.id},
+        }
+        for name in _CASE_EVENT_FIELDS_IN_ORDER:
+            value = fields.get(name, _CASE_EVENT_DEFAULTS.get(name))
+            if value is not None:  # as to_json's exclude_none
+                document[name] = rfc3339(value) if name == "deadline" else value
+        return pydantic_core.to_json(document)
+
+
+#: `CaseEvent.encode`: the event's own fields in declaration order, and their defaults
+_CASE_EVENT_FIELDS_IN_ORDER = tuple(
+    name for name in CaseEvent.model_fields if name not in _Message.model_fields
+)
+_CASE_EVENT_FIELDS = frozenset(_CASE_EVENT_FIELDS_IN_ORDER)
+_CASE_EVENT_REQUIRED = frozenset(
+    name for name in _CASE_EVENT_FIELDS if CaseEvent.model_fields[name].is_required()
+)
+_CASE_EVENT_DEFAULTS: dict[str, Any] = {
+    name: CaseEvent.model_fields[name].get_default(call_default_factory=True)
+    for name in _CASE_EVENT_FIELDS - _CASE_EVENT_REQUIRED
+}
 
 
 class CaseFeedback(_Message):

@@ -341,7 +341,7 @@ class CaseService:
             overdue = tx.overdue_unnotified(now, limit)
             for case in overdue:
                 event = self._event(case, "overdue", case.state, case.state, light="red")
-                tx.add_event(self.topics.case_events(case.id), event.to_json())
+                tx.add_event(self.topics.case_events(case.id), event)
             tx.mark_overdue_notified([c.id for c in overdue])
         if overdue:
             self.committed.set()
@@ -370,7 +370,7 @@ class CaseService:
             discriminator=candidate_ids[0] if candidate_ids else "",
             at=step.at,
         )
-        tx.add_event(self.topics.case_events(result.case.id), event.to_json())
+        tx.add_event(self.topics.case_events(result.case.id), event)
 
     def _event(
         self,
@@ -387,11 +387,11 @@ class CaseService:
         light: str | None = None,
         discriminator: str = "",
         at: datetime | None = None,
-    ) -> CaseEvent:
-        """The event of a change made ``at`` (a step's time; now if not given)."""
+    ) -> bytes:
+        """The event of a change made ``at`` (a step's time; now if not given), as JSON."""
         moment = at or self.clock.now()
         light = light or self.workflow.light(case, moment)
-        return CaseEvent.create(
+        return CaseEvent.encode(
             source=self.source,
             id=_event_id(case, action, discriminator),
             ts=moment,

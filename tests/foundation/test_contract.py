@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.contract import (
     CameraState,
@@ -223,3 +225,68 @@ def test_topics_are_built_under_the_configured_root_and_refuse_wildcards() -> No
         topics.case_events("+")
     with pytest.raises(ValueError):
         Topics("bad/#")
+
+
+# --------------------------------------------------------------------------- CaseEvent.encode
+
+_texts = st.text(max_size=20)
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False), _texts
+)
+_facts = st.dictionaries(
+    _texts,
+    st.recursive(
+        _json_leaf,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=4,
+)
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    case_number=st.none() | st.from_regex(r"C[0-9]{8}", fullmatch=True),
+    from_state=st.none() | st.sampled_from(["candidate", "registered"]),
+    event_code=st.none() | st.from_regex(r"0[1-5][0-9]{2}", fullmatch=True),
+    grid_code=st.none() | st.from_regex(r"1101[0-9]{10}", fullmatch=True),
+    department=st.none() | _texts,
+    actor=st.none() | _texts,
+    opinion=_texts,
+    deadline=st.none() | _moments,
+    light=st.none() | st.sampled_from(["green", "yellow", "red"]),
+    candidate_ids=st.lists(st.from_regex(r"[a-z0-9]{8,20}", fullmatch=True), max_size=3),
+    facts=_facts,
+    ts=_moments,
+)
+def test_a_case_event_encoded_without_the_model_is_the_models_json_byte_for_byte(
+    ts: datetime, **fields: object
+) -> None:
+    common = {
+        "source": Source(kind=SourceKind.CORE, id="core-1"),
+        "id": "case-event-0123456789abcdef",
+        "ts": ts,
+        "case_id": "case-42",
+        "action": "dispatch",
+        "to_state": "dispatched",
+    }
+    encoded = CaseEvent.encode(**common, **fields)  # type: ignore[arg-type]
+    assert encoded == CaseEvent.create(**common, **fields).to_json()
+    assert parse_message(encoded, expect=CaseEvent) == parse_message(encoded)
+
+
+def test_encoding_a_case_event_refuses_unknown_and_missing_fields() -> None:
+    common = {"source": Source(kind=SourceKind.CORE, id="core-1"), "id": "case-event-01234567"}
+    with pytest.raises(TypeError, match="missing"):
+        CaseEvent.encode(**common, ts=datetime.now(UTC), case_id="c", action="a")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown"):
+        CaseEvent.encode(  # type: ignore[arg-type]
+            **common, ts=datetime.now(UTC), case_id="c", action="a", to_state="s", colour="red"
+        )
