@@ -309,7 +309,7 @@ class CaseEvent(_Message):
             value = fields.get(name, _CASE_EVENT_DEFAULTS.get(name))
             if value is not None:  # as to_json's exclude_none
                 document[name] = rfc3339(value) if name == "deadline" else value
-        return pydantic_core.to_json(document)
+        return pydantic_core.to_json(document, inf_nan_mode="null")  # as the model does
 
 
 #: `CaseEvent.encode`: the event's own fields in declaration order, and their defaults

@@ -275,7 +275,9 @@ class JsonText(str):
 def _json_text(value: Any) -> str:
     if isinstance(value, JsonText):
         return value
-    return pydantic_core.to_json(value).decode()  # compiled: several times json.dumps' speed
+    # compiled (several times json.dumps' speed); infinities and NaN as null: JSON has
+    # neither (PostgreSQL's json type refuses them)
+    return pydantic_core.to_json(value, inf_nan_mode="null").decode()
 
 
 #: an intake batch stamps most of its rows with one `now`: convert each moment once

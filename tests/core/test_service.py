@@ -242,6 +242,13 @@ def test_stored_rows_read_back_as_written(service: CaseService, clock: FakeClock
     assert step.step.at == clock.now() and step.step.attachments == ()
 
 
+def test_facts_that_json_cannot_hold_are_stored_as_null(service: CaseService) -> None:
+    facts = {"dwell_s": float("inf"), "score": float("nan"), "n": [1.5, float("-inf")]}
+    service.store_candidates([candidate(1, facts=facts)])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    assert case.facts == {"dwell_s": None, "score": None, "n": [1.5, None]}
+
+
 def test_evidence_bytes_land_in_the_content_addressed_store(service: CaseService) -> None:
     jpeg = b"\xff\xd8\xff" + b"x" * 100
     snap = Evidence.from_bytes(
