@@ -6,9 +6,15 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from adapters.mqtt import OutboxPublisher
+from adapters.mqtt.broker import free_port
+from gateway import bootstrap
 from gateway.config import Config
+from tests.core.helpers import CORE_SETTINGS, candidate
+from tests.core.mqtt_helpers import Collector
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,3 +44,41 @@ def stop_core(core: subprocess.Popen[bytes]) -> None:
         core.wait(20)
     except subprocess.TimeoutExpired:
         core.kill()
+
+
+def core_config(make_config: Callable[..., Config], db_url: str) -> Config:
+    """A core on ``db_url`` whose producers resend an unconfirmed candidate after 5 s."""
+    return make_config(  # type: ignore[no-any-return]
+        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
+        outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
+    )
+
+
+def status_watch(config: Config) -> Collector:
+    topics = bootstrap.topics(config)
+    return Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
+
+
+def wait_online(status: Collector) -> None:
+    """Until the core says it is online (its retained status)."""
+    status.wait_until(
+        lambda ms: any(b'"core"' in m.payload and b'"online"' in m.payload for m in ms), 60
+    )
+
+
+def send_candidates(config: Config, total: int) -> OutboxPublisher:
+    """``total`` candidates as an edge gateway sends them: through its durable outbox, kept
+    there until the core's receipt says they are committed. Stop with `stop_producer`."""
+    connection = bootstrap.mqtt_connection(config, "inspector-sim")
+    producer = bootstrap.edge_publisher(config, "inspector-sim", connection)
+    contract = bootstrap.contract_publisher(config, producer)
+    producer.start()
+    for n in range(total):
+        contract.candidate(candidate(n))
+    return producer
+
+
+def stop_producer(producer: OutboxPublisher | None) -> None:
+    if producer is not None:
+        producer.stop()
+        producer.outbox.close()

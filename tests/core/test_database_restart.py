@@ -8,14 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from adapters.mqtt.broker import free_port
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.postgres_server import PostgresServer, find_pg_bin
-from gateway import bootstrap
 from gateway.config import Config
-from tests.core.core_process import start_core, stop_core, write_config
-from tests.core.helpers import CORE_SETTINGS, candidate
-from tests.core.mqtt_helpers import Collector, wait_until
+from tests.core.core_process import (
+    core_config,
+    send_candidates,
+    start_core,
+    status_watch,
+    stop_core,
+    stop_producer,
+    wait_online,
+    write_config,
+)
+from tests.core.mqtt_helpers import wait_until
 
 TOTAL = 2000
 
@@ -54,28 +60,17 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
     make_config: Callable[..., Config], crashable_postgres: PostgresServer, tmp_path: Path
 ) -> None:
     db_url = crashable_postgres.url()
-    config = make_config(
-        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
-        outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
-    )
+    config = core_config(make_config, db_url)
     config_file = write_config(config, tmp_path / "core.yaml")
-    topics = bootstrap.topics(config)
-    status = Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
+    status = status_watch(config)
     log_path = tmp_path / "core.log"
     core = start_core(config_file, log_path)
     producer = None
     store: SqlCaseStore | None = None
     try:
-        status.wait_until(
-            lambda ms: any(b'"core"' in m.payload and b'"online"' in m.payload for m in ms), 60
-        )
+        wait_online(status)
         store = SqlCaseStore.open(db_url, run_migrations=False)
-        producer_connection = bootstrap.mqtt_connection(config, "inspector-sim")
-        producer = bootstrap.edge_publisher(config, "inspector-sim", producer_connection)
-        contract = bootstrap.contract_publisher(config, producer)
-        producer.start()
-        for n in range(TOTAL):
-            contract.candidate(candidate(n))
+        producer = send_candidates(config, TOTAL)
         wait_until(lambda: _count(store) >= 200, 60, "the first cases")  # type: ignore[arg-type]
 
         crashable_postgres.halt("immediate")  # a crash: recovery on the next start
@@ -94,8 +89,6 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
     finally:
         stop_core(core)
         status.close()
-        if producer is not None:
-            producer.stop()
-            producer.outbox.close()
+        stop_producer(producer)
         if store is not None:
             store.close()

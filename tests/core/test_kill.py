@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from adapters.mqtt.broker import free_port
 from adapters.storage.case_store import SqlCaseStore
-from gateway import bootstrap
 from gateway.config import Config
 from gateway.core.ports import CaseFilter
-from tests.core.core_process import start_core, stop_core, write_config
-from tests.core.helpers import CORE_SETTINGS, candidate
-from tests.core.mqtt_helpers import Collector, wait_until
+from tests.core.core_process import (
+    core_config,
+    send_candidates,
+    start_core,
+    status_watch,
+    stop_core,
+    stop_producer,
+    wait_online,
+    write_config,
+)
+from tests.core.mqtt_helpers import wait_until
 
 TOTAL = 5000
 
@@ -35,31 +41,18 @@ def _log_progress(store: SqlCaseStore, path: Path, stop: threading.Event) -> Non
 def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
     make_config: Callable[..., Config], db_url: str, tmp_path: Path
 ) -> None:
-    config = make_config(
-        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
-        outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
-    )
+    config = core_config(make_config, db_url)
     config_file = write_config(config, tmp_path / "core.yaml")
-    topics = bootstrap.topics(config)
-    status = Collector(config, topics.all_daemon_status, topics.daemon_status("probe", "x"))
+    status = status_watch(config)
     store = SqlCaseStore.open(db_url, run_migrations=False) if "postgresql" in db_url else None
     core = start_core(config_file, tmp_path / "core-1.log")
     producer = None
     progress: threading.Thread | None = None
     progress_stop = threading.Event()
     try:
-        status.wait_until(
-            lambda ms: any(b'"core"' in m.payload and b'"online"' in m.payload for m in ms), 60
-        )
+        wait_online(status)
         store = store or SqlCaseStore.open(db_url, run_migrations=False)
-        # the candidates come as an edge gateway sends them: through its durable outbox,
-        # kept there until the core's receipt says they are committed
-        producer_connection = bootstrap.mqtt_connection(config, "inspector-sim")
-        producer = bootstrap.edge_publisher(config, "inspector-sim", producer_connection)
-        contract = bootstrap.contract_publisher(config, producer)
-        producer.start()
-        for n in range(TOTAL):
-            contract.candidate(candidate(n))
+        producer = send_candidates(config, TOTAL)
         wait_until(lambda: store.count_cases() >= 300, 60, "the first cases")
         os.kill(core.pid, signal.SIGKILL)
         core.wait(15)
@@ -94,8 +87,6 @@ def test_a_core_killed_mid_ingest_ends_with_exactly_one_case_per_candidate(
             progress.join(5)
         stop_core(core)
         status.close()
-        if producer is not None:
-            producer.stop()
-            producer.outbox.close()
+        stop_producer(producer)
         if store is not None:
             store.close()
