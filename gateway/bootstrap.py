@@ -108,7 +108,6 @@ def mqtt_connection(
         client_id,
         availability=availability(config, daemon),
         manual_ack=manual_ack,
-        max_inflight=config.outbox.inflight_window,
     )
 
 

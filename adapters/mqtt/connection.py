@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import logging
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import MqttConfig
 from gateway.ports import Delivery
@@ -73,6 +78,40 @@ class _PahoDelivery:
         return bool(self._info._published)
 
 
+_MESSAGE_ID = struct.Struct("!H")
+_PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)
+
+
+class _Client(paho.Client):
+    """paho's client with a cheaper PUBACK on MQTT 3.1.1.
+
+    paho 2.2 decodes every PUBACK into a new ``ReasonCode`` and ``Properties``, each built
+    from dictionaries of all MQTT 5 names: most of the cost of an acknowledgement, paid
+    once per case event the core publishes. A 3.1.1 PUBACK holds only the packet id and
+    carries neither, so here it is decoded directly and hands on one shared success code
+    and one empty property set (``on_publish`` callbacks read, never change, them). Every
+    other packet, and any PUBACK that is not exactly a packet id, goes through paho.
+    (This relies on paho's internals: pyproject pins paho-mqtt to 2.2.x and
+    tests/foundation/test_mqtt_connection.py checks this path against paho's own.)
+    """
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if (
+            cmd != "PUBACK"
+            or self._protocol != MQTTProtocolVersion.MQTTv311
+            or len(packet) != _MESSAGE_ID.size
+        ):
+            return super()._handle_pubackcomp(cmd)
+        (mid,) = _MESSAGE_ID.unpack(packet)
+        self._easy_log(paho.MQTT_LOG_DEBUG, "Received %s (Mid: %d)", cmd, mid)
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_SUCCESS, _NO_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
 MessageHandler = Callable[[ReceivedMessage], None]
 ConnectionListener = Callable[[bool], None]
 
@@ -97,7 +136,6 @@ class MqttConnection:
         availability: Availability | None = None,
         manual_ack: bool = False,
         clean_session: bool = False,
-        max_inflight: int = 200,
     ) -> None:
         self._config = config
         self.client_id = client_id
@@ -113,7 +151,7 @@ class MqttConnection:
         self._handler_cache: dict[str, MessageHandler | None] = {}
         self._subscriptions_version = 0
         self._listeners: list[ConnectionListener] = []
-        self._client = paho.Client(
+        self._client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
@@ -128,7 +166,12 @@ class MqttConnection:
             max(1, round(config.reconnect_min_s)), max(1, round(config.reconnect_max_s))
         )
         self._client.connect_timeout = config.connect_timeout_s
-        self._client.max_inflight_messages_set(max_inflight)
+        # No in-flight limit in paho: the outbox and the event relay each keep their own
+        # window of messages awaiting PUBACK. With a limit, paho walks its whole table of
+        # unacknowledged messages after every PUBACK, looking for queued ones to send: a
+        # cost per acknowledgement that grows with the window (nearly a third of a PUBACK's time
+        # at a window of 200).
+        self._client.max_inflight_messages_set(0)
         self._client.max_queued_messages_set(0)
         if config.username is not None:
             password = config.password.get_secret_value() if config.password else None
