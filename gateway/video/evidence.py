@@ -12,6 +12,7 @@ Both produce `Evidence` named by the SHA-256 of their bytes. Nothing here does n
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import threading
 from collections import deque
@@ -349,23 +350,40 @@ def mux_mp4(info: StreamInfo, packets: Sequence[EncodedPacket]) -> bytes:
     """Remux encoded Annex B packets (starting at a keyframe) into an MP4, without re-encoding.
 
     When the parameter sets travel out of band (an RTSP camera's SDP), they are put in
-    front of the first keyframe so the muxer finds them there.
+    front of the first keyframe so the muxer finds them there. Every packet is given a
+    duration (to the next packet; the last one as long as the one before it, or one
+    frame at 25/s if it is alone): the muxer's edit list ends where the last packet ends,
+    and a last packet without a duration would be hidden from players and decoders (a
+    one-frame clip would show nothing).
     """
     import av  # PyAV: FFmpeg's muxer, in memory (no files, no network)
 
     if not packets:
         raise EvidenceError("no packets to mux")
-    buffer = io.BytesIO()
     base_pts = next((p.pts for p in packets if p.pts is not None), 0)
     base_dts = next((p.dts for p in packets if p.dts is not None), base_pts)
     base = min(base_pts, base_dts)
-    muxed = 0
+    timed: list[tuple[EncodedPacket, int, int]] = []  # packet, pts, dts (dts increasing)
+    for packet in packets:
+        pts = packet.pts if packet.pts is not None else packet.dts
+        dts = packet.dts if packet.dts is not None else pts
+        if pts is None or dts is None:
+            continue
+        if timed and dts - base <= timed[-1][2]:
+            continue  # the muxer needs strictly increasing dts
+        timed.append((packet, pts - base, dts - base))
+    if not timed:
+        raise EvidenceError("no packet carried a timestamp: nothing to mux")
+    durations = [after[2] - before[2] for before, after in itertools.pairwise(timed)]
+    durations.append(durations[-1] if durations else max(1, round(1 / (25 * info.time_base))))
+    buffer = io.BytesIO()
     try:
         with av.open(buffer, mode="w", format="mp4") as output:
             stream = output.add_mux_stream(info.codec, width=info.width, height=info.height)
             stream.time_base = info.time_base
-            last_dts: int | None = None
-            for index, packet in enumerate(packets):
+            for index, ((packet, pts, dts), duration) in enumerate(
+                zip(timed, durations, strict=True)
+            ):
                 data = packet.data
                 if (
                     index == 0
@@ -375,23 +393,12 @@ def mux_mp4(info: StreamInfo, packets: Sequence[EncodedPacket]) -> bytes:
                     and not _has_h264_sps(data)
                 ):
                     data = info.extradata + data
-                pts = packet.pts if packet.pts is not None else packet.dts
-                dts = packet.dts if packet.dts is not None else pts
-                if pts is None or dts is None:
-                    continue
-                pts, dts = pts - base, dts - base
-                if last_dts is not None and dts <= last_dts:
-                    continue  # the muxer needs strictly increasing dts
-                last_dts = dts
                 out = av.Packet(data)
-                out.pts, out.dts = pts, dts
+                out.pts, out.dts, out.duration = pts, dts, duration
                 out.time_base = info.time_base
                 out.is_keyframe = packet.keyframe
                 out.stream = stream
                 output.mux(out)
-                muxed += 1
     except (av.FFmpegError, ValueError) as exc:
         raise EvidenceError(f"muxing a {info.codec} clip failed: {exc}") from exc
-    if muxed == 0:
-        raise EvidenceError("no packet carried a timestamp: nothing to mux")
     return buffer.getvalue()

@@ -116,6 +116,19 @@ def test_a_clip_spans_the_moment_and_starts_on_a_keyframe() -> None:
     assert frames[0].width == 768 and frames[0].height == 576
 
 
+def test_every_packet_of_a_clip_is_shown_even_a_clip_of_one_keyframe() -> None:
+    """The muxer's edit list ends where the last packet ends: without a duration the last
+    packet (a one-frame clip's only one) would be hidden from decoders and players."""
+    ring = PacketRing(max_seconds=10)
+    _fill_ring(ring, "cam-1", 3)
+    one = ring.clip_around("cam-1", 0.0, 0.0, 0.0)  # the first keyframe alone
+    assert one is not None
+    assert [(f.width, f.height) for f in _decode(one.raw_bytes())] == [(768, 576)]
+    clip = ring.clip_around("cam-1", 1.0, 1.0, 1.0)  # 0.0 .. 2.0: 21 packets
+    assert clip is not None
+    assert len(_decode(clip.raw_bytes())) == 21
+
+
 def test_no_clip_is_cut_from_packets_older_than_the_window() -> None:
     ring = PacketRing(max_seconds=30)
     _fill_ring(ring, "cam-1", 10)  # then the stream went down: nothing after 10 s
