@@ -58,7 +58,8 @@ cases = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("number", sa.String(32), nullable=False, unique=True),
     sa.Column("state", sa.String(32), nullable=False, index=True),
-    sa.Column("event_code", sa.String(4), nullable=False, index=True),
+    # looked up by event code through ix_cases_near_grid and ix_cases_near_position
+    sa.Column("event_code", sa.String(4), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False, index=True),
     sa.Column("source_kind", sa.String(16), nullable=False),
     sa.Column("title", sa.String(200), nullable=False, default=""),
@@ -88,7 +89,6 @@ cases = sa.Table(
     sa.Column("facts", sa.JSON(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False, default=0),
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
-    sa.Index("ix_cases_dup_lookup", "event_code", "state", "created_at"),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
     sa.Index("ix_cases_near_position", "event_code", "lat", "lon"),
 )
