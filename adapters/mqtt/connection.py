@@ -193,7 +193,7 @@ class MqttConnection:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
-        self.on_publish: Callable[[], None] | None = None
+        self._publish_listeners: tuple[Callable[[], None], ...] = ()
         self._client.on_publish = self._on_publish
 
     # ------------------------------------------------------------------ lifecycle
@@ -260,6 +260,10 @@ class MqttConnection:
         self._connected.clear()
 
     # ------------------------------------------------------------------ API
+
+    def add_publish_listener(self, listener: Callable[[], None]) -> None:
+        """``listener()`` after each PUBACK, on paho's thread: it must only wake someone."""
+        self._publish_listeners += (listener,)
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
         """``listener(True)`` after each connect, ``listener(False)`` after each loss (paho thread)."""
@@ -407,9 +411,8 @@ class MqttConnection:
     def _on_publish(
         self, _client: paho.Client, _userdata: object, mid: int, reason_code: object, _props: object
     ) -> None:
-        callback = self.on_publish
-        if callback is not None:
-            callback()
+        for listener in self._publish_listeners:
+            listener()
 
     def _ack(self, message: ReceivedMessage) -> bool:
         if not self._manual_ack or message.qos == 0:

@@ -565,7 +565,7 @@ class OutboxPublisher:
         self.acked_total = 0
         self.confirmed_total = 0
         self.resent_total = 0
-        connection.on_publish = self._poke
+        connection.add_publish_listener(self._poke)
         connection.add_connection_listener(lambda _up: self._wake.set())
 
     def _set_state(self, state: PublisherState) -> None:

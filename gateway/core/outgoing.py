@@ -104,6 +104,8 @@ class EventConnection(Protocol):
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
     ) -> Delivery: ...
 
+    def add_publish_listener(self, listener: Callable[[], None]) -> None: ...
+
 
 #: told the committed events (seq, topic, payload) not told before, in commit order
 CommitListener = Callable[[Sequence[tuple[int, str, bytes]]], None]
@@ -111,7 +113,16 @@ CommitListener = Callable[[Sequence[tuple[int, str, bytes]]], None]
 
 class EventRelay(_Loop):
     """Publishes the event table in order, at most ``window`` awaiting PUBACK at once;
-    a row is deleted only after the broker acknowledged it."""
+    a row is deleted only after the broker acknowledged it.
+
+    Work is done in batches: the window is refilled once a quarter of it is free (or it
+    is empty), and acknowledged rows are deleted a quarter window at a time (or when
+    nothing is left in flight). Refilling and deleting each cost a database round trip,
+    however few rows they move: one per acknowledgement made the relay the core's
+    second largest user of its interpreter lock. PUBACKs wake the relay once they add up
+    to a batch, or to all that is in flight; the table is looked at again for the live
+    stream only after a commit.
+    """
 
     name = "core.event-relay"
 
@@ -134,8 +145,13 @@ class EventRelay(_Loop):
         self._connection = connection
         self._window = window
         self._inflight: dict[int, Delivery] = {}
+        self._batch = max(1, window // 4)  # rows refilled / deleted at once, at least
+        self._acked: list[int] = []  # acknowledged, not yet deleted
+        self._acks_since_tick = 0  # PUBACKs counted on paho's thread (a hint, not a tally)
+        self._watched_commits = -1  # the service's commit count when `_watch` last looked
         self._last_seq = 0
         self.relayed = 0
+        connection.add_publish_listener(self._on_puback)
 
     def _run(self) -> None:
         waker = threading.Thread(
@@ -152,10 +168,18 @@ class EventRelay(_Loop):
                 committed.clear()
                 self._wake.set()
             elif self._inflight:
-                self._wake.set()  # PUBACKs arrive on paho's thread: look again soon
+                self._wake.set()  # in case a PUBACK's wake-up was missed
+
+    def _on_puback(self) -> None:
+        """On paho's thread: wake the relay once the PUBACKs add up to work worth a tick."""
+        self._acks_since_tick += 1
+        inflight = len(self._inflight)
+        if inflight and self._acks_since_tick >= min(self._batch, inflight):
+            self._wake.set()
 
     def _tick(self) -> None:
-        if not self._started or not self._connection.connected or self._window_full():
+        self._acks_since_tick = 0
+        if not self._started or not self._connection.connected or self._waiting_for_acks():
             self._watch()  # else the publishing below reads (and tells) every new row first
         if self._settle():
             return  # some were handed over as the connection dropped: next tick, not now
@@ -164,9 +188,9 @@ class EventRelay(_Loop):
             # sequence numbers of deleted rows), so start again from the oldest
             self._last_seq = 0
         while self._connection.connected and not self._stopping.is_set():
-            room = self._window - len(self._inflight)
-            if room <= 0:
+            if self._waiting_for_acks():
                 return
+            room = self._window - len(self._inflight)
             events = self._service.store.pending_events(room, after_seq=self._last_seq)
             if not events:
                 return
@@ -198,16 +222,22 @@ class EventRelay(_Loop):
             del self._inflight[seq]
         if lost:
             self._last_seq = min(self._last_seq, min(lost) - 1)  # send those again
-        if done:
-            self._service.store.delete_events(done)
-            self._forget(done)
-            for seq in done:
-                del self._inflight[seq]
-            self.relayed += len(done)
+        for seq in done:
+            del self._inflight[seq]
+        self._acked += done
+        # all of them before the relay starts again from the oldest row (nothing in flight)
+        if self._acked and (
+            len(self._acked) >= self._batch or not self._inflight or self._stopping.is_set()
+        ):
+            acked, self._acked = self._acked, []
+            self._service.store.delete_events(acked)
+            self._forget(acked)
+            self.relayed += len(acked)
         return bool(lost)
 
-    def _window_full(self) -> bool:
-        return len(self._inflight) >= self._window
+    def _waiting_for_acks(self) -> bool:
+        """Too little of the window is free to refill it now (see the class docstring)."""
+        return bool(self._inflight) and self._window - len(self._inflight) < self._batch
 
     def _watch(self) -> None:
         """Tell the listener of rows committed since the last look (broker up or not).
@@ -215,8 +245,10 @@ class EventRelay(_Loop):
         Rows already waiting when the relay starts predate every listener's client: they
         are marked seen, not told.
         """
-        if self._on_committed is None:
-            return
+        commits = self._service.committed.count
+        if self._on_committed is None or commits == self._watched_commits:
+            return  # nothing committed since the last look
+        self._watched_commits = commits
         while not self._stopping.is_set() or not self._started:
             events = self._service.store.pending_events(500, after_seq=self._seen_upto)
             if not events:

@@ -9,6 +9,7 @@ does no SQL and no MQTT: it works on the ports in `gateway.core.ports`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -87,6 +88,27 @@ class BatchIndex:
 NewCaseListener = Callable[[CandidateCase, Case, str], None]
 
 
+class CommitSignal:
+    """Set after each commit that queued case events (an `Event`, cleared by its waiter);
+    ``count`` grows with each, so a reader can tell whether anything was committed since
+    it last looked without taking the signal from its waiter."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._counter = itertools.count(1)
+        self.count = 0
+
+    def set(self) -> None:
+        self.count = next(self._counter)
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+
 class CaseService:
     def __init__(
         self,
@@ -108,7 +130,7 @@ class CaseService:
         self.source = source
         self.duplicates = duplicates
         self.number_prefix = number_prefix
-        self.committed = threading.Event()  # set after each commit that queued events
+        self.committed = CommitSignal()
         self.on_intake: NewCaseListener | None = None
 
     # ------------------------------------------------------------------ intake
