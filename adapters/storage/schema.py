@@ -72,12 +72,12 @@ cases = sa.Table(
     sa.Column("lat", sa.Float()),
     sa.Column("lon", sa.Float()),
     sa.Column("urgent", sa.Boolean(), nullable=False, default=False),
-    sa.Column("track_key", sa.String(200), index=True),
+    sa.Column("track_key", sa.String(200)),
     sa.Column("reporter_name", sa.String(100)),
     sa.Column("callback_number", sa.String(32)),
-    sa.Column("department", sa.String(64), index=True),
+    sa.Column("department", sa.String(64)),
     sa.Column("dispatched_at", UtcDateTime()),
-    sa.Column("deadline", UtcDateTime(), index=True),
+    sa.Column("deadline", UtcDateTime()),
     sa.Column("suspended_at", UtcDateTime()),
     sa.Column("suspended_minutes", sa.Float(), nullable=False, default=0.0),
     sa.Column("rework_count", sa.Integer(), nullable=False, default=0),
@@ -90,7 +90,22 @@ cases = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False, default=0),
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
-    sa.Index("ix_cases_near_position", "event_code", "lat", "lon"),
+    # partial: only cases that have the value (a new case has no department or deadline
+    # yet); every lookup compares the column with a value, which implies not null
+    *(
+        sa.Index(
+            name,
+            *columns,
+            sqlite_where=sa.text(f"{present} IS NOT NULL"),
+            postgresql_where=sa.text(f"{present} IS NOT NULL"),
+        )
+        for name, columns, present in (
+            ("ix_cases_department", ("department",), "department"),
+            ("ix_cases_deadline", ("deadline",), "deadline"),
+            ("ix_cases_track_key", ("track_key",), "track_key"),
+            ("ix_cases_near_position", ("event_code", "lat", "lon"), "lat"),
+        )
+    ),
 )
 
 candidates = sa.Table(
