@@ -294,10 +294,10 @@ class CaseEvent(_Message):
         state: building and validating the model was a tenth of its intake. Only this
         schema's fields are taken; values are not validated: use `create` elsewhere.
         """
-        unknown = fields.keys() - _CASE_EVENT_FIELDS
-        missing = _CASE_EVENT_REQUIRED - fields.keys()
-        if unknown or missing:
-            raise TypeError(f"{cls.SCHEMA}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        if not (fields.keys() <= _CASE_EVENT_FIELDS and fields.keys() >= _CASE_EVENT_REQUIRED):
+            unknown = sorted(fields.keys() - _CASE_EVENT_FIELDS)
+            missing = sorted(_CASE_EVENT_REQUIRED - fields.keys())
+            raise TypeError(f"{cls.SCHEMA}: unknown {unknown}, missing {missing}")
         document: dict[str, Any] = {
             "schema": cls.SCHEMA,
             "version": CONTRACT_VERSION,
@@ -305,10 +305,14 @@ class CaseEvent(_Message):
             "ts": rfc3339(ts),
             "source": {"kind": source.kind.value, "id": source.id},
         }
-        for name in _CASE_EVENT_FIELDS_IN_ORDER:
-            value = fields.get(name, _CASE_EVENT_DEFAULTS.get(name))
+        get = fields.get
+        for name, default in _CASE_EVENT_FIELD_DEFAULTS:
+            value = get(name, default)
             if value is not None:  # as to_json's exclude_none
-                document[name] = rfc3339(value) if name == "deadline" else value
+                document[name] = value
+        deadline = document.get("deadline")
+        if deadline is not None:  # replacing a value keeps its place in the document
+            document["deadline"] = rfc3339(deadline)
         return pydantic_core.to_json(document, inf_nan_mode="null")  # as the model does
 
 
@@ -324,6 +328,9 @@ _CASE_EVENT_DEFAULTS: dict[str, Any] = {
     name: CaseEvent.model_fields[name].get_default(call_default_factory=True)
     for name in _CASE_EVENT_FIELDS - _CASE_EVENT_REQUIRED
 }
+_CASE_EVENT_FIELD_DEFAULTS = tuple(
+    (name, _CASE_EVENT_DEFAULTS.get(name)) for name in _CASE_EVENT_FIELDS_IN_ORDER
+)
 
 
 class CaseFeedback(_Message):

@@ -274,7 +274,7 @@ class JsonText(str):
 
 def _json_text(value: Any) -> str:
     if isinstance(value, JsonText):
-        return value
+        return str(value)  # a plain str: sqlite3 binds those without an adapter lookup
     # compiled (several times json.dumps' speed); infinities and NaN as null: JSON has
     # neither (PostgreSQL's json type refuses them)
     return pydantic_core.to_json(value, inf_nan_mode="null").decode()
@@ -284,15 +284,27 @@ def _json_text(value: Any) -> str:
 _sqlite_time_text = functools.lru_cache(maxsize=1024)(t.sqlite_time_text)
 
 
+def _sqlite_bool(value: bool | None) -> int | None:
+    """SQLite stores booleans as 0/1; sqlite3 binds an exact int without an adapter lookup."""
+    return None if value is None else int(value)
+
+
 def _converter(column: sa.Column[Any], postgres: bool) -> Callable[[Any], Any] | None:
     if isinstance(column.type, t.UtcDateTime):
         return _postgres_time if postgres else _sqlite_time_text
     if isinstance(column.type, sa.JSON):
         return _json_text
+    if isinstance(column.type, sa.Boolean) and not postgres:
+        return _sqlite_bool
     return None
 
 
 @functools.cache
+def _json_columns(table: sa.Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+
+
+@functools.lru_cache(maxsize=512)  # one per (table, columns with a value, dialect)
 def _insert_plan(
     table: sa.Table, names: tuple[str, ...], dialect: str
 ) -> tuple[str, Callable[[dict[str, Any]], Any], tuple[tuple[int, Callable[[Any], Any]], ...]]:
@@ -318,8 +330,20 @@ def _insert_plan(
 
 def _insert_many(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """SQLite: one prepared INSERT run per row (``executemany``, cheap in-process);
-    PostgreSQL: ``COPY`` (a statement per row would cost the server several times more)."""
-    names = tuple(rows[0])
+    PostgreSQL: ``COPY`` (a statement per row would cost the server several times more).
+
+    Columns that no row has a value for are left out, and the database writes NULL: a
+    new case leaves a dozen empty, and sqlite3 looks up an adapter for every None (and
+    every bool, and every str subclass) it binds, the largest part of its own work here.
+    JSON columns are always written (None is the JSON text ``null`` there, as sa.JSON
+    stores it, not SQL NULL).
+    """
+    json_columns = _json_columns(table)
+    names = tuple(
+        name
+        for name in rows[0]
+        if name in json_columns or any(row[name] is not None for row in rows)
+    )
     sql, getter, converters = _insert_plan(table, names, connection.dialect.name)
     values: list[tuple[Any, ...]] = []
     for row in rows:

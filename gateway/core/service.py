@@ -20,7 +20,15 @@ from typing import Any
 import pydantic_core
 
 from gateway.clock import Clock
-from gateway.contract import CandidateCase, CaseEvent, CaseFeedback, Evidence, Source, Topics
+from gateway.contract import (
+    CandidateCase,
+    CaseEvent,
+    CaseFeedback,
+    Evidence,
+    Source,
+    Topics,
+    stable_message_id,
+)
 from gateway.core.intake import (
     DETECTION_FACTS,
     bounding_box,
@@ -436,8 +444,6 @@ class CaseService:
 
 
 def _event_id(case: Case, action: str, discriminator: str) -> str:
-    from gateway.contract import stable_message_id
-
     return stable_message_id("case-event", case.id, str(case.version), action, discriminator)
 
 

@@ -249,6 +249,35 @@ def test_facts_that_json_cannot_hold_are_stored_as_null(service: CaseService) ->
     assert case.facts == {"dwell_s": None, "score": None, "n": [1.5, None]}
 
 
+def test_a_batch_s_empty_columns_read_back_as_the_orm_would_write_them(
+    service: CaseService,
+) -> None:
+    """Columns no row of a batch has a value for are left out of its INSERT (the database
+    writes NULL); a column some rows fill keeps NULL for the others; JSON columns hold
+    JSON null; booleans come back as booleans."""
+    import sqlalchemy as sa
+
+    from adapters.storage import schema
+
+    placed = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
+    service.store_candidates([candidate(1, urgent=True, location=placed), candidate(2)])
+    cases = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
+    first, second = cases["candidate 1"], cases["candidate 2"]
+    assert (first.urgent, first.lat, first.lon) == (True, 39.9, 116.4)
+    assert (second.urgent, second.lat, second.lon) == (False, None, None)
+    for case in (first, second):
+        assert case.department is None and case.deadline is None and case.pending is None
+        assert case.closed_at is None and case.merged_into is None and case.version == 0
+    c = schema.cases.c
+    with service.store.engine.connect() as connection:  # type: ignore[attr-defined]
+        rows = connection.execute(
+            sa.select(c.urgent, c.department.is_(None), sa.cast(c.pending, sa.Text)).order_by(
+                c.title
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [(True, True, "null"), (False, True, "null")]
+
+
 def test_evidence_bytes_land_in_the_content_addressed_store(service: CaseService) -> None:
     jpeg = b"\xff\xd8\xff" + b"x" * 100
     snap = Evidence.from_bytes(
