@@ -1,13 +1,17 @@
-"""The MQTT adapter's own paho client: its cheaper PUBACK gives what paho's gives.
+"""The MQTT adapter's own paho client: what it does differently, and that it is no worse.
 
-`adapters.mqtt.connection._Client` decodes an MQTT 3.1.1 PUBACK itself instead of
-through paho's general decoder. These tests hand the same packets to it and to a plain
-paho client and compare what each application callback sees; the broker tests in
-test_mqtt_delivery.py run every acknowledgement through it for real.
+`adapters.mqtt.connection._Client` reads every packet already received per wake-up
+(paho reads one), and decodes an MQTT 3.1.1 PUBACK itself instead of through paho's
+general decoder. These tests hand the same bytes to it and to a plain paho client and
+compare what the application sees; the broker tests (test_mqtt_delivery.py and the
+daemons' tests) run every message through it for real.
 """
 
 from __future__ import annotations
 
+import socket
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -17,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.mqtt.connection import _Client, _PahoDelivery
 
 PUBACK = 0x40
+PUBLISH_QOS0 = 0x30
 
 
 def _client(kind: type[paho.Client]) -> tuple[paho.Client, list[tuple[Any, ...]]]:
@@ -75,3 +80,83 @@ def test_a_malformed_puback_is_refused_by_paho(packet: bytes) -> None:
     with pytest.raises(paho.MalformedPacket):  # paho's decoder, not ours, judges it
         _receive(ours, packet)
     assert ours_seen == []
+
+
+def _publish(topic: str, payload: bytes) -> bytes:
+    """A QoS 0 PUBLISH packet (short: one byte of remaining length)."""
+    body = struct.pack("!H", len(topic)) + topic.encode() + payload
+    assert len(body) < 128
+    return bytes([PUBLISH_QOS0, len(body)]) + body
+
+
+@pytest.fixture
+def wire() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    yield ours, broker
+    ours.close()
+    broker.close()
+
+
+def _reader(kind: type[paho.Client], sock: socket.socket) -> tuple[paho.Client, list[bytes]]:
+    client = kind(CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv311)
+    received: list[bytes] = []
+    client.on_message = lambda _c, _u, message: received.append(message.payload)
+    client._sock = sock  # as if connected: loop_read reads this socket
+    return client, received
+
+
+def test_one_read_takes_every_packet_already_received(
+    wire: tuple[socket.socket, socket.socket],
+) -> None:
+    sock, broker = wire
+    client, received = _reader(_Client, sock)
+    broker.sendall(b"".join(_publish("t/a", b"m%d" % n) for n in range(5)))
+
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert received == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+
+
+def test_paho_itself_reads_one_packet_per_call(wire: tuple[socket.socket, socket.socket]) -> None:
+    """Why `_Client.loop_read` exists (if paho changes this, the override can go)."""
+    sock, broker = wire
+    client, received = _reader(paho.Client, sock)
+    broker.sendall(_publish("t/a", b"m0") + _publish("t/a", b"m1"))
+    client.loop_read()
+    assert received == [b"m0"]
+
+
+def test_a_packet_cut_in_two_is_finished_on_the_next_read(
+    wire: tuple[socket.socket, socket.socket],
+) -> None:
+    sock, broker = wire
+    client, received = _reader(_Client, sock)
+    second = _publish("t/b", b"second")
+    broker.sendall(_publish("t/a", b"first") + second[:4])
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert received == [b"first"]
+    broker.sendall(second[4:])
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert received == [b"first", b"second"]
+
+
+def test_a_read_stops_after_a_batch_so_writes_get_their_turn(
+    wire: tuple[socket.socket, socket.socket],
+) -> None:
+    sock, broker = wire
+    client, received = _reader(_Client, sock)
+    broker.sendall(b"".join(_publish("t/a", b"%d" % n) for n in range(_Client.READ_BATCH + 20)))
+    client.loop_read()
+    assert len(received) == _Client.READ_BATCH
+    client.loop_read()
+    assert len(received) == _Client.READ_BATCH + 20
+
+
+def test_a_closed_connection_is_reported(wire: tuple[socket.socket, socket.socket]) -> None:
+    sock, broker = wire
+    client, received = _reader(_Client, sock)
+    broker.sendall(_publish("t/a", b"last"))
+    broker.close()
+    rc = client.loop_read()
+    assert received == [b"last"]
+    assert rc == paho.MQTT_ERR_CONN_LOST
