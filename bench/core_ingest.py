@@ -9,9 +9,10 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
   (``mosquitto_pub -l``); the time from the first publish until the database holds N
   cases, run ``--repeat`` times on fresh databases (the median is reported, every run
   is kept). Each core run also gives ``events_published_s``: when the broker had
-  acknowledged the case event of every one of those cases (the relay's lag). Baseline in the same run: the
-  foundation's candidate inbox (one row per candidate, no workflow) through the same
-  `CandidateIngest`, so the ratio shows what the workflow costs.
+  acknowledged the case event of every one of those cases (the relay's lag). Baseline
+  in the same run: the foundation's candidate inbox (one row per candidate, no
+  workflow) through the same `CandidateIngest`, so the ratio shows what the workflow
+  costs.
 - API: GET /api/v1/cases (a page of 20) and GET /api/v1/cases/{id} at a fixed request
   rate (open loop: requests are sent on schedule whether or not earlier ones came
   back; latency counts from when each was due), p50/p99 latency and the core's CPU per

@@ -48,6 +48,9 @@ class SqliteCandidateInbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for candidate in candidates:
+                    payload = received.get(candidate.id)
+                    if payload is None:  # not handed over: the candidate as parsed
+                        payload = candidate.to_json()
                     cursor = self._db.execute(
                         "INSERT OR IGNORE INTO candidate VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
@@ -57,7 +60,7 @@ class SqliteCandidateInbox:
                             candidate.event_code,
                             rfc3339(candidate.ts),
                             received_at,
-                            received.get(candidate.id, candidate.to_json()).decode("utf-8"),
+                            payload.decode("utf-8"),
                         ),
                     )
                     results.append(cursor.rowcount == 1)
