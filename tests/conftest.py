@@ -18,7 +18,24 @@ from adapters.mqtt.broker import MosquittoBroker
 from gateway.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: recorded data the tests read, kept in the repository (see its README.md)
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
+#: models only (weights are never committed); everything else the tests read is in FIXTURES_DIR
 SHARED_DIR = Path(os.environ.get("CITYGW_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def fixture_files(folder: Path, pattern: str) -> list[Path]:
+    """The files of ``folder`` matching ``pattern``, sorted; raises if there are none.
+
+    For parametrised tests: a missing input fails loudly at collection instead of
+    turning the test into an empty parameter set that pytest reports as skipped.
+    """
+    found = sorted(folder.glob(pattern))
+    if not found:
+        raise FileNotFoundError(
+            f"no {pattern} in {folder}: the recorded test data is missing from this checkout"
+        )
+    return found
 
 
 @pytest.fixture
@@ -56,6 +73,7 @@ def make_config(tmp_path: Path, mosquitto: MosquittoBroker) -> Callable[..., Con
 
 @pytest.fixture
 def shared_dir() -> Path:
+    """``../shared`` (or ``CITYGW_SHARED``): for models only, not kept in the repository."""
     if not SHARED_DIR.is_dir():
         pytest.fail(f"shared/ not found at {SHARED_DIR} (set CITYGW_SHARED)")
     return SHARED_DIR

@@ -1,6 +1,6 @@
 """The FastAGI wire format as pure functions: no sockets here.
 
-What Asterisk 22 really sends (see ``shared/fixtures/asterisk/FINDINGS.md``):
+What Asterisk 22 really sends (see ``tests/fixtures/asterisk/FINDINGS.md``):
 
 - the environment: ``agi_<name>: <value>\\n`` lines, ended by an empty line
   (``agi_accountcode: \\n`` carries an empty value; values may contain ``:``);

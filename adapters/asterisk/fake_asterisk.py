@@ -1,6 +1,6 @@
 """A protocol-faithful fake Asterisk: the FastAGI client side of a scripted call.
 
-It behaves as the recorded Asterisk 22.10.1 did (``shared/fixtures/asterisk``): the
+It behaves as the recorded Asterisk 22.10.1 did (``tests/fixtures/asterisk``): the
 environment block first, the same reply forms per command, ``(timeout)``/``(dtmf)``/
 ``endpos``, the 520 multi-line usage reply for ``SAY DIGITS`` without its escape
 argument, 510 for unknown commands, and on a hangup the in-band ``HANGUP`` line (racing

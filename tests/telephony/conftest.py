@@ -25,11 +25,12 @@ from gateway.telephony.prompts import prompt_files
 from gateway.telephony.service import TelephonyService
 from gateway.telephony.settings import TelephonyConfig
 from gateway.telephony.status_cache import CaseStatusCache
+from tests.telephony.transcripts import ASTERISK_FIXTURES
 
 
 @pytest.fixture
-def asterisk_fixtures(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures" / "asterisk"
+def asterisk_fixtures() -> Path:
+    return ASTERISK_FIXTURES
 
 
 def placeholder_prompts(settings: TelephonyConfig) -> None:

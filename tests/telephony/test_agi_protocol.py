@@ -21,10 +21,14 @@ from adapters.asterisk.agi_protocol import (
     quote,
     split_args,
 )
-from tests.conftest import SHARED_DIR
-from tests.telephony.transcripts import read_transcript, split_transcript, transcripts
+from tests.telephony.transcripts import (
+    ASTERISK_FIXTURES,
+    read_transcript,
+    split_transcript,
+    transcripts,
+)
 
-FIXTURES = SHARED_DIR / "fixtures" / "asterisk"
+FIXTURES = ASTERISK_FIXTURES
 
 # Every reply line the recorded Asterisk sent, and what it means (FINDINGS.md):
 # (code, result, data, endpos)

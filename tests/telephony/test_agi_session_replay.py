@@ -27,10 +27,15 @@ from adapters.asterisk.agi_session import (
     AgiReplyTimeout,
     FastAgiSession,
 )
-from tests.conftest import SHARED_DIR
-from tests.telephony.transcripts import Exchange, read_transcript, split_transcript, transcripts
+from tests.telephony.transcripts import (
+    ASTERISK_FIXTURES,
+    Exchange,
+    read_transcript,
+    split_transcript,
+    transcripts,
+)
 
-FIXTURES = SHARED_DIR / "fixtures" / "asterisk"
+FIXTURES = ASTERISK_FIXTURES
 
 # what the pyst2-style method returns for a reply, where the value matters
 VALUES: dict[tuple[str, bytes], Any] = {

@@ -1,10 +1,15 @@
-"""Reading the recorded Asterisk transcripts (``shared/fixtures/asterisk/*.agi.txt``)."""
+"""Reading the recorded Asterisk transcripts (``tests/fixtures/asterisk/*.agi.txt``)."""
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import FIXTURES_DIR, fixture_files
+
+#: the FastAGI transcripts recorded from a real Asterisk 22 (their README.md says how)
+ASTERISK_FIXTURES = FIXTURES_DIR / "asterisk"
 
 
 @dataclass(frozen=True)
@@ -63,5 +68,6 @@ def split_transcript(events: list[Event]) -> tuple[list[bytes], list[Exchange]]:
     return env, exchanges
 
 
-def transcripts(fixtures: Path) -> list[Path]:
-    return sorted(fixtures.glob("*.agi.txt"))
+def transcripts(fixtures: Path = ASTERISK_FIXTURES) -> list[Path]:
+    """Every ``*.agi.txt`` of ``fixtures``; raises (at collection) if there is none."""
+    return fixture_files(fixtures, "*.agi.txt")
