@@ -24,7 +24,7 @@ import pydantic_core
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from gateway.clock import Clock
@@ -38,6 +38,7 @@ from gateway.contract import (
     SourceKind,
     new_message_id,
 )
+from gateway.core.api_docs import add_docs
 from gateway.core.api_schemas import (
     AttachmentOut,
     CaseDetailOut,
@@ -198,6 +199,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # api_docs serves it with local assets
+        redoc_url=None,
         title="citygw core",
         version="1.0",
         description=(
@@ -660,10 +663,16 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(live_router(ctx, allow))
     app.include_router(call_records_router(ctx, allow, ctx.call_records))
+    add_docs(app)
+    app.add_route("/", _to_console, include_in_schema=False)
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )
     return app
+
+
+async def _to_console(_request: Request) -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=307)
 
 
 _MAGIC = [
