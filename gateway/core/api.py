@@ -104,6 +104,7 @@ class ApiContext:
     event_names: dict[str, str]
     live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
     call_records: CallRecordReader | None = None
+    verifications: Any = None  # gateway.core.verification.VerificationService (camera checks)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -183,8 +184,33 @@ _REFUSAL_STATUS = {
     "wrong_state": 409,
     "pending_request": 409,
     "no_pending_request": 409,
-    "invalid": 422,
+    "not_a_user_action": 403,
+    "opinion_required": 422,
+    "merge_target_required": 422,
+    "merge_target_not_open": 422,
+    "merge_target_not_found": 422,
+    "unknown_department": 422,
+    "bad_extension": 422,
 }
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where, what (pydantic's stable error ``type``) and its JSON-safe limits (``ctx``,
+    e.g. ``max_length``): enough for the console to say it in Chinese."""
+    out = []
+    for e in exc.errors():
+        ctx = {
+            k: v for k, v in (e.get("ctx") or {}).items() if isinstance(v, str | int | float | bool)
+        }
+        out.append(
+            {
+                "loc": list(e.get("loc", ())),
+                "type": str(e.get("type", "")),
+                "msg": str(e.get("msg", "")),
+                "ctx": ctx,
+            }
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- the app
@@ -222,10 +248,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
-        ]
-        return _error(422, "invalid_request", detail)
+        return _error(422, "invalid_request", _validation_detail(exc))
 
     @app.exception_handler(TransitionRefused)
     def _refused(_request: Request, exc: TransitionRefused) -> JSONResponse:
@@ -233,7 +256,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(CaseNotFound)
     def _not_found(_request: Request, exc: CaseNotFound) -> JSONResponse:
-        return _error(404, "not_found", str(exc))
+        return _error(404, "case_not_found", str(exc))
 
     @app.exception_handler(ConcurrentUpdate)
     def _conflict(_request: Request, exc: ConcurrentUpdate) -> JSONResponse:
@@ -274,7 +297,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def visible_case(case_id: str, actor: Actor) -> Case:
         case = ctx.service.store.get_case(case_id)
         if case is None or (actor.role is Role.DEPARTMENT and case.department != actor.department):
-            raise ApiError(404, "not_found", f"no case {case_id}")
+            raise ApiError(404, "case_not_found", f"no case {case_id}")
         return case
 
     def visible_detail(case_id: str, actor: Actor) -> CaseDetail:
@@ -283,7 +306,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if found is None or (
             actor.role is Role.DEPARTMENT and found.case.department != actor.department
         ):
-            raise ApiError(404, "not_found", f"no case {case_id}")
+            raise ApiError(404, "case_not_found", f"no case {case_id}")
         return found
 
     # ------------------------------------------------------------------ public
@@ -344,7 +367,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         for moment in (q.created_from, q.created_to):
             if moment is not None and moment.tzinfo is None:
                 raise ApiError(
-                    422, "invalid_request", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
+                    422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
                 )
         light, offset, limit = q.light, q.offset, q.limit
         query = CaseFilter(
@@ -403,13 +426,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ctx.service.store_candidates([candidate])
         case = ctx.service.store.get_case(case_id_for(candidate.id))
         if case is None:  # a re-detection merged it elsewhere: not for API candidates
-            raise ApiError(409, "conflict", "the report was stored but no case was opened")
+            raise ApiError(409, "no_case_opened", "the report was stored but no case was opened")
         return detail_out(case, actor)
 
     def detail_out(case: Case | CaseDetail, actor: Actor) -> dict[str, Any]:
         found = case if isinstance(case, CaseDetail) else ctx.service.store.case_detail(case.id)
         if found is None:  # gone since it was read (cases are never deleted)
-            raise ApiError(404, "not_found", "no such case")
+            raise ApiError(404, "case_not_found", "no such case")
         case = found.case
         out = case_out(ctx, case)
         out["allowed_actions"] = [str(a) for a in ctx.service.workflow.allowed_actions(case, actor)]
@@ -437,7 +460,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         case = ctx.service.store.case_by_number(number)
         if case is None:
-            raise ApiError(404, "not_found", f"no case number {number}")
+            raise ApiError(404, "case_not_found", f"no case number {number}")
         return detail_out(visible_case(case.id, actor), actor)
 
     @app.get("/api/v1/cases/overdue", response_model=CasePage, tags=["cases"])
@@ -492,7 +515,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise ApiError(403, "forbidden_role", f"{body.action} is the core's own step")
         for sha in body.attachments:
             if ctx.service.store.evidence_meta(sha) is None:
-                raise ApiError(422, "invalid_request", f"attachment {sha} was not uploaded")
+                raise ApiError(422, "attachment_not_uploaded", f"attachment {sha} was not uploaded")
         command = Command(
             body.action,
             opinion=body.opinion,
@@ -524,7 +547,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         if len(data) > MAX_UPLOAD_BYTES:
             raise ApiError(422, "too_large", f"an attachment is at most {MAX_UPLOAD_BYTES} bytes")
         if not data:
-            raise ApiError(422, "invalid_request", "the file is empty")
+            raise ApiError(422, "empty_file", "the file is empty")
         media_type = _sniff_media_type(data, file.content_type)
         evidence = Evidence.from_bytes(
             data, media_type=media_type, role=EvidenceRole(role), name=(file.filename or "")[:200]
@@ -543,10 +566,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> Response:
         visible_case(case_id, actor)
         if not _SHA256.fullmatch(sha256):
-            raise ApiError(404, "not_found", "no such evidence")
+            raise ApiError(404, "evidence_not_found", "no such evidence")
         link = next((e for e in ctx.service.store.evidence_of(case_id) if e.sha256 == sha256), None)
         if link is None:
-            raise ApiError(404, "not_found", "no such evidence on this case")
+            raise ApiError(404, "evidence_not_found", "no such evidence on this case")
         try:
             data = ctx.service.evidence.read(sha256)
         except FileNotFoundError as exc:
@@ -570,10 +593,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         start = start or end - timedelta(days=30)
         if start.tzinfo is None or end.tzinfo is None:
             raise ApiError(
-                422, "invalid_request", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
+                422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
             )
         if end <= start:
-            raise ApiError(422, "invalid_request", "the period must end after it starts")
+            raise ApiError(422, "bad_period", "the period must end after it starts")
         return start, end
 
     step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
@@ -642,15 +665,15 @@ def create_app(ctx: ApiContext) -> FastAPI:
         try:
             ctx.auth.add_user(body.name, body.role, body.password, body.department)
         except UserError as exc:
-            raise ApiError(422, "invalid_request", str(exc)) from exc
+            raise ApiError(422, "bad_user", str(exc)) from exc
         return {"name": body.name, "role": body.role, "department": body.department, "active": True}
 
     @app.post("/api/v1/users/{name}/deactivate", status_code=204, tags=["users"])
     def deactivate(name: str, actor: Annotated[Actor, Depends(allow(Role.ADMIN))]) -> Response:
         if name == actor.name:
-            raise ApiError(409, "conflict", "an admin cannot deactivate themselves")
+            raise ApiError(409, "cannot_deactivate_self", "an admin cannot deactivate themselves")
         if not ctx.auth.deactivate(name):
-            raise ApiError(404, "not_found", f"no user {name}")
+            raise ApiError(404, "user_not_found", f"no user {name}")
         return Response(status_code=204)
 
     # ------------------------------------------------------------------ Open311 and console
@@ -663,6 +686,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(live_router(ctx, allow))
     app.include_router(call_records_router(ctx, allow, ctx.call_records))
+    from gateway.core.verification_routes import camera_checks_router
+
+    app.include_router(camera_checks_router(ctx, allow, ctx.verifications))
     add_docs(app)
     app.add_route("/", _to_console, include_in_schema=False)
     app.mount(

@@ -314,7 +314,9 @@ class CaseService:
         if command.action is Action.MERGE and command.merge_into:
             target = tx.get_case(command.merge_into, for_update=True)
             if target is None:
-                raise TransitionRefused("invalid", f"no case {command.merge_into} to merge into")
+                raise TransitionRefused(
+                    "merge_target_not_found", f"no case {command.merge_into} to merge into"
+                )
             command = dataclasses.replace(command, merge_target=target)
         if command.action is Action.REJECT:
             command = dataclasses.replace(

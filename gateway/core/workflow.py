@@ -182,8 +182,10 @@ _REQUESTS = {
 
 
 class TransitionRefused(Exception):
-    """An action that may not happen. ``code``: forbidden_role, wrong_state, not_your_case,
-    pending_request, no_pending_request, invalid."""
+    """An action that may not happen. ``code`` (stable; the console words it for people):
+    forbidden_role, wrong_state, not_your_case, pending_request, no_pending_request,
+    not_a_user_action, opinion_required, merge_target_required, merge_target_not_open,
+    merge_target_not_found (raised by the service), unknown_department, bad_extension."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -412,7 +414,9 @@ class Workflow:
         action = command.action
         rule = RULES.get(action)
         if rule is None:
-            raise TransitionRefused("invalid", f"{action} is not something a person can do")
+            raise TransitionRefused(
+                "not_a_user_action", f"{action} is not something a person can do"
+            )
         if actor.role not in rule.roles:
             raise TransitionRefused(
                 "forbidden_role", f"a {actor.role} may not {action} (only {_names(rule.roles)})"
@@ -441,7 +445,7 @@ class Workflow:
                 "pending_request", f"decide the {case.pending.kind} request first"
             )
         if rule.needs_opinion and not command.opinion.strip():
-            raise TransitionRefused("invalid", f"{action} needs an opinion (the reason)")
+            raise TransitionRefused("opinion_required", f"{action} needs an opinion (the reason)")
         return rule
 
     def _effect(
@@ -456,10 +460,13 @@ class Workflow:
         if action is Action.MERGE:
             target = command.merge_target
             if target is None or command.merge_into != target.id:
-                raise TransitionRefused("invalid", "merge needs the id of an open case")
+                raise TransitionRefused(
+                    "merge_target_required", "merge needs the id of an open case"
+                )
             if target.id == case.id or not target.is_open:
                 raise TransitionRefused(
-                    "invalid", f"case {target.number} is not another open case to merge into"
+                    "merge_target_not_open",
+                    f"case {target.number} is not another open case to merge into",
                 )
             return {"merged_into": target.id}, CaseState.MERGED, {"merged_into": target.id}
         if action is Action.DISPATCH:
@@ -467,7 +474,7 @@ class Workflow:
                 case.event_code, case.grid_code
             )
             if not self.table.is_department(department):
-                raise TransitionRefused("invalid", f"unknown department {department!r}")
+                raise TransitionRefused("unknown_department", f"unknown department {department!r}")
             limit = self.disposal_limit(case)
             deadline = self.calendar.add_working_minutes(now, self.calendar.limit_minutes(limit))
             changes = {
@@ -484,7 +491,9 @@ class Workflow:
         if action in _REQUESTS:
             hours = command.extension_hours
             if action is Action.REQUEST_EXTENSION and (hours is None or not 0 < hours <= 1000):
-                raise TransitionRefused("invalid", "an extension needs 0 < extension_hours ≤ 1000")
+                raise TransitionRefused(
+                    "bad_extension", "an extension needs 0 < extension_hours ≤ 1000"
+                )
             pending = Pending(_REQUESTS[action], actor.name, now, hours)
             request_facts: dict[str, Any] = {"request": str(pending.kind)}
             if hours is not None and action is Action.REQUEST_EXTENSION:
@@ -535,7 +544,7 @@ class Workflow:
             )
         if action is Action.KEEP_CLOSED:
             return {}, CaseState.EVALUATED, {}
-        raise TransitionRefused("invalid", f"unknown action {action}")  # pragma: no cover
+        raise TransitionRefused("not_a_user_action", f"unknown action {action}")  # pragma: no cover
 
     def _approve(
         self, case: Case, now: datetime

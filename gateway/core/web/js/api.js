@@ -1,4 +1,7 @@
-// The core's REST API from the browser: bearer token, timeouts, errors with the core's reason.
+// The core's REST API from the browser: bearer token, timeouts, errors by the core's stable
+// code, said in Chinese from labels.js (the core's own reason is English, for developers).
+import { ERRORS, FIELDS, VALIDATION } from './labels.js';
+
 const TOKEN_KEY = 'citygw.token';
 const USER_KEY = 'citygw.user';
 const TIMEOUT_MS = 15000;
@@ -55,7 +58,7 @@ async function request(method, path, { body, query, raw = false, timeoutMs = TIM
     });
   } catch (err) {
     const why = err.name === 'AbortError' ? `${timeoutMs / 1000} 秒内无响应` : '无法连接';
-    throw new ApiError(0, 'network', `核心服务${why}（${method} ${url.pathname}）`);
+    throw new ApiError(0, 'network', `核心服务${why}，请稍后重试`);
   } finally {
     clearTimeout(timer);
   }
@@ -154,12 +157,24 @@ export async function evidenceUrl(url) {
   return objectUrl;
 }
 
+// one of the API's validation errors ({loc, type, ctx}) as a Chinese sentence
+function validationMessage(d) {
+  const names = (d.loc || []).filter((part) => typeof part === 'string' && part !== 'body' && part !== 'query');
+  const field = FIELDS[names[names.length - 1]] || '提交的内容';
+  const template = VALIDATION[d.type] || '{field}不符合要求';
+  const values = { field, ...(d.ctx || {}) };
+  return template.replace(/\{(\w+)\}/g, (_, key) => (values[key] === undefined ? '' : String(values[key])));
+}
+
+// what went wrong, in Chinese: never the core's English reason nor a bare code
 export function describeError(err) {
   if (err instanceof ApiError) {
-    const detail = Array.isArray(err.detail)
-      ? err.detail.map((d) => `${(d.loc || []).join('.')}: ${d.msg}`).join('；')
-      : err.message;
-    return `${err.status ? err.status + ' ' : ''}${err.code}：${detail}`;
+    if (err.code === 'network') return err.detail;
+    if (Array.isArray(err.detail) && err.detail.length) return err.detail.map(validationMessage).join('；');
+    if (ERRORS[err.code]) return ERRORS[err.code];
+    console.warn('API error without a Chinese sentence', err.status, err.code, err.detail);
+    if (err.status >= 500) return `核心服务出错（${err.status}），请稍后重试`;
+    return `操作未成功（${err.status || '无响应'}）`;
   }
   return String(err && err.message ? err.message : err);
 }

@@ -93,6 +93,14 @@ export const GROUPINGS = {
   period: '按时段（周）',
 };
 
+// a group of cases that lack the grouping's value (the core's key "(none)")
+export const NO_GROUP = {
+  department: '未派遣',
+  district: '未填区域',
+  grid: '未填网格',
+  event_code: '未知类型',
+};
+
 // which views each role sees, in menu order (the first is the landing page)
 export const VIEWS = {
   operator: ['queue', 'board', 'report', 'cameras'],
@@ -111,4 +119,89 @@ export const VIEW_TITLES = {
   report: '上报问题',
   cameras: '视频墙',
   evaluation: '综合评价',
+};
+
+// what the core's API error codes mean, said to the user (api.js describeError)
+export const ERRORS = {
+  network: '无法连接核心服务，请检查网络后重试',
+  unauthenticated: '登录已失效，请重新登录',
+  forbidden_role: '您的角色无权执行此操作',
+  not_your_case: '该案件不属于本部门',
+  wrong_state: '案件当前状态不允许此操作（可能已由他人处理，请刷新后查看）',
+  pending_request: '案件有待批准的申请，请先等待审批结果',
+  no_pending_request: '该案件没有待批准的申请',
+  not_a_user_action: '此操作由系统自动完成，不能手工执行',
+  opinion_required: '请填写意见：此操作必须说明原因',
+  merge_target_required: '请填写要合并到的案件',
+  merge_target_not_open: '要合并到的案件须是另一件未结案的案件',
+  merge_target_not_found: '找不到要合并到的案件',
+  unknown_department: '所选派遣部门不存在',
+  bad_extension: '延长时间须大于 0 且不超过 1000 小时',
+  conflict: '案件已被他人更新，请刷新后重试',
+  no_case_opened: '上报已收到，但未生成案件',
+  case_not_found: '找不到该案件（可能编号有误，或不属于本部门）',
+  evidence_not_found: '找不到该证据材料',
+  not_available: '该证据的文件尚未传到核心',
+  attachment_not_uploaded: '附件尚未上传成功，请重新选择文件',
+  empty_file: '所选文件是空的',
+  too_large: '附件过大（最大 16 MB）',
+  timezone_required: '时间格式有误',
+  bad_period: '结束日期须晚于开始日期',
+  unknown_grid: '单元网格编码不存在，请核对后重新填写',
+  bad_user: '用户信息不符合要求',
+  user_not_found: '找不到该用户',
+  cannot_deactivate_self: '不能停用自己的账号',
+  live_view_not_configured: '核心未配置实时画面授权',
+  call_records_unavailable: '核心未提供来电记录',
+  stopping: '核心服务正在停止，请稍后重试',
+  busy: '实时连接数已满，页面将定时刷新',
+  invalid_request: '提交的内容不符合要求',
+};
+
+// request fields named in the API's validation errors
+export const FIELDS = {
+  opinion: '意见',
+  reason: '原因',
+  department: '派遣部门',
+  merge_into: '合并到的案件',
+  extension_hours: '延长时间',
+  attachments: '附件',
+  event_code: '事件类型',
+  grid_code: '单元网格编码',
+  district: '区域',
+  address: '地址',
+  title: '标题',
+  description: '问题描述',
+  callback_number: '回拨号码',
+  reporter_name: '上报人',
+  request_id: '上报编号',
+  name: '用户名',
+  password: '密码',
+  state: '状态',
+  limit: '每页条数',
+  offset: '起始位置',
+  start: '开始时间',
+  end: '结束时间',
+};
+
+// pydantic's error types, worded; {field} and the error's limits ({max_length} ...) filled in
+export const VALIDATION = {
+  missing: '请填写{field}',
+  string_too_long: '{field}最多 {max_length} 个字',
+  string_too_short: '{field}至少 {min_length} 个字',
+  string_pattern_mismatch: '{field}格式不正确',
+  too_long: '{field}最多 {max_length} 项',
+  greater_than: '{field}须大于 {gt}',
+  greater_than_equal: '{field}须不小于 {ge}',
+  less_than: '{field}须小于 {lt}',
+  less_than_equal: '{field}须不大于 {le}',
+  literal_error: '{field}的取值不在可选范围内',
+  enum: '{field}的取值不在可选范围内',
+  int_parsing: '{field}须是整数',
+  float_parsing: '{field}须是数字',
+  bool_parsing: '{field}须是“是”或“否”',
+  datetime_parsing: '{field}不是有效的时间',
+  datetime_from_date_parsing: '{field}不是有效的时间',
+  extra_forbidden: '提交了多余的内容（{field}）',
+  json_invalid: '提交的内容格式不正确',
 };

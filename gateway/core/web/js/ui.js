@@ -88,8 +88,18 @@ export function ask(title, fields, submitLabel = '确定') {
           ),
         );
       } else if (field.type === 'textarea') {
-        input = h('textarea', { name: field.name, rows: 3, required: field.required, placeholder: field.placeholder || '' });
+        input = h('textarea', {
+          name: field.name,
+          rows: 3,
+          required: field.required,
+          placeholder: field.placeholder || '',
+          maxlength: field.maxlength,
+        });
         if (field.value) input.value = field.value;
+        if (field.maxlength) {
+          form.append(h('label', {}, h('span', {}, field.label), input, lengthCounter(input)));
+          continue;
+        }
       } else {
         input = h('input', {
           name: field.name,
@@ -121,6 +131,19 @@ export function ask(title, fields, submitLabel = '确定') {
     const first = form.querySelector('select, textarea, input');
     if (first) first.focus();
   });
+}
+
+// "12 / 4000" under a text field with a maxlength, kept up to date as the user types
+export function lengthCounter(input) {
+  const max = Number(input.getAttribute('maxlength'));
+  const counter = h('small', { class: 'counter muted', 'aria-live': 'polite' });
+  const update = () => {
+    counter.textContent = `${input.value.length} / ${max} 字`;
+    counter.classList.toggle('full', input.value.length >= max);
+  };
+  input.addEventListener('input', update);
+  update();
+  return counter;
 }
 
 export function isTyping(event) {

@@ -5,7 +5,7 @@
 import { api, describeError } from '../api.js';
 import { BOARD_STATES, LIGHTS, PENDING, SOURCES } from '../labels.js';
 import { openLive } from '../live.js';
-import { fmtTime, h, lightBadge } from '../ui.js';
+import { fill, fmtTime, h, lightBadge } from '../ui.js';
 
 const POLL_MS = 10000;
 
@@ -52,7 +52,9 @@ export async function render(main, ctx) {
   let later = null;
   let stopped = false;
   const columns = h('div', { class: 'board', id: 'board' });
-  main.append(
+  // fill, not append: append(null) would print "null" under the title
+  fill(
+    main,
     h('div', { class: 'view-head' }, h('h2', {}, layout.title), lightFilter, status),
     HINTS[ctx.view] ? h('p', { class: 'hint' }, HINTS[ctx.view]) : null,
     columns,

@@ -15,6 +15,9 @@ const NEEDS_OPINION = new Set([
   'keep_closed',
 ]);
 const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
+// the step the method expects next, first match wins: highlighted whatever order the core lists
+const EXPECTED = ['register', 'dispatch', 'report', 'verify_pass', 'approve', 'resume', 'reopen', 'evaluate'];
+const OPINION_MAX = 4000; // TransitionIn.opinion
 
 // what the user typed for an action that the core refused: offered again, never lost
 const drafts = new Map();
@@ -41,6 +44,7 @@ function fieldsFor(action, c, ctx) {
     name: 'opinion',
     label: NEEDS_OPINION.has(action) ? '意见（必填）' : '意见',
     type: 'textarea',
+    maxlength: OPINION_MAX,
     required: NEEDS_OPINION.has(action),
     value: drafts.get(`${c.id}:${action}`) || '',
   });
@@ -88,6 +92,7 @@ export async function render(main, ctx, caseId) {
         ['市民满意度', c.satisfaction || '—'],
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
     );
+    const expected = EXPECTED.find((a) => c.allowed_actions.includes(a));
     const actions = h(
       'div',
       { class: 'actions', id: 'case-actions' },
@@ -96,7 +101,7 @@ export async function render(main, ctx, caseId) {
             h(
               'button',
               {
-                class: DANGER.has(action) ? 'danger' : action === c.allowed_actions[0] ? 'primary' : '',
+                class: DANGER.has(action) ? 'danger' : action === expected ? 'primary' : '',
                 dataset: { action },
                 onclick: () => act(c, action),
               },
@@ -155,7 +160,9 @@ export async function render(main, ctx, caseId) {
       }
       const out = await api.transition(c.id, request);
       drafts.delete(`${c.id}:${action}`);
-      toast(`${out.case.number}：${ACTIONS[action] || action} → ${out.case.state_label}`, 'ok');
+      const done = ACTIONS[action] || action;
+      const now = out.case.state_label === done ? '' : `，案件转入“${out.case.state_label}”`;
+      toast(`${out.case.number}：已${done}${now}`, 'ok');
     } catch (err) {
       if (request.opinion) drafts.set(`${c.id}:${action}`, request.opinion);
       toast(`${describeError(err)}${request.opinion ? '（已保留您填写的意见）' : ''}`, 'error');

@@ -1,7 +1,7 @@
 // 综合评价: the core's metrics per department / district / grid / event code / week, with
 // SVG charts and CSV export (the core's CSV, or this table's for the per-week view).
 import { api, describeError } from '../api.js';
-import { GROUPINGS, METRICS } from '../labels.js';
+import { GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
 import { rateBars } from '../charts.js';
 import { dateInput, fmtRate, h, toast } from '../ui.js';
 
@@ -73,8 +73,9 @@ export async function render(main, ctx) {
   let last = [];
 
   function groupLabel(key, by) {
+    if (key === '(none)') return NO_GROUP[by] || '未填写'; // the core's key for a case without one
     if (by === 'department') return ctx.ref.departments[key] || key;
-    if (by === 'event_code') return key === '(none)' ? key : ctx.eventName(key);
+    if (by === 'event_code') return ctx.eventName(key);
     if (by === 'none') return '全部';
     return key;
   }
@@ -142,7 +143,8 @@ export async function render(main, ctx) {
       { title: '各项比率' },
     );
     const scores = rateBars(
-      groups.map((g) => ({ label: g.label, values: { score: g.score === null ? null : g.score / 100 } })),
+      // a week without cases has no score at all (undefined): no bar, not "NaN 分"
+      groups.map((g) => ({ label: g.label, values: { score: Number.isFinite(g.score) ? g.score / 100 : null } })),
       [['score', '综合得分（百分制）']],
       { title: '综合得分', format: (v) => `${(v * 100).toFixed(1)} 分` },
     );

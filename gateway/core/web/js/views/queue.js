@@ -163,7 +163,7 @@ export async function render(main, ctx) {
     if (action === 'reject') {
       const values = await ask('不予立案', [
         { name: 'reason', label: '原因', type: 'select', options: REJECT_REASONS, value: 'false_detection', required: true },
-        { name: 'opinion', label: '说明', type: 'textarea', required: true, placeholder: '例如：黄色布料被误识别为倒地人员', value: drafts.get(`${id}:reject`) },
+        { name: 'opinion', label: '说明', type: 'textarea', required: true, maxlength: 4000, placeholder: '例如：黄色布料被误识别为倒地人员', value: drafts.get(`${id}:reject`) },
       ], '不予立案');
       if (!values) return;
       body.reason = values.reason;
@@ -171,7 +171,7 @@ export async function render(main, ctx) {
     } else if (action === 'merge') {
       const values = await ask('合并为重复案件', [
         { name: 'merge_into', label: '合并到（案件编号或ID）', required: true, value: detail.dataset.merge },
-        { name: 'opinion', label: '说明', type: 'textarea' },
+        { name: 'opinion', label: '说明', type: 'textarea', maxlength: 4000 },
       ], '合并');
       if (!values) return;
       let target = values.merge_into.trim();
