@@ -432,6 +432,92 @@ class Receipt(_Message):
     )
 
 
+# --------------------------------------------------------------------------- camera-assisted verification
+
+
+_Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class VerificationRequest(_Message):
+    """The core asks a video gateway to look again at a camera case (核查 by camera).
+
+    Sent when a camera-sourced case reaches 处理反馈 (the department says it is done), or
+    when a person asks from the case page. ``id`` is stable per (case, ``request_seq``):
+    the same command delivered twice is answered with the same result. The gateway that
+    pulls ``camera_id`` runs the rule's classes over fresh frames for a short window and
+    answers with a `VerificationResult`; other gateways ignore it.
+    """
+
+    SCHEMA: ClassVar[str] = "citygw.verification_request"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    case_id: Annotated[str, Field(min_length=1, max_length=64)]
+    case_number: str | None = Field(default=None, max_length=32)
+    request_seq: Annotated[int, Field(ge=1, description="1 for a case's first request, ...")]
+    camera_id: Annotated[str, Field(pattern=_SOURCE_ID_PATTERN)]
+    event_code: Annotated[str, Field(pattern=EVENT_CODE_PATTERN)]
+    zone_id: str | None = Field(default=None, max_length=64)
+    rule_id: str | None = Field(default=None, max_length=64)
+    zone_polygon: list[tuple[_Fraction, _Fraction]] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=64,
+        description="[x, y] fractions of the frame; overrides the gateway's zone of that id",
+    )
+    label: str | None = Field(
+        default=None, max_length=64, description="label of the original detection"
+    )
+    boxes: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="the original detection boxes [x1, y1, x2, y2], pixels of frame_size",
+    )
+    frame_size: tuple[int, int] | None = Field(
+        default=None, description="[width, height] of the frame the boxes were found on"
+    )
+    window_s: float | None = Field(
+        default=None, gt=0, le=300, description="how long to look (the gateway's default if absent)"
+    )
+    requested_by: str = Field(default="", max_length=100)
+
+
+class VerificationVerdict(StrEnum):
+    CLEARED = "cleared"  # nothing of the rule's classes in the zone any more
+    STILL_PRESENT = "still_present"  # the condition is still seen
+    CAMERA_UNAVAILABLE = "camera_unavailable"  # no fresh frames to judge by
+
+
+class VerificationResult(_Message):
+    """A video gateway's answer to one `VerificationRequest` (``request_id``), with before
+    and after snapshots (evidence inline by SHA-256, as candidates carry theirs). It
+    informs the person who decides 核查: it never closes or returns a case by itself."""
+
+    SCHEMA: ClassVar[str] = "citygw.verification_result"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    request_id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    case_id: Annotated[str, Field(min_length=1, max_length=64)]
+    camera_id: Annotated[str, Field(pattern=_SOURCE_ID_PATTERN)]
+    verdict: VerificationVerdict
+    detail: str = Field(default="", max_length=500)
+    passes: Annotated[int, Field(ge=0, description="detector passes over fresh frames")] = 0
+    passes_present: Annotated[int, Field(ge=0, description="passes that saw the condition")] = 0
+    checked_from: datetime | None = None
+    checked_to: datetime | None = None
+    evidence: list[Evidence] = Field(default_factory=list, max_length=4)
+    before_sha256: Annotated[
+        str | None, Field(pattern=r"^[0-9a-f]{64}$", description="evidence: the first look")
+    ] = None
+    after_sha256: Annotated[
+        str | None, Field(pattern=r"^[0-9a-f]{64}$", description="evidence: the last look")
+    ] = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("checked_from", "checked_to")
+    def _checked_rfc3339(self, value: datetime | None) -> str | None:
+        return rfc3339(value) if value else None
+
+
 MESSAGE_TYPES: dict[str, type[_Message]] = {
     cls.SCHEMA: cls
     for cls in (
@@ -442,11 +528,21 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
         CameraStatus,
         DeadLetter,
         Receipt,
+        VerificationRequest,
+        VerificationResult,
     )
 }
 
 Message = (
-    CandidateCase | CaseEvent | CaseFeedback | DaemonStatus | CameraStatus | DeadLetter | Receipt
+    CandidateCase
+    | CaseEvent
+    | CaseFeedback
+    | DaemonStatus
+    | CameraStatus
+    | DeadLetter
+    | Receipt
+    | VerificationRequest
+    | VerificationResult
 )
 
 
@@ -604,6 +700,20 @@ class Topics:
     @property
     def all_dead_letters(self) -> str:
         return f"{self.root}/deadletter/#"
+
+    def verification_request(self, camera_id: str) -> str:
+        return f"{self.root}/commands/video/{self._segment(camera_id)}/verify"
+
+    @property
+    def all_verification_requests(self) -> str:
+        return f"{self.root}/commands/video/+/verify"
+
+    def verification_result(self, camera_id: str) -> str:
+        return f"{self.root}/results/video/{self._segment(camera_id)}/verify"
+
+    @property
+    def all_verification_results(self) -> str:
+        return f"{self.root}/results/video/+/verify"
 
 
 def dead_letter_for(

@@ -194,3 +194,34 @@ tokens = sa.Table(
     sa.Column("user_name", sa.String(64), nullable=False, index=True),
     sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
+
+#: camera-assisted verification (核查 by camera): one row per request to a video gateway
+camera_checks = sa.Table(
+    "camera_checks",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),  # the request's message id
+    sa.Column("case_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),  # 1, 2, ... per case
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),  # report | manual
+    sa.Column("requested_at", UtcDateTime(), nullable=False),
+    sa.Column("requested_by", sa.String(100), nullable=False),
+    sa.Column("reply_by", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | answered | timed_out
+    sa.Column("verdict", sa.String(32)),
+    sa.Column("result_id", sa.String(128)),
+    sa.Column("answered_at", UtcDateTime()),
+    sa.Column("timed_out_at", UtcDateTime()),
+    sa.Column("detail", sa.String(500), nullable=False, default=""),
+    sa.Column("before_sha256", sa.String(64)),
+    sa.Column("after_sha256", sa.String(64)),
+    sa.Column("facts", sa.JSON(), nullable=False),
+    sa.UniqueConstraint("case_id", "seq"),
+    # the watch looks for pending requests past their time
+    sa.Index(
+        "ix_camera_checks_pending",
+        "reply_by",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+)

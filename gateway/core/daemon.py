@@ -42,8 +42,10 @@ from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
 from gateway.core.outgoing import EventRelay, OverdueWatch
 from gateway.core.service import CaseService
+from gateway.core.verification_consumer import CameraCheckParts
 from gateway.core.workflow import Case, Workflow
 from gateway.ingest import CandidateIngest
+from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,7 @@ class CoreDaemon:
     overdue: OverdueWatch
     api: ApiServer | None
     live: LiveParts
+    camera_checks: CameraCheckParts | None = None
 
     def start(self) -> None:
         self.publisher.start()
@@ -130,6 +133,8 @@ class CoreDaemon:
         self.overdue.start()
         self.ingest.start()
         self.feedback.start()
+        if self.camera_checks is not None:
+            self.camera_checks.start()
         if self.api is not None:
             try:
                 self.api.start()
@@ -145,6 +150,8 @@ class CoreDaemon:
             self.api.stop()
         self.ingest.stop()
         self.feedback.stop()
+        if self.camera_checks is not None:
+            self.camera_checks.stop()
         self.overdue.stop()
         self.relay.stop()
         self.publisher.stop()
@@ -189,6 +196,7 @@ def build_core(
     feedback = FeedbackConsumer(service, contract, consumer)
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
     connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1)
+    checks = build_camera_checks(config, service, contract, consumer, connection)
     live = LiveParts.create(config.core)
     cameras = CameraStatusConsumer(live.cameras, clock.now, on_change=live.cameras_changed)
     # retained and refreshed by the gateways: QoS 0, nothing queued for the core while away
@@ -204,6 +212,7 @@ def build_core(
             load_event_names(),
             live,
             call_records=SqlCallRecords.for_store(service.store),
+            verifications=checks.service,
         )
         api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)
     return CoreDaemon(
@@ -223,7 +232,33 @@ def build_core(
         OverdueWatch(service, config.core.overdue_scan_s),
         api,
         live,
+        checks,
     )
+
+
+def build_camera_checks(
+    config: Config,
+    service: CaseService,
+    contract: ContractPublisher,
+    consumer: Source,
+    connection: MqttConnection,
+) -> CameraCheckParts:
+    """Camera-assisted verification: requests with reports, answers from the gateways."""
+    from adapters.storage.verification_store import SqlVerificationStore
+    from gateway.core.verification import VerificationService
+    from gateway.core.verification_consumer import VerificationResultConsumer, VerificationWatch
+
+    settings = config.core.camera_check
+    checks = VerificationService(service, SqlVerificationStore.for_store(service.store), settings)
+    service.on_transition = checks.on_transition
+    results = VerificationResultConsumer(
+        checks,
+        contract,
+        consumer,
+        receipts=bootstrap.MqttReceipts(config, connection, "core"),
+    )
+    connection.subscribe(contract.topics.all_verification_results, results.submit, qos=1)
+    return CameraCheckParts(checks, results, VerificationWatch(checks, settings.scan_s))
 
 
 def run_core(

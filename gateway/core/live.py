@@ -250,7 +250,9 @@ def case_changes(
     contract validation per event would cost the relay thread more than the rest).
     """
     out: list[tuple[dict[str, Any], str | None]] = []
-    for _seq, _topic, payload in events:
+    for _seq, topic, payload in events:
+        if not topic.endswith("/events"):
+            continue  # a command the core sends through the same outbox (a camera check)
         try:
             event = json.loads(payload)
             if event.get("schema") != CaseEvent.SCHEMA or not event.get("case_id"):

@@ -94,6 +94,8 @@ class BatchIndex:
 
 #: what `store_candidates` tells its listener per candidate: new case, re-detection, proposed merge
 NewCaseListener = Callable[[CandidateCase, Case, str], None]
+#: told each applied transition inside its transaction (what it writes commits with it)
+TransitionHook = Callable[[CaseTransaction, Transition], None]
 
 
 class CommitSignal:
@@ -140,6 +142,7 @@ class CaseService:
         self.number_prefix = number_prefix
         self.committed = CommitSignal()
         self.on_intake: NewCaseListener | None = None
+        self.on_transition: TransitionHook | None = None
 
     # ------------------------------------------------------------------ intake
 
@@ -325,6 +328,8 @@ class CaseService:
         result = self.workflow.apply(case, command, actor, self.clock.now())
         tx.update_case(result.case, expected_version=case.version)
         self._record(tx, result)
+        if self.on_transition is not None:  # e.g. a camera check asked for with a report
+            self.on_transition(tx, result)
         return result
 
     def feedback(self, feedback: CaseFeedback) -> Transition | None:

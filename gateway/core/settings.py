@@ -208,6 +208,32 @@ class LiveViewGrantConfig(_Section):
     )
 
 
+class CameraCheckConfig(_Section):
+    """Camera-assisted verification (核查 by camera): the core asks the video gateway to look
+    again at a camera case; the answer informs the person who decides, never the workflow."""
+
+    on_report: bool = Field(
+        default=True,
+        description="ask the camera automatically when a camera case reaches 处理反馈 (reported)",
+    )
+    timeout_s: float = Field(
+        default=300.0,
+        ge=10,
+        le=7 * 86400,
+        description="a request not answered this long after it was made is marked timed out "
+        "(an answer arriving later is still shown)",
+    )
+    window_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=300,
+        description="how long the gateway looks; unset: the video gateway's own default",
+    )
+    scan_s: float = Field(
+        default=5.0, ge=0.1, le=3600, description="how often requests past their time are looked for"
+    )
+
+
 class CoreConfig(_Section):
     database_url: str = Field(
         default="sqlite:///core.sqlite3",
@@ -268,6 +294,7 @@ class CoreConfig(_Section):
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
     events_stream: EventStreamConfig = Field(default_factory=EventStreamConfig)
     live_view: LiveViewGrantConfig = Field(default_factory=LiveViewGrantConfig)
+    camera_check: CameraCheckConfig = Field(default_factory=CameraCheckConfig)
 
     @model_validator(mode="after")
     def _tables_consistent(self) -> CoreConfig:
