@@ -4,5 +4,10 @@
 # weights, the AGI server with one scripted call, sample candidates. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# model files (YOLOX-Nano) from the shared folder beside the clone when there is one;
+# otherwise setup fetches them from upstream (CITYGW_MODEL_SOURCE overrides both)
+if [[ -z "${CITYGW_MODEL_SOURCE:-}" && -s ../shared/models/yolox_nano.onnx ]]; then
+  export CITYGW_MODEL_SOURCE=../shared/models
+fi
 bash scripts/setup.sh
 exec .venv/bin/python -m gateway.demo "$@"

@@ -3,6 +3,11 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -k outbox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# model files (YOLOX-Nano) from the shared folder beside the clone when there is one;
+# otherwise setup fetches them from upstream (CITYGW_MODEL_SOURCE overrides both)
+if [[ -z "${CITYGW_MODEL_SOURCE:-}" && -s ../shared/models/yolox_nano.onnx ]]; then
+  export CITYGW_MODEL_SOURCE=../shared/models
+fi
 bash scripts/setup.sh
 echo "[test] ruff"
 .venv/bin/ruff check .

@@ -37,6 +37,11 @@ def open_detector(
             nms_iou=nms_iou,
         )
     if backend == "ultralytics":
+        if card.head != "yolov8":
+            raise ValueError(
+                f"model {card.name} has a {card.head} head: the ultralytics backend runs "
+                "YOLOv8 models only (use backend onnxruntime)"
+            )
         from adapters.detectors.ultralytics_detector import UltralyticsDetector
 
         return UltralyticsDetector(

@@ -1,4 +1,9 @@
-"""The default detector: a YOLOv8 ONNX export run by onnxruntime on the CPU."""
+"""The default detector: a YOLOv8 or YOLOX ONNX export run by onnxruntime on the CPU.
+
+The card's ``head`` picks the pre- and post-processing (`yolo_numpy` or `yolox_numpy`);
+the model's output shape is checked against the card when the model is loaded, so a file
+that is not what its card says is refused at start with the reason, never mid-stream.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from adapters.detectors.yolo_numpy import decode, letterbox, scale_back, to_input
-from gateway.video.analysis.model_card import ModelCard
+from adapters.detectors import yolo_numpy, yolox_numpy
+from adapters.detectors.yolo_numpy import scale_back
+from gateway.video.analysis.model_card import ModelCard, ModelCardError
 from gateway.video.detection import Detection
 
 log = logging.getLogger("citygw.detector.onnx")
 
 
 class OnnxDetector:
-    """YOLOv8 detect head exported by ultralytics (``output0``: batch x (4+nc) x anchors)."""
+    """A YOLOv8 detect head exported by ultralytics (``output0``: batch x (4+nc) x anchors)
+    or a YOLOX head (``output``: batch x anchors x (5+nc))."""
 
     def __init__(
         self,
@@ -48,8 +55,20 @@ class OnnxDetector:
         width = shape[3] if isinstance(shape[3], int) else card.input.width
         self.input_size = (int(height), int(width))
         self.max_batch = shape[0] if isinstance(shape[0], int) else 8
+        try:
+            card.check_output(tuple(self._session.get_outputs()[0].shape), self.input_size)
+        except ModelCardError as exc:
+            raise ValueError(f"cannot use ONNX model {path}: {exc}") from exc
         self.name = card.name
+        self._head = card.head
         self._labels = card.label_table()
+        self._kinds = dict(card.classes)
+        # classes that share a label suppress each other in NMS (truck and car -> vehicle)
+        label_ids = {label: i for i, label in enumerate(sorted(set(self._labels.values())))}
+        top = max(card.classes) + 1
+        self._nms_groups = np.arange(top, dtype=np.int64) + len(label_ids)
+        for class_id, label in self._labels.items():
+            self._nms_groups[class_id] = label_ids[label]
         self._min_score = min_score
         self._nms_iou = nms_iou
         self._lock = threading.Lock()  # one inference at a time: threads are set per session
@@ -67,11 +86,29 @@ class OnnxDetector:
         results: list[list[Detection]] = []
         for start in range(0, len(images), self.max_batch):
             chunk = list(images[start : start + self.max_batch])
-            fitted = [letterbox(image, self.input_size) for image in chunk]
-            tensor = to_input([padded for padded, _ in fitted])
+            if self._head == "yolox":
+                fitted = [yolox_numpy.letterbox_top_left(i, self.input_size) for i in chunk]
+                tensor = yolox_numpy.to_input([padded for padded, _ in fitted])
+            else:
+                fitted = [yolo_numpy.letterbox(image, self.input_size) for image in chunk]
+                tensor = yolo_numpy.to_input([padded for padded, _ in fitted])
             with self._lock:
                 (output,) = self._session.run(None, {self._input_name: tensor})[:1]
-            raw = decode(output, min_score=self._min_score, nms_iou=self._nms_iou)
+            if self._head == "yolox":
+                raw = yolox_numpy.decode(
+                    output,
+                    self.input_size,
+                    min_score=self._min_score,
+                    nms_iou=self._nms_iou,
+                    nms_groups=self._nms_groups,
+                )
+            else:
+                raw = yolo_numpy.decode(
+                    output,
+                    min_score=self._min_score,
+                    nms_iou=self._nms_iou,
+                    nms_groups=self._nms_groups,
+                )
             for boxes, (_, fit) in zip(raw, fitted, strict=True):
                 xyxy = scale_back(boxes.xyxy, fit)
                 results.append(
@@ -84,6 +121,7 @@ class OnnxDetector:
                             score=float(s),
                             class_id=int(c),
                             label=self._labels.get(int(c), str(int(c))),
+                            kind=self._kinds.get(int(c), str(int(c))),
                         )
                         for b, s, c in zip(xyxy, boxes.scores, boxes.class_ids, strict=True)
                     ]

@@ -42,6 +42,7 @@ class UltralyticsDetector:
         self.input_size = (card.input.height, card.input.width)
         self.max_batch = 8
         self._labels = card.label_table()
+        self._kinds = dict(card.classes)
         self._threads = threads
         self._min_score = min_score
         self._nms_iou = nms_iou
@@ -80,6 +81,7 @@ class UltralyticsDetector:
                         score=float(s),
                         class_id=int(c),
                         label=self._labels.get(int(c), str(int(c))),
+                        kind=self._kinds.get(int(c), str(int(c))),
                     )
                     for b, s, c in zip(xyxy, scores, classes, strict=True)
                 ]

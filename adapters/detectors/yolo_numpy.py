@@ -60,9 +60,18 @@ class RawBoxes:
 
 
 def decode(
-    output: np.ndarray, *, min_score: float, nms_iou: float, max_det: int = 300
+    output: np.ndarray,
+    *,
+    min_score: float,
+    nms_iou: float,
+    max_det: int = 300,
+    nms_groups: np.ndarray | None = None,
 ) -> list[RawBoxes]:
-    """``output`` (batch, 4 + classes, anchors) -> per image, the boxes NMS keeps."""
+    """``output`` (batch, 4 + classes, anchors) -> per image, the boxes NMS keeps.
+
+    ``nms_groups`` (class id -> group) makes classes of one group suppress each other (a
+    van seen as both ``truck`` and ``car`` is one ``vehicle``); default: each class alone.
+    """
     if output.ndim != 3 or output.shape[1] < 5:
         raise ValueError(f"unexpected YOLO output shape {output.shape}")
     results: list[RawBoxes] = []
@@ -74,7 +83,8 @@ def decode(
         keep = scores > min_score
         boxes = _xywh_to_xyxy(prediction[keep, :4])
         scores, class_ids = scores[keep], class_ids[keep]
-        order = nms(boxes, scores, class_ids, nms_iou)[:max_det]
+        groups = class_ids if nms_groups is None else nms_groups[class_ids]
+        order = nms(boxes, scores, groups, nms_iou)[:max_det]
         results.append(
             RawBoxes(
                 xyxy=boxes[order].astype(np.float32),

@@ -121,6 +121,11 @@ class _AvPicture:
     def height(self) -> int:
         return int(self._frame.height)
 
+    @property
+    def time_s(self) -> float | None:
+        seconds = self._frame.time
+        return None if seconds is None else float(seconds)
+
     def to_bgr(self) -> np.ndarray:
         frame = self._frame
         if frame.format.name == "yuv420p" and not frame.width % 2 and not frame.height % 2:

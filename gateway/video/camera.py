@@ -40,6 +40,7 @@ from gateway.video.ports import (
     StreamSource,
 )
 from gateway.video.settings import CameraConfig, IngestConfig
+from gateway.video.stream_clock import StreamClock
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class CameraReader:
         self._latest_picture: tuple[Picture, float, datetime] | None = None
         self._convert_lock = threading.Lock()
         self._seq = 0
+        self._stream_clock = StreamClock()  # the camera's own time, from picture timestamps
         self._runaway = False
         self.connects = 0
         self.frames_analysed = 0
@@ -321,6 +323,7 @@ class CameraReader:
         ingest = self._ingest
         opened = self._clock.monotonic()
         self._last_picture_mono = None
+        self._stream_clock.reset()
         next_due = opened
         next_rate_check = opened + 1.0
         for packet in source.packets():
@@ -379,8 +382,10 @@ class CameraReader:
             self._seq += 1
             self._latest_picture = (picture, now, self._last_frame_at)
             return next_due
-        # decode everything, but convert (the costly part) only what analysis is due
-        if now < next_due - self._period * 0.25:
+        # decode everything, but convert (the costly part) only what analysis is due; the
+        # cadence runs on the camera's own clock, so a burst keeps the video's spacing
+        taken = self._stream_clock.time_of(picture.time_s, now)
+        if taken < next_due - self._period * 0.25:
             return next_due
         self._seq += 1
         frame = Frame(
@@ -389,6 +394,7 @@ class CameraReader:
             captured_at=self._last_frame_at,
             monotonic=now,
             image=picture.to_bgr(),
+            stream_time=taken,
         )
         self._latest = frame
         self.frames_analysed += 1
@@ -396,7 +402,7 @@ class CameraReader:
         if self._sink is not None:
             self._sink.submit(frame)
         next_due += self._period
-        return next_due if next_due > now - self._period else now + self._period
+        return next_due if next_due > taken - self._period else taken + self._period
 
     def _check_rate(self, now: float) -> bool:
         """Flag (or clear) a runaway incoming rate; True when that changed."""

@@ -17,6 +17,7 @@ class Detection:
     class_id: int
     label: str
     track_id: int | None = None
+    kind: str = ""  # the model's own class name (truck) when a label groups several (vehicle)
 
     @property
     def bottom_centre(self) -> tuple[float, float]:

@@ -14,7 +14,9 @@ class Frame:
 
     ``image`` is BGR, ``uint8``, shape (height, width, 3), owned by this frame (never
     written to after hand-over). ``captured_at`` is wall-clock UTC for evidence and
-    messages; ``monotonic`` orders frames and measures dwell and latency.
+    messages; ``monotonic`` is when it arrived (latency, clips); ``stream_time`` is when it
+    was taken on the camera's own clock (`gateway.video.stream_clock`): tracking, rules and
+    the analysis cadence run on it. Without one, arrival stands in.
     """
 
     camera_id: str
@@ -22,6 +24,12 @@ class Frame:
     captured_at: datetime
     monotonic: float
     image: np.ndarray
+    stream_time: float | None = None
+
+    @property
+    def media_time(self) -> float:
+        """The camera's time of this picture (monotonic-comparable, never decreasing)."""
+        return self.monotonic if self.stream_time is None else self.stream_time
 
     @property
     def width(self) -> int:

@@ -58,6 +58,11 @@ class Picture(Protocol):
     def to_bgr(self) -> np.ndarray: ...
 
     @property
+    def time_s(self) -> float | None:
+        """The picture's presentation time in seconds (None when the stream has none)."""
+        ...
+
+    @property
     def native(self) -> Any:
         """The adapter's frame object (live view hands it to the WebRTC encoder)."""
         ...

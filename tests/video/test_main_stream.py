@@ -27,6 +27,7 @@ class SizedPicture:
     def __init__(self, size: tuple[int, int], index: int) -> None:
         self.width, self.height = size
         self.index = index
+        self.time_s = None
 
     def to_bgr(self) -> np.ndarray:
         return np.full((self.height, self.width, 3), self.index % 256, np.uint8)

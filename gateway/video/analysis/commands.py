@@ -81,6 +81,10 @@ def register(cli: click.Group) -> None:
         "--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
         help="directory of cards/ and weights/ (default: video.analysis.models_dir)",
     )  # fmt: skip
+    @click.option(
+        "--card", "card_name", default=None,
+        help="install FILE (.onnx) as the weights of this existing card, after checking it",
+    )  # fmt: skip
     @click.pass_context
     def import_model(
         ctx: click.Context,
@@ -89,12 +93,25 @@ def register(cli: click.Group) -> None:
         name: str | None,
         label_pairs: tuple[str, ...],
         models_dir: Path | None,
+        card_name: str | None,
     ) -> None:
         """Export FILE (an ultralytics .pt, or a .yaml architecture for speed tests) to ONNX
-        with ultralytics and write its model card. Needs the optional `ultralytics` extra;
-        nothing is downloaded."""
-        size = parse_imgsz(imgsz)
+        with ultralytics and write its model card (needs the optional `ultralytics` extra),
+        or, with --card, install an .onnx FILE as that card's weights. A file whose input or
+        outputs do not match its card is refused with the reason. Nothing is downloaded."""
         directory = models_dir or _configured_models_dir(ctx)
+        if card_name is not None:
+            from gateway.video.analysis.model_card import ModelCardError
+            from gateway.video.analysis.weights_install import install_onnx
+
+            try:
+                installed = install_onnx(file, directory, card_name)
+            except (ModelCardError, ValueError) as exc:
+                click.echo(f"cannot import {file}: {exc}", err=True)
+                sys.exit(1)
+            click.echo(f"{card_name}: {file} installed as {installed}")
+            return
+        size = parse_imgsz(imgsz)
         card_name = name or file.stem
         labels: dict[str, str] = {}
         for pair in label_pairs:
@@ -118,6 +135,22 @@ def register(cli: click.Group) -> None:
             f"{card.name}: {card.input.height}x{card.input.width}, {len(card.classes)} classes, "
             f"onnx {card.weights.onnx} (sha256 {card.weights.onnx_sha256})"
         )
+
+
+def check_exported_outputs(path: Path, names: dict[int, str], size: tuple[int, int]) -> None:
+    """Refuse an export whose output is not a YOLOv8 head for ``names`` at ``size``."""
+    from gateway.video.analysis.model_card import InputSize, ModelCard, Weights
+    from gateway.video.analysis.weights_install import onnx_shapes
+
+    promised = ModelCard(
+        name="export",
+        source=str(path),
+        input=InputSize(height=size[0], width=size[1]),
+        weights=Weights(onnx=path),
+        classes=names,
+    )
+    _, output = onnx_shapes(path)
+    promised.check_output(output, size)
 
 
 def _configured_models_dir(ctx: click.Context) -> Path:
@@ -165,6 +198,7 @@ def import_weights(  # type: ignore[no-untyped-def]
             model.export(format="onnx", imgsz=list(size), simplify=False, dynamic=False, opset=13)
         )
         onnx_path = target / f"{name}.onnx"
+        check_exported_outputs(exported, names, size)
         shutil.move(str(exported), onnx_path)
         pt_path: Path | None = None
         if file.suffix == ".pt":

