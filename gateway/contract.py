@@ -36,6 +36,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from gateway.clock import rfc3339, utc_now
 
@@ -46,6 +47,11 @@ DEFAULT_TOPIC_ROOT = "citygw/v1"
 #: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
 #: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.
 MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+#: A candidate's ``facts``: at most this many bytes as JSON, and this many levels of nesting
+#: (the facts object itself is level 1). They describe a detection or a call; a case
+#: listing returns them, so one oversized candidate must not weigh on every listing.
+MAX_FACTS_BYTES = 64 * 1024
+MAX_FACTS_DEPTH = 8
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
 _SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
@@ -78,7 +84,8 @@ def stable_message_id(*parts: str) -> str:
 
 
 _ID_PREFIX = re.compile(r"[A-Za-z0-9_\-]+")
-_VERSION = re.compile(r"(\d+)\.(\d+)")
+#: bounded: a version of 5 000 digits is refused as malformed, never given to int()
+_VERSION = re.compile(r"(\d{1,9})\.(\d{1,9})")
 _NOT_IN_SEGMENT = re.compile("[/+#\x00]")
 
 
@@ -254,7 +261,61 @@ class CandidateCase(_Message):
     case_number: str | None = Field(
         default=None, max_length=32, description="number read to a caller"
     )
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"at most {MAX_FACTS_DEPTH} levels and {MAX_FACTS_BYTES} bytes as JSON",
+    )
+
+    @field_validator("facts")
+    @classmethod
+    def _facts_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_facts(value)
+        return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` nests lists and objects more than ``limit`` levels deep."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list | tuple)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def check_facts(facts: dict[str, Any]) -> None:
+    """Refuse ``facts`` deeper than `MAX_FACTS_DEPTH` or larger than `MAX_FACTS_BYTES` as JSON."""
+    if _nesting_exceeds(facts, MAX_FACTS_DEPTH):
+        raise PydanticCustomError(
+            "facts_too_deep",
+            "facts nest more than {limit} levels deep",
+            {"limit": MAX_FACTS_DEPTH},
+        )
+    size = len(pydantic_core.to_json(facts, inf_nan_mode="null"))
+    if size > MAX_FACTS_BYTES:
+        raise PydanticCustomError(
+            "facts_too_large",
+            "facts are {size} bytes as JSON; the limit is {limit}",
+            {"size": size, "limit": MAX_FACTS_BYTES},
+        )
+
+
+def check_candidate_topic(candidate: CandidateCase, topic: str, topics: Topics) -> None:
+    """Raise `ContractError` ``source_mismatch`` unless ``topic`` is the candidate topic of
+    its own source (``candidates/<source.kind>/<source.id>``): a producer speaks for itself."""
+    source = candidate.source
+    expected = topics.candidate(source.kind, source.id)
+    if topic != expected:
+        raise ContractError(
+            "source_mismatch",
+            f"a candidate from {source.kind}/{source.id} belongs on {expected}, "
+            f"not on {topic[:300]}",
+        )
 
 
 # --------------------------------------------------------------------------- case events
@@ -549,6 +610,10 @@ Message = (
 # --------------------------------------------------------------------------- parsing
 
 
+#: error types of our own validators that name a message's fault better than ``invalid``
+_OWN_CODES = frozenset({"facts_too_deep", "facts_too_large"})
+
+
 def _format_validation_error(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False):
@@ -565,10 +630,29 @@ def parse_message(
 ) -> Message:
     """Parse one MQTT payload into a contract message, or raise `ContractError`.
 
-    Codes: ``too_large``, ``bad_encoding``, ``bad_json``, ``not_an_object``,
+    Codes: ``too_large``, ``bad_encoding``, ``bad_json``, ``too_deep``, ``not_an_object``,
     ``unknown_schema``, ``bad_version``, ``unsupported_version``, ``unexpected_schema``,
-    ``invalid``.
+    ``invalid``, ``facts_too_deep``, ``facts_too_large``; ``unreadable`` for any other
+    failure. Nothing else is raised: whatever a payload holds, it is refused alone, with
+    a code, and never stops the consumer reading the next one.
     """
+    try:
+        return _parse_message(payload, expect, max_bytes)
+    except ContractError:
+        raise
+    except RecursionError as exc:
+        raise ContractError("too_deep", "the JSON nests deeper than a message may") from exc
+    except Exception as exc:  # one message's fault, whatever it was: refuse it alone
+        raise ContractError(
+            "unreadable", f"the payload could not be read ({type(exc).__name__}: {exc})"[:1000]
+        ) from exc
+
+
+def _parse_message(
+    payload: bytes,
+    expect: type[_Message] | tuple[type[_Message], ...] | None,
+    max_bytes: int,
+) -> Message:
     if len(payload) > max_bytes:
         raise ContractError(
             "too_large", f"payload is {len(payload)} bytes; the limit is {max_bytes}"
@@ -591,8 +675,10 @@ def parse_message(
         raise ContractError("bad_encoding", f"payload is not UTF-8: {exc}") from exc
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContractError("bad_json", f"payload is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ContractError("too_deep", "the JSON nests deeper than a message may") from exc
+    except ValueError as exc:  # not JSON, or a number of more digits than int() reads
+        raise ContractError("bad_json", f"payload is not JSON: {exc}"[:1000]) from exc
     return parse_document(document, expect=expect)
 
 
@@ -607,12 +693,14 @@ def parse_document(
     schema = document.get("schema")
     if not isinstance(schema, str) or schema not in MESSAGE_TYPES:
         raise ContractError(
-            "unknown_schema", f"unknown schema {schema!r}; known: {sorted(MESSAGE_TYPES)}"
+            "unknown_schema", f"unknown schema {repr(schema)[:100]}; known: {sorted(MESSAGE_TYPES)}"
         )
     version = document.get("version")
     match = _VERSION.fullmatch(version) if isinstance(version, str) else None
     if match is None:
-        raise ContractError("bad_version", f"version must be 'MAJOR.MINOR', got {version!r}")
+        raise ContractError(
+            "bad_version", f"version must be 'MAJOR.MINOR', got {repr(version)[:100]}"
+        )
     if int(match.group(1)) != CONTRACT_MAJOR:
         raise ContractError(
             "unsupported_version",
@@ -629,7 +717,9 @@ def parse_document(
     try:
         return message_type.model_validate(document)  # type: ignore[return-value]
     except ValidationError as exc:
-        raise ContractError("invalid", _format_validation_error(exc)) from exc
+        types = {item["type"] for item in exc.errors(include_url=False)}
+        code = types.pop() if len(types) == 1 and types <= _OWN_CODES else "invalid"
+        raise ContractError(code, _format_validation_error(exc)) from exc
 
 
 # --------------------------------------------------------------------------- topics

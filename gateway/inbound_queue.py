@@ -4,6 +4,8 @@ The broker client's thread calls `submit()`; when the queue is full it waits (ba
 the broker holds the rest, nothing is dropped). The worker hands the handler batches of up
 to ``max_batch`` messages; the handler acknowledges what it has committed. `retry()` is the
 shared "try again with doubling delays until it works or we stop" of both consumers.
+`stalled_for()` says how long messages have waited without a batch being finished (a
+health check: a database that is down, or a handler that keeps failing).
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class InboundQueue:
         self._queue: _BatchQueue[InboundMessage] = _BatchQueue(queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # monotonic time since when messages have waited with no batch finished; None: idle
+        self._waiting_since: float | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -102,7 +106,16 @@ class InboundQueue:
         """Called for each broker message; waits while the queue is full (back-pressure)."""
         while not self._stopping.is_set():
             if self._queue.put(message, timeout=0.5):
+                if self._waiting_since is None:
+                    self._waiting_since = time.monotonic()
                 return
+
+    def stalled_for(self) -> float:
+        """Seconds messages have waited (queued, or in a batch being handled) without a batch
+        being finished; 0.0 when nothing waits. A batch whose handler failed stays waiting:
+        its messages are unacknowledged, and the broker holds back what comes after them."""
+        since = self._waiting_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
 
     def wait_idle(self, timeout: float) -> bool:
         """True when the queue is empty (for tests and tools)."""
@@ -132,8 +145,13 @@ class InboundQueue:
             batch = self._queue.take(self._max_batch, timeout=0.2)
             if not batch:
                 continue
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
             try:
                 self._handle(batch)
             except Exception:
                 # unacknowledged: the broker redelivers them after a reconnect or restart
                 log.exception("%s: handling %d messages failed", self._name, len(batch))
+                continue  # still waiting: no progress
+            # progress: what is queued now has waited from this moment at most
+            self._waiting_since = None if self._queue.empty() else time.monotonic()

@@ -3,43 +3,52 @@
 Messages arrive on the MQTT thread and wait in a bounded queue (when it is full the MQTT
 thread waits too, and the broker keeps the rest). One worker takes them in batches:
 
-- a payload that breaks the contract is logged with its reason, sent to the dead-letter
-  topic, and then acknowledged (it will never become valid by waiting);
+- a payload that breaks the contract in any way (`parse_message` refuses whatever it
+  cannot read with a code; a source other than its topic's is ``source_mismatch``) is
+  logged with its reason, kept (`gateway.dead_letters`, the core's database), sent to
+  the dead-letter topic, and then acknowledged: it will never become valid by waiting;
 - valid candidates are stored in one transaction; the store answers which ids were new
   (a redelivered id is a duplicate and changes nothing); only after the commit is each
   message acknowledged;
-- when the store fails (a database restart), nothing is acknowledged: the batch is
-  retried with backoff until it commits, so a database outage loses nothing;
+- when the store fails for an outage (``is_outage``: a database restart), nothing is
+  acknowledged: the batch is retried with backoff until it commits, so an outage loses
+  nothing; when it fails for any other reason, something in the batch cannot be stored:
+  its candidates are stored one at a time, so valid neighbours go in and a candidate
+  that fails alone is dead-lettered (``store_failed``) instead of being retried for ever;
 - after the commit, a `Receipt` names every id stored (new or already known) and every
   refused one, so the producing edge outbox can forget them (end-to-end, past the broker).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from gateway.contract import CandidateCase, ContractError, Source, dead_letter_for, parse_message
+from gateway.clock import utc_now
+from gateway.contract import (
+    CandidateCase,
+    ContractError,
+    Source,
+    check_candidate_topic,
+    dead_letter_for,
+    parse_message,
+)
+from gateway.dead_letters import (
+    STORE_FAILED,
+    DeadLetterRecord,
+    DeadLetterSink,
+    is_os_error,
+    keep,
+    message_id_of,
+)
 from gateway.inbound_queue import InboundQueue
 from gateway.ports import InboundMessage, ReceiptSender
 from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
-
-
-def _id_of(payload: bytes) -> str | None:
-    """The ``id`` of a refused payload if one can be read (so its producer stops resending it)."""
-    if len(payload) > 1024 * 1024:
-        return None
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return None
-    value = document.get("id") if isinstance(document, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
 
 class CandidateStore(Protocol):
@@ -80,8 +89,17 @@ class CandidateIngest:
         on_stored: StoredCallback | None = None,
         receipts: ReceiptSender | None = None,
         retry_max_s: float = 30.0,
+        kept: DeadLetterSink | None = None,
+        is_outage: Callable[[BaseException], bool] = is_os_error,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``kept``: where dead letters are stored before their message is acknowledged;
+        ``is_outage``: whether a store failure means the database is away (retry the batch)
+        rather than that something in it cannot be stored (store one at a time)."""
         self._receipts = receipts
+        self._kept = kept
+        self._is_outage = is_outage
+        self._clock = clock
         self._store = store
         self._dead_letters = dead_letters
         self._consumer = consumer
@@ -93,6 +111,7 @@ class CandidateIngest:
             self._handle_batch, name="ingest.worker", queue_size=queue_size, max_batch=max_batch
         )
         self.stats = IngestStats()
+        self.last_failure: str | None = None
 
     def start(self) -> None:
         self._inbound.start()
@@ -113,44 +132,103 @@ class CandidateIngest:
         """True when the queue is empty (for tests and tools)."""
         return self._inbound.wait_idle(timeout)
 
+    def health_problem(self, stall_after_s: float) -> str | None:
+        """Why intake is unhealthy (for ``/healthz``), or None: a worker that is not running,
+        or messages that have waited ``stall_after_s`` without a batch being finished."""
+        if not self.running:
+            return "the intake worker is not running"
+        stalled = self._inbound.stalled_for()
+        if stalled < stall_after_s:
+            return None
+        problem = f"intake has made no progress for {stalled:.0f} s while messages wait"
+        return f"{problem} (last failure: {self.last_failure})" if self.last_failure else problem
+
     # ------------------------------------------------------------------ worker
 
     def _handle_batch(self, batch: list[InboundMessage]) -> None:
         self.stats.received += len(batch)
-        accepted: list[tuple[InboundMessage, CandidateCase]] = []
-        rejected_ids: list[str] = []
+        candidates: dict[str, CandidateCase] = {}
+        copies: dict[str, list[InboundMessage]] = {}  # one id may come twice (a redelivery)
+        refused: list[tuple[InboundMessage, ContractError]] = []
         for message in batch:
-            candidate = self._parse_or_dead_letter(message, rejected_ids)
-            if candidate is not None:
-                accepted.append((message, candidate))
-        if not accepted:
-            self._send_receipt([], rejected_ids)
-            return
-        # one id may come twice in one batch (a redelivery): keep the first
-        unique: dict[str, CandidateCase] = {}
-        received: dict[str, bytes] = {}
-        for message, candidate in accepted:
-            if candidate.id not in unique:
-                unique[candidate.id] = candidate
-                received[candidate.id] = message.payload
-        candidates = list(unique.values())
-        is_new = self._store_with_retry(candidates, received)
-        if is_new is None:
+            try:
+                candidate = self._parse(message)
+            except ContractError as error:
+                refused.append((message, error))
+                continue
+            candidates.setdefault(candidate.id, candidate)  # the first copy is stored
+            copies.setdefault(candidate.id, []).append(message)
+        rejected = self._dead_letter(refused)
+        if rejected is None:
             return  # stopping: nothing acknowledged, the broker will redeliver
-        for message, _candidate in accepted:
-            message.ack()
-        self._send_receipt(list(unique), rejected_ids)
-        for candidate, new in zip(candidates, is_new, strict=True):
+        received = {id_: messages[0].payload for id_, messages in copies.items()}
+        outcome = self._store_with_retry(list(candidates.values()), received) if candidates else []
+        if outcome is None:
+            return
+        if isinstance(outcome, _Refused):
+            # not an outage: something in the batch cannot be stored. One at a time, so
+            # that its neighbours are stored and only what fails alone is refused
+            log.warning(
+                "storing a batch of %d candidates failed (%s); storing them one at a time",
+                len(candidates),
+                outcome.describe(),
+            )
+            self._store_one_by_one(candidates, copies, received, rejected)
+            return
+        self._confirm(list(zip(candidates.values(), outcome, strict=True)), copies, rejected)
+
+    def _store_one_by_one(
+        self,
+        candidates: Mapping[str, CandidateCase],
+        copies: Mapping[str, list[InboundMessage]],
+        received: Mapping[str, bytes],
+        rejected: list[str],
+    ) -> None:
+        stored: list[tuple[CandidateCase, bool]] = []
+        for candidate in candidates.values():
+            outcome = self._store_with_retry([candidate], {candidate.id: received[candidate.id]})
+            if outcome is None:
+                break  # stopping: what is stored is confirmed, the rest is redelivered
+            if isinstance(outcome, _Refused):
+                log.error(
+                    "candidate %s cannot be stored (%s); refusing it",
+                    candidate.id,
+                    outcome.describe(),
+                    exc_info=outcome.error,
+                )
+                error = ContractError(
+                    STORE_FAILED, f"the core could not store it: {outcome.describe()}"
+                )
+                letters = self._dead_letter([(message, error) for message in copies[candidate.id]])
+                if letters is None:
+                    break
+                rejected += letters
+                continue
+            stored.append((candidate, outcome[0]))
+        self._confirm(stored, copies, rejected)
+
+    def _confirm(
+        self,
+        stored: list[tuple[CandidateCase, bool]],
+        copies: Mapping[str, list[InboundMessage]],
+        rejected: list[str],
+    ) -> None:
+        """Acknowledge the stored candidates' messages, then tell their producers."""
+        for candidate, _new in stored:
+            for message in copies[candidate.id]:
+                message.ack()
+        self._send_receipt([candidate.id for candidate, _new in stored], rejected)
+        for candidate, new in stored:
             if new:
                 self.stats.stored += 1
             else:
                 self.stats.duplicates += 1
+            self.stats.duplicates += len(copies[candidate.id]) - 1
             if self._on_stored is not None:
                 try:
                     self._on_stored(candidate, new)
                 except Exception:
                     log.exception("on_stored callback failed for %s", candidate.id)
-        self.stats.duplicates += len(accepted) - len(candidates)
 
     def _send_receipt(self, ids: list[str], rejected: list[str]) -> None:
         if self._receipts is None or not (ids or rejected):
@@ -160,51 +238,90 @@ class CandidateIngest:
         except Exception:
             log.exception("could not send a receipt (the producers will resend; no loss)")
 
-    def _parse_or_dead_letter(
-        self, message: InboundMessage, rejected_ids: list[str]
-    ) -> CandidateCase | None:
-        try:
-            kwargs = (
-                {} if self._max_payload_bytes is None else {"max_bytes": self._max_payload_bytes}
-            )
-            parsed = parse_message(message.payload, expect=CandidateCase, **kwargs)
-        except ContractError as error:
+    def _parse(self, message: InboundMessage) -> CandidateCase:
+        """The candidate, or `ContractError`: whatever the payload holds, and a source that is
+        not its topic's (``source_mismatch``)."""
+        kwargs = {} if self._max_payload_bytes is None else {"max_bytes": self._max_payload_bytes}
+        parsed = parse_message(message.payload, expect=CandidateCase, **kwargs)
+        if not isinstance(parsed, CandidateCase):
+            raise ContractError("unexpected_schema", f"{parsed.SCHEMA} is not a candidate")
+        check_candidate_topic(parsed, message.topic, self._dead_letters.topics)
+        return parsed
+
+    def _dead_letter(self, refused: list[tuple[InboundMessage, ContractError]]) -> list[str] | None:
+        """Keep, publish and acknowledge each refused message; the ids that could be read in
+        them (for the receipt), or None if we were stopped before they were kept."""
+        if not refused:
+            return []
+        now = self._clock()
+        records = []
+        for message, error in refused:
             log.warning(
                 "rejected message on %s (%d bytes): %s: %s",
-                message.topic,
+                message.topic[:300],
                 len(message.payload),
                 error.code,
                 error.reason[:500],
             )
+            message_id = message_id_of(message.payload)
+            records.append(
+                DeadLetterRecord.of(
+                    topic=message.topic,
+                    payload=message.payload,
+                    error=error,
+                    at=now,
+                    message_id=message_id,
+                )
+            )
+        sink = self._kept
+        if sink is not None:
+            outcome = self._inbound.retry(
+                f"keeping {len(records)} dead letters",
+                lambda: keep(sink, records, self._is_outage),
+                max_delay_s=self._retry_max_s,
+            )
+            if outcome is None:
+                return None
+        for message, error in refused:
             letter = dead_letter_for(
                 topic=message.topic, payload=message.payload, error=error, consumer=self._consumer
             )
             try:
                 self._dead_letters.dead_letter(letter, self._consumer.id)
             except Exception:
-                log.exception(
-                    "could not queue dead letter for %s; leaving it unacknowledged", message.topic
-                )
-                return None
-            self.stats.dead_lettered += 1
+                log.exception("could not publish the dead letter of a message on %s", message.topic)
             message.ack()
-            message_id = _id_of(message.payload)
-            if message_id is not None:
-                rejected_ids.append(message_id)
-            return None
-        assert isinstance(parsed, CandidateCase)
-        return parsed
+        self.stats.dead_lettered += len(refused)
+        return [r.message_id for r in records if r.message_id is not None]
 
     def _store_with_retry(
         self, candidates: list[CandidateCase], received: Mapping[str, bytes]
-    ) -> list[bool] | None:
-        def attempt() -> list[bool]:
+    ) -> list[bool] | _Refused | None:
+        """Store, retrying an outage with backoff; `_Refused` when the store refused them for
+        another reason; None when stopped meanwhile."""
+
+        def attempt() -> list[bool] | _Refused:
             try:
-                return self._store.store_candidates(candidates, received)
-            except Exception:
+                result = self._store.store_candidates(candidates, received)
+            except Exception as exc:
                 self.stats.store_failures += 1
-                raise
+                self.last_failure = f"{type(exc).__name__}: {exc}"[:300]
+                if self._is_outage(exc):
+                    raise
+                return _Refused(exc)
+            self.last_failure = None
+            return result
 
         return self._inbound.retry(
             f"storing {len(candidates)} candidates", attempt, max_delay_s=self._retry_max_s
         )
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The store failed on these candidates for a reason other than an outage."""
+
+    error: Exception
+
+    def describe(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"[:1000]

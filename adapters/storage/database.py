@@ -89,3 +89,23 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     log.info(
         "database %s at revision %s", engine.url.render_as_string(hide_password=True), revision
     )
+
+
+#: failures that say the database is away or busy, not that the data is bad
+_OUTAGES: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,  # connection refused or lost, server shutting down, locked
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,  # no pooled connection in time
+    sa.exc.PendingRollbackError,
+    OSError,  # sockets, a full disk, this store's own write-lock timeout
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when ``exc`` means the database (or the disk under it) cannot take writes now:
+    the writer waits and tries again. False when the statement itself failed (bad data, a
+    constraint, a bug): retrying the same batch would fail for ever."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _OUTAGES)

@@ -225,3 +225,17 @@ camera_checks = sa.Table(
         postgresql_where=sa.text("status = 'pending'"),
     ),
 )
+
+#: messages a consumer refused for good (`gateway.dead_letters`); the newest N are kept
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("topic", sa.String(1024), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("head", sa.LargeBinary(), nullable=False),  # the first bytes of the payload
+    sa.Column("message_id", sa.String(128)),
+)

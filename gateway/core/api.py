@@ -57,6 +57,7 @@ from gateway.core.api_schemas import (
 )
 from gateway.core.auth import Authenticator, AuthError, UserError
 from gateway.core.call_records import CallRecordReader
+from gateway.core.dead_letter_routes import dead_letters_router
 from gateway.core.intake import case_id_for
 from gateway.core.metrics import evaluate, role_activity, to_csv
 from gateway.core.ports import CaseDetail, CaseFilter, CaseNotFound, ConcurrentUpdate
@@ -74,6 +75,7 @@ from gateway.core.workflow import (
     Role,
     TransitionRefused,
 )
+from gateway.dead_letters import DeadLetterReader
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class ApiContext:
     live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
     call_records: CallRecordReader | None = None
     verifications: Any = None  # gateway.core.verification.VerificationService (camera checks)
+    dead_letters: DeadLetterReader | None = None  # no route without one
+    intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -312,7 +316,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # ------------------------------------------------------------------ public
 
     @app.get("/healthz", tags=["meta"], summary="liveness (public)")
-    def healthz() -> dict[str, str]:
+    def healthz() -> Any:
+        """200, or 503 with the reason when intake is stalled (messages wait, none stored)."""
+        problem = ctx.intake_health() if ctx.intake_health is not None else None
+        if problem is not None:
+            return _error(503, "intake_stalled", problem)
         return {"status": "ok"}
 
     # ------------------------------------------------------------------ auth
@@ -686,6 +694,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(live_router(ctx, allow))
     app.include_router(call_records_router(ctx, allow, ctx.call_records))
+    if ctx.dead_letters is not None:
+        app.include_router(dead_letters_router(allow, ctx.dead_letters))
     from gateway.core.verification_routes import camera_checks_router
 
     app.include_router(camera_checks_router(ctx, allow, ctx.verifications))

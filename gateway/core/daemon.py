@@ -26,6 +26,8 @@ from datetime import timedelta
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.case_store import SqlCaseStore
+from adapters.storage.database import is_outage
+from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
 from gateway import bootstrap, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -183,6 +185,9 @@ def build_core(
         if echo is not None and not new:
             echo(describe(candidate, False))
 
+    dead_letters = SqlDeadLetters.for_store(
+        service.store, keep=config.core.intake.dead_letters_keep
+    )
     ingest = CandidateIngest(
         service,
         contract,
@@ -192,8 +197,13 @@ def build_core(
         on_stored=on_stored,
         # end-to-end: the producing edge outboxes forget a candidate once it is committed here
         receipts=bootstrap.MqttReceipts(config, connection, "core"),
+        kept=dead_letters,
+        is_outage=is_outage,
+        clock=clock.now,
     )
-    feedback = FeedbackConsumer(service, contract, consumer)
+    feedback = FeedbackConsumer(
+        service, contract, consumer, kept=dead_letters, is_outage=is_outage, clock=clock.now
+    )
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
     connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1)
     checks = build_camera_checks(config, service, contract, consumer, connection)
@@ -212,6 +222,8 @@ def build_core(
             load_event_names(),
             live,
             call_records=SqlCallRecords.for_store(service.store),
+            dead_letters=dead_letters,
+            intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
         )
         api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)

@@ -2,7 +2,8 @@
 
 Messages wait in a bounded queue (the MQTT thread waits when it is full); one worker
 applies each to its case (a dissatisfied survey becomes a reopen request) and only then
-acknowledges it. A payload that breaks the contract goes to the dead-letter topic; a
+acknowledges it. A payload that breaks the contract is kept as a dead letter (``kept``,
+the core's database) and goes to the dead-letter topic; a
 feedback for an unknown case number or a case not yet closed is logged and dropped
 (it can never apply later); a database failure leaves it unacknowledged for redelivery.
 """
@@ -10,9 +11,13 @@ feedback for an unknown case number or a case not yet closed is logged and dropp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
+from gateway.clock import utc_now
 from gateway.contract import CaseFeedback, ContractError, Source, dead_letter_for, parse_message
 from gateway.core.service import CaseService
+from gateway.dead_letters import DeadLetterRecord, DeadLetterSink, is_os_error, keep, message_id_of
 from gateway.inbound_queue import InboundQueue
 from gateway.ports import InboundMessage
 from gateway.publishing import ContractPublisher
@@ -28,8 +33,14 @@ class FeedbackConsumer:
         consumer: Source,
         *,
         queue_size: int = 1000,
+        kept: DeadLetterSink | None = None,
+        is_outage: Callable[[BaseException], bool] = is_os_error,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._service = service
+        self._kept = kept
+        self._is_outage = is_outage
+        self._clock = clock
         self._dead_letters = dead_letters
         self._consumer = consumer
         self._inbound = InboundQueue(
@@ -58,6 +69,20 @@ class FeedbackConsumer:
             log.warning(
                 "rejected feedback on %s: %s: %s", message.topic, error.code, error.reason[:300]
             )
+            sink = self._kept
+            if sink is not None:
+                record = DeadLetterRecord.of(
+                    topic=message.topic,
+                    payload=message.payload,
+                    error=error,
+                    at=self._clock(),
+                    message_id=message_id_of(message.payload),
+                )
+                kept = self._inbound.retry(
+                    "keeping a dead letter", lambda: keep(sink, [record], self._is_outage)
+                )
+                if kept is None:
+                    return  # stopped: not acknowledged, redelivered after restart
             letter = dead_letter_for(
                 topic=message.topic, payload=message.payload, error=error, consumer=self._consumer
             )

@@ -234,6 +234,23 @@ class CameraCheckConfig(_Section):
     )
 
 
+class IntakeConfig(_Section):
+    """Guards of candidate intake: the kept dead letters and when intake counts as stalled."""
+
+    dead_letters_keep: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="refused messages kept for admins (the newest; older ones are deleted)",
+    )
+    stall_after_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="/healthz answers 503 when messages have waited this long with no batch done",
+    )
+
+
 class CoreConfig(_Section):
     database_url: str = Field(
         default="sqlite:///core.sqlite3",
@@ -295,6 +312,7 @@ class CoreConfig(_Section):
     events_stream: EventStreamConfig = Field(default_factory=EventStreamConfig)
     live_view: LiveViewGrantConfig = Field(default_factory=LiveViewGrantConfig)
     camera_check: CameraCheckConfig = Field(default_factory=CameraCheckConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
 
     @model_validator(mode="after")
     def _tables_consistent(self) -> CoreConfig:

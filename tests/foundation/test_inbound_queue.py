@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from gateway.inbound_queue import InboundQueue
@@ -74,3 +75,32 @@ def test_retry_tries_again_until_it_works_and_gives_up_when_stopped() -> None:
         raise OSError("still away")
 
     assert inbound.retry("storing", never) is None
+
+
+def test_stalled_for_grows_while_a_batch_is_stuck_and_resets_when_one_is_done() -> None:
+    release = threading.Event()
+    failing = threading.Event()
+
+    def handle(batch: list) -> None:
+        if failing.is_set():
+            raise RuntimeError("a handler bug")
+        release.wait(5)
+
+    inbound = InboundQueue(handle, name="test.stall", queue_size=10)
+    inbound.start()
+    try:
+        assert inbound.stalled_for() == 0.0  # nothing waits
+        inbound.submit(Message("t", b"1"))
+        time.sleep(0.3)
+        assert inbound.stalled_for() >= 0.25  # in the handler, not done
+        release.set()
+        assert inbound.wait_idle(5)
+        time.sleep(0.1)
+        assert inbound.stalled_for() == 0.0  # done: progress
+        failing.set()
+        inbound.submit(Message("t", b"2"))
+        time.sleep(0.3)
+        # the handler failed: its message is unacknowledged, which is no progress
+        assert inbound.wait_idle(1) and inbound.stalled_for() >= 0.25
+    finally:
+        inbound.stop()

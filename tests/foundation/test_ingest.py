@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.contract import CandidateCase, Source, SourceKind, Topics, parse_message
+from gateway.dead_letters import DeadLetterRecord
 from gateway.ingest import CandidateIngest
 from gateway.publishing import ContractPublisher
 
@@ -167,3 +168,130 @@ def test_a_malformed_message_is_dead_lettered_acknowledged_and_its_id_refused() 
         assert store.rows == {}
     finally:
         ingest.stop()
+
+
+class PickyStore(FlakyStore):
+    """Stores by id, but refuses any batch holding one of ``poison`` (bad data, not an outage)."""
+
+    def __init__(self, poison: set[str]) -> None:
+        super().__init__(failures=0)
+        self.poison = poison
+        self.batches: list[list[str]] = []
+
+    def store_candidates(
+        self, candidates: Sequence[CandidateCase], received: Mapping[str, bytes] | None = None
+    ) -> list[bool]:
+        self.batches.append([c.id for c in candidates])
+        if any(c.id in self.poison for c in candidates):
+            raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
+        return super().store_candidates(candidates, received)
+
+
+class KeptLetters:
+    def __init__(self) -> None:
+        self.records: list[DeadLetterRecord] = []
+
+    def store_dead_letters(self, records: Sequence[DeadLetterRecord]) -> None:
+        self.records.extend(records)
+
+
+def a_batch_at_once(ingest: CandidateIngest, messages: list[FakeMessage]) -> None:
+    """Hand ``messages`` to the worker as one batch (as the queue would, without timing)."""
+    ingest._handle_batch(list(messages))  # type: ignore[arg-type]
+
+
+def test_a_candidate_that_fails_alone_in_the_store_is_refused_and_its_neighbours_stored() -> None:
+    candidates = [
+        CandidateCase.create(source=Source(kind=SourceKind.CAMERA, id="c1"), event_code="0505")
+        for _ in range(7)
+    ]
+    poison = candidates[3].id
+    store = PickyStore({poison})
+    kept = KeptLetters()
+    receipts = RecordingReceipts()
+    ingest = CandidateIngest(
+        store,
+        ContractPublisher(RecordingPublisher(), Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        receipts=receipts,
+        kept=kept,
+    )
+    messages = [candidate_message(c) for c in candidates]
+    a_batch_at_once(ingest, messages)
+    assert all(m.acked.is_set() for m in messages)  # the poison one too: never redelivered
+    assert set(store.rows) == {c.id for c in candidates} - {poison}
+    assert store.batches[0] == [c.id for c in candidates]  # the whole batch first
+    assert [b for b in store.batches[1:] if len(b) != 1] == []  # then one at a time
+    [record] = kept.records
+    assert record.code == "store_failed" and record.message_id == poison
+    assert "4300 digits" in record.reason and record.head == messages[3].payload[:2048]
+    assert receipts.receipts == [([c.id for c in candidates if c.id != poison], [poison])]
+    assert ingest.stats.stored == 6 and ingest.stats.dead_lettered == 1
+
+
+def test_an_outage_is_retried_as_a_batch_and_never_refuses_anything() -> None:
+    store = FlakyStore(failures=2)  # ConnectionError: the database is restarting
+    kept = KeptLetters()
+    ingest = CandidateIngest(
+        store,
+        ContractPublisher(RecordingPublisher(), Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        kept=kept,
+        retry_max_s=0.05,
+    )
+    candidates = [
+        CandidateCase.create(source=Source(kind=SourceKind.CAMERA, id="c1"), event_code="0505")
+        for _ in range(3)
+    ]
+    ingest.start()
+    try:
+        messages = [candidate_message(c) for c in candidates]
+        for message in messages:
+            ingest.submit(message)
+        assert all(m.acked.wait(10) for m in messages)
+    finally:
+        ingest.stop()
+    assert set(store.rows) == {c.id for c in candidates}
+    assert kept.records == [] and ingest.stats.dead_lettered == 0
+
+
+def test_poison_between_valid_candidates_is_kept_as_dead_letters_and_the_rest_stored() -> None:
+    store = FlakyStore(failures=0)
+    kept = KeptLetters()
+    publisher = RecordingPublisher()
+    ingest = CandidateIngest(
+        store,
+        ContractPublisher(publisher, Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        kept=kept,
+    )
+    good = [
+        CandidateCase.create(source=Source(kind=SourceKind.CAMERA, id="c1"), event_code="0505")
+        for _ in range(4)
+    ]
+    wrong_source = CandidateCase.create(
+        source=Source(kind=SourceKind.CAMERA, id="fuzzcam"), event_code="0505"
+    )
+    poison = [
+        FakeMessage("citygw/v1/candidates/camera/c1", b"[" * 10_000 + b"]" * 10_000),
+        FakeMessage("citygw/v1/candidates/camera/c1", b"\xff\xfe not utf-8"),
+        FakeMessage(
+            "citygw/v1/candidates/camera/c1",
+            good[0].to_json().replace(b'"version":"1.1"', b'"version":"' + b"9" * 5000 + b'.1"'),
+        ),
+        FakeMessage("citygw/v1/candidates/call/a1", wrong_source.to_json()),
+    ]
+    messages = [candidate_message(good[0]), *poison[:2], candidate_message(good[1])]
+    messages += [poison[2], candidate_message(good[2]), poison[3], candidate_message(good[3])]
+    a_batch_at_once(ingest, messages)
+    assert all(m.acked.is_set() for m in messages)
+    assert set(store.rows) == {c.id for c in good}
+    assert [r.code for r in kept.records] == [
+        "too_deep",
+        "bad_encoding",
+        "bad_version",
+        "source_mismatch",
+    ]
+    assert kept.records[3].message_id == wrong_source.id
+    assert kept.records[0].size == 20_000 and len(kept.records[0].head) == 2048
+    assert len(publisher.published) == 4  # and each on the dead-letter topic

@@ -153,6 +153,7 @@ export const ERRORS = {
   cannot_deactivate_self: '不能停用自己的账号',
   live_view_not_configured: '核心未配置实时画面授权',
   call_records_unavailable: '核心未提供来电记录',
+  intake_stalled: '核心暂时无法存入新上报（消息积压），请联系系统管理员',
   stopping: '核心服务正在停止，请稍后重试',
   busy: '实时连接数已满，页面将定时刷新',
   invalid_request: '提交的内容不符合要求',
