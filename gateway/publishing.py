@@ -9,6 +9,7 @@ from gateway.contract import (
     CaseFeedback,
     DeadLetter,
     Topics,
+    VerificationResult,
 )
 from gateway.ports import MessagePublisher
 
@@ -38,3 +39,8 @@ class ContractPublisher:
 
     def dead_letter(self, letter: DeadLetter, consumer: str) -> int:
         return self._publisher.publish(self.topics.dead_letter(consumer), letter.to_json())
+
+    def verification_result(self, result: VerificationResult) -> int:
+        """Kept by the outbox until the core's receipt names it, as candidates are."""
+        topic = self.topics.verification_result(result.camera_id)
+        return self._publisher.publish(topic, result.to_json(), confirm_id=result.id)

@@ -113,6 +113,7 @@ class VideoGateway:
         self._extra_sink = extra_sink
         self._analysis = analysis
         self.events: Any = None
+        self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
         self.rules = CameraEventRules(
             list(video.cameras),
             clock=clock,
@@ -323,12 +324,36 @@ class VideoGateway:
                 self.pipeline = None
         if any(c.onvif is not None and c.onvif.events for c in video.cameras):
             self._start_events()
+        if video.camera_check.enabled:
+            self._start_checks()
         self.apply(video)
         log.info(
             "video gateway running: %d camera(s), analysis %s, live view %s",
             len([c for c in video.cameras if c.enabled]),
             "on" if self.pipeline is not None else "off",
             f"http://{self.live.host}:{self.live.port}/live/" if self.live else "off",
+        )
+
+    def _start_checks(self) -> None:
+        """Answer the core's camera checks (核查) for the cameras in the configuration."""
+        from gateway.video.verification import Verifier
+
+        self.checks = Verifier(
+            self.config.video.camera_check,
+            self.config.video.analysis,
+            state_dir=self.config.state_dir,
+            source=bootstrap.daemon_source(self.config, DAEMON),
+            cameras=lambda: {c.id for c in self.config.video.cameras if c.enabled},
+            latest_frame=self._latest_frame,
+            detector=self.pipeline,
+            publish=self.contract.verification_result,
+            clock=self.clock,
+            snapshot_quality=self.config.video.analysis.snapshot_quality,
+        )
+        self.checks.start()
+        self.connection.subscribe(
+            bootstrap.topics(self.config).all_verification_requests,
+            self.checks.on_request_message,
         )
 
     def _start_events(self) -> None:
@@ -355,6 +380,8 @@ class VideoGateway:
             self._set_state(GatewayState.STOPPED)
             return
         self._set_state(GatewayState.STOPPED)
+        if self.checks is not None:
+            self.checks.stop()
         self.supervisor.stop()
         if self.events is not None:
             self.events.stop()

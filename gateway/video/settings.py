@@ -257,6 +257,49 @@ class DiscoveryConfig(_Section):
     timeout_s: float = Field(default=3.0, gt=0, le=60, description="how long to wait for replies")
 
 
+class CameraCheckSettings(_Section):
+    """Looking again when the core asks (核查 by camera): the rule's classes over fresh frames."""
+
+    enabled: bool = Field(default=True, description="answer the core's camera-check requests")
+    window_s: float = Field(
+        default=10.0, gt=0, le=300, description="how long to look (unless the request says)"
+    )
+    passes: int = Field(
+        default=4, ge=1, le=50, description="detector passes spread over the window"
+    )
+    present_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of the passes that must see the condition for still_present",
+    )
+    max_frame_age_s: float = Field(
+        default=3.0, gt=0, le=60, description="a frame older than this is not a fresh look"
+    )
+    wait_for_frame_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=600,
+        description="before the window, wait this long for a camera's first fresh frame "
+        "(a gateway just started); none by then: camera_unavailable",
+    )
+    box_iou: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="without a zone: overlap with an original box that counts as the same place",
+    )
+    max_concurrent: int = Field(
+        default=2, ge=1, le=16, description="checks run at once; more wait their turn"
+    )
+    remember: int = Field(
+        default=2000,
+        ge=10,
+        le=1_000_000,
+        description="answers kept on disk to repeat for a repeated request",
+    )
+
+
 class VideoConfig(_Section):
     analysis_fps: float = Field(
         default=5.0, gt=0, le=30, description="frames per second decoded for analysis"
@@ -276,6 +319,9 @@ class VideoConfig(_Section):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="WS-Discovery")
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="motion, detector, zones, rules"
+    )
+    camera_check: CameraCheckSettings = Field(
+        default_factory=CameraCheckSettings, description="camera checks the core asks for"
     )
 
     @model_validator(mode="after")

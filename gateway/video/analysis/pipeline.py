@@ -303,6 +303,24 @@ class AnalysisPipeline:
             self.on_case_event(event)
         message.ack()
 
+    def detect_frame(self, frame: Frame) -> list[Detection]:
+        """The camera's models on one whole frame, beside the stages (a camera check looks
+        again): each label from the model that serves it, above ``min_score``, kept by the
+        camera's class filters. Each detector serialises its own calls."""
+        if self._state is not State.RUNNING:
+            raise RuntimeError(f"the analysis pipeline is {self._state.value}")
+        with self._lock:
+            camera = self._camera(frame.camera_id)
+        size = (frame.height, frame.width)
+        found: list[Detection] = []
+        for use in camera.models:
+            for d in self._detectors[use.name].detect([frame.image])[0]:
+                if (use.labels is None or d.label in use.labels) and (
+                    d.score >= self._settings.min_score and camera.rules.keeps(d, size)
+                ):
+                    found.append(d)
+        return found
+
     def metrics(self) -> PipelineMetrics:
         with self._lock:
             now = self._clock.monotonic()
