@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from adapters.storage.call_record_store import SqlCallRecords
+from adapters.storage.dead_letter_store import SqlDeadLetters
 from gateway.clock import FakeClock
 from gateway.core import auth as auth_module
 from gateway.core.api import ApiContext, create_app
@@ -66,6 +67,7 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
         clock,
         load_event_names(),
         call_records=SqlCallRecords.for_store(service.store),
+        dead_letters=SqlDeadLetters.for_store(service.store),
     )
     app = create_app(context)
     return Api(TestClient(app), service, auth, clock, tokens)
