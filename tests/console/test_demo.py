@@ -1,6 +1,6 @@
 """The one-command demo, as a newcomer runs it: every part starts, a real camera detection
-(test camera → real YOLO weights → MQTT → core) reaches the console, and the operator
-confirms it there; the scripted hotline call arrives with its recordings; Ctrl-C stops all."""
+(test camera → YOLOX-Nano → no-parking zone over the parked van → MQTT → core: a 0505
+illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline call arrives with its recordings; Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from gateway.demo import DEMO_PASSWORD
 from tests.conftest import REPO_ROOT
 from tests.console.conftest import screenshot
 
-CAMERA_CASE = re.compile(r"candidate square-n-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+CAMERA_CASE = re.compile(
+    r"candidate square-n-\S+ \[new\] .*: event 0505 .* -> case (\S+) \(new_case\)"
+)
 CALL_CASE = re.compile(r"candidate call-\S+ \[new\] .* -> case (\S+) \(new_case\)")
 
 
@@ -104,7 +106,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert "NOT STARTED" not in banner, banner
     assert f"password {DEMO_PASSWORD}" in banner
     call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
-    camera_number = process.wait_for(CAMERA_CASE, timeout=120).group(1)
+    camera_number = process.wait_for(CAMERA_CASE, timeout=150).group(1)
 
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(20_000)
@@ -131,6 +133,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     confirmed = api_get(base, f"/api/v1/cases/by-number/{camera_number}", token)
     assert confirmed["state"] == "registered"
     assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
+    assert confirmed["event_code"] == "0505"
 
     # the scripted call: its two recordings are playable in the page
     page.click(f'.queue-item[data-number="{call_number}"]')

@@ -98,6 +98,22 @@ def test_a_car_that_parks_in_the_zone_fires_once_after_the_dwell_time_and_not_ag
     assert scene.updates and all(u.first is firing for u in scene.updates)
 
 
+def test_a_car_that_leaves_closes_its_episode_and_one_parking_after_the_cooldown_fires_anew() -> (
+    None
+):
+    scene = Scene(parking(min_dwell_s=30, cooldown_s=120, update_every_s=10))
+    scene.run(40, [car(100)])
+    assert len(scene.firsts) == 1
+    scene.run(30, [])  # drives off: the episode's updates stop
+    published = len(scene.firings)
+    assert scene.rules.fired("park")[0].facts["dwell_s"] < 40  # its dwell stopped growing
+    scene.run(130, [])  # the place cools down: the episode is over
+    assert scene.rules.fired("park") == [] and len(scene.firings) == published
+    scene.run(40, [car(110)])  # another car parks there
+    assert len(scene.firsts) == 2
+    assert scene.firsts[1].facts["track_id"] != scene.firsts[0].facts["track_id"]
+
+
 def test_a_car_that_leaves_before_the_dwell_time_fires_nothing() -> None:
     scene = Scene(parking(min_dwell_s=60))
     scene.run(40, [car(100)])

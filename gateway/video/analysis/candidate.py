@@ -34,6 +34,19 @@ def candidate_id(firing: Firing) -> str:
     return stable_message_id(firing.camera_id, firing.rule.id, firing.key, rfc3339(firing.wall))
 
 
+def snapshot_caption(firing: Firing) -> str:
+    """What fired, for how long: drawn on the snapshot (digits and codes only, so any
+    reader can read it; the console shows the same facts in words)."""
+    facts = firing.facts
+    parts = [firing.rule.event_code, f"#{facts.get('track_id', firing.key)}".split("@")[0]]
+    for key, unit in (("dwell_s", "s"), ("down_s", "s"), ("held_s", "s")):
+        if key in facts:
+            parts.append(f"{round(float(facts[key]))}{unit}")
+    if "count" in facts:
+        parts.append(f"n={facts['count']}")
+    return "  ".join(parts)
+
+
 def build_candidate(
     firing: Firing,
     frame: Frame,
@@ -64,10 +77,14 @@ def build_candidate(
         facts.setdefault("label", lead.label)
         facts.setdefault("box", [round(v, 1) for v in (lead.x1, lead.y1, lead.x2, lead.y2)])
         facts.setdefault("score", round(lead.score, 3))
+        facts.setdefault("object_kind", lead.kind or lead.label)
+    if zone is not None and zone.name:
+        facts["zone_name"] = zone.name  # what the console shows for the zone
+    # for people (Chinese); the rule, zone id and capture time are in the facts
     description = (
-        f"camera {firing.camera_id}, rule {firing.rule.id} ({firing.rule.type})"
-        + (f", zone {firing.zone_id}" if firing.zone_id else "")
-        + f", at {rfc3339(frame.captured_at)}"
+        f"摄像头 {firing.camera_id}"
+        + (f"，{zone.name or firing.zone_id}" if zone else "")
+        + "，视频分析自动发现"
     )
     return CandidateCase.create(
         source=Source(kind=SourceKind.CAMERA, id=firing.camera_id),

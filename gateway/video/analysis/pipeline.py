@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from gateway.clock import Clock
 from gateway.contract import CaseEvent, ContractError, Evidence, parse_message
 from gateway.ports import InboundMessage
-from gateway.video.analysis.candidate import build_candidate
+from gateway.video.analysis.candidate import build_candidate, snapshot_caption
 from gateway.video.analysis.feedback import FalsePositiveMemory
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, plan_models
 from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
@@ -628,12 +628,18 @@ class AnalysisPipeline:
         drawn = [o.detection for o in firing.objects] + [
             d for d in visible if d.track_id not in fired_ids
         ]
+        camera = self._cameras[firing.camera_id]
+        zone = camera.config.zones.get(firing.zone_id) if firing.zone_id else None
         evidence: list[Evidence] = [
             snapshot_evidence(
                 frame.image,
                 drawn,
                 name=f"{firing.camera_id}-{frame.seq}.jpg",
                 quality=self._settings.snapshot_quality,
+                zones=[[(x * frame.width, y * frame.height) for x, y in zone.polygon]]
+                if zone is not None
+                else [],
+                caption=snapshot_caption(firing),
             )
         ]
         if (
@@ -648,7 +654,6 @@ class AnalysisPipeline:
             )
             if clip is not None:
                 evidence.append(clip)
-        camera = self._cameras[firing.camera_id]
         candidate = build_candidate(
             firing,
             frame,

@@ -29,6 +29,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.object_labels import object_name
 from gateway.video.analysis.settings import (
     CameraAnalysisConfig,
     ClassFilter,
@@ -55,12 +56,16 @@ SAME_PLACE_IOU = 0.5
 UPDATE_GROWTH = 1.5
 UPDATE_SCORE_GAIN = 0.1
 
+#: case titles by rule type, for people (Chinese): {label} is the object's Chinese name
+#: (gateway.object_labels), {zone} the zone's configured name, {seconds} the timer so far
 DEFAULT_TITLES = {
-    "dwell": "stationary {label} in {zone}",
-    "count": "{count} x {label} in {zone}",
-    "fallen": "fallen person in {zone}",
-    "line": "{label} crossed line {rule}",
+    "dwell": "{label}在{zone}停留 {seconds} 秒",
+    "count": "{zone}有 {count} 个{label}聚集",
+    "fallen": "{zone}有人倒地 {seconds} 秒",
+    "line": "{label}越过{zone}警戒线",
 }
+#: {zone} of a rule that watches the whole picture
+WHOLE_VIEW = "监控画面"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,14 +282,14 @@ class RuleEngine:
         seq: int = 0,
     ) -> Firing:
         lead = objects[0].detection if objects else None
-        zone_name = (
-            (self._config.zones[rule.zone].name or rule.zone) if rule.zone else "camera view"
-        )
+        zone_name = (self._config.zones[rule.zone].name or rule.zone) if rule.zone else WHOLE_VIEW
+        timer = next((facts[k] for k in ("dwell_s", "down_s", "held_s") if k in facts), 0)
         title = rule.title or DEFAULT_TITLES[rule.type].format(
-            label=lead.label if lead else "object",
+            label=object_name(lead.label if lead else None),
             zone=zone_name,
             count=len(objects),
             rule=rule.id,
+            seconds=round(timer),
         )
         subject = f"{rule.id}:{key}" + (f"@{self._run}" if self._run else "")
         return Firing(
@@ -310,6 +315,7 @@ class RuleEngine:
                         "track_id": o.track_id,
                         "label": o.detection.label,
                         "class_id": o.detection.class_id,
+                        "kind": o.detection.kind or o.detection.label,
                         "score": round(o.detection.score, 3),
                         "box": [round(v, 1) for v in _box(o.detection)],
                         "seen_s": round(now - o.first_seen, 1),
