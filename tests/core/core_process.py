@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from adapters.mqtt import OutboxPublisher
 from adapters.mqtt.broker import free_port
@@ -46,10 +47,11 @@ def stop_core(core: subprocess.Popen[bytes]) -> None:
         core.kill()
 
 
-def core_config(make_config: Callable[..., Config], db_url: str) -> Config:
-    """A core on ``db_url`` whose producers resend an unconfirmed candidate after 5 s."""
+def core_config(make_config: Callable[..., Config], db_url: str, **core: Any) -> Config:
+    """A core on ``db_url`` whose producers resend an unconfirmed candidate after 5 s;
+    ``core``: more settings of the core section."""
     return make_config(  # type: ignore[no-any-return]
-        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port()},
+        core={**CORE_SETTINGS, "database_url": db_url, "http_port": free_port(), **core},
         outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
     )
 

@@ -1,4 +1,5 @@
-"""PostgreSQL crashes and comes back while the core ingests: every candidate is stored once."""
+"""PostgreSQL crashes and comes back while the core ingests: every candidate is stored once,
+and /healthz says intake is stalled while it is down."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.storage.case_store import SqlCaseStore
@@ -56,11 +58,19 @@ def _count(store: SqlCaseStore) -> int:
         return -1  # the database is down: nothing to read now
 
 
+def _health(base: str) -> int | None:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=5).status_code
+    except httpx.HTTPError:
+        return None
+
+
 def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
     make_config: Callable[..., Config], crashable_postgres: PostgresServer, tmp_path: Path
 ) -> None:
     db_url = crashable_postgres.url()
-    config = core_config(make_config, db_url)
+    config = core_config(make_config, db_url, intake={"stall_after_s": 2})
+    base = f"http://{config.core.http_host}:{config.core.http_port}"
     config_file = write_config(config, tmp_path / "core.yaml")
     status = status_watch(config)
     log_path = tmp_path / "core.log"
@@ -74,7 +84,11 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
         wait_until(lambda: _count(store) >= 200, 60, "the first cases")  # type: ignore[arg-type]
 
         crashable_postgres.halt("immediate")  # a crash: recovery on the next start
-        time.sleep(3.0)  # the core's ingest meets the outage and backs off
+        # the core's ingest meets the outage and backs off; messages wait, none is stored
+        wait_until(lambda: _health(base) == 503, 30, "/healthz to say intake is stalled")
+        stalled = httpx.get(f"{base}/healthz", timeout=5).json()
+        assert stalled["error"] == "intake_stalled", stalled
+        assert "no progress" in stalled["detail"] and "last failure" in stalled["detail"]
         assert core.poll() is None, "the core exited while its database was down"
         crashable_postgres.start()
 
@@ -84,6 +98,7 @@ def test_a_postgres_crash_mid_ingest_loses_nothing_and_duplicates_nothing(
         assert store.candidate_count() == TOTAL
         assert producer.wait_drained(90), "the producer never got every receipt"
         assert core.poll() is None
+        assert _health(base) == 200
         log_text = log_path.read_text(errors="replace")
         assert "retrying" in log_text, "the outage was never noticed: the test proved nothing"
     finally:

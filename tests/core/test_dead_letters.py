@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.storage.database import migrate, open_engine
+from adapters.storage.database import is_outage, migrate, open_engine
 from adapters.storage.dead_letter_store import SqlDeadLetters
-from gateway.contract import ContractError
+from gateway.clock import FakeClock
+from gateway.contract import ContractError, Source, SourceKind, Topics
 from gateway.dead_letters import HEAD_BYTES, DeadLetterRecord
+from gateway.ingest import CandidateIngest
+from gateway.publishing import ContractPublisher
 from tests.core.api_harness import Api, make_api
-from tests.core.helpers import MONDAY_10
+from tests.core.helpers import MONDAY_10, candidate, make_service
 
 
 def record(n: int, payload: bytes = b"{nope", code: str = "bad_json") -> DeadLetterRecord:
@@ -120,3 +123,51 @@ def test_healthz_says_503_with_the_reason_while_intake_is_stalled(api: Api) -> N
     }
     ctx.intake_health = lambda: None
     assert api.client.get("/healthz").status_code == 200
+
+
+class FakeMessage:
+    def __init__(self, topic: str, payload: bytes) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.acked = False
+
+    def ack(self) -> bool:
+        self.acked = True
+        return True
+
+
+class NoPublisher:
+    def publish(self, topic: str, payload: bytes, **_options: object) -> int:
+        return 0
+
+
+def test_the_real_store_refusing_one_candidate_keeps_its_neighbours_and_the_dead_letter(
+    db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL's text refuses NUL: a title holding one fails the whole batch there (not an
+    outage), so the ingest stores one at a time. SQLite stores it like any other."""
+    service = make_service(db_url, tmp_path / "evidence", FakeClock(MONDAY_10))
+    kept = SqlDeadLetters.for_store(service.store)
+    ingest = CandidateIngest(
+        service,
+        ContractPublisher(NoPublisher(), Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        kept=kept,
+        is_outage=is_outage,
+    )
+    batch = [candidate(n) for n in range(5)]
+    batch[2] = candidate(2, title="a\x00b")
+    messages = [FakeMessage(Topics().candidate("inspector", "insp-1"), c.to_json()) for c in batch]
+    try:
+        ingest._handle_batch(messages)  # type: ignore[arg-type]
+        assert all(m.acked for m in messages)
+        letters, total = kept.dead_letters(0, 10)
+        if "postgresql" in db_url:
+            assert service.store.candidate_count() == 4
+            assert total == 1 and letters[0].record.code == "store_failed"
+            assert letters[0].record.message_id == "cand-000002"
+            assert "NUL" in letters[0].record.reason
+        else:
+            assert service.store.candidate_count() == 5 and total == 0
+    finally:
+        service.store.close()
