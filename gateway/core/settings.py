@@ -230,7 +230,10 @@ class CameraCheckConfig(_Section):
         description="how long the gateway looks; unset: the video gateway's own default",
     )
     scan_s: float = Field(
-        default=5.0, ge=0.1, le=3600, description="how often requests past their time are looked for"
+        default=5.0,
+        ge=0.1,
+        le=3600,
+        description="how often requests past their time are looked for",
     )
 
 

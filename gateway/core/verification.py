@@ -85,7 +85,7 @@ class Verification:
 
 class VerificationRefused(Exception):
     """A check that may not be asked for now. ``code``: forbidden_role, no_camera,
-    wrong_state, pending_request."""
+    wrong_state, camera_check_pending."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -264,7 +264,7 @@ class VerificationService:
             )
         if any(v.status is VerificationStatus.PENDING for v in earlier):
             raise VerificationRefused(
-                "pending_request", f"a camera check of case {case.number} is still waiting"
+                "camera_check_pending", f"a camera check of case {case.number} is still waiting"
             )
 
     def _add(

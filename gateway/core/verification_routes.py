@@ -27,7 +27,7 @@ _REFUSAL_STATUS = {
     "forbidden_role": 403,
     "no_camera": 422,
     "wrong_state": 409,
-    "pending_request": 409,
+    "camera_check_pending": 409,
 }
 
 
@@ -74,7 +74,7 @@ def camera_checks_router(
     def visible_case(case_id: str, actor: Actor) -> Case:
         case = ctx.service.store.get_case(case_id)
         if case is None or (actor.role is Role.DEPARTMENT and case.department != actor.department):
-            raise ApiError(404, "not_found", f"no case {case_id}")
+            raise ApiError(404, "case_not_found", f"no case {case_id}")
         return case
 
     @router.get(

@@ -16,7 +16,8 @@ from tests.core.api_harness import Api, make_api
 from tests.core.helpers import candidate
 
 CORE_DIR = Path(__file__).resolve().parents[2] / "gateway" / "core"
-RAISERS = {"ApiError": 1, "TransitionRefused": 0, "_error": 1}  # name -> index of the code
+#: name -> index of the code
+RAISERS = {"ApiError": 1, "TransitionRefused": 0, "VerificationRefused": 0, "_error": 1}
 
 
 def server_codes() -> set[str]:

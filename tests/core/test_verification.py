@@ -229,7 +229,7 @@ def test_a_person_may_ask_again_once_the_last_check_is_over(parts: Any) -> None:
     case_id = reported_camera_case(service)
     with pytest.raises(VerificationRefused) as waiting:
         checks.request(case_id, OPERATOR)
-    assert waiting.value.code == "pending_request"
+    assert waiting.value.code == "camera_check_pending"
     with pytest.raises(VerificationRefused) as department:
         checks.request(case_id, TRAFFIC)
     assert department.value.code == "forbidden_role"
@@ -291,7 +291,7 @@ def test_the_case_page_lists_checks_and_asks_for_one_by_role(db_url: str, tmp_pa
         assert asked.status_code == 201, asked.text
         assert asked.json()["status"] == "pending" and asked.json()["trigger"] == "manual"
         again = client.post(url, headers=api.headers("inspector"))
-        assert again.status_code == 409 and again.json()["error"] == "pending_request"
+        assert again.status_code == 409 and again.json()["error"] == "camera_check_pending"
         checks.record_result(result_for(asked.json()["id"], case_id, "cleared"))
         [item] = client.get(url, headers=api.headers("shift_lead")).json()["items"]
         assert item["verdict"] == "cleared" and item["passes"] == 4

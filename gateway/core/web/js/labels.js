@@ -153,6 +153,9 @@ export const ERRORS = {
   cannot_deactivate_self: '不能停用自己的账号',
   live_view_not_configured: '核心未配置实时画面授权',
   call_records_unavailable: '核心未提供来电记录',
+  camera_checks_unavailable: '核心未提供摄像头核查',
+  no_camera: '该案件没有关联摄像头，无法进行摄像头核查',
+  camera_check_pending: '上一次摄像头核查尚未答复，请稍候',
   intake_stalled: '核心暂时无法存入新上报（消息积压），请联系系统管理员',
   stopping: '核心服务正在停止，请稍后重试',
   busy: '实时连接数已满，页面将定时刷新',
@@ -206,3 +209,32 @@ export const VALIDATION = {
   extra_forbidden: '提交了多余的内容（{field}）',
   json_invalid: '提交的内容格式不正确',
 };
+
+
+// camera-assisted verification (摄像头核查) on the case page (views/camera_check.js)
+export const CAMERA_CHECK = {
+  title: '摄像头核查',
+  note: '由摄像头重新检测事发区域，结果仅供参考：核查是否通过由人工确认。',
+  request: '请求摄像头核查',
+  requested: '已请求摄像头核查',
+  none: '尚未进行摄像头核查',
+  pending: '摄像头核查中…',
+  timed_out: '核查请求超时',
+  late: '（超时后送达）',
+  before: '核查前',
+  after: '核查后',
+  no_snapshot: '无抓拍',
+  load_failed: '无法加载：',
+  seq: '第 {seq} 次',
+  requested_at: '请求于 ',
+  answered_at: '答复于 ',
+  passes: '{passes} 次检测中 {present} 次发现目标',
+};
+
+export const CAMERA_VERDICTS = {
+  cleared: '摄像头核查：已清除',
+  still_present: '摄像头核查：仍存在',
+  camera_unavailable: '摄像头核查：摄像头不可用',
+};
+
+export const CAMERA_CHECK_TRIGGERS = { report: '处理反馈后自动请求', manual: '人工请求' };

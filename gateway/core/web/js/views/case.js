@@ -2,6 +2,7 @@
 import { api, describeError } from '../api.js';
 import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SOURCES } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
+import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
 
 const NEEDS_OPINION = new Set([
@@ -132,7 +133,7 @@ export async function render(main, ctx, caseId) {
       ),
     );
     fill(body, 
-      h('section', { class: 'case-main' }, h('h3', {}, '操作'), actions, h('h3', {}, '办理记录'), log),
+      h('section', { class: 'case-main' }, h('h3', {}, '操作'), actions, renderCameraChecks(c), h('h3', {}, '办理记录'), log),
       h(
         'aside',
         { class: 'case-side' },
@@ -140,7 +141,7 @@ export async function render(main, ctx, caseId) {
         summary,
         renderFacts(c),
         h('h3', {}, '证据'),
-        renderEvidence(c),
+        renderEvidence(withoutCheckSnapshots(c)),
       ),
     );
   }
