@@ -5,6 +5,7 @@ import { h, toast } from './ui.js';
 import * as board from './views/board.js';
 import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
+import * as deadLetters from './views/dead_letters.js';
 import * as evaluation from './views/evaluation.js';
 import * as queue from './views/queue.js';
 import * as report from './views/report.js';
@@ -17,6 +18,7 @@ const VIEW_MODULES = {
   cameras,
   evaluation,
   report,
+  deadletters: deadLetters,
 };
 
 const main = document.getElementById('main');

@@ -108,7 +108,7 @@ export const VIEWS = {
   dispatcher: ['board', 'evaluation', 'cameras'],
   department: ['department'],
   inspector: ['inspector', 'report', 'board'],
-  admin: ['evaluation', 'board', 'cameras'],
+  admin: ['evaluation', 'board', 'cameras', 'deadletters'],
 };
 
 export const VIEW_TITLES = {
@@ -119,6 +119,45 @@ export const VIEW_TITLES = {
   report: '上报问题',
   cameras: '视频墙',
   evaluation: '综合评价',
+  deadletters: '死信',
+};
+
+// 死信 (views/dead_letters.js): messages the core refused for good, for the admin
+export const DEAD_LETTERS = {
+  title: '死信（无法处理的消息）',
+  intro:
+    '核心收到但无法处理的消息：格式错误、内容超限、来源与主题不符，或无法存入数据库。这些消息已被确认并不再重发，不会阻塞其他上报；核心只保留最新的一部分。',
+  columns: ['收到时间', '原因', '主题', '大小', '消息编号', '详情'],
+  summary: '共 {total} 条，显示第 {from}–{to} 条（最新的在前）',
+  empty: '没有死信',
+  refresh: '刷新',
+  previous: '上一页',
+  next: '下一页',
+  details: '查看',
+  core_reason: '核心记录的原因：',
+  head: '消息内容开头',
+  head_of: '（仅保存前 {n} 字节）',
+  no_id: '（无法读取）',
+  unknown_code: '其他原因',
+};
+
+// why a message was refused, by the core's stable code (gateway/contract.py, gateway/dead_letters.py)
+export const DEAD_LETTER_REASONS = {
+  too_large: '消息超过大小上限',
+  bad_encoding: '内容不是 UTF-8 编码的文本',
+  bad_json: '内容不是合法的 JSON（或含有位数过多的数字）',
+  too_deep: 'JSON 嵌套层数过多',
+  not_an_object: '消息不是 JSON 对象',
+  unknown_schema: '未知的消息类型',
+  bad_version: '版本号格式错误',
+  unsupported_version: '不支持的协议主版本',
+  unexpected_schema: '该主题不接收这种类型的消息',
+  invalid: '字段缺失，或字段的类型、取值不符合规范',
+  facts_too_deep: '检测或来电详情（facts）嵌套超过 8 层',
+  facts_too_large: '检测或来电详情（facts）超过 64 KB',
+  source_mismatch: '消息声明的来源与发布主题不符',
+  unreadable: '消息无法读取',
+  store_failed: '消息有效，但无法存入数据库',
 };
 
 // what the core's API error codes mean, said to the user (api.js describeError)
