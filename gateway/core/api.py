@@ -10,6 +10,7 @@ Errors are ``{"error": code, "detail": reason}`` with 400/401/403/404/409/422 st
 codes; a request never gets a 5xx for bad input.
 """
 
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -58,6 +59,7 @@ from gateway.core.api_schemas import (
 from gateway.core.auth import Authenticator, AuthError, UserError
 from gateway.core.call_records import CallRecordReader
 from gateway.core.dead_letter_routes import dead_letters_router
+from gateway.core.dispatch import UnitGrid, known_grids
 from gateway.core.intake import case_id_for
 from gateway.core.metrics import evaluate, role_activity, to_csv
 from gateway.core.ports import CaseDetail, CaseFilter, CaseNotFound, ConcurrentUpdate
@@ -76,6 +78,7 @@ from gateway.core.workflow import (
     TransitionRefused,
 )
 from gateway.dead_letters import DeadLetterReader
+from gateway.object_labels import OBJECT_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,7 @@ class ApiContext:
     event_names: dict[str, str]
     live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
     call_records: CallRecordReader | None = None
+    grids: dict[str, UnitGrid] | None = None  # None: known_grids(config), read at create_app
     verifications: Any = None  # gateway.core.verification.VerificationService (camera checks)
     dead_letters: DeadLetterReader | None = None  # no route without one
     intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
@@ -245,6 +249,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         },
     )
     app.state.ctx = ctx
+    grids = ctx.grids if ctx.grids is not None else known_grids(ctx.config)
 
     @app.exception_handler(ApiError)
     def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -361,6 +366,16 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def event_codes(_actor: Annotated[Actor, Depends(allow(_ALL_USERS))]) -> dict[str, str]:
         return ctx.event_names
 
+    @app.get("/api/v1/locale", tags=["reference"], summary="time zone and object names")
+    def locale(_actor: Annotated[Actor, Depends(allow(_ALL_USERS))]) -> dict[str, Any]:
+        """What the console shows times in (the centre's calendar time zone) and the
+        Chinese names of detector labels (gateway.object_labels)."""
+        return {"time_zone": ctx.config.calendar.timezone, "object_labels": OBJECT_LABELS}
+
+    @app.get("/api/v1/grids", tags=["reference"], summary="the city's unit grids")
+    def unit_grids(_actor: Annotated[Actor, Depends(allow(_ALL_USERS))]) -> list[dict[str, str]]:
+        return [dataclasses.asdict(g) for g in sorted(grids.values(), key=lambda g: g.code)]
+
     @app.get("/api/v1/states", tags=["reference"])
     def states(_actor: Annotated[Actor, Depends(allow(_ALL_USERS))]) -> dict[str, str]:
         return {str(s): label for s, label in STATE_LABELS.items()}
@@ -411,6 +426,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         body: CaseIn, actor: Annotated[Actor, Depends(allow(_REPORTERS))]
     ) -> dict[str, Any]:
         kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
+        grid = grids.get(body.grid_code) if body.grid_code else None
+        if body.grid_code and grid is None:
+            raise ApiError(422, "unknown_grid", f"no unit grid {body.grid_code} in the grid table")
         candidate = CandidateCase.create(
             source=Source(kind=kind, id=re.sub(r"[^A-Za-z0-9_\-]", "-", actor.name)[:64] or "api"),
             id=body.request_id or new_message_id("api"),
@@ -420,7 +438,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             description=body.description,
             location=Location(
                 grid_code=body.grid_code,
-                district=body.district,
+                district=body.district or (grid.district if grid else None) or None,
                 address=body.address,
                 lat=body.lat,
                 lon=body.lon,

@@ -1,21 +1,27 @@
 """The API's documentation page, served whole from this machine.
 
 FastAPI's own ``/docs`` loads Swagger UI from a CDN, so a centre without internet access saw
-a blank page. Here the page loads the Swagger UI files of the installed ``swagger-ui-bundle``
-package (Apache-2.0; no Debian 12 package carries Swagger UI) from ``/docs/assets``. Build the
-app with ``docs_url=None, redoc_url=None`` and call `add_docs`.
+a blank page. Here the page loads Swagger UI 5 (which reads OpenAPI 3.1, FastAPI's version;
+``swagger-ui-bundle``'s 4.15 cannot) from the files the ``fastapi-offline`` package carries
+(MIT; no Debian 12 package has Swagger UI), served at ``/docs/assets``. Only its files are
+used: its ``FastAPIOffline`` factory would add routes without our access rules. Build the app
+with ``docs_url=None, redoc_url=None`` and call `add_docs`.
 """
 
 from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 DOCS_URL = "/docs"
 ASSETS_URL = "/docs/assets"
+#: swagger-ui-bundle.js, swagger-ui.css and favicon.png of Swagger UI 5
+ASSETS_DIR = Path(str(importlib.resources.files("fastapi_offline") / "static"))
 
 
 def add_docs(app: FastAPI) -> None:
@@ -27,9 +33,9 @@ def add_docs(app: FastAPI) -> None:
             title=f"{app.title} · API",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
         )
 
     # mounted before the page's route: a mount at /docs/assets never shadows /docs itself
-    app.mount(ASSETS_URL, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     app.add_route(DOCS_URL, docs, include_in_schema=False)

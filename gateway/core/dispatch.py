@@ -1,16 +1,23 @@
-"""Where a case belongs: grid codes, camera → grid, and the responsibility table.
+"""Where a case belongs: grid codes, the city's unit grids, camera → grid, and the
+responsibility table.
 
-A unit grid code is 14 digits: county 6 + street 3 + community 3 + grid 2. The
-responsibility table maps (event code prefix, grid prefix) to a department; the most
-specific row wins (longest grid prefix, then longest event prefix).
+A unit grid code is 14 digits: county 6 + street 3 + community 3 + grid 2. The grid table
+(``config/core/unit-grids.csv``, or ``core.grid_table``) lists the grids that exist, with
+the names of their district, street and community; the grids of ``core.camera_grids``
+exist too. The responsibility table maps (event code prefix, grid prefix) to a department;
+the most specific row wins (longest grid prefix, then longest event prefix).
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.core.settings import CameraGrid, CoreConfig, DispatchRule
+
+DEFAULT_GRID_TABLE = Path(__file__).resolve().parents[2] / "config" / "core" / "unit-grids.csv"
 
 _GRID = re.compile(r"^\d{14}$")
 
@@ -34,6 +41,39 @@ def parse_grid_code(code: str) -> GridCode:
             f"a unit grid code is 14 digits (county 6 + street 3 + community 3 + grid 2), got {code!r}"
         )
     return GridCode(code[:6], code[6:9], code[9:12], code[12:])
+
+
+@dataclass(frozen=True)
+class UnitGrid:
+    """One unit grid of the city and the names people know its place by."""
+
+    code: str
+    district: str
+    street: str = ""
+    community: str = ""
+
+
+def load_grid_table(path: Path | None = None) -> dict[str, UnitGrid]:
+    """``{code: UnitGrid}`` from a CSV with code,district,street,community; raises
+    ValueError naming the bad line."""
+    path = path or DEFAULT_GRID_TABLE
+    grids: dict[str, UnitGrid] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            code, district = (row.get("code") or "").strip(), (row.get("district") or "").strip()
+            if not _GRID.fullmatch(code) or not district:
+                raise ValueError(f"{path}:{line}: a grid row needs a 14-digit code and a district")
+            street = (row.get("street") or "").strip()
+            grids[code] = UnitGrid(code, district, street, (row.get("community") or "").strip())
+    return grids
+
+
+def known_grids(config: CoreConfig) -> dict[str, UnitGrid]:
+    """The grid table of the configuration, plus the grids cameras are mapped to."""
+    grids = load_grid_table(config.grid_table)
+    for mapped in config.camera_grids:
+        grids.setdefault(mapped.grid_code, UnitGrid(mapped.grid_code, mapped.district or ""))
+    return grids
 
 
 class ResponsibilityTable:

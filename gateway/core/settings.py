@@ -309,6 +309,13 @@ class CoreConfig(_Section):
     camera_grids: list[CameraGrid] = Field(
         default_factory=list, description="camera/zone → unit grid for camera candidates"
     )
+    grid_table: Path | None = Field(
+        default=None,
+        description=(
+            "CSV of the city's unit grids (code,district,street,community); reports naming "
+            "any other grid are refused. Unset: config/core/unit-grids.csv"
+        ),
+    )
     duplicates: DuplicateConfig = Field(default_factory=DuplicateConfig)
     metric_weights: MetricWeights = Field(default_factory=MetricWeights)
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)

@@ -131,7 +131,8 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     assert "0102 暴露垃圾" in operator.inner_text("#detail-title")
     operator.wait_for_function("document.querySelector('img.snapshot')?.naturalWidth === 640")
     assert operator.locator("svg.boxes rect.box").count() == 1
-    assert "bag 0.52" in (operator.text_content("svg.boxes text") or "")
+    # "bag" is no detector label gateway.object_labels knows: said as 目标, never in English
+    assert "目标 0.52" in (operator.text_content("svg.boxes text") or "")
     assert "cam-gate" in operator.inner_text("#queue-detail")
     screenshot(operator, "01-operator-queue")
 

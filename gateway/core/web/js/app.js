@@ -1,7 +1,7 @@
 // The console's shell: login, the role's menu, hash routing (#/view or #/case/<id>).
 import { api, clearSession, describeError, session, setUnauthenticatedHandler } from './api.js';
 import { ROLES, STATES, VIEWS, VIEW_TITLES } from './labels.js';
-import { h, toast } from './ui.js';
+import { h, setLocale, toast } from './ui.js';
 import * as board from './views/board.js';
 import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
@@ -28,12 +28,16 @@ let cleanup = null;
 let ref = null;
 
 async function loadReference() {
-  const [events, departments, states] = await Promise.all([
+  const [events, departments, states, locale, grids] = await Promise.all([
     api.get('/api/v1/event-codes').catch(() => ({})),
     api.get('/api/v1/departments').catch(() => []),
     api.get('/api/v1/states').catch(() => STATES),
+    api.get('/api/v1/locale').catch(() => ({})),
+    api.get('/api/v1/grids').catch(() => []),
   ]);
+  setLocale(locale);
   return {
+    grids: Object.fromEntries(grids.map((g) => [g.code, g])),
     events,
     departments: Object.fromEntries(departments.map((d) => [d.id, d.name])),
     states: { ...STATES, ...states },

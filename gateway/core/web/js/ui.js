@@ -44,11 +44,51 @@ export function toast(message, kind = 'info') {
 
 const pad = (n) => String(n).padStart(2, '0');
 
-export function fmtTime(value) {
+// the centre's time zone and the Chinese names of detector labels, from the core's
+// /api/v1/locale (app.js sets them at login); times show in that zone whatever the browser's
+export const locale = { timeZone: 'Asia/Shanghai', objects: {} };
+const timeFormats = new Map();
+
+export function setLocale({ time_zone: timeZone, object_labels: objects } = {}) {
+  if (timeZone) locale.timeZone = timeZone;
+  if (objects) locale.objects = objects;
+  timeFormats.clear();
+}
+
+// a detector label ("car", "fallen_person") as people read it
+export function objectName(label) {
+  if (label === undefined || label === null || label === '') return '';
+  return locale.objects[label] || '目标';
+}
+
+function timeFormat(seconds) {
+  const key = `${locale.timeZone}:${seconds}`;
+  if (!timeFormats.has(key)) {
+    timeFormats.set(
+      key,
+      new Intl.DateTimeFormat('en-CA', {
+        timeZone: locale.timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: seconds ? '2-digit' : undefined,
+        hourCycle: 'h23',
+      }),
+    );
+  }
+  return timeFormats.get(key);
+}
+
+// "2026-12-04 18:05" in the centre's time zone (with ":07" when seconds is set)
+export function fmtTime(value, { seconds = false } = {}) {
   if (!value) return '—';
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) return String(value);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (Number.isNaN(d.getTime())) return '—';
+  const parts = Object.fromEntries(timeFormat(seconds).formatToParts(d).map((p) => [p.type, p.value]));
+  const time = `${parts.hour}:${parts.minute}${seconds ? ':' + parts.second : ''}`;
+  return `${parts.year}-${parts.month}-${parts.day} ${time}`;
 }
 
 export function fmtAgo(value) {
@@ -108,7 +148,9 @@ export function ask(title, fields, submitLabel = '确定') {
           min: field.min,
           step: field.step,
           value: field.value,
+          accept: field.accept,
         });
+        if (field.type === 'file') input = filePicker(input);
       }
       form.append(h('label', {}, h('span', {}, field.label), input));
     }
@@ -131,6 +173,19 @@ export function ask(title, fields, submitLabel = '确定') {
     const first = form.querySelector('select, textarea, input');
     if (first) first.focus();
   });
+}
+
+// a file input shown as a Chinese button and the chosen file's name (the browser's own control
+// speaks the browser's language: "Choose File / No file chosen")
+export function filePicker(input) {
+  input.classList.add('file-input');
+  const chosen = h('span', { class: 'muted file-name' }, '未选择文件');
+  const show = () => {
+    chosen.textContent = input.files && input.files.length ? input.files[0].name : '未选择文件';
+  };
+  input.addEventListener('change', show);
+  if (input.form) input.form.addEventListener('reset', () => setTimeout(show));
+  return h('span', { class: 'file-picker' }, input, h('span', { class: 'button' }, '选择文件'), chosen);
 }
 
 // "12 / 4000" under a text field with a maxlength, kept up to date as the user types

@@ -10,7 +10,7 @@
 // console's origin (CORS); otherwise the tile says so.
 import { api, describeError, evidenceUrl } from '../api.js';
 import { openLive } from '../live.js';
-import { fmtAgo, fmtTime, h, toast } from '../ui.js';
+import { fmtAgo, fmtTime, h, objectName, toast } from '../ui.js';
 
 const LIVE_KEY = 'citygw.liveUrl';
 const POLL_MS = 15000; // without the event stream
@@ -231,7 +231,7 @@ export async function render(main, ctx) {
             '最新检测：',
             h('a', { href: `#/case/${encodeURIComponent(cam.last.id)}` }, `${cam.last.number} ${ctx.eventName(cam.last.event_code)}`),
             ` · ${fmtAgo(cam.last.created_at)}`,
-            cam.last.facts && cam.last.facts.label ? ` · ${cam.last.facts.label} ${cam.last.facts.score ?? ''}` : '',
+            cam.last.facts && cam.last.facts.label ? ` · ${objectName(cam.last.facts.label)} ${cam.last.facts.score ?? ''}` : '',
           )
         : h('div', { class: 'muted' }, '暂无检测'),
       h('footer', {}, liveButton, note),

@@ -39,7 +39,7 @@ function fieldsFor(action, c, ctx) {
     fields.push({ name: 'extension_hours', label: '延长工作时（小时）', type: 'number', min: 0.5, step: 0.5, value: 8, required: true });
   }
   if (action === 'report') {
-    fields.push({ name: 'photo', label: '处置照片（可选）', type: 'file' });
+    fields.push({ name: 'photo', label: '处置照片（可选）', type: 'file', accept: 'image/*' });
   }
   fields.push({
     name: 'opinion',
@@ -126,7 +126,8 @@ export async function render(main, ctx, caseId) {
             h('td', {}, fmtTime(s.at)),
             h('td', {}, ACTIONS[s.action] || s.action),
             h('td', {}, `${s.from_state ? (ctx.ref.states[s.from_state] || s.from_state) + ' → ' : ''}${ctx.ref.states[s.to_state] || s.to_state}`),
-            h('td', {}, `${s.actor}（${ROLES[s.role] || s.role}）`),
+            // the core's own steps (intake, feedback) are the system's, whatever its instance name
+            h('td', {}, s.role === 'system' ? ROLES.system : `${s.actor}（${ROLES[s.role] || s.role}）`),
             h('td', {}, [s.opinion, s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : ''].filter(Boolean).join(' ')),
           ),
         ),
@@ -162,7 +163,8 @@ export async function render(main, ctx, caseId) {
       const out = await api.transition(c.id, request);
       drafts.delete(`${c.id}:${action}`);
       const done = ACTIONS[action] || action;
-      const now = out.case.state_label === done ? '' : `，案件转入“${out.case.state_label}”`;
+      const moved = out.case.state !== c.state && out.case.state_label !== done;
+      const now = moved ? `，案件转入“${out.case.state_label}”` : '';
       toast(`${out.case.number}：已${done}${now}`, 'ok');
     } catch (err) {
       if (request.opinion) drafts.set(`${c.id}:${action}`, request.opinion);

@@ -1,6 +1,6 @@
 // Evidence of a case: snapshots with the detection boxes drawn over, recordings and clips playable.
 import { describeError, evidenceUrl } from '../api.js';
-import { h, svg } from '../ui.js';
+import { fmtTime, h, objectName, svg } from '../ui.js';
 
 const ROLE_NAMES = { snapshot: '抓拍', clip: '录像', recording: '录音', photo: '照片' };
 
@@ -11,7 +11,7 @@ function boxOverlay(facts) {
   const [x1, y1, x2, y2] = box.map(Number);
   const [w, hgt] = size.map(Number);
   if (!(w > 0 && hgt > 0)) return null;
-  const label = [facts.label, facts.score !== undefined ? Number(facts.score).toFixed(2) : null]
+  const label = [objectName(facts.label) || null, facts.score !== undefined ? Number(facts.score).toFixed(2) : null]
     .filter((v) => v !== null && v !== undefined)
     .join(' ');
   return svg(
@@ -30,9 +30,14 @@ export function renderEvidence(detail) {
   }
   const order = { snapshot: 0, photo: 1, recording: 2, clip: 3 };
   const items = detail.evidence.slice().sort((a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9));
+  const count = {};
+  for (const item of items) count[item.role] = (count[item.role] || 0) + 1;
+  const seen = {};
   for (const item of items) {
-    const title = `${ROLE_NAMES[item.role] || item.role}${item.name ? ' · ' + item.name : ''}`;
-    const figure = h('figure', { class: `ev ev-${item.role}` });
+    // captioned by what it is (抓拍 1, 抓拍 2 …); the file's own name only on hover
+    seen[item.role] = (seen[item.role] || 0) + 1;
+    const title = `${ROLE_NAMES[item.role] || '附件'}${count[item.role] > 1 ? ' ' + seen[item.role] : ''}`;
+    const figure = h('figure', { class: `ev ev-${item.role}`, title: item.name || undefined });
     figure.append(h('figcaption', {}, title));
     wrap.append(figure);
     if (!item.available) {
@@ -76,19 +81,19 @@ export function renderFacts(detail) {
     if (value !== undefined && value !== null && value !== '') rows.push(h('tr', {}, h('th', {}, label), h('td', {}, String(value))));
   };
   add('摄像头', detail.camera_id);
-  add('监控区域', detail.zone_id);
+  add('监控区域', f.zone_name || detail.zone_id);
   add('单元网格', detail.grid_code);
   add('区域', detail.district);
   add('地址', detail.address);
   if (detail.lat !== null && detail.lon !== null) add('坐标', `${detail.lat}, ${detail.lon}`);
   add('上报人', detail.reporter_name);
   add('回拨号码', detail.callback_number);
-  add('识别目标', f.label);
+  add('识别目标', objectName(f.label));
   add('置信度', f.score);
-  add('跟踪编号', f.track_id);
-  add('模型', f.model);
-  add('检测时间', f.captured_at);
+  add('检测时间', f.captured_at ? fmtTime(f.captured_at, { seconds: true }) : null);
   add('停留时长（秒）', f.dwell_s);
+  add('倒地时长（秒）', f.down_s);
+  add('目标数量', f.count);
   add('来电号码', f.caller_id || f.caller);
   return h('table', { class: 'facts' }, rows);
 }

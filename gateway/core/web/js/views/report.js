@@ -1,7 +1,7 @@
 // 上报问题: an inspector in the field (or an operator taking a report) opens a case; a photo
 // is attached once the case exists. The request id makes a double submit one case.
 import { api, describeError } from '../api.js';
-import { fill, h, toast } from '../ui.js';
+import { filePicker, fill, h, lengthCounter, toast } from '../ui.js';
 
 function requestId() {
   const bytes = new Uint8Array(12);
@@ -9,9 +9,38 @@ function requestId() {
   return 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// "西城区 西长安街街道 府右街社区"
+function place(grid) {
+  return [grid.district, grid.street, grid.community].filter(Boolean).join(' ');
+}
+
 export async function render(main, ctx) {
   const codes = Object.entries(ctx.ref.events).sort(([a], [b]) => a.localeCompare(b));
+  const grids = ctx.ref.grids || {};
   const result = h('div', { id: 'report-result' });
+  // the city's unit grids to pick from; a code that is not one of them is refused here and by the core
+  const gridInput = h('input', {
+    name: 'grid_code',
+    pattern: '\\d{14}',
+    placeholder: '输入编码或从列表选择',
+    inputmode: 'numeric',
+    list: 'grid-options',
+    autocomplete: 'off',
+  });
+  const gridNote = h('small', { class: 'muted', id: 'grid-note' }, '');
+  const district = h('input', { name: 'district', maxlength: 100 });
+  const description = h('textarea', { name: 'description', rows: 4, maxlength: 4000 });
+  const photoInput = h('input', { name: 'photo', type: 'file', accept: 'image/*' });
+  function checkGrid() {
+    const code = gridInput.value.trim();
+    const grid = grids[code];
+    const unknown = Boolean(code && !grid && Object.keys(grids).length); // no list: the core judges
+    gridInput.setCustomValidity(unknown ? '单元网格编码不存在，请从列表中选择' : '');
+    gridNote.textContent = grid ? place(grid) : unknown ? '单元网格编码不存在，请从列表中选择' : '';
+    gridNote.classList.toggle('error', unknown);
+    if (grid && !district.value.trim()) district.value = grid.district;
+  }
+  gridInput.addEventListener('input', checkGrid);
   const form = h(
     'form',
     { class: 'report-form', id: 'report-form' },
@@ -21,13 +50,18 @@ export async function render(main, ctx) {
       h('option', { value: '' }, '请选择'),
       codes.map(([code, name]) => h('option', { value: code }, `${code} ${name}`)),
     )),
-    h('label', {}, h('span', {}, '单元网格编码（14 位）'), h('input', { name: 'grid_code', pattern: '\\d{14}', placeholder: '例如 11010200100101', inputmode: 'numeric' })),
-    h('label', {}, h('span', {}, '区域'), h('input', { name: 'district', maxlength: 100 })),
+    h('label', {}, h('span', {}, '单元网格编码（14 位）'), gridInput, gridNote),
+    h(
+      'datalist',
+      { id: 'grid-options' },
+      Object.values(grids).map((g) => h('option', { value: g.code }, place(g))),
+    ),
+    h('label', {}, h('span', {}, '区域'), district),
     h('label', {}, h('span', {}, '地址'), h('input', { name: 'address', maxlength: 500 })),
     h('label', {}, h('span', {}, '标题'), h('input', { name: 'title', maxlength: 200 })),
-    h('label', {}, h('span', {}, '问题描述'), h('textarea', { name: 'description', rows: 4, maxlength: 4000 })),
+    h('label', {}, h('span', {}, '问题描述'), description, lengthCounter(description)),
     h('label', { class: 'inline' }, h('input', { name: 'urgent', type: 'checkbox' }), h('span', {}, '紧急')),
-    h('label', {}, h('span', {}, '现场照片（可选）'), h('input', { name: 'photo', type: 'file', accept: 'image/*' })),
+    h('label', {}, h('span', {}, '现场照片（可选）'), filePicker(photoInput)),
     h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, '上报')),
   );
   let pendingId = requestId();
@@ -51,6 +85,9 @@ export async function render(main, ctx) {
       fill(result, h('p', { class: 'ok-note' }, '已上报：', h('a', { href: `#/case/${encodeURIComponent(created.id)}`, id: 'report-case' }, `${created.number} ${ctx.eventName(created.event_code)}`), `（${created.state_label}）`));
       toast(`已上报 ${created.number}`, 'ok');
       form.reset();
+      checkGrid();
+      description.dispatchEvent(new Event('input'));
+      photoInput.dispatchEvent(new Event('change'));
       pendingId = requestId();
     } catch (err) {
       fill(result, h('p', { class: 'error' }, `上报失败：${describeError(err)}`));
