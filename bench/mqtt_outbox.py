@@ -38,8 +38,8 @@ from gateway.contract import CandidateCase, Location, Source, SourceKind  # noqa
 from gateway.ingest import CandidateIngest  # noqa: E402
 
 
-def payloads(count: int) -> list[tuple[str, bytes]]:
-    source = Source(kind=SourceKind.CAMERA, id="bench-cam")
+def payloads(count: int, source_id: str = "bench-cam") -> list[tuple[str, bytes]]:
+    source = Source(kind=SourceKind.CAMERA, id=source_id)
     out = []
     for index in range(count):
         candidate = CandidateCase.create(
@@ -100,6 +100,8 @@ def run_outbox(config: Config, messages: list[tuple[str, bytes]], run: int) -> f
 def run_end_to_end(
     config: Config, messages: list[tuple[str, bytes]], run: int, workdir: Path
 ) -> float:
+    # the core takes a candidate only on its own source's topic: this run's source
+    messages = payloads(len(messages), f"bench-e2e{run}")
     store = SqliteCandidateInbox(workdir / f"inbox{run}.sqlite3")
     core_connection = bootstrap.mqtt_connection(config, f"benchcore{run}", manual_ack=True)
     core_outbox = bootstrap.edge_publisher(config, f"benchcore{run}", core_connection)
