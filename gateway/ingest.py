@@ -283,12 +283,15 @@ class CandidateIngest:
             if outcome is None:
                 return None
         for message, error in refused:
-            letter = dead_letter_for(
-                topic=message.topic, payload=message.payload, error=error, consumer=self._consumer
-            )
             try:
+                letter = dead_letter_for(
+                    topic=message.topic,
+                    payload=message.payload,
+                    error=error,
+                    consumer=self._consumer,
+                )
                 self._dead_letters.dead_letter(letter, self._consumer.id)
-            except Exception:
+            except Exception:  # kept above and logged: refusing it must not stop intake
                 log.exception("could not publish the dead letter of a message on %s", message.topic)
             message.ack()
         self.stats.dead_lettered += len(refused)

@@ -295,3 +295,22 @@ def test_poison_between_valid_candidates_is_kept_as_dead_letters_and_the_rest_st
     assert kept.records[3].message_id == wrong_source.id
     assert kept.records[0].size == 20_000 and len(kept.records[0].head) == 2048
     assert len(publisher.published) == 4  # and each on the dead-letter topic
+
+
+class FullOutbox:
+    def publish(self, topic: str, payload: bytes, **_options: object) -> int:
+        raise RuntimeError("outbox full")
+
+
+def test_a_dead_letter_that_cannot_be_published_is_still_kept_and_acknowledged() -> None:
+    kept = KeptLetters()
+    ingest = CandidateIngest(
+        FlakyStore(failures=0),
+        ContractPublisher(FullOutbox(), Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        kept=kept,
+    )
+    bad = FakeMessage("citygw/v1/candidates/camera/c1", b"{broken")
+    a_batch_at_once(ingest, [bad])
+    assert bad.acked.is_set()
+    assert [r.code for r in kept.records] == ["bad_json"]
