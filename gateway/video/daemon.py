@@ -22,6 +22,7 @@ from gateway import bootstrap
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, ConfigError, load_config
 from gateway.contract import CameraStatus, CandidateCase
+from gateway.ports import InboundMessage
 from gateway.video.camera import CameraReader
 from gateway.video.camera_events import CameraEvent, CameraEventRules
 from gateway.video.evidence import PacketRing
@@ -114,6 +115,8 @@ class VideoGateway:
         self._analysis = analysis
         self.events: Any = None
         self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
+        self._early_checks: list[InboundMessage] = []  # came before the checks started
+        self._checks_lock = threading.Lock()
         self.rules = CameraEventRules(
             list(video.cameras),
             clock=clock,
@@ -288,6 +291,12 @@ class VideoGateway:
             return
         self._set_state(GatewayState.RUNNING)
         video = self.config.video
+        if video.camera_check.enabled:
+            # before the connection starts: the persistent session hands over at once what
+            # waited while this gateway was away, and a message with no handler is dropped
+            self.connection.subscribe(
+                bootstrap.topics(self.config).all_verification_requests, self._on_check_request
+            )
         self.publisher.start()
         if video.live_view.enabled:
             from adapters.webrtc.live_view import LiveViewServer
@@ -338,7 +347,7 @@ class VideoGateway:
         """Answer the core's camera checks (核查) for the cameras in the configuration."""
         from gateway.video.verification import Verifier
 
-        self.checks = Verifier(
+        checks = Verifier(
             self.config.video.camera_check,
             self.config.video.analysis,
             state_dir=self.config.state_dir,
@@ -350,11 +359,20 @@ class VideoGateway:
             clock=self.clock,
             snapshot_quality=self.config.video.analysis.snapshot_quality,
         )
-        self.checks.start()
-        self.connection.subscribe(
-            bootstrap.topics(self.config).all_verification_requests,
-            self.checks.on_request_message,
-        )
+        checks.start()
+        with self._checks_lock:
+            self.checks = checks
+            early, self._early_checks = self._early_checks, []
+        for message in early:
+            checks.on_request_message(message)
+
+    def _on_check_request(self, message: InboundMessage) -> None:
+        """Camera-check requests; those that come before the checks started wait for them."""
+        with self._checks_lock:
+            if self.checks is None:
+                self._early_checks.append(message)
+                return
+        self.checks.on_request_message(message)
 
     def _start_events(self) -> None:
         from adapters.onvif.events import EventThread

@@ -153,3 +153,61 @@ def test_the_van_is_still_present_and_open_ground_is_cleared(
             assert case is not None and case.state is CaseState.REPORTED  # never decided by it
     finally:
         store.store.close()  # type: ignore[attr-defined]
+
+
+def test_a_gateway_that_was_down_answers_when_it_is_back(
+    camera: TestCamera,
+    make_config: Callable[..., Config],
+    coco_card: ModelCard,
+) -> None:
+    from gateway.core.daemon import build_core
+    from gateway.video.daemon import VideoGateway
+
+    config = make_config(
+        video={
+            "analysis_fps": 5,
+            "live_view": {"enabled": False},
+            "main_stream": {"enabled": False},
+            "ingest": {"watchdog_s": 10, "open_timeout_s": 10},
+            "cameras": [{"id": CAMERA, "rtsp_url": camera.rtsp_url}],
+            "camera_check": {"window_s": 2, "passes": 2, "wait_for_frame_s": 40},
+            "analysis": {
+                "models": [coco_card.name],
+                "cameras": {
+                    CAMERA: {
+                        "zones": {"kerb": {"polygon": KERB}},
+                        "rules": [parking_rule("no-parking", "kerb")],
+                    }
+                },
+            },
+        },
+    )
+    first = VideoGateway(config)  # subscribes on its persistent session, then goes away
+    first.start()
+    first.stop()
+    core = build_core(config, with_api=False)
+    core.start()
+    try:
+        service = core.service
+        candidate = camera_case(3, "no-parking", "kerb")
+        service.store_candidates([candidate])
+        case_id = case_id_for(candidate.id)
+        service.transition(case_id, Command(Action.REGISTER), Actor("olga", Role.OPERATOR))
+        service.transition(case_id, Command(Action.DISPATCH), Actor("dan", Role.DISPATCHER))
+        department = Actor("dept", Role.DEPARTMENT, config.core.default_department)
+        service.transition(case_id, Command(Action.REPORT), department)
+        assert core.relay.wait_idle(10.0), "the request did not reach the broker"
+        assert core.camera_checks is not None
+        checks = core.camera_checks.service
+        time.sleep(1.0)
+        assert checks.of_case(case_id)[0].status is VerificationStatus.PENDING  # nobody there
+        back = VideoGateway(config)
+        back.start()
+        try:
+            answer = wait_answered(checks, case_id, 90)
+        finally:
+            back.stop()
+    finally:
+        core.stop()
+    assert answer.verdict == "still_present", answer
+    assert answer.facts["late"] is False and answer.facts["passes"] == 2
