@@ -130,6 +130,12 @@ def test_the_van_is_still_present_and_open_ground_is_cleared(
         checks = core.camera_checks.service
         van = wait_answered(checks, case_id_for(cases["van"].id), 90)
         ground = wait_answered(checks, case_id_for(cases["ground"].id), 30)
+        # the core's receipts let the gateway's outbox forget both answers
+        outbox = gateway.publisher.outbox
+        deadline = time.monotonic() + 15
+        while outbox.awaiting_receipt() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert outbox.awaiting_receipt() == 0
     finally:
         gateway.stop()
         core.stop()
