@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from gateway.contract import (
     CaseEvent,
+    Source,
     VerificationRequest,
     VerificationResult,
     stable_message_id,
@@ -158,7 +159,7 @@ def request_for(
     case: Case,
     seq: int,
     *,
-    source: Any,
+    source: Source,
     now: datetime,
     requested_by: str,
     window_s: float | None = None,

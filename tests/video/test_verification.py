@@ -305,3 +305,58 @@ def test_a_broken_request_is_logged_and_acknowledged(tmp_path: Path, bad: bytes)
     checks.on_request_message(message)
     assert message.acked and published == []
     checks.stop()
+
+
+# --------------------------------------------------------------------------- the pipeline's part
+
+
+class ListDetector:
+    """A `Detector` that finds the same boxes in every image."""
+
+    name = "fake"
+    input_size = (416, 416)
+    max_batch = 4
+
+    def __init__(self, found: list[Detection]) -> None:
+        self.found = found
+        self.images = 0
+
+    def detect(self, images: Any) -> list[list[Detection]]:
+        self.images += len(images)
+        return [list(self.found) for _ in images]
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_pipeline_detects_a_whole_frame_with_its_score_and_class_filters(
+    tmp_path: Path,
+) -> None:
+    from gateway.config import Config
+    from gateway.video.analysis.pipeline import AnalysisPipeline
+
+    config = Config.model_validate(
+        {
+            "state_dir": str(tmp_path),
+            "video": {
+                "analysis": {
+                    "min_score": 0.35,
+                    "cameras": {"cam-1": {"classes": {"vehicle": {"min_score": 0.6}}}},
+                }
+            },
+        }
+    )
+    weak = Detection(10, 10, 50, 50, 0.3, 0, "person")
+    doubtful_van = Detection(100, 40, 175, 100, 0.5, 2, "vehicle")
+    detector = ListDetector([VAN, PERSON, weak, doubtful_van])
+    pipeline = AnalysisPipeline(config, None, SYSTEM_CLOCK, detector=detector)  # type: ignore[arg-type]
+    frame = FakeCamera().latest_frame("cam-1")
+    assert frame is not None
+    with pytest.raises(RuntimeError):
+        pipeline.detect_frame(frame)  # not started
+    pipeline.start()
+    try:
+        assert pipeline.detect_frame(frame) == [VAN, PERSON]
+        assert detector.images == 1
+    finally:
+        pipeline.stop()
