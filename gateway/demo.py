@@ -205,7 +205,7 @@ def video_settings(
                 "name": "测试摄像头（广场北）",
                 "rtsp_url": rtsp_url,
                 "grid_code": "11010500100101",
-                "district": "西城区",
+                "district": "朝阳区",  # 110105 (config/core/unit-grids.csv)
             }
         ],
         "analysis": {

@@ -182,7 +182,9 @@ def test_the_camera_wall_shows_each_cameras_health_and_its_changes(
         assert health["cam-old"].startswith("未知")
         assert "上报" in health["cam-gate"]  # the last-seen time
         yard = operator.locator('.tile[data-camera="cam-yard"]')
-        assert "401 Unauthorized" in yard.locator(".detail").inner_text()
+        # a video gateway's own detail is English for technicians: a tooltip, the state in Chinese
+        assert yard.locator(".detail").inner_text() == "摄像头连接失败，正在重试"
+        assert "401 Unauthorized" in (yard.locator(".detail").get_attribute("title") or "")
         old = operator.locator('.tile[data-camera="cam-old"]')
         assert "状态已过期" in old.locator(".detail").inner_text()
         assert "stale" in (old.get_attribute("class") or "")
@@ -198,7 +200,8 @@ def test_the_camera_wall_shows_each_cameras_health_and_its_changes(
         operator.wait_for_selector('.tile[data-camera="cam-gate"][data-health="degraded"]')
         gate = operator.locator('.tile[data-camera="cam-gate"]')
         assert gate.locator("header .health").inner_text().startswith("异常")
-        assert gate.locator(".detail").inner_text() == "no frames"
+        assert gate.locator(".detail").inner_text() == "视频中断，正在重新连接"
+        assert gate.locator(".detail").get_attribute("title") == "no frames"
         assert requests == [], f"the wall asked again: {requests}"
         screenshot(operator, "31-camera-wall-health")
 

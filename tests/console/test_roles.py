@@ -13,14 +13,26 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from gateway.contract import CandidateCase, Evidence, EvidenceRole, Location, Source, SourceKind
+from gateway import bootstrap
+from gateway.contract import (
+    CameraState,
+    CandidateCase,
+    Evidence,
+    EvidenceRole,
+    Location,
+    Source,
+    SourceKind,
+)
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from tests.console.conftest import USERS, RunningCore, screenshot, sign_in
+from tests.console.test_console_dead_letters import send_poison
+from tests.console.test_console_live import publish_status
 from tests.console.test_console_workflow import street_jpeg, wait_state
 
 OPERATOR = Actor("oper", Role.OPERATOR)
@@ -29,7 +41,20 @@ DEPARTMENT = Actor("dept", Role.DEPARTMENT, "city-management")
 INSPECTOR = Actor("insp", Role.INSPECTOR)
 
 #: latin words a Chinese page may show: format and protocol names, units, the CJ/T standard
-ALLOWED_WORDS = {"CSV", "CJ", "fps", "MB", "ONVIF", "RTSP", "MQTT", "WebRTC", "JPEG"}
+ALLOWED_WORDS = {
+    "CSV",
+    "CJ",
+    "fps",
+    "KB",
+    "MB",
+    "ONVIF",
+    "RTSP",
+    "MQTT",
+    "WebRTC",
+    "JPEG",
+    "JSON",
+    "UTF",
+}
 #: identifiers that are data, not text: login names (ASCII by rule) and camera ids
 IDENTIFIERS = {name for name, _department in USERS.values()} | {"cam-gate", "cam-lawn"}
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -76,10 +101,14 @@ def visible_text(page: Any) -> str:
     )
 
 
-def assert_reads_chinese(watched: Watched, where: str) -> None:
+def assert_reads_chinese(
+    watched: Watched, where: str, identifiers: frozenset[str] = frozenset()
+) -> None:
+    """``identifiers``: data the page shows as it is, besides `IDENTIFIERS` (MQTT topics,
+    message ids)."""
     text = visible_text(watched.page)
     bare = re.sub(r"https?://\S+", " ", text)  # an address is not a word to translate
-    for identifier in sorted(IDENTIFIERS, key=len, reverse=True):
+    for identifier in sorted(IDENTIFIERS | identifiers, key=len, reverse=True):
         bare = re.sub(rf"(?<![A-Za-z-]){re.escape(identifier)}(?![A-Za-z-])", " ", bare)
     english = sorted({w for w in LATIN_WORD.findall(bare) if w not in ALLOWED_WORDS})
     assert not english, f"{where}: English on the page: {english}\n{text}"
@@ -439,6 +468,15 @@ def test_the_admin_reads_evaluation_board_cameras_and_the_api_docs_offline(
         core,
         camera_case(core, "0409", "人行道有 3 个行人聚集", "person", zone=("walk", "人行道")),
     )
+    send_poison(core)  # three messages the core refused: the 死信 page lists them
+    video = bootstrap.mqtt_connection(core.config, "video")
+    video.start()
+    assert video.wait_connected(15)
+    try:
+        now = datetime.now(UTC)
+        publish_status(video, core.config, "cam-lawn", CameraState.ERROR, now, "401 Unauthorized")
+    finally:
+        video.stop(publish_offline=False)
     admin = open_as("admin")
     page = admin.page
     page.wait_for_selector("#metrics-table, #eval-output p")
@@ -448,10 +486,22 @@ def test_the_admin_reads_evaluation_board_cameras_and_the_api_docs_offline(
     assert "0409 群发性事件" in page.inner_text("#board")
     assert_reads_chinese(admin, "案件看板")
     page.click('#nav a[data-view="cameras"]')
-    page.wait_for_selector("#camera-wall .tile")
+    page.wait_for_selector('#camera-wall .tile[data-camera="cam-lawn"]')
     assert "行人" in page.inner_text("#camera-wall")
+    failing = page.locator('.tile[data-camera="cam-lawn"] .detail')
+    assert failing.inner_text() == "摄像头连接失败，正在重试"
     screenshot(page, "roles-admin-cameras")
     assert_reads_chinese(admin, "视频墙")
+    page.click('#nav a[data-view="deadletters"]')
+    page.locator("#dead-letters-rows tr").first.wait_for()
+    # topics, the ids read from refused payloads and each reason's stable code (under its
+    # Chinese sentence) are shown as they are
+    topics = frozenset(re.findall(r"citygw/v1/[\w/.-]+", page.inner_text("#main")))
+    codes = frozenset(
+        page.eval_on_selector_all("#dead-letters-rows tr", "rows => rows.map(r => r.dataset.code)")
+    )
+    assert codes == {"bad_encoding", "source_mismatch", "too_deep"}
+    assert_reads_chinese(admin, "死信", topics | codes | {"fuzz-00000001"})
 
     # /docs with every request off this machine refused: it still renders the operations
     docs = page.context.new_page()

@@ -160,6 +160,15 @@ export const DEAD_LETTER_REASONS = {
   store_failed: '消息有效，但无法存入数据库',
 };
 
+// a camera's state as its video gateway reports it (the gateway's own detail is a tooltip)
+export const CAMERA_STATES = {
+  starting: '正在连接摄像头',
+  online: '',
+  reconnecting: '视频中断，正在重新连接',
+  offline: '摄像头已停用',
+  error: '摄像头连接失败，正在重试',
+};
+
 // what the core's API error codes mean, said to the user (api.js describeError)
 export const ERRORS = {
   network: '无法连接核心服务，请检查网络后重试',

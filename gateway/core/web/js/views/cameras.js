@@ -9,6 +9,7 @@
 // `signalling_url`, else port 8091 of this host. A cross-origin gateway must allow the
 // console's origin (CORS); otherwise the tile says so.
 import { api, describeError, evidenceUrl } from '../api.js';
+import { CAMERA_STATES } from '../labels.js';
 import { openLive } from '../live.js';
 import { fmtAgo, fmtTime, h, objectName, toast } from '../ui.js';
 
@@ -163,8 +164,20 @@ export async function render(main, ctx) {
     return list.sort((a, b) => a.id.localeCompare(b.id)).map((cam) => ({ ...cam, last: latest.get(cam.id) }));
   }
 
+  // the core words its own judgements (gateway offline, status stale) in Chinese; a video
+  // gateway's detail is a technician's English ("401 Unauthorized"): its camera state is said
+  // in Chinese and the detail kept for the tooltip
   function health(cam) {
-    return { id: cam.camera_id, state: cam.health, detail: cam.detail || '', at: cam.last_seen, stale: cam.stale };
+    const own = cam.gateway_offline || cam.stale;
+    return {
+      id: cam.camera_id,
+      state: cam.health,
+      detail: own ? cam.detail || '' : CAMERA_STATES[cam.state] || '',
+      why: own ? '' : cam.detail || '',
+      at: cam.last_seen,
+      stale: cam.stale,
+      view: cam,
+    };
   }
 
   function healthBadge(cam) {
@@ -223,7 +236,7 @@ export async function render(main, ctx) {
       { class: `tile health-${cam.state}${cam.stale ? ' stale' : ''}`, dataset: { camera: cam.id, health: cam.state } },
       h('header', {}, h('b', {}, cam.id), healthBadge(cam)),
       screen,
-      h('div', { class: 'muted detail' }, cam.detail || ''),
+      h('div', { class: 'muted detail', title: cam.why || undefined }, cam.detail || ''),
       cam.last
         ? h(
             'div',
@@ -246,7 +259,10 @@ export async function render(main, ctx) {
     el.className = `tile health-${cam.state}${cam.stale ? ' stale' : ''}`;
     el.dataset.health = cam.state;
     el.querySelector('header .health').replaceWith(healthBadge(cam));
-    el.querySelector('.detail').textContent = cam.detail;
+    const detail = el.querySelector('.detail');
+    detail.textContent = cam.detail;
+    if (cam.why) detail.title = cam.why;
+    else detail.removeAttribute('title');
     return true;
   }
 
@@ -258,7 +274,7 @@ export async function render(main, ctx) {
     try {
       const list = await cameras();
       if (peers.size || connecting) {
-        for (const cam of list) patch({ camera_id: cam.id, health: cam.state, detail: cam.detail, last_seen: cam.at, stale: cam.stale });
+        for (const cam of list) if (cam.view) patch(cam.view);
       } else {
         wall.replaceChildren(...list.map(tile));
         if (!list.length) wall.append(h('p', { class: 'muted' }, '暂无摄像头数据'));
