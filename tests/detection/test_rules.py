@@ -114,6 +114,40 @@ def test_a_car_that_leaves_closes_its_episode_and_one_parking_after_the_cooldown
     assert scene.firsts[1].facts["track_id"] != scene.firsts[0].facts["track_id"]
 
 
+STALL = ["umbrella", "chair", "table", "bench", "suitcase"]
+
+
+def vending(**extra: Any) -> dict[str, Any]:
+    rule = {"id": "vend", "type": "dwell", "event_code": "0504", "classes": ["person"],
+            "zone": "no-parking", "min_dwell_s": 30, "with_any": STALL, **extra}  # fmt: skip
+    return {"zones": {"no-parking": NO_PARKING}, "rules": [rule]}
+
+
+def umbrella(x: float, y: float = 720) -> Detection:
+    return Detection(x, y - 90, x + 120, y, 0.6, 25, "umbrella")
+
+
+def test_a_person_standing_at_a_stall_fires_street_vending_with_the_stall_objects() -> None:
+    scene = Scene(vending())
+    scene.run(45, [person(100, 700), umbrella(160)])
+    assert len(scene.firsts) == 1
+    firing = scene.firsts[0]
+    assert firing.rule.event_code == "0504" and firing.facts["with"] == ["umbrella"]
+    assert firing.facts["dwell_s"] >= 30 and firing.facts["objects"][0]["label"] == "person"
+
+
+def test_a_person_standing_alone_or_a_stall_left_alone_is_not_vending() -> None:
+    alone = Scene(vending())
+    alone.run(120, [person(100, 700)])
+    assert alone.firings == []
+    unattended = Scene(vending())
+    unattended.run(120, [umbrella(160)])
+    assert unattended.firings == []
+    elsewhere = Scene(vending())  # the umbrella outside the zone does not make a stall
+    elsewhere.run(120, [person(100, 700), umbrella(700, 300)])
+    assert elsewhere.firings == []
+
+
 def test_a_car_that_leaves_before_the_dwell_time_fires_nothing() -> None:
     scene = Scene(parking(min_dwell_s=60))
     scene.run(40, [car(100)])

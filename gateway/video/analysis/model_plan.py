@@ -34,8 +34,10 @@ class ServedModel:
 
 
 def labels_needed(camera: CameraAnalysisConfig) -> frozenset[str]:
-    """Every label some rule of the camera looks at."""
-    return frozenset(label for rule in camera.rules for label in rule.classes)
+    """Every label some rule of the camera looks at (its objects and their companions)."""
+    return frozenset(
+        label for rule in camera.rules for label in (*rule.classes, *getattr(rule, "with_any", ()))
+    )
 
 
 def plan_models(

@@ -15,6 +15,8 @@ track id in that place (a parked car lost behind a passing bus) or the zone cond
 coming back continues the episode.
 
 - ``dwell``: an object in the zone (standing still, when ``stationary``) for ``min_dwell_s``;
+  with ``with_any``, only while one of those objects is in the zone too (a person at a
+  stall: an umbrella, a chair, a table);
 - ``count``: at least ``min_count`` objects in the zone for ``min_duration_s``;
 - ``fallen``: a fallen person (label ``fallen_person``) down for ``min_duration_s``;
 - ``line``: an object's bottom-centre crossing the segment A→B (optionally one direction);
@@ -232,7 +234,15 @@ class RuleEngine:
                 o for o in objects if o.visible_at(now) and self._selected(rule, o, frame_size)
             ]
             if isinstance(rule, DwellRule):
-                firings += self._dwell(rule, state, chosen, now, wall)
+                companions = [
+                    o
+                    for o in objects
+                    if rule.with_any
+                    and o.visible_at(now)
+                    and o.detection.label in rule.with_any
+                    and self._in_zone(rule, o.detection, frame_size)
+                ]
+                firings += self._dwell(rule, state, chosen, now, wall, companions)
             elif isinstance(rule, CountRule):
                 firings += self._count(rule, state, chosen, now, wall)
             elif isinstance(rule, FallenRule):
@@ -255,7 +265,11 @@ class RuleEngine:
         detection = obj.detection
         if detection.label not in rule.classes or not self.keeps(detection, frame_size):
             return False
-        if rule.zone is None or isinstance(rule, LineRule):
+        return isinstance(rule, LineRule) or self._in_zone(rule, detection, frame_size)
+
+    def _in_zone(self, rule: Rule, detection: Detection, frame_size: tuple[int, int]) -> bool:
+        """Whether the box stands in the rule's zone (the whole view when it has none)."""
+        if rule.zone is None:
             return True
         height, width = frame_size
         x, y = detection.bottom_centre
@@ -467,13 +481,21 @@ class RuleEngine:
         objects: list[TrackedObject],
         now: float,
         wall: datetime,
+        companions: list[TrackedObject],
     ) -> list[Firing]:
         present = [o for o in objects if not rule.stationary or o.stationary]
+        if rule.with_any and not companions:
+            present = []  # nobody at a stall: the timers run out after the flicker grace
         # standing still counts from when the object stopped; else from when it was seen
         self._track_timers(
             state, present, now, lambda o: o.still_since if rule.stationary else o.first_seen
         )
-        return self._held(rule, state, present, now, wall, rule.min_dwell_s, "dwell_s")
+        firings = self._held(rule, state, present, now, wall, rule.min_dwell_s, "dwell_s")
+        if rule.with_any:
+            beside = sorted({o.detection.label for o in companions})
+            for firing in firings:
+                firing.facts["with"] = beside  # handed out below, never changed after
+        return firings
 
     def _fallen(
         self,

@@ -136,6 +136,12 @@ class DwellRule(_RuleBase):
     stationary: bool = Field(
         default=True, description="count only time the object stands still (parking)"
     )
+    with_any: list[str] = Field(
+        default_factory=list,
+        description="labels of which at least one must be in the zone at the same time, "
+        "e.g. a stall's objects [umbrella, chair, table, bench, suitcase] for street "
+        "vending (0501/0504); empty: the object alone is enough",
+    )
 
 
 class CountRule(_RuleBase):

@@ -72,7 +72,10 @@ class TestCamera:
         onvif_port: int | None = None,
         log_dir: Path | None = None,
         multicast_interface: str | None = None,
+        mounts: dict[str, Path] | None = None,
     ) -> None:
+        """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
+        (e.g. a staged scene, `gateway.video.testcam.staged`)."""
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
                 raise TestCameraError(
@@ -86,6 +89,12 @@ class TestCamera:
         self.onvif_port = onvif_port or free_port()
         self.log_dir = log_dir
         self.multicast_interface = multicast_interface
+        self.mounts = dict(mounts or {})
+        for mount, video in self.mounts.items():
+            if not mount.startswith("/") or mount in ("/main", "/sub"):
+                raise TestCameraError(f"mount {mount!r}: a path like /staged, not /main or /sub")
+            if not Path(video).is_file():
+                raise TestCameraError(f"mount {mount}: {video} missing")
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._onvif: OnvifServer | None = None
@@ -99,6 +108,12 @@ class TestCamera:
     @property
     def rtsp_url(self) -> str:
         return f"rtsp://127.0.0.1:{self.rtsp_port}/main"
+
+    def url_of(self, mount: str) -> str:
+        """The RTSP address of one of the extra ``mounts``."""
+        if mount not in self.mounts:
+            raise TestCameraError(f"no mount {mount} (mounts: {sorted(self.mounts)})")
+        return f"rtsp://127.0.0.1:{self.rtsp_port}{mount}"
 
     @property
     def sub_rtsp_url(self) -> str:
@@ -179,6 +194,8 @@ class TestCamera:
                 "--mount",
                 f"/sub={SUB_VIDEO}",
             ]
+            for mount, video in self.mounts.items():
+                command += ["--mount", f"{mount}={video}"]
             if self.username:
                 command += ["--user", self.username, "--password", self.password or ""]
             stderr: IO[bytes] | int = subprocess.DEVNULL
