@@ -217,7 +217,7 @@ def video_settings(
                 "name": "测试摄像头（南草地，合成场景）",
                 "rtsp_url": fall_url,
                 "grid_code": "11010500100105",
-                "district": "西城区",
+                "district": "朝阳区",
             }
         )
         settings["analysis"]["cameras"][FALL_CAMERA_ID] = {
