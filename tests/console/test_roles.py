@@ -22,6 +22,7 @@ from gateway import bootstrap
 from gateway.contract import (
     CameraState,
     CandidateCase,
+    CaseFeedback,
     Evidence,
     EvidenceRole,
     Location,
@@ -413,6 +414,15 @@ def test_the_inspector_verifies_a_reported_case_all_in_chinese(
     assert "核查通过" in toast_text(page, "ok")
     wait_state(page, "结案")
     assert core.case(case_id).state is CaseState.CLOSED
+    # the citizen's survey answer (the hotline's) shows in words, not as its code
+    survey = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        case_number=core.case(case_id).number,
+        satisfaction="basically_satisfied",
+    )
+    assert service.feedback(survey) is not None
+    page.reload()
+    page.wait_for_selector(".case-side td:text-is('基本满意')")
     screenshot(page, "roles-inspector-closed")
     assert_reads_chinese(inspector, "案件详情（结案）")
 

@@ -57,6 +57,9 @@ export const REJECT_REASONS = {
   other: '其他',
 };
 
+// a citizen's answer to the hotline's satisfaction survey (contract CaseFeedback.satisfaction)
+export const SATISFACTION = { satisfied: '满意', basically_satisfied: '基本满意', dissatisfied: '不满意' };
+
 export const PENDING = { extension: '延时', return: '回退', suspension: '挂账', void: '作废' };
 
 export const LIGHTS = { green: '绿灯', yellow: '黄灯', red: '红灯' };

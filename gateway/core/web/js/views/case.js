@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SOURCES } from '../labels.js';
+import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SOURCES } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -90,7 +90,7 @@ export async function render(main, ctx, caseId) {
         ['返工次数', String(c.rework_count)],
         ['待批申请', c.pending ? `${PENDING[c.pending.kind] || c.pending.kind}（${c.pending.requested_by}）` : '—'],
         ['结案时间', fmtTime(c.closed_at)],
-        ['市民满意度', c.satisfaction || '—'],
+        ['市民满意度', c.satisfaction ? SATISFACTION[c.satisfaction] || '—' : '—'],
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
     );
     const expected = EXPECTED.find((a) => c.allowed_actions.includes(a));
