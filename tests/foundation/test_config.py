@@ -44,6 +44,24 @@ BROKEN = {
         "outbox.max_mesages",
         4,
     ),
+    "zone-crossing-itself": (
+        "video:\n  analysis:\n    cameras:\n      cam-1:\n        zones:\n          bow:\n"
+        "            polygon: [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]\n",
+        "video.analysis.cameras.cam-1.zones.bow.polygon",
+        7,
+    ),
+    "zone-outside-the-frame": (
+        "video:\n  analysis:\n    cameras:\n      cam-1:\n        zones:\n          out:\n"
+        "            polygon: [[0.1, 0.1], [1.5, 0.1], [0.5, 0.9]]\n",
+        "video.analysis.cameras.cam-1.zones.out.polygon.1.0",
+        7,
+    ),
+    "motion-mask-without-area": (
+        "video:\n  analysis:\n    cameras:\n      cam-1:\n        motion_masks:\n"
+        "          - [[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]\n",
+        "video.analysis.cameras.cam-1.motion_masks.0",
+        6,
+    ),
     "wrong-type-deep": (
         "logging:\n  level: INFO\nmqtt:\n  tls:\n    insecure_skip_verify: perhaps\n",
         "mqtt.tls.insecure_skip_verify",

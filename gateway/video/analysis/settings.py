@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from gateway.settings_types import TimeZoneName
 
@@ -22,6 +29,46 @@ Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def polygon_problem(corners: list[Point]) -> str | None:
+    """Why ``corners`` is not a simple polygon (edges crossing, no area), or None."""
+
+    def cross(o: Point, a: Point, b: Point) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    count = len(corners)
+    area = sum(
+        corners[i][0] * corners[(i + 1) % count][1] - corners[(i + 1) % count][0] * corners[i][1]
+        for i in range(count)
+    )
+    edges = [(corners[i], corners[(i + 1) % count]) for i in range(count)]
+    for i in range(count):
+        for j in range(i + 1, count):
+            if j == i + 1 or (i == 0 and j == count - 1):
+                continue  # neighbours share a corner
+            (p, q), (a, b) = edges[i], edges[j]
+            d1, d2 = cross(a, b, p), cross(a, b, q)
+            d3, d4 = cross(p, q, a), cross(p, q, b)
+            if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+                return (
+                    f"edge {i + 1} ({list(p)}-{list(q)}) crosses edge {j + 1} "
+                    f"({list(a)}-{list(b)}): the polygon intersects itself"
+                )
+    if abs(area) / 2 < 1e-6:
+        return "the polygon has no area (its corners lie on one line or repeat)"
+    return None
+
+
+def _simple_polygon(corners: list[Point]) -> list[Point]:
+    problem = polygon_problem(corners)
+    if problem is not None:
+        raise ValueError(problem)
+    return corners
+
+
+#: a polygon of at least 3 corners whose edges do not cross (zones, motion masks)
+SimplePolygon = Annotated[list[Point], Field(min_length=3), AfterValidator(_simple_polygon)]
 
 
 class MotionConfig(_Section):
@@ -92,6 +139,14 @@ class ZoneConfig(_Section):
         default=None, pattern=r"^\d{14}$", description="unit grid code of the zone (14 digits)"
     )
     name: str = Field(default="", max_length=100, description="name shown to operators")
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, value: list[Point]) -> list[Point]:
+        problem = polygon_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class _RuleBase(_Section):
@@ -175,7 +230,7 @@ Rule = Annotated[DwellRule | CountRule | FallenRule | LineRule, Field(discrimina
 class CameraAnalysisConfig(_Section):
     """Zones and rules of one camera; its place (grid code, address) is in ``video.cameras``."""
 
-    motion_masks: list[list[Point]] = Field(
+    motion_masks: list[SimplePolygon] = Field(
         default_factory=list, description="polygons where motion is ignored (trees, clocks)"
     )
     classes: dict[str, ClassFilter] = Field(
