@@ -19,7 +19,7 @@ import pytest
 from gateway.config import Config
 from gateway.contract import CandidateCase, Location, Source, SourceKind
 from gateway.core.intake import case_id_for
-from gateway.core.verification import Verification, VerificationStatus
+from gateway.core.verification import Verification, VerificationStatus, request_for
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from gateway.video.analysis.model_card import ModelCard
 from gateway.video.testcam.harness import TestCamera
@@ -211,6 +211,24 @@ def test_a_gateway_that_was_down_answers_when_it_is_back(
         back.start()
         try:
             answer = wait_answered(checks, case_id, 90)
+            # the same command again (as a relay sends it after a reconnect): the gateway
+            # repeats its stored answer without looking again; the core keeps the first
+            case = service.store.get_case(case_id)
+            assert case is not None
+            again = request_for(
+                case, 1, source=service.source, now=case.created_at, requested_by="core"
+            )
+            assert again.id == answer.id
+            core.connection.publish(
+                service.topics.verification_request(CAMERA), again.to_json(), qos=1
+            )
+            consumer = core.camera_checks.consumer
+            deadline = time.monotonic() + 20
+            while consumer.stored < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert back.checks.repeated == 1 and back.checks.answered == 1
+            assert consumer.stored == 2  # received twice ...
+            assert checks.of_case(case_id) == [answer]  # ... kept once, unchanged
         finally:
             back.stop()
     finally:
