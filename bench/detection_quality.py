@@ -396,6 +396,7 @@ def run_pipeline(frames: list[Frame], threads: int, state_dir: Path) -> list[Can
             "instance": "bench",
             "state_dir": str(state_dir),
             "video": {
+                "cameras": [{"id": CAMERA, "rtsp_url": "rtsp://127.0.0.1:8554/vtest"}],
                 "analysis": {
                     "models": [MODEL],
                     "models_dir": str(REPO / "models"),
@@ -403,7 +404,7 @@ def run_pipeline(frames: list[Frame], threads: int, state_dir: Path) -> list[Can
                     "motion_batch_s": 0,
                     "clip_before_s": 0,
                     "cameras": {CAMERA: {"rules": rules}},
-                }
+                },
             },
         }
     )
