@@ -155,6 +155,10 @@ def _frame_size(facts: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
+def _text(value: Any) -> str | None:
+    return value[:64] if isinstance(value, str) and value else None
+
+
 def request_for(
     case: Case,
     seq: int,
@@ -168,8 +172,6 @@ def request_for(
     if not case.camera_id:
         raise ValueError(f"case {case.number} has no camera")
     facts = case.facts
-    label = facts.get("label")
-    rule_id = facts.get("rule_id")
     return VerificationRequest.create(
         source=source,
         id=request_id_for(case.id, seq),
@@ -179,9 +181,9 @@ def request_for(
         request_seq=seq,
         camera_id=case.camera_id,
         event_code=case.event_code,
-        zone_id=case.zone_id or facts.get("zone_id"),
-        rule_id=rule_id if isinstance(rule_id, str) else None,
-        label=label if isinstance(label, str) else None,
+        zone_id=(case.zone_id or _text(facts.get("zone_id")) or "")[:64] or None,
+        rule_id=_text(facts.get("rule_id")),
+        label=_text(facts.get("label")),
         boxes=original_boxes(facts),
         frame_size=_frame_size(facts),
         window_s=window_s,
@@ -224,9 +226,13 @@ class VerificationService:
         if not is_camera_case(result.case):
             return
         records = self._store.joined(tx)
-        verification = self._add(
-            tx, records, result.case, Actor("core", Role.SYSTEM), Trigger.REPORT, result.step.at
-        )
+        try:
+            verification = self._add(
+                tx, records, result.case, Actor("core", Role.SYSTEM), Trigger.REPORT, result.step.at
+            )
+        except ValueError as exc:  # facts no command can carry: the report goes on without
+            log.error("case %s reported: its camera cannot be asked (%s)", result.case.number, exc)
+            return
         log.info(
             "case %s reported: camera %s asked to look again (%s)",
             result.case.number,
@@ -246,9 +252,12 @@ class VerificationService:
                 raise CaseNotFound(case_id)
             records = self._store.joined(tx)
             self._check(case, actor, records.of_case(case.id))
-            verification = self._add(
-                tx, records, case, actor, Trigger.MANUAL, self._cases.clock.now()
-            )
+            try:
+                verification = self._add(
+                    tx, records, case, actor, Trigger.MANUAL, self._cases.clock.now()
+                )
+            except ValueError as exc:
+                raise VerificationRefused("no_camera", f"camera cannot be asked: {exc}") from exc
         self._cases.committed.set()
         return verification
 

@@ -304,3 +304,25 @@ def test_the_case_page_lists_checks_and_asks_for_one_by_role(db_url: str, tmp_pa
     finally:
         client.close()
         api.close()
+
+
+def test_a_camera_no_command_can_name_never_stops_the_report(parts: Any) -> None:
+    service, checks = parts
+    odd = candidate(
+        11,
+        kind=SourceKind.CAMERA,
+        source_id="cam-1",
+        event_code="0505",
+        location=Location(camera_id="north gate/2", grid_code="11010100100101"),
+        facts={**CAMERA_FACTS, "track_id": "t-11", "label": "x" * 300},
+    )
+    service.store_candidates([odd])
+    case_id = case_id_for(odd.id)
+    service.transition(case_id, Command(Action.REGISTER), OPERATOR)
+    service.transition(case_id, Command(Action.DISPATCH), DISPATCHER)
+    service.transition(case_id, Command(Action.REPORT), TRAFFIC)  # no exception
+    assert service.store.get_case(case_id).state is CaseState.REPORTED
+    assert checks.of_case(case_id) == []
+    with pytest.raises(VerificationRefused) as refused:
+        checks.request(case_id, OPERATOR)
+    assert refused.value.code == "no_camera"
