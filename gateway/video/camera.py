@@ -77,6 +77,10 @@ class RateMeter:
         self._times.clear()
 
 
+#: how often a camera waiting to retry probes whether its stream server is back
+PROBE_EVERY_S = 0.5
+
+
 def backoff_delays(minimum: float, maximum: float) -> Callable[[int], float]:
     """Delay before retry ``n`` (0-based): ``minimum`` doubling up to ``maximum``."""
 
@@ -103,8 +107,14 @@ class CameraReader:
         ring: PacketRing | None = None,
         live: LiveFeed | None = None,
         main: MainStream | None = None,
+        reachable: Callable[[str], bool] | None = None,
     ) -> None:
+        """``reachable(url)``: whether the stream's server answers now (a cheap probe, e.g.
+        `adapters.rtsp.reachability.tcp_reachable`); while waiting to retry a server that
+        did not answer, it is asked every ``PROBE_EVERY_S`` and a server back cuts the wait
+        short."""
         self.camera = camera
+        self._reachable = reachable
         self.camera_id = camera.id
         self._resolve_url = resolve_url
         self._factory = source_factory
@@ -306,6 +316,8 @@ class CameraReader:
                 break
             delay = self._delay(attempt)
             attempt += 1
+            # a server that was gone is probed while we wait: when it is back, so are we
+            probe_url = self._probe_url(error)
             reason = error.reason if error is not None else "stream ended"
             kind = error.kind if error is not None else StreamErrorKind.ENDED
             state = CameraState.ERROR if kind in _CONFIG_ERRORS else CameraState.OFFLINE
@@ -315,8 +327,36 @@ class CameraReader:
             self._fps_in.reset()
             self._fps_analysed.reset()
             self._set_state(state, f"{reason}; retry in {delay:.0f}s")
-            self._stop.wait(delay)
+            self._wait_to_retry(delay, probe_url)
         self._set_state(CameraState.OFFLINE, "stopped")
+
+    def _probe_url(self, error: StreamError | None) -> str | None:
+        """The URL to probe while waiting, when the failure looks like the server being
+        gone (it does not answer now) and a probe is wired; else None."""
+        if self._reachable is None or error is None or error.kind in _CONFIG_ERRORS:
+            return None
+        try:
+            url = self._resolve_url()
+        except Exception:  # the ONVIF side may be down too: the last good URL is in it
+            return None
+        return None if self._reachable(url) else url
+
+    def _wait_to_retry(self, delay: float, probe_url: str | None) -> None:
+        """Sleep ``delay`` (or until stopped); with ``probe_url``, wake early once its
+        server answers again."""
+        if probe_url is None or self._reachable is None:
+            self._stop.wait(delay)
+            return
+        deadline = self._clock.monotonic() + delay
+        while not self._stop.is_set():
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                return
+            if self._stop.wait(min(PROBE_EVERY_S, left)):
+                return
+            if self._reachable(probe_url):
+                log.info("camera %s: its stream server answers again: reconnecting", self.camera_id)
+                return
 
     def _stream(self, source: StreamSource, next_status: float) -> float:
         """Read until the stream fails (raises) or a stop is asked (returns)."""

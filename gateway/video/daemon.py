@@ -230,6 +230,7 @@ class VideoGateway:
         return resolve
 
     def _make_reader(self, camera: CameraConfig) -> CameraReader:
+        from adapters.rtsp.reachability import tcp_reachable
         from adapters.rtsp.rtsp_source import RtspSource
 
         ingest = self.config.video.ingest
@@ -271,6 +272,7 @@ class VideoGateway:
             ring=self.ring,
             live=live,
             main=main,
+            reachable=tcp_reachable,
         )
 
     def _event_sources(self, video: VideoConfig) -> list[Any]:

@@ -142,7 +142,13 @@ class IngestConfig(_Section):
     open_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="timeout of connecting and starting a stream"
     )
-    reconnect_min_s: float = Field(default=10.0, gt=0, le=3600, description="first retry delay")
+    reconnect_min_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="first retry delay (while waiting, a stream server that was gone is "
+        "probed twice a second: when it answers again the retry comes at once)",
+    )
     reconnect_max_s: float = Field(
         default=300.0, gt=0, le=86400, description="longest retry delay (backoff doubles)"
     )

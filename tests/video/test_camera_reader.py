@@ -253,3 +253,87 @@ def test_a_stream_at_the_analysis_rate_loses_no_picture_to_jitter() -> None:
     # every picture of the 5 fps stream is analysed, but for one while the analysis
     # schedule settles on the stream's phase after the first picture
     assert reader.frames_analysed >= 39
+
+
+def test_a_stream_server_that_comes_back_is_reconnected_at_once_not_after_the_backoff() -> None:
+    import socket
+
+    from adapters.mqtt.broker import free_port
+    from adapters.rtsp.reachability import tcp_reachable
+
+    port = free_port()
+    url = f"rtsp://127.0.0.1:{port}/x"
+    statuses = Statuses()
+    sources = [FakeSource(open_error=StreamErrorKind.UNREACHABLE), FakeSource()]
+    reader = CameraReader(
+        CameraConfig(id="cam-1", rtsp_url=url),
+        resolve_url=lambda: url,
+        source_factory=lambda _u, _n, _p: sources.pop(0) if len(sources) > 1 else sources[0],
+        ingest=IngestConfig.model_validate({"reconnect_min_s": 30, "reconnect_max_s": 60}),
+        analysis_fps=5,
+        clock=SystemClock(),
+        report=statuses,
+        reachable=tcp_reachable,
+    )
+    server = socket.socket()
+    reader.start()
+    try:
+        offline = statuses.wait(CameraState.OFFLINE)
+        assert "retry in 30s" in offline.detail
+        time.sleep(1.0)
+        assert not [s for s in statuses.items if s.state == CameraState.ONLINE]
+        server.bind(("127.0.0.1", port))  # the camera's server is back
+        server.listen()
+        back = time.monotonic()
+        statuses.wait(CameraState.ONLINE, timeout=5)
+        assert time.monotonic() - back < 2.0  # not the 30 s backoff
+    finally:
+        reader.stop(5)
+        server.close()
+
+
+def test_a_stream_refused_by_a_server_that_answers_waits_out_its_backoff() -> None:
+    import socket
+
+    from adapters.rtsp.reachability import tcp_reachable
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/x"
+    statuses = Statuses()
+    sources = [FakeSource(open_error=StreamErrorKind.PROTOCOL), FakeSource()]
+    reader = CameraReader(
+        CameraConfig(id="cam-1", rtsp_url=url),
+        resolve_url=lambda: url,
+        source_factory=lambda _u, _n, _p: sources.pop(0) if len(sources) > 1 else sources[0],
+        ingest=IngestConfig.model_validate({"reconnect_min_s": 2, "reconnect_max_s": 60}),
+        analysis_fps=5,
+        clock=SystemClock(),
+        report=statuses,
+        reachable=tcp_reachable,
+    )
+    reader.start()
+    try:
+        failed = time.monotonic()
+        statuses.wait(CameraState.OFFLINE)
+        statuses.wait(CameraState.ONLINE, timeout=6)
+        assert time.monotonic() - failed >= 1.8  # the server answered all along: no shortcut
+    finally:
+        reader.stop(5)
+        server.close()
+
+
+def test_the_reachability_probe_says_whether_a_server_accepts_connections() -> None:
+    import socket
+
+    from adapters.rtsp.reachability import tcp_reachable
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    assert tcp_reachable(f"rtsp://user:secret@127.0.0.1:{port}/main")
+    server.close()
+    assert not tcp_reachable(f"rtsp://127.0.0.1:{port}/main")
+    assert not tcp_reachable("/var/data/vtest.mp4")  # a file: no server to probe
