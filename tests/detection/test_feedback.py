@@ -73,3 +73,59 @@ def test_a_reject_with_a_malformed_box_is_logged_and_ignored(caplog) -> None:  #
     facts = {"reason": "false_detection", "camera_id": "cam-1", "label": "car", "box": [1, "x"]}
     assert memory.learn(reject(facts), now=0.0) == []
     assert "nothing learnt" in caplog.text
+
+
+def test_what_operators_taught_survives_a_restart_of_the_gateway(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from gateway.clock import FakeClock
+
+    path = tmp_path / "false-detections.json"
+    clock = FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC))
+    memory = FalsePositiveMemory(suppress_s=3600, min_iou=0.3, path=path, clock=clock)
+    facts = {"reason": "false_detection", "camera_id": "cam-1", "label": "fallen_person",
+             "box": [61, 490, 168, 533], "rule_id": "fall"}  # fmt: skip
+    assert memory.learn(reject(facts), now=clock.monotonic())
+    memory.remember_candidate(
+        "cam-1-def456",
+        {
+            "camera_id": "cam-1",
+            "rule_id": "park",
+            "label": "vehicle",
+            "box": [651, 42, 725, 99],
+            "snapshot": "x" * 1000,
+        },
+    )
+    # the gateway restarts 10 minutes later: a new process, whose monotonic clock reads
+    # what the old one read at 08:00 (monotonic time does not carry across processes)
+    later = FakeClock(datetime(2026, 12, 4, 8, 10, tzinfo=UTC))
+    assert later.monotonic() == 1000.0
+    restarted = FalsePositiveMemory(suppress_s=3600, min_iou=0.3, path=path, clock=later)
+    (kept,) = restarted.active()
+    assert abs((kept.until - later.monotonic()) - 3000) < 1  # 50 of its 60 minutes left
+    assert restarted.suppressed("cam-1", CLOTH, now=later.monotonic() + 2900)
+    assert not restarted.suppressed("cam-1", CLOTH, now=later.monotonic() + 3100)
+    assert restarted.counts() == {("cam-1", "fall"): 1}
+    # a reject by candidate id after the restart still finds the candidate's place
+    van = Detection(650, 43, 724, 100, 0.8, 7, "vehicle")
+    assert restarted.learn(
+        reject({"reason": "false_detection"}, ["cam-1-def456"]), now=later.monotonic()
+    )
+    assert restarted.suppressed("cam-1", van, now=later.monotonic() + 1)
+    assert "snapshot" not in path.read_text()  # only the facts a reject needs are kept
+
+
+def test_an_expired_or_unreadable_memory_starts_empty_and_keeps_the_broken_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.clock import FakeClock
+
+    path = tmp_path / "false-detections.json"
+    clock = FakeClock()
+    memory = FalsePositiveMemory(suppress_s=60, min_iou=0.3, path=path, clock=clock)
+    facts = {"reason": "false_detection", "camera_id": "cam-1", "label": "fallen_person",
+             "box": [61, 490, 168, 533]}  # fmt: skip
+    memory.learn(reject(facts), now=clock.monotonic())
+    clock.advance(120)
+    assert FalsePositiveMemory(60, 0.3, path=path, clock=clock).active() == []
+    path.write_text("{not json")
+    assert FalsePositiveMemory(60, 0.3, path=path, clock=clock).active() == []
+    assert (tmp_path / "false-detections.json.unreadable").read_text() == "{not json"

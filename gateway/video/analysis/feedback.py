@@ -6,20 +6,33 @@ the box and, when known, the rule and zone. When the event carries only
 ``candidate_ids``, the facts are looked up among the candidates this gateway published.
 For ``suppress_s`` afterwards, a detection of the same label on the same camera that
 overlaps the rejected box by ``min_iou`` is dropped before tracking and rules.
+
+With a ``path``, what was learnt outlives the process: the suppressions (with their end
+as wall-clock time) and the facts of the candidates remembered for rejects by id are
+written to that JSON file on every change and read back at start, so a restart neither
+forgets an operator's "误报" nor the candidates it may still be about.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from gateway.clock import Clock
 from gateway.contract import CaseEvent
 from gateway.video.detection import Detection
 
 log = logging.getLogger("citygw.video.feedback")
+
+#: the facts of a published candidate a reject by id needs (camera, label, boxes, rule)
+_KEPT_FACTS = ("camera_id", "label", "class", "box", "rule_id", "zone_id", "objects")
 
 REJECT_ACTION = "reject"
 FALSE_DETECTION = "false_detection"
@@ -57,7 +70,15 @@ def _box_of(value: Any) -> tuple[float, float, float, float] | None:
 class FalsePositiveMemory:
     """Rejected places per camera, and false-positive counts per camera and rule."""
 
-    def __init__(self, suppress_s: float, min_iou: float, remember: int = 2000) -> None:
+    def __init__(
+        self,
+        suppress_s: float,
+        min_iou: float,
+        remember: int = 2000,
+        *,
+        path: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._suppress_s = suppress_s
         self._min_iou = min_iou
         self._remember = remember
@@ -65,13 +86,93 @@ class FalsePositiveMemory:
         self._suppressions: list[Suppression] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        if path is not None and clock is None:
+            raise ValueError("a persisted memory needs the clock to convert its times")
+        self._path = path
+        self._clock = clock
+        if path is not None:
+            self._load()
 
     def remember_candidate(self, candidate_id: str, facts: dict[str, Any]) -> None:
         """Keep a published candidate's facts (bounded) so a reject by id can be learnt."""
+        kept = {k: facts[k] for k in _KEPT_FACTS if k in facts}
         with self._lock:
-            self._candidates[candidate_id] = facts
+            self._candidates[candidate_id] = kept
             while len(self._candidates) > self._remember:
                 self._candidates.popitem(last=False)
+            self._save_locked()
+
+    # ----------------------------------------------------------------- persistence
+
+    def _load(self) -> None:
+        assert self._path is not None and self._clock is not None
+        try:
+            document = json.loads(self._path.read_text(encoding="utf-8"))
+            mono, wall = self._clock.monotonic(), self._clock.now().timestamp()
+            suppressions = [
+                Suppression(
+                    camera_id=str(item["camera_id"]),
+                    label=str(item["label"]),
+                    box=(
+                        float(item["box"][0]),
+                        float(item["box"][1]),
+                        float(item["box"][2]),
+                        float(item["box"][3]),
+                    ),
+                    rule_id=item.get("rule_id"),
+                    until=mono + float(item["until_epoch"]) - wall,
+                )
+                for item in document.get("suppressions", [])
+            ]
+            candidates = [(str(c), dict(f)) for c, f in document.get("candidates", [])]
+            counts = {(str(c), str(r)): int(n) for c, r, n in document.get("counts", [])}
+        except FileNotFoundError:
+            return
+        except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:
+            broken = self._path.with_name(self._path.name + ".unreadable")
+            log.error(
+                "false-detection memory %s unreadable (%s): starting empty, kept as %s",
+                self._path,
+                exc,
+                broken,
+            )
+            with contextlib.suppress(OSError):
+                self._path.replace(broken)
+            return
+        self._suppressions = [s for s in suppressions if s.until > mono]
+        self._candidates = OrderedDict(candidates[-self._remember :])
+        self._counts = counts
+        log.info(
+            "false-detection memory: %d suppression(s) and %d candidate(s) from %s",
+            len(self._suppressions),
+            len(self._candidates),
+            self._path,
+        )
+
+    def _save_locked(self) -> None:
+        """Write the memory (the lock is held): a temporary file, then an atomic rename."""
+        if self._path is None or self._clock is None:
+            return
+        mono, wall = self._clock.monotonic(), self._clock.now().timestamp()
+        document = {
+            "suppressions": [
+                {**asdict(s), "box": list(s.box), "until_epoch": wall + s.until - mono}
+                for s in self._suppressions
+                if s.until > mono
+            ],
+            "candidates": list(self._candidates.items()),
+            "counts": [[c, r, n] for (c, r), n in self._counts.items()],
+        }
+        partial = self._path.with_name(self._path.name + ".tmp")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("w", encoding="utf-8") as handle:
+                json.dump(document, handle, ensure_ascii=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            partial.replace(self._path)
+        except OSError as exc:  # a full disk must not stop analysis: said, not raised
+            log.error("false-detection memory not saved to %s: %s", self._path, exc)
 
     def learn(self, event: CaseEvent, now: float) -> list[Suppression]:
         """Suppressions learnt from ``event`` (none when it is not a false-detection reject)."""
@@ -99,6 +200,7 @@ class FalsePositiveMemory:
             counted = {(s.camera_id, s.rule_id or "?") for s in learnt}
             for key in counted:
                 self._counts[key] = self._counts.get(key, 0) + 1
+            self._save_locked()
         for item in learnt:
             log.info(
                 "learnt false detection: camera %s %s at %s suppressed for %.0f s (case %s)",

@@ -155,7 +155,10 @@ class AnalysisPipeline:
         self._metrics = PipelineMetrics()
         self._analysed: deque[tuple[float, int]] = deque(maxlen=5000)  # (when, frames)
         self.feedback = FalsePositiveMemory(
-            self._settings.feedback_suppress_s, self._settings.feedback_iou
+            self._settings.feedback_suppress_s,
+            self._settings.feedback_iou,
+            path=config.state_dir / "false-detections.json",
+            clock=clock,
         )
         self._published = threading.Condition()
         self._busy = 0  # items taken off a queue and not finished yet
