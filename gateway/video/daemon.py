@@ -284,6 +284,13 @@ class VideoGateway:
             if c.enabled and c.onvif is not None and c.onvif.events
         ]
 
+    def _on_case_event(self, message: InboundMessage) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:  # analysis failed to start: nothing to learn
+            message.ack()
+            return
+        pipeline.on_case_event_message(message)
+
     def _on_camera_event(self, event: CameraEvent) -> None:
         self.rules.handle(event)
 
@@ -298,6 +305,15 @@ class VideoGateway:
             # waited while this gateway was away, and a message with no handler is dropped
             self.connection.subscribe(
                 bootstrap.topics(self.config).all_verification_requests, self._on_check_request
+            )
+        pipeline_class = _load_pipeline_class() if self._analysis else None
+        if pipeline_class is not None:
+            self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
+            # operators' rejections (false detections) teach the pipeline where not to look;
+            # subscribed before the connection starts, like the checks: the rejects that
+            # waited in the persistent session while this gateway was away are learnt too
+            self.connection.subscribe(
+                bootstrap.topics(self.config).all_case_events, self._on_case_event
             )
         self.publisher.start()
         if video.live_view.enabled:
@@ -319,16 +335,9 @@ class VideoGateway:
                 now=self.clock.now,
             )
             self.live.start()
-        pipeline_class = _load_pipeline_class() if self._analysis else None
-        if pipeline_class is not None:
+        if self.pipeline is not None:
             try:
-                self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
                 self.pipeline.start()
-                # operators' rejections (false detections) teach the pipeline where not to look
-                self.connection.subscribe(
-                    bootstrap.topics(self.config).all_case_events,
-                    self.pipeline.on_case_event_message,
-                )
                 log.info("analysis pipeline started")
             except Exception:
                 log.exception("analysis pipeline failed to start: ingest and health only")

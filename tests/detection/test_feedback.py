@@ -129,3 +129,43 @@ def test_an_expired_or_unreadable_memory_starts_empty_and_keeps_the_broken_file(
     path.write_text("{not json")
     assert FalsePositiveMemory(60, 0.3, path=path, clock=clock).active() == []
     assert (tmp_path / "false-detections.json.unreadable").read_text() == "{not json"
+
+
+def test_a_reject_sent_while_the_video_gateway_was_down_is_learnt_when_it_is_back(
+    make_config,  # type: ignore[no-untyped-def]
+) -> None:
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    from gateway import bootstrap
+    from gateway.video.daemon import VideoGateway
+
+    config = make_config(
+        video={"live_view": {"enabled": False}, "analysis": {"models": ["yolox-nano"]}}
+    )
+    first = VideoGateway(config)  # its persistent session subscribes, then it goes away
+    first.start()
+    first.stop()
+    facts = {"reason": "false_detection", "camera_id": "cam-1", "label": "fallen_person",
+             "box": [61, 490, 168, 533], "rule_id": "fall"}  # fmt: skip
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-core")
+    client.connect(config.mqtt.host, config.mqtt.port)
+    client.loop_start()
+    try:
+        topic = bootstrap.topics(config).case_events("case-1")
+        client.publish(topic, reject(facts).to_json(), qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    back = VideoGateway(config)
+    back.start()
+    try:
+        assert back.pipeline is not None
+        deadline = time.monotonic() + 10
+        while not back.pipeline.feedback.active() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (learnt,) = back.pipeline.feedback.active()
+        assert learnt.camera_id == "cam-1" and learnt.label == "fallen_person"
+    finally:
+        back.stop()
