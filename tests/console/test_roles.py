@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -459,8 +460,15 @@ def test_the_shift_lead_approves_an_extension_and_reads_the_weekly_evaluation(
     page.click('#nav a[data-view="evaluation"]')
     page.wait_for_selector("#metrics-table")
     assert_reads_chinese(lead, "综合评价（按部门）")
+    # the browser runs in UTC: the periods are the centre's days all the same
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    assert page.input_value("#eval-end") == str(today + timedelta(days=1))
     page.select_option("#eval-group", "period")
     page.wait_for_selector("#metrics-table tr[data-group*='～']")
+    weeks = page.eval_on_selector_all(
+        "#metrics-table tbody tr", "rows => rows.map(r => r.dataset.group)"
+    )
+    assert weeks[-1].endswith(f"～{today}"), weeks
     screenshot(page, "roles-lead-weekly")
     assert_reads_chinese(lead, "综合评价（按周）")
     page.select_option("#eval-group", "district")

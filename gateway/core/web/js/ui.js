@@ -91,6 +91,23 @@ export function fmtTime(value, { seconds = false } = {}) {
   return `${parts.year}-${parts.month}-${parts.day} ${time}`;
 }
 
+// the centre's calendar day of a moment: "YYYY-MM-DD"
+export function centreDate(value) {
+  return fmtTime(value).slice(0, 10);
+}
+
+// the moment a calendar day ("YYYY-MM-DD") starts in the centre's time zone
+export function centreMidnight(value) {
+  const [y, m, d] = value.split('-').map(Number);
+  const wall = Date.UTC(y, m - 1, d);
+  // the zone's offset at a moment: what its clock reads there, minus UTC
+  const offset = (t) => {
+    const p = Object.fromEntries(timeFormat(true).formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - t;
+  };
+  return new Date(wall - offset(wall - offset(wall)));
+}
+
 export function fmtAgo(value) {
   if (!value) return '';
   const seconds = Math.round((Date.now() - new Date(value).getTime()) / 1000);

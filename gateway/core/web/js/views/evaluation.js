@@ -3,7 +3,7 @@
 import { api, describeError } from '../api.js';
 import { GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
 import { rateBars } from '../charts.js';
-import { dateInput, fmtRate, h, toast } from '../ui.js';
+import { centreDate, centreMidnight, fmtRate, h, toast } from '../ui.js';
 
 const CHART_SERIES = [
   ['closure_rate', '结案率'],
@@ -12,10 +12,8 @@ const CHART_SERIES = [
   ['rework_rate', '返工率'],
 ];
 
-function dayStart(value) {
-  const [y, m, d] = value.split('-').map(Number);
-  return new Date(y, m - 1, d);
-}
+// days are the centre's (core.calendar.timezone), whatever the browser's time zone
+const dayStart = centreMidnight;
 
 function weeks(start, end) {
   const out = [];
@@ -43,11 +41,10 @@ function download(blob, name) {
 }
 
 export async function render(main, ctx) {
-  const today = new Date();
-  const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1);
+  const tomorrow = new Date(dayStart(centreDate(new Date())).getTime() + 86400000);
   const monthAgo = new Date(tomorrow.getTime() - 30 * 86400000);
-  const from = h('input', { type: 'date', id: 'eval-start', value: dateInput(monthAgo) });
-  const to = h('input', { type: 'date', id: 'eval-end', value: dateInput(tomorrow) });
+  const from = h('input', { type: 'date', id: 'eval-start', value: centreDate(monthAgo) });
+  const to = h('input', { type: 'date', id: 'eval-end', value: centreDate(tomorrow) });
   const group = h(
     'select',
     { id: 'eval-group' },
@@ -95,7 +92,7 @@ export async function render(main, ctx) {
     );
     return parts.map(([s, e], i) => {
       const g = docs[i].groups[0] || { registered: 0 };
-      const name = `${dateInput(s)}～${dateInput(new Date(e.getTime() - 86400000))}`;
+      const name = `${centreDate(s)}～${centreDate(new Date(e.getTime() - 86400000))}`;
       return { ...g, group: name, label: name };
     });
   }
