@@ -176,5 +176,9 @@ export function describeError(err) {
     if (err.status >= 500) return `核心服务出错（${err.status}），请稍后重试`;
     return `操作未成功（${err.status || '无响应'}）`;
   }
-  return String(err && err.message ? err.message : err);
+  // the console's own errors are worded in Chinese; the browser's ("Failed to fetch") are not
+  const message = String(err && err.message ? err.message : err);
+  if (/[\u4e00-\u9fff]/.test(message)) return message;
+  console.warn('error without a Chinese sentence', err);
+  return '操作未成功，请稍后重试';
 }

@@ -51,10 +51,10 @@ async function refusal(response) {
   const text = await response.text();
   try {
     const doc = JSON.parse(text);
-    const code = doc.error || '';
-    return `${response.status} ${GRANT_ERRORS[code] || code}${doc.reason ? `（${doc.reason}）` : ''}`;
+    // the gateway's reason is English, for technicians: its code is said in Chinese
+    return GRANT_ERRORS[doc.error] || `拒绝了请求（${response.status}）`;
   } catch (_) {
-    return `${response.status} ${text.slice(0, 200)}`;
+    return `拒绝了请求（${response.status}）`;
   }
 }
 
