@@ -316,12 +316,16 @@ def test_a_report_with_a_made_up_grid_is_refused_by_the_core_in_chinese(
     assert message == "单元网格编码不存在，请核对后重新填写"
     said = page.evaluate(
         """async () => {
-             const { describeError } = await import('./js/api.js');
+             const { describeError, ApiError } = await import('./js/api.js');
+             const tooLong = [{ loc: ['body', 'opinion'], type: 'string_too_long',
+                                msg: 'String should have at most 4000 characters',
+                                ctx: { max_length: 4000 } }];
              return [describeError(new TypeError('Failed to fetch')),
-                     describeError(new Error('结束日期须晚于开始日期'))];
+                     describeError(new Error('结束日期须晚于开始日期')),
+                     describeError(new ApiError(422, 'invalid_request', tooLong))];
            }"""
     )
-    assert said == ["操作未成功，请稍后重试", "结束日期须晚于开始日期"]
+    assert said == ["操作未成功，请稍后重试", "结束日期须晚于开始日期", "意见最多 4000 个字"]
     assert core.daemon.service.store.list_cases(CaseFilter())[1] == 0
 
 
