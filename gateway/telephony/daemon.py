@@ -125,6 +125,7 @@ def run_agi(
 
     watchdog = sdnotify.Watchdog(server.healthy, name="agi.watchdog")
     publisher.start()
+    service.unsent.start("agi.unsent")  # what the outbox refused, this run or an earlier one
     try:
         server.start()
         try:
@@ -141,6 +142,7 @@ def run_agi(
             server.stop()
     finally:
         # what is not yet delivered (or confirmed by the core) stays on disk for next time
+        service.unsent.stop()
         publisher.stop()
         connection.stop()
         queued = publisher.outbox.queued_messages

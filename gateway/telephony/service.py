@@ -8,7 +8,8 @@ The caller is never kept waiting for MQTT: the flow runs first; only after the c
 is released (the FastAGI socket closed) are the recordings read and the candidate and
 feedback stored in the durable outbox, from where they drain to the broker whenever it
 is reachable. A message the outbox refuses (full) is written to ``unsent/`` beside it,
-with its recordings kept: nothing a caller said is lost.
+with its recordings kept, and offered to the outbox again from there until it takes it
+(`gateway.spill`): nothing a caller said is lost.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
     CaseFeedback,
+    ContractError,
     Evidence,
     EvidenceRole,
+    Message,
     Source,
     SourceKind,
 )
+from gateway.spill import SpillFolder
 from gateway.telephony.call_report import candidate_from_call, feedback_from_call
 from gateway.telephony.channel import CallChannel
 from gateway.telephony.ivr import CallRecord, CaseNumberSource, Ivr, StatusLookup
@@ -65,7 +69,7 @@ class TelephonyService:
         self.source = Source(kind=SourceKind.CALL, id=instance)
         self._publisher = publisher
         self._clock = clock
-        self._unsent_dir = unsent_dir
+        self.unsent = SpillFolder(unsent_dir, self._resend)
         self._evidence_budget = max(0, max_payload_bytes - _ENVELOPE_RESERVE)
         self.ivr = Ivr(config, case_numbers=case_numbers, status=status, clock=clock)
         self._counts = threading.Lock()
@@ -122,9 +126,7 @@ class TelephonyService:
         except Exception as exc:
             with self._counts:
                 self.messages_unsent += 1
-            self._unsent_dir.mkdir(parents=True, exist_ok=True)
-            target = self._unsent_dir / f"{message.id}.json"
-            target.write_bytes(message.to_json())
+            target = self.unsent.keep(message)
             log.error(
                 "%s %s not accepted by the outbox (%s); kept in %s",
                 message.SCHEMA,
@@ -133,6 +135,15 @@ class TelephonyService:
                 target,
             )
             return False
+
+    def _resend(self, message: Message) -> None:
+        """A kept message offered to the outbox again (raises while it still refuses)."""
+        if isinstance(message, CandidateCase):
+            self._publisher.candidate(message)
+        elif isinstance(message, CaseFeedback):
+            self._publisher.feedback(message)
+        else:
+            raise ContractError("unexpected_schema", f"{message.SCHEMA} among unsent calls")
 
     def _evidence(self, call: CallRecord) -> tuple[list[Evidence], dict[str, Any], list[Path]]:
         evidence: list[Evidence] = []

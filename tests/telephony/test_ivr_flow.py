@@ -320,6 +320,12 @@ def test_a_refusing_outbox_keeps_the_candidate_and_its_recordings_on_disk(
     [kept] = list((gateway.tmp / "state" / "unsent").glob("*.json"))
     assert b'"case_number"' in kept.read_bytes()
     assert len(list(gateway.settings.recordings_dir.iterdir())) == 2
+    assert gateway.service.unsent.resend() == 0  # still refused: still kept
+    gateway.publisher.fail = False  # the outbox has room again
+    assert gateway.service.unsent.resend() == 1
+    [sent] = gateway.publisher.candidates
+    assert b'"case_number"' in sent.to_json()
+    assert not list((gateway.tmp / "state" / "unsent").glob("*"))
 
 
 # --------------------------------------------------------------------------- status

@@ -59,3 +59,11 @@ def plan_models(
             taken.setdefault(model.name, set()).add(label)
     uses = tuple(ModelUse(m.name, frozenset(taken[m.name])) for m in served if m.name in taken)
     return uses, frozenset(unserved)
+
+
+def model_of(models: tuple[ModelUse, ...], label: str | None) -> str:
+    """The name of the model a camera takes ``label`` from ("" when it runs none)."""
+    for use in models:
+        if use.labels is None or label in use.labels:
+            return use.name
+    return models[0].name if models else ""

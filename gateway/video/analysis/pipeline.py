@@ -20,16 +20,25 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
-from gateway.contract import CaseEvent, ContractError, Evidence, parse_message
+from gateway.contract import (
+    CandidateCase,
+    CaseEvent,
+    ContractError,
+    Evidence,
+    Message,
+    parse_message,
+)
 from gateway.ports import InboundMessage
+from gateway.spill import SpillFolder
 from gateway.video.analysis.candidate import build_candidate, snapshot_caption
 from gateway.video.analysis.feedback import FalsePositiveMemory
-from gateway.video.analysis.model_plan import ModelUse, ServedModel, plan_models
+from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
+from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
 from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
 from gateway.video.analysis.ports import Detector
 from gateway.video.analysis.rules import Firing, RuleEngine, iou
@@ -45,8 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("citygw.video.analysis")
 
-_MERGE_IOU = 0.6
-_PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing  # boxes of one class from overlapping crops that are one object
+_MERGE_IOU = 0.6  # boxes of one class from overlapping crops that are one object
+_PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing
 
 
 class State(Enum):
@@ -54,40 +63,6 @@ class State(Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-@dataclass(slots=True)
-class CameraMetrics:
-    frames_in: int = 0
-    frames_motion: int = 0  # frames the motion stage looked at
-    frames_detected: int = 0  # frames the detector looked at
-    held: int = 0  # still frames whose tracks were carried forward without the detector
-    skipped: int = 0  # frames dropped (queue full or replaced before detection)
-    candidates: int = 0  # published: first candidates and updates
-    updates: int = 0  # of which updates of an earlier candidate (grown facts, new snapshot)
-
-
-@dataclass(slots=True)
-class PipelineMetrics:
-    """Counters since start; ``analysed_fps`` over the last ``window`` seconds."""
-
-    detector_calls: int = 0  # inferences (one per crop or full frame)
-    motion_batches: int = 0  # wake-ups of the motion stage (each gates all waiting frames)
-    detector_seconds: float = 0.0
-    cameras: dict[str, CameraMetrics] = field(default_factory=dict)
-    false_positives: dict[tuple[str, str], int] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)  # frame -> candidate handed over
-    publish_errors: int = 0
-    analysed_fps: float = 0.0
-
-    @property
-    def frames_in(self) -> int:
-        return sum(c.frames_in for c in self.cameras.values())
-
-    @property
-    def skip_rate(self) -> float:
-        total = self.frames_in
-        return sum(c.skipped for c in self.cameras.values()) / total if total else 0.0
 
 
 @dataclass(slots=True)
@@ -161,6 +136,7 @@ class AnalysisPipeline:
             clock=clock,
         )
         self._published = threading.Condition()
+        self.spill = SpillFolder(config.state_dir / "unsent-video", self._resend_spilled)
         self._busy = 0  # items taken off a queue and not finished yet
         self._locations: dict[str, dict[str, object]] = {
             camera.id: {
@@ -208,6 +184,7 @@ class AnalysisPipeline:
         self._set_state(State.RUNNING)
         for thread in self._threads:
             thread.start()
+        self.spill.start("video.analysis.spill")  # what an earlier run kept goes out first
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the threads; firings already made are still published (up to ``timeout``)."""
@@ -221,6 +198,7 @@ class AnalysisPipeline:
             thread.join(timeout)
         self._firings.put(None)
         self._threads[2].join(timeout)
+        self.spill.stop()
         if self._owns_detector:
             for detector in self._detectors.values():
                 detector.close()
@@ -332,10 +310,13 @@ class AnalysisPipeline:
                 detector_calls=self._metrics.detector_calls,
                 motion_batches=self._metrics.motion_batches,
                 detector_seconds=self._metrics.detector_seconds,
-                cameras={k: CameraMetrics(**_fields(v)) for k, v in self._metrics.cameras.items()},
+                cameras={
+                    k: CameraMetrics(**copy_fields(v)) for k, v in self._metrics.cameras.items()
+                },
                 false_positives=self.feedback.counts(),
                 latencies=list(self._metrics.latencies),
                 publish_errors=self._metrics.publish_errors,
+                spilled=self._metrics.spilled,
                 analysed_fps=recent / 10.0,
             )
 
@@ -609,24 +590,55 @@ class AnalysisPipeline:
                 self._done()
 
     def _publish_with_retries(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
+        """Hand the candidate to the outbox; when it keeps refusing (full, disk error), the
+        candidate is spilled to ``state_dir/unsent-video`` and offered again from there:
+        a firing is never lost to a full outbox."""
+        try:
+            candidate = self._build(firing, frame, visible)
+        except Exception:  # evidence or a bug: there is no message to keep
+            log.exception(
+                "could not make the candidate of camera %s rule %s",
+                firing.camera_id,
+                firing.rule.id,
+            )
+            with self._published:
+                self._metrics.publish_errors += 1
+            return
         for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
             try:
-                self._publish(firing, frame, visible)
-                return
-            except Exception:
-                log.exception(
-                    "could not publish the candidate of camera %s rule %s (attempt %d/%d)",
+                self._candidates.candidate(candidate)  # durable when it returns
+                break
+            except Exception as exc:
+                log.warning(
+                    "the outbox refused the candidate %s of camera %s (attempt %d/%d): %s",
+                    candidate.id,
                     firing.camera_id,
-                    firing.rule.id,
                     attempt,
                     _PUBLISH_ATTEMPTS,
+                    exc,
                 )
                 with self._published:
                     self._metrics.publish_errors += 1
-                if attempt < _PUBLISH_ATTEMPTS:
-                    time.sleep(min(5.0, 0.5 * attempt))  # backoff between retries
+                if attempt < _PUBLISH_ATTEMPTS and self._state is State.RUNNING:
+                    time.sleep(min(2.0, 0.25 * attempt))  # backoff between retries
+        else:
+            where = self.spill.keep(candidate)
+            log.error("candidate %s kept in %s until the outbox takes it", candidate.id, where)
+            with self._published:
+                self._metrics.spilled += 1
+        self._published_candidate(candidate, firing, frame)
 
-    def _publish(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
+    def _published_candidate(self, candidate: CandidateCase, firing: Firing, frame: Frame) -> None:
+        latency = self._clock.monotonic() - frame.monotonic
+        self.feedback.remember_candidate(candidate.id, candidate.facts)
+        camera = self._cameras[firing.camera_id]
+        with self._published:
+            camera.metrics.candidates += 1
+            camera.metrics.updates += firing.is_update
+            self._metrics.latencies.append(latency)
+            self._published.notify_all()
+
+    def _build(self, firing: Firing, frame: Frame, visible: list[Detection]) -> CandidateCase:
         fired_ids = {o.track_id for o in firing.objects}
         drawn = [o.detection for o in firing.objects] + [
             d for d in visible if d.track_id not in fired_ids
@@ -657,31 +669,21 @@ class AnalysisPipeline:
             )
             if clip is not None:
                 evidence.append(clip)
-        candidate = build_candidate(
+        return build_candidate(
             firing,
             frame,
             camera.config,
             evidence,
-            model=_model_of(camera.models, firing),
+            model=model_of(
+                camera.models, firing.objects[0].detection.label if firing.objects else None
+            ),
             location=self._locations.get(firing.camera_id, {}),
         )
-        self._candidates.candidate(candidate)  # durable when it returns
-        latency = self._clock.monotonic() - frame.monotonic
-        self.feedback.remember_candidate(candidate.id, candidate.facts)
-        with self._published:
-            camera.metrics.candidates += 1
-            camera.metrics.updates += firing.is_update
-            self._metrics.latencies.append(latency)
-            self._published.notify_all()
 
-
-def _model_of(models: tuple[ModelUse, ...], firing: Firing) -> str:
-    """The model that gave the label the firing is about."""
-    label = firing.objects[0].detection.label if firing.objects else None
-    for use in models:
-        if use.labels is None or label in use.labels:
-            return use.name
-    return models[0].name if models else ""
+    def _resend_spilled(self, message: Message) -> None:
+        if not isinstance(message, CandidateCase):
+            raise ContractError("unexpected_schema", f"{message.SCHEMA} in the video spill")
+        self._candidates.candidate(message)
 
 
 def _merge(detections: list[Detection]) -> list[Detection]:
@@ -691,7 +693,3 @@ def _merge(detections: list[Detection]) -> list[Detection]:
         if all(k.class_id != d.class_id or iou(k, d) < _MERGE_IOU for k in kept):
             kept.append(d)
     return kept
-
-
-def _fields(metrics: CameraMetrics) -> dict[str, int]:
-    return {name: getattr(metrics, name) for name in CameraMetrics.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,118 @@
+"""Messages the durable outbox refused, kept as files until it takes them.
+
+The outbox refuses a message only when it is full (``OutboxFull``) or its disk fails.
+An edge daemon then must not drop what it made (a camera's candidate, a caller's
+report): it keeps the message here, one JSON file each (written to a temporary name,
+fsynced, renamed), and a thread offers the kept files to the outbox again, oldest first,
+every ``retry_s``, until it takes them. A file is removed only after the outbox took
+its message; one that no longer parses is set aside (``.unreadable``) with an error
+logged, never retried for ever nor silently deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.contract import ContractError, Message, parse_message
+
+log = logging.getLogger("citygw.spill")
+
+Publish = Callable[[Message], object]
+
+
+class SpillFolder:
+    """One folder of refused messages, and the thread that offers them again."""
+
+    def __init__(self, folder: Path, publish: Publish, *, retry_s: float = 10.0) -> None:
+        self.folder = folder
+        self._publish = publish
+        self._retry_s = retry_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one resend pass at a time
+        self.kept = 0  # messages written here since start
+        self.resent = 0  # of which (or of earlier runs') handed to the outbox since start
+
+    def keep(self, message: Message) -> Path:
+        """Write ``message`` durably; the file name sorts by the time it was kept."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{message.id}.json"
+        target = self.folder / name
+        partial = self.folder / f".{name}.part"
+        with partial.open("wb") as handle:
+            handle.write(message.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(target)
+        self.kept += 1
+        self._wake.set()
+        return target
+
+    def pending(self) -> list[Path]:
+        """The kept files, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob("*.json"))
+
+    def resend(self) -> int:
+        """Offer every kept message to the outbox, oldest first; stop at the first refusal
+        (the outbox is still full). Returns how many it took."""
+        taken = 0
+        with self._lock:
+            for path in self.pending():
+                try:
+                    message = parse_message(path.read_bytes())
+                except (ContractError, OSError) as exc:
+                    broken = path.with_name(path.name + ".unreadable")
+                    log.error("spilled message %s cannot be read (%s): set aside", path, exc)
+                    path.replace(broken)
+                    continue
+                try:
+                    self._publish(message)
+                except Exception as exc:
+                    log.warning(
+                        "the outbox still refuses spilled messages (%s); %d wait in %s",
+                        exc,
+                        len(self.pending()),
+                        self.folder,
+                    )
+                    break
+                path.unlink()
+                taken += 1
+        if taken:
+            self.resent += taken
+            log.info("%d spilled message(s) handed to the outbox from %s", taken, self.folder)
+        return taken
+
+    def start(self, name: str) -> None:
+        """Start the resend thread (``name``: e.g. ``video.spill``); idempotent."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.pending():
+                try:
+                    self.resend()
+                except Exception:  # a bug must not end the thread that keeps messages moving
+                    log.exception("resending spilled messages failed")
+            self._wake.wait(self._retry_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            # a message just kept: give the outbox a moment before offering it again
+            self._stop.wait(min(1.0, self._retry_s))
