@@ -201,6 +201,30 @@ def dialog_submit(page: Any, opinion: str = "", **fields: str) -> None:
     page.wait_for_selector("dialog[open]", state="detached")
 
 
+#: what shows a view has rendered its data (evaluation: its figures are in)
+READY = {
+    "queue": "#queue-list li",
+    "board": "#board .column",
+    "department": "#board .column",
+    "inspector": "#board .column",
+    "report": "#report-form",
+    "cameras": "#camera-wall .tile, #camera-wall p",
+    "evaluation": "#metrics-table, #eval-output p:not(:text('统计中'))",
+    "deadletters": "#dead-letters-summary:not(:empty)",
+}
+
+
+def every_view(watched: Watched, role: str) -> list[str]:
+    """Open each page of the role's menu and read it; the views seen, in menu order."""
+    page = watched.page
+    views = page.eval_on_selector_all("#nav a", "links => links.map((a) => a.dataset.view)")
+    for view in views:
+        page.click(f'#nav a[data-view="{view}"]')
+        page.wait_for_selector(READY[view])
+        assert_reads_chinese(watched, f"{role}: {view}")
+    return views
+
+
 def toast_text(page: Any, kind: str) -> str:
     toast = page.locator(f".toast.{kind}").last
     toast.wait_for()
@@ -285,10 +309,7 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     page.click("#report-case")
     page.wait_for_selector("#case-actions")
     assert_reads_chinese(operator, "案件详情（上报的案件）")
-    for view in ("board", "cameras"):
-        page.click(f'#nav a[data-view="{view}"]')
-        page.wait_for_selector("#board .column, #camera-wall .tile")
-        assert_reads_chinese(operator, view)
+    assert every_view(operator, "operator") == ["queue", "board", "report", "cameras"]
 
 
 def test_a_report_with_a_made_up_grid_is_refused_by_the_core_in_chinese(
@@ -355,9 +376,7 @@ def test_the_dispatcher_dispatches_a_registered_case_all_in_chinese(
     wait_state(page, "处置")
     assert core.case(case_id).department == "city-management"
     assert_reads_chinese(dispatcher, "案件详情（处置）")
-    page.click('#nav a[data-view="evaluation"]')
-    page.wait_for_selector("#metrics-table, #eval-output p")
-    assert_reads_chinese(dispatcher, "综合评价")
+    assert every_view(dispatcher, "dispatcher") == ["board", "evaluation", "cameras"]
 
 
 # --------------------------------------------------------------------------- 专业部门
@@ -402,6 +421,7 @@ def test_the_department_reports_its_disposal_and_a_refused_extension_reads_chine
     assert "延长时间须不大于 1000" in refused and "extension" not in refused
     assert core.case(other).pending is None
     assert_reads_chinese(department, "申请延时被拒")
+    assert every_view(department, "department") == ["department"]
 
 
 # --------------------------------------------------------------------------- 监督员
@@ -438,6 +458,7 @@ def test_the_inspector_verifies_a_reported_case_all_in_chinese(
     page.wait_for_selector(".case-side td:text-is('基本满意')")
     screenshot(page, "roles-inspector-closed")
     assert_reads_chinese(inspector, "案件详情（结案）")
+    assert every_view(inspector, "inspector") == ["inspector", "report", "board"]
 
 
 # --------------------------------------------------------------------------- 值班长
@@ -486,6 +507,7 @@ def test_the_shift_lead_approves_an_extension_and_reads_the_weekly_evaluation(
     page.select_option("#eval-group", "district")
     page.wait_for_selector("#metrics-table")
     assert_reads_chinese(lead, "综合评价（按区域）")
+    assert every_view(lead, "shift_lead") == ["queue", "board", "evaluation", "cameras"]
 
 
 # --------------------------------------------------------------------------- 系统管理员
