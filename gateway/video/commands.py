@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -145,6 +146,29 @@ def register(cli: click.Group) -> None:
     cameras.add_command(test_camera_command(), "test-camera")
 
 
+STAGED_SCENES = ("fallen", "standing")
+
+
+def _mount(spec: str) -> tuple[str, Path]:
+    """``/path=FILE`` or ``/path=staged:NAME`` (a staged scene, made once under var/)."""
+    path, sep, target = spec.partition("=")
+    if not sep or not path.startswith("/") or not target:
+        raise click.BadParameter(f"{spec!r}: give /PATH=FILE", param_hint="--mount")
+    if not target.startswith("staged:"):
+        return path, Path(target)
+    name = target.removeprefix("staged:")
+    if name not in STAGED_SCENES:
+        raise click.BadParameter(f"{name!r}: staged scenes are {STAGED_SCENES}")
+    from gateway.video.testcam import staged
+    from gateway.video.testcam.harness import DATA_DIR
+
+    made = DATA_DIR.parent / "staged" / f"{name}.mp4"
+    if not made.exists():
+        scene = staged.fallen_person_clip if name == "fallen" else staged.standing_person_clip
+        scene(DATA_DIR / "vtest.avi", made)
+    return path, made
+
+
 def test_camera_command() -> click.Command:
     """The test camera command, for ``citygw cameras test-camera`` and ``citygw dev camera``.
 
@@ -163,12 +187,18 @@ def test_camera_command() -> click.Command:
         metavar="ADDRESS",
         help="also answer multicast WS-Discovery on this local IPv4 address (e.g. 127.0.0.1)",
     )
+    @click.option(
+        "--mount", "mounts", multiple=True, metavar="PATH=FILE",
+        help="serve FILE (H.264 MP4) at PATH too, e.g. /stream1=var/data/x.mp4 (repeatable); "
+        "'--mount /fallen=staged:fallen' serves the staged fallen-person scene",
+    )  # fmt: skip
     def test_camera(
         user: str | None,
         password_env: str,
         rtsp_port: int | None,
         onvif_port: int | None,
         multicast_interface: str | None,
+        mounts: tuple[str, ...],
     ) -> None:
         """Serve the test video over a real RTSP server plus an ONVIF device, until Ctrl-C."""
         import logging
@@ -178,6 +208,7 @@ def test_camera_command() -> click.Command:
 
         logging.basicConfig(level=logging.INFO)
         password = os.environ.get(password_env) if user else None
+        served = dict(_mount(spec) for spec in mounts)
         try:
             camera = TestCamera(
                 username=user,
@@ -185,10 +216,13 @@ def test_camera_command() -> click.Command:
                 rtsp_port=rtsp_port,
                 onvif_port=onvif_port,
                 multicast_interface=multicast_interface,
+                mounts=served,
             ).start()
         except (TestCameraError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"rtsp   {camera.rtsp_url}  (sub-stream {camera.sub_rtsp_url})")
+        for path in served:
+            click.echo(f"rtsp   {camera.url_of(path)}")
         click.echo(f"onvif  {camera.onvif_url}")
         click.echo(f"ws-discovery (directed probes) 127.0.0.1:{camera.discovery_port}")
         if multicast_interface:
