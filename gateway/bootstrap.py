@@ -95,6 +95,8 @@ def availability(config: Config, daemon: str) -> Availability:
         topic=topic,
         online_payload=status(DaemonState.ONLINE),
         offline_payload=status(DaemonState.OFFLINE),
+        online_now=lambda: status(DaemonState.ONLINE),
+        offline_now=lambda: status(DaemonState.OFFLINE),
     )
 
 

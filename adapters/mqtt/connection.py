@@ -141,11 +141,24 @@ ConnectionListener = Callable[[bool], None]
 
 @dataclass(frozen=True)
 class Availability:
-    """Retained availability messages: sent on connect, and by the broker as last will."""
+    """Retained availability messages: sent on connect, and by the broker as last will.
+
+    ``offline_payload`` is the last will (fixed when the client is made: the broker holds
+    it); ``online_now`` and ``offline_now``, when given, make the message sent on each
+    connect and on a clean stop at that moment, so they carry the time they are sent.
+    """
 
     topic: str
     online_payload: bytes
     offline_payload: bytes
+    online_now: Callable[[], bytes] | None = None
+    offline_now: Callable[[], bytes] | None = None
+
+    def online(self) -> bytes:
+        return self.online_now() if self.online_now is not None else self.online_payload
+
+    def offline(self) -> bytes:
+        return self.offline_now() if self.offline_now is not None else self.offline_payload
 
 
 class MqttConnection:
@@ -268,7 +281,7 @@ class MqttConnection:
             return
         if publish_offline and self._availability is not None and self.connected:
             info = self._client.publish(
-                self._availability.topic, self._availability.offline_payload, qos=1, retain=True
+                self._availability.topic, self._availability.offline(), qos=1, retain=True
             )
             try:
                 info.wait_for_publish(timeout)
@@ -350,7 +363,7 @@ class MqttConnection:
         self._set_state(ConnectionState.CONNECTED, f"session generation {self._generation}")
         if self._availability is not None:
             client.publish(
-                self._availability.topic, self._availability.online_payload, qos=1, retain=True
+                self._availability.topic, self._availability.online(), qos=1, retain=True
             )
         for topic_filter, (qos, _handler) in self._subscriptions.items():
             client.subscribe(topic_filter, qos)

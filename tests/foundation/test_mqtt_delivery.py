@@ -144,6 +144,24 @@ def test_a_daemon_that_dies_is_announced_offline_by_its_last_will(
         process.kill()
 
 
+def test_a_clean_stop_says_offline_at_the_time_it_stops_not_the_time_it_started(
+    make_config, collect
+) -> None:
+    config = make_config()
+    collector = collect(f"{config.mqtt.topic_root}/status/#")
+    connection = bootstrap.mqtt_connection(config, "video")
+    connection.start()
+    assert connection.wait_connected(10)
+    (online,) = collector.wait_for(1)
+    time.sleep(1.2)
+    connection.stop()
+    offline = collector.wait_for(2)[-1]
+    started, stopped = parse_message(online.payload), parse_message(offline.payload)
+    assert stopped.state == "offline" and started.state == "online"
+    assert (stopped.ts - started.ts).total_seconds() >= 1.0
+    assert stopped.id != started.id
+
+
 def _ingest_setup(config: Config, tmp_path: Path):
     store = SqliteCandidateInbox(tmp_path / "inbox.sqlite3")
     connection = bootstrap.mqtt_connection(config, "core", manual_ack=True)
