@@ -30,6 +30,7 @@ from gateway.video.frame_sink import FrameSink
 from gateway.video.main_stream import MainStream, MainUrlResolver
 from gateway.video.ports import LiveFeed, StreamError, StreamErrorKind
 from gateway.video.settings import CameraConfig, VideoConfig
+from gateway.video.stream_addresses import StreamAddressBook, with_last_good
 from gateway.video.supervisor import CameraSupervisor
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ class VideoGateway:
         self.events: Any = None
         self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
         self._early_checks: list[InboundMessage] = []  # came before the checks started
+        #: each ONVIF camera's last stream address, used while its ONVIF service is down
+        self.addresses = StreamAddressBook(config.state_dir / "stream-addresses.json")
         self._checks_lock = threading.Lock()
         self.rules = CameraEventRules(
             list(video.cameras),
@@ -187,7 +190,7 @@ class VideoGateway:
             )
             return uri
 
-        return resolve
+        return with_last_good(camera.id, resolve, self.addresses)
 
     def _main_resolver(self, camera: CameraConfig) -> MainUrlResolver | None:
         """How to find the camera's main stream; ``None``: the analysed stream serves all."""

@@ -332,3 +332,30 @@ def test_a_broken_main_stream_never_disturbs_analysis_and_clips_fall_back_to_the
     assert set(sizes) == {(384, 288)}
     reader = gateway.supervisor.reader("gate-1")
     assert reader is not None and reader.connects == 1
+
+
+def test_a_camera_whose_onvif_service_is_down_streams_from_its_last_good_address(
+    test_camera: TestCamera,
+    make_config: Callable[..., Config],
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    from adapters.mqtt.broker import free_port
+
+    sink = FrameLog()
+    main_off = {"main_stream": {"enabled": False}}
+    onvif = {"url": test_camera.onvif_url, "events": False, "analysis_width": 400}
+    first = gateways(make_config(video=_video([{"id": "gate-1", "onvif": onvif}], **main_off)))
+    deadline = time.monotonic() + 20
+    while first.addresses.last("gate-1") is None:
+        assert time.monotonic() < deadline, "ONVIF gave no stream address"
+        time.sleep(0.1)
+    first.stop()
+    # the device's web service is gone (nothing listens there), its RTSP server is not;
+    # a restarted gateway streams from the address kept in its state_dir
+    dead = {**onvif, "url": f"http://127.0.0.1:{free_port()}/onvif/device_service"}
+    second = gateways(
+        make_config(video=_video([{"id": "gate-1", "onvif": dead}], **main_off)), sink
+    )
+    frames = sink.wait("gate-1", 5, 30)
+    assert frames[-1].image.shape == (288, 384, 3)  # the sub-stream ONVIF had chosen
+    assert second.addresses.last("gate-1") == test_camera.sub_rtsp_url
