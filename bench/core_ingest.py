@@ -20,6 +20,10 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
   it shares the machine's CPUs with the server it measures.
 - ingest figures also give this process's CPU per candidate (less sensitive than the
   wall clock to what else the machine is running).
+- poison: the same SQLite ingest with the fuzz corpus (`tests/foundation/poison_corpus`:
+  nesting 10 000 deep, 5 MB payloads, wrong types, another source's candidates...)
+  interleaved, evenly spread; the time until the N valid candidates are stored, and its
+  ratio to the clean runs (the target: >= 0.9). Clean and poisoned runs alternate.
 
 Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
 """
@@ -65,6 +69,7 @@ from gateway.contract import (  # noqa: E402
 from gateway.core.daemon import build_core, build_service  # noqa: E402
 from gateway.core.ports import CaseFilter  # noqa: E402
 from gateway.ingest import CandidateIngest  # noqa: E402
+from tests.foundation.poison_corpus import corpus  # noqa: E402
 
 CODES = ["0102", "0104", "0201", "0505", "0506", "0507", "0510", "0401"]
 
@@ -138,7 +143,30 @@ def wait_for(count: Callable[[], int], target: int, timeout: float = 600) -> Non
         time.sleep(0.01 if now >= 0.9 * target else 0.1)
 
 
-def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) -> dict[str, float]:
+def poison_lines(count: int) -> list[bytes]:
+    """The fuzz corpus as lines for `publish_all`; those with a newline or a NUL byte are
+    left out (``mosquitto_pub -l`` reads C strings: a NUL ends its input). On the
+    producer's topic, a corpus candidate of another source is refused as such."""
+    return [p.payload for p in corpus(count) if p.payload and not {10, 0} & set(p.payload)]
+
+
+def interleave(valid: list[bytes], poison: list[bytes]) -> list[bytes]:
+    """``poison`` spread evenly among ``valid``."""
+    if not poison:
+        return valid
+    out: list[bytes] = []
+    every = max(1, len(valid) // len(poison))
+    pending = list(poison)
+    for index, payload in enumerate(valid):
+        if index % every == 0 and pending:
+            out.append(pending.pop(0))
+        out.append(payload)
+    return out + pending
+
+
+def bench_core_ingest(
+    broker: MosquittoBroker, url: str, n: int, state: Path, poison: list[bytes] | None = None
+) -> dict[str, float]:
     config = config_for(broker, state, url, free_port())
     core = build_core(config, with_api=False)
     core.start()
@@ -147,7 +175,7 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
         if not core.connection.wait_connected(15):
             raise RuntimeError("core could not connect")
         time.sleep(0.5)  # the subscription is made on connect; let its SUBACK arrive
-        lines = payload_file(candidates(n, state.name), state)
+        lines = payload_file(interleave(candidates(n, state.name), poison or []), state)
         started, cpu_started = time.perf_counter(), time.process_time()
         publisher = threading.Thread(target=publish_all, args=(config, lines))
         publisher.start()
@@ -163,7 +191,11 @@ def bench_core_ingest(broker: MosquittoBroker, url: str, n: int, state: Path) ->
         stored = core.service.store.count_cases()
         if stored != n:
             raise RuntimeError(f"{stored} cases in the database after {n} candidates")
-        return {**_ingest_figures(n, elapsed, cpu), "events_published_s": round(relayed, 3)}
+        refused = core.ingest.stats.dead_lettered
+        if refused != len(poison or []):
+            raise RuntimeError(f"{refused} dead letters after {len(poison or [])} poison messages")
+        figures = {**_ingest_figures(n, elapsed, cpu), "events_published_s": round(relayed, 3)}
+        return {**figures, "poison": len(poison)} if poison else figures
     finally:
         core.stop()
 
@@ -370,6 +402,12 @@ def main() -> int:
         "--repeat", type=int, default=3, help="ingest runs per store (the median is reported)"
     )
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--poison",
+        type=int,
+        default=300,
+        help="generated poison messages interleaved (besides the hand-made ones); 0: none",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_ingest.json")
     args = parser.parse_args()
 
@@ -395,23 +433,39 @@ def main() -> int:
                     for r in range(repeat)
                 ],
             )
-            lite = _runs(
-                "core ingest, SQLite",
-                [
+            clean: list[dict[str, float]] = []
+            poisoned: list[dict[str, float]] = []
+            poison = poison_lines(args.poison) if args.poison else []
+            for r in range(repeat):  # alternating: both meet the same machine
+                clean.append(
                     bench_core_ingest(
                         broker,
                         f"sqlite:///{root / f'core{r}.sqlite3'}",
                         n,
                         _dir(root, f"sqlite{r}"),
                     )
-                    for r in range(repeat)
-                ],
-            )
+                )
+                if poison:
+                    poisoned.append(
+                        bench_core_ingest(
+                            broker,
+                            f"sqlite:///{root / f'poisoned{r}.sqlite3'}",
+                            n,
+                            _dir(root, f"poisoned{r}"),
+                            poison,
+                        )
+                    )
+            lite = _runs("core ingest, SQLite", clean)
             ingest: dict[str, object] = {
                 "baseline_inbox": base,
                 "core_sqlite": lite,
                 "core_sqlite_vs_baseline": round(lite["per_s"] / base["per_s"], 3),
             }
+            if poisoned:
+                bad = _runs(f"core ingest, SQLite, {len(poison)} poison interleaved", poisoned)
+                ingest["core_sqlite_poisoned"] = bad
+                ingest["core_sqlite_poisoned_vs_clean"] = round(bad["per_s"] / lite["per_s"], 3)
+                print(f"poisoned / clean: {ingest['core_sqlite_poisoned_vs_clean']}", flush=True)
             if not args.skip_postgres:
                 postgres = PostgresServer()
                 postgres.start()
