@@ -455,6 +455,15 @@ class CameraStatus(_Message):
             " instance): its last will means this camera is not watched any more",
         ),
     ] = None
+    faults: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=300)]] = (
+        Field(
+            default_factory=dict,
+            max_length=8,
+            description="parts of the camera's service that do not work, with the reason "
+            "(stream, events, analysis): a camera that streams but is not analysed is not "
+            "healthy (contract 1.1: older consumers ignore it)",
+        )
+    )
 
     @field_serializer("last_frame_at")
     def _last_frame_rfc3339(self, value: datetime | None) -> str | None:
@@ -579,6 +588,48 @@ class VerificationResult(_Message):
         return rfc3339(value) if value else None
 
 
+# --------------------------------------------------------------------------- camera event state
+
+
+class CameraEventState(_Message):
+    """Retained state of one camera-side event (ONVIF topic and source) on one camera.
+
+    Published by the video gateway when an alarm starts, when it ends (with its
+    duration), and when a stateless event arrives; retained per camera, topic and
+    source, so a consumer subscribing later reads each alarm's state at once (as
+    Frigate's per-camera state topics). ``active`` is the alarm's state (a ``true`` /
+    ``false`` data item such as ``State`` or ``IsInside``); ``None`` for an event without
+    one. ``started_at`` is the episode's start as first seen: a device re-sending an
+    active alarm on a new subscription (``PropertyOperation=Initialized``) continues the
+    episode, it never starts one. ``candidate_id`` names the candidate the episode made.
+    """
+
+    SCHEMA: ClassVar[str] = "citygw.camera_event"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    camera_id: Annotated[str, Field(pattern=_SOURCE_ID_PATTERN)]
+    topic: Annotated[str, Field(min_length=1, max_length=300, description="the ONVIF topic")]
+    source_items: dict[str, str] = Field(
+        default_factory=dict, max_length=32, description="the event's tt:Source items"
+    )
+    data: dict[str, str] = Field(
+        default_factory=dict, max_length=32, description="the last tt:Data items"
+    )
+    active: bool | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: Annotated[float | None, Field(ge=0)] = None
+    operation: str = Field(
+        default="", max_length=32, description="Initialized, Changed or Deleted"
+    )
+    candidate_id: Annotated[str | None, Field(pattern=_ID_PATTERN)] = None
+    event_code: Annotated[str | None, Field(pattern=EVENT_CODE_PATTERN)] = None
+
+    @field_serializer("started_at", "ended_at")
+    def _times_rfc3339(self, value: datetime | None) -> str | None:
+        return rfc3339(value) if value else None
+
+
 MESSAGE_TYPES: dict[str, type[_Message]] = {
     cls.SCHEMA: cls
     for cls in (
@@ -591,6 +642,7 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
         Receipt,
         VerificationRequest,
         VerificationResult,
+        CameraEventState,
     )
 }
 
@@ -604,6 +656,7 @@ Message = (
     | Receipt
     | VerificationRequest
     | VerificationResult
+    | CameraEventState
 )
 
 
@@ -804,6 +857,45 @@ class Topics:
     @property
     def all_verification_results(self) -> str:
         return f"{self.root}/results/video/+/verify"
+
+    def camera_event(self, camera_id: str, event_topic: str, source_items: Mapping[str, str]) -> str:
+        """``cameras/<camera-id>/events/<topic path>/<source>``: the ONVIF topic's parts
+        without namespace prefixes, then the source items (``k=v,...``, ``-`` for none)."""
+        return (
+            f"{self.root}/cameras/{self._segment(camera_id)}/events/"
+            f"{event_topic_path(event_topic)}/{source_segment(source_items)}"
+        )
+
+    @property
+    def all_camera_events(self) -> str:
+        return f"{self.root}/cameras/+/events/#"
+
+
+_SEGMENT_MAX = 120
+
+
+def _safe_segment(text: str) -> str:
+    """``text`` as one topic segment: characters MQTT forbids in a segment become ``_``;
+    a long one is cut and named by a hash of the whole, so two never collide by the cut."""
+    safe = _NOT_IN_SEGMENT.sub("_", text) or "_"
+    if len(safe) > _SEGMENT_MAX:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        safe = f"{safe[: _SEGMENT_MAX - 13]}~{digest}"
+    return safe
+
+
+def event_topic_path(event_topic: str) -> str:
+    """``tns1:RuleEngine/FieldDetector/ObjectsInside`` -> ``RuleEngine/FieldDetector/ObjectsInside``
+    (prefixes are the device's choice, as `topic_matches` in the video gateway ignores them)."""
+    parts = [p.rpartition(":")[2] for p in event_topic.strip().strip("/").split("/")]
+    return "/".join(_safe_segment(p) for p in parts[:16])
+
+
+def source_segment(source_items: Mapping[str, str]) -> str:
+    """The source items as one segment, in name order (``-`` when the event has none)."""
+    if not source_items:
+        return "-"
+    return _safe_segment(",".join(f"{k}={source_items[k]}" for k in sorted(source_items)))
 
 
 def dead_letter_for(

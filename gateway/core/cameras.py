@@ -173,6 +173,12 @@ class CameraRegistry:
         stale = now - status.ts > self.stale_after
         health = _HEALTH_OF_STATE[status.state]
         detail = status.detail
+        if status.faults and health is CameraHealth.ONLINE:
+            # it streams, but part of what it is for does not work (analysis, events)
+            health = CameraHealth.DEGRADED
+            detail = "; ".join(
+                [detail, *(f"{part}: {why}" for part, why in sorted(status.faults.items()))]
+            ).strip("; ")
         if gateways_down:
             health, detail = CameraHealth.OFFLINE, "视频网关离线"
         elif stale:

@@ -117,6 +117,7 @@ class VideoGateway:
         self.events: Any = None
         self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
         self._early_checks: list[InboundMessage] = []  # came before the checks started
+        self._analysis_failure = ""  # why analysis did not start, for the cameras' status
         #: each ONVIF camera's last stream address, used while its ONVIF service is down
         self.addresses = StreamAddressBook(config.state_dir / "stream-addresses.json")
         self._checks_lock = threading.Lock()
@@ -141,7 +142,22 @@ class VideoGateway:
         self.contract.candidate(candidate)
 
     def _publish_status(self, status: CameraStatus) -> None:
-        self.contract.camera_status(status.model_copy(update={"gateway": self._instance}))
+        update: dict[str, Any] = {"gateway": self._instance}
+        faults = self.faults_of(status.camera_id)
+        if faults:
+            update["faults"] = faults
+        self.contract.camera_status(status.model_copy(update=update))
+
+    def faults_of(self, camera_id: str) -> dict[str, str]:
+        """What does not work for this camera beyond its stream: its analysis (failed to
+        start, its threads died, no loaded model gives a label its rules need)."""
+        analysis = self.config.video.analysis.cameras.get(camera_id)
+        if analysis is None or not analysis.rules or not self._analysis:
+            return {}
+        if self.pipeline is None:
+            return {"analysis": self._analysis_failure or "analysis is not running"}
+        problem = self.pipeline.fault(camera_id)
+        return {"analysis": problem} if problem else {}
 
     def _latest_frame(self, camera_id: str) -> Any:
         reader = self.supervisor.reader(camera_id)
@@ -342,8 +358,9 @@ class VideoGateway:
             try:
                 self.pipeline.start()
                 log.info("analysis pipeline started")
-            except Exception:
+            except Exception as exc:
                 log.exception("analysis pipeline failed to start: ingest and health only")
+                self._analysis_failure = f"analysis failed to start: {exc}"[:300]
                 self.pipeline = None
         if any(c.onvif is not None and c.onvif.events for c in video.cameras):
             self._start_events()
@@ -435,6 +452,8 @@ class VideoGateway:
             return False
         if self.live is not None and self.live.state != "running":
             return False
+        if self.pipeline is not None and not self.pipeline.healthy():
+            return False  # its threads died: a restart brings analysis back
         return self.events is None or self.events.state == "running"
 
     def describe(self) -> str:

@@ -26,6 +26,7 @@ from gateway.contract import (
     Source,
     SourceKind,
     Topics,
+    parse_message,
 )
 from gateway.core import auth as auth_module
 from gateway.core.api import ApiContext, create_app
@@ -83,6 +84,19 @@ def test_a_fresh_online_status_is_online() -> None:
     assert view is not None
     assert (view.health, view.stale, view.last_seen) == (CameraHealth.ONLINE, False, MONDAY_10)
     assert view.as_dict()["health_label"] == "在线"
+
+
+def test_a_camera_that_streams_but_is_not_analysed_is_degraded_with_the_reason() -> None:
+    registry = CameraRegistry(STALE)
+    faulty = status(detail="384x288").model_copy(
+        update={"faults": {"analysis": "no loaded model gives ['fallen_person']"}}
+    )
+    registry.update(faulty)
+    view = registry.view("cam-1", MONDAY_10 + timedelta(seconds=30))
+    assert view is not None and view.health is CameraHealth.DEGRADED
+    assert view.detail == "384x288; analysis: no loaded model gives ['fallen_person']"
+    # the fault travels in the message: a core parses it back from the JSON
+    assert parse_message(faulty.to_json()).faults == faulty.faults  # type: ignore[union-attr]
 
 
 def test_a_status_older_than_the_configured_age_is_stale_and_unknown() -> None:

@@ -359,3 +359,46 @@ def test_a_camera_whose_onvif_service_is_down_streams_from_its_last_good_address
     frames = sink.wait("gate-1", 5, 30)
     assert frames[-1].image.shape == (288, 384, 3)  # the sub-stream ONVIF had chosen
     assert second.addresses.last("gate-1") == test_camera.sub_rtsp_url
+
+
+def _analysed_camera(models: list[str]) -> dict[str, Any]:
+    fall = {"id": "fall", "type": "fallen", "event_code": "0497", "min_duration_s": 2}
+    return {
+        "analysis_fps": 5,
+        "ingest": fast_ingest(),
+        "live_view": {"enabled": False},
+        "cameras": [{"id": "lawn-1", "rtsp_url": "rtsp://127.0.0.1:9/none"}],
+        "analysis": {"models": models, "cameras": {"lawn-1": {"rules": [fall]}}},
+    }
+
+
+def test_a_camera_whose_rules_no_loaded_model_serves_is_reported_degraded(
+    make_config: Callable[..., Config], status_watcher: StatusWatcher
+) -> None:
+    gateway = VideoGateway(make_config(video=_analysed_camera(["yolox-nano"])))
+    gateway.start()
+    try:
+        assert gateway.healthy()  # the analysis threads run: a restart would not help
+        assert "fallen_person" in gateway.faults_of("lawn-1")["analysis"]
+        reported = status_watcher.wait_for("lawn-1", CameraState.OFFLINE, 20)
+        assert "no loaded model gives ['fallen_person']" in reported.faults["analysis"]
+        assert gateway.pipeline is not None
+        gateway.pipeline.stop()  # the analysis threads end under a running gateway
+        assert not gateway.healthy()  # the systemd watchdog restarts it
+        assert gateway.faults_of("lawn-1")["analysis"].startswith("analysis stopped")
+    finally:
+        gateway.stop()
+
+
+def test_analysis_that_fails_to_start_is_a_fault_of_each_camera_with_rules(
+    make_config: Callable[..., Config],
+) -> None:
+    gateway = VideoGateway(make_config(video=_analysed_camera(["no-such-model"])))
+    gateway.start()
+    try:
+        assert gateway.pipeline is None
+        fault = gateway.faults_of("lawn-1")["analysis"]
+        assert fault.startswith("analysis failed to start: no detector model could be loaded")
+        assert "no-such-model" in fault
+    finally:
+        gateway.stop()

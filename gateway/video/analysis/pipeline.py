@@ -38,6 +38,7 @@ from gateway.spill import SpillFolder
 from gateway.video.analysis.candidate import build_candidate, snapshot_caption
 from gateway.video.analysis.feedback import FalsePositiveMemory
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
+from gateway.video.analysis.model_loading import load_models
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
 from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
 from gateway.video.analysis.ports import Detector
@@ -205,33 +206,13 @@ class AnalysisPipeline:
         self._set_state(State.STOPPED)
 
     def _open_detectors(self) -> None:
-        """Load every configured model; one that cannot be loaded is left out with the
-        reason (its labels are then unserved, said per camera), unless none loads."""
-        from adapters.detectors import open_detector
-        from gateway.video.analysis.model_card import ModelCardError, load_card
-
-        settings = self._settings
-        for name in settings.models:
-            try:
-                card = load_card(settings.models_dir, name)
-                detector = open_detector(
-                    settings.backend,
-                    card,
-                    settings.models_dir,
-                    threads=settings.detector_threads,
-                    min_score=min(0.25, settings.min_score),
-                    nms_iou=settings.nms_iou,
-                )
-            except (ModelCardError, ValueError, ImportError) as exc:
-                self.unavailable_models[name] = str(exc)
-                log.error("model %s not loaded: %s", name, exc)
-                continue
-            self._detectors[name] = detector
-            self._served.append(ServedModel(name, card.labels_served()))
-        if not self._detectors:
-            reasons = "; ".join(f"{k}: {v}" for k, v in self.unavailable_models.items())
-            raise ValueError(f"no detector model could be loaded ({reasons})")
-        for camera_id, camera in settings.cameras.items():
+        """Load every configured model (`model_loading.load_models`); one that cannot be
+        loaded is left out with the reason, said per camera whose rules then stay silent."""
+        loaded = load_models(self._settings)
+        self._detectors.update(loaded.detectors)
+        self._served.extend(loaded.served)
+        self.unavailable_models.update(loaded.unavailable)
+        for camera_id, camera in self._settings.cameras.items():
             _, unserved = plan_models(self._served, camera)
             if unserved:
                 log.error(
@@ -242,6 +223,24 @@ class AnalysisPipeline:
                     if self.unavailable_models
                     else "",
                 )
+
+    def healthy(self) -> bool:
+        """Running, with each of its threads alive (for the systemd watchdog)."""
+        return self._state is State.RUNNING and all(t.is_alive() for t in self._threads)
+
+    def fault(self, camera_id: str) -> str:
+        """Why this camera's rules cannot all work ("" when they can)."""
+        if not self.healthy():
+            dead = [t.name for t in self._threads if not t.is_alive()]
+            return f"analysis {self._state.value}" + (f"; stopped: {dead}" if dead else "")
+        config = self._settings.cameras.get(camera_id)
+        if config is None:
+            return ""
+        _, unserved = plan_models(self._served, config)
+        if not unserved:
+            return ""
+        missing = "; ".join(f"{k}: {v}" for k, v in sorted(self.unavailable_models.items()))
+        return f"no loaded model gives {sorted(unserved)}" + (f" ({missing})" if missing else "")
 
     @property
     def max_batch(self) -> int:
