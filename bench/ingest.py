@@ -145,6 +145,10 @@ class TimedSource:
         self.decoded += len(pictures)
         return pictures
 
+    @property
+    def damaged(self) -> int:
+        return int(self._source.damaged)
+
     def close(self) -> None:
         self._source.close()
 

@@ -159,6 +159,7 @@ class RtspSource:
         self._container: Any = None
         self._stream: Any = None
         self._reformatter = VideoReformatter()
+        self.damaged = 0  # packets the decoder refused (`StreamSource.damaged`)
 
     def open(self) -> StreamInfo:
         options = dict(LOW_DELAY_OPTIONS)
@@ -224,6 +225,7 @@ class RtspSource:
                 _AvPicture(frame, self._reformatter) for frame in self._stream.decode(packet.native)
             ]
         except av.InvalidDataError:
+            self.damaged += 1
             return []  # a damaged packet: the next keyframe recovers
         except av.FFmpegError as exc:
             kind, reason = classify(exc)

@@ -77,6 +77,11 @@ class RateMeter:
         self._times.clear()
 
 
+#: a stream more than this share of whose packets the decoder refuses over the window
+#: (and at least DAMAGED_MIN of them) is reported as a stream fault: degraded, not online
+DAMAGED_SHARE = 0.2
+DAMAGED_MIN = 5
+DAMAGE_WINDOW_S = 10.0
 #: how often a camera waiting to retry probes whether its stream server is back
 PROBE_EVERY_S = 0.5
 
@@ -148,6 +153,9 @@ class CameraReader:
         self._seq = 0
         self._stream_clock = StreamClock()  # the camera's own time, from picture timestamps
         self._runaway = False
+        #: (monotonic, packets, damaged) once a second over the last DAMAGE_WINDOW_S
+        self._damage: deque[tuple[float, int, int]] = deque()
+        self.stream_fault = ""  # why the stream, though online, is not sound
         self.connects = 0
         self.frames_analysed = 0
         self._silent = False
@@ -240,6 +248,7 @@ class CameraReader:
             fps_analysed=self._fps_analysed.rate(now),
             last_frame_at=self._last_frame_at,
             detail=self._detail()[:500],
+            faults={"stream": self.stream_fault} if self.stream_fault else {},
         )
 
     def _detail(self) -> str:
@@ -366,7 +375,9 @@ class CameraReader:
         self._stream_clock.reset()
         next_due = opened
         next_rate_check = opened + 1.0
-        for packet in source.packets():
+        self._damage.clear()
+        self.stream_fault = ""
+        for packets, packet in enumerate(source.packets(), start=1):
             now = self._clock.monotonic()
             if self._stop.is_set():
                 return next_status
@@ -381,7 +392,8 @@ class CameraReader:
                 )
             if now >= next_rate_check:
                 next_rate_check = now + 1.0
-                if self.state == CameraState.ONLINE and self._check_rate(now):
+                changed = self._check_damage(now, packets, source.damaged)
+                if self.state == CameraState.ONLINE and (self._check_rate(now) or changed):
                     self._publish()
             if now >= next_status:
                 next_status = now + ingest.status_interval_s
@@ -443,6 +455,24 @@ class CameraReader:
             self._sink.submit(frame)
         next_due += self._period
         return next_due if next_due > taken - self._period else taken + self._period
+
+    def _check_damage(self, now: float, packets: int, damaged: int) -> bool:
+        """Flag (or clear) a stream whose packets the decoder keeps refusing (garbage on
+        the wire, a failing encoder): more than ``DAMAGED_SHARE`` of them over the last
+        ``DAMAGE_WINDOW_S``. True when that changed."""
+        self._damage.append((now, packets, damaged))
+        while self._damage and now - self._damage[0][0] > DAMAGE_WINDOW_S:
+            self._damage.popleft()
+        _, first_packets, first_damaged = self._damage[0]
+        seen, bad = packets - first_packets, damaged - first_damaged
+        fault = ""
+        if bad >= DAMAGED_MIN and bad > DAMAGED_SHARE * seen:
+            fault = f"{bad} of {seen} packets undecodable in {DAMAGE_WINDOW_S:.0f} s"
+        changed = bool(fault) != bool(self.stream_fault)
+        if changed:
+            log.warning("camera %s: stream %s", self.camera_id, fault or "decodes cleanly again")
+        self.stream_fault = fault
+        return changed
 
     def _check_rate(self, now: float) -> bool:
         """Flag (or clear) a runaway incoming rate; True when that changed."""

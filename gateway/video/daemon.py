@@ -145,7 +145,7 @@ class VideoGateway:
         update: dict[str, Any] = {"gateway": self._instance}
         faults = self.faults_of(status.camera_id)
         if faults:
-            update["faults"] = faults
+            update["faults"] = {**status.faults, **faults}
         self.contract.camera_status(status.model_copy(update=update))
 
     def faults_of(self, camera_id: str) -> dict[str, str]:

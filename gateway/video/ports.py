@@ -80,7 +80,13 @@ class StreamSource(Protocol):
         ...
 
     def decode(self, packet: SourcePacket) -> Sequence[Picture]:
-        """Decode one packet (every packet must be decoded: later ones refer to it)."""
+        """Decode one packet (every packet must be decoded: later ones refer to it); a
+        packet the decoder cannot read gives no picture and counts in ``damaged``."""
+        ...
+
+    @property
+    def damaged(self) -> int:
+        """Packets the decoder could not read since this source was opened."""
         ...
 
     def close(self) -> None: ...

@@ -50,10 +50,13 @@ class FakeSource:
         open_error: StreamErrorKind | None = None,
         end_kind: StreamErrorKind = StreamErrorKind.ENDED,
         pictures: bool = True,
+        damaged_every: int = 0,
     ) -> None:
         self.fps, self.seconds = fps, seconds
         self.open_error, self.end_kind, self.pictures = open_error, end_kind, pictures
         self.closed = False
+        self.damaged = 0
+        self.damaged_every = damaged_every  # every n-th packet is garbage to the decoder
 
     def open(self) -> StreamInfo:
         FakeSource.opened += 1
@@ -71,6 +74,9 @@ class FakeSource:
         raise StreamError(self.end_kind, "fake end")
 
     def decode(self, packet: SourcePacket) -> list[FakePicture]:
+        if self.damaged_every and int(packet.native) % self.damaged_every == 0:
+            self.damaged += 1
+            return []
         return [FakePicture(int(packet.native))] if self.pictures else []
 
     def close(self) -> None:
@@ -228,6 +234,8 @@ class JitterySource(FakeSource):
             time.sleep(0.05)
             yield SourcePacket(b"", None, None, False, 0)
 
+    damaged = 0
+
     def decode(self, packet: SourcePacket) -> list[FakePicture]:
         return [FakePicture(int(packet.native))] if packet.data else []
 
@@ -337,3 +345,24 @@ def test_the_reachability_probe_says_whether_a_server_accepts_connections() -> N
     server.close()
     assert not tcp_reachable(f"rtsp://127.0.0.1:{port}/main")
     assert not tcp_reachable("/var/data/vtest.mp4")  # a file: no server to probe
+
+
+def test_a_stream_turned_to_garbage_is_reported_as_a_stream_fault_and_clears_when_clean() -> None:
+    statuses = Statuses()
+    # 3 s of a stream whose every second packet the decoder refuses, then a clean one
+    reader = _reader([FakeSource(fps=20, seconds=3, damaged_every=2), FakeSource(fps=20)], statuses)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.faults for s in statuses.items):
+            assert time.monotonic() < deadline, [(s.state, s.faults) for s in statuses.items]
+            time.sleep(0.05)
+        faulty = next(s for s in statuses.items if s.faults)
+        assert faulty.state == CameraState.ONLINE  # pictures still come: not offline
+        assert "packets undecodable" in faulty.faults["stream"]
+        online_again = statuses.wait(CameraState.ONLINE, count=2)  # reconnected, clean
+        assert online_again.faults == {}
+        time.sleep(1.5)
+        assert reader.status().faults == {}
+    finally:
+        reader.stop(5)

@@ -60,6 +60,8 @@ class Source:
             time.sleep(1 / self.fps)
         raise StreamError(StreamErrorKind.ENDED, "closed")
 
+    damaged = 0
+
     def decode(self, packet: SourcePacket) -> list[SizedPicture]:
         self.decoded.append(int(packet.native))
         return [SizedPicture(self.size, int(packet.native))]
