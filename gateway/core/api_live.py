@@ -17,7 +17,7 @@ department's case events only; the session is checked again at every heartbeat.
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -28,8 +28,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from gateway import live_tokens
-from gateway.core.api import ApiContext, ApiError, case_out
+from gateway.core.api_base import ApiContext, ApiError, allow
 from gateway.core.auth import AuthError
+from gateway.core.case_views import case_out
 from gateway.core.live import CASE, HubClosed, HubFull, LiveEvent, LiveParts
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
@@ -59,7 +60,7 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-def live_router(ctx: ApiContext, allow: Callable[..., Callable[..., Actor]]) -> APIRouter:
+def live_router(ctx: ApiContext) -> APIRouter:
     """The routes above, on ``ctx.live`` (created from the config when the caller made none)."""
     if ctx.live is None:
         ctx.live = LiveParts.create(ctx.config)

@@ -6,13 +6,12 @@ desk that answers the hotline), and the admin, who reads everything; other roles
 403. The list is newest first, filtered by purpose and by when the core received them.
 """
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from gateway.core.api import ApiContext, ApiError
+from gateway.core.api_base import ApiError, allow
 from gateway.core.call_records import CallRecordFilter, CallRecordReader
 from gateway.core.workflow import Actor, Role
 
@@ -22,13 +21,9 @@ READERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
 Purpose = Literal["consultation", "status_query", "transfer", "none"]
 
 
-def call_records_router(
-    ctx: ApiContext,
-    allow: Callable[[frozenset[Role]], Callable[..., Actor]],
-    reader: CallRecordReader | None,
-) -> APIRouter:
-    """The route, guarded by the API's ``allow``; ``reader`` is chosen in bootstrap (None:
-    the route answers 503, this core was started without one)."""
+def call_records_router(reader: CallRecordReader | None) -> APIRouter:
+    """The route; ``reader`` is chosen in bootstrap (None: the route answers 503, this
+    core was started without one)."""
     router = APIRouter(prefix="/api/v1", tags=["call records"])
 
     @router.get("/call-records", summary="hotline calls kept without a case (话务记录)")

@@ -8,21 +8,19 @@ with their reason code, reason, size and first bytes. Admins only: a refused pay
 may hold anything, personal data included.
 """
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from gateway.core.api_base import allow
 from gateway.core.workflow import Actor, Role
 from gateway.dead_letters import HEAD_BYTES, DeadLetterReader
 
 READERS = frozenset({Role.ADMIN})
 
 
-def dead_letters_router(
-    allow: Callable[[frozenset[Role]], Callable[..., Actor]], reader: DeadLetterReader
-) -> APIRouter:
-    """The route, guarded by the API's ``allow``; ``reader`` is chosen in bootstrap."""
+def dead_letters_router(reader: DeadLetterReader) -> APIRouter:
+    """The route; ``reader`` is chosen in bootstrap."""
     router = APIRouter(prefix="/api/v1", tags=["dead letters"])
 
     @router.get(

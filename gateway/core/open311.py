@@ -14,19 +14,17 @@ public, as GeoReport intends; they never show the reporter's name or phone.
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import JSONResponse
 
 from gateway.contract import CandidateCase, Location, Reporter, Source, SourceKind, new_message_id
+from gateway.core.api_base import ApiContext
 from gateway.core.auth import AuthError
 from gateway.core.intake import case_id_for
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Case, CaseState, Role
-
-if TYPE_CHECKING:
-    from gateway.core.api import ApiContext
 
 CLOSED_STATES = frozenset(
     {CaseState.CLOSED, CaseState.EVALUATED, CaseState.REJECTED, CaseState.MERGED, CaseState.VOIDED}
@@ -42,7 +40,7 @@ def _error(status: int, code: int, description: str) -> JSONResponse:
     return JSONResponse([{"code": code, "description": description}], status_code=status)
 
 
-def open311_router(ctx: "ApiContext") -> APIRouter:
+def open311_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
     def request_out(case: Case) -> dict[str, Any]:

@@ -7,19 +7,19 @@ a check is still waiting, or for a closed case; 422 for a case without a camera)
 verdict informs the person deciding 核查: these routes never change the case's state.
 """
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from gateway.core.api import ApiContext, ApiError
+from gateway.core.api_base import ApiContext, ApiError, allow
+from gateway.core.case_views import visible_case
 from gateway.core.verification import (
     REQUESTERS,
     Verification,
     VerificationRefused,
     VerificationService,
 )
-from gateway.core.workflow import USER_ROLES, Actor, Case, Role
+from gateway.core.workflow import USER_ROLES, Actor
 
 READERS = frozenset(USER_ROLES)
 
@@ -57,25 +57,14 @@ def verification_out(case_id: str, verification: Verification) -> dict[str, Any]
     }
 
 
-def camera_checks_router(
-    ctx: ApiContext,
-    allow: Callable[..., Callable[..., Any]],
-    service: VerificationService | None,
-) -> APIRouter:
-    """The routes, guarded by the API's ``allow``; ``service`` None: 503 (a core started
-    without camera checks)."""
+def camera_checks_router(ctx: ApiContext, service: VerificationService | None) -> APIRouter:
+    """The routes; ``service`` None: 503 (a core started without camera checks)."""
     router = APIRouter(prefix="/api/v1", tags=["camera checks"])
 
     def checks() -> VerificationService:
         if service is None:
             raise ApiError(503, "camera_checks_unavailable", "this core has no camera checks")
         return service
-
-    def visible_case(case_id: str, actor: Actor) -> Case:
-        case = ctx.service.store.get_case(case_id)
-        if case is None or (actor.role is Role.DEPARTMENT and case.department != actor.department):
-            raise ApiError(404, "case_not_found", f"no case {case_id}")
-        return case
 
     @router.get(
         "/cases/{case_id}/camera-checks",
@@ -84,7 +73,7 @@ def camera_checks_router(
     def list_checks(
         case_id: str, actor: Annotated[Actor, Depends(allow(READERS))]
     ) -> dict[str, Any]:
-        case = visible_case(case_id, actor)
+        case = visible_case(ctx, case_id, actor)
         found = checks()
         items = found.of_case(case.id)
         return {
@@ -101,7 +90,7 @@ def camera_checks_router(
     def request_check(
         case_id: str, actor: Annotated[Actor, Depends(allow(REQUESTERS))]
     ) -> dict[str, Any]:
-        visible_case(case_id, actor)
+        visible_case(ctx, case_id, actor)
         try:
             verification = checks().request(case_id, actor)
         except VerificationRefused as refused:

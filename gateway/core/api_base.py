@@ -1,0 +1,116 @@
+"""What every router of the core's HTTP API shares: its context, its error, its access rule.
+
+- `ApiContext`: the parts the routes work on (service, authenticator, config, clock, ...),
+  built in bootstrap and kept on ``app.state.ctx``;
+- `ApiError`: raised by a handler, answered as ``{"error": code, "detail": reason}``;
+- `allow(...)`: the dependency that lets the named roles through (and says which, as its
+  ``allowed_roles``, for the route-by-route access tests) and refuses the rest with 403,
+  a missing or unknown token with 401; the role sets the routes name;
+- `FastJSON`: the response the busy read routes return.
+
+The routers (``*_routes.py``, `api_live`, `open311`) import from here; `gateway.core.api`
+assembles the app from them. Nothing here imports a router.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio.to_thread
+import pydantic_core
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+
+from gateway.clock import Clock
+from gateway.core.auth import Authenticator, AuthError
+from gateway.core.call_records import CallRecordReader
+from gateway.core.dispatch import UnitGrid
+from gateway.core.service import CaseService
+from gateway.core.settings import CoreConfig
+from gateway.core.workflow import USER_ROLES, Actor, Role
+from gateway.dead_letters import DeadLetterReader
+
+ALL_USERS = frozenset(USER_ROLES)
+STAFF = frozenset(USER_ROLES) - {Role.ADMIN}
+DESK = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.DISPATCHER})
+REPORTERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.INSPECTOR})
+EVALUATORS = frozenset({Role.SHIFT_LEAD, Role.DISPATCHER, Role.ADMIN})
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class ApiContext:
+    service: CaseService
+    auth: Authenticator
+    config: CoreConfig
+    clock: Clock
+    event_names: dict[str, str]
+    live: Any = None  # gateway.core.live.LiveParts; api_live makes one when None
+    call_records: CallRecordReader | None = None
+    grids: dict[str, UnitGrid] | None = None  # None: known_grids(config), read at create_app
+    verifications: Any = None  # gateway.core.verification.VerificationService (camera checks)
+    dead_letters: DeadLetterReader | None = None  # no route without one
+    intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
+
+
+class FastJSON(Response):
+    """JSON by pydantic-core's serializer (the same text for datetimes as the response
+    models'), with no validation pass over data the handlers built to those models:
+    the busy read routes return it; their `response_model` still documents the body."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    return authorization[7:].strip()
+
+
+# The auth dependencies are async: a token verified in the last few seconds is answered
+# on the event loop; only a lookup in the database goes to a worker thread (a sync
+# dependency would cost a thread hand-over on every request).
+async def current_actor(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Actor:
+    token = bearer_token(authorization)
+    if token is None:
+        raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
+    auth: Authenticator = request.app.state.ctx.auth
+    actor = auth.cached_actor(token)
+    if actor is not None:
+        return actor
+    try:
+        return await anyio.to_thread.run_sync(auth.actor_for, token)
+    except AuthError as exc:
+        raise ApiError(401, "unauthenticated", str(exc)) from exc
+
+
+def allow(*roles: frozenset[Role] | Role) -> Callable[..., Any]:
+    """An async dependency letting the given roles (sets or single roles) through."""
+    permitted: set[Role] = set()
+    for r in roles:
+        permitted |= r if isinstance(r, frozenset) else {r}
+
+    async def dependency(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        if actor.role not in permitted:
+            raise ApiError(
+                403,
+                "forbidden_role",
+                f"a {actor.role} may not use this (only {sorted(permitted)})",
+            )
+        return actor
+
+    dependency.allowed_roles = frozenset(permitted)  # type: ignore[attr-defined]
+    return dependency

@@ -1,0 +1,81 @@
+"""``/api/v1/metrics``: the evaluation figures (综合评价) of a period, as JSON or CSV, and
+each role's activity.
+
+The figures are derived from the append-only step log (`gateway.core.metrics`); a
+`StepLog` keeps the steps read so far, so a request reads only the steps taken since
+the one before. A period is ``start``..``end`` with time zones, 30 days up to now by
+default.
+"""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, Response
+
+from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.metrics import evaluate, role_activity, to_csv
+from gateway.core.step_log import StepLog
+from gateway.core.workflow import Actor
+
+
+def evaluation_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+
+    def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+        end = end or ctx.clock.now()
+        start = start or end - timedelta(days=30)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ApiError(
+                422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
+            )
+        if end <= start:
+            raise ApiError(422, "bad_period", "the period must end after it starts")
+        return start, end
+
+    step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
+
+    def _steps() -> list[Any]:
+        return step_log.steps()  # the new steps only, not the whole log each time
+
+    @router.get("/api/v1/metrics", tags=["evaluation"])
+    def metrics(
+        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        start: datetime | None = None,
+        end: datetime | None = None,
+        group_by: Annotated[
+            Literal["none", "department", "district", "grid", "event_code"], Query()
+        ] = "none",
+    ) -> dict[str, Any]:
+        s, e = _period(start, end)
+        groups = evaluate(_steps(), s, e, ctx.config.metric_weights, group_by)
+        return {"start": s, "end": e, "group_by": group_by, "groups": [g.as_dict() for g in groups]}
+
+    @router.get("/api/v1/metrics.csv", tags=["evaluation"], response_class=PlainTextResponse)
+    def metrics_csv(
+        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        start: datetime | None = None,
+        end: datetime | None = None,
+        group_by: Annotated[
+            Literal["none", "department", "district", "grid", "event_code"], Query()
+        ] = "none",
+    ) -> Response:
+        s, e = _period(start, end)
+        text = to_csv(evaluate(_steps(), s, e, ctx.config.metric_weights, group_by))
+        name = f"citygw-metrics-{group_by}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
+        return Response(
+            text.encode("utf-8-sig"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @router.get("/api/v1/metrics/roles", tags=["evaluation"])
+    def metrics_roles(
+        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        s, e = _period(start, end)
+        return {"start": s, "end": e, "roles": role_activity(_steps(), s, e)}
+
+    return router
