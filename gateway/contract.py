@@ -619,9 +619,7 @@ class CameraEventState(_Message):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_s: Annotated[float | None, Field(ge=0)] = None
-    operation: str = Field(
-        default="", max_length=32, description="Initialized, Changed or Deleted"
-    )
+    operation: str = Field(default="", max_length=32, description="Initialized, Changed or Deleted")
     candidate_id: Annotated[str | None, Field(pattern=_ID_PATTERN)] = None
     event_code: Annotated[str | None, Field(pattern=EVENT_CODE_PATTERN)] = None
 
@@ -858,7 +856,9 @@ class Topics:
     def all_verification_results(self) -> str:
         return f"{self.root}/results/video/+/verify"
 
-    def camera_event(self, camera_id: str, event_topic: str, source_items: Mapping[str, str]) -> str:
+    def camera_event(
+        self, camera_id: str, event_topic: str, source_items: Mapping[str, str]
+    ) -> str:
         """``cameras/<camera-id>/events/<topic path>/<source>``: the ONVIF topic's parts
         without namespace prefixes, then the source items (``k=v,...``, ``-`` for none)."""
         return (

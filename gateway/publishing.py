@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import (
+    CameraEventState,
     CameraStatus,
     CandidateCase,
     CaseEvent,
@@ -36,6 +37,11 @@ class ContractPublisher:
         return self._publisher.publish(
             self.topics.camera_status(status.camera_id), status.to_json(), retain=True
         )
+
+    def camera_event(self, state: CameraEventState) -> int:
+        """Retained per camera, event topic and source: the alarm's state as it is now."""
+        topic = self.topics.camera_event(state.camera_id, state.topic, state.source_items)
+        return self._publisher.publish(topic, state.to_json(), retain=True)
 
     def dead_letter(self, letter: DeadLetter, consumer: str) -> int:
         return self._publisher.publish(self.topics.dead_letter(consumer), letter.to_json())

@@ -2,7 +2,8 @@
 
 `OnvifDevice` wraps `onvif.ONVIFCamera`; every SOAP call is bounded by ``timeout_s``
 (`asyncio.wait_for` on top of the library's own aiohttp timeouts) and raises
-`OnvifError` with a kind (``unauthorized``, ``timeout``, ``unreachable``, ``fault``) and a
+`OnvifError` with a kind (``unauthorized``, ``timeout``, ``unreachable``, ``fault``,
+``unsupported``: an empty HTTP 200, as some devices answer what they lack) and a
 reason that names the device by host:port only: credentials never appear in errors or
 logs. `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
 camera readers (each runs a short event loop of its own).
@@ -75,6 +76,13 @@ def host_port(url: str) -> tuple[str, int]:
 def _classify(exc: BaseException, where: str) -> OnvifError:
     if isinstance(exc, OnvifError):
         return exc
+    if (
+        isinstance(exc, zeep.exceptions.TransportError)
+        and exc.status_code == 200
+        and not (exc.content or b"").strip()
+    ):
+        # what a device we tried answers to an operation it does not have: no fault
+        return OnvifError("unsupported", f"{where}: not supported by the device (empty answer)")
     if isinstance(exc, ONVIFAuthError):
         return OnvifError("unauthorized", f"{where}: the device refused the credentials")
     if isinstance(exc, zeep.exceptions.Fault):
@@ -242,7 +250,7 @@ class OnvifDevice:
         try:
             result = await self.call(media.GetSnapshotUri(request), "GetSnapshotUri")
         except OnvifError as exc:
-            if exc.kind == "fault":
+            if exc.kind in ("fault", "unsupported"):
                 return None
             raise
         return _text(result.Uri) or None
@@ -255,7 +263,7 @@ class OnvifDevice:
         try:
             result = await self.call(ptz.GetPresets({"ProfileToken": token}), "GetPresets")
         except OnvifError as exc:
-            if exc.kind == "fault":
+            if exc.kind in ("fault", "unsupported"):
                 return []
             raise
         return [(_text(p.token), _text(p.Name)) for p in result or []]

@@ -1,21 +1,33 @@
-"""Camera-side events (ONVIF analytics, motion) → logged, and candidates where a rule says so.
+"""Camera-side events (ONVIF analytics, motion) → their state on MQTT, and candidates where a rule says so.
 
 A camera's own rule (say, its illegal-parking zone) reports through ONVIF events; the
 configuration maps a topic plus required data values to a CJ/T 214 event code. Each
-match becomes a `CandidateCase` with the camera's location and a snapshot of the newest
-analysed frame, at most once per ``cooldown_s`` per camera and rule. The candidate id is
-derived from the event itself, so a re-delivered event is stored once.
+event first goes through `EventEpisodes`, which knows each alarm's state per camera,
+topic and source (kept on disk across restarts):
+
+- an alarm that starts is published as retained state (`CameraEventState`), and makes a
+  candidate when a rule matches, once per episode (and at most once per ``cooldown_s``
+  per camera and rule), with the camera's location and a snapshot of the newest analysed
+  frame. The id is derived from the episode (camera, topic, source, start as first seen),
+  so the device re-sending the active alarm (``Initialized``) on every new subscription,
+  or a restart of this gateway, never makes a second candidate;
+- an alarm that ends is published with its end and duration, and its candidate gets an
+  update (``facts.update_of``, the episode's ``ended_at`` and ``duration_s``) that the core
+  records on the case the first one opened;
+- an event without a true/false state (a moment) is published and may make a candidate,
+  its id derived from the event's own time.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from gateway.clock import Clock, rfc3339
 from gateway.contract import (
+    CameraEventState,
     CandidateCase,
     Evidence,
     Location,
@@ -23,28 +35,19 @@ from gateway.contract import (
     SourceKind,
     stable_message_id,
 )
+from gateway.video.event_episodes import CameraEvent, Change, Episode, EventEpisodes, source_key
 from gateway.video.evidence import EvidenceClips, EvidenceError, snapshot_evidence
 from gateway.video.frame import Frame
 from gateway.video.settings import CameraConfig, OnvifEventRule
 
 log = logging.getLogger(__name__)
 
+__all__ = ["CameraEvent", "CameraEventRules", "rule_matches", "topic_matches"]
+
 #: A snapshot older than this does not show the event any more.
 SNAPSHOT_MAX_AGE_S = 10.0
 #: Seconds of video before the event put in its clip (none after: no waiting).
 CLIP_BEFORE_S = 5.0
-
-
-@dataclass(frozen=True)
-class CameraEvent:
-    """One notification of a camera, reduced to what rules look at."""
-
-    camera_id: str
-    topic: str
-    source: dict[str, str] = field(default_factory=dict)
-    data: dict[str, str] = field(default_factory=dict)
-    utc: datetime | None = None
-    operation: str = ""
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -71,7 +74,11 @@ def rule_matches(rule: OnvifEventRule, event: CameraEvent) -> bool:
 
 
 class CameraEventRules:
-    """Applies the configured event rules of every camera; thread-safe enough (one caller)."""
+    """Applies the configured event rules of every camera; thread-safe enough (one caller).
+
+    ``episodes``: the alarm states (persisted by the daemon under ``state_dir``; in memory
+    when not given). ``publish_state``: where each camera event's state goes (retained).
+    """
 
     def __init__(
         self,
@@ -82,33 +89,92 @@ class CameraEventRules:
         latest_frame: Callable[[str], Frame | None],
         jpeg_quality: int = 85,
         clips: EvidenceClips | None = None,
+        episodes: EventEpisodes | None = None,
+        publish_state: Callable[[CameraEventState], object] | None = None,
     ) -> None:
         self._clock = clock
         self._clips = clips
         self._publish = publish
+        self._publish_state = publish_state
         self._latest_frame = latest_frame
         self._jpeg_quality = jpeg_quality
+        self.episodes = episodes if episodes is not None else EventEpisodes()
         self._last_fired: dict[tuple[str, int], float] = {}
         self._cameras: dict[str, CameraConfig] = {}
         self.set_cameras(cameras)
         self.events_seen = 0
         self.candidates = 0
+        self.updates = 0
 
     def set_cameras(self, cameras: list[CameraConfig]) -> None:
         self._cameras = {c.id: c for c in cameras}
 
     def handle(self, event: CameraEvent) -> CandidateCase | None:
-        """Log the event; publish and return a candidate when a rule fires."""
+        """Log the event, publish its state; publish and return a candidate (or the update
+        of one, when an alarm that made a candidate ends)."""
         self.events_seen += 1
+        observed = self.episodes.observe(event, self._clock.now())
         log.info(
-            "camera %s: event %s %s %s",
+            "camera %s: event %s %s %s: %s",
             event.camera_id,
             event.topic,
             event.operation,
             " ".join(f"{k}={v}" for k, v in event.data.items()),
+            observed.change,
         )
+        episode = observed.episode
+        if observed.change in (Change.REPEATED, Change.CONTINUED):
+            return None  # nothing new: a re-send on a new subscription, or a repeat
+        made: CandidateCase | None = None
         camera = self._cameras.get(event.camera_id)
-        if camera is None or camera.onvif is None:
+        if observed.change in (Change.STARTED, Change.MOMENT) and camera is not None:
+            made = self._apply_rules(camera, event, episode)
+            if made is not None and observed.change is Change.STARTED:
+                episode = self.episodes.attach(
+                    episode, made.id, made.event_code, made.title, made.facts
+                )
+        elif observed.change is Change.ENDED and episode.candidate_id is not None:
+            made = self._end_update(camera, episode)
+        self._state(event, episode)
+        return made
+
+    def _state(self, event: CameraEvent, episode: Episode) -> None:
+        if self._publish_state is None:
+            return
+        try:
+            state = CameraEventState.create(
+                source=Source(kind=SourceKind.CAMERA, id=episode.camera_id),
+                id=stable_message_id(
+                    episode.camera_id,
+                    "onvif-state",
+                    episode.subject,
+                    str(episode.active),
+                    rfc3339(episode.ended_at) if episode.ended_at else "-",
+                    source_key(episode.data),
+                ),
+                ts=self._clock.now(),
+                camera_id=episode.camera_id,
+                topic=event.topic[:300],
+                source_items=dict(episode.source),
+                data=dict(episode.data),
+                active=episode.active,
+                started_at=episode.started_at,
+                ended_at=episode.ended_at,
+                duration_s=episode.duration_s,
+                operation=event.operation[:32],
+                candidate_id=episode.candidate_id,
+                event_code=episode.event_code,
+            )
+            self._publish_state(state)
+        except Exception:  # a device's odd event must not stop the others
+            log.exception(
+                "camera %s: state of event %s not published", event.camera_id, event.topic
+            )
+
+    def _apply_rules(
+        self, camera: CameraConfig, event: CameraEvent, episode: Episode
+    ) -> CandidateCase | None:
+        if camera.onvif is None:
             return None
         for index, rule in enumerate(camera.onvif.event_rules):
             if not rule_matches(rule, event):
@@ -117,10 +183,10 @@ class CameraEventRules:
             key = (camera.id, index)
             last = self._last_fired.get(key)
             if last is not None and now - last < rule.cooldown_s:
-                log.debug("camera %s: rule %d in cooldown", camera.id, index)
+                log.info("camera %s: rule %d in cooldown: no candidate", camera.id, index)
                 return None
             self._last_fired[key] = now
-            candidate = self._candidate(camera, rule, event)
+            candidate = self._candidate(camera, rule, event, episode)
             self._publish(candidate)
             self.candidates += 1
             log.info(
@@ -133,56 +199,117 @@ class CameraEventRules:
             return candidate
         return None
 
-    def _candidate(
-        self, camera: CameraConfig, rule: OnvifEventRule, event: CameraEvent
-    ) -> CandidateCase:
-        moment = event.utc or self._clock.now()
+    def _evidence(self, camera_id: str, moment: datetime, *, clip: bool) -> list[Evidence]:
         evidence: list[Evidence] = []
-        frame = self._latest_frame(camera.id)
+        frame = self._latest_frame(camera_id)
         if frame is not None and self._clock.monotonic() - frame.monotonic <= SNAPSHOT_MAX_AGE_S:
             try:
                 evidence.append(
                     snapshot_evidence(
                         frame.image,
                         [],
-                        name=f"{camera.id}-{moment:%Y%m%dT%H%M%S}.jpg",
+                        name=f"{camera_id}-{moment:%Y%m%dT%H%M%S}.jpg",
                         quality=self._jpeg_quality,
                     )
                 )
             except EvidenceError as exc:
-                log.warning("camera %s: no snapshot: %s", camera.id, exc)
-        if self._clips is not None:
+                log.warning("camera %s: no snapshot: %s", camera_id, exc)
+        if clip and self._clips is not None:
             try:
-                clip = self._clips.clip_around(
-                    camera.id, self._clock.monotonic(), CLIP_BEFORE_S, 0.0
+                found = self._clips.clip_around(
+                    camera_id, self._clock.monotonic(), CLIP_BEFORE_S, 0.0
                 )
             except EvidenceError as exc:
-                log.warning("camera %s: no clip: %s", camera.id, exc)
-                clip = None
-            if clip is not None:
-                evidence.append(clip)
+                log.warning("camera %s: no clip: %s", camera_id, exc)
+                found = None
+            if found is not None:
+                evidence.append(found)
+        return evidence
+
+    @staticmethod
+    def _location(camera: CameraConfig) -> Location:
+        return Location(
+            grid_code=camera.grid_code,
+            district=camera.district,
+            address=camera.address,
+            camera_id=camera.id,
+            lat=camera.lat,
+            lon=camera.lon,
+        )
+
+    def _candidate(
+        self, camera: CameraConfig, rule: OnvifEventRule, event: CameraEvent, episode: Episode
+    ) -> CandidateCase:
+        moment = episode.started_at or event.utc or self._clock.now()
+        stateful = episode.active is not None
+        facts: dict[str, Any] = {
+            "origin": "onvif_event",
+            "onvif_topic": event.topic,
+            "onvif_data": dict(event.data),
+            "onvif_source": dict(event.source),
+            "event_time": rfc3339(moment),
+        }
+        if stateful:
+            # the episode: its updates (the end) name the same subject, so the core
+            # records them on the case this candidate opens
+            facts.update(track_id=episode.subject, camera_id=camera.id, active=True)
+        evidence = self._evidence(camera.id, moment, clip=True)
+        facts["snapshot"] = bool(evidence)
         return CandidateCase.create(
             source=Source(kind=SourceKind.CAMERA, id=camera.id),
-            id=stable_message_id(camera.id, "onvif", event.topic, rfc3339(moment)),
+            id=stable_message_id(
+                camera.id, "onvif", event.topic, source_key(event.source), rfc3339(moment)
+            ),
             ts=self._clock.now(),
             event_code=rule.event_code,
             title=rule.title or f"{camera.name or camera.id}: {event.topic.rpartition('/')[2]}",
             description=f"camera rule event {event.topic} on {camera.name or camera.id}",
-            location=Location(
-                grid_code=camera.grid_code,
-                district=camera.district,
-                address=camera.address,
-                camera_id=camera.id,
-                lat=camera.lat,
-                lon=camera.lon,
-            ),
+            location=self._location(camera),
             evidence=evidence,
-            facts={
-                "origin": "onvif_event",
-                "onvif_topic": event.topic,
-                "onvif_data": dict(event.data),
-                "onvif_source": dict(event.source),
-                "event_time": rfc3339(moment),
-                "snapshot": bool(evidence),
-            },
+            facts=facts,
         )
+
+    def _end_update(self, camera: CameraConfig | None, episode: Episode) -> CandidateCase | None:
+        """The update of the episode's candidate that says when the alarm ended."""
+        assert episode.candidate_id is not None and episode.ended_at is not None
+        assert episode.event_code is not None  # attached with the candidate
+        if camera is None:
+            log.info(
+                "camera %s: alarm %s ended; the camera is no longer configured: no update",
+                episode.camera_id,
+                episode.topic,
+            )
+            return None
+        facts = {
+            **episode.facts,
+            "active": False,
+            "ended_at": rfc3339(episode.ended_at),
+            "duration_s": episode.duration_s,
+            "update_of": episode.candidate_id,
+            "update_seq": 1,
+        }
+        facts["onvif_data"] = dict(episode.data)
+        evidence = self._evidence(camera.id, episode.ended_at, clip=False)
+        facts["snapshot"] = bool(evidence)
+        update = CandidateCase.create(
+            source=Source(kind=SourceKind.CAMERA, id=camera.id),
+            id=stable_message_id(camera.id, "onvif-end", episode.candidate_id),
+            ts=self._clock.now(),
+            event_code=episode.event_code,
+            title=episode.title,
+            description=f"camera rule event {episode.topic} on {camera.name or camera.id}: ended",
+            location=self._location(camera),
+            evidence=evidence,
+            facts=facts,
+        )
+        self._publish(update)
+        self.updates += 1
+        log.info(
+            "camera %s: alarm %s ended after %.0f s -> update %s of candidate %s",
+            camera.id,
+            episode.topic,
+            episode.duration_s or 0.0,
+            update.id,
+            episode.candidate_id,
+        )
+        return update

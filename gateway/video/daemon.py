@@ -25,6 +25,8 @@ from gateway.contract import CameraStatus, CandidateCase
 from gateway.ports import InboundMessage
 from gateway.video.camera import CameraReader
 from gateway.video.camera_events import CameraEvent, CameraEventRules
+from gateway.video.event_episodes import FILE_NAME as EPISODES_FILE
+from gateway.video.event_episodes import EventEpisodes
 from gateway.video.evidence import PacketRing
 from gateway.video.frame_sink import FrameSink
 from gateway.video.main_stream import MainStream, MainUrlResolver
@@ -128,6 +130,9 @@ class VideoGateway:
             latest_frame=self._latest_frame,
             jpeg_quality=video.evidence.jpeg_quality,
             clips=self.ring,
+            # each alarm's state survives restarts: a re-sent active alarm is no new case
+            episodes=EventEpisodes(config.state_dir / EPISODES_FILE),
+            publish_state=self.contract.camera_event,
         )
         self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
         self.state = GatewayState.NEW

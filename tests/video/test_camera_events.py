@@ -6,6 +6,7 @@ import base64
 import hashlib
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,11 +14,12 @@ from lxml import etree
 
 from adapters.onvif.events import event_from_notification
 from gateway.clock import FakeClock
-from gateway.contract import CandidateCase
+from gateway.contract import CameraEventState, CandidateCase, Topics, parse_message
 from gateway.video.camera_events import CameraEvent, CameraEventRules, topic_matches
+from gateway.video.event_episodes import Change, EventEpisodes, alarm_state
 from gateway.video.frame import Frame
 from gateway.video.settings import CameraConfig
-from gateway.video.testcam.onvif_device import NS, OnvifDevice, StreamProfile
+from gateway.video.testcam.onvif_device import NS, OnvifDevice, OnvifEvent, StreamProfile
 
 PARKING = "tns1:RuleEngine/FieldDetector/ObjectsInside"
 
@@ -46,35 +48,166 @@ def _camera() -> CameraConfig:
     )  # fmt: skip
 
 
-def test_a_matching_event_makes_one_candidate_per_cooldown() -> None:
+def _rules(
+    clock: FakeClock,
+    published: list[CandidateCase],
+    states: list[CameraEventState] | None = None,
+    episodes: EventEpisodes | None = None,
+    frame: Frame | None = None,
+) -> CameraEventRules:
+    return CameraEventRules(
+        [_camera()],
+        clock=clock,
+        publish=published.append,
+        latest_frame=lambda _id: frame,
+        episodes=episodes,
+        publish_state=states.append if states is not None else None,
+    )
+
+
+def test_an_alarm_makes_one_candidate_per_episode_and_per_cooldown() -> None:
     clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     published: list[CandidateCase] = []
     frame = Frame("gate-3", 1, clock.now(), clock.monotonic(), np.full((48, 64, 3), 80, np.uint8))
-    rules = CameraEventRules(
-        [_camera()], clock=clock, publish=published.append, latest_frame=lambda _id: frame
-    )
+    rules = _rules(clock, published, frame=frame)
 
-    def event(inside: str) -> CameraEvent:
-        return CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": inside}, clock.now())
+    def event(inside: str, operation: str = "Changed") -> CameraEvent:
+        return CameraEvent(
+            "gate-3", PARKING, {"Rule": "r1"}, {"IsInside": inside}, clock.now(), operation
+        )
 
     assert rules.handle(event("false")) is None  # data does not match
     first = rules.handle(event("true"))
     assert first is not None and first.event_code == "0505"
     assert first.location.grid_code == "11010200100101" and first.location.camera_id == "gate-3"
     assert first.evidence and first.evidence[0].media_type == "image/jpeg"
-    clock.advance(30)
-    assert rules.handle(event("true")) is None  # cooldown
-    clock.advance(31)
+    clock.advance(20)
+    assert rules.handle(event("true")) is None  # still the same alarm: no second candidate
+    assert rules.handle(event("true", "Initialized")) is None  # re-sent on a new subscription
+    ended = rules.handle(event("false"))
+    assert ended is not None and ended.facts["update_of"] == first.id  # the end, an update
+    clock.advance(10)
+    assert rules.handle(event("true")) is None  # a new alarm, but within the cooldown
+    assert rules.handle(event("false")) is None  # ... its end updates nothing
+    clock.advance(40)
     second = rules.handle(event("true"))
-    assert second is not None and second.id != first.id
-    assert not second.evidence  # the only frame is a minute old: no misleading snapshot
-    assert len(published) == 2
-    # the same event delivered twice gets the same id (the core stores it once)
-    again = CameraEventRules([_camera()], clock=clock, publish=published.append,
-                             latest_frame=lambda _id: None).handle(
-        CameraEvent("gate-3", PARKING, {}, {"IsInside": "true"}, clock.now())
-    )  # fmt: skip
+    assert second is not None and second.id not in (first.id, ended.id)
+    assert not second.evidence  # the only frame is 70 s old: no misleading snapshot
+    assert [c.id for c in published] == [first.id, ended.id, second.id]
+    # the same alarm delivered twice (a second gateway, no shared state) gets the same id
+    again = _rules(clock, []).handle(
+        CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "true"}, clock.now())
+    )
     assert again is not None and again.id == second.id
+
+
+def test_an_alarms_end_is_published_with_its_duration_and_updates_its_candidate() -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    published: list[CandidateCase] = []
+    states: list[CameraEventState] = []
+    rules = _rules(clock, published, states)
+    started = clock.now()
+    first = rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "true"},
+                                     started, "Changed"))  # fmt: skip
+    assert first is not None
+    assert first.facts["track_id"].startswith(
+        "onvif:RuleEngine/FieldDetector/ObjectsInside:Rule=r1@"
+    )
+    clock.advance(125.5)
+    update = rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "false"},
+                                      clock.now(), "Changed"))  # fmt: skip
+    assert update is not None and update.id != first.id
+    assert update.facts["update_of"] == first.id
+    assert update.facts["track_id"] == first.facts["track_id"]  # the core's link to the case
+    assert update.facts["ended_at"] == "2026-03-02T08:02:05.500Z"
+    assert update.facts["duration_s"] == 125.5 and update.facts["active"] is False
+    assert update.event_code == first.event_code and update.location == first.location
+    # the retained state: started, then ended with its duration
+    assert [(s.active, s.duration_s) for s in states] == [(True, None), (False, 125.5)]
+    assert states[0].started_at == started and states[0].candidate_id == first.id
+    assert states[1].started_at == started and states[1].ended_at == clock.now()
+    assert states[1].source_items == {"Rule": "r1"} and states[1].data == {"IsInside": "false"}
+    topics = Topics("citygw/v1")
+    assert topics.camera_event("gate-3", states[1].topic, states[1].source_items) == (
+        "citygw/v1/cameras/gate-3/events/RuleEngine/FieldDetector/ObjectsInside/Rule=r1"
+    )
+    # the message goes through the contract
+    parsed = parse_message(states[1].to_json(), expect=CameraEventState)
+    assert parsed == states[1]
+
+
+def test_events_that_match_no_rule_are_published_as_state_too() -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    published: list[CandidateCase] = []
+    states: list[CameraEventState] = []
+    rules = _rules(clock, published, states)
+    motion = "tns1:RuleEngine/CellMotionDetector/Motion"
+    source = {"VideoSourceConfigurationToken": "vsc0"}
+    rules.handle(CameraEvent("gate-3", motion, source, {"IsMotion": "false"}, clock.now(),
+                             "Initialized"))  # fmt: skip
+    rules.handle(CameraEvent("gate-3", motion, source, {"IsMotion": "true"}, clock.now()))
+    clock.advance(4)
+    rules.handle(CameraEvent("gate-3", motion, source, {"IsMotion": "false"}, clock.now()))
+    rules.handle(CameraEvent("gate-3", "tns1:Monitoring/Counter", {}, {"Count": "7"}, clock.now()))
+    assert published == []
+    assert [(s.topic, s.active, s.duration_s) for s in states] == [
+        (motion, False, None),  # first seen idle
+        (motion, True, None),
+        (motion, False, 4.0),
+        ("tns1:Monitoring/Counter", None, 0.0),  # no true/false item: a moment
+    ]
+
+
+def test_an_active_alarm_re_sent_after_a_restart_is_not_a_new_candidate(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    path = tmp_path / "state" / "camera-events.json"
+    published: list[CandidateCase] = []
+
+    def event(inside: str, operation: str) -> CameraEvent:
+        # a device stamps the re-sent state with the time of the new subscription
+        return CameraEvent(
+            "gate-3", PARKING, {"Rule": "r1"}, {"IsInside": inside}, clock.now(), operation
+        )
+
+    first = _rules(clock, published, episodes=EventEpisodes(path)).handle(event("true", "Changed"))
+    assert first is not None
+    for _restart in range(2):  # two restarts (cooldown long over), each a new subscription
+        clock.advance(3600)
+        after = _rules(clock, published, episodes=EventEpisodes(path))
+        assert after.handle(event("true", "Initialized")) is None
+    clock.advance(60)
+    update = after.handle(event("false", "Changed"))  # the end, known after the restarts
+    assert update is not None and update.facts["update_of"] == first.id
+    assert update.facts["duration_s"] == 2 * 3600 + 60  # from the first sighting
+    assert [c.id for c in published] == [first.id, update.id]
+    restarted = _rules(clock, published, episodes=EventEpisodes(path))
+    assert restarted.handle(event("false", "Initialized")) is None  # the end is known too
+    assert len(published) == 2
+
+
+def test_a_broken_state_file_is_set_aside_and_the_states_start_empty(tmp_path: Path) -> None:
+    path = tmp_path / "camera-events.json"
+    path.write_text('{"episodes": [{"camera_id": "gate-3"}]}')
+    episodes = EventEpisodes(path)
+    assert episodes.episodes() == []
+    assert (tmp_path / "camera-events.json.unreadable").exists() and not path.exists()
+    moment = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    change = episodes.observe(CameraEvent("c", PARKING, {}, {"IsInside": "true"}, moment), moment)
+    assert change.change is Change.STARTED and path.exists()  # written again on a change
+    assert EventEpisodes(path).episodes() == [change.episode]
+
+
+def test_a_deleted_property_ends_its_alarm_and_an_alarm_state_is_any_true_item() -> None:
+    assert alarm_state({"IsInside": "TRUE", "Other": "x"}) is True
+    assert alarm_state({"A": "false", "B": "true"}) is True
+    assert alarm_state({"A": "false"}) is False
+    assert alarm_state({"Count": "1"}) is None
+    episodes = EventEpisodes()
+    moment = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    episodes.observe(CameraEvent("c", PARKING, {}, {"IsInside": "true"}, moment), moment)
+    later = moment.replace(minute=5)
+    gone = episodes.observe(CameraEvent("c", PARKING, {}, {}, later, "Deleted"), later)
+    assert gone.change is Change.ENDED and gone.episode.duration_s == 300.0
 
 
 def test_a_typed_notification_and_a_raw_xml_one_read_the_same() -> None:
@@ -145,5 +278,87 @@ def test_the_test_device_checks_ws_security_digests_like_a_camera() -> None:
     assert model == "TestCam-1"
     status, _ = device.handle("/", _request("GetSystemDateAndTime"))  # allowed without a token
     assert status == 200
+    # what it does not support: HTTP 200 with an empty body (as the real one), no fault
     status, body = device.handle("/", _request("Reboot", _digest_token("admin", "pw")))
-    assert status == 400 and b"ActionNotSupported" in body
+    assert (status, body) == (200, b"")
+    status, body = device.handle("/", _request("Reboot", _digest_token("admin", "wrong")))
+    assert status == 400 and b"NotAuthorized" in body  # the credentials are checked first
+
+
+def _events_request(operation: str, inner: str = "") -> bytes:
+    return (
+        f'<s:Envelope xmlns:s="{NS["s"]}" xmlns:tev="{NS["tev"]}"><s:Body>'
+        f"<tev:{operation}>{inner}</tev:{operation}></s:Body></s:Envelope>"
+    ).encode()
+
+
+def _subscribe(device: OnvifDevice) -> tuple[int, str]:
+    status, body = device.handle(
+        "/onvif/events_service",
+        _events_request(
+            "CreatePullPointSubscription",
+            "<tev:InitialTerminationTime>PT60S</tev:InitialTerminationTime>",
+        ),
+    )
+    address = ET.fromstring(body).findtext(".//wsa:Address", "", NS) if status == 200 else ""
+    return status, address.removeprefix("http://127.0.0.1:1")
+
+
+def _pull(device: OnvifDevice, path: str) -> tuple[int, list[tuple[str, str, dict[str, str]]]]:
+    """(status, [(topic, PropertyOperation, data)]) of one PullMessages."""
+    status, body = device.handle(
+        path,
+        _events_request(
+            "PullMessages",
+            "<tev:Timeout>PT0S</tev:Timeout><tev:MessageLimit>10</tev:MessageLimit>",
+        ),
+    )
+    messages = []
+    for notification in ET.fromstring(body).iter(f"{{{NS['wsnt']}}}NotificationMessage"):
+        message = notification.find(".//tt:Message", NS)
+        assert message is not None
+        data = {
+            str(item.get("Name")): str(item.get("Value"))
+            for item in message.iterfind("tt:Data/tt:SimpleItem", NS)
+        }
+        topic = notification.findtext("wsnt:Topic", "", NS)
+        messages.append((topic, str(message.get("PropertyOperation")), data))
+    return status, messages
+
+
+def test_the_test_device_re_sends_alarm_states_to_each_new_subscription() -> None:
+    device = OnvifDevice(
+        base_url="http://127.0.0.1:1",
+        profiles=[StreamProfile("main", "main", "rtsp://127.0.0.1:2/main", 768, 576, 10)],
+        snapshot_url="http://127.0.0.1:1/snapshot.jpg",
+    )
+    device.emit(OnvifEvent(PARKING, {"Rule": "r1"}, {"IsInside": "true"}))
+    device.emit(OnvifEvent(PARKING, {"Rule": "r2"}, {"IsInside": "true"}))
+    device.emit(OnvifEvent(PARKING, {"Rule": "r2"}, {"IsInside": "false"}))
+    status, first = _subscribe(device)
+    assert status == 200
+    _status, messages = _pull(device, first)
+    assert messages == [  # the current state of each property, not its history
+        (PARKING, "Initialized", {"IsInside": "true"}),
+        (PARKING, "Initialized", {"IsInside": "false"}),
+    ]
+    device.emit(OnvifEvent(PARKING, {"Rule": "r1"}, {"IsInside": "false"}))
+    assert _pull(device, first)[1] == [(PARKING, "Changed", {"IsInside": "false"})]
+    assert _pull(device, first)[1] == []
+    status, _body = device.handle(first, _events_request("SetSynchronizationPoint"))
+    assert status == 200 and len(_pull(device, first)[1]) == 2  # asked for again
+    # the subscription table holds 8
+    others = [_subscribe(device) for _ in range(7)]
+    assert [s for s, _ in others] == [200] * 7 and device.subscription_count == 8
+    status, _address = _subscribe(device)
+    assert status == 400
+    # the web server went down: the subscriptions are gone with it, the states stay
+    device.drop_subscriptions()
+    status, _messages = _pull(device, first)
+    assert status == 400 and device.subscription_count == 0
+    status, again = _subscribe(device)
+    assert status == 200
+    assert _pull(device, again)[1] == [
+        (PARKING, "Initialized", {"IsInside": "false"}),
+        (PARKING, "Initialized", {"IsInside": "false"}),
+    ]

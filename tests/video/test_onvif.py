@@ -32,6 +32,7 @@ from gateway.video.camera_events import CameraEvent
 from gateway.video.daemon import VideoGateway
 from gateway.video.testcam.discovery_responder import multicast_problem, probe_match
 from gateway.video.testcam.harness import TestCamera, free_port
+from gateway.video.testcam.onvif_device import OnvifDevice, OnvifEvent, OnvifServer, StreamProfile
 from tests.video.conftest import StatusWatcher, fast_ingest
 
 MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"
@@ -225,8 +226,10 @@ def test_pullpoint_subscriptions_renew_resubscribe_and_never_leak(test_camera: T
         assert test_camera.device.subscription_count == 1
         test_camera.device._subscriptions.clear()  # the camera forgot us (a reboot)
         _wait(lambda: subscriber.subscriptions >= 2 and subscriber.active, 20)
+        _wait(lambda: len(events) == 2, 15)  # the motion still on, re-sent to the new one
+        assert (events[1].operation, events[1].data) == ("Initialized", {"IsMotion": "true"})
         test_camera.emit_event(MOTION, {"IsMotion": "false"})
-        _wait(lambda: len(events) == 2, 15)
+        _wait(lambda: len(events) == 3, 15)
         assert test_camera.device.subscription_count == 1
         thread.apply([])  # camera removed from the configuration: unsubscribe
         assert test_camera.device.subscription_count == 0
@@ -234,6 +237,64 @@ def test_pullpoint_subscriptions_renew_resubscribe_and_never_leak(test_camera: T
         thread.stop()
     assert events[0].data == {"IsMotion": "true"} and events[0].topic == MOTION
     assert events[0].source == {"VideoSourceConfigurationToken": "vsc0"}
+    assert events[0].operation == "Changed" and events[2].operation == "Changed"
+
+
+@pytest.fixture
+def onvif_only() -> Iterator[OnvifServer]:
+    """The test ONVIF device alone (no RTSP server: events and probing need none)."""
+    port = free_port()
+
+    def device(base_url: str) -> OnvifDevice:
+        return OnvifDevice(
+            base_url=base_url,
+            profiles=[StreamProfile("main", "main", "rtsp://127.0.0.1:1/main", 768, 576, 10)],
+            snapshot_url=f"{base_url}/snapshot.jpg",
+            unsupported=frozenset({"GetSnapshotUri", "GetPresets"}),
+        )
+
+    server = OnvifServer(device, port=port, snapshot=b"\xff\xd8")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_device_answering_an_empty_200_to_what_it_lacks_still_probes(
+    onvif_only: OnvifServer,
+) -> None:
+    result = probe_device(
+        f"http://127.0.0.1:{onvif_only.port}/onvif/device_service", None, None, timeout_s=5
+    )
+    (profile,) = result.profiles
+    assert profile.stream_uri == "rtsp://127.0.0.1:1/main"
+    assert profile.snapshot_uri is None and profile.presets == []  # empty 200s: unsupported
+
+
+def test_events_go_down_with_the_web_server_and_the_active_alarm_comes_back_as_initialized(
+    onvif_only: OnvifServer,
+) -> None:
+    onvif_only.device.emit(OnvifEvent(PARKING, {"Rule": "r1"}, {"IsInside": "true"}))
+    events: list[CameraEvent] = []
+    thread = EventThread(events.append, timeout_s=3, termination_s=30, pull_timeout_s=1, retry_s=1)
+    thread.start()
+    url = f"http://127.0.0.1:{onvif_only.port}/onvif/device_service"
+    try:
+        thread.apply([EventSource("cam-1", url, None, None)])
+        subscriber = thread.subscribers["cam-1"]
+        _wait(lambda: len(events) == 1, 15)  # the alarm, active before we subscribed
+        onvif_only.stop()  # the web server goes down, the subscription with it
+        assert onvif_only.device.subscription_count == 0
+        _wait(lambda: not subscriber.active, 15)
+        time.sleep(1.5)
+        onvif_only.start()
+        _wait(lambda: len(events) == 2 and subscriber.active, 20)
+        assert onvif_only.device.subscription_count == 1
+    finally:
+        thread.stop()
+    assert [(e.operation, e.data, e.source) for e in events] == [
+        ("Initialized", {"IsInside": "true"}, {"Rule": "r1"})
+    ] * 2
+    assert subscriber.subscriptions == 2 and onvif_only.device.subscription_count == 0
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:

@@ -251,6 +251,19 @@ class TestCamera:
                     raise
                 time.sleep(0.5)  # the port may still be held by the dying process
 
+    def stop_onvif(self) -> None:
+        """The camera's web server goes down (RTSP stays up): ONVIF calls fail, and the
+        event subscriptions it held are gone; alarm states stay with the camera."""
+        if self._onvif is None:
+            raise TestCameraError("the test camera is not started")
+        self._onvif.stop()
+
+    def start_onvif(self) -> None:
+        """The web server is back on the same port (after `stop_onvif`)."""
+        if self._onvif is None:
+            raise TestCameraError("the test camera is not started")
+        self._onvif.start()
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -284,11 +297,16 @@ class TestCamera:
         topic: str,
         data: dict[str, str],
         source: dict[str, str] | None = None,
+        operation: str = "Changed",
     ) -> None:
-        """Raise an ONVIF event (e.g. the camera's own motion or parking rule firing)."""
+        """Raise an ONVIF event (e.g. the camera's own motion or parking rule firing); its
+        state is re-sent as ``Initialized`` to every later subscription."""
         self.device.emit(
             OnvifEvent(
-                topic=topic, source=source or {"VideoSourceConfigurationToken": "vsc0"}, data=data
+                topic=topic,
+                source=source or {"VideoSourceConfigurationToken": "vsc0"},
+                data=data,
+                operation=operation,
             )
         )
 

@@ -7,6 +7,18 @@ long-poll timeout, renew, unsubscribe; expired subscriptions are dropped). Reque
 other than the clock need a valid WS-Security UsernameToken (PasswordDigest or text),
 as a real device does; a wrong password gets a ``ter:NotAuthorized`` fault.
 
+It behaves as the small C Profile S/T server of camera firmware we tried did:
+
+- every event is a property: its current state per topic and source is re-sent with
+  ``PropertyOperation=Initialized`` (stamped with the time of sending) to each new
+  subscription and on ``SetSynchronizationPoint``, so an alarm still active arrives again;
+- authentication failures are HTTP 400 with a ``ter:NotAuthorized`` fault;
+- an operation it does not support (or one listed in ``unsupported``) gets HTTP 200 with
+  an empty body, not a fault;
+- its subscription table holds 8; the ninth ``CreatePullPointSubscription`` is refused;
+- subscriptions live in its web server: when the server goes down (`OnvifServer.stop`),
+  they are gone, while the camera's alarm states stay.
+
 `OnvifDevice.handle` turns a request body into a response (no sockets); `OnvifServer`
 serves it over HTTP and serves the snapshot JPEG.
 """
@@ -68,6 +80,11 @@ class OnvifEvent:
     source: dict[str, str]
     data: dict[str, str]
     utc: datetime = field(default_factory=lambda: datetime.now(UTC))
+    operation: str = "Changed"  # PropertyOperation: Initialized, Changed, Deleted
+
+    @property
+    def property_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return (self.topic, tuple(sorted(self.source.items())))
 
 
 @dataclass
@@ -153,7 +170,8 @@ class OnvifDevice:
         username: str | None = None,
         password: str | None = None,
         serial: str = "CITYGW-TEST-0001",
-        max_subscriptions: int = 16,
+        max_subscriptions: int = 8,
+        unsupported: frozenset[str] = frozenset(),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.profiles = profiles
@@ -162,8 +180,11 @@ class OnvifDevice:
         self.password = password
         self.serial = serial
         self.max_subscriptions = max_subscriptions
+        self.unsupported = unsupported
         self.presets = {"1": "gate", "2": "crossing"}
         self._subscriptions: dict[str, _Subscription] = {}
+        #: the current state of every property (topic + source): re-sent as Initialized
+        self._properties: dict[tuple[str, tuple[tuple[str, str], ...]], OnvifEvent] = {}
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self.requests: list[str] = []  # operation names, in order (tests read it)
@@ -173,9 +194,27 @@ class OnvifDevice:
         """Queue an event for every live subscription (what the camera's analytics do)."""
         with self._cond:
             self._expire()
+            if event.operation == "Deleted":
+                self._properties.pop(event.property_key, None)
+            else:
+                self._properties[event.property_key] = event
             for subscription in self._subscriptions.values():
                 subscription.queue.append(event)
             self._cond.notify_all()
+
+    def drop_subscriptions(self) -> None:
+        """Forget every subscription (the web server that held them went down)."""
+        with self._cond:
+            self._subscriptions.clear()
+            self._cond.notify_all()
+
+    def _initialized(self) -> list[OnvifEvent]:
+        """Every property's current state, as a device sends it to a new subscriber."""
+        now = datetime.now(UTC)
+        return [
+            OnvifEvent(e.topic, dict(e.source), dict(e.data), now, "Initialized")
+            for e in self._properties.values()
+        ]
 
     @property
     def subscription_count(self) -> int:
@@ -203,10 +242,8 @@ class OnvifDevice:
             if operation not in _NO_AUTH:
                 self._authenticate(root)
             handler = getattr(self, f"_op_{operation}", None)
-            if handler is None:
-                raise SoapFault(
-                    "s:Receiver", "ter:ActionNotSupported", f"{operation} is not supported"
-                )
+            if handler is None or operation in self.unsupported:
+                return 200, b""  # as the real one: no fault, an empty answer
             return 200, _envelope(handler(request, path))
         except SoapFault as fault:
             return fault.http_status, fault_response(fault)
@@ -369,7 +406,9 @@ class OnvifDevice:
                     "too many subscriptions: unsubscribe first",
                 )
             subscription = _Subscription(
-                id=str(next(self._ids)), expires=time.monotonic() + max(1.0, seconds)
+                id=str(next(self._ids)),
+                expires=time.monotonic() + max(1.0, seconds),
+                queue=self._initialized(),
             )
             self._subscriptions[subscription.id] = subscription
             termination = self._termination(subscription)
@@ -404,7 +443,8 @@ class OnvifDevice:
             "<wsnt:NotificationMessage><wsnt:Topic "
             'Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
             f"{escape(event.topic)}</wsnt:Topic><wsnt:Message>"
-            f'<tt:Message UtcTime="{_iso(event.utc)}" PropertyOperation="Changed">'
+            f'<tt:Message UtcTime="{_iso(event.utc)}" '
+            f"PropertyOperation={quoteattr(event.operation)}>"
             f"<tt:Source>{items(event.source)}</tt:Source><tt:Data>{items(event.data)}</tt:Data>"
             "</tt:Message></wsnt:Message></wsnt:NotificationMessage>"
         )
@@ -414,7 +454,11 @@ class OnvifDevice:
         limit = int(request.findtext("tev:MessageLimit", "100", NS) or 100)
         with self._cond:
             subscription = self._subscription(path)
-            self._cond.wait_for(lambda: bool(subscription.queue), timeout)
+            self._cond.wait_for(
+                lambda: bool(subscription.queue) or subscription.id not in self._subscriptions,
+                timeout,
+            )
+            subscription = self._subscription(path)  # gone meanwhile: a fault, no messages
             events, subscription.queue[:] = (
                 subscription.queue[:limit],
                 subscription.queue[limit:],
@@ -444,12 +488,19 @@ class OnvifDevice:
             del self._subscriptions[subscription.id]
         return "<wsnt:UnsubscribeResponse/>"
 
-    def _op_SetSynchronizationPoint(self, _request: ET.Element, _path: str) -> str:
+    def _op_SetSynchronizationPoint(self, _request: ET.Element, path: str) -> str:
+        with self._cond:
+            self._subscription(path).queue.extend(self._initialized())
+            self._cond.notify_all()
         return "<tev:SetSynchronizationPointResponse/>"
 
 
 class OnvifServer:
-    """Serves an `OnvifDevice` over HTTP on 127.0.0.1 (a thread), plus ``/snapshot.jpg``."""
+    """Serves an `OnvifDevice` over HTTP on 127.0.0.1 (a thread), plus ``/snapshot.jpg``.
+
+    It may be stopped and started again on the same port (the camera's web server going
+    down and coming back): the device and its alarm states stay, its subscriptions go.
+    """
 
     def __init__(self, device_factory: object, *, port: int, snapshot: bytes) -> None:
         self.port = port
@@ -487,22 +538,31 @@ class OnvifServer:
                 except (BrokenPipeError, ConnectionResetError):
                     log.debug("onvif-device: the client left before the answer (long poll)")
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._httpd.daemon_threads = True
+        self._handler = Handler
+        self._httpd: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="testcam.onvif"
         )
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread is None:
+        """The web server goes down, and the event subscriptions it held with it."""
+        if self._thread is None or self._httpd is None:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(10)
         self._thread = None
+        self._httpd = None
+        self.device.drop_subscriptions()
