@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.contract import (
@@ -125,3 +127,47 @@ def test_a_failure_no_check_foresaw_is_still_a_contract_error(monkeypatch) -> No
     monkeypatch.setattr(CandidateCase, "model_validate", broken)
     payload = json.dumps({**valid_document(3), "title": 7}).encode()  # off the fast path
     assert refusal(payload) == "unreadable"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_are_refused_with_a_code_never_an_exception(payload: bytes) -> None:
+    try:
+        parse_message(payload, expect=CandidateCase)
+    except ContractError as error:
+        assert error.code and error.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(valid_document(0))), JSON_VALUES)
+def test_any_value_in_any_field_is_accepted_or_refused_with_a_code(
+    field: str, value: object
+) -> None:
+    document = {**valid_document(0), field: value}
+    try:
+        payload = json.dumps(document).encode()
+    except ValueError:
+        return  # not representable as JSON
+    try:
+        message = parse_message(payload, expect=CandidateCase)
+    except ContractError as error:
+        assert error.code in {
+            "invalid",
+            "bad_version",
+            "unknown_schema",
+            "unsupported_version",
+            "unexpected_schema",
+            "facts_too_deep",
+            "facts_too_large",
+        }, error.code
+    else:
+        assert isinstance(message, CandidateCase)
