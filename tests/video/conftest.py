@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from gateway.config import Config
-from gateway.contract import CameraState, CameraStatus, CandidateCase, Topics, parse_message
+from gateway.contract import (
+    CameraEventState,
+    CameraState,
+    CameraStatus,
+    CandidateCase,
+    Topics,
+    parse_message,
+)
 from gateway.video.testcam.harness import TestCamera
 
 
@@ -47,11 +54,13 @@ class StatusWatcher:
 
         self.statuses: list[CameraStatus] = []
         self.candidates: list[CandidateCase] = []
+        self.events: list[tuple[str, CameraEventState]] = []  # (topic, state)
         self._cond = threading.Condition()
         self._connection = MqttConnection(config.mqtt, f"test-watch-{id(self)}", clean_session=True)
         topics = Topics(config.mqtt.topic_root)
         self._connection.subscribe(topics.all_camera_status, self._on_status)
         self._connection.subscribe(topics.all_candidates, self._on_candidate)
+        self._connection.subscribe(topics.all_camera_events, self._on_event)
         self._connection.start()
         assert self._connection.wait_connected(15)
 
@@ -59,6 +68,12 @@ class StatusWatcher:
         status = parse_message(message.payload, expect=CameraStatus)
         with self._cond:
             self.statuses.append(status)  # type: ignore[arg-type]
+            self._cond.notify_all()
+
+    def _on_event(self, message: Any) -> None:
+        state = parse_message(message.payload, expect=CameraEventState)
+        with self._cond:
+            self.events.append((message.topic, state))  # type: ignore[arg-type]
             self._cond.notify_all()
 
     def _on_candidate(self, message: Any) -> None:

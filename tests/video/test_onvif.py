@@ -378,3 +378,54 @@ def test_probing_works_where_an_event_loop_already_runs(test_camera: TestCamera)
     with ThreadPoolExecutor(max_workers=1) as executor:
         model = executor.submit(asyncio.run, inside_a_running_loop()).result()
     assert model == "TestCam-1"
+
+
+def test_a_restart_with_an_alarm_active_makes_one_candidate_and_its_end_updates_it(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateway_holder: list[VideoGateway],
+) -> None:
+    """Seen on a real device: one alarm, two restarts, three candidates. The device re-sends
+    the active alarm (Initialized) to each new subscription; it is the same episode."""
+    camera = make_camera()
+    rule = {"topic": PARKING, "data": {"IsInside": "true"}, "event_code": "0505",
+            "cooldown_s": 0}  # fmt: skip
+    camera_config = {"id": "gate-3", "onvif": {"url": camera.onvif_url, "event_rules": [rule]}}
+    config = make_config(
+        video={"ingest": fast_ingest(), "live_view": {"enabled": False}, "cameras": [camera_config]}
+    )
+    camera.emit_event(PARKING, {"IsInside": "true"}, {"Rule": "no-parking-1"})
+    for run in range(3):
+        gateway = VideoGateway(config, analysis=False)
+        gateway_holder.append(gateway)
+        gateway.start()
+        _wait(lambda g=gateway: g.rules.events_seen >= 1, 30)  # the alarm, as Initialized
+        if run == 0:
+            status_watcher.wait_candidates(1, 20)
+        if run < 2:
+            gateway.stop()
+    time.sleep(1.0)
+    first_ids = {c.id for c in status_watcher.candidates}
+    assert len(first_ids) == 1, status_watcher.candidates  # (the outbox may send one twice)
+    (first_id,) = first_ids
+    camera.emit_event(PARKING, {"IsInside": "false"}, {"Rule": "no-parking-1"})
+    _wait(lambda: len({c.id for c in status_watcher.candidates}) == 2, 20)
+    update = next(c for c in status_watcher.candidates if c.id != first_id)
+    first = next(c for c in status_watcher.candidates if c.id == first_id)
+    assert update.facts["update_of"] == first_id
+    assert update.facts["track_id"] == first.facts["track_id"]
+    assert update.facts["duration_s"] > 0 and update.facts["ended_at"] > first.facts["event_time"]
+    # the alarm's state is retained: a consumer that comes later reads the end at once
+    later = StatusWatcher(config)
+    try:
+        _wait(lambda: bool(later.events), 10)
+        ((topic, state),) = later.events
+    finally:
+        later.stop()
+    assert (
+        topic
+        == "citygw/v1/cameras/gate-3/events/RuleEngine/FieldDetector/ObjectsInside/Rule=no-parking-1"
+    )
+    assert state.active is False and state.candidate_id == first_id
+    assert state.duration_s == update.facts["duration_s"]
