@@ -107,8 +107,9 @@ def test_a_car_that_leaves_closes_its_episode_and_one_parking_after_the_cooldown
     scene.run(30, [])  # drives off: the episode's updates stop
     published = len(scene.firings)
     assert scene.rules.fired("park")[0].facts["dwell_s"] < 40  # its dwell stopped growing
-    scene.run(130, [])  # the place cools down: the episode is over
-    assert scene.rules.fired("park") == [] and len(scene.firings) == published
+    scene.run(130, [])  # the place cools down: the episode is over, its end published
+    assert scene.rules.fired("park") == [] and len(scene.firings) == published + 1
+    assert "ended_at" in scene.firings[-1].facts
     scene.run(40, [car(110)])  # another car parks there
     assert len(scene.firsts) == 2
     assert scene.firsts[1].facts["track_id"] != scene.firsts[0].facts["track_id"]
@@ -191,6 +192,15 @@ def test_a_new_track_id_after_occlusion_does_not_make_a_second_case_for_the_same
     assert len(scene.firings) == 1
 
 
+def test_a_part_of_a_parked_car_found_as_an_object_of_its_own_is_the_same_car() -> None:
+    scene = Scene(parking(min_dwell_s=20))
+    whole = car(100)  # 160 x 80
+    front = Detection(110, 640, 170, 698, 0.5, 2, "car")  # its front, inside the whole box
+    scene.run(22, [whole])
+    scene.run(60, [whole, front])  # the part becomes a track, stands still, dwells
+    assert len(scene.firsts) == 1
+
+
 def test_per_class_min_score_and_min_area_filter_detections() -> None:
     config = parking(min_dwell_s=10)
     config["classes"] = {"car": {"min_score": 0.6, "min_area": 0.005}}
@@ -256,7 +266,9 @@ def test_a_new_crowd_episode_within_the_cooldown_fires_nothing_and_after_it_fire
     assert len(scene.firings) == 1
     scene.run(60, [])
     scene.run(5, pair)
-    assert len(scene.firings) == 2
+    assert len(scene.firsts) == 2
+    (end,) = scene.updates  # the first episode's end, when its cooldown ran out
+    assert end.first is scene.firsts[0] and "ended_at" in end.facts
 
 
 def fallen(min_duration_s: float = 2) -> dict[str, Any]:
@@ -490,3 +502,70 @@ def test_a_clearer_sighting_is_published_as_an_update_before_the_dwell_grows_by_
     scene.run(5, [car(100, score=0.9)])  # the car seen clearly: a better snapshot
     (update,) = scene.updates
     assert update.facts["objects"][0]["score"] == 0.9 and update.first is first
+
+
+def _ended(scene: Scene) -> list[Firing]:
+    return [f for f in scene.firings if "ended_at" in f.facts]
+
+
+def test_a_parked_car_that_leaves_ends_its_episode_once_at_the_time_it_was_last_seen() -> None:
+    scene = Scene(parking(min_dwell_s=30, cooldown_s=120, update_every_s=10))
+    scene.run(100, [car(100)])  # parked; seen last at START + 100 s
+    assert _ended(scene) == []  # still there: no update says it ended
+    dwell = scene.rules.fired("park")[0].facts["dwell_s"]
+    scene.run(60, [])  # gone, but within the cooldown it may come back: not ended yet
+    assert _ended(scene) == [] and scene.rules.fired("park") and scene.rules.has_episodes
+    scene.run(80, [])  # the cooldown ran out: the episode is over
+    (end,) = _ended(scene)
+    assert not scene.rules.has_episodes
+    first = scene.firsts[0]
+    assert end.first is first and end.is_update and end.seq == scene.firings[-2].seq + 1
+    assert end.key == first.key and end.facts["track_id"] == first.facts["track_id"]
+    assert end.facts["ended_at"] == "2026-01-05T02:01:40.000Z"  # when it was last seen
+    assert end.facts["duration_s"] == dwell and end.facts["dwell_s"] == dwell
+    assert end.objects == () and end.facts["objects"][0]["label"] == "car"  # as last seen
+    assert end.wall > START + timedelta(seconds=200)  # published after the cooldown
+    scene.run(300, [])
+    assert len(_ended(scene)) == 1  # once
+
+
+def test_a_car_back_in_its_place_within_the_cooldown_does_not_end_its_episode() -> None:
+    scene = Scene(parking(min_dwell_s=30, cooldown_s=120))
+    scene.run(60, [car(100)])
+    scene.run(40, [])  # hidden behind a bus
+    scene.run(200, [car(100)])  # a new track id in the same place: the same episode
+    assert _ended(scene) == [] and len(scene.firsts) == 1
+
+
+def test_a_crowd_that_disperses_and_a_fallen_person_who_gets_up_end_their_episodes() -> None:
+    scene = Scene(crowd(min_count=3, min_duration_s=5, cooldown_s=30))
+    group = [person(100), person(300), person(500)]
+    scene.run(20, group)
+    scene.run(60, [])
+    (end,) = _ended(scene)
+    assert end.first is scene.firsts[0] and end.facts["max_count"] == 3
+    assert end.facts["ended_at"] == "2026-01-05T02:00:20.000Z"
+    assert end.facts["duration_s"] == end.facts["held_s"] == 19.0
+    fall = Scene(fallen(min_duration_s=3) | {"rules": [{**fallen()["rules"][0], "cooldown_s": 30}]})
+    down = Detection(80, 760, 220, 800, 0.6, 1, "fallen_person")
+    fall.run(10, [down])
+    fall.run(60, [person(100, y=800)])  # up and standing: not fallen any more
+    (up,) = _ended(fall)
+    assert up.first is fall.firsts[0] and up.facts["ended_at"] == "2026-01-05T02:00:10.000Z"
+
+
+def test_an_episodes_end_is_an_update_of_its_first_candidate_with_ended_at() -> None:
+    from gateway.video.analysis.candidate import build_candidate, candidate_id
+    from gateway.video.frame import Frame
+
+    scene = Scene(parking(min_dwell_s=30, cooldown_s=60))
+    scene.run(50, [car(100)])
+    scene.run(100, [])
+    (end,) = _ended(scene)
+    camera = CameraAnalysisConfig.model_validate(parking())
+    frame = Frame("cam-1", 1, end.wall, end.at, np.zeros((SIZE[0], SIZE[1], 3), np.uint8))
+    candidate = build_candidate(end, frame, camera, [], model="m")
+    assert candidate.facts["update_of"] == candidate_id(scene.firsts[0])
+    assert candidate.facts["ended_at"] == end.facts["ended_at"]
+    assert candidate.facts["track_id"] == scene.firsts[0].facts["track_id"]
+    assert candidate.id not in (candidate_id(f) for f in scene.firings[:-1])

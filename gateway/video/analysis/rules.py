@@ -14,6 +14,11 @@ fires nothing new for ``cooldown_s`` after the condition was last seen: within i
 track id in that place (a parked car lost behind a passing bus) or the zone condition
 coming back continues the episode.
 
+Ended: when an episode is dropped (its tracks gone and its place's cooldown over, or the
+zone condition not back within the cooldown), a last update firing says so: its facts
+carry ``ended_at`` (RFC 3339: when the condition was last seen holding, so an operator
+reads "gone at 14:02") and ``duration_s`` (from its start to then); it draws no objects.
+
 - ``dwell``: an object in the zone (standing still, when ``stationary``) for ``min_dwell_s``;
   with ``with_any``, only while one of those objects is in the zone too (a person at a
   stall: an umbrella, a chair, a table);
@@ -31,6 +36,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.clock import rfc3339
 from gateway.object_labels import object_name
 from gateway.video.analysis.settings import (
     CameraAnalysisConfig,
@@ -52,6 +58,10 @@ FLICKER_GRACE_S = 3.0
 FLICKER_GRACE_PASSES = 3
 #: boxes overlapping this much (IoU) are "the same place" for cooldowns
 SAME_PLACE_IOU = 0.5
+#: ... and so is a box lying this much within a fired one, or holding one that much: a
+#: part of the same object (a person's legs beside the whole person, a car half hidden by
+#: a passing bus) found as an object of its own
+SAME_PLACE_INSIDE = 0.8
 #: an update is published only when the facts grew materially since the last publication:
 #: a timer (dwell, down, held) by this factor, the count to a new maximum, or the lead
 #: object's score by ``UPDATE_SCORE_GAIN`` (a clearer snapshot)
@@ -130,6 +140,17 @@ def iou(a: Detection, b: Detection) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _same_place(a: Detection, b: Detection) -> bool:
+    """Overlapping by ``SAME_PLACE_IOU``, or the smaller lying ``SAME_PLACE_INSIDE``
+    within the larger."""
+    if iou(a, b) >= SAME_PLACE_IOU:
+        return True
+    ix = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    iy = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    smaller = min(a.area, b.area)
+    return smaller > 0 and ix * iy / smaller >= SAME_PLACE_INSIDE
+
+
 def in_schedule(windows: list[str], local: time) -> bool:
     """Whether ``local`` falls in any 'HH:MM-HH:MM' window (a window may span midnight)."""
     if not windows:
@@ -167,6 +188,7 @@ class _Episode:
     facts: dict[str, Any]
     since: float  # when the condition began (dwell, down, held count from here)
     seen: float  # when the condition was last seen holding
+    seen_wall: datetime  # the same, as the capture time of that frame
 
 
 @dataclass(slots=True)
@@ -252,6 +274,13 @@ class RuleEngine:
                 firings += self._line(rule, state, chosen, now, wall, frame_size, live)
         return firings
 
+    @property
+    def has_episodes(self) -> bool:
+        """Whether an episode is open (fired and not ended yet): its end is only found by
+        evaluating later updates (a hold pass is enough), so a caller that stops passing
+        frames of a still scene delays the end until something moves again."""
+        return any(state.fired for state in self._state.values())
+
     def fired(self, rule_id: str) -> list[Firing]:
         """The rule's ongoing episodes: each first firing with the facts as they are now."""
         return [
@@ -278,7 +307,7 @@ class RuleEngine:
     def _place_of(self, state: _RuleState, detection: Detection) -> str | None:
         """The key of the fired place ``detection`` stands in, if any."""
         for key, (boxes, _until) in state.places.items():
-            if any(iou(box, detection) >= SAME_PLACE_IOU for box in boxes):
+            if any(_same_place(box, detection) for box in boxes):
                 return key
         return None
 
@@ -355,7 +384,7 @@ class RuleEngine:
     ) -> Firing:
         firing = self._firing(rule, key, objects, now, wall, facts)
         state.fired[key] = _Episode(
-            first=firing, published=firing, facts=dict(facts), since=since, seen=now
+            first=firing, published=firing, facts=dict(facts), since=since, seen=now, seen_wall=wall
         )
         state.places[key] = (tuple(o.detection for o in objects), now + rule.cooldown_s)
         return firing
@@ -374,7 +403,7 @@ class RuleEngine:
         update when ``update_every_s`` has passed and the facts grew materially."""
         episode = state.fired[key]
         episode.facts.update(facts)
-        episode.seen = now
+        episode.seen, episode.seen_wall = now, wall
         state.places[key] = (tuple(o.detection for o in objects), now + rule.cooldown_s)
         every = rule.update_every_s
         if not every or now - episode.published.at < every:
@@ -395,13 +424,41 @@ class RuleEngine:
         episode.published = firing
         return [firing]
 
-    def _forget(self, state: _RuleState, live: set[str]) -> None:
+    def _forget(
+        self, rule: Rule, state: _RuleState, live: set[str], now: float, wall: datetime
+    ) -> list[Firing]:
         """Drop episodes that are over: none of their tracks is ``live`` and their place's
-        cooldown has run out (until then, the condition coming back continues them)."""
+        cooldown has run out (until then, the condition coming back continues them); each
+        dropped episode's end, as a last update."""
         state.aliases = {k: v for k, v in state.aliases.items() if k in live and v in state.fired}
         held = live | set(state.aliases.values())
+        ended = []
         for key in [k for k in state.fired if k not in held and k not in state.places]:
-            del state.fired[key]
+            ended.append(self._ended(rule, state.fired.pop(key), now, wall))
+        return ended
+
+    def _ended(self, rule: Rule, episode: _Episode, now: float, wall: datetime) -> Firing:
+        """The update that closes ``episode``: nothing drawn, its last facts kept (the
+        objects as last published), ``ended_at`` when the condition was last seen."""
+        last = episode.published
+        return Firing(
+            rule=rule,
+            camera_id=self.camera_id,
+            zone_id=rule.zone,
+            key=last.key,
+            objects=(),
+            at=now,
+            wall=wall,
+            title=last.title,
+            facts={
+                **last.facts,
+                **episode.facts,
+                "ended_at": rfc3339(episode.seen_wall),
+                "duration_s": round(episode.seen - episode.since, 1),
+            },
+            seq=last.seq + 1,
+            first=episode.first,
+        )
 
     # ----------------------------------------------------------------- rule types
 
@@ -471,8 +528,7 @@ class RuleEngine:
             firings.append(
                 self._fire(rule, state, key, [obj], now, wall, {fact: round(held, 1)}, now - held)
             )
-        self._forget(state, set(state.timers))
-        return firings
+        return firings + self._forget(rule, state, set(state.timers), now, wall)
 
     def _dwell(
         self,
@@ -494,7 +550,8 @@ class RuleEngine:
         if rule.with_any:
             beside = sorted({o.detection.label for o in companions})
             for firing in firings:
-                firing.facts["with"] = beside  # handed out below, never changed after
+                if firing.objects:  # (an episode's end keeps what was beside it then)
+                    firing.facts["with"] = beside  # handed out below, never changed after
         return firings
 
     def _fallen(
@@ -534,10 +591,12 @@ class RuleEngine:
             and timer is not None
             and timer.since <= state.fired[episode].seen + rule.cooldown_s
         )
-        self._forget(state, {episode} if back and episode is not None else set())
+        ended = self._forget(
+            rule, state, {episode} if back and episode is not None else set(), now, wall
+        )
         episode = next(iter(state.fired), None)
         if timer is None or timer.last != now or now - timer.since < rule.min_duration_s:
-            return []
+            return ended
         count = len(visible)
         if episode is not None:
             before = state.fired[episode]
@@ -546,11 +605,11 @@ class RuleEngine:
                 "max_count": max(before.facts.get("max_count", 0), count),
                 "held_s": round(now - before.since, 1),
             }
-            return self._update(rule, state, episode, visible, now, wall, facts)
+            return ended + self._update(rule, state, episode, visible, now, wall, facts)
         held = now - timer.since
         key = f"zone-{rule.zone or 'view'}-{timer.since:.3f}"
         facts = {"count": count, "max_count": count, "held_s": round(held, 1)}
-        return [self._fire(rule, state, key, visible, now, wall, facts, timer.since)]
+        return [*ended, self._fire(rule, state, key, visible, now, wall, facts, timer.since)]
 
     def _line(
         self,
