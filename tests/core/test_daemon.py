@@ -11,6 +11,7 @@ import pytest
 
 from adapters.mqtt import MqttConnection
 from adapters.mqtt.broker import free_port
+from adapters.storage.dead_letter_store import SqlDeadLetters
 from gateway import bootstrap
 from gateway.config import Config
 from gateway.contract import (
@@ -154,6 +155,12 @@ def test_a_dissatisfied_survey_from_mqtt_asks_for_a_reopen(
         assert daemon.feedback.applied == 1
         actions = [s.step.action for s in daemon.service.store.steps(case.id)]
         assert actions.count(Action.FEEDBACK) == 1
+        # the broken one is kept for admins, as refused candidates are
+        kept = SqlDeadLetters.for_store(daemon.service.store)
+        wait_until(lambda: kept.dead_letters(0, 5)[1] >= 1, 15, "the kept dead letter")
+        [letter], _ = kept.dead_letters(0, 5)
+        assert letter.record.topic == topics.feedback("call", "agi-1")
+        assert letter.record.code == "bad_json" and letter.record.head == b"{not json"
     finally:
         send.stop(publish_offline=False)
 
