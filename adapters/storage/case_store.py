@@ -1,6 +1,6 @@
-"""The core's database on SQLAlchemy 2 (Core): cases, steps, candidates, evidence, events, users.
+"""The core's database on SQLAlchemy 2 (Core): cases, steps, candidates, evidence, events.
 
-`SqlCaseStore` implements `gateway.core.ports.CaseStore` and `UserStore`. A
+`SqlCaseStore` implements `gateway.core.ports.CaseStore` (users are `user_store`'s). A
 `transaction()` is one database transaction (SQLite: ``BEGIN IMMEDIATE``, one writer at a
 time; PostgreSQL: ``SELECT ... FOR UPDATE`` on the case being changed). Reads outside a
 transaction use plain, short read transactions.
@@ -617,7 +617,7 @@ class SqlCaseTransaction:
 
 
 class SqlCaseStore:
-    """`CaseStore` + `UserStore` on one engine. ``close()`` disposes the pool."""
+    """`CaseStore` on one engine. ``close()`` disposes the pool."""
 
     def __init__(
         self,
@@ -653,7 +653,7 @@ class SqlCaseStore:
         return cls(engine, write_timeout_s=timeout_s, checkpointer=checkpointer)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         """This process's turn to write (SQLite); waits as long as SQLite's busy timeout."""
         if self._write_lock is None:
             yield
@@ -672,7 +672,7 @@ class SqlCaseStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlCaseTransaction]:
-        with self._writing(), self.engine.begin() as connection:
+        with self.writing(), self.engine.begin() as connection:
             tx = SqlCaseTransaction(connection)
             yield tx
             tx.flush()
@@ -832,77 +832,10 @@ class SqlCaseStore:
     def delete_events(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        with self._writing(), self.engine.begin() as c:
+        with self.writing(), self.engine.begin() as c:
             for start in range(0, len(seqs), 500):
                 c.execute(
                     sa.delete(t.event_outbox).where(
                         t.event_outbox.c.seq.in_(list(seqs[start : start + 500]))
                     )
                 )
-
-    # ------------------------------------------------------------------ users
-
-    def add_user(
-        self, name: str, role: str, department: str | None, password_hash: str, at: datetime
-    ) -> None:
-        with self._writing(), self.engine.begin() as c:
-            exists = c.execute(sa.select(t.users.c.name).where(t.users.c.name == name)).first()
-            values = {
-                "role": role,
-                "department": department,
-                "password_hash": password_hash,
-                "active": True,
-            }
-            if exists:
-                c.execute(sa.update(t.users).where(t.users.c.name == name).values(**values))
-            else:
-                c.execute(sa.insert(t.users).values(name=name, created_at=at, **values))
-
-    def user(self, name: str) -> dict[str, Any] | None:
-        with self._read() as c:
-            row = c.execute(sa.select(t.users).where(t.users.c.name == name)).mappings().first()
-        return dict(row) if row else None
-
-    def users(self) -> list[dict[str, Any]]:
-        with self._read() as c:
-            return [
-                dict(r) for r in c.execute(sa.select(t.users).order_by(t.users.c.name)).mappings()
-            ]
-
-    def set_active(self, name: str, active: bool) -> bool:
-        with self._writing(), self.engine.begin() as c:
-            result = c.execute(
-                sa.update(t.users).where(t.users.c.name == name).values(active=active)
-            )
-            if not active:
-                c.execute(sa.delete(t.tokens).where(t.tokens.c.user_name == name))
-            return result.rowcount == 1
-
-    def add_token(self, token_hash: str, user_name: str, expires_at: datetime) -> None:
-        with self._writing(), self.engine.begin() as c:
-            c.execute(
-                sa.insert(t.tokens).values(
-                    token_hash=token_hash, user_name=user_name, expires_at=expires_at
-                )
-            )
-
-    def token_user(self, token_hash: str, now: datetime) -> dict[str, Any] | None:
-        with self._read() as c:
-            row = (
-                c.execute(
-                    sa.select(t.users)
-                    .join(t.tokens, t.tokens.c.user_name == t.users.c.name)
-                    .where(
-                        t.tokens.c.token_hash == token_hash,
-                        t.tokens.c.expires_at > now,
-                        t.users.c.active.is_(True),
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
-
-    def delete_token(self, token_hash: str) -> None:
-        with self._writing(), self.engine.begin() as c:
-            c.execute(sa.delete(t.tokens).where(t.tokens.c.token_hash == token_hash))

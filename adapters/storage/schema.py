@@ -185,6 +185,8 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(300), nullable=False),
     sa.Column("active", sa.Boolean(), nullable=False, default=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # an inspector's unit grids (codes or code prefixes): the cases they see
+    sa.Column("grids", sa.JSON(), nullable=False, server_default="[]"),
 )
 
 tokens = sa.Table(

@@ -119,7 +119,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(ApiError)
     def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.detail)
+        response = _error(exc.status, exc.code, exc.detail)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -171,7 +173,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def states(_actor: Annotated[Actor, Depends(allow(ALL_USERS))]) -> dict[str, str]:
         return {str(s): label for s, label in STATE_LABELS.items()}
 
-    app.include_router(accounts_router(ctx))
+    app.include_router(accounts_router(ctx, grids))
     app.include_router(cases_router(ctx, grids))
     app.include_router(evaluation_router(ctx))
     app.include_router(open311_router(ctx))

@@ -24,6 +24,7 @@ class UserOut(_Out):
     role: str
     department: str | None = None
     active: bool = True
+    grids: list[str] = Field(default_factory=list, description="an inspector's unit grids")
 
 
 class LoginOut(_Out):
@@ -39,6 +40,26 @@ class UserIn(BaseModel):
     role: Literal["inspector", "operator", "shift_lead", "dispatcher", "department", "admin"]
     password: str = Field(min_length=8, max_length=200)
     department: str | None = Field(default=None, max_length=64)
+    grids: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="an inspector's unit grids: 14-digit codes or code prefixes (6-14 digits)",
+    )
+
+
+class UserPatch(BaseModel):
+    """What changes; a field not sent stays as it is (``department: null`` clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: (
+        Literal["inspector", "operator", "shift_lead", "dispatcher", "department", "admin"] | None
+    ) = None
+    department: str | None = Field(default=None, max_length=64)
+    grids: list[str] | None = Field(default=None, max_length=200)
+    active: bool | None = None
+    password: str | None = Field(
+        default=None, min_length=8, max_length=200, description="a new password (reset)"
+    )
 
 
 class EvidenceOut(_Out):

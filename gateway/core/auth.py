@@ -3,7 +3,12 @@
 Passwords are hashed with scrypt (stdlib, salted, parameters stored with the hash) and
 compared in constant time. A login returns a random bearer token; only its SHA-256 is
 stored, with an expiry. Each request's token resolves to an `Actor` (name, role,
-department) or is refused.
+department, an inspector's grids) or is refused.
+
+A new password, another role or department, and deactivation end the user's sessions
+at once: their tokens are deleted and the tokens verified recently are forgotten. No
+change may leave the centre without an active admin, and an admin cannot demote or
+deactivate themself.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 from datetime import timedelta
+from typing import Any
 
 from gateway.clock import Clock
-from gateway.core.ports import UserStore
+from gateway.core.ports import UserStore, UserUpdate
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -30,7 +37,26 @@ class AuthError(Exception):
 
 
 class UserError(ValueError):
-    """A user that cannot be created as given."""
+    """A user that cannot be created or changed as given (a bad value: the reason says)."""
+
+
+class UserConflict(Exception):
+    """A change refused by the state of the accounts: ``code`` is ``user_exists``,
+    ``last_admin`` or ``cannot_change_self``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class UserNotFound(LookupError):
+    pass
+
+
+_GRID = re.compile(r"^\d{6,14}$")
+#: `update_user`'s "leave as it is"
+KEEP: Any = object()
 
 
 def hash_password(password: str) -> str:
@@ -81,12 +107,103 @@ class Authenticator:
         self._cache: dict[str, tuple[Actor, float]] = {}
         self._cache_lock = threading.Lock()
 
-    def add_user(self, name: str, role: str, password: str, department: str | None = None) -> None:
-        """Create or update a user; raises `UserError` with the reason."""
+    def add_user(
+        self,
+        name: str,
+        role: str,
+        password: str,
+        department: str | None = None,
+        grids: tuple[str, ...] = (),
+    ) -> None:
+        """Create a user, or replace every field of an existing one and end their sessions
+        (``citygw core add-user``, the demo); raises `UserError` with the reason."""
+        values = self._checked(name, role, department, grids, password)
+        if self._users.replace_user(*values, self._clock.now()):
+            self._forget()
+
+    def create_user(
+        self,
+        name: str,
+        role: str,
+        password: str,
+        department: str | None = None,
+        grids: tuple[str, ...] = (),
+    ) -> None:
+        """A new user; `UserConflict` ``user_exists`` when the name is taken."""
+        values = self._checked(name, role, department, grids, password)
+        if not self._users.insert_user(*values, self._clock.now()):
+            raise UserConflict("user_exists", f"a user {name} exists; change it instead")
+
+    def update_user(
+        self,
+        name: str,
+        by: Actor,
+        *,
+        role: str | None = None,
+        department: str | None = KEEP,
+        grids: tuple[str, ...] | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        """Change what is given; returns the user as stored. A role that has no department
+        (or grids) drops the old one unless given. Raises `UserNotFound`, `UserError`,
+        `UserConflict` (``cannot_change_self``, ``last_admin``)."""
+        user = self._users.user(name)
+        if user is None:
+            raise UserNotFound(name)
+        new_role = role if role is not None else str(user["role"])
+        if department is KEEP:
+            department = user["department"] if new_role == Role.DEPARTMENT else None
+        if grids is None:
+            grids = tuple(user["grids"] or ()) if new_role == Role.INSPECTOR else ()
+        if name == by.name and (new_role != user["role"] or active is False):
+            raise UserConflict(
+                "cannot_change_self", "an admin cannot demote or deactivate themself"
+            )
+        _, parsed_role, department, grid_list, _ = self._checked(
+            name, new_role, department, grids, None
+        )
+        values: dict[str, Any] = {
+            "role": parsed_role,
+            "department": department,
+            "grids": grid_list,
+        }
+        if active is not None:
+            values["active"] = active
+        if password is not None:
+            _check_password(password)
+            values["password_hash"] = hash_password(password)
+        end_sessions = (
+            password is not None
+            or active is False
+            or parsed_role != user["role"]
+            or department != user["department"]
+        )
+        outcome = self._users.update_user(name, values, end_sessions=end_sessions)
+        self._forget()
+        if outcome is UserUpdate.NOT_FOUND:
+            raise UserNotFound(name)
+        if outcome is UserUpdate.LAST_ADMIN:
+            raise UserConflict("last_admin", "the centre would be left without an active admin")
+        updated = self._users.user(name)
+        if updated is None:
+            raise UserNotFound(name)
+        return updated
+
+    def _checked(
+        self,
+        name: str,
+        role: str,
+        department: str | None,
+        grids: tuple[str, ...] | list[str],
+        password: str | None,
+    ) -> tuple[str, str, str | None, list[str], str]:
+        """(name, role, department, grids, password hash) or `UserError` with the reason."""
         if (
             not name
             or len(name) > 64
             or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+            or not name.isascii()
         ):
             raise UserError("a user name is 1-64 letters, digits, '-', '_' or '.'")
         try:
@@ -103,11 +220,15 @@ class Authenticator:
                 )
         elif department is not None:
             raise UserError("only department users belong to a department")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise UserError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-        self._users.add_user(
-            name, str(parsed), department, hash_password(password), self._clock.now()
-        )
+        grid_list = sorted(set(grids))
+        if grid_list and parsed is not Role.INSPECTOR:
+            raise UserError("only inspectors are assigned grids")
+        if len(grid_list) > 200 or not all(_GRID.fullmatch(g) for g in grid_list):
+            raise UserError("grids are up to 200 unit grid codes or code prefixes (6-14 digits)")
+        if password is None:
+            return name, str(parsed), department, grid_list, ""
+        _check_password(password)
+        return name, str(parsed), department, grid_list, hash_password(password)
 
     def login(self, name: str, password: str) -> tuple[str, Actor]:
         user = self._users.user(name)
@@ -156,19 +277,31 @@ class Authenticator:
         with self._cache_lock:
             self._cache.clear()
 
-    def users(self) -> list[dict[str, object]]:
+    def users(self) -> list[dict[str, Any]]:
         return self._users.users()
 
-    def deactivate(self, name: str) -> bool:
-        """Stop a user from logging in; their tokens are revoked. False: no such user."""
-        done = self._users.set_active(name, False)
-        self._forget()
-        return done
+    def user(self, name: str) -> dict[str, Any] | None:
+        return self._users.user(name)
+
+    def deactivate(self, name: str, by: Actor) -> bool:
+        """Stop a user from logging in; their sessions end. False: no such user. Raises
+        `UserConflict` as `update_user`."""
+        try:
+            self.update_user(name, by, active=False)
+        except UserNotFound:
+            return False
+        return True
 
     @property
     def ttl(self) -> timedelta:
         return self._ttl
 
 
-def _actor(user: dict[str, object]) -> Actor:
-    return Actor(str(user["name"]), Role(str(user["role"])), user.get("department"))  # type: ignore[arg-type]
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _actor(user: dict[str, Any]) -> Actor:
+    grids = tuple(user.get("grids") or ()) if user["role"] == Role.INSPECTOR else ()
+    return Actor(str(user["name"]), Role(str(user["role"])), user.get("department"), grids)

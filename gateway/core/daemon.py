@@ -29,6 +29,7 @@ from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
+from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
@@ -105,7 +106,7 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
         number_prefix=core.case_number_prefix,
     )
     auth = Authenticator(
-        store,
+        SqlUsers.for_store(store),
         clock,
         token_ttl=timedelta(hours=core.token_ttl_hours),
         departments={d.id for d in core.departments},

@@ -7,10 +7,11 @@ all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from gateway.contract import CandidateCase, Evidence
@@ -145,13 +146,36 @@ class EvidenceBytes(Protocol):
     def read(self, sha256: str) -> bytes: ...
 
 
+class UserUpdate(StrEnum):
+    UPDATED = "updated"
+    NOT_FOUND = "not_found"
+    LAST_ADMIN = "last_admin"  # it would leave no active admin: nothing was changed
+
+
 class UserStore(Protocol):
-    def add_user(
-        self, name: str, role: str, department: str | None, password_hash: str, at: datetime
-    ) -> None: ...
+    def insert_user(
+        self,
+        name: str,
+        role: str,
+        department: str | None,
+        grids: list[str],
+        password_hash: str,
+        at: datetime,
+    ) -> bool: ...
+    def replace_user(
+        self,
+        name: str,
+        role: str,
+        department: str | None,
+        grids: list[str],
+        password_hash: str,
+        at: datetime,
+    ) -> bool: ...
+    def update_user(
+        self, name: str, values: Mapping[str, Any], *, end_sessions: bool
+    ) -> UserUpdate: ...
     def user(self, name: str) -> dict[str, Any] | None: ...
     def users(self) -> list[dict[str, Any]]: ...
-    def set_active(self, name: str, active: bool) -> bool: ...
     def add_token(self, token_hash: str, user_name: str, expires_at: datetime) -> None: ...
     def token_user(self, token_hash: str, now: datetime) -> dict[str, Any] | None: ...
     def delete_token(self, token_hash: str) -> None: ...

@@ -254,6 +254,32 @@ class IntakeConfig(_Section):
     )
 
 
+class LoginLimitConfig(_Section):
+    """Guessing passwords: failed logins lock an account, or a client address, for a while."""
+
+    account_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="failed logins to one account within window_minutes that lock it",
+    )
+    address_failures: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="failed logins from one client address within window_minutes that lock it",
+    )
+    window_minutes: float = Field(
+        default=15, gt=0, le=24 * 60, description="how far back failures are counted"
+    )
+    lockout_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=24 * 60,
+        description="how long a locked account or address is refused (429 with Retry-After)",
+    )
+
+
 class CoreConfig(_Section):
     database_url: str = Field(
         default="sqlite:///core.sqlite3",
@@ -323,6 +349,7 @@ class CoreConfig(_Section):
     live_view: LiveViewGrantConfig = Field(default_factory=LiveViewGrantConfig)
     camera_check: CameraCheckConfig = Field(default_factory=CameraCheckConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    login_limits: LoginLimitConfig = Field(default_factory=LoginLimitConfig)
 
     @model_validator(mode="after")
     def _tables_consistent(self) -> CoreConfig:

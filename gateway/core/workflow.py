@@ -198,6 +198,7 @@ class Actor:
     name: str
     role: Role
     department: str | None = None
+    grids: tuple[str, ...] = ()  # an inspector's unit grids (codes or code prefixes)
 
 
 SYSTEM_ACTOR = Actor("core", Role.SYSTEM)

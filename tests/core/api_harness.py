@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.dead_letter_store import SqlDeadLetters
+from adapters.storage.user_store import SqlUsers
 from gateway.clock import FakeClock
 from gateway.core import auth as auth_module
 from gateway.core.api import ApiContext, create_app
@@ -36,6 +37,7 @@ class Api:
     auth: Authenticator
     clock: FakeClock
     tokens: dict[str, str]
+    users: SqlUsers
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -50,8 +52,9 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
     config = core_config()
     clock = FakeClock(MONDAY_10)
     service = make_service(db_url, tmp_path / "evidence", clock, config)
+    users = SqlUsers.for_store(service.store)
     auth = Authenticator(
-        service.store,  # type: ignore[arg-type]
+        users,
         clock,
         token_ttl=timedelta(hours=8),
         departments={d.id for d in config.departments},
@@ -70,4 +73,4 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
         dead_letters=SqlDeadLetters.for_store(service.store),
     )
     app = create_app(context)
-    return Api(TestClient(app), service, auth, clock, tokens)
+    return Api(TestClient(app), service, auth, clock, tokens, users)

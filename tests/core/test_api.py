@@ -155,7 +155,7 @@ def test_a_token_expires(api: Api) -> None:
 
 
 def test_passwords_are_stored_hashed(api: Api) -> None:
-    stored = api.service.store.user("olga")  # type: ignore[attr-defined]
+    stored = api.users.user("olga")
     assert stored["password_hash"].startswith("scrypt$") and PASSWORD not in stored["password_hash"]
 
 
@@ -426,7 +426,7 @@ def test_a_verified_token_is_answered_from_memory_for_a_few_seconds_only(api: Ap
     cached = api.auth.cached_actor(token)
     assert cached is not None and cached.name == "dan"
     # revoked behind the API's back (another process): honoured once the entry is stale
-    api.service.store.delete_token(hashlib.sha256(token.encode()).hexdigest())  # type: ignore[attr-defined]
+    api.users.delete_token(hashlib.sha256(token.encode()).hexdigest())
     assert api.client.get("/api/v1/me", headers=api.headers("dispatcher")).status_code == 200
     api.clock.advance(seconds=CACHE_SECONDS + 0.1)
     assert api.auth.cached_actor(token) is None

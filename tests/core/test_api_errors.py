@@ -17,7 +17,13 @@ from tests.core.helpers import candidate
 
 CORE_DIR = Path(__file__).resolve().parents[2] / "gateway" / "core"
 #: name -> index of the code
-RAISERS = {"ApiError": 1, "TransitionRefused": 0, "VerificationRefused": 0, "_error": 1}
+RAISERS = {
+    "ApiError": 1,
+    "TransitionRefused": 0,
+    "VerificationRefused": 0,
+    "UserConflict": 0,
+    "_error": 1,
+}
 
 
 def server_codes() -> set[str]:

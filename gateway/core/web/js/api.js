@@ -73,7 +73,9 @@ async function request(method, path, { body, query, raw = false, timeoutMs = TIM
       /* not JSON: keep the status text */
     }
     if (response.status === 401 && path !== '/api/v1/auth/login') onUnauthenticated();
-    throw new ApiError(response.status, code, detail);
+    const err = new ApiError(response.status, code, detail);
+    err.retryAfter = Number(response.headers.get('Retry-After')) || null; // seconds (429)
+    throw err;
   }
   if (raw) return response;
   if (response.status === 204) return null;
@@ -83,6 +85,7 @@ async function request(method, path, { body, query, raw = false, timeoutMs = TIM
 export const api = {
   get: (path, query) => request('GET', path, { query }),
   post: (path, body) => request('POST', path, { body }),
+  patch: (path, body) => request('PATCH', path, { body }),
   raw: (path, query) => request('GET', path, { query, raw: true }),
 
   async login(name, password) {

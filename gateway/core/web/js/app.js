@@ -1,6 +1,6 @@
 // The console's shell: login, the role's menu, hash routing (#/view or #/case/<id>).
 import { api, clearSession, describeError, session, setUnauthenticatedHandler } from './api.js';
-import { ROLES, STATES, VIEWS, VIEW_TITLES } from './labels.js';
+import { LOGIN_LOCKED, ROLES, STATES, VIEWS, VIEW_TITLES } from './labels.js';
 import { h, setLocale, toast } from './ui.js';
 import * as board from './views/board.js';
 import * as cameras from './views/cameras.js';
@@ -78,7 +78,11 @@ function renderLogin(message) {
       location.hash = '';
       await start();
     } catch (err) {
-      error.textContent = err.status === 401 ? '用户名或密码错误' : `登录失败：${describeError(err)}`;
+      if (err.code === 'login_locked' && err.retryAfter) {
+        error.textContent = LOGIN_LOCKED.replace('{minutes}', String(Math.ceil(err.retryAfter / 60)));
+      } else {
+        error.textContent = err.status === 401 ? '用户名或密码错误' : `登录失败：${describeError(err)}`;
+      }
     }
   });
   main.replaceChildren(h('div', { class: 'login-wrap' }, form));

@@ -173,6 +173,9 @@ export const CAMERA_STATES = {
 };
 
 // what the core's API error codes mean, said to the user (api.js describeError)
+// the login page's message while an account or address is locked (Retry-After in minutes)
+export const LOGIN_LOCKED = '登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试';
+
 export const ERRORS = {
   network: '无法连接核心服务，请检查网络后重试',
   unauthenticated: '登录已失效，请重新登录',
@@ -201,7 +204,10 @@ export const ERRORS = {
   unknown_grid: '单元网格编码不存在，请核对后重新填写',
   bad_user: '用户信息不符合要求',
   user_not_found: '找不到该用户',
-  cannot_deactivate_self: '不能停用自己的账号',
+  user_exists: '该用户名已存在，请在列表中修改该用户',
+  cannot_change_self: '不能更改自己的角色，也不能停用自己的账号',
+  last_admin: '系统至少要保留一名启用的管理员',
+  login_locked: '登录失败次数过多，已暂时锁定，请稍后再试',
   live_view_not_configured: '核心未配置实时画面授权',
   call_records_unavailable: '核心未提供来电记录',
   camera_checks_unavailable: '核心未提供摄像头核查',
@@ -232,6 +238,9 @@ export const FIELDS = {
   request_id: '上报编号',
   name: '用户名',
   password: '密码',
+  role: '角色',
+  grids: '负责网格',
+  active: '启用',
   state: '状态',
   limit: '每页条数',
   offset: '起始位置',
