@@ -57,3 +57,25 @@ def test_updates_of_parked_cars_are_recorded_on_each_car_s_one_case_with_their_s
             assert {c.evidence[0].sha256 for c in mine} <= snapshots
     finally:
         service.store.close()  # type: ignore[attr-defined]
+
+
+def test_a_parked_car_that_left_shows_on_its_case_when_it_was_last_seen(tmp_path: Path) -> None:
+    scene = Scene(parking(min_dwell_s=60, update_every_s=60, cooldown_s=120))
+    scene.run(5 * 60, [car(100)])  # parked five minutes
+    scene.run(200, [])  # gone; the cooldown runs out
+    published = [as_candidate(f) for f in scene.firings]
+    assert "ended_at" in published[-1].facts
+    service = make_service(
+        f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path / "evidence", FakeClock(MONDAY_10)
+    )
+    try:
+        for candidate in published[:-1]:
+            service.store_candidates([candidate])
+        (case,) = service.store.list_cases(CaseFilter())[0]
+        assert "ended_at" not in case.facts  # still there
+        assert service.store_candidates([published[-1]]) == [True]
+        (case,) = service.store.list_cases(CaseFilter())[0]
+        assert case.facts["ended_at"] == published[-1].facts["ended_at"]  # gone at
+        assert case.facts["duration_s"] == published[-1].facts["duration_s"]
+    finally:
+        service.store.close()  # type: ignore[attr-defined]

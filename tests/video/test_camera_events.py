@@ -362,3 +362,31 @@ def test_the_test_device_re_sends_alarm_states_to_each_new_subscription() -> Non
         (PARKING, "Initialized", {"IsInside": "false"}),
         (PARKING, "Initialized", {"IsInside": "false"}),
     ]
+
+
+def test_an_alarms_end_is_recorded_on_the_case_its_start_opened(tmp_path: Path) -> None:
+    from gateway.core.ports import CaseFilter
+    from gateway.core.workflow import Action
+    from tests.core.helpers import MONDAY_10, make_service
+
+    clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    published: list[CandidateCase] = []
+    rules = _rules(clock, published)
+    rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "true"}, clock.now()))
+    clock.advance(14 * 60)
+    rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "false"}, clock.now()))
+    first, end = published
+    service = make_service(
+        f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path / "evidence", FakeClock(MONDAY_10)
+    )
+    try:
+        assert service.store_candidates([first]) == [True]
+        assert service.store_candidates([end]) == [True]
+        cases = service.store.list_cases(CaseFilter())[0]
+        (case,) = cases  # the end is no second case
+        assert case.facts["ended_at"] == "2026-03-02T08:14:00.000Z"
+        assert case.facts["duration_s"] == 840.0 and case.facts["active"] is False
+        steps = [s.step.action for s in service.store.steps(case.id)]
+        assert steps == [Action.CREATE, Action.REDETECTED]
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
