@@ -390,3 +390,15 @@ def test_an_alarms_end_is_recorded_on_the_case_its_start_opened(tmp_path: Path) 
         assert steps == [Action.CREATE, Action.REDETECTED]
     finally:
         service.store.close()  # type: ignore[attr-defined]
+
+
+def test_camera_event_topics_are_one_segment_per_topic_part_and_one_for_the_source() -> None:
+    topics = Topics("citygw/v1")
+    assert topics.camera_event("gate-3", "tnsaxis:VideoSource/Tamper", {}) == (
+        "citygw/v1/cameras/gate-3/events/VideoSource/Tamper/-"
+    )
+    odd = topics.camera_event("gate-3", "tns1:Rule+Engine/#", {"Rule": "a/b", "Token": "x"})
+    assert odd == "citygw/v1/cameras/gate-3/events/Rule_Engine/_/Rule=a_b,Token=x"
+    long_a = topics.camera_event("gate-3", PARKING, {"Rule": "r" * 300 + "a"})
+    long_b = topics.camera_event("gate-3", PARKING, {"Rule": "r" * 300 + "b"})
+    assert long_a != long_b and all(len(p) <= 120 for p in long_a.split("/"))
