@@ -25,7 +25,9 @@ import cv2
 import numpy as np
 
 from gateway.contract import Evidence, EvidenceRole
+from gateway.object_labels import object_name
 from gateway.video.detection import Detection
+from gateway.video.drawing import Label, draw_labels
 
 if TYPE_CHECKING:  # ports imports this module
     from gateway.video.ports import SourcePacket
@@ -58,12 +60,15 @@ def _box_colour(detection: Detection) -> tuple[int, int, int]:
     return _PALETTE[detection.class_id % len(_PALETTE)]
 
 
-def _label_text(detection: Detection) -> str:
-    text = f"{detection.label} {detection.score:.2f}"
-    if detection.track_id is not None:
-        text = f"#{detection.track_id} {text}"
-    # OpenCV's Hershey fonts draw ASCII only: keep labels readable rather than '???'
-    return text.encode("ascii", "replace").decode("ascii")
+def _label(detection: Detection, x: int, y: int) -> Label:
+    track = f"#{detection.track_id} " if detection.track_id is not None else ""
+    return Label(
+        text=f"{track}{object_name(detection.kind or detection.label)} {detection.score:.2f}",
+        ascii_text=f"{track}{detection.label} {detection.score:.2f}",
+        at=(x, y),
+        background=_box_colour(detection),
+        colour=(0, 0, 0),
+    )
 
 
 def annotated_snapshot(
@@ -73,10 +78,12 @@ def annotated_snapshot(
     quality: int = 85,
     zones: Sequence[Sequence[tuple[float, float]]] = (),
     caption: str = "",
+    caption_ascii: str = "",
 ) -> bytes:
     """A JPEG of ``image`` (BGR uint8 HxWx3) with each detection's box and label drawn,
     the outline of each zone (corners in pixels) and a caption (what fired, for how long)
-    in the top-left corner.
+    in the top-left corner; labels in Chinese (`gateway.video.drawing`), ``caption_ascii``
+    where no CJK font is installed.
 
     The input image is never modified (drawing happens on a copy).
     """
@@ -92,7 +99,8 @@ def annotated_snapshot(
     canvas = image.copy()
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
-    font_scale = max(0.4, min(width, height) / 900)
+    text_px = max(12, round(min(width, height) / 36))
+    labels: list[Label] = []
     for zone in zones:
         corners = np.round(np.asarray(zone, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [corners], True, (0, 0, 0), thickness + 2, cv2.LINE_AA)
@@ -106,36 +114,12 @@ def annotated_snapshot(
         # a dark rim under the coloured line keeps the box visible on any background
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        text = _label_text(detection)
-        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        ty = y1 - 4 if y1 - th - baseline - 4 >= 0 else min(height - 1, y2 + th + 4)
-        cv2.rectangle(
-            canvas, (x1, ty - th - baseline), (min(width - 1, x1 + tw + 4), ty + 2), colour, -1
-        )
-        cv2.putText(
-            canvas,
-            text,
-            (x1 + 2, ty - 2),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
+        labels.append(_label(detection, x1, y1))
     if caption:
-        text = caption.encode("ascii", "replace").decode("ascii")
-        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        cv2.rectangle(canvas, (0, 0), (tw + 8, th + baseline + 8), (0, 0, 0), -1)
-        cv2.putText(
-            canvas,
-            text,
-            (4, th + 4),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            _ZONE_COLOUR,
-            1,
-            cv2.LINE_AA,
+        labels.append(
+            Label(caption, caption_ascii or caption, (0, 0), (0, 0, 0), _ZONE_COLOUR, above=False)
         )
+    draw_labels(canvas, labels, text_px)
     ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise EvidenceError("JPEG encoding failed")
@@ -150,10 +134,18 @@ def snapshot_evidence(
     quality: int = 85,
     zones: Sequence[Sequence[tuple[float, float]]] = (),
     caption: str = "",
+    caption_ascii: str = "",
 ) -> Evidence:
     """`annotated_snapshot` as content-hashed `Evidence` (role snapshot, image/jpeg)."""
     return Evidence.from_bytes(
-        annotated_snapshot(image, detections, quality=quality, zones=zones, caption=caption),
+        annotated_snapshot(
+            image,
+            detections,
+            quality=quality,
+            zones=zones,
+            caption=caption,
+            caption_ascii=caption_ascii,
+        ),
         media_type="image/jpeg",
         role=EvidenceRole.SNAPSHOT,
         name=name,

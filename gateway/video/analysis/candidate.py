@@ -34,17 +34,24 @@ def candidate_id(firing: Firing) -> str:
     return stable_message_id(firing.camera_id, firing.rule.id, firing.key, rfc3339(firing.wall))
 
 
-def snapshot_caption(firing: Firing) -> str:
-    """What fired, for how long: drawn on the snapshot (digits and codes only, so any
-    reader can read it; the console shows the same facts in words)."""
+#: how the caption says each timer: (Chinese, ASCII fallback)
+_TIMERS = {"dwell_s": ("停留", "dwell"), "down_s": ("倒地", "down"), "held_s": ("持续", "held")}
+
+
+def snapshot_caption(firing: Firing) -> tuple[str, str]:
+    """What fired, for how long, drawn on the snapshot: in Chinese, and in ASCII for a
+    machine without a CJK font (e.g. "0505 停留 125 秒", "0505 dwell 125 s")."""
     facts = firing.facts
-    parts = [firing.rule.event_code, f"#{facts.get('track_id', firing.key)}".split("@")[0]]
-    for key, unit in (("dwell_s", "s"), ("down_s", "s"), ("held_s", "s")):
-        if key in facts:
-            parts.append(f"{round(float(facts[key]))}{unit}")
+    chinese, plain = [firing.rule.event_code], [firing.rule.event_code]
     if "count" in facts:
-        parts.append(f"n={facts['count']}")
-    return "  ".join(parts)
+        chinese.append(f"{facts['count']} 人")
+        plain.append(f"n={facts['count']}")
+    for key, (word, ascii_word) in _TIMERS.items():
+        if key in facts:
+            seconds = round(float(facts[key]))
+            chinese.append(f"{word} {seconds} 秒")
+            plain.append(f"{ascii_word} {seconds} s")
+    return "  ".join(chinese), "  ".join(plain)
 
 
 def build_candidate(

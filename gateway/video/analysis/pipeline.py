@@ -644,6 +644,7 @@ class AnalysisPipeline:
         ]
         camera = self._cameras[firing.camera_id]
         zone = camera.config.zones.get(firing.zone_id) if firing.zone_id else None
+        caption, caption_ascii = snapshot_caption(firing)
         evidence: list[Evidence] = [
             snapshot_evidence(
                 frame.image,
@@ -653,7 +654,8 @@ class AnalysisPipeline:
                 zones=[[(x * frame.width, y * frame.height) for x, y in zone.polygon]]
                 if zone is not None
                 else [],
-                caption=snapshot_caption(firing),
+                caption=caption,
+                caption_ascii=caption_ascii,
             )
         ]
         if (
