@@ -309,12 +309,20 @@ def check_candidate_topic(candidate: CandidateCase, topic: str, topics: Topics) 
     """Raise `ContractError` ``source_mismatch`` unless ``topic`` is the candidate topic of
     its own source (``candidates/<source.kind>/<source.id>``): a producer speaks for itself."""
     source = candidate.source
-    expected = topics.candidate(source.kind, source.id)
+    _check_source_topic("candidate", source, topic, topics.candidate(source.kind, source.id))
+
+
+def check_feedback_topic(feedback: CaseFeedback, topic: str, topics: Topics) -> None:
+    """As `check_candidate_topic`, for ``feedback/<source.kind>/<source.id>``."""
+    source = feedback.source
+    _check_source_topic("feedback", source, topic, topics.feedback(source.kind, source.id))
+
+
+def _check_source_topic(what: str, source: Source, topic: str, expected: str) -> None:
     if topic != expected:
         raise ContractError(
             "source_mismatch",
-            f"a candidate from {source.kind}/{source.id} belongs on {expected}, "
-            f"not on {topic[:300]}",
+            f"a {what} from {source.kind}/{source.id} belongs on {expected}, not on {topic[:300]}",
         )
 
 

@@ -2,9 +2,9 @@
 
 Messages wait in a bounded queue (the MQTT thread waits when it is full); one worker
 applies each to its case (a dissatisfied survey becomes a reopen request) and only then
-acknowledges it. A payload that breaks the contract is kept as a dead letter (``kept``,
-the core's database) and goes to the dead-letter topic; a
-feedback for an unknown case number or a case not yet closed is logged and dropped
+acknowledges it. A payload that breaks the contract (or comes on another source's topic)
+is kept as a dead letter (``kept``, the core's database) and goes to the dead-letter
+topic; a feedback for an unknown case number or a case not yet closed is logged and dropped
 (it can never apply later); a database failure leaves it unacknowledged for redelivery.
 """
 
@@ -15,7 +15,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.clock import utc_now
-from gateway.contract import CaseFeedback, ContractError, Source, dead_letter_for, parse_message
+from gateway.contract import (
+    CaseFeedback,
+    ContractError,
+    Source,
+    check_feedback_topic,
+    dead_letter_for,
+    parse_message,
+)
 from gateway.core.service import CaseService
 from gateway.dead_letters import DeadLetterRecord, DeadLetterSink, is_os_error, keep, message_id_of
 from gateway.inbound_queue import InboundQueue
@@ -65,6 +72,9 @@ class FeedbackConsumer:
     def _handle(self, message: InboundMessage) -> None:
         try:
             feedback = parse_message(message.payload, expect=CaseFeedback)
+            assert isinstance(feedback, CaseFeedback)
+            # a producer speaks for itself: only on its own source's topic
+            check_feedback_topic(feedback, message.topic, self._dead_letters.topics)
         except ContractError as error:
             log.warning(
                 "rejected feedback on %s: %s: %s", message.topic, error.code, error.reason[:300]
@@ -89,7 +99,6 @@ class FeedbackConsumer:
             self._dead_letters.dead_letter(letter, self._consumer.id)
             message.ack()
             return
-        assert isinstance(feedback, CaseFeedback)
         result = self._inbound.retry(
             f"storing feedback {feedback.id}", lambda: self._service.feedback(feedback)
         )

@@ -11,7 +11,8 @@ import pytest
 from adapters.storage.database import is_outage, migrate, open_engine
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from gateway.clock import FakeClock
-from gateway.contract import ContractError, Source, SourceKind, Topics
+from gateway.contract import CaseFeedback, ContractError, Source, SourceKind, Topics
+from gateway.core.feedback import FeedbackConsumer
 from gateway.dead_letters import HEAD_BYTES, DeadLetterRecord
 from gateway.ingest import CandidateIngest
 from gateway.publishing import ContractPublisher
@@ -169,5 +170,35 @@ def test_the_real_store_refusing_one_candidate_keeps_its_neighbours_and_the_dead
             assert "NUL" in letters[0].record.reason
         else:
             assert service.store.candidate_count() == 5 and total == 0
+    finally:
+        service.store.close()
+
+
+def test_feedback_on_another_sources_topic_is_kept_as_a_dead_letter_and_not_applied(
+    tmp_path: Path,
+) -> None:
+    service = make_service(
+        f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path / "e", FakeClock(MONDAY_10)
+    )
+    kept = SqlDeadLetters.for_store(service.store)
+    consumer = FeedbackConsumer(
+        service,
+        ContractPublisher(NoPublisher(), Topics()),
+        Source(kind=SourceKind.CORE, id="c"),
+        kept=kept,
+    )
+    feedback = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        case_number="C00000001",
+        satisfaction="dissatisfied",
+    )
+    forged = FakeMessage(Topics().feedback("call", "agi-2"), feedback.to_json())
+    try:
+        consumer._handle(forged)  # type: ignore[arg-type]
+        assert forged.acked and consumer.applied == 0 and consumer.ignored == 0
+        [letter], total = kept.dead_letters(0, 5)
+        assert total == 1 and letter.record.code == "source_mismatch"
+        assert "belongs on citygw/v1/feedback/call/agi-1" in letter.record.reason
+        assert letter.record.message_id == feedback.id
     finally:
         service.store.close()

@@ -14,11 +14,13 @@ from gateway.contract import (
     MAX_FACTS_BYTES,
     MAX_FACTS_DEPTH,
     CandidateCase,
+    CaseFeedback,
     ContractError,
     Source,
     SourceKind,
     Topics,
     check_candidate_topic,
+    check_feedback_topic,
     parse_message,
 )
 from tests.foundation.poison_corpus import corpus, generated, pathological, valid_document
@@ -171,3 +173,15 @@ def test_any_value_in_any_field_is_accepted_or_refused_with_a_code(
         }, error.code
     else:
         assert isinstance(message, CandidateCase)
+
+
+def test_feedback_too_is_accepted_only_on_its_own_sources_topic() -> None:
+    topics = Topics()
+    feedback = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"), case_number="C1", satisfaction="satisfied"
+    )
+    check_feedback_topic(feedback, "citygw/v1/feedback/call/agi-1", topics)
+    with pytest.raises(ContractError) as caught:
+        check_feedback_topic(feedback, "citygw/v1/feedback/call/agi-2", topics)
+    assert caught.value.code == "source_mismatch"
+    assert caught.value.reason.startswith("a feedback from call/agi-1 belongs on")
