@@ -4,15 +4,19 @@ The probe is built and the ProbeMatches parsed with the `wsdiscovery` package; t
 I/O is ours, so it is bounded (``timeout_s``), leaves no threads behind, and reads the
 replies that come back to the probing socket (the package's threaded client does not
 read replies to a directed probe). A multicast probe goes to 239.255.255.250:3702 out of
-the configured local address; a directed probe asks one device by unicast.
+the configured local address, or, with none configured, out of every IPv4 interface that
+is up and can multicast, loopback included (one socket each, all read together); a
+directed probe asks one device by unicast.
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import logging
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
@@ -27,8 +31,31 @@ MULTICAST_GROUP = ("239.255.255.250", 3702)
 ONVIF_TYPE = QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")
 
 
+_SIOCGIFFLAGS, _SIOCGIFADDR = 0x8913, 0x8915  # Linux ioctls: an interface's flags, address
+_IFF_UP, _IFF_LOOPBACK, _IFF_MULTICAST = 0x1, 0x8, 0x1000
+
+
 class DiscoveryError(Exception):
     pass
+
+
+def multicast_interfaces() -> list[tuple[str, str]]:
+    """(name, IPv4 address) of each interface that is up and can send multicast, loopback
+    included (its first IPv4 address; Linux)."""
+    found: list[tuple[str, str]] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                flags = struct.unpack(
+                    "H", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request)[16:18]
+                )[0]
+                address = socket.inet_ntoa(fcntl.ioctl(sock.fileno(), _SIOCGIFADDR, request)[20:24])
+            except OSError:
+                continue  # no IPv4 address on it
+            if flags & _IFF_UP and flags & (_IFF_MULTICAST | _IFF_LOOPBACK):
+                found.append((name, address))
+    return found
 
 
 @dataclass(frozen=True)
@@ -72,10 +99,20 @@ def discover_devices(
     *,
     timeout_s: float = 3.0,
     address: str | None = None,
+    addresses: list[str] | None = None,
     target_host: str | None = None,
     target_port: int | None = None,
 ) -> list[DiscoveredDevice]:
-    """ONVIF devices that answered within ``timeout_s`` (deduplicated by endpoint)."""
+    """ONVIF devices that answered within ``timeout_s`` (deduplicated by endpoint).
+
+    A multicast probe goes out of ``address``, or of each of ``addresses``, or (neither
+    given) of every interface `multicast_interfaces` finds.
+    """
+    if target_host is None and address is None:
+        local = addresses if addresses is not None else [a for _, a in multicast_interfaces()]
+        if not local:
+            raise DiscoveryError("no IPv4 interface that is up can send multicast")
+        return _discover_from_all(local, timeout_s)
     if address is not None:
         try:
             ipaddress.IPv4Address(address)
@@ -109,3 +146,45 @@ def discover_devices(
             if target_host is not None and found:
                 break  # a directed probe has one answer
     return sorted(found.values(), key=lambda d: d.endpoint)
+
+
+def _discover_from_all(addresses: list[str], timeout_s: float) -> list[DiscoveredDevice]:
+    """One multicast probe out of each local address, all answers read together."""
+    message_id, probe = probe_message()
+    sockets: list[socket.socket] = []
+    problems: list[str] = []
+    try:
+        for address in addresses:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+            try:
+                sock.bind((address, 0))
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                sock.setsockopt(
+                    socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address)
+                )
+                sock.sendto(probe, MULTICAST_GROUP)
+            except OSError as exc:
+                problems.append(f"{address}: {exc.strerror or exc}")
+                sock.close()
+                continue
+            sockets.append(sock)
+        if not sockets:
+            raise DiscoveryError(
+                f"cannot send the probe from any interface ({'; '.join(problems)})"
+            )
+        for problem in problems:
+            log.warning("WS-Discovery: no probe out of %s", problem)
+        found: dict[str, DiscoveredDevice] = {}
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select(sockets, [], [], left)
+            if not ready:
+                break
+            for sock in ready:
+                data, sender = sock.recvfrom(65536)
+                for device in parse_probe_matches(data, f"{sender[0]}:{sender[1]}", message_id):
+                    found.setdefault(device.endpoint, device)
+        return sorted(found.values(), key=lambda d: d.endpoint)
+    finally:
+        for sock in sockets:
+            sock.close()
