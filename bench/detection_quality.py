@@ -493,8 +493,8 @@ def crowd_events(
 ) -> dict[str, Any]:
     listed = []
     for c in candidates:
-        if c.facts["rule_id"] != "crowd":
-            continue
+        if c.facts["rule_id"] != "crowd" or "ended_at" in c.facts:
+            continue  # (an episode's end carries its last count, not its frame's)
         seq = c.facts["frame_seq"]
         nearest = min(truth, key=lambda i: abs(i - seq))
         listed.append(
