@@ -38,6 +38,7 @@ from adapters.mqtt.broker import MosquittoBroker, free_port
 from gateway import bootstrap
 from gateway.config import Config
 from gateway.core.daemon import build_service, run_core
+from gateway.core.dispatch import known_grids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "citygw-demo"
@@ -156,8 +157,11 @@ def _port_free(port: int) -> bool:
 def start_core(demo: Demo, config: Config) -> None:
     service, auth = build_service(config)
     try:
+        # the demo's inspector covers every county of the grid table
+        counties = tuple(sorted({code[:6] for code in known_grids(config.core)}))
         for role, (name, department) in DEMO_USERS.items():
-            auth.add_user(name, role, DEMO_PASSWORD, department)
+            grids = counties if role == "inspector" else ()
+            auth.add_user(name, role, DEMO_PASSWORD, department, grids)
     finally:
         service.store.close()  # type: ignore[attr-defined]
     demo.thread(

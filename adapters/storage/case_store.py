@@ -33,6 +33,7 @@ from gateway.core.ports import (
     Box,
     CaseDetail,
     CaseFilter,
+    CaseScope,
     ConcurrentUpdate,
     EvidenceLink,
     StoredStep,
@@ -616,6 +617,21 @@ class SqlCaseTransaction:
             )
 
 
+def _in_scope(scope: CaseScope) -> sa.ColumnElement[bool]:
+    col = t.cases.c
+    reported = (
+        sa.select(t.candidates.c.id)
+        .where(
+            t.candidates.c.case_id == col.id,
+            t.candidates.c.source_kind.in_(["inspector", "api"]),
+            t.candidates.c.source_id == scope.reporter_id,
+        )
+        .exists()
+    )
+    on_grids = [col.grid_code.startswith(g, autoescape=True) for g in scope.grids]
+    return sa.or_(reported, *on_grids)
+
+
 class SqlCaseStore:
     """`CaseStore` on one engine. ``close()`` disposes the pool."""
 
@@ -725,6 +741,8 @@ class SqlCaseStore:
             conditions.append(col.deadline < query.deadline_before)
         if query.number:
             conditions.append(col.number == query.number)
+        if query.scope is not None:
+            conditions.append(_in_scope(query.scope))
         page = {"offset": query.offset, "limit": query.limit}
         if conditions:
             count: sa.Executable = _COUNT_CASES.where(*conditions)

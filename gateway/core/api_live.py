@@ -30,7 +30,7 @@ from fastapi.responses import StreamingResponse
 from gateway import live_tokens
 from gateway.core.api_base import ApiContext, ApiError, allow
 from gateway.core.auth import AuthError
-from gateway.core.case_views import case_out
+from gateway.core.case_views import case_out, in_scope
 from gateway.core.live import CASE, HubClosed, HubFull, LiveEvent, LiveParts
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
@@ -186,6 +186,11 @@ def live_router(ctx: ApiContext) -> APIRouter:
         def wants(event: LiveEvent) -> bool:
             if actor.role is Role.DEPARTMENT:
                 return event.kind == CASE and event.department == actor.department
+            if actor.role is Role.INSPECTOR and event.kind == CASE:
+                # a bare event (a bulk change) says no more than an id: the client reloads
+                # its list, which is scoped; a summarised one is sent in reach only
+                summary = event.data.get("case")
+                return summary is None or in_scope(actor, summary)
             return True
 
         name = f"{actor.name}@{request.client.host if request.client else '?'}"

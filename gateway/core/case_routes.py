@@ -37,7 +37,15 @@ from gateway.core.api_schemas import (
     TransitionIn,
     TransitionOut,
 )
-from gateway.core.case_views import case_out, detail_out, step_out, visible_case, visible_detail
+from gateway.core.case_views import (
+    case_out,
+    detail_out,
+    reporter_id,
+    scope_of,
+    step_out,
+    visible_case,
+    visible_detail,
+)
 from gateway.core.dispatch import UnitGrid
 from gateway.core.intake import case_id_for
 from gateway.core.ports import CaseFilter
@@ -67,6 +75,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             event_code=q.event_code,
             grid_prefix=q.grid,
             department=actor.department if actor.role is Role.DEPARTMENT else q.department,
+            scope=scope_of(actor),
             created_from=q.created_from,
             created_to=q.created_to,
             offset=offset,
@@ -86,7 +95,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
                 "total": total,
                 "offset": offset,
                 "limit": limit,
-                "items": [case_out(ctx, c) for c in cases],
+                "items": [case_out(ctx, c, actor) for c in cases],
             }
         )
 
@@ -99,7 +108,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         if body.grid_code and grid is None:
             raise ApiError(422, "unknown_grid", f"no unit grid {body.grid_code} in the grid table")
         candidate = CandidateCase.create(
-            source=Source(kind=kind, id=re.sub(r"[^A-Za-z0-9_\-]", "-", actor.name)[:64] or "api"),
+            source=Source(kind=kind, id=reporter_id(actor.name)),
             id=body.request_id or new_message_id("api"),
             ts=ctx.clock.now(),
             event_code=body.event_code,
@@ -144,6 +153,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             states=(str(CaseState.PROCESSING), str(CaseState.REPORTED)),
             deadline_before=ctx.clock.now(),
             department=actor.department if actor.role is Role.DEPARTMENT else None,
+            scope=scope_of(actor),
             offset=offset,
             limit=limit,
         )
@@ -152,7 +162,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             "total": total,
             "offset": offset,
             "limit": limit,
-            "items": [case_out(ctx, c) for c in cases],
+            "items": [case_out(ctx, c, actor) for c in cases],
         }
 
     @router.get("/api/v1/cases/{case_id}", response_model=CaseDetailOut, tags=["cases"])
@@ -198,7 +208,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         )
         result = ctx.service.transition(case_id, command, actor)
         seq = ctx.service.store.steps(case_id)[-1].seq
-        return {"case": case_out(ctx, result.case), "step": step_out(seq, result.step)}
+        return {"case": case_out(ctx, result.case, actor), "step": step_out(seq, result.step)}
 
     @router.post(
         "/api/v1/cases/{case_id}/attachments",

@@ -1,20 +1,78 @@
 """How a case is shown to someone: which cases they may see, and the JSON they get.
 
+Reach: a department user sees their department's cases; an inspector (监督员) the cases
+on the grids assigned to them and those they reported (`scope_of`); everyone else all.
 `visible_case` / `visible_detail` answer 404 (never 403: a case one may not see does not
-exist for them) for a case outside the actor's reach; `case_out` is a case in a list,
-`detail_out` the case page's body (with its allowed actions, candidates and evidence),
-`step_out` one step of its log. Every route that shows a case goes through here.
+exist for them) for a case outside the actor's reach.
+
+Shape: `case_out` is a case in a list, `detail_out` the case page's body (with its
+allowed actions, candidates and evidence), `step_out` one step of its log. Reporters'
+phone numbers (the callback number, the caller's number of a hotline case) are masked
+(138****8000) for every role but those who call back: operators, shift leads, admins.
+Every route that shows a case goes through here.
 """
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.api_base import ApiContext, ApiError
-from gateway.core.ports import CaseDetail
+from gateway.core.ports import CaseDetail, CaseFilter, CaseScope
 from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
 
+#: the roles that call reporters back and see their numbers whole
+CALLBACK_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
+#: facts holding a reporter's phone number
+_PHONE_FACTS = ("caller", "caller_id", "callback_number")
 
-def case_out(ctx: ApiContext, case: Case) -> dict[str, Any]:
+
+def reporter_id(name: str) -> str:
+    """The source id a user's own reports carry (the API's and Open311's candidates)."""
+    return re.sub(r"[^A-Za-z0-9_\-]", "-", name)[:64] or "api"
+
+
+def scope_of(actor: Actor) -> CaseScope | None:
+    """The inspector's reach; None for the roles that are not limited by grid."""
+    if actor.role is not Role.INSPECTOR:
+        return None
+    return CaseScope(actor.grids, reporter_id(actor.name))
+
+
+def in_scope(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """Whether a case as `case_out` shows it is in an inspector's reach by its grid or its
+    reporter as written on the case (the live stream's test, which cannot ask the
+    database; the list and the case page ask it with `scope_of`)."""
+    if actor.role is not Role.INSPECTOR:
+        return True
+    grid = case.get("grid_code") or ""
+    if grid and any(grid.startswith(g) for g in actor.grids):
+        return True
+    return (case.get("facts") or {}).get("reported_by") == actor.name
+
+
+def mask_phone(number: str | None) -> str | None:
+    """``13800138000`` -> ``138****8000``: the first 3 and last 4 digits of a long number,
+    the last 2 of a short one."""
+    if not number:
+        return number
+    if len(number) >= 8:
+        return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    return "*" * max(0, len(number) - 2) + number[-2:]
+
+
+def sees_phones(actor: Actor | None) -> bool:
+    return actor is not None and actor.role in CALLBACK_ROLES
+
+
+def case_out(ctx: ApiContext, case: Case, actor: Actor | None = None) -> dict[str, Any]:
+    """A case in a list, for ``actor`` (None: for anyone, phone numbers masked)."""
     now = ctx.clock.now()
+    facts = case.facts
+    if not sees_phones(actor) and any(facts.get(k) for k in _PHONE_FACTS):
+        facts = {
+            k: mask_phone(v) if k in _PHONE_FACTS and isinstance(v, str) else v
+            for k, v in facts.items()
+        }
     return {
         "id": case.id,
         "number": case.number,
@@ -45,7 +103,7 @@ def case_out(ctx: ApiContext, case: Case) -> dict[str, Any]:
         "merged_into": case.merged_into,
         "closed_at": case.closed_at,
         "satisfaction": case.satisfaction,
-        "facts": case.facts,
+        "facts": facts,
         "version": case.version,
     }
 
@@ -66,9 +124,21 @@ def step_out(seq: int, step: Any) -> dict[str, Any]:
     }
 
 
+def _reaches(ctx: ApiContext, case: Case, actor: Actor) -> bool:
+    if actor.role is Role.DEPARTMENT:
+        return case.department == actor.department
+    scope = scope_of(actor)
+    if scope is None:
+        return True
+    if case.grid_code and any(case.grid_code.startswith(g) for g in scope.grids):
+        return True
+    _, total = ctx.service.store.list_cases(CaseFilter(number=case.number, scope=scope, limit=1))
+    return total == 1
+
+
 def visible_case(ctx: ApiContext, case_id: str, actor: Actor) -> Case:
     case = ctx.service.store.get_case(case_id)
-    if case is None or (actor.role is Role.DEPARTMENT and case.department != actor.department):
+    if case is None or not _reaches(ctx, case, actor):
         raise ApiError(404, "case_not_found", f"no case {case_id}")
     return case
 
@@ -76,9 +146,7 @@ def visible_case(ctx: ApiContext, case_id: str, actor: Actor) -> Case:
 def visible_detail(ctx: ApiContext, case_id: str, actor: Actor) -> CaseDetail:
     """The case with its candidates and evidence, read in one go; 404 as `visible_case`."""
     found = ctx.service.store.case_detail(case_id)
-    if found is None or (
-        actor.role is Role.DEPARTMENT and found.case.department != actor.department
-    ):
+    if found is None or not _reaches(ctx, found.case, actor):
         raise ApiError(404, "case_not_found", f"no case {case_id}")
     return found
 
@@ -88,11 +156,13 @@ def detail_out(ctx: ApiContext, case: Case | CaseDetail, actor: Actor) -> dict[s
     if found is None:  # gone since it was read (cases are never deleted)
         raise ApiError(404, "case_not_found", "no such case")
     case = found.case
-    out = case_out(ctx, case)
+    out = case_out(ctx, case, actor)
     out["allowed_actions"] = [str(a) for a in ctx.service.workflow.allowed_actions(case, actor)]
     out["candidate_ids"] = found.candidate_ids
     out["reporter_name"] = case.reporter_name
-    out["callback_number"] = case.callback_number
+    out["callback_number"] = (
+        case.callback_number if sees_phones(actor) else mask_phone(case.callback_number)
+    )
     out["evidence"] = [
         {
             "sha256": e.sha256,

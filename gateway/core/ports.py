@@ -33,6 +33,16 @@ Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
+class CaseScope:
+    """The cases one inspector (监督员) sees: those on their grids (codes or code prefixes)
+    and those reported by them (candidates from source ``reporter_id``, on the inspector
+    or API topic)."""
+
+    grids: tuple[str, ...]
+    reporter_id: str
+
+
+@dataclass(frozen=True)
 class CaseFilter:
     states: tuple[str, ...] = ()
     event_code: str | None = None  # a code or a prefix
@@ -42,6 +52,7 @@ class CaseFilter:
     created_to: datetime | None = None
     deadline_before: datetime | None = None
     number: str | None = None
+    scope: CaseScope | None = None  # None: every case (other roles)
     offset: int = 0
     limit: int = 50
 

@@ -41,6 +41,14 @@ USERS = {
     "department": ("dept", "city-management"),
     "admin": ("admin", None),
 }
+#: the inspector's reach (the grids of the test cases: 东城区, 西城区, 朝阳区)
+INSPECTOR_GRIDS = ("110101", "110102", "110103")
+
+
+def grids_of(role: str) -> tuple[str, ...]:
+    return INSPECTOR_GRIDS if role == "inspector" else ()
+
+
 CORE_SETTINGS: dict[str, Any] = {
     "departments": [
         {"id": "city-management", "name": "城管执法"},
@@ -107,7 +115,7 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
     )
     daemon = build_core(config)
     for role, (name, department) in USERS.items():
-        daemon.auth.add_user(name, role, PASSWORD, department)
+        daemon.auth.add_user(name, role, PASSWORD, department, grids_of(role))
     daemon.start()
     try:
         yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")

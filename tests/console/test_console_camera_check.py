@@ -16,7 +16,7 @@ from gateway.config import Config
 from gateway.contract import Evidence, EvidenceRole, Source, SourceKind, VerificationResult
 from gateway.core.daemon import build_core
 from gateway.core.workflow import Action, Actor, Command, Role
-from tests.console.conftest import CORE_SETTINGS, PASSWORD, USERS, RunningCore, screenshot
+from tests.console.conftest import CORE_SETTINGS, PASSWORD, USERS, RunningCore, grids_of, screenshot
 from tests.console.test_console_workflow import camera_candidate, street_jpeg
 
 GATEWAY = Source(kind=SourceKind.DAEMON, id="video-test")
@@ -36,7 +36,7 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
     )
     daemon = build_core(config)
     for role, (name, department) in USERS.items():
-        daemon.auth.add_user(name, role, PASSWORD, department)
+        daemon.auth.add_user(name, role, PASSWORD, department, grids_of(role))
     daemon.start()
     try:
         yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")

@@ -21,7 +21,7 @@ from gateway.contract import CameraState, CameraStatus, Source, SourceKind
 from gateway.core.daemon import build_core
 from gateway.core.intake import case_id_for
 from gateway.core.workflow import Action, Actor, Command, Role
-from tests.console.conftest import CORE_SETTINGS, USERS, RunningCore, screenshot
+from tests.console.conftest import CORE_SETTINGS, USERS, RunningCore, grids_of, screenshot
 from tests.console.test_console_workflow import camera_candidate
 
 SECRET = "console-live-view-secret-0123456789"
@@ -41,7 +41,7 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
     )
     daemon = build_core(config)
     for role, (name, department) in USERS.items():
-        daemon.auth.add_user(name, role, "console-pass-1", department)
+        daemon.auth.add_user(name, role, "console-pass-1", department, grids_of(role))
     daemon.start()
     try:
         yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")

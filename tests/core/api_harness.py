@@ -20,6 +20,8 @@ from gateway.core.service import CaseService
 from tests.core.helpers import MONDAY_10, core_config, make_service
 
 PASSWORD = "correct horse battery"
+#: the inspector's reach: the grids of 东城区 (the test cases' grids are there)
+INSPECTOR_GRIDS = ("110101",)
 USERS = {
     "inspector": ("ivan", None),
     "operator": ("olga", None),
@@ -61,7 +63,9 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
     )
     tokens = {}
     for role, (name, department) in USERS.items():
-        auth.add_user(name, role, PASSWORD, department)
+        auth.add_user(
+            name, role, PASSWORD, department, INSPECTOR_GRIDS if role == "inspector" else ()
+        )
         tokens[role] = auth.login(name, PASSWORD)[0]
     context = ApiContext(
         service,

@@ -61,7 +61,7 @@ def a_camera_case(api: Api) -> str:
         kind=SourceKind.CAMERA,
         source_id="cam-1",
         event_code="0102",
-        location=Location(camera_id="cam-1", zone_id="gate"),
+        location=Location(camera_id="cam-1", zone_id="gate", grid_code="11010100100101"),
         evidence=[snap],
         facts={"track_id": 4, "class": "person", "box": [1, 2, 3, 4]},
     )
@@ -233,7 +233,7 @@ def test_refused_transitions_answer_with_the_reason(api: Api) -> None:
     assert wrong_state.status_code == 409 and wrong_state.json()["error"] == "wrong_state"
     wrong_role = api.client.post(
         f"/api/v1/cases/{case_id}/transitions",
-        headers=api.headers("inspector"),
+        headers=api.headers("dispatcher"),
         json={"action": "register"},
     )
     assert wrong_role.status_code == 403 and wrong_role.json()["error"] == "forbidden_role"
