@@ -25,6 +25,7 @@ clock (times come with the events).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -111,9 +112,14 @@ class Episode:
 
     @property
     def subject(self) -> str:
-        """Names the episode: the same for its candidate and that candidate's updates."""
+        """Names the episode: the same for its candidate and that candidate's updates.
+
+        Bounded (the core keeps ``camera:subject`` in 200 characters, and sources can be
+        long): the topic's last part and the start for people, a hash of the whole."""
         start = rfc3339(self.started_at) if self.started_at else "-"
-        return f"onvif:{topic_key(self.topic)}:{source_key(self.source)}@{start}"
+        whole = "\x1f".join((topic_key(self.topic), source_key(self.source), start))
+        digest = hashlib.sha256(whole.encode("utf-8")).hexdigest()[:12]
+        return f"onvif:{topic_key(self.topic).rpartition('/')[2][:40]}@{start}#{digest}"
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)

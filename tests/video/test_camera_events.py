@@ -16,7 +16,7 @@ from adapters.onvif.events import event_from_notification
 from gateway.clock import FakeClock
 from gateway.contract import CameraEventState, CandidateCase, Topics, parse_message
 from gateway.video.camera_events import CameraEvent, CameraEventRules, topic_matches
-from gateway.video.event_episodes import Change, EventEpisodes, alarm_state
+from gateway.video.event_episodes import Change, Episode, EventEpisodes, alarm_state
 from gateway.video.frame import Frame
 from gateway.video.settings import CameraConfig
 from gateway.video.testcam.onvif_device import NS, OnvifDevice, OnvifEvent, StreamProfile
@@ -110,9 +110,9 @@ def test_an_alarms_end_is_published_with_its_duration_and_updates_its_candidate(
     first = rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "true"},
                                      started, "Changed"))  # fmt: skip
     assert first is not None
-    assert first.facts["track_id"].startswith(
-        "onvif:RuleEngine/FieldDetector/ObjectsInside:Rule=r1@"
-    )
+    subject = first.facts["track_id"]
+    assert subject.startswith("onvif:ObjectsInside@2026-03-02T08:00:00.000Z#")
+    assert len(subject) <= 90  # the core keeps camera:subject in 200 characters
     clock.advance(125.5)
     update = rules.handle(CameraEvent("gate-3", PARKING, {"Rule": "r1"}, {"IsInside": "false"},
                                       clock.now(), "Changed"))  # fmt: skip
@@ -402,3 +402,17 @@ def test_camera_event_topics_are_one_segment_per_topic_part_and_one_for_the_sour
     long_a = topics.camera_event("gate-3", PARKING, {"Rule": "r" * 300 + "a"})
     long_b = topics.camera_event("gate-3", PARKING, {"Rule": "r" * 300 + "b"})
     assert long_a != long_b and all(len(p) <= 120 for p in long_a.split("/"))
+
+
+def test_an_episodes_subject_is_bounded_and_tells_sources_and_starts_apart() -> None:
+    moment = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    long_source = {
+        "VideoAnalyticsConfigurationToken": "VideoAnalyticsToken" * 4,
+        "VideoSourceConfigurationToken": "VideoSourceToken" * 4,
+    }
+    subjects = {
+        Episode("c", PARKING, {**long_source, "Rule": rule}, True, {}, at).subject
+        for rule in ("r1", "r2")
+        for at in (moment, moment.replace(minute=1))
+    }
+    assert len(subjects) == 4 and all(len(s) <= 90 for s in subjects)
