@@ -37,6 +37,7 @@ from gateway.core.dispatch import known_grids
 from gateway.core.evaluation_routes import evaluation_router
 from gateway.core.open311 import open311_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
+from gateway.core.security_headers import SecurityHeaders
 from gateway.core.verification_routes import camera_checks_router
 from gateway.core.workflow import STATE_LABELS, Actor, TransitionRefused
 from gateway.object_labels import OBJECT_LABELS
@@ -115,6 +116,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         },
     )
     app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders, signalling_url=ctx.config.live_view.signalling_url)
     grids = ctx.grids if ctx.grids is not None else known_grids(ctx.config)
 
     @app.exception_handler(ApiError)
