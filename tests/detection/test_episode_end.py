@@ -15,7 +15,7 @@ from gateway.video.detection import Detection
 from .helpers import CandidateCollector
 from .test_pipeline import PARKING, Edge, ScriptedDetector, still_frames, video_config
 
-COOLDOWN_S = 10
+COOLDOWN_S = 60  # the end comes when the place has cooled down, nothing moving meanwhile
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_a_parked_car_that_left_is_published_as_an_update_with_the_time_it_was_l
     config = make_config()
     collector = CandidateCollector(config, bootstrap.topics(config).all_candidates)
     try:
-        frames = still_frames(5 * 90)  # 90 s at 5 fps, nothing moves
+        frames = still_frames(5 * 120)  # 120 s at 5 fps, nothing moves
         for frame in frames[: 5 * 45]:  # parked 45 s: fired at 30 s of dwell
             edge.pipeline.submit(frame)
             assert edge.pipeline.wait_idle(30)

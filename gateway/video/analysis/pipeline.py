@@ -560,7 +560,8 @@ class AnalysisPipeline:
                 camera.metrics.frames_detected += 1
                 camera.last_detect = frame.media_time
             camera.last_pass = frame.media_time
-            camera.has_tracks = bool(objects)
+            # an open episode needs later passes too: its end is found by evaluating them
+            camera.has_tracks = bool(objects) or camera.rules.has_episodes
         visible = [o.detection for o in objects if o.visible_at(frame.media_time)]
         for firing in firings:
             log.info(
