@@ -10,6 +10,7 @@ field report), 系统管理员 (evaluation, board, camera wall, the API docs off
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -253,6 +254,7 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     assert "0497 倒地人员" in detail and "本地扩展代码" not in detail
     assert "识别目标倒地人员" in detail.replace("\t", "").replace(" ", "")
     assert "监控区域\t草坪" in detail and "2026-12-04 10:05:07" in detail  # 02:05 UTC
+    assert "现场情况\t仍在现场（尚未消失）" in detail  # no episode end has come yet
     screenshot(page, "roles-operator-queue")
     assert_reads_chinese(operator, "待审核")
 
@@ -310,6 +312,30 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     page.wait_for_selector("#case-actions")
     assert_reads_chinese(operator, "案件详情（上报的案件）")
     assert every_view(operator, "operator") == ["queue", "board", "report", "cameras"]
+
+
+def test_the_operator_reads_when_a_detected_condition_ended(
+    core: RunningCore, open_as: Callable[[str], Watched]
+) -> None:
+    parked = camera_case(core, "0505", "小汽车在路边停留 125 秒", "car", track=7)
+    (case_id,) = stored(core, parked)
+    ended = parked.model_copy(
+        update={
+            "id": f"{parked.id}-end",
+            "facts": {**parked.facts, "update_of": parked.id, "update_seq": 1,
+                      "ended_at": "2026-12-04T02:09:00Z", "duration_s": 240.0},
+        }
+    )  # fmt: skip
+    core.publish_candidates([ended])
+    deadline = time.monotonic() + 30
+    while "ended_at" not in core.daemon.service.store.get_case(case_id).facts:
+        assert time.monotonic() < deadline, "the core did not record the end"
+        time.sleep(0.1)
+    page = open_as("operator").page
+    page.click(f'.queue-item[data-id="{case_id}"]')
+    page.wait_for_selector("#queue-detail:has-text('现场情况')")
+    detail = page.inner_text("#queue-detail")
+    assert "现场情况\t已消失（最后一次看到：2026-12-04 10:09:00，持续 240 秒）" in detail
 
 
 def test_a_report_with_a_made_up_grid_is_refused_by_the_core_in_chinese(

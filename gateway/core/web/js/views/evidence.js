@@ -89,11 +89,20 @@ export function renderFacts(detail) {
   add('上报人', detail.reporter_name);
   add('回拨号码', detail.callback_number);
   add('识别目标', objectName(f.label));
+  if (f.object_kind && f.object_kind !== f.label) add('目标类别', objectName(f.object_kind));
+  if (Array.isArray(f.with) && f.with.length) add('同时出现', f.with.map(objectName).join('、'));
   add('置信度', f.score);
   add('检测时间', f.captured_at ? fmtTime(f.captured_at, { seconds: true }) : null);
   add('停留时长（秒）', f.dwell_s);
   add('倒地时长（秒）', f.down_s);
   add('目标数量', f.count);
+  add('持续时长（秒）', f.held_s);
+  if (f.ended_at) {
+    const lasted = typeof f.duration_s === 'number' ? `，持续 ${Math.round(f.duration_s)} 秒` : '';
+    add('现场情况', `已消失（最后一次看到：${fmtTime(f.ended_at, { seconds: true })}${lasted}）`);
+  } else if (detail.source_kind === 'camera' && (f.dwell_s || f.down_s || f.held_s)) {
+    add('现场情况', '仍在现场（尚未消失）');
+  }
   add('来电号码', f.caller_id || f.caller);
   return h('table', { class: 'facts' }, rows);
 }
