@@ -260,10 +260,36 @@ def main() -> None:
         e2e=e2e, load_start=load_start, seconds=seconds, quick=args.quick,
         elapsed=time.monotonic() - started,
     )  # fmt: skip
+    report["earlier_runs"] = earlier_runs(RESULTS)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report["summary"], indent=2, ensure_ascii=False))
     log(f"written to {RESULTS.relative_to(REPO)}")
+
+
+def earlier_runs(path: Path, keep: int = 8) -> list[dict[str, Any]]:
+    """The headline figures of the runs before this one (this machine's spread), newest
+    first: the previous results file's own line and its list."""
+    try:
+        previous = json.loads(path.read_text())
+        summary = previous["summary"]
+        line = {
+            "when": previous["when"],
+            "load_average": [
+                previous["machine"]["load_average_at_start"][0],
+                previous["machine"]["load_average_at_end"][0],
+            ],
+            "naive_cameras": summary["naive_cameras"]["ultralytics_yolov8n_640"],
+            "citygw_cameras": summary["citygw_cameras_sustained"],
+            "ratio": summary["ratio_mixed_citygw_over_naive"],
+            "ratio_same_model": summary["ratio_same_model_yolov8n"],
+            "p95_candidate_s": summary["p95_frame_to_candidate_s"],
+            "p95_operator_screen_s": summary["p95_frame_to_operator_screen_s"],
+        }
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
+    older = previous.get("earlier_runs", []) if isinstance(previous, dict) else []
+    return [line, *older][:keep]
 
 
 def build_report(**r: Any) -> dict[str, Any]:
