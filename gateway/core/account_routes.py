@@ -171,8 +171,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             "security event user_changed user=%r by=%r fields=%s",
             name,
             actor.name,
-            ",".join(sorted(f for f in body.model_fields_set if f != "password"))
-            + (" password" if body.password is not None else ""),
+            ",".join(sorted(body.model_fields_set)),
         )
         return user_out(changed)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
-from tests.console.conftest import RunningCore, screenshot
+from tests.console.conftest import BYPASS_CSP, RunningCore, screenshot
 from tests.console.test_console_workflow import camera_candidate, do, street_jpeg, wait_state
 
 DISPATCHER = Actor("disp", Role.DISPATCHER)
@@ -18,7 +18,7 @@ LEAD = Actor("lead", Role.SHIFT_LEAD)
 def test_a_wrong_password_is_refused_in_chinese_and_no_session_is_kept(
     core: RunningCore, browser: Any
 ) -> None:
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=BYPASS_CSP)
     page = context.new_page()
     page.goto(f"{core.url}/console/")
     page.fill("#login-form input[name=name]", "oper")

@@ -21,7 +21,7 @@ import pytest
 from adapters.mqtt.broker import free_port
 from gateway.demo import DEMO_PASSWORD
 from tests.conftest import REPO_ROOT
-from tests.console.conftest import screenshot
+from tests.console.conftest import BYPASS_CSP, screenshot
 
 CAMERA_CASE = re.compile(
     r"candidate square-n-\S+ \[new\] .*: event 0505 .* -> case (\S+) \(new_case\)"
@@ -113,7 +113,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     camera_number = process.wait_for(CAMERA_CASE, timeout=150).group(1)
     fall_number = process.wait_for(FALL_CASE, timeout=60).group(1)
 
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=BYPASS_CSP)
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto(f"{base}/console/")

@@ -33,7 +33,7 @@ from gateway.contract import (
 )
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
-from tests.console.conftest import USERS, RunningCore, screenshot, sign_in
+from tests.console.conftest import BYPASS_CSP, USERS, RunningCore, screenshot, sign_in
 from tests.console.test_console_dead_letters import send_poison
 from tests.console.test_console_live import publish_status
 from tests.console.test_console_workflow import street_jpeg, wait_state
@@ -126,7 +126,10 @@ def open_as(browser: Any, core: RunningCore) -> Iterator[Callable[[str], Watched
     def open_page(role: str) -> Watched:
         # a browser in UTC: the console must still show the centre's time (Asia/Shanghai)
         context = browser.new_context(
-            viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="UTC"
+            viewport={"width": 1366, "height": 900},
+            locale="zh-CN",
+            timezone_id="UTC",
+            bypass_csp=BYPASS_CSP,
         )
         context.set_default_timeout(15_000)
         contexts.append(context)

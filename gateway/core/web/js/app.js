@@ -9,6 +9,7 @@ import * as deadLetters from './views/dead_letters.js';
 import * as evaluation from './views/evaluation.js';
 import * as queue from './views/queue.js';
 import * as report from './views/report.js';
+import * as users from './views/users.js';
 
 const VIEW_MODULES = {
   queue,
@@ -19,6 +20,7 @@ const VIEW_MODULES = {
   evaluation,
   report,
   deadletters: deadLetters,
+  users,
 };
 
 const main = document.getElementById('main');
