@@ -51,6 +51,12 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--department", default=None, help="department id (department users only)")
     @click.option(
+        "--grid",
+        "grids",
+        multiple=True,
+        help="a unit grid code or code prefix the inspector covers (repeat; inspectors only)",
+    )
+    @click.option(
         "--password-env",
         default="CITYGW_PASSWORD",
         show_default=True,
@@ -58,9 +64,15 @@ def register(cli: click.Group) -> None:
     )
     @pass_cli
     def add_user(
-        ctx: CliContext, name: str, role: str, department: str | None, password_env: str
+        ctx: CliContext,
+        name: str,
+        role: str,
+        department: str | None,
+        grids: tuple[str, ...],
+        password_env: str,
     ) -> None:
-        """Create (or update) an API user; the password is hashed (scrypt)."""
+        """Create an API user, or replace an existing one's role, department, grids and
+        password (and end their sessions); the password is hashed (scrypt)."""
         from gateway.core.auth import UserError
         from gateway.core.daemon import build_service
 
@@ -69,7 +81,7 @@ def register(cli: click.Group) -> None:
         )
         service, auth = build_service(ctx.config)
         try:
-            auth.add_user(name, role, password, department)
+            auth.add_user(name, role, password, department, grids)
         except UserError as exc:
             click.echo(f"refused: {exc}", err=True)
             sys.exit(1)
