@@ -386,6 +386,25 @@ def test_a_department_stream_carries_only_its_own_cases(served: tuple[Api, LiveP
         stream.response.close()
 
 
+def test_an_inspector_stream_carries_case_summaries_in_their_reach_only(
+    served: tuple[Api, LiveParts, str],
+) -> None:
+    api, live, base = served  # the harness's inspector covers 110101 (东城区)
+    with httpx.Client(base_url=base, timeout=10) as client:
+        stream = open_stream(client, "/api/v1/events/stream", headers=api.headers("inspector"))
+        stream.wait(lambda s: "hello" in s.kinds())
+        elsewhere = {"grid_code": "11010200100100", "facts": {}}
+        mine = {"grid_code": "11010100100101", "facts": {}}
+        reported = {"grid_code": "11010200100100", "facts": {"reported_by": "ivan"}}
+        live.hub.publish(CASE, {"n": 1, "case": elsewhere})
+        live.hub.publish(CASE, {"n": 2, "case": mine})
+        live.hub.publish(CASE, {"n": 3, "case": reported})
+        live.hub.publish(CASE, {"n": 4, "case": None})  # bare: the client reloads its list
+        stream.wait(lambda s: len([k for k in s.kinds() if k == CASE]) >= 3)
+        assert [d.get("n") for k, _i, d in stream.events if k == CASE] == [2, 3, 4]
+        stream.response.close()
+
+
 def test_a_stream_ends_when_its_session_ends(served: tuple[Api, LiveParts, str]) -> None:
     api, _live, base = served
     with httpx.Client(base_url=base, timeout=10) as client:
