@@ -142,3 +142,18 @@ def test_the_login_page_says_a_lockout_in_minutes(browser: Any, core: RunningCor
     locked.wait_for()
     assert locked.inner_text() == "登录失败次数过多，已暂时锁定，请 15 分钟后再试"
     context.close()
+
+
+def test_the_api_docs_render_under_their_policy(browser: Any, core: RunningCore) -> None:
+    context = browser.new_context(locale="zh-CN")  # not bypassed
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    page.goto(f"{core.url}/docs")
+    page.locator(".swagger-ui .info .title").wait_for()
+    assert page.locator(".opblock").count() > 20  # the operations are listed
+    assert violations == []
+    context.close()
