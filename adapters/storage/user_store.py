@@ -114,6 +114,12 @@ class SqlUsers:
         """Set some of a user's fields (role, department, grids, active, password_hash)."""
         try:
             with self._write() as c:
+                # PostgreSQL: lock the admins' rows first, so that two updates demoting
+                # each other's admin run one after the other and the second one counts
+                # what the first committed (SQLite has one writer at a time anyway)
+                c.execute(
+                    sa.select(t.users.c.name).where(t.users.c.role == _ADMIN).with_for_update()
+                )
                 done = c.execute(sa.update(t.users).where(t.users.c.name == name).values(**values))
                 if done.rowcount != 1:
                     return UserUpdate.NOT_FOUND

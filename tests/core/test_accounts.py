@@ -18,8 +18,8 @@ NEW_PASSWORD = "another long one"
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    harness = make_api(f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path)
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    harness = make_api(db_url, tmp_path)
     yield harness
     harness.close()
 
