@@ -475,3 +475,44 @@ def test_the_service_table_names_event_codes_and_fits_each_datatype(tmp_path: Pa
         with pytest.raises(ValueError, match=r"services\.yaml"):
             load_service_attributes(path, event_codes=["0505"])
             pytest.fail(why)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    form=st.dictionaries(
+        st.sampled_from(
+            [
+                "service_code",
+                "lat",
+                "long",
+                "address_string",
+                "address_id",
+                "media_url",
+                "phone",
+                "attribute[injured]",
+                "attribute[blocking][]",
+                "attribute[]",
+            ]
+        ),
+        st.text(max_size=30) | st.sampled_from(["0401", "0505", "yes", "fire_lane", "39.9"]),
+        max_size=6,
+    ),
+    fmt=st.sampled_from(["json", "xml"]),
+)
+def test_any_post_opens_a_case_or_gets_a_georeport_error(
+    api: Api, form: dict[str, str], fmt: str
+) -> None:
+    response = api.client.post(
+        f"{BASE}/requests.{fmt}", data={"api_key": api.tokens["operator"], **form}
+    )
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert {code for code, _ in errors(response)} == {400}
+    elif fmt == "xml":
+        assert xml(response).findtext("request/service_request_id")
+    else:
+        assert response.json()[0]["service_request_id"]
