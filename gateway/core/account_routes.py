@@ -120,7 +120,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         responses={409: {"model": ErrorOut}},
     )
     def add_user(
-        body: UserIn, _actor: Annotated[Actor, Depends(allow(Role.ADMIN))]
+        body: UserIn, actor: Annotated[Actor, Depends(allow(Role.ADMIN))]
     ) -> dict[str, Any]:
         try:
             ctx.auth.create_user(
@@ -130,6 +130,9 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             raise ApiError(422, "bad_user", str(exc)) from exc
         except UserConflict as exc:
             raise ApiError(409, exc.code, exc.reason) from exc
+        log.warning(
+            "security event user_created user=%r role=%s by=%r", body.name, body.role, actor.name
+        )
         stored = ctx.auth.user(body.name)
         if stored is None:  # never deleted; only if the database was changed underneath
             raise ApiError(404, "user_not_found", f"no user {body.name}")
