@@ -1,4 +1,5 @@
-"""The CJ/T 214 event table (code → name), read from a CSV at start-up."""
+"""The CJ/T 214 event table (code → name, and its class and other names), read from a CSV
+at start-up."""
 
 from __future__ import annotations
 
@@ -19,3 +20,19 @@ def load_event_names(path: Path | None = None) -> dict[str, str]:
                 raise ValueError(f"{path}:{line}: an event row needs a 4-digit code and a name")
             names[code] = name
     return names
+
+
+def load_event_groups(path: Path | None = None) -> dict[str, tuple[str, str]]:
+    """``{"0505": ("街面秩序", ""), "0104": ("市容环境", "道路保洁"), ...}``: each event's
+    class name and its other name: ``alt_name`` where both sources agree on the code
+    (``agreement`` both; elsewhere ``alt_name`` is another event the other source files
+    under that code), else empty. Rows without a class name are left out."""
+    groups: dict[str, tuple[str, str]] = {}
+    with (path or DEFAULT_EVENT_TABLE).open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            code = (row.get("code") or "").strip()
+            class_name = (row.get("class_name") or "").strip()
+            if code and class_name:
+                same = (row.get("agreement") or "").strip() == "both"
+                groups[code] = (class_name, (row.get("alt_name") or "").strip() if same else "")
+    return groups

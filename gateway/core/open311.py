@@ -2,7 +2,8 @@
 
 Routes (``{fmt}``: ``json`` or ``xml``, the spec's extensions):
 
-- ``GET /open311/v2/services.{fmt}``: one service per CJ/T 214 event code; those with
+- ``GET /open311/v2/services.{fmt}``: one service per CJ/T 214 event code (``group``: its
+  class, e.g. 街面秩序; ``keywords``: its other name); those with
   attributes (``config/core/open311-services.yaml``) have ``metadata`` true and
 - ``GET /open311/v2/services/{service_code}.{fmt}``: their service definition;
 - ``GET /open311/v2/requests.{fmt}`` (filters: service_request_id, service_code,
@@ -44,6 +45,7 @@ from gateway.contract import CandidateCase, Location, Reporter, Source, SourceKi
 from gateway.core.api_base import REPORTERS, ApiContext
 from gateway.core.auth import AuthError
 from gateway.core.case_views import mask_phone, reporter_id
+from gateway.core.codes import load_event_groups
 from gateway.core.dispatch import UnitGrid, known_grids
 from gateway.core.intake import case_id_for
 from gateway.core.open311_format import (
@@ -346,6 +348,7 @@ def open311_router(
         else load_service_attributes(None, list(ctx.event_names))
     )
     grids = ctx.grids if ctx.grids is not None else known_grids(ctx.config)
+    groups = load_event_groups()  # class name and other name of each event, as the names
     store = ctx.service.store
 
     def merged_into(case: Case) -> Case | None:
@@ -421,8 +424,8 @@ def open311_router(
                     "description": name,
                     "metadata": code in service_attributes,
                     "type": "realtime",
-                    "keywords": "",
-                    "group": code[:2],
+                    "keywords": groups.get(code, ("", ""))[1],
+                    "group": groups.get(code, (code[:2], ""))[0],
                 }
                 for code, name in sorted(ctx.event_names.items())
             ],

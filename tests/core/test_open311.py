@@ -104,6 +104,8 @@ def test_the_service_list_is_the_same_in_json_and_xml(api: Api) -> None:
         assert element.findtext("metadata") == ("true" if service["metadata"] else "false")
     assert by_code["0505"]["service_name"] == "机动车乱停放" and by_code["0505"]["metadata"]
     assert by_code["0102"]["metadata"] is False
+    assert by_code["0505"]["group"] == "街面秩序" and by_code["0104"]["keywords"] == "道路保洁"
+    assert by_code["0406"]["keywords"] == ""  # its alt_name is another event elsewhere
 
 
 def test_a_service_with_attributes_has_a_definition_in_json_and_xml(api: Api) -> None:
