@@ -348,7 +348,7 @@ def open311_router(
         else load_service_attributes(None, list(ctx.event_names))
     )
     grids = ctx.grids if ctx.grids is not None else known_grids(ctx.config)
-    groups = load_event_groups()  # class name and other name of each event, as the names
+    groups = load_event_groups()  # each event's class and other name (group, keywords)
     store = ctx.service.store
 
     def merged_into(case: Case) -> Case | None:
@@ -398,7 +398,7 @@ def open311_router(
         elif query.statuses == {"closed"}:
             states = CLOSED_STATES
         cases: list[Case] = []
-        for code in query.codes or (None,):
+        for code in dict.fromkeys(query.codes) or (None,):
             page, _ = store.list_cases(
                 CaseFilter(
                     states=tuple(sorted(states)),
