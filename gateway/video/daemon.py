@@ -421,6 +421,13 @@ class VideoGateway:
     def apply(self, video: VideoConfig) -> None:
         """Bring cameras (readers, event subscriptions, rules) in line with ``video``."""
         self.config = self.config.model_copy(update={"video": video})
+        if self.pipeline is not None:
+            for name in self.pipeline.apply(video.analysis, video.cameras):
+                log.error(
+                    "reload: video.analysis.%s changed: restart the video gateway to apply it "
+                    "(cameras, zones, rules and places were applied)",
+                    name,
+                )
         self.rules.set_cameras(list(video.cameras))
         self.supervisor.apply(video.cameras)
         sources = self._event_sources(video)

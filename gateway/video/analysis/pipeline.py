@@ -22,21 +22,21 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
     CaseEvent,
     ContractError,
-    Evidence,
     Message,
     parse_message,
 )
 from gateway.ports import InboundMessage
 from gateway.spill import SpillFolder
-from gateway.video.analysis.candidate import build_candidate, snapshot_caption
+from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
+from gateway.video.analysis.firing_evidence import firing_evidence
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
 from gateway.video.analysis.model_loading import load_models
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
@@ -46,7 +46,7 @@ from gateway.video.analysis.rules import Firing, RuleEngine, iou
 from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
 from gateway.video.analysis.tracking import ObjectTracker
 from gateway.video.detection import Detection
-from gateway.video.evidence import EvidenceClips, snapshot_evidence
+from gateway.video.evidence import EvidenceClips
 from gateway.video.frame import Frame
 
 if TYPE_CHECKING:
@@ -139,16 +139,7 @@ class AnalysisPipeline:
         self._published = threading.Condition()
         self.spill = SpillFolder(config.state_dir / "unsent-video", self._resend_spilled)
         self._busy = 0  # items taken off a queue and not finished yet
-        self._locations: dict[str, dict[str, object]] = {
-            camera.id: {
-                "grid_code": camera.grid_code,
-                "district": camera.district,
-                "address": camera.address,
-                "lat": camera.lat,
-                "lon": camera.lon,
-            }
-            for camera in getattr(config.video, "cameras", [])
-        }
+        self._locations = _locations_of(getattr(config.video, "cameras", []))
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -224,6 +215,34 @@ class AnalysisPipeline:
                     else "",
                 )
 
+    def apply(self, settings: AnalysisConfig, cameras: Any) -> list[str]:
+        """A reload (SIGHUP): each camera's zones, rules, masks and class filters, and the
+        cameras' places, take effect now (a camera whose analysis changed starts its rules
+        afresh). Returns the settings that need a restart (models, detector, motion and
+        tracker defaults), which stay as they were."""
+        fixed = {"cameras"}
+        needs_restart = [
+            name
+            for name in AnalysisConfig.model_fields
+            if name not in fixed and getattr(settings, name) != getattr(self._settings, name)
+        ]
+        with self._lock:
+            changed = [
+                camera_id
+                for camera_id in set(settings.cameras) | set(self._settings.cameras)
+                if settings.cameras.get(camera_id) != self._settings.cameras.get(camera_id)
+            ]
+            self._settings = self._settings.model_copy(update={"cameras": settings.cameras})
+            self._locations = _locations_of(cameras)
+            for camera_id in changed:
+                if self._cameras.pop(camera_id, None) is not None:
+                    self._jobs.pop(camera_id, None)
+                    if camera_id in self._order:
+                        self._order.remove(camera_id)
+        for camera_id in sorted(changed):
+            log.info("camera %s: zones and rules reloaded", camera_id)
+        return needs_restart
+
     def healthy(self) -> bool:
         """Running, with each of its threads alive (for the systemd watchdog)."""
         return self._state is State.RUNNING and all(t.is_alive() for t in self._threads)
@@ -262,7 +281,7 @@ class AnalysisPipeline:
             camera.metrics.frames_in += 1
             if len(self._frames) >= self._settings.queue_frames:
                 dropped = self._frames.popleft()
-                self._cameras[dropped.camera_id].metrics.skipped += 1
+                self._camera(dropped.camera_id).metrics.skipped += 1
             self._frames.append(frame)
             if not self._gathering or 2 * len(self._frames) >= self._settings.queue_frames:
                 self._frames_ready.notify()  # while a batch gathers, only a half-full queue
@@ -355,7 +374,7 @@ class AnalysisPipeline:
         if camera is None:
             settings = self._settings
             config = settings.cameras.get(camera_id, CameraAnalysisConfig())
-            metrics = CameraMetrics()
+            metrics = self._metrics.cameras.get(camera_id) or CameraMetrics()  # kept on reload
             self._metrics.cameras[camera_id] = metrics
             models, _ = plan_models(self._served, config)
             camera = self._cameras[camera_id] = _Camera(
@@ -388,7 +407,7 @@ class AnalysisPipeline:
                 )
                 if self._state is not State.RUNNING:
                     return
-                batch = [(self._cameras[frame.camera_id], frame) for frame in self._frames]
+                batch = [(self._camera(frame.camera_id), frame) for frame in self._frames]
                 self._frames.clear()
                 self._busy += 1
             jobs: list[tuple[_Camera, _Job]] = []
@@ -631,7 +650,8 @@ class AnalysisPipeline:
     def _published_candidate(self, candidate: CandidateCase, firing: Firing, frame: Frame) -> None:
         latency = self._clock.monotonic() - frame.monotonic
         self.feedback.remember_candidate(candidate.id, candidate.facts)
-        camera = self._cameras[firing.camera_id]
+        with self._lock:  # a reload may have replaced the camera's entry
+            camera = self._camera(firing.camera_id)
         with self._published:
             camera.metrics.candidates += 1
             camera.metrics.updates += firing.is_update
@@ -639,46 +659,15 @@ class AnalysisPipeline:
             self._published.notify_all()
 
     def _build(self, firing: Firing, frame: Frame, visible: list[Detection]) -> CandidateCase:
-        fired_ids = {o.track_id for o in firing.objects}
-        drawn = [o.detection for o in firing.objects] + [
-            d for d in visible if d.track_id not in fired_ids
-        ]
-        camera = self._cameras[firing.camera_id]
-        zone = camera.config.zones.get(firing.zone_id) if firing.zone_id else None
-        caption, caption_ascii = snapshot_caption(firing)
-        evidence: list[Evidence] = [
-            snapshot_evidence(
-                frame.image,
-                drawn,
-                name=f"{firing.camera_id}-{frame.seq}.jpg",
-                quality=self._settings.snapshot_quality,
-                zones=[[(x * frame.width, y * frame.height) for x, y in zone.polygon]]
-                if zone is not None
-                else [],
-                caption=caption,
-                caption_ascii=caption_ascii,
-            )
-        ]
-        if (
-            self._clips is not None
-            and self._settings.clip_before_s + self._settings.clip_after_s > 0
-        ):
-            clip = self._clips.clip_around(
-                firing.camera_id,
-                frame.monotonic,
-                self._settings.clip_before_s,
-                self._settings.clip_after_s,
-            )
-            if clip is not None:
-                evidence.append(clip)
+        with self._lock:  # a reload may have replaced the camera's entry
+            camera = self._camera(firing.camera_id)
+        label = firing.objects[0].detection.label if firing.objects else None
         return build_candidate(
             firing,
             frame,
             camera.config,
-            evidence,
-            model=model_of(
-                camera.models, firing.objects[0].detection.label if firing.objects else None
-            ),
+            firing_evidence(firing, frame, visible, camera.config, self._settings, self._clips),
+            model=model_of(camera.models, label),
             location=self._locations.get(firing.camera_id, {}),
         )
 
@@ -686,6 +675,20 @@ class AnalysisPipeline:
         if not isinstance(message, CandidateCase):
             raise ContractError("unexpected_schema", f"{message.SCHEMA} in the video spill")
         self._candidates.candidate(message)
+
+
+def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
+    """Each camera's place (grid, district, address, lat/lon), for its candidates."""
+    return {
+        camera.id: {
+            "grid_code": camera.grid_code,
+            "district": camera.district,
+            "address": camera.address,
+            "lat": camera.lat,
+            "lon": camera.lon,
+        }
+        for camera in cameras
+    }
 
 
 def _merge(detections: list[Detection]) -> list[Detection]:
