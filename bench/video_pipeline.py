@@ -305,6 +305,26 @@ def build_report(**r: Any) -> dict[str, Any]:
     best = r["full"]["best"] or {}
     e2e = r["e2e"].get("e2e") or {}
     memory = best.get("memory", {})
+    cheapest = min(
+        row["cpu_ms_per_frame"]
+        for run in r["ultra_runs"]
+        for row in run.values()
+        if isinstance(row, dict) and "cpu_ms_per_frame" in row
+    )
+    ms_decode_cpu = 1000.0 / r["decode"]["busy"]["frames_per_cpu_s"]
+    cpu_costs = {
+        "naive_ultralytics": round(FPS * (cheapest + ms_decode_cpu), 1),
+        "citygw_full_at_sustained_count": round(
+            1000 * best["cpu_s"] / best["window_s"] / best["cameras"], 2
+        )
+        if best
+        else None,
+        "computed_as": "CPU time (all threads) per second of one camera at 5 fps: naive = 5 x "
+        "(the cheapest ultralytics CPU ms per frame of either run and thread setting + the "
+        "busy file's decode CPU ms per frame); citygw = the process's CPU seconds over the "
+        "window / window / cameras at the sustained mixed count. Less sensitive than the "
+        "camera counts to what else runs on the machine; not the issue's measure",
+    }
     summary = {
         "naive_cameras": {
             "ultralytics_yolov8n_640": n_ultra,
@@ -332,6 +352,10 @@ def build_report(**r: Any) -> dict[str, Any]:
             "same_model.gating_crops_batching": "citygw YOLOv8n (mix) / naive onnxruntime "
             "YOLOv8n@640",
         },
+        "cpu_cost_per_camera_second_ms": cpu_costs,
+        "ratio_cpu_cost_naive_over_citygw": ratio(
+            cpu_costs["naive_ultralytics"], cpu_costs["citygw_full_at_sustained_count"] or 0
+        ),
         "ratio_busy_only_citygw_over_naive": ratio(busy_only, n_ultra),
         "ratio_same_model_yolov8n": ratio(same, n_ultra),
         "ratio_same_model_parts": {
