@@ -26,7 +26,7 @@ from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.contract import CameraState, CameraStatus, Source, SourceKind
-from gateway.video.evidence import PacketRing, StreamInfo
+from gateway.video.evidence import PacketRing
 from gateway.video.frame import Frame
 from gateway.video.frame_sink import FrameSink
 from gateway.video.main_stream import MainStream
@@ -37,6 +37,7 @@ from gateway.video.ports import (
     SourcePacket,
     StreamError,
     StreamErrorKind,
+    StreamInfo,
     StreamSource,
 )
 from gateway.video.settings import CameraConfig, IngestConfig
@@ -134,6 +135,7 @@ class CameraReader:
         if main is not None:
             main.on_change = self.publish_status
         self._info: StreamInfo | None = None
+        self.picture_size: tuple[int, int] | None = None  # (width, height) as decoded
         self._ring_session: int | None = None
         self._source_id = Source(kind=SourceKind.CAMERA, id=camera.id)
         self._delay = backoff_delays(ingest.reconnect_min_s, ingest.reconnect_max_s)
@@ -423,6 +425,7 @@ class CameraReader:
         self._last_frame_at = self._clock.now()
         self._fps_in.add(now)
         if self.state != CameraState.ONLINE:
+            self.picture_size = (picture.width, picture.height)
             self._set_state(CameraState.ONLINE, f"{picture.width}x{picture.height}")
         if (
             self._live is not None

@@ -120,6 +120,8 @@ class VideoGateway:
         self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
         self._early_checks: list[InboundMessage] = []  # came before the checks started
         self._analysis_failure = ""  # why analysis did not start, for the cameras' status
+        #: the size each ONVIF camera's analysed profile claims, checked against the stream
+        self._claimed_sizes: dict[str, tuple[int, int]] = {}
         #: each ONVIF camera's last stream address, used while its ONVIF service is down
         self.addresses = StreamAddressBook(config.state_dir / "stream-addresses.json")
         self._checks_lock = threading.Lock()
@@ -154,8 +156,21 @@ class VideoGateway:
         self.contract.camera_status(status.model_copy(update=update))
 
     def faults_of(self, camera_id: str) -> dict[str, str]:
-        """What does not work for this camera beyond its stream: its analysis (failed to
-        start, its threads died, no loaded model gives a label its rules need)."""
+        """What does not work for this camera beyond its stream: a stream that is not what
+        the camera's ONVIF profile says; its analysis (failed to start, its threads died,
+        no loaded model gives a label its rules need)."""
+        faults: dict[str, str] = {}
+        claimed = self._claimed_sizes.get(camera_id)
+        reader = self.supervisor.reader(camera_id)
+        actual = reader.picture_size if reader is not None else None
+        if claimed is not None and actual is not None and claimed != actual:
+            faults["stream"] = (
+                f"ONVIF profile says {claimed[0]}x{claimed[1]}, the stream is "
+                f"{actual[0]}x{actual[1]}"
+            )
+        return {**faults, **self._analysis_faults(camera_id)}
+
+    def _analysis_faults(self, camera_id: str) -> dict[str, str]:
         analysis = self.config.video.analysis.cameras.get(camera_id)
         if analysis is None or not analysis.rules or not self._analysis:
             return {}
@@ -209,6 +224,8 @@ class VideoGateway:
                 profile.width,
                 profile.height,
             )
+            if profile.width and profile.height:
+                self._claimed_sizes[camera.id] = (int(profile.width), int(profile.height))
             return uri
 
         return with_last_good(camera.id, resolve, self.addresses)

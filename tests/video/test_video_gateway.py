@@ -402,3 +402,18 @@ def test_analysis_that_fails_to_start_is_a_fault_of_each_camera_with_rules(
         assert "no-such-model" in fault
     finally:
         gateway.stop()
+
+
+def test_a_stream_that_is_not_what_onvif_says_is_reported_in_the_camera_health(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateways: Callable[..., VideoGateway],
+) -> None:
+    lying = make_camera(sub_claims=(640, 360))  # as a real device said of a 384x288 stream
+    onvif = {"url": lying.onvif_url, "events": False, "analysis_width": 400}
+    video = _video([{"id": "gate-1", "onvif": onvif}], main_stream={"enabled": False})
+    gateway = gateways(make_config(video=video))
+    online = status_watcher.wait_for("gate-1", CameraState.ONLINE, 20)
+    assert online.faults == {"stream": "ONVIF profile says 640x360, the stream is 384x288"}
+    assert gateway.faults_of("gate-1")["stream"].endswith("384x288")

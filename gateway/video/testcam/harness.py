@@ -73,6 +73,7 @@ class TestCamera:
         log_dir: Path | None = None,
         multicast_interface: str | None = None,
         mounts: dict[str, Path] | None = None,
+        sub_claims: tuple[int, int] = (384, 288),
     ) -> None:
         """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
         (e.g. a staged scene, `gateway.video.testcam.staged`)."""
@@ -90,6 +91,9 @@ class TestCamera:
         self.log_dir = log_dir
         self.multicast_interface = multicast_interface
         self.mounts = dict(mounts or {})
+        #: the size the ONVIF sub profile says its stream has (the stream is 384x288: a
+        #: device may say otherwise, as a real one said 640x360)
+        self.sub_claims = sub_claims
         for mount, video in self.mounts.items():
             if not mount.startswith("/") or mount in ("/main", "/sub"):
                 raise TestCameraError(f"mount {mount!r}: a path like /staged, not /main or /sub")
@@ -159,14 +163,14 @@ class TestCamera:
             snapshot = _first_frame_jpeg(MAIN_VIDEO)
             user, password = self.username, self.password
             main_url, sub_url = self.rtsp_url, self.sub_rtsp_url
-            port = self.onvif_port
+            port, sub_claims = self.onvif_port, self.sub_claims
 
             def factory(base_url: str) -> OnvifDevice:
                 return OnvifDevice(
                     base_url=base_url,
                     profiles=[
                         StreamProfile("main", "mainStream", main_url, 768, 576, 10, 1300),
-                        StreamProfile("sub", "subStream", sub_url, 384, 288, 5, 300),
+                        StreamProfile("sub", "subStream", sub_url, *sub_claims, 5, 300),
                     ],
                     snapshot_url=f"http://127.0.0.1:{port}/snapshot.jpg",
                     username=user,
