@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,11 +38,27 @@ def register(cli: click.Group) -> None:
         metavar="HOST:PORT",
         help="send a directed (unicast) probe to one device instead of multicast",
     )
+    @click.option(
+        "--add", "add_to", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="write the devices found into this video.cameras snippet (new ones appended)",
+    )  # fmt: skip
+    @click.option("--username", default=None, help="camera user for the added entries")
+    @click.option(
+        "--password-env", default=None, metavar="VARIABLE",
+        help="the added entries read their password from this environment variable",
+    )  # fmt: skip
     @pass_cli
     def discover(
-        ctx: CliContext, timeout: float | None, address: str | None, target: str | None
+        ctx: CliContext,
+        timeout: float | None,
+        address: str | None,
+        target: str | None,
+        add_to: Path | None,
+        username: str | None,
+        password_env: str | None,
     ) -> None:
-        """WS-Discovery probe for ONVIF devices; lists what answered."""
+        """WS-Discovery probe for ONVIF devices; lists what answered (--add: and writes
+        them as camera entries of a configuration snippet)."""
         from adapters.onvif.discovery import DiscoveryError, discover_devices
 
         settings = ctx.config.video.discovery
@@ -69,6 +86,8 @@ def register(cli: click.Group) -> None:
                 click.echo(f"  xaddr  {xaddr}")
             for scope in device.scopes:
                 click.echo(f"  scope  {scope}")
+        if add_to is not None:
+            _write_snippet(add_to, devices, username, password_env)
 
     @cameras.command("probe")
     @click.argument("url", required=False)
@@ -144,6 +163,31 @@ def register(cli: click.Group) -> None:
             click.echo(f"  presets  {presets}")
 
     cameras.add_command(test_camera_command(), "test-camera")
+
+
+def _write_snippet(
+    path: Path, devices: Any, username: str | None, password_env: str | None
+) -> None:
+    import yaml
+
+    from gateway.config import Config
+    from gateway.video.camera_snippet import dump, merge_cameras
+
+    existing = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if existing is not None and not isinstance(existing, dict):
+        raise click.ClickException(f"{path} is not a configuration snippet")
+    document, added = merge_cameras(
+        existing,
+        ((d.xaddrs, d.scopes) for d in devices),
+        username=username,
+        password_env=password_env,
+    )
+    checked = {"video": {"cameras": [
+        {**c, "password": "x"} if "password" in c else c for c in document["video"]["cameras"]
+    ]}}  # fmt: skip
+    Config.model_validate(checked)  # a snippet the daemon would refuse is never written
+    path.write_text(dump(document), encoding="utf-8")
+    click.echo(f"{path}: {len(added)} camera(s) added ({', '.join(added) or 'none new'})")
 
 
 STAGED_SCENES = ("fallen", "standing")
