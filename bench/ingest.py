@@ -50,11 +50,16 @@ sys.path.insert(0, str(REPO))
 from adapters.rtsp.rtsp_source import RtspSource  # noqa: E402
 from gateway.clock import SystemClock  # noqa: E402
 from gateway.video.camera import CameraReader  # noqa: E402
-from gateway.video.evidence import PacketRing, StreamInfo  # noqa: E402
+from gateway.video.evidence import PacketRing  # noqa: E402
 from gateway.video.frame import Frame  # noqa: E402
 from gateway.video.frame_sink import LatestFrame  # noqa: E402
 from gateway.video.main_stream import MainStream  # noqa: E402
-from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind  # noqa: E402
+from gateway.video.ports import (  # noqa: E402
+    SourcePacket,
+    StreamError,
+    StreamErrorKind,
+    StreamInfo,
+)
 from gateway.video.settings import CameraConfig, IngestConfig  # noqa: E402
 from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera  # noqa: E402
 

@@ -22,8 +22,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from gateway.video.evidence import StreamInfo
-from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind
+from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind, StreamInfo
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -28,9 +27,7 @@ from gateway.contract import Evidence, EvidenceRole
 from gateway.object_labels import object_name
 from gateway.video.detection import Detection
 from gateway.video.drawing import Label, draw_labels
-
-if TYPE_CHECKING:  # ports imports this module
-    from gateway.video.ports import SourcePacket
+from gateway.video.ports import SourcePacket, StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -168,17 +165,6 @@ class EvidenceClips(Protocol):
         camera has nothing buffered around that moment.
         """
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """What a muxer needs to know about a camera's encoded stream (no decoder involved)."""
-
-    codec: str
-    width: int
-    height: int
-    time_base: Fraction
-    extradata: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

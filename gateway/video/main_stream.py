@@ -25,13 +25,14 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from gateway.clock import Clock
-from gateway.video.evidence import PacketRing, StreamInfo
+from gateway.video.evidence import PacketRing
 from gateway.video.ports import (
     LiveFeed,
     SourceFactory,
     SourcePacket,
     StreamError,
     StreamErrorKind,
+    StreamInfo,
     StreamSource,
 )
 from gateway.video.settings import CameraConfig, IngestConfig

@@ -1,7 +1,8 @@
 """Ports of the video gateway: what camera readers need from a stream decoder and live view.
 
 `adapters/rtsp` implements `StreamSource` with PyAV; `adapters/webrtc` implements
-`LiveFeed`; unit tests plug fakes in. The encoded-packet and picture types are plain.
+`LiveFeed`; unit tests plug fakes in. The stream parameters, encoded-packet and picture
+types are plain.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any, Protocol
 
 import numpy as np
-
-from gateway.video.evidence import StreamInfo
 
 
 class StreamErrorKind(StrEnum):
@@ -33,6 +33,17 @@ class StreamError(Exception):
         super().__init__(f"{kind}: {reason}")
         self.kind = kind
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a muxer needs to know about a camera's encoded stream (no decoder involved)."""
+
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    extradata: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

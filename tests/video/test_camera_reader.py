@@ -13,9 +13,8 @@ import pytest
 from gateway.clock import SystemClock
 from gateway.contract import CameraState, CameraStatus
 from gateway.video.camera import CameraReader, RateMeter, backoff_delays
-from gateway.video.evidence import StreamInfo
 from gateway.video.frame_sink import LatestFrame
-from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind
+from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind, StreamInfo
 from gateway.video.settings import CameraConfig, IngestConfig
 
 

@@ -13,10 +13,10 @@ import numpy as np
 from gateway.clock import SystemClock
 from gateway.contract import CameraState
 from gateway.video.camera import CameraReader
-from gateway.video.evidence import PacketRing, StreamInfo
+from gateway.video.evidence import PacketRing
 from gateway.video.frame_sink import LatestFrame
 from gateway.video.main_stream import MainStream, MainStreamState
-from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind
+from gateway.video.ports import SourcePacket, StreamError, StreamErrorKind, StreamInfo
 from gateway.video.settings import CameraConfig, IngestConfig
 from tests.video.test_camera_reader import Statuses
 
