@@ -8,7 +8,8 @@ from adapters.mqtt.connection import (
     PublishRefused,
     ReceivedMessage,
 )
-from adapters.mqtt.outbox import Outbox, OutboxFull, OutboxLocked, OutboxMessage, OutboxPublisher
+from adapters.mqtt.outbox import Outbox, OutboxFull, OutboxLocked, OutboxMessage
+from adapters.mqtt.outbox_publisher import OutboxPublisher
 
 __all__ = [
     "Availability",
