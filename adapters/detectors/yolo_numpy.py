@@ -82,17 +82,28 @@ def decode(
         scores = class_scores[np.arange(len(class_ids)), class_ids]
         keep = scores > min_score
         boxes = _xywh_to_xyxy(prediction[keep, :4])
-        scores, class_ids = scores[keep], class_ids[keep]
-        groups = class_ids if nms_groups is None else nms_groups[class_ids]
-        order = nms(boxes, scores, groups, nms_iou)[:max_det]
         results.append(
-            RawBoxes(
-                xyxy=boxes[order].astype(np.float32),
-                scores=scores[order].astype(np.float32),
-                class_ids=class_ids[order].astype(np.int64),
-            )
+            suppressed(boxes, scores[keep], class_ids[keep], nms_iou, max_det, nms_groups)
         )
     return results
+
+
+def suppressed(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    nms_iou: float,
+    max_det: int,
+    nms_groups: np.ndarray | None = None,
+) -> RawBoxes:
+    """The boxes class-aware (or group-aware) NMS keeps, best first, at most ``max_det``."""
+    groups = class_ids if nms_groups is None else nms_groups[class_ids]
+    order = nms(boxes, scores, groups, nms_iou)[:max_det]
+    return RawBoxes(
+        xyxy=boxes[order].astype(np.float32),
+        scores=scores[order].astype(np.float32),
+        class_ids=class_ids[order].astype(np.int64),
+    )
 
 
 def _xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

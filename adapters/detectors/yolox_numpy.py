@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from adapters.detectors.yolo_numpy import PAD_VALUE, Letterbox, RawBoxes, nms
+from adapters.detectors.yolo_numpy import PAD_VALUE, Letterbox, RawBoxes, suppressed
 
 STRIDES = (8, 16, 32)
 
@@ -101,15 +101,8 @@ def decode(
         centre = (kept[:, :2] + grid[keep]) * stride[keep]
         half = np.exp(np.minimum(kept[:, 2:4], 10.0)) * stride[keep] / 2
         boxes = np.concatenate((centre - half, centre + half), axis=1)
-        scores, class_ids = scores[keep], class_ids[keep]
-        groups = class_ids if nms_groups is None else nms_groups[class_ids]
-        order = nms(boxes, scores, groups, nms_iou)[:max_det]
         results.append(
-            RawBoxes(
-                xyxy=boxes[order].astype(np.float32),
-                scores=scores[order].astype(np.float32),
-                class_ids=class_ids[order].astype(np.int64),
-            )
+            suppressed(boxes, scores[keep], class_ids[keep], nms_iou, max_det, nms_groups)
         )
     return results
 
