@@ -262,26 +262,37 @@ def test_a_stream_at_the_analysis_rate_loses_no_picture_to_jitter() -> None:
     assert reader.frames_analysed >= 39
 
 
-def test_a_stream_server_that_comes_back_is_reconnected_at_once_not_after_the_backoff() -> None:
-    import socket
-
-    from adapters.mqtt.broker import free_port
+def _probed_reader(
+    port: int, first_failure: StreamErrorKind, statuses: Statuses, reconnect_min_s: float
+) -> CameraReader:
+    """A reader of rtsp://127.0.0.1:<port>/x whose first open fails with ``first_failure``
+    and whose waits probe the server's port."""
     from adapters.rtsp.reachability import tcp_reachable
 
-    port = free_port()
     url = f"rtsp://127.0.0.1:{port}/x"
-    statuses = Statuses()
-    sources = [FakeSource(open_error=StreamErrorKind.UNREACHABLE), FakeSource()]
-    reader = CameraReader(
+    sources = [FakeSource(open_error=first_failure), FakeSource()]
+    return CameraReader(
         CameraConfig(id="cam-1", rtsp_url=url),
         resolve_url=lambda: url,
         source_factory=lambda _u, _n, _p: sources.pop(0) if len(sources) > 1 else sources[0],
-        ingest=IngestConfig.model_validate({"reconnect_min_s": 30, "reconnect_max_s": 60}),
+        ingest=IngestConfig.model_validate(
+            {"reconnect_min_s": reconnect_min_s, "reconnect_max_s": 60}
+        ),
         analysis_fps=5,
         clock=SystemClock(),
         report=statuses,
         reachable=tcp_reachable,
     )
+
+
+def test_a_stream_server_that_comes_back_is_reconnected_at_once_not_after_the_backoff() -> None:
+    import socket
+
+    from adapters.mqtt.broker import free_port
+
+    port = free_port()
+    statuses = Statuses()
+    reader = _probed_reader(port, StreamErrorKind.UNREACHABLE, statuses, reconnect_min_s=30)
     server = socket.socket()
     reader.start()
     try:
@@ -302,23 +313,12 @@ def test_a_stream_server_that_comes_back_is_reconnected_at_once_not_after_the_ba
 def test_a_stream_refused_by_a_server_that_answers_waits_out_its_backoff() -> None:
     import socket
 
-    from adapters.rtsp.reachability import tcp_reachable
-
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/x"
     statuses = Statuses()
-    sources = [FakeSource(open_error=StreamErrorKind.PROTOCOL), FakeSource()]
-    reader = CameraReader(
-        CameraConfig(id="cam-1", rtsp_url=url),
-        resolve_url=lambda: url,
-        source_factory=lambda _u, _n, _p: sources.pop(0) if len(sources) > 1 else sources[0],
-        ingest=IngestConfig.model_validate({"reconnect_min_s": 2, "reconnect_max_s": 60}),
-        analysis_fps=5,
-        clock=SystemClock(),
-        report=statuses,
-        reachable=tcp_reachable,
+    reader = _probed_reader(
+        server.getsockname()[1], StreamErrorKind.PROTOCOL, statuses, reconnect_min_s=2
     )
     reader.start()
     try:
