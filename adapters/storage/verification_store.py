@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from adapters.storage import schema as t
-from adapters.storage.case_store import SqlCaseTransaction
+from adapters.storage.case_transaction import SqlCaseTransaction
 from gateway.core.ports import CaseTransaction
 from gateway.core.verification import Trigger, Verification, VerificationStatus
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.storage.case_store import SqlCaseStore, SqlCaseTransaction
+from adapters.storage.case_store import SqlCaseStore
+from adapters.storage.case_transaction import SqlCaseTransaction
 from gateway.core.intake import bounding_box
 from gateway.core.ports import CaseFilter
 
