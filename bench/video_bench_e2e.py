@@ -6,6 +6,9 @@ outbox (``bootstrap.edge_publisher``: SQLite WAL, QoS 1, receipts), and a client
 console's Server-Sent Events stream (``GET /api/v1/events/stream`` with a bearer token, as
 the console reads it after logging in as an operator).
 
+The scratch directory (``var/bench/e2e-*``: broker data, core database and log) is removed
+after a run that measured, kept after one that failed.
+
 The latency of a case is the wall time when its first ``case`` event arrived on the
 stream minus the wall time its frame was handed to the pipeline (the case's
 ``facts.camera_id``/``facts.frame_seq`` name the frame; the bench camera remembers when
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -49,6 +53,7 @@ class EndToEnd:
         self._publisher: Any = None
         self._connection: Any = None
         self.stream_error: str | None = None
+        self.collected = False  # the scratch dir (broker, core database, logs) is kept otherwise
 
     def config_sections(self) -> dict[str, Any]:
         return {
@@ -148,6 +153,7 @@ class EndToEnd:
             elif submitted >= self.window_start:
                 latencies.append(arrived - submitted)
         latencies.sort()
+        self.collected = True
         p95 = latencies[math.ceil(0.95 * len(latencies)) - 1] if latencies else None
         return {
             "measured": "frame handed to the pipeline -> its case's first event on the core's "
@@ -176,3 +182,5 @@ class EndToEnd:
             except subprocess.TimeoutExpired:
                 self.core.kill()
         self.broker.stop()
+        if self.collected:
+            shutil.rmtree(self.dir, ignore_errors=True)
