@@ -65,3 +65,15 @@ def test_motion_in_far_corners_needs_two_crops_and_too_many_crops_fall_back_to_f
     assert plan_crops(three, (1080, 1920), 320, full_frame_above=0.9, max_crops=2) == [
         Region(0, 0, 1920, 1080)
     ]
+
+
+def test_two_crops_over_half_the_frame_are_one_full_frame_pass() -> None:
+    # 416-px crops of a 768x576 frame: two far apart cover 2 x 416 x 416 = 78 % of it, and
+    # each crop costs a whole pass of a fixed-size model: one pass over the frame instead
+    apart = [Region(20, 20, 60, 100), Region(700, 470, 740, 560)]
+    assert plan_crops(apart, (576, 768), 416, full_frame_above=0.35, max_crops=2) == [
+        Region(0, 0, 768, 576)
+    ]
+    # in a 1920x1080 frame two such crops are 17 % of it: two passes at full resolution
+    crops = plan_crops(apart, (1080, 1920), 416, full_frame_above=0.35, max_crops=2)
+    assert len(crops) == 2

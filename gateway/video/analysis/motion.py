@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from gateway.video.analysis.settings import MotionConfig, Point
+from gateway.video.detection import Detection, iou
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,10 @@ class MotionDetector:
         return keep
 
 
+#: several crops covering more than this share of the frame: one full-frame pass instead
+SEVERAL_CROPS_MAX = 0.5
+
+
 def plan_crops(
     regions: list[Region],
     frame_size: tuple[int, int],
@@ -166,7 +171,13 @@ def plan_crops(
     if len(clusters) > max_crops:
         return [full]
     crops = [_square_around(cluster, crop_side, width, height) for cluster in clusters]
-    if sum(crop.area for crop in crops) >= 0.8 * frame_area:
+    covered = sum(crop.area for crop in crops)
+    if covered >= 0.8 * frame_area or (
+        len(crops) > 1 and covered >= SEVERAL_CROPS_MAX * frame_area
+    ):
+        # each crop costs a whole detector pass (a fixed input size): several crops over
+        # much of the frame cost more than one pass over all of it (seen on busy vtest:
+        # two crops over 78 % of the frame, 1.9 passes a frame for what one pass sees)
         return [full]
     return crops
 
@@ -179,3 +190,16 @@ def _square_around(region: Region, side: int, width: int, height: int) -> Region
     x1 = int(np.clip(cx - crop_w // 2, 0, width - crop_w))
     y1 = int(np.clip(cy - crop_h // 2, 0, height - crop_h))
     return Region(x1, y1, x1 + crop_w, y1 + crop_h)
+
+
+#: boxes of one class from overlapping crops that are one object
+MERGE_IOU = 0.6
+
+
+def merge_crop_detections(detections: list[Detection]) -> list[Detection]:
+    """One box per object seen in two overlapping crops (the higher score wins)."""
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if all(k.class_id != d.class_id or iou(k, d) < MERGE_IOU for k in kept):
+            kept.append(d)
+    return kept

@@ -40,9 +40,14 @@ from gateway.video.analysis.firing_evidence import firing_evidence
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
 from gateway.video.analysis.model_loading import load_models
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
-from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
+from gateway.video.analysis.motion import (
+    MotionDetector,
+    Region,
+    merge_crop_detections,
+    plan_crops,
+)
 from gateway.video.analysis.ports import Detector
-from gateway.video.analysis.rules import Firing, RuleEngine, iou
+from gateway.video.analysis.rules import Firing, RuleEngine
 from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
 from gateway.video.analysis.tracking import ObjectTracker
 from gateway.video.detection import Detection
@@ -55,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("citygw.video.analysis")
 
-_MERGE_IOU = 0.6  # boxes of one class from overlapping crops that are one object
 _PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing
 
 
@@ -140,6 +144,7 @@ class AnalysisPipeline:
         self.spill = SpillFolder(config.state_dir / "unsent-video", self._resend_spilled)
         self._busy = 0  # items taken off a queue and not finished yet
         self._locations = _locations_of(getattr(config.video, "cameras", []))
+        self._queue_bound = _queue_bound(self._settings, len(self._locations))
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -234,6 +239,7 @@ class AnalysisPipeline:
             ]
             self._settings = self._settings.model_copy(update={"cameras": settings.cameras})
             self._locations = _locations_of(cameras)
+            self._queue_bound = _queue_bound(self._settings, len(self._locations))
             for camera_id in changed:
                 if self._cameras.pop(camera_id, None) is not None:
                     self._jobs.pop(camera_id, None)
@@ -279,11 +285,11 @@ class AnalysisPipeline:
                 return
             camera = self._camera(frame.camera_id)
             camera.metrics.frames_in += 1
-            if len(self._frames) >= self._settings.queue_frames:
+            if len(self._frames) >= self._queue_bound:
                 dropped = self._frames.popleft()
                 self._camera(dropped.camera_id).metrics.skipped += 1
             self._frames.append(frame)
-            if not self._gathering or 2 * len(self._frames) >= self._settings.queue_frames:
+            if not self._gathering or 2 * len(self._frames) >= self._queue_bound:
                 self._frames_ready.notify()  # while a batch gathers, only a half-full queue
 
     def on_case_event(self, event: CaseEvent) -> bool:
@@ -437,7 +443,7 @@ class AnalysisPipeline:
                     self._gathering = False
 
     def _batch_ready(self) -> bool:
-        half_full = 2 * len(self._frames) >= self._settings.queue_frames
+        half_full = 2 * len(self._frames) >= self._queue_bound
         return half_full or self._state is not State.RUNNING
 
     def _queue_job(self, camera: _Camera, job: _Job) -> None:
@@ -556,7 +562,7 @@ class AnalysisPipeline:
                     )
                 )
         if len(job.crops) > 1:
-            detections = _merge(detections)
+            detections = merge_crop_detections(detections)
         now = self._clock.monotonic()
         kept = [
             d
@@ -677,6 +683,11 @@ class AnalysisPipeline:
         self._candidates.candidate(message)
 
 
+def _queue_bound(settings: AnalysisConfig, cameras: int) -> int:
+    """Frames that may wait for the motion stage: as configured, else 3 per camera (32+)."""
+    return settings.queue_frames or max(32, 3 * cameras)
+
+
 def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
     """Each camera's place (grid, district, address, lat/lon), for its candidates."""
     return {
@@ -689,12 +700,3 @@ def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
         }
         for camera in cameras
     }
-
-
-def _merge(detections: list[Detection]) -> list[Detection]:
-    """One box per object seen in two overlapping crops (the higher score wins)."""
-    kept: list[Detection] = []
-    for d in sorted(detections, key=lambda d: -d.score):
-        if all(k.class_id != d.class_id or iou(k, d) < _MERGE_IOU for k in kept):
-            kept.append(d)
-    return kept

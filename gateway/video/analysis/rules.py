@@ -49,7 +49,7 @@ from gateway.video.analysis.settings import (
     Rule,
 )
 from gateway.video.analysis.tracking import TrackedObject
-from gateway.video.detection import Detection
+from gateway.video.detection import Detection, iou
 
 #: a timer survives missing sightings (detector flicker, a passer-by occluding) unless
 #: they last both this long and this many detector passes (a gated camera is re-checked
@@ -130,14 +130,6 @@ def _segments_cross(p: tuple[float, float], q: tuple[float, float], a: Point, b:
     return (_side(p, a, b) > 0) != (_side(q, a, b) > 0) and (_side(a, p, q) > 0) != (
         _side(b, p, q) > 0
     )
-
-
-def iou(a: Detection, b: Detection) -> float:
-    ix = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    iy = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _same_place(a: Detection, b: Detection) -> bool:

@@ -278,8 +278,13 @@ class AnalysisConfig(_Section):
         default=0.35, ge=0.01, le=1, description="detector score below which boxes are dropped"
     )
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU of non-maximum suppression")
-    queue_frames: int = Field(
-        default=32, ge=1, le=10000, description="frames waiting for motion analysis, all cameras"
+    queue_frames: int | None = Field(
+        default=None,
+        ge=1,
+        le=10000,
+        description="frames waiting for motion analysis, all cameras together (the oldest is "
+        "dropped when full); default: 3 per camera, at least 32 (a fixed 32 dropped frames of "
+        "static cameras from about 30 cameras on)",
     )
     motion_batch_s: float = Field(
         default=0.02,
