@@ -17,7 +17,14 @@ import pytest
 
 from adapters.mqtt.broker import free_port
 from gateway.config import Config
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, RunningCore, screenshot, sign_in
+from tests.console.conftest import (
+    BYPASS_CSP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RunningCore,
+    screenshot,
+    sign_in,
+)
 from tests.console.test_console_workflow import camera_candidate
 
 
@@ -86,7 +93,7 @@ def test_the_camera_wall_plays_the_gateway_live_view_over_webrtc(
         timeout=60_000,
     )
     try:
-        page = relaxed.new_page(viewport={"width": 1366, "height": 768})
+        page = relaxed.new_page(viewport={"width": 1366, "height": 768}, bypass_csp=BYPASS_CSP)
         page.set_default_timeout(20_000)
         sign_in(page, core.url, "operator")
         tile = open_wall(page, live_gateway)
