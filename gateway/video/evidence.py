@@ -76,11 +76,14 @@ def annotated_snapshot(
     zones: Sequence[Sequence[tuple[float, float]]] = (),
     caption: str = "",
     caption_ascii: str = "",
+    labelled: int | None = None,
 ) -> bytes:
     """A JPEG of ``image`` (BGR uint8 HxWx3) with each detection's box and label drawn,
     the outline of each zone (corners in pixels) and a caption (what fired, for how long)
     in the top-left corner; labels in Chinese (`gateway.video.drawing`), ``caption_ascii``
-    where no CJK font is installed.
+    where no CJK font is installed. ``labelled``: only the first so many detections (what
+    fired) carry a label tag; the others get their box alone, so no tag covers the objects
+    the snapshot is about (default: all are labelled).
 
     The input image is never modified (drawing happens on a copy).
     """
@@ -96,13 +99,13 @@ def annotated_snapshot(
     canvas = image.copy()
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
-    text_px = max(12, round(min(width, height) / 36))
+    text_px = max(11, round(min(width, height) / 44))
     labels: list[Label] = []
     for zone in zones:
         corners = np.round(np.asarray(zone, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [corners], True, (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.polylines(canvas, [corners], True, _ZONE_COLOUR, thickness, cv2.LINE_AA)
-    for detection in detections:
+    for index, detection in enumerate(detections):
         x1 = int(np.clip(round(detection.x1), 0, width - 1))
         y1 = int(np.clip(round(detection.y1), 0, height - 1))
         x2 = int(np.clip(round(detection.x2), 0, width - 1))
@@ -111,7 +114,8 @@ def annotated_snapshot(
         # a dark rim under the coloured line keeps the box visible on any background
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        labels.append(_label(detection, x1, y1))
+        if labelled is None or index < labelled:
+            labels.append(_label(detection, x1, y1))
     if caption:
         labels.append(
             Label(caption, caption_ascii or caption, (0, 0), (0, 0, 0), _ZONE_COLOUR, above=False)
@@ -132,6 +136,7 @@ def snapshot_evidence(
     zones: Sequence[Sequence[tuple[float, float]]] = (),
     caption: str = "",
     caption_ascii: str = "",
+    labelled: int | None = None,
 ) -> Evidence:
     """`annotated_snapshot` as content-hashed `Evidence` (role snapshot, image/jpeg)."""
     return Evidence.from_bytes(
@@ -142,6 +147,7 @@ def snapshot_evidence(
             zones=zones,
             caption=caption,
             caption_ascii=caption_ascii,
+            labelled=labelled,
         ),
         media_type="image/jpeg",
         role=EvidenceRole.SNAPSHOT,

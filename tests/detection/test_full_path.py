@@ -183,7 +183,8 @@ def test_the_test_camera_through_citygw_video_makes_one_candidate_per_fired_rule
         picture[row - 8, left + 3 : right - 3].astype(int)
         - fired_on.image[row - 8, left + 3 : right - 3]
     )
-    assert edge.mean() > 40 > 15 > above.mean()
+    # medians: boxes of people standing at the zone's edge cross it here and there
+    assert np.median(edge) > 40 > 15 > np.median(above)
 
     crowd = by_rule["crowd-6"]
     assert crowd.facts["count"] >= 6 and crowd.facts["held_s"] >= 3

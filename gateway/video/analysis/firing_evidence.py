@@ -39,6 +39,7 @@ def firing_evidence(
             else [],
             caption=caption,
             caption_ascii=caption_ascii,
+            labelled=len(firing.objects),  # the others in view: boxes without tags
         )
     ]
     if clips is not None and settings.clip_before_s + settings.clip_after_s > 0:
