@@ -12,13 +12,13 @@ logged, never retried for ever nor silently deleted.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from gateway.contract import ContractError, Message, parse_message
+from gateway.durable_file import set_aside, write_durably
 
 log = logging.getLogger("citygw.spill")
 
@@ -41,15 +41,8 @@ class SpillFolder:
 
     def keep(self, message: Message) -> Path:
         """Write ``message`` durably; the file name sorts by the time it was kept."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{message.id}.json"
-        target = self.folder / name
-        partial = self.folder / f".{name}.part"
-        with partial.open("wb") as handle:
-            handle.write(message.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
+        target = self.folder / f"{time.time_ns():020d}-{message.id}.json"
+        write_durably(target, message.to_json())
         self.kept += 1
         self._wake.set()
         return target
@@ -69,9 +62,8 @@ class SpillFolder:
                 try:
                     message = parse_message(path.read_bytes())
                 except (ContractError, OSError) as exc:
-                    broken = path.with_name(path.name + ".unreadable")
                     log.error("spilled message %s cannot be read (%s): set aside", path, exc)
-                    path.replace(broken)
+                    set_aside(path)
                     continue
                 try:
                     self._publish(message)

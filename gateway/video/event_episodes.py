@@ -24,11 +24,9 @@ clock (times come with the events).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -37,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import rfc3339
+from gateway.durable_file import set_aside, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +242,12 @@ class EventEpisodes:
         except FileNotFoundError:
             return
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            broken = self._path.with_name(self._path.name + ".unreadable")
             log.error(
                 "camera event states %s unreadable (%s): starting empty, kept as %s",
                 self._path,
                 exc,
-                broken,
+                set_aside(self._path),
             )
-            with contextlib.suppress(OSError):
-                self._path.replace(broken)
             return
         self._states = {e.key: e for e in episodes}
         active = sum(1 for e in episodes if e.active)
@@ -267,13 +263,7 @@ class EventEpisodes:
         if self._path is None:
             return
         document = {"episodes": [e.to_json() for e in self._states.values()]}
-        partial = self._path.with_name(self._path.name + ".tmp")
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with partial.open("w", encoding="utf-8") as handle:
-                json.dump(document, handle, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, self._path)
+            write_durably(self._path, json.dumps(document, ensure_ascii=False).encode())
         except OSError as exc:  # a full disk must not stop events: said, not raised
             log.error("camera event states not saved to %s: %s", self._path, exc)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.durable_file import write_durably
 from gateway.video.ports import StreamError
 
 log = logging.getLogger("citygw.video.addresses")
@@ -48,15 +48,8 @@ class StreamAddressBook:
                 return
             self._addresses[camera_id] = url
             document = json.dumps(self._addresses, ensure_ascii=False, sort_keys=True)
-            partial = self._path.with_name(self._path.name + ".tmp")
             try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                    handle.write(document)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                partial.replace(self._path)
+                write_durably(self._path, document.encode(), private=True)
             except OSError as exc:  # the address is still kept in memory
                 log.error("stream address book %s not saved: %s", self._path, exc)
 

@@ -23,7 +23,6 @@ id, which the core stores once. Answers go out through the durable outbox.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from gateway.contract import (
     parse_message,
     stable_message_id,
 )
+from gateway.durable_file import write_durably
 from gateway.ports import InboundMessage
 from gateway.video.analysis.rules import iou, point_in_polygon
 from gateway.video.analysis.settings import AnalysisConfig, CountRule, LineRule
@@ -202,12 +202,7 @@ class CheckMemory:
         return self._directory / f"{request_id}.{kind}.json"
 
     def _write(self, path: Path, data: bytes) -> None:
-        partial = path.with_suffix(".partial")
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
+        write_durably(path, data)
 
     def answer(self, request_id: str) -> VerificationResult | None:
         try:

@@ -71,7 +71,7 @@ def test_kept_messages_go_out_oldest_first_once_the_outbox_takes_them(tmp_path: 
     refuse[0] = False
     assert spill.resend() == 3
     assert [m.id for m in sent] == ["cand-spill-0000", "cand-spill-0001", "cand-spill-0002"]
-    assert spill.pending() == [] and not list((tmp_path / "unsent").glob(".*.part"))
+    assert spill.pending() == [] and not list((tmp_path / "unsent").glob(".*"))
 
 
 def test_a_kept_file_that_no_longer_parses_is_set_aside_not_retried(tmp_path: Path) -> None:

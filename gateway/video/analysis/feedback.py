@@ -15,10 +15,8 @@ forgets an operator's "误报" nor the candidates it may still be about.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -27,6 +25,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.contract import CaseEvent
+from gateway.durable_file import set_aside, write_durably
 from gateway.video.detection import Detection
 
 log = logging.getLogger("citygw.video.feedback")
@@ -129,15 +128,12 @@ class FalsePositiveMemory:
         except FileNotFoundError:
             return
         except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:
-            broken = self._path.with_name(self._path.name + ".unreadable")
             log.error(
                 "false-detection memory %s unreadable (%s): starting empty, kept as %s",
                 self._path,
                 exc,
-                broken,
+                set_aside(self._path),
             )
-            with contextlib.suppress(OSError):
-                self._path.replace(broken)
             return
         self._suppressions = [s for s in suppressions if s.until > mono]
         self._candidates = OrderedDict(candidates[-self._remember :])
@@ -163,14 +159,8 @@ class FalsePositiveMemory:
             "candidates": list(self._candidates.items()),
             "counts": [[c, r, n] for (c, r), n in self._counts.items()],
         }
-        partial = self._path.with_name(self._path.name + ".tmp")
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with partial.open("w", encoding="utf-8") as handle:
-                json.dump(document, handle, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            partial.replace(self._path)
+            write_durably(self._path, json.dumps(document, ensure_ascii=False).encode())
         except OSError as exc:  # a full disk must not stop analysis: said, not raised
             log.error("false-detection memory not saved to %s: %s", self._path, exc)
 
