@@ -61,10 +61,14 @@ from gateway.clock import SystemClock  # noqa: E402
 from gateway.config import Config  # noqa: E402
 from gateway.contract import CandidateCase  # noqa: E402
 from gateway.video.analysis.model_card import load_card  # noqa: E402
-from gateway.video.analysis.motion import MotionDetector, Region, plan_crops  # noqa: E402
+from gateway.video.analysis.motion import (  # noqa: E402
+    MotionDetector,
+    Region,
+    merge_crop_detections,
+    plan_crops,
+)
 from gateway.video.analysis.pipeline import AnalysisPipeline  # noqa: E402
 from gateway.video.analysis.ports import Detector  # noqa: E402
-from gateway.video.analysis.rules import iou  # noqa: E402
 from gateway.video.analysis.settings import AnalysisConfig  # noqa: E402
 from gateway.video.analysis.tracking import ObjectTracker  # noqa: E402
 from gateway.video.detection import Detection  # noqa: E402
@@ -80,7 +84,6 @@ LOWEST = 0.05  # proposals kept for the threshold table and AP
 THRESHOLDS = (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
 FPS = 5.0  # frames a camera's sub-stream hands to analysis per second (every 2nd of vtest)
 STEP = 2
-MERGE_IOU = 0.6  # the pipeline's merge of one class's boxes from overlapping crops
 PARK_DWELL_S = 20.0
 CROWD_COUNTS = (4, 5, 6, 7, 8)
 CROWD_RULE_COUNT = 7  # the crowd rule run through the real pipeline
@@ -260,15 +263,6 @@ def as_frame(index: int, image: np.ndarray) -> Frame:
     )
 
 
-def merge(detections: list[Detection]) -> list[Detection]:
-    """One box per object seen in two overlapping crops (the higher score wins)."""
-    kept: list[Detection] = []
-    for d in sorted(detections, key=lambda d: -d.score):
-        if all(k.class_id != d.class_id or iou(k, d) < MERGE_IOU for k in kept):
-            kept.append(d)
-    return kept
-
-
 # --------------------------------------------------------------------------- (b) the stages
 
 
@@ -333,7 +327,7 @@ class Stages:
                         for d in result
                     ]
                 if len(crops) > 1:
-                    detections = merge(detections)
+                    detections = merge_crop_detections(detections)
                 if frame.seq in labelled:
                     found[frame.seq] = detections
                     crops_used[frame.seq] = [[c.x1, c.y1, c.x2, c.y2] for c in crops]

@@ -152,22 +152,7 @@ def fallen_person_clip(
 ) -> StagedClip:
     """vtest's first ``seconds`` with one of its walkers lying on the grass from
     ``falls_at_s`` on (a true fallen person, beside the yellow cloth that is not one)."""
-    count = round(seconds * VTEST_FPS)
-    frames = read_frames(vtest, max(count, WALKER_FRAME + 1))
-    person = cut_out(frames[WALKER_FRAME], WALKER_BOX, median_background(frames))
-    start = round(falls_at_s * VTEST_FPS)
-    boxes: list[tuple[int, int, int, int]] = []
-
-    def staged() -> Iterator[np.ndarray]:
-        for image, box in _frames_with(
-            frames[:count], person, FALLEN_AT, start, scale=FALLEN_SCALE, lying=True
-        ):
-            if box is not None:
-                boxes.append(box)
-            yield image
-
-    write_clip(staged(), path)
-    return StagedClip(path=path, box=boxes[0], starts_s=falls_at_s, seconds=count / VTEST_FPS)
+    return _staged_clip(vtest, path, seconds, falls_at_s, FALLEN_AT, scale=FALLEN_SCALE, lying=True)
 
 
 def standing_person_clip(
@@ -175,17 +160,29 @@ def standing_person_clip(
 ) -> StagedClip:
     """vtest's first ``seconds`` with one of its walkers standing still in one spot from
     ``arrives_at_s`` on (someone waiting, or a hawker without a stall)."""
+    return _staged_clip(vtest, path, seconds, arrives_at_s, STANDING_AT)
+
+
+def _staged_clip(
+    vtest: Path,
+    path: Path,
+    seconds: float,
+    starts_s: float,
+    at: tuple[int, int],
+    **placing: object,
+) -> StagedClip:
+    """vtest's first ``seconds`` with the walker placed at ``at`` from ``starts_s`` on."""
     count = round(seconds * VTEST_FPS)
     frames = read_frames(vtest, max(count, WALKER_FRAME + 1))
     person = cut_out(frames[WALKER_FRAME], WALKER_BOX, median_background(frames))
-    start = round(arrives_at_s * VTEST_FPS)
+    start = round(starts_s * VTEST_FPS)
     boxes: list[tuple[int, int, int, int]] = []
 
     def staged() -> Iterator[np.ndarray]:
-        for image, box in _frames_with(frames[:count], person, STANDING_AT, start):
+        for image, box in _frames_with(frames[:count], person, at, start, **placing):
             if box is not None:
                 boxes.append(box)
             yield image
 
     write_clip(staged(), path)
-    return StagedClip(path=path, box=boxes[0], starts_s=arrives_at_s, seconds=count / VTEST_FPS)
+    return StagedClip(path=path, box=boxes[0], starts_s=starts_s, seconds=count / VTEST_FPS)
