@@ -17,20 +17,13 @@ VAN_BOX = (651.0, 42.0, 725.0, 99.0)
 CHECK_FRAME = 100
 
 
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def check(card_name: str, weights: Path, video: Path, models_dir: Path = Path("models")) -> str:
     """What was found, or raise ``ValueError`` saying why the file is refused."""
     import av
 
     from adapters.detectors.onnx_detector import OnnxDetector
     from gateway.video.analysis.model_card import load_card
+    from gateway.video.detection import Detection, iou
 
     card = load_card(models_dir, card_name)
     detector = OnnxDetector(weights, card, threads=2, min_score=0.3)
@@ -43,7 +36,8 @@ def check(card_name: str, weights: Path, video: Path, models_dir: Path = Path("m
             raise ValueError(f"{video} has fewer than {CHECK_FRAME + 1} frames")
     (found,) = detector.detect([image])
     people = [d for d in found if d.label == "person"]
-    vans = [d for d in found if _overlap((d.x1, d.y1, d.x2, d.y2), VAN_BOX) > 0.5]
+    van = Detection(*VAN_BOX, score=1.0, class_id=-1, label="vehicle")
+    vans = [d for d in found if iou(d, van) > 0.5]
     if len(people) < 3 or not vans:
         raise ValueError(
             f"{weights} does not behave like {card_name}: {len(people)} people and "
