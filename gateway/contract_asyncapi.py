@@ -461,7 +461,7 @@ def asyncapi_document(topic_root: str = c.DEFAULT_TOPIC_ROOT) -> dict[str, Any]:
 def _description(topic_root: str) -> str:
     first = (c.__doc__ or "").strip()
     return (
-        f"Generated from gateway/contract.py by `python -m gateway.contract_asyncapi`; "
+        f"Generated from gateway/contract/ by `python -m gateway.contract_asyncapi`; "
         f"do not edit by hand.\n\nTopics are under `{topic_root}` (the configuration's "
         f"mqtt.topic_root). Messages larger than {c.MAX_PAYLOAD_BYTES} bytes are refused; "
         f"a candidate's facts nest at most {c.MAX_FACTS_DEPTH} levels and take at most "
@@ -492,7 +492,7 @@ def render(document: Mapping[str, Any] | None = None) -> str:
         width=100,
         default_flow_style=False,
     )
-    return f"# Generated from gateway/contract.py: python -m gateway.contract_asyncapi\n{text}"
+    return f"# Generated from gateway/contract/: python -m gateway.contract_asyncapi\n{text}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
         if current != text:
-            print(f"{args.path} differs from gateway/contract.py: regenerate it", file=sys.stderr)
+            print(f"{args.path} differs from gateway/contract/: regenerate it", file=sys.stderr)
             return 1
         return 0
     args.path.parent.mkdir(parents=True, exist_ok=True)

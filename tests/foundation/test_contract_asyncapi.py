@@ -1,5 +1,5 @@
 """docs/asyncapi.yaml is the contract as the code says it: regenerated and compared, valid
-AsyncAPI 3.0, every topic and message of gateway/contract.py in it, examples that parse."""
+AsyncAPI 3.0, every topic and message of gateway/contract/ in it, examples that parse."""
 
 from __future__ import annotations
 
