@@ -7,6 +7,9 @@
 - availability: a retained ``online`` status on each connect, ``offline`` as the last
   will (the broker sends it if the daemon dies) and on a clean stop;
 - optional username/password and TLS from config;
+- a subscription may be shared (``share_group``): the broker hands each message of the
+  filter to one member of the group (MQTT shared subscriptions, ``$share/<group>/<filter>``,
+  which Mosquitto 2 offers to 3.1.1 clients too), so several consumers split one stream;
 - subscriptions are re-made on every connect; with ``manual_ack`` a message is
   acknowledged only when the application says so, and only on the connection it came
   in on (a packet id from an earlier connection means nothing on a new one: the broker
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import struct
 import threading
@@ -181,7 +185,8 @@ class MqttConnection:
         self._state_lock = threading.Lock()
         self._connected = threading.Event()
         self._generation = 0
-        self._subscriptions: dict[str, tuple[int, MessageHandler]] = {}
+        # filter -> (qos, handler, the filter as subscribed: ``$share/<group>/...`` if shared)
+        self._subscriptions: dict[str, tuple[int, MessageHandler, str]] = {}
         # topic -> handler, so a message costs one dict lookup, not a filter match per
         # subscription; emptied when the subscriptions change (see `_handler_for`)
         self._handler_cache: dict[str, MessageHandler | None] = {}
@@ -305,13 +310,25 @@ class MqttConnection:
         """``listener(True)`` after each connect, ``listener(False)`` after each loss (paho thread)."""
         self._listeners.append(listener)
 
-    def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
-        """Subscribe now (if connected) and after every reconnect. The handler runs on paho's thread."""
-        self._subscriptions[topic_filter] = (qos, handler)
+    def subscribe(
+        self,
+        topic_filter: str,
+        handler: MessageHandler,
+        qos: int = 1,
+        *,
+        share_group: str | None = None,
+    ) -> None:
+        """Subscribe now (if connected) and after every reconnect. The handler runs on paho's thread.
+
+        ``share_group``: a shared subscription; each message on ``topic_filter`` goes to one
+        of the group's members only (the messages still arrive under their own topics).
+        """
+        sent_as = shared_filter(topic_filter, share_group) if share_group else topic_filter
+        self._subscriptions[topic_filter] = (qos, handler, sent_as)
         self._subscriptions_version += 1
         self._handler_cache = {}
         if self.connected:
-            self._client.subscribe(topic_filter, qos)
+            self._client.subscribe(sent_as, qos)
 
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
@@ -365,8 +382,8 @@ class MqttConnection:
             client.publish(
                 self._availability.topic, self._availability.online(), qos=1, retain=True
             )
-        for topic_filter, (qos, _handler) in self._subscriptions.items():
-            client.subscribe(topic_filter, qos)
+        for qos, _handler, sent_as in self._subscriptions.values():
+            client.subscribe(sent_as, qos)
         for listener in self._listeners:
             self._call_listener(listener, True)
 
@@ -434,7 +451,7 @@ class MqttConnection:
             return cache[topic]
         version = self._subscriptions_version
         found: MessageHandler | None = None
-        for topic_filter, (_qos, handler) in list(self._subscriptions.items()):
+        for topic_filter, (_qos, handler, _sent_as) in list(self._subscriptions.items()):
             if paho.topic_matches_sub(topic_filter, topic):
                 found = handler
                 break
@@ -456,6 +473,17 @@ class MqttConnection:
         if message.generation != self._generation or not self.connected:
             return False
         return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+_SHARE_GROUP = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def shared_filter(topic_filter: str, group: str) -> str:
+    """``$share/<group>/<filter>``: the filter of a shared subscription (MQTT 5, and 3.1.1
+    on Mosquitto 2). A group name holds no ``/``, ``+``, ``#``."""
+    if not _SHARE_GROUP.match(group):
+        raise ValueError(f"bad share group {group!r}: letters, digits, '_' and '-' only")
+    return f"$share/{group}/{topic_filter}"
 
 
 #: topics remembered by `MqttConnection._handler_for` (topics name sources: a few thousand)

@@ -5,6 +5,8 @@ from the config tables, then start the parts, each owning its thread(s):
 
 - candidate ingest (MQTT ``candidates/#``, persistent session, ack after commit);
 - feedback consumer (MQTT ``feedback/#``);
+- with ``core.intake.share_group``, several cores split those two and the camera-check
+  results (MQTT shared subscriptions), each on a clean session;
 - event relay (committed case events → the durable MQTT outbox → broker, and to the
   console's live stream);
 - camera health (MQTT ``cameras/+/status`` and ``status/#``, retained, into a registry);
@@ -170,7 +172,11 @@ def build_core(
     with_api: bool = True,
 ) -> CoreDaemon:
     service, auth = build_service(config, clock)
-    connection = bootstrap.mqtt_connection(config, "core", manual_ack=True)
+    # several cores split the work topics; each still gets every status (see IntakeConfig)
+    share = config.core.intake.share_group
+    connection = bootstrap.mqtt_connection(
+        config, "core", manual_ack=True, clean_session=share is not None
+    )
     publisher = bootstrap.edge_publisher(config, "core", connection)
     contract = bootstrap.contract_publisher(config, publisher)
     consumer = bootstrap.daemon_source(config, "core")
@@ -203,10 +209,16 @@ def build_core(
         clock=clock.now,
     )
     feedback = FeedbackConsumer(
-        service, contract, consumer, kept=dead_letters, is_outage=is_outage, clock=clock.now
+        service,
+        contract,
+        consumer,
+        kept=dead_letters,
+        is_outage=is_outage,
+        clock=clock.now,
+        receipts=bootstrap.MqttReceipts(config, connection, "core"),
     )
-    connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1)
-    connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1)
+    connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1, share_group=share)
+    connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1, share_group=share)
     checks = build_camera_checks(config, service, contract, consumer, connection)
     live = LiveParts.create(config.core)
     cameras = CameraStatusConsumer(live.cameras, clock.now, on_change=live.cameras_changed)
@@ -270,7 +282,12 @@ def build_camera_checks(
         consumer,
         receipts=bootstrap.MqttReceipts(config, connection, "core"),
     )
-    connection.subscribe(contract.topics.all_verification_results, results.submit, qos=1)
+    connection.subscribe(
+        contract.topics.all_verification_results,
+        results.submit,
+        qos=1,
+        share_group=config.core.intake.share_group,
+    )
     return CameraCheckParts(checks, results, VerificationWatch(checks, settings.scan_s))
 
 

@@ -252,6 +252,18 @@ class IntakeConfig(_Section):
         le=3600,
         description="/healthz answers 503 when messages have waited this long with no batch done",
     )
+    share_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+        description=(
+            "several cores on one PostgreSQL: the MQTT shared-subscription group they split "
+            "the work topics in (candidates, feedback, camera-check results: each message to "
+            "one core; camera and daemon status still reach every core). Each core needs its "
+            "own `instance` and connects with a clean MQTT session, so the broker hands a "
+            "stopped core's share to the others at once; what it held unconfirmed the "
+            "producers resend after outbox.receipt_timeout_s. None: one core, persistent session"
+        ),
+    )
 
 
 class LoginLimitConfig(_Section):

@@ -97,14 +97,15 @@ def test_every_message_type_arrives_through_the_outbox_and_parses(make_config, c
     assert by_schema["citygw.dead_letter"][1] == letter
     status = by_schema["citygw.daemon_status"][1]
     assert isinstance(status, DaemonStatus) and status.state == "online" and status.daemon == "agi"
-    # the broker has everything, but the candidate stays on disk until a consumer's receipt
+    # the broker has everything, but the candidate and the feedback stay on disk until a
+    # consumer's receipt
     deadline = time.monotonic() + 20
-    while publisher.outbox.queued_messages > 1 and time.monotonic() < deadline:
+    while publisher.outbox.queued_messages > 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert publisher.outbox.queued_messages == 1
-    assert publisher.outbox.awaiting_receipt() == 1
+    assert publisher.outbox.queued_messages == 2
+    assert publisher.outbox.awaiting_receipt() == 2
     receipts = bootstrap.MqttReceipts(config, connection, "core")
-    receipts.send_receipt([candidate.id], [])
+    receipts.send_receipt([candidate.id, feedback.id], [])
     assert publisher.wait_drained(20)
     publisher.stop()
     connection.stop()
