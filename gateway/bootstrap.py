@@ -6,7 +6,6 @@ Daemons call these helpers from their `main`s; nothing here runs at import time.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import signal
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from adapters.mqtt import Availability, MqttConnection, Outbox, OutboxPublisher, PublishRefused
-from gateway import __version__
+from gateway import __version__, log_format
 from gateway.config import Config, outbox_path
 from gateway.contract import DaemonState, DaemonStatus, Receipt, Source, SourceKind, Topics
 from gateway.publishing import ContractPublisher
@@ -42,28 +41,10 @@ def settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "thread": record.threadName,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
 def setup_logging(config: Config) -> None:
+    """Records to stderr in ``config.logging.format`` (`gateway.log_format`)."""
     handler = logging.StreamHandler(sys.stderr)
-    if config.logging.json_lines:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s")
-        )
+    handler.setFormatter(log_format.formatter(config.logging.format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.logging.level)

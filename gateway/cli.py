@@ -29,8 +29,9 @@ _COMMAND_MODULES = (
 
 
 class CliContext:
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, log_format: str | None = None) -> None:
         self.config_path = config_path
+        self.log_format = log_format
         self._config: Config | None = None
 
     @property
@@ -41,6 +42,9 @@ class CliContext:
             except ConfigError as exc:
                 click.echo(str(exc), err=True)
                 sys.exit(2)
+            if self.log_format is not None:
+                logging_config = self._config.logging.model_copy(update={"format": self.log_format})
+                self._config = self._config.model_copy(update={"logging": logging_config})
         return self._config
 
 
@@ -57,11 +61,17 @@ pass_cli = click.make_pass_decorator(CliContext)
     default=None,
     help="configuration file (default: embedded defaults; env CITYGW_CONFIG)",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="log lines as text or one JSON object each (default: logging.format, else text)",
+)
 @click.version_option(__version__, prog_name="citygw")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, log_format: str | None) -> None:
     """citygw: edge gateway of the digital city-management centre."""
-    ctx.obj = CliContext(config_path)
+    ctx.obj = CliContext(config_path, log_format)
 
 
 @cli.group("config")

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -113,10 +113,65 @@ class OutboxConfig(_Section):
 
 
 class LoggingConfig(_Section):
-    level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    json_lines: bool = Field(
-        default=False, description="log one JSON object per line (for journald/Loki)"
+    level: str = Field(
+        default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="lowest level logged"
     )
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "text: one readable line per record; json: one JSON object per line (for "
+            "journald/Loki) with a UTC timestamp in milliseconds and the camera, case, call "
+            "and candidate ids a record carries; the CLI's --log-format overrides it"
+        ),
+    )
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics (``GET /metrics``) of each daemon."""
+
+    core_on_api: bool = Field(
+        default=True,
+        description="serve /metrics on the core's HTTP server (beside /healthz, no user session)",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="address the metrics listeners below bind (loopback: a local scraper only)",
+    )
+    core_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="a metrics listener of the core's own; off if unset",
+    )
+    video_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="the video gateway's metrics listener; off if unset",
+    )
+    agi_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="the telephony gateway's metrics listener; off if unset",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "when set, every /metrics (the core's and the listeners') wants "
+            "`Authorization: Bearer <token>`; e.g. ${CITYGW_METRICS_TOKEN}"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> MetricsConfig:
+        ports = [p for p in (self.core_port, self.video_port, self.agi_port) if p is not None]
+        if len(ports) != len(set(ports)):
+            raise ValueError("core_port, video_port and agi_port must differ")
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError("token: at least 16 characters")
+        return self
 
 
 class Config(_Section):
@@ -135,6 +190,7 @@ class Config(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
     telephony: TelephonyConfig = Field(default_factory=TelephonyConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
