@@ -5,6 +5,10 @@ and always tries to ``Unsubscribe`` when it ends or gives a subscription up (a d
 holds only a few; leaking them locks the camera's events out). `EventThread` runs the
 subscribers of all cameras on one asyncio loop in its own thread; cameras are added and
 removed as the configuration changes. Notification XML is read by pure functions.
+
+A subscriber tells its health (``on_health(camera_id, fault)``): ``""`` once a
+subscription is established, the reason when creating, pulling or renewing one fails
+(the device's web server down, a refused subscription); the camera's health shows it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from adapters.onvif.device import OnvifDevice, OnvifError
 from gateway.video.camera_events import CameraEvent
 
 log = logging.getLogger(__name__)
+
+#: told a camera's subscription health: "" (subscribed) or why it is not
+HealthCallback = Callable[[str, str], None]
 
 _TT = "{http://www.onvif.org/ver10/schema}"
 
@@ -103,8 +110,10 @@ class PullPointSubscriber:
         pull_timeout_s: float = 5.0,
         retry_s: float = 10.0,
         retry_max_s: float = 300.0,
+        on_health: HealthCallback | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self._on_health = on_health
         self._url = url
         self._username = username
         self._password = password
@@ -120,6 +129,18 @@ class PullPointSubscriber:
         self.events = 0
         self.active = False
         self.last_error: str = ""
+        self.fault: str | None = None  # None: not known yet; "": subscribed
+
+    def _health(self, fault: str) -> None:
+        if fault == self.fault:
+            return
+        self.fault = fault
+        if self._on_health is None:
+            return
+        try:
+            self._on_health(self.camera_id, fault)
+        except Exception:
+            log.exception("camera %s: event health callback failed", self.camera_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self._retry_s
@@ -129,12 +150,19 @@ class PullPointSubscriber:
                 delay = self._retry_s
             except OnvifError as exc:
                 self.last_error = str(exc)
+                if not stop.is_set():
+                    self._health(f"subscription lost: {exc.reason}"[:300])
                 log.warning(
                     "camera %s: ONVIF events: %s; re-subscribing in %.0fs",
                     self.camera_id,
                     exc,
                     delay,
                 )
+            except Exception as exc:  # a malformed answer: the subscription is as good as gone
+                self.last_error = f"{type(exc).__name__}"
+                if not stop.is_set():
+                    self._health(f"subscription failed: {type(exc).__name__}")
+                log.exception("camera %s: ONVIF events failed", self.camera_id)
             if stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
@@ -165,6 +193,7 @@ class PullPointSubscriber:
                 pullpoint = await device.call(camera.create_pullpoint_service(), "pullpoint")
                 expires = self._expiry(created)
                 log.info("camera %s: ONVIF events subscribed", self.camera_id)
+                self._health("")
                 while not stop.is_set():
                     now = asyncio.get_running_loop().time()
                     if expires - now < max(self._pull_timeout_s * 2, self._termination_s * 0.2):
@@ -240,14 +269,20 @@ class EventThread:
         termination_s: float = 60.0,
         pull_timeout_s: float = 5.0,
         retry_s: float = 10.0,
+        retry_max_s: float = 300.0,
+        on_health: HealthCallback | None = None,
     ) -> None:
+        """``retry_s``: the first re-subscription's delay after a failure, doubling up to
+        ``retry_max_s``; ``on_health``: told each camera's subscription health."""
         self._on_event = on_event
         self._options = {
             "timeout_s": timeout_s,
             "termination_s": termination_s,
             "pull_timeout_s": pull_timeout_s,
             "retry_s": retry_s,
+            "retry_max_s": retry_max_s,
         }
+        self._on_health = on_health
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: dict[str, tuple[EventSource, asyncio.Task[None], asyncio.Event]] = {}
@@ -314,7 +349,8 @@ class EventThread:
                 source.username,
                 source.password,
                 self._on_event,
-                **self._options,  # type: ignore[arg-type]
+                on_health=self._on_health,
+                **self._options,
             )
             stop = asyncio.Event()
             task = asyncio.get_running_loop().create_task(

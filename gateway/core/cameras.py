@@ -82,6 +82,7 @@ class CameraView:
     fps_in: float
     fps_analysed: float
     gateway_offline: bool
+    faults: tuple[tuple[str, str], ...] = ()  # (part, reason): what does not work, by part
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,16 +97,18 @@ class CameraView:
             "fps_in": round(self.fps_in, 2),
             "fps_analysed": round(self.fps_analysed, 2),
             "gateway_offline": self.gateway_offline,
+            "faults": dict(self.faults),
         }
 
     def differs_from(self, other: CameraView | None) -> bool:
         """A change worth telling the console (not every periodic refresh of the rates)."""
-        return other is None or (self.health, self.state, self.stale, self.detail) != (
-            other.health,
-            other.state,
-            other.stale,
-            other.detail,
-        )
+        return other is None or (
+            self.health,
+            self.state,
+            self.stale,
+            self.detail,
+            self.faults,
+        ) != (other.health, other.state, other.stale, other.detail, other.faults)
 
 
 class CameraRegistry:
@@ -195,6 +198,7 @@ class CameraRegistry:
             fps_in=status.fps_in,
             fps_analysed=status.fps_analysed,
             gateway_offline=gateways_down,
+            faults=tuple(sorted(status.faults.items())),
         )
 
 

@@ -122,6 +122,8 @@ class VideoGateway:
         self._analysis_failure = ""  # why analysis did not start, for the cameras' status
         #: the size each ONVIF camera's analysed profile claims, checked against the stream
         self._claimed_sizes: dict[str, tuple[int, int]] = {}
+        #: why each camera's ONVIF event subscription does not work ("" while it does)
+        self._event_faults: dict[str, str] = {}
         #: each ONVIF camera's last stream address, used while its ONVIF service is down
         self.addresses = StreamAddressBook(config.state_dir / "stream-addresses.json")
         self._checks_lock = threading.Lock()
@@ -157,9 +159,12 @@ class VideoGateway:
 
     def faults_of(self, camera_id: str) -> dict[str, str]:
         """What does not work for this camera beyond its stream: a stream that is not what
-        the camera's ONVIF profile says; its analysis (failed to start, its threads died,
-        no loaded model gives a label its rules need)."""
+        the camera's ONVIF profile says; its event subscription (cannot be created, pulled
+        or renewed); its analysis (failed to start, its threads died, no loaded model
+        gives a label its rules need)."""
         faults: dict[str, str] = {}
+        if self._event_faults.get(camera_id):
+            faults["events"] = self._event_faults[camera_id]
         claimed = self._claimed_sizes.get(camera_id)
         reader = self.supervisor.reader(camera_id)
         actual = reader.picture_size if reader is not None else None
@@ -335,6 +340,17 @@ class VideoGateway:
     def _on_camera_event(self, event: CameraEvent) -> None:
         self.rules.handle(event)
 
+    def _on_event_health(self, camera_id: str, fault: str) -> None:
+        """A camera's event subscription failed ("": works again): its status says so now."""
+        if fault:
+            log.warning("camera %s: events fault: %s", camera_id, fault)
+        elif self._event_faults.get(camera_id):
+            log.info("camera %s: events subscribed again", camera_id)
+        self._event_faults[camera_id] = fault
+        reader = self.supervisor.reader(camera_id)
+        if reader is not None:
+            reader.publish_status()
+
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         if self.state != GatewayState.NEW:
@@ -431,7 +447,12 @@ class VideoGateway:
         from adapters.onvif.events import EventThread
 
         self.events = EventThread(
-            self._on_camera_event, timeout_s=self.config.video.onvif_timeout_s
+            self._on_camera_event,
+            timeout_s=self.config.video.onvif_timeout_s,
+            # a device's web server back: its events soon too (first retry 1 s, then backing off)
+            retry_s=1.0,
+            retry_max_s=30.0,
+            on_health=self._on_event_health,
         )
         self.events.start()
 
@@ -452,6 +473,9 @@ class VideoGateway:
             self._start_events()
         if self.events is not None:
             self.events.apply(sources)
+        subscribed = {s.camera_id for s in sources}
+        for camera_id in [c for c in list(self._event_faults) if c not in subscribed]:
+            self._event_faults.pop(camera_id, None)
 
     def stop(self) -> None:
         if self.state != GatewayState.RUNNING:

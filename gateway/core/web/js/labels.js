@@ -203,6 +203,16 @@ export const CAMERA_STATES = {
   error: '摄像头连接失败，正在重试',
 };
 
+// a part of a camera's service that does not work (the status's faults: part -> reason; the
+// gateway's English reason is kept for the tooltip)
+export const CAMERA_FAULTS = {
+  stream: '视频流异常',
+  events: '事件订阅中断',
+  analysis: '视频分析未运行',
+  rules: '规则暂停（摄像头偏离分析预置位）',
+  ptz: '云台控制失败',
+};
+
 // what the core's API error codes mean, said to the user (api.js describeError)
 // the login page's message while an account or address is locked (Retry-After in minutes)
 export const LOGIN_LOCKED = '登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试';

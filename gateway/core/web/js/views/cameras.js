@@ -9,7 +9,7 @@
 // `signalling_url`, else port 8091 of this host. A cross-origin gateway must allow the
 // console's origin (CORS); otherwise the tile says so.
 import { api, describeError, evidenceUrl } from '../api.js';
-import { CAMERA_STATES } from '../labels.js';
+import { CAMERA_FAULTS, CAMERA_STATES } from '../labels.js';
 import { openLive } from '../live.js';
 import { fmtAgo, fmtTime, h, objectName, toast } from '../ui.js';
 
@@ -169,10 +169,14 @@ export async function render(main, ctx) {
   // in Chinese and the detail kept for the tooltip
   function health(cam) {
     const own = cam.gateway_offline || cam.stale;
+    const parts = Object.keys(cam.faults || {}).sort();
+    const faults = parts.map((part) => CAMERA_FAULTS[part] || `${part} 异常`);
+    const said = [CAMERA_STATES[cam.state] || '', ...faults].filter(Boolean).join('；');
     return {
       id: cam.camera_id,
       state: cam.health,
-      detail: own ? cam.detail || '' : CAMERA_STATES[cam.state] || '',
+      faults: parts,
+      detail: own ? cam.detail || '' : said,
       why: own ? '' : cam.detail || '',
       at: cam.last_seen,
       stale: cam.stale,
