@@ -11,37 +11,15 @@ the most specific row wins (longest grid prefix, then longest event prefix).
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.settings import CameraGrid, CoreConfig, DispatchRule
+from gateway.gis.codes import GridCode, is_grid_code, parse_grid_code
+
+__all__ = ["GridCode", "ResponsibilityTable", "UnitGrid", "known_grids", "parse_grid_code"]
 
 DEFAULT_GRID_TABLE = Path(__file__).resolve().parents[2] / "config" / "core" / "unit-grids.csv"
-
-_GRID = re.compile(r"^\d{14}$")
-
-
-@dataclass(frozen=True)
-class GridCode:
-    county: str
-    street: str
-    community: str
-    grid: str
-
-    @property
-    def code(self) -> str:
-        return self.county + self.street + self.community + self.grid
-
-
-def parse_grid_code(code: str) -> GridCode:
-    """Split a 14-digit unit grid code; raise ValueError with the reason otherwise."""
-    if not isinstance(code, str) or not _GRID.fullmatch(code):
-        raise ValueError(
-            f"a unit grid code is 14 digits (county 6 + street 3 + community 3 + grid 2), got {code!r}"
-        )
-    return GridCode(code[:6], code[6:9], code[9:12], code[12:])
-
 
 @dataclass(frozen=True)
 class UnitGrid:
@@ -61,7 +39,7 @@ def load_grid_table(path: Path | None = None) -> dict[str, UnitGrid]:
     with path.open(encoding="utf-8", newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             code, district = (row.get("code") or "").strip(), (row.get("district") or "").strip()
-            if not _GRID.fullmatch(code) or not district:
+            if not is_grid_code(code) or not district:
                 raise ValueError(f"{path}:{line}: a grid row needs a 14-digit code and a district")
             street = (row.get("street") or "").strip()
             grids[code] = UnitGrid(code, district, street, (row.get("community") or "").strip())
