@@ -187,6 +187,18 @@ CHANNELS: tuple[Channel, ...] = (
         ("video",),
         ("core",),
     ),
+    Channel(
+        "ptzCommands",
+        lambda t: t.ptz_command("gate-3"),
+        "commands/video/{cameraId}/ptz",
+        _CAMERA,
+        {"cameraId": "gate-3"},
+        c.PtzCommand,
+        "A person at the live view moves the camera (preset, step, speed, stop); the outcome"
+        " is told in the camera's status (faults ptz, rules).",
+        ("core",),
+        ("video",),
+    ),
 )
 
 
@@ -319,6 +331,15 @@ def _examples() -> dict[type[c._Message], c._Message]:
                 evidence=[snapshot],
                 before_sha256=snapshot.sha256,
                 after_sha256=snapshot.sha256,
+            ),
+            c.PtzCommand.create(
+                source=core,
+                id="core:ptz:0001",
+                ts=_AT,
+                camera_id="gate-3",
+                action=c.PtzAction.GOTO_PRESET,
+                preset="1",
+                requested_by="op1",
             ),
         )
     }

@@ -2,7 +2,7 @@
 
 This is the one package both sides import (`from gateway.contract import ...`); its
 modules: `envelope` (versions, limits, ids, the common fields), `candidates`, `messages`,
-`topics`, `parsing`. Every message is a JSON object with:
+`ptz`, `topics`, `parsing`. Every message is a JSON object with:
 
 - ``schema``: the message kind, e.g. ``citygw.candidate_case``;
 - ``version``: ``"MAJOR.MINOR"``; a consumer accepts its own major version and any minor
@@ -62,6 +62,7 @@ from gateway.contract.parsing import (
     parse_document,
     parse_message,
 )
+from gateway.contract.ptz import PtzAction, PtzCommand
 from gateway.contract.topics import (
     Topics,
     check_candidate_topic,
@@ -95,6 +96,8 @@ __all__ = [
     "EvidenceRole",
     "Location",
     "Message",
+    "PtzAction",
+    "PtzCommand",
     "Receipt",
     "Reporter",
     "Source",

@@ -25,6 +25,7 @@ from gateway.contract.envelope import (
     Source,
     _Message,
 )
+from gateway.contract.ptz import PtzCommand
 
 # --------------------------------------------------------------------------- case events
 
@@ -349,6 +350,7 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
         VerificationRequest,
         VerificationResult,
         CameraEventState,
+        PtzCommand,
     )
 }
 
@@ -363,4 +365,5 @@ Message = (
     | VerificationRequest
     | VerificationResult
     | CameraEventState
+    | PtzCommand
 )

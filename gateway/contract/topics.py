@@ -100,6 +100,13 @@ class Topics:
     def all_verification_results(self) -> str:
         return f"{self.root}/results/video/+/verify"
 
+    def ptz_command(self, camera_id: str) -> str:
+        return f"{self.root}/commands/video/{self._segment(camera_id)}/ptz"
+
+    @property
+    def all_ptz_commands(self) -> str:
+        return f"{self.root}/commands/video/+/ptz"
+
     def camera_event(
         self, camera_id: str, event_topic: str, source_items: Mapping[str, str]
     ) -> str:
