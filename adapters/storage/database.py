@@ -3,11 +3,17 @@
 `open_engine` applies the per-dialect settings (SQLite: WAL, a busy timeout, foreign
 keys; PostgreSQL: a connect timeout and a statement timeout) and `migrate` brings the
 schema to the newest Alembic revision. Both are start-up steps, never import-time work.
+
+Several cores may start at once on one database: `migrate` holds a lock while Alembic
+reads the schema's revision and upgrades it, so one core migrates and the others find
+the schema at its newest revision (PostgreSQL: a transaction-level advisory lock;
+SQLite: the write lock its ``BEGIN IMMEDIATE`` takes).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +85,44 @@ def open_engine(
     )
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (idempotent)."""
+#: the advisory lock key cores take while they migrate (any constant: "citygw" in ASCII)
+MIGRATION_LOCK_KEY = 0x63_69_74_79_67_77
+#: how long a starting core waits for another one's migration, at most
+MIGRATION_WAIT_S = 600.0
+
+
+def migrate(engine: Engine, revision: str = "head", *, wait_s: float = MIGRATION_WAIT_S) -> None:
+    """Upgrade the schema to ``revision`` (idempotent); one process at a time.
+
+    On PostgreSQL the migration's transaction first takes the advisory lock
+    `MIGRATION_LOCK_KEY` (released by its commit or rollback, or when the connection
+    dies), waiting up to ``wait_s`` for another process's migration; SQLite's writer
+    transaction (``BEGIN IMMEDIATE``, see `open_engine`) already excludes other writers.
+    """
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            _wait_for_migration_lock(connection, wait_s)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     log.info(
         "database %s at revision %s", engine.url.render_as_string(hide_password=True), revision
     )
+
+
+def _wait_for_migration_lock(connection: sa.Connection, wait_s: float) -> None:
+    """Polls (a plain wait would run into the connection's lock and statement timeouts)."""
+    deadline = time.monotonic() + wait_s
+    take = sa.text("SELECT pg_try_advisory_xact_lock(:key)")
+    logged = False
+    while not connection.execute(take, {"key": MIGRATION_LOCK_KEY}).scalar_one():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another process held the migration lock for {wait_s:g} s")
+        if not logged:
+            log.info("another process is migrating the database; waiting for it")
+            logged = True
+        time.sleep(0.2)
 
 
 #: failures that say the database is away or busy, not that the data is bad
