@@ -6,9 +6,11 @@ replayed from its steps up to ``end``:
 - 立案数 ``registered``: cases in the cohort;
 - 应结案数 ``due``: cohort cases not voided/merged whose deadline passed before ``end``,
   or that were closed by then;
-- 结案数 ``closed``: due cases closed (核查 passed) by ``end``; 按期结案数
-  ``closed_on_time``: of those, closed by their deadline (extensions and suspended time
-  already moved it);
+- 结案数 ``closed``: due cases closed (the centre's 结案 step after a passed 核查) by
+  ``end``; 按期结案数 ``closed_on_time``: of those, closed by their deadline (extensions
+  and suspended time already moved it). Logs written before the 结案 step existed
+  closed a case with the passed verification itself (a ``verify_pass`` step landing in
+  ``closed``): such a step counts as the 结案;
 - 结案率 = closed / due; 按期结案率 = closed_on_time / due;
 - 处置数 ``disposals``: 处理反馈 (report) steps; 按期处置数 ``disposed_on_time``: cases
   whose first report came by the deadline; 应处置数 ``due_disposal``: dispatched cases
@@ -138,7 +140,9 @@ def replay(steps: Iterable[Step], end: datetime) -> dict[str, CaseReplay]:
         elif action in (Action.VERIFY_FAIL, Action.REOPEN):
             case.rework += 1
             case.closed = case.closed_on_time = False
-        elif action is Action.VERIFY_PASS:
+        elif action is Action.CLOSE or (
+            action is Action.VERIFY_PASS and step.to_state is CaseState.CLOSED
+        ):
             case.closed = True
             case.closed_on_time = case.deadline is None or step.at <= case.deadline
         elif action is Action.APPROVE and step.to_state is CaseState.REGISTERED:

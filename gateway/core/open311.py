@@ -68,6 +68,8 @@ from gateway.core.workflow import STATE_LABELS, Actor, Case, CaseState, Role
 
 #: reviewed cases: the operator registered them (a merged one only if its target is: `request_out`)
 PUBLIC_STATES = frozenset(CaseState) - {CaseState.CANDIDATE, CaseState.REJECTED, CaseState.VOIDED}
+#: closed for Open311 once the centre closed the case (结案); a case verified on site but
+#: not yet closed (待结案) is still open
 CLOSED_STATES = frozenset({CaseState.CLOSED, CaseState.EVALUATED, CaseState.MERGED})
 MAX_SPAN = timedelta(days=90)
 MAX_IDS = 50

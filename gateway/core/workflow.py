@@ -10,6 +10,8 @@ Read `RULES` top to bottom to see the process:
                                                           reported ──┘
                                                              │ verify_pass (核查 pass)
                                                              ▼
+                                                  核查通过 verified (待结案) ──close (结案, the centre)──┐
+                                                                                                     ▼
                                                       结案 closed ──evaluate / feedback──► 综合评价 evaluated
                                                              └─ dissatisfied feedback ─► reopen_requested ─reopen─► processing
     作废 voided: request_void (any open state) + the shift lead's approval.
@@ -40,7 +42,8 @@ class CaseState(StrEnum):
     PROCESSING = "processing"  # 处置: the department works on it
     SUSPENDED = "suspended"  # 挂账: approved suspension, the clock stops
     REPORTED = "reported"  # 处理反馈: department reports done, waiting for 核查
-    CLOSED = "closed"  # 结案: verified on site
+    VERIFIED = "verified"  # 核查通过: verified on site, waiting for the centre's 结案
+    CLOSED = "closed"  # 结案: closed by the centre after a passed verification
     REOPEN_REQUESTED = "reopen_requested"  # a citizen was dissatisfied
     EVALUATED = "evaluated"  # 综合评价 done
     VOIDED = "voided"  # 作废
@@ -68,6 +71,7 @@ STATE_LABELS = {
     CaseState.PROCESSING: "处置",
     CaseState.SUSPENDED: "挂账",
     CaseState.REPORTED: "处理反馈",
+    CaseState.VERIFIED: "待结案",
     CaseState.CLOSED: "结案",
     CaseState.REOPEN_REQUESTED: "申请重办",
     CaseState.EVALUATED: "综合评价",
@@ -105,6 +109,7 @@ class Action(StrEnum):
     REPORT = "report"
     VERIFY_PASS = "verify_pass"
     VERIFY_FAIL = "verify_fail"
+    CLOSE = "close"
     EVALUATE = "evaluate"
     FEEDBACK = "feedback"
     REOPEN = "reopen"
@@ -157,6 +162,7 @@ RULES: dict[Action, Rule] = {
     _A.REPORT: Rule(frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), own_department=True),
     _A.VERIFY_PASS: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR})),
     _A.VERIFY_FAIL: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR}), needs_opinion=True),
+    _A.CLOSE: Rule(frozenset({_S.VERIFIED}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
     _A.EVALUATE: Rule(frozenset({_S.CLOSED}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
     _A.FEEDBACK: Rule(frozenset({_S.CLOSED, _S.EVALUATED}), frozenset({_R.SYSTEM})),
     _A.REOPEN: Rule(frozenset({_S.REOPEN_REQUESTED}), frozenset({_R.SHIFT_LEAD})),
@@ -522,6 +528,11 @@ class Workflow:
         if action is Action.REPORT:
             return {}, CaseState.REPORTED, {}
         if action is Action.VERIFY_PASS:
+            # on_time here: the disposal was verified by the deadline
+            on_time = case.deadline is None or now <= case.deadline
+            return {}, CaseState.VERIFIED, {"on_time": on_time}
+        if action is Action.CLOSE:
+            # 按期结案: the centre closed the case by the deadline (the light stops here)
             on_time = case.deadline is None or now <= case.deadline
             return {"closed_at": now}, CaseState.CLOSED, {"on_time": on_time}
         if action is Action.VERIFY_FAIL:

@@ -202,16 +202,23 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     inspector.reload()
     inspector.wait_for_selector('#case-actions button[data-action="verify_pass"]')
     do(inspector, "verify_pass", "核查属实")
-    wait_state(inspector, "结案")
+    wait_state(inspector, "待结案")
+    assert core.case(case_a.id).state is CaseState.VERIFIED
     step_log = inspector.inner_text("#step-log")
     for words in ("信息收集", "立案", "派遣", "处理反馈", "核查不通过（返工）", "核查通过"):
         assert words in step_log
     screenshot(inspector, "06-inspector-case-closed")
 
-    # 值班长: 综合评价 closes the file, then the evaluation shows 返工率 and 结案率
+    # 值班长: 结案 (the centre closes the verified case, the expected action), then
+    # 综合评价; the evaluation shows 返工率 and 结案率
     lead = login("shift_lead")
     pages.append(lead)
     lead.goto(f"{core.url}/console/#/case/{case_a.id}")
+    lead.wait_for_selector('#case-actions button[data-action="close"]')
+    assert lead.get_attribute("#case-actions button.primary", "data-action") == "close"
+    do(lead, "close", "核查通过，予以结案")
+    wait_state(lead, "结案")
+    assert "结案" in lead.inner_text("#step-log")
     lead.wait_for_selector('#case-actions button[data-action="evaluate"]')
     do(lead, "evaluate", "处置及时")
     wait_state(lead, "综合评价")

@@ -27,6 +27,9 @@ PUBLIC = {
     ("GET", "/open311/v2/requests.{fmt}"),
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"),
     ("POST", "/open311/v2/requests.{fmt}"),  # checks its api_key form field itself
+    # the published daily ranking: counts and rates only (test_publication.py)
+    ("GET", "/public/ranking"),
+    ("GET", "/api/v1/public/ranking"),
 }
 JPEG = b"\xff\xd8\xff\xe0" + b"j" * 64
 
@@ -208,7 +211,10 @@ def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) ->
     assert upload.status_code == 201, upload.text
     sha = upload.json()["sha256"]
     go(api, "department", case["id"], "report", opinion="清理完毕", attachments=[sha])
-    go(api, "inspector", case["id"], "verify_pass")
+    verified = go(api, "inspector", case["id"], "verify_pass")
+    assert verified["case"]["state"] == "verified"
+    assert verified["case"]["state_label"] == "待结案"
+    go(api, "operator", case["id"], "close")
     done = go(api, "operator", case["id"], "evaluate")
     assert done["case"]["state"] == "evaluated"
     steps = api.client.get(
@@ -220,6 +226,7 @@ def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) ->
         "dispatch",
         "report",
         "verify_pass",
+        "close",
         "evaluate",
     ]
     assert steps[3]["attachments"] == [sha] and steps[3]["role"] == "department"
@@ -341,6 +348,10 @@ def test_metrics_and_their_csv_come_from_the_step_log(api: Api) -> None:
     go(api, "department", case_id, "report")
     go(api, "inspector", case_id, "verify_pass")
     h = api.headers("shift_lead")
+    query = "start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z"
+    verified = api.client.get(f"/api/v1/metrics?{query}", headers=h).json()["groups"]
+    assert verified[0]["closed"] == 0  # verified on site, not yet closed by the centre
+    go(api, "shift_lead", case_id, "close")
     query = "start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z"
     metrics = api.client.get(f"/api/v1/metrics?{query}&group_by=department", headers=h).json()
     [group] = metrics["groups"]

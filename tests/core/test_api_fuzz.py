@@ -32,6 +32,7 @@ actions = st.sampled_from(
         "report",
         "verify_pass",
         "verify_fail",
+        "close",
         "request_void",
         "feedback",
         "create",

@@ -140,6 +140,7 @@ def test_a_dissatisfied_survey_from_mqtt_asks_for_a_reopen(
     svc.transition(case.id, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER))
     svc.transition(case.id, Command(Action.REPORT), Actor("s", Role.DEPARTMENT, "sanitation"))
     svc.transition(case.id, Command(Action.VERIFY_PASS), Actor("i", Role.INSPECTOR))
+    svc.transition(case.id, Command(Action.CLOSE), Actor("o", Role.OPERATOR))
     feedback = CaseFeedback.create(
         source=Source(kind=SourceKind.CALL, id="agi-1"),
         case_number=case.number,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,8 @@ def history() -> list[Step]:
 
     - cases 0-27: deadline 10 Feb, still with the department: not yet due;
     - cases 28-999 (972): deadline 28 Jan: due. Of them
-      - 911 closed: 850 on time (27 Jan), 61 late (30 Jan);
+      - 911 closed (核查通过 two hours before the centre's 结案): 850 on time (27 Jan),
+        61 late (30 Jan);
         the first 880 of the 911 reported on 26 Jan, the other 31 on 29 Jan;
         50 of the on-time ones failed verification once first (rework) and reported again;
       - 40 never reported: overdue and undisposed;
@@ -98,7 +100,9 @@ def history() -> list[Step]:
                 dept,
             )
             closed_at = day(27) if k < 850 else day(30)
-            add(case, closed_at, Action.VERIFY_PASS, S.CLOSED, Role.INSPECTOR, dept)
+            verified_at = closed_at - timedelta(hours=2)
+            add(case, verified_at, Action.VERIFY_PASS, S.VERIFIED, Role.INSPECTOR, dept)
+            add(case, closed_at, Action.CLOSE, S.CLOSED, Role.OPERATOR, dept)
         elif k < 911 + 40:
             pass
         else:
@@ -146,10 +150,33 @@ def test_a_period_sees_only_what_had_happened_by_its_end() -> None:
     assert (feb.registered, feb.due) == (7, 7)
 
 
+def test_a_case_counts_as_closed_at_the_centres_close_step_not_at_verification() -> None:
+    [m] = evaluate(history(), JAN1, day(27) - timedelta(hours=1), WEIGHTS)
+    # 27 Jan 02:00: the 850 on-time cases passed verification at 01:00, none is closed yet
+    assert m.closed == 0
+    [m] = evaluate(history(), JAN1, day(27) + timedelta(hours=1), WEIGHTS)
+    assert (m.closed, m.closed_on_time) == (850, 850)
+
+
+def test_a_log_written_before_the_close_step_counts_its_verification_as_the_close() -> None:
+    legacy = [
+        step
+        for step in history()
+        if step.action is not Action.CLOSE
+        if not (step.action is Action.VERIFY_PASS and step.to_state is S.VERIFIED)
+    ]
+    for step in history():  # old logs: verify_pass went straight to closed, at the close time
+        if step.action is Action.CLOSE:
+            legacy.append(dataclasses.replace(step, action=Action.VERIFY_PASS))
+    [m] = evaluate(legacy, JAN1, FEB1, WEIGHTS)
+    assert (m.closed, m.closed_on_time) == (911, 850)
+
+
 def test_role_activity_counts_steps_per_role() -> None:
     activity = role_activity(history(), JAN1, FEB1)
     assert activity["operator"]["register"] == 1010
     assert activity["inspector"]["verify_fail"] == 50
+    assert activity["inspector"]["verify_pass"] == activity["operator"]["close"] == 911
     assert activity["shift_lead"]["approve"] == 10
 
 

@@ -353,7 +353,9 @@ def test_a_case_goes_the_whole_way_and_every_step_is_logged_and_published(
     service.transition(case_id, Command(Action.REPORT, opinion="cleaned"), SANITATION)
     service.transition(case_id, Command(Action.VERIFY_FAIL, opinion="still dirty"), INSPECTOR)
     service.transition(case_id, Command(Action.REPORT, opinion="cleaned again"), SANITATION)
-    done = service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    verified = service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    assert verified.case.state is CaseState.VERIFIED
+    done = service.transition(case_id, Command(Action.CLOSE), OPERATOR)
     assert done.case.state is CaseState.CLOSED and done.case.rework_count == 1
     log = [s.step.action for s in service.store.steps(case_id)]
     assert log == [
@@ -364,6 +366,7 @@ def test_a_case_goes_the_whole_way_and_every_step_is_logged_and_published(
         Action.VERIFY_FAIL,
         Action.REPORT,
         Action.VERIFY_PASS,
+        Action.CLOSE,
     ]
     published = [e for e in events(service) if e.case_id == case_id]
     assert [e.action for e in published] == [str(a) for a in log]
@@ -407,6 +410,7 @@ def test_a_dissatisfied_survey_asks_for_a_reopen(service: CaseService) -> None:
     case_id = _through_dispatch(service)
     service.transition(case_id, Command(Action.REPORT), SANITATION)
     service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    service.transition(case_id, Command(Action.CLOSE), OPERATOR)
     number = service.store.get_case(case_id).number  # type: ignore[union-attr]
     feedback = CaseFeedback.create(
         source=Source(kind=SourceKind.CALL, id="agi-1"),

@@ -69,7 +69,8 @@ EXPECTED = {
     Action.DENY: None,
     Action.RESUME: CaseState.PROCESSING,
     Action.REPORT: CaseState.REPORTED,
-    Action.VERIFY_PASS: CaseState.CLOSED,
+    Action.VERIFY_PASS: CaseState.VERIFIED,
+    Action.CLOSE: CaseState.CLOSED,
     Action.VERIFY_FAIL: CaseState.PROCESSING,
     Action.EVALUATE: CaseState.EVALUATED,
     Action.FEEDBACK: CaseState.EVALUATED,
@@ -259,7 +260,23 @@ def test_a_failed_verification_is_rework_for_the_same_department() -> None:
 def test_verification_on_time_is_recorded_for_the_metrics() -> None:
     reported = case(CaseState.REPORTED, department="traffic", deadline=NOW - timedelta(minutes=1))
     result = WF.apply(reported, Command(Action.VERIFY_PASS), actor(Role.INSPECTOR), NOW)
-    assert result.case.closed_at == NOW and result.step.facts["on_time"] is False
+    assert result.case.state is CaseState.VERIFIED and result.case.closed_at is None
+    assert result.step.facts["on_time"] is False
+
+
+def test_a_passed_verification_waits_for_the_centre_to_close_the_case() -> None:
+    deadline = NOW + timedelta(minutes=30)
+    reported = case(CaseState.REPORTED, department="traffic", deadline=deadline)
+    verified = WF.apply(reported, Command(Action.VERIFY_PASS), actor(Role.INSPECTOR), NOW).case
+    assert WF.allowed_actions(verified, actor(Role.INSPECTOR)) == []
+    assert WF.allowed_actions(verified, actor(Role.OPERATOR)) == [Action.CLOSE]
+    with pytest.raises(TransitionRefused) as early:
+        WF.apply(verified, Command(Action.EVALUATE), actor(Role.OPERATOR), NOW)
+    assert early.value.code == "wrong_state"
+    later = NOW + timedelta(hours=1)  # closed after the deadline: not 按期结案
+    closed = WF.apply(verified, Command(Action.CLOSE), actor(Role.SHIFT_LEAD), later)
+    assert closed.case.state is CaseState.CLOSED and closed.case.closed_at == later
+    assert (closed.step.from_state, closed.step.facts["on_time"]) == (CaseState.VERIFIED, False)
 
 
 def test_a_dissatisfied_citizen_asks_for_a_reopen_that_the_shift_lead_decides() -> None:

@@ -26,6 +26,7 @@ export const ACTIONS = {
   report: '处理反馈',
   verify_pass: '核查通过',
   verify_fail: '核查不通过（返工）',
+  close: '结案',
   evaluate: '综合评价',
   feedback: '市民回访',
   reopen: '重新办理',
@@ -41,13 +42,14 @@ export const STATES = {
   processing: '处置',
   suspended: '挂账',
   reported: '处理反馈',
+  verified: '待结案',
   closed: '结案',
   reopen_requested: '申请重办',
   evaluated: '综合评价',
   voided: '作废',
 };
 
-export const BOARD_STATES = ['candidate', 'registered', 'processing', 'suspended', 'reported', 'closed'];
+export const BOARD_STATES = ['candidate', 'registered', 'processing', 'suspended', 'reported', 'verified', 'closed'];
 
 export const REJECT_REASONS = {
   false_detection: '误报（检测错误）',

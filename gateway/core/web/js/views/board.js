@@ -11,8 +11,8 @@ const POLL_MS = 10000;
 
 const LAYOUTS = {
   board: { title: '案件看板', states: BOARD_STATES },
-  department: { title: '本部门案件', states: ['processing', 'suspended', 'reported', 'closed'] },
-  inspector: { title: '核查任务', states: ['reported', 'processing', 'closed'] },
+  department: { title: '本部门案件', states: ['processing', 'suspended', 'reported', 'verified', 'closed'] },
+  inspector: { title: '核查任务', states: ['reported', 'processing', 'verified', 'closed'] },
 };
 
 const HINTS = {

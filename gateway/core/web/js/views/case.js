@@ -17,7 +17,7 @@ const NEEDS_OPINION = new Set([
 ]);
 const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
 // the step the method expects next, first match wins: highlighted whatever order the core lists
-const EXPECTED = ['register', 'dispatch', 'report', 'verify_pass', 'approve', 'resume', 'reopen', 'evaluate'];
+const EXPECTED = ['register', 'dispatch', 'report', 'verify_pass', 'close', 'approve', 'resume', 'reopen', 'evaluate'];
 const OPINION_MAX = 4000; // TransitionIn.opinion
 
 // what the user typed for an action that the core refused: offered again, never lost
