@@ -132,6 +132,10 @@ class CandidateIngest:
         """True when the queue is empty (for tests and tools)."""
         return self._inbound.wait_idle(timeout)
 
+    def stalled_for(self) -> float:
+        """Seconds messages have waited without a batch being finished (0.0: none wait)."""
+        return self._inbound.stalled_for()
+
     def health_problem(self, stall_after_s: float) -> str | None:
         """Why intake is unhealthy (for ``/healthz``), or None: a worker that is not running,
         or messages that have waited ``stall_after_s`` without a batch being finished."""

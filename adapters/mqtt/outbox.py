@@ -492,6 +492,22 @@ class Outbox:
     def queued_bytes(self) -> int:
         return self._bytes
 
+    def oldest_queued_at(self) -> float | None:
+        """When the oldest message still kept (unsent, or awaiting a receipt) was put (a
+        wall-clock ``time.time()``); None when the outbox is empty. Two primary-key reads."""
+        with self._lock:
+            self._check_open()
+            if self._count == 0:
+                return None
+            times = [
+                row[0]
+                for table in ("outbox", "awaiting")
+                for row in self._db.execute(
+                    f"SELECT queued_at FROM {table} ORDER BY seq LIMIT 1"
+                ).fetchall()
+            ]
+            return min(times) if times else None
+
     def refused_count(self) -> int:
         with self._lock:
             self._check_open()

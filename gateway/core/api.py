@@ -35,12 +35,14 @@ from gateway.core.case_routes import cases_router
 from gateway.core.dead_letter_routes import dead_letters_router
 from gateway.core.dispatch import known_grids
 from gateway.core.evaluation_routes import evaluation_router
+from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.open311 import open311_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
 from gateway.core.security_headers import SecurityHeaders
 from gateway.core.verification_routes import camera_checks_router
 from gateway.core.workflow import STATE_LABELS, Actor, TransitionRefused
 from gateway.object_labels import OBJECT_LABELS
+from gateway.observability import Metrics
 
 __all__ = ["WEB_DIR", "ApiContext", "ApiError", "create_app"]
 
@@ -91,7 +93,16 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(
+    ctx: ApiContext,
+    *,
+    metrics: Metrics | None = None,
+    metrics_route: bool = False,
+    metrics_token: str | None = None,
+) -> FastAPI:
+    """The app; with ``metrics``, every request is timed by route (`http_metrics`) and,
+    with ``metrics_route``, ``/metrics`` serves them (``metrics_token``: bearer wanted)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # blocking handlers run on at most this many worker threads
@@ -117,6 +128,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders, signalling_url=ctx.config.live_view.signalling_url)
+    if metrics is not None:
+        app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: times the headers too
+        if metrics_route:
+            app.include_router(metrics_router(metrics, metrics_token))
     grids = ctx.grids if ctx.grids is not None else known_grids(ctx.config)
 
     @app.exception_handler(ApiError)

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
+from adapters.prometheus import MetricsListener
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
 from adapters.storage.user_store import SqlUsers
-from gateway import bootstrap, sdnotify
+from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
 from gateway.contract import CandidateCase, Source, SourceKind
@@ -41,6 +42,7 @@ from gateway.core.auth import Authenticator
 from gateway.core.calendar import WorkingCalendar
 from gateway.core.cameras import CameraStatusConsumer
 from gateway.core.codes import load_event_names
+from gateway.core.core_metrics import CountingDeadLetters
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.feedback import FeedbackConsumer
 from gateway.core.http_server import ApiServer, ServerState
@@ -50,6 +52,7 @@ from gateway.core.service import CaseService
 from gateway.core.verification_consumer import CameraCheckParts
 from gateway.core.workflow import Case, Workflow
 from gateway.ingest import CandidateIngest
+from gateway.observability import NO_METRICS, Metrics
 from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
@@ -131,8 +134,12 @@ class CoreDaemon:
     api: ApiServer | None
     live: LiveParts
     camera_checks: CameraCheckParts | None = None
+    metrics: Metrics = NO_METRICS
+    metrics_listener: MetricsListener | None = None
 
     def start(self) -> None:
+        if self.metrics_listener is not None:
+            self.metrics_listener.start()
         self.publisher.start()
         self.relay.start()
         self.overdue.start()
@@ -162,6 +169,8 @@ class CoreDaemon:
         self.publisher.stop()
         self.publisher.outbox.close()
         self.service.store.close()  # type: ignore[attr-defined]
+        if self.metrics_listener is not None:
+            self.metrics_listener.stop()
 
 
 def build_core(
@@ -195,6 +204,8 @@ def build_core(
     dead_letters = SqlDeadLetters.for_store(
         service.store, keep=config.core.intake.dead_letters_keep
     )
+    metrics = bootstrap_metrics.build_metrics()
+    kept = CountingDeadLetters(dead_letters, metrics)
     ingest = CandidateIngest(
         service,
         contract,
@@ -204,7 +215,7 @@ def build_core(
         on_stored=on_stored,
         # end-to-end: the producing edge outboxes forget a candidate once it is committed here
         receipts=bootstrap.MqttReceipts(config, connection, "core"),
-        kept=dead_letters,
+        kept=kept,
         is_outage=is_outage,
         clock=clock.now,
     )
@@ -212,7 +223,7 @@ def build_core(
         service,
         contract,
         consumer,
-        kept=dead_letters,
+        kept=kept,
         is_outage=is_outage,
         clock=clock.now,
         receipts=bootstrap.MqttReceipts(config, connection, "core"),
@@ -220,6 +231,8 @@ def build_core(
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1, share_group=share)
     connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1, share_group=share)
     checks = build_camera_checks(config, service, contract, consumer, connection)
+    bootstrap_metrics.export_core(metrics, service.store, ingest, clock)
+    bootstrap_metrics.export_outbox(metrics, "core", publisher, connection)
     live = LiveParts.create(config.core)
     cameras = CameraStatusConsumer(live.cameras, clock.now, on_change=live.cameras_changed)
     # retained and refreshed by the gateways: QoS 0, nothing queued for the core while away
@@ -239,7 +252,13 @@ def build_core(
             intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
         )
-        api = ApiServer(create_app(context), config.core.http_host, config.core.http_port)
+        app = create_app(
+            context,
+            metrics=metrics,
+            metrics_route=config.metrics.core_on_api,
+            metrics_token=bootstrap_metrics.metrics_token(config),
+        )
+        api = ApiServer(app, config.core.http_host, config.core.http_port)
     return CoreDaemon(
         service,
         auth,
@@ -258,6 +277,8 @@ def build_core(
         api,
         live,
         checks,
+        metrics,
+        bootstrap_metrics.listener(config, metrics, config.metrics.core_port),
     )
 
 
