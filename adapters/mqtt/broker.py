@@ -73,12 +73,19 @@ class MosquittoBroker:
         max_inflight: int = 1000,
         listener_options: list[str] | None = None,
         password_file: Path | None = None,
+        acl_file: Path | None = None,
+        message_size_limit: int = 0,
     ) -> None:
         """``listener_options``: extra lines for the listener (e.g. TLS ``cafile``/``certfile``/
-        ``keyfile``); ``password_file``: a ``mosquitto_passwd`` file, which turns anonymous access off.
+        ``keyfile``); ``password_file``: a ``mosquitto_passwd`` file, which turns anonymous access off;
+        ``acl_file``: who may publish and read what; ``message_size_limit``: payloads over this
+        many bytes are dropped by the broker (0: no limit). `broker_security.secured_broker`
+        sets all of them.
         """
         self.listener_options = listener_options or []
         self.password_file = password_file
+        self.acl_file = acl_file
+        self.message_size_limit = message_size_limit
         self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
@@ -103,13 +110,14 @@ class MosquittoBroker:
                         if self.password_file
                         else ["allow_anonymous true"]
                     ),
+                    *([f"acl_file {self.acl_file}"] if self.acl_file else []),
                     "persistence true",
                     f"persistence_location {self.data_dir}/",
                     "autosave_interval 1",
                     # a manual-ack consumer may hold many unacked messages (it acks per batch)
                     f"max_inflight_messages {self.max_inflight}",
                     "max_queued_messages 1000000",
-                    "message_size_limit 0",
+                    f"message_size_limit {self.message_size_limit}",
                     "log_dest stderr",
                     "log_type error",
                     "log_type warning",
