@@ -11,6 +11,7 @@ is set), the core on its HTTP server (``metrics.core_on_api``) and/or its own li
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from adapters.mqtt import MqttConnection, OutboxPublisher
 from adapters.prometheus import MetricsListener, PrometheusMetrics
@@ -18,6 +19,9 @@ from gateway.clock import Clock
 from gateway.config import Config
 from gateway.ingest import CandidateIngest
 from gateway.observability import Kind, Metrics
+
+if TYPE_CHECKING:  # the core and the video gateway need not load pyst2
+    from adapters.asterisk.fastagi_server import FastAgiServer
 
 
 def build_metrics() -> PrometheusMetrics:
@@ -120,3 +124,28 @@ def export_core(metrics: Metrics, store: object, ingest: CandidateIngest, clock:
 
     export_intake(metrics, ingest)
     export_workflow(metrics, SqlCaseCounts.for_store(store), clock.now)
+
+
+def export_agi(metrics: Metrics, server: FastAgiServer) -> None:
+    """The FastAGI server's calls: in progress now, refused (all slots busy), failed."""
+    metrics.collect(
+        "citygw_agi_calls_active",
+        "Calls in progress",
+        Kind.GAUGE,
+        (),
+        lambda: [((), server.active_calls)],
+    )
+    metrics.collect(
+        "citygw_agi_calls_refused_total",
+        "Calls refused because every call slot was busy (the dialplan falls back to agents)",
+        Kind.COUNTER,
+        (),
+        lambda: [((), server.calls_refused)],
+    )
+    metrics.collect(
+        "citygw_agi_calls_failed_total",
+        "Calls that ended on a protocol or connection error",
+        Kind.COUNTER,
+        (),
+        lambda: [((), server.calls_failed)],
+    )

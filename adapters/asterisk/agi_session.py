@@ -132,6 +132,8 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
         self.commands_sent = 0
         #: (next command, seconds from the reply read to it being sent): what the gateway adds
         self.turnarounds: list[tuple[str, float]] = []
+        #: (command, seconds from it being sent to its reply read): Asterisk's side, prompts included
+        self.command_times: list[tuple[str, float]] = []
         self._replied_at: float | None = None
         self.env: dict[str, str] = {}
         self.environment = AgiEnvironment({})
@@ -209,8 +211,12 @@ class FastAgiSession(AGI):  # type: ignore[misc]  # pyst2 is untyped
     def execute(self, command: str, *args: Any, extra_timeout_s: float = 0.0) -> dict[str, Any]:
         """Send one command and read its reply (never pipelined)."""
         self.sock.settimeout(self.read_timeout_s + extra_timeout_s)
+        sent = time.perf_counter()
         self.send_command(command, *args)
-        return self.get_result()
+        try:
+            return self.get_result()
+        finally:
+            self.command_times.append((command, time.perf_counter() - sent))
 
     def read_reply(self) -> AgiReply:
         """The next reply, skipping (and recording) in-band ``HANGUP`` notices."""

@@ -39,6 +39,7 @@ from enum import StrEnum
 from asterisk.agi import AGIError
 
 from adapters.asterisk.agi_session import FastAgiSession
+from gateway.observability import AGI_COMMAND_BUCKETS, NO_METRICS, Histogram, Metrics
 from gateway.telephony.channel import ChannelError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class FastAgiServer:
         drain_timeout_s: float = 60.0,
         backlog: int = 512,
         name: str = "fastagi",
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.host = host
         self.port = port
@@ -99,6 +101,12 @@ class FastAgiServer:
         self.calls_failed = 0
         #: the latest (command, seconds from the previous reply read to it being sent)
         self.turnarounds: deque[tuple[str, float]] = deque(maxlen=200_000)
+        self._metrics = metrics
+        self._turnaround = metrics.histogram(
+            "citygw_agi_turnaround_seconds",
+            "Time from Asterisk's reply to the gateway's next command (what the gateway adds)",
+        )
+        self._command_seconds: dict[str, Histogram] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -271,6 +279,7 @@ class FastAgiServer:
             if session is not None:
                 session.close()
                 self.turnarounds.extend(session.turnarounds)
+                self._observe(session)
             else:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
@@ -285,6 +294,22 @@ class FastAgiServer:
                 self._idle.notify_all()
             if follow_up is not None:
                 self._run_follow_up(call_id, follow_up)
+
+    def _observe(self, session: FastAgiSession) -> None:
+        """A call's command times into the histograms (once, at its end)."""
+        for _command, seconds in session.turnarounds:
+            self._turnaround.observe(seconds)
+        for command, seconds in session.command_times:
+            histogram = self._command_seconds.get(command)
+            if histogram is None:
+                histogram = self._metrics.histogram(
+                    "citygw_agi_command_seconds",
+                    "Time from an AGI command sent to its reply (playing a prompt, waiting for digits)",
+                    {"command": command},
+                    AGI_COMMAND_BUCKETS,
+                )
+                self._command_seconds[command] = histogram
+            histogram.observe(seconds)
 
     def _after_loop(self) -> None:
         """Runs the ended calls' follow-ups, one at a time, until `stop` says so."""

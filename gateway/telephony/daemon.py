@@ -17,7 +17,7 @@ from adapters.asterisk.agi_channel import AgiChannel
 from adapters.asterisk.agi_session import FastAgiSession
 from adapters.asterisk.fastagi_server import FastAgiServer
 from adapters.mqtt import OutboxPublisher, ReceivedMessage
-from gateway import bootstrap, sdnotify
+from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
 from gateway.telephony.case_numbers import CaseNumberAllocator
@@ -92,6 +92,8 @@ def run_agi(
         cache.update_from_payload(message.payload)
 
     connection.subscribe(contract.topics.all_case_events, case_event)
+    metrics = bootstrap_metrics.build_metrics()
+    bootstrap_metrics.export_outbox(metrics, DAEMON, publisher, connection)
     service = TelephonyService(
         settings,
         instance=config.instance,
@@ -101,6 +103,7 @@ def run_agi(
         clock=clock,
         unsent_dir=state / "unsent",
         max_payload_bytes=config.mqtt.max_payload_bytes,
+        metrics=metrics,
     )
 
     def ivr(session: FastAgiSession) -> Callable[[], None]:
@@ -115,7 +118,10 @@ def run_agi(
         env_timeout_s=settings.env_timeout_s,
         drain_timeout_s=settings.drain_timeout_s,
         name="agi",
+        metrics=metrics,
     )
+    bootstrap_metrics.export_agi(metrics, server)
+    metrics_listener = bootstrap_metrics.listener(config, metrics, config.metrics.agi_port)
 
     def describe() -> str:
         return (
@@ -124,6 +130,8 @@ def run_agi(
         )
 
     watchdog = sdnotify.Watchdog(server.healthy, name="agi.watchdog")
+    if metrics_listener is not None:
+        metrics_listener.start()
     publisher.start()
     service.unsent.start("agi.unsent")  # what the outbox refused, this run or an earlier one
     try:
@@ -149,6 +157,8 @@ def run_agi(
         publisher.outbox.close()
         case_numbers.close()
         cache.close()
+        if metrics_listener is not None:
+            metrics_listener.stop()
         log.info(
             "agi stopped: %d calls, %d candidates, %d feedback, %d unsent; %d queued in the outbox",
             service.calls_handled,

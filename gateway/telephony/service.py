@@ -32,6 +32,7 @@ from gateway.contract import (
     Source,
     SourceKind,
 )
+from gateway.observability import NO_METRICS, Counter, Metrics
 from gateway.spill import SpillFolder
 from gateway.telephony.call_report import candidate_from_call, feedback_from_call
 from gateway.telephony.channel import CallChannel
@@ -64,6 +65,7 @@ class TelephonyService:
         clock: Clock,
         unsent_dir: Path,
         max_payload_bytes: int,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.config = config
         self.source = Source(kind=SourceKind.CALL, id=instance)
@@ -77,12 +79,22 @@ class TelephonyService:
         self.candidates_published = 0
         self.feedback_published = 0
         self.messages_unsent = 0
+        self._metrics = metrics
+        self._by_outcome: dict[str, Counter] = {}
 
     def handle_call(self, channel: CallChannel) -> Callable[[], None]:
         """Run the call; returns the follow-up to run once the channel is released."""
         call = self.ivr.run(channel)
+        outcome = str(call.outcome or "unknown")
         with self._counts:
             self.calls_handled += 1
+            counter = self._by_outcome.get(outcome)
+            if counter is None:
+                counter = self._metrics.counter(
+                    "citygw_agi_calls_total", "Calls the IVR ran, by outcome", {"outcome": outcome}
+                )
+                self._by_outcome[outcome] = counter
+        counter.inc()
         log.info(
             "call %s from %s: %s at %s (service %s, case %s)",
             call.info.uniqueid,
@@ -91,6 +103,7 @@ class TelephonyService:
             call.stage,
             call.service,
             call.case_number or "-",
+            extra={"call": call.info.uniqueid, "case": call.case_number},
         )
         return lambda: self.publish_call(call)
 
