@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -99,5 +99,4 @@ class ComponentFeature:
     state: ComponentState
     lon: float
     lat: float
-    grid_code: str  # the unit grid it lies in
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    grid_code: str | None  # the unit grid it lies in (None: outside since a grid change)

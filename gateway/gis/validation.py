@@ -126,6 +126,32 @@ class Built(Generic[T]):
         return [p for p in self.problems if p.severity is Severity.WARNING]
 
 
+#: the longest name, district, street, community or owner the tables hold
+MAX_TEXT = 100
+
+
+def _long_texts(
+    raw: RawFeature, code: str, fields: Mapping[str, tuple[str, ...]], problems: list[Problem]
+) -> bool:
+    """Record a problem for each text field longer than the tables hold; True if none."""
+    ok = True
+    for name, aliases in fields.items():
+        value = _text(raw.properties, aliases)
+        if len(value) > MAX_TEXT:
+            problems.append(
+                Problem(
+                    ProblemKind.BAD_VALUE,
+                    raw.number,
+                    code,
+                    name,
+                    f"longer than {MAX_TEXT} characters",
+                    values={"value": value[:20] + "…"},
+                )
+            )
+            ok = False
+    return ok
+
+
 def _text(properties: Mapping[str, Any], names: Iterable[str]) -> str:
     for name in names:
         value = properties.get(name)
@@ -253,6 +279,7 @@ def build_grids(
                 Problem(ProblemKind.MISSING_FIELD, raw.number, code, "district", "no district")
             )
             ok = False
+        ok = _long_texts(raw, code, GRID_FIELDS, problems) and ok
         polygon = _polygon(raw, code, problems, crs)
         if not ok or polygon is None:
             continue
@@ -409,6 +436,7 @@ def build_areas(raws: Iterable[RawFeature], crs: InputCrs = InputCrs.WGS84) -> B
         if not name:
             problems.append(Problem(ProblemKind.MISSING_FIELD, raw.number, code, "name", "no name"))
             ok = False
+        ok = _long_texts(raw, code, AREA_FIELDS, problems) and ok
         polygon = _polygon(raw, code, problems, crs)
         if ok and polygon is not None and level is not None:
             district = _text(props, AREA_FIELDS["district"])
@@ -508,6 +536,7 @@ def build_components(
                 )
             )
             ok = False
+        ok = _long_texts(raw, ident, COMPONENT_FIELDS, problems) and ok
         point = _point(raw, ident, problems)
         if not ok or point is None or state is None:
             continue

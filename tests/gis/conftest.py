@@ -31,3 +31,7 @@ def demo_grids(demo: DemoData) -> list[GridFeature]:
 @pytest.fixture(scope="session")
 def demo_index(demo_grids: list[GridFeature]) -> GridIndex:
     return GridIndex(demo_grids)
+
+
+# the core's database harness: db_url runs a test on SQLite and on PostgreSQL (PostGIS)
+from tests.core.conftest import db_url, postgres  # noqa: E402, F401

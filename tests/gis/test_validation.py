@@ -191,3 +191,10 @@ def test_given_areas_need_a_nine_or_twelve_digit_code(
 
 def test_an_empty_file_is_an_error() -> None:
     assert [p.kind for p in build_grids([]).errors] == [ProblemKind.EMPTY_FILE]
+
+
+def test_text_longer_than_the_tables_hold_is_refused(demo: DemoData, demo_index: GridIndex) -> None:
+    features = copy.deepcopy(demo.components[:2])
+    features[1]["properties"]["owner"] = "部" * 101
+    built = build_components(raws(features), TYPES, demo_index)
+    assert _kinds(built.errors) == [(ProblemKind.BAD_VALUE, 2, "owner")]

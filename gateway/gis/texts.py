@@ -1,0 +1,71 @@
+"""What operators read from the GIS commands: every sentence in Chinese, in one table."""
+
+from __future__ import annotations
+
+from gateway.gis.validation import Problem, ProblemKind, Severity
+
+KIND_NAMES = {
+    "grids": "单元网格",
+    "areas": "管理区域",
+    "components": "部件",
+    "addresses": "门牌地址",
+}
+
+FIELD_NAMES = {
+    "code": "代码",
+    "id": "标识码",
+    "district": "区县",
+    "name": "名称",
+    "state": "状态",
+    "geometry": "几何",
+    "features": "要素",
+}
+
+PROBLEMS: dict[ProblemKind, str] = {
+    ProblemKind.MISSING_FIELD: "缺少必填字段",
+    ProblemKind.MALFORMED_CODE: "代码格式错误（网格14位、街道9位、社区12位、部件16位数字）",
+    ProblemKind.DUPLICATE_CODE: "代码重复，与第{first}个要素相同",
+    ProblemKind.UNKNOWN_TYPE: "部件类型 {type} 不在 CJ/T 214 部件分类表中",
+    ProblemKind.BAD_VALUE: "取值无效：{value}",
+    ProblemKind.MISSING_GEOMETRY: "缺少几何图形",
+    ProblemKind.WRONG_GEOMETRY_TYPE: "几何类型错误（{type}）",
+    ProblemKind.INVALID_GEOMETRY: "几何图形无效：{reason}",
+    ProblemKind.SELF_INTERSECTION: "多边形自相交：{reason}",
+    ProblemKind.OUT_OF_RANGE: "坐标不是经纬度",
+    ProblemKind.OVERLAP: "与网格 {other} 重叠 {area_m2} 平方米",
+    ProblemKind.GAP: "网格之间有 {area_m2} 平方米的空隙未被覆盖（相邻网格：{grids}）",
+    ProblemKind.AREA_UNUSUAL: "面积 {area_m2} 平方米，与万米单元网格的约 10000 平方米相差过大",
+    ProblemKind.OUTSIDE_GRIDS: "位置（{lon}, {lat}）不在任何单元网格内",
+    ProblemKind.NO_GRIDS: "尚未导入单元网格，请先导入网格",
+    ProblemKind.EMPTY_FILE: "文件中没有要素",
+}
+
+SEVERITY = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
+
+MESSAGES = {
+    "unreadable": "无法读取文件 {path}：{reason}",
+    "refused": "{kind}导入被拒绝：共 {read} 个要素，{errors} 个错误，数据库未作任何修改。",
+    "stored": "{kind}导入完成：读取 {read} 个，保存 {stored} 个。",
+    "derived": "已由网格生成街道、社区边界 {count} 个。",
+    "outside": "注意：已有部件中 {count} 个不在新网格内。",
+    "warnings": "警告 {count} 个。",
+    "located": "网格 {code}（{district} {street} {community}）",
+    "outside_area": "不在管理区域内：({lon}, {lat}) 不属于任何单元网格。",
+    "no_grids": "尚未导入单元网格。",
+    "demo_written": "演示数据已写入 {path}：网格 {grids} 个，部件 {components} 个，门牌地址 {addresses} 个。",
+    "addresses_missing": "门牌地址导入尚不可用（地理编码模块未提供导入功能）。",
+    "addresses_stored": "门牌地址导入完成：读取 {read} 个，保存 {stored} 个。",
+}
+
+
+def problem_line(problem: Problem) -> str:
+    """``错误 第12个要素（32070600100101）字段「几何」：多边形自相交：...``"""
+    where = f"第{problem.feature}个要素" if problem.feature else "文件"
+    if problem.code:
+        where += f"（{problem.code}）"
+    field = FIELD_NAMES.get(problem.field, problem.field)
+    try:
+        text = PROBLEMS[problem.kind].format(**problem.values)
+    except (KeyError, IndexError):
+        text = PROBLEMS[problem.kind]
+    return f"{SEVERITY[problem.severity]} {where} 字段「{field}」：{text}"
