@@ -2,8 +2,9 @@
 
 Start-up reads like a table of contents: the MQTT connection and durable outbox, the
 evidence ring, live view, analysis (when `gateway.video.analysis.pipeline` is present),
-camera-side events, then one reader per camera under the supervisor. SIGHUP reloads the
-configuration file and adds, removes or replaces cameras without a restart.
+camera-side events, PTZ commands (their cameras' rules paused while looking away), then
+one reader per camera under the supervisor. SIGHUP reloads the configuration file and
+adds, removes or replaces cameras without a restart.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from gateway import bootstrap
+from gateway import bootstrap, bootstrap_metrics
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, ConfigError, load_config
 from gateway.contract import CameraStatus, CandidateCase
@@ -31,9 +32,11 @@ from gateway.video.evidence import PacketRing
 from gateway.video.frame_sink import FrameSink
 from gateway.video.main_stream import MainStream, MainUrlResolver
 from gateway.video.ports import LiveFeed, StreamError, StreamErrorKind
+from gateway.video.ptz import PtzControl, PtzDriver, RulesGate
 from gateway.video.settings import CameraConfig, VideoConfig
 from gateway.video.stream_addresses import StreamAddressBook, with_last_good
 from gateway.video.supervisor import CameraSupervisor
+from gateway.video.video_metrics import export_video
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,12 @@ class VideoGateway:
         self.connection = bootstrap.mqtt_connection(config, DAEMON)
         self.publisher = bootstrap.edge_publisher(config, DAEMON, self.connection)
         self.contract = bootstrap.contract_publisher(config, self.publisher)
+        self.metrics = bootstrap_metrics.build_metrics()
+        bootstrap_metrics.export_outbox(self.metrics, DAEMON, self.publisher, self.connection)
+        export_video(self.metrics, lambda: self.supervisor.readers, lambda: self.pipeline)
+        self.metrics_listener = bootstrap_metrics.listener(
+            config, self.metrics, config.metrics.video_port
+        )
         self._instance = config.instance
         self.ring: PacketRing | None = (
             PacketRing(
@@ -118,6 +127,12 @@ class VideoGateway:
         self._analysis = analysis
         self.events: Any = None
         self.checks: Any = None  # gateway.video.verification.Verifier: camera checks
+        self.ptz = PtzControl(
+            self._ptz_driver,
+            self._analysis_preset,
+            clock=clock,
+            on_change=self._republish,
+        )
         self._early_checks: list[InboundMessage] = []  # came before the checks started
         self._analysis_failure = ""  # why analysis did not start, for the cameras' status
         #: the size each ONVIF camera's analysed profile claims, checked against the stream
@@ -173,7 +188,7 @@ class VideoGateway:
                 f"ONVIF profile says {claimed[0]}x{claimed[1]}, the stream is "
                 f"{actual[0]}x{actual[1]}"
             )
-        return {**faults, **self._analysis_faults(camera_id)}
+        return {**faults, **self._analysis_faults(camera_id), **self.ptz.faults(camera_id)}
 
     def _analysis_faults(self, camera_id: str) -> dict[str, str]:
         analysis = self.config.video.analysis.cameras.get(camera_id)
@@ -193,7 +208,9 @@ class VideoGateway:
             self.ring.forget(camera_id)
 
     def _sink(self) -> FrameSink | None:
-        sinks = [s for s in (self.pipeline, self._extra_sink) if s is not None]
+        # a camera looking away from its analysis preset is not analysed (rules paused)
+        analysis = RulesGate(self.pipeline, self.ptz.paused) if self.pipeline else None
+        sinks = [s for s in (analysis, self._extra_sink) if s is not None]
         if not sinks:
             return None
         if len(sinks) == 1:
@@ -347,15 +364,43 @@ class VideoGateway:
         elif self._event_faults.get(camera_id):
             log.info("camera %s: events subscribed again", camera_id)
         self._event_faults[camera_id] = fault
+        self._republish(camera_id)
+
+    def _republish(self, camera_id: str) -> None:
+        """Publish a camera's status now (one of its parts changed)."""
         reader = self.supervisor.reader(camera_id)
         if reader is not None:
             reader.publish_status()
+
+    def _camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.config.video.cameras if c.id == camera_id), None)
+
+    def _analysis_preset(self, camera_id: str) -> str | None:
+        camera = self._camera(camera_id)
+        return camera.onvif.analysis_preset if camera and camera.onvif else None
+
+    def _ptz_driver(self, camera_id: str) -> PtzDriver | None:
+        """The camera's ONVIF PTZ service (None: not a camera of this gateway, or no ONVIF)."""
+        from adapters.onvif.ptz import OnvifPtz
+
+        camera = self._camera(camera_id)
+        if camera is None or not camera.enabled or camera.onvif is None:
+            return None
+        return OnvifPtz(
+            camera.onvif.url,
+            camera.username,
+            _password(camera),
+            profile=camera.onvif.profile,
+            timeout_s=self.config.video.onvif_timeout_s,
+        )
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
         if self.state != GatewayState.NEW:
             return
         self._set_state(GatewayState.RUNNING)
+        if self.metrics_listener is not None:
+            self.metrics_listener.start()
         video = self.config.video
         if video.camera_check.enabled:
             # before the connection starts: the persistent session hands over at once what
@@ -363,9 +408,15 @@ class VideoGateway:
             self.connection.subscribe(
                 bootstrap.topics(self.config).all_verification_requests, self._on_check_request
             )
+        # a command that waited in the session is dropped by its age, not run late
+        self.connection.subscribe(
+            bootstrap.topics(self.config).all_ptz_commands, self.ptz.on_command_message
+        )
         pipeline_class = _load_pipeline_class() if self._analysis else None
         if pipeline_class is not None:
-            self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
+            self.pipeline = pipeline_class(
+                self.config, self.contract, self.clock, self.ring, metrics=self.metrics
+            )
             # operators' rejections (false detections) teach the pipeline where not to look;
             # subscribed before the connection starts, like the checks: the rejects that
             # waited in the persistent session while this gateway was away are learnt too
@@ -404,6 +455,7 @@ class VideoGateway:
             self._start_events()
         if video.camera_check.enabled:
             self._start_checks()
+        self.ptz.start(check=[c.id for c in video.cameras if c.onvif and c.onvif.analysis_preset])
         self.apply(video)
         log.info(
             "video gateway running: %d camera(s), analysis %s, live view %s",
@@ -473,6 +525,7 @@ class VideoGateway:
             self._start_events()
         if self.events is not None:
             self.events.apply(sources)
+        self.ptz.forget({c.id for c in video.cameras})
         subscribed = {s.camera_id for s in sources}
         for camera_id in [c for c in list(self._event_faults) if c not in subscribed]:
             self._event_faults.pop(camera_id, None)
@@ -484,6 +537,7 @@ class VideoGateway:
         self._set_state(GatewayState.STOPPED)
         if self.checks is not None:
             self.checks.stop()
+        self.ptz.stop()
         self.supervisor.stop()
         if self.events is not None:
             self.events.stop()
@@ -495,6 +549,8 @@ class VideoGateway:
         self.publisher.stop()
         self.connection.stop()
         self.publisher.outbox.close()
+        if self.metrics_listener is not None:
+            self.metrics_listener.stop()
 
     def healthy(self) -> bool:
         """For the systemd watchdog: every part's thread runs (cameras may well be offline:
@@ -507,6 +563,8 @@ class VideoGateway:
             return False
         if self.pipeline is not None and not self.pipeline.healthy():
             return False  # its threads died: a restart brings analysis back
+        if not self.ptz.alive:
+            return False
         return self.events is None or self.events.state == "running"
 
     def describe(self) -> str:

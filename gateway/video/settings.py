@@ -65,6 +65,13 @@ class CameraOnvifConfig(_Section):
         default=640, ge=64, le=8192, description="preferred width of the detection sub-stream"
     )
     events: bool = Field(default=True, description="subscribe to the camera's PullPoint events")
+    analysis_preset: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="PTZ preset token of the view the zone rules are drawn for: while the "
+        "camera looks elsewhere (moved from the live view) its rules are paused",
+    )
     event_rules: list[OnvifEventRule] = Field(
         default_factory=list, max_length=64, description="camera events that become candidates"
     )

@@ -2,7 +2,8 @@
 
 It answers what a video management system asks a real camera: device information,
 services and capabilities, the clock, media profiles (a main and a sub stream), stream
-and snapshot URIs, PTZ presets, and PullPoint event subscriptions (create, pull with a
+and snapshot URIs, PTZ (presets, goto, relative and continuous moves, stop, status: a
+head that takes time to move, ``onvif_ptz.py``), and PullPoint event subscriptions (create, pull with a
 long-poll timeout, renew, unsubscribe; expired subscriptions are dropped). Requests
 other than the clock need a valid WS-Security UsernameToken (PasswordDigest or text),
 as a real device does; a wrong password gets a ``ter:NotAuthorized`` fault.
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
+from gateway.video.testcam.onvif_ptz import PtzFault, PtzHead, PtzOperations
+
 log = logging.getLogger(__name__)
 
 NS = {
@@ -57,6 +60,7 @@ _PASSWORD_DIGEST = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
     "#PasswordDigest"
 )
+MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
 _NO_AUTH = frozenset({"GetSystemDateAndTime"})
 
 
@@ -172,7 +176,13 @@ class OnvifDevice:
         serial: str = "CITYGW-TEST-0001",
         max_subscriptions: int = 8,
         unsupported: frozenset[str] = frozenset(),
+        ptz: PtzHead | None = None,
+        media2: bool = False,
     ) -> None:
+        """``ptz``: the head (default: presets 1 "gate" at home, 2 "crossing" away);
+        ``media2``: the device lists a Media2 (Profile T) service beside Media1, as an
+        H.265 camera does (its operations answer as unsupported: the client's bundled
+        WSDLs have no Media2, so a client must fall back to Media1)."""
         self.base_url = base_url.rstrip("/")
         self.profiles = profiles
         self.snapshot_url = snapshot_url
@@ -181,7 +191,9 @@ class OnvifDevice:
         self.serial = serial
         self.max_subscriptions = max_subscriptions
         self.unsupported = unsupported
-        self.presets = {"1": "gate", "2": "crossing"}
+        self.ptz = ptz or PtzHead()
+        self._ptz_operations = PtzOperations(self.ptz, parse_duration)
+        self.media2 = media2
         self._subscriptions: dict[str, _Subscription] = {}
         #: the current state of every property (topic + source): re-sent as Initialized
         self._properties: dict[tuple[str, tuple[tuple[str, str], ...]], OnvifEvent] = {}
@@ -241,10 +253,21 @@ class OnvifDevice:
         try:
             if operation not in _NO_AUTH:
                 self._authenticate(root)
-            handler = getattr(self, f"_op_{operation}", None)
-            if handler is None or operation in self.unsupported:
+            if operation in self.unsupported:
                 return 200, b""  # as the real one: no fault, an empty answer
-            return 200, _envelope(handler(request, path))
+            handler = getattr(self, f"_op_{operation}", None)
+            if handler is not None:
+                return 200, _envelope(handler(request, path))
+            if path.endswith("/ptz_service"):
+                token = request.findtext("tptz:ProfileToken", None, NS)
+                if token is not None:
+                    self._profile(token)
+                answer = self._ptz_operations.handle(operation, request)
+                if answer is not None:
+                    return 200, _envelope(answer)
+            return 200, b""
+        except PtzFault as fault:
+            return 400, fault_response(SoapFault("s:Sender", fault.subcode, fault.reason))
         except SoapFault as fault:
             return fault.http_status, fault_response(fault)
 
@@ -298,6 +321,7 @@ class OnvifDevice:
             (NS["trt"], f"{self.base_url}/onvif/media_service"),
             (NS["tptz"], f"{self.base_url}/onvif/ptz_service"),
             (NS["tev"], f"{self.base_url}/onvif/events_service"),
+            *([(MEDIA2, f"{self.base_url}/onvif/media2_service")] if self.media2 else []),
         ]
 
     def _op_GetServices(self, _request: ET.Element, _path: str) -> str:
@@ -380,15 +404,6 @@ class OnvifDevice:
     def _op_GetSnapshotUri(self, request: ET.Element, _path: str) -> str:
         self._profile(request.findtext("trt:ProfileToken", "", NS))
         return self._media_uri("GetSnapshotUriResponse", self.snapshot_url)
-
-    # ---------------------------------------------------------------- ptz
-    def _op_GetPresets(self, request: ET.Element, _path: str) -> str:
-        self._profile(request.findtext("tptz:ProfileToken", "", NS))
-        presets = "".join(
-            f'<tptz:Preset token="{token}"><tt:Name>{escape(name)}</tt:Name></tptz:Preset>'
-            for token, name in self.presets.items()
-        )
-        return f"<tptz:GetPresetsResponse>{presets}</tptz:GetPresetsResponse>"
 
     # ---------------------------------------------------------------- events
     def _termination(self, subscription: _Subscription) -> str:
