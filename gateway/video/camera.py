@@ -160,6 +160,7 @@ class CameraReader:
         self.stream_fault = ""  # why the stream, though online, is not sound
         self.connects = 0
         self.frames_analysed = 0
+        self.decode_errors = 0  # packets the decoder refused, all connections together
         self._silent = False
 
     # ---------------------------------------------------------------- lifecycle
@@ -379,6 +380,7 @@ class CameraReader:
         next_rate_check = opened + 1.0
         self._damage.clear()
         self.stream_fault = ""
+        counted = 0  # of source.damaged, in decode_errors already
         for packets, packet in enumerate(source.packets(), start=1):
             now = self._clock.monotonic()
             if self._stop.is_set():
@@ -394,6 +396,8 @@ class CameraReader:
                 )
             if now >= next_rate_check:
                 next_rate_check = now + 1.0
+                self.decode_errors += source.damaged - counted
+                counted = source.damaged
                 changed = self._check_damage(now, packets, source.damaged)
                 if self.state == CameraState.ONLINE and (self._check_rate(now) or changed):
                     self._publish()

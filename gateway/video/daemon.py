@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from gateway import bootstrap
+from gateway import bootstrap, bootstrap_metrics
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, ConfigError, load_config
 from gateway.contract import CameraStatus, CandidateCase
@@ -36,6 +36,7 @@ from gateway.video.ptz import PtzControl, PtzDriver, RulesGate
 from gateway.video.settings import CameraConfig, VideoConfig
 from gateway.video.stream_addresses import StreamAddressBook, with_last_good
 from gateway.video.supervisor import CameraSupervisor
+from gateway.video.video_metrics import export_video
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ class VideoGateway:
         self.connection = bootstrap.mqtt_connection(config, DAEMON)
         self.publisher = bootstrap.edge_publisher(config, DAEMON, self.connection)
         self.contract = bootstrap.contract_publisher(config, self.publisher)
+        self.metrics = bootstrap_metrics.build_metrics()
+        bootstrap_metrics.export_outbox(self.metrics, DAEMON, self.publisher, self.connection)
+        export_video(self.metrics, lambda: self.supervisor.readers, lambda: self.pipeline)
+        self.metrics_listener = bootstrap_metrics.listener(
+            config, self.metrics, config.metrics.video_port
+        )
         self._instance = config.instance
         self.ring: PacketRing | None = (
             PacketRing(
@@ -392,6 +399,8 @@ class VideoGateway:
         if self.state != GatewayState.NEW:
             return
         self._set_state(GatewayState.RUNNING)
+        if self.metrics_listener is not None:
+            self.metrics_listener.start()
         video = self.config.video
         if video.camera_check.enabled:
             # before the connection starts: the persistent session hands over at once what
@@ -405,7 +414,9 @@ class VideoGateway:
         )
         pipeline_class = _load_pipeline_class() if self._analysis else None
         if pipeline_class is not None:
-            self.pipeline = pipeline_class(self.config, self.contract, self.clock, self.ring)
+            self.pipeline = pipeline_class(
+                self.config, self.contract, self.clock, self.ring, metrics=self.metrics
+            )
             # operators' rejections (false detections) teach the pipeline where not to look;
             # subscribed before the connection starts, like the checks: the rejects that
             # waited in the persistent session while this gateway was away are learnt too
@@ -538,6 +549,8 @@ class VideoGateway:
         self.publisher.stop()
         self.connection.stop()
         self.publisher.outbox.close()
+        if self.metrics_listener is not None:
+            self.metrics_listener.stop()
 
     def healthy(self) -> bool:
         """For the systemd watchdog: every part's thread runs (cameras may well be offline:

@@ -32,6 +32,7 @@ from gateway.contract import (
     Message,
     parse_message,
 )
+from gateway.observability import NO_METRICS, Histogram, Metrics
 from gateway.ports import InboundMessage
 from gateway.spill import SpillFolder
 from gateway.video.analysis.candidate import build_candidate
@@ -103,8 +104,11 @@ class AnalysisPipeline:
         clips: EvidenceClips | None = None,
         *,
         detector: Detector | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._settings: AnalysisConfig = config.video.analysis
+        self._meter = metrics
+        self._latency: dict[str, Histogram] = {}  # per model, bound on its first pass
         self._candidates = candidates
         self._clock = clock
         self._clips = clips
@@ -527,7 +531,9 @@ class AnalysisPipeline:
             ]
             if not wanted:
                 continue
+            begun = self._clock.monotonic()
             results = detector.detect([images[i] for i, _ in wanted])
+            self._latency_of(name).observe(self._clock.monotonic() - begun)
             calls += len(wanted)
             for (i, labels), detections in zip(wanted, results, strict=True):
                 found[i].extend(d for d in detections if labels is None or d.label in labels)
@@ -545,6 +551,15 @@ class AnalysisPipeline:
                 log.exception(
                     "analysis failed on camera %s frame %s", camera.camera_id, job.frame.seq
                 )
+
+    def _latency_of(self, model: str) -> Histogram:
+        histogram = self._latency.get(model)
+        if histogram is None:
+            histogram = self._meter.histogram(
+                "citygw_detector_seconds", "One detector pass (a batch of images)", {"model": model}
+            )
+            self._latency[model] = histogram
+        return histogram
 
     def _analyse(self, camera: _Camera, job: _Job, per_crop: list[list[Detection]]) -> None:
         """Detections of one job -> tracker -> rules -> firings for the publisher."""
