@@ -59,7 +59,7 @@ MESSAGES = {
 
 
 def problem_line(problem: Problem) -> str:
-    """``错误 第12个要素（32070600100101）字段「几何」：多边形自相交：...``"""
+    """``错误 第12个要素（32070600100101）字段「几何」：多边形自相交：...``."""
     where = f"第{problem.feature}个要素" if problem.feature else "文件"
     if problem.code:
         where += f"（{problem.code}）"
@@ -68,4 +68,4 @@ def problem_line(problem: Problem) -> str:
         text = PROBLEMS[problem.kind].format(**problem.values)
     except (KeyError, IndexError):
         text = PROBLEMS[problem.kind]
-    return f"{SEVERITY[problem.severity]} {where} 字段「{field}」：{text}"
+    return f"{SEVERITY[problem.severity]} {where}字段「{field}」：{text}"
