@@ -11,15 +11,18 @@ the most specific row wins (longest grid prefix, then longest event prefix).
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.settings import CameraGrid, CoreConfig, DispatchRule
 from gateway.gis.codes import GridCode, is_grid_code, parse_grid_code
+from gateway.gis.features import GridFeature
 
 __all__ = ["GridCode", "ResponsibilityTable", "UnitGrid", "known_grids", "parse_grid_code"]
 
 DEFAULT_GRID_TABLE = Path(__file__).resolve().parents[2] / "config" / "core" / "unit-grids.csv"
+
 
 @dataclass(frozen=True)
 class UnitGrid:
@@ -46,9 +49,12 @@ def load_grid_table(path: Path | None = None) -> dict[str, UnitGrid]:
     return grids
 
 
-def known_grids(config: CoreConfig) -> dict[str, UnitGrid]:
-    """The grid table of the configuration, plus the grids cameras are mapped to."""
+def known_grids(config: CoreConfig, imported: Iterable[GridFeature] = ()) -> dict[str, UnitGrid]:
+    """The grid table of the configuration, the imported unit grids (``citygw gis import
+    grids``; their names win), plus the grids cameras are mapped to."""
     grids = load_grid_table(config.grid_table)
+    for grid in imported:
+        grids[grid.code] = UnitGrid(grid.code, grid.district, grid.street, grid.community)
     for mapped in config.camera_grids:
         grids.setdefault(mapped.grid_code, UnitGrid(mapped.grid_code, mapped.district or ""))
     return grids

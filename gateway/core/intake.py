@@ -8,6 +8,10 @@
 - otherwise it opens a new case in 信息收集 (candidate).
 
 Camera locations map to grids through the responsibility table's camera → grid rows.
+A candidate with a point (lat/lon) and no grid gets the unit grid the point lies in, with
+its district, street and community, from the imported grids (`gateway.gis.index`); a
+point outside every grid gets no grid and the fact ``outside_managed_area``, never the
+nearest grid.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from gateway.contract import CandidateCase, SourceKind, stable_message_id
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import DuplicateConfig
 from gateway.core.workflow import Case, CaseState
+from gateway.gis.features import GridFeature
+from gateway.gis.index import GridIndex
 
 #: candidate facts that describe a detection; copied onto rejection events
 DETECTION_FACTS = ("track_id", "rule", "class", "label", "class_id", "score", "box", "bbox")
@@ -41,13 +47,29 @@ def track_key(candidate: CandidateCase) -> str | None:
     return f"{camera}:{track}"
 
 
-def grid_of(candidate: CandidateCase, table: ResponsibilityTable) -> str | None:
-    """The candidate's unit grid: given, or the grid its camera zone is mapped to."""
+def grid_of(
+    candidate: CandidateCase, table: ResponsibilityTable, grids: GridIndex | None = None
+) -> str | None:
+    """The candidate's unit grid: given, the grid its camera zone is mapped to, or the
+    grid its point lies in."""
     location = candidate.location
     if location.grid_code is not None:
         return location.grid_code
     mapped = table.grid_for_camera(location.camera_id, location.zone_id)
-    return mapped.grid_code if mapped is not None else None
+    if mapped is not None:
+        return mapped.grid_code
+    found = grid_at_point(candidate, grids)
+    return found.code if isinstance(found, GridFeature) else None
+
+
+def grid_at_point(candidate: CandidateCase, grids: GridIndex | None) -> GridFeature | bool | None:
+    """The grid the candidate's point lies in; False when the point is outside every
+    grid; None when there is no point or no imported grids to look in."""
+    location = candidate.location
+    if grids is None or len(grids) == 0 or location.lat is None or location.lon is None:
+        return None
+    found = grids.locate_one(location.lon, location.lat)
+    return found if found is not None else False
 
 
 def case_from_candidate(
@@ -55,14 +77,22 @@ def case_from_candidate(
     number: str,
     table: ResponsibilityTable,
     now: datetime,
+    grids: GridIndex | None = None,
 ) -> Case:
     location = candidate.location
     grid_code, district = location.grid_code, location.district
+    facts: dict[str, Any] = dict(candidate.facts)
     if grid_code is None:
         mapped = table.grid_for_camera(location.camera_id, location.zone_id)
         if mapped is not None:
             grid_code, district = mapped.grid_code, district or mapped.district
-    facts: dict[str, Any] = dict(candidate.facts)
+    if grid_code is None:
+        found = grid_at_point(candidate, grids)
+        if isinstance(found, GridFeature):
+            grid_code, district = found.code, district or found.district
+            facts.update(street=found.street, community=found.community, grid_from="point")
+        elif found is False:
+            facts["outside_managed_area"] = True
     if candidate.partial:
         facts["partial"] = True
     reporter = candidate.reporter

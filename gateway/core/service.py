@@ -57,6 +57,7 @@ from gateway.core.workflow import (
     TransitionRefused,
     Workflow,
 )
+from gateway.gis.index import GridIndex
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class CaseService:
         *,
         duplicates: DuplicateConfig,
         number_prefix: str = "C",
+        grids: GridIndex | None = None,
     ) -> None:
         self.store = store
         self.evidence = evidence
@@ -140,6 +142,8 @@ class CaseService:
         self.source = source
         self.duplicates = duplicates
         self.number_prefix = number_prefix
+        #: the imported unit grids: a candidate with a point and no grid is located in them
+        self.grids = grids
         self.committed = CommitSignal()
         self.on_intake: NewCaseListener | None = None
         self.on_transition: TransitionHook | None = None
@@ -209,7 +213,9 @@ class CaseService:
         keys = {k for k in (track_key(c) for c in fresh) if k is not None}
         track_since = now - timedelta(hours=self.duplicates.redetection_window_hours)
         tracks = tx.cases_by_tracks(sorted(keys), track_since) if keys else {}
-        pairs = {(c.event_code, g) for c in fresh if (g := grid_of(c, table)) is not None}
+        pairs = {
+            (c.event_code, g) for c in fresh if (g := grid_of(c, table, self.grids)) is not None
+        }
         since = now - timedelta(minutes=self.duplicates.window_minutes)
         nearby = tx.open_cases_in_grids(sorted(pairs), since) if pairs else []
         boxes = sorted(
@@ -252,7 +258,7 @@ class CaseService:
             self._link_evidence(tx, existing.id, candidate, now)
             self._record(tx, result, [candidate.id])
             return result.case, "redetection"
-        case = case_from_candidate(candidate, number, self.workflow.table, now)
+        case = case_from_candidate(candidate, number, self.workflow.table, now, self.grids)
         if candidate.case_number and number != candidate.case_number:
             case = dataclasses.replace(
                 case, facts={**case.facts, "caller_case_number": candidate.case_number}
