@@ -1,9 +1,17 @@
-"""The working calendar: deadlines in 工作时/工作日, suspended time, traffic lights.
+"""The working calendar: deadlines in 工作时/工作日/自然时, suspended time, traffic lights.
 
 Pure functions over timezone-aware datetimes. A working day is a weekday listed in
 ``workdays`` that is not a holiday, or a make-up day (调休); it has the working periods
 of the config (e.g. 09:00-12:00 and 13:00-18:00 local time). One 工作日 is the working
-minutes of one such day, so "2 work days from Monday 10:00" is Wednesday 10:00.
+minutes of one such day, so "2 work days from Monday 10:00" is Wednesday 10:00. A limit
+in 自然时 (natural hours) runs on the clock: nights, weekends and holidays count, so an
+urgent case reported on Friday evening is due that night, not on Monday.
+
+Which days are holidays: the config's own lists first (``holidays``, ``extra_workdays``:
+overrides), then the official schedule (`OfficialDays`, read from a kept library by an
+adapter), then the weekday rule. With an official schedule, a day of a year that neither
+it nor the config's ``listed_years`` covers raises `CalendarNotCovered`: counting such a
+year as if it had no holidays would give wrong deadlines without anyone noticing.
 """
 
 from __future__ import annotations
@@ -17,6 +25,29 @@ from gateway.core.settings import CalendarConfig, TimeLimit, parse_period
 
 Light = Literal["green", "yellow", "red"]
 
+
+class CalendarNotCovered(ValueError):
+    """A day of a year whose holidays are not known (neither officially nor in config)."""
+
+    def __init__(self, year: int, known: frozenset[int]) -> None:
+        span = f"{min(known)}-{max(known)}" if known else "none"
+        super().__init__(
+            f"the holidays of {year} are not known (official schedule covers {span}): "
+            f"update the holiday library, or list {year}'s holidays and make-up days in "
+            f"core.calendar (holidays, extra_workdays) and add {year} to listed_years"
+        )
+        self.year = year
+
+
+@dataclass(frozen=True)
+class OfficialDays:
+    """The State Council's holiday schedule for the years a library knows."""
+
+    holidays: frozenset[date]
+    workdays: frozenset[date]  # make-up working days (调休) on weekends
+    years: frozenset[int]
+
+
 _MAX_DAYS = 3660  # a limit beyond ten years of working days is a configuration error
 
 
@@ -27,16 +58,36 @@ class WorkingCalendar:
     periods: tuple[tuple[time, time], ...]
     holidays: frozenset[date]
     extra_workdays: frozenset[date]
+    official: OfficialDays | None = None
+    #: years whose holidays are known (official or listed); None: the config's lists alone
+    known_years: frozenset[int] | None = None
 
     @classmethod
-    def from_config(cls, config: CalendarConfig) -> WorkingCalendar:
+    def from_config(
+        cls, config: CalendarConfig, official: OfficialDays | None = None
+    ) -> WorkingCalendar:
+        """``official``: the library's schedule, required when the config names one."""
+        if config.official_holidays != "none" and official is None:
+            raise ValueError(
+                f"calendar.official_holidays is {config.official_holidays}: "
+                "its schedule must be given"
+            )
+        use = official if config.official_holidays != "none" else None
         return cls(
             zone=ZoneInfo(config.timezone),
             workdays=frozenset(config.workdays),
             periods=tuple(parse_period(p) for p in config.periods),
             holidays=frozenset(config.holidays),
             extra_workdays=frozenset(config.extra_workdays),
+            official=use,
+            known_years=None if use is None else use.years | frozenset(config.listed_years),
         )
+
+    def unknown_years(self, start: date, end: date) -> list[int]:
+        """Years in [start, end] whose holidays are not known (for a start-up warning)."""
+        if self.known_years is None:
+            return []
+        return [y for y in range(start.year, end.year + 1) if y not in self.known_years]
 
     # ------------------------------------------------------------------ days
 
@@ -50,7 +101,17 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         if day in self.extra_workdays:
             return True
-        return day.weekday() in self.workdays and day not in self.holidays
+        if day in self.holidays:
+            return False
+        if self.official is not None:
+            assert self.known_years is not None
+            if day.year not in self.known_years:
+                raise CalendarNotCovered(day.year, self.official.years)
+            if day in self.official.workdays:
+                return True
+            if day in self.official.holidays:
+                return False
+        return day.weekday() in self.workdays
 
     def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working periods of one local day as UTC intervals (empty on a day off)."""
@@ -106,12 +167,37 @@ class WorkingCalendar:
             return limit.amount * self.minutes_per_day
         return limit.amount * 60
 
+    # ------------------------------------------------------------------ either clock
+
+    def minutes_between(self, start: datetime, end: datetime, natural: bool = False) -> float:
+        """Working minutes, or with ``natural`` clock minutes, between two instants (≥ 0)."""
+        if not natural:
+            return self.working_minutes(start, end)
+        _aware(start, end)
+        return max(0.0, (end - start).total_seconds() / 60)
+
+    def add_minutes(self, start: datetime, minutes: float, natural: bool = False) -> datetime:
+        """``minutes`` working minutes (clock minutes with ``natural``) after ``start``."""
+        if not natural:
+            return self.add_working_minutes(start, minutes)
+        _aware(start)
+        return start + timedelta(minutes=max(0.0, minutes))
+
+    def deadline(self, start: datetime, limit: TimeLimit) -> datetime:
+        """When a case dispatched at ``start`` under ``limit`` is due."""
+        return self.add_minutes(start, self.limit_minutes(limit), is_natural(limit))
+
     def light(
-        self, start: datetime, deadline: datetime, now: datetime, suspended_minutes: float = 0.0
+        self,
+        start: datetime,
+        deadline: datetime,
+        now: datetime,
+        suspended_minutes: float = 0.0,
+        natural: bool = False,
     ) -> Light:
-        """green ≤ 80 % of the allowed working time used, yellow ≤ 100 %, red beyond."""
-        allowed = self.working_minutes(start, deadline) - suspended_minutes
-        used = self.working_minutes(start, now) - suspended_minutes
+        """green ≤ 80 % of the allowed time used, yellow ≤ 100 %, red beyond."""
+        allowed = self.minutes_between(start, deadline, natural) - suspended_minutes
+        used = self.minutes_between(start, now, natural) - suspended_minutes
         if now > deadline:
             return "red"
         if allowed <= 0:
@@ -122,6 +208,11 @@ class WorkingCalendar:
         if share <= 1.0:
             return "yellow"
         return "red"
+
+
+def is_natural(limit: TimeLimit) -> bool:
+    """A limit in 自然时: counted on the clock, not the working calendar."""
+    return limit.unit == "natural_hours"
 
 
 def pick_limit(limits: list[TimeLimit], event_code: str, urgent: bool) -> TimeLimit:

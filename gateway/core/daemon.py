@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from adapters.holidays import working_calendar
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.prometheus import MetricsListener
 from adapters.storage.call_record_store import SqlCallRecords
@@ -39,7 +40,6 @@ from gateway.config import Config, resolve_state_path
 from gateway.contract import CandidateCase, Source, SourceKind
 from gateway.core.api import ApiContext, create_app
 from gateway.core.auth import Authenticator
-from gateway.core.calendar import WorkingCalendar
 from gateway.core.cameras import CameraStatusConsumer
 from gateway.core.codes import load_event_names
 from gateway.core.core_metrics import CountingDeadLetters
@@ -97,7 +97,7 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
     evidence = EvidenceStore(resolve_state_path(config, core.evidence_dir))
     workflow = Workflow(
         ResponsibilityTable.from_config(core),
-        WorkingCalendar.from_config(core.calendar),
+        working_calendar(core.calendar, clock.now().date()),
         core.time_limits,
     )
     service = CaseService(

@@ -26,7 +26,14 @@ class _Section(BaseModel):
 
 
 class CalendarConfig(_Section):
-    """The working calendar deadlines are counted on (工作时/工作日)."""
+    """The working calendar deadlines are counted on (工作时/工作日; 自然时 need none).
+
+    Statutory holidays and the make-up working days (调休) of the State Council's yearly
+    schedule come from a kept library (``official_holidays``); ``holidays`` and
+    ``extra_workdays`` override it (a local holiday, a day the centre works anyway). A
+    year neither the library nor ``listed_years`` covers is refused when a deadline
+    reaches into it (never counted as if it had no holidays).
+    """
 
     timezone: TimeZoneName = Field(
         default="Asia/Shanghai", description="IANA zone of the working day"
@@ -41,12 +48,33 @@ class CalendarConfig(_Section):
         max_length=6,
         description="working periods of a working day, HH:MM-HH:MM, in order, not overlapping",
     )
+    official_holidays: Literal["chinese_calendar", "none"] = Field(
+        default="chinese_calendar",
+        description="where statutory holidays and 调休 come from: the chinesecalendar library "
+        "(the State Council's schedule), or none (only the lists below, every year)",
+    )
     holidays: list[date] = Field(
-        default_factory=list, description="public holidays: no work even on a workday"
+        default_factory=list,
+        description="holidays beside the official ones: no work even on a workday (override)",
     )
     extra_workdays: list[date] = Field(
-        default_factory=list, description="make-up working days (调休) falling on a weekend"
+        default_factory=list,
+        description="working days beside the official ones (e.g. 调休 the library lacks); "
+        "wins over a holiday on the same day (override)",
     )
+    listed_years: list[int] = Field(
+        default_factory=list,
+        max_length=20,
+        description="years whose holidays and make-up days the lists above give in full (a "
+        "year the library does not know yet); deadlines reaching another unknown year are refused",
+    )
+
+    @field_validator("listed_years")
+    @classmethod
+    def _years(cls, value: list[int]) -> list[int]:
+        if any(year < 2000 or year > 2100 for year in value):
+            raise ValueError("listed years are between 2000 and 2100")
+        return sorted(set(value))
 
     @field_validator("workdays")
     @classmethod
@@ -91,8 +119,10 @@ class TimeLimit(_Section):
         default="normal", description="urgent = the candidate was marked urgent"
     )
     amount: float = Field(gt=0, le=1000, description="the limit, in `unit`")
-    unit: Literal["work_hours", "work_days"] = Field(
-        default="work_hours", description="工作时 or 工作日 on the working calendar"
+    unit: Literal["work_hours", "work_days", "natural_hours"] = Field(
+        default="work_hours",
+        description="工作时 or 工作日 on the working calendar, or 自然时 (clock hours, nights, "
+        "weekends and holidays included: urgent events)",
     )
 
 

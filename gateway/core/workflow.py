@@ -29,7 +29,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.core.calendar import Light, WorkingCalendar, pick_limit
+from gateway.core.calendar import (
+    CalendarNotCovered,
+    Light,
+    WorkingCalendar,
+    is_natural,
+    pick_limit,
+)
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import TimeLimit
 
@@ -191,7 +197,8 @@ class TransitionRefused(Exception):
     """An action that may not happen. ``code`` (stable; the console words it for people):
     forbidden_role, wrong_state, not_your_case, pending_request, no_pending_request,
     not_a_user_action, opinion_required, merge_target_required, merge_target_not_open,
-    merge_target_not_found (raised by the service), unknown_department, bad_extension."""
+    merge_target_not_found (raised by the service), unknown_department, bad_extension,
+    calendar_not_covered (a deadline reaches a year whose holidays are not known)."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -284,7 +291,7 @@ class Command:
     department: str | None = None  # dispatch: overrides the responsibility table
     merge_into: str | None = None  # merge: the open case this one duplicates
     merge_target: Case | None = None  # merge: that case, loaded by the service
-    extension_hours: float | None = None  # request_extension: working hours asked for
+    extension_hours: float | None = None  # request_extension: hours asked for (the limit's unit)
     attachments: tuple[str, ...] = ()  # sha256 of evidence (photos) with this step
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -335,10 +342,20 @@ class Workflow:
         return allowed
 
     def light(self, case: Case, now: datetime) -> Light | None:
+        """None before dispatch, and when the calendar does not know the year's holidays."""
         if case.deadline is None or case.dispatched_at is None:
             return None
         end = case.closed_at or case.suspended_at or now
-        return self.calendar.light(case.dispatched_at, case.deadline, end, case.suspended_minutes)
+        try:
+            return self.calendar.light(
+                case.dispatched_at, case.deadline, end, case.suspended_minutes, self._natural(case)
+            )
+        except CalendarNotCovered:
+            return None
+
+    def _natural(self, case: Case) -> bool:
+        """Whether the case's deadline runs on the clock (自然时) rather than working time."""
+        return is_natural(self.disposal_limit(case))
 
     def disposal_limit(self, case: Case) -> TimeLimit:
         return pick_limit(self.limits, case.event_code, case.urgent)
@@ -400,7 +417,10 @@ class Workflow:
 
     def apply(self, case: Case, command: Command, actor: Actor, now: datetime) -> Transition:
         self._check(case, command, actor)
-        changes, to_state, facts = self._effect(case, command, actor, now)
+        try:
+            changes, to_state, facts = self._effect(case, command, actor, now)
+        except CalendarNotCovered as unknown:
+            raise TransitionRefused("calendar_not_covered", str(unknown)) from unknown
         new_case = dataclasses.replace(case, state=to_state, version=case.version + 1, **changes)
         step = Step(
             case_id=case.id,
@@ -483,7 +503,7 @@ class Workflow:
             if not self.table.is_department(department):
                 raise TransitionRefused("unknown_department", f"unknown department {department!r}")
             limit = self.disposal_limit(case)
-            deadline = self.calendar.add_working_minutes(now, self.calendar.limit_minutes(limit))
+            deadline = self.calendar.deadline(now, limit)
             changes = {
                 "department": department,
                 "dispatched_at": now,
@@ -513,8 +533,9 @@ class Workflow:
             return self._approve(case, now)
         if action is Action.RESUME:
             assert case.suspended_at is not None and case.deadline is not None
-            paused = self.calendar.working_minutes(case.suspended_at, now)
-            deadline = self.calendar.add_working_minutes(case.deadline, paused)
+            natural = self._natural(case)
+            paused = self.calendar.minutes_between(case.suspended_at, now, natural)
+            deadline = self.calendar.add_minutes(case.deadline, paused, natural)
             changes = {
                 "suspended_at": None,
                 "suspended_minutes": case.suspended_minutes + paused,
@@ -566,8 +587,8 @@ class Workflow:
         facts: dict[str, Any] = {"request": str(pending.kind)}
         if pending.kind is PendingKind.EXTENSION:
             assert case.deadline is not None and pending.extension_hours is not None
-            deadline = self.calendar.add_working_minutes(
-                case.deadline, pending.extension_hours * 60
+            deadline = self.calendar.add_minutes(
+                case.deadline, pending.extension_hours * 60, self._natural(case)
             )
             facts["deadline"] = deadline.isoformat()
             return {"pending": None, "deadline": deadline}, case.state, facts

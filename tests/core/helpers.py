@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.holidays import official_days
 from gateway.core.calendar import WorkingCalendar
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import CoreConfig
@@ -50,7 +51,9 @@ def workflow(config: CoreConfig | None = None) -> Workflow:
     config = config or core_config()
     return Workflow(
         ResponsibilityTable.from_config(config),
-        WorkingCalendar.from_config(config.calendar),
+        WorkingCalendar.from_config(
+            config.calendar, official_days(config.calendar.official_holidays)
+        ),
         config.time_limits,
     )
 

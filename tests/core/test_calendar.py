@@ -1,14 +1,18 @@
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from gateway.core.calendar import WorkingCalendar, pick_limit
+from adapters.holidays import official_days, working_calendar
+from gateway.core.calendar import CalendarNotCovered, OfficialDays, WorkingCalendar, pick_limit
 from gateway.core.settings import CalendarConfig, TimeLimit
-from tests.core.helpers import MONDAY_10, core_config
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
+from tests.core.helpers import MONDAY_10, case, core_config, workflow
 
 
-def cal() -> WorkingCalendar:
-    return WorkingCalendar.from_config(core_config().calendar)
+def cal(**calendar: object) -> WorkingCalendar:
+    config = CalendarConfig.model_validate({**core_config().calendar.model_dump(), **calendar})
+    return WorkingCalendar.from_config(config, official_days(config.official_holidays))
 
 
 def shanghai(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
@@ -34,12 +38,95 @@ def test_a_deadline_crossing_friday_evening_lands_on_monday() -> None:
 
 
 def test_holidays_are_skipped_and_make_up_days_count() -> None:
-    c = cal()
+    c = cal(official_holidays="none")  # the config's lists alone
     # 2026-02-13 Friday 17:00 + 2h: the make-up Saturday 2026-02-14 09:00-10:00
     assert c.add_working_minutes(shanghai(2026, 2, 13, 17), 120) == shanghai(2026, 2, 14, 10)
     # 2026-02-16 Monday 17:00 + 2h: Tuesday the 17th is a holiday -> Wednesday 10:00
     assert c.add_working_minutes(shanghai(2026, 2, 16, 17), 120) == shanghai(2026, 2, 18, 10)
     assert not c.is_working_day(datetime(2026, 1, 1).date())
+
+
+def test_the_official_schedule_knows_the_spring_festival_and_its_make_up_days() -> None:
+    c = cal(holidays=[], extra_workdays=[])  # nothing typed into the config
+    # 2026: 15-23 Feb off (the config above listed only the 17th); Sat 14 and 28 Feb worked
+    assert [c.is_working_day(date(2026, 2, d)) for d in (13, 14, 16, 20, 23, 24, 28)] == [
+        True, True, False, False, False, True, True,
+    ]  # fmt: skip
+    # Friday 13 Feb 17:00 + 2 working hours: the make-up Saturday 14 Feb 10:00
+    assert c.add_working_minutes(shanghai(2026, 2, 13, 17), 120) == shanghai(2026, 2, 14, 10)
+    # Saturday 14 Feb 17:00 + 2 working hours: after the whole holiday, Tuesday 24 Feb 10:00
+    assert c.add_working_minutes(shanghai(2026, 2, 14, 17), 120) == shanghai(2026, 2, 24, 10)
+    assert not c.is_working_day(date(2026, 10, 1)) and c.is_working_day(date(2026, 10, 10))
+
+
+def test_the_configs_lists_override_the_official_schedule() -> None:
+    c = cal(holidays=["2026-03-02"], extra_workdays=["2026-02-23"])
+    assert not c.is_working_day(date(2026, 3, 2))  # a Monday the city gives off
+    assert c.is_working_day(date(2026, 2, 23))  # an official holiday the centre works
+
+
+def test_a_year_the_library_does_not_know_is_refused_not_counted_without_holidays() -> None:
+    c = cal()
+    assert c.known_years is not None and 2026 in c.known_years and 2027 not in c.known_years
+    with pytest.raises(CalendarNotCovered, match="holidays of 2027 are not known") as unknown:
+        c.add_working_minutes(shanghai(2026, 12, 31, 17), 120)
+    assert unknown.value.year == 2027
+    assert c.unknown_years(date(2026, 12, 1), date(2027, 3, 1)) == [2027]
+    # listing the year in config (its holidays typed in) makes it known
+    listed = cal(listed_years=[2027], holidays=["2027-01-01"])
+    assert listed.add_working_minutes(shanghai(2026, 12, 31, 17), 120) == shanghai(2027, 1, 4, 10)
+
+
+def test_dispatch_into_an_unknown_year_is_refused_with_a_code_and_the_light_stays_dark() -> None:
+    official = OfficialDays(frozenset(), frozenset(), frozenset({2026}))
+    config = core_config()
+    wf = workflow(config)
+    narrow = WorkingCalendar.from_config(config.calendar, official)
+    wf = type(wf)(wf.table, narrow, wf.limits)
+    registered = case(CaseState.REGISTERED, event_code="0102")  # 2 work days
+    friday = shanghai(2026, 12, 31, 17)
+    with pytest.raises(TransitionRefused) as refused:
+        wf.apply(registered, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER), friday)
+    assert refused.value.code == "calendar_not_covered" and "2027" in refused.value.reason
+    dispatched = case(
+        CaseState.PROCESSING, dispatched_at=friday, deadline=friday + timedelta(days=3)
+    )
+    assert wf.light(dispatched, friday + timedelta(days=2)) is None
+
+
+def test_start_up_warns_of_a_year_deadlines_will_soon_reach(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="adapters.holidays"):
+        working_calendar(core_config().calendar, date(2026, 12, 1))
+    assert "holidays of 2027 unknown" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="adapters.holidays"):
+        working_calendar(core_config().calendar, date(2026, 6, 1))
+    assert caplog.text == ""
+
+
+def test_the_official_schedule_must_be_given_when_the_config_names_one() -> None:
+    with pytest.raises(ValueError, match="schedule must be given"):
+        WorkingCalendar.from_config(CalendarConfig())
+
+
+def test_natural_hours_run_through_nights_weekends_and_holidays() -> None:
+    c = cal()
+    friday_19 = shanghai(2026, 1, 9, 19)
+    urgent = TimeLimit(event_prefix="04", condition="urgent", amount=2, unit="natural_hours")
+    assert c.deadline(friday_19, urgent) == shanghai(2026, 1, 9, 21)  # not Monday
+    working = TimeLimit(event_prefix="", condition="urgent", amount=2, unit="work_hours")
+    assert c.deadline(friday_19, working) == shanghai(2026, 1, 12, 11)
+    # through the Spring Festival too
+    eve = shanghai(2026, 2, 16, 22)
+    assert c.deadline(eve, urgent) == shanghai(2026, 2, 17, 0)
+    assert c.light(eve, shanghai(2026, 2, 17, 0), shanghai(2026, 2, 16, 23), natural=True) == (
+        "green"
+    )
+    assert c.light(eve, shanghai(2026, 2, 17, 0), shanghai(2026, 2, 16, 23, 45), natural=True) == (
+        "yellow"
+    )
 
 
 def test_working_minutes_between_two_instants_counts_only_working_periods() -> None:

@@ -19,7 +19,7 @@ from gateway.core.workflow import (
     Role,
     TransitionRefused,
 )
-from tests.core.helpers import MONDAY_10, case, workflow
+from tests.core.helpers import MONDAY_10, case, core_config, workflow
 
 WF = workflow()
 NOW = MONDAY_10 + timedelta(hours=1)
@@ -309,3 +309,27 @@ def test_allowed_actions_lists_what_the_actor_may_do_now() -> None:
         Action.REQUEST_VOID,
     ]
     assert WF.allowed_actions(case(), actor(Role.ADMIN)) == []
+
+
+def test_an_urgent_case_in_natural_hours_is_due_the_same_night_and_pauses_on_the_clock() -> None:
+    limits = [
+        {"event_prefix": "", "condition": "normal", "amount": 2, "unit": "work_days"},
+        {"event_prefix": "04", "condition": "urgent", "amount": 2, "unit": "natural_hours"},
+    ]
+    wf = workflow(core_config(time_limits=limits))
+    friday_19 = MONDAY_10 + timedelta(days=4, hours=9)  # Friday 9 Jan 19:00 Shanghai
+    fallen = case(CaseState.REGISTERED, event_code="0497", urgent=True)
+    dispatched = wf.apply(fallen, Command(Action.DISPATCH), actor(Role.DISPATCHER), friday_19)
+    assert dispatched.case.deadline == friday_19 + timedelta(hours=2)  # not Monday
+    assert dispatched.step.facts["limit"] == "2 natural_hours"
+    assert wf.light(dispatched.case, friday_19 + timedelta(minutes=90)) == "green"
+    assert wf.light(dispatched.case, friday_19 + timedelta(minutes=100)) == "yellow"
+    dept = actor(Role.DEPARTMENT, "city-management")
+    asked = wf.apply(
+        dispatched.case, Command(Action.REQUEST_SUSPENSION, opinion="x"), dept, friday_19
+    )
+    paused = wf.apply(asked.case, Command(Action.APPROVE), actor(Role.SHIFT_LEAD), friday_19)
+    later = friday_19 + timedelta(minutes=30)
+    resumed = wf.apply(paused.case, Command(Action.RESUME), actor(Role.SHIFT_LEAD), later).case
+    assert resumed.suspended_minutes == 30
+    assert resumed.deadline == friday_19 + timedelta(hours=2, minutes=30)

@@ -234,6 +234,7 @@ export const ERRORS = {
   merge_target_not_found: '找不到要合并到的案件',
   unknown_department: '所选派遣部门不存在',
   bad_extension: '延长时间须大于 0 且不超过 1000 小时',
+  calendar_not_covered: '时限跨入的年份尚无节假日安排，无法计算时限：请系统管理员更新节假日数据',
   conflict: '案件已被他人更新，请刷新后重试',
   no_case_opened: '上报已收到，但未生成案件',
   case_not_found: '找不到该案件（可能编号有误，或不属于本部门）',

@@ -36,7 +36,7 @@ function fieldsFor(action, c, ctx) {
     fields.push({ name: 'department', label: '派遣部门', type: 'select', options, value: '' });
   }
   if (action === 'request_extension') {
-    fields.push({ name: 'extension_hours', label: '延长工作时（小时）', type: 'number', min: 0.5, step: 0.5, value: 8, required: true });
+    fields.push({ name: 'extension_hours', label: '延长时限（小时，按案件时限的计时方式）', type: 'number', min: 0.5, step: 0.5, value: 8, required: true });
   }
   if (action === 'report') {
     fields.push({ name: 'photo', label: '处置照片（可选）', type: 'file', accept: 'image/*' });
