@@ -4,15 +4,37 @@ core killed mid-stream loses and doubles nothing."""
 from __future__ import annotations
 
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from adapters.mqtt import ReceivedMessage
+from adapters.mqtt.broker import free_port
+from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import migrate, open_engine
 from adapters.storage.postgres_server import PostgresServer
 from adapters.storage.schema import metadata
+from gateway.config import Config
+from gateway.core.ports import CaseFilter
+from tests.core.core_process import (
+    REPO,
+    send_candidates,
+    status_watch,
+    stop_core,
+    stop_producer,
+    write_config,
+)
+from tests.core.helpers import CORE_SETTINGS
+from tests.core.mqtt_helpers import wait_until
 
 _empty = iter(range(1_000_000))
 
@@ -67,3 +89,103 @@ def test_cores_migrating_an_empty_database_at_the_same_moment_migrate_it_once(
             assert set(sa.inspect(connection).get_table_names()) >= set(metadata.tables)
     finally:
         engine.dispose()
+
+
+TOTAL = 10_000
+
+
+def _stored_by(log: Path) -> set[str]:
+    """The candidate ids a core said it stored as new (``citygw core`` prints a line each)."""
+    return set(re.findall(r"candidate (\S+) \[new\]", log.read_text(errors="replace")))
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_cores_killing_one_mid_stream_end_with_exactly_one_case_per_candidate(
+    make_config: Callable[..., Config], postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Both start at once on an empty database (one migrates it), split the stream through
+    the share group; one is killed (SIGKILL) with thousands still to come and never comes
+    back: the other takes the whole stream over, and what the killed one held unconfirmed
+    comes back from the producer's outbox."""
+    db_url = empty_postgres_db(postgres)
+    configs = {
+        name: make_config(
+            instance=f"core-{name}",
+            state_dir=str(tmp_path / name),
+            core={
+                **CORE_SETTINGS,
+                "database_url": db_url,
+                "http_port": free_port(),
+                "intake": {"share_group": "cores"},
+            },
+            outbox={"receipt_timeout_s": 5, "receipt_backoff_max_s": 10},
+        )
+        for name in ("a", "b")
+    }
+    files = {name: write_config(c, tmp_path / f"{name}.json") for name, c in configs.items()}
+    logs = {name: tmp_path / f"core-{name}.log" for name in configs}
+    status = status_watch(configs["a"])
+    cores = {name: _start_printing_core(files[name], logs[name]) for name in configs}
+    store: SqlCaseStore | None = None
+    producer = None
+    try:
+        status.wait_until(lambda ms: _online(ms) >= {"core-a", "core-b"}, 90)
+        store = SqlCaseStore.open(db_url, run_migrations=False)
+        producer = send_candidates(configs["a"], TOTAL)
+        wait_until(
+            lambda: (
+                store.count_cases() >= TOTAL // 5 and all(_stored_by(log) for log in logs.values())
+            ),
+            120,
+            "both cores storing",
+        )
+        os.kill(cores["b"].pid, signal.SIGKILL)
+        cores["b"].wait(15)
+        at_kill = store.count_cases()
+        assert at_kill < TOTAL * 0.8, "too close to the end when killed: the test proves little"
+
+        try:
+            wait_until(lambda: store.count_cases() >= TOTAL, 180, f"{TOTAL} cases")
+        except AssertionError as exc:
+            tail = logs["a"].read_text(errors="replace")[-3000:]
+            raise AssertionError(
+                f"{exc}; {at_kill} at the kill, {store.count_cases()} now\ncore a:\n{tail}"
+            ) from exc
+        assert producer.wait_drained(60), "the producer never got every receipt"
+        time.sleep(1.0)  # nothing more may come: a duplicate would show now
+        assert store.count_cases() == TOTAL
+        assert store.candidate_count() == TOTAL
+        cases = store.list_cases(CaseFilter(limit=TOTAL))[0]
+        assert len({c.number for c in cases}) == TOTAL
+        by_a, by_b = _stored_by(logs["a"]), _stored_by(logs["b"])
+        assert by_a and by_b and not by_a & by_b  # both took a share, none was stored twice
+        assert cores["a"].poll() is None  # the survivor is still running
+    finally:
+        for core in cores.values():
+            stop_core(core)
+        status.close()
+        stop_producer(producer)
+        if store is not None:
+            store.close()
+
+
+def _start_printing_core(config_file: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`citygw core` printing a line per candidate stored (`start_core` runs it quiet)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway", "-c", str(config_file), "core"],
+            cwd=REPO,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _online(messages: list[ReceivedMessage]) -> set[str]:
+    """Instances whose latest retained core status says online."""
+    latest: dict[str, bytes] = {}
+    for message in messages:
+        if message.topic.split("/")[-2:-1] == ["core"]:
+            latest[message.topic.rsplit("/", 1)[-1]] = message.payload
+    return {instance for instance, payload in latest.items() if b'"online"' in payload}
