@@ -9,6 +9,7 @@ from gateway.contract import (
     CaseEvent,
     CaseFeedback,
     DeadLetter,
+    PtzCommand,
     Topics,
     VerificationResult,
 )
@@ -46,6 +47,11 @@ class ContractPublisher:
 
     def dead_letter(self, letter: DeadLetter, consumer: str) -> int:
         return self._publisher.publish(self.topics.dead_letter(consumer), letter.to_json())
+
+    def ptz_command(self, command: PtzCommand) -> int:
+        """Not retained: a move is for someone watching now (the gateway drops old ones)."""
+        topic = self.topics.ptz_command(command.camera_id)
+        return self._publisher.publish(topic, command.to_json())
 
     def verification_result(self, result: VerificationResult) -> int:
         """Kept by the outbox until the core's receipt names it, as candidates are."""

@@ -38,6 +38,7 @@ from gateway.core.evaluation_routes import evaluation_router
 from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.open311 import open311_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
+from gateway.core.ptz_routes import ptz_router
 from gateway.core.security_headers import SecurityHeaders
 from gateway.core.verification_routes import camera_checks_router
 from gateway.core.workflow import STATE_LABELS, Actor, TransitionRefused
@@ -199,6 +200,7 @@ def create_app(
     if ctx.dead_letters is not None:
         app.include_router(dead_letters_router(ctx.dead_letters))
     app.include_router(camera_checks_router(ctx, ctx.verifications))
+    app.include_router(ptz_router(ctx))
     add_docs(app)
     app.add_route("/", _to_console, include_in_schema=False)
     app.mount(

@@ -59,6 +59,7 @@ class ApiContext:
     call_records: CallRecordReader | None = None
     grids: dict[str, UnitGrid] | None = None  # None: known_grids(config), read at create_app
     verifications: Any = None  # gateway.core.verification.VerificationService (camera checks)
+    ptz: Any = None  # gateway.core.ptz.PtzCommands (the live view's PTZ buttons)
     dead_letters: DeadLetterReader | None = None  # no route without one
     intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
 

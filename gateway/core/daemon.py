@@ -48,6 +48,7 @@ from gateway.core.feedback import FeedbackConsumer
 from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
 from gateway.core.outgoing import EventRelay, OverdueWatch
+from gateway.core.ptz import PtzCommands
 from gateway.core.service import CaseService
 from gateway.core.verification_consumer import CameraCheckParts
 from gateway.core.workflow import Case, Workflow
@@ -238,6 +239,8 @@ def build_core(
     # retained and refreshed by the gateways: QoS 0, nothing queued for the core while away
     connection.subscribe(contract.topics.all_camera_status, cameras.camera_status, qos=0)
     connection.subscribe(contract.topics.all_daemon_status, cameras.daemon_status, qos=0)
+    # the live view's PTZ buttons: commands to the camera's video gateway
+    ptz = PtzCommands(contract.ptz_command, consumer, live.cameras, clock.now)
     api = None
     if with_api:
         context = ApiContext(
@@ -251,6 +254,7 @@ def build_core(
             dead_letters=dead_letters,
             intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
+            ptz=ptz,
         )
         app = create_app(
             context,
