@@ -18,7 +18,7 @@ from gateway.core.workflow import Actor, Role
 READERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
 
 #: the purposes kept as records (`call_records.RECORD_ONLY_PURPOSES`; a test keeps them equal)
-Purpose = Literal["consultation", "status_query", "transfer", "none"]
+Purpose = Literal["consultation", "status_query", "transfer", "none", "callback"]
 
 
 def call_records_router(reader: CallRecordReader | None) -> APIRouter:

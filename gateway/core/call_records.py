@@ -25,9 +25,10 @@ from gateway.clock import Clock
 from gateway.contract import CandidateCase, SourceKind
 from gateway.core.ports import CaseTransaction, EvidenceBytes
 
-#: call purposes that propose no case; any other purpose (report, suggestion, or one a
+#: call purposes that propose no case (``callback``: a reporter called back about a
+#: closed case, `gateway.telephony.callback_report`); any other purpose (report, suggestion, or one a
 #: newer gateway adds) goes through intake, so a report is never lost as a mere record
-RECORD_ONLY_PURPOSES = frozenset({"consultation", "status_query", "transfer", "none"})
+RECORD_ONLY_PURPOSES = frozenset({"consultation", "status_query", "transfer", "none", "callback"})
 
 #: how a call record sits in the candidates table: no case, this outcome
 NO_CASE = ""

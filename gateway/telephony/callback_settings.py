@@ -1,0 +1,187 @@
+"""Configuration of the outbound callbacks (回访): `telephony.callbacks` in the config file.
+
+The AMI connection (`AmiSettings`), the call itself (dial string, survey context, ring
+time), when calls may be made (days, hours, holidays: the hours rule of the call centre,
+in `telephony.timezone`), and how hard to try (attempts, retry delay, a daily cap per
+number, a rate, a do-not-call list).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_WINDOW = re.compile(r"^(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    """How the gateway reaches the Asterisk Manager Interface (manager.conf's user)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="AMI host")
+    port: int = Field(default=5038, ge=1, le=65535, description="AMI port (manager.conf port)")
+    username: str = Field(
+        default="citygw", pattern=r"^[A-Za-z0-9_\-.]{1,64}$", description="manager.conf user"
+    )
+    secret: SecretStr | None = Field(
+        default=None, description="manager.conf secret; e.g. ${CITYGW_AMI_SECRET}"
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60, description="TCP connect limit")
+    action_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="longest wait for an action's response"
+    )
+    boot_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="longest wait for FullyBooted after login"
+    )
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60, description="first reconnect pause")
+    reconnect_max_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="longest reconnect pause (also after a refused login)",
+    )
+    ping_interval_s: float = Field(
+        default=20.0, gt=0, le=600, description="a Ping this often finds a half-open connection"
+    )
+
+    @model_validator(mode="after")
+    def _pauses(self) -> AmiSettings:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
+
+
+class CallbackConfig(_Section):
+    enabled: bool = Field(
+        default=False, description="call reporters back when their hotline case is closed"
+    )
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    channel: str = Field(
+        default="Local/{number}@citygw-outbound",
+        min_length=8,
+        max_length=200,
+        description="Originate dial string; {number} is the reporter's callback number",
+    )
+    context: str = Field(
+        default="citygw-callback",
+        pattern=r"^[A-Za-z0-9_\-]{1,80}$",
+        description="dialplan context the answered call continues in (the survey)",
+    )
+    exten: str = Field(default="s", pattern=r"^[A-Za-z0-9_\-+*#]{1,80}$", description="extension")
+    priority: int = Field(default=1, ge=1, le=1000, description="priority")
+    caller_id: str = Field(
+        default='"12319" <12319>', max_length=100, description="caller id shown to the citizen"
+    )
+    ring_timeout_s: int = Field(
+        default=30,
+        ge=5,
+        le=120,
+        description="how long the citizen's phone rings (Originate Timeout)",
+    )
+    max_call_s: float = Field(
+        default=300.0, gt=0, le=3600, description="longest wait for an answered call to end"
+    )
+    survey_variable: str = Field(
+        default="CITYGW_KEY",
+        pattern=r"^[A-Z][A-Z0-9_]{0,40}$",
+        description="channel variable the survey context Read()s the key into",
+    )
+    on_states: list[str] = Field(
+        default=["closed"],
+        min_length=1,
+        description="case states (core events' to_state) that start a callback, once per case",
+    )
+    delay_after_close_s: float = Field(
+        default=300.0, ge=0, le=7 * 86400, description="wait this long after the case closes"
+    )
+    days: list[int] = Field(
+        default=[1, 2, 3, 4, 5, 6],
+        min_length=1,
+        max_length=7,
+        description="ISO weekdays calls may be made on (1 Monday ... 7 Sunday)",
+    )
+    hours: list[str] = Field(
+        default=["09:00-12:00", "14:00-18:00"],
+        min_length=1,
+        max_length=8,
+        description="local time windows HH:MM-HH:MM calls may start in",
+    )
+    holidays: list[date] = Field(
+        default_factory=list, max_length=400, description="dates with no callbacks"
+    )
+    max_attempts: int = Field(default=3, ge=1, le=10, description="calls before giving up")
+    retry_after_s: float = Field(
+        default=1800.0, ge=10, le=7 * 86400, description="pause after no answer / busy / congestion"
+    )
+    daily_cap_per_number: int = Field(
+        default=2, ge=1, le=20, description="calls to one number a day, all cases together"
+    )
+    rate_per_s: float = Field(default=1.0, gt=0, le=50, description="Originates per second at most")
+    max_concurrent: int = Field(
+        default=10, ge=1, le=500, description="callbacks in progress at once"
+    )
+    expire_after_s: float = Field(
+        default=7 * 86400.0,
+        ge=3600,
+        le=90 * 86400,
+        description="a callback still not made this long after the case closed is given up",
+    )
+    do_not_call: list[str] = Field(
+        default_factory=list, max_length=100_000, description="numbers never called back"
+    )
+    do_not_call_file: Path | None = Field(
+        default=None, description="a file of numbers never called back, one a line (# comments)"
+    )
+
+    @field_validator("channel")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value or "\r" in value or "\n" in value:
+            raise ValueError("channel must contain {number} and be one line")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        for window in value:
+            match = _WINDOW.match(window)
+            if match is None:
+                raise ValueError(f"{window!r}: write HH:MM-HH:MM")
+            start, end = time.fromisoformat(match["start"]), time.fromisoformat(match["end"])
+            if start >= end:
+                raise ValueError(f"{window!r}: the window must end after it starts")
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(day < 1 or day > 7 for day in value):
+            raise ValueError("days are ISO weekdays 1-7")
+        return sorted(set(value))
+
+    @field_validator("on_states")
+    @classmethod
+    def _state_names(cls, value: list[str]) -> list[str]:
+        for state in value:
+            if not re.fullmatch(r"[a-z_]{1,40}", state):
+                raise ValueError(f"state {state!r}: lower-case letters and _ only")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_when_enabled(self) -> CallbackConfig:
+        if self.enabled and (self.ami.secret is None or not self.ami.secret.get_secret_value()):
+            raise ValueError("callbacks.enabled needs ami.secret (e.g. ${CITYGW_AMI_SECRET})")
+        return self
+
+    def windows(self) -> list[tuple[time, time]]:
+        out = []
+        for window in self.hours:
+            start, _, end = window.partition("-")
+            out.append((time.fromisoformat(start), time.fromisoformat(end)))
+        return sorted(out)
