@@ -215,6 +215,23 @@ export const CAMERA_FAULTS = {
   ptz: '云台控制失败',
 };
 
+// the live view's pan-tilt-zoom buttons (views/cameras.js; operators and shift leads)
+export const PTZ = {
+  title: '云台',
+  up: '上',
+  down: '下',
+  left: '左',
+  right: '右',
+  zoom_in: '放大',
+  zoom_out: '缩小',
+  stop: '停止',
+  preset: '预置位',
+  goto: '转到',
+  sent: '云台指令已发送',
+  preset_missing: '请填写预置位编号',
+  hold_hint: '按住转动，松开停止',
+};
+
 // what the core's API error codes mean, said to the user (api.js describeError)
 // the login page's message while an account or address is locked (Retry-After in minutes)
 export const LOGIN_LOCKED = '登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试';
@@ -255,6 +272,9 @@ export const ERRORS = {
   live_view_not_configured: '核心未配置实时画面授权',
   call_records_unavailable: '核心未提供来电记录',
   camera_checks_unavailable: '核心未提供摄像头核查',
+  ptz_unavailable: '核心未提供云台控制',
+  unknown_camera: '找不到该摄像头（视频网关尚未上报它）',
+  bad_ptz: '云台指令无效',
   no_camera: '该案件没有关联摄像头，无法进行摄像头核查',
   camera_check_pending: '上一次摄像头核查尚未答复，请稍候',
   intake_stalled: '核心暂时无法存入新上报（消息积压），请联系系统管理员',

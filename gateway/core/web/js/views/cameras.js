@@ -8,12 +8,20 @@
 // `Authorization: Bearer <grant>`. The base is the one saved here, else the core's configured
 // `signalling_url`, else port 8091 of this host. A cross-origin gateway must allow the
 // console's origin (CORS); otherwise the tile says so.
+// PTZ (operators and shift leads): hold an arrow or zoom button to move (a continuous move,
+// stopped on release; the camera stops by itself after PTZ_HOLD_S), or go to a preset; the
+// commands go through the core (/api/v1/cameras/<id>/ptz) to the camera's video gateway, and
+// what came of them shows in the tile (规则暂停 while the camera looks away from the view its
+// rules are drawn for).
 import { api, describeError, evidenceUrl } from '../api.js';
-import { CAMERA_FAULTS, CAMERA_STATES } from '../labels.js';
+import { CAMERA_FAULTS, CAMERA_STATES, PTZ } from '../labels.js';
 import { openLive } from '../live.js';
 import { fmtAgo, fmtTime, h, objectName, toast } from '../ui.js';
 
 const LIVE_KEY = 'citygw.liveUrl';
+const PTZ_ROLES = ['operator', 'shift_lead'];
+const PTZ_HOLD_S = 10; // a held button's move ends by itself after this, release or not
+const PTZ_SPEED = 0.5;
 const POLL_MS = 15000; // without the event stream
 const STALE_CHECK_MS = 30000; // with it: statuses turn stale without any message
 const HEALTH = { online: '在线', ok: '在线', degraded: '异常', offline: '离线', unauthorized: '认证失败', unknown: '未知' };
@@ -193,6 +201,77 @@ export async function render(main, ctx) {
     );
   }
 
+  async function ptz(cameraId, body) {
+    try {
+      await api.post(`/api/v1/cameras/${encodeURIComponent(cameraId)}/ptz`, body);
+      return true;
+    } catch (err) {
+      toast(describeError(err), 'error');
+      return false;
+    }
+  }
+
+  // the camera's PTZ buttons: hold to move, release to stop; a preset to go to
+  function ptzBar(cam) {
+    if (!PTZ_ROLES.includes(ctx.user.role)) return null;
+    const hold = (label, name, pan, tilt, zoom) => {
+      let moving = false;
+      let pending = null; // the move's request: the stop goes after it, never before
+      const release = async () => {
+        if (!moving) return;
+        moving = false;
+        await pending;
+        ptz(cam.id, { action: 'stop' });
+      };
+      return h(
+        'button',
+        {
+          type: 'button',
+          class: 'ptz-move',
+          dataset: { ptz: name },
+          title: PTZ.hold_hint,
+          onpointerdown: () => {
+            moving = true;
+            pending = ptz(cam.id, { action: 'continuous_move', pan, tilt, zoom, timeout_s: PTZ_HOLD_S });
+          },
+          onpointerup: release,
+          onpointerleave: release,
+        },
+        label,
+      );
+    };
+    const preset = h('input', { class: 'ptz-preset', value: '1', size: 4, 'aria-label': PTZ.preset });
+    return h(
+      'div',
+      { class: 'ptz', role: 'group', 'aria-label': PTZ.title },
+      h('span', { class: 'muted' }, `${PTZ.title} `),
+      hold(PTZ.left, 'left', -PTZ_SPEED, 0, 0),
+      hold(PTZ.right, 'right', PTZ_SPEED, 0, 0),
+      hold(PTZ.up, 'up', 0, PTZ_SPEED, 0),
+      hold(PTZ.down, 'down', 0, -PTZ_SPEED, 0),
+      hold(PTZ.zoom_in, 'zoom-in', 0, 0, PTZ_SPEED),
+      hold(PTZ.zoom_out, 'zoom-out', 0, 0, -PTZ_SPEED),
+      h('button', { type: 'button', dataset: { ptz: 'stop' }, onclick: () => ptz(cam.id, { action: 'stop' }) }, PTZ.stop),
+      h('label', {}, ` ${PTZ.preset} `, preset),
+      h(
+        'button',
+        {
+          type: 'button',
+          dataset: { ptz: 'goto' },
+          onclick: async () => {
+            const token = preset.value.trim();
+            if (!token) {
+              toast(PTZ.preset_missing, 'error');
+              return;
+            }
+            if (await ptz(cam.id, { action: 'goto_preset', preset: token })) toast(PTZ.sent, 'ok');
+          },
+        },
+        PTZ.goto,
+      ),
+    );
+  }
+
   function tile(cam) {
     const video = h('video', { autoplay: true, muted: true, playsinline: true, class: 'live' });
     const note = h('span', { class: 'muted' }, '');
@@ -252,6 +331,7 @@ export async function render(main, ctx) {
           )
         : h('div', { class: 'muted' }, '暂无检测'),
       h('footer', {}, liveButton, note),
+      ptzBar(cam),
     );
   }
 
