@@ -99,7 +99,7 @@ class CallbackService:
         self._source = source
         self._fallback_code = fallback_event_code
         self._dnc = do_not_call
-        self._keep_unsent = keep_unsent
+        self.keep_unsent = keep_unsent
         self._poll_s = poll_s
         self._on_states = frozenset(config.on_states)
         self._active: set[str] = set()
@@ -307,12 +307,12 @@ class CallbackService:
         except Exception as exc:
             with self._counts:
                 self.messages_unsent += 1
-            if self._keep_unsent is None:
+            if self.keep_unsent is None:
                 log.error(
                     "%s %s not accepted by the outbox (%s); lost", message.SCHEMA, message.id, exc
                 )
                 return
-            kept = self._keep_unsent(message)
+            kept = self.keep_unsent(message)
             log.error(
                 "%s %s not accepted by the outbox (%s); kept in %s",
                 message.SCHEMA,

@@ -20,6 +20,7 @@ from adapters.mqtt import OutboxPublisher, ReceivedMessage
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
+from gateway.telephony.callback_daemon import CallbackRunner, ReporterRecorder
 from gateway.telephony.case_numbers import CaseNumberAllocator
 from gateway.telephony.prompts import missing_prompts
 from gateway.telephony.service import TelephonyService
@@ -50,6 +51,7 @@ class AgiRuntime:
     service: TelephonyService
     cache: CaseStatusCache
     publisher: OutboxPublisher
+    callbacks: CallbackRunner | None = None
 
 
 def check_prompts(config: Config) -> None:
@@ -88,8 +90,18 @@ def run_agi(
     publisher = bootstrap.edge_publisher(config, DAEMON, connection)
     contract = bootstrap.contract_publisher(config, publisher)
 
+    callbacks = (
+        CallbackRunner(
+            settings, instance=config.instance, state_dir=state, publisher=contract, clock=clock
+        )
+        if settings.callbacks.enabled
+        else None
+    )
+
     def case_event(message: ReceivedMessage) -> None:
         cache.update_from_payload(message.payload)
+        if callbacks is not None:
+            callbacks.case_event(message.payload)
 
     connection.subscribe(contract.topics.all_case_events, case_event)
     metrics = bootstrap_metrics.build_metrics()
@@ -97,7 +109,7 @@ def run_agi(
     service = TelephonyService(
         settings,
         instance=config.instance,
-        publisher=contract,
+        publisher=ReporterRecorder(contract, callbacks.service) if callbacks else contract,
         case_numbers=case_numbers,
         status=cache,
         clock=clock,
@@ -127,13 +139,16 @@ def run_agi(
         return (
             f"agi://{server.host}:{server.port}/{settings.script}: {server.active_calls} calls now,"
             f" {service.calls_handled} handled, {publisher.outbox.queued_messages} in the outbox"
-        )
+        ) + (f"; {callbacks.describe()}" if callbacks is not None else "")
 
     watchdog = sdnotify.Watchdog(server.healthy, name="agi.watchdog")
     if metrics_listener is not None:
         metrics_listener.start()
     publisher.start()
     service.unsent.start("agi.unsent")  # what the outbox refused, this run or an earlier one
+    if callbacks is not None:  # AMI down or refusing: callbacks pause, the IVR goes on
+        callbacks.service.keep_unsent = service.unsent.keep
+        callbacks.start()
     try:
         server.start()
         try:
@@ -141,7 +156,7 @@ def run_agi(
             sdnotify.ready(describe())
             watchdog.start()
             if ready is not None:
-                ready(AgiRuntime(server, service, cache, publisher))
+                ready(AgiRuntime(server, service, cache, publisher, callbacks))
             while not stop.wait(10.0):
                 sdnotify.status(describe())
         finally:
@@ -150,6 +165,8 @@ def run_agi(
             server.stop()
     finally:
         # what is not yet delivered (or confirmed by the core) stays on disk for next time
+        if callbacks is not None:
+            callbacks.stop()
         service.unsent.stop()
         publisher.stop()
         connection.stop()

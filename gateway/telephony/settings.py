@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.settings_types import TimeZoneName
+from gateway.telephony.callback_settings import CallbackConfig
 
 _MENU_KEYS = "12345678"  # 9 repeats a menu, 0 reaches an agent: never options
 
@@ -182,6 +183,11 @@ class TelephonyConfig(_Section):
             "the 其他 code of a call that names no category: a report cut short before one was"
             " chosen, and the records of consultation, status-query and transfer calls"
         ),
+    )
+
+    callbacks: CallbackConfig = Field(
+        default_factory=CallbackConfig,
+        description="calling reporters back when their case is closed (AMI; off by default)",
     )
 
     @field_validator("closed_states")

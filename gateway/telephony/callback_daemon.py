@@ -1,0 +1,164 @@
+"""The callbacks' wiring in `citygw agi`: their own thread and event loop, holding the
+AMI client, the dialer and the callback service.
+
+The FastAGI side is threads; the callbacks are asyncio. `CallbackRunner` starts a
+supervised thread (``agi.callbacks``) running one loop; the MQTT thread hands it case
+events (`case_event`) and the IVR's published reports (`ReporterRecorder`). Asterisk
+unreachable or refusing the login never stops the gateway: the client keeps trying,
+and `health` says callbacks are paused and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.asterisk.ami_client import AmiClient
+from adapters.asterisk.ami_dialer import AmiCallbackDialer
+from gateway.clock import Clock
+from gateway.contract import (
+    CandidateCase,
+    CaseEvent,
+    CaseFeedback,
+    ContractError,
+    Message,
+    Source,
+    SourceKind,
+    parse_message,
+)
+from gateway.telephony.callback_dnc import DoNotCall
+from gateway.telephony.callback_service import CallbackPublisher, CallbackService
+from gateway.telephony.callback_store import CallbackStore
+from gateway.telephony.settings import TelephonyConfig
+
+log = logging.getLogger(__name__)
+
+
+class CallbackRunner:
+    def __init__(
+        self,
+        settings: TelephonyConfig,
+        *,
+        instance: str,
+        state_dir: Path,
+        publisher: CallbackPublisher,
+        clock: Clock,
+        keep_unsent: Callable[[Message], object] | None = None,
+    ) -> None:
+        config = settings.callbacks
+        self.config = config
+        self.store = CallbackStore(state_dir / "callbacks.sqlite3")
+        secret = config.ami.secret.get_secret_value() if config.ami.secret else ""
+        ami = config.ami
+        self.client = AmiClient(
+            ami.host,
+            ami.port,
+            ami.username,
+            secret,
+            connect_timeout_s=ami.connect_timeout_s,
+            action_timeout_s=ami.action_timeout_s,
+            boot_timeout_s=ami.boot_timeout_s,
+            reconnect_min_s=ami.reconnect_min_s,
+            reconnect_max_s=ami.reconnect_max_s,
+            ping_interval_s=ami.ping_interval_s,
+            name="agi.ami",
+        )
+        self.service = CallbackService(
+            config,
+            store=self.store,
+            dialer=AmiCallbackDialer(self.client, config),
+            publisher=publisher,
+            clock=clock,
+            source=Source(kind=SourceKind.CALL, id=instance),
+            timezone=settings.timezone,
+            fallback_event_code=settings.fallback_event_code,
+            do_not_call=DoNotCall(config.do_not_call, config.do_not_call_file),
+            keep_unsent=keep_unsent,
+        )
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+        self.rejected_events = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="agi.callbacks", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        thread, loop, main = self._thread, self._loop, self._main
+        if thread is None:
+            return
+        if loop is not None and main is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(main.cancel)
+        thread.join(timeout_s)
+        if thread.is_alive():
+            log.error("callbacks thread did not stop within %g s", timeout_s)
+        self._thread = None
+        self.store.close()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except Exception:
+            log.exception("callbacks stopped on an error; the IVR goes on")
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            async with self.client:
+                await self.service.run()
+
+    # ------------------------------------------------------------------ in (other threads)
+
+    def case_event(self, payload: bytes) -> bool:
+        """A payload from the case-event topic; a bad one is counted and dropped."""
+        try:
+            event = parse_message(payload, expect=CaseEvent)
+        except ContractError:
+            self.rejected_events += 1  # the status cache logs the reason
+            return False
+        assert isinstance(event, CaseEvent)
+        return self.service.case_event(event)
+
+    def health(self) -> dict[str, Any]:
+        return {**self.service.health(), "ami": self.client.state.value}
+
+    def describe(self) -> str:
+        health = self.health()
+        counts = health["callbacks"]
+        text = (
+            f"callbacks {health['state']}: {counts.get('waiting', 0)} waiting,"
+            f" {health['dialing_now']} dialling, {counts.get('done', 0)} done"
+        )
+        return f"{text} ({health['reason']})" if health["reason"] else text
+
+
+class ReporterRecorder:
+    """The IVR's publisher, remembering each report's callback number once it is stored."""
+
+    def __init__(self, inner: CallbackPublisher, service: CallbackService) -> None:
+        self._inner = inner
+        self._service = service
+
+    def candidate(self, candidate: CandidateCase) -> int:
+        stored = self._inner.candidate(candidate)
+        try:
+            self._service.remember_reporter(candidate)
+        except Exception:  # the call is in the outbox; a callback lost is logged, not raised
+            log.exception("callback number of case %s not kept", candidate.case_number)
+        return stored
+
+    def feedback(self, feedback: CaseFeedback) -> int:
+        return self._inner.feedback(feedback)
