@@ -104,7 +104,7 @@ class Geocoder:
         for position, address in enumerate(self._addresses):
             by_road.setdefault(canon(address.road), []).append(position)
         self._roads = [_Road(name, np.array(ps, dtype=np.intp)) for name, ps in by_road.items()]
-        self._road_names = [road.name for road in self._roads]
+        self._blocks = _RoadBlocks([road.name for road in self._roads])
 
         lons = np.array([a.lon for a in self._addresses], dtype=np.float64)
         lats = np.array([a.lat for a in self._addresses], dtype=np.float64)
@@ -145,29 +145,11 @@ class Geocoder:
         return self._score(parts, roads, district, limit)
 
     def _roads_for(self, road: str) -> list[tuple[_Road, float]]:
-        found = process.extract(
-            road, self._road_names, scorer=fuzz.ratio, limit=MAX_ROADS, score_cutoff=ROAD_CUTOFF
-        )
-        if not found or found[0][1] < ROAD_SURE:
-            # the road may sit inside more text (an unstripped prefix, a place name
-            # before it): compare it within the query, at a discount
-            within = process.extract(
-                road,
-                self._road_names,
-                scorer=fuzz.partial_ratio,
-                limit=MAX_ROADS,
-                score_cutoff=ROAD_SURE,
-            )
-            merged = {i: s for _n, s, i in found}
-            for _name, score, i in within:
-                if len(self._road_names[i]) < len(road):
-                    merged[i] = max(merged.get(i, 0.0), 0.9 * score)
-            found = [(self._road_names[i], s, i) for i, s in merged.items() if s >= ROAD_CUTOFF]
-            found.sort(key=lambda f: -f[1])
+        found = self._blocks.similar(road)
         if not found:
             return []
         best = found[0][1]
-        return [(self._roads[i], s) for _n, s, i in found[:MAX_ROADS] if s >= best - ROAD_SPREAD]
+        return [(self._roads[i], s) for i, s in found[:MAX_ROADS] if s >= best - ROAD_SPREAD]
 
     def _district_named(self, text: str) -> str | None:
         if len(self._districts) < 2:
@@ -258,6 +240,77 @@ class Geocoder:
         for p, a, d in zip(point_at.tolist(), address_at.tolist(), distances.tolist(), strict=True):
             result[p] = Nearest(self._addresses[a], d)
         return result
+
+
+class _RoadBlocks:
+    """The blocking step: the road names most like a query's road, by rapidfuzz.
+
+    A name is compared only when the characters it shares with the query (counted with
+    repeats) could reach the cut-off: the Indel ratio is ``200 * LCS / (len_a + len_b)``
+    and the longest common subsequence is at most the shared count, so the filter drops
+    no name that could pass. The partial ratio also tries windows shorter than the name
+    at the query's ends, so its bound is ``200 * shared / (shared + len_name)``. Postings
+    per character make the count a few numpy adds.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = list(names)
+        self._length = np.array([len(n) for n in self._names], dtype=np.float64)
+        postings: dict[str, dict[int, int]] = {}
+        for i, name in enumerate(self._names):
+            for ch in name:
+                counts = postings.setdefault(ch, {})
+                counts[i] = counts.get(i, 0) + 1
+        self._postings = {
+            ch: (
+                np.array(list(c.keys()), dtype=np.intp),
+                np.array(list(c.values()), dtype=np.float64),
+            )
+            for ch, c in postings.items()
+        }
+
+    def _shared(self, text: str) -> NDArray[np.float64]:
+        shared = np.zeros(len(self._names), dtype=np.float64)
+        for ch in set(text):
+            posting = self._postings.get(ch)
+            if posting is not None:
+                ids, counts = posting
+                shared[ids] += np.minimum(counts, text.count(ch))
+        return shared
+
+    def similar(self, road: str) -> list[tuple[int, float]]:
+        """(position, score) of the names scoring at least `ROAD_CUTOFF`, best first.
+
+        The plain ratio first; when nothing is sure (below `ROAD_SURE`) the road may sit
+        inside more text (an unstripped prefix, a place name before it): names shorter
+        than it are compared within it (partial ratio) at a 0.9 discount."""
+        if not self._names or not road:
+            return []
+        shared = self._shared(road)
+        reachable = np.flatnonzero(200.0 * shared / (len(road) + self._length) >= ROAD_CUTOFF)
+        found: dict[int, float] = {}
+        if reachable.size:
+            choices = {int(i): self._names[i] for i in reachable}
+            for _name, score, i in process.extract(
+                road, choices, scorer=fuzz.ratio, limit=MAX_ROADS, score_cutoff=ROAD_CUTOFF
+            ):
+                found[i] = score
+        if not found or max(found.values()) < ROAD_SURE:
+            inside = np.flatnonzero(
+                (self._length < len(road)) & (200.0 * shared >= ROAD_SURE * (shared + self._length))
+            )
+            if inside.size:
+                choices = {int(i): self._names[i] for i in inside}
+                for _name, score, i in process.extract(
+                    road,
+                    choices,
+                    scorer=fuzz.partial_ratio,
+                    limit=MAX_ROADS,
+                    score_cutoff=ROAD_SURE,
+                ):
+                    found[i] = max(found.get(i, 0.0), 0.9 * score)
+        ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        return [(i, s) for i, s in ranked if s >= ROAD_CUTOFF]
 
 
 def _number_value(number: str) -> int:

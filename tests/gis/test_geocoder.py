@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
@@ -311,3 +311,59 @@ def test_an_empty_gazetteer_answers_nothing() -> None:
     geocoder = Geocoder([])
     assert geocoder.candidates("朝阳中路12号") == []
     assert geocoder.nearest(119.17, 34.6) is None
+
+
+# -- the blocking step ----------------------------------------------------------------
+
+_ROAD_NAMES = [
+    a + d + k
+    for a in ("朝阳", "解放", "人民", "海连", "苍梧", "新浦", "花果山", "北京", "徐州", "泰州")
+    for d in ("", "东", "西", "中")
+    for k in ("路", "街", "大道")
+]
+
+
+@settings(max_examples=300, deadline=None)
+@example(road="朝阳中路")
+@example(road="朝杨中路")
+@example(road="朝阳中")
+@example(road="江苏连云港海州朝阳中路")
+@example(road="花果山大道")
+@example(road="北京西")
+@given(
+    road=st.text(
+        alphabet="".join(sorted(set("".join(_ROAD_NAMES)))) + "江苏省连港区12", max_size=12
+    )
+)
+def test_the_character_filter_drops_no_road_that_could_pass(road: str) -> None:
+    # the blocking step compares only names sharing enough characters: the result must
+    # equal comparing every name (plain ratio; partial ratio when nothing is sure)
+    from rapidfuzz import fuzz
+
+    from gateway.gis.geocoder import MAX_ROADS, ROAD_CUTOFF, _RoadBlocks
+
+    found = _RoadBlocks(_ROAD_NAMES).similar(road)
+    if not road:
+        assert found == []
+        return
+    every = {i: fuzz.ratio(road, name) for i, name in enumerate(_ROAD_NAMES)}
+    plain = sorted(
+        ((i, s) for i, s in every.items() if s >= ROAD_CUTOFF), key=lambda x: (-x[1], x[0])
+    )[:MAX_ROADS]
+    if plain and plain[0][1] >= ROAD_SURE:
+        assert [s for _i, s in found] == pytest.approx([s for _i, s in plain])
+        assert {i for i, _s in found} <= {i for i, s in every.items() if s >= plain[-1][1]}
+    else:
+        best_partial = max(
+            (
+                0.9 * fuzz.partial_ratio(road, name)
+                for name in _ROAD_NAMES
+                if len(name) < len(road) and fuzz.partial_ratio(road, name) >= ROAD_SURE
+            ),
+            default=0.0,
+        )
+        best = max([s for _i, s in plain] + [best_partial])
+        if best >= ROAD_CUTOFF:
+            assert found and found[0][1] == pytest.approx(best)
+        else:
+            assert found == []
