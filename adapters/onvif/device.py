@@ -7,6 +7,12 @@
 reason that names the device by host:port only: credentials never appear in errors or
 logs. `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
 camera readers (each runs a short event loop of its own).
+
+Media: profiles and stream URIs come from the Media1 service (``ver10/media``), which
+every Profile S and T device has. A device may offer Media2 (``ver20/media``, Profile T:
+where its H.265 profiles live); onvif-zeep-async 4.3 ships no Media2 WSDL, so such a
+device is used through Media1 (its H.264 profiles, and H.265 ones where its Media1 lists
+them: `choose_analysis_profile` takes either) and the fallback is logged and probed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+MEDIA2_NAMESPACE = "http://www.onvif.org/ver20/media/wsdl"
+#: why Media2 is not used where a device offers it
+MEDIA2_FALLBACK = "Media2 (Profile T) offered; using Media1 (no Media2 WSDL in onvif-zeep-async)"
 
 
 class OnvifError(Exception):
@@ -64,6 +74,7 @@ class ProbeResult:
     info: DeviceInfo
     profiles: list[Profile]
     services: dict[str, str]
+    media2: bool = False  # the device offers Media2 (Profile T); its streams came from Media1
 
 
 def host_port(url: str) -> tuple[str, int]:
@@ -219,6 +230,17 @@ class OnvifDevice:
             raise OnvifError("closed", f"{self.address}: not connected")
         return self.camera
 
+    @property
+    def offers_media2(self) -> bool:
+        """Whether the device lists a Media2 service (it is reached through Media1 here)."""
+        return MEDIA2_NAMESPACE in self._camera().xaddrs
+
+    async def media_profiles(self) -> list[Profile]:
+        """The profiles to stream from: Media1's (a Media2 device falls back to them)."""
+        if self.offers_media2:
+            log.info("onvif %s: %s", self.address, MEDIA2_FALLBACK)
+        return await self.profiles()
+
     async def device_info(self) -> DeviceInfo:
         devicemgmt = await self.call(self._camera().create_devicemgmt_service(), "devicemgmt")
         info = await self.call(devicemgmt.GetDeviceInformation(), "GetDeviceInformation")
@@ -287,6 +309,7 @@ class OnvifDevice:
             info=info,
             profiles=detailed,
             services=dict(self._camera().xaddrs),
+            media2=self.offers_media2,
         )
 
 
@@ -329,7 +352,7 @@ def resolve_stream_uri(
 
     async def go() -> tuple[Profile, str]:
         async with OnvifDevice(url, username, password, timeout_s=timeout_s) as device:
-            profiles = await device.profiles()
+            profiles = await device.media_profiles()
             if profile is not None:
                 chosen = next((p for p in profiles if p.token == profile), None)
                 if chosen is None:
@@ -361,7 +384,7 @@ def resolve_main_stream_uri(
 
     async def go() -> tuple[Profile, str] | None:
         async with OnvifDevice(url, username, password, timeout_s=timeout_s) as device:
-            profiles = await device.profiles()
+            profiles = await device.media_profiles()
             if main_profile is not None:
                 chosen = next((p for p in profiles if p.token == main_profile), None)
                 if chosen is None:

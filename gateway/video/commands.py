@@ -152,6 +152,10 @@ def register(cli: click.Group) -> None:
         click.echo(f"  serial {info.serial}, hardware {info.hardware_id}")
         for namespace, xaddr in sorted(result.services.items()):
             click.echo(f"  service {namespace} -> {xaddr}")
+        if result.media2:
+            from adapters.onvif.device import MEDIA2_FALLBACK
+
+            click.echo(f"  media    {MEDIA2_FALLBACK}")
         for profile in result.profiles:
             click.echo(
                 f"profile  {profile.token} ({profile.name}): {profile.encoding} "

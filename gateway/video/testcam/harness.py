@@ -74,9 +74,11 @@ class TestCamera:
         multicast_interface: str | None = None,
         mounts: dict[str, Path] | None = None,
         sub_claims: tuple[int, int] = (384, 288),
+        media2: bool = False,
     ) -> None:
         """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
-        (e.g. a staged scene, `gateway.video.testcam.staged`)."""
+        (e.g. a staged scene, `gateway.video.testcam.staged`); ``media2``: the device also
+        lists a Media2 (Profile T) service, as an H.265 camera does."""
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
                 raise TestCameraError(
@@ -94,6 +96,7 @@ class TestCamera:
         #: the size the ONVIF sub profile says its stream has (the stream is 384x288: a
         #: device may say otherwise, as a real one said 640x360)
         self.sub_claims = sub_claims
+        self.media2 = media2
         for mount, video in self.mounts.items():
             if not mount.startswith("/") or mount in ("/main", "/sub"):
                 raise TestCameraError(f"mount {mount!r}: a path like /staged, not /main or /sub")
@@ -163,7 +166,7 @@ class TestCamera:
             snapshot = _first_frame_jpeg(MAIN_VIDEO)
             user, password = self.username, self.password
             main_url, sub_url = self.rtsp_url, self.sub_rtsp_url
-            port, sub_claims = self.onvif_port, self.sub_claims
+            port, sub_claims, media2 = self.onvif_port, self.sub_claims, self.media2
 
             def factory(base_url: str) -> OnvifDevice:
                 return OnvifDevice(
@@ -175,6 +178,7 @@ class TestCamera:
                     snapshot_url=f"http://127.0.0.1:{port}/snapshot.jpg",
                     username=user,
                     password=password,
+                    media2=media2,
                 )
 
             self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)
