@@ -18,6 +18,9 @@ Starts, in order, and says which parts it could not start instead of failing:
    through the fake Asterisk that reports a problem, recordings included;
 5. sample camera candidates (``--samples``), as an edge gateway sends them.
 
+The broker is secured as a deployment's should be (`gateway.demo_broker`): TLS with
+setup's certificates, a user and password per part, ACLs from the contract.
+
 It prints the console URL and the logins; Ctrl-C (or ``--exit-after N``) stops all.
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -34,11 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.mqtt.broker import MosquittoBroker, free_port
+from adapters.mqtt.broker import free_port
 from gateway import bootstrap
 from gateway.config import Config
 from gateway.core.daemon import build_service, run_core
 from gateway.core.dispatch import known_grids
+from gateway.demo_broker import SAMPLES, start_demo_broker
+from gateway.mqtt_acl import CORE, TELEPHONY, VIDEO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "citygw-demo"
@@ -64,6 +70,8 @@ DEMO_CORE: dict[str, Any] = {
 }
 CAMERA_ID = "square-n"
 FALL_CAMERA_ID = "lawn-s"
+#: the camera the sample candidates claim to come from
+SAMPLE_CAMERA_ID = "demo-cam-1"
 #: around where the staged fallen person lies, clear of the yellow cloth
 GRASS = {
     "polygon": [[0.3, 0.8], [0.55, 0.8], [0.55, 1.0], [0.3, 1.0]],
@@ -422,8 +430,8 @@ def send_samples(demo: Demo, config: Config, count: int) -> None:
         SourceKind,
     )
 
-    connection = bootstrap.mqtt_connection(config, "demo-samples")
-    publisher = bootstrap.edge_publisher(config, "demo-samples", connection)
+    connection = bootstrap.mqtt_connection(config, SAMPLES)
+    publisher = bootstrap.edge_publisher(config, SAMPLES, connection)
     contract = bootstrap.contract_publisher(config, publisher)
     publisher.start()
     try:
@@ -435,12 +443,12 @@ def send_samples(demo: Demo, config: Config, count: int) -> None:
             ok, jpeg = cv2.imencode(".jpg", image)
             assert ok
             candidate = CandidateCase.create(
-                source=Source(kind=SourceKind.CAMERA, id="demo-cam-1"),
+                source=Source(kind=SourceKind.CAMERA, id=SAMPLE_CAMERA_ID),
                 event_code="0505",
                 title="机动车乱停放（示例）",
                 location=Location(
                     grid_code=f"1101020010010{index % 10}",
-                    camera_id="demo-cam-1",
+                    camera_id=SAMPLE_CAMERA_ID,
                     zone_id="kerb",
                 ),
                 evidence=[
@@ -507,30 +515,51 @@ def main(argv: list[str] | None = None) -> int:
     config = Config.model_validate(document)
     bootstrap.setup_logging(config)
     try:
-        broker = MosquittoBroker(state_dir / "mosquitto", port=port)
-        broker.start()
-    except (OSError, RuntimeError, TimeoutError) as exc:  # FileNotFoundError: not installed
+        secured = start_demo_broker(
+            state_dir / "mosquitto",
+            port,
+            topics=bootstrap.topics(config),
+            instance=config.instance,
+            cameras=[CAMERA_ID, FALL_CAMERA_ID],
+            sample_cameras=[SAMPLE_CAMERA_ID],
+        )
+    except (
+        OSError,  # FileNotFoundError: mosquitto or openssl not installed
+        RuntimeError,
+        TimeoutError,
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+    ) as exc:
         say("demo", f"cannot start Mosquitto, which every part needs: {exc}")
-        say("demo", "run scripts/setup.sh (it installs the mosquitto package)")
+        say("demo", "run scripts/setup.sh (it installs mosquitto and makes the TLS certificates)")
         return 1
-    say("demo", f"Mosquitto on 127.0.0.1:{port}")
+    say(
+        "demo",
+        f"Mosquitto on 127.0.0.1:{port}: TLS only (CA {secured.tls.ca}), a user per part, "
+        "each publishing only its own topics",
+    )
+    document["mqtt"] = secured.mqtt(CORE)
+    config = Config.model_validate(document)
     with bootstrap.stop_on_signals() as stop:
         demo = Demo(state_dir, stop)
-        demo.stoppers.append(broker.stop)
+        demo.stoppers.append(secured.broker.stop)
         try:
             start_core(demo, config)
             if args.no_video:
                 demo.unavailable("video", "--no-video")
             else:
                 start_video(
-                    demo, dict(document), video_live_view(live_secret, live_port, http_port)
+                    demo,
+                    {**document, "mqtt": secured.mqtt(VIDEO)},
+                    video_live_view(live_secret, live_port, http_port),
                 )
             if args.no_agi:
                 demo.unavailable("agi", "--no-agi")
             else:
-                start_agi(demo, dict(document))
+                start_agi(demo, {**document, "mqtt": secured.mqtt(TELEPHONY)})
             if args.samples:
-                send_samples(demo, config, args.samples)
+                samples = Config.model_validate({**document, "mqtt": secured.mqtt(SAMPLES)})
+                send_samples(demo, samples, args.samples)
             url = f"http://127.0.0.1:{http_port}/console/"
             say("demo", "=" * 60)
             say("demo", f"console: {url}")
