@@ -59,6 +59,8 @@ FIXED_PROMPTS: dict[str, str] = {
     "survey": "请您对办理结果进行评价：满意请按1，基本满意请按2，不满意请按3。",
     "survey-thanks": "感谢您的评价。",
     "survey-reopen": "很抱歉办理结果未能让您满意，我们将重新办理。",
+    # the outbound callback (回访), played by config/asterisk/extensions-citygw-callback.conf
+    "callback-intro": f"您好，这里是{_HOTLINE}城市管理服务热线，您反映的问题已经办理完毕。",
 }
 
 #: case states with a prompt of their own (``status-<state>``); others read ``status-unknown``
