@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "gateway.video.commands",
     "gateway.video.analysis.commands",
     "gateway.demo_commands",
+    "gateway.broker_commands",
     "gateway.gis.commands",
 )
 

@@ -24,8 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.contract import SourceKind, Topics
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 #: daemon names as the daemons use them (status topics, client ids, source ids)
 CORE = "core"
@@ -160,6 +164,18 @@ def camera_tool_grant(
 def observer_grant(topics: Topics, username: str) -> Grant:
     """Operations and tests: reads every citygw topic, publishes nothing."""
     return Grant(username=username, publish=(), read=(f"{topics.root}/#",))
+
+
+def grant_for(config: Config, daemon: str) -> Grant:
+    """The grant of ``daemon`` (`CORE`, `TELEPHONY`, `VIDEO`) as one host's config runs it."""
+    topics = Topics(config.mqtt.topic_root)
+    if daemon == CORE:
+        return core_grant(topics, config.instance)
+    if daemon == TELEPHONY:
+        return telephony_grant(topics, config.instance)
+    if daemon == VIDEO:
+        return video_grant(topics, config.instance, [c.id for c in config.video.cameras])
+    raise ValueError(f"unknown daemon {daemon!r}")
 
 
 def check_grants(grants: Iterable[Grant]) -> list[Grant]:
