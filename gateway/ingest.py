@@ -199,6 +199,7 @@ class CandidateIngest:
                     candidate.id,
                     outcome.describe(),
                     exc_info=outcome.error,
+                    extra={"candidate": candidate.id},
                 )
                 error = ContractError(
                     STORE_FAILED, f"the core could not store it: {outcome.describe()}"
@@ -232,7 +233,11 @@ class CandidateIngest:
                 try:
                     self._on_stored(candidate, new)
                 except Exception:
-                    log.exception("on_stored callback failed for %s", candidate.id)
+                    log.exception(
+                        "on_stored callback failed for %s",
+                        candidate.id,
+                        extra={"candidate": candidate.id},
+                    )
 
     def _send_receipt(self, ids: list[str], rejected: list[str]) -> None:
         if self._receipts is None or not (ids or rejected):

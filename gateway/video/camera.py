@@ -199,7 +199,12 @@ class CameraReader:
             return main_stopped
         thread.join(timeout)
         if thread.is_alive():
-            log.warning("camera %s: reader still busy after %.0fs", self.camera_id, timeout)
+            log.warning(
+                "camera %s: reader still busy after %.0fs",
+                self.camera_id,
+                timeout,
+                extra={"camera": self.camera_id},
+            )
             return False
         with self._lock:
             self._thread = None
@@ -270,13 +275,24 @@ class CameraReader:
         try:
             self._report(self.status())
         except Exception:  # the outbox may be full or closing: health must not kill ingest
-            log.exception("camera %s: could not publish its status", self.camera_id)
+            log.exception(
+                "camera %s: could not publish its status",
+                self.camera_id,
+                extra={"camera": self.camera_id},
+            )
 
     def _set_state(self, state: CameraState, detail: str = "") -> None:
         if state == self.state and detail == self.detail:
             return
         if state != self.state:
-            log.info("camera %s: %s -> %s %s", self.camera_id, self.state, state, detail)
+            log.info(
+                "camera %s: %s -> %s %s",
+                self.camera_id,
+                self.state,
+                state,
+                detail,
+                extra={"camera": self.camera_id},
+            )
         self.state, self.detail = state, detail
         self._publish()
 
@@ -308,6 +324,7 @@ class CameraReader:
                     info.codec,
                     info.width,
                     info.height,
+                    extra={"camera": self.camera_id},
                 )
                 next_status = self._stream(source, next_status)
                 if self.state == CameraState.ONLINE:
@@ -317,7 +334,9 @@ class CameraReader:
                 if self.state == CameraState.ONLINE:
                     attempt = 0  # it worked until now: retry soon
             except Exception as exc:  # a bug or an unexpected library error: keep the camera alive
-                log.exception("camera %s: reader failed", self.camera_id)
+                log.exception(
+                    "camera %s: reader failed", self.camera_id, extra={"camera": self.camera_id}
+                )
                 error = StreamError(
                     StreamErrorKind.PROTOCOL, f"internal error: {type(exc).__name__}"
                 )
@@ -334,7 +353,12 @@ class CameraReader:
             kind = error.kind if error is not None else StreamErrorKind.ENDED
             state = CameraState.ERROR if kind in _CONFIG_ERRORS else CameraState.OFFLINE
             log.warning(
-                "camera %s: %s (%s); retrying in %.0fs", self.camera_id, state, reason, delay
+                "camera %s: %s (%s); retrying in %.0fs",
+                self.camera_id,
+                state,
+                reason,
+                delay,
+                extra={"camera": self.camera_id},
             )
             self._fps_in.reset()
             self._fps_analysed.reset()
@@ -367,7 +391,11 @@ class CameraReader:
             if self._stop.wait(min(PROBE_EVERY_S, left)):
                 return
             if self._reachable(probe_url):
-                log.info("camera %s: its stream server answers again: reconnecting", self.camera_id)
+                log.info(
+                    "camera %s: its stream server answers again: reconnecting",
+                    self.camera_id,
+                    extra={"camera": self.camera_id},
+                )
                 return
 
     def _stream(self, source: StreamSource, next_status: float) -> float:
@@ -477,7 +505,12 @@ class CameraReader:
             fault = f"{bad} of {seen} packets undecodable in {DAMAGE_WINDOW_S:.0f} s"
         changed = bool(fault) != bool(self.stream_fault)
         if changed:
-            log.warning("camera %s: stream %s", self.camera_id, fault or "decodes cleanly again")
+            log.warning(
+                "camera %s: stream %s",
+                self.camera_id,
+                fault or "decodes cleanly again",
+                extra={"camera": self.camera_id},
+            )
         self.stream_fault = fault
         return changed
 
@@ -491,10 +524,16 @@ class CameraReader:
                 self.camera_id,
                 fps,
                 self._ingest.max_fps_in,
+                extra={"camera": self.camera_id},
             )
             self.detail = f"runaway: {fps:.0f} fps in > {self._ingest.max_fps_in:.0f}"
         elif not runaway and self._runaway:
-            log.info("camera %s: incoming rate back to %.1f fps", self.camera_id, fps)
+            log.info(
+                "camera %s: incoming rate back to %.1f fps",
+                self.camera_id,
+                fps,
+                extra={"camera": self.camera_id},
+            )
             self.detail = ""
         changed = runaway != self._runaway
         self._runaway = runaway

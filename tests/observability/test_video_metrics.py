@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from adapters.mqtt.broker import free_port
 from gateway.config import Config
@@ -16,8 +19,9 @@ WHOLE = {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
 
 
 def test_the_video_metrics_show_frame_rates_detector_latency_and_an_offline_camera(
-    test_camera: TestCamera, make_config: Callable[..., Config]
+    test_camera: TestCamera, make_config: Callable[..., Config], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.video")
     config = make_config(
         video={
             "analysis_fps": 5,
@@ -74,6 +78,10 @@ def test_the_video_metrics_show_frame_rates_detector_latency_and_an_offline_came
     assert passes >= 5 and 0.001 < total / passes < 2.0  # YOLOX-Nano: ~20 ms a pass here
     assert value(samples, "citygw_video_frames_detected_total", camera="square-n") >= 1
     assert value(samples, "citygw_mqtt_connected", daemon="video") == 1
+
+    # the readers' log records carry their camera's id (a field of its own in JSON logs)
+    by_camera = {getattr(r, "camera", None) for r in caplog.records}
+    assert {"square-n", "gone-1"} <= by_camera
 
     missing = referenced_by("video") - exported_names(samples)
     assert not missing, (

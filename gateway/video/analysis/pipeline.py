@@ -250,7 +250,7 @@ class AnalysisPipeline:
                     if camera_id in self._order:
                         self._order.remove(camera_id)
         for camera_id in sorted(changed):
-            log.info("camera %s: zones and rules reloaded", camera_id)
+            log.info("camera %s: zones and rules reloaded", camera_id, extra={"camera": camera_id})
         return needs_restart
 
     def healthy(self) -> bool:
@@ -425,7 +425,11 @@ class AnalysisPipeline:
                 try:
                     job = self._gate(camera, frame)
                 except Exception:
-                    log.exception("motion analysis failed on camera %s", frame.camera_id)
+                    log.exception(
+                        "motion analysis failed on camera %s",
+                        frame.camera_id,
+                        extra={"camera": frame.camera_id},
+                    )
                     continue
                 if job is not None:
                     jobs.append((camera, job))
@@ -549,7 +553,10 @@ class AnalysisPipeline:
                 self._analyse(camera, job, per_crop)
             except Exception:
                 log.exception(
-                    "analysis failed on camera %s frame %s", camera.camera_id, job.frame.seq
+                    "analysis failed on camera %s frame %s",
+                    camera.camera_id,
+                    job.frame.seq,
+                    extra={"camera": camera.camera_id},
                 )
 
     def _latency_of(self, model: str) -> Histogram:
@@ -611,6 +618,7 @@ class AnalysisPipeline:
                 f"update {firing.seq}" if firing.is_update else "fired",
                 firing.key,
                 firing.title,
+                extra={"camera": camera.camera_id},
             )
             with self._lock:
                 self._busy += 1
@@ -640,6 +648,7 @@ class AnalysisPipeline:
                 "could not make the candidate of camera %s rule %s",
                 firing.camera_id,
                 firing.rule.id,
+                extra={"camera": firing.camera_id},
             )
             with self._published:
                 self._metrics.publish_errors += 1
@@ -656,6 +665,7 @@ class AnalysisPipeline:
                     attempt,
                     _PUBLISH_ATTEMPTS,
                     exc,
+                    extra={"camera": firing.camera_id, "candidate": candidate.id},
                 )
                 with self._published:
                     self._metrics.publish_errors += 1
@@ -663,7 +673,12 @@ class AnalysisPipeline:
                     time.sleep(min(2.0, 0.25 * attempt))  # backoff between retries
         else:
             where = self.spill.keep(candidate)
-            log.error("candidate %s kept in %s until the outbox takes it", candidate.id, where)
+            log.error(
+                "candidate %s kept in %s until the outbox takes it",
+                candidate.id,
+                where,
+                extra={"candidate": candidate.id},
+            )
             with self._published:
                 self._metrics.spilled += 1
         self._published_candidate(candidate, firing, frame)
