@@ -163,6 +163,21 @@ class CallbackService:
         self._wake = asyncio.Event()
         for cut in self.store.recover():
             log.warning("callback for case %s was cut by a stop while dialling", cut.case_number)
+            attempts = self.store.attempts_of(cut.case_id)
+            if attempts:
+                lost = DialResult(DialOutcome.LOST, detail="gateway stopped during the call")
+                now = self._clock.now()
+                self._publish(
+                    attempt_record(
+                        cut,
+                        lost,
+                        now,
+                        attempt_id=attempts[-1][0],
+                        started_at=now,
+                        fallback_event_code=self._fallback_code,
+                        source=self._source,
+                    )
+                )
         async with asyncio.TaskGroup() as group:
             while True:
                 try:

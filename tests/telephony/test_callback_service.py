@@ -429,6 +429,8 @@ def test_a_gateway_restart_mid_call_never_calls_again(
     assert second.store.attempts_of("case-0126010500001") == [
         (first.dialer.requests[0].attempt_id, "lost")
     ]
+    [record] = second.publisher.candidates  # the case hears the call's end is unknown
+    assert record.facts["outcome"] == "lost" and "结果未知" in record.description
 
 
 def test_a_restarted_gateway_does_not_call_an_answered_reporter_again(
