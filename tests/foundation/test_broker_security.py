@@ -3,8 +3,14 @@ the contract, the contract's payload limit. Real Mosquitto 2 (Debian 12)."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import secrets
+import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +19,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from adapters.mqtt import MqttConnection
+from adapters.mqtt.broker import MosquittoBroker, find_mosquitto, free_port
+from adapters.mqtt.broker_security import make_certificates, write_acl_file, write_password_file
 from gateway.contract import MAX_PAYLOAD_BYTES, SourceKind
 from gateway.mqtt_acl import core_grant, observer_grant, telephony_grant, video_grant
+from tests.conftest import REPO_ROOT
 from tests.mqtt_security_harness import TOPICS, SecuredBroker, Watcher, start_secured_broker
 
 CORE = core_grant(TOPICS, "main")
@@ -182,3 +191,58 @@ def test_over_mqtt5_the_broker_answers_a_refused_publish_with_not_authorized(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_the_shipped_mosquitto_config_starts_and_admits_only_granted_users(
+    tmp_path: Path,
+) -> None:
+    """systemd/mosquitto-citygw.conf, its /etc paths pointed at this test's files."""
+    shipped = (REPO_ROOT / "systemd" / "mosquitto-citygw.conf").read_text()
+    assert f"message_size_limit {MAX_PAYLOAD_BYTES}\n" in shipped
+    users = [CORE.username, "ops"]
+    tls = make_certificates(tmp_path / "citygw", users)
+    passwords = {user: secrets.token_urlsafe(12) for user in users}
+    write_password_file(tmp_path / "citygw" / "passwd", passwords)
+    write_acl_file(tmp_path / "citygw" / "acl", [CORE, OPS])
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+        + shipped.replace("/etc/mosquitto/citygw/", f"{tls.folder}/").replace(
+            "listener 8883", f"listener {port} 127.0.0.1"
+        )
+        + f"persistence_location {tmp_path}/\n"
+    )
+    process = subprocess.Popen(
+        [find_mosquitto(), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    broker = MosquittoBroker(tmp_path / "unused", port=port)  # host and port for the harness
+    harness = SecuredBroker(broker, tls, passwords, tmp_path / "state")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "did not start"
+                time.sleep(0.05)
+        assert harness.connect(harness.config(CORE.username)) is not None
+        assert (
+            harness.connect(
+                harness.config(None, mqtt=harness.mqtt(None, certificate_of="ops")), wait_s=3
+            )
+            is None
+        )
+        assert (
+            harness.connect(
+                harness.config(CORE.username, mqtt=harness.mqtt(CORE.username, tls=False)), wait_s=3
+            )
+            is None
+        )
+    finally:
+        harness.close()
+        process.terminate()
+        process.wait(10)
