@@ -195,6 +195,16 @@ class Config(_Section):
     telephony: TelephonyConfig = Field(default_factory=TelephonyConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
 
+    @model_validator(mode="after")
+    def _case_number_issuers_apart(self) -> Config:
+        """The core and a telephony gateway number cases under different 2-digit prefixes."""
+        if self.core.case_number_prefix == self.telephony.case_number_prefix:
+            raise ValueError(
+                f"core.case_number_prefix and telephony.case_number_prefix are both "
+                f"{self.core.case_number_prefix!r}: their case numbers would collide"
+            )
+        return self
+
 
 # --------------------------------------------------------------------------- loading
 

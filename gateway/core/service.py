@@ -19,6 +19,7 @@ from typing import Any
 
 import pydantic_core
 
+from gateway.case_numbers import CORE_ISSUER, format_case_number, serial_counter
 from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
@@ -131,7 +132,7 @@ class CaseService:
         source: Source,
         *,
         duplicates: DuplicateConfig,
-        number_prefix: str = "C",
+        number_prefix: str = CORE_ISSUER,
         grids: GridIndex | None = None,
     ) -> None:
         self.store = store
@@ -156,16 +157,14 @@ class CaseService:
         """The `CandidateStore` port of `gateway.ingest`: one transaction, True per new id.
 
         Lookups are made once per batch (known ids, camera tracks, open cases in the same
-        grids, case numbers): a handful of queries per batch, not per candidate.
+        grids, case numbers): a handful of queries per batch, not per candidate. Case numbers
+        (`gateway.case_numbers`) are reserved for the candidates that open a case, exactly:
+        a re-detection of an open case's object takes none, so serials have no gaps.
         """
         from gateway.core.call_records import proposes_case, store_with_call_records
 
         if not all(map(proposes_case, candidates)):  # hotline call records: kept, no case
             return store_with_call_records(self, candidates, received)
-        for candidate in candidates:  # bytes first: idempotent, and safe before the commit
-            for item in candidate.evidence:
-                if item.data is not None:
-                    self.evidence.put(item.raw_bytes(), item.sha256)
         now = self.clock.now()
         results: list[bool] = []
         outcomes: list[tuple[CandidateCase, Case, str]] = []
@@ -176,27 +175,16 @@ class CaseService:
                 if c.id not in known:
                     fresh.setdefault(c.id, c)
             index = self._batch_index(tx, list(fresh.values()), now)
-            needing_numbers = sum(
-                1 for c in fresh.values() if not c.case_number or c.case_number in index.numbers
-            )
-            next_number = tx.reserve_numbers(needing_numbers) if needing_numbers else 0
+            local_now = now.astimezone(self.workflow.calendar.zone)
+            numbers = _Numbers(tx, self.number_prefix, local_now)
+            numbers.reserve(_numbers_needed(candidates, known, index))
             for candidate in candidates:
                 if candidate.id not in fresh or candidate.id in known:
                     results.append(False)
                     continue
                 known.add(candidate.id)
-                number = candidate.case_number
-                if not number or number in index.numbers:
-                    if number:
-                        log.warning(
-                            "candidate %s brings case number %s that is taken; assigning another",
-                            candidate.id,
-                            number,
-                        )
-                    number = f"{self.number_prefix}{next_number:08d}"
-                    next_number += 1
                 payload = received.get(candidate.id) if received else None
-                case, outcome = self._intake_one(tx, index, candidate, number, now, payload)
+                case, outcome = self._intake_one(tx, index, candidate, numbers, now, payload)
                 outcomes.append((candidate, case, outcome))
                 results.append(True)
         if outcomes:
@@ -241,23 +229,38 @@ class CaseService:
         tx: CaseTransaction,
         index: BatchIndex,
         candidate: CandidateCase,
-        number: str,
+        numbers: _Numbers,
         now: datetime,
         received: bytes | None = None,
     ) -> tuple[Case, str]:
         key = track_key(candidate)
         existing = index.tracks.get(key) if key is not None else None
         if existing is not None:
+            # the same object seen again: a mark (when, by whom) on its case, not another set
+            # of snapshots and clips (the evidence of the first detection stands)
             update = candidate.facts if "update_of" in candidate.facts else None
-            result = self.workflow.redetected(existing, now, candidate.id, update)
+            seen = {
+                "seen_at": candidate.ts.isoformat(),
+                "source": f"{candidate.source.kind}/{candidate.source.id}",
+                "evidence_not_kept": len(candidate.evidence),
+            }
+            result = self.workflow.redetected(existing, now, candidate.id, update, seen)
             if result.case is not existing:  # an update grew the open case's facts
                 tx.update_case(result.case, existing.version)
                 assert key is not None
                 index.tracks[key] = result.case
             tx.add_candidate(candidate, existing.id, "redetection", now, received)
-            self._link_evidence(tx, existing.id, candidate, now)
             self._record(tx, result, [candidate.id])
             return result.case, "redetection"
+        number = candidate.case_number
+        if not number or number in index.numbers:
+            if number:
+                log.warning(
+                    "candidate %s brings case number %s that is taken; assigning another",
+                    candidate.id,
+                    number,
+                )
+            number = numbers.next()
         case = case_from_candidate(candidate, number, self.workflow.table, now, self.grids)
         if candidate.case_number and number != candidate.case_number:
             case = dataclasses.replace(
@@ -294,7 +297,11 @@ class CaseService:
     def _link_evidence(
         self, tx: CaseTransaction, case_id: str, candidate: CandidateCase, now: Any
     ) -> None:
+        """The candidate's evidence kept with a new case: bytes first (idempotent, written
+        before the transaction commits), then the links."""
         for item in candidate.evidence:
+            if item.data is not None:
+                self.evidence.put(item.raw_bytes(), item.sha256)
             tx.link_evidence(case_id, item, self.evidence.has(item.sha256), now)
 
     # ------------------------------------------------------------------ transitions
@@ -454,6 +461,57 @@ class CaseService:
             candidate_ids=candidate_ids or [],
             facts=_jsonable(facts or {}),
         )
+
+
+class _Numbers:
+    """One intake batch's case numbers: serials of the local day reserved exactly as
+    counted beforehand (`_numbers_needed`); one more reserved should the count fall short."""
+
+    def __init__(self, tx: CaseTransaction, issuer: str, local_now: datetime) -> None:
+        self._tx = tx
+        self._issuer = issuer
+        self._day = local_now
+        self._counter = serial_counter(issuer, local_now)
+        self._next = 0
+        self._left = 0
+
+    def reserve(self, count: int) -> None:
+        if count > 0:
+            self._next = self._tx.reserve_serials(self._counter, count)
+            self._left = count
+
+    def next(self) -> str:
+        if self._left == 0:
+            self.reserve(1)
+        serial = self._next
+        self._next += 1
+        self._left -= 1
+        return format_case_number(self._issuer, self._day, serial)
+
+
+def _numbers_needed(candidates: Sequence[CandidateCase], known: set[str], index: BatchIndex) -> int:
+    """How many of the batch's candidates open a case without a number of their own: not
+    already stored, not a re-detection of a case's track (known, or opened earlier in the
+    batch), and not bringing a free number (a hotline call's)."""
+    needed = 0
+    seen_ids: set[str] = set()
+    tracks: set[str] = set()
+    asked: set[str] = set()
+    for candidate in candidates:
+        if candidate.id in known or candidate.id in seen_ids:
+            continue
+        seen_ids.add(candidate.id)
+        key = track_key(candidate)
+        if key is not None:
+            if key in index.tracks or key in tracks:
+                continue
+            tracks.add(key)
+        number = candidate.case_number
+        if not number or number in index.numbers or number in asked:
+            needed += 1
+        else:
+            asked.add(number)
+    return needed
 
 
 def _event_id(case: Case, action: str, discriminator: str) -> str:

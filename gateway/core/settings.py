@@ -177,6 +177,40 @@ class MetricWeights(_Section):
     rework_rate: float = Field(default=0.1, ge=0, le=100, description="counts as (1 - rate)")
 
 
+class CaseScoreWeights(_Section):
+    """综合评价 of one closed case from its history (gateway/core/case_evaluation.py): the
+    weighted mean of its parts, each 0-1, × 100; a part that does not apply is left out."""
+
+    on_time: float = Field(default=0.4, ge=0, le=10, description="weight of 按期结案 (1 or 0)")
+    rework: float = Field(default=0.25, ge=0, le=10, description="weight of the rework part")
+    delays: float = Field(
+        default=0.1, ge=0, le=10, description="weight of approved extensions/returns/suspensions"
+    )
+    satisfaction: float = Field(
+        default=0.25, ge=0, le=10, description="weight of the citizen's survey answer, if any"
+    )
+    rework_penalty: float = Field(
+        default=0.5, ge=0, le=1, description="taken off the rework part per 返工 (floor 0)"
+    )
+    delay_penalty: float = Field(
+        default=0.25, ge=0, le=1, description="taken off the delays part per approved request"
+    )
+    basically_satisfied: float = Field(
+        default=0.7, ge=0, le=1, description="value of 基本满意 (满意 1, 不满意 0)"
+    )
+    excellent_from: float = Field(default=90, ge=0, le=100, description="优 from this score")
+    good_from: float = Field(default=75, ge=0, le=100, description="良 from this score")
+    fair_from: float = Field(default=60, ge=0, le=100, description="中 from this score; 差 below")
+
+    @model_validator(mode="after")
+    def _grades_in_order(self) -> CaseScoreWeights:
+        if not self.fair_from <= self.good_from <= self.excellent_from:
+            raise ValueError("grade thresholds: fair_from <= good_from <= excellent_from")
+        if self.on_time + self.rework + self.delays + self.satisfaction <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
 class CameraHealthConfig(_Section):
     """How the core judges the retained camera statuses the video gateways publish."""
 
@@ -346,7 +380,10 @@ class CoreConfig(_Section):
         description="content-addressed evidence store (relative paths are under state_dir)",
     )
     case_number_prefix: str = Field(
-        default="C", pattern=r"^[A-Z]{0,4}$", description="prefix of numbers the core assigns"
+        default="00",
+        description="2 digits naming the core in the case numbers it gives, "
+        "<prefix><yymmdd><serial of the day> (gateway/case_numbers.py); not used by any "
+        "telephony gateway. Cases numbered before (C00000001) keep their numbers",
     )
     token_ttl_hours: float = Field(default=12, gt=0, le=24 * 30, description="API token lifetime")
     overdue_scan_s: float = Field(
@@ -386,12 +423,25 @@ class CoreConfig(_Section):
     )
     duplicates: DuplicateConfig = Field(default_factory=DuplicateConfig)
     metric_weights: MetricWeights = Field(default_factory=MetricWeights)
+    case_score: CaseScoreWeights = Field(
+        default_factory=CaseScoreWeights, description="综合评价 of one case from its history"
+    )
     camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
     events_stream: EventStreamConfig = Field(default_factory=EventStreamConfig)
     live_view: LiveViewGrantConfig = Field(default_factory=LiveViewGrantConfig)
     camera_check: CameraCheckConfig = Field(default_factory=CameraCheckConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     login_limits: LoginLimitConfig = Field(default_factory=LoginLimitConfig)
+
+    @field_validator("case_number_prefix")
+    @classmethod
+    def _two_digits(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{2}", value):
+            raise ValueError(
+                "case numbers are <2 digits><yymmdd><serial>: set 2 digits not used by a "
+                "telephony gateway, e.g. '00' (cases numbered before keep their numbers)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _tables_consistent(self) -> CoreConfig:

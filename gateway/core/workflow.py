@@ -384,8 +384,10 @@ class Workflow:
         now: datetime,
         candidate_id: str,
         update: dict[str, Any] | None = None,
+        seen: dict[str, Any] | None = None,
     ) -> Transition:
-        """A candidate that is the same tracked object again: logged.
+        """A candidate that is the same tracked object again: logged as a "seen again" mark
+        (``seen``: when it was seen and by which source), not as more evidence.
 
         ``update``: the facts of a camera's update of its first candidate (``update_of``
         set: the parking has lasted longer, the crowd grew, a clearer picture). They
@@ -393,7 +395,7 @@ class Workflow:
         operator sees the condition as it is now; the case's version goes up. A case in a
         final state keeps its facts (the update is only logged).
         """
-        facts: dict[str, Any] = {"candidate_id": candidate_id}
+        facts: dict[str, Any] = {"candidate_id": candidate_id, **(seen or {})}
         if update and case.state not in FINAL_STATES:
             changed = {k: v for k, v in update.items() if case.facts.get(k) != v}
             if changed:

@@ -6,7 +6,8 @@ per-day counter (at least 5 digits). All digits, so ``SAY DIGITS`` reads it and 
 can type it back for a status query; unique across restarts and power loss (serials are
 reserved in blocks, each block fsynced before a number from it is read out; a restart
 skips the rest of a block, so serials may have gaps) and across instances (the prefix). The core keeps a
-candidate's number as the case number (its own are ``C`` + digits, so never the same).
+candidate's number as the case number; the scheme is the centre's one (`gateway.case_numbers`),
+the core numbering its own cases under another prefix (``00``).
 """
 
 from __future__ import annotations
@@ -18,22 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gateway.case_numbers import SERIAL_DIGITS, format_case_number
 from gateway.clock import Clock
+
+__all__ = ["BLOCK_SIZE", "SERIAL_DIGITS", "CaseNumberAllocator", "format_case_number"]
 
 log = logging.getLogger(__name__)
 
-SERIAL_DIGITS = 5
 #: serials reserved per durable write (one fsync per block instead of one per call)
 BLOCK_SIZE = 20
-
-
-def format_case_number(prefix: str, day: datetime, serial: int) -> str:
-    """``format_case_number("01", 2026-11-28, 42)`` -> ``"0126112800042"``."""
-    if not (len(prefix) == 2 and prefix.isdigit()):
-        raise ValueError(f"case number prefix must be 2 digits, got {prefix!r}")
-    if serial < 1:
-        raise ValueError("serials start at 1")
-    return f"{prefix}{day:%y%m%d}{serial:0{SERIAL_DIGITS}d}"
 
 
 class CaseNumberAllocator:

@@ -341,6 +341,32 @@ def test_the_operator_reads_when_a_detected_condition_ended(
     assert "现场情况\t已消失（最后一次看到：2026-12-04 10:09:00，持续 240 秒）" in detail
 
 
+def test_a_re_detection_reads_as_a_seen_again_mark_not_a_second_snapshot(
+    core: RunningCore, open_as: Callable[[str], Watched]
+) -> None:
+    fallen = camera_case(core, "0497", "草坪上有人倒地", "fall", track=9, urgent=True)
+    (case_id,) = stored(core, fallen)
+    again = camera_case(core, "0497", "草坪上有人倒地", "fall", track=9, urgent=True)
+    again = again.model_copy(update={"ts": fallen.ts + timedelta(minutes=2)})
+    core.publish_candidates([again])
+    deadline = time.monotonic() + 30
+    while core.steps(case_id)[-1].action is not Action.REDETECTED:
+        assert time.monotonic() < deadline, "the core did not mark the re-detection"
+        time.sleep(0.1)
+    assert core.daemon.service.store.count_cases() == 1  # the same case, no new number
+    watched = open_as("operator")
+    page = watched.page
+    page.goto(f"{core.url}/console/#/case/{case_id}")
+    row = page.locator(".case-side tr:has(th:text-is('再次发现')) td")
+    row.wait_for()
+    seen_at = (fallen.ts + timedelta(minutes=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert row.inner_text() == f"1 次，最近 {seen_at:%Y-%m-%d %H:%M:%S}（视频监控 cam-gate）"
+    assert page.locator(".case-side figure.ev").count() == 1  # the first detection's alone
+    assert "发现于" in page.inner_text("#step-log tr[data-action='redetected']")
+    assert len(core.daemon.service.store.evidence_of(case_id)) == 1
+    assert_reads_chinese(watched, "案件详情（再次发现）")
+
+
 def test_a_report_with_a_made_up_grid_is_refused_by_the_core_in_chinese(
     core: RunningCore, open_as: Callable[[str], Watched]
 ) -> None:

@@ -60,7 +60,8 @@ def test_each_candidate_id_is_stored_once_and_opens_one_case(service: CaseServic
     assert service.store.count_cases() == 6
     cases, total = service.store.list_cases(CaseFilter())
     assert total == 6 and all(c.state is CaseState.CANDIDATE for c in cases)
-    assert sorted(c.number for c in cases) == [f"C{n:08d}" for n in range(1, 7)]
+    # the centre's scheme: core issuer 00, local date 2026-01-05, serial of the day
+    assert sorted(c.number for c in cases) == [f"00260105{n:05d}" for n in range(1, 7)]
     created = [e for e in events(service) if e.action == "create"]
     assert len(created) == 6 and all(e.case_number for e in created)
 
@@ -114,6 +115,65 @@ def test_a_redetected_camera_track_never_opens_a_second_case(service: CaseServic
     assert service.store.count_cases() == 2
 
 
+def test_re_detections_take_no_case_number_so_the_days_serials_have_no_gaps(
+    service: CaseService, clock: FakeClock
+) -> None:
+    service.store_candidates([_camera(1, 7), _camera(2, 7), candidate(3)])  # 2: track 7 again
+    service.store_candidates([_camera(4, 7), _camera(5, 8), _camera(6, 8), _camera(7, 7)])
+    numbers = sorted(c.number for c in service.store.list_cases(CaseFilter())[0])
+    assert numbers == ["0026010500001", "0026010500002", "0026010500003"]
+    clock.advance(hours=14)  # 00:00 of Tuesday 6 Jan in Shanghai: a new day, serials from 1
+    service.store_candidates([candidate(8), _camera(9, 8)])
+    cases = {c.title: c.number for c in service.store.list_cases(CaseFilter())[0]}
+    assert cases["candidate 8"] == "0026010600001"
+    assert service.store.count_cases() == 4
+
+
+def test_cases_numbered_before_the_scheme_keep_their_numbers(service: CaseService) -> None:
+    import dataclasses as dc
+
+    from tests.core.helpers import case as a_case
+
+    old = dc.replace(a_case(), id="old-1", number="C00000013")
+    with service.store.transaction() as tx:
+        tx.insert_case(old)
+    service.store_candidates([candidate(1)])
+    assert service.store.case_by_number("C00000013") is not None
+    assert service.store.list_cases(CaseFilter(number="0026010500001"))[1] == 1
+
+
+def test_a_re_detection_is_a_seen_again_mark_not_another_set_of_evidence(
+    service: CaseService, clock: FakeClock
+) -> None:
+    first_jpeg, again_jpeg = b"\xff\xd8\xff" + b"a" * 50, b"\xff\xd8\xff" + b"b" * 50
+    first = Evidence.from_bytes(first_jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
+    again = Evidence.from_bytes(again_jpeg, media_type="image/jpeg", role=EvidenceRole.SNAPSHOT)
+
+    def seen(n: int, at: datetime, evidence: list[Evidence]) -> CandidateCase:
+        return candidate(  # type: ignore[no-any-return]
+            n,
+            kind=SourceKind.CAMERA,
+            source_id="cam-1",
+            event_code="0505",
+            ts=at,
+            location=Location(camera_id="cam-1", zone_id="gate"),
+            facts={"track_id": 7, "rule": "parking", "class": "car"},
+            evidence=evidence,
+        )
+
+    service.store_candidates([seen(1, MONDAY_10, [first])])
+    case = service.store.list_cases(CaseFilter())[0][0]
+    clock.advance(minutes=2)
+    seen_at = MONDAY_10 + timedelta(minutes=2)
+    assert service.store_candidates([seen(2, seen_at, [first, again])]) == [True]
+    # the case keeps the first detection's snapshot alone
+    assert [e.sha256 for e in service.store.evidence_of(case.id)] == [first.sha256]
+    assert not service.evidence.has(again.sha256)  # nor its bytes kept
+    mark = service.store.steps(case.id)[-1].step
+    assert mark.action is Action.REDETECTED and mark.facts["seen_at"] == seen_at.isoformat()
+    assert mark.facts["source"] == "camera/cam-1" and mark.facts["evidence_not_kept"] == 2
+
+
 def test_a_camera_update_grows_the_open_case_facts_and_its_version(service: CaseService) -> None:
     first = _camera(1, 7, dwell_s=600.0)
     service.store_candidates([first])
@@ -160,7 +220,8 @@ def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
     clock.advance(hours=5)  # outside the 4 h window
     service.store_candidates([candidate(4, location=here)])
     assert (
-        service.store.list_cases(CaseFilter(number="C00000004"))[0][0].proposed_merge_into is None
+        service.store.list_cases(CaseFilter(number="0026010500004"))[0][0].proposed_merge_into
+        is None
     )
     merged = service.transition(
         by_title["candidate 2"].id, Command(Action.MERGE, merge_into=first.id), OPERATOR

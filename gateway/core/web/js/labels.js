@@ -62,6 +62,13 @@ export const REJECT_REASONS = {
 // a citizen's answer to the hotline's satisfaction survey (contract CaseFeedback.satisfaction)
 export const SATISFACTION = { satisfied: '满意', basically_satisfied: '基本满意', dissatisfied: '不满意' };
 
+// a re-detection of an open case's object: a mark on the case, not more evidence (views/case.js)
+export const SEEN_AGAIN = {
+  row: '再次发现',
+  summary: '{count} 次，最近 {at}（{source}）',
+  step: '发现于 {at}（{source}）',
+};
+
 export const PENDING = { extension: '延时', return: '回退', suspension: '挂账', void: '作废' };
 
 export const LIGHTS = { green: '绿灯', yellow: '黄灯', red: '红灯' };

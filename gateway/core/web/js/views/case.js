@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SOURCES } from '../labels.js';
+import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -22,6 +22,17 @@ const OPINION_MAX = 4000; // TransitionIn.opinion
 
 // what the user typed for an action that the core refused: offered again, never lost
 const drafts = new Map();
+
+// "camera/cam-1" -> "视频监控 cam-1"
+function sourceText(source) {
+  const [kind, ...rest] = String(source || '').split('/');
+  return [SOURCES[kind] || kind, rest.join('/')].filter(Boolean).join(' ');
+}
+
+function seenText(template, s, extra = {}) {
+  const values = { at: fmtTime((s.facts && s.facts.seen_at) || s.at, { seconds: true }), source: sourceText(s.facts && s.facts.source), ...extra };
+  return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+}
 
 function fieldsFor(action, c, ctx) {
   const fields = [];
@@ -78,6 +89,7 @@ export async function render(main, ctx, caseId) {
       lightBadge(c.light, LIGHTS),
       c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
     );
+    const seen = steps.filter((s) => s.action === 'redetected');
     const summary = h(
       'table',
       { class: 'facts' },
@@ -92,6 +104,7 @@ export async function render(main, ctx, caseId) {
         ['待批申请', c.pending ? `${PENDING[c.pending.kind] || c.pending.kind}（${c.pending.requested_by}）` : '—'],
         ['结案时间', fmtTime(c.closed_at)],
         ['市民满意度', c.satisfaction ? SATISFACTION[c.satisfaction] || '—' : '—'],
+        [SEEN_AGAIN.row, seen.length ? seenText(SEEN_AGAIN.summary, seen[seen.length - 1], { count: seen.length }) : '—'],
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
     );
     const expected = EXPECTED.find((a) => c.allowed_actions.includes(a));
@@ -129,7 +142,11 @@ export async function render(main, ctx, caseId) {
             h('td', {}, `${s.from_state ? (ctx.ref.states[s.from_state] || s.from_state) + ' → ' : ''}${ctx.ref.states[s.to_state] || s.to_state}`),
             // the core's own steps (intake, feedback) are the system's, whatever its instance name
             h('td', {}, s.role === 'system' ? ROLES.system : `${s.actor}（${ROLES[s.role] || s.role}）`),
-            h('td', {}, [s.opinion, s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : ''].filter(Boolean).join(' ')),
+            h('td', {}, [
+              s.opinion,
+              s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
+              s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
+            ].filter(Boolean).join(' ')),
           ),
         ),
       ),
