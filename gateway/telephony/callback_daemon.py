@@ -20,6 +20,7 @@ from typing import Any
 
 from adapters.asterisk.ami_client import AmiClient
 from adapters.asterisk.ami_dialer import AmiCallbackDialer
+from adapters.asterisk.ami_protocol import AmiFrame
 from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
@@ -35,6 +36,7 @@ from gateway.telephony.callback_dnc import DoNotCall
 from gateway.telephony.callback_service import CallbackPublisher, CallbackService
 from gateway.telephony.callback_store import CallbackStore
 from gateway.telephony.settings import TelephonyConfig
+from gateway.telephony.unhandled_calls import UnhandledCalls
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,15 @@ class CallbackRunner:
             do_not_call=DoNotCall(config.do_not_call, config.do_not_call_file),
             keep_unsent=keep_unsent,
         )
+        self.unhandled = UnhandledCalls(
+            config.unhandled_call_contexts,
+            handled=self.store,
+            publisher=publisher,
+            source=Source(kind=SourceKind.CALL, id=instance),
+            fallback_event_code=settings.fallback_event_code,
+            clock=clock,
+        )
+        self.client.add_listener(self._on_event)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -112,13 +123,20 @@ class CallbackRunner:
         except Exception:
             log.exception("callbacks stopped on an error; the IVR goes on")
 
+    def _on_event(self, frame: AmiFrame) -> None:
+        if frame.event == "Cdr":
+            self.unhandled.on_cdr(dict(frame.fields))
+
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            async with self.client:
-                await self.service.run()
+            try:
+                async with self.client:
+                    await self.service.run()
+            finally:
+                self.unhandled.cancel()
 
     # ------------------------------------------------------------------ in (other threads)
 
@@ -146,13 +164,20 @@ class CallbackRunner:
 
 
 class ReporterRecorder:
-    """The IVR's publisher, remembering each report's callback number once it is stored."""
+    """The IVR's publisher, remembering each report's callback number once it is stored,
+    and every call's uniqueid (`unhandled_calls`)."""
 
     def __init__(self, inner: CallbackPublisher, service: CallbackService) -> None:
         self._inner = inner
         self._service = service
 
     def candidate(self, candidate: CandidateCase) -> int:
+        uniqueid = candidate.facts.get("uniqueid")
+        if isinstance(uniqueid, str) and uniqueid:  # handled, whether the outbox takes it or not
+            try:
+                self._service.store.remember_ivr_call(uniqueid, candidate.ts)
+            except Exception:
+                log.exception("call %s not marked handled", uniqueid)
         stored = self._inner.candidate(candidate)
         try:
             self._service.remember_reporter(candidate)

@@ -139,6 +139,15 @@ class CallbackConfig(_Section):
         default=None, description="a file of numbers never called back, one a line (# comments)"
     )
 
+    unhandled_call_contexts: list[str] = Field(
+        default=["citygw-12319", "citygw-agents"],
+        max_length=20,
+        description=(
+            "hotline dialplan contexts whose CDRs (AMI read class cdr) of calls the IVR never"
+            " handled become call records; empty: none"
+        ),
+    )
+
     @field_validator("channel")
     @classmethod
     def _has_number(cls, value: str) -> str:

@@ -5,6 +5,8 @@
   events carry no phone numbers; the number stays on the edge that heard it.
 - ``callbacks``: one row per case id (the idempotency key: a redelivered or repeated
   close event, a restarted gateway or core, finds the row and adds nothing).
+- ``ivr_calls``: the uniqueids of calls the IVR published (a week), so that a CDR of a
+  call it handled is not taken for a call that never reached it (`unhandled_calls`).
 - ``attempts``: one row per call made, written *before* the Originate is sent; its
   outcome is filled in after. At start-up an attempt without an outcome was cut short
   by a crash: its callback ends as ``outcome_unknown`` and nobody is called again.
@@ -20,7 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from gateway.telephony.callback_policy import (
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     attempt_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, number TEXT NOT NULL,
     day TEXT NOT NULL, started_at TEXT NOT NULL, outcome TEXT, detail TEXT);
 CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (number, day);
+CREATE TABLE IF NOT EXISTS ivr_calls (uniqueid TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 
 _COLUMNS = (
@@ -95,6 +98,23 @@ class CallbackStore:
                 "SELECT number FROM reporters WHERE case_number = ?", (case_number,)
             ).fetchone()
         return row[0] if row else None
+
+    # ------------------------------------------------------------------ calls the IVR handled
+
+    def remember_ivr_call(self, uniqueid: str, at: datetime) -> None:
+        """A call the IVR published (its CDR is then no unhandled call); kept 7 days."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO ivr_calls VALUES (?, ?)", (uniqueid, at.isoformat()))
+            db.execute(
+                "DELETE FROM ivr_calls WHERE at < ?", ((at - timedelta(days=7)).isoformat(),)
+            )
+
+    def ivr_handled(self, uniqueid: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM ivr_calls WHERE uniqueid = ?", (uniqueid,)
+            ).fetchone()
+        return row is not None
 
     # ------------------------------------------------------------------ callbacks
 

@@ -453,3 +453,28 @@ def test_a_restarted_gateway_does_not_call_an_answered_reporter_again(
 
     run(running(second, again))
     assert len(first.dialer.requests) == 1 and second.dialer.requests == []
+
+
+def test_the_ivr_publisher_remembers_reporters_and_handled_calls(
+    make: Callable[..., Harness],
+) -> None:
+    from gateway.telephony.callback_daemon import ReporterRecorder
+
+    h = make()
+    outbox = MemoryPublisher()
+    recorder = ReporterRecorder(outbox, h.service)
+    report = CandidateCase.create(
+        source=GATEWAY,
+        event_code="0199",
+        reporter=Reporter(callback_number="13800000007"),
+        case_number="0126010500007",
+        facts={"call_purpose": "report", "uniqueid": "1796393471.42"},
+    )
+    assert recorder.candidate(report) == 1 and outbox.candidates == [report]
+    assert h.store.reporter_number("0126010500007") == "13800000007"
+    assert h.store.ivr_handled("1796393471.42") and not h.store.ivr_handled("1796393471.43")
+    outbox.fail = True
+    refused = report.model_copy(update={"facts": {"call_purpose": "transfer", "uniqueid": "u-2"}})
+    with pytest.raises(RuntimeError):
+        recorder.candidate(refused)  # the IVR spills it; the call was still handled
+    assert h.store.ivr_handled("u-2")

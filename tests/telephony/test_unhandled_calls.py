@@ -1,0 +1,82 @@
+"""Calls that never reached the IVR, recorded from the CDRs a real Asterisk sent."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from adapters.asterisk.ami_protocol import iter_frames
+from gateway.clock import FakeClock
+from gateway.contract import CandidateCase, Source, SourceKind
+from gateway.telephony.unhandled_calls import UnhandledCalls, cdr_record, is_hotline_call
+from tests.conftest import FIXTURES_DIR
+
+AMI = FIXTURES_DIR / "asterisk-ami"
+CONTEXTS = frozenset({"citygw-12319", "citygw-agents"})
+
+
+def cdrs(scenario: str) -> list[dict[str, str]]:
+    frames = iter_frames((AMI / f"{scenario}.ami.bin").read_bytes())
+    return [dict(f.fields) for f in frames if f.event == "Cdr"]
+
+
+@dataclass
+class Handled:
+    ids: set[str] = field(default_factory=set)
+    published: list[CandidateCase] = field(default_factory=list)
+
+    def ivr_handled(self, uniqueid: str) -> bool:
+        return uniqueid in self.ids
+
+    def candidate(self, candidate: CandidateCase) -> int:
+        self.published.append(candidate)
+        return len(self.published)
+
+
+def test_only_the_callers_leg_in_a_hotline_context_counts() -> None:
+    records = [r for r in (cdr_record(f) for f in cdrs("queue-abandon")) if r is not None]
+    hotline = [r for r in records if is_hotline_call(r, CONTEXTS)]
+    assert len(records) >= 2
+    [caller] = hotline  # the ;1 half is the simulated phone, not a caller
+    assert caller.channel.endswith(";2") and caller.last_application == "Queue"
+    assert caller.uniqueid and caller.source == "13800138001" and caller.duration_s == 6
+    assert not any(
+        is_hotline_call(r, CONTEXTS) for r in map(cdr_record, cdrs("originate-busy")) if r
+    )
+
+
+def run_cdrs(scenario: str, handled: Handled) -> None:
+    async def scenario_run() -> None:
+        unhandled = UnhandledCalls(
+            sorted(CONTEXTS),
+            handled=handled,
+            publisher=handled,
+            source=Source(kind=SourceKind.CALL, id="agi-1"),
+            fallback_event_code="0199",
+            clock=FakeClock(),
+            grace_s=0.01,
+        )
+        for fields in cdrs(scenario):
+            unhandled.on_cdr(fields)
+        await asyncio.sleep(0.1)
+
+    asyncio.run(scenario_run())
+
+
+def test_a_queue_call_the_ivr_never_saw_becomes_a_call_record() -> None:
+    handled = Handled()
+    run_cdrs("queue-abandon", handled)
+    [record] = handled.published
+    assert record.facts["call_purpose"] == "none" and record.facts["gateway_reached"] is False
+    assert record.facts["last_application"] == "Queue" and record.facts["duration_s"] == 6
+    assert record.reporter is not None and record.reporter.callback_number == "13800138001"
+    assert "未到达语音导航网关" in record.description and "转人工队列" in record.description
+
+
+def test_a_call_the_ivr_published_is_not_recorded_twice() -> None:
+    caller = next(
+        r for r in map(cdr_record, cdrs("queue-abandon")) if r and is_hotline_call(r, CONTEXTS)
+    )
+    handled = Handled(ids={caller.uniqueid})
+    run_cdrs("queue-abandon", handled)
+    assert handled.published == []
