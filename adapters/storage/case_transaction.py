@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from adapters.storage import schema as t
@@ -26,6 +26,7 @@ from gateway.core.ports import Box, ConcurrentUpdate
 from gateway.core.workflow import OPEN_STATES, Case, CaseState, Step
 
 _OPEN = [str(s) for s in OPEN_STATES]
+_CASE_NUMBER_COUNTER = "case_number"
 
 # Statements built once: executing the same statement object reuses its compiled form.
 _bp = sa.bindparam
@@ -39,6 +40,16 @@ _CASES_BY_TRACKS = (
         t.cases.c.created_at >= _bp("since"),
     )
     .order_by(t.cases.c.created_at)
+)
+#: the first key of the advisory locks on camera tracks ("tr"; the second is the track's hash)
+TRACK_LOCK_CLASS = 0x7472
+# Several cores: each transaction that looks up camera tracks first takes a lock per track
+# (in key order, so two transactions never wait on each other crosswise), held until it
+# commits; a second core's candidate of the same track waits for it and then finds its case
+# (a re-detection), instead of opening a second case for the same object.
+_LOCK_TRACKS_PG = sa.text(
+    "SELECT count(pg_advisory_xact_lock(CAST(:class AS integer), hashtext(k)))"
+    " FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k OFFSET 0) AS tracks"
 )
 _OPEN_SINCE = (
     t.cases.c.state.in_(_OPEN),
@@ -130,20 +141,12 @@ _OPEN_IN_BOXES_PG = _pg_cases_for_each(
 _NUMBERS_TAKEN = sa.select(t.cases.c.number).where(
     t.cases.c.number.in_(_bp("numbers", expanding=True))
 )
-
-
-def _bump_counter(insert: Any) -> Any:
-    """Add to a named counter, creating it at the first use (one statement, so two cores
-    starting a day's counter at once both succeed: the second adds to the first's row)."""
-    statement = insert(t.counters).values(name=_bp("counter"), value=_bp("count"))
-    return statement.on_conflict_do_update(
-        index_elements=[t.counters.c.name],
-        set_={"value": t.counters.c.value + statement.excluded.value},
-    ).returning(t.counters.c.value)
-
-
-_BUMP_COUNTER_PG = _bump_counter(postgresql.insert)
-_BUMP_COUNTER_SQLITE = _bump_counter(sqlite.insert)
+_BUMP_COUNTER = (
+    sa.update(t.counters)
+    .where(t.counters.c.name == _bp("counter"))
+    .values(value=t.counters.c.value + _bp("count"))
+    .returning(t.counters.c.value)
+)
 _CASE_BY_NUMBER = sa.select(t.cases).where(t.cases.c.number == _bp("number"))
 _EVIDENCE_STORED = sa.select(t.evidence.c.stored).where(t.evidence.c.sha256 == _bp("sha"))
 _EVIDENCE_MARK_STORED = (
@@ -193,6 +196,8 @@ class SqlCaseTransaction:
 
     def cases_by_tracks(self, track_keys: Sequence[str], since: datetime) -> dict[str, Case]:
         found: dict[str, Case] = {}
+        if self._postgres and track_keys:  # SQLite: one writer at a time already
+            self._c.execute(_LOCK_TRACKS_PG, {"class": TRACK_LOCK_CLASS, "keys": list(track_keys)})
         for start in range(0, len(track_keys), 500):
             chunk = list(track_keys[start : start + 500])
             for row in self._c.execute(
@@ -256,10 +261,14 @@ class SqlCaseTransaction:
         taken.update(c.number for c in self._new_cases.values() if c.number in numbers)
         return taken
 
-    def reserve_serials(self, counter: str, count: int) -> int:
-        bump = _BUMP_COUNTER_PG if self._postgres else _BUMP_COUNTER_SQLITE
-        (last,) = self._c.execute(bump, {"counter": counter, "count": count}).one()
-        return int(last) - count + 1
+    def reserve_numbers(self, count: int) -> int:
+        updated = self._c.execute(
+            _BUMP_COUNTER, {"counter": _CASE_NUMBER_COUNTER, "count": count}
+        ).first()
+        if updated is None:
+            self._c.execute(sa.insert(t.counters), [{"name": _CASE_NUMBER_COUNTER, "value": count}])
+            return 1
+        return int(updated[0]) - count + 1
 
     def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None:
         if case_id in self._new_cases:

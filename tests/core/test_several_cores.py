@@ -3,6 +3,7 @@ core killed mid-stream loses and doubles nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -11,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +25,11 @@ from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import migrate, open_engine
 from adapters.storage.postgres_server import PostgresServer
 from adapters.storage.schema import metadata
+from gateway.clock import FakeClock
 from gateway.config import Config
+from gateway.contract import SourceKind
 from gateway.core.ports import CaseFilter
+from tests.core.conftest import fresh_postgres_db
 from tests.core.core_process import (
     REPO,
     send_candidates,
@@ -33,7 +38,7 @@ from tests.core.core_process import (
     stop_producer,
     write_config,
 )
-from tests.core.helpers import CORE_SETTINGS
+from tests.core.helpers import CORE_SETTINGS, MONDAY_10, candidate, make_service
 from tests.core.mqtt_helpers import wait_until
 
 _empty = iter(range(1_000_000))
@@ -89,6 +94,53 @@ def test_cores_migrating_an_empty_database_at_the_same_moment_migrate_it_once(
             assert set(sa.inspect(connection).get_table_names()) >= set(metadata.tables)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_second_core_s_candidate_of_the_same_camera_track_waits_and_becomes_a_redetection(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Core A is storing a track's first candidate (its transaction paused before the
+    commit); core B's candidate of the same track waits for it, then finds A's case."""
+    url = fresh_postgres_db(postgres)
+    clock = FakeClock(MONDAY_10)
+    core_a = make_service(url, tmp_path / "evidence-a", clock)
+    core_b = make_service(url, tmp_path / "evidence-b", clock)
+    inside, release = threading.Event(), threading.Event()
+    unpaused = core_a.store.transaction
+
+    @contextlib.contextmanager
+    def paused() -> Iterator[Any]:
+        with unpaused() as tx:
+            yield tx
+            inside.set()
+            release.wait(30)
+
+    core_a.store.transaction = paused  # type: ignore[method-assign]
+    seen = {"kind": SourceKind.CAMERA, "source_id": "cam-1", "facts": {"track_id": 7}}
+    outcomes: dict[str, Any] = {}
+
+    def store(name: str, service: Any, n: int) -> None:
+        outcomes[name] = service.store_candidates([candidate(n, **seen)])
+
+    a = threading.Thread(target=store, args=("a", core_a, 1))
+    b = threading.Thread(target=store, args=("b", core_b, 2))
+    try:
+        a.start()
+        assert inside.wait(30)
+        b.start()
+        b.join(1.0)
+        assert b.is_alive(), "core B did not wait for core A's transaction on the same track"
+        release.set()
+        a.join(30)
+        b.join(30)
+        assert outcomes == {"a": [True], "b": [True]}
+        assert core_b.store.count_cases() == 1  # one object, one case
+        assert core_b.store.candidate_count() == 2
+    finally:
+        release.set()
+        core_a.store.close()
+        core_b.store.close()
 
 
 TOTAL = 10_000
