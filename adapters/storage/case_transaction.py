@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapters.storage import schema as t
@@ -26,7 +26,6 @@ from gateway.core.ports import Box, ConcurrentUpdate
 from gateway.core.workflow import OPEN_STATES, Case, CaseState, Step
 
 _OPEN = [str(s) for s in OPEN_STATES]
-_CASE_NUMBER_COUNTER = "case_number"
 
 # Statements built once: executing the same statement object reuses its compiled form.
 _bp = sa.bindparam
@@ -141,12 +140,20 @@ _OPEN_IN_BOXES_PG = _pg_cases_for_each(
 _NUMBERS_TAKEN = sa.select(t.cases.c.number).where(
     t.cases.c.number.in_(_bp("numbers", expanding=True))
 )
-_BUMP_COUNTER = (
-    sa.update(t.counters)
-    .where(t.counters.c.name == _bp("counter"))
-    .values(value=t.counters.c.value + _bp("count"))
-    .returning(t.counters.c.value)
-)
+
+
+def _bump_counter(insert: Any) -> Any:
+    """Add to a named counter, creating it at the first use (one statement, so two cores
+    starting a day's counter at once both succeed: the second adds to the first's row)."""
+    statement = insert(t.counters).values(name=_bp("counter"), value=_bp("count"))
+    return statement.on_conflict_do_update(
+        index_elements=[t.counters.c.name],
+        set_={"value": t.counters.c.value + statement.excluded.value},
+    ).returning(t.counters.c.value)
+
+
+_BUMP_COUNTER_PG = _bump_counter(postgresql.insert)
+_BUMP_COUNTER_SQLITE = _bump_counter(sqlite.insert)
 _CASE_BY_NUMBER = sa.select(t.cases).where(t.cases.c.number == _bp("number"))
 _EVIDENCE_STORED = sa.select(t.evidence.c.stored).where(t.evidence.c.sha256 == _bp("sha"))
 _EVIDENCE_MARK_STORED = (
@@ -261,14 +268,10 @@ class SqlCaseTransaction:
         taken.update(c.number for c in self._new_cases.values() if c.number in numbers)
         return taken
 
-    def reserve_numbers(self, count: int) -> int:
-        updated = self._c.execute(
-            _BUMP_COUNTER, {"counter": _CASE_NUMBER_COUNTER, "count": count}
-        ).first()
-        if updated is None:
-            self._c.execute(sa.insert(t.counters), [{"name": _CASE_NUMBER_COUNTER, "value": count}])
-            return 1
-        return int(updated[0]) - count + 1
+    def reserve_serials(self, counter: str, count: int) -> int:
+        bump = _BUMP_COUNTER_PG if self._postgres else _BUMP_COUNTER_SQLITE
+        (last,) = self._c.execute(bump, {"counter": counter, "count": count}).one()
+        return int(last) - count + 1
 
     def get_case(self, case_id: str, *, for_update: bool = False) -> Case | None:
         if case_id in self._new_cases:
