@@ -4,13 +4,13 @@
 # only what is missing; a new CA (ca.pem gone) re-makes everything it signed.
 #   CITYGW_MQTT_TLS_DIR     where to put them (default var/mqtt-tls)
 #   CITYGW_MQTT_CLIENTS     client names, space-separated: broker users, <daemon>-<instance>
-#                           (default: the demo's daemons)
+#                           (unset: the demo's daemons; empty: none)
 #   CITYGW_MQTT_SERVER_SAN  the broker's names (default IP:127.0.0.1,DNS:localhost)
 # The demo and the tests use these; a deployment may use its own CA (docs/deploy.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${CITYGW_MQTT_TLS_DIR:-var/mqtt-tls}
-CLIENTS=${CITYGW_MQTT_CLIENTS:-core-demo agi-demo video-demo demo-samples-demo}
+CLIENTS=${CITYGW_MQTT_CLIENTS-core-demo agi-demo video-demo demo-samples-demo}
 SAN=${CITYGW_MQTT_SERVER_SAN:-IP:127.0.0.1,DNS:localhost}
 DAYS=${CITYGW_MQTT_CERT_DAYS:-825}
 umask 077
@@ -59,5 +59,5 @@ extendedKeyUsage=clientAuth"
 done
 ((${#made[@]})) && echo "  client certificates: ${made[*]}"
 # the broker (run as the user who ran setup, or as mosquitto) reads the server key
-chmod 600 "$DIR"/*.key "$DIR"/clients/*.key
+find "$DIR" -name '*.key' -exec chmod 600 {} +
 echo "  MQTT TLS files in $DIR"

@@ -11,70 +11,13 @@ import pytest
 
 from adapters.mqtt import MqttConnection, ReceivedMessage
 from adapters.mqtt.broker import MosquittoBroker
+from adapters.mqtt.broker_security import make_certificates
 from gateway.config import Config, parse_config
-
-
-def make_certificates(folder: Path) -> dict[str, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1, with the openssl CLI."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca_cert = folder / "ca.key", folder / "ca.pem"
-    key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
-    ext = folder / "ext.cnf"
-    ext.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
-
-    def run(*args):
-        return subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=citygw test CA",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca_cert),
-    )
-    run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-    )
-    run(
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca_cert),
-        "-CAkey",
-        str(ca_key),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        str(ext),
-        "-out",
-        str(cert),
-    )
-    return {"ca": ca_cert, "cert": cert, "key": key}
 
 
 @pytest.fixture
 def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Path]]:
-    certs = make_certificates(tmp_path / "tls")
+    tls = make_certificates(tmp_path / "tls", [])  # setup's step: a CA and the broker's
     passwords = tmp_path / "passwd"
     subprocess.run(
         ["mosquitto_passwd", "-c", "-b", str(passwords), "gateway", "s3cret-pw"],
@@ -85,14 +28,14 @@ def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Path]]:
     broker = MosquittoBroker(
         tmp_path / "mosquitto",
         listener_options=[
-            f"cafile {certs['ca']}",
-            f"certfile {certs['cert']}",
-            f"keyfile {certs['key']}",
+            f"cafile {tls.ca}",
+            f"certfile {tls.server_cert}",
+            f"keyfile {tls.server_key}",
         ],
         password_file=passwords,
     )
     broker.start()
-    yield broker, certs["ca"]
+    yield broker, tls.ca
     broker.stop()
 
 
