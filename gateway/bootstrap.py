@@ -17,6 +17,7 @@ from adapters.mqtt import Availability, MqttConnection, Outbox, OutboxPublisher,
 from gateway import __version__, log_format
 from gateway.config import Config, outbox_path
 from gateway.contract import DaemonState, DaemonStatus, Receipt, Source, SourceKind, Topics
+from gateway.mqtt_acl import daemon_user
 from gateway.publishing import ContractPublisher
 
 #: allocations between young-generation collections once a daemon runs (CPython's is 700)
@@ -56,7 +57,7 @@ def topics(config: Config) -> Topics:
 
 
 def daemon_source(config: Config, daemon: str) -> Source:
-    return Source(kind=SourceKind.DAEMON, id=f"{daemon}-{config.instance}"[:64])
+    return Source(kind=SourceKind.DAEMON, id=daemon_user(daemon, config.instance))
 
 
 def availability(config: Config, daemon: str) -> Availability:
@@ -93,6 +94,15 @@ def mqtt_connection(
     persistent session unless ``clean_session`` (a member of a share group, see
     ``core.intake.share_group``)."""
     client_id = f"citygw-{daemon}-{config.instance}" + (f"-{role}" if role else "")
+    user = daemon_user(daemon, config.instance)
+    if config.mqtt.username is not None and config.mqtt.username != user:
+        logging.getLogger(__name__).warning(
+            "mqtt.username %s is not this daemon's broker user %s: a broker secured with "
+            "`citygw broker acl` grants this daemon's topics to %s only",
+            config.mqtt.username,
+            user,
+            user,
+        )
     return MqttConnection(
         config.mqtt,
         client_id,

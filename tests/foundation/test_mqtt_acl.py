@@ -147,3 +147,16 @@ def test_the_acl_file_has_one_block_per_user_and_no_rule_for_anonymous_clients()
     assert "topic write city/v1/candidates/camera/lawn-s" in blocks[2]
     assert "topic read city/v1/commands/video/lawn-s/verify" in blocks[2]
     assert blocks[3].strip().splitlines()[1:] == ["topic read city/v1/#"]
+
+
+def test_a_daemon_configured_with_another_broker_user_says_so_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gateway import bootstrap
+    from gateway.config import Config
+
+    for username, warned in (("video-edge-1", False), ("gateway", True)):
+        caplog.clear()
+        config = Config.model_validate({"instance": "edge-1", "mqtt": {"username": username}})
+        bootstrap.mqtt_connection(config, "video")
+        assert ("is not this daemon's broker user video-edge-1" in caplog.text) is warned
