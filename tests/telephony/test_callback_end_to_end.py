@@ -1,0 +1,154 @@
+"""`citygw agi` with callbacks on: a real Mosquitto, the real daemon, the fake Asterisk on
+both sides (a FastAGI caller, and an AMI server replaying the recorded Originates)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.asterisk.ami_fake import ScriptedAmiServer
+from adapters.asterisk.fake_asterisk import place_call
+from gateway.config import Config
+from gateway.contract import (
+    CandidateCase,
+    CaseEvent,
+    CaseFeedback,
+    Source,
+    SourceKind,
+    parse_message,
+)
+from tests.conftest import FIXTURES_DIR
+from tests.core.mqtt_helpers import wait_until
+from tests.foundation.test_mqtt_delivery import Collector
+from tests.telephony.conftest import placeholder_prompts
+from tests.telephony.test_agi_end_to_end import REPORT, RunningAgi
+
+AMI = FIXTURES_DIR / "asterisk-ami"
+
+
+class FakeAsteriskManager:
+    """`ScriptedAmiServer` on a loop of its own thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test.ami", daemon=True)
+        self.thread.start()
+        self.server = ScriptedAmiServer(AMI, behaviour=lambda n: ("answered", "3"))
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def manager() -> Iterator[FakeAsteriskManager]:
+    fake = FakeAsteriskManager()
+    yield fake
+    fake.close()
+
+
+def callbacks_agi(
+    make_config: Callable[..., Config], tmp_path: Path, port: int, secret: str
+) -> RunningAgi:
+    callbacks: dict[str, Any] = {
+        "enabled": True,
+        "ami": {"port": port, "secret": secret, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        "delay_after_close_s": 0,
+        "days": [1, 2, 3, 4, 5, 6, 7],
+        "hours": ["00:00-23:59"],
+    }
+    config = make_config(
+        telephony={
+            "listen_port": 0,
+            "sounds_dir": str(tmp_path / "sounds"),
+            "recordings_dir": str(tmp_path / "spool"),
+            "callbacks": callbacks,
+        }
+    )
+    placeholder_prompts(config.telephony)
+    return RunningAgi(config)
+
+
+def test_a_closed_hotline_case_calls_its_reporter_back_and_the_survey_reaches_the_core(
+    make_config: Callable[..., Config], tmp_path: Path, manager: FakeAsteriskManager
+) -> None:
+    agi = callbacks_agi(make_config, tmp_path, manager.server.port, "citygw-ami-secret")
+    core = Collector(make_config(), "citygw/v1/#", "core")
+    try:
+        place_call(REPORT, agi.options(), timeout_s=20)
+        wait_until(lambda: any("/candidates/" in m.topic for m in core.messages), 20, "report")
+        [report] = [
+            parse_message(m.payload, expect=CandidateCase)
+            for m in core.messages
+            if "/candidates/" in m.topic
+        ]
+        assert isinstance(report, CandidateCase) and report.case_number
+        assert report.reporter is not None and report.reporter.callback_number
+        closed = CaseEvent.create(
+            source=Source(kind=SourceKind.CORE, id="core"),
+            case_id="case-e2e",
+            case_number=report.case_number,
+            action="verify_pass",
+            from_state="reported",
+            to_state="closed",
+        )
+        for _ in range(2):  # a redelivery calls nobody twice
+            assert core.connection.publish_and_wait(
+                "citygw/v1/cases/case-e2e/events", closed.to_json()
+            )
+        wait_until(
+            lambda: any("/feedback/" in m.topic for m in core.messages), 20, "callback feedback"
+        )
+        [originate] = manager.server.originates
+        assert (
+            originate.get("Channel") == f"Local/{report.reporter.callback_number}@citygw-outbound"
+        )
+        [feedback] = [
+            parse_message(m.payload, expect=CaseFeedback)
+            for m in core.messages
+            if "/feedback/" in m.topic
+        ]
+        assert isinstance(feedback, CaseFeedback)
+        assert feedback.case_number == report.case_number
+        assert feedback.satisfaction == "dissatisfied" and feedback.reopen_requested
+        records = [
+            parse_message(m.payload, expect=CandidateCase)
+            for m in core.messages
+            if "/candidates/" in m.topic
+        ]
+        assert any(
+            isinstance(r, CandidateCase) and r.facts.get("call_purpose") == "callback"
+            for r in records
+        )
+        assert agi.runtime is not None and agi.runtime.callbacks is not None
+        assert agi.runtime.callbacks.health()["callbacks"] == {"done": 1, "done:answered": 1}
+    finally:
+        core.close()
+        agi.close()
+
+
+def test_a_refused_ami_login_leaves_the_ivr_answering_and_callbacks_paused(
+    make_config: Callable[..., Config], tmp_path: Path, manager: FakeAsteriskManager
+) -> None:
+    agi = callbacks_agi(make_config, tmp_path, manager.server.port, "not-the-secret")
+    core = Collector(make_config(), "citygw/v1/candidates/#", "core")
+    try:
+        wait_until(lambda: manager.server.refused_logins >= 1, 10, "a refused login")
+        result = place_call(REPORT, agi.options(), timeout_s=20)
+        assert result.variables["CITYGW_CASE_NUMBER"]
+        assert len(core.wait_for(1)) == 1
+        assert agi.runtime is not None and agi.runtime.callbacks is not None
+        health = agi.runtime.callbacks.health()
+        assert health["state"] == "paused" and "Authentication failed" in health["reason"]
+        assert "callbacks paused" in agi.runtime.callbacks.describe()
+    finally:
+        core.close()
+        agi.close()
+    assert agi.error is None
