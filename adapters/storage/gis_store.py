@@ -2,7 +2,7 @@
 
 Tables ``gis_grids``, ``gis_areas``, ``gis_components`` (see `adapters.storage.schema`).
 Geometry is WKB plus its bounding box; viewport queries go through the dialect's spatial
-index: SQLite's R*Tree tables (``gis_*_rtree``, kept by triggers), PostGIS's GiST index on
+index: SQLite's R*Tree tables (``gis_*_rtree``, refilled in each replace's transaction), PostGIS's GiST index on
 the generated ``geom`` column. Each ``replace_*`` is one transaction: an import that
 fails anywhere leaves the tables as they were.
 """
@@ -74,7 +74,10 @@ class SqlBaseData:
             )
             c.execute(t.gis_areas.delete().where(t.gis_areas.c.derived.is_(True)))
             _insert(c, t.gis_areas, [_area_row(a) for a in derived if a.code not in given])
-            return _place_components(c, locate)
+            outside = _place_components(c, locate)
+            self._refill_rtree(c, t.gis_grids)
+            self._refill_rtree(c, t.gis_areas)
+            return outside
 
     def replace_areas(self, areas: Sequence[AreaFeature]) -> None:
         codes = [a.code for a in areas]
@@ -85,13 +88,29 @@ class SqlBaseData:
                     t.gis_areas.delete().where(t.gis_areas.c.code.in_(codes[start : start + 500]))
                 )
             _insert(c, t.gis_areas, [_area_row(a) for a in areas])
+            self._refill_rtree(c, t.gis_areas)
 
     def replace_components(self, components: Sequence[ComponentFeature]) -> None:
         with self._write() as c:
             c.execute(t.gis_components.delete())
-            for start in range(0, len(components), _CHUNK):
-                chunk = components[start : start + _CHUNK]
+            ordered = sorted(components, key=lambda x: x.id)  # the unique index grows at its end
+            for start in range(0, len(ordered), _CHUNK):
+                chunk = ordered[start : start + _CHUNK]
                 _insert(c, t.gis_components, [_component_row(x) for x in chunk])
+            self._refill_rtree(c, t.gis_components)
+
+    def _refill_rtree(self, c: Connection, table: sa.Table) -> None:
+        """SQLite: the layer's R*Tree from its rows, in one statement (PostGIS keeps its
+        GiST index itself)."""
+        if self._postgres:
+            return
+        box = (
+            "lon, lon, lat, lat"
+            if table is t.gis_components
+            else "min_lon, max_lon, min_lat, max_lat"
+        )
+        c.exec_driver_sql(f"DELETE FROM {table.name}_rtree")
+        c.exec_driver_sql(f"INSERT INTO {table.name}_rtree SELECT id, {box} FROM {table.name}")
 
     # ------------------------------------------------------------------ reading
 

@@ -130,13 +130,17 @@ class Built(Generic[T]):
 MAX_TEXT = 100
 
 
+def _texts(properties: Mapping[str, Any], fields: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Each field's text (under the first of its names that has one), stripped; "" if none."""
+    return {name: _text(properties, aliases) for name, aliases in fields.items()}
+
+
 def _long_texts(
-    raw: RawFeature, code: str, fields: Mapping[str, tuple[str, ...]], problems: list[Problem]
+    raw: RawFeature, code: str, texts: Mapping[str, str], problems: list[Problem]
 ) -> bool:
     """Record a problem for each text field longer than the tables hold; True if none."""
     ok = True
-    for name, aliases in fields.items():
-        value = _text(raw.properties, aliases)
+    for name, value in texts.items():
         if len(value) > MAX_TEXT:
             problems.append(
                 Problem(
@@ -155,8 +159,10 @@ def _long_texts(
 def _text(properties: Mapping[str, Any], names: Iterable[str]) -> str:
     for name in names:
         value = properties.get(name)
-        if value is not None and str(value).strip():
-            return str(value).strip()
+        if value is not None:
+            text = value.strip() if isinstance(value, str) else str(value).strip()
+            if text:
+                return text
     return ""
 
 
@@ -255,7 +261,8 @@ def build_grids(
     seen: dict[str, int] = {}
     for raw in raws:
         props = raw.properties
-        code = _text(props, GRID_FIELDS["code"])
+        texts = _texts(props, GRID_FIELDS)
+        code = texts["code"]
         ok = True
         if not code:
             problems.append(Problem(ProblemKind.MISSING_FIELD, raw.number, "", "code", "no code"))
@@ -273,13 +280,13 @@ def build_grids(
             ok = False
         elif not _codes_seen(code, raw, seen, problems, "code"):
             ok = False
-        district = _text(props, GRID_FIELDS["district"])
+        district = texts["district"]
         if not district:
             problems.append(
                 Problem(ProblemKind.MISSING_FIELD, raw.number, code, "district", "no district")
             )
             ok = False
-        ok = _long_texts(raw, code, GRID_FIELDS, problems) and ok
+        ok = _long_texts(raw, code, texts, problems) and ok
         polygon = _polygon(raw, code, problems, crs)
         if not ok or polygon is None:
             continue
@@ -287,10 +294,10 @@ def build_grids(
             GridFeature(
                 code=code,
                 district=district,
-                street=_text(props, GRID_FIELDS["street"]),
-                community=_text(props, GRID_FIELDS["community"]),
+                street=texts["street"],
+                community=texts["community"],
                 geometry=polygon,
-                name=_text(props, GRID_FIELDS["name"]),
+                name=texts["name"],
             )
         )
         numbers.append(raw.number)
@@ -416,7 +423,8 @@ def build_areas(raws: Iterable[RawFeature], crs: InputCrs = InputCrs.WGS84) -> B
     seen: dict[str, int] = {}
     for raw in raws:
         props = raw.properties
-        code = _text(props, AREA_FIELDS["code"])
+        texts = _texts(props, AREA_FIELDS)
+        code = texts["code"]
         level = AreaLevel.of_code(code) if code.isdigit() else None
         ok = True
         if level is None:
@@ -432,14 +440,14 @@ def build_areas(raws: Iterable[RawFeature], crs: InputCrs = InputCrs.WGS84) -> B
             ok = False
         elif not _codes_seen(code, raw, seen, problems, "code"):
             ok = False
-        name = _text(props, AREA_FIELDS["name"])
+        name = texts["name"]
         if not name:
             problems.append(Problem(ProblemKind.MISSING_FIELD, raw.number, code, "name", "no name"))
             ok = False
-        ok = _long_texts(raw, code, AREA_FIELDS, problems) and ok
+        ok = _long_texts(raw, code, texts, problems) and ok
         polygon = _polygon(raw, code, problems, crs)
         if ok and polygon is not None and level is not None:
-            district = _text(props, AREA_FIELDS["district"])
+            district = texts["district"]
             areas.append(AreaFeature(code, level, name, district, polygon))
     if not areas and not problems:
         problems.append(Problem(ProblemKind.EMPTY_FILE, 0, "", "features", "no features"))
@@ -499,7 +507,8 @@ def build_components(
     states = {s.value: s for s in ComponentState} | {s.name.lower(): s for s in ComponentState}
     for raw in raws:
         props = raw.properties
-        ident = _text(props, COMPONENT_FIELDS["id"])
+        texts = _texts(props, COMPONENT_FIELDS)
+        ident = texts["id"]
         ok = True
         type_code = ""
         try:
@@ -522,7 +531,7 @@ def build_components(
             ok = False
         if ok and not _codes_seen(ident, raw, seen, problems, "id"):
             ok = False
-        state_text = _text(props, COMPONENT_FIELDS["state"]) or ComponentState.INTACT.value
+        state_text = texts["state"] or ComponentState.INTACT.value
         state = states.get(state_text)
         if state is None:
             problems.append(
@@ -536,14 +545,12 @@ def build_components(
                 )
             )
             ok = False
-        ok = _long_texts(raw, ident, COMPONENT_FIELDS, problems) and ok
+        ok = _long_texts(raw, ident, texts, problems) and ok
         point = _point(raw, ident, problems)
         if not ok or point is None or state is None:
             continue
-        name = _text(props, COMPONENT_FIELDS["name"]) or types[type_code].name
-        rows.append(
-            (raw.number, ident, type_code, name, _text(props, COMPONENT_FIELDS["owner"]), state)
-        )
+        name = texts["name"] or types[type_code].name
+        rows.append((raw.number, ident, type_code, name, texts["owner"], state))
         lons.append(point[0])
         lats.append(point[1])
     x, y = np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
