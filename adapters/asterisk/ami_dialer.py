@@ -69,6 +69,18 @@ class AmiCallbackDialer:
             watch.cause = frame.get("Cause")
             watch.hung_up.set()
 
+    async def _follow(self, watch: _Watch, limit_s: float) -> None:
+        """Until the call's Hangup, ``limit_s``, or the connection's end (events are lost
+        then: the survey key is what was seen so far)."""
+        deadline = asyncio.get_running_loop().time() + limit_s
+        while self._client.ready:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.hung_up.wait(), min(left, 0.5))
+                return
+
     async def dial(self, request: DialRequest) -> DialResult:
         config = self._config
         leg = f"{request.attempt_id}-1"
@@ -104,8 +116,7 @@ class AmiCallbackDialer:
             outcome = _OUTCOMES[originate_outcome(frame)]
             uniqueid = known_uniqueid(frame.uniqueid) or leg
             if outcome is DialOutcome.ANSWERED:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watch.hung_up.wait(), config.max_call_s)
+                await self._follow(watch, config.max_call_s)
             return DialResult(
                 outcome,
                 survey_key=watch.key,

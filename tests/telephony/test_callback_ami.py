@@ -19,7 +19,7 @@ from gateway.clock import FakeClock
 from gateway.contract import CaseEvent, Source, SourceKind
 from gateway.telephony.callback_daemon import CallbackRunner
 from gateway.telephony.callback_dnc import DoNotCall
-from gateway.telephony.callback_policy import CallbackResult
+from gateway.telephony.callback_policy import CallbackResult, DialOutcome, DialRequest
 from gateway.telephony.callback_service import CallbackService
 from gateway.telephony.callback_settings import CallbackConfig
 from gateway.telephony.callback_store import CallbackStore
@@ -255,3 +255,33 @@ def test_the_runner_keeps_going_when_nothing_listens_and_stops_cleanly(tmp_path:
         started = time.monotonic()
         runner.stop()
     assert time.monotonic() - started < 5
+
+
+def test_an_answered_call_whose_connection_drops_is_not_followed_to_max_call_s(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[Any, float]:
+        server = ScriptedAmiServer(AMI, behaviour=lambda n: ("answered", "1"), time_scale=1.0)
+        await server.start()
+        config = CallbackConfig.model_validate(
+            {"ami": {"port": server.port}, "max_call_s": 30, "ring_timeout_s": 30}
+        )
+        client = AmiClient("127.0.0.1", server.port, "citygw", SECRET, reconnect_min_s=5)
+        dialer = AmiCallbackDialer(client, config)
+        seen: list[str | None] = []
+        client.add_listener(lambda f: seen.append(f.event))
+        async with client:
+            assert await client.wait_ready(5)
+            request = DialRequest("cb-drop-1", "case-1", "0126010500001", "13800000001")
+            call = asyncio.create_task(dialer.dial(request))
+            await eventually(lambda: "OriginateResponse" in seen)
+            await server.drop_connections()  # before the Hangup, recorded ~2.9 s later
+            started = asyncio.get_running_loop().time()
+            result = await call
+            waited = asyncio.get_running_loop().time() - started
+        await server.close()
+        return result, waited
+
+    result, waited = run(scenario())
+    assert result.outcome is DialOutcome.ANSWERED and result.survey_key is None
+    assert waited < 2.0
