@@ -33,6 +33,7 @@ from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
+from adapters.storage.gis_store import SqlBaseData
 from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -43,7 +44,7 @@ from gateway.core.auth import Authenticator
 from gateway.core.cameras import CameraStatusConsumer
 from gateway.core.codes import load_event_names
 from gateway.core.core_metrics import CountingDeadLetters
-from gateway.core.dispatch import ResponsibilityTable
+from gateway.core.dispatch import ResponsibilityTable, known_grids
 from gateway.core.feedback import FeedbackConsumer
 from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
@@ -52,6 +53,7 @@ from gateway.core.ptz import PtzCommands
 from gateway.core.service import CaseService
 from gateway.core.verification_consumer import CameraCheckParts
 from gateway.core.workflow import Case, Workflow
+from gateway.gis.index import GridIndex
 from gateway.ingest import CandidateIngest
 from gateway.observability import NO_METRICS, Metrics
 from gateway.publishing import ContractPublisher
@@ -101,6 +103,9 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
         working_calendar(core.calendar, clock.now().date()),
         core.time_limits,
     )
+    # the imported unit grids (`citygw gis import grids`): points are located in them
+    grids = GridIndex(SqlBaseData.for_store(store).grids())
+    log.info("%d imported unit grids for locating points", len(grids))
     service = CaseService(
         store,
         evidence,
@@ -110,6 +115,7 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
         Source(kind=SourceKind.CORE, id=f"core-{config.instance}"[:64]),
         duplicates=core.duplicates,
         number_prefix=core.case_number_prefix,
+        grids=grids if len(grids) else None,
     )
     auth = Authenticator(
         SqlUsers.for_store(store),
@@ -252,6 +258,7 @@ def build_core(
             live,
             call_records=SqlCallRecords.for_store(service.store),
             dead_letters=dead_letters,
+            grids=known_grids(config.core, service.grids.grids if service.grids else ()),
             intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
             ptz=ptz,

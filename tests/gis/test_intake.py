@@ -111,3 +111,31 @@ def test_imported_grids_are_known_grids(demo_grids: list[GridFeature]) -> None:
     assert grids["32070600100101"].street == "海州街道"
     assert grids["32070600100101"].community == "鼓楼社区"
     assert "11010100100101" in grids  # the configured table stays
+
+
+def test_the_core_locates_points_in_the_grids_imported_into_its_database(
+    tmp_path: Path, demo_grids: list[GridFeature]
+) -> None:
+    from adapters.storage.database import migrate, open_engine
+    from adapters.storage.gis_store import SqlBaseData
+    from gateway.config import load_config
+    from gateway.core.daemon import build_service
+    from gateway.gis.validation import derive_areas
+
+    url = f"sqlite:///{tmp_path / 'core.sqlite3'}"
+    engine = open_engine(url)
+    migrate(engine)
+    SqlBaseData(engine).replace_grids(demo_grids, derive_areas(demo_grids), GridIndex([]).locate)
+    engine.dispose()
+    config_file = tmp_path / "citygw.yaml"
+    config_file.write_text(f"state_dir: {tmp_path / 'state'}\ncore:\n  database_url: {url}\n")
+    service, _auth = build_service(load_config(config_file))
+    try:
+        assert service.grids is not None and len(service.grids) == 400
+        lon, lat = _centre(demo_grids[42])
+        report = candidate(5, location=Location(lat=lat, lon=lon))
+        service.store_candidates([report])
+        case = service.store.get_case(case_id_for(report.id))
+        assert case is not None and case.grid_code == demo_grids[42].code
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
