@@ -106,7 +106,20 @@ class CaseOut(_Out):
     version: int
 
 
+class CaseScoreOut(_Out):
+    """综合评价 of a closed case from its history (gateway/core/case_evaluation.py)."""
+
+    score: float | None = Field(description="0-100; null when no part applies")
+    grade: Literal["excellent", "good", "fair", "poor"] | None
+    parts: dict[str, float] = Field(description="on_time, rework, delays, satisfaction: 0-1")
+    on_time: bool | None
+    rework: int
+    delays: int
+    satisfaction: str | None
+
+
 class CaseDetailOut(CaseOut):
+    case_score: CaseScoreOut | None = None
     allowed_actions: list[str]
     candidate_ids: list[str]
     evidence: list[EvidenceOut]

@@ -18,7 +18,10 @@ from typing import Any
 
 from gateway.core.api_base import ApiContext, ApiError
 from gateway.core.ports import CaseDetail, CaseFilter, CaseScope
-from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
+from gateway.core.workflow import STATE_LABELS, Actor, Case, CaseState, Role
+
+#: states in which a case has a 综合评价 to show (computed from its history each time)
+SCORED_STATES = frozenset({CaseState.CLOSED, CaseState.EVALUATED, CaseState.REOPEN_REQUESTED})
 
 #: the roles that call reporters back and see their numbers whole
 CALLBACK_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
@@ -175,4 +178,8 @@ def detail_out(ctx: ApiContext, case: Case | CaseDetail, actor: Actor) -> dict[s
         }
         for e in found.evidence
     ]
+    out["case_score"] = None
+    if case.state in SCORED_STATES:
+        steps = [s.step for s in ctx.service.store.steps(case.id)]
+        out["case_score"] = ctx.service.score(case, steps).as_facts()
     return out

@@ -115,6 +115,7 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
         Source(kind=SourceKind.CORE, id=f"core-{config.instance}"[:64]),
         duplicates=core.duplicates,
         number_prefix=core.case_number_prefix,
+        case_score=core.case_score,
         grids=grids if len(grids) else None,
     )
     auth = Authenticator(

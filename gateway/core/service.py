@@ -30,6 +30,7 @@ from gateway.contract import (
     Topics,
     stable_message_id,
 )
+from gateway.core.case_evaluation import CaseScore, evaluate_case
 from gateway.core.intake import (
     DETECTION_FACTS,
     bounding_box,
@@ -46,7 +47,7 @@ from gateway.core.ports import (
     ConcurrentUpdate,
     EvidenceBytes,
 )
-from gateway.core.settings import DuplicateConfig
+from gateway.core.settings import CaseScoreWeights, DuplicateConfig
 from gateway.core.workflow import (
     SYSTEM_ACTOR,
     Action,
@@ -54,6 +55,7 @@ from gateway.core.workflow import (
     Case,
     CaseState,
     Command,
+    Step,
     Transition,
     TransitionRefused,
     Workflow,
@@ -134,6 +136,7 @@ class CaseService:
         duplicates: DuplicateConfig,
         number_prefix: str = CORE_ISSUER,
         grids: GridIndex | None = None,
+        case_score: CaseScoreWeights | None = None,
     ) -> None:
         self.store = store
         self.evidence = evidence
@@ -145,6 +148,8 @@ class CaseService:
         self.number_prefix = number_prefix
         #: the imported unit grids: a candidate with a point and no grid is located in them
         self.grids = grids
+        #: weights of a case's 综合评价 (`gateway.core.case_evaluation`)
+        self.case_score = case_score or CaseScoreWeights()
         self.committed = CommitSignal()
         self.on_intake: NewCaseListener | None = None
         self.on_transition: TransitionHook | None = None
@@ -311,9 +316,15 @@ class CaseService:
     ) -> Transition:
         """Apply one command; raises CaseNotFound, TransitionRefused or ConcurrentUpdate."""
         for attempt in range(attempts):
+            # the steps so far, for a 综合评价 (read before: the transaction only writes)
+            history = (
+                [s.step for s in self.store.steps(case_id)]
+                if command.action in _MAY_EVALUATE
+                else None
+            )
             try:
                 with self.store.transaction() as tx:
-                    result = self._transition_in(tx, case_id, command, actor)
+                    result = self._transition_in(tx, case_id, command, actor, history)
                 self.committed.set()
                 return result
             except ConcurrentUpdate:
@@ -321,8 +332,17 @@ class CaseService:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def score(self, case: Case, steps: Sequence[Step]) -> CaseScore:
+        """The case's 综合评价 from its history (on time, rework, delays, satisfaction)."""
+        return evaluate_case(case, steps, self.case_score)
+
     def _transition_in(
-        self, tx: CaseTransaction, case_id: str, command: Command, actor: Actor
+        self,
+        tx: CaseTransaction,
+        case_id: str,
+        command: Command,
+        actor: Actor,
+        history: list[Step] | None = None,
     ) -> Transition:
         case = tx.get_case(case_id, for_update=True)
         if case is None:
@@ -339,6 +359,11 @@ class CaseService:
                 command, facts={**command.facts, **_rejection_facts(case, command)}
             )
         result = self.workflow.apply(case, command, actor, self.clock.now())
+        if result.case.state is CaseState.EVALUATED and history is not None:
+            # 综合评价 is computed, kept with its step (the opinion stays a note beside it)
+            score = self.score(result.case, [*history, result.step])
+            facts = {**result.step.facts, "case_score": score.as_facts()}
+            result = Transition(result.case, dataclasses.replace(result.step, facts=facts))
         tx.update_case(result.case, expected_version=case.version)
         self._record(tx, result)
         if self.on_transition is not None:  # e.g. a camera check asked for with a report
@@ -512,6 +537,10 @@ def _numbers_needed(candidates: Sequence[CandidateCase], known: set[str], index:
         else:
             asked.add(number)
     return needed
+
+
+#: the actions that may end in 综合评价 (evaluated)
+_MAY_EVALUATE = frozenset({Action.EVALUATE, Action.FEEDBACK, Action.KEEP_CLOSED})
 
 
 def _event_id(case: Case, action: str, discriminator: str) -> str:

@@ -223,6 +223,14 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     do(lead, "evaluate", "处置及时")
     wait_state(lead, "综合评价")
     assert core.case(case_a.id).state is CaseState.EVALUATED
+    # 综合评价 computed from the history: one rework (核查不通过) halves its part
+    score = lead.locator("#case-score")
+    score.wait_for()
+    assert score.locator("tr[data-part='rework'] td").first.inner_text() == "50 分"
+    assert score.locator("tr[data-part='rework'] td").last.inner_text() == "1 次"
+    assert "得分" in score.inner_text() and "等级" in score.inner_text()
+    step = core.steps(case_a.id)[-1]
+    assert step.action is Action.EVALUATE and step.facts["case_score"]["rework"] == 1
 
     lead.click('#nav a[data-view="evaluation"]')
     row = lead.locator('#metrics-table tr[data-group="city-management"]')

@@ -91,6 +91,7 @@ def make_service(db_url: str, evidence_dir: Any, clock: Any, config: CoreConfig 
         Source(kind=SourceKind.CORE, id="core-test"),
         duplicates=config.duplicates,
         number_prefix=config.case_number_prefix,
+        case_score=config.case_score,
     )
 
 

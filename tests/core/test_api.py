@@ -217,6 +217,9 @@ def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) ->
     go(api, "operator", case["id"], "close")
     done = go(api, "operator", case["id"], "evaluate")
     assert done["case"]["state"] == "evaluated"
+    page = api.client.get(f"/api/v1/cases/{case['id']}", headers=api.headers("shift_lead"))
+    assert page.json()["case_score"]["grade"] in ("excellent", "good", "fair", "poor")
+    assert set(page.json()["case_score"]["parts"]) >= {"on_time", "rework", "delays"}
     steps = api.client.get(
         f"/api/v1/cases/{case['id']}/steps", headers=api.headers("shift_lead")
     ).json()

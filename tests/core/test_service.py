@@ -487,6 +487,43 @@ def test_a_dissatisfied_survey_asks_for_a_reopen(service: CaseService) -> None:
     assert service.feedback(unknown) is None
 
 
+def test_the_evaluation_step_carries_the_score_computed_from_the_history(
+    service: CaseService, clock: FakeClock
+) -> None:
+    case_id = _through_dispatch(service)
+    service.transition(case_id, Command(Action.REPORT), SANITATION)
+    service.transition(case_id, Command(Action.VERIFY_FAIL, opinion="还有垃圾"), INSPECTOR)
+    service.transition(case_id, Command(Action.REPORT), SANITATION)
+    service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    service.transition(case_id, Command(Action.CLOSE), OPERATOR)
+    done = service.transition(case_id, Command(Action.EVALUATE, opinion="及时"), OPERATOR)
+    score = done.step.facts["case_score"]
+    assert (score["on_time"], score["rework"], score["satisfaction"]) == (True, 1, None)
+    assert score["parts"] == {"on_time": 1.0, "rework": 0.5, "delays": 1.0}
+    assert score["score"] == round(100 * (0.4 + 0.125 + 0.1) / 0.75, 1)
+    logged = service.store.steps(case_id)[-1].step
+    assert logged.facts["case_score"] == score and logged.opinion == "及时"
+
+
+def test_a_survey_answer_that_evaluates_the_case_scores_it_with_the_answer(
+    service: CaseService,
+) -> None:
+    case_id = _through_dispatch(service)
+    service.transition(case_id, Command(Action.REPORT), SANITATION)
+    service.transition(case_id, Command(Action.VERIFY_PASS), INSPECTOR)
+    service.transition(case_id, Command(Action.CLOSE), OPERATOR)
+    number = service.store.get_case(case_id).number  # type: ignore[union-attr]
+    answer = CaseFeedback.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        case_number=number,
+        satisfaction="satisfied",
+    )
+    result = service.feedback(answer)
+    assert result is not None and result.case.state is CaseState.EVALUATED
+    assert result.step.facts["case_score"]["parts"]["satisfaction"] == 1.0
+    assert result.step.facts["case_score"]["grade"] == "excellent"
+
+
 def test_an_overdue_case_is_published_once(service: CaseService, clock: FakeClock) -> None:
     case_id = _through_dispatch(service)
     assert service.publish_overdue() == []

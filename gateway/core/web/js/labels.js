@@ -69,6 +69,22 @@ export const SEEN_AGAIN = {
   step: '发现于 {at}（{source}）',
 };
 
+// 综合评价 of a closed case, computed by the core from its history (views/case.js)
+export const CASE_SCORE = {
+  title: '综合评价',
+  score: '得分',
+  grade: '等级',
+  grades: { excellent: '优', good: '良', fair: '中', poor: '差' },
+  parts: { on_time: '按期结案', rework: '返工', delays: '延时、回退、挂账', satisfaction: '市民满意度' },
+  detail: {
+    on_time: { true: '按期', false: '超期' },
+    rework: '{n} 次',
+    delays: '{n} 次',
+  },
+  note: '由系统根据办理过程自动计算：按期结案、返工次数、延时回退挂账次数、市民回访满意度（有回访时）。',
+  none: '暂无可评价的内容',
+};
+
 export const PENDING = { extension: '延时', return: '回退', suspension: '挂账', void: '作废' };
 
 export const LIGHTS = { green: '绿灯', yellow: '黄灯', red: '红灯' };

@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
+import { ACTIONS, CASE_SCORE, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -32,6 +32,25 @@ function sourceText(source) {
 function seenText(template, s, extra = {}) {
   const values = { at: fmtTime((s.facts && s.facts.seen_at) || s.at, { seconds: true }), source: sourceText(s.facts && s.facts.source), ...extra };
   return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+}
+
+// 综合评价: the core's score of a closed case, with the part each input gave (0-100 each)
+function renderScore(score) {
+  if (!score) return null;
+  const D = CASE_SCORE.detail;
+  const detail = {
+    on_time: score.on_time === null ? '' : D.on_time[String(score.on_time)],
+    rework: D.rework.replace('{n}', score.rework),
+    delays: D.delays.replace('{n}', score.delays),
+    satisfaction: score.satisfaction ? SATISFACTION[score.satisfaction] || '' : '',
+  };
+  const head = score.score === null
+    ? h('p', { class: 'muted' }, CASE_SCORE.none)
+    : h('p', { class: 'score' }, `${CASE_SCORE.score} ${score.score.toFixed(1)} · ${CASE_SCORE.grade} ${CASE_SCORE.grades[score.grade] || ''}`);
+  const rows = Object.entries(score.parts).map(([part, value]) =>
+    h('tr', { dataset: { part } }, h('th', {}, CASE_SCORE.parts[part] || part), h('td', {}, `${Math.round(value * 100)} 分`), h('td', {}, detail[part] || '')),
+  );
+  return h('section', { id: 'case-score' }, h('h3', {}, CASE_SCORE.title), head, rows.length ? h('table', { class: 'facts' }, rows) : null, h('p', { class: 'hint' }, CASE_SCORE.note));
 }
 
 function fieldsFor(action, c, ctx) {
@@ -158,6 +177,7 @@ export async function render(main, ctx, caseId) {
         { class: 'case-side' },
         c.title ? h('p', {}, c.title) : null,
         summary,
+        renderScore(c.case_score),
         renderFacts(c),
         h('h3', {}, '证据'),
         renderEvidence(withoutCheckSnapshots(c)),
