@@ -104,6 +104,7 @@ class AmiClient:
         self._state_listeners: list[Callable[[AmiState], None]] = []
         self._pending: dict[str, asyncio.Future[AmiFrame]] = {}
         self._originates: dict[str, asyncio.Future[AmiFrame]] = {}
+        self._lists: dict[str, tuple[list[AmiFrame], asyncio.Future[AmiFrame]]] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"citygw-{os.getpid()}-{id(self) & 0xFFFF:x}"
         self._writer: asyncio.StreamWriter | None = None
@@ -226,6 +227,26 @@ class AmiClient:
                 raise AmiDisconnected("Originate", exc.message, queued=True) from None
         finally:
             self._originates.pop(aid, None)
+
+    async def action_list(
+        self,
+        action: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> list[AmiFrame]:
+        """A list action (``EventList: start``): the events with its ActionID, up to the one
+        saying ``EventList: Complete`` (that one left out)."""
+        aid = self.next_action_id()
+        done: asyncio.Future[AmiFrame] = asyncio.get_running_loop().create_future()
+        items: list[AmiFrame] = []
+        self._lists[aid] = (items, done)
+        try:
+            await self.action(action, fields, action_id=aid, timeout_s=timeout_s)
+            await self._wait(done, action, timeout_s or self.action_timeout_s)
+            return items
+        finally:
+            self._lists.pop(aid, None)
 
     async def _wait(
         self, future: asyncio.Future[AmiFrame], action: str, timeout_s: float
@@ -370,6 +391,13 @@ class AmiClient:
             future = self._originates.get(aid)
             if future is not None and not future.done():
                 future.set_result(frame)
+        elif aid and aid in self._lists:
+            items, done = self._lists[aid]
+            if frame.get("EventList") == "Complete":
+                if not done.done():
+                    done.set_result(frame)
+            else:
+                items.append(frame)
         for listener in list(self._listeners):
             try:
                 listener(frame)
@@ -384,7 +412,8 @@ class AmiClient:
         self._fail_waiting(reason)
 
     def _fail_waiting(self, reason: str) -> None:
-        for futures in (self._pending, self._originates):
-            for future in futures.values():
-                if not future.done():
-                    future.set_exception(AmiDisconnected("request", reason))
+        waiting = [*self._pending.values(), *self._originates.values()]
+        waiting += [done for _, done in self._lists.values()]
+        for future in waiting:
+            if not future.done():
+                future.set_exception(AmiDisconnected("request", reason))

@@ -21,6 +21,7 @@ from typing import Any
 from adapters.asterisk.ami_client import AmiClient
 from adapters.asterisk.ami_dialer import AmiCallbackDialer
 from adapters.asterisk.ami_protocol import AmiFrame
+from adapters.asterisk.ami_queues import QueuePoller
 from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
@@ -91,6 +92,7 @@ class CallbackRunner:
             clock=clock,
         )
         self.client.add_listener(self._on_event)
+        self.queues = QueuePoller(self.client, config.queues, interval_s=config.queue_poll_s)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -133,7 +135,9 @@ class CallbackRunner:
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
             try:
-                async with self.client:
+                async with self.client, asyncio.TaskGroup() as group:
+                    if self.config.queues:
+                        group.create_task(self.queues.run(), name="agi.ami.queues")
                     await self.service.run()
             finally:
                 self.unhandled.cancel()
@@ -151,7 +155,11 @@ class CallbackRunner:
         return self.service.case_event(event)
 
     def health(self) -> dict[str, Any]:
-        return {**self.service.health(), "ami": self.client.state.value}
+        return {
+            **self.service.health(),
+            "ami": self.client.state.value,
+            "queue_figures": self.queues.snapshot(),
+        }
 
     def describe(self) -> str:
         health = self.health()

@@ -148,6 +148,15 @@ class CallbackConfig(_Section):
         ),
     )
 
+    queues: list[str] = Field(
+        default=["citygw-12319-agents"],
+        max_length=20,
+        description="agent queues whose figures (waiting, longest wait, answered, abandoned) are polled",
+    )
+    queue_poll_s: float = Field(
+        default=10.0, ge=1, le=600, description="how often the queue figures are asked for"
+    )
+
     @field_validator("channel")
     @classmethod
     def _has_number(cls, value: str) -> str:
