@@ -49,6 +49,7 @@ FIXED_PROMPTS: dict[str, str] = {
     "status-processing": "已派遣，正在处置。",
     "status-suspended": "已挂账，暂缓处理。",
     "status-reported": "已处理，等待核查。",
+    "status-verified": "已核查通过，等待结案。",
     "status-closed": "已结案。",
     "status-evaluated": "已结案并完成评价。",
     "status-reopen_requested": "已申请重新办理。",

@@ -88,7 +88,7 @@ def test_citygw_agi_refuses_to_start_naming_the_missing_prompt(tmp_path: Path) -
     runner = CliRunner()
     built = runner.invoke(cli, ["-c", str(config), "prompts", "build"])
     assert built.exit_code == 0, built.output
-    assert "[48/48]" in built.output and "citygw/welcome.wav built" in built.output
+    assert "[49/49]" in built.output and "citygw/welcome.wav built" in built.output
     (tmp_path / "zh" / "citygw" / "survey.wav").unlink()
     checked = runner.invoke(cli, ["-c", str(config), "prompts", "check"])
     assert checked.exit_code == 1 and "survey.wav" in checked.output
