@@ -66,7 +66,8 @@ class SqlBaseData:
     ) -> int:
         with self._write() as c:
             c.execute(t.gis_grids.delete())
-            _insert(c, t.gis_grids, [_grid_row(g) for g in grids])
+            wkbs = shapely.to_wkb([g.geometry for g in grids]) if grids else []
+            _insert(c, t.gis_grids, [_grid_row(g, w) for g, w in zip(grids, wkbs, strict=True)])
             given = set(c.execute(sa.select(t.gis_areas.c.code)).scalars()) - set(
                 c.execute(
                     sa.select(t.gis_areas.c.code).where(t.gis_areas.c.derived.is_(True))
@@ -206,11 +207,11 @@ def _bbox(geometry: Any) -> dict[str, float]:
     return {"min_lon": min_lon, "min_lat": min_lat, "max_lon": max_lon, "max_lat": max_lat}
 
 
-def _grid_row(g: GridFeature) -> dict[str, Any]:
+def _grid_row(g: GridFeature, wkb: bytes) -> dict[str, Any]:
     return {
         "code": g.code, "name": g.name, "district": g.district, "street": g.street,
         "community": g.community, "area_m2": g.area_m2,
-        "wkb": shapely.to_wkb(g.geometry), **_bbox(g.geometry),
+        "wkb": wkb, **_bbox(g.geometry),
     }  # fmt: skip
 
 

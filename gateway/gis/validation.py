@@ -320,8 +320,9 @@ def _check_together(
 ) -> list[GridFeature]:
     """Areas (m²), overlaps and gaps, measured in the zone of the data."""
     geometries = np.array([g.geometry for g in grids], dtype=object)
-    centre = shapely.centroid(shapely.union_all(shapely.envelope(geometries)))
-    metres = to_metres(geometries, projected_epsg(centre.x))
+    bounds = shapely.bounds(geometries)
+    centre_lon = (float(bounds[:, 0].min()) + float(bounds[:, 2].max())) / 2
+    metres = to_metres(geometries, projected_epsg(centre_lon))
     areas = shapely.area(metres)
     low, high = (
         NOMINAL_GRID_AREA_M2 / AREA_WARNING_FACTOR,
