@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.storage import schema as t
 from adapters.storage.bulk_insert import insert_many
+from gateway.gis.addresses import Address
 from gateway.gis.features import (
     AreaFeature,
     AreaLevel,
@@ -107,11 +108,19 @@ class SqlBaseData:
             return
         box = (
             "lon, lon, lat, lat"
-            if table is t.gis_components
+            if table is t.gis_components or table is t.gis_addresses
             else "min_lon, max_lon, min_lat, max_lat"
         )
         c.exec_driver_sql(f"DELETE FROM {table.name}_rtree")
         c.exec_driver_sql(f"INSERT INTO {table.name}_rtree SELECT id, {box} FROM {table.name}")
+
+    def replace_addresses(self, addresses: Sequence[Address]) -> None:
+        with self._write() as c:
+            c.execute(t.gis_addresses.delete())
+            for start in range(0, len(addresses), _CHUNK):
+                chunk = addresses[start : start + _CHUNK]
+                _insert(c, t.gis_addresses, [_address_row(a) for a in chunk])
+            self._refill_rtree(c, t.gis_addresses)
 
     # ------------------------------------------------------------------ reading
 
@@ -166,13 +175,26 @@ class SqlBaseData:
             for r in rows
         ]
 
+    def addresses(self) -> list[Address]:
+        """The whole gazetteer (what `gateway.gis.geocoder.Geocoder` is built on)."""
+        with self._read() as c:
+            return _addresses(
+                c.execute(sa.select(t.gis_addresses).order_by(t.gis_addresses.c.id)).all()
+            )
+
+    def addresses_in_bbox(self, bbox: BBox, limit: int = 10_000) -> list[Address]:
+        table = t.gis_addresses
+        query = self._in_bbox(table, bbox).order_by(table.c.id).limit(limit)
+        with self._read() as c:
+            return _addresses(c.execute(query).all())
+
     def counts(self) -> dict[str, int]:
         with self._read() as c:
             return {
                 table.name: int(
                     c.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
                 )
-                for table in (t.gis_grids, t.gis_areas, t.gis_components)
+                for table in (t.gis_grids, t.gis_areas, t.gis_components, t.gis_addresses)
             }
 
     def _in_bbox(self, table: sa.Table, bbox: BBox) -> sa.Select[Any]:
@@ -227,6 +249,30 @@ def _component_row(x: ComponentFeature) -> dict[str, Any]:
         "component_id": x.id, "type_code": x.type_code, "name": x.name, "owner": x.owner,
         "state": x.state.value, "lon": x.lon, "lat": x.lat, "grid_code": x.grid_code,
     }  # fmt: skip
+
+
+def _address_row(a: Address) -> dict[str, Any]:
+    return {
+        "district": a.district, "road": a.road, "number": a.number, "building": a.building,
+        "unit": a.unit, "text": a.text, "lon": a.lon, "lat": a.lat, "grid_code": a.grid_code,
+    }  # fmt: skip
+
+
+def _addresses(rows: Sequence[Any]) -> list[Address]:
+    return [
+        Address(
+            district=r.district,
+            road=r.road,
+            number=r.number,
+            lon=r.lon,
+            lat=r.lat,
+            building=r.building,
+            unit=r.unit,
+            grid_code=r.grid_code,
+            text=r.text,
+        )
+        for r in rows
+    ]
 
 
 def _grids(rows: Sequence[Any]) -> list[GridFeature]:

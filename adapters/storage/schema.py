@@ -244,8 +244,8 @@ dead_letters = sa.Table(
 
 # ---------------------------------------------------------------- base data (issue 17)
 # Geometry is stored as WKB (CGCS2000 lon/lat) with its bounding box on both databases.
-# Migration 0009 adds what each dialect indexes it with, outside this metadata (see
-# SPATIAL_EXTRAS): SQLite an R*Tree table per layer kept by triggers; PostgreSQL a PostGIS
+# Migrations 0009 and 0010 add what each dialect indexes it with, outside this metadata (see
+# SPATIAL_EXTRAS): SQLite an R*Tree table per layer refilled by the store; PostgreSQL a PostGIS
 # ``geom`` column generated from the WKB (or lon/lat) with a GiST index.
 
 
@@ -302,11 +302,36 @@ gis_components = sa.Table(
     sa.Column("grid_code", sa.String(14), index=True),  # None: outside every grid
 )
 
-#: per-dialect objects migration 0009 creates beside the tables above: the schema check
+#: per-dialect objects migrations 0009 and 0010 create beside the tables: the schema check
 #: (tests/core/test_migrations.py) leaves them out of its comparison
 SPATIAL_EXTRAS: dict[str, frozenset[str]] = {
-    "table_prefixes": frozenset({"gis_grids_rtree", "gis_areas_rtree", "gis_components_rtree"}),
+    "table_prefixes": frozenset(
+        {"gis_grids_rtree", "gis_areas_rtree", "gis_components_rtree", "gis_addresses_rtree"}
+    ),
     "tables": frozenset({"spatial_ref_sys"}),  # PostGIS's own
     "columns": frozenset({"geom"}),
-    "indexes": frozenset({"ix_gis_grids_geom", "ix_gis_areas_geom", "ix_gis_components_geom"}),
+    "indexes": frozenset(
+        {
+            "ix_gis_grids_geom",
+            "ix_gis_areas_geom",
+            "ix_gis_components_geom",
+            "ix_gis_addresses_geom",
+        }
+    ),
 }
+
+#: door-plate addresses (门牌地址), the geocoder's gazetteer (`gateway.gis.addresses.Address`)
+gis_addresses = sa.Table(
+    "gis_addresses",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("district", sa.String(100), nullable=False),
+    sa.Column("road", sa.String(100), nullable=False, index=True),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("building", sa.String(32), nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("text", sa.String(300), nullable=False),
+    sa.Column("lon", sa.Float(), nullable=False),
+    sa.Column("lat", sa.Float(), nullable=False),
+    sa.Column("grid_code", sa.String(14), index=True),
+)

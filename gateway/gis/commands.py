@@ -1,7 +1,7 @@
 """``citygw gis``: import base data, write the demo area, locate a point.
 
-- ``citygw gis import KIND FILE [--crs wgs84|gcj02]``: KIND grids, areas, components
-  (addresses: the geocoder's gazetteer, when it offers an import); all or nothing, every
+- ``citygw gis import KIND FILE [--crs wgs84|gcj02]``: KIND grids, areas, components,
+  addresses (the geocoder's gazetteer); all or nothing, every
   rejected feature printed with its reason; exit 1 when refused.
 - ``citygw gis demo-data OUT_DIR [--seed N]``: grids.geojson, components.geojson and
   addresses.csv for 2 km x 2 km of 海州区.
@@ -70,9 +70,6 @@ def register(cli: click.Group) -> None:
         from gateway.gis.crs import InputCrs
         from gateway.gis.importer import BaseDataImporter
 
-        if kind == "addresses":
-            click.echo(texts.MESSAGES["addresses_missing"], err=True)
-            sys.exit(2)
         try:
             raws = read_features(file)
         except UnreadableFile as exc:
@@ -86,6 +83,7 @@ def register(cli: click.Group) -> None:
             "grids": importer.import_grids,
             "areas": importer.import_areas,
             "components": importer.import_components,
+            "addresses": importer.import_addresses,
         }[kind]
         report = do(raws, InputCrs(crs))
         store.engine.dispose()

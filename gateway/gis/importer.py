@@ -4,6 +4,9 @@ One call per kind: grids (and the streets and communities dissolved from them), 
 management areas, components (placed in the stored grids). Any error refuses the file:
 the store is not touched and the report lists every problem; warnings are reported and
 the file is stored. Replacing the grids places the stored components again.
+
+Addresses (the geocoder's gazetteer) are built by `gateway.gis.addresses.address_from_row`
+and placed in the stored grids like components.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from gateway.gis.addresses import Address, AddressRowError, address_from_row
 from gateway.gis.codes import ComponentType
-from gateway.gis.crs import InputCrs
+from gateway.gis.crs import InputCrs, gcj02_to_wgs84
 from gateway.gis.features import FeatureKind, RawFeature
 from gateway.gis.index import GridIndex
 from gateway.gis.ports import BaseDataStore
 from gateway.gis.validation import (
     DEFAULT_TOLERANCE_M,
     Problem,
+    ProblemKind,
     Severity,
     build_areas,
     build_components,
@@ -93,3 +100,108 @@ class BaseDataImporter:
             self.store.replace_components(built.records)
             report.stored = len(built.records)
         return report
+
+    def import_addresses(
+        self, raws: Sequence[RawFeature], crs: InputCrs, index: GridIndex | None = None
+    ) -> ImportReport:
+        """Door-plate addresses: each row built by the geocoder's `address_from_row`, then
+        placed in its unit grid (a point outside every grid refuses the file)."""
+        index = index if index is not None else self.index()
+        problems: list[Problem] = []
+        rows: list[tuple[int, Address]] = []
+        for raw in raws:
+            feature = {"type": "Feature", "properties": raw.properties, "geometry": raw.geometry}
+            try:
+                rows.append((raw.number, address_from_row(feature, raw.number)))
+            except AddressRowError as exc:
+                problems.append(_address_problem(raw.number, exc))
+                continue
+            long = [
+                name
+                for name, limit in _ADDRESS_LIMITS.items()
+                if len(getattr(rows[-1][1], name)) > limit
+            ]
+            for name in long:
+                problems.append(
+                    Problem(
+                        ProblemKind.BAD_VALUE,
+                        raw.number,
+                        "",
+                        name,
+                        "too long",
+                        values={"value": getattr(rows[-1][1], name)[:20] + "…"},
+                    )
+                )
+            if long:
+                rows.pop()
+        report = ImportReport(FeatureKind.ADDRESSES, len(raws), 0, problems)
+        if not rows and not problems:
+            problems.append(Problem(ProblemKind.EMPTY_FILE, 0, "", "features", "no features"))
+        if len(index) == 0 and rows:
+            problems.append(Problem(ProblemKind.NO_GRIDS, 0, "", "geometry", "no unit grids"))
+        if not report.accepted:
+            return report
+        lons = np.array([a.lon for _n, a in rows], dtype=np.float64)
+        lats = np.array([a.lat for _n, a in rows], dtype=np.float64)
+        if crs is InputCrs.GCJ02:
+            lons, lats = gcj02_to_wgs84(lons, lats)
+        placed: list[Address] = []
+        for (number, address), lon, lat, grid in zip(
+            rows, lons.tolist(), lats.tolist(), index.locate(lons, lats).tolist(), strict=True
+        ):
+            if grid is None:
+                problems.append(
+                    Problem(
+                        ProblemKind.OUTSIDE_GRIDS,
+                        number,
+                        address.text,
+                        "geometry",
+                        "outside every unit grid",
+                        values={"lon": round(lon, 6), "lat": round(lat, 6)},
+                    )
+                )
+                continue
+            placed.append(
+                Address(
+                    district=address.district,
+                    road=address.road,
+                    number=address.number,
+                    lon=lon,
+                    lat=lat,
+                    building=address.building,
+                    unit=address.unit,
+                    grid_code=grid,
+                    text=address.text,
+                )
+            )
+        if report.accepted:
+            self.store.replace_addresses(placed)
+            report.stored = len(placed)
+        return report
+
+
+#: the longest text each address column holds (adapters.storage.schema.gis_addresses)
+_ADDRESS_LIMITS = {
+    "district": 100,
+    "road": 100,
+    "number": 32,
+    "building": 32,
+    "unit": 32,
+    "text": 300,
+}
+
+
+def _address_problem(number: int, exc: AddressRowError) -> Problem:
+    """The geocoder's row error as a problem of this import."""
+    field = exc.field.split(".")[0]
+    if exc.reason == "missing":
+        kind = (
+            ProblemKind.MISSING_GEOMETRY
+            if field in ("geometry", "lon", "lat")
+            else ProblemKind.MISSING_FIELD
+        )
+    elif exc.reason in ("out_of_range", "not_a_number"):
+        kind = ProblemKind.OUT_OF_RANGE
+    else:
+        kind = ProblemKind.BAD_VALUE
+    return Problem(kind, number, "", field, str(exc), values={"value": str(exc.value)[:40]})

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.gis.addresses import Address
 from gateway.gis.features import AreaFeature, AreaLevel, ComponentFeature, GridFeature
 
 #: (min_lon, min_lat, max_lon, max_lat) in stored lon/lat
@@ -45,5 +46,11 @@ class BaseDataStore(Protocol):
     def components_in_bbox(
         self, bbox: BBox, type_codes: Sequence[str] = (), limit: int = 10_000
     ) -> list[ComponentFeature]: ...
+
+    def replace_addresses(self, addresses: Sequence[Address]) -> None: ...
+
+    def addresses(self) -> list[Address]: ...
+
+    def addresses_in_bbox(self, bbox: BBox, limit: int = 10_000) -> list[Address]: ...
 
     def counts(self) -> dict[str, int]: ...

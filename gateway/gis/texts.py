@@ -19,6 +19,15 @@ FIELD_NAMES = {
     "state": "状态",
     "geometry": "几何",
     "features": "要素",
+    "owner": "主管部门",
+    "road": "道路",
+    "number": "门牌号",
+    "building": "楼栋",
+    "unit": "单元",
+    "text": "地址全文",
+    "lon": "经度",
+    "lat": "纬度",
+    "properties": "属性",
 }
 
 PROBLEMS: dict[ProblemKind, str] = {
@@ -53,8 +62,6 @@ MESSAGES = {
     "outside_area": "不在管理区域内：({lon}, {lat}) 不属于任何单元网格。",
     "no_grids": "尚未导入单元网格。",
     "demo_written": "演示数据已写入 {path}：网格 {grids} 个，部件 {components} 个，门牌地址 {addresses} 个。",
-    "addresses_missing": "门牌地址导入尚不可用（地理编码模块未提供导入功能）。",
-    "addresses_stored": "门牌地址导入完成：读取 {read} 个，保存 {stored} 个。",
 }
 
 

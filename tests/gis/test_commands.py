@@ -39,6 +39,9 @@ def test_demo_data_imports_and_locates(run, tmp_path: Path) -> None:  # type: ig
     components = run("import", "components", str(out / "components.geojson"))
     assert components.exit_code == 0, components.output
     assert "保存 4000 个" in components.output
+    addresses = run("import", "addresses", str(out / "addresses.csv"))
+    assert addresses.exit_code == 0, addresses.output
+    assert "门牌地址导入完成：读取 1592 个，保存 1592 个" in addresses.output
     first = json.loads((out / "grids.geojson").read_text())["features"][0]
     ring = first["geometry"]["coordinates"][0]
     lon = sum(p[0] for p in ring[:4]) / 4

@@ -36,7 +36,12 @@ def test_grids_import_with_their_streets_and_communities(
 ) -> None:
     report = importer.import_grids(raws(demo.grids), InputCrs.WGS84)
     assert report.accepted and (report.stored, report.derived_areas) == (400, 20)
-    assert store.counts() == {"gis_grids": 400, "gis_areas": 20, "gis_components": 0}
+    assert store.counts() == {
+        "gis_grids": 400,
+        "gis_areas": 20,
+        "gis_components": 0,
+        "gis_addresses": 0,
+    }
     grids = store.grids()
     assert grids[0].code == "32070600100101" and grids[0].street == "海州街道"
     assert 7_000 < grids[0].area_m2 < 13_000
@@ -146,3 +151,42 @@ def test_reimporting_grids_places_stored_components_again(
     outside = [c for c in everywhere if c.grid_code is None]
     assert len(outside) == report.components_outside
     assert store.counts()["gis_areas"] == 10  # 2 streets + 8 communities
+
+
+def test_addresses_import_placed_in_their_grids_or_not_at_all(
+    importer: BaseDataImporter, store: SqlBaseData, demo: DemoData
+) -> None:
+    addresses = [
+        RawFeature(i + 1, {k: v for k, v in row.items() if k not in ("lon", "lat")},
+                   {"type": "Point", "coordinates": [row["lon"], row["lat"]]})
+        for i, row in enumerate(demo.addresses)
+    ]  # fmt: skip
+    refused_early = importer.import_addresses(addresses[:5], InputCrs.WGS84)
+    assert [p.kind for p in refused_early.errors] == [ProblemKind.NO_GRIDS]
+    importer.import_grids(raws(demo.grids), InputCrs.WGS84)
+    report = importer.import_addresses(addresses, InputCrs.WGS84)
+    assert report.accepted and report.stored == len(demo.addresses)
+    stored = store.addresses()
+    assert stored[0].text == "海州区解放东路1号" and stored[0].grid_code is not None
+    index = importer.index()
+    assert [a.grid_code for a in stored] == index.locate(
+        [a.lon for a in stored], [a.lat for a in stored]
+    ).tolist()
+    bad = list(addresses)
+    bad[2] = RawFeature(3, {"district": "海州区", "road": "解放东路"}, bad[2].geometry)
+    bad[4] = RawFeature(5, bad[4].properties, {"type": "Point", "coordinates": [118.9, 34.6]})
+    refused = importer.import_addresses(bad, InputCrs.WGS84)
+    assert [(p.kind, p.feature, p.field) for p in refused.errors] == [
+        (ProblemKind.MISSING_FIELD, 3, "number"),
+    ]
+    bad[2] = addresses[2]
+    outside = importer.import_addresses(bad, InputCrs.WGS84)
+    assert [(p.kind, p.feature) for p in outside.errors] == [(ProblemKind.OUTSIDE_GRIDS, 5)]
+    assert store.counts()["gis_addresses"] == len(demo.addresses)
+    box = (
+        stored[0].lon - 0.0001,
+        stored[0].lat - 0.0001,
+        stored[0].lon + 0.0001,
+        stored[0].lat + 0.0001,
+    )
+    assert stored[0] in store.addresses_in_bbox(box)
