@@ -32,7 +32,7 @@ def as_candidate(firing: Firing) -> CandidateCase:
     return build_candidate(firing, frame, CAMERA, evidence, model="m", location={})
 
 
-def test_updates_of_parked_cars_are_recorded_on_each_car_s_one_case_with_their_snapshots(
+def test_updates_of_parked_cars_are_recorded_on_each_car_s_one_case_as_seen_again_marks(
     tmp_path: Path,
 ) -> None:
     scene = Scene(parking(min_dwell_s=60, update_every_s=60))
@@ -53,8 +53,13 @@ def test_updates_of_parked_cars_are_recorded_on_each_car_s_one_case_with_their_s
             assert sorted(service.store.candidate_ids(case.id)) == sorted(c.id for c in mine)
             steps = [s.step.action for s in service.store.steps(case.id)]
             assert steps == [Action.CREATE] + [Action.REDETECTED] * (len(mine) - 1)
+            # the first detection's snapshot is the case's evidence; each update is a mark
+            # (when, which camera), not another snapshot (issue 18 §3)
             snapshots = {link.sha256 for link in service.store.evidence_of(case.id)}
-            assert {c.evidence[0].sha256 for c in mine} <= snapshots
+            assert snapshots == {mine[0].evidence[0].sha256}
+            marks = [s.step for s in service.store.steps(case.id)][1:]
+            assert [m.facts["seen_at"] for m in marks] == [c.ts.isoformat() for c in mine[1:]]
+            assert {m.facts["source"] for m in marks} == {"camera/cam-1"}
     finally:
         service.store.close()  # type: ignore[attr-defined]
 
