@@ -63,7 +63,12 @@ def _geojson(path: Path) -> Iterator[RawFeature]:
         raise UnreadableFile(path, "not a GeoJSON FeatureCollection or Feature")
     if not isinstance(features, list):
         raise UnreadableFile(path, "its features are not a list")
-    for number, feature in enumerate(features, start=1):
+    del document
+    features.reverse()  # popped from the end: each feature's outer dict is freed as it goes
+    number = 0
+    while features:
+        feature = features.pop()
+        number += 1
         if not isinstance(feature, dict):
             yield RawFeature(number, {}, None)
             continue

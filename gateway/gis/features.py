@@ -27,7 +27,7 @@ class FeatureKind(enum.StrEnum):
     ADDRESSES = "addresses"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawFeature:
     """One feature as a file gave it: ``number`` is its 1-based place in the file."""
 
@@ -36,7 +36,7 @@ class RawFeature:
     geometry: Mapping[str, Any] | None  # GeoJSON geometry object (type, coordinates)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GridFeature:
     """A unit grid (单元网格): 14-digit code, the names of its place, its polygon."""
 
@@ -66,7 +66,7 @@ class AreaLevel(enum.StrEnum):
         return {9: cls.STREET, 12: cls.COMMUNITY}.get(len(code))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AreaFeature:
     """A management area: a street or a community, given or dissolved from its grids."""
 
@@ -88,7 +88,7 @@ class ComponentState(enum.StrEnum):
     ABANDONED = "废弃"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ComponentFeature:
     """A census component (部件): a manhole cover, a lamp post, ... at one point."""
 
