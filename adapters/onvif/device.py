@@ -193,10 +193,11 @@ class OnvifDevice:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def call(self, awaitable: Awaitable[T], what: str) -> T:
-        """Await one ONVIF call with the timeout; library errors become `OnvifError`."""
+    async def call(self, awaitable: Awaitable[T], what: str, *, extra_s: float = 0.0) -> T:
+        """Await one ONVIF call with the timeout (plus ``extra_s``: a long poll's own
+        wait); library errors become `OnvifError`."""
         try:
-            return await asyncio.wait_for(awaitable, self._timeout_s)
+            return await asyncio.wait_for(awaitable, self._timeout_s + extra_s)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:

@@ -207,6 +207,9 @@ class PullPointSubscriber:
                             {"Timeout": f"PT{int(self._pull_timeout_s)}S", "MessageLimit": 100}
                         ),
                         "PullMessages",
+                        # the device holds the pull up to its Timeout: the answer may come
+                        # that late, and a pull given up loses what the device took out
+                        extra_s=self._pull_timeout_s,
                     )
                     for notification in getattr(pulled, "NotificationMessage", None) or []:
                         event = event_from_notification(self.camera_id, notification)

@@ -28,6 +28,7 @@ from gateway.video.camera import CameraReader
 from gateway.video.camera_events import CameraEvent, CameraEventRules
 from gateway.video.event_episodes import FILE_NAME as EPISODES_FILE
 from gateway.video.event_episodes import EventEpisodes
+from gateway.video.event_handoff import EventHandOff
 from gateway.video.evidence import PacketRing
 from gateway.video.frame_sink import FrameSink
 from gateway.video.main_stream import MainStream, MainUrlResolver
@@ -153,6 +154,7 @@ class VideoGateway:
             episodes=EventEpisodes(config.state_dir / EPISODES_FILE),
             publish_state=self.contract.camera_event,
         )
+        self.camera_events = EventHandOff(self.rules.handle)
         self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
         self.state = GatewayState.NEW
 
@@ -355,7 +357,8 @@ class VideoGateway:
         pipeline.on_case_event_message(message)
 
     def _on_camera_event(self, event: CameraEvent) -> None:
-        self.rules.handle(event)
+        """On the ONVIF event loop: handed to the rules' own thread (disk writes there)."""
+        self.camera_events.put(event)
 
     def _on_event_health(self, camera_id: str, fault: str) -> None:
         """A camera's event subscription failed ("": works again): its status says so now."""
@@ -506,6 +509,7 @@ class VideoGateway:
             retry_max_s=30.0,
             on_health=self._on_event_health,
         )
+        self.camera_events.start()
         self.events.start()
 
     def apply(self, video: VideoConfig) -> None:
@@ -541,6 +545,7 @@ class VideoGateway:
         self.supervisor.stop()
         if self.events is not None:
             self.events.stop()
+        self.camera_events.stop()  # what was pulled is handled before the outbox closes
         if self.pipeline is not None:
             self.pipeline.stop()
         if self.live is not None:
@@ -565,7 +570,7 @@ class VideoGateway:
             return False  # its threads died: a restart brings analysis back
         if not self.ptz.alive:
             return False
-        return self.events is None or self.events.state == "running"
+        return self.events is None or (self.events.state == "running" and self.camera_events.alive)
 
     def describe(self) -> str:
         readers = self.supervisor.readers.values()
