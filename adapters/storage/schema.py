@@ -335,3 +335,19 @@ gis_addresses = sa.Table(
     sa.Column("lat", sa.Float(), nullable=False),
     sa.Column("grid_code", sa.String(14), index=True),
 )
+
+#: urgent cases handed to the emergency command centre (gateway/core/handoff.py): the
+#: durable queue of the webhook, one row per case, kept with its acknowledgement
+handoffs = sa.Table(
+    "emergency_handoffs",
+    metadata,
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("delivery_id", sa.String(100), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("queued_at", UtcDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+    sa.Column("next_attempt_at", UtcDateTime()),
+    sa.Column("acked_at", UtcDateTime()),
+    sa.Column("ack_ref", sa.String(200)),
+    sa.Column("last_error", sa.Text()),
+)

@@ -46,6 +46,7 @@ from gateway.core.codes import load_event_names
 from gateway.core.core_metrics import CountingDeadLetters
 from gateway.core.dispatch import ResponsibilityTable, known_grids
 from gateway.core.feedback import FeedbackConsumer
+from gateway.core.handoff import HandoffRelay
 from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
 from gateway.core.outgoing import EventRelay, OverdueWatch
@@ -144,6 +145,7 @@ class CoreDaemon:
     camera_checks: CameraCheckParts | None = None
     metrics: Metrics = NO_METRICS
     metrics_listener: MetricsListener | None = None
+    handoff: HandoffRelay | None = None  # urgent cases to the emergency command centre
 
     def start(self) -> None:
         if self.metrics_listener is not None:
@@ -151,6 +153,8 @@ class CoreDaemon:
         self.publisher.start()
         self.relay.start()
         self.overdue.start()
+        if self.handoff is not None:
+            self.handoff.start()
         self.ingest.start()
         self.feedback.start()
         if self.camera_checks is not None:
@@ -173,6 +177,8 @@ class CoreDaemon:
         if self.camera_checks is not None:
             self.camera_checks.stop()
         self.overdue.stop()
+        if self.handoff is not None:
+            self.handoff.stop()
         self.relay.stop()
         self.publisher.stop()
         self.publisher.outbox.close()
@@ -291,6 +297,28 @@ def build_core(
         checks,
         metrics,
         bootstrap_metrics.listener(config, metrics, config.metrics.core_port),
+        build_handoff(config, service),
+    )
+
+
+def build_handoff(config: Config, service: CaseService) -> HandoffRelay | None:
+    """The webhook to the emergency command centre, when one is configured."""
+    from adapters.emergency_webhook import WebhookPoster
+    from adapters.storage.handoff_store import SqlHandoffs
+
+    emergency = config.core.emergency
+    if not emergency.webhook_url or emergency.secret is None:
+        return None
+    return HandoffRelay(
+        SqlHandoffs.for_store(service.store),
+        WebhookPoster(emergency.webhook_url, emergency.timeout_s),
+        secret=emergency.secret.get_secret_value(),
+        prefixes=emergency.event_prefixes,
+        now=service.clock.now,
+        interval_s=emergency.scan_s,
+        backoff_s=emergency.backoff_s,
+        max_backoff_s=emergency.max_backoff_s,
+        on_acknowledged=service.note_handoff,
     )
 
 

@@ -370,6 +370,17 @@ class CaseService:
             self.on_transition(tx, result)
         return result
 
+    def note_handoff(self, case_id: str, facts: dict[str, Any]) -> Transition:
+        """Log that the emergency command centre acknowledged the case (a step, an event)."""
+        with self.store.transaction() as tx:
+            case = tx.get_case(case_id)
+            if case is None:
+                raise CaseNotFound(case_id)
+            result = self.workflow.handed_off(case, self.clock.now(), facts)
+            self._record(tx, result, ["handoff"])
+        self.committed.set()
+        return result
+
     def feedback(self, feedback: CaseFeedback) -> Transition | None:
         """A citizen's survey answer; dissatisfied asks for a reopen. None: no such case/state."""
         case = self.store.case_by_number(feedback.case_number)

@@ -211,6 +211,47 @@ class CaseScoreWeights(_Section):
         return self
 
 
+class EmergencyConfig(_Section):
+    """Hand-off of urgent cases to the emergency command centre (gateway/core/handoff.py):
+    an HMAC-signed HTTP webhook, retried with backoff until a 2xx acknowledges it."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]{1,2000}$",
+        description="the command centre's endpoint; unset: no hand-off",
+    )
+    secret: LiveViewSecret = Field(
+        default=None,
+        description="HMAC-SHA256 key shared with the command centre (at least 32 characters, "
+        "e.g. ${CITYGW_EMERGENCY_SECRET:-}); required with webhook_url",
+    )
+    event_prefixes: list[str] = Field(
+        default=["04"],
+        max_length=50,
+        description="event codes (prefixes) handed over once registered, besides any case "
+        "marked urgent (04: 突发事件类)",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="one post's timeout")
+    backoff_s: float = Field(default=5.0, gt=0, le=600, description="wait after a first failure")
+    max_backoff_s: float = Field(
+        default=300.0, gt=0, le=3600, description="longest wait between tries (doubling)"
+    )
+    scan_s: float = Field(default=2.0, ge=0.2, le=300, description="how often cases are looked at")
+
+    @field_validator("event_prefixes")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        if any(not re.fullmatch(r"\d{1,4}", p) for p in value):
+            raise ValueError("event prefixes are 1 to 4 digits")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> EmergencyConfig:
+        if self.webhook_url and self.secret is None:
+            raise ValueError("emergency.webhook_url needs emergency.secret (the HMAC key)")
+        return self
+
+
 class CameraHealthConfig(_Section):
     """How the core judges the retained camera statuses the video gateways publish."""
 
@@ -423,6 +464,9 @@ class CoreConfig(_Section):
     )
     duplicates: DuplicateConfig = Field(default_factory=DuplicateConfig)
     metric_weights: MetricWeights = Field(default_factory=MetricWeights)
+    emergency: EmergencyConfig = Field(
+        default_factory=EmergencyConfig, description="urgent cases to the command centre"
+    )
     case_score: CaseScoreWeights = Field(
         default_factory=CaseScoreWeights, description="综合评价 of one case from its history"
     )

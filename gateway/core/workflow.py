@@ -120,6 +120,7 @@ class Action(StrEnum):
     FEEDBACK = "feedback"
     REOPEN = "reopen"
     KEEP_CLOSED = "keep_closed"
+    HANDOFF = "handoff"  # the emergency command centre acknowledged the case (system)
 
 
 class PendingKind(StrEnum):
@@ -412,6 +413,21 @@ class Workflow:
             SYSTEM_ACTOR.name,
             Role.SYSTEM,
             facts=facts,
+        )
+        return Transition(case, step)
+
+    def handed_off(self, case: Case, now: datetime, facts: dict[str, Any]) -> Transition:
+        """The emergency command centre acknowledged the case: logged, the state unchanged."""
+        step = Step(
+            case.id,
+            now,
+            Action.HANDOFF,
+            case.state,
+            case.state,
+            SYSTEM_ACTOR.name,
+            Role.SYSTEM,
+            department=case.department,
+            facts=dict(facts),
         )
         return Transition(case, step)
 

@@ -31,6 +31,7 @@ export const ACTIONS = {
   feedback: '市民回访',
   reopen: '重新办理',
   keep_closed: '维持结案',
+  handoff: '移交应急指挥中心（已确认）',
 };
 
 // states shown when the core's /api/v1/states is not reachable
@@ -84,6 +85,9 @@ export const CASE_SCORE = {
   note: '由系统根据办理过程自动计算：按期结案、返工次数、延时回退挂账次数、市民回访满意度（有回访时）。',
   none: '暂无可评价的内容',
 };
+
+// the emergency command centre's acknowledgement of an urgent case (views/case.js step log)
+export const HANDOFF = { receipt: '回执编号 {ref}（第 {n} 次投递）' };
 
 export const PENDING = { extension: '延时', return: '回退', suspension: '挂账', void: '作废' };
 

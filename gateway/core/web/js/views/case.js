@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, CASE_SCORE, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
+import { ACTIONS, CASE_SCORE, HANDOFF, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -165,6 +165,7 @@ export async function render(main, ctx, caseId) {
               s.opinion,
               s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
               s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
+              s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
           ),
         ),
