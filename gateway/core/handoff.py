@@ -167,6 +167,12 @@ class HandoffRelay(_Loop):
         self.delivered = 0
         self._on_acknowledged = on_acknowledged
 
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        close = getattr(self._poster, "close", None)
+        if callable(close):
+            close()  # the HTTP client's connections
+
     def _tick(self) -> None:
         now = self._now()
         self._store.queue_urgent(

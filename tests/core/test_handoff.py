@@ -180,3 +180,29 @@ def test_a_webhook_without_its_secret_is_refused_by_the_config() -> None:
     with pytest.raises(ValueError):
         EmergencyConfig(webhook_url="https://ecc.example/handoff", secret="short")
     EmergencyConfig(webhook_url="https://ecc.example/handoff", secret=SECRET)
+
+
+def test_the_core_wires_the_relay_from_config_and_its_thread_delivers(
+    service: CaseService,
+) -> None:
+    from gateway.config import Config
+    from gateway.core.daemon import build_handoff
+
+    assert build_handoff(Config(), service) is None  # off unless configured
+    receiver = Receiver(["ok"], slow_s=0)
+    config = Config.model_validate(
+        {"core": {"emergency": {"webhook_url": receiver.url, "secret": SECRET, "scan_s": 0.2}}}
+    )
+    relay = build_handoff(config, service)
+    assert relay is not None
+    case_id = registered(service, 1, "0401")
+    relay.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.step.action is Action.HANDOFF for s in service.store.steps(case_id)):
+            assert time.monotonic() < deadline, "the relay's thread did not hand the case over"
+            time.sleep(0.05)
+    finally:
+        relay.stop()
+        receiver.close()
+    assert [r["delivery"] for r in receiver.received] == [f"handoff-{case_id}"]
