@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -121,11 +121,19 @@ class Episode:
         return f"onvif:{topic_key(self.topic).rpartition('/')[2][:40]}@{start}#{digest}"
 
     def to_json(self) -> dict[str, Any]:
-        document = asdict(self)
-        for name in ("started_at", "ended_at"):
-            value = getattr(self, name)
-            document[name] = rfc3339(value) if value else None
-        return document
+        return {
+            "camera_id": self.camera_id,
+            "topic": self.topic,
+            "source": dict(self.source),
+            "active": self.active,
+            "data": dict(self.data),
+            "started_at": rfc3339(self.started_at) if self.started_at else None,
+            "ended_at": rfc3339(self.ended_at) if self.ended_at else None,
+            "candidate_id": self.candidate_id,
+            "event_code": self.event_code,
+            "title": self.title,
+            "facts": self.facts,
+        }
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Episode:
@@ -161,6 +169,9 @@ class EventEpisodes:
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
         self._states: dict[tuple[str, str, str], Episode] = {}
+        #: each state's JSON text, made when it changes: a save writes all of them, and
+        #: encoding every camera's states again on each event cost O(cameras) an event
+        self._encoded: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
         if path is not None:
             self._load()
@@ -208,6 +219,7 @@ class EventEpisodes:
             self._states[key] = current
             self._bound(event.camera_id)
             if current != previous:
+                self._encode(current)
                 self._save_locked()
         return Observation(change, current, previous)
 
@@ -224,6 +236,7 @@ class EventEpisodes:
                 facts=dict(facts),
             )  # fmt: skip
             self._states[episode.key] = current
+            self._encode(current)
             self._save_locked()
         return current
 
@@ -231,6 +244,7 @@ class EventEpisodes:
         mine = [k for k in self._states if k[0] == camera_id]
         for key in mine[: max(0, len(mine) - MAX_PER_CAMERA)]:
             del self._states[key]  # the oldest first (dicts keep insertion order)
+            self._encoded.pop(key, None)
 
     # ----------------------------------------------------------------- persistence
 
@@ -250,6 +264,8 @@ class EventEpisodes:
             )
             return
         self._states = {e.key: e for e in episodes}
+        for episode in episodes:
+            self._encode(episode)
         active = sum(1 for e in episodes if e.active)
         log.info(
             "camera event states: %d known, %d alarm(s) active, from %s",
@@ -258,12 +274,18 @@ class EventEpisodes:
             self._path,
         )
 
+    def _encode(self, episode: Episode) -> None:
+        if self._path is not None:
+            self._encoded[episode.key] = json.dumps(episode.to_json(), ensure_ascii=False)
+
     def _save_locked(self) -> None:
         """Write all states (the lock is held): a temporary file, then an atomic rename."""
         if self._path is None:
             return
-        document = {"episodes": [e.to_json() for e in self._states.values()]}
+        for key in self._states.keys() - self._encoded.keys():
+            self._encode(self._states[key])
+        text = '{"episodes": [' + ", ".join(self._encoded[k] for k in self._states) + "]}"
         try:
-            write_durably(self._path, json.dumps(document, ensure_ascii=False).encode())
+            write_durably(self._path, text.encode())
         except OSError as exc:  # a full disk must not stop events: said, not raised
             log.error("camera event states not saved to %s: %s", self._path, exc)

@@ -416,3 +416,27 @@ def test_an_episodes_subject_is_bounded_and_tells_sources_and_starts_apart() -> 
         for at in (moment, moment.replace(minute=1))
     }
     assert len(subjects) == 4 and all(len(s) <= 90 for s in subjects)
+
+
+def test_many_cameras_states_reload_as_saved_after_each_change(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    path = tmp_path / "camera-events.json"
+    episodes = EventEpisodes(path)
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    for i in range(30):
+        at = start + timedelta(seconds=i)
+        began = episodes.observe(
+            CameraEvent(f"cam-{i}", "tns1:X/Y", {"Rule": "r"}, {"State": "true"}, at), at
+        )
+        if i % 2:
+            episodes.attach(began.episode, f"cand-{i:08d}", "0505", "t", {"n": i})
+        if i % 3 == 0:
+            episodes.observe(
+                CameraEvent(f"cam-{i}", "tns1:X/Y", {"Rule": "r"}, {"State": "false"}, at), at
+            )
+    saved = {e.key: e for e in episodes.episodes()}
+    reloaded = {e.key: e for e in EventEpisodes(path).episodes()}
+    assert reloaded == saved and len(saved) == 30
+    assert reloaded[("cam-3", "X/Y", "Rule=r")].candidate_id == "cand-00000003"
+    assert reloaded[("cam-3", "X/Y", "Rule=r")].active is False
