@@ -30,6 +30,8 @@ from gateway.video.camera_events import CameraEvent
 
 log = logging.getLogger(__name__)
 
+#: subscriptions set up at once on one loop (the others wait their turn)
+SETUP_AT_ONCE = 8
 #: told a camera's subscription health: "" (subscribed) or why it is not
 HealthCallback = Callable[[str, str], None]
 
@@ -111,8 +113,12 @@ class PullPointSubscriber:
         retry_s: float = 10.0,
         retry_max_s: float = 300.0,
         on_health: HealthCallback | None = None,
+        setup_slots: asyncio.Semaphore | None = None,
     ) -> None:
+        """``setup_slots``: shared by the subscribers of one loop, bounds how many set up
+        a session (connect, subscribe) at once."""
         self.camera_id = camera_id
+        self._setup_slots = setup_slots
         self._on_health = on_health
         self._url = url
         self._username = username
@@ -170,18 +176,23 @@ class PullPointSubscriber:
             delay = min(self._retry_max_s, delay * 2)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        async with OnvifDevice(
-            self._url, self._username, self._password, timeout_s=self._timeout_s
-        ) as device:
-            camera = device.camera
-            assert camera is not None
-            events = await device.call(camera.create_events_service(), "events")
-            created = await device.call(
-                events.CreatePullPointSubscription(
-                    {"InitialTerminationTime": f"PT{int(self._termination_s)}S"}
-                ),
-                "CreatePullPointSubscription",
-            )
+        async with contextlib.AsyncExitStack() as stack:
+            # a few set-ups at a time: a hundred at once (each loading WSDLs) timed out
+            async with self._setup_slots or contextlib.nullcontext():
+                device = await stack.enter_async_context(
+                    OnvifDevice(
+                        self._url, self._username, self._password, timeout_s=self._timeout_s
+                    )
+                )
+                camera = device.camera
+                assert camera is not None
+                events = await device.call(camera.create_events_service(), "events")
+                created = await device.call(
+                    events.CreatePullPointSubscription(
+                        {"InitialTerminationTime": f"PT{int(self._termination_s)}S"}
+                    ),
+                    "CreatePullPointSubscription",
+                )
             self.subscriptions += 1
             self.active = True
             address = created.SubscriptionReference.Address._value_1
@@ -286,6 +297,7 @@ class EventThread:
             "retry_max_s": retry_max_s,
         }
         self._on_health = on_health
+        self._setup_slots: asyncio.Semaphore | None = None  # made on the loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: dict[str, tuple[EventSource, asyncio.Task[None], asyncio.Event]] = {}
@@ -338,6 +350,8 @@ class EventThread:
         return True
 
     async def _apply(self, sources: list[EventSource]) -> None:
+        if self._setup_slots is None:
+            self._setup_slots = asyncio.Semaphore(SETUP_AT_ONCE)
         wanted = {s.camera_id: s for s in sources}
         for camera_id in list(self._tasks):
             source, _task, _stop = self._tasks[camera_id]
@@ -353,6 +367,7 @@ class EventThread:
                 source.password,
                 self._on_event,
                 on_health=self._on_health,
+                setup_slots=self._setup_slots,
                 **self._options,
             )
             stop = asyncio.Event()
