@@ -7,13 +7,14 @@ publish only its own topics:
 - a video gateway: the candidates, status, events and check results of *its* cameras,
   and its own availability;
 - the telephony gateway: its call candidates and callers' feedback, and its availability;
-- the core alone: case events, receipts, camera-check requests, its dead letters.
+- the core alone: case events, receipts, camera-check requests, PTZ commands, its dead
+  letters.
 
 So a stolen edge box cannot forge another gateway's candidates or the core's receipts
 and case events: the broker drops such a publish (see docs/deploy.md, "MQTT security").
 Reading is scoped too, more loosely: the edge reads case events (the IVR status lookup,
-operators' rejections) and receipts; a video gateway reads the check requests of its own
-cameras only.
+operators' rejections) and receipts; a video gateway reads the check requests and PTZ
+commands of its own cameras only.
 
 Pure: grants are plain data; `adapters.mqtt.broker_security` writes them as Mosquitto's
 ``acl_file``.
@@ -99,6 +100,7 @@ def core_grant(topics: Topics, instance: str) -> Grant:
             topics.all_case_events,
             topics.receipts(RECEIPTS_CONSUMER),
             topics.all_verification_requests,
+            topics.all_ptz_commands,
             topics.daemon_status(CORE, instance),
             topics.dead_letter(user),
         ),
@@ -139,6 +141,7 @@ def video_grant(topics: Topics, instance: str, camera_ids: Sequence[str]) -> Gra
             topics.verification_result(camera),
         ]
         requests.append(_one(topics.all_verification_requests, camera))
+        requests.append(_one(topics.all_ptz_commands, camera))
     return Grant(
         username=daemon_user(VIDEO, instance),
         publish=(*publish, topics.daemon_status(VIDEO, instance)),

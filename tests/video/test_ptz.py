@@ -299,3 +299,15 @@ def test_a_camera_moved_off_its_analysis_preset_fires_no_rule_until_it_is_back(
         gateway.stop()
         core.stop(publish_offline=False)
     assert test_camera.device.ptz.position() == (Position(0.0, 0.0, 0.0), False)
+
+
+def test_only_the_core_may_send_ptz_commands_and_a_gateway_reads_its_own_cameras() -> None:
+    from gateway.mqtt_acl import core_grant, video_grant
+
+    topics = Topics("city/v1")
+    core = core_grant(topics, "main")
+    west = video_grant(topics, "west", ["gate-1"])
+    assert "city/v1/commands/video/+/ptz" in core.publish
+    assert "city/v1/commands/video/gate-1/ptz" in west.read
+    assert not any("ptz" in topic for topic in west.publish)
+    assert "city/v1/commands/video/gate-2/ptz" not in west.read
