@@ -205,6 +205,11 @@ class VideoGateway:
         reader = self.supervisor.reader(camera_id)
         return reader.latest_frame if reader is not None else None
 
+    def frame_for_checks(self, camera_id: str) -> Any:
+        """The newest frame to judge a camera check by; none while the camera looks away
+        from its analysis preset (the zone is not in view: camera_unavailable)."""
+        return None if self.ptz.paused(camera_id) else self._latest_frame(camera_id)
+
     def _forget(self, camera_id: str) -> None:
         if self.ring is not None:
             self.ring.forget(camera_id)
@@ -477,7 +482,7 @@ class VideoGateway:
             state_dir=self.config.state_dir,
             source=bootstrap.daemon_source(self.config, DAEMON),
             cameras=lambda: {c.id for c in self.config.video.cameras if c.enabled},
-            latest_frame=self._latest_frame,
+            latest_frame=self.frame_for_checks,
             detector=self.pipeline,
             publish=self.contract.verification_result,
             clock=self.clock,

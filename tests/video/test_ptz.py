@@ -311,3 +311,27 @@ def test_only_the_core_may_send_ptz_commands_and_a_gateway_reads_its_own_cameras
     assert "city/v1/commands/video/gate-1/ptz" in west.read
     assert not any("ptz" in topic for topic in west.publish)
     assert "city/v1/commands/video/gate-2/ptz" not in west.read
+
+
+def test_a_camera_check_finds_no_frame_while_the_camera_looks_away(
+    make_config: Callable[..., Config],
+) -> None:
+    from gateway.video.frame import Frame
+
+    camera = {"id": "gate-1", "onvif": {"url": "http://127.0.0.1:9/onvif/device_service",
+                                        "analysis_preset": "1", "events": False}}  # fmt: skip
+    gateway = VideoGateway(make_config(video={"cameras": [camera]}), analysis=False)
+    fake = FakePtz()
+    gateway.ptz = PtzControl(lambda _c: fake, lambda _c: "1", clock=SYSTEM_CLOCK, poll_s=0.01)
+    frame = Frame(camera_id="gate-1", seq=1, captured_at=SYSTEM_CLOCK.now(), monotonic=0.0,
+                  image=None)  # type: ignore[arg-type]  # fmt: skip
+    gateway._latest_frame = lambda _c: frame  # type: ignore[method-assign]
+    gateway.ptz.start()
+    try:
+        assert gateway.frame_for_checks("gate-1") is frame
+        gateway.ptz.submit(command(PtzAction.RELATIVE_MOVE, pan=0.2))
+        _wait(lambda: gateway.ptz.paused("gate-1"), 5, "paused")
+        assert gateway.frame_for_checks("gate-1") is None
+    finally:
+        gateway.ptz.stop()
+        gateway.publisher.outbox.close()
