@@ -133,6 +133,7 @@ class VideoGateway:
             self._analysis_preset,
             clock=clock,
             on_change=self._republish,
+            to_check=self._preset_cameras,
         )
         self._early_checks: list[InboundMessage] = []  # came before the checks started
         self._analysis_failure = ""  # why analysis did not start, for the cameras' status
@@ -383,6 +384,11 @@ class VideoGateway:
     def _camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.config.video.cameras if c.id == camera_id), None)
 
+    def _preset_cameras(self) -> list[str]:
+        """The cameras whose rules are drawn for a PTZ preset."""
+        cameras = self.config.video.cameras
+        return [c.id for c in cameras if c.enabled and c.onvif and c.onvif.analysis_preset]
+
     def _analysis_preset(self, camera_id: str) -> str | None:
         camera = self._camera(camera_id)
         return camera.onvif.analysis_preset if camera and camera.onvif else None
@@ -463,7 +469,7 @@ class VideoGateway:
             self._start_events()
         if video.camera_check.enabled:
             self._start_checks()
-        self.ptz.start(check=[c.id for c in video.cameras if c.onvif and c.onvif.analysis_preset])
+        self.ptz.start(check=self._preset_cameras())
         self.apply(video)
         log.info(
             "video gateway running: %d camera(s), analysis %s, live view %s",

@@ -8,7 +8,10 @@ moves it (another preset, a step, a continuous move): its rules are paused then
 (`paused`, the ``rules`` fault of its status: 规则暂停 in the console). A goto to its
 analysis preset resumes them once the device says it stopped there (its position within
 ``PRESET_TOLERANCE`` of the preset's, when the device gives the preset's position). At
-start each such camera's position is checked the same way. A command the device refuses
+start, and every ``check_every_s`` while no command is waiting, each such camera's
+position is checked the same way: a camera moved by other means (its own web page, a
+patrol) pauses, one back at the preset (many return home by themselves after a while)
+resumes. A command the device refuses
 is a ``ptz`` fault until the next one works. Commands older than ``max_age_s`` (held up
 by an outage) are dropped: a move is for someone watching now.
 
@@ -98,7 +101,11 @@ class PtzControl:
         max_age_s: float = 10.0,
         settle_s: float = 20.0,
         poll_s: float = 0.2,
+        check_every_s: float = 30.0,
+        to_check: Callable[[], list[str]] = lambda: [],
     ) -> None:
+        """``to_check``: the cameras with an analysis preset, whose position is checked
+        every ``check_every_s``."""
         self._driver_for = driver_for
         self._analysis_preset = analysis_preset
         self._clock = clock
@@ -106,6 +113,8 @@ class PtzControl:
         self._max_age_s = max_age_s
         self._settle_s = settle_s
         self._poll_s = poll_s
+        self._check_every_s = check_every_s
+        self._to_check = to_check
         self._queue: queue.Queue[PtzCommand | str | None] = queue.Queue(maxsize=256)
         self._paused: dict[str, str] = {}  # camera -> why its rules are paused
         self._faults: dict[str, str] = {}  # camera -> why its last command failed
@@ -183,13 +192,22 @@ class PtzControl:
 
     # ---------------------------------------------------------------- the thread
     def _run(self) -> None:
+        next_check = self._clock.monotonic() + self._check_every_s
         while not self._stop.is_set():
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=max(0.0, next_check - self._clock.monotonic()))
+            except queue.Empty:
+                for camera_id in self._to_check():
+                    if self._stop.is_set():
+                        return
+                    self._check_position(camera_id, "found at a check")
+                next_check = self._clock.monotonic() + self._check_every_s
+                continue
             if item is None:
                 break
             try:
                 if isinstance(item, str):
-                    self._check_position(item)
+                    self._check_position(item, "found at start")
                 else:
                     self._handle(item)
             except Exception:  # never let one command end the thread
@@ -266,8 +284,9 @@ class PtzControl:
                 return
             self._stop.wait(self._poll_s)
 
-    def _check_position(self, camera_id: str) -> None:
-        """At start: is the camera at its analysis preset? If not, its rules wait."""
+    def _check_position(self, camera_id: str, how: str) -> None:
+        """Is the camera at its analysis preset? If not, its rules wait; if it is (and
+        stands still), they run."""
         home = self._analysis_preset(camera_id)
         driver = self._driver_for(camera_id)
         if home is None or driver is None:
@@ -278,9 +297,14 @@ class PtzControl:
         except PtzError as exc:
             log.warning("ptz: camera %s: position not checked: %s", camera_id, exc)
             return
-        if target is None or status.position is None or status.position.near(target):
-            return
-        self._set(self._paused, camera_id, f"off analysis preset {home} (found at start)")
+        if target is None or status.position is None or status.moving:
+            return  # nothing to tell by
+        if status.position.near(target):
+            if camera_id in self._paused:
+                log.info("ptz: camera %s found back at analysis preset %s", camera_id, home)
+                self._set(self._paused, camera_id, "")
+        elif camera_id not in self._paused:
+            self._set(self._paused, camera_id, f"off analysis preset {home} ({how})")
 
     def _set(self, table: dict[str, str], camera_id: str, value: str) -> None:
         if (table.get(camera_id) or "") == value:

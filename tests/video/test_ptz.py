@@ -335,3 +335,26 @@ def test_a_camera_check_finds_no_frame_while_the_camera_looks_away(
     finally:
         gateway.ptz.stop()
         gateway.publisher.outbox.close()
+
+
+def test_a_camera_moved_by_other_means_pauses_and_one_back_home_resumes() -> None:
+    fake = FakePtz()
+    ptz = PtzControl(
+        lambda _c: fake,
+        lambda _c: "1",
+        clock=SYSTEM_CLOCK,
+        check_every_s=0.05,
+        to_check=lambda: ["gate-1"],
+    )
+    ptz.start()
+    try:
+        time.sleep(0.3)
+        assert not ptz.paused("gate-1")  # at its preset: nothing to do
+        fake.position = PtzPosition(-0.4, 0.2, 0.0)  # someone used the camera's own page
+        _wait(lambda: ptz.paused("gate-1"), 5, "paused by a check")
+        assert ptz.faults("gate-1")["rules"] == "off analysis preset 1 (found at a check)"
+        fake.position = PtzPosition(0.01, 0.0, 0.0)  # it returned home by itself
+        _wait(lambda: not ptz.paused("gate-1"), 5, "resumed by a check")
+        assert fake.calls == []  # only looked, never moved it
+    finally:
+        ptz.stop()
