@@ -39,6 +39,7 @@ from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.open311 import open311_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
 from gateway.core.ptz_routes import ptz_router
+from gateway.core.publication_routes import publication_router
 from gateway.core.security_headers import SecurityHeaders
 from gateway.core.verification_routes import camera_checks_router
 from gateway.core.workflow import STATE_LABELS, Actor, TransitionRefused
@@ -194,6 +195,7 @@ def create_app(
     app.include_router(accounts_router(ctx, grids))
     app.include_router(cases_router(ctx, grids))
     app.include_router(evaluation_router(ctx))
+    app.include_router(publication_router(ctx))
     app.include_router(open311_router(ctx))
     app.include_router(live_router(ctx))
     app.include_router(call_records_router(ctx.call_records))

@@ -62,6 +62,7 @@ class ApiContext:
     ptz: Any = None  # gateway.core.ptz.PtzCommands (the live view's PTZ buttons)
     dead_letters: DeadLetterReader | None = None  # no route without one
     intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
+    report_files: Any = None  # gateway.core.publication.ReportFiles: Excel and PDF reports
 
 
 class FastJSON(Response):

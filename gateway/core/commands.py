@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -88,6 +89,66 @@ def register(cli: click.Group) -> None:
         finally:
             service.store.close()  # type: ignore[attr-defined]
         click.echo(f"user {name} ({role}{', ' + department if department else ''}) saved")
+
+    @core.command("report")
+    @click.argument("period")
+    @click.option(
+        "--format",
+        "file_format",
+        type=click.Choice(["xlsx", "html", "pdf", "json"]),
+        default=None,
+        help="default: from the --out file's suffix",
+    )
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @pass_cli
+    def report(ctx: CliContext, period: str, file_format: str | None, out: Path) -> None:
+        """Write the evaluation report of PERIOD: a month (2026-11), a quarter (2026-Q4) or
+        a day (2026-11-30); the same figures as ``core metrics`` for that period."""
+        from zoneinfo import ZoneInfo
+
+        from adapters.reports import ReportFileWriter
+        from gateway.clock import utc_now
+        from gateway.core.codes import load_event_names
+        from gateway.core.daemon import build_service
+        from gateway.core.publication import ReportUnavailable, build_report, parse_period
+        from gateway.core.publication_routes import report_json
+        from gateway.core.report_html import report_page
+
+        chosen_format = file_format or out.suffix.lstrip(".").lower()
+        if chosen_format not in ("xlsx", "html", "pdf", "json"):
+            click.echo("请用 --format 指定 xlsx、html、pdf 或 json（无法从文件名判断）", err=True)
+            sys.exit(2)
+        config = ctx.config.core
+        zone = ZoneInfo(config.calendar.timezone)
+        try:
+            chosen = parse_period(period, zone)
+        except ValueError as exc:
+            click.echo(f"统计期间无效：{exc}", err=True)
+            sys.exit(2)
+        service, _auth = build_service(ctx.config)
+        try:
+            steps = [s.step for s in service.store.all_steps(limit=100_000_000)]
+        finally:
+            service.store.close()  # type: ignore[attr-defined]
+        departments = {d.id: d.name for d in config.departments}
+        made = build_report(
+            steps, chosen, config.metric_weights, departments, load_event_names(), zone, utc_now()
+        )
+        files = ReportFileWriter()
+        try:
+            if chosen_format == "xlsx":
+                body = files.workbook(made)
+            elif chosen_format == "pdf":
+                body = files.pdf(report_page(made, zone, inline_style=True))
+            elif chosen_format == "json":
+                body = report_json(made)
+            else:
+                body = report_page(made, zone, inline_style=True).encode("utf-8")
+        except ReportUnavailable as exc:
+            click.echo(f"报表未能生成：{exc}", err=True)
+            sys.exit(1)
+        out.write_bytes(body)
+        click.echo(f"{chosen.label}：{made.total.registered} 件立案，已写入 {out}")
 
     @core.command("metrics")
     @click.option("--start", required=True, type=click.DateTime(), help="period start (UTC)")

@@ -28,6 +28,7 @@ from datetime import timedelta
 from adapters.holidays import working_calendar
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.prometheus import MetricsListener
+from adapters.reports import ReportFileWriter
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import is_outage
@@ -269,6 +270,7 @@ def build_core(
             intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
             ptz=ptz,
+            report_files=ReportFileWriter(),
         )
         app = create_app(
             context,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from adapters.reports import ReportFileWriter
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.user_store import SqlUsers
@@ -75,6 +76,7 @@ def make_api(db_url: str, tmp_path: Path) -> Api:
         load_event_names(),
         call_records=SqlCallRecords.for_store(service.store),
         dead_letters=SqlDeadLetters.for_store(service.store),
+        report_files=ReportFileWriter(),
     )
     app = create_app(context)
     return Api(TestClient(app), service, auth, clock, tokens, users)

@@ -1,0 +1,202 @@
+"""Benchmark: the published evaluation with 100 000 cases (issue 18 §2: ≤ 1 s each).
+
+    .venv/bin/python bench/publication.py [--cases 100000] [--repeat 3]
+
+A generated step log of ``--cases`` cases over three months (a full six-step life for
+most: create, register, dispatch, report, verify, close; some rework, some voided, some
+still open), 12 districts and 8 departments. Timed, each ``--repeat`` times, median:
+
+- ``public_ranking_page``: `build_ranking` over the month to date + `ranking_page` (what
+  ``GET /public/ranking`` does when its day's ranking is not kept yet; after that it is
+  served from memory);
+- ``monthly_report_html``: `build_report` for the busiest month + `report_page`;
+- ``monthly_report_xlsx``: the same report as a workbook (openpyxl);
+- ``metrics_baseline``: `evaluate(..., "none")` alone for the same month: the work
+  ``citygw core metrics`` does, so a reader sees what the publication adds to it.
+
+The steps are in memory (the routes keep them in a `StepLog`, read once); reading them
+from the database is not part of the figures. Results: bench/results/publication.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.reports.excel import report_workbook
+from gateway.core.metrics import evaluate
+from gateway.core.publication import (
+    build_ranking,
+    build_report,
+    daily_ranking_period,
+    month_period,
+)
+from gateway.core.report_html import ranking_page, report_page
+from gateway.core.settings import MetricWeights
+from gateway.core.workflow import Action, CaseState, Role, Step
+
+ZONE = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 9, 1, tzinfo=ZONE).astimezone(UTC)
+DISTRICTS = [f"{name}区" for name in "东西南北中海连赣灌云港徐"]
+DEPARTMENTS = {f"dept-{i}": f"专业部门{i}" for i in range(8)}
+EVENTS = ["0102", "0505", "0501", "0504", "0301", "0206"]
+
+
+def steps_of(cases: int, seed: int = 7) -> list[Step]:
+    rnd = random.Random(seed)
+    steps: list[Step] = []
+    S = CaseState
+
+    def add(
+        case: str,
+        at: datetime,
+        action: Action,
+        to: CaseState,
+        role: Role,
+        dept: str | None = None,
+        **facts: object,
+    ) -> None:
+        steps.append(Step(case, at, action, None, to, f"{role}-1", role, dept, facts=dict(facts)))
+
+    for n in range(cases):
+        case = f"case{n:07d}"
+        created = START + timedelta(seconds=rnd.uniform(0, 90 * 86_400))
+        add(
+            case,
+            created,
+            Action.CREATE,
+            S.CANDIDATE,
+            Role.SYSTEM,
+            event_code=rnd.choice(EVENTS),
+            grid_code=f"3207060010010{n % 10}",
+            district=rnd.choice(DISTRICTS),
+        )
+        if rnd.random() < 0.05:
+            add(case, created + timedelta(minutes=5), Action.REJECT, S.REJECTED, Role.OPERATOR)
+            continue
+        registered = created + timedelta(minutes=rnd.uniform(2, 30))
+        add(case, registered, Action.REGISTER, S.REGISTERED, Role.OPERATOR)
+        dept = rnd.choice(list(DEPARTMENTS))
+        deadline = registered + timedelta(days=2)
+        add(
+            case,
+            registered + timedelta(minutes=10),
+            Action.DISPATCH,
+            S.PROCESSING,
+            Role.DISPATCHER,
+            dept,
+            deadline=deadline.isoformat(),
+        )
+        if rnd.random() < 0.08:
+            continue  # still with the department
+        reported = registered + timedelta(hours=rnd.uniform(1, 72))
+        add(case, reported, Action.REPORT, S.REPORTED, Role.DEPARTMENT, dept)
+        if rnd.random() < 0.06:
+            add(
+                case,
+                reported + timedelta(hours=2),
+                Action.VERIFY_FAIL,
+                S.PROCESSING,
+                Role.INSPECTOR,
+                dept,
+            )
+            reported += timedelta(hours=10)
+            add(case, reported, Action.REPORT, S.REPORTED, Role.DEPARTMENT, dept)
+        add(
+            case,
+            reported + timedelta(hours=2),
+            Action.VERIFY_PASS,
+            S.VERIFIED,
+            Role.INSPECTOR,
+            dept,
+        )
+        add(case, reported + timedelta(hours=3), Action.CLOSE, S.CLOSED, Role.OPERATOR, dept)
+    steps.sort(key=lambda s: s.at)
+    return steps
+
+
+def timed(repeat: int, work: Callable[[], object]) -> dict[str, float]:
+    seconds = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - began)
+    return {
+        "median_s": round(statistics.median(seconds), 3),
+        "runs_s": [round(s, 3) for s in seconds],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/publication.json"))
+    args = parser.parse_args()
+    load_start = os.getloadavg()[0]
+    began = time.perf_counter()
+    steps = steps_of(args.cases)
+    generated_s = time.perf_counter() - began
+    weights = MetricWeights()
+    month = month_period(2026, 10, ZONE)
+    now = datetime(2026, 10, 20, 9, 0, tzinfo=ZONE)
+    ranking_period = daily_ranking_period(now, ZONE)
+    events = {code: f"事件{code}" for code in EVENTS}
+
+    def public_page() -> str:
+        ranking = build_ranking(steps, ranking_period, weights, DEPARTMENTS, now)
+        return ranking_page(ranking, ZONE, weights.model_dump())
+
+    def report_html() -> str:
+        return report_page(
+            build_report(steps, month, weights, DEPARTMENTS, events, ZONE, now), ZONE
+        )
+
+    report = build_report(steps, month, weights, DEPARTMENTS, events, ZONE, now)
+    figures = {
+        "metrics_baseline": timed(
+            args.repeat, lambda: evaluate(steps, month.start, month.end, weights, "none")
+        ),
+        "public_ranking_page": timed(args.repeat, public_page),
+        "monthly_report_html": timed(args.repeat, report_html),
+        "monthly_report_xlsx": timed(args.repeat, lambda: report_workbook(report)),
+    }
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m_at_start": round(load_start, 2),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+            "note": "measured while other work ran on the same 2 cores (see load averages)",
+        },
+        "cases": args.cases,
+        "steps": len(steps),
+        "generated_s": round(generated_s, 2),
+        "month": month.key,
+        "month_registered": report.total.registered,
+        "target_s": 1.0,
+        "figures": figures,
+        "ratio_report_html_to_metrics": round(
+            figures["monthly_report_html"]["median_s"] / figures["metrics_baseline"]["median_s"], 2
+        ),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

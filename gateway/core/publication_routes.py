@@ -1,0 +1,162 @@
+"""The published evaluation over HTTP.
+
+- ``GET /public/ranking`` (no login): the daily ranking page, HTML; ``GET
+  /api/v1/public/ranking``: the same figures as JSON. Public by design: only counts and
+  rates by district and department. A day's ranking is computed once and kept for
+  ``_PUBLIC_TTL_S``, so the page costs nothing however often it is read.
+- ``GET /api/v1/reports/{period}?format=html|xlsx|pdf`` (evaluators): the monthly
+  (``2026-11``), quarterly (``2026-Q4``) or daily (``2026-11-30``) report, rebuilt from
+  the step log for any past period.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, Response
+
+from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.publication import (
+    PeriodReport,
+    Ranking,
+    ReportUnavailable,
+    build_ranking,
+    build_report,
+    daily_ranking_period,
+    parse_period,
+)
+from gateway.core.report_html import ranking_page, report_page
+from gateway.core.step_log import StepLog
+from gateway.core.workflow import Actor
+
+_PUBLIC_TTL_S = 600.0
+_REPORTS_KEPT = 24
+_MEDIA = {
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {"rank": row.rank, "group": row.group, "name": row.name, **row.figures.as_dict()}
+
+
+def ranking_json(ranking: Ranking) -> dict[str, Any]:
+    period = ranking.period
+    return {
+        "period": {
+            "label": period.label,
+            "start": period.start,
+            "end": period.end,
+            "first_day": period.first_day,
+            "last_day": period.last_day,
+        },
+        "generated_at": ranking.generated_at,
+        "total": ranking.total.as_dict(),
+        "districts": [_row(r) for r in ranking.districts],
+        "departments": [_row(r) for r in ranking.departments],
+    }
+
+
+def publication_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+    zone = ZoneInfo(ctx.config.calendar.timezone)
+    departments = {d.id: d.name for d in ctx.config.departments}
+    weights = ctx.config.metric_weights
+    step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
+    lock = threading.Lock()
+    kept: dict[str, tuple[float, Ranking]] = {}
+    reports: dict[str, tuple[int, PeriodReport]] = {}
+
+    def _ranking() -> Ranking:
+        now = ctx.clock.now()
+        period = daily_ranking_period(now, zone)
+        with lock:
+            held = kept.get(period.key)
+            if held is not None and ctx.clock.monotonic() - held[0] < _PUBLIC_TTL_S:
+                return held[1]
+            ranking = build_ranking(step_log.steps(), period, weights, departments, now)
+            kept.clear()  # only today's is read
+            kept[period.key] = (ctx.clock.monotonic(), ranking)
+            return ranking
+
+    @router.get("/public/ranking", tags=["evaluation"], response_class=HTMLResponse)
+    def public_ranking_page() -> HTMLResponse:
+        """The daily ranking page (public: no login, no personal data)."""
+        return HTMLResponse(ranking_page(_ranking(), zone, weights.model_dump()))
+
+    @router.get("/api/v1/public/ranking", tags=["evaluation"])
+    def public_ranking() -> dict[str, Any]:
+        """The daily ranking of districts and departments (public: no login, no personal data)."""
+        return ranking_json(_ranking())
+
+    @router.get("/api/v1/reports/{period}", tags=["evaluation"])
+    def period_report(
+        period: str,
+        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        format: Annotated[Literal["html", "xlsx", "pdf", "json"], Query()] = "html",
+    ) -> Response:
+        """The report of a month (2026-11), a quarter (2026-Q4) or a day (2026-11-30)."""
+        try:
+            chosen = parse_period(period, zone)
+        except ValueError as exc:
+            raise ApiError(422, "bad_period", str(exc)) from exc
+        now = ctx.clock.now()
+        if chosen.start >= now:
+            raise ApiError(422, "period_not_started", f"{chosen.label} has not started yet")
+        steps = step_log.steps()
+        # a report is a function of the log: kept while no step was added since
+        with lock:
+            held_report = reports.get(chosen.key)
+        if held_report is not None and held_report[0] == len(steps):
+            report = held_report[1]
+        else:
+            report = build_report(steps, chosen, weights, departments, ctx.event_names, zone, now)
+            with lock:
+                if len(reports) >= _REPORTS_KEPT:
+                    reports.pop(next(iter(reports)))
+                reports[chosen.key] = (len(steps), report)
+        name = f"citygw-report-{chosen.key}.{format}"
+        if format == "json":
+            return Response(report_json(report), media_type="application/json")
+        if format == "html":
+            return HTMLResponse(report_page(report, zone))
+        files = ctx.report_files
+        if files is None:
+            raise ApiError(503, "report_unavailable", "this core was started without report files")
+        try:
+            if format == "xlsx":
+                body = files.workbook(report)
+            else:
+                body = files.pdf(report_page(report, zone, inline_style=True))
+        except ReportUnavailable as exc:
+            raise ApiError(503, "report_unavailable", str(exc)) from exc
+        return Response(
+            body,
+            media_type=_MEDIA[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    return router
+
+
+def report_json(report: PeriodReport) -> bytes:
+    def rows(items: Any) -> list[dict[str, Any]]:
+        return [_row(r) for r in items]
+
+    document = {
+        "period": {"label": report.period.label, "key": report.period.key},
+        "total": report.total.as_dict(),
+        "previous": report.previous.as_dict() if report.previous else None,
+        "districts": rows(report.districts),
+        "departments": rows(report.departments),
+        "event_classes": rows(report.event_classes),
+        "days": [asdict(d) for d in report.days],
+    }
+    return json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
