@@ -310,6 +310,10 @@ export const ERRORS = {
   stopping: '核心服务正在停止，请稍后重试',
   busy: '实时连接数已满，页面将定时刷新',
   invalid_request: '提交的内容不符合要求',
+  bad_photo: '照片无法识别：请选择 JPEG 或 PNG 图片',
+  photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
+  too_many_photos: '照片过多（最多 4 张）',
+  position_incomplete: '位置信息不完整，请重新定位',
 };
 
 // request fields named in the API's validation errors
@@ -329,6 +333,11 @@ export const FIELDS = {
   callback_number: '回拨号码',
   reporter_name: '上报人',
   request_id: '上报编号',
+  photos: '照片',
+  lat: '纬度',
+  lon: '经度',
+  accuracy_m: '定位精度',
+  verdict: '核查结论',
   name: '用户名',
   password: '密码',
   role: '角色',

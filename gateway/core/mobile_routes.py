@@ -1,0 +1,186 @@
+"""``/api/v1/mobile``: the inspector's phone app (issue 19) in one request per thing done.
+
+- ``POST /api/v1/mobile/reports``: a problem found in the street, as one multipart form
+  (event code, text, the phone's position and its accuracy, photos) that becomes a
+  candidate of kind ``inspector`` through the same intake as every channel, its photos
+  linked to the new case in the same transaction. The client makes ``request_id``: the
+  same id again (a resend after a lost answer, the offline queue) answers with the case
+  it made, never a second one. The grid comes from the point (intake's grid lookup).
+- ``POST /api/v1/mobile/tasks/{case_id}/answer``: a 核查 answered on site (pass/fail,
+  opinion, photos, position): the photos are attached and ``verify_pass`` /
+  ``verify_fail`` applied; an answer whose ``request_id`` is already on the case's log
+  answers with that step again.
+
+Photos are checked here: decoded (a file that is not an image is refused with
+``bad_photo``), turned upright by their EXIF orientation, shrunk to at most
+`MAX_PHOTO_EDGE` pixels and re-encoded as JPEG, which drops EXIF and anything appended
+to the file. The 核查 task list is the case list (``GET /api/v1/cases?state=reported``),
+which keeps an inspector to their grids.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from gateway.contract import (
+    CandidateCase,
+    Evidence,
+    EvidenceRole,
+    Location,
+    Source,
+    SourceKind,
+)
+from gateway.contract.envelope import EVENT_CODE_PATTERN
+from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow
+from gateway.core.api_schemas import CaseDetailOut, TransitionOut
+from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
+from gateway.core.intake import case_id_for
+from gateway.core.workflow import Action, Actor, Command, Role
+
+#: bytes of one photo as sent (phones resize before sending; this bounds a bad client)
+MAX_PHOTO_BYTES = 12 * 1024 * 1024
+#: photos in one report or answer
+MAX_PHOTOS = 4
+#: the longest edge kept, in pixels
+MAX_PHOTO_EDGE = 2048
+#: decoded pixels accepted (a small file may decode to a huge image)
+MAX_PHOTO_PIXELS = 50_000_000
+JPEG_QUALITY = 85
+REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
+
+
+def clean_photo(data: bytes) -> bytes:
+    """The photo decoded, upright, at most `MAX_PHOTO_EDGE` px, re-encoded as JPEG
+    (no EXIF, nothing but the picture); ApiError ``bad_photo`` when it is no image."""
+    if not data:
+        raise ApiError(422, "empty_file", "the photo is empty")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.size == 0:
+        raise ApiError(422, "bad_photo", "the file is not a picture this server can read")
+    height, width = image.shape[:2]
+    if height * width > MAX_PHOTO_PIXELS:
+        raise ApiError(422, "photo_too_large", f"at most {MAX_PHOTO_PIXELS} pixels")
+    longest = max(height, width)
+    if longest > MAX_PHOTO_EDGE:
+        scale = MAX_PHOTO_EDGE / longest
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ApiError(422, "bad_photo", "the picture could not be re-encoded")
+    return bytes(encoded.tobytes())
+
+
+def _photos(files: list[UploadFile]) -> list[Evidence]:
+    if len(files) > MAX_PHOTOS:
+        raise ApiError(422, "too_many_photos", f"at most {MAX_PHOTOS} photos")
+    out = []
+    for i, upload in enumerate(files):
+        data = upload.file.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            raise ApiError(422, "photo_too_large", f"photo {i + 1}: at most {MAX_PHOTO_BYTES} B")
+        try:
+            jpeg = clean_photo(data)
+        except ApiError as exc:
+            exc.detail = f"photo {i + 1}: {exc.detail}"
+            raise
+        name = (upload.filename or f"photo-{i + 1}.jpg")[:200]
+        out.append(
+            Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.PHOTO, name=name)
+        )
+    return out
+
+
+def mobile_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/api/v1/mobile/reports",
+        response_model=CaseDetailOut,
+        status_code=201,
+        tags=["mobile"],
+        summary="an inspector's report with its photos, in one request (idempotent)",
+    )
+    def report(
+        actor: Annotated[Actor, Depends(allow(REPORTERS))],
+        request_id: Annotated[str, Form(pattern=REQUEST_ID)],
+        event_code: Annotated[str, Form(pattern=EVENT_CODE_PATTERN)],
+        description: Annotated[str, Form(max_length=4000)] = "",
+        address: Annotated[str | None, Form(max_length=500)] = None,
+        lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+        lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+        accuracy_m: Annotated[float | None, Form(ge=0, le=100_000)] = None,
+        photos: Annotated[list[UploadFile] | None, File()] = None,
+    ) -> dict[str, Any]:
+        existing = ctx.service.store.get_case(case_id_for(request_id))
+        if existing is not None:  # a resend: the case it made, photos not read again
+            return detail_out(ctx, visible_case(ctx, existing.id, actor), actor)
+        if (lat is None) != (lon is None):
+            raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")
+        evidence = _photos(photos or [])
+        facts: dict[str, Any] = {"reported_by": actor.name, "role": str(actor.role)}
+        facts["channel"] = "mobile"
+        if accuracy_m is not None:
+            facts["position_accuracy_m"] = round(accuracy_m, 1)
+        kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
+        candidate = CandidateCase.create(
+            source=Source(kind=kind, id=reporter_id(actor.name)),
+            id=request_id,
+            ts=ctx.clock.now(),
+            event_code=event_code,
+            title=ctx.event_names.get(event_code, ""),
+            description=description,
+            location=Location(address=address or None, lat=lat, lon=lon),
+            evidence=evidence,
+            facts=facts,
+        )
+        ctx.service.store_candidates([candidate])
+        case = ctx.service.store.get_case(case_id_for(candidate.id))
+        if case is None:
+            raise ApiError(409, "no_case_opened", "the report was stored but no case was opened")
+        return detail_out(ctx, case, actor)
+
+    @router.post(
+        "/api/v1/mobile/tasks/{case_id}/answer",
+        response_model=TransitionOut,
+        tags=["mobile"],
+        summary="a 核查 answered on site: pass or fail with photos (idempotent)",
+    )
+    def answer(
+        case_id: str,
+        actor: Annotated[Actor, Depends(allow(Role.INSPECTOR))],
+        request_id: Annotated[str, Form(pattern=REQUEST_ID)],
+        verdict: Annotated[Literal["pass", "fail"], Form()],
+        opinion: Annotated[str, Form(max_length=4000)] = "",
+        lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+        lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+        photos: Annotated[list[UploadFile] | None, File()] = None,
+    ) -> dict[str, Any]:
+        case = visible_case(ctx, case_id, actor)
+        for stored in ctx.service.store.steps(case_id):
+            if stored.step.facts.get("request_id") == request_id:  # a resend
+                return {
+                    "case": case_out(ctx, case, actor),
+                    "step": step_out(stored.seq, stored.step),
+                }
+        evidence = _photos(photos or [])
+        for item in evidence:
+            ctx.service.attach(case, item)
+        facts: dict[str, Any] = {"request_id": request_id, "channel": "mobile"}
+        if lat is not None and lon is not None:
+            facts.update(lat=lat, lon=lon)
+        command = Command(
+            Action.VERIFY_PASS if verdict == "pass" else Action.VERIFY_FAIL,
+            opinion=opinion,
+            attachments=tuple(e.sha256 for e in evidence),
+            facts=facts,
+        )
+        result = ctx.service.transition(case_id, command, actor)
+        seq = ctx.service.store.steps(case_id)[-1].seq
+        return {"case": case_out(ctx, result.case, actor), "step": step_out(seq, result.step)}
+
+    return router
