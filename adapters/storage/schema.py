@@ -104,6 +104,7 @@ cases = sa.Table(
             ("ix_cases_deadline", ("deadline",), "deadline"),
             ("ix_cases_track_key", ("track_key",), "track_key"),
             ("ix_cases_near_position", ("event_code", "lat", "lon"), "lat"),
+            ("ix_cases_position", ("lat", "lon"), "lat"),  # the map's viewport
         )
     ),
 )

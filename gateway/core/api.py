@@ -35,6 +35,7 @@ from gateway.core.case_routes import cases_router
 from gateway.core.dead_letter_routes import dead_letters_router
 from gateway.core.dispatch import known_grids
 from gateway.core.evaluation_routes import evaluation_router
+from gateway.core.gis_routes import gis_router
 from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.mobile_routes import mobile_router
 from gateway.core.open311 import open311_router
@@ -52,6 +53,8 @@ __all__ = ["WEB_DIR", "ApiContext", "ApiError", "create_app"]
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+#: Debian's libjs-leaflet, served to the console's map at /vendor/leaflet (nothing from the internet)
+LEAFLET_DIR = Path("/usr/share/javascript/leaflet")
 
 
 def _error(status: int, code: str, detail: Any) -> JSONResponse:
@@ -204,9 +207,14 @@ def create_app(
         app.include_router(dead_letters_router(ctx.dead_letters))
     app.include_router(camera_checks_router(ctx, ctx.verifications))
     app.include_router(ptz_router(ctx))
+    if ctx.gis is not None:
+        app.include_router(gis_router(ctx, ctx.gis))
     app.include_router(mobile_router(ctx))
     add_docs(app)
     app.add_route("/", _to_console, include_in_schema=False)
+    app.mount(
+        "/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR, check_dir=False), name="leaflet"
+    )
     app.mount(
         "/console", StaticFiles(directory=WEB_DIR, html=True, check_dir=False), name="console"
     )

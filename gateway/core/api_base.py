@@ -63,6 +63,7 @@ class ApiContext:
     dead_letters: DeadLetterReader | None = None  # no route without one
     intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
     report_files: Any = None  # gateway.core.publication.ReportFiles: Excel and PDF reports
+    gis: Any = None  # gateway.core.gis_routes.MapData: the map's routes (none without it)
 
 
 class FastJSON(Response):

@@ -30,6 +30,7 @@ from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
 from adapters.prometheus import MetricsListener
 from adapters.reports import ReportFileWriter
 from adapters.storage.call_record_store import SqlCallRecords
+from adapters.storage.case_map_store import SqlCaseMap
 from adapters.storage.case_store import SqlCaseStore
 from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
@@ -47,6 +48,7 @@ from gateway.core.codes import load_event_names
 from gateway.core.core_metrics import CountingDeadLetters
 from gateway.core.dispatch import ResponsibilityTable, known_grids
 from gateway.core.feedback import FeedbackConsumer
+from gateway.core.gis_routes import load_map_data
 from gateway.core.handoff import HandoffRelay
 from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
@@ -271,6 +273,12 @@ def build_core(
             verifications=checks.service,
             ptz=ptz,
             report_files=ReportFileWriter(),
+            # the console's map and the operator's geocoding (base data as at start)
+            gis=load_map_data(
+                SqlBaseData.for_store(service.store),
+                SqlCaseMap.for_store(service.store),
+                service.grids,
+            ),
         )
         app = create_app(
             context,

@@ -310,6 +310,8 @@ export const ERRORS = {
   stopping: '核心服务正在停止，请稍后重试',
   busy: '实时连接数已满，页面将定时刷新',
   invalid_request: '提交的内容不符合要求',
+  bad_bbox: '地图范围参数有误（应为 最小经度,最小纬度,最大经度,最大纬度）',
+  bad_component_class: '部件类别有误（2 位大类或 4 位小类代码，用逗号分隔）',
   bad_photo: '照片无法识别：请选择 JPEG 或 PNG 图片',
   photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
   too_many_photos: '照片过多（最多 4 张）',

@@ -1,0 +1,314 @@
+"""``/api/v1/gis``: what the console's map and the hotline operator ask of the base data.
+
+- ``grids?bbox=`` the unit grids in a viewport as GeoJSON, each with its open cases;
+- ``cases?bbox=`` the cases with a point in a viewport (newest first, ``truncated`` when
+  more lie there than the limit);
+- ``components?bbox=&class=`` census components (部件) in a viewport, by class;
+- ``geocode?q=`` address text -> scored candidates with their reasons and grid (the
+  operator picks; never one silent guess);
+- ``reverse?lon=&lat=`` a point -> its grid (or outside the managed area) and nearest
+  address;
+- ``components/near?lon=&lat=&r=&class=`` the components within r metres, nearest first.
+
+A bbox is ``minLon,minLat,maxLon,maxLat`` in stored lon/lat (CGCS2000). A department
+user sees its own department's cases and counts, an inspector the cases on its grids.
+`MapData` holds the base data the routes answer from, loaded at the core's start
+(`load_map_data`): a new import takes effect at the next start, like the intake's grids.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from shapely.geometry import mapping
+
+from gateway.core.api_base import ALL_USERS, STAFF, ApiContext, ApiError, FastJSON, allow
+from gateway.core.case_views import scope_of
+from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
+from gateway.gis.components_near import ComponentsNear
+from gateway.gis.features import ComponentFeature, GridFeature
+from gateway.gis.geocoder import Geocoder
+from gateway.gis.index import GridIndex
+from gateway.gis.ports import BaseDataStore, BBox
+
+#: the most features one viewport answer carries (``truncated`` says there were more)
+MAX_GRIDS = 5_000
+MAX_CASES = 5_000
+MAX_COMPONENTS = 5_000
+_WORLD: BBox = (-180.0, -90.0, 180.0, 90.0)
+_CLASS = re.compile(r"^\d{2}(?:\d{2})?$")
+
+
+class CaseMap(Protocol):
+    """The map's reads of the cases (`adapters.storage.case_map_store.SqlCaseMap`)."""
+
+    def cases_in_bbox(
+        self,
+        bbox: BBox,
+        *,
+        open_only: bool,
+        limit: int,
+        department: str | None = None,
+        grid_prefixes: Sequence[str] | None = None,
+    ) -> list[Case]: ...
+
+    def open_cases_by_grid(
+        self, grid_codes: Sequence[str], department: str | None = None
+    ) -> dict[str, int]: ...
+
+
+@dataclass
+class MapData:
+    """The base data and the indexes the routes answer from."""
+
+    store: BaseDataStore
+    cases: CaseMap
+    grids: GridIndex
+    geocoder: Geocoder
+    components: ComponentsNear[ComponentFeature]
+
+
+def load_map_data(store: BaseDataStore, cases: CaseMap, grids: GridIndex | None = None) -> MapData:
+    """Indexes over what is imported now (``grids``: the intake's index, when it has one)."""
+    return MapData(
+        store,
+        cases,
+        grids if grids is not None else GridIndex(store.grids()),
+        Geocoder(store.addresses()),
+        ComponentsNear(store.components_in_bbox(_WORLD, limit=10_000_000)),
+    )
+
+
+def parse_bbox(text: str) -> BBox:
+    """``minLon,minLat,maxLon,maxLat`` -> a bbox; 422 ``bad_bbox`` on anything else."""
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ApiError(422, "bad_bbox", f"bbox is minLon,minLat,maxLon,maxLat, got {text!r}")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+        raise ApiError(422, "bad_bbox", f"bbox needs min < max within lon/lat range: {text!r}")
+    return min_lon, min_lat, max_lon, max_lat
+
+
+def parse_classes(text: str | None) -> list[str] | None:
+    """``01,0305`` -> component classes (2 digits) or types (4); 422 ``bad_component_class``."""
+    if text is None or not text.strip():
+        return None
+    codes = [c.strip() for c in text.split(",")]
+    if not all(_CLASS.match(c) for c in codes):
+        raise ApiError(
+            422, "bad_component_class", f"class is 2 or 4 digits, comma-separated: {text!r}"
+        )
+    return codes
+
+
+def grid_out(grid: GridFeature | None) -> dict[str, Any] | None:
+    if grid is None:
+        return None
+    return {
+        "code": grid.code,
+        "name": grid.name,
+        "district": grid.district,
+        "street": grid.street,
+        "community": grid.community,
+    }
+
+
+def _component_out(c: ComponentFeature, distance_m: float | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.id,
+        "type_code": c.type_code,
+        "name": c.name,
+        "owner": c.owner,
+        "state": c.state.value,
+        "grid_code": c.grid_code,
+    }
+    if distance_m is not None:
+        out["distance_m"] = round(distance_m, 1)
+    return out
+
+
+def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": properties,
+    }
+
+
+def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
+
+    def department_of(actor: Actor) -> str | None:
+        return actor.department if actor.role is Role.DEPARTMENT else None
+
+    @router.get("/grids", summary="unit grids in a viewport, with their open cases (GeoJSON)")
+    def grids(
+        actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
+        bbox: Annotated[str, Query(max_length=200)],
+    ) -> Response:
+        found = data.store.grids_in_bbox(parse_bbox(bbox), limit=MAX_GRIDS + 1)
+        truncated = len(found) > MAX_GRIDS
+        found = found[:MAX_GRIDS]
+        counts = data.cases.open_cases_by_grid([g.code for g in found], department_of(actor))
+        features = [
+            {
+                "type": "Feature",
+                "geometry": mapping(g.geometry),
+                "properties": {**(grid_out(g) or {}), "open_cases": counts.get(g.code, 0)},
+            }
+            for g in found
+        ]
+        return _geojson(features, truncated)
+
+    @router.get("/cases", summary="cases with a point in a viewport (GeoJSON)")
+    def cases(
+        actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
+        bbox: Annotated[str, Query(max_length=200)],
+        open_only: Annotated[bool, Query(alias="open")] = True,
+        limit: Annotated[int, Query(ge=1, le=MAX_CASES)] = 2_000,
+    ) -> Response:
+        scope = scope_of(actor)
+        found = data.cases.cases_in_bbox(
+            parse_bbox(bbox),
+            open_only=open_only,
+            limit=limit + 1,
+            department=department_of(actor),
+            grid_prefixes=scope.grids if scope is not None else None,
+        )
+        truncated = len(found) > limit
+        now = ctx.clock.now()
+        features = [
+            _point(
+                c.lon or 0.0,
+                c.lat or 0.0,
+                {
+                    "id": c.id,
+                    "number": c.number,
+                    "state": str(c.state),
+                    "state_label": STATE_LABELS[c.state],
+                    "light": ctx.service.workflow.light(c, now),
+                    "event_code": c.event_code,
+                    "event_name": ctx.event_names.get(c.event_code),
+                    "grid_code": c.grid_code,
+                    "urgent": c.urgent,
+                    "created_at": c.created_at.isoformat(),
+                },
+            )
+            for c in found[:limit]
+        ]
+        return _geojson(features, truncated)
+
+    @router.get("/components", summary="census components in a viewport (GeoJSON)")
+    def components(
+        _actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
+        bbox: Annotated[str, Query(max_length=200)],
+        component_class: Annotated[str | None, Query(alias="class", max_length=200)] = None,
+    ) -> Response:
+        area = parse_bbox(bbox)
+        wanted = parse_classes(component_class)
+        types = [c for c in wanted or () if len(c) == 4]
+        classes = tuple(c for c in wanted or () if len(c) == 2)
+        if classes:  # a class filter is applied here: the store filters by 4-digit type
+            types = []
+        found = data.store.components_in_bbox(area, types, limit=MAX_COMPONENTS * 4 + 1)
+        if wanted is not None:
+            found = [c for c in found if c.type_code in wanted or c.type_code[:2] in classes]
+        truncated = len(found) > MAX_COMPONENTS
+        features = [_point(c.lon, c.lat, _component_out(c)) for c in found[:MAX_COMPONENTS]]
+        return _geojson(features, truncated)
+
+    @router.get("/components/near", summary="components within r metres of a point")
+    def components_near(
+        _actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
+        lon: Annotated[float, Query(ge=-180, le=180)],
+        lat: Annotated[float, Query(ge=-90, le=90)],
+        r: Annotated[float, Query(gt=0, le=1_000)] = 50.0,
+        component_class: Annotated[str | None, Query(alias="class", max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> Response:
+        found = data.components.near(lon, lat, r, parse_classes(component_class), limit)
+        return FastJSON(
+            {
+                "items": [
+                    {**_component_out(n.component, n.distance_m), "lon": n.component.lon,
+                     "lat": n.component.lat}
+                    for n in found
+                ]
+            }
+        )  # fmt: skip
+
+    @router.get("/geocode", summary="address text -> scored candidates with their grid")
+    def geocode(
+        _actor: Annotated[Actor, Depends(allow(ALL_USERS))],
+        q: Annotated[str, Query(min_length=1, max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    ) -> Response:
+        items = []
+        for match in data.geocoder.candidates(q, limit):
+            a = match.address
+            grid = (data.grids.grid(a.grid_code) if a.grid_code else None) or data.grids.locate_one(
+                a.lon, a.lat
+            )
+            items.append(
+                {
+                    "text": a.text,
+                    "district": a.district,
+                    "road": a.road,
+                    "number": a.number,
+                    "building": a.building,
+                    "unit": a.unit,
+                    "lon": a.lon,
+                    "lat": a.lat,
+                    "score": round(match.score, 1),
+                    "why": list(match.why),
+                    "exact": match.exact,
+                    "grid": grid_out(grid),
+                    "outside_managed_area": grid is None,
+                }
+            )
+        return FastJSON({"query": q, "items": items})
+
+    @router.get("/reverse", summary="a point -> its grid and the nearest address")
+    def reverse(
+        _actor: Annotated[Actor, Depends(allow(ALL_USERS))],
+        lon: Annotated[float, Query(ge=-180, le=180)],
+        lat: Annotated[float, Query(ge=-90, le=90)],
+    ) -> Response:
+        grid = data.grids.locate_one(lon, lat)
+        nearest = data.geocoder.nearest(lon, lat)
+        return FastJSON(
+            {
+                "lon": lon,
+                "lat": lat,
+                "grid": grid_out(grid),
+                "outside_managed_area": grid is None,
+                "nearest": None
+                if nearest is None
+                else {
+                    "text": nearest.address.text,
+                    "road": nearest.road,
+                    "number": nearest.address.number,
+                    "lon": nearest.address.lon,
+                    "lat": nearest.address.lat,
+                    "distance_m": round(nearest.distance_m, 1),
+                },
+            }
+        )
+
+    return router
+
+
+def _geojson(features: list[dict[str, Any]], truncated: bool) -> Response:
+    body = {"type": "FeatureCollection", "truncated": truncated, "features": features}
+    return FastJSON(body, media_type="application/geo+json")
