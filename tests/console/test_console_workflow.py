@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
+import openpyxl
 
 from gateway.contract import CandidateCase, Evidence, EvidenceRole, Location, Source, SourceKind
 from gateway.core.workflow import Action, CaseState
@@ -247,6 +250,14 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     rows = {r["group"]: r for r in csv.DictReader(io.StringIO(exported))}
     assert float(rows["city-management"]["rework_rate"]) == 0.5
     assert float(rows["city-management"]["closure_rate"]) == 1.0
+    # this month's report as Excel: the same 立案数 as the table above
+    lead.fill("#report-period", datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m"))
+    with lead.expect_download() as report_info:
+        lead.click("#report-xlsx")
+    assert report_info.value.suggested_filename.endswith(".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(Path(report_info.value.path()).read_bytes()))
+    assert book.sheetnames[:3] == ["汇总", "各区排名", "各部门排名"]
+    assert book["汇总"]["A6"].value == "立案数" and book["汇总"]["B6"].value >= 1
 
     # 管理员 lands on the evaluation too; nobody's page raised a script error
     admin = login("admin")

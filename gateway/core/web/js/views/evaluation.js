@@ -51,6 +51,19 @@ export async function render(main, ctx) {
     Object.entries(GROUPINGS).map(([value, label]) => h('option', { value, selected: value === 'department' }, label)),
   );
   const exportButton = h('button', { id: 'eval-export' }, '导出 CSV');
+  // published reports (月考、季考): a past month or quarter, as Excel, PDF or the printable page
+  const lastMonth = new Date(dayStart(centreDate(new Date())).getTime() - 86400000);
+  const reportPeriod = h('input', { type: 'month', id: 'report-period', value: centreDate(lastMonth).slice(0, 7) });
+  const reportKind = h(
+    'select',
+    { id: 'report-kind' },
+    h('option', { value: 'month', selected: true }, '月报'),
+    h('option', { value: 'quarter' }, '季报'),
+  );
+  const reportButtons = [
+    ['xlsx', '下载 Excel'],
+    ['pdf', '下载 PDF（可打印）'],
+  ].map(([format, label]) => h('button', { id: `report-${format}`, onclick: () => fetchReport(format) }, label));
   const output = h('div', { class: 'evaluation', id: 'eval-output' });
   main.append(
     h(
@@ -64,8 +77,38 @@ export async function render(main, ctx) {
       exportButton,
     ),
     h('p', { class: 'hint' }, '统计对象为所选时段内立案的案件；结案率 = 结案数 / 应结案数，返工率 = 返工数 / 处置数。'),
+    h(
+      'div',
+      { class: 'view-head report-bar' },
+      h('h3', {}, '评价报表'),
+      h('label', {}, '期间 ', reportPeriod),
+      reportKind,
+      ...reportButtons,
+      h('a', { href: '/public/ranking', target: '_blank', rel: 'noopener', id: 'report-public' }, '公开排名页'),
+    ),
     output,
   );
+
+  function reportKey() {
+    const [year, month] = (reportPeriod.value || '').split('-');
+    if (!year || !month) return null;
+    if (reportKind.value === 'quarter') return `${year}-Q${Math.floor((Number(month) - 1) / 3) + 1}`;
+    return `${year}-${month}`;
+  }
+
+  async function fetchReport(format) {
+    const key = reportKey();
+    if (!key) {
+      toast('请先选择报表期间', 'error');
+      return;
+    }
+    try {
+      const response = await api.raw(`/api/v1/reports/${key}`, { format });
+      download(await response.blob(), `citygw-评价报表-${key}.${format}`);
+    } catch (err) {
+      toast(`报表下载失败：${describeError(err)}`, 'error');
+    }
+  }
 
   let last = [];
 
