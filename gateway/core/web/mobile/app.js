@@ -1,0 +1,623 @@
+// The inspector's phone app (issue 19): report a problem with photos and the phone's
+// position in one request, answer 核查 tasks on site, and keep working without a signal:
+// everything goes through the IndexedDB outbox (queue.js) and is sent when the core
+// answers, each item with the request id it got when it was written.
+import { ERRORS, FIELDS, T, VALIDATION, fill } from './texts.js';
+import { cache, newRequestId, outbox } from './queue.js';
+
+const SESSION_KEY = 'citygw.mobile.session';
+const USAGE_KEY = 'citygw.mobile.usage';
+const TIMEOUT_MS = 20000;
+const SEND_TIMEOUT_MS = 60000;
+const MAX_PHOTOS = 4;
+const MAX_EDGE = 1600; // px: what the phone sends (the core keeps at most 2048)
+const JPEG_QUALITY = 0.85;
+const POOR_ACCURACY_M = 50;
+//: street order first: what an inspector reports most before they have a history
+const DEFAULT_FREQUENT = ['0505', '0506', '0507', '0504', '0501', '0102', '0510', '0103'];
+
+const $ = (selector) => document.querySelector(selector);
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+// ------------------------------------------------------------------ session and API
+
+class RequestFailed extends Error {
+  constructor(status, code, detail) {
+    super(code);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+function session() {
+  try {
+    return JSON.parse(localStorage.getItem(SESSION_KEY) || 'null');
+  } catch (_) {
+    return null;
+  }
+}
+
+async function call(method, path, { json, form, timeoutMs = TIMEOUT_MS } = {}) {
+  const headers = {};
+  const s = session();
+  if (s) headers.Authorization = `Bearer ${s.token}`;
+  if (json !== undefined) headers['Content-Type'] = 'application/json';
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: json !== undefined ? JSON.stringify(json) : form,
+      signal: abort.signal,
+    });
+  } catch (_) {
+    throw new RequestFailed(0, 'network', null);
+  } finally {
+    clearTimeout(timer);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new RequestFailed(response.status, (body && body.error) || `http_${response.status}`, body && body.detail);
+  }
+  return body;
+}
+
+function describe(err) {
+  if (err.code === 'invalid_request' && Array.isArray(err.detail) && err.detail.length) {
+    const first = err.detail[0];
+    const field = FIELDS[first.loc[first.loc.length - 1]] || String(first.loc[first.loc.length - 1]);
+    const pattern = VALIDATION[first.type];
+    if (pattern) return fill(pattern, { field, ...first.ctx });
+  }
+  return ERRORS[err.code] || ERRORS.invalid_request;
+}
+
+// ------------------------------------------------------------------ shell
+
+const state = {
+  view: 'report',
+  eventNames: {},
+  draft: null, // the report being written
+  position: null, // {lat, lon, accuracy}
+  positionError: null,
+  tasks: [],
+  sending: false,
+};
+
+function toast(text, kind = '') {
+  const box = $('#toast');
+  box.textContent = text;
+  box.className = `toast show ${kind}`;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (box.className = 'toast'), 5000);
+}
+
+function showView(view) {
+  state.view = view;
+  for (const tab of document.querySelectorAll('#tabs button')) {
+    tab.classList.toggle('active', tab.dataset.view === view);
+  }
+  render();
+}
+
+function render() {
+  const main = $('#main');
+  main.replaceChildren();
+  if (!session()) {
+    main.append(loginView());
+    $('#tabs').hidden = true;
+    return;
+  }
+  $('#tabs').hidden = false;
+  if (state.view === 'report') main.append(reportView());
+  else if (state.view === 'tasks') main.append(tasksView());
+  else if (state.view === 'answer') main.append(answerView());
+  else main.append(queueView());
+}
+
+async function refreshStatus() {
+  const items = await outbox.all();
+  const count = $('#queue-count');
+  count.textContent = items.length ? String(items.length) : '';
+  count.hidden = items.length === 0;
+  const net = $('#net');
+  net.textContent = navigator.onLine ? T.online : T.offline;
+  net.className = navigator.onLine ? 'net online' : 'net offline';
+  if (state.view === 'queue') render();
+}
+
+// ------------------------------------------------------------------ login
+
+function loginView() {
+  const message = h('p', { class: 'error', id: 'login-error', role: 'alert' });
+  const form = h(
+    'form',
+    { id: 'login-form', class: 'card' },
+    h('h2', {}, T.login_title),
+    h('label', {}, T.name, h('input', { name: 'name', autocomplete: 'username', required: true })),
+    h('label', {}, T.password, h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
+    h('button', { type: 'submit', class: 'primary big' }, T.login),
+    message,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    message.textContent = T.logging_in;
+    try {
+      const out = await call('POST', '/api/v1/auth/login', {
+        json: { name: data.get('name'), password: data.get('password') },
+      });
+      if (out.user.role !== 'inspector') {
+        message.textContent = T.not_inspector;
+        return;
+      }
+      localStorage.setItem(SESSION_KEY, JSON.stringify({ token: out.token, user: out.user }));
+      await start();
+    } catch (err) {
+      message.textContent = describe(err);
+    }
+  });
+  return form;
+}
+
+async function logout() {
+  try {
+    await call('POST', '/api/v1/auth/logout');
+  } catch (_) {
+    /* gone already, or offline: the token expires anyway */
+  }
+  localStorage.removeItem(SESSION_KEY);
+  render();
+}
+
+// ------------------------------------------------------------------ position
+
+function watchPosition() {
+  if (!navigator.geolocation) {
+    state.positionError = T.position_denied;
+    return;
+  }
+  navigator.geolocation.watchPosition(
+    (pos) => {
+      state.position = {
+        lat: pos.coords.latitude,
+        lon: pos.coords.longitude,
+        accuracy: pos.coords.accuracy,
+      };
+      state.positionError = null;
+      showPosition();
+    },
+    (err) => {
+      state.positionError = err.code === 1 ? T.position_denied : fill(T.no_position, { why: err.message });
+      showPosition();
+    },
+    { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 },
+  );
+}
+
+function showPosition() {
+  const box = $('#position');
+  if (!box) return;
+  const p = state.position;
+  if (p) {
+    const m = Math.round(p.accuracy);
+    box.textContent = fill(m > POOR_ACCURACY_M ? T.accuracy_poor : T.accuracy, { m });
+    box.className = m > POOR_ACCURACY_M ? 'position poor' : 'position good';
+    box.dataset.lat = p.lat.toFixed(6);
+    box.dataset.lon = p.lon.toFixed(6);
+  } else {
+    box.textContent = state.positionError || T.locating;
+    box.className = state.positionError ? 'position poor' : 'position';
+  }
+}
+
+// ------------------------------------------------------------------ photos
+
+async function shrink(file) {
+  const bitmap = await createImageBitmap(file); // upright by the photo's EXIF orientation
+  const scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+  canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  return new Promise((resolve, reject) =>
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('toBlob'))), 'image/jpeg', JPEG_QUALITY),
+  );
+}
+
+function photoPicker(photos, id) {
+  const strip = h('div', { class: 'photos' });
+  const input = h('input', { id, type: 'file', accept: 'image/*', capture: 'environment', class: 'file' });
+  const redraw = () => {
+    strip.replaceChildren(
+      ...photos.map((blob, i) =>
+        h(
+          'figure',
+          { class: 'thumb' },
+          h('img', { src: URL.createObjectURL(blob), alt: `${T.photos} ${i + 1}` }),
+          h('button', { type: 'button', class: 'remove', onclick: () => { photos.splice(i, 1); redraw(); } }, T.photo_remove),
+        ),
+      ),
+    );
+    label.hidden = photos.length >= MAX_PHOTOS;
+  };
+  input.addEventListener('change', async () => {
+    for (const file of input.files) {
+      if (photos.length >= MAX_PHOTOS) {
+        toast(T.photo_limit, 'error');
+        break;
+      }
+      try {
+        photos.push(await shrink(file));
+      } catch (_) {
+        toast(T.photo_unreadable, 'error');
+      }
+    }
+    input.value = '';
+    redraw();
+  });
+  const label = h('label', { class: 'button big', for: id }, T.add_photo);
+  redraw();
+  return h('div', { class: 'field' }, h('div', { class: 'label' }, T.photos), strip, label, input);
+}
+
+// ------------------------------------------------------------------ report
+
+function usage() {
+  try {
+    return JSON.parse(localStorage.getItem(USAGE_KEY) || '{}');
+  } catch (_) {
+    return {};
+  }
+}
+
+function frequentCodes() {
+  const counts = usage();
+  const used = Object.keys(counts).sort((a, b) => counts[b] - counts[a]);
+  return [...new Set([...used, ...DEFAULT_FREQUENT])].filter((c) => state.eventNames[c]).slice(0, 8);
+}
+
+function newDraft() {
+  return { event: null, photos: [], description: '' };
+}
+
+function eventPicker(draft, onPick) {
+  const list = h('div', { class: 'events', id: 'event-list' });
+  const search = h('input', { id: 'event-search', type: 'search', placeholder: T.event_search, autocomplete: 'off' });
+  const option = (code) =>
+    h(
+      'button',
+      { type: 'button', class: 'event-option', dataset: { code }, onclick: () => onPick(code) },
+      h('span', { class: 'code' }, code),
+      ' ',
+      state.eventNames[code],
+    );
+  const fillList = () => {
+    const q = search.value.trim();
+    if (!Object.keys(state.eventNames).length) {
+      list.replaceChildren(h('p', { class: 'error' }, T.event_codes_missing));
+      return;
+    }
+    if (!q) {
+      list.replaceChildren(h('div', { class: 'label' }, T.frequent), ...frequentCodes().map(option));
+      return;
+    }
+    const found = Object.keys(state.eventNames)
+      .filter((c) => c.startsWith(q) || state.eventNames[c].includes(q))
+      .sort()
+      .slice(0, 40);
+    list.replaceChildren(...found.map(option));
+  };
+  search.addEventListener('input', fillList);
+  fillList();
+  return h('div', { class: 'field' }, h('div', { class: 'label' }, T.event), search, list);
+}
+
+function reportView() {
+  if (!state.draft) state.draft = newDraft();
+  const draft = state.draft;
+  const wrap = h('section', { class: 'card', id: 'report' }, h('h2', {}, T.report_title));
+  if (draft.event) {
+    wrap.append(
+      h(
+        'div',
+        { class: 'field chosen' },
+        h('span', { id: 'event-chosen' }, fill(T.event_chosen, { code: draft.event, name: state.eventNames[draft.event] || '' })),
+        h('button', { type: 'button', onclick: () => { draft.event = null; render(); } }, T.event_change),
+      ),
+    );
+  } else {
+    wrap.append(eventPicker(draft, (code) => { draft.event = code; render(); }));
+  }
+  wrap.append(photoPicker(draft.photos, 'photo-input'));
+  wrap.append(
+    h(
+      'div',
+      { class: 'field' },
+      h('div', { class: 'label' }, T.position),
+      h('p', { id: 'position', class: 'position' }),
+      h('p', { class: 'hint' }, T.grid_by_server),
+    ),
+  );
+  const text = h('textarea', { id: 'description', rows: 3, maxlength: 4000, placeholder: T.description_hint });
+  text.value = draft.description;
+  text.addEventListener('input', () => (draft.description = text.value));
+  wrap.append(h('label', { class: 'field' }, h('div', { class: 'label' }, T.description), text));
+  wrap.append(h('button', { type: 'button', id: 'submit-report', class: 'primary big', onclick: submitReport }, T.submit));
+  queueMicrotask(showPosition);
+  return wrap;
+}
+
+async function submitReport() {
+  const draft = state.draft;
+  if (!draft.event) return toast(T.need_event, 'error');
+  if (!draft.photos.length) return toast(T.need_photo, 'error');
+  if (!state.position) return toast(T.need_position, 'error');
+  const counts = usage();
+  counts[draft.event] = (counts[draft.event] || 0) + 1;
+  localStorage.setItem(USAGE_KEY, JSON.stringify(counts));
+  await outbox.put({
+    id: newRequestId(),
+    kind: 'report',
+    created: Date.now(),
+    event_code: draft.event,
+    description: draft.description,
+    lat: state.position.lat,
+    lon: state.position.lon,
+    accuracy_m: state.position.accuracy,
+    photos: draft.photos.slice(),
+  });
+  state.draft = newDraft();
+  render();
+  await refreshStatus();
+  const sent = await drain();
+  if (!sent) toast(T.queued);
+}
+
+// ------------------------------------------------------------------ tasks (核查)
+
+async function loadTasks() {
+  try {
+    const page = await call('GET', '/api/v1/cases?state=reported&limit=100');
+    state.tasks = page.items;
+    state.tasksOffline = false;
+    await cache.set('tasks', page.items);
+  } catch (err) {
+    if (err.status === 401) return expired();
+    state.tasks = (await cache.get('tasks')) || [];
+    state.tasksOffline = true;
+  }
+  if (state.view === 'tasks') render();
+}
+
+function tasksView() {
+  const wrap = h(
+    'section',
+    { class: 'card', id: 'tasks' },
+    h('div', { class: 'head' }, h('h2', {}, T.tasks_title), h('button', { type: 'button', id: 'tasks-refresh', onclick: loadTasks }, T.tasks_refresh)),
+  );
+  if (state.tasksOffline) wrap.append(h('p', { class: 'hint' }, T.tasks_offline));
+  const answered = new Set(state.answeredCases || []);
+  const open = state.tasks.filter((t) => !answered.has(t.id));
+  if (!open.length) wrap.append(h('p', { class: 'muted' }, T.tasks_empty));
+  for (const task of open) {
+    wrap.append(
+      h(
+        'article',
+        { class: 'task', dataset: { case: task.id } },
+        h('div', { class: 'task-title' }, h('strong', {}, task.number), ' ', task.event_name || task.event_code),
+        h('div', {}, task.address || task.grid_code || ''),
+        task.deadline ? h('div', { class: `muted light-${task.light || ''}` }, fill(T.task_deadline, { at: new Date(task.deadline).toLocaleString('zh-CN') })) : null,
+        h('button', { type: 'button', class: 'primary big task-open', onclick: () => { state.answer = { task, verdict: null, photos: [], opinion: '' }; showView('answer'); } }, T.task_open),
+      ),
+    );
+  }
+  return wrap;
+}
+
+function answerView() {
+  const answer = state.answer;
+  const wrap = h('section', { class: 'card', id: 'answer' }, h('h2', {}, fill(T.answer_title, { number: answer.task.number })));
+  const verdicts = h(
+    'div',
+    { class: 'verdicts' },
+    h('button', { type: 'button', id: 'answer-pass', class: answer.verdict === 'pass' ? 'big chosen' : 'big', onclick: () => { answer.verdict = 'pass'; render(); } }, T.answer_pass),
+    h('button', { type: 'button', id: 'answer-fail', class: answer.verdict === 'fail' ? 'big chosen bad' : 'big', onclick: () => { answer.verdict = 'fail'; render(); } }, T.answer_fail),
+  );
+  const opinion = h('textarea', { id: 'answer-opinion', rows: 3, maxlength: 4000, placeholder: T.answer_opinion_hint });
+  opinion.value = answer.opinion;
+  opinion.addEventListener('input', () => (answer.opinion = opinion.value));
+  wrap.append(
+    verdicts,
+    h('label', { class: 'field' }, h('div', { class: 'label' }, T.answer_opinion), opinion),
+    photoPicker(answer.photos, 'answer-photo'),
+    h('button', { type: 'button', id: 'answer-submit', class: 'primary big', onclick: submitAnswer }, T.answer_submit),
+    h('button', { type: 'button', class: 'big', onclick: () => showView('tasks') }, T.answer_cancel),
+  );
+  return wrap;
+}
+
+async function submitAnswer() {
+  const answer = state.answer;
+  if (!answer.verdict) return toast(T.answer_need_verdict, 'error');
+  if (answer.verdict === 'fail' && !answer.opinion.trim()) return toast(T.answer_need_opinion, 'error');
+  if (!answer.photos.length) return toast(T.need_photo, 'error');
+  await outbox.put({
+    id: newRequestId(),
+    kind: 'answer',
+    created: Date.now(),
+    case_id: answer.task.id,
+    number: answer.task.number,
+    verdict: answer.verdict,
+    opinion: answer.opinion.trim(),
+    lat: state.position ? state.position.lat : null,
+    lon: state.position ? state.position.lon : null,
+    photos: answer.photos.slice(),
+  });
+  state.answeredCases = [...(state.answeredCases || []), answer.task.id];
+  state.answer = null;
+  showView('tasks');
+  await refreshStatus();
+  const sent = await drain();
+  if (!sent) toast(T.queued);
+}
+
+// ------------------------------------------------------------------ the outbox
+
+function formOf(item) {
+  const form = new FormData();
+  form.append('request_id', item.id);
+  if (item.kind === 'report') {
+    form.append('event_code', item.event_code);
+    form.append('description', item.description || '');
+    form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
+  } else {
+    form.append('verdict', item.verdict);
+    form.append('opinion', item.opinion || '');
+  }
+  if (item.lat !== null && item.lon !== null) {
+    form.append('lat', String(item.lat));
+    form.append('lon', String(item.lon));
+  }
+  item.photos.forEach((blob, i) => form.append('photos', blob, `photo-${i + 1}.jpg`));
+  return form;
+}
+
+function pathOf(item) {
+  return item.kind === 'report'
+    ? '/api/v1/mobile/reports'
+    : `/api/v1/mobile/tasks/${encodeURIComponent(item.case_id)}/answer`;
+}
+
+function sentMessage(item, out) {
+  if (item.kind === 'answer') return T.answer_sent;
+  const parts = [fill(T.sent, { number: out.number })];
+  if (out.grid_code) parts.push(fill(T.sent_grid, { grid: out.grid_code }));
+  else if (out.facts && out.facts.outside_managed_area) parts.push(T.sent_outside);
+  return parts.join('，');
+}
+
+// Sends what waits, oldest first; true when the outbox is empty afterwards.
+async function drain({ retryFailed = false } = {}) {
+  if (state.sending || !session()) return false;
+  state.sending = true;
+  try {
+    for (const item of await outbox.all()) {
+      if (item.failed && !retryFailed) continue;
+      try {
+        const out = await call('POST', pathOf(item), { form: formOf(item), timeoutMs: SEND_TIMEOUT_MS });
+        await outbox.remove(item.id);
+        toast(sentMessage(item, out), 'ok');
+      } catch (err) {
+        if (err.code === 'network' || err.status >= 500) break; // later, with the same id
+        if (err.status === 401) {
+          expired();
+          break;
+        }
+        await outbox.put({ ...item, failed: describe(err) });
+      }
+    }
+  } finally {
+    state.sending = false;
+    await refreshStatus();
+  }
+  return (await outbox.all()).length === 0;
+}
+
+function expired() {
+  localStorage.removeItem(SESSION_KEY);
+  toast(T.login_again, 'error');
+  render();
+}
+
+function queueView() {
+  const wrap = h('section', { class: 'card', id: 'queue' }, h('h2', {}, T.queue_title));
+  outbox.all().then((items) => {
+    if (!items.length) {
+      wrap.append(h('p', { class: 'muted', id: 'queue-empty' }, T.queue_empty));
+      return;
+    }
+    for (const item of items) {
+      const title =
+        item.kind === 'report'
+          ? fill(T.queue_report, { name: state.eventNames[item.event_code] || item.event_code })
+          : fill(T.queue_answer, { number: item.number, verdict: item.verdict === 'pass' ? T.verdict_pass : T.verdict_fail });
+      wrap.append(
+        h(
+          'article',
+          { class: 'queued', dataset: { id: item.id } },
+          h('div', {}, title),
+          h('div', { class: item.failed ? 'error' : 'muted' }, item.failed ? fill(T.queue_failed, { why: item.failed }) : T.queue_waiting),
+          h('div', { class: 'row' },
+            h('button', { type: 'button', class: 'big', onclick: () => drain({ retryFailed: true }) }, T.queue_retry),
+            item.failed ? h('button', { type: 'button', class: 'big bad', onclick: async () => { await outbox.remove(item.id); refreshStatus(); } }, T.queue_discard) : null,
+          ),
+        ),
+      );
+    }
+  });
+  return wrap;
+}
+
+// ------------------------------------------------------------------ start
+
+async function loadEventCodes() {
+  try {
+    state.eventNames = await call('GET', '/api/v1/event-codes');
+    await cache.set('event-codes', state.eventNames);
+  } catch (err) {
+    if (err.status === 401) return expired();
+    state.eventNames = (await cache.get('event-codes')) || {};
+  }
+}
+
+async function start() {
+  render();
+  if (!session()) return;
+  await loadEventCodes();
+  render();
+  loadTasks();
+  drain();
+}
+
+function boot() {
+  document.title = T.app_title;
+  $('#app-title').textContent = T.app_title;
+  const tabs = $('#tabs');
+  for (const [view, label] of [['report', T.tab_report], ['tasks', T.tab_tasks], ['queue', T.tab_queue]]) {
+    const button = h('button', { type: 'button', dataset: { view }, onclick: () => { if (view === 'tasks') loadTasks(); showView(view); } }, label);
+    if (view === 'queue') button.append(h('span', { id: 'queue-count', class: 'badge', hidden: true }));
+    tabs.append(button);
+  }
+  tabs.querySelector('[data-view=report]').classList.add('active');
+  $('#logout').textContent = T.logout;
+  $('#logout').addEventListener('click', logout);
+  window.addEventListener('online', () => { refreshStatus(); drain(); });
+  window.addEventListener('offline', refreshStatus);
+  setInterval(() => { if (navigator.onLine) drain(); }, 30000);
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
+  watchPosition();
+  refreshStatus();
+  start();
+}
+
+boot();

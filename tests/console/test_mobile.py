@@ -1,0 +1,294 @@
+"""The inspector's phone app at /console/mobile/ in Chromium's mobile emulation (360x640,
+touch, a GPS position, offline mode), against a real core whose database holds the demo's
+unit grids: a report made online opens a case in the grid of the phone's position, one
+made offline waits on the phone and becomes exactly one case when the network is back
+(also when the core's first answer was lost), and a 核查 answered "not fixed" sends the
+case back to 返工. The app runs under the core's Content-Security-Policy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from adapters.mqtt.broker import free_port
+from gateway.config import Config
+from gateway.contract import Location, SourceKind
+from gateway.core.daemon import build_core
+from gateway.core.intake import case_id_for
+from gateway.core.ports import CaseFilter
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role
+from gateway.gis.demo_data import generate
+from gateway.gis.features import GridFeature, RawFeature
+from gateway.gis.index import GridIndex
+from gateway.gis.validation import build_grids, derive_areas
+from tests.conftest import REPO_ROOT
+from tests.console.conftest import CORE_SETTINGS, PASSWORD, RunningCore
+from tests.core.helpers import candidate
+
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+PHONE = {"width": 360, "height": 640}
+INSPECTOR = "walker"
+#: the demo's city (连云港 海州区 320706...): the inspector's grids
+INSPECTOR_GRIDS = ("320706",)
+
+
+@pytest.fixture(scope="module")
+def demo_grids() -> list[GridFeature]:
+    demo = generate()
+    raws = [RawFeature(i + 1, f["properties"], f["geometry"]) for i, f in enumerate(demo.grids)]
+    built = build_grids(raws)
+    assert built.problems == [] and len(built.records) == 400
+    return built.records
+
+
+@pytest.fixture
+def phone_core(
+    make_config: Callable[..., Config], tmp_path: Path, demo_grids: list[GridFeature]
+) -> Iterator[RunningCore]:
+    """A core on a database with the demo's grids imported (as `citygw gis import` does)."""
+    from adapters.storage.database import migrate, open_engine
+    from adapters.storage.gis_store import SqlBaseData
+
+    url = f"sqlite:///{tmp_path / 'core.sqlite3'}"
+    engine = open_engine(url)
+    migrate(engine)
+    SqlBaseData(engine).replace_grids(demo_grids, derive_areas(demo_grids), GridIndex([]).locate)
+    engine.dispose()
+    port = free_port()
+    config = make_config(core={**CORE_SETTINGS, "database_url": url, "http_port": port})
+    daemon = build_core(config)
+    daemon.auth.add_user(INSPECTOR, "inspector", PASSWORD, None, INSPECTOR_GRIDS)
+    daemon.auth.add_user("oper", "operator", PASSWORD, None, ())
+    daemon.start()
+    try:
+        yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")
+    finally:
+        daemon.stop()
+
+
+def centre(grid: GridFeature) -> dict[str, float]:
+    point = grid.geometry.representative_point()
+    return {"latitude": point.y, "longitude": point.x, "accuracy": 8}
+
+
+@pytest.fixture
+def phone(browser: Any, phone_core: RunningCore, demo_grids: list[GridFeature]) -> Iterator[Any]:
+    """``phone(**context_options)``: a logged-in page at phone size, standing in grid 42."""
+    contexts: list[Any] = []
+
+    def open_phone(**options: Any) -> Any:
+        context = browser.new_context(
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            geolocation=centre(demo_grids[42]),
+            permissions=["geolocation"],
+            **options,
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+        )
+        page.problems = problems  # type: ignore[attr-defined]
+        page.goto(f"{phone_core.url}/console/mobile/")
+        page.fill("#login-form input[name=name]", INSPECTOR)
+        page.fill("#login-form input[name=password]", PASSWORD)
+        page.tap("#login-form button[type=submit]")
+        page.wait_for_selector("#event-search")
+        return page
+
+    yield open_phone
+    for context in contexts:
+        context.close()
+
+
+def photo_file(name: str = "scene.jpg") -> dict[str, Any]:
+    """A 3000x2000 JPEG, as a phone camera gives (the app shrinks it before sending)."""
+    image = np.full((2000, 3000, 3), (90, 140, 90), np.uint8)
+    cv2.rectangle(image, (800, 900), (2200, 1700), (60, 90, 160), -1)
+    cv2.putText(image, "0507", (900, 800), cv2.FONT_HERSHEY_SIMPLEX, 12, (255, 255, 255), 20)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return {"name": name, "mimeType": "image/jpeg", "buffer": bytes(data.tobytes())}
+
+
+def fill_report(page: Any, text: str) -> None:
+    page.fill("#event-search", "0507")
+    page.tap(".event-option[data-code='0507']")
+    page.wait_for_selector("#event-chosen")
+    page.set_input_files("#photo-input", files=[photo_file()])
+    page.wait_for_selector(".thumb img")
+    page.wait_for_selector("#position.good")
+    page.fill("#description", text)
+
+
+def inspector_cases(core: RunningCore) -> list[Any]:
+    cases, _ = core.daemon.service.store.list_cases(CaseFilter(limit=100))
+    return [c for c in cases if c.source_kind == str(SourceKind.INSPECTOR)]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_report_made_online_opens_a_case_in_the_grid_of_the_phones_position(
+    phone: Callable[..., Any], phone_core: RunningCore, demo_grids: list[GridFeature]
+) -> None:
+    page = phone()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    fill_report(page, "人行道上堆放建筑垃圾")
+    assert re.fullmatch(r"定位精度 ±8 米", page.inner_text("#position"))
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SCREENSHOTS / "mobile-report.png"))
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast.ok")
+    assert "上报成功" in page.inner_text("#toast")
+    assert demo_grids[42].code in page.inner_text("#toast")
+    [case] = inspector_cases(phone_core)
+    assert case.grid_code == demo_grids[42].code and case.event_code == "0507"
+    assert case.description == "人行道上堆放建筑垃圾"
+    assert case.facts["reported_by"] == INSPECTOR and case.facts["position_accuracy_m"] == 8
+    [photo] = phone_core.daemon.service.store.evidence_of(case.id)
+    stored = phone_core.daemon.service.evidence.read(photo.sha256)
+    image = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (1067, 1600)  # shrunk on the phone to its 1600 px edge
+    # the frequently used class now leads the picker
+    page.wait_for_selector("#event-search")
+    assert page.get_attribute(".event-option >> nth=0", "data-code") == "0507"
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_report_made_offline_waits_and_becomes_exactly_one_case_when_back_online(
+    phone: Callable[..., Any], phone_core: RunningCore
+) -> None:
+    page = phone()
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.context.set_offline(True)
+    page.reload()  # the app shell comes from the service worker's cache
+    page.wait_for_selector("#event-search")
+    assert page.inner_text("#net") == "离线"
+    fill_report(page, "离线时上报")
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    assert page.inner_text("#queue-count") == "1"
+    page.tap("#tabs button[data-view=queue]")
+    page.wait_for_selector(".queued:has-text('乱堆物堆料')")
+    page.screenshot(path=str(DOCS_SCREENSHOTS / "mobile-queue.png"))
+    assert inspector_cases(phone_core) == []
+    page.context.set_offline(False)
+    page.wait_for_selector("#queue-empty")
+    assert page.is_hidden("#queue-count")
+    [case] = wait_until(lambda: inspector_cases(phone_core))
+    assert case.description == "离线时上报"
+    assert len(phone_core.daemon.service.store.evidence_of(case.id)) == 1
+
+
+def test_a_report_whose_answer_was_lost_is_resent_with_its_id_and_makes_one_case(
+    phone: Callable[..., Any], phone_core: RunningCore
+) -> None:
+    page = phone(service_workers="block")  # page.route sees the page's own requests
+    seen: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        found = re.search(rb'name="request_id"\r\n\r\n([^\r]+)', route.request.post_data_buffer)
+        assert found, "the report carries no request_id"
+        seen.append(found.group(1).decode("ascii"))
+        if len(seen) == 1:
+            route.fetch()  # the core gets it and makes the case ...
+            route.abort("connectionreset")  # ... and the phone never hears back
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/mobile/reports", lose_first_answer)
+    fill_report(page, "回执丢失")
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    assert len(inspector_cases(phone_core)) == 1
+    assert page.inner_text("#queue-count") == "1"
+    page.tap("#tabs button[data-view=queue]")
+    page.tap(".queued button:has-text('立即重试')")
+    page.wait_for_selector("#toast.ok")
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert len(inspector_cases(phone_core)) == 1
+
+
+def reported_case(core: RunningCore, grid: GridFeature) -> str:
+    """A case in the inspector's grid that the department reports fixed (waits for 核查)."""
+    report = candidate(
+        77,
+        kind=SourceKind.API,
+        source_id="oper",
+        event_code="0507",
+        location=Location(grid_code=grid.code, address="海州区 测试路 1 号"),
+    )
+    service = core.daemon.service
+    service.store_candidates([report])
+    case_id = case_id_for(report.id)
+    service.transition(case_id, Command(Action.REGISTER), Actor("oper", Role.OPERATOR))
+    service.transition(case_id, Command(Action.DISPATCH), Actor("lead", Role.SHIFT_LEAD))
+    department = Actor("dept", Role.DEPARTMENT, "city-management")
+    service.transition(case_id, Command(Action.REPORT, opinion="已清理"), department)
+    case = service.store.get_case(case_id)
+    assert case is not None and case.state is CaseState.REPORTED
+    return case_id
+
+
+def test_a_check_answered_not_fixed_with_a_photo_sends_the_case_back_to_rework(
+    phone: Callable[..., Any], phone_core: RunningCore, demo_grids: list[GridFeature]
+) -> None:
+    case_id = reported_case(phone_core, demo_grids[42])
+    page = phone()
+    page.tap("#tabs button[data-view=tasks]")
+    task = page.locator(f".task[data-case='{case_id}']")  # a locator: the list re-renders
+    task.wait_for()
+    assert "乱堆物堆料" in task.inner_text() and "测试路" in task.inner_text()
+    page.screenshot(path=str(DOCS_SCREENSHOTS / "mobile-tasks.png"))
+    task.locator(".task-open").tap()
+    page.tap("#answer-fail")
+    page.fill("#answer-opinion", "垃圾仍未清理")
+    page.set_input_files("#answer-photo", files=[photo_file("still.jpg")])
+    page.wait_for_selector(".thumb img")
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('核查结果已提交')")
+    case = phone_core.case(case_id)
+    assert case.state is CaseState.PROCESSING and case.rework_count == 1
+    step = phone_core.steps(case_id)[-1]
+    assert step.action is Action.VERIFY_FAIL and step.actor == INSPECTOR
+    assert step.opinion == "垃圾仍未清理" and len(step.attachments) == 1
+    assert page.query_selector(f".task[data-case='{case_id}']") is None
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_the_app_is_served_with_its_manifest_and_service_worker(phone_core: RunningCore) -> None:
+    import httpx
+
+    base = f"{phone_core.url}/console/mobile/"
+    page = httpx.get(base, timeout=10)
+    assert page.status_code == 200 and "manifest.webmanifest" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "style=" not in page.text
+    sw = httpx.get(base + "sw.js", timeout=10)
+    assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
+    manifest = httpx.get(base + "manifest.webmanifest", timeout=10).json()
+    assert manifest["lang"] == "zh-CN" and manifest["display"] == "standalone"
