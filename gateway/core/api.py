@@ -133,7 +133,11 @@ def create_app(
         },
     )
     app.state.ctx = ctx
-    app.add_middleware(SecurityHeaders, signalling_url=ctx.config.live_view.signalling_url)
+    app.add_middleware(
+        SecurityHeaders,
+        signalling_url=ctx.config.live_view.signalling_url,
+        tile_url=ctx.config.map_tile_url,
+    )
     if metrics is not None:
         app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: times the headers too
         if metrics_route:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
+import shapely
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from shapely.geometry import mapping
@@ -151,6 +152,16 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
 
     def department_of(actor: Actor) -> str | None:
         return actor.department if actor.role is Role.DEPARTMENT else None
+
+    @router.get("/map", summary="what the console's map starts from")
+    def map_settings(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
+        """The imported grids' extent (None before any import) and the city's tile server
+        (``core.map_tile_url``; None: the grids are the base layer)."""
+        extent = None
+        if len(data.grids):
+            bounds = shapely.total_bounds([g.geometry for g in data.grids.grids])
+            extent = [round(float(v), 7) for v in bounds]
+        return FastJSON({"bbox": extent, "tile_url": ctx.config.map_tile_url})
 
     @router.get("/grids", summary="unit grids in a viewport, with their open cases (GeoJSON)")
     def grids(

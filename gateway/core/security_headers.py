@@ -2,7 +2,8 @@
 
 - ``Content-Security-Policy``: scripts and styles from the core only (the console has no
   inline script, inline handler or inline style), images also from ``data:``/``blob:``
-  (evidence is fetched with the token and shown as a blob), connections to the core and
+  (evidence is fetched with the token and shown as a blob) and from the map's configured
+  tile server, connections to the core and
   to the video gateway's live-view signalling (its configured origin, else port 8091 of
   the host the browser asked for, as the console guesses it), no plugins, no ``<base>``,
   and ``frame-ancestors 'none'``;
@@ -32,13 +33,13 @@ _FIXED = [
 ]
 
 
-def content_security_policy(connect: list[str]) -> str:
+def content_security_policy(connect: list[str], images: list[str] | None = None) -> str:
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data: blob:",
+            "img-src " + " ".join(["'self'", "data:", "blob:", *(images or [])]),
             "media-src 'self' blob:",
             "connect-src " + " ".join(["'self'", *connect]),
             "object-src 'none'",
@@ -58,9 +59,13 @@ def signalling_origin(url: str | None) -> str | None:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, signalling_url: str | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, signalling_url: str | None = None, tile_url: str | None = None
+    ) -> None:
         self.app = app
         self._configured = signalling_origin(signalling_url)
+        tiles = signalling_origin(tile_url)  # the map's tile server (core.map_tile_url)
+        self._images = [tiles] if tiles else []
 
     def _policy(self, scope: Scope) -> bytes:
         connect: list[str] = []
@@ -72,7 +77,7 @@ class SecurityHeaders:
             if match:
                 scheme = "https" if scope.get("scheme") == "https" else "http"
                 connect.append(f"{scheme}://{match.group(1)}:{LIVE_VIEW_PORT}")
-        return content_security_policy(connect).encode("latin-1")
+        return content_security_policy(connect, self._images).encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -410,6 +410,15 @@ class CoreConfig(_Section):
     )
     http_host: str = Field(default="127.0.0.1", description="address the API and console listen on")
     http_port: int = Field(default=8080, ge=1, le=65535, description="port of the API and console")
+    map_tile_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https?://[^\s/]+/\S*\{z\}\S*$",
+        description="the city's own map tile server for the console's map, as a Leaflet URL "
+        "template (e.g. https://tiles.city.example/{z}/{x}/{y}.png; Web Mercator tiles in "
+        "WGS84/CGCS2000, not GCJ-02); the console's policy lets images come from its origin. "
+        "Unset: the map's base layer is the imported grids, nothing from the internet",
+    )
     http_threads: int = Field(
         default=16, ge=1, le=200, description="worker threads for blocking API handlers"
     )

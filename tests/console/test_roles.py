@@ -215,6 +215,7 @@ READY = {
     "cameras": "#camera-wall .tile, #camera-wall p",
     "evaluation": "#metrics-table, #eval-output p:not(:text('统计中'))",
     "deadletters": "#dead-letters-summary:not(:empty)",
+    "map": "#map[data-grids]",
 }
 
 
@@ -314,7 +315,7 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     page.click("#report-case")
     page.wait_for_selector("#case-actions")
     assert_reads_chinese(operator, "案件详情（上报的案件）")
-    assert every_view(operator, "operator") == ["queue", "board", "report", "cameras"]
+    assert every_view(operator, "operator") == ["queue", "board", "map", "report", "cameras"]
 
 
 def test_the_operator_reads_when_a_detected_condition_ended(
@@ -431,7 +432,7 @@ def test_the_dispatcher_dispatches_a_registered_case_all_in_chinese(
     wait_state(page, "处置")
     assert core.case(case_id).department == "city-management"
     assert_reads_chinese(dispatcher, "案件详情（处置）")
-    assert every_view(dispatcher, "dispatcher") == ["board", "evaluation", "cameras"]
+    assert every_view(dispatcher, "dispatcher") == ["board", "map", "evaluation", "cameras"]
 
 
 # --------------------------------------------------------------------------- 专业部门
@@ -476,7 +477,7 @@ def test_the_department_reports_its_disposal_and_a_refused_extension_reads_chine
     assert "延长时间须不大于 1000" in refused and "extension" not in refused
     assert core.case(other).pending is None
     assert_reads_chinese(department, "申请延时被拒")
-    assert every_view(department, "department") == ["department"]
+    assert every_view(department, "department") == ["department", "map"]
 
 
 # --------------------------------------------------------------------------- 监督员
@@ -564,7 +565,7 @@ def test_the_shift_lead_approves_an_extension_and_reads_the_weekly_evaluation(
     page.select_option("#eval-group", "district")
     page.wait_for_selector("#metrics-table")
     assert_reads_chinese(lead, "综合评价（按区域）")
-    assert every_view(lead, "shift_lead") == ["queue", "board", "evaluation", "cameras"]
+    assert every_view(lead, "shift_lead") == ["queue", "board", "map", "evaluation", "cameras"]
 
 
 # --------------------------------------------------------------------------- 系统管理员

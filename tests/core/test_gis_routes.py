@@ -230,3 +230,24 @@ def test_leaflet_is_served_by_the_core_from_debians_package(gis: MapApi) -> None
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert "export" in script.text
     assert gis.client.get("/vendor/leaflet/leaflet.css").status_code == 200
+
+
+def test_the_map_starts_from_the_grids_extent_and_uses_a_tile_server_only_when_set(
+    gis: MapApi,
+) -> None:
+    body = gis.get("map").json()  # type: ignore[attr-defined]
+    west, south, east, north = body["bbox"]
+    assert 119.16 < west < east < 119.20 and 34.58 < south < north < 34.62
+    assert body["tile_url"] is None
+    policy = gis.client.get("/console/").headers["content-security-policy"]
+    assert "img-src 'self' data: blob:;" in policy
+    tiles = "https://tiles.city.example/{z}/{x}/{y}.png"
+    config = gis.api.client.app.state.ctx.config.model_copy(  # type: ignore[attr-defined]
+        update={"map_tile_url": tiles}
+    )
+    ctx = dataclasses.replace(gis.client.app.state.ctx, config=config)  # type: ignore[attr-defined]
+    with TestClient(create_app(ctx)) as client:
+        headers = gis.api.headers("operator")
+        assert client.get("/api/v1/gis/map", headers=headers).json()["tile_url"] == tiles
+        policy = client.get("/console/").headers["content-security-policy"]
+        assert "img-src 'self' data: blob: https://tiles.city.example;" in policy

@@ -7,6 +7,7 @@ import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
 import * as deadLetters from './views/dead_letters.js';
 import * as evaluation from './views/evaluation.js';
+import * as map from './views/map.js';
 import * as queue from './views/queue.js';
 import * as report from './views/report.js';
 import * as users from './views/users.js';
@@ -18,6 +19,7 @@ const VIEW_MODULES = {
   inspector: board,
   cameras,
   evaluation,
+  map,
   report,
   deadletters: deadLetters,
   users,

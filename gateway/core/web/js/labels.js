@@ -135,17 +135,18 @@ export const NO_GROUP = {
 
 // which views each role sees, in menu order (the first is the landing page)
 export const VIEWS = {
-  operator: ['queue', 'board', 'report', 'cameras'],
-  shift_lead: ['queue', 'board', 'evaluation', 'cameras'],
-  dispatcher: ['board', 'evaluation', 'cameras'],
-  department: ['department'],
+  operator: ['queue', 'board', 'map', 'report', 'cameras'],
+  shift_lead: ['queue', 'board', 'map', 'evaluation', 'cameras'],
+  dispatcher: ['board', 'map', 'evaluation', 'cameras'],
+  department: ['department', 'map'],
   inspector: ['inspector', 'report', 'board'],
-  admin: ['evaluation', 'board', 'cameras', 'users', 'deadletters'],
+  admin: ['evaluation', 'board', 'map', 'cameras', 'users', 'deadletters'],
 };
 
 export const VIEW_TITLES = {
   queue: '待审核',
   board: '案件看板',
+  map: '地图',
   department: '本部门案件',
   inspector: '核查任务',
   report: '上报问题',
@@ -153,6 +154,34 @@ export const VIEW_TITLES = {
   evaluation: '综合评价',
   deadletters: '死信',
   users: '用户管理',
+};
+
+// 地图 (views/map.js): grids by open cases, cases by light, a grid's cases, 框选
+export const MAP = {
+  title: '监督指挥地图',
+  hint: '点击网格查看其案件和统计；点击“框选”后在地图上拖出矩形，列出框内案件。',
+  select: '框选',
+  open_only: '只看未结案件',
+  legend_title: '网格未结案件：',
+  legend: ['无', '1 件', '2–3 件', '4 件以上'],
+  zoom_in: '放大',
+  zoom_out: '缩小',
+  loading: '正在加载…',
+  counts: '网格 {grids} 个，案件 {cases} 件',
+  truncated: '（范围内要素过多，仅显示一部分，请放大地图）',
+  no_grids: '尚未导入单元网格，请系统管理员导入网格数据',
+  grid_code: '网格编码',
+  place: '所在区域',
+  open_cases: '未结案件',
+  open_n: '未结案件 {n} 件',
+  grid_total: '该网格共有案件 {total} 件（最近 50 件如下）',
+  no_cases: '没有案件',
+  no_light: '未派遣',
+  cluster: '{n} 件案件，点击放大',
+  selection: '框选范围内案件 {n} 件',
+  case_title: '案件位置',
+  case_grid: '所在网格',
+  outside: '不在管理区域内',
 };
 
 // 用户管理 (views/users.js): the admin's accounts page

@@ -4,6 +4,7 @@ import { ACTIONS, CASE_SCORE, HANDOFF, LIGHTS, PENDING, REJECT_REASONS, ROLES, S
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
+import { caseMapPanel } from './case_map.js';
 
 const NEEDS_OPINION = new Set([
   'reject',
@@ -86,6 +87,7 @@ export async function render(main, ctx, caseId) {
   const head = h('div', { class: 'view-head' });
   const body = h('div', { class: 'case-page' });
   main.append(head, body);
+  let mapPanel = null; // where the case is (views/case_map.js), when it has a point
 
   async function load() {
     let c;
@@ -171,6 +173,8 @@ export async function render(main, ctx, caseId) {
         ),
       ),
     );
+    if (mapPanel) mapPanel.remove();
+    mapPanel = caseMapPanel(c);
     fill(body, 
       h('section', { class: 'case-main' }, h('h3', {}, '操作'), actions, renderCameraChecks(c), h('h3', {}, '办理记录'), log),
       h(
@@ -178,12 +182,14 @@ export async function render(main, ctx, caseId) {
         { class: 'case-side' },
         c.title ? h('p', {}, c.title) : null,
         summary,
+        mapPanel ? mapPanel.element : null,
         renderScore(c.case_score),
         renderFacts(c),
         h('h3', {}, '证据'),
         renderEvidence(withoutCheckSnapshots(c)),
       ),
     );
+    if (mapPanel) mapPanel.mount();
   }
 
   async function act(c, action) {
@@ -213,5 +219,5 @@ export async function render(main, ctx, caseId) {
   }
 
   await load();
-  return null;
+  return () => mapPanel && mapPanel.remove();
 }
