@@ -39,7 +39,7 @@ from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow
 from gateway.core.api_schemas import CaseDetailOut, TransitionOut
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
 from gateway.core.intake import case_id_for
-from gateway.core.workflow import Action, Actor, Command, Role
+from gateway.core.workflow import Action, Actor, Command, Role, TransitionRefused
 
 #: bytes of one photo as sent (phones resize before sending; this bounds a bad client)
 MAX_PHOTO_BYTES = 12 * 1024 * 1024
@@ -138,7 +138,13 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             evidence=evidence,
             facts=facts,
         )
-        ctx.service.store_candidates([candidate])
+        try:
+            ctx.service.store_candidates([candidate])
+        except Exception:
+            # the same id sent twice at once (a resend while the first was being stored):
+            # the loser's insert fails on the winner's row; answer with the winner's case
+            if ctx.service.store.get_case(case_id_for(candidate.id)) is None:
+                raise
         case = ctx.service.store.get_case(case_id_for(candidate.id))
         if case is None:
             raise ApiError(409, "no_case_opened", "the report was stored but no case was opened")
@@ -161,12 +167,9 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         photos: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict[str, Any]:
         case = visible_case(ctx, case_id, actor)
-        for stored in ctx.service.store.steps(case_id):
-            if stored.step.facts.get("request_id") == request_id:  # a resend
-                return {
-                    "case": case_out(ctx, case, actor),
-                    "step": step_out(stored.seq, stored.step),
-                }
+        earlier = _answered(ctx, case_id, request_id, actor)
+        if earlier is not None:  # a resend
+            return earlier
         evidence = _photos(photos or [])
         for item in evidence:
             ctx.service.attach(case, item)
@@ -179,8 +182,26 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             attachments=tuple(e.sha256 for e in evidence),
             facts=facts,
         )
-        result = ctx.service.transition(case_id, command, actor)
+        try:
+            result = ctx.service.transition(case_id, command, actor)
+        except TransitionRefused:
+            # the same answer sent twice at once: the first moved the case on
+            earlier = _answered(ctx, case_id, request_id, actor)
+            if earlier is None:
+                raise
+            return earlier
         seq = ctx.service.store.steps(case_id)[-1].seq
         return {"case": case_out(ctx, result.case, actor), "step": step_out(seq, result.step)}
 
     return router
+
+
+def _answered(
+    ctx: ApiContext, case_id: str, request_id: str, actor: Actor
+) -> dict[str, Any] | None:
+    """The answer already on the case's log under ``request_id``, as the route answers it."""
+    for stored in ctx.service.store.steps(case_id):
+        if stored.step.facts.get("request_id") == request_id:
+            case = visible_case(ctx, case_id, actor)
+            return {"case": case_out(ctx, case, actor), "step": step_out(stored.seq, stored.step)}
+    return None

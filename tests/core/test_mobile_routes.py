@@ -5,6 +5,7 @@ sayable codes, and a 核查 answered on site moves the case (fail -> 返工)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from gateway.contract import Location, SourceKind
 from gateway.core.intake import case_id_for
 from gateway.core.mobile_routes import MAX_PHOTO_EDGE, clean_photo
 from gateway.core.ports import CaseFilter
-from gateway.core.workflow import Action, Actor, CaseState, Command, Role
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
 from gateway.gis.features import GridFeature
 from gateway.gis.index import GridIndex
 from tests.core.api_harness import Api, make_api
@@ -189,3 +190,56 @@ def test_a_check_is_the_inspectors_alone(api: Api) -> None:
         headers=api.headers("operator"),
     )
     assert response.status_code == 403 and response.json()["error"] == "forbidden_role"
+
+
+@pytest.fixture
+def api_on_db(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    harness = make_api(db_url, tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_the_same_report_sent_four_times_at_once_makes_one_case(api_on_db: Api) -> None:
+    """A resend while the first is still being stored (the phone gave up waiting)."""
+    photos = [(f"{i}.jpg", jpeg(3000, 2000)) for i in range(3)]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: report(api_on_db, "phone-race-0001", photos), range(4)))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    _, total = api_on_db.service.store.list_cases(CaseFilter())
+    assert total == 1
+
+
+def test_the_loser_of_a_race_on_one_request_id_answers_with_the_winners_case(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: two transactions both find the id unknown; the second insert fails."""
+    real = api.service.store_candidates
+
+    def stored_by_another_then_refused(candidates: Any, received: Any = None) -> Any:
+        real(candidates, received)  # the other request's transaction commits first
+        raise RuntimeError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(api.service, "store_candidates", stored_by_another_then_refused)
+    response = report(api, "phone-race-0002", [("a.jpg", jpeg())])
+    assert response.status_code == 201 and response.json()["id"] == case_id_for("phone-race-0002")
+
+
+def test_the_loser_of_a_race_on_one_answer_gets_the_winners_step(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = reported_case(api)
+    real = api.service.transition
+
+    def moved_on_by_another_then_refused(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)  # the other request's transition lands first
+        raise TransitionRefused("wrong_state", "verify_fail is not allowed in state processing")
+
+    monkeypatch.setattr(api.service, "transition", moved_on_by_another_then_refused)
+    response = api.client.post(
+        f"/api/v1/mobile/tasks/{case_id}/answer",
+        data={"request_id": "answer-race-01", "verdict": "fail", "opinion": "仍在"},
+        headers=api.headers("inspector"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["step"]["action"] == "verify_fail"
