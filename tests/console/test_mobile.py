@@ -292,3 +292,26 @@ def test_the_app_is_served_with_its_manifest_and_service_worker(phone_core: Runn
     assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
     manifest = httpx.get(base + "manifest.webmanifest", timeout=10).json()
     assert manifest["lang"] == "zh-CN" and manifest["display"] == "standalone"
+
+
+def test_a_check_answered_offline_is_sent_once_when_back_online(
+    phone: Callable[..., Any], phone_core: RunningCore, demo_grids: list[GridFeature]
+) -> None:
+    case_id = reported_case(phone_core, demo_grids[42])
+    page = phone()
+    page.tap("#tabs button[data-view=tasks]")
+    page.locator(f".task[data-case='{case_id}']").wait_for()
+    page.context.set_offline(True)
+    page.locator(f".task[data-case='{case_id}'] .task-open").tap()
+    page.tap("#answer-pass")
+    page.set_input_files("#answer-photo", files=[photo_file("clean.jpg")])
+    page.wait_for_selector(".thumb img")
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    assert page.inner_text("#queue-count") == "1"
+    assert phone_core.case(case_id).state is CaseState.REPORTED
+    page.context.set_offline(False)
+    page.wait_for_selector("#toast:has-text('核查结果已提交')")
+    assert phone_core.case(case_id).state is CaseState.VERIFIED
+    passes = [s for s in phone_core.steps(case_id) if s.action is Action.VERIFY_PASS]
+    assert len(passes) == 1 and len(passes[0].attachments) == 1
