@@ -23,8 +23,10 @@ from pydantic_core import PydanticCustomError
 from gateway.clock import rfc3339, utc_now
 
 CONTRACT_MAJOR = 1
-CONTRACT_VERSION = "1.1"
-"""1.1: `CameraStatus.gateway` (optional) names the video gateway instance pulling the camera."""
+CONTRACT_VERSION = "1.2"
+"""1.1: `CameraStatus.gateway` (optional) names the video gateway instance pulling the camera.
+1.2: `PtzCommand` (``commands/video/<camera>/ptz``, core -> video gateway); a consumer of 1.1
+ignores the topic it does not subscribe to."""
 DEFAULT_TOPIC_ROOT = "citygw/v1"
 #: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
 #: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.

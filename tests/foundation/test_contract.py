@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.contract import (
+    CONTRACT_VERSION,
     CameraState,
     CameraStatus,
     CandidateCase,
@@ -113,7 +114,7 @@ def test_every_message_type_survives_a_round_trip_through_json(message) -> None:
     assert parsed.to_json() == payload
     document = json.loads(payload)
     assert document["schema"] == message.SCHEMA
-    assert document["version"] == "1.1"
+    assert document["version"] == CONTRACT_VERSION == "1.2"
     assert document["ts"].endswith("Z")
 
 

@@ -7,7 +7,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gateway.contract import CandidateCase, Source, SourceKind, Topics, parse_message
+from gateway.contract import (
+    CONTRACT_VERSION,
+    CandidateCase,
+    Source,
+    SourceKind,
+    Topics,
+    parse_message,
+)
 from gateway.dead_letters import DeadLetterRecord
 from gateway.ingest import CandidateIngest
 from gateway.publishing import ContractPublisher
@@ -277,7 +284,11 @@ def test_poison_between_valid_candidates_is_kept_as_dead_letters_and_the_rest_st
         FakeMessage("citygw/v1/candidates/camera/c1", b"\xff\xfe not utf-8"),
         FakeMessage(
             "citygw/v1/candidates/camera/c1",
-            good[0].to_json().replace(b'"version":"1.1"', b'"version":"' + b"9" * 5000 + b'.1"'),
+            good[0]
+            .to_json()
+            .replace(
+                f'"version":"{CONTRACT_VERSION}"'.encode(), b'"version":"' + b"9" * 5000 + b'.1"'
+            ),
         ),
         FakeMessage("citygw/v1/candidates/call/a1", wrong_source.to_json()),
     ]
