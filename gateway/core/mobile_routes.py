@@ -38,6 +38,7 @@ from gateway.contract.envelope import EVENT_CODE_PATTERN
 from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow
 from gateway.core.api_schemas import CaseDetailOut, TransitionOut
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
+from gateway.core.codes import load_event_groups
 from gateway.core.intake import case_id_for
 from gateway.core.workflow import Action, Actor, Command, Role, TransitionRefused
 
@@ -95,8 +96,30 @@ def _photos(files: list[UploadFile]) -> list[Evidence]:
     return out
 
 
+def event_classes(
+    names: dict[str, str], groups: dict[str, tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The event codes by CJ/T 214 big class (the code's first two digits), for the picker:
+    ``[{"code": "05", "name": "街面秩序", "events": [{"code": "0501", "name": ...}]}]``;
+    a class without a name in the table has ``name`` None."""
+    classes: dict[str, dict[str, Any]] = {}
+    for code in sorted(names):
+        entry = classes.setdefault(code[:2], {"code": code[:2], "name": None, "events": []})
+        entry["events"].append({"code": code, "name": names[code]})
+        if entry["name"] is None and code in groups:
+            entry["name"] = groups[code][0]
+    return list(classes.values())
+
+
 def mobile_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter()
+    classes = event_classes(ctx.event_names, load_event_groups())
+
+    @router.get("/api/v1/mobile/event-classes", tags=["mobile"], summary="event codes by class")
+    def event_class_list(
+        _actor: Annotated[Actor, Depends(allow(REPORTERS))],
+    ) -> list[dict[str, Any]]:
+        return classes
 
     @router.post(
         "/api/v1/mobile/reports",

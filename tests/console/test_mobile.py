@@ -125,8 +125,11 @@ def photo_file(name: str = "scene.jpg") -> dict[str, Any]:
     return {"name": name, "mimeType": "image/jpeg", "buffer": bytes(data.tobytes())}
 
 
-def fill_report(page: Any, text: str) -> None:
-    page.fill("#event-search", "0507")
+def fill_report(page: Any, text: str, *, by_class: bool = False) -> None:
+    if by_class:  # big class 05 街面秩序, then its small class
+        page.tap(".class-option[data-class='05']:has-text('街面秩序')")
+    else:
+        page.fill("#event-search", "0507")
     page.tap(".event-option[data-code='0507']")
     page.wait_for_selector("#event-chosen")
     page.set_input_files("#photo-input", files=[photo_file()])
@@ -188,7 +191,7 @@ def test_a_report_made_offline_waits_and_becomes_exactly_one_case_when_back_onli
     page.reload()  # the app shell comes from the service worker's cache
     page.wait_for_selector("#event-search")
     assert page.inner_text("#net") == "离线"
-    fill_report(page, "离线时上报")
+    fill_report(page, "离线时上报", by_class=True)
     page.tap("#submit-report")
     page.wait_for_selector("#toast:has-text('联网后自动发送')")
     assert page.inner_text("#queue-count") == "1"

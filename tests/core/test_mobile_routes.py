@@ -243,3 +243,15 @@ def test_the_loser_of_a_race_on_one_answer_gets_the_winners_step(
     )
     assert response.status_code == 200, response.text
     assert response.json()["step"]["action"] == "verify_fail"
+
+
+def test_event_codes_come_by_big_class_for_the_picker(api: Api) -> None:
+    response = api.client.get("/api/v1/mobile/event-classes", headers=api.headers("inspector"))
+    assert response.status_code == 200
+    classes = {c["code"]: c for c in response.json()}
+    assert classes["05"]["name"] == "街面秩序"
+    assert {"code": "0507", "name": "乱堆物堆料"} in classes["05"]["events"]
+    assert all(e["code"].startswith(c) for c, cls in classes.items() for e in cls["events"])
+    assert sum(len(c["events"]) for c in classes.values()) == len(
+        api.client.get("/api/v1/event-codes", headers=api.headers("inspector")).json()
+    )

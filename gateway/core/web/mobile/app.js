@@ -95,6 +95,8 @@ function describe(err) {
 const state = {
   view: 'report',
   eventNames: {},
+  eventClasses: [], // [{code, name, events: [{code, name}]}]
+  pickerClass: null,
   draft: null, // the report being written
   position: null, // {lat, lon, accuracy}
   positionError: null,
@@ -300,6 +302,10 @@ function newDraft() {
   return { event: null, photos: [], description: '' };
 }
 
+function className(cls) {
+  return cls.name || fill(T.other_class, { code: cls.code });
+}
+
 function eventPicker(draft, onPick) {
   const list = h('div', { class: 'events', id: 'event-list' });
   const search = h('input', { id: 'event-search', type: 'search', placeholder: T.event_search, autocomplete: 'off' });
@@ -318,7 +324,24 @@ function eventPicker(draft, onPick) {
       return;
     }
     if (!q) {
-      list.replaceChildren(h('div', { class: 'label' }, T.frequent), ...frequentCodes().map(option));
+      const open = state.eventClasses.find((c) => c.code === state.pickerClass);
+      if (open) {
+        list.replaceChildren(
+          h('button', { type: 'button', class: 'class-back', onclick: () => { state.pickerClass = null; fillList(); } }, T.back_to_classes),
+          h('div', { class: 'label' }, className(open)),
+          ...open.events.map((e) => option(e.code)),
+        );
+        return;
+      }
+      const classes = state.eventClasses.map((c) =>
+        h('button', { type: 'button', class: 'class-option', dataset: { class: c.code }, onclick: () => { state.pickerClass = c.code; fillList(); } }, className(c)),
+      );
+      list.replaceChildren(
+        h('div', { class: 'label' }, T.frequent),
+        ...frequentCodes().map(option),
+        classes.length ? h('div', { class: 'label' }, T.by_class) : null,
+        ...classes,
+      );
       return;
     }
     const found = Object.keys(state.eventNames)
@@ -346,7 +369,7 @@ function reportView() {
       ),
     );
   } else {
-    wrap.append(eventPicker(draft, (code) => { draft.event = code; render(); }));
+    wrap.append(eventPicker(draft, (code) => { draft.event = code; state.pickerClass = null; render(); }));
   }
   wrap.append(photoPicker(draft.photos, 'photo-input'));
   wrap.append(
@@ -582,12 +605,14 @@ function queueView() {
 
 async function loadEventCodes() {
   try {
-    state.eventNames = await call('GET', '/api/v1/event-codes');
-    await cache.set('event-codes', state.eventNames);
+    state.eventClasses = await call('GET', '/api/v1/mobile/event-classes');
+    await cache.set('event-classes', state.eventClasses);
   } catch (err) {
     if (err.status === 401) return expired();
-    state.eventNames = (await cache.get('event-codes')) || {};
+    state.eventClasses = (await cache.get('event-classes')) || [];
   }
+  state.eventNames = {};
+  for (const cls of state.eventClasses) for (const e of cls.events) state.eventNames[e.code] = e.name;
 }
 
 async function start() {
