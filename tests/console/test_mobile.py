@@ -318,3 +318,33 @@ def test_a_check_answered_offline_is_sent_once_when_back_online(
     assert phone_core.case(case_id).state is CaseState.VERIFIED
     passes = [s for s in phone_core.steps(case_id) if s.action is Action.VERIFY_PASS]
     assert len(passes) == 1 and len(passes[0].attachments) == 1
+
+
+def test_a_report_queued_when_the_login_lapses_is_kept_and_sent_after_logging_in_again(
+    phone: Callable[..., Any], phone_core: RunningCore
+) -> None:
+    import httpx
+
+    page = phone()
+    page.context.set_offline(True)
+    fill_report(page, "登录过期前上报")
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    token = page.evaluate("JSON.parse(localStorage.getItem('citygw.mobile.session')).token")
+    ended = httpx.post(
+        f"{phone_core.url}/api/v1/auth/logout",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert ended.status_code == 204
+    page.context.set_offline(False)
+    page.wait_for_selector("#login-form")
+    assert "重新登录" in page.inner_text("#toast")
+    assert page.inner_text("#queue-count") == "1" and inspector_cases(phone_core) == []
+    page.fill("#login-form input[name=name]", INSPECTOR)
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.tap("#login-form button[type=submit]")
+    page.wait_for_selector("#toast.ok")
+    [case] = inspector_cases(phone_core)
+    assert case.description == "登录过期前上报"
+    assert page.is_hidden("#queue-count")
