@@ -348,3 +348,21 @@ def test_a_report_queued_when_the_login_lapses_is_kept_and_sent_after_logging_in
     [case] = inspector_cases(phone_core)
     assert case.description == "登录过期前上报"
     assert page.is_hidden("#queue-count")
+
+
+def test_a_report_the_core_refuses_says_why_in_chinese_and_can_be_dropped(
+    phone: Callable[..., Any], phone_core: RunningCore
+) -> None:
+    page = phone(service_workers="block")
+    refusal = '{"error": "bad_photo", "detail": "photo 1: the file is not a picture"}'
+    page.route(
+        "**/api/v1/mobile/reports",
+        lambda route: route.fulfill(status=422, content_type="application/json", body=refusal),
+    )
+    fill_report(page, "被拒绝的上报")
+    page.tap("#submit-report")
+    page.tap("#tabs button[data-view=queue]")
+    page.wait_for_selector(".queued .error:has-text('照片无法识别')")
+    page.tap(".queued button:has-text('放弃')")
+    page.wait_for_selector("#queue-empty")
+    assert page.is_hidden("#queue-count") and inspector_cases(phone_core) == []

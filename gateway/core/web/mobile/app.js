@@ -398,7 +398,9 @@ async function submitReport() {
   const counts = usage();
   counts[draft.event] = (counts[draft.event] || 0) + 1;
   localStorage.setItem(USAGE_KEY, JSON.stringify(counts));
-  await outbox.put({
+  state.draft = newDraft();
+  render();
+  await enqueue({
     id: newRequestId(),
     kind: 'report',
     created: Date.now(),
@@ -409,11 +411,6 @@ async function submitReport() {
     accuracy_m: state.position.accuracy,
     photos: draft.photos.slice(),
   });
-  state.draft = newDraft();
-  render();
-  await refreshStatus();
-  const sent = await drain();
-  if (!sent) toast(T.queued);
 }
 
 // ------------------------------------------------------------------ tasks (核查)
@@ -484,7 +481,7 @@ async function submitAnswer() {
   if (!answer.verdict) return toast(T.answer_need_verdict, 'error');
   if (answer.verdict === 'fail' && !answer.opinion.trim()) return toast(T.answer_need_opinion, 'error');
   if (!answer.photos.length) return toast(T.need_photo, 'error');
-  await outbox.put({
+  const item = {
     id: newRequestId(),
     kind: 'answer',
     created: Date.now(),
@@ -495,13 +492,11 @@ async function submitAnswer() {
     lat: state.position ? state.position.lat : null,
     lon: state.position ? state.position.lon : null,
     photos: answer.photos.slice(),
-  });
+  };
   state.answeredCases = [...(state.answeredCases || []), answer.task.id];
   state.answer = null;
   showView('tasks');
-  await refreshStatus();
-  const sent = await drain();
-  if (!sent) toast(T.queued);
+  await enqueue(item);
 }
 
 // ------------------------------------------------------------------ the outbox
@@ -539,31 +534,49 @@ function sentMessage(item, out) {
   return parts.join('，');
 }
 
-// Sends what waits, oldest first; true when the outbox is empty afterwards.
+// Sends what waits, oldest first, until the outbox is empty or the core cannot be reached;
+// a call while a pass runs asks that pass to look again (a report added meanwhile).
 async function drain({ retryFailed = false } = {}) {
-  if (state.sending || !session()) return false;
+  if (!session()) return;
+  if (state.sending) {
+    state.again = true;
+    return;
+  }
   state.sending = true;
   try {
-    for (const item of await outbox.all()) {
-      if (item.failed && !retryFailed) continue;
-      try {
-        const out = await call('POST', pathOf(item), { form: formOf(item), timeoutMs: SEND_TIMEOUT_MS });
-        await outbox.remove(item.id);
-        toast(sentMessage(item, out), 'ok');
-      } catch (err) {
-        if (err.code === 'network' || err.status >= 500) break; // later, with the same id
-        if (err.status === 401) {
-          expired();
-          break;
+    let reachable = true;
+    do {
+      state.again = false;
+      for (const item of await outbox.all()) {
+        if (item.failed && !retryFailed) continue;
+        try {
+          const out = await call('POST', pathOf(item), { form: formOf(item), timeoutMs: SEND_TIMEOUT_MS });
+          await outbox.remove(item.id);
+          toast(sentMessage(item, out), 'ok');
+        } catch (err) {
+          if (err.status === 401) expired();
+          if (err.code === 'network' || err.status >= 500 || err.status === 401) {
+            reachable = false; // later, with the same id
+            break;
+          }
+          await outbox.put({ ...item, failed: describe(err) });
         }
-        await outbox.put({ ...item, failed: describe(err) });
       }
-    }
+    } while (state.again && reachable);
   } finally {
     state.sending = false;
     await refreshStatus();
   }
-  return (await outbox.all()).length === 0;
+}
+
+// Puts an item in the outbox and starts sending; says so when it has to wait.
+async function enqueue(item) {
+  await outbox.put(item);
+  await refreshStatus();
+  await drain();
+  if (state.sending) return; // a running pass sends it and says so
+  const waiting = (await outbox.all()).some((i) => i.id === item.id && !i.failed);
+  if (waiting && session()) toast(T.queued); // (no session: the login prompt says why)
 }
 
 function expired() {
