@@ -15,7 +15,11 @@ Photos are checked here: decoded (a file that is not an image is refused with
 ``bad_photo``), turned upright by their EXIF orientation, shrunk to at most
 `MAX_PHOTO_EDGE` pixels and re-encoded as JPEG, which drops EXIF and anything appended
 to the file. The 核查 task list is the case list (``GET /api/v1/cases?state=reported``),
-which keeps an inspector to their grids.
+which keeps an inspector to their grids; ``GET /api/v1/mobile/event-classes`` gives the
+class picker the event codes by big class.
+
+Not bounded here: the request body as a whole (Starlette spools a multipart file to disk
+before the handler reads `MAX_PHOTO_BYTES` of it); a limit belongs in front of the core.
 """
 
 from __future__ import annotations
