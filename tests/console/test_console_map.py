@@ -20,6 +20,7 @@ from adapters.storage.gis_store import SqlBaseData
 from gateway.config import Config
 from gateway.contract import Location
 from gateway.core.daemon import build_core
+from gateway.core.workflow import Action, Actor, Command, Role
 from gateway.gis.codes import load_component_types
 from gateway.gis.crs import InputCrs
 from gateway.gis.demo_data import generate
@@ -61,6 +62,18 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
         yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")
     finally:
         daemon.stop()
+
+
+def _open_page(browser: Any, core: RunningCore, role: str) -> tuple[Any, Watched]:
+    """A page under the console's own policy (no bypass), logged in as ``role``, watched."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    watched = Watched(page)
+    page.on("console", lambda m: watched.console(m.type, m.text))
+    page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
+    sign_in(page, core.url, role)
+    return page, watched
 
 
 def _north_east_of_centre(grid: GridFeature, n: int) -> tuple[float, float]:
@@ -137,3 +150,66 @@ def test_the_map_draws_grids_and_cases_and_lists_a_grids_cases(
     docs = REPO_ROOT / "docs" / "screenshots"
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, docs / "map.png")
+
+
+def _at(grid: GridFeature) -> Location:
+    lon, lat = _north_east_of_centre(grid, 0)
+    return Location(lon=lon, lat=lat)
+
+
+def test_grids_colour_by_score_and_the_big_screen_shows_todays_figures_live(
+    core: RunningCore, browser: Any
+) -> None:
+    index = core.daemon.service.grids
+    assert index is not None
+    closed_grid, open_grid, later_grid = index.grids[45], index.grids[300], index.grids[120]
+    service = core.daemon.service
+    reports = [
+        candidate(1, title="人行道垃圾堆放", location=_at(closed_grid)),
+        candidate(2, title="绿地旁暴露垃圾", location=_at(open_grid)),
+    ]
+    service.store_candidates(reports)
+    closed_id = core.wait_for_case(reports[0].id).id
+    for command, actor in (
+        (Command(Action.REGISTER), Actor("oper", Role.OPERATOR)),
+        (Command(Action.DISPATCH), Actor("disp", Role.DISPATCHER)),
+        (Command(Action.REPORT, opinion="已清理"), Actor("dept", Role.DEPARTMENT, "sanitation")),
+        (Command(Action.VERIFY_PASS, opinion="现场已清理"), Actor("insp", Role.INSPECTOR)),
+        (Command(Action.CLOSE), Actor("oper", Role.OPERATOR)),
+    ):
+        service.transition(closed_id, command, actor)
+
+    page, watched = _open_page(browser, core, "shift_lead")
+    try:
+        page.click("#nav a[data-view=map]")
+        page.wait_for_selector("#map[data-cases='1']")  # open cases only: the closed one is not
+        page.select_option("#map-colour", "score")
+        page.wait_for_selector("path.grid-score-a")
+        assert page.locator(f"path.grid-{closed_grid.code}.grid-score-a").count() == 1
+        assert page.locator("path.grid-score-none").count() == 399
+        assert "网格综合得分" in page.inner_text("#map-legend")
+        assert_reads_chinese(watched, "map coloured by score")
+
+        page.click("#map-screen")
+        page.wait_for_selector("#screen-figures table")
+        assert not page.locator("header.top").is_visible()  # full screen: the menu is hidden
+        figures = dict(
+            line.split("\t")
+            for line in page.inner_text("#screen-figures").splitlines()
+            if "\t" in line
+        )
+        assert figures["在办案件（地图上）"] == "1"
+        assert figures["结案数"] == "1" and figures["立案数"] == "1"
+        # a new case comes over the live stream and is drawn without a reload
+        late = candidate(3, title="路口垃圾满溢", location=_at(later_grid))
+        service.store_candidates([late])
+        page.wait_for_selector("#map[data-cases='2']", timeout=20_000)
+        page.wait_for_selector("#screen-figures td:text-is('2')")
+        shot = screenshot(page, "map-screen")
+        assert_reads_chinese(watched, "大屏")
+        page.click("#screen-exit")
+        page.wait_for_selector("#map-select")
+        assert page.locator("header.top").is_visible()
+    finally:
+        page.context.close()
+    shutil.copyfile(shot, REPO_ROOT / "docs" / "screenshots" / "map-screen.png")

@@ -20,6 +20,7 @@ const VIEW_MODULES = {
   cameras,
   evaluation,
   map,
+  screen: map,
   report,
   deadletters: deadLetters,
   users,
@@ -129,7 +130,9 @@ async function route() {
   renderNav(s.user);
   const views = VIEWS[s.user.role] || [];
   const [, view, arg] = (location.hash || '').split('/');
-  if (!view || (view !== 'case' && !views.includes(view))) {
+  // 大屏 (screen) is the map's full-screen mode: open to those with the map
+  const open = view === 'case' || views.includes(view) || (view === 'screen' && views.includes('map'));
+  if (!view || !open) {
     if (!views.length) {
       main.replaceChildren(h('p', {}, '此角色没有可用的页面。'));
       return;

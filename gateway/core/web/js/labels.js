@@ -147,6 +147,7 @@ export const VIEW_TITLES = {
   queue: '待审核',
   board: '案件看板',
   map: '地图',
+  screen: '大屏', // opened from the map (map.js), full screen without the menu
   department: '本部门案件',
   inspector: '核查任务',
   report: '上报问题',
@@ -182,6 +183,18 @@ export const MAP = {
   case_title: '案件位置',
   case_grid: '所在网格',
   outside: '不在管理区域内',
+  colour_by: '网格着色',
+  colour_open: '按未结案件着色',
+  colour_score: '按综合得分着色（近 {days} 天）',
+  score_legend_title: '网格综合得分：',
+  score_legend: { a: '90 以上', b: '75–90', c: '60–75', d: '60 以下', none: '无案件' },
+  score: '综合得分 ',
+  screen_title: '数字城管监督指挥中心',
+  screen_exit: '退出大屏',
+  screen_open: '大屏模式',
+  today: '今日数据',
+  open_in_view: '在办案件（地图上）',
+  red_in_view: '红灯案件（地图上）',
 };
 
 // 用户管理 (views/users.js): the admin's accounts page

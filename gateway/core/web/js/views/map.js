@@ -5,9 +5,14 @@
 // when the core names one. No inline style or script (the console's CSP).
 import * as L from '/vendor/leaflet/leaflet.esm.js';
 import { api, describeError } from '../api.js';
-import { LIGHTS, MAP } from '../labels.js';
-import { fill, fmtTime, h } from '../ui.js';
+import { LIGHTS, MAP, METRICS } from '../labels.js';
+import { openLive } from '../live.js';
+import { fill, fmtTime, h, locale } from '../ui.js';
 
+// the roles that may read the evaluation figures (/api/v1/metrics): score colours, 大屏 figures
+const EVALUATORS = ['shift_lead', 'dispatcher', 'admin'];
+const SCORE_DAYS = 30;
+const SCREEN_FIGURES = ['registered', 'closed', 'closed_on_time', 'overdue_undisposed', 'on_time_closure_rate', 'score'];
 const CLUSTER_PX = 36; // cases closer than this on screen share one counted dot past MAX_DOTS
 const MAX_DOTS = 400;
 
@@ -27,6 +32,34 @@ export function loadClass(openCases) {
   return 'grid-load-3';
 }
 
+// a grid's class by its composite score over the last days (none: no case to score)
+export function scoreClass(score) {
+  if (score === undefined || score === null) return 'grid-score-none';
+  if (score >= 90) return 'grid-score-a';
+  if (score >= 75) return 'grid-score-b';
+  if (score >= 60) return 'grid-score-c';
+  return 'grid-score-d';
+}
+
+// midnight today in the centre's time zone, as an instant (ISO, UTC)
+function todayStart(now = new Date()) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', { timeZone: locale.timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+      .formatToParts(now)
+      .map((p) => [p.type, Number(p.value)]),
+  );
+  const wall = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+  const offset = Math.round((wall - now.getTime()) / 60000) * 60000;
+  return new Date(Date.UTC(parts.year, parts.month - 1, parts.day) - offset).toISOString();
+}
+
+function figureText(kind, value) {
+  if (value === null || value === undefined) return '—';
+  if (kind === 'rate') return `${(value * 100).toFixed(1)}%`;
+  if (kind === 'score') return value.toFixed(1);
+  return String(value);
+}
+
 function caseRow(ctx, props) {
   return h(
     'li',
@@ -43,30 +76,58 @@ function caseRow(ctx, props) {
 }
 
 export async function render(main, ctx) {
+  const screen = ctx.view === 'screen';
+  const evaluator = EVALUATORS.includes(ctx.user.role);
   const side = h('aside', { id: 'map-side', class: 'map-side' }, h('p', { class: 'hint' }, MAP.hint));
   const status = h('p', { id: 'map-status', class: 'hint' });
   const selectButton = h('button', { id: 'map-select', type: 'button' }, MAP.select);
   const openOnly = h('input', { type: 'checkbox', id: 'map-open-only', checked: true });
+  const colourBy = h(
+    'select',
+    { id: 'map-colour', 'aria-label': MAP.colour_by },
+    h('option', { value: 'open' }, MAP.colour_open),
+    evaluator ? h('option', { value: 'score' }, format(MAP.colour_score, { days: SCORE_DAYS })) : null,
+  );
   const holder = h('div', { id: 'map', class: 'map' });
-  const legend = h(
-    'div',
-    { class: 'map-legend', id: 'map-legend' },
-    h('span', {}, MAP.legend_title),
-    ...[0, 1, 2, 3].map((n) => h('span', { class: `swatch grid-load-${n}` }, MAP.legend[n])),
-  );
-  fill(
-    main,
-    h(
-      'div',
-      { class: 'map-bar' },
-      h('h2', {}, MAP.title),
-      selectButton,
-      h('label', {}, openOnly, MAP.open_only),
-      legend,
-      status,
-    ),
-    h('div', { class: 'map-layout' }, holder, side),
-  );
+  const legend = h('div', { class: 'map-legend', id: 'map-legend' });
+  function drawLegend() {
+    if (colourBy.value === 'score') {
+      fill(legend, h('span', {}, MAP.score_legend_title), ...['a', 'b', 'c', 'd', 'none'].map((k) => h('span', { class: `swatch grid-score-${k}` }, MAP.score_legend[k])));
+    } else {
+      fill(legend, h('span', {}, MAP.legend_title), ...[0, 1, 2, 3].map((n) => h('span', { class: `swatch grid-load-${n}` }, MAP.legend[n])));
+    }
+  }
+  drawLegend();
+  const figures = h('div', { id: 'screen-figures', class: 'screen-figures' });
+  const clock = h('span', { id: 'screen-clock', class: 'screen-clock' });
+  if (screen) {
+    document.body.classList.add('screen-mode');
+    fill(
+      main,
+      h(
+        'div',
+        { class: 'screen' },
+        h('div', { class: 'screen-head' }, h('h2', {}, MAP.screen_title), clock, legend, status, h('a', { href: '#/map', id: 'screen-exit' }, MAP.screen_exit)),
+        h('div', { class: 'screen-body' }, holder, h('aside', { class: 'screen-side' }, h('h3', {}, MAP.today), figures, side)),
+      ),
+    );
+  } else {
+    fill(
+      main,
+      h(
+        'div',
+        { class: 'map-bar' },
+        h('h2', {}, MAP.title),
+        selectButton,
+        h('label', {}, openOnly, MAP.open_only),
+        colourBy,
+        legend,
+        evaluator ? h('a', { href: '#/screen', id: 'map-screen', class: 'button' }, MAP.screen_open) : null,
+        status,
+      ),
+      h('div', { class: 'map-layout' }, holder, side),
+    );
+  }
 
   const settings = await api.get('/api/v1/gis/map');
   const map = L.map(holder, { zoomControl: false, attributionControl: false, boxZoom: false, zoomSnap: 0.25 });
@@ -77,6 +138,35 @@ export async function render(main, ctx) {
   let cases = [];
   let selected = null;
   let loading = 0;
+  let scores = null; // grid code -> composite score over SCORE_DAYS, when colouring by score
+
+  function gridClass(props) {
+    if (colourBy.value === 'score' && scores) return scoreClass(scores.get(props.code));
+    return loadClass(props.open_cases);
+  }
+
+  async function loadScores() {
+    const start = new Date(Date.now() - SCORE_DAYS * 86400000).toISOString();
+    const doc = await api.get(`/api/v1/metrics?group_by=grid&start=${encodeURIComponent(start)}&end=${encodeURIComponent(new Date().toISOString())}`);
+    scores = new Map(doc.groups.map((g) => [g.group, g.score]));
+  }
+
+  async function loadFigures() {
+    const start = todayStart();
+    let today = null;
+    if (evaluator) {
+      const doc = await api.get(`/api/v1/metrics?start=${encodeURIComponent(start)}&end=${encodeURIComponent(new Date().toISOString())}`).catch(() => null);
+      today = doc && doc.groups[0] ? doc.groups[0] : null;
+    }
+    const red = cases.filter((c) => c.properties.light === 'red').length;
+    const rows = [
+      [MAP.open_in_view, String(cases.length)],
+      [MAP.red_in_view, String(red)],
+      ...METRICS.filter(([key]) => SCREEN_FIGURES.includes(key)).map(([key, name, kind]) => [name, today ? figureText(kind, today[key]) : '—']),
+    ];
+    fill(figures, h('table', { class: 'facts screen-table' }, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v)))));
+    clock.textContent = fmtTime(new Date().toISOString());
+  }
 
   function showGrid(props) {
     const mine = cases.filter((c) => c.properties.grid_code === props.code);
@@ -142,8 +232,10 @@ export async function render(main, ctx) {
   }
 
   async function load() {
+    const bounds = map.getBounds();
+    if (bounds.getWest() === bounds.getEast() || bounds.getNorth() === bounds.getSouth()) return; // no size yet
     const mine = ++loading;
-    const bbox = bboxOf(map.getBounds().pad(0.1));
+    const bbox = bboxOf(bounds.pad(0.1));
     status.textContent = MAP.loading;
     try {
       const [grids, found] = await Promise.all([
@@ -153,9 +245,11 @@ export async function render(main, ctx) {
       if (mine !== loading) return;
       gridLayer.clearLayers();
       L.geoJSON(grids, {
-        style: (f) => ({ className: `grid grid-${f.properties.code} ${loadClass(f.properties.open_cases)}` }),
+        style: (f) => ({ className: `grid grid-${f.properties.code} ${gridClass(f.properties)}` }),
         onEachFeature: (f, layer) => {
-          layer.bindTooltip(`${f.properties.name || f.properties.code}：${format(MAP.open_n, { n: f.properties.open_cases })}`, { sticky: true });
+          const score = scores ? scores.get(f.properties.code) : undefined;
+          const scoreText = scores ? ` · ${MAP.score}${score === undefined || score === null ? '—' : score.toFixed(1)}` : '';
+          layer.bindTooltip(`${f.properties.name || f.properties.code}：${format(MAP.open_n, { n: f.properties.open_cases })}${scoreText}`, { sticky: true });
           layer.on('click', () => showGrid(f.properties));
         },
       }).addTo(gridLayer);
@@ -166,6 +260,7 @@ export async function render(main, ctx) {
       status.textContent = parts.join(' ');
       holder.dataset.grids = String(grids.features.length);
       holder.dataset.cases = String(cases.length);
+      if (screen) await loadFigures();
     } catch (err) {
       status.textContent = describeError(err);
     }
@@ -211,8 +306,32 @@ export async function render(main, ctx) {
   });
 
   openOnly.addEventListener('change', load);
+  colourBy.addEventListener('change', async () => {
+    drawLegend();
+    if (colourBy.value === 'score') {
+      try {
+        await loadScores();
+      } catch (err) {
+        status.textContent = describeError(err);
+        return;
+      }
+    }
+    load();
+  });
+  // 大屏: case changes come over the live stream (a reload at most every 2 s), else a poll
+  let live = null;
+  let poller = null;
+  let soon = null;
+  if (screen) {
+    const refreshSoon = () => {
+      if (!soon) soon = setTimeout(() => ((soon = null), load()), 2000);
+    };
+    live = openLive({ onEvent: (kind) => kind === 'case' && refreshSoon(), onUp: refreshSoon });
+    poller = setInterval(load, 60000);
+  }
   map.on('moveend', load);
   map.on('zoomend', drawCases);
+  map.invalidateSize();
   if (settings.bbox) {
     const [w, s, e, n] = settings.bbox;
     map.fitBounds([
@@ -223,5 +342,11 @@ export async function render(main, ctx) {
     map.setView([34.6, 119.18], 14);
     status.textContent = MAP.no_grids;
   }
-  return () => map.remove();
+  return () => {
+    if (live) live.close();
+    clearInterval(poller);
+    clearTimeout(soon);
+    document.body.classList.remove('screen-mode');
+    map.remove();
+  };
 }
