@@ -162,6 +162,9 @@ def test_a_report_made_online_opens_a_case_in_the_grid_of_the_phones_position(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     fill_report(page, "人行道上堆放建筑垃圾")
     assert re.fullmatch(r"定位精度 ±8 米", page.inner_text("#position"))
+    grid = demo_grids[42]  # the core's GIS names the grid before the report is sent
+    page.wait_for_selector(f"#place:has-text('网格 {grid.code}')")
+    assert f"{grid.street}{grid.community}" in page.inner_text("#place")
     DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_SCREENSHOTS / "mobile-report.png"))
     page.tap("#submit-report")

@@ -206,6 +206,7 @@ function watchPosition() {
       };
       state.positionError = null;
       showPosition();
+      lookUpPlace();
     },
     (err) => {
       state.positionError = err.code === 1 ? T.position_denied : fill(T.no_position, { why: err.message });
@@ -215,9 +216,46 @@ function watchPosition() {
   );
 }
 
+// the grid (and the nearest door plate) of the position, from the core's GIS when it has
+// one; without it, or offline, the hint says the core finds the grid on receipt
+const PLACE_AGAIN_M = 25;
+let placeAsked = null;
+
+function metresBetween(a, b) {
+  const rad = Math.PI / 180;
+  const x = (b.lon - a.lon) * rad * Math.cos(((a.lat + b.lat) / 2) * rad);
+  const y = (b.lat - a.lat) * rad;
+  return Math.sqrt(x * x + y * y) * 6371000;
+}
+
+async function lookUpPlace() {
+  const p = state.position;
+  if (!p || !session() || !navigator.onLine || (placeAsked && metresBetween(placeAsked, p) < PLACE_AGAIN_M)) return;
+  placeAsked = { lat: p.lat, lon: p.lon };
+  try {
+    state.place = await call('GET', `/api/v1/gis/reverse?lon=${p.lon}&lat=${p.lat}`, { timeoutMs: 8000 });
+  } catch (_) {
+    state.place = null;
+    placeAsked = null;
+  }
+  showPosition();
+}
+
+function placeText(place) {
+  if (!place) return T.grid_by_server;
+  const parts = [
+    place.grid
+      ? fill(T.place_grid, { street: place.grid.street || '', community: place.grid.community || '', code: place.grid.code })
+      : T.place_outside,
+  ];
+  if (place.nearest) parts.push(fill(T.place_near, { text: place.nearest.text, m: Math.round(place.nearest.distance_m) }));
+  return parts.join('；');
+}
+
 function showPosition() {
   const box = $('#position');
   if (!box) return;
+  $('#place').textContent = placeText(state.place);
   const p = state.position;
   if (p) {
     const m = Math.round(p.accuracy);
@@ -378,7 +416,7 @@ function reportView() {
       { class: 'field' },
       h('div', { class: 'label' }, T.position),
       h('p', { id: 'position', class: 'position' }),
-      h('p', { class: 'hint' }, T.grid_by_server),
+      h('p', { class: 'hint', id: 'place' }, T.grid_by_server),
     ),
   );
   const text = h('textarea', { id: 'description', rows: 3, maxlength: 4000, placeholder: T.description_hint });
@@ -386,7 +424,10 @@ function reportView() {
   text.addEventListener('input', () => (draft.description = text.value));
   wrap.append(h('label', { class: 'field' }, h('div', { class: 'label' }, T.description), text));
   wrap.append(h('button', { type: 'button', id: 'submit-report', class: 'primary big', onclick: submitReport }, T.submit));
-  queueMicrotask(showPosition);
+  queueMicrotask(() => {
+    showPosition();
+    lookUpPlace();
+  });
   return wrap;
 }
 
