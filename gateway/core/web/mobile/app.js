@@ -3,36 +3,17 @@
 // everything goes through the IndexedDB outbox (queue.js) and is sent when the core
 // answers, each item with the request id it got when it was written.
 import { ERRORS, FIELDS, T, VALIDATION, fill } from './texts.js';
+import { $, h } from './dom.js';
+import { photoPicker } from './photos.js';
 import { cache, newRequestId, outbox } from './queue.js';
 
 const SESSION_KEY = 'citygw.mobile.session';
 const USAGE_KEY = 'citygw.mobile.usage';
 const TIMEOUT_MS = 20000;
 const SEND_TIMEOUT_MS = 60000;
-const MAX_PHOTOS = 4;
-const MAX_EDGE = 1600; // px: what the phone sends (the core keeps at most 2048)
-const JPEG_QUALITY = 0.85;
 const POOR_ACCURACY_M = 50;
 //: street order first: what an inspector reports most before they have a history
 const DEFAULT_FREQUENT = ['0505', '0506', '0507', '0504', '0501', '0102', '0510', '0103'];
-
-const $ = (selector) => document.querySelector(selector);
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
-    else if (key === 'class') el.className = value;
-    else if (key === 'dataset') Object.assign(el.dataset, value);
-    else el.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
 
 // ------------------------------------------------------------------ session and API
 
@@ -110,6 +91,10 @@ function toast(text, kind = '') {
   box.className = `toast show ${kind}`;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => (box.className = 'toast'), 5000);
+}
+
+function complain(text) {
+  toast(text, 'error');
 }
 
 function showView(view) {
@@ -269,57 +254,6 @@ function showPosition() {
   }
 }
 
-// ------------------------------------------------------------------ photos
-
-async function shrink(file) {
-  const bitmap = await createImageBitmap(file); // upright by the photo's EXIF orientation
-  const scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
-  const canvas = document.createElement('canvas');
-  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
-  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
-  canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  bitmap.close();
-  return new Promise((resolve, reject) =>
-    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('toBlob'))), 'image/jpeg', JPEG_QUALITY),
-  );
-}
-
-function photoPicker(photos, id) {
-  const strip = h('div', { class: 'photos' });
-  const input = h('input', { id, type: 'file', accept: 'image/*', capture: 'environment', class: 'file' });
-  const redraw = () => {
-    strip.replaceChildren(
-      ...photos.map((blob, i) =>
-        h(
-          'figure',
-          { class: 'thumb' },
-          h('img', { src: URL.createObjectURL(blob), alt: `${T.photos} ${i + 1}` }),
-          h('button', { type: 'button', class: 'remove', onclick: () => { photos.splice(i, 1); redraw(); } }, T.photo_remove),
-        ),
-      ),
-    );
-    label.hidden = photos.length >= MAX_PHOTOS;
-  };
-  input.addEventListener('change', async () => {
-    for (const file of input.files) {
-      if (photos.length >= MAX_PHOTOS) {
-        toast(T.photo_limit, 'error');
-        break;
-      }
-      try {
-        photos.push(await shrink(file));
-      } catch (_) {
-        toast(T.photo_unreadable, 'error');
-      }
-    }
-    input.value = '';
-    redraw();
-  });
-  const label = h('label', { class: 'button big', for: id }, T.add_photo);
-  redraw();
-  return h('div', { class: 'field' }, h('div', { class: 'label' }, T.photos), strip, label, input);
-}
-
 // ------------------------------------------------------------------ report
 
 function usage() {
@@ -409,7 +343,7 @@ function reportView() {
   } else {
     wrap.append(eventPicker(draft, (code) => { draft.event = code; state.pickerClass = null; render(); }));
   }
-  wrap.append(photoPicker(draft.photos, 'photo-input'));
+  wrap.append(photoPicker(draft.photos, 'photo-input', complain));
   wrap.append(
     h(
       'div',
@@ -510,7 +444,7 @@ function answerView() {
   wrap.append(
     verdicts,
     h('label', { class: 'field' }, h('div', { class: 'label' }, T.answer_opinion), opinion),
-    photoPicker(answer.photos, 'answer-photo'),
+    photoPicker(answer.photos, 'answer-photo', complain),
     h('button', { type: 'button', id: 'answer-submit', class: 'primary big', onclick: submitAnswer }, T.answer_submit),
     h('button', { type: 'button', class: 'big', onclick: () => showView('tasks') }, T.answer_cancel),
   );

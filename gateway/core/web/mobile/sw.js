@@ -7,6 +7,8 @@ const SHELL = [
   'app.js',
   'app.css',
   'queue.js',
+  'dom.js',
+  'photos.js',
   'texts.js',
   'manifest.webmanifest',
   'icon.svg',
