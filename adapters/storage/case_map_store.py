@@ -13,10 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.storage import schema as t
-from adapters.storage.case_rows import case_from_row
-from gateway.core.workflow import OPEN_STATES, Case
+from gateway.core.workflow import OPEN_STATES, Case, CaseState
 
 _OPEN = sorted(str(s) for s in OPEN_STATES)
+#: what the map shows of a case and what its light needs (`Workflow.light`); no JSON columns
+_MAP_FIELDS = (
+    "id", "number", "state", "event_code", "created_at", "grid_code", "lat", "lon", "urgent",
+    "deadline", "dispatched_at", "closed_at", "suspended_at", "suspended_minutes",
+)  # fmt: skip
 
 
 class SqlCaseMap:
@@ -42,11 +46,12 @@ class SqlCaseMap:
     ) -> list[Case]:
         """Cases whose point lies in ``bbox`` (min lon, min lat, max lon, max lat), newest
         first, at most ``limit``; only a department's, or only those on the grid prefixes
-        (an inspector's reach), when given."""
+        (an inspector's reach), when given. The cases carry the map's fields only
+        (`_MAP_FIELDS`: enough for their light); the rest keep their defaults."""
         min_lon, min_lat, max_lon, max_lat = bbox
         col = t.cases.c
         query = (
-            sa.select(t.cases)
+            sa.select(*(col[name] for name in _MAP_FIELDS))
             .where(col.lat.between(min_lat, max_lat), col.lon.between(min_lon, max_lon))
             .order_by(col.created_at.desc(), col.id)
             .limit(limit)
@@ -63,23 +68,32 @@ class SqlCaseMap:
                 )
             )
         with self._engine.connect() as c:
-            return [case_from_row(row) for row in c.execute(query).mappings()]
+            rows = c.execute(query).mappings().all()
+        return [
+            Case(**{**row, "state": CaseState(row["state"]), "source_kind": "", "facts": {}})
+            for row in rows
+        ]
 
     def open_cases_by_grid(
-        self, grid_codes: Sequence[str], department: str | None = None
+        self, grid_codes: Sequence[str] | None = None, department: str | None = None
     ) -> dict[str, int]:
-        """How many open cases each of the grids has (grids without any are left out)."""
+        """How many open cases each grid has (grids without any are left out); None: every
+        grid, in one grouped query over the open cases."""
         col = t.cases.c
+        base = (
+            sa.select(col.grid_code, sa.func.count())
+            .where(col.state.in_(_OPEN), col.grid_code.is_not(None))
+            .group_by(col.grid_code)
+        )
+        if department is not None:
+            base = base.where(col.department == department)
         counts: dict[str, int] = {}
         with self._engine.connect() as c:
+            if grid_codes is None:
+                return {str(g): int(n) for g, n in c.execute(base)}
             for start in range(0, len(grid_codes), 500):
-                query = (
-                    sa.select(col.grid_code, sa.func.count())
-                    .where(col.grid_code.in_(list(grid_codes[start : start + 500])))
-                    .where(col.state.in_(_OPEN))
-                    .group_by(col.grid_code)
+                chunk = list(grid_codes[start : start + 500])
+                counts.update(
+                    {str(g): int(n) for g, n in c.execute(base.where(col.grid_code.in_(chunk)))}
                 )
-                if department is not None:
-                    query = query.where(col.department == department)
-                counts.update({str(g): int(n) for g, n in c.execute(query)})
         return counts

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import shapely
@@ -60,19 +62,63 @@ class CaseMap(Protocol):
     ) -> list[Case]: ...
 
     def open_cases_by_grid(
-        self, grid_codes: Sequence[str], department: str | None = None
+        self, grid_codes: Sequence[str] | None = None, department: str | None = None
     ) -> dict[str, int]: ...
+
+
+#: how long the open cases per grid are reused (a map redraws every few seconds at most)
+COUNTS_TTL_S = 2.0
+
+
+class _OpenCounts:
+    """The open cases of every grid, per department (None: all), kept `COUNTS_TTL_S`:
+    one grouped query serves every viewport asked meanwhile."""
+
+    def __init__(self, cases: CaseMap, clock: Callable[[], float] = time.monotonic) -> None:
+        self._cases = cases
+        self._clock = clock
+        self._kept: dict[str | None, tuple[float, dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, department: str | None) -> dict[str, int]:
+        now = self._clock()
+        with self._lock:
+            kept = self._kept.get(department)
+        if kept is not None and now - kept[0] < COUNTS_TTL_S:
+            return kept[1]
+        counts = self._cases.open_cases_by_grid(None, department)
+        with self._lock:
+            self._kept[department] = (now, counts)
+        return counts
 
 
 @dataclass
 class MapData:
-    """The base data and the indexes the routes answer from."""
+    """The base data and the indexes the routes answer from; the grids' GeoJSON is made
+    once (the grids change only with an import, which takes effect at the next start)."""
 
     store: BaseDataStore
     cases: CaseMap
     grids: GridIndex
     geocoder: Geocoder
     components: ComponentsNear[ComponentFeature]
+    grid_features: list[dict[str, Any]] = field(default_factory=list)  # as `grids.grids`
+    grid_boxes: shapely.STRtree | None = None
+    open_counts: _OpenCounts | None = None
+
+    def __post_init__(self) -> None:
+        self.grid_features = [
+            {"type": "Feature", "geometry": mapping(g.geometry), "properties": grid_out(g)}
+            for g in self.grids.grids
+        ]
+        self.grid_boxes = shapely.STRtree([shapely.envelope(g.geometry) for g in self.grids.grids])
+        self.open_counts = _OpenCounts(self.cases)
+
+    def grids_in_bbox(self, bbox: BBox) -> list[dict[str, Any]]:
+        """The grid features whose bounding box meets ``bbox``, by code."""
+        assert self.grid_boxes is not None
+        found = sorted(self.grid_boxes.query(shapely.box(*bbox)).tolist())
+        return [self.grid_features[i] for i in found]
 
 
 def load_map_data(store: BaseDataStore, cases: CaseMap, grids: GridIndex | None = None) -> MapData:
@@ -168,17 +214,19 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
         bbox: Annotated[str, Query(max_length=200)],
     ) -> Response:
-        found = data.store.grids_in_bbox(parse_bbox(bbox), limit=MAX_GRIDS + 1)
+        found = data.grids_in_bbox(parse_bbox(bbox))
         truncated = len(found) > MAX_GRIDS
-        found = found[:MAX_GRIDS]
-        counts = data.cases.open_cases_by_grid([g.code for g in found], department_of(actor))
+        assert data.open_counts is not None
+        counts = data.open_counts.get(department_of(actor))
         features = [
             {
-                "type": "Feature",
-                "geometry": mapping(g.geometry),
-                "properties": {**(grid_out(g) or {}), "open_cases": counts.get(g.code, 0)},
+                **f,
+                "properties": {
+                    **f["properties"],
+                    "open_cases": counts.get(f["properties"]["code"], 0),
+                },
             }
-            for g in found
+            for f in found[:MAX_GRIDS]
         ]
         return _geojson(features, truncated)
 
@@ -187,7 +235,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
         bbox: Annotated[str, Query(max_length=200)],
         open_only: Annotated[bool, Query(alias="open")] = True,
-        limit: Annotated[int, Query(ge=1, le=MAX_CASES)] = 2_000,
+        limit: Annotated[int, Query(ge=1, le=MAX_CASES)] = 1_000,
     ) -> Response:
         scope = scope_of(actor)
         found = data.cases.cases_in_bbox(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import shapely
@@ -251,3 +251,27 @@ def test_the_map_starts_from_the_grids_extent_and_uses_a_tile_server_only_when_s
         assert client.get("/api/v1/gis/map", headers=headers).json()["tile_url"] == tiles
         policy = client.get("/console/").headers["content-security-policy"]
         assert "img-src 'self' data: blob: https://tiles.city.example;" in policy
+
+
+def test_open_counts_per_grid_are_one_query_reused_for_two_seconds() -> None:
+    from gateway.core.gis_routes import _OpenCounts
+
+    class Cases:
+        calls: ClassVar[list[str | None]] = []
+
+        def open_cases_by_grid(
+            self, grid_codes: object = None, department: str | None = None
+        ) -> dict[str, int]:
+            assert grid_codes is None  # every grid in one grouped query
+            self.calls.append(department)
+            return {"32070600100101": len(self.calls)}
+
+    now = [100.0]
+    counts = _OpenCounts(Cases(), clock=lambda: now[0])  # type: ignore[arg-type]
+    assert counts.get(None) == {"32070600100101": 1}
+    now[0] += 1.9
+    assert counts.get(None) == {"32070600100101": 1}  # kept
+    assert counts.get("roads") == {"32070600100101": 2}  # a department's own
+    now[0] += 0.2
+    assert counts.get(None) == {"32070600100101": 3}  # asked again after 2 s
+    assert Cases.calls == [None, "roads", None]
