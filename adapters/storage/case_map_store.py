@@ -16,6 +16,8 @@ from adapters.storage import schema as t
 from gateway.core.workflow import OPEN_STATES, Case, CaseState
 
 _OPEN = sorted(str(s) for s in OPEN_STATES)
+#: past this many cases in a viewport, they are read newest first by time, not by position
+DENSE_ROWS = 5_000
 #: what the map shows of a case and what its light needs (`Workflow.light`); no JSON columns
 _MAP_FIELDS = (
     "id", "number", "state", "event_code", "created_at", "grid_code", "lat", "lon", "urgent",
@@ -50,24 +52,34 @@ class SqlCaseMap:
         (`_MAP_FIELDS`: enough for their light); the rest keep their defaults."""
         min_lon, min_lat, max_lon, max_lat = bbox
         col = t.cases.c
-        query = (
-            sa.select(*(col[name] for name in _MAP_FIELDS))
-            .where(col.lat.between(min_lat, max_lat), col.lon.between(min_lon, max_lon))
-            .order_by(col.created_at.desc(), col.id)
-            .limit(limit)
-        )
+        conditions: list[sa.ColumnElement[bool]] = []
         if open_only:
-            query = query.where(col.state.in_(_OPEN))
+            conditions.append(col.state.in_(_OPEN))
         if department is not None:
-            query = query.where(col.department == department)
+            conditions.append(col.department == department)
         if grid_prefixes is not None:
-            query = query.where(
+            conditions.append(
                 sa.or_(
                     sa.false(),
                     *(col.grid_code.startswith(g, autoescape=True) for g in grid_prefixes),
                 )
             )
+        inside = (col.lat.between(min_lat, max_lat), col.lon.between(min_lon, max_lon))
+        # a viewport holding many cases: walk the cases newest first (created_at's index)
+        # and stop at the limit, rather than sort all of them (the position index's way)
+        probe = sa.select(col.id).where(*inside, *conditions).limit(DENSE_ROWS)
+        dense_inside = (
+            (col.lat + 0).between(min_lat, max_lat),  # "+ 0": not through ix_cases_position
+            col.lon.between(min_lon, max_lon),
+        )
         with self._engine.connect() as c:
+            dense = limit < DENSE_ROWS and len(c.execute(probe).all()) >= DENSE_ROWS
+            query = (
+                sa.select(*(col[name] for name in _MAP_FIELDS))
+                .where(*(dense_inside if dense else inside), *conditions)
+                .order_by(col.created_at.desc(), col.id)
+                .limit(limit)
+            )
             rows = c.execute(query).mappings().all()
         return [
             Case(**{**row, "state": CaseState(row["state"]), "source_kind": "", "facts": {}})

@@ -275,3 +275,21 @@ def test_open_counts_per_grid_are_one_query_reused_for_two_seconds() -> None:
     now[0] += 0.2
     assert counts.get(None) == {"32070600100101": 3}  # asked again after 2 s
     assert Cases.calls == [None, "roads", None]
+
+
+def test_a_dense_viewport_is_read_by_time_with_the_same_answer(
+    gis: MapApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.storage import case_map_store
+
+    grids = gis.data.grids.grids
+    made = []
+    for i in range(6):
+        gis.api.clock.advance(minutes=1)
+        made.append(_report_at(gis, i + 1, *_centre(grids[i * 10])))
+    box = tuple(float(v) for v in DEMO_BBOX.split(","))
+    reader = SqlCaseMap.for_store(gis.api.service.store)
+    sparse = [c.id for c in reader.cases_in_bbox(box, open_only=True, limit=4)]  # type: ignore[arg-type]
+    monkeypatch.setattr(case_map_store, "DENSE_ROWS", 5)
+    dense = [c.id for c in reader.cases_in_bbox(box, open_only=True, limit=4)]  # type: ignore[arg-type]
+    assert sparse == dense == list(reversed(made))[:4]  # newest first either way
