@@ -138,6 +138,14 @@ def test_the_map_draws_grids_and_cases_and_lists_a_grids_cases(
         assert listed.count() == 3
         shot = screenshot(page, "map")
         assert_reads_chinese(watched, "map")
+        # zoomed in, the census components (部件) of the view are drawn too
+        assert page.locator("path.component-dot").count() == 0
+        for _ in range(4):
+            page.click(".leaflet-control-zoom-in")
+            page.wait_for_timeout(300)
+        page.wait_for_selector("#map[data-components]")
+        drawn = page.locator("path.component-dot").count()
+        assert drawn > 0 and str(drawn) == page.get_attribute("#map", "data-components")
         # a listed case opens its page, with where it is on the map panel
         listed.first.locator("a").click()
         page.wait_for_selector("#case-map[data-ready='1']")

@@ -13,6 +13,7 @@ import { fill, fmtTime, h, locale } from '../ui.js';
 const EVALUATORS = ['shift_lead', 'dispatcher', 'admin'];
 const SCORE_DAYS = 30;
 const SCREEN_FIGURES = ['registered', 'closed', 'closed_on_time', 'overdue_undisposed', 'on_time_closure_rate', 'score'];
+const COMPONENTS_ZOOM = 17; // census components (部件) are drawn from this zoom in
 const CLUSTER_PX = 36; // cases closer than this on screen share one counted dot past MAX_DOTS
 const MAX_DOTS = 400;
 
@@ -134,6 +135,7 @@ export async function render(main, ctx) {
   L.control.zoom({ zoomInTitle: MAP.zoom_in, zoomOutTitle: MAP.zoom_out }).addTo(map);
   if (settings.tile_url) L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
   const gridLayer = L.layerGroup().addTo(map);
+  const componentLayer = L.layerGroup().addTo(map);
   const caseLayer = L.layerGroup().addTo(map);
   let cases = [];
   let selected = null;
@@ -253,6 +255,20 @@ export async function render(main, ctx) {
           layer.on('click', () => showGrid(f.properties));
         },
       }).addTo(gridLayer);
+      componentLayer.clearLayers();
+      if (map.getZoom() >= COMPONENTS_ZOOM) {
+        const parts = await api.get(`/api/v1/gis/components?bbox=${bbox}`);
+        if (mine !== loading) return;
+        for (const f of parts.features) {
+          const [lon, lat] = f.geometry.coordinates;
+          L.circleMarker([lat, lon], { radius: 3, className: `component-dot component-${f.properties.type_code.slice(0, 2)}` })
+            .bindTooltip(`${f.properties.name}（${f.properties.state}）${f.properties.owner}`)
+            .addTo(componentLayer);
+        }
+        holder.dataset.components = String(parts.features.length);
+      } else {
+        delete holder.dataset.components;
+      }
       cases = found.features;
       drawCases();
       const parts = [format(MAP.counts, { grids: grids.features.length, cases: cases.length })];
