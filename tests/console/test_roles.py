@@ -46,6 +46,8 @@ INSPECTOR = Actor("insp", Role.INSPECTOR)
 #: latin words a Chinese page may show: format and protocol names, units, the CJ/T standard
 ALLOWED_WORDS = {
     "CSV",
+    "Excel",
+    "PDF",
     "CJ",
     "fps",
     "KB",
