@@ -13,6 +13,7 @@ SQLite: the write lock its ``BEGIN IMMEDIATE`` takes).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def open_engine(
             # the driver's own transaction handling is turned off; we emit BEGIN ourselves
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enter_wal_mode(cursor, timeout_s)
             cursor.execute("PRAGMA synchronous=NORMAL")
             if background_checkpoints:  # see adapters.storage.wal_checkpoint
                 cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_CHECKPOINT_PAGES}")
@@ -83,6 +84,25 @@ def open_engine(
     raise ValueError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
     )
+
+
+def _enter_wal_mode(cursor: Any, timeout_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another connection holds the lock.
+
+    Switching a new file to WAL needs its exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when two connections opening the same new
+    file ask for it together (several cores starting on one empty database)."""
+    deadline = time.monotonic() + timeout_s
+    pause_s = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause_s > deadline:
+                raise
+            time.sleep(pause_s)
+            pause_s = min(pause_s * 2, 0.2)
 
 
 #: the advisory lock key cores take while they migrate (any constant: "citygw" in ASCII)
