@@ -51,6 +51,7 @@ def case_to_row(case: Case) -> dict[str, Any]:
         "satisfaction": case.satisfaction,
         "facts": case.facts,
         "version": case.version,
+        "centre": case.centre,
     }
 
 

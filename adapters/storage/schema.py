@@ -89,6 +89,8 @@ cases = sa.Table(
     sa.Column("facts", sa.JSON(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False, default=0),
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
+    # the centre handling the case after 上报/下派 (NULL: its grid's district, else the city)
+    sa.Column("centre", sa.String(64)),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
     # partial: only cases that have the value (a new case has no department or deadline
     # yet); every lookup compares the column with a value, which implies not null
@@ -188,6 +190,8 @@ users = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     # an inspector's unit grids (codes or code prefixes): the cases they see
     sa.Column("grids", sa.JSON(), nullable=False, server_default="[]"),
+    # the organisation node the user belongs to (NULL: the city centre), migration 0013
+    sa.Column("org_node", sa.String(64)),
 )
 
 tokens = sa.Table(

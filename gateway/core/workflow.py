@@ -277,6 +277,8 @@ class Case:
     satisfaction: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     version: int = 0
+    #: the centre handling the case after 上报/下派 (None: its grid's district, else the city)
+    centre: str | None = None
 
     @property
     def is_open(self) -> bool:
