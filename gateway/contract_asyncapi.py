@@ -199,6 +199,18 @@ CHANNELS: tuple[Channel, ...] = (
         ("core",),
         ("video",),
     ),
+    Channel(
+        "agentCalls",
+        lambda t: t.agent_call("ivr-1"),
+        "agent-calls/{sourceId}",
+        {"sourceId": "the telephony gateway's instance (its calls' source id)"},
+        {"sourceId": "ivr-1"},
+        c.AgentCall,
+        "An agent took a queued hotline call (AMI AgentConnect): the core pops the caller,"
+        " the IVR path and the caller's earlier cases on that agent's console.",
+        ("telephony",),
+        ("core",),
+    ),
 )
 
 
@@ -331,6 +343,23 @@ def _examples() -> dict[type[c._Message], c._Message]:
                 evidence=[snapshot],
                 before_sha256=snapshot.sha256,
                 after_sha256=snapshot.sha256,
+            ),
+            c.AgentCall.create(
+                source=c.Source(kind=c.SourceKind.CALL, id="ivr-1"),
+                id="ivr-1:agent:1796393504.9",
+                ts=_AT,
+                uniqueid="1796393504.9",
+                linkedid="1796393504.8",
+                caller_number="13800138000",
+                caller_name="Test Citizen",
+                queue="citygw-12319-agents",
+                interface="PJSIP/8001",
+                member_name="Agent One",
+                hold_s=12,
+                ivr={
+                    "title": "12319 来电：转人工",
+                    "facts": {"call_purpose": "transfer", "keys": ["main_menu:0"]},
+                },
             ),
             c.PtzCommand.create(
                 source=core,

@@ -112,6 +112,7 @@ def core_grant(topics: Topics, instance: str) -> Grant:
             topics.all_daemon_status,
             topics.all_verification_results,
             topics.all_receipts,
+            topics.all_agent_calls,
         ),
     )
 
@@ -123,6 +124,7 @@ def telephony_grant(topics: Topics, instance: str) -> Grant:
         publish=(
             topics.candidate(SourceKind.CALL, instance),
             topics.feedback(SourceKind.CALL, instance),
+            topics.agent_call(instance),
             topics.daemon_status(TELEPHONY, instance),
         ),
         read=(topics.all_case_events, topics.all_receipts),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import (
+    AgentCall,
     CameraEventState,
     CameraStatus,
     CandidateCase,
@@ -52,6 +53,11 @@ class ContractPublisher:
         """Not retained: a move is for someone watching now (the gateway drops old ones)."""
         topic = self.topics.ptz_command(command.camera_id)
         return self._publisher.publish(topic, command.to_json())
+
+    def agent_call(self, call: AgentCall) -> int:
+        """Not retained, not kept for a receipt: a screen pop is for the call going on now
+        (the core drops late ones)."""
+        return self._publisher.publish(self.topics.agent_call(call.source.id), call.to_json())
 
     def verification_result(self, result: VerificationResult) -> int:
         """Kept by the outbox until the core's receipt names it, as candidates are."""

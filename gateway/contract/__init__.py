@@ -2,7 +2,7 @@
 
 This is the one package both sides import (`from gateway.contract import ...`); its
 modules: `envelope` (versions, limits, ids, the common fields), `candidates`, `messages`,
-`ptz`, `topics`, `parsing`. Every message is a JSON object with:
+`ptz`, `agent_calls`, `topics`, `parsing`. Every message is a JSON object with:
 
 - ``schema``: the message kind, e.g. ``citygw.candidate_case``;
 - ``version``: ``"MAJOR.MINOR"``; a consumer accepts its own major version and any minor
@@ -17,6 +17,7 @@ machine-readable ``code`` and a human reason. It does no I/O.
 
 from __future__ import annotations
 
+from gateway.contract.agent_calls import AgentCall
 from gateway.contract.candidates import (
     CandidateCase,
     Evidence,
@@ -82,6 +83,7 @@ __all__ = [
     "MAX_FACTS_DEPTH",
     "MAX_PAYLOAD_BYTES",
     "MESSAGE_TYPES",
+    "AgentCall",
     "CameraEventState",
     "CameraState",
     "CameraStatus",

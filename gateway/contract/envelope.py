@@ -23,10 +23,12 @@ from pydantic_core import PydanticCustomError
 from gateway.clock import rfc3339, utc_now
 
 CONTRACT_MAJOR = 1
-CONTRACT_VERSION = "1.2"
+CONTRACT_VERSION = "1.3"
 """1.1: `CameraStatus.gateway` (optional) names the video gateway instance pulling the camera.
 1.2: `PtzCommand` (``commands/video/<camera>/ptz``, core -> video gateway); a consumer of 1.1
-ignores the topic it does not subscribe to."""
+ignores the topic it does not subscribe to.
+1.3: `AgentCall` (``agent-calls/<source-id>``, telephony gateway -> core): an agent took a
+queued hotline call (the agent's screen pop)."""
 DEFAULT_TOPIC_ROOT = "citygw/v1"
 #: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
 #: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from gateway.clock import rfc3339
+from gateway.contract.agent_calls import AgentCall
 from gateway.contract.candidates import CandidateCase, Evidence
 from gateway.contract.envelope import (
     _ID_PATTERN,
@@ -351,6 +352,7 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
         VerificationResult,
         CameraEventState,
         PtzCommand,
+        AgentCall,
     )
 }
 
@@ -366,4 +368,5 @@ Message = (
     | VerificationResult
     | CameraEventState
     | PtzCommand
+    | AgentCall
 )

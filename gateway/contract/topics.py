@@ -107,6 +107,13 @@ class Topics:
     def all_ptz_commands(self) -> str:
         return f"{self.root}/commands/video/+/ptz"
 
+    def agent_call(self, source_id: str) -> str:
+        return f"{self.root}/agent-calls/{self._segment(source_id)}"
+
+    @property
+    def all_agent_calls(self) -> str:
+        return f"{self.root}/agent-calls/+"
+
     def camera_event(
         self, camera_id: str, event_topic: str, source_items: Mapping[str, str]
     ) -> str:

@@ -33,6 +33,7 @@ from gateway.contract import (
     SourceKind,
     parse_message,
 )
+from gateway.telephony.agent_desk import AgentCallPublisher, AgentDesk
 from gateway.telephony.callback_dnc import DoNotCall
 from gateway.telephony.callback_service import CallbackPublisher, CallbackService
 from gateway.telephony.callback_store import CallbackStore
@@ -91,6 +92,12 @@ class CallbackRunner:
             fallback_event_code=settings.fallback_event_code,
             clock=clock,
         )
+        # the agent's screen pop (AgentConnect -> AgentCall), when the publisher speaks it
+        self.desk = (
+            AgentDesk(publisher, source=Source(kind=SourceKind.CALL, id=instance), clock=clock)
+            if isinstance(publisher, AgentCallPublisher)
+            else None
+        )
         self.client.add_listener(self._on_event)
         self.queues = QueuePoller(self.client, config.queues, interval_s=config.queue_poll_s)
         self._thread: threading.Thread | None = None
@@ -128,6 +135,8 @@ class CallbackRunner:
     def _on_event(self, frame: AmiFrame) -> None:
         if frame.event == "Cdr":
             self.unhandled.on_cdr(dict(frame.fields))
+        elif frame.event == "AgentConnect" and self.desk is not None:
+            self.desk.on_event(dict(frame.fields))
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -159,6 +168,7 @@ class CallbackRunner:
             **self.service.health(),
             "ami": self.client.state.value,
             "queue_figures": self.queues.snapshot(),
+            "screen_pops": self.desk.popped if self.desk else None,
         }
 
     def describe(self) -> str:
@@ -173,11 +183,15 @@ class CallbackRunner:
 
 class ReporterRecorder:
     """The IVR's publisher, remembering each report's callback number once it is stored,
-    and every call's uniqueid (`unhandled_calls`)."""
+    every call's uniqueid (`unhandled_calls`) and, for the agent's screen pop, what the
+    caller did in the IVR (`agent_desk`)."""
 
-    def __init__(self, inner: CallbackPublisher, service: CallbackService) -> None:
+    def __init__(
+        self, inner: CallbackPublisher, service: CallbackService, desk: AgentDesk | None = None
+    ) -> None:
         self._inner = inner
         self._service = service
+        self._desk = desk
 
     def candidate(self, candidate: CandidateCase) -> int:
         uniqueid = candidate.facts.get("uniqueid")
@@ -186,6 +200,11 @@ class ReporterRecorder:
                 self._service.store.remember_ivr_call(uniqueid, candidate.ts)
             except Exception:
                 log.exception("call %s not marked handled", uniqueid)
+        if self._desk is not None:
+            try:
+                self._desk.remember(candidate)
+            except Exception:
+                log.exception("call of case %s not kept for a screen pop", candidate.case_number)
         stored = self._inner.candidate(candidate)
         try:
             self._service.remember_reporter(candidate)

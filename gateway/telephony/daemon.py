@@ -109,7 +109,9 @@ def run_agi(
     service = TelephonyService(
         settings,
         instance=config.instance,
-        publisher=ReporterRecorder(contract, callbacks.service) if callbacks else contract,
+        publisher=ReporterRecorder(contract, callbacks.service, callbacks.desk)
+        if callbacks
+        else contract,
         case_numbers=case_numbers,
         status=cache,
         clock=clock,

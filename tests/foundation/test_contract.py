@@ -114,7 +114,7 @@ def test_every_message_type_survives_a_round_trip_through_json(message) -> None:
     assert parsed.to_json() == payload
     document = json.loads(payload)
     assert document["schema"] == message.SCHEMA
-    assert document["version"] == CONTRACT_VERSION == "1.2"
+    assert document["version"] == CONTRACT_VERSION == "1.3"
     assert document["ts"].endswith("Z")
 
 
