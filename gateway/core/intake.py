@@ -8,10 +8,12 @@
 - otherwise it opens a new case in 信息收集 (candidate).
 
 Camera locations map to grids through the responsibility table's camera → grid rows.
-A candidate with a point (lat/lon) and no grid gets the unit grid the point lies in, with
-its district, street and community, from the imported grids (`gateway.gis.index`); a
-point outside every grid gets no grid and the fact ``outside_managed_area``, never the
-nearest grid.
+Without one, a camera candidate carrying its camera's ground footprint
+(``facts.camera_footprint``) gets the grid the footprint covers most
+(`gateway.gis.camera_places`); any other candidate with a point (lat/lon) gets the unit
+grid the point lies in, with its district, street and community, from the imported grids
+(`gateway.gis.index`). A footprint or point outside every grid gets no grid and the fact
+``outside_managed_area``, never the nearest grid.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from gateway.contract import CandidateCase, SourceKind, stable_message_id
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import DuplicateConfig
 from gateway.core.workflow import Case, CaseState
-from gateway.gis.features import GridFeature
+from gateway.gis.camera_places import Placement, footprint_polygon, place_camera
 from gateway.gis.index import GridIndex
 
 #: candidate facts that describe a detection; copied onto rejection events
@@ -51,25 +53,28 @@ def grid_of(
     candidate: CandidateCase, table: ResponsibilityTable, grids: GridIndex | None = None
 ) -> str | None:
     """The candidate's unit grid: given, the grid its camera zone is mapped to, or the
-    grid its point lies in."""
+    grid its camera's footprint or its point lies in."""
     location = candidate.location
     if location.grid_code is not None:
         return location.grid_code
     mapped = table.grid_for_camera(location.camera_id, location.zone_id)
     if mapped is not None:
         return mapped.grid_code
-    found = grid_at_point(candidate, grids)
-    return found.code if isinstance(found, GridFeature) else None
+    found = placement_of(candidate, grids)
+    return found.grid.code if found is not None and found.grid is not None else None
 
 
-def grid_at_point(candidate: CandidateCase, grids: GridIndex | None) -> GridFeature | bool | None:
-    """The grid the candidate's point lies in; False when the point is outside every
-    grid; None when there is no point or no imported grids to look in."""
-    location = candidate.location
-    if grids is None or len(grids) == 0 or location.lat is None or location.lon is None:
+def placement_of(candidate: CandidateCase, grids: GridIndex | None) -> Placement | None:
+    """Where the imported grids place the candidate: a camera's ground footprint
+    (``facts.camera_footprint``) first, else its point; ``grid`` None: outside every
+    grid. None when there is nothing to place by or no imported grids to look in."""
+    if grids is None or len(grids) == 0:
         return None
-    found = grids.locate_one(location.lon, location.lat)
-    return found if found is not None else False
+    location = candidate.location
+    footprint = None
+    if candidate.source.kind is SourceKind.CAMERA:
+        footprint = footprint_polygon(candidate.facts.get("camera_footprint"))
+    return place_camera(grids, footprint=footprint, lon=location.lon, lat=location.lat)
 
 
 def case_from_candidate(
@@ -87,12 +92,11 @@ def case_from_candidate(
         if mapped is not None:
             grid_code, district = mapped.grid_code, district or mapped.district
     if grid_code is None:
-        found = grid_at_point(candidate, grids)
-        if isinstance(found, GridFeature):
-            grid_code, district = found.code, district or found.district
-            facts.update(street=found.street, community=found.community, grid_from="point")
-        elif found is False:
-            facts["outside_managed_area"] = True
+        found = placement_of(candidate, grids)
+        if found is not None:
+            facts.update(found.facts())
+            if found.grid is not None:
+                grid_code, district = found.grid.code, district or found.grid.district
     if candidate.partial:
         facts["partial"] = True
     reporter = candidate.reporter

@@ -68,3 +68,10 @@ class GridIndex:
         """The grid of one point, or None outside the managed area."""
         position = int(self.locate_positions([lon], [lat])[0])
         return self._grids[position] if position < len(self._grids) else None
+
+    def overlapping(self, geometry: shapely.Geometry) -> list[GridFeature]:
+        """The grids that meet ``geometry`` (e.g. a camera's footprint), by code."""
+        if not self._grids:
+            return []
+        found = self._tree.query(geometry, predicate="intersects")
+        return [self._grids[int(i)] for i in sorted(found.tolist())]

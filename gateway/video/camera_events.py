@@ -255,6 +255,8 @@ class CameraEventRules:
             facts.update(track_id=episode.subject, camera_id=camera.id, active=True)
         evidence = self._evidence(camera.id, moment, clip=True)
         facts["snapshot"] = bool(evidence)
+        if camera.footprint is not None:  # the core places the case by the ground seen
+            facts["camera_footprint"] = [list(corner) for corner in camera.footprint]
         return CandidateCase.create(
             source=Source(kind=SourceKind.CAMERA, id=camera.id),
             id=stable_message_id(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from gateway.gis.camera_places import footprint_problem
 from gateway.settings_types import LiveViewSecret
 from gateway.video.analysis.settings import AnalysisConfig
 
@@ -114,8 +115,20 @@ class CameraConfig(_Section):
     )
     district: str | None = Field(default=None, max_length=100)
     address: str | None = Field(default=None, max_length=500)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, description="where the camera stands (CGCS2000/WGS84)"
+    )
+    lon: float | None = Field(
+        default=None, ge=-180, le=180, description="where the camera stands (CGCS2000/WGS84)"
+    )
+    footprint: list[tuple[float, float]] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=64,
+        description="the ground the camera sees, as [lon, lat] corners (CGCS2000/WGS84): "
+        "its candidates belong to the grid this covers most (else the grid of lon/lat; "
+        "grid_code and the core's camera_grids rows override both)",
+    )
 
     @field_validator("rtsp_url", "main_rtsp_url")
     @classmethod
@@ -139,6 +152,12 @@ class CameraConfig(_Section):
             raise ValueError("main_rtsp_url needs rtsp_url (the stream to analyse) beside it")
         if self.main_rtsp_url is not None and self.main_rtsp_url == self.rtsp_url:
             raise ValueError("main_rtsp_url is rtsp_url: leave it out (one pull serves all)")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give lat and lon together (where the camera stands)")
+        if self.footprint is not None:
+            problem = footprint_problem(self.footprint)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
 

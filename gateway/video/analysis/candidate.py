@@ -85,6 +85,8 @@ def build_candidate(
         facts.setdefault("box", [round(v, 1) for v in (lead.x1, lead.y1, lead.x2, lead.y2)])
         facts.setdefault("score", round(lead.score, 3))
         facts.setdefault("object_kind", lead.kind or lead.label)
+    if place.get("footprint"):  # the ground the camera sees: the core places the case by it
+        facts["camera_footprint"] = [list(corner) for corner in place["footprint"]]
     if zone is not None and zone.name:
         facts["zone_name"] = zone.name  # what the console shows for the zone
     # for people (Chinese); the rule, zone id and capture time are in the facts

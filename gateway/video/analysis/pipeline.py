@@ -466,7 +466,7 @@ class AnalysisPipeline:
         self._jobs[camera_id] = job
 
     def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
-        regions = camera.motion.update(frame.image)
+        regions = camera.motion.update_sample(frame.grey_sample(camera.motion.downscale))
         crops = plan_crops(
             regions,
             (frame.height, frame.width),
@@ -719,7 +719,7 @@ def _queue_bound(settings: AnalysisConfig, cameras: int) -> int:
 
 
 def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
-    """Each camera's place (grid, district, address, lat/lon), for its candidates."""
+    """Each camera's place (grid, district, address, lat/lon, footprint), for its candidates."""
     return {
         camera.id: {
             "grid_code": camera.grid_code,
@@ -727,6 +727,7 @@ def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
             "address": camera.address,
             "lat": camera.lat,
             "lon": camera.lon,
+            "footprint": camera.footprint,
         }
         for camera in cameras
     }

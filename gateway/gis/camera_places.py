@@ -1,0 +1,149 @@
+"""Where a camera looks: its configured position and ground footprint -> a unit grid.
+
+A camera is configured (``video.cameras``) with where it stands (``lon``/``lat``) and,
+optionally, the ground it sees (``footprint``: a lon/lat polygon). Its candidates belong
+to the grid the footprint covers most (a camera on a building often looks into the
+neighbouring grid), else to the grid of its position. A footprint that covers no grid,
+or a position outside every grid, is *outside the managed area*: no grid, never the
+nearest one. Pure functions over `GridIndex`; no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from gateway.gis.features import GridFeature
+from gateway.gis.index import GridIndex
+
+#: the least share of a footprint a grid must hold to be its grid (slivers on a border)
+MIN_SHARE = 0.01
+
+
+class PlacedBy(enum.StrEnum):
+    FOOTPRINT = "camera_footprint"  # the grid the camera's ground footprint covers most
+    POINT = "point"  # the grid a point (the camera's position, a GPS fix) lies in
+
+
+@dataclass(frozen=True, slots=True)
+class CameraPlace:
+    """A camera as configured: where it stands and what ground it sees (both optional)."""
+
+    camera_id: str
+    name: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    footprint: Polygon | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The grid a camera's candidates belong to; ``grid`` None: outside the managed area."""
+
+    grid: GridFeature | None
+    placed_by: PlacedBy
+    share: float = 1.0  # of the footprint inside ``grid`` (1.0 for a position)
+
+    @property
+    def outside(self) -> bool:
+        return self.grid is None
+
+    def facts(self) -> dict[str, Any]:
+        """What a case's facts record about the placement."""
+        if self.grid is None:
+            return {"outside_managed_area": True, "grid_from": str(self.placed_by)}
+        out: dict[str, Any] = {
+            "street": self.grid.street,
+            "community": self.grid.community,
+            "grid_from": str(self.placed_by),
+        }
+        if self.placed_by is PlacedBy.FOOTPRINT:
+            out["footprint_share"] = round(self.share, 3)
+        return out
+
+
+def footprint_polygon(coords: Any) -> Polygon | None:
+    """A lon/lat ring (``[[lon, lat], ...]``, 3 corners or more) -> a valid polygon, else
+    None (a footprint from a message is checked here, not trusted)."""
+    if not isinstance(coords, Sequence) or isinstance(coords, str) or len(coords) < 3:
+        return None
+    points: list[tuple[float, float]] = []
+    for corner in coords:
+        if not isinstance(corner, Sequence) or isinstance(corner, str) or len(corner) != 2:
+            return None
+        try:
+            lon, lat = float(corner[0]), float(corner[1])
+        except (TypeError, ValueError):
+            return None
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            return None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            return None
+        points.append((lon, lat))
+    polygon = Polygon(points)
+    if not polygon.is_valid or polygon.area <= 0:
+        return None
+    return polygon
+
+
+def footprint_problem(coords: Sequence[Sequence[float]]) -> str | None:
+    """Why a configured footprint is not a usable polygon (English, for config errors)."""
+    if len(coords) < 3:
+        return "a footprint needs 3 corners or more"
+    for lon, lat in coords:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            return f"corner ({lon}, {lat}) is not a lon/lat pair"
+    polygon = Polygon([(lon, lat) for lon, lat in coords])
+    if not polygon.is_valid:
+        return f"the footprint is not a simple polygon: {shapely.is_valid_reason(polygon)}"
+    if polygon.area <= 0:
+        return "the footprint has no area"
+    return None
+
+
+def place_footprint(footprint: BaseGeometry, grids: GridIndex) -> Placement:
+    """The grid holding the largest share of ``footprint``; outside when none holds
+    `MIN_SHARE` of it. Ties go to the smaller code (deterministic)."""
+    total = footprint.area
+    best: tuple[float, str, GridFeature] | None = None
+    for grid in grids.overlapping(footprint):
+        share = grid.geometry.intersection(footprint).area / total if total > 0 else 0.0
+        if share < MIN_SHARE:
+            continue
+        if best is None or (share, _neg(grid.code)) > (best[0], _neg(best[1])):
+            best = (share, grid.code, grid)
+    if best is None:
+        return Placement(None, PlacedBy.FOOTPRINT, 0.0)
+    return Placement(best[2], PlacedBy.FOOTPRINT, best[0])
+
+
+def _neg(code: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in code)
+
+
+def place_camera(
+    grids: GridIndex,
+    *,
+    footprint: BaseGeometry | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+) -> Placement | None:
+    """Footprint first, then position; None when the camera has neither (or no grids)."""
+    if len(grids) == 0:
+        return None
+    if footprint is not None:
+        return place_footprint(footprint, grids)
+    if lon is not None and lat is not None:
+        return Placement(grids.locate_one(lon, lat), PlacedBy.POINT)
+    return None
+
+
+def place(camera: CameraPlace, grids: GridIndex) -> Placement | None:
+    return place_camera(grids, footprint=camera.footprint, lon=camera.lon, lat=camera.lat)
