@@ -105,10 +105,24 @@ def i420_to_bgr(frame: av.VideoFrame) -> np.ndarray:
     return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
 
 
-class _AvPicture:
+#: limited-range luma (16-235, BT.601 as cameras send it) to grey levels 0-255: the
+#: scale the BGR conversion gives grey content, so motion thresholds mean the same
+_LIMITED_TO_FULL = np.clip(
+    np.round((np.arange(256, dtype=np.float64) - 16.0) * 255.0 / 219.0), 0, 255
+).astype(np.uint8)
+
+#: planar layouts whose first plane is luma at full resolution
+_LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12", "gray"})
+_FULL_RANGE = frozenset({"yuvj420p", "yuvj422p", "gray"})
+_JPEG_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
+class AvPicture:
+    """A decoded PyAV frame (`gateway.video.ports.Picture`): BGR on demand, luma for free."""
+
     __slots__ = ("_frame", "_reformatter")
 
-    def __init__(self, frame: av.VideoFrame, reformatter: VideoReformatter) -> None:
+    def __init__(self, frame: av.VideoFrame, reformatter: VideoReformatter | None = None) -> None:
         self._frame = frame
         self._reformatter = reformatter
 
@@ -130,7 +144,23 @@ class _AvPicture:
         if frame.format.name == "yuv420p" and not frame.width % 2 and not frame.height % 2:
             return i420_to_bgr(frame)
         # other layouts (full-range yuvj420p, 4:2:2...): swscale, one context per connection
+        if self._reformatter is None:
+            self._reformatter = VideoReformatter()
         return self._reformatter.reformat(frame, format="bgr24").to_ndarray()
+
+    def grey_sample(self, step: int) -> np.ndarray:
+        """The luma plane sampled every ``step`` pixels (a strided view of the decoder's
+        buffer, then one small table look-up to levels 0-255): no colour conversion.
+        Luma is what a still scene's noise and a moving object change; it stands where
+        the green channel of the BGR picture stood (same 0-255 scale on grey content)."""
+        frame = self._frame
+        name = frame.format.name
+        if name not in _LUMA_FIRST:
+            return self.to_bgr()[::step, ::step, 1]
+        luma = _plane(frame.planes[0], frame.height, frame.width)[::step, ::step]
+        if name in _FULL_RANGE or getattr(frame, "color_range", 0) == _JPEG_RANGE:
+            return np.ascontiguousarray(luma)
+        return cv2.LUT(np.ascontiguousarray(luma), _LIMITED_TO_FULL)
 
     @property
     def native(self) -> av.VideoFrame:
@@ -218,10 +248,10 @@ class RtspSource:
             raise StreamError(kind, f"{reason} ({self.url})") from None
         raise StreamError(StreamErrorKind.ENDED, f"the camera closed the stream ({self.url})")
 
-    def decode(self, packet: SourcePacket) -> list[_AvPicture]:
+    def decode(self, packet: SourcePacket) -> list[AvPicture]:
         try:
             return [
-                _AvPicture(frame, self._reformatter) for frame in self._stream.decode(packet.native)
+                AvPicture(frame, self._reformatter) for frame in self._stream.decode(packet.native)
             ]
         except av.InvalidDataError:
             self.damaged += 1

@@ -225,7 +225,7 @@ class CameraReader:
     def latest_frame(self) -> Frame | None:
         """The newest analysed frame (for snapshots of camera-side events).
 
-        Without an analysis sink, the newest decoded picture is converted on this call.
+        Without an analysis sink, it is the newest decoded picture (converted when read).
         """
         if self._sink is not None:
             return self._latest
@@ -240,7 +240,7 @@ class CameraReader:
                     seq=self._seq,
                     captured_at=captured_at,
                     monotonic=monotonic,
-                    image=picture.to_bgr(),
+                    picture=picture,
                 )
             return self._latest
 
@@ -469,7 +469,8 @@ class CameraReader:
             self._seq += 1
             self._latest_picture = (picture, now, self._last_frame_at)
             return next_due
-        # decode everything, but convert (the costly part) only what analysis is due; the
+        # decode everything, hand over only what analysis is due (converted to BGR when a
+        # detector or evidence reads it: motion reads the luma plane); the
         # cadence runs on the camera's own clock, so a burst keeps the video's spacing
         taken = self._stream_clock.time_of(picture.time_s, now)
         if taken < next_due - self._period * 0.25:
@@ -480,8 +481,8 @@ class CameraReader:
             seq=self._seq,
             captured_at=self._last_frame_at,
             monotonic=now,
-            image=picture.to_bgr(),
             stream_time=taken,
+            picture=picture,  # converted to BGR only if analysis reads its image
         )
         self._latest = frame
         self.frames_analysed += 1

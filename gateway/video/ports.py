@@ -58,7 +58,9 @@ class SourcePacket:
 
 
 class Picture(Protocol):
-    """A decoded picture; converting it to BGR is what costs, so it happens on demand."""
+    """A decoded picture; converting it to BGR is what costs, so it happens on demand
+    (motion gating reads its grey plane; only frames that reach a detector or evidence
+    are converted)."""
 
     @property
     def width(self) -> int: ...
@@ -67,6 +69,11 @@ class Picture(Protocol):
     def height(self) -> int: ...
 
     def to_bgr(self) -> np.ndarray: ...
+
+    def grey_sample(self, step: int) -> np.ndarray:
+        """Every ``step``-th pixel of every ``step``-th row of the picture's grey (luma),
+        levels 0-255: what motion gating reads, without converting the picture to BGR."""
+        ...
 
     @property
     def time_s(self) -> float | None:

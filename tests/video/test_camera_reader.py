@@ -31,6 +31,9 @@ class FakePicture:
         FakePicture.conversions += 1
         return np.full((24, 32, 3), self.value % 256, np.uint8)
 
+    def grey_sample(self, step: int) -> np.ndarray:
+        return np.full((24, 32), self.value % 256, np.uint8)[::step, ::step]
+
     @property
     def native(self) -> object:
         return self
@@ -120,7 +123,7 @@ def _reader(
     )
 
 
-def test_only_frames_due_at_the_analysis_rate_are_converted() -> None:
+def test_only_frames_due_at_the_analysis_rate_are_handed_over_and_none_converted_unread() -> None:
     statuses, sink = Statuses(), LatestFrame()
     FakePicture.conversions = 0
     reader = _reader([FakeSource(fps=20)], statuses, sink)
@@ -130,10 +133,17 @@ def test_only_frames_due_at_the_analysis_rate_are_converted() -> None:
         time.sleep(2.0)
     finally:
         reader.stop(5)
-    # 20 pictures/s decoded, 5/s converted and submitted
-    assert 7 <= FakePicture.conversions <= 13
-    assert reader.frames_analysed == FakePicture.conversions == sink.submitted
+    # 20 pictures/s decoded, 5/s submitted; none converted to BGR: nobody read an image
+    assert 7 <= sink.submitted <= 13
+    assert reader.frames_analysed == sink.submitted
+    assert FakePicture.conversions == 0
     assert sink.dropped == sink.submitted - 1  # nobody took frames: only the newest is kept
+    frame = sink.take(0)
+    assert frame is not None and not frame.converted
+    assert frame.grey_sample(2).shape == (12, 16)  # motion reads grey without converting
+    assert FakePicture.conversions == 0
+    assert frame.image.shape == (24, 32, 3) and frame.image is frame.image
+    assert FakePicture.conversions == 1  # converted once, on the first read
 
 
 def test_a_camera_that_sends_data_but_no_pictures_is_reset_by_the_watchdog() -> None:

@@ -32,6 +32,9 @@ class SizedPicture:
     def to_bgr(self) -> np.ndarray:
         return np.full((self.height, self.width, 3), self.index % 256, np.uint8)
 
+    def grey_sample(self, step: int) -> np.ndarray:
+        return np.full((self.height, self.width), self.index % 256, np.uint8)[::step, ::step]
+
     @property
     def native(self) -> object:
         return self

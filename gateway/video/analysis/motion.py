@@ -62,7 +62,8 @@ class _Buffers:
 class MotionDetector:
     """Per-camera motion: ``update(image)`` -> changed regions (empty when nothing moved).
 
-    The grey picture is the green channel (0.587 of BT.601 luma) sampled every
+    The grey picture is a decoded picture's luma (``update_sample``), or the green
+    channel of a BGR image (0.587 of BT.601 luma; ``update``), sampled every
     ``downscale`` pixels: one strided copy into a reused buffer, no colour conversion.
     A still frame costs one difference against the rounded background and its maximum:
     blurring cannot raise a difference (the Gaussian's weights are positive and sum to
@@ -80,9 +81,18 @@ class MotionDetector:
     def reset(self) -> None:
         self._buffers = None
 
+    @property
+    def downscale(self) -> int:
+        return self._config.downscale
+
     def update(self, image: np.ndarray) -> list[Region]:
+        """Changed regions of a BGR frame (its green channel)."""
         factor = self._config.downscale
-        sample = image[::factor, ::factor, 1]
+        return self.update_sample(image[::factor, ::factor, 1])
+
+    def update_sample(self, sample: np.ndarray) -> list[Region]:
+        """Changed regions, from a grey picture already sampled every ``downscale``
+        pixels (`gateway.video.frame.Frame.grey_sample`: a decoded picture's luma)."""
         b = self._buffers
         if b is None or b.grey.shape != sample.shape:
             grey = np.ascontiguousarray(sample)
