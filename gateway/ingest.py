@@ -291,20 +291,28 @@ class CandidateIngest:
             )
             if outcome is None:
                 return None
-        for message, error in refused:
-            try:
-                letter = dead_letter_for(
+        self._publish_dead_letters(refused)
+        for message, _error in refused:
+            message.ack()
+        self.stats.dead_lettered += len(refused)
+        return [r.message_id for r in records if r.message_id is not None]
+
+    def _publish_dead_letters(self, refused: list[tuple[InboundMessage, ContractError]]) -> None:
+        """On the dead-letter topic, all in one go; kept and logged already, so a failure here
+        is only logged: refusing a message must not stop intake."""
+        try:
+            letters = [
+                dead_letter_for(
                     topic=message.topic,
                     payload=message.payload,
                     error=error,
                     consumer=self._consumer,
                 )
-                self._dead_letters.dead_letter(letter, self._consumer.id)
-            except Exception:  # kept above and logged: refusing it must not stop intake
-                log.exception("could not publish the dead letter of a message on %s", message.topic)
-            message.ack()
-        self.stats.dead_lettered += len(refused)
-        return [r.message_id for r in records if r.message_id is not None]
+                for message, error in refused
+            ]
+            self._dead_letters.dead_letters(letters, self._consumer.id)
+        except Exception:
+            log.exception("could not publish the dead letters of %d messages", len(refused))
 
     def _store_with_retry(
         self, candidates: list[CandidateCase], received: Mapping[str, bytes]

@@ -5,7 +5,8 @@ Concrete adapters are chosen in `gateway.bootstrap`; tests plug fakes in here.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 
 class Delivery(Protocol):
@@ -30,6 +31,15 @@ class MessagePublisher(Protocol):
 
         ``confirm_id``: the message's contract id; keep it until a consumer's receipt names it.
         """
+        ...
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A `MessagePublisher` that also accepts several messages at once (one durable write)."""
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes]], *, qos: int = 1) -> list[int]:
+        """Accept all of ``messages`` (topic, payload), not retained, or raise for all."""
         ...
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.contract import (
     AgentCall,
     CameraEventState,
@@ -14,7 +16,7 @@ from gateway.contract import (
     Topics,
     VerificationResult,
 )
-from gateway.ports import MessagePublisher
+from gateway.ports import BatchPublisher, MessagePublisher
 
 
 class ContractPublisher:
@@ -48,6 +50,16 @@ class ContractPublisher:
 
     def dead_letter(self, letter: DeadLetter, consumer: str) -> int:
         return self._publisher.publish(self.topics.dead_letter(consumer), letter.to_json())
+
+    def dead_letters(self, letters: Sequence[DeadLetter], consumer: str) -> None:
+        """Several at once: one durable write when the publisher takes batches (a flood of
+        poison must not cost a disk commit each)."""
+        topic = self.topics.dead_letter(consumer)
+        if isinstance(self._publisher, BatchPublisher):
+            self._publisher.publish_many([(topic, letter.to_json()) for letter in letters])
+            return
+        for letter in letters:
+            self._publisher.publish(topic, letter.to_json())
 
     def ptz_command(self, command: PtzCommand) -> int:
         """Not retained: a move is for someone watching now (the gateway drops old ones)."""

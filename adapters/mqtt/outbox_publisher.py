@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from enum import StrEnum
 
 from adapters.mqtt.connection import MqttConnection, PublishRefused, ReceivedMessage
@@ -120,6 +121,15 @@ class OutboxPublisher:
         seq = self.outbox.put(topic, payload, qos=qos, retain=retain, confirm_id=confirm_id)
         self._poke()
         return seq
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes]], *, qos: int = 1) -> list[int]:
+        """Store all of ``messages`` (topic, payload) in one transaction, then let the drain
+        thread send them. Raises `OutboxFull` (none stored)."""
+        seqs = self.outbox.put_many(
+            (topic, payload, qos, False, None) for topic, payload in messages
+        )
+        self._poke()
+        return seqs
 
     def _poke(self) -> None:
         """Wake the drain thread (a no-op while a wake-up is already pending)."""

@@ -325,3 +325,33 @@ def test_a_dead_letter_that_cannot_be_published_is_still_kept_and_acknowledged()
     a_batch_at_once(ingest, [bad])
     assert bad.acked.is_set()
     assert [r.code for r in kept.records] == ["bad_json"]
+
+
+class BatchRecordingPublisher(RecordingPublisher):
+    """Takes several messages at once, like `OutboxPublisher` (one durable write)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, bytes]]] = []
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes]], *, qos: int = 1) -> list[int]:
+        self.batches.append(list(messages))
+        return list(range(len(messages)))
+
+
+def test_the_dead_letters_of_a_batch_are_published_in_one_write() -> None:
+    publisher = BatchRecordingPublisher()
+    ingest = CandidateIngest(
+        FlakyStore(failures=0),
+        ContractPublisher(publisher, Topics()),
+        Source(kind=SourceKind.CORE, id="core-t"),
+        kept=KeptLetters(),
+    )
+    bad = [FakeMessage("citygw/v1/candidates/camera/c1", b"{broken %d" % n) for n in range(30)]
+    a_batch_at_once(ingest, bad)
+    assert all(m.acked.is_set() for m in bad)
+    assert publisher.published == []  # none one at a time
+    assert len(publisher.batches) == 1 and len(publisher.batches[0]) == 30
+    assert {topic for topic, _payload in publisher.batches[0]} == {Topics().dead_letter("core-t")}
+    letters = [parse_message(payload) for _topic, payload in publisher.batches[0]]
+    assert [letter.payload_size for letter in letters] == [len(m.payload) for m in bad]
