@@ -23,7 +23,8 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
 - poison: the same SQLite ingest with the fuzz corpus (`tests/foundation/poison_corpus`:
   nesting 10 000 deep, 5 MB payloads, wrong types, another source's candidates...)
   interleaved, evenly spread; the time until the N valid candidates are stored, and its
-  ratio to the clean runs (the target: >= 0.9). Clean and poisoned runs alternate.
+  ratio to the clean runs (the target: >= 0.9). Clean and poisoned runs alternate. Also
+  the ratio of the core process's CPU per valid candidate (clean / poisoned).
 
 Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
 """
@@ -465,6 +466,11 @@ def main() -> int:
                 bad = _runs(f"core ingest, SQLite, {len(poison)} poison interleaved", poisoned)
                 ingest["core_sqlite_poisoned"] = bad
                 ingest["core_sqlite_poisoned_vs_clean"] = round(bad["per_s"] / lite["per_s"], 3)
+                # the core process's CPU per valid candidate, clean / poisoned: what the poison
+                # costs the core itself, less sensitive to the other work on a shared machine
+                ingest["core_sqlite_poisoned_vs_clean_cpu"] = round(
+                    lite["process_cpu_ms_per_candidate"] / bad["process_cpu_ms_per_candidate"], 3
+                )
                 print(f"poisoned / clean: {ingest['core_sqlite_poisoned_vs_clean']}", flush=True)
             if not args.skip_postgres:
                 postgres = PostgresServer()
