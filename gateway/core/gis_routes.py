@@ -8,7 +8,9 @@
   operator picks; never one silent guess);
 - ``reverse?lon=&lat=`` a point -> its grid (or outside the managed area) and nearest
   address;
-- ``components/near?lon=&lat=&r=&class=`` the components within r metres, nearest first.
+- ``components/near?lon=&lat=&r=&class=`` the components within r metres, nearest first;
+- ``cameras`` the configured cameras with a position or footprint, their health and the
+  grid their candidates go to (or outside the managed area).
 
 A bbox is ``minLon,minLat,maxLon,maxLat`` in stored lon/lat (CGCS2000). A department
 user sees its own department's cases and counts, an inspector the cases on its grids.
@@ -32,8 +34,10 @@ from fastapi.responses import Response
 from shapely.geometry import mapping
 
 from gateway.core.api_base import ALL_USERS, STAFF, ApiContext, ApiError, FastJSON, allow
+from gateway.core.cameras import HEALTH_LABELS, CameraHealth
 from gateway.core.case_views import scope_of
 from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
+from gateway.gis.camera_places import CameraPlace, Placement, footprint_polygon, place
 from gateway.gis.components_near import ComponentsNear
 from gateway.gis.features import ComponentFeature, GridFeature
 from gateway.gis.geocoder import Geocoder
@@ -102,11 +106,14 @@ class MapData:
     grids: GridIndex
     geocoder: Geocoder
     components: ComponentsNear[ComponentFeature]
+    cameras: Sequence[CameraPlace] = ()  # as configured (video.cameras)
     grid_features: list[dict[str, Any]] = field(default_factory=list)  # as `grids.grids`
     grid_boxes: shapely.STRtree | None = None
     open_counts: _OpenCounts | None = None
+    placements: dict[str, Placement | None] = field(default_factory=dict)  # by camera id
 
     def __post_init__(self) -> None:
+        self.placements = {c.camera_id: place(c, self.grids) for c in self.cameras}
         self.grid_features = [
             {"type": "Feature", "geometry": mapping(g.geometry), "properties": grid_out(g)}
             for g in self.grids.grids
@@ -121,7 +128,12 @@ class MapData:
         return [self.grid_features[i] for i in found]
 
 
-def load_map_data(store: BaseDataStore, cases: CaseMap, grids: GridIndex | None = None) -> MapData:
+def load_map_data(
+    store: BaseDataStore,
+    cases: CaseMap,
+    grids: GridIndex | None = None,
+    cameras: Sequence[CameraPlace] = (),
+) -> MapData:
     """Indexes over what is imported now (``grids``: the intake's index, when it has one)."""
     return MapData(
         store,
@@ -129,6 +141,53 @@ def load_map_data(store: BaseDataStore, cases: CaseMap, grids: GridIndex | None 
         grids if grids is not None else GridIndex(store.grids()),
         Geocoder(store.addresses()),
         ComponentsNear(store.components_in_bbox(_WORLD, limit=10_000_000)),
+        cameras,
+    )
+
+
+def camera_places(cameras: Sequence[Any]) -> list[CameraPlace]:
+    """``video.cameras`` (`gateway.video.settings.CameraConfig`) as the map places them."""
+    return [
+        CameraPlace(
+            c.id,
+            c.name,
+            c.lon,
+            c.lat,
+            footprint_polygon(c.footprint) if c.footprint is not None else None,
+        )
+        for c in cameras
+    ]
+
+
+def camera_out(
+    camera: CameraPlace, placement: Placement | None, health: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A camera as a GeoJSON point (its position, else its footprint's centre) with its
+    footprint, health and grid; None for a camera with neither position nor footprint."""
+    if camera.lon is not None and camera.lat is not None:
+        lon, lat = camera.lon, camera.lat
+    elif camera.footprint is not None:
+        centre = camera.footprint.centroid
+        lon, lat = centre.x, centre.y
+    else:
+        return None
+    state = health or {"health": str(CameraHealth.UNKNOWN)}
+    return _point(
+        lon,
+        lat,
+        {
+            "id": camera.camera_id,
+            "name": camera.name or camera.camera_id,
+            "health": state["health"],
+            "health_label": state.get("health_label", HEALTH_LABELS[CameraHealth.UNKNOWN]),
+            "detail": state.get("detail", ""),
+            "footprint": [list(c) for c in camera.footprint.exterior.coords[:-1]]
+            if camera.footprint is not None
+            else None,
+            "grid": grid_out(placement.grid) if placement is not None else None,
+            "placed_by": str(placement.placed_by) if placement is not None else None,
+            "outside_managed_area": placement is not None and placement.outside,
+        },
     )
 
 
@@ -364,6 +423,21 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
                 },
             }
         )
+
+    @router.get("/cameras", summary="configured cameras: position, footprint, health, grid")
+    def cameras(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
+        """The cameras of ``video.cameras`` that have a position or footprint; their health
+        from the video gateways' statuses (未知 when none came)."""
+        now = ctx.clock.now()
+        registry = getattr(ctx.live, "cameras", None)
+        health = {v.camera_id: v.as_dict() for v in registry.cameras(now)} if registry else {}
+        features = [
+            f
+            for c in data.cameras
+            if (f := camera_out(c, data.placements.get(c.camera_id), health.get(c.camera_id)))
+            is not None
+        ]
+        return _geojson(features, False)
 
     return router
 

@@ -195,6 +195,17 @@ export const MAP = {
   today: '今日数据',
   open_in_view: '在办案件（地图上）',
   red_in_view: '红灯案件（地图上）',
+  camera_icon: '摄',
+  camera_title: '摄像头 {name}',
+  camera_id: '编号',
+  camera_health: '状态',
+  camera_grid: '案件归属网格',
+  camera_placed_by: { camera_footprint: '按视野范围', point: '按安装位置' },
+  camera_outside: '不在管理区域内（其案件不归属任何网格）',
+  camera_no_grid: '未导入网格，无法定位',
+  camera_live: '查看实时画面',
+  camera_connecting: '连接中…',
+  camera_wall: '打开视频墙',
 };
 
 // 用户管理 (views/users.js): the admin's accounts page

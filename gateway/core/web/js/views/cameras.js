@@ -66,7 +66,7 @@ async function refusal(response) {
   }
 }
 
-async function watch(cameraId, video, note) {
+export async function watch(cameraId, video, note) {
   const granted = await grant(cameraId);
   const base = liveBase(granted && granted.signalling_url);
   const pc = new RTCPeerConnection({ iceServers: [] });

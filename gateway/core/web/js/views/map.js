@@ -2,12 +2,14 @@
 // by light (thinned into counted clusters when many), a grid's cases and figures on click,
 // and 框选: drag a rectangle to list the cases inside. Leaflet is Debian's libjs-leaflet,
 // served by the core; the base layer is the grids themselves, or the city's tile server
-// when the core names one. No inline style or script (the console's CSP).
+// when the core names one. Cameras: an icon by health with the ground each sees; a click
+// shows where its cases go and a live view. No inline style or script (the console's CSP).
 import * as L from '/vendor/leaflet/leaflet.esm.js';
 import { api, describeError } from '../api.js';
 import { LIGHTS, MAP, METRICS } from '../labels.js';
 import { openLive } from '../live.js';
 import { fill, fmtTime, h, locale } from '../ui.js';
+import { watch } from './cameras.js';
 
 // the roles that may read the evaluation figures (/api/v1/metrics): score colours, 大屏 figures
 const EVALUATORS = ['shift_lead', 'dispatcher', 'admin'];
@@ -136,8 +138,10 @@ export async function render(main, ctx) {
   if (settings.tile_url) L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
   const gridLayer = L.layerGroup().addTo(map);
   const componentLayer = L.layerGroup().addTo(map);
+  const cameraLayer = L.layerGroup().addTo(map);
   const caseLayer = L.layerGroup().addTo(map);
   let cases = [];
+  let peer = null; // the live view of the camera shown in the side panel
   let selected = null;
   let loading = 0;
   let scores = null; // grid code -> composite score over SCORE_DAYS, when colouring by score
@@ -198,6 +202,64 @@ export async function render(main, ctx) {
         const total = document.getElementById('map-grid-total');
         if (total) total.textContent = describeError(err);
       });
+  }
+
+  function closeLive() {
+    if (peer) peer.close();
+    peer = null;
+  }
+
+  function showCamera(props) {
+    closeLive();
+    const video = h('video', { autoplay: true, muted: true, playsinline: true, class: 'live', id: 'map-camera-video' });
+    const note = h('p', { class: 'hint', id: 'map-camera-note' });
+    const grid = props.grid
+      ? `${props.grid.street} ${props.grid.community} · ${props.grid.code}（${MAP.camera_placed_by[props.placed_by] || ''}）`
+      : props.outside_managed_area
+        ? MAP.camera_outside
+        : MAP.camera_no_grid;
+    const liveButton = h('button', { type: 'button', id: 'map-camera-live' }, MAP.camera_live);
+    liveButton.addEventListener('click', async () => {
+      closeLive();
+      note.classList.remove('error');
+      note.textContent = MAP.camera_connecting;
+      try {
+        peer = await watch(props.id, video, note);
+      } catch (err) {
+        note.classList.add('error');
+        note.textContent = describeError(err);
+      }
+    });
+    fill(
+      side,
+      h('h3', { id: 'map-camera-title' }, format(MAP.camera_title, { name: props.name })),
+      h(
+        'table',
+        { class: 'facts' },
+        h('tr', {}, h('th', {}, MAP.camera_id), h('td', { class: 'mono' }, props.id)),
+        h('tr', {}, h('th', {}, MAP.camera_health), h('td', { id: 'map-camera-health' }, props.health_label)),
+        h('tr', {}, h('th', {}, MAP.camera_grid), h('td', { id: 'map-camera-grid' }, grid)),
+      ),
+      h('p', {}, liveButton, ' ', h('a', { href: '#/cameras' }, MAP.camera_wall)),
+      video,
+      note,
+    );
+  }
+
+  async function loadCameras() {
+    const found = await api.get('/api/v1/gis/cameras');
+    cameraLayer.clearLayers();
+    for (const f of found.features) {
+      const p = f.properties;
+      if (p.footprint) L.polygon(p.footprint.map(([lon, lat]) => [lat, lon]), { className: 'camera-footprint', interactive: false }).addTo(cameraLayer);
+      const [lon, lat] = f.geometry.coordinates;
+      const icon = L.divIcon({ className: `camera-icon health-${p.health}`, html: h('span', {}, MAP.camera_icon), iconSize: [22, 22] });
+      const marker = L.marker([lat, lon], { icon, title: `${p.name} ${p.health_label}`, zIndexOffset: 1000 });
+      marker.bindTooltip(`${p.name}（${p.health_label}）`);
+      marker.on('click', () => showCamera(p));
+      marker.addTo(cameraLayer);
+    }
+    holder.dataset.cameras = String(found.features.length);
   }
 
   function drawCases() {
@@ -343,9 +405,10 @@ export async function render(main, ctx) {
       if (!soon) soon = setTimeout(() => ((soon = null), load()), 2000);
     };
     live = openLive({ onEvent: (kind) => kind === 'case' && refreshSoon(), onUp: refreshSoon });
-    poller = setInterval(load, 60000);
+    poller = setInterval(() => (load(), loadCameras().catch(() => {})), 60000);
   }
   map.on('moveend', load);
+  loadCameras().catch((err) => (status.textContent = describeError(err)));
   map.on('zoomend', drawCases);
   map.invalidateSize();
   if (settings.bbox) {
@@ -360,6 +423,7 @@ export async function render(main, ctx) {
   }
   return () => {
     if (live) live.close();
+    closeLive();
     clearInterval(poller);
     clearTimeout(soon);
     document.body.classList.remove('screen-mode');
