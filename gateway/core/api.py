@@ -33,6 +33,7 @@ from gateway.core.api_schemas import DepartmentOut, ErrorOut
 from gateway.core.call_record_routes import call_records_router
 from gateway.core.case_routes import cases_router
 from gateway.core.dead_letter_routes import dead_letters_router
+from gateway.core.desk_routes import desk_router
 from gateway.core.dispatch import known_grids
 from gateway.core.evaluation_routes import evaluation_router
 from gateway.core.gis_routes import gis_router
@@ -42,6 +43,7 @@ from gateway.core.open311 import open311_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
 from gateway.core.ptz_routes import ptz_router
 from gateway.core.publication_routes import publication_router
+from gateway.core.recordings import RecordingFolder
 from gateway.core.security_headers import SecurityHeaders
 from gateway.core.verification_routes import camera_checks_router
 from gateway.core.workflow import STATE_LABELS, Actor, TransitionRefused
@@ -133,6 +135,8 @@ def create_app(
         },
     )
     app.state.ctx = ctx
+    if ctx.recordings is None and ctx.config.recordings.folder is not None:
+        ctx.recordings = RecordingFolder(ctx.config.recordings)
     app.add_middleware(
         SecurityHeaders,
         signalling_url=ctx.config.live_view.signalling_url,
@@ -206,7 +210,8 @@ def create_app(
     app.include_router(publication_router(ctx))
     app.include_router(open311_router(ctx))
     app.include_router(live_router(ctx))
-    app.include_router(call_records_router(ctx.call_records))
+    app.include_router(call_records_router(ctx.call_records, ctx.recordings))
+    app.include_router(desk_router(ctx))
     if ctx.dead_letters is not None:
         app.include_router(dead_letters_router(ctx.dead_letters))
     app.include_router(camera_checks_router(ctx, ctx.verifications))

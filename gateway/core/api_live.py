@@ -5,7 +5,8 @@
   gateway's WebRTC signalling (``Authorization: Bearer <token>`` on the offer);
 - ``POST /api/v1/events/stream-ticket``          a one-time ticket for ``EventSource``;
 - ``GET  /api/v1/events/stream``                 Server-Sent Events: ``case`` (a committed
-  case change), ``cameras`` (health changed), ``hello`` (first, says whether the stream
+  case change), ``cameras`` (health changed), ``agent_call`` (a hotline call this user
+  answered: the screen pop, to that user only), ``hello`` (first, says whether the stream
   resumed from ``Last-Event-ID``; if not, reload), ``dropped``/``expired``/``stopping``
   (last, then the stream ends), and a ``:`` heartbeat comment every ``heartbeat_s``.
 
@@ -184,6 +185,8 @@ def live_router(ctx: ApiContext) -> APIRouter:
             loop.call_soon_threadsafe(woken.set)
 
         def wants(event: LiveEvent) -> bool:
+            if event.user is not None:  # an agent's screen pop: that agent only
+                return event.user == actor.name
             if actor.role is Role.DEPARTMENT:
                 return event.kind == CASE and event.department == actor.department
             if actor.role is Role.INSPECTOR and event.kind == CASE:

@@ -118,8 +118,19 @@ class CaseScoreOut(_Out):
     satisfaction: str | None
 
 
+class RecordingOut(_Out):
+    """An agent call's recording (MixMonitor), served by /api/v1/recordings/{uniqueid}."""
+
+    uniqueid: str
+    url: str
+    media_type: str
+    size: int
+    recorded_at: datetime
+
+
 class CaseDetailOut(CaseOut):
     case_score: CaseScoreOut | None = None
+    recording: RecordingOut | None = None
     allowed_actions: list[str]
     candidate_ids: list[str]
     evidence: list[EvidenceOut]
@@ -200,6 +211,12 @@ class CaseIn(BaseModel):
     urgent: bool = False
     reporter_name: str | None = Field(default=None, max_length=100)
     callback_number: str | None = Field(default=None, pattern=r"^[0-9+*#]{1,32}$")
+    call_uniqueid: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$",
+        description="the hotline call an agent takes this report from (its screen pop):"
+        " links the call's recording",
+    )
     request_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$",

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 
 from gateway.core.api_base import ApiError, allow
 from gateway.core.call_records import CallRecordFilter, CallRecordReader
+from gateway.core.recordings import RecordingFolder
 from gateway.core.workflow import Actor, Role
 
 READERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
@@ -21,9 +22,12 @@ READERS = frozenset({Role.OPERATOR, Role.SHIFT_LEAD, Role.ADMIN})
 Purpose = Literal["consultation", "status_query", "transfer", "none", "callback"]
 
 
-def call_records_router(reader: CallRecordReader | None) -> APIRouter:
+def call_records_router(
+    reader: CallRecordReader | None, recordings: RecordingFolder | None = None
+) -> APIRouter:
     """The route; ``reader`` is chosen in bootstrap (None: the route answers 503, this
-    core was started without one)."""
+    core was started without one). Each record links its call's recording (an agent
+    took the call: MixMonitor's file) when ``recordings`` has one."""
     router = APIRouter(prefix="/api/v1", tags=["call records"])
 
     @router.get("/call-records", summary="hotline calls kept without a case (话务记录)")
@@ -54,7 +58,13 @@ def call_records_router(reader: CallRecordReader | None) -> APIRouter:
             "total": total,
             "offset": offset,
             "limit": limit,
-            "items": [item.to_dict() for item in items],
+            "items": [
+                {
+                    **item.to_dict(),
+                    "recording": recordings.link_for(item.facts) if recordings else None,
+                }
+                for item in items
+            ],
         }
 
     return router

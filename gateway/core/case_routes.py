@@ -125,7 +125,11 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             if body.reporter_name or body.callback_number
             else None,
             urgent=body.urgent,
-            facts={"reported_by": actor.name, "role": str(actor.role)},
+            facts={
+                "reported_by": actor.name,
+                "role": str(actor.role),
+                **({"call_uniqueid": body.call_uniqueid} if body.call_uniqueid else {}),
+            },
         )
         ctx.service.store_candidates([candidate])
         case = ctx.service.store.get_case(case_id_for(candidate.id))

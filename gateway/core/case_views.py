@@ -178,6 +178,12 @@ def detail_out(ctx: ApiContext, case: Case | CaseDetail, actor: Actor) -> dict[s
         }
         for e in found.evidence
     ]
+    # the agent call's recording (MixMonitor) of a hotline case or one started from a pop
+    out["recording"] = (
+        ctx.recordings.link_for(case.facts)
+        if ctx.recordings is not None and sees_phones(actor)
+        else None
+    )
     out["case_score"] = None
     if case.state in SCORED_STATES:
         steps = [s.step for s in ctx.service.store.steps(case.id)]

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from adapters.holidays import working_calendar
 from adapters.mqtt import MqttConnection, OutboxPublisher, PublishRefused
@@ -40,7 +41,8 @@ from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
-from gateway.contract import CandidateCase, Source, SourceKind
+from gateway.contract import CandidateCase, Source, SourceKind, Topics
+from gateway.core.agent_desk import AgentDesk
 from gateway.core.api import ApiContext, create_app
 from gateway.core.auth import Authenticator
 from gateway.core.cameras import CameraStatusConsumer
@@ -54,12 +56,14 @@ from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
 from gateway.core.outgoing import EventRelay, OverdueWatch
 from gateway.core.ptz import PtzCommands
+from gateway.core.recordings import RecordingFolder, RecordingSweeper
 from gateway.core.service import CaseService
 from gateway.core.verification_consumer import CameraCheckParts
 from gateway.core.workflow import Case, Workflow
 from gateway.gis.index import GridIndex
 from gateway.ingest import CandidateIngest
 from gateway.observability import NO_METRICS, Metrics
+from gateway.ports import InboundMessage
 from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
@@ -149,6 +153,7 @@ class CoreDaemon:
     metrics: Metrics = NO_METRICS
     metrics_listener: MetricsListener | None = None
     handoff: HandoffRelay | None = None  # urgent cases to the emergency command centre
+    sweeper: RecordingSweeper | None = None  # agent calls' recordings past their retention
 
     def start(self) -> None:
         if self.metrics_listener is not None:
@@ -158,6 +163,8 @@ class CoreDaemon:
         self.overdue.start()
         if self.handoff is not None:
             self.handoff.start()
+        if self.sweeper is not None:
+            self.sweeper.start()
         self.ingest.start()
         self.feedback.start()
         if self.camera_checks is not None:
@@ -182,6 +189,8 @@ class CoreDaemon:
         self.overdue.stop()
         if self.handoff is not None:
             self.handoff.stop()
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.relay.stop()
         self.publisher.stop()
         self.publisher.outbox.close()
@@ -255,6 +264,8 @@ def build_core(
     # retained and refreshed by the gateways: QoS 0, nothing queued for the core while away
     connection.subscribe(contract.topics.all_camera_status, cameras.camera_status, qos=0)
     connection.subscribe(contract.topics.all_daemon_status, cameras.daemon_status, qos=0)
+    # the agents' screen pops (every core: the agent's browser may be on any) and recordings
+    desk, recordings = build_agent_desk(config, service, live, connection, contract.topics, clock)
     # the live view's PTZ buttons: commands to the camera's video gateway
     ptz = PtzCommands(contract.ptz_command, consumer, live.cameras, clock.now)
     api = None
@@ -272,6 +283,8 @@ def build_core(
             intake_health=lambda: ingest.health_problem(config.core.intake.stall_after_s),
             verifications=checks.service,
             ptz=ptz,
+            desk=desk,
+            recordings=recordings,
             report_files=ReportFileWriter(),
             # the console's map and the operator's geocoding (base data as at start)
             gis=load_map_data(
@@ -308,7 +321,49 @@ def build_core(
         metrics,
         bootstrap_metrics.listener(config, metrics, config.metrics.core_port),
         build_handoff(config, service),
+        RecordingSweeper(recordings, clock.now) if config.core.recordings.retention_days else None,
     )
+
+
+def build_agent_desk(
+    config: Config,
+    service: CaseService,
+    live: LiveParts,
+    connection: MqttConnection,
+    topics: Topics,
+    clock: Clock,
+) -> tuple[AgentDesk, RecordingFolder]:
+    """The agent's desk on the live hub, fed by ``agent-calls/+`` (QoS 1, acknowledged
+    once handled; a late one is dropped by the desk), and the recordings folder."""
+    from adapters.storage.caller_history_store import SqlCallerHistory
+
+    recordings = RecordingFolder(config.core.recordings)
+
+    def publish(kind: str, data: Mapping[str, Any], user: str) -> object:
+        return live.hub.publish(kind, data, user=user)
+
+    def recording_link(uniqueid: str) -> dict[str, Any] | None:
+        found = recordings.find(uniqueid)
+        return found.link() if found else None
+
+    desk = AgentDesk(
+        config.core.agent_desk,
+        SqlCallerHistory.for_store(service.store),
+        publish,
+        clock,
+        recording_link=recording_link,
+    )
+
+    def on_agent_call(message: InboundMessage) -> None:
+        try:
+            desk.on_payload(message.payload)
+        except Exception:
+            log.exception("agent call on %s not handled", message.topic)
+        finally:
+            message.ack()
+
+    connection.subscribe(topics.all_agent_calls, on_agent_call, qos=1)
+    return desk, recordings
 
 
 def build_handoff(config: Config, service: CaseService) -> HandoffRelay | None:

@@ -46,6 +46,8 @@ class LiveEvent:
     data: Mapping[str, Any]
     #: set for a case event: only this department's users (and everyone else) see it
     department: str | None = None
+    #: set for an agent's screen pop (`agent_desk`): that user only
+    user: str | None = None
 
 
 class Subscription:
@@ -125,11 +127,16 @@ class LiveHub:
             return len(self._subscribers)
 
     def publish(
-        self, kind: str, data: Mapping[str, Any], *, department: str | None = None
+        self,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        department: str | None = None,
+        user: str | None = None,
     ) -> LiveEvent:
         """Offer one event to every subscriber now; never blocks on a client."""
         with self._lock:
-            event = LiveEvent(f"{self.epoch}.{self._next}", kind, data, department)
+            event = LiveEvent(f"{self.epoch}.{self._next}", kind, data, department, user)
             self._next += 1
             self._history.append(event)
             subscribers = list(self._subscribers)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.core.desk_settings import AgentDeskConfig, RecordingsConfig
 from gateway.settings_types import LiveViewSecret, TimeZoneName
 
 _PERIOD = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -485,6 +486,12 @@ class CoreConfig(_Section):
     camera_check: CameraCheckConfig = Field(default_factory=CameraCheckConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     login_limits: LoginLimitConfig = Field(default_factory=LoginLimitConfig)
+    agent_desk: AgentDeskConfig = Field(
+        default_factory=AgentDeskConfig, description="hotline agents' screen pops"
+    )
+    recordings: RecordingsConfig = Field(
+        default_factory=RecordingsConfig, description="agent calls' MixMonitor recordings"
+    )
 
     @field_validator("case_number_prefix")
     @classmethod

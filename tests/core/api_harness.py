@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -50,9 +51,9 @@ class Api:
         self.service.store.close()  # type: ignore[attr-defined]
 
 
-def make_api(db_url: str, tmp_path: Path) -> Api:
+def make_api(db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
     auth_module._SCRYPT_N = 2**4  # fast hashes in tests; the hash records its parameters
-    config = core_config()
+    config = core_config(**config_overrides)
     clock = FakeClock(MONDAY_10)
     service = make_service(db_url, tmp_path / "evidence", clock, config)
     users = SqlUsers.for_store(service.store)
