@@ -14,8 +14,11 @@ still open), 12 districts and 8 departments. Timed, each ``--repeat`` times, med
 - ``metrics_baseline``: `evaluate(..., "none")` alone for the same month: the work
   ``citygw core metrics`` does, so a reader sees what the publication adds to it.
 
-The steps are in memory (the routes keep them in a `StepLog`, read once); reading them
-from the database is not part of the figures. Results: bench/results/publication.json.
+The steps are in memory (the routes keep them in a `StepLog`, read once, and the log cut
+by case, `StepLog.histories`: cut once, then only new steps are added); reading them from
+the database is not part of the figures, and ``cut_by_case_once`` times the cut a core
+makes for its first report or ranking after it starts. ``metrics_baseline`` evaluates
+the same kept cut. Results: bench/results/publication.json.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.reports.excel import report_workbook
-from gateway.core.metrics import evaluate
+from gateway.core.metrics import CaseHistories, evaluate
 from gateway.core.publication import (
     build_ranking,
     build_report,
@@ -155,20 +158,25 @@ def main() -> None:
     ranking_period = daily_ranking_period(now, ZONE)
     events = {code: f"事件{code}" for code in EVENTS}
 
+    # the routes keep the log cut by case (StepLog.histories: cut once, then only new
+    # steps added); cutting it is timed on its own
+    histories = CaseHistories(steps)
+
     def public_page() -> str:
-        ranking = build_ranking(steps, ranking_period, weights, DEPARTMENTS, now)
+        ranking = build_ranking(histories, ranking_period, weights, DEPARTMENTS, now)
         return ranking_page(ranking, ZONE, weights.model_dump())
 
     def report_html() -> str:
         return report_page(
-            build_report(steps, month, weights, DEPARTMENTS, events, ZONE, now), ZONE
+            build_report(histories, month, weights, DEPARTMENTS, events, ZONE, now), ZONE
         )
 
-    report = build_report(steps, month, weights, DEPARTMENTS, events, ZONE, now)
+    report = build_report(histories, month, weights, DEPARTMENTS, events, ZONE, now)
     figures = {
         "metrics_baseline": timed(
-            args.repeat, lambda: evaluate(steps, month.start, month.end, weights, "none")
+            args.repeat, lambda: evaluate(histories, month.start, month.end, weights, "none")
         ),
+        "cut_by_case_once": timed(args.repeat, lambda: CaseHistories(steps)),
         "public_ranking_page": timed(args.repeat, public_page),
         "monthly_report_html": timed(args.repeat, report_html),
         "monthly_report_xlsx": timed(args.repeat, lambda: report_workbook(report)),

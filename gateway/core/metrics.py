@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -178,9 +178,13 @@ class CaseHistories:
     """The log cut by case, read once, for evaluating several periods or groupings of it:
     each case's steps in log order, and when it was first registered (立案)."""
 
-    def __init__(self, steps: Iterable[Step]) -> None:
+    def __init__(self, steps: Iterable[Step] = ()) -> None:
         self.by_case: dict[str, list[Step]] = {}
         self.registered_at: dict[str, datetime] = {}
+        self.add(steps)
+
+    def add(self, steps: Iterable[Step]) -> None:
+        """Steps that follow those already added in the log (a log read incrementally)."""
         by_case, registered_at, register = self.by_case, self.registered_at, Action.REGISTER
         for step in steps:
             history = by_case.get(step.case_id)
@@ -189,6 +193,25 @@ class CaseHistories:
             history.append(step)
             if step.action is register and step.case_id not in registered_at:
                 registered_at[step.case_id] = step.at
+
+    def extended(self, steps: Iterable[Step]) -> CaseHistories:
+        """A new one with ``steps`` (which follow these in the log) added; this one is left
+        as it is, so a reader evaluating it meanwhile is not disturbed."""
+        steps = list(steps)
+        new = CaseHistories()
+        new.by_case = dict(self.by_case)
+        new.registered_at = dict(self.registered_at)
+        for case_id in {step.case_id for step in steps}:
+            history = new.by_case.get(case_id)
+            if history is not None:
+                new.by_case[case_id] = list(history)
+        new.add(steps)
+        return new
+
+    def steps(self) -> Iterator[Step]:
+        """Every step, case by case (each case's in log order)."""
+        for history in self.by_case.values():
+            yield from history
 
     def registered_in(self, start: datetime, end: datetime) -> list[str]:
         return [case for case, at in self.registered_at.items() if start <= at < end]

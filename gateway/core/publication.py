@@ -241,7 +241,7 @@ class PeriodReport:
 
 
 def build_ranking(
-    steps: Sequence[Step],
+    steps: Sequence[Step] | CaseHistories,
     period: Period,
     weights: MetricWeights,
     department_names: Mapping[str, str],
@@ -290,7 +290,7 @@ def day_counts(steps: Iterable[Step], period: Period, zone: ZoneInfo) -> list[Da
 
 
 def build_report(
-    steps: Sequence[Step],
+    steps: Sequence[Step] | CaseHistories,
     period: Period,
     weights: MetricWeights,
     department_names: Mapping[str, str],
@@ -299,7 +299,8 @@ def build_report(
     now: datetime,
 ) -> PeriodReport:
     before = previous_period(period, zone)
-    histories = CaseHistories(steps)
+    """The report of ``period``; ``steps``: the log, or the log already cut by case."""
+    histories = steps if isinstance(steps, CaseHistories) else CaseHistories(steps)
     tables = evaluate_groupings(
         histories,
         period.start,
@@ -318,7 +319,7 @@ def build_report(
         districts=rank(tables["district"]),
         departments=rank(tables["department"], department_names),
         event_classes=event_rows,
-        days=day_counts(steps, period, zone),
+        days=day_counts(histories.steps(), period, zone),
         previous=_only(
             evaluate_groupings(histories, before.start, before.end, weights, ("none",))["none"],
             weights,

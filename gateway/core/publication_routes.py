@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.metrics import CaseHistories
 from gateway.core.publication import (
     PeriodReport,
     Ranking,
@@ -72,7 +73,7 @@ def publication_router(ctx: ApiContext) -> APIRouter:
     step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
     lock = threading.Lock()
     kept: dict[str, tuple[float, Ranking]] = {}
-    reports: dict[str, tuple[int, PeriodReport]] = {}
+    reports: dict[str, tuple[CaseHistories, PeriodReport]] = {}
 
     def _ranking() -> Ranking:
         now = ctx.clock.now()
@@ -81,7 +82,7 @@ def publication_router(ctx: ApiContext) -> APIRouter:
             held = kept.get(period.key)
             if held is not None and ctx.clock.monotonic() - held[0] < _PUBLIC_TTL_S:
                 return held[1]
-            ranking = build_ranking(step_log.steps(), period, weights, departments, now)
+            ranking = build_ranking(step_log.histories(), period, weights, departments, now)
             kept.clear()  # only today's is read
             kept[period.key] = (ctx.clock.monotonic(), ranking)
             return ranking
@@ -110,18 +111,21 @@ def publication_router(ctx: ApiContext) -> APIRouter:
         now = ctx.clock.now()
         if chosen.start >= now:
             raise ApiError(422, "period_not_started", f"{chosen.label} has not started yet")
-        steps = step_log.steps()
-        # a report is a function of the log: kept while no step was added since
+        histories = step_log.histories()
+        # a report is a function of the log: kept while no step was added since (a new step
+        # makes a new CaseHistories)
         with lock:
             held_report = reports.get(chosen.key)
-        if held_report is not None and held_report[0] == len(steps):
+        if held_report is not None and held_report[0] is histories:
             report = held_report[1]
         else:
-            report = build_report(steps, chosen, weights, departments, ctx.event_names, zone, now)
+            report = build_report(
+                histories, chosen, weights, departments, ctx.event_names, zone, now
+            )
             with lock:
                 if len(reports) >= _REPORTS_KEPT:
                     reports.pop(next(iter(reports)))
-                reports[chosen.key] = (len(steps), report)
+                reports[chosen.key] = (histories, report)
         name = f"citygw-report-{chosen.key}.{format}"
         if format == "json":
             return Response(report_json(report), media_type="application/json")

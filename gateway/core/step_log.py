@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from gateway.core.metrics import CaseHistories
 from gateway.core.ports import StoredStep
 from gateway.core.workflow import Step
 
@@ -49,32 +50,55 @@ class StepLog:
         self._ordered: list[Step] = []
         self._final = 0  # every step numbered at or below this has been read
         self._reads: deque[tuple[float, int]] = deque()  # (read started, highest seq then)
+        self._histories: CaseHistories | None = None
 
     def steps(self) -> list[Step]:
         """The whole log as of now (a list the caller may keep; it is not changed later)."""
         with self._lock:
-            started = self._monotonic()
-            added = self._read_above(self._final)
-            highest = max(self._by_seq, default=0)
-            self._reads.append((started, highest))
-            while self._reads and self._reads[0][0] <= started - self._settle_s:
-                self._final = max(self._final, self._reads.popleft()[1])
-            if added:
-                self._ordered = [self._by_seq[seq] for seq in sorted(self._by_seq)]
+            self._refresh()
             return self._ordered
+
+    def histories(self) -> CaseHistories:
+        """The whole log cut by case, as of now (the caller may keep it: steps added later
+        go to a new one). Kept from one call to the next, so a report does not cut the
+        whole log again: only the new steps are added."""
+        with self._lock:
+            self._refresh()
+            if self._histories is None:
+                self._histories = CaseHistories(self._ordered)
+            return self._histories
+
+    def _refresh(self) -> None:
+        started = self._monotonic()
+        highest_before = max(self._by_seq, default=0)
+        added = self._read_above(self._final)
+        highest = max(self._by_seq, default=0)
+        self._reads.append((started, highest))
+        while self._reads and self._reads[0][0] <= started - self._settle_s:
+            self._final = max(self._final, self._reads.popleft()[1])
+        if not added:
+            return
+        self._ordered = [self._by_seq[seq] for seq in sorted(self._by_seq)]
+        if self._histories is None:
+            return
+        if min(added) > highest_before:  # all after what was kept: add them in order
+            self._histories = self._histories.extended(self._by_seq[seq] for seq in added)
+        else:  # a late commit numbered below a step already kept: cut the log again
+            self._histories = CaseHistories(self._ordered)
 
     @property
     def final_seq(self) -> int:
         return self._final
 
-    def _read_above(self, bound: int) -> bool:
-        added = False
+    def _read_above(self, bound: int) -> list[int]:
+        """The numbers of the steps read that were not kept yet, in ascending order."""
+        added: list[int] = []
         while True:
             page = self._source.all_steps(since_seq=bound, limit=self._page)
             for stored in page:
                 if stored.seq not in self._by_seq:
                     self._by_seq[stored.seq] = stored.step
-                    added = True
+                    added.append(stored.seq)
             if len(page) < self._page:
-                return added
+                return sorted(added)
             bound = page[-1].seq

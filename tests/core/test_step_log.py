@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from gateway.core.metrics import CaseHistories
 from gateway.core.ports import StoredStep
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import SYSTEM_ACTOR, Action, CaseState, Step
@@ -86,3 +89,61 @@ def test_the_list_handed_out_does_not_change_later() -> None:
     first = log.steps()
     source.committed[2] = _step(2)
     assert len(log.steps()) == 2 and len(first) == 1
+
+
+def _case_step(seq: int, case: str, action: Action) -> StoredStep:
+    return StoredStep(
+        seq,
+        Step(
+            case_id=case,
+            at=MONDAY_10 + timedelta(minutes=seq),
+            action=action,
+            from_state=None,
+            to_state=CaseState.CANDIDATE,
+            actor=SYSTEM_ACTOR.name,
+            role=SYSTEM_ACTOR.role,
+        ),
+    )
+
+
+def _cut(histories: CaseHistories) -> dict[str, list[str]]:
+    return {case: [s.at.isoformat() for s in steps] for case, steps in histories.by_case.items()}
+
+
+def test_the_log_cut_by_case_is_kept_and_only_new_steps_are_added() -> None:
+    source = FakeSource()
+    source.committed = {
+        1: _case_step(1, "a", Action.CREATE),
+        2: _case_step(2, "b", Action.CREATE),
+        3: _case_step(3, "a", Action.REGISTER),
+    }
+    log = StepLog(source, Clock())
+    first = log.histories()
+    assert log.histories() is first  # nothing new: the same one
+    source.committed[4] = _case_step(4, "b", Action.REGISTER)
+    source.committed[5] = _case_step(5, "a", Action.REGISTER)  # a second 立案 of a
+    second = log.histories()
+    fresh = CaseHistories(log.steps())
+    assert second is not first
+    assert _cut(second) == _cut(fresh) and second.registered_at == fresh.registered_at
+    assert second.registered_at["a"] == MONDAY_10 + timedelta(minutes=3)  # the first 立案
+    assert len(first.by_case["a"]) == 2 and "b" not in first.registered_at  # left alone
+
+
+def test_a_step_committed_late_below_a_kept_one_cuts_the_log_again_in_order() -> None:
+    source, clock = FakeSource(), Clock()
+    source.committed = {
+        1: _case_step(1, "a", Action.CREATE),
+        3: _case_step(3, "a", Action.DISPATCH),
+    }
+    log = StepLog(source, clock, settle_s=60)
+    log.histories()
+    clock.now = 10
+    source.committed[2] = _case_step(2, "a", Action.REGISTER)  # took 2 before 3, committed after
+    histories = log.histories()
+    assert [s.action for s in histories.by_case["a"]] == [
+        Action.CREATE,
+        Action.REGISTER,
+        Action.DISPATCH,
+    ]
+    assert histories.registered_at["a"] == MONDAY_10 + timedelta(minutes=2)
