@@ -48,7 +48,7 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
         ] = "none",
     ) -> dict[str, Any]:
         s, e = _period(start, end)
-        groups = evaluate(_steps(), s, e, ctx.config.metric_weights, group_by)
+        groups = evaluate(step_log.histories(), s, e, ctx.config.metric_weights, group_by)
         return {"start": s, "end": e, "group_by": group_by, "groups": [g.as_dict() for g in groups]}
 
     @router.get("/api/v1/metrics.csv", tags=["evaluation"], response_class=PlainTextResponse)
@@ -61,7 +61,8 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
         ] = "none",
     ) -> Response:
         s, e = _period(start, end)
-        text = to_csv(evaluate(_steps(), s, e, ctx.config.metric_weights, group_by))
+        histories = step_log.histories()  # kept cut by case: only new steps are added
+        text = to_csv(evaluate(histories, s, e, ctx.config.metric_weights, group_by))
         name = f"citygw-metrics-{group_by}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
         return Response(
             text.encode("utf-8-sig"),
