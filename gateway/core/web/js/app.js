@@ -1,6 +1,7 @@
 // The console's shell: login, the role's menu, hash routing (#/view or #/case/<id>).
 import { api, clearSession, describeError, session, setUnauthenticatedHandler } from './api.js';
 import { LOGIN_LOCKED, ROLES, STATES, VIEWS, VIEW_TITLES } from './labels.js';
+import { startDesk } from './desk.js';
 import { h, setLocale, toast } from './ui.js';
 import * as board from './views/board.js';
 import * as cameras from './views/cameras.js';
@@ -31,6 +32,12 @@ const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 let cleanup = null;
 let ref = null;
+let desk = null; // the agent's screen pop (desk.js), over every page while signed in
+
+function stopDesk() {
+  if (desk) desk.stop();
+  desk = null;
+}
 
 async function loadReference() {
   const [events, departments, states, locale, grids] = await Promise.all([
@@ -123,10 +130,12 @@ async function route() {
   }
   const s = session();
   if (!s) {
+    stopDesk();
     renderLogin();
     return;
   }
   if (!ref) ref = await loadReference();
+  if (!desk) desk = startDesk({ user: s.user, ref, eventName, go: (hash) => (location.hash = hash) });
   renderNav(s.user);
   const views = VIEWS[s.user.role] || [];
   const [, view, arg] = (location.hash || '').split('/');
@@ -159,6 +168,7 @@ async function start() {
 setUnauthenticatedHandler(() => {
   clearSession();
   ref = null;
+  stopDesk();
   if (cleanup) {
     cleanup();
     cleanup = null;

@@ -1,6 +1,8 @@
 // 上报问题: an inspector in the field (or an operator taking a report) opens a case; a photo
 // is attached once the case exists. The request id makes a double submit one case.
 import { api, describeError } from '../api.js';
+import { takePrefill } from '../desk.js';
+import { DESK } from '../labels.js';
 import { filePicker, fill, h, lengthCounter, toast } from '../ui.js';
 
 function requestId() {
@@ -31,6 +33,18 @@ export async function render(main, ctx) {
   const district = h('input', { name: 'district', maxlength: 100 });
   const description = h('textarea', { name: 'description', rows: 4, maxlength: 4000 });
   const photoInput = h('input', { name: 'photo', type: 'file', accept: 'image/*' });
+  // started from an agent's screen pop (desk.js): the caller and the call come with the report
+  const pre = takePrefill();
+  const fromCall = pre
+    ? h(
+        'fieldset',
+        { class: 'from-call', id: 'report-from-call' },
+        h('p', { class: 'ok-note', id: 'report-prefilled' }, pre.note),
+        h('label', {}, h('span', {}, DESK.caller), h('input', { name: 'callback_number', pattern: '[0-9+*#]{1,32}', value: pre.callback_number || '' })),
+        h('label', {}, h('span', {}, DESK.caller_name), h('input', { name: 'reporter_name', maxlength: 100, value: pre.reporter_name || '' })),
+        h('input', { type: 'hidden', name: 'call_uniqueid', value: pre.call_uniqueid || '' }),
+      )
+    : null;
   function checkGrid() {
     const code = gridInput.value.trim();
     const grid = grids[code];
@@ -44,6 +58,7 @@ export async function render(main, ctx) {
   const form = h(
     'form',
     { class: 'report-form', id: 'report-form' },
+    fromCall,
     h('label', {}, h('span', {}, '事件类型（CJ/T 214）'), h(
       'select',
       { name: 'event_code', required: true },
@@ -72,7 +87,7 @@ export async function render(main, ctx) {
     event.preventDefault();
     const data = new FormData(form);
     const body = { event_code: data.get('event_code'), request_id: pendingId, urgent: data.get('urgent') === 'on' };
-    for (const key of ['grid_code', 'district', 'address', 'title', 'description']) {
+    for (const key of ['grid_code', 'district', 'address', 'title', 'description', 'callback_number', 'reporter_name', 'call_uniqueid']) {
       const value = String(data.get(key) || '').trim();
       if (value) body[key] = value;
     }
@@ -85,6 +100,7 @@ export async function render(main, ctx) {
       fill(result, h('p', { class: 'ok-note' }, '已上报：', h('a', { href: `#/case/${encodeURIComponent(created.id)}`, id: 'report-case' }, `${created.number} ${ctx.eventName(created.event_code)}`), `（${created.state_label}）`));
       toast(`已上报 ${created.number}`, 'ok');
       form.reset();
+      if (fromCall) fromCall.remove(); // the next report is not this call's
       checkGrid();
       description.dispatchEvent(new Event('input'));
       photoInput.dispatchEvent(new Event('change'));
@@ -95,6 +111,13 @@ export async function render(main, ctx) {
       button.disabled = false;
     }
   });
+  if (pre) {
+    for (const key of ['event_code', 'title', 'description', 'district', 'grid_code']) {
+      const field = form.elements.namedItem(key);
+      if (field && pre[key] && (key !== 'event_code' || field.querySelector(`option[value="${pre[key]}"]`))) field.value = pre[key];
+    }
+    checkGrid();
+  }
   main.append(h('div', { class: 'view-head' }, h('h2', {}, '上报问题')), h('div', { class: 'report' }, form, result));
   return null;
 }

@@ -1,0 +1,186 @@
+// 坐席弹屏: the hotline call this agent just answered pops over whatever page is open.
+//
+// The core sends `agent_call` on the event stream to the agent who answered (the queue member's
+// interface is mapped to a console user in core.agent_desk.agents). The pop shows the caller's
+// number, what the caller chose and recorded in the IVR before the transfer, the caller's
+// earlier cases (open ones marked), the call's recording once it exists, and a button that opens
+// 上报问题 pre-filled from the call. After a reload the last pop of the past few minutes shows again.
+//
+// startDesk(ctx) → { stop() }; takePrefill() → the pre-fill the report form should use, once.
+import { api, describeError, evidenceUrl } from './api.js';
+import { DESK, STATES } from './labels.js';
+import { openLive } from './live.js';
+import { fill, fmtTime, h } from './ui.js';
+
+const AGENT_ROLES = new Set(['operator', 'shift_lead', 'admin']);
+const SHOW_AGAIN_MS = 10 * 60 * 1000; // a pop older than this is not shown again after a reload
+
+let prefill = null;
+
+export function takePrefill() {
+  const value = prefill;
+  prefill = null;
+  return value;
+}
+
+function said(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
+}
+
+function reasonText(reason) {
+  const r = String(reason || '');
+  if (!r) return '';
+  if (r === 'consultation') return DESK.reason.consultation;
+  if (r.startsWith('emergency')) return DESK.reason.emergency;
+  if (r.includes('pressed 0')) return DESK.reason.pressed_zero;
+  if (r.includes('tries without')) return DESK.reason.misses;
+  if (r.includes('could not be recorded')) return DESK.reason.record_failed;
+  if (r.includes('was recorded')) return DESK.reason.rerecorded;
+  return DESK.reason.other;
+}
+
+// "main_menu:1" → "主菜单 1"
+function keysText(keys) {
+  return (keys || [])
+    .map((item) => {
+      const [stage, key] = String(item).split(':');
+      return `${DESK.stage[stage] || stage} ${key || '—'}`;
+    })
+    .join(' → ');
+}
+
+function ivrPart(ivr) {
+  if (!ivr) return h('p', { class: 'muted', id: 'pop-ivr-none' }, DESK.ivr_none);
+  const f = ivr.facts || {};
+  const rows = [];
+  const add = (label, value, key) => {
+    if (value !== undefined && value !== null && value !== '') rows.push(h('tr', { dataset: { key } }, h('th', {}, label), h('td', {}, String(value))));
+  };
+  add(DESK.ivr_service, `${DESK.purpose[f.call_purpose] || ''}${ivr.partial ? DESK.ivr_partial : ''}`, 'purpose');
+  add(DESK.ivr_category, f.category && f.category.name, 'category');
+  add(DESK.ivr_district, ivr.district, 'district');
+  add(DESK.ivr_keys, keysText(f.keys), 'keys');
+  add(DESK.ivr_stage, DESK.stage[f.stage] || f.stage, 'stage');
+  add(DESK.ivr_reason, reasonText(f.transfer_reason), 'reason');
+  const recorded = Object.keys(f.recordings || {}).map((k) => DESK.recordings[k] || k);
+  add(DESK.ivr_recorded, recorded.join('、'), 'recorded');
+  add(DESK.ivr_case, ivr.case_number, 'case_number');
+  return h('table', { class: 'facts', id: 'pop-ivr' }, rows);
+}
+
+function casesPart(pop, ctx) {
+  if (!pop.cases_total) return h('p', { class: 'muted', id: 'pop-cases-none' }, DESK.cases_none);
+  const items = pop.cases.map((c) =>
+    h(
+      'li',
+      { class: c.open ? 'open' : 'done', dataset: { caseId: c.id } },
+      h('span', { class: `pill ${c.open ? 'pill-open' : 'pill-done'}` }, c.open ? DESK.open : DESK.done),
+      ' ',
+      h('a', { href: `#/case/${encodeURIComponent(c.id)}` }, c.number),
+      ` ${ctx.eventName(c.event_code)} · ${(ctx.ref && ctx.ref.states[c.state]) || STATES[c.state] || c.state} · ${fmtTime(c.created_at)}`,
+    ),
+  );
+  const more = pop.cases_total > pop.cases.length ? h('p', { class: 'muted' }, said(DESK.cases_more, { n: pop.cases.length })) : null;
+  return h(
+    'div',
+    { id: 'pop-cases' },
+    h('p', { id: 'pop-cases-summary' }, said(DESK.cases_summary, { total: pop.cases_total, open: pop.cases_open })),
+    h('ul', { class: 'pop-cases' }, items),
+    more,
+  );
+}
+
+function recordingPart(pop) {
+  const box = h('div', { id: 'pop-recording' });
+  if (!pop.recording) return fill(box, h('span', { class: 'muted' }, DESK.recording_none));
+  const audio = h('audio', { controls: true, preload: 'none', class: 'recording' });
+  fill(box, h('span', {}, `${DESK.recording}：`), audio);
+  evidenceUrl(pop.recording.url)
+    .then((url) => (audio.src = url))
+    .catch((err) => box.append(h('p', { class: 'error' }, describeError(err))));
+  return box;
+}
+
+function render(panel, pop, ctx) {
+  const number = pop.caller_number || '';
+  const ivr = pop.ivr || {};
+  const start = h('button', { class: 'primary', id: 'pop-start-case', type: 'button' }, DESK.start_case);
+  start.addEventListener('click', () => {
+    prefill = {
+      call_uniqueid: pop.uniqueid,
+      callback_number: number,
+      reporter_name: pop.caller_name || '',
+      event_code: ivr.event_code || '',
+      title: ivr.title || '',
+      description: ivr.description || '',
+      district: ivr.district || '',
+      grid_code: ivr.grid_code || '',
+      note: said(DESK.prefilled, { number: number || DESK.unknown_caller }),
+    };
+    if (location.hash === '#/report') window.dispatchEvent(new HashChangeEvent('hashchange'));
+    else ctx.go('#/report');
+  });
+  const close = h('button', { type: 'button', class: 'pop-close', id: 'pop-close', 'aria-label': DESK.close }, '×');
+  close.addEventListener('click', () => {
+    panel.hidden = true;
+  });
+  fill(
+    panel,
+    h('header', {}, h('h2', {}, DESK.title), close),
+    h(
+      'table',
+      { class: 'facts', id: 'pop-call' },
+      h('tr', {}, h('th', {}, DESK.caller), h('td', { id: 'pop-caller' }, number || DESK.unknown_caller)),
+      pop.caller_name ? h('tr', {}, h('th', {}, DESK.caller_name), h('td', {}, pop.caller_name)) : null,
+      h('tr', {}, h('th', {}, DESK.queue), h('td', {}, pop.queue || '—')),
+      h('tr', {}, h('th', {}, DESK.hold), h('td', {}, said(DESK.seconds, { n: pop.hold_s }))),
+      h('tr', {}, h('th', {}, DESK.answered_at), h('td', {}, fmtTime(pop.connected_at, { seconds: true }))),
+    ),
+    h('h3', {}, DESK.ivr_title),
+    ivrPart(pop.ivr),
+    h('h3', {}, DESK.cases_title),
+    casesPart(pop, ctx),
+    recordingPart(pop),
+    h('div', { class: 'buttons' }, start),
+  );
+  panel.hidden = false;
+}
+
+export function startDesk(ctx) {
+  if (!AGENT_ROLES.has(ctx.user.role)) return { stop() {} };
+  const panel = h('aside', { id: 'agent-pop', class: 'agent-pop', role: 'dialog', 'aria-live': 'assertive', hidden: true });
+  document.body.append(panel);
+  let live = null;
+  let stopped = false;
+  api
+    .get('/api/v1/desk/calls')
+    .then((mine) => {
+      if (stopped || !mine.agent) return;
+      const last = mine.items[0];
+      if (last && Date.now() - new Date(last.connected_at).getTime() < SHOW_AGAIN_MS) render(panel, last, ctx);
+      live = openLive({
+        onEvent: (kind, data) => kind === 'agent_call' && render(panel, data, ctx),
+        onUp: () => (panel.dataset.live = 'up'), // the pops come through (tests wait on it)
+        onDown: () => (panel.dataset.live = 'down'),
+      });
+    })
+    .catch(() => {}); // not an agent here, or the core is away: the pages work without the desk
+  return {
+    stop() {
+      stopped = true;
+      if (live) live.close();
+      panel.remove();
+    },
+  };
+}
+
+// the case page's 通话录音 (an agent call's MixMonitor file), fetched with the token as evidence is
+export function renderRecording(recording) {
+  if (!recording) return null;
+  const audio = h('audio', { controls: true, preload: 'none', class: 'recording', id: 'case-recording' });
+  const section = h('section', { id: 'case-recording-box' }, h('h3', {}, DESK.recording), audio);
+  evidenceUrl(recording.url)
+    .then((url) => (audio.src = url))
+    .catch((err) => section.append(h('p', { class: 'error' }, describeError(err))));
+  return section;
+}
