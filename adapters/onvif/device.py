@@ -8,11 +8,13 @@ reason that names the device by host:port only: credentials never appear in erro
 logs. `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
 camera readers (each runs a short event loop of its own).
 
-Media: profiles and stream URIs come from the Media1 service (``ver10/media``), which
-every Profile S and T device has. A device may offer Media2 (``ver20/media``, Profile T:
-where its H.265 profiles live); onvif-zeep-async 4.3 ships no Media2 WSDL, so such a
-device is used through Media1 (its H.264 profiles, and H.265 ones where its Media1 lists
-them: `choose_analysis_profile` takes either) and the fallback is logged and probed.
+Media: a device that lists Media2 (``ver20/media``, Profile T: where its H.265 profiles
+live) gives its profiles and stream URIs through Media2 (`adapters.onvif.media2`: hand-built
+SOAP, since onvif-zeep-async 4.3 ships no Media2 WSDL); where it has no Media2, or its
+Media2 fails (a fault, an empty answer, a timeout), they come from Media1 (``ver10/media``,
+which every Profile S and T device has). Which one served is logged and probed
+(`ProbeResult.media2`, `ProbeResult.media2_error`); `choose_analysis_profile` takes H.264
+and H.265 profiles alike.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,33 +32,12 @@ import zeep.exceptions
 from onvif import ONVIFCamera
 from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 
+from adapters.onvif.media2 import NAMESPACE as MEDIA2_NAMESPACE
+from adapters.onvif.media2 import Media2Client
+from adapters.onvif.model import MEDIA2, OnvifError, Profile
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-MEDIA2_NAMESPACE = "http://www.onvif.org/ver20/media/wsdl"
-#: why Media2 is not used where a device offers it
-MEDIA2_FALLBACK = "Media2 (Profile T) offered; using Media1 (no Media2 WSDL in onvif-zeep-async)"
-
-
-class OnvifError(Exception):
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(f"{kind}: {reason}")
-        self.kind = kind
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Profile:
-    token: str
-    name: str
-    encoding: str | None
-    width: int | None
-    height: int | None
-    fps: float | None
-    bitrate_kbps: int | None
-    stream_uri: str | None = None
-    snapshot_uri: str | None = None
-    presets: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,7 +55,9 @@ class ProbeResult:
     info: DeviceInfo
     profiles: list[Profile]
     services: dict[str, str]
-    media2: bool = False  # the device offers Media2 (Profile T); its streams came from Media1
+    media2: bool = False  # profiles and stream URIs came from Media2 (Profile T)
+    media2_offered: bool = False  # the device lists a Media2 service
+    media2_error: str | None = None  # why Media1 served although Media2 is offered
 
 
 def host_port(url: str) -> tuple[str, int]:
@@ -183,6 +166,9 @@ class OnvifDevice:
         self._password = password
         self._timeout_s = timeout_s
         self.camera: ONVIFCamera | None = None
+        self._media2: Media2Client | None = None
+        #: why the last `media_profiles` fell back from an offered Media2 to Media1
+        self.media2_error: str | None = None
         # zeep dumps whole envelopes (the WS-Security token too) at DEBUG: never let it
         logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
@@ -219,6 +205,9 @@ class OnvifDevice:
             raise
 
     async def close(self) -> None:
+        if self._media2 is not None:
+            media2, self._media2 = self._media2, None
+            await media2.close()
         if self.camera is not None:
             camera, self.camera = self.camera, None
             try:
@@ -233,14 +222,57 @@ class OnvifDevice:
 
     @property
     def offers_media2(self) -> bool:
-        """Whether the device lists a Media2 service (it is reached through Media1 here)."""
-        return MEDIA2_NAMESPACE in self._camera().xaddrs
+        """Whether the device lists a Media2 (Profile T) service in GetServices."""
+        return bool(self._camera().xaddrs.get(MEDIA2_NAMESPACE))
+
+    def _media2_client(self) -> Media2Client:
+        if self._media2 is None:
+            camera = self._camera()
+            self._media2 = Media2Client(
+                camera.xaddrs[MEDIA2_NAMESPACE],
+                self._username,
+                self._password,
+                address=self.address,
+                timeout_s=self._timeout_s,
+                clock_offset=camera.dt_diff,  # the device's clock minus ours (adjust_time)
+            )
+        return self._media2
 
     async def media_profiles(self) -> list[Profile]:
-        """The profiles to stream from: Media1's (a Media2 device falls back to them)."""
+        """The profiles to stream from: Media2's where the device offers it (H.265
+        profiles a Media1 does not list among them), else, or when Media2 fails, Media1's."""
+        self.media2_error = None
         if self.offers_media2:
-            log.info("onvif %s: %s", self.address, MEDIA2_FALLBACK)
-        return await self.profiles()
+            try:
+                profiles = await self.call(self._media2_client().profiles(), "Media2 GetProfiles")
+                if not profiles:
+                    raise OnvifError("fault", f"{self.address} Media2 GetProfiles: no profiles")
+            except OnvifError as exc:
+                self.media2_error = exc.reason
+                log.warning("onvif %s: Media2 failed (%s); using Media1", self.address, exc)
+            else:
+                log.info("onvif %s: %d profiles from Media2", self.address, len(profiles))
+                return profiles
+        profiles = await self.profiles()
+        log.info("onvif %s: %d profiles from Media1", self.address, len(profiles))
+        return profiles
+
+    async def profile_stream_uri(self, profile: Profile) -> str:
+        """The RTSP URI of a profile, asked of the service that listed it (a Media2
+        profile whose Media2 GetStreamUri fails is asked of Media1)."""
+        if profile.media == MEDIA2:
+            try:
+                return await self.call(
+                    self._media2_client().stream_uri(profile.token), "Media2 GetStreamUri"
+                )
+            except OnvifError as exc:
+                log.warning(
+                    "onvif %s: Media2 GetStreamUri %s failed (%s); asking Media1",
+                    self.address,
+                    profile.token,
+                    exc,
+                )
+        return await self.stream_uri(profile.token)
 
     async def device_info(self) -> DeviceInfo:
         devicemgmt = await self.call(self._camera().create_devicemgmt_service(), "devicemgmt")
@@ -294,12 +326,12 @@ class OnvifDevice:
     async def probe(self) -> ProbeResult:
         info = await self.device_info()
         detailed = []
-        for profile in await self.profiles():
+        for profile in await self.media_profiles():
             detailed.append(
                 Profile(
                     **{
                         **profile.__dict__,
-                        "stream_uri": await self.stream_uri(profile.token),
+                        "stream_uri": await self.profile_stream_uri(profile),
                         "snapshot_uri": await self.snapshot_uri(profile.token),
                         "presets": await self.presets(profile.token),
                     }
@@ -310,7 +342,9 @@ class OnvifDevice:
             info=info,
             profiles=detailed,
             services=dict(self._camera().xaddrs),
-            media2=self.offers_media2,
+            media2=any(p.media == MEDIA2 for p in detailed),
+            media2_offered=self.offers_media2,
+            media2_error=self.media2_error,
         )
 
 
@@ -365,7 +399,7 @@ def resolve_stream_uri(
                 chosen = choose_analysis_profile(profiles, analysis_width)
                 if chosen is None:
                     raise OnvifError("no_profile", f"{device.address} offers no media profile")
-            return chosen, await device.stream_uri(chosen.token)
+            return chosen, await device.profile_stream_uri(chosen)
 
     return _run(go(), timeout_s * 4)
 
@@ -403,6 +437,6 @@ def resolve_main_stream_uri(
                 chosen = choose_main_profile(profiles, analysis)
                 if chosen is None:
                     return None
-            return chosen, await device.stream_uri(chosen.token)
+            return chosen, await device.profile_stream_uri(chosen)
 
     return _run(go(), timeout_s * 4)

@@ -153,9 +153,11 @@ def register(cli: click.Group) -> None:
         for namespace, xaddr in sorted(result.services.items()):
             click.echo(f"  service {namespace} -> {xaddr}")
         if result.media2:
-            from adapters.onvif.device import MEDIA2_FALLBACK
-
-            click.echo(f"  media    {MEDIA2_FALLBACK}")
+            click.echo("  media    Media2 (Profile T): profiles and stream URIs")
+        elif result.media2_offered:
+            click.echo(f"  media    Media1 (Media2 offered, failed: {result.media2_error})")
+        else:
+            click.echo("  media    Media1 (no Media2 offered)")
         for profile in result.profiles:
             click.echo(
                 f"profile  {profile.token} ({profile.name}): {profile.encoding} "

@@ -75,10 +75,12 @@ class TestCamera:
         mounts: dict[str, Path] | None = None,
         sub_claims: tuple[int, int] = (384, 288),
         media2: bool = False,
+        media2_faults: frozenset[str] = frozenset(),
     ) -> None:
         """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
         (e.g. a staged scene, `gateway.video.testcam.staged`); ``media2``: the device also
-        lists a Media2 (Profile T) service, as an H.265 camera does."""
+        offers Media2 (Profile T), as an H.265 camera does (its profiles through both);
+        ``media2_faults``: Media2 operations it answers with a fault."""
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
                 raise TestCameraError(
@@ -97,6 +99,7 @@ class TestCamera:
         #: device may say otherwise, as a real one said 640x360)
         self.sub_claims = sub_claims
         self.media2 = media2
+        self.media2_faults = media2_faults
         for mount, video in self.mounts.items():
             if not mount.startswith("/") or mount in ("/main", "/sub"):
                 raise TestCameraError(f"mount {mount!r}: a path like /staged, not /main or /sub")
@@ -167,6 +170,7 @@ class TestCamera:
             user, password = self.username, self.password
             main_url, sub_url = self.rtsp_url, self.sub_rtsp_url
             port, sub_claims, media2 = self.onvif_port, self.sub_claims, self.media2
+            media2_faults = self.media2_faults
 
             def factory(base_url: str) -> OnvifDevice:
                 return OnvifDevice(
@@ -179,6 +183,7 @@ class TestCamera:
                     username=user,
                     password=password,
                     media2=media2,
+                    media2_faults=media2_faults,
                 )
 
             self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)

@@ -8,6 +8,10 @@ long-poll timeout, renew, unsubscribe; expired subscriptions are dropped). Reque
 other than the clock need a valid WS-Security UsernameToken (PasswordDigest or text),
 as a real device does; a wrong password gets a ``ter:NotAuthorized`` fault.
 
+With ``media2`` it also offers Media2 (Profile T, ``onvif_media2.py``): GetProfiles and
+GetStreamUri over every profile, H.265 ones only Media2 lists (``media2_only``) included;
+Media2 operations named in ``media2_faults`` answer a SOAP fault (HTTP 500).
+
 It behaves as the small C Profile S/T server of camera firmware we tried did:
 
 - every event is a property: its current state per topic and source is re-sent with
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
+from gateway.video.testcam.onvif_media2 import Media2Fault, Media2Operations
 from gateway.video.testcam.onvif_ptz import PtzFault, PtzHead, PtzOperations
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
     "tds": "http://www.onvif.org/ver10/device/wsdl",
     "trt": "http://www.onvif.org/ver10/media/wsdl",
+    "tr2": "http://www.onvif.org/ver20/media/wsdl",
     "tt": "http://www.onvif.org/ver10/schema",
     "tptz": "http://www.onvif.org/ver20/ptz/wsdl",
     "tev": "http://www.onvif.org/ver10/events/wsdl",
@@ -60,7 +66,7 @@ _PASSWORD_DIGEST = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
     "#PasswordDigest"
 )
-MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
+MEDIA2 = NS["tr2"]
 _NO_AUTH = frozenset({"GetSystemDateAndTime"})
 
 
@@ -74,6 +80,7 @@ class StreamProfile:
     fps: int
     bitrate_kbps: int = 1024
     encoding: str = "H264"
+    media2_only: bool = False  # listed by Media2 only (an H.265 stream Media1 cannot express)
 
 
 @dataclass(frozen=True)
@@ -178,11 +185,13 @@ class OnvifDevice:
         unsupported: frozenset[str] = frozenset(),
         ptz: PtzHead | None = None,
         media2: bool = False,
+        media2_faults: frozenset[str] = frozenset(),
     ) -> None:
         """``ptz``: the head (default: presets 1 "gate" at home, 2 "crossing" away);
-        ``media2``: the device lists a Media2 (Profile T) service beside Media1, as an
-        H.265 camera does (its operations answer as unsupported: the client's bundled
-        WSDLs have no Media2, so a client must fall back to Media1)."""
+        ``media2``: the device lists and answers a Media2 (Profile T) service beside
+        Media1, as an H.265 camera does; ``media2_faults``: Media2 operations (e.g.
+        ``GetProfiles``) answered with a fault; ``unsupported`` names a Media2 operation
+        ``tr2:GetProfiles`` (as `requests` records it)."""
         self.base_url = base_url.rstrip("/")
         self.profiles = profiles
         self.snapshot_url = snapshot_url
@@ -194,6 +203,8 @@ class OnvifDevice:
         self.ptz = ptz or PtzHead()
         self._ptz_operations = PtzOperations(self.ptz, parse_duration)
         self.media2 = media2
+        self.media2_faults = media2_faults
+        self._media2_operations = Media2Operations(lambda: self.profiles)
         self._subscriptions: dict[str, _Subscription] = {}
         #: the current state of every property (topic + source): re-sent as Initialized
         self._properties: dict[tuple[str, tuple[tuple[str, str], ...]], OnvifEvent] = {}
@@ -249,12 +260,19 @@ class OnvifDevice:
         if request is None:
             return 400, fault_response(SoapFault("s:Sender", "ter:InvalidArgs", "empty body"))
         operation = request.tag.rpartition("}")[2]
-        self.requests.append(operation)
+        media2_request = request.tag.startswith(f"{{{MEDIA2}}}")
+        name = f"tr2:{operation}" if media2_request else operation
+        self.requests.append(name)
         try:
             if operation not in _NO_AUTH:
                 self._authenticate(root)
-            if operation in self.unsupported:
+            if name in self.unsupported or (media2_request and not self.media2):
                 return 200, b""  # as the real one: no fault, an empty answer
+            if media2_request:
+                if operation in self.media2_faults:
+                    raise SoapFault("s:Receiver", "ter:Action", "the Media2 service failed", 500)
+                answer = self._media2_operations.handle(operation, request)
+                return 200, (_envelope(answer) if answer is not None else b"")
             handler = getattr(self, f"_op_{operation}", None)
             if handler is not None:
                 return 200, _envelope(handler(request, path))
@@ -266,7 +284,7 @@ class OnvifDevice:
                 if answer is not None:
                     return 200, _envelope(answer)
             return 200, b""
-        except PtzFault as fault:
+        except (PtzFault, Media2Fault) as fault:
             return 400, fault_response(SoapFault("s:Sender", fault.subcode, fault.reason))
         except SoapFault as fault:
             return fault.http_status, fault_response(fault)
@@ -351,8 +369,13 @@ class OnvifDevice:
         )
 
     # ---------------------------------------------------------------- media
+    @property
+    def media1_profiles(self) -> list[StreamProfile]:
+        """The profiles Media1 lists (not those only Media2 can express)."""
+        return [p for p in self.profiles if not p.media2_only]
+
     def _profile(self, token: str) -> StreamProfile:
-        for profile in self.profiles:
+        for profile in self.media1_profiles:
             if profile.token == token:
                 return profile
         raise SoapFault("s:Sender", "ter:InvalidArgVal/ter:NoProfile", f"no profile {token!r}")
@@ -385,7 +408,7 @@ class OnvifDevice:
         )
 
     def _op_GetProfiles(self, _request: ET.Element, _path: str) -> str:
-        body = "".join(self._profile_xml(p) for p in self.profiles)
+        body = "".join(self._profile_xml(p) for p in self.media1_profiles)
         return f"<trt:GetProfilesResponse>{body}</trt:GetProfilesResponse>"
 
     @staticmethod
