@@ -211,6 +211,20 @@ CHANNELS: tuple[Channel, ...] = (
         ("telephony",),
         ("core",),
     ),
+    Channel(
+        "agentQueues",
+        lambda t: t.agent_queues("ivr-1"),
+        "agent-queues/{sourceId}",
+        {"sourceId": "the telephony gateway's instance (its calls' source id)"},
+        {"sourceId": "ivr-1"},
+        c.AgentQueues,
+        "The agents' queue figures (waiting, longest wait, answered, abandoned, agents) and"
+        " the gateway's AMI state, on each change and at least every minute.",
+        ("telephony",),
+        ("core",),
+        retained=True,
+        receive_qos=0,
+    ),
 )
 
 
@@ -360,6 +374,24 @@ def _examples() -> dict[type[c._Message], c._Message]:
                     "title": "12319 来电：转人工",
                     "facts": {"call_purpose": "transfer", "keys": ["main_menu:0"]},
                 },
+            ),
+            c.AgentQueues.create(
+                source=c.Source(kind=c.SourceKind.CALL, id="ivr-1"),
+                id="ivr-1:queues:0001",
+                ts=_AT,
+                ami="ready",
+                figures_age_s=2.5,
+                queues=[
+                    c.QueueFigure(
+                        queue="citygw-12319-agents",
+                        waiting=2,
+                        longest_wait_s=35,
+                        answered=120,
+                        abandoned=4,
+                        agents_logged_in=3,
+                        agents_available=1,
+                    )
+                ],
             ),
             c.PtzCommand.create(
                 source=core,

@@ -113,6 +113,7 @@ def core_grant(topics: Topics, instance: str) -> Grant:
             topics.all_verification_results,
             topics.all_receipts,
             topics.all_agent_calls,
+            topics.all_agent_queues,
         ),
     )
 
@@ -125,6 +126,7 @@ def telephony_grant(topics: Topics, instance: str) -> Grant:
             topics.candidate(SourceKind.CALL, instance),
             topics.feedback(SourceKind.CALL, instance),
             topics.agent_call(instance),
+            topics.agent_queues(instance),
             topics.daemon_status(TELEPHONY, instance),
         ),
         read=(topics.all_case_events, topics.all_receipts),

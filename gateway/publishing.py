@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from gateway.contract import (
     AgentCall,
+    AgentQueues,
     CameraEventState,
     CameraStatus,
     CandidateCase,
@@ -70,6 +71,11 @@ class ContractPublisher:
         """Not retained, not kept for a receipt: a screen pop is for the call going on now
         (the core drops late ones)."""
         return self._publisher.publish(self.topics.agent_call(call.source.id), call.to_json())
+
+    def agent_queues(self, figures: AgentQueues) -> int:
+        """Retained: the core (and a restarted core) reads how the queues stand now."""
+        topic = self.topics.agent_queues(figures.source.id)
+        return self._publisher.publish(topic, figures.to_json(), retain=True)
 
     def verification_result(self, result: VerificationResult) -> int:
         """Kept by the outbox until the core's receipt names it, as candidates are."""

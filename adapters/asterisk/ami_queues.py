@@ -5,12 +5,14 @@ calls waiting (``QueueParams Calls``), the longest wait among them (``QueueEntry
 Wait``), answered and abandoned so far (``Completed``, ``Abandoned``, counted by
 Asterisk since its start or the queue's reset), agents logged in and free (members with
 ``Status`` 1 "not in use" and not paused). `QueuePoller` asks every ``interval_s``
-while the connection is ready and keeps the last answer.
+while the connection is ready, and at once after a queue event (`poke`), and keeps the
+last answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -83,6 +85,13 @@ class QueuePoller:
         self.figures: dict[str, QueueFigures] = {}
         self.updated_at: float | None = None  # monotonic
         self.failures = 0
+        self._poked: asyncio.Event | None = None
+
+    def poke(self) -> None:
+        """A queue event came (a caller joined, left, was answered): ask again now rather
+        than at the next interval (on the loop; polls still come one at a time)."""
+        if self._poked is not None:
+            self._poked.set()
 
     async def poll_once(self) -> dict[str, QueueFigures]:
         found: dict[str, QueueFigures] = {}
@@ -94,14 +103,18 @@ class QueuePoller:
         return found
 
     async def run(self) -> None:
+        self._poked = asyncio.Event()
         while True:
+            self._poked.clear()
             if self._client.ready:
                 try:
                     await self.poll_once()
                 except AmiError as exc:
                     self.failures += 1
                     log.warning("queue status: %s", exc)
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval_s)
+                await asyncio.sleep(0.2)  # the events of one change come together
 
     def snapshot(self) -> dict[str, Any]:
         """The last figures (``age_s``: how old; None before the first answer)."""

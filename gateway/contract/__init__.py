@@ -17,7 +17,7 @@ machine-readable ``code`` and a human reason. It does no I/O.
 
 from __future__ import annotations
 
-from gateway.contract.agent_calls import AgentCall
+from gateway.contract.agent_calls import AgentCall, AgentQueues, QueueFigure
 from gateway.contract.candidates import (
     CandidateCase,
     Evidence,
@@ -84,6 +84,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MESSAGE_TYPES",
     "AgentCall",
+    "AgentQueues",
     "CameraEventState",
     "CameraState",
     "CameraStatus",
@@ -100,6 +101,7 @@ __all__ = [
     "Message",
     "PtzAction",
     "PtzCommand",
+    "QueueFigure",
     "Receipt",
     "Reporter",
     "Source",

@@ -1,4 +1,5 @@
-"""Agent calls: the hotline gateway tells the core that an agent took a queued call.
+"""Agent calls and queues: the hotline gateway tells the core that an agent took a
+queued call (`AgentCall`), and how its agents' queues stand (`AgentQueues`).
 
 Sent on ``agent-calls/<source-id>`` (QoS 1, never retained) when Asterisk's queue
 connects a caller to an agent (AMI ``AgentConnect``). The core pops the call on that
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.contract.envelope import _Message, check_facts
 
@@ -51,3 +52,34 @@ class AgentCall(_Message):
         if value is not None:
             check_facts(value)
         return value
+
+
+class QueueFigure(BaseModel):
+    """One agent queue's figures as Asterisk counts them (``QueueStatus``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    queue: str = Field(min_length=1, max_length=80)
+    waiting: int = Field(default=0, ge=0, description="calls waiting now")
+    longest_wait_s: int = Field(default=0, ge=0, description="the longest wait among them")
+    answered: int = Field(default=0, ge=0, description="answered since Asterisk's start")
+    abandoned: int = Field(default=0, ge=0, description="abandoned since Asterisk's start")
+    agents_logged_in: int = Field(default=0, ge=0)
+    agents_available: int = Field(default=0, ge=0, description="free, not paused")
+    agents_paused: int = Field(default=0, ge=0)
+
+
+class AgentQueues(_Message):
+    """The hotline gateway's live queue figures, retained on ``agent-queues/<source-id>``
+    (contract 1.3), published when they change and at least every minute. ``ami`` is
+    the gateway's AMI connection state; while it is not ``ready`` the figures are the
+    last known (``figures_age_s`` says how old) and callbacks are paused."""
+
+    SCHEMA: ClassVar[str] = "citygw.agent_queues"
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+
+    ami: str = Field(max_length=32, description="ready, connecting, backoff, refused ...")
+    callbacks_paused: bool = False
+    paused_reason: str = Field(default="", max_length=300)
+    figures_age_s: float | None = Field(default=None, ge=0)
+    queues: list[QueueFigure] = Field(default_factory=list, max_length=50)

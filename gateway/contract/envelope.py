@@ -28,7 +28,8 @@ CONTRACT_VERSION = "1.3"
 1.2: `PtzCommand` (``commands/video/<camera>/ptz``, core -> video gateway); a consumer of 1.1
 ignores the topic it does not subscribe to.
 1.3: `AgentCall` (``agent-calls/<source-id>``, telephony gateway -> core): an agent took a
-queued hotline call (the agent's screen pop)."""
+queued hotline call (the agent's screen pop); `AgentQueues` (``agent-queues/<source-id>``,
+retained): the agents' queue figures."""
 DEFAULT_TOPIC_ROOT = "citygw/v1"
 #: Largest payload a consumer accepts. Evidence travels inline (base64), so a call's
 #: recordings or a camera snapshot fit; a clip larger than this must be cut shorter.

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from gateway.clock import rfc3339
-from gateway.contract.agent_calls import AgentCall
+from gateway.contract.agent_calls import AgentCall, AgentQueues
 from gateway.contract.candidates import CandidateCase, Evidence
 from gateway.contract.envelope import (
     _ID_PATTERN,
@@ -353,6 +353,7 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
         CameraEventState,
         PtzCommand,
         AgentCall,
+        AgentQueues,
     )
 }
 
@@ -369,4 +370,5 @@ Message = (
     | CameraEventState
     | PtzCommand
     | AgentCall
+    | AgentQueues
 )

@@ -114,6 +114,13 @@ class Topics:
     def all_agent_calls(self) -> str:
         return f"{self.root}/agent-calls/+"
 
+    def agent_queues(self, source_id: str) -> str:
+        return f"{self.root}/agent-queues/{self._segment(source_id)}"
+
+    @property
+    def all_agent_queues(self) -> str:
+        return f"{self.root}/agent-queues/+"
+
     def camera_event(
         self, camera_id: str, event_topic: str, source_items: Mapping[str, str]
     ) -> str:

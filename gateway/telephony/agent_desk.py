@@ -24,7 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.clock import Clock
-from gateway.contract import AgentCall, CandidateCase, Source, stable_message_id
+from gateway.contract import (
+    AgentCall,
+    AgentQueues,
+    CandidateCase,
+    QueueFigure,
+    Source,
+    stable_message_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +162,73 @@ class AgentDesk:
             hold_s=hold_s,
             ivr=known[1] if known else None,
         )
+
+
+#: AMI events after which the queue figures have changed (`QueuePoller.poke`)
+QUEUE_EVENTS = frozenset(
+    {
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "AgentConnect",
+        "AgentComplete",
+        "QueueMemberStatus",
+        "QueueMemberPause",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+    }
+)
+
+
+@runtime_checkable
+class AgentQueuesPublisher(Protocol):
+    def agent_queues(self, figures: AgentQueues) -> int: ...
+
+
+class QueueReport:
+    """The queue figures (and the AMI state) to the core: an `AgentQueues` when what it
+    says changed, and at least every ``refresh_s`` (retained: a core starting reads it)."""
+
+    def __init__(
+        self,
+        publisher: AgentQueuesPublisher,
+        *,
+        source: Source,
+        clock: Clock,
+        refresh_s: float = 60.0,
+    ) -> None:
+        self._publisher = publisher
+        self._source = source
+        self._clock = clock
+        self.refresh_s = refresh_s
+        self._last: tuple[Any, ...] | None = None
+        self._last_at = 0.0
+        self.published = 0
+
+    def tick(self, *, ami: str, health: Mapping[str, Any], figures: Mapping[str, Any]) -> bool:
+        """``figures``: `QueuePoller.snapshot`; ``health``: the callbacks' (state, reason).
+        Publishes when due; True if it did."""
+        queues = [QueueFigure(**q) for q in (figures.get("queues") or {}).values()]
+        paused = health.get("state") == "paused"
+        reason = str(health.get("reason") or "")[:300]
+        said = (ami, paused, reason, tuple(queues))
+        now = self._clock.monotonic()
+        if said == self._last and now - self._last_at < self.refresh_s:
+            return False
+        message = AgentQueues.create(
+            source=self._source,
+            ts=self._clock.now(),
+            ami=ami[:32],
+            callbacks_paused=paused,
+            paused_reason=reason,
+            figures_age_s=figures.get("age_s"),
+            queues=queues,
+        )
+        try:
+            self._publisher.agent_queues(message)
+        except Exception:
+            log.exception("queue figures not published")
+            return False
+        self._last, self._last_at = said, now
+        self.published += 1
+        return True

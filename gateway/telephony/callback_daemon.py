@@ -33,7 +33,13 @@ from gateway.contract import (
     SourceKind,
     parse_message,
 )
-from gateway.telephony.agent_desk import AgentCallPublisher, AgentDesk
+from gateway.telephony.agent_desk import (
+    QUEUE_EVENTS,
+    AgentCallPublisher,
+    AgentDesk,
+    AgentQueuesPublisher,
+    QueueReport,
+)
 from gateway.telephony.callback_dnc import DoNotCall
 from gateway.telephony.callback_service import CallbackPublisher, CallbackService
 from gateway.telephony.callback_store import CallbackStore
@@ -98,6 +104,12 @@ class CallbackRunner:
             if isinstance(publisher, AgentCallPublisher)
             else None
         )
+        # the queue figures and the AMI state to the core's console (retained)
+        self.queue_report = (
+            QueueReport(publisher, source=Source(kind=SourceKind.CALL, id=instance), clock=clock)
+            if isinstance(publisher, AgentQueuesPublisher)
+            else None
+        )
         self.client.add_listener(self._on_event)
         self.queues = QueuePoller(self.client, config.queues, interval_s=config.queue_poll_s)
         self._thread: threading.Thread | None = None
@@ -137,6 +149,8 @@ class CallbackRunner:
             self.unhandled.on_cdr(dict(frame.fields))
         elif frame.event == "AgentConnect" and self.desk is not None:
             self.desk.on_event(dict(frame.fields))
+        if frame.event in QUEUE_EVENTS:
+            self.queues.poke()
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -147,9 +161,23 @@ class CallbackRunner:
                 async with self.client, asyncio.TaskGroup() as group:
                     if self.config.queues:
                         group.create_task(self.queues.run(), name="agi.ami.queues")
+                    if self.queue_report is not None:
+                        group.create_task(self._report_queues(), name="agi.ami.queue-report")
                     await self.service.run()
             finally:
                 self.unhandled.cancel()
+
+    async def _report_queues(self) -> None:
+        assert self.queue_report is not None
+        dialer = self.service.dialer
+        while True:
+            paused = not dialer.ready  # as `CallbackService.health` says it, without the counts
+            self.queue_report.tick(
+                ami=self.client.state.value,
+                health={"state": "paused" if paused else "running", "reason": dialer.pause_reason},
+                figures=self.queues.snapshot(),
+            )
+            await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------ in (other threads)
 

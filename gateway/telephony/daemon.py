@@ -21,6 +21,7 @@ from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
 from gateway.telephony.callback_daemon import CallbackRunner, ReporterRecorder
+from gateway.telephony.callback_metrics import export_callbacks
 from gateway.telephony.case_numbers import CaseNumberAllocator
 from gateway.telephony.prompts import missing_prompts
 from gateway.telephony.service import TelephonyService
@@ -135,6 +136,8 @@ def run_agi(
         metrics=metrics,
     )
     bootstrap_metrics.export_agi(metrics, server)
+    if callbacks is not None:  # callbacks paused or not, queue figures, screen pops
+        export_callbacks(metrics, callbacks)
     metrics_listener = bootstrap_metrics.listener(config, metrics, config.metrics.agi_port)
 
     def describe() -> str:

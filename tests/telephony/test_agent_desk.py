@@ -5,15 +5,19 @@ the caller did in the IVR before the transfer."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from adapters.asterisk.ami_client import AmiClient
 from adapters.asterisk.ami_fake import ReplayAmiServer
 from adapters.asterisk.ami_protocol import AmiFrame
+from adapters.asterisk.ami_queues import QueuePoller
 from gateway.clock import FakeClock
 from gateway.contract import (
     AgentCall,
+    AgentQueues,
     CandidateCase,
     Location,
     Reporter,
@@ -21,7 +25,7 @@ from gateway.contract import (
     SourceKind,
     parse_message,
 )
-from gateway.telephony.agent_desk import AgentDesk
+from gateway.telephony.agent_desk import QUEUE_EVENTS, AgentDesk, QueueReport
 from tests.conftest import FIXTURES_DIR
 
 AMI = FIXTURES_DIR / "asterisk-ami"
@@ -169,3 +173,129 @@ def test_a_failing_publisher_is_counted_never_raised() -> None:
     desk = AgentDesk(Broken(), source=GATEWAY, clock=FakeClock(NOW))
     desk.on_event({"Event": "AgentConnect", "Uniqueid": "1.2", "Interface": "PJSIP/8001"})
     assert desk.failed == 1 and desk.popped == 0
+
+
+# --------------------------------------------------------------------------- queue figures
+
+
+class Queues:
+    def __init__(self) -> None:
+        self.sent: list[AgentQueues] = []
+
+    def agent_queues(self, figures: AgentQueues) -> int:
+        self.sent.append(figures)
+        return len(self.sent)
+
+
+FIGURES = {
+    "age_s": 1.5,
+    "queues": {
+        "citygw-12319-agents": {
+            "queue": "citygw-12319-agents",
+            "waiting": 1,
+            "longest_wait_s": 5,
+            "answered": 1,
+            "abandoned": 0,
+            "agents_logged_in": 1,
+            "agents_available": 0,
+            "agents_paused": 1,
+        }
+    },
+}
+
+
+def test_queue_figures_go_out_when_they_change_and_every_minute() -> None:
+    clock = FakeClock(NOW)
+    sent = Queues()
+    report = QueueReport(sent, source=GATEWAY, clock=clock, refresh_s=60)
+    running = {"state": "running", "reason": None}
+    assert report.tick(ami="ready", health=running, figures=FIGURES)
+    clock.advance(1)
+    assert not report.tick(ami="ready", health=running, figures={**FIGURES, "age_s": 2.5})
+    clock.advance(59)
+    assert report.tick(ami="ready", health=running, figures=FIGURES)  # the refresh
+    paused = {"state": "paused", "reason": "Authentication failed"}
+    assert report.tick(ami="refused", health=paused, figures=FIGURES)  # a change
+    last = sent.sent[-1]
+    assert (last.ami, last.callbacks_paused, last.paused_reason) == (
+        "refused",
+        True,
+        "Authentication failed",
+    )
+    assert last.queues[0].waiting == 1 and last.queues[0].agents_paused == 1
+    assert parse_message(last.to_json(), expect=AgentQueues) == last
+    assert len(sent.sent) == 3
+
+
+def test_a_queue_event_makes_the_poller_ask_at_once() -> None:
+    """Polled every 60 s; the AMI events of a queue change (a caller joining, an agent
+    answering) poke it, and it asks again within a second."""
+
+    class Client:
+        ready = True
+
+        def __init__(self) -> None:
+            self.asked: list[float] = []
+
+        async def action_list(self, action: str, fields: dict[str, str]) -> list[AmiFrame]:
+            self.asked.append(asyncio.get_running_loop().time())
+            return []
+
+    async def scenario() -> tuple[int, int]:
+        client = Client()
+        poller = QueuePoller(client, ["citygw-12319-agents"], interval_s=60)  # type: ignore[arg-type]
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(0.3)
+        at_start = len(client.asked)
+        for event in ("QueueCallerJoin", "AgentConnect", "Newexten"):
+            if event in QUEUE_EVENTS:
+                poller.poke()
+        await asyncio.sleep(0.8)
+        task.cancel()
+        return at_start, len(client.asked)
+
+    at_start, after_poke = asyncio.run(scenario())
+    assert (at_start, after_poke) == (1, 2)
+
+
+def test_an_unreachable_ami_is_told_to_the_core_and_in_the_metrics(tmp_path: Path) -> None:
+    from adapters.prometheus import PrometheusMetrics
+    from gateway.telephony.callback_daemon import CallbackRunner
+    from gateway.telephony.callback_metrics import export_callbacks
+    from gateway.telephony.settings import TelephonyConfig
+    from tests.telephony.conftest import MemoryPublisher
+
+    class Gateway(MemoryPublisher, Queues, Pops):  # candidates, feedback, pops, queues
+        def __init__(self) -> None:
+            MemoryPublisher.__init__(self)
+            Queues.__init__(self)
+            Pops.__init__(self)
+
+    settings = TelephonyConfig.model_validate(
+        {
+            "callbacks": {
+                "enabled": True,
+                "ami": {"port": 1, "secret": "x" * 12, "reconnect_min_s": 0.05},
+            }
+        }
+    )
+    publisher = Gateway()
+    runner = CallbackRunner(
+        settings, instance="agi-1", state_dir=tmp_path, publisher=publisher, clock=FakeClock(NOW)
+    )
+    metrics = PrometheusMetrics()
+    export_callbacks(metrics, runner)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not publisher.sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = metrics.render()[0].decode()
+    finally:
+        runner.stop()
+    assert publisher.sent, "no queue report while AMI is away"
+    report = publisher.sent[-1]
+    assert report.callbacks_paused and report.ami in ("connecting", "backoff")
+    assert report.queues == []
+    assert "citygw_callbacks_paused 1.0" in text
+    assert "citygw_agent_screen_pops_total 0.0" in text
