@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import av
 import onvif
 import pytest
 from click.testing import CliRunner
@@ -220,6 +221,7 @@ def test_a_media2_device_gives_its_streams_through_media2(
     assert {(p.token, p.media): p.stream_uri for p in probed.profiles} == {
         ("main", MEDIA2): camera.rtsp_url,
         ("sub", MEDIA2): camera.sub_rtsp_url,
+        ("hevc", MEDIA2): camera.hevc_rtsp_url,  # H.265: listed by Media2 only
     }
     camera.device.requests.clear()
     with caplog.at_level(logging.INFO, logger="adapters.onvif.device"):
@@ -234,7 +236,7 @@ def test_a_media2_device_gives_its_streams_through_media2(
     )
     assert uri == camera.sub_rtsp_url
     assert _media1_or_2(camera.device.requests) == {"tr2:GetProfiles", "tr2:GetStreamUri"}
-    assert "2 profiles from Media2" in caplog.text
+    assert "3 profiles from Media2" in caplog.text
     found = resolve_main_stream_uri(
         camera.onvif_url,
         "admin",
@@ -305,6 +307,27 @@ def test_a_media2_whose_operations_fault_falls_back_to_media1(
         assert "media    Media1 (Media2 offered, failed: " in output.output
 
 
+def test_the_h265_stream_only_media2_lists_is_resolved_and_decodes(
+    make_camera: Callable[..., TestCamera],
+) -> None:
+    camera = make_camera(media2=True)
+    profile, uri = resolve_stream_uri(
+        camera.onvif_url, None, None, profile="hevc", analysis_width=400, timeout_s=5
+    )
+    assert (profile.encoding, profile.media, uri) == ("H265", MEDIA2, camera.hevc_rtsp_url)
+    with av.open(uri, options={"rtsp_transport": "tcp"}, timeout=10) as container:
+        stream = container.streams.video[0]
+        frame = next(container.decode(stream))
+        assert (stream.codec_context.name, frame.width, frame.height) == ("hevc", 384, 288)
+    # Media1 cannot name it: with Media2 failing, the configured profile is not found
+    broken = make_camera(media2=True, media2_faults=frozenset({"GetProfiles"}))
+    with pytest.raises(OnvifError) as caught:
+        resolve_stream_uri(
+            broken.onvif_url, None, None, profile="hevc", analysis_width=400, timeout_s=5
+        )
+    assert caught.value.kind == "no_profile" and "(main, sub)" in caught.value.reason
+
+
 def test_a_wrong_password_is_a_clear_auth_error(make_camera: Callable[..., TestCamera]) -> None:
     camera = make_camera(username="admin", password="cam-secret", media2=True)
     xaddr = f"http://127.0.0.1:{camera.onvif_port}/onvif/media2_service"
@@ -315,7 +338,7 @@ def test_a_wrong_password_is_a_clear_auth_error(make_camera: Callable[..., TestC
         ) as client:
             return [p.token for p in await client.profiles()]
 
-    assert asyncio.run(profiles("admin", "cam-secret")) == ["main", "sub"]
+    assert asyncio.run(profiles("admin", "cam-secret")) == ["main", "sub", "hevc"]
     for user, password in (("admin", "guess"), (None, None), ("root", "cam-secret")):
         with pytest.raises(OnvifError) as caught:
             asyncio.run(profiles(user, password))

@@ -30,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA_DIR = Path(os.environ.get("CITYGW_VIDEO_DATA", REPO_ROOT / "var" / "data"))
 MAIN_VIDEO = DATA_DIR / "vtest-h264.mp4"
 SUB_VIDEO = DATA_DIR / "vtest-h264-sub5.mp4"  # 384x288 at 5 fps (the analysis rate)
+#: the sub-stream in H.265, made from SUB_VIDEO on first use (a Media2 camera's /hevc)
+HEVC_VIDEO = DATA_DIR / "vtest-h265-sub5.mp4"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = os.environ.get("CITYGW_SYSTEM_PYTHON", "/usr/bin/python3")
 
@@ -42,6 +44,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def ensure_hevc_video() -> Path:
+    """`HEVC_VIDEO`, encoded from `SUB_VIDEO` with ffmpeg's libx265 when missing (an IDR
+    every second, no B-frames; about a second of work, once)."""
+    if HEVC_VIDEO.exists() and HEVC_VIDEO.stat().st_mtime >= SUB_VIDEO.stat().st_mtime:
+        return HEVC_VIDEO
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise TestCameraError("ffmpeg missing (apt package ffmpeg): no H.265 test stream")
+    partial = HEVC_VIDEO.with_name(f".{HEVC_VIDEO.name}.{os.getpid()}.mp4")
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    command += ["-i", str(SUB_VIDEO), "-an", "-c:v", "libx265", "-preset", "ultrafast"]
+    command += ["-x265-params", "keyint=5:min-keyint=5:bframes=0:scenecut=0:log-level=error"]
+    command += ["-pix_fmt", "yuv420p", "-tag:v", "hvc1", str(partial)]
+    done = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise TestCameraError(f"cannot encode {HEVC_VIDEO.name}: {done.stderr[-300:]!r}")
+    partial.replace(HEVC_VIDEO)  # atomic: tests starting together never read half a file
+    return HEVC_VIDEO
 
 
 def _first_frame_jpeg(path: Path) -> bytes:
@@ -79,8 +102,9 @@ class TestCamera:
     ) -> None:
         """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
         (e.g. a staged scene, `gateway.video.testcam.staged`); ``media2``: the device also
-        offers Media2 (Profile T), as an H.265 camera does (its profiles through both);
-        ``media2_faults``: Media2 operations it answers with a fault."""
+        offers Media2 (Profile T), as an H.265 camera does: main and sub through both
+        services, and an H.265 sub-stream (`hevc_rtsp_url`, 384x288, 5 fps) only Media2
+        lists; ``media2_faults``: Media2 operations it answers with a fault."""
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
                 raise TestCameraError(
@@ -101,8 +125,10 @@ class TestCamera:
         self.media2 = media2
         self.media2_faults = media2_faults
         for mount, video in self.mounts.items():
-            if not mount.startswith("/") or mount in ("/main", "/sub"):
-                raise TestCameraError(f"mount {mount!r}: a path like /staged, not /main or /sub")
+            if not mount.startswith("/") or mount in ("/main", "/sub", "/hevc"):
+                raise TestCameraError(
+                    f"mount {mount!r}: a path like /staged, not /main, /sub or /hevc"
+                )
             if not Path(video).is_file():
                 raise TestCameraError(f"mount {mount}: {video} missing")
         self._process: subprocess.Popen[bytes] | None = None
@@ -128,6 +154,11 @@ class TestCamera:
     @property
     def sub_rtsp_url(self) -> str:
         return f"rtsp://127.0.0.1:{self.rtsp_port}/sub"
+
+    @property
+    def hevc_rtsp_url(self) -> str:
+        """The H.265 sub-stream a ``media2`` camera serves (listed by Media2 only)."""
+        return f"rtsp://127.0.0.1:{self.rtsp_port}/hevc"
 
     @property
     def onvif_url(self) -> str:
@@ -168,7 +199,7 @@ class TestCamera:
         if self._onvif is None:
             snapshot = _first_frame_jpeg(MAIN_VIDEO)
             user, password = self.username, self.password
-            main_url, sub_url = self.rtsp_url, self.sub_rtsp_url
+            main_url, sub_url, hevc_url = self.rtsp_url, self.sub_rtsp_url, self.hevc_rtsp_url
             port, sub_claims, media2 = self.onvif_port, self.sub_claims, self.media2
             media2_faults = self.media2_faults
 
@@ -178,6 +209,23 @@ class TestCamera:
                     profiles=[
                         StreamProfile("main", "mainStream", main_url, 768, 576, 10, 1300),
                         StreamProfile("sub", "subStream", sub_url, *sub_claims, 5, 300),
+                        *(
+                            [
+                                StreamProfile(
+                                    "hevc",
+                                    "h265Stream",
+                                    hevc_url,
+                                    384,
+                                    288,
+                                    5,
+                                    200,
+                                    "H265",
+                                    media2_only=True,
+                                )
+                            ]
+                            if media2
+                            else []
+                        ),
                     ],
                     snapshot_url=f"http://127.0.0.1:{port}/snapshot.jpg",
                     username=user,
@@ -209,6 +257,8 @@ class TestCamera:
             ]
             for mount, video in self.mounts.items():
                 command += ["--mount", f"{mount}={video}"]
+            if self.media2:
+                command += ["--mount-h265", f"/hevc={ensure_hevc_video()}"]
             if self.username:
                 command += ["--user", self.username, "--password", self.password or ""]
             stderr: IO[bytes] | int = subprocess.DEVNULL

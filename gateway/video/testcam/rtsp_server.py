@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""The test camera's RTSP server: GStreamer's RTSP server serving H.264 MP4 files, looping.
+"""The test camera's RTSP server: GStreamer's RTSP server serving H.264/H.265 MP4s, looping.
 
 Runs under Debian's system Python (python3-gi, gir1.2-gst-rtsp-server-1.0), NOT the venv:
 it imports nothing from citygw. Each ``--mount PATH=FILE`` serves FILE's H.264 access
 units (read into memory once) through ``appsrc ! h264parse ! rtph264pay`` with running
 timestamps, so the stream is paced in real time by the pipeline clock and loops without
-re-encoding. SPS/PPS are repeated before every IDR (a reconnecting client starts at
+re-encoding; ``--mount-h265 PATH=FILE`` does the same for an H.265 file (``h265parse !
+rtph265pay``). Parameter sets are repeated before every IDR (a reconnecting client starts at
 the next keyframe). Optional ``--user``/``--password`` require RTSP basic auth.
 
 Prints ``READY <port>`` on stdout once it listens on 127.0.0.1. SIGTERM/SIGINT stop it.
@@ -37,11 +38,12 @@ class AccessUnit:
         self.delta = delta
 
 
-def read_access_units(path: str) -> tuple[list[AccessUnit], int]:
-    """All H.264 access units of an MP4 (byte-stream, one AU per buffer) and its duration (ns)."""
+def read_access_units(path: str, codec: str = "h264") -> tuple[list[AccessUnit], int]:
+    """All access units of an H.264 (``codec`` h264) or H.265 (h265) MP4 (byte-stream, one
+    AU per buffer) and its duration (ns)."""
     pipeline = Gst.parse_launch(
-        f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 ! '
-        "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
+        f'filesrc location="{path}" ! qtdemux ! {codec}parse config-interval=-1 ! '
+        f"video/x-{codec},stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     sink = pipeline.get_by_name("sink")
     pipeline.set_state(Gst.State.PLAYING)
@@ -66,7 +68,7 @@ def read_access_units(path: str) -> tuple[list[AccessUnit], int]:
         )
     pipeline.set_state(Gst.State.NULL)
     if not units:
-        raise SystemExit(f"no H.264 access units in {path}")
+        raise SystemExit(f"no {codec} access units in {path}")
     last = units[-1]
     frame = last.duration or (units[1].pts - units[0].pts if len(units) > 1 else 40_000_000)
     return units, last.pts + frame
@@ -75,15 +77,16 @@ def read_access_units(path: str) -> tuple[list[AccessUnit], int]:
 class LoopingFactory(GstRtspServer.RTSPMediaFactory):
     """A shared media per mount: one pipeline however many clients watch."""
 
-    def __init__(self, units: list[AccessUnit], loop_ns: int) -> None:
+    def __init__(self, units: list[AccessUnit], loop_ns: int, codec: str = "h264") -> None:
         super().__init__()
         self.units = units
         self.loop_ns = loop_ns
         self.set_shared(True)
         self.set_launch(
             "( appsrc name=src is-live=true format=time do-timestamp=false "
-            'caps="video/x-h264,stream-format=byte-stream,alignment=au" '
-            "! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            f'caps="video/x-{codec},stream-format=byte-stream,alignment=au" '
+            f"! {codec}parse config-interval=-1 ! rtp{codec}pay name=pay0 pt=96 "
+            "config-interval=-1 )"
         )
         self.connect("media-configure", self._on_media_configure)
 
@@ -115,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mount", action="append", required=True, help="PATH=FILE, e.g. /main=var/data/x.mp4"
     )
+    parser.add_argument(
+        "--mount-h265", action="append", default=[], help="PATH=FILE of an H.265 MP4"
+    )
     parser.add_argument("--user", default=None)
     parser.add_argument("--password", default=None)
     args = parser.parse_args(argv)
@@ -124,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    for spec in args.mount:
+    specs = [(spec, "h264") for spec in args.mount] + [(s, "h265") for s in args.mount_h265]
+    for spec, codec in specs:
         path, _, file = spec.partition("=")
-        units, loop_ns = read_access_units(file)
-        factory = LoopingFactory(units, loop_ns)
+        units, loop_ns = read_access_units(file, codec)
+        factory = LoopingFactory(units, loop_ns, codec)
         if args.user:
             permissions = GstRtspServer.RTSPPermissions()
             permissions.add_role_from_structure(
