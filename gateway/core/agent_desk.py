@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gateway.clock import Clock
-from gateway.contract import AgentCall, ContractError, parse_message
+from gateway.contract import AgentCall, AgentQueues, ContractError, parse_message
 from gateway.core.desk_settings import AgentDeskConfig
 from gateway.core.workflow import OPEN_STATES, CaseState
 
@@ -75,8 +75,10 @@ class CallerHistory(Protocol):
         ...
 
 
-#: publish(kind, data, user): the live hub, narrowed to one user
-Publish = Callable[[str, Mapping[str, Any], str], object]
+#: publish(kind, data, user): the live hub, narrowed to one user (None: to everyone)
+Publish = Callable[[str, Mapping[str, Any], str | None], object]
+
+QUEUES = "queues"
 
 
 class AgentDesk:
@@ -95,6 +97,7 @@ class AgentDesk:
         self._clock = clock
         self._recording_link = recording_link
         self._recent: dict[str, deque[dict[str, Any]]] = {}
+        self._queues: dict[str, dict[str, Any]] = {}  # by gateway (source id)
         self._lock = threading.Lock()
         self.popped = 0
         self.unassigned = 0
@@ -168,6 +171,38 @@ class AgentDesk:
             "cases_open": open_total,
             "recording": None,
         }
+
+    def on_queues_payload(self, payload: bytes) -> dict[str, Any] | None:
+        """An ``agent-queues/+`` payload (retained): the gateway's queue figures, kept
+        and told to every console (``queues``). An empty payload: the gateway's were
+        cleared; a bad one is counted."""
+        if not payload:
+            return None
+        try:
+            message = parse_message(payload, expect=AgentQueues)
+        except ContractError as exc:
+            self.rejected += 1
+            log.warning("agent queues rejected: %s", exc)
+            return None
+        assert isinstance(message, AgentQueues)
+        view = {
+            "gateway": message.source.id,
+            "at": message.ts,
+            "ami": message.ami,
+            "callbacks_paused": message.callbacks_paused,
+            "paused_reason": message.paused_reason,
+            "figures_age_s": message.figures_age_s,
+            "queues": [q.model_dump() for q in message.queues],
+        }
+        with self._lock:
+            self._queues[message.source.id] = view
+        self._publish(QUEUES, {"gateways": self.queues()}, None)
+        return view
+
+    def queues(self) -> list[dict[str, Any]]:
+        """Every gateway's last queue figures, by gateway."""
+        with self._lock:
+            return [self._queues[k] for k in sorted(self._queues)]
 
     # ------------------------------------------------------------------ out (the API)
 

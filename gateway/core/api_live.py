@@ -6,7 +6,8 @@
 - ``POST /api/v1/events/stream-ticket``          a one-time ticket for ``EventSource``;
 - ``GET  /api/v1/events/stream``                 Server-Sent Events: ``case`` (a committed
   case change), ``cameras`` (health changed), ``agent_call`` (a hotline call this user
-  answered: the screen pop, to that user only), ``hello`` (first, says whether the stream
+  answered: the screen pop, to that user only), ``queues`` (the agents' queue figures),
+  ``hello`` (first, says whether the stream
   resumed from ``Last-Event-ID``; if not, reload), ``dropped``/``expired``/``stopping``
   (last, then the stream ends), and a ``:`` heartbeat comment every ``heartbeat_s``.
 
@@ -29,9 +30,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from gateway import live_tokens
+from gateway.core.agent_desk import QUEUES
 from gateway.core.api_base import ApiContext, ApiError, allow
 from gateway.core.auth import AuthError
-from gateway.core.case_views import case_out, in_scope
+from gateway.core.case_views import CALLBACK_ROLES, case_out, in_scope
 from gateway.core.live import CASE, HubClosed, HubFull, LiveEvent, LiveParts
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
@@ -187,6 +189,8 @@ def live_router(ctx: ApiContext) -> APIRouter:
         def wants(event: LiveEvent) -> bool:
             if event.user is not None:  # an agent's screen pop: that agent only
                 return event.user == actor.name
+            if event.kind == QUEUES:  # the hotline desk's figures: those who answer it
+                return actor.role in CALLBACK_ROLES
             if actor.role is Role.DEPARTMENT:
                 return event.kind == CASE and event.department == actor.department
             if actor.role is Role.INSPECTOR and event.kind == CASE:

@@ -339,7 +339,7 @@ def build_agent_desk(
 
     recordings = RecordingFolder(config.core.recordings)
 
-    def publish(kind: str, data: Mapping[str, Any], user: str) -> object:
+    def publish(kind: str, data: Mapping[str, Any], user: str | None) -> object:
         return live.hub.publish(kind, data, user=user)
 
     def recording_link(uniqueid: str) -> dict[str, Any] | None:
@@ -362,7 +362,15 @@ def build_agent_desk(
         finally:
             message.ack()
 
+    def on_agent_queues(message: InboundMessage) -> None:
+        try:
+            desk.on_queues_payload(message.payload)
+        except Exception:
+            log.exception("agent queues on %s not handled", message.topic)
+
     connection.subscribe(topics.all_agent_calls, on_agent_call, qos=1)
+    # retained and refreshed by the gateways, as camera health: QoS 0
+    connection.subscribe(topics.all_agent_queues, on_agent_queues, qos=0)
     return desk, recordings
 
 

@@ -4,6 +4,9 @@
   newest first, each with its recording link once the file exists), and whether this
   user is an agent at all (``core.agent_desk.agents``); the console shows the last pop
   again after a reload. New pops arrive on the event stream (``agent_call``).
+- ``GET /api/v1/desk/queues``: the agents' queues as each hotline gateway last said
+  (waiting, longest wait, answered, abandoned, agents; AMI state, callbacks paused);
+  changes arrive on the event stream (``queues``).
 - ``GET /api/v1/recordings/{uniqueid}``: an agent call's MixMonitor recording, served
   from ``core.recordings.folder`` with the user's token (the console fetches it as a
   blob, as it does evidence). The uniqueid is checked before a file name is made from
@@ -36,6 +39,10 @@ def desk_router(ctx: ApiContext) -> APIRouter:
         is_agent = any(a.user == actor.name for a in config.agents)
         items = ctx.desk.recent(actor.name) if ctx.desk is not None and is_agent else []
         return {"agent": is_agent, "items": items}
+
+    @router.get("/desk/queues", summary="the agents' queues now (each hotline gateway's figures)")
+    def queues(_actor: Annotated[Actor, Depends(allow(CALLBACK_ROLES))]) -> dict[str, Any]:
+        return {"gateways": ctx.desk.queues() if ctx.desk is not None else []}
 
     @router.get(
         "/recordings/{uniqueid}",

@@ -25,13 +25,14 @@ from gateway.contract import Reporter, Source, SourceKind
 from gateway.core.daemon import build_core
 from gateway.core.intake import case_id_for
 from gateway.core.workflow import Action, Actor, Command, Role
-from gateway.telephony.agent_desk import AgentDesk
+from gateway.telephony.agent_desk import AgentDesk, QueueReport
 from tests.console.conftest import CORE_SETTINGS, PASSWORD, USERS, RunningCore, grids_of, screenshot
 from tests.core.helpers import candidate
 from tests.telephony.test_agent_desk import (
     AGENT_INTERFACE,
     CALLER,
     CALLER_UNIQUEID,
+    FIGURES,
     ivr_transfer,
     replay_queue_call,
 )
@@ -124,6 +125,30 @@ def gateway_answers_the_queue_call(core: RunningCore) -> None:
         publisher.outbox.close()
 
 
+def gateway_reports_queues(core: RunningCore) -> None:
+    """The gateway's queue report as `citygw agi` sends it: a caller waiting before a
+    paused agent, and the AMI connection just lost (callbacks paused)."""
+    connection = bootstrap.mqtt_connection(core.config, "agi")
+    publisher = bootstrap.edge_publisher(core.config, "agi", connection)
+    contract = bootstrap.contract_publisher(core.config, publisher)
+    report = QueueReport(
+        contract, source=Source(kind=SourceKind.CALL, id="agi-1"), clock=SYSTEM_CLOCK
+    )
+    publisher.start()
+    connection.start()
+    try:
+        assert report.tick(
+            ami="backoff",
+            health={"state": "paused", "reason": "connection lost"},
+            figures=FIGURES,
+        )
+        assert publisher.wait_drained(30), "the broker did not take the queue figures"
+    finally:
+        publisher.stop()
+        connection.stop()
+        publisher.outbox.close()
+
+
 def pop_reads_chinese(page: Any) -> None:
     text = page.inner_text("#agent-pop")
     for data in ("citygw-12319-agents", "Test Citizen"):  # the queue's and caller's names
@@ -140,6 +165,14 @@ def test_the_agent_gets_the_pop_starts_a_case_from_it_and_hears_the_recording(
     other = login("shift_lead")
     for page in (agent, other):  # both desks listening on the event stream
         page.wait_for_selector("#agent-pop[data-live=up]", state="attached")
+
+    # the queue figures in the header of both: those who answer the hotline
+    gateway_reports_queues(core)
+    for page in (agent, other):
+        page.wait_for_selector("#queue-bar:not([hidden])")
+        bar = page.inner_text("#queue-bar")
+        assert "人工队列 等待 1 · 最长 5 秒 · 已接 1 · 放弃 0 · 空闲坐席 0/1" in bar, bar
+        assert "回访暂停" in bar
 
     gateway_answers_the_queue_call(core)
 

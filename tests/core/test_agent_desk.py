@@ -262,3 +262,37 @@ def test_uniqueids_that_could_name_another_file_are_not_valid() -> None:
     assert valid_uniqueid("1796393504.9") and valid_uniqueid("cb-0003-leg1")
     for bad in ("", "..", "../x", "a/b", ".x", "a..b", "a\x00", "x" * 65, "a b"):
         assert not valid_uniqueid(bad), bad
+
+
+def test_queue_figures_are_kept_per_gateway_and_told_to_every_console(api: Api) -> None:
+    from gateway.contract import AgentQueues, QueueFigure
+    from gateway.core.agent_desk import QUEUES
+
+    published = Published()
+    api.client.app.state.ctx.desk = desk = desk_on(api, published)  # type: ignore[attr-defined]
+    figures = AgentQueues.create(
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+        ts=MONDAY_10,
+        ami="ready",
+        figures_age_s=1.0,
+        queues=[QueueFigure(queue="citygw-12319-agents", waiting=2, longest_wait_s=35)],
+    )
+    desk.on_queues_payload(figures.to_json())
+    paused = AgentQueues.create(
+        source=Source(kind=SourceKind.CALL, id="agi-2"),
+        ts=MONDAY_10,
+        ami="refused",
+        callbacks_paused=True,
+        paused_reason="Authentication failed",
+    )
+    desk.on_queues_payload(paused.to_json())
+    assert desk.on_queues_payload(b"") is None and desk.on_queues_payload(b"{}") is None
+    assert desk.rejected == 1
+    assert [(kind, user) for kind, _data, user in published.events] == [(QUEUES, None)] * 2
+    assert [g["gateway"] for g in published.events[-1][1]["gateways"]] == ["agi-1", "agi-2"]
+    got = api.client.get("/api/v1/desk/queues", headers=api.headers("shift_lead")).json()
+    first, second = got["gateways"]
+    assert first["queues"][0]["waiting"] == 2 and first["queues"][0]["longest_wait_s"] == 35
+    assert second["callbacks_paused"] is True and second["ami"] == "refused"
+    refused = api.client.get("/api/v1/desk/queues", headers=api.headers("department"))
+    assert refused.status_code == 403

@@ -146,30 +146,60 @@ function render(panel, pop, ctx) {
   panel.hidden = false;
 }
 
+// 人工队列: each hotline gateway's queues, in the header (hidden while no gateway reported)
+function renderQueues(bar, gateways) {
+  const parts = [];
+  for (const g of gateways || []) {
+    const down = g.ami !== 'ready' || g.callbacks_paused;
+    for (const q of g.queues || []) {
+      const figures = said(DESK.queue_figures, {
+        waiting: q.waiting,
+        longest: q.longest_wait_s,
+        answered: q.answered,
+        abandoned: q.abandoned,
+        available: q.agents_available,
+        agents: q.agents_logged_in,
+      });
+      const stale = down && g.figures_age_s ? said(DESK.queue_stale, { n: Math.round(g.figures_age_s) }) : '';
+      parts.push(h('span', { class: `queue-figures${q.waiting ? ' waiting' : ''}`, dataset: { queue: q.queue } }, `${DESK.queue_bar} ${figures}${stale}`));
+    }
+    if (down) parts.push(h('span', { class: 'queue-down', role: 'status' }, DESK.queue_down));
+  }
+  fill(bar, parts);
+  bar.hidden = parts.length === 0;
+}
+
 export function startDesk(ctx) {
   if (!AGENT_ROLES.has(ctx.user.role)) return { stop() {} };
   const panel = h('aside', { id: 'agent-pop', class: 'agent-pop', role: 'dialog', 'aria-live': 'assertive', hidden: true });
+  const bar = h('div', { id: 'queue-bar', class: 'queue-bar', hidden: true });
   document.body.append(panel);
+  const who = document.getElementById('who');
+  if (who) who.before(bar);
   let live = null;
   let stopped = false;
-  api
-    .get('/api/v1/desk/calls')
-    .then((mine) => {
-      if (stopped || !mine.agent) return;
-      const last = mine.items[0];
+  Promise.all([api.get('/api/v1/desk/calls'), api.get('/api/v1/desk/queues')])
+    .then(([mine, queues]) => {
+      if (stopped) return;
+      renderQueues(bar, queues.gateways);
+      const last = mine.agent ? mine.items[0] : null;
       if (last && Date.now() - new Date(last.connected_at).getTime() < SHOW_AGAIN_MS) render(panel, last, ctx);
       live = openLive({
-        onEvent: (kind, data) => kind === 'agent_call' && render(panel, data, ctx),
+        onEvent: (kind, data) => {
+          if (kind === 'agent_call') render(panel, data, ctx); // the core sends it to its agent only
+          else if (kind === 'queues') renderQueues(bar, data.gateways);
+        },
         onUp: () => (panel.dataset.live = 'up'), // the pops come through (tests wait on it)
         onDown: () => (panel.dataset.live = 'down'),
       });
     })
-    .catch(() => {}); // not an agent here, or the core is away: the pages work without the desk
+    .catch(() => {}); // the core is away: the pages work without the desk
   return {
     stop() {
       stopped = true;
       if (live) live.close();
       panel.remove();
+      bar.remove();
     },
   };
 }

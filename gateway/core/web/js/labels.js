@@ -261,6 +261,10 @@ export const DESK = {
     other: '转人工',
   },
   recordings: { location: '地点', description: '描述', suggestion: '建议' },
+  queue_bar: '人工队列',
+  queue_figures: '等待 {waiting} · 最长 {longest} 秒 · 已接 {answered} · 放弃 {abandoned} · 空闲坐席 {available}/{agents}',
+  queue_down: '交换机连接中断，回访暂停',
+  queue_stale: '（{n} 秒前）',
 };
 
 // 用户管理 (views/users.js): the admin's accounts page

@@ -9,7 +9,7 @@
 // openLive({ onEvent(kind, data), onUp(resumed), onDown() }) → { close() }
 import { api } from './api.js';
 
-const KINDS = ['case', 'cameras', 'agent_call'];
+const KINDS = ['case', 'cameras', 'agent_call', 'queues'];
 const LAST = ['dropped', 'expired', 'stopping', 'busy'];
 
 export function openLive({ onEvent = () => {}, onUp = () => {}, onDown = () => {} }) {
