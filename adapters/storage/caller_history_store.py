@@ -1,9 +1,9 @@
 """A hotline caller's earlier cases (the agent's screen pop), from the core's database.
 
 Cases by their ``callback_number``, newest first, with the counts of all and of the
-open ones. The column has no index of its own (adding one is a migration): the read
-scans the cases table, which is fine at a centre's size (measured: see the report of
-`tests/core/test_agent_desk.py`); an index on ``callback_number`` is the fix past that.
+open ones. The column has no index of its own (adding one is a migration, left to
+the migration's owner): each pop scans the cases table once (not measured at scale yet;
+an index on ``callback_number`` is the fix when it shows).
 """
 
 from __future__ import annotations
