@@ -17,7 +17,11 @@ replayed from its steps up to ``end``:
   whose deadline passed or that reported; 按期处置率 = disposed_on_time / due_disposal;
 - 返工数 ``rework``: failed verifications and reopenings; 返工率 = rework / disposals;
 - 超期未处置 ``overdue_undisposed``: cases still with the department (处置 or 挂账)
-  at ``end`` with the deadline passed.
+  at ``end`` with the deadline passed;
+- 回访数 ``surveyed``: cohort cases whose reporter answered the satisfaction survey by
+  ``end`` (the hotline's callback or a status call: a ``feedback`` step; the last answer
+  counts); 满意数 ``satisfied``: of those, 满意 or 基本满意; 满意率 = satisfied / surveyed.
+  满意率 is shown beside the composite score, not weighed into it.
 
 Groups: department, district, grid, event code, or none; ``role_activity`` counts the
 steps each role took. The composite score weighs the rates (weights from config).
@@ -41,6 +45,8 @@ GROUPINGS: tuple[str, ...] = ("none", "department", "district", "grid", "event_c
 
 _WITH_DEPARTMENT = {CaseState.PROCESSING, CaseState.SUSPENDED}
 _DROPPED = {CaseState.VOIDED, CaseState.MERGED, CaseState.REJECTED}
+#: survey answers that count as satisfied (满意率): 满意 and 基本满意
+_SATISFIED = frozenset({"satisfied", "basically_satisfied"})
 
 
 @dataclass
@@ -60,6 +66,7 @@ class CaseReplay:
     rework: int = 0
     closed: bool = False
     closed_on_time: bool = False
+    satisfaction: str | None = None  # the reporter's last survey answer
     state: CaseState | None = None
 
 
@@ -75,10 +82,13 @@ class Metrics:
     disposed_on_time: int = 0
     rework: int = 0
     overdue_undisposed: int = 0
+    surveyed: int = 0
+    satisfied: int = 0
     closure_rate: float | None = None
     on_time_closure_rate: float | None = None
     on_time_disposal_rate: float | None = None
     rework_rate: float | None = None
+    satisfaction_rate: float | None = None
     score: float | None = None
     case_ids: list[str] = field(default_factory=list, repr=False)
 
@@ -87,6 +97,7 @@ class Metrics:
         self.on_time_closure_rate = _ratio(self.closed_on_time, self.due)
         self.on_time_disposal_rate = _ratio(self.disposed_on_time, self.due_disposal)
         self.rework_rate = _ratio(self.rework, self.disposals)
+        self.satisfaction_rate = _ratio(self.satisfied, self.surveyed)
         parts = [
             (weights.closure_rate, self.closure_rate),
             (weights.on_time_closure_rate, self.on_time_closure_rate),
@@ -145,6 +156,8 @@ def replay(steps: Iterable[Step], end: datetime) -> dict[str, CaseReplay]:
         ):
             case.closed = True
             case.closed_on_time = case.deadline is None or step.at <= case.deadline
+        elif action is Action.FEEDBACK and step.facts.get("satisfaction"):
+            case.satisfaction = str(step.facts["satisfaction"])
         elif action is Action.APPROVE and step.to_state is CaseState.REGISTERED:
             case.dispatched = False  # returned: waits for a new dispatch
             case.deadline = None
@@ -255,6 +268,9 @@ def _count(m: Metrics, case: CaseReplay, end: datetime) -> None:
     m.case_ids.append(case.case_id)
     m.disposals += case.reports
     m.rework += case.rework
+    if case.satisfaction:
+        m.surveyed += 1
+        m.satisfied += int(case.satisfaction in _SATISFIED)
     if case.state in _DROPPED:
         return
     deadline_passed = case.deadline is not None and case.deadline < end
@@ -301,6 +317,9 @@ CSV_COLUMNS = [
     "on_time_disposal_rate",
     "rework_rate",
     "score",
+    "surveyed",
+    "satisfied",
+    "satisfaction_rate",
 ]
 
 

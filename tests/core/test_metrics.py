@@ -192,3 +192,33 @@ def test_bad_periods_and_groupings_are_refused() -> None:
         evaluate([], JAN1, FEB1, WEIGHTS, group_by="colour")
     with pytest.raises(ValueError, match="end after"):
         evaluate([], FEB1, JAN1, WEIGHTS)
+
+
+def test_the_satisfaction_rate_counts_the_last_survey_answer_of_each_case() -> None:
+    """满意率 = (满意 + 基本满意) / 回访数, from the feedback steps up to the period's end."""
+    steps: list[Step] = []
+
+    def add(case: str, at: datetime, action: Action, to: CaseState, **facts: object) -> None:
+        steps.append(Step(case, at, action, None, to, "x", Role.SYSTEM, None, facts=dict(facts)))
+
+    answers = {
+        "a": ["satisfied"],
+        "b": ["basically_satisfied"],
+        "c": ["dissatisfied"],
+        "d": ["dissatisfied", "satisfied"],  # reopened, done again, satisfied at last
+        "e": [],  # never reached
+    }
+    for case, said in answers.items():
+        add(case, day(2), Action.CREATE, S.CANDIDATE, event_code="0102")
+        add(case, day(3), Action.REGISTER, S.REGISTERED)
+        for n, satisfaction in enumerate(said):
+            add(case, day(10 + n), Action.FEEDBACK, S.EVALUATED, satisfaction=satisfaction)
+    add("f", day(3), Action.REGISTER, S.REGISTERED)
+    add("f", day(2, month=2), Action.FEEDBACK, S.EVALUATED, satisfaction="dissatisfied")  # after
+
+    (jan,) = evaluate(steps, JAN1, FEB1, WEIGHTS)
+    assert (jan.surveyed, jan.satisfied, jan.satisfaction_rate) == (4, 3, 0.75)
+    without = [s for s in steps if s.action is not Action.FEEDBACK]
+    assert evaluate(without, JAN1, FEB1, WEIGHTS)[0].score == jan.score  # not in the score
+    rows = list(csv.DictReader(io.StringIO(to_csv([jan]))))
+    assert rows[0]["satisfaction_rate"] == "0.75" and rows[0]["surveyed"] == "4"

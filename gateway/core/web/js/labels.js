@@ -113,6 +113,8 @@ export const METRICS = [
   ['on_time_closure_rate', '按期结案率', 'rate'],
   ['on_time_disposal_rate', '按期处置率', 'rate'],
   ['rework_rate', '返工率', 'rate'],
+  ['surveyed', '回访数', 'count'],
+  ['satisfaction_rate', '满意率', 'rate'],
   ['score', '综合得分', 'score'],
 ];
 
