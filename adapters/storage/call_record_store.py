@@ -21,6 +21,7 @@ from gateway.core.call_records import (
 
 _col = t.candidates.c
 _purpose = _col.body[("facts", "call_purpose")].as_string()
+_case_number = _col.body[("facts", "status_case_number")].as_string()
 
 
 class SqlCallRecords:
@@ -44,6 +45,8 @@ class SqlCallRecords:
         ]
         if query.purpose:
             conditions.append(_purpose == query.purpose)
+        if query.case_number:  # read from the JSON: no index (the records of one case are few)
+            conditions.append(_case_number == query.case_number)
         if query.received_from:
             conditions.append(_col.received_at >= query.received_from)
         if query.received_to:

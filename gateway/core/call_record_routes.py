@@ -3,7 +3,9 @@
 Consultations, status queries, transfers and calls that chose nothing: kept by the core
 without a case (`gateway.core.call_records`). Operators and shift leads read them (the
 desk that answers the hotline), and the admin, who reads everything; other roles get
-403. The list is newest first, filtered by purpose and by when the core received them.
+403. The list is newest first, filtered by purpose, by the case a call was about
+(``case_number``: the case page's 回访与来电, e.g. a callback waiting outside calling
+hours or for the do-not-call list) and by when the core received them.
 """
 
 from datetime import datetime
@@ -34,6 +36,13 @@ def call_records_router(
     def list_call_records(
         _actor: Annotated[Actor, Depends(allow(READERS))],
         purpose: Annotated[Purpose | None, Query()] = None,
+        case_number: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[A-Za-z0-9\-]{1,32}$",
+                description="the calls about one case: its callbacks (回访) and status calls",
+            ),
+        ] = None,
         received_from: datetime | None = None,
         received_to: datetime | None = None,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -46,6 +55,7 @@ def call_records_router(
                 )
         query = CallRecordFilter(
             purpose=purpose,
+            case_number=case_number,
             received_from=received_from,
             received_to=received_to,
             offset=offset,

@@ -143,6 +143,8 @@ def store_with_call_records(
 @dataclass(frozen=True)
 class CallRecordFilter:
     purpose: str | None = None
+    #: the calls about one case: its callbacks and the status calls naming it
+    case_number: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
     offset: int = 0

@@ -214,3 +214,44 @@ def test_the_agent_gets_the_pop_starts_a_case_from_it_and_hears_the_recording(
     agent.reload()
     agent.wait_for_selector("#agent-pop:not([hidden]) #pop-recording audio[src^='blob:']")
     assert not agent.console_errors
+
+
+def test_the_case_page_says_why_its_callback_waits(
+    core: RunningCore, login: Callable[[str], Any]
+) -> None:
+    """A closed hotline case whose reporter is on the do-not-call list: the gateway's
+    waiting record (as `callback_report` words it) shows on the case's 回访与来电 for the
+    desk, and a dispatcher's case page has no such section."""
+    from datetime import UTC, datetime
+
+    from gateway.telephony.callback_policy import Callback, WaitReason
+    from gateway.telephony.callback_report import waiting_record
+
+    ids = earlier_cases(core)
+    case = core.case(ids[0])
+    callback = Callback(
+        case_id=case.id,
+        case_number=case.number,
+        number=CALLER,
+        closed_at=datetime.now(UTC),
+        next_at=datetime.now(UTC),
+        wait_reason=WaitReason.DO_NOT_CALL,
+    )
+    record = waiting_record(
+        callback,
+        datetime.now(UTC),
+        local_until="",
+        fallback_event_code="0199",
+        source=Source(kind=SourceKind.CALL, id="agi-1"),
+    )
+    core.daemon.service.store_candidates([record])
+    page = login("operator")
+    page.goto(f"{core.url}/console/#/case/{case.id}")
+    page.wait_for_selector("#case-calls li[data-purpose=callback]")
+    assert "回访等待：该号码在免打扰名单中" in page.inner_text("#case-calls")
+    assert "回访" in page.inner_text("#case-calls li[data-purpose=callback] .muted")
+    other = login("dispatcher")
+    other.goto(f"{core.url}/console/#/case/{case.id}")
+    other.wait_for_selector(".case-side")
+    assert other.locator("#case-calls-box").count() == 0
+    assert not page.console_errors and not other.console_errors

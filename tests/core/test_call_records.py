@@ -171,6 +171,35 @@ def test_call_records_filter_by_purpose_and_time_newest_first(api: Api) -> None:
     assert records(api, offset=1, limit=1) == (["call-4.3"], 3)
 
 
+def test_the_calls_about_one_case_are_its_callbacks_and_status_calls(api: Api) -> None:
+    """The case page's 回访与来电: a callback waiting (do-not-call), a callback made, a
+    status call naming the case; not another case's callback, not a consultation."""
+    api.service.store_candidates(
+        [
+            call(
+                "6.1",
+                "callback",
+                facts={"status_case_number": "0126010500001", "outcome": "waiting:do_not_call"},
+            ),
+            call("6.2", "callback", facts={"status_case_number": "0126010500002"}),
+            call("6.3", "consultation"),
+        ]
+    )
+    api.clock.advance(minutes=5)
+    api.service.store_candidates(
+        [call("6.4", "status_query", facts={"status_case_number": "0126010500001"})]
+    )
+    assert records(api, case_number="0126010500001") == (["call-6.4", "call-6.1"], 2)
+    assert records(api, case_number="0126010500001", purpose="callback") == (["call-6.1"], 1)
+    assert records(api, case_number="0126010599999") == ([], 0)
+    bad = api.client.get(
+        "/api/v1/call-records",
+        params={"case_number": "x' OR 1=1"},
+        headers=api.headers("operator"),
+    )
+    assert bad.status_code == 422
+
+
 # --------------------------------------------------------------------------- the API
 
 

@@ -214,3 +214,34 @@ export function renderRecording(recording) {
     .catch((err) => section.append(h('p', { class: 'error' }, describeError(err))));
   return section;
 }
+
+// the case page's 回访与来电: its callbacks (waiting and why, each call, the survey) and the
+// calls that asked about it, from the call records; for those who answer the hotline
+export function renderCaseCalls(c, user) {
+  if (!AGENT_ROLES.has(user.role) || !c.number) return null;
+  const list = h('ul', { class: 'case-calls', id: 'case-calls' });
+  const section = h('section', { id: 'case-calls-box' }, h('h3', {}, DESK.case_calls), list);
+  api
+    .get(`/api/v1/call-records?case_number=${encodeURIComponent(c.number)}&limit=50`)
+    .then((page) => {
+      if (!page.items.length) {
+        fill(list, h('li', { class: 'muted' }, DESK.case_calls_none));
+        return;
+      }
+      fill(
+        list,
+        page.items.map((r) =>
+          h(
+            'li',
+            { dataset: { purpose: r.call_purpose || '' } },
+            h('span', { class: 'muted' }, `${fmtTime(r.received_at)} · ${DESK.purpose[r.call_purpose] || DESK.purpose.none}`),
+            ' ',
+            r.description || r.title,
+            r.recording ? recordingPart({ recording: r.recording }) : null,
+          ),
+        ),
+      );
+    })
+    .catch((err) => fill(list, h('li', { class: 'error' }, describeError(err))));
+  return section;
+}

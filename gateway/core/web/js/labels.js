@@ -251,7 +251,7 @@ export const DESK = {
   },
   purpose: {
     report: '反映问题', suggestion: '意见建议', consultation: '咨询', status_query: '查询进度',
-    transfer: '直接转人工', none: '未选择服务',
+    transfer: '直接转人工', none: '未选择服务', callback: '回访',
   },
   reason: {
     consultation: '咨询，转人工',
@@ -264,6 +264,8 @@ export const DESK = {
   },
   recordings: { location: '地点', description: '描述', suggestion: '建议' },
   queue_bar: '人工队列',
+  case_calls: '回访与来电',
+  case_calls_none: '暂无回访或来电记录',
   queue_figures: '等待 {waiting} · 最长 {longest} 秒 · 已接 {answered} · 放弃 {abandoned} · 空闲坐席 {available}/{agents}',
   queue_down: '交换机连接中断，回访暂停',
   queue_stale: '（{n} 秒前）',

@@ -5,7 +5,7 @@ import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
 import { caseMapPanel } from './case_map.js';
-import { renderRecording } from '../desk.js';
+import { renderCaseCalls, renderRecording } from '../desk.js';
 
 const NEEDS_OPINION = new Set([
   'reject',
@@ -189,6 +189,7 @@ export async function render(main, ctx, caseId) {
         h('h3', {}, '证据'),
         renderEvidence(withoutCheckSnapshots(c)),
         renderRecording(c.recording),
+        renderCaseCalls(c, ctx.user),
       ),
     );
     if (mapPanel) mapPanel.mount();
