@@ -7,13 +7,15 @@ models, no torch), and the naive ultralytics side runs under the torch venv.
 
 Kinds of step (``spec["kind"]``):
 
-- ``decode``: a file decoded flat out in one thread (BGR frames, as the cameras hand
-  them over): frames per CPU-second, the best of ``repeat`` runs;
+- ``decode``: a file decoded flat out in one thread, converted to BGR (what the naive
+  side needs) or with ``"convert": false`` not (the decoder alone: the floor of a static
+  camera, whose frames motion reads as luma): frames per CPU-second, best of ``repeat``;
 - ``naive_ultralytics``: ultralytics ``predict`` (its defaults: imgsz 640, rect letterbox,
   conf 0.25) of a YOLOv8n built from its bundled ``yolov8n.yaml`` on every frame, one at a
   time; with torch's thread count as ultralytics leaves it and with 2 threads;
 - ``naive_onnx``: citygw's onnxruntime detector on every full frame, one at a time (no
   gating, no crops): the model's and the runtime's share of the ratio;
+- ``paced_decode``: the citygw steps' camera threads handing frames to a counting sink;
 - ``citygw``: `AnalysisPipeline` with ``busy`` + ``static`` file cameras paced at 5 fps
   for ``seconds`` after a warm-up; per-camera counters of the window, latency, memory;
   with ``e2e`` the candidates go through the real outbox, Mosquitto and a core process,
@@ -42,6 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from video_bench_inputs import BUSY, STATIC, decoded_frames  # noqa: E402
 
 FPS = 5.0
+GATEWAY_CAMERAS = 256  # video.cameras max_length
 MODELS = REPO / "models"
 
 
@@ -85,6 +88,9 @@ class FileCamera:
         self._thread.join(10)
 
     def _run(self) -> None:
+        from adapters.rtsp.rtsp_source import AvPicture
+        from gateway.video.frame import Frame
+
         offset = self.offset_s
         while not self._stop.is_set():
             with av.open(str(self.path)) as container:
@@ -94,20 +100,22 @@ class FileCamera:
                 if offset:
                     container.seek(int(offset / stream.time_base), stream=stream)
                     offset = 0.0
-                for picture in container.decode(stream):
+                for decoded in container.decode(stream):
                     delay = self.start_at + self.frames / FPS - time.monotonic()
-                    if delay > 0 and self._stop.wait(delay):
-                        return
+                    if delay > 0:
+                        # a plain sleep (C, no Python-level Condition as Event.wait has):
+                        # a camera reader's thread waits in FFmpeg's socket read likewise
+                        time.sleep(delay)
                     if self._stop.is_set():
                         return
-                    from gateway.video.frame import Frame
-
+                    # as the camera reader hands frames over: the adapter's picture,
+                    # converted to BGR only if something reads the frame's image
                     frame = Frame(
                         self.camera_id,
                         self.frames,
                         datetime.now(UTC),
                         time.monotonic(),
-                        picture.to_ndarray(format="bgr24"),
+                        picture=AvPicture(decoded),
                     )
                     if self.keep:
                         self.submitted[self.frames] = time.time()
@@ -138,7 +146,8 @@ def decode(spec: dict[str, Any]) -> dict[str, Any]:
             stream.thread_type = "SLICE"
             stream.codec_context.thread_count = 1
             for picture in container.decode(stream):
-                picture.to_ndarray(format="bgr24")
+                if spec.get("convert", True):
+                    picture.to_ndarray(format="bgr24")
                 frames += 1
                 if frames >= spec.get("frames", 300):
                     break
@@ -271,11 +280,16 @@ def pipeline_config(spec: dict[str, Any], camera_ids: list[str], extra: dict[str
     analysis.update(spec.get("analysis", {}))  # settings a step changes (said in its spec)
     if spec.get("full_frame_only"):
         analysis["motion"] = {"full_frame_above": 1e-9}  # any motion: the whole frame
+    # a gateway's config lists at most GATEWAY_CAMERAS cameras (video.cameras); above that
+    # a site runs a second gateway. One process here measures the machine: the cameras past
+    # the limit have their analysis settings (rules) but no entry in video.cameras, which
+    # only gives candidates their place (the static ones make none)
+    listed = camera_ids[:GATEWAY_CAMERAS]
     return Config.model_validate(
         {
             **extra,
             "video": {
-                "cameras": [{"id": c, "rtsp_url": f"rtsp://127.0.0.1/{c}"} for c in camera_ids],
+                "cameras": [{"id": c, "rtsp_url": f"rtsp://127.0.0.1/{c}"} for c in listed],
                 "analysis": analysis,
             },
         }

@@ -60,6 +60,19 @@ sys.path.insert(0, str(REPO / "bench"))
 from video_bench_inputs import ensure_inputs  # noqa: E402
 
 FPS = 5.0
+CHANGES = (
+    "frames are converted to BGR only when read (a detector pass, evidence): motion reads "
+    "the decoded picture's luma plane (gateway.video.frame.Frame.grey_sample), so a static "
+    "camera's frames are decoded and never converted (the BGR conversion cost as much as "
+    "decoding a static frame: 0.5 ms decode + 0.33-0.4 ms conversion per 768x576 frame); "
+    "the bench cameras hand frames over as the camera reader does (the adapter's AvPicture, "
+    "not to_ndarray('bgr24')), so decode-only in the same harness is decoding alone now; "
+    "the bench cameras pace with time.sleep (a reader thread waits in FFmpeg's read, not in "
+    "a Python Condition); the ladder reaches the 50x count (390 cameras: past the config's "
+    "256 cameras a gateway, the bench's one process lists 256 in video.cameras and the "
+    "rest only in video.analysis.cameras)"
+)
+GOAL_STATIC = 388  # 2 busy + 388 static = 390 cameras: 50x of the last naive count (7.77)
 RESULTS = REPO / "bench" / "results" / "video_pipeline.json"
 WORKER = REPO / "bench" / "video_bench_worker.py"
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -211,6 +224,9 @@ def main() -> None:
     decode = {
         "busy": step({"kind": "decode", "file": inputs["busy"]["file"], "frames": 800}),
         "static": step({"kind": "decode", "file": inputs["static"]["file"], "frames": 800}),
+        "static_no_conversion": step(
+            {"kind": "decode", "file": inputs["static"]["file"], "frames": 800, "convert": False}
+        ),
     }
     log(f"  {decode}")
     log("naive: ultralytics predict YOLOv8n@640 (1 of 2) ...")
@@ -226,21 +242,29 @@ def main() -> None:
     log(f"decode only, {n_static} static cameras paced at 5 fps into a counting sink ...")
     decode["static_paced"] = step({"kind": "paced_decode", "static": n_static, "seconds": seconds})
     log(f"  {decode['static_paced']}")
+    at_scale = 60 if args.quick else GOAL_STATIC
+    log(f"decode only, {at_scale} static cameras paced (the 50x count) ...")
+    decode["static_paced_at_goal"] = step({"kind": "paced_decode", "static": at_scale,
+                                           "seconds": seconds})  # fmt: skip
+    log(f"  {decode['static_paced_at_goal']}")
     log("citygw: static scenes alone (against decode only) ...")
     static_only = step(citygw_spec(0, n_static, seconds))
     log("  " + brief(static_only))
 
     q = args.quick
-    mix = [(2, 38), (2, 78)] if q else [(2, 88), (2, 118), (2, 148), (2, 178), (2, 208)]
+    # coarse rungs up to the 50x count (2 + GOAL_STATIC): a step of ~390 cameras takes a
+    # minute to start and measure; the secondary searches start lower
+    mix = [(2, 38), (2, 78)] if q else [(2, 238), (2, 298), (2, 338), (2, GOAL_STATIC)]
+    low = [(2, 38), (2, 78)] if q else [(2, 178), (2, 238), (2, 298), (2, 338)]
     full = search("citygw full, 2 busy + N static", mix, seconds)
-    full_default_queue = search("citygw full, default queue_frames", mix[:2], seconds,
-                                default_queue=True)  # fmt: skip
-    full_frame = search("citygw full-frame only, 2 busy + N static", mix, seconds,
+    full_default_queue = search("citygw full, default queue_frames", [(2, 88), (2, 118)],
+                                seconds, default_queue=True)  # fmt: skip
+    full_frame = search("citygw full-frame only, 2 busy + N static", low, seconds,
                         full_frame_only=True)  # fmt: skip
     busy_ladder = [(4, 0), (6, 0)] if q else [(3, 0), (5, 0), (7, 0), (9, 0)]
     all_busy = search("citygw full, busy only", busy_ladder, seconds)
     inject = {"models_dir": str(V8_DIR.relative_to(REPO)), "model": V8_NAME}
-    same_model = search("citygw same model (YOLOv8n@640 ONNX), 2 busy + N static", mix,
+    same_model = search("citygw same model (YOLOv8n@640 ONNX), 2 busy + N static", low,
                         seconds, inject=inject)  # fmt: skip
 
     e2e_at = full["best"] or {"busy_cameras": 2, "static_cameras": 38}
@@ -290,6 +314,37 @@ def earlier_runs(path: Path, keep: int = 8) -> list[dict[str, Any]]:
         return []
     older = previous.get("earlier_runs", []) if isinstance(previous, dict) else []
     return [line, *older][:keep]
+
+
+def decode_floor(decode: dict[str, Any], cpu_costs: dict[str, Any]) -> dict[str, Any]:
+    """What decoding alone costs a static camera, and how many cameras it leaves room for
+    on this machine's CPUs: the ceiling no gating can lift."""
+    cpus = os.cpu_count() or 2
+
+    def per_camera_s(frames_per_cpu_s: float | None) -> float | None:
+        return round(FPS * 1000 / frames_per_cpu_s, 2) if frames_per_cpu_s else None
+
+    flat = per_camera_s(decode["static_no_conversion"]["frames_per_cpu_s"])
+    paced = per_camera_s(decode.get("static_paced_at_goal", {}).get("frames_per_cpu_s"))
+    return {
+        "ms_per_frame_flat_out_no_conversion": decode["static_no_conversion"].get(
+            "ms_per_frame_wall"
+        ),
+        "ms_per_frame_flat_out_bgr": decode["static"].get("ms_per_frame_wall"),
+        "cpu_ms_per_camera_second": {
+            "decode_flat_out_one_thread": flat,
+            "decode_paced_cameras_at_the_50x_count": paced,
+            "citygw_at_sustained_count": cpu_costs.get("citygw_full_at_sustained_count"),
+        },
+        "cameras_the_decode_alone_allows": {
+            "flat_out": round(cpus * 1000 / flat) if flat else None,
+            "paced_at_the_50x_count": round(cpus * 1000 / paced) if paced else None,
+        },
+        "computed_as": f"{cpus} CPUs x 1000 ms / (CPU ms a static camera's decoding costs "
+        "each second at 5 fps); paced: the camera threads of the citygw steps "
+        f"({decode.get('static_paced_at_goal', {}).get('cameras')} of them) handing frames "
+        "to a counting sink, no analysis",
+    }
 
 
 def build_report(**r: Any) -> dict[str, Any]:
@@ -366,17 +421,22 @@ def build_report(**r: Any) -> dict[str, Any]:
             "citygw": r["static_only"].get("analysed_frames_per_cpu_s"),
             "decode_only_same_harness": r["decode"]["static_paced"]["frames_per_cpu_s"],
             "ratio": static_ratio,
-            "decode_only_flat_out_one_thread": r["decode"]["static"]["frames_per_cpu_s"],
+            "decode_only_flat_out_one_thread": r["decode"]["static_no_conversion"][
+                "frames_per_cpu_s"
+            ],
             "ratio_to_flat_out": ratio(
                 r["static_only"].get("analysed_frames_per_cpu_s") or 0,
-                r["decode"]["static"]["frames_per_cpu_s"],
+                r["decode"]["static_no_conversion"]["frames_per_cpu_s"],
             ),
+            "decode_and_bgr_flat_out_one_thread": r["decode"]["static"]["frames_per_cpu_s"],
             "computed_as": "analysed frames per CPU-second of the whole process (decoding "
             "threads, motion stage, detector, everything) with N static cameras / frames per "
             "CPU-second of the same N cameras (same threads, same 5 fps pacing) handing "
             "frames to a sink that only counts; flat out: one thread decoding the file as "
-            "fast as it can",
+            "fast as it can, no conversion (the flat-out figure of runs before 2026-12-05 "
+            "03:00 converted to BGR)",
         },
+        "decode_floor": decode_floor(r["decode"], cpu_costs),
         "detector_per_busy_frame": {
             name: _detector_cost(result["best"])
             for name, result in (("citygw_full", r["full"]), ("full_frame_only", r["full_frame"]))
@@ -412,6 +472,7 @@ def build_report(**r: Any) -> dict[str, Any]:
             "run_s": round(r["elapsed"], 1),
         },
         "method": {
+            "changes_since_the_previous_run": CHANGES,
             "fps_per_camera": FPS,
             "measured_window_s": r["seconds"],
             "cadence": "both sides: a detector pass on every frame with motion. Naive: every "

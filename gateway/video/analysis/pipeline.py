@@ -3,8 +3,9 @@
 Three owned threads hand work over through bounded structures:
 
 - ``video.analysis.motion``: takes submitted frames (a bounded queue over all cameras)
-  and runs each camera's motion detector; frames with motion, and a periodic re-check
-  of cameras holding tracks, become detector jobs: one keep-newest slot per camera;
+  and runs each camera's motion gate (`gating.gate`: motion on the frame's grey
+  sample); frames with motion, and a periodic re-check of cameras holding tracks,
+  become detector jobs: one keep-newest slot per camera;
 - ``video.analysis.detector``: the one shared detector; serves cameras round-robin (a
   busy camera cannot starve a quiet one); jobs replaced before they ran are counted as
   skips of that camera; then tracker, false-positive suppression, rules;
@@ -20,7 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -38,14 +39,13 @@ from gateway.spill import SpillFolder
 from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
 from gateway.video.analysis.firing_evidence import firing_evidence
+from gateway.video.analysis.gating import CameraAnalysis, Job, gate
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
 from gateway.video.analysis.model_loading import load_models
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
 from gateway.video.analysis.motion import (
     MotionDetector,
-    Region,
     merge_crop_detections,
-    plan_crops,
 )
 from gateway.video.analysis.ports import Detector
 from gateway.video.analysis.rules import Firing, RuleEngine
@@ -69,28 +69,6 @@ class State(Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-@dataclass(slots=True)
-class _Job:
-    frame: Frame
-    crops: list[Region]
-    reason: str  # motion | recheck | hold (no crops: nothing moved, tracks carried forward)
-
-
-@dataclass(slots=True)
-class _Camera:
-    camera_id: str
-    config: CameraAnalysisConfig
-    motion: MotionDetector
-    tracker: ObjectTracker
-    rules: RuleEngine
-    metrics: CameraMetrics
-    models: tuple[ModelUse, ...] = ()  # what the camera runs, for which labels
-    crop_side: int = 0  # the smallest input side of its models: crops are planned for it
-    last_detect: float | None = None
-    last_pass: float | None = None  # detector pass or hold
-    has_tracks: bool = False
 
 
 class AnalysisPipeline:
@@ -129,9 +107,9 @@ class AnalysisPipeline:
         self._settled = threading.Condition(self._lock)  # wait_idle waits
         self._frames: deque[Frame] = deque()
         self._gathering = False  # the motion stage waits for a batch to gather
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._order: deque[str] = deque()  # round-robin of cameras
-        self._cameras: dict[str, _Camera] = {}
+        self._cameras: dict[str, CameraAnalysis] = {}
         self._firings: queue.Queue[tuple[Firing, Frame, list[Detection]] | None] = queue.Queue(
             maxsize=256
         )
@@ -379,7 +357,7 @@ class AnalysisPipeline:
             if self._idle_locked():
                 self._settled.notify_all()
 
-    def _camera(self, camera_id: str) -> _Camera:
+    def _camera(self, camera_id: str) -> CameraAnalysis:
         camera = self._cameras.get(camera_id)
         if camera is None:
             settings = self._settings
@@ -387,7 +365,7 @@ class AnalysisPipeline:
             metrics = self._metrics.cameras.get(camera_id) or CameraMetrics()  # kept on reload
             self._metrics.cameras[camera_id] = metrics
             models, _ = plan_models(self._served, config)
-            camera = self._cameras[camera_id] = _Camera(
+            camera = self._cameras[camera_id] = CameraAnalysis(
                 camera_id=camera_id,
                 config=config,
                 motion=MotionDetector(settings.motion, config.motion_masks),
@@ -420,10 +398,10 @@ class AnalysisPipeline:
                 batch = [(self._camera(frame.camera_id), frame) for frame in self._frames]
                 self._frames.clear()
                 self._busy += 1
-            jobs: list[tuple[_Camera, _Job]] = []
+            jobs: list[tuple[CameraAnalysis, Job]] = []
             for camera, frame in batch:
                 try:
-                    job = self._gate(camera, frame)
+                    job = gate(camera, frame, self._settings)
                 except Exception:
                     log.exception(
                         "motion analysis failed on camera %s",
@@ -454,7 +432,7 @@ class AnalysisPipeline:
         half_full = 2 * len(self._frames) >= self._queue_bound
         return half_full or self._state is not State.RUNNING
 
-    def _queue_job(self, camera: _Camera, job: _Job) -> None:
+    def _queue_job(self, camera: CameraAnalysis, job: Job) -> None:
         """Put a job in its camera's keep-newest slot (the lock is held)."""
         camera_id = camera.camera_id
         if camera_id in self._jobs:
@@ -464,32 +442,6 @@ class AnalysisPipeline:
         else:
             self._order.append(camera_id)
         self._jobs[camera_id] = job
-
-    def _gate(self, camera: _Camera, frame: Frame) -> _Job | None:
-        regions = camera.motion.update_sample(frame.grey_sample(camera.motion.downscale))
-        crops = plan_crops(
-            regions,
-            (frame.height, frame.width),
-            camera.crop_side,
-            full_frame_above=self._settings.motion.full_frame_above,
-            max_crops=self._settings.motion.max_crops,
-        )
-        if crops:
-            return _Job(frame, crops, "motion")
-        due = camera.last_detect is None or (
-            camera.has_tracks and frame.media_time - camera.last_detect >= self._settings.recheck_s
-        )
-        if due:
-            camera.last_detect = frame.media_time  # one re-check per interval, even if queued
-            return _Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
-        if camera.has_tracks and (
-            camera.last_pass is None or frame.media_time - camera.last_pass >= self._settings.hold_s
-        ):
-            # nothing moved since the last pass: what was there is still there; the rules'
-            # timers (dwell, down, count) advance without spending an inference
-            camera.last_pass = frame.media_time
-            return _Job(frame, [], "hold")
-        return None
 
     # ----------------------------------------------------------------- detector stage
 
@@ -501,7 +453,7 @@ class AnalysisPipeline:
                 if self._state is not State.RUNNING:
                     return
                 # round-robin: the oldest waiting camera first, then more while the batch fits
-                batch: list[tuple[_Camera, _Job]] = []
+                batch: list[tuple[CameraAnalysis, Job]] = []
                 images = 0
                 while self._order:
                     size = len(self._jobs[self._order[0]].crops)
@@ -518,7 +470,7 @@ class AnalysisPipeline:
             finally:
                 self._done()
 
-    def _detect_batch(self, batch: list[tuple[_Camera, _Job]]) -> None:
+    def _detect_batch(self, batch: list[tuple[CameraAnalysis, Job]]) -> None:
         images = [job.frame.image[c.y1 : c.y2, c.x1 : c.x2] for _, job in batch for c in job.crops]
         owners = [camera for camera, job in batch for _ in job.crops]
         found: list[list[Detection]] = [[] for _ in images]
@@ -568,7 +520,7 @@ class AnalysisPipeline:
             self._latency[model] = histogram
         return histogram
 
-    def _analyse(self, camera: _Camera, job: _Job, per_crop: list[list[Detection]]) -> None:
+    def _analyse(self, camera: CameraAnalysis, job: Job, per_crop: list[list[Detection]]) -> None:
         """Detections of one job -> tracker -> rules -> firings for the publisher."""
         frame = job.frame
         detections: list[Detection] = []

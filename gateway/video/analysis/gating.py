@@ -1,0 +1,77 @@
+"""The motion gate: one camera's analysis state, and which of its frames become detector jobs.
+
+`gate` is the motion stage's decision for one frame (`gateway.video.analysis.pipeline`
+runs it for every frame handed over): a frame with motion becomes a job with crops
+around it; a camera holding tracks is re-checked on the whole frame every
+``recheck_s`` and otherwise carried forward ("hold") every ``hold_s`` without an
+inference; any other frame costs only its motion update. Motion reads the frame's
+grey sample (`gateway.video.frame.Frame.grey_sample`): a frame that becomes no job is
+never converted to BGR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.video.analysis.metrics import CameraMetrics
+from gateway.video.analysis.model_plan import ModelUse
+from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
+from gateway.video.analysis.rules import RuleEngine
+from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
+from gateway.video.analysis.tracking import ObjectTracker
+from gateway.video.frame import Frame
+
+
+@dataclass(slots=True)
+class Job:
+    """A detector job: a frame and where to look in it."""
+
+    frame: Frame
+    crops: list[Region]
+    reason: str  # motion | recheck | hold (no crops: nothing moved, tracks carried forward)
+
+
+@dataclass(slots=True)
+class CameraAnalysis:
+    """One camera's stages and cadence state (owned by the pipeline, changed under its lock
+    or by the one stage thread that uses it)."""
+
+    camera_id: str
+    config: CameraAnalysisConfig
+    motion: MotionDetector
+    tracker: ObjectTracker
+    rules: RuleEngine
+    metrics: CameraMetrics
+    models: tuple[ModelUse, ...] = ()  # what the camera runs, for which labels
+    crop_side: int = 0  # the smallest input side of its models: crops are planned for it
+    last_detect: float | None = None
+    last_pass: float | None = None  # detector pass or hold
+    has_tracks: bool = False
+
+
+def gate(camera: CameraAnalysis, frame: Frame, settings: AnalysisConfig) -> Job | None:
+    """The job this frame gives the detector stage, or None (motion only)."""
+    regions = camera.motion.update_sample(frame.grey_sample(camera.motion.downscale))
+    crops = plan_crops(
+        regions,
+        (frame.height, frame.width),
+        camera.crop_side,
+        full_frame_above=settings.motion.full_frame_above,
+        max_crops=settings.motion.max_crops,
+    )
+    if crops:
+        return Job(frame, crops, "motion")
+    due = camera.last_detect is None or (
+        camera.has_tracks and frame.media_time - camera.last_detect >= settings.recheck_s
+    )
+    if due:
+        camera.last_detect = frame.media_time  # one re-check per interval, even if queued
+        return Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
+    if camera.has_tracks and (
+        camera.last_pass is None or frame.media_time - camera.last_pass >= settings.hold_s
+    ):
+        # nothing moved since the last pass: what was there is still there; the rules'
+        # timers (dwell, down, count) advance without spending an inference
+        camera.last_pass = frame.media_time
+        return Job(frame, [], "hold")
+    return None
