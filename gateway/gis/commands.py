@@ -2,7 +2,9 @@
 
 - ``citygw gis import KIND FILE [--crs wgs84|gcj02]``: KIND grids, areas, components,
   addresses (the geocoder's gazetteer); all or nothing, every
-  rejected feature printed with its reason; exit 1 when refused.
+  rejected feature printed with its reason; exit 1 when refused. Without ``--crs`` a
+  file that fits the stored base data far better as GCJ-02 is refused
+  (`gateway.gis.crs_check`), naming the fix.
 - ``citygw gis demo-data OUT_DIR [--seed N]``: grids.geojson, components.geojson and
   addresses.csv for 2 km x 2 km of 海州区.
 - ``citygw gis locate LON LAT [--crs ...]``: the unit grid of a point, or "outside the
@@ -50,9 +52,10 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--crs",
         type=_CRS,
-        default="wgs84",
-        show_default=True,
-        help="coordinates of the file: wgs84 (= CGCS2000) or gcj02 (Chinese web maps; converted)",
+        default=None,
+        help="coordinates of the file: wgs84 (= CGCS2000) or gcj02 (Chinese web maps; "
+        "converted). Not given: wgs84, and a file that fits the stored base data far better "
+        "as GCJ-02 is refused; given as wgs84: that is only a warning",
     )
     @click.option(
         "--tolerance-m",
@@ -62,13 +65,16 @@ def register(cli: click.Group) -> None:
         help="overlaps and gaps between grids narrower than this (metres) are not errors",
     )
     @pass_cli
-    def import_(ctx: CliContext, kind: str, file: Path, crs: str, tolerance_m: float) -> None:
+    def import_(
+        ctx: CliContext, kind: str, file: Path, crs: str | None, tolerance_m: float
+    ) -> None:
         """Check FILE (GeoJSON, Shapefile, CSV with lon/lat) and store all of it or nothing."""
         from adapters.gis.readers import UnreadableFile, read_features
         from gateway.gis import texts
         from gateway.gis.codes import load_component_types
         from gateway.gis.crs import InputCrs
         from gateway.gis.importer import BaseDataImporter
+        from gateway.gis.validation import Severity
 
         try:
             raws = read_features(file)
@@ -79,13 +85,17 @@ def register(cli: click.Group) -> None:
             sys.exit(2)
         store = _store(ctx.config)
         importer = BaseDataImporter(store, load_component_types(), tolerance_m=tolerance_m)
-        do = {
-            "grids": importer.import_grids,
-            "areas": importer.import_areas,
-            "components": importer.import_components,
-            "addresses": importer.import_addresses,
-        }[kind]
-        report = do(raws, InputCrs(crs))
+        # GCJ-02 read as WGS-84: refused unless --crs says so (then a warning)
+        check = Severity.ERROR if crs is None else Severity.WARNING
+        given = InputCrs(crs or "wgs84")
+        if kind == "grids":
+            report = importer.import_grids(raws, given, crs_check=check)
+        elif kind == "components":
+            report = importer.import_components(raws, given, crs_check=check)
+        elif kind == "addresses":
+            report = importer.import_addresses(raws, given, crs_check=check)
+        else:
+            report = importer.import_areas(raws, given)
         store.engine.dispose()
         for problem in report.problems:
             click.echo(texts.problem_line(problem), err=True)

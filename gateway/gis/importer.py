@@ -15,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import shapely
+from shapely.geometry import shape
 
 from gateway.gis.addresses import Address, AddressRowError, address_from_row
 from gateway.gis.codes import ComponentType
 from gateway.gis.crs import InputCrs, gcj02_to_wgs84
+from gateway.gis.crs_check import MAX_REFERENCE, ShiftCheck, StoredReference
 from gateway.gis.features import FeatureKind, RawFeature
 from gateway.gis.index import GridIndex
 from gateway.gis.ports import BaseDataStore
@@ -71,9 +74,48 @@ class BaseDataImporter:
         """The stored grids, indexed."""
         return GridIndex(self.store.grids())
 
-    def import_grids(self, raws: Sequence[RawFeature], crs: InputCrs) -> ImportReport:
+    def gcj02_problem(
+        self, raws: Sequence[RawFeature], crs: InputCrs, severity: Severity | None, *, grids: bool
+    ) -> Problem | None:
+        """A file read as WGS-84 that fits the stored base data far better as GCJ-02: a
+        problem of ``severity`` (None: not checked). ``grids``: the file holds polygons,
+        compared by their centres (inside the stored grids when they are the same)."""
+        if severity is None or crs is not InputCrs.WGS84:
+            return None
+        index = self.index()
+        addresses = self.store.addresses()
+        components = self.store.components_in_bbox(
+            (-180.0, -90.0, 180.0, 90.0), limit=MAX_REFERENCE
+        )
+        reference = StoredReference(
+            index,
+            [a.lon for a in addresses] + [c.lon for c in components],
+            [a.lat for a in addresses] + [c.lat for c in components],
+        )
+        lons, lats = _coordinates(raws, centres=grids)
+        found = reference.check(lons, lats)
+        if found is None or not found.suspected:
+            return None
+        return Problem(
+            ProblemKind.SUSPECTED_GCJ02,
+            0,
+            "",
+            "geometry",
+            f"fits the stored base data as GCJ-02: {found}",
+            severity,
+            values=_shift_values(found),
+        )
+
+    def import_grids(
+        self, raws: Sequence[RawFeature], crs: InputCrs, *, crs_check: Severity | None = None
+    ) -> ImportReport:
+        shifted = self.gcj02_problem(raws, crs, crs_check, grids=True)
+        if shifted is not None and shifted.severity is Severity.ERROR:
+            return ImportReport(FeatureKind.GRIDS, len(raws), 0, [shifted])
         built = build_grids(raws, crs, tolerance_m=self.tolerance_m)
-        report = ImportReport(FeatureKind.GRIDS, len(raws), 0, built.problems)
+        report = ImportReport(
+            FeatureKind.GRIDS, len(raws), 0, [*([shifted] if shifted else []), *built.problems]
+        )
         if not report.accepted:
             return report
         areas = derive_areas(built.records)
@@ -91,23 +133,44 @@ class BaseDataImporter:
         return report
 
     def import_components(
-        self, raws: Sequence[RawFeature], crs: InputCrs, index: GridIndex | None = None
+        self,
+        raws: Sequence[RawFeature],
+        crs: InputCrs,
+        index: GridIndex | None = None,
+        *,
+        crs_check: Severity | None = None,
     ) -> ImportReport:
+        shifted = self.gcj02_problem(raws, crs, crs_check, grids=False)
+        if shifted is not None and shifted.severity is Severity.ERROR:
+            return ImportReport(FeatureKind.COMPONENTS, len(raws), 0, [shifted])
         index = index if index is not None else self.index()
         built = build_components(raws, self.component_types, index, crs)
-        report = ImportReport(FeatureKind.COMPONENTS, len(raws), 0, built.problems)
+        report = ImportReport(
+            FeatureKind.COMPONENTS,
+            len(raws),
+            0,
+            [*([shifted] if shifted else []), *built.problems],
+        )
         if report.accepted:
             self.store.replace_components(built.records)
             report.stored = len(built.records)
         return report
 
     def import_addresses(
-        self, raws: Sequence[RawFeature], crs: InputCrs, index: GridIndex | None = None
+        self,
+        raws: Sequence[RawFeature],
+        crs: InputCrs,
+        index: GridIndex | None = None,
+        *,
+        crs_check: Severity | None = None,
     ) -> ImportReport:
         """Door-plate addresses: each row built by the geocoder's `address_from_row`, then
         placed in its unit grid (a point outside every grid refuses the file)."""
+        shifted = self.gcj02_problem(raws, crs, crs_check, grids=False)
+        if shifted is not None and shifted.severity is Severity.ERROR:
+            return ImportReport(FeatureKind.ADDRESSES, len(raws), 0, [shifted])
         index = index if index is not None else self.index()
-        problems: list[Problem] = []
+        problems: list[Problem] = [shifted] if shifted else []
         rows: list[tuple[int, Address]] = []
         for raw in raws:
             feature = {"type": "Feature", "properties": raw.properties, "geometry": raw.geometry}
@@ -178,6 +241,44 @@ class BaseDataImporter:
             self.store.replace_addresses(placed)
             report.stored = len(placed)
         return report
+
+
+def _coordinates(
+    raws: Sequence[RawFeature], *, centres: bool = False
+) -> tuple[list[float], list[float]]:
+    """Every coordinate of the file's geometries, or each one's centre (lon/lat columns of
+    a row without a geometry)."""
+    lons: list[float] = []
+    lats: list[float] = []
+    for raw in raws:
+        try:
+            if raw.geometry is not None:
+                geometry = shape(raw.geometry)
+                if centres:
+                    geometry = geometry.representative_point()
+                coords = shapely.get_coordinates(geometry)
+                lons.extend(coords[:, 0].tolist())
+                lats.extend(coords[:, 1].tolist())
+            else:
+                lons.append(float(raw.properties["lon"]))
+                lats.append(float(raw.properties["lat"]))
+        except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError):
+            continue  # the file's own checks name it
+    return lons, lats
+
+
+def _shift_values(found: ShiftCheck) -> dict[str, str]:
+    def share(value: float | None) -> str:
+        return "" if value is None else f"{value * 100:.0f}% 的点不在任何现有网格内，"
+
+    return {
+        "outside_given": share(found.outside_given),
+        "outside_converted": share(found.outside_converted),
+        "given_m": f"{found.distance_given_m:.0f}" if found.distance_given_m is not None else "—",
+        "converted_m": f"{found.distance_converted_m:.0f}"
+        if found.distance_converted_m is not None
+        else "—",
+    }
 
 
 #: the longest text each address column holds (adapters.storage.schema.gis_addresses)

@@ -47,6 +47,13 @@ PROBLEMS: dict[ProblemKind, str] = {
     ProblemKind.OUTSIDE_GRIDS: "位置（{lon}, {lat}）不在任何单元网格内",
     ProblemKind.NO_GRIDS: "尚未导入单元网格，请先导入网格",
     ProblemKind.EMPTY_FILE: "文件中没有要素",
+    ProblemKind.SUSPECTED_GCJ02: (
+        "坐标疑似 GCJ-02（国测局坐标，国内网络地图常用）却按 WGS-84 读入："
+        "按 WGS-84 读，{outside_given}与已有基础数据的距离中位数约 {given_m} 米；"
+        "按 GCJ-02 换算后，{outside_converted}距离中位数约 {converted_m} 米。"
+        "请加 --crs gcj02 重新导入（自动换算）；如确认文件是 WGS-84/CGCS2000 坐标，"
+        "请明确加 --crs wgs84 导入"
+    ),
 }
 
 SEVERITY = {Severity.ERROR: "错误", Severity.WARNING: "警告"}

@@ -87,6 +87,7 @@ class ProblemKind(enum.StrEnum):
     OUTSIDE_GRIDS = "outside_grids"
     NO_GRIDS = "no_grids"
     EMPTY_FILE = "empty_file"
+    SUSPECTED_GCJ02 = "suspected_gcj02"
 
 
 @dataclass(frozen=True)
