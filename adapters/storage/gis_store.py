@@ -4,7 +4,9 @@ Tables ``gis_grids``, ``gis_areas``, ``gis_components`` (see `adapters.storage.s
 Geometry is WKB plus its bounding box; viewport queries go through the dialect's spatial
 index: SQLite's R*Tree tables (``gis_*_rtree``, refilled in each replace's transaction), PostGIS's GiST index on
 the generated ``geom`` column. Each ``replace_*`` is one transaction: an import that
-fails anywhere leaves the tables as they were.
+fails anywhere leaves the tables as they were, and bumps the base data's version (the
+``counters`` row ``gis_base_data``) in the same transaction: a running core that sees the
+version change loads the base data again (`gateway.core.gis_reload`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ from gateway.gis.features import (
 from gateway.gis.ports import BBox, Locate
 
 _CHUNK = 20_000  # rows a bulk insert is handed at once
+#: the ``counters`` row counting the imports that changed the base data
+VERSION_COUNTER = "gis_base_data"
+
+
+def _bump_version(c: Connection) -> None:
+    counter = t.counters.c
+    done = c.execute(
+        sa.update(t.counters).where(counter.name == VERSION_COUNTER).values(value=counter.value + 1)
+    )
+    if done.rowcount == 0:
+        c.execute(sa.insert(t.counters).values(name=VERSION_COUNTER, value=1))
 
 
 class SqlBaseData:
@@ -53,6 +66,15 @@ class SqlBaseData:
     def _write(self) -> Iterator[Connection]:
         with self._writing(), self.engine.begin() as connection:
             yield connection
+            _bump_version(connection)
+
+    def version(self) -> int:
+        """How many imports changed the base data (0: none yet); one indexed read."""
+        with self._read() as c:
+            value = c.execute(
+                sa.select(t.counters.c.value).where(t.counters.c.name == VERSION_COUNTER)
+            ).scalar()
+        return int(value or 0)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -15,7 +15,8 @@
 A bbox is ``minLon,minLat,maxLon,maxLat`` in stored lon/lat (CGCS2000). A department
 user sees its own department's cases and counts, an inspector the cases on its grids.
 `MapData` holds the base data the routes answer from, loaded at the core's start
-(`load_map_data`): a new import takes effect at the next start, like the intake's grids.
+(`load_map_data`); a `MapSource` holds the current one, which `gateway.core.gis_reload`
+replaces after a new import (without a restart), as it does the intake's grids.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class _OpenCounts:
 @dataclass
 class MapData:
     """The base data and the indexes the routes answer from; the grids' GeoJSON is made
-    once (the grids change only with an import, which takes effect at the next start)."""
+    once (the grids change only with an import: a reload makes a new `MapData`)."""
 
     store: BaseDataStore
     cases: CaseMap
@@ -126,6 +127,20 @@ class MapData:
         assert self.grid_boxes is not None
         found = sorted(self.grid_boxes.query(shapely.box(*bbox)).tolist())
         return [self.grid_features[i] for i in found]
+
+
+class MapSource:
+    """The map's base data as now loaded; `replace` swaps in a reload at once (thread-safe:
+    a request keeps the `MapData` it started with)."""
+
+    def __init__(self, data: MapData) -> None:
+        self._data = data
+
+    def current(self) -> MapData:
+        return self._data
+
+    def replace(self, data: MapData) -> None:
+        self._data = data
 
 
 def load_map_data(
@@ -252,7 +267,11 @@ def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
+def gis_router(ctx: ApiContext, source: MapData | MapSource) -> APIRouter:
+    """The routes over ``source``: fixed base data, or a `MapSource` that a reload swaps
+    (each request answers from the data current when it starts)."""
+    held = source if isinstance(source, MapSource) else MapSource(source)
+    current = held.current
     router = APIRouter(prefix="/api/v1/gis", tags=["gis"])
 
     def department_of(actor: Actor) -> str | None:
@@ -262,6 +281,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
     def map_settings(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
         """The imported grids' extent (None before any import) and the city's tile server
         (``core.map_tile_url``; None: the grids are the base layer)."""
+        data = current()
         extent = None
         if len(data.grids):
             bounds = shapely.total_bounds([g.geometry for g in data.grids.grids])
@@ -273,6 +293,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))],
         bbox: Annotated[str, Query(max_length=200)],
     ) -> Response:
+        data = current()
         found = data.grids_in_bbox(parse_bbox(bbox))
         truncated = len(found) > MAX_GRIDS
         assert data.open_counts is not None
@@ -296,6 +317,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         open_only: Annotated[bool, Query(alias="open")] = True,
         limit: Annotated[int, Query(ge=1, le=MAX_CASES)] = 1_000,
     ) -> Response:
+        data = current()
         scope = scope_of(actor)
         found = data.cases.cases_in_bbox(
             parse_bbox(bbox),
@@ -333,6 +355,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         bbox: Annotated[str, Query(max_length=200)],
         component_class: Annotated[str | None, Query(alias="class", max_length=200)] = None,
     ) -> Response:
+        data = current()
         area = parse_bbox(bbox)
         wanted = parse_classes(component_class)
         types = [c for c in wanted or () if len(c) == 4]
@@ -355,6 +378,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         component_class: Annotated[str | None, Query(alias="class", max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
+        data = current()
         found = data.components.near(lon, lat, r, parse_classes(component_class), limit)
         return FastJSON(
             {
@@ -372,6 +396,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         q: Annotated[str, Query(min_length=1, max_length=200)],
         limit: Annotated[int, Query(ge=1, le=20)] = 5,
     ) -> Response:
+        data = current()
         items = []
         for match in data.geocoder.candidates(q, limit):
             a = match.address
@@ -403,6 +428,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
         lon: Annotated[float, Query(ge=-180, le=180)],
         lat: Annotated[float, Query(ge=-90, le=90)],
     ) -> Response:
+        data = current()
         grid = data.grids.locate_one(lon, lat)
         nearest = data.geocoder.nearest(lon, lat)
         return FastJSON(
@@ -428,6 +454,7 @@ def gis_router(ctx: ApiContext, data: MapData) -> APIRouter:
     def cameras(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
         """The cameras of ``video.cameras`` that have a position or footprint; their health
         from the video gateways' statuses (未知 when none came)."""
+        data = current()
         now = ctx.clock.now()
         registry = getattr(ctx.live, "cameras", None)
         health = {v.camera_id: v.as_dict() for v in registry.cameras(now)} if registry else {}
