@@ -356,3 +356,21 @@ handoffs = sa.Table(
     sa.Column("ack_ref", sa.String(200)),
     sa.Column("last_error", sa.Text()),
 )
+
+#: inspectors' patrol tracks (巡查, gateway/core/patrols.py): one row per position the phone
+#: sent, keyed by the phone's own id for it (a batch sent again stores nothing twice)
+patrol_points = sa.Table(
+    "patrol_points",
+    metadata,
+    sa.Column("inspector", sa.String(64), primary_key=True),
+    sa.Column("point_id", sa.String(128), primary_key=True),
+    sa.Column("patrol_id", sa.String(128), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("lat", sa.Float(), nullable=False),
+    sa.Column("lon", sa.Float(), nullable=False),
+    sa.Column("accuracy_m", sa.Float()),
+    sa.Column("grid_code", sa.String(14)),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_patrol_points_inspector_at", "inspector", "at"),
+    sa.Index("ix_patrol_points_at", "at"),
+)

@@ -64,6 +64,7 @@ class ApiContext:
     intake_health: Callable[[], str | None] | None = None  # why intake is unhealthy, or None
     report_files: Any = None  # gateway.core.publication.ReportFiles: Excel and PDF reports
     gis: Any = None  # gateway.core.gis_routes.MapData: the map's routes (none without it)
+    patrols: Any = None  # gateway.core.patrols.PatrolStore: the patrol routes (none without)
     desk: Any = None  # gateway.core.agent_desk.AgentDesk: the agents' screen pops
     recordings: Any = None  # gateway.core.recordings.RecordingFolder (agent calls' recordings)
 

@@ -16,7 +16,7 @@ Photos are checked here: decoded (a file that is not an image is refused with
 `MAX_PHOTO_EDGE` pixels and re-encoded as JPEG, which drops EXIF and anything appended
 to the file. The 核查 task list is the case list (``GET /api/v1/cases?state=reported``),
 which keeps an inspector to their grids; ``GET /api/v1/mobile/event-classes`` gives the
-class picker the event codes by big class.
+class picker the event codes by big class. Patrol positions: `patrol_routes`.
 
 Not bounded here: the request body as a whole (Starlette spools a multipart file to disk
 before the handler reads `MAX_PHOTO_BYTES` of it); a limit belongs in front of the core.
@@ -44,6 +44,7 @@ from gateway.core.api_schemas import CaseDetailOut, TransitionOut
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
 from gateway.core.codes import load_event_groups
 from gateway.core.intake import case_id_for
+from gateway.core.patrol_routes import patrols_router
 from gateway.core.workflow import Action, Actor, Command, Role, TransitionRefused
 
 #: bytes of one photo as sent (phones resize before sending; this bounds a bad client)
@@ -117,6 +118,8 @@ def event_classes(
 
 def mobile_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter()
+    if ctx.patrols is not None:
+        router.include_router(patrols_router(ctx, ctx.patrols))
     classes = event_classes(ctx.event_names, load_event_groups())
 
     @router.get("/api/v1/mobile/event-classes", tags=["mobile"], summary="event codes by class")

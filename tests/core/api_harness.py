@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from adapters.reports import ReportFileWriter
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.dead_letter_store import SqlDeadLetters
+from adapters.storage.patrol_store import SqlPatrols
 from adapters.storage.user_store import SqlUsers
 from gateway.clock import FakeClock
 from gateway.core import auth as auth_module
@@ -78,6 +79,7 @@ def make_api(db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
         call_records=SqlCallRecords.for_store(service.store),
         dead_letters=SqlDeadLetters.for_store(service.store),
         report_files=ReportFileWriter(),
+        patrols=SqlPatrols.for_store(service.store),
     )
     app = create_app(context)
     return Api(TestClient(app), service, auth, clock, tokens, users)

@@ -1,0 +1,116 @@
+"""Patrols: positions sent in batches are kept once each with the unit grid they fall in,
+the centre reads everyone's last position, a day's track and the day's figures (time on
+patrol, distance, grids visited, coverage of the assigned grids)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.core.patrols import PatrolPoint, assigned_unit_grids, patrol_figures
+from gateway.gis.features import GridFeature
+from gateway.gis.index import GridIndex
+from tests.core.api_harness import PASSWORD, Api, make_api
+from tests.core.helpers import MONDAY_10
+from tests.gis.conftest import demo, demo_grids  # noqa: F401
+
+
+def point(n: int, minutes: float, lat: float, lon: float, **kw: Any) -> PatrolPoint:
+    return PatrolPoint(
+        f"pt-{n:08d}", kw.pop("patrol", "patrol-0001"), MONDAY_10 + timedelta(minutes=minutes),
+        lat, lon, **kw,
+    )  # fmt: skip
+
+
+def test_time_on_patrol_leaves_out_pauses_and_distance_leaves_out_poor_fixes() -> None:
+    points = [
+        point(1, 0, 34.6, 119.2, grid_code="A1"),
+        point(2, 1, 34.6009, 119.2, grid_code="A1"),  # ~100 m north
+        point(3, 2, 34.7, 119.2, accuracy_m=500, grid_code="A2"),  # a poor fix: no distance
+        point(4, 3, 34.6018, 119.2, grid_code="A2"),
+        point(5, 30, 34.6018, 119.2, grid_code="B1"),  # after a 27 min pause
+    ]
+    figures = patrol_figures(points, {"A1", "A2", "A3", "A4"})
+    assert figures["minutes"] == 3.0
+    assert 0.19 < figures["distance_km"] < 0.21
+    assert (figures["grids_visited"], figures["assigned_grids_visited"]) == (3, 2)
+    assert figures["coverage"] == 0.5
+    assert assigned_unit_grids(["3207"], ["32070101", "32080101"]) == {"32070101"}
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path, demo_grids: list[GridFeature]) -> Iterator[Api]:  # noqa: F811
+    harness = make_api(db_url, tmp_path)
+    harness.service.grids = GridIndex(demo_grids)
+    harness.auth.add_user("ines", "inspector", PASSWORD, None, (demo_grids[0].code,))
+    harness.tokens["ines"] = harness.auth.login("ines", PASSWORD)[0]
+    yield harness
+    harness.close()
+
+
+def batch(grid: GridFeature, first: int, count: int, start: datetime) -> dict[str, Any]:
+    p = grid.geometry.representative_point()
+    return {
+        "patrol_id": "patrol-ines-0001",
+        "points": [
+            {
+                "id": f"ines-pt-{first + i:06d}",
+                "at": (start + timedelta(seconds=30 * i)).isoformat(),
+                "lat": p.y,
+                "lon": p.x,
+                "accuracy_m": 6,
+            }
+            for i in range(count)
+        ],
+    }
+
+
+def test_a_batch_sent_twice_is_kept_once_in_the_grid_of_its_points(
+    api: Api,
+    demo_grids: list[GridFeature],  # noqa: F811
+) -> None:
+    url, headers = "/api/v1/mobile/patrol", api.headers("ines")
+    body = batch(demo_grids[0], 0, 20, MONDAY_10)
+    first = api.client.post(url, json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"received": 20, "stored": 20}
+    again = api.client.post(url, json=body, headers=headers)
+    assert again.json() == {"received": 20, "stored": 0}
+    api.clock.advance(minutes=25)  # the phone sends what it recorded until now
+    later = batch(demo_grids[1], 20, 10, MONDAY_10 + timedelta(minutes=20))
+    assert api.client.post(url, json=later, headers=headers).json()["stored"] == 10
+    track = api.client.get(
+        "/api/v1/patrols/track?inspector=ines&day=2026-01-05", headers=headers
+    ).json()
+    grids = [p["grid_code"] for p in track["points"]]
+    assert len(grids) == 30 and grids[0] == demo_grids[0].code and grids[-1] == demo_grids[1].code
+    last = api.client.get("/api/v1/patrols/positions?hours=24", headers=api.headers("operator"))
+    assert [(p["inspector"], p["grid_code"]) for p in last.json()] == [("ines", demo_grids[1].code)]
+    figures = api.client.get(
+        "/api/v1/patrols/figures?day=2026-01-05", headers=api.headers("shift_lead")
+    ).json()
+    ines = next(row for row in figures["inspectors"] if row["inspector"] == "ines")
+    assert ines["points"] == 30 and ines["grids_visited"] == 2
+    assert ines["assigned_grids"] == 1 and ines["coverage"] == 1.0
+    assert ines["minutes"] == 14.0  # 19 + 9 gaps of 30 s; the 10.5 min between is a pause
+    ivan = next(row for row in figures["inspectors"] if row["inspector"] == "ivan")
+    assert ivan["points"] == 0 and ivan["coverage"] is None  # his 110101 is no demo grid
+
+
+def test_bad_batches_are_refused_with_codes(api: Api, demo_grids: list[GridFeature]) -> None:  # noqa: F811
+    url, headers = "/api/v1/mobile/patrol", api.headers("ines")
+    future = batch(demo_grids[0], 100, 1, MONDAY_10 + timedelta(hours=1))
+    response = api.client.post(url, json=future, headers=headers)
+    assert response.status_code == 422 and response.json()["error"] == "point_in_future"
+    naive = batch(demo_grids[0], 101, 1, MONDAY_10.replace(tzinfo=None))
+    assert api.client.post(url, json=naive, headers=headers).json()["error"] == "timezone_required"
+    empty = {"patrol_id": "patrol-ines-0002", "points": []}
+    assert api.client.post(url, json=empty, headers=headers).status_code == 422
+    other = api.client.get("/api/v1/patrols/track?inspector=ivan", headers=headers)
+    assert other.status_code == 403
+    positions = api.client.get("/api/v1/patrols/positions", headers=headers)
+    assert positions.status_code == 403
