@@ -32,6 +32,10 @@ export const ACTIONS = {
   reopen: '重新办理',
   keep_closed: '维持结案',
   handoff: '移交应急指挥中心（已确认）',
+  request_confirmation: '派发核实',
+  confirm_pass: '核实属实',
+  confirm_fail: '核实不属实',
+  assign_task: '指派监督员',
 };
 
 // states shown when the core's /api/v1/states is not reachable
@@ -375,6 +379,21 @@ export const PTZ = {
   hold_hint: '按住转动，松开停止',
 };
 
+// an inspector's on-site task on the case page (views/case.js; gateway/core/inspector_tasks.py)
+export const TASKS = {
+  row: '监督员任务',
+  kinds: { confirm: '核实', verify: '核查' },
+  text: '{kind} · {who} · 期限 {due}',
+  nobody: '待分配（网格无监督员）',
+  by_grid: '按网格自动指派',
+  assignee: '监督员',
+  inspector_option: '{name}（在办任务 {n} 件）',
+  confirmation_row: '核实结果',
+  confirmation: { confirmed: '属实（建议立案）', not_found: '不属实（建议不予立案）' },
+  confirmation_text: '{verdict} · {by} · {at}',
+  late: '（超时）',
+};
+
 // what the core's API error codes mean, said to the user (api.js describeError)
 // the login page's message while an account or address is locked (Retry-After in minutes)
 export const LOGIN_LOCKED = '登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试';
@@ -391,6 +410,12 @@ export const ERRORS = {
   opinion_required: '请填写意见：此操作必须说明原因',
   merge_target_required: '请填写要合并到的案件',
   merge_target_not_open: '要合并到的案件须是另一件未结案的案件',
+  task_open: '该案件已有待完成的核实任务',
+  no_task: '该案件没有待完成的核实任务',
+  not_your_task: '该任务已指派给其他监督员',
+  assignee_required: '请选择要指派的监督员',
+  unknown_inspector: '所选用户不是在岗的监督员',
+  point_in_future: '手机时间不正确：巡查位置的时间晚于当前时间，请校准手机时间',
   merge_target_not_found: '找不到要合并到的案件',
   unknown_department: '所选派遣部门不存在',
   bad_extension: '延长时间须大于 0 且不超过 1000 小时',
