@@ -18,8 +18,8 @@ to the file. The 核查 task list is the case list (``GET /api/v1/cases?state=re
 which keeps an inspector to their grids; ``GET /api/v1/mobile/event-classes`` gives the
 class picker the event codes by big class. Patrol positions: `patrol_routes`.
 
-Not bounded here: the request body as a whole (Starlette spools a multipart file to disk
-before the handler reads `MAX_PHOTO_BYTES` of it); a limit belongs in front of the core.
+The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
+413 ``body_too_large`` before Starlette spools a multipart file past it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from gateway.contract import (
 from gateway.contract.envelope import EVENT_CODE_PATTERN
 from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow
 from gateway.core.api_schemas import CaseDetailOut, TransitionOut
+from gateway.core.body_limit import LimitedBody
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
 from gateway.core.codes import load_event_groups
 from gateway.core.intake import case_id_for
@@ -117,7 +118,7 @@ def event_classes(
 
 
 def mobile_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=LimitedBody)  # 413 body_too_large past its limit
     if ctx.patrols is not None:
         router.include_router(patrols_router(ctx, ctx.patrols))
     classes = event_classes(ctx.event_names, load_event_groups())

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.core.api_base import DESK, ApiContext, ApiError, allow
+from gateway.core.body_limit import LimitedBody
 from gateway.core.inspector_tasks import InspectorRoster
 from gateway.core.patrols import (
     MAX_BATCH,
@@ -64,7 +65,7 @@ def _point_out(point: PatrolPoint) -> dict[str, Any]:
 
 
 def patrols_router(ctx: ApiContext, store: PatrolStore) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=LimitedBody)  # 413 body_too_large past its limit
     zone = ZoneInfo(ctx.config.calendar.timezone)
 
     def day_span(day: date | None) -> tuple[datetime, datetime]:

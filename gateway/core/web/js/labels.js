@@ -379,6 +379,27 @@ export const PTZ = {
   hold_hint: '按住转动，松开停止',
 };
 
+// inspectors on patrol (巡查) on the map (views/map_patrols.js)
+export const PATROLS = {
+  icon: '巡',
+  marker: '监督员 {name}',
+  tooltip: '监督员 {name} · {at}',
+  title: '监督员 {name} 今日巡查',
+  loading: '正在读取巡查轨迹…',
+  last_seen: '最后位置时间',
+  grid: '所在网格',
+  outside: '管理区域外',
+  minutes: '巡查时长',
+  minutes_value: '{n} 分钟',
+  distance: '巡查里程',
+  distance_value: '{n} 公里',
+  grids_visited: '到过的网格',
+  coverage: '责任网格覆盖率',
+  coverage_value: '{pct}（{visited}/{assigned} 个网格）',
+  none: '未分配网格',
+  track_points: '今日轨迹共 {n} 个定位点',
+};
+
 // an inspector's on-site task on the case page (views/case.js; gateway/core/inspector_tasks.py)
 export const TASKS = {
   row: '监督员任务',
@@ -415,6 +436,7 @@ export const ERRORS = {
   not_your_task: '该任务已指派给其他监督员',
   assignee_required: '请选择要指派的监督员',
   unknown_inspector: '所选用户不是在岗的监督员',
+  body_too_large: '上传内容过大：每次最多 4 张照片、每张不超过 12 MB，请减少照片或重新拍摄后再试',
   point_in_future: '手机时间不正确：巡查位置的时间晚于当前时间，请校准手机时间',
   merge_target_not_found: '找不到要合并到的案件',
   unknown_department: '所选派遣部门不存在',
