@@ -8,7 +8,8 @@ every grid), written in bulk. Then --requests requests each of GET /api/v1/gis/g
 GET /api/v1/gis/cases through the real app (FastAPI TestClient: routing, auth, JSON) for
 random viewports: a whole-area view (the map's first view; cases truncated at 2 000), a
 street-size view (about 1 km) and a few-grids view (about 300 m). Latency p50/p95/p99 by
-route and viewport. Target: p99 <= 100 ms. Results go to bench/results/map_viewport.json.
+route and viewport (wall, and CPU time of the process). Target: p99 <= 100 ms. Results go
+to bench/results/map_viewport.json.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def main() -> None:
         for view, size in views.items():
             for route in ("grids", "cases"):
                 times: list[float] = []
+                cpu: list[float] = []
                 sizes: list[int] = []
                 for _ in range(args.requests):
                     if size == 0.0:
@@ -152,13 +154,17 @@ def main() -> None:
                         y = rng.uniform(south, north - size * 0.8)
                         box = (x, y, x + size, y + size * 0.8)
                     bbox = ",".join(f"{v:.6f}" for v in box)
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     response = client.get(f"/api/v1/gis/{route}?bbox={bbox}", headers=headers)
                     times.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
                     assert response.status_code == 200, response.text
                     sizes.append(len(response.json()["features"]))
                 results[f"{route}:{view}"] = {
                     **_percentiles(times),
+                    # CPU time of this process for the request: what waiting for a core on
+                    # a busy machine adds to the wall time is not in it
+                    **{f"cpu_{k}": v for k, v in _percentiles(cpu).items()},
                     "features_median": statistics.median(sizes),
                 }
                 print(route, view, results[f"{route}:{view}"], flush=True)
@@ -175,7 +181,10 @@ def main() -> None:
         "results": results,
         "python": platform.python_version(),
         "cpus": __import__("os").cpu_count(),
-        "note": "through FastAPI's TestClient (no network); the machine is shared with other builds",
+        "load_average": [round(v, 2) for v in __import__("os").getloadavg()],
+        "note": "through FastAPI's TestClient (no network); the machine is shared with other "
+        "builds (load_average at the end: above the 2 cores, wall times include waiting for "
+        "a core; cpu_* is this process's CPU time per request)",
     }
     RESULTS.parent.mkdir(exist_ok=True)
     name = RESULTS if kind == "sqlite" else RESULTS.with_name("map_viewport_postgres.json")
