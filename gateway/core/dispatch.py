@@ -81,7 +81,8 @@ class ResponsibilityTable:
             config.dispatch,
             config.default_department,
             config.camera_grids,
-            {d.id: d.name for d in config.departments},
+            # the city's departments, and the districts' and street offices (organisation)
+            {d.id: d.name for d in config.departments} | config.organisation.department_ids(),
         )
 
     def department_for(self, event_code: str, grid_code: str | None) -> str:

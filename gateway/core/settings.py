@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.core.desk_settings import AgentDeskConfig, RecordingsConfig
+from gateway.core.organisation_settings import OrganisationConfig
 from gateway.settings_types import LiveViewSecret, TimeZoneName
 
 _PERIOD = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -492,6 +493,10 @@ class CoreConfig(_Section):
     recordings: RecordingsConfig = Field(
         default_factory=RecordingsConfig, description="agent calls' MixMonitor recordings"
     )
+    organisation: OrganisationConfig = Field(
+        default_factory=OrganisationConfig,
+        description="the organisation tree: city, districts, streets, communities (两级指挥)",
+    )
 
     @field_validator("case_number_prefix")
     @classmethod
@@ -511,6 +516,11 @@ class CoreConfig(_Section):
         for rule in self.dispatch:
             if rule.department not in known:
                 raise ValueError(f"dispatch rule names unknown department {rule.department!r}")
+        for name in sorted(known & set(self.organisation.department_ids())):
+            raise ValueError(
+                f"organisation：部门编号 {name!r} 已是市级部门（core.departments），"
+                "区级部门和街道的编号不能与之重复"
+            )
         if not any(
             limit.event_prefix == "" and limit.condition == "normal" for limit in self.time_limits
         ):
