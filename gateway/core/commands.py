@@ -158,8 +158,19 @@ def register(cli: click.Group) -> None:
         type=click.Choice(["none", "department", "district", "grid", "event_code"]),
         default="none",
     )
+    @click.option(
+        "--level",
+        "node",
+        default=None,
+        metavar="NODE",
+        help="三级考核: the units of this node instead of groups (city: districts and city "
+        "departments; a district code: its streets and departments; a street code: its "
+        "communities), with the level's weights",
+    )
     @pass_cli
-    def metrics(ctx: CliContext, start: object, end: object, group_by: str) -> None:
+    def metrics(
+        ctx: CliContext, start: object, end: object, group_by: str, node: str | None
+    ) -> None:
         """Print the evaluation metrics of a period as CSV."""
         from datetime import UTC, datetime
 
@@ -170,6 +181,11 @@ def register(cli: click.Group) -> None:
         service, _auth = build_service(ctx.config)
         try:
             steps = [s.step for s in service.store.all_steps(limit=100_000_000)]
+            if node is not None:
+                from gateway.core.org_evaluation import level_csv
+
+                click.echo(level_csv(ctx.config.core, steps, node, start, end), nl=False)
+                return
             groups = evaluate(
                 steps,
                 start.replace(tzinfo=UTC),
