@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from adapters.onvif.ptz import OnvifPtz
@@ -324,7 +325,7 @@ def test_a_camera_check_finds_no_frame_while_the_camera_looks_away(
     fake = FakePtz()
     gateway.ptz = PtzControl(lambda _c: fake, lambda _c: "1", clock=SYSTEM_CLOCK, poll_s=0.01)
     frame = Frame(camera_id="gate-1", seq=1, captured_at=SYSTEM_CLOCK.now(), monotonic=0.0,
-                  image=None)  # type: ignore[arg-type]  # fmt: skip
+                  image=np.zeros((4, 4, 3), dtype=np.uint8))  # fmt: skip
     gateway._latest_frame = lambda _c: frame  # type: ignore[method-assign]
     gateway.ptz.start()
     try:
