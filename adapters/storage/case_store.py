@@ -70,6 +70,20 @@ def _in_scope(scope: CaseScope) -> sa.ColumnElement[bool]:
     return sa.or_(reported, *on_grids)
 
 
+def _task_conditions(task: str | None, assignee: str | None) -> list[sa.ColumnElement[bool]]:
+    """An open inspector's task (the case fact ``task``, JSON), in the states tasks wait in."""
+    col = t.cases.c
+    conditions = [
+        col.state.in_(["candidate", "reported"]),
+        col.facts[("task", "kind")].as_string().is_not(None),
+    ]
+    if task == "unassigned":
+        conditions.append(col.facts[("task", "assignee")].as_string().is_(None))
+    if assignee is not None:
+        conditions.append(col.facts[("task", "assignee")].as_string() == assignee)
+    return conditions
+
+
 class SqlCaseStore:
     """`CaseStore` on one engine. ``close()`` disposes the pool."""
 
@@ -181,6 +195,8 @@ class SqlCaseStore:
             conditions.append(col.number == query.number)
         if query.scope is not None:
             conditions.append(_in_scope(query.scope))
+        if query.task is not None or query.task_assignee is not None:
+            conditions.extend(_task_conditions(query.task, query.task_assignee))
         page = {"offset": query.offset, "limit": query.limit}
         if conditions:
             count: sa.Executable = _COUNT_CASES.where(*conditions)

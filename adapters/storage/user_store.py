@@ -63,6 +63,8 @@ class SqlUsers:
         grids: list[str],
         password_hash: str,
         at: datetime,
+        *,
+        org_node: str | None = None,
     ) -> bool:
         """A new user; False (nothing written) when the name is taken."""
         with self._write() as c:
@@ -77,6 +79,7 @@ class SqlUsers:
                     password_hash=password_hash,
                     active=True,
                     created_at=at,
+                    org_node=org_node,
                 )
             )
             return True
@@ -89,6 +92,8 @@ class SqlUsers:
         grids: list[str],
         password_hash: str,
         at: datetime,
+        *,
+        org_node: str | None = None,
     ) -> bool:
         """Create the user, or set all of an existing one's fields (active again) and end
         their sessions. True: the user existed."""
@@ -98,6 +103,7 @@ class SqlUsers:
             "grids": grids,
             "password_hash": password_hash,
             "active": True,
+            "org_node": org_node,
         }
         with self._write() as c:
             exists = c.execute(sa.select(t.users.c.name).where(t.users.c.name == name)).first()
@@ -111,7 +117,8 @@ class SqlUsers:
     def update_user(
         self, name: str, values: Mapping[str, Any], *, end_sessions: bool
     ) -> UserUpdate:
-        """Set some of a user's fields (role, department, grids, active, password_hash)."""
+        """Set some of a user's fields (role, department, grids, org_node, active,
+        password_hash)."""
         try:
             with self._write() as c:
                 # PostgreSQL: lock the admins' rows first, so that two updates demoting

@@ -96,6 +96,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             "department": u["department"],
             "active": u["active"],
             "grids": list(u.get("grids") or ()),
+            "org_node": u.get("org_node"),
         }
 
     def known(assigned: list[str] | None) -> tuple[str, ...] | None:
@@ -124,7 +125,12 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
     ) -> dict[str, Any]:
         try:
             ctx.auth.create_user(
-                body.name, body.role, body.password, body.department, known(body.grids) or ()
+                body.name,
+                body.role,
+                body.password,
+                body.department,
+                known(body.grids) or (),
+                org_node=body.org_node,
             )
         except UserError as exc:
             raise ApiError(422, "bad_user", str(exc)) from exc
@@ -163,6 +169,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
                 grids=known(body.grids),
                 active=body.active,
                 password=body.password,
+                org_node=body.org_node if "org_node" in body.model_fields_set else KEEP,
             )
         except UserNotFound as exc:
             raise ApiError(404, "user_not_found", f"no user {name}") from exc

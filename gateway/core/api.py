@@ -40,6 +40,7 @@ from gateway.core.gis_routes import gis_router
 from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.mobile_routes import mobile_router
 from gateway.core.open311 import open311_router
+from gateway.core.organisation_routes import organisation_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
 from gateway.core.ptz_routes import ptz_router
 from gateway.core.publication_routes import publication_router
@@ -66,6 +67,9 @@ def _error(status: int, code: str, detail: Any) -> JSONResponse:
 _REFUSAL_STATUS = {
     "forbidden_role": 403,
     "not_your_case": 403,
+    "not_your_level": 403,
+    "department_not_in_level": 403,
+    "no_district": 409,
     "wrong_state": 409,
     "pending_request": 409,
     "no_pending_request": 409,
@@ -184,7 +188,9 @@ def create_app(
 
     @app.get("/api/v1/departments", response_model=list[DepartmentOut], tags=["reference"])
     def departments(_actor: Annotated[Actor, Depends(allow(ALL_USERS))]) -> list[dict[str, str]]:
-        return [{"id": d.id, "name": d.name} for d in ctx.config.departments]
+        # the city's, then the districts' departments and street offices (organisation)
+        names = ctx.service.workflow.table.departments
+        return [{"id": d, "name": name} for d, name in names.items()]
 
     @app.get("/api/v1/event-codes", tags=["reference"], summary="CJ/T 214 event codes")
     def event_codes(_actor: Annotated[Actor, Depends(allow(ALL_USERS))]) -> dict[str, str]:
@@ -207,6 +213,7 @@ def create_app(
     app.include_router(accounts_router(ctx, grids))
     app.include_router(cases_router(ctx, grids))
     app.include_router(evaluation_router(ctx))
+    app.include_router(organisation_router(ctx))
     app.include_router(publication_router(ctx))
     app.include_router(open311_router(ctx))
     app.include_router(live_router(ctx))

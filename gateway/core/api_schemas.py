@@ -25,6 +25,7 @@ class UserOut(_Out):
     department: str | None = None
     active: bool = True
     grids: list[str] = Field(default_factory=list, description="an inspector's unit grids")
+    org_node: str | None = Field(default=None, description="organisation node (None: the city)")
 
 
 class LoginOut(_Out):
@@ -45,6 +46,12 @@ class UserIn(BaseModel):
         max_length=200,
         description="an inspector's unit grids: 14-digit codes or code prefixes (6-14 digits)",
     )
+    org_node: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the organisation node: a district code for a district centre's desk "
+        "(None: the city centre); a department user sits at its department's",
+    )
 
 
 class UserPatch(BaseModel):
@@ -60,6 +67,7 @@ class UserPatch(BaseModel):
     password: str | None = Field(
         default=None, min_length=8, max_length=200, description="a new password (reset)"
     )
+    org_node: str | None = Field(default=None, max_length=64, description="null: the city")
 
 
 class EvidenceOut(_Out):
@@ -104,6 +112,8 @@ class CaseOut(_Out):
     satisfaction: str | None
     facts: dict[str, Any]
     version: int
+    centre: str | None = Field(default=None, description="the centre handling it (两级指挥)")
+    centre_name: str | None = None
 
 
 class CaseScoreOut(_Out):
@@ -128,7 +138,20 @@ class RecordingOut(_Out):
     recorded_at: datetime
 
 
+class LevelOut(_Out):
+    """One level a case passed: the centre that first had it, then each 上报 / 下派."""
+
+    centre: str
+    centre_name: str
+    action: str
+    at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    level_deadline: str | None = None
+
+
 class CaseDetailOut(CaseOut):
+    levels: list[LevelOut] = Field(default_factory=list)
     case_score: CaseScoreOut | None = None
     recording: RecordingOut | None = None
     allowed_actions: list[str]

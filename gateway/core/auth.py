@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.clock import Clock
+from gateway.core.organisation import NodeKind, Organisation
 from gateway.core.ports import UserStore, UserUpdate
 from gateway.core.workflow import USER_ROLES, Actor, Role
 
@@ -97,9 +98,17 @@ _DUMMY_HASH = hash_password("citygw-dummy-password")
 
 class Authenticator:
     def __init__(
-        self, users: UserStore, clock: Clock, *, token_ttl: timedelta, departments: set[str]
+        self,
+        users: UserStore,
+        clock: Clock,
+        *,
+        token_ttl: timedelta,
+        departments: set[str],
+        organisation: Organisation | None = None,
     ) -> None:
         self._users = users
+        #: where users sit (两级指挥); None: one centre, every user at the city
+        self.organisation = organisation
         self._clock = clock
         self._ttl = token_ttl
         self._departments = departments
@@ -114,11 +123,13 @@ class Authenticator:
         password: str,
         department: str | None = None,
         grids: tuple[str, ...] = (),
+        org_node: str | None = None,
     ) -> None:
         """Create a user, or replace every field of an existing one and end their sessions
         (``citygw core add-user``, the demo); raises `UserError` with the reason."""
         values = self._checked(name, role, department, grids, password)
-        if self._users.replace_user(*values, self._clock.now()):
+        node = self._node(values[1], values[2], org_node)
+        if self._users.replace_user(*values, self._clock.now(), org_node=node):
             self._forget()
 
     def create_user(
@@ -128,10 +139,12 @@ class Authenticator:
         password: str,
         department: str | None = None,
         grids: tuple[str, ...] = (),
+        org_node: str | None = None,
     ) -> None:
         """A new user; `UserConflict` ``user_exists`` when the name is taken."""
         values = self._checked(name, role, department, grids, password)
-        if not self._users.insert_user(*values, self._clock.now()):
+        node = self._node(values[1], values[2], org_node)
+        if not self._users.insert_user(*values, self._clock.now(), org_node=node):
             raise UserConflict("user_exists", f"a user {name} exists; change it instead")
 
     def update_user(
@@ -144,6 +157,7 @@ class Authenticator:
         grids: tuple[str, ...] | None = None,
         active: bool | None = None,
         password: str | None = None,
+        org_node: str | None = KEEP,
     ) -> dict[str, Any]:
         """Change what is given; returns the user as stored. A role that has no department
         (or grids) drops the old one unless given. Raises `UserNotFound`, `UserError`,
@@ -163,10 +177,14 @@ class Authenticator:
         _, parsed_role, department, grid_list, _ = self._checked(
             name, new_role, department, grids, None
         )
+        if org_node is KEEP:
+            org_node = user.get("org_node") if department == user["department"] else None
+        node = self._node(parsed_role, department, org_node)
         values: dict[str, Any] = {
             "role": parsed_role,
             "department": department,
             "grids": grid_list,
+            "org_node": node,
         }
         if active is not None:
             values["active"] = active
@@ -178,6 +196,7 @@ class Authenticator:
             or active is False
             or parsed_role != user["role"]
             or department != user["department"]
+            or node != user.get("org_node")
         )
         outcome = self._users.update_user(name, values, end_sessions=end_sessions)
         self._forget()
@@ -230,6 +249,33 @@ class Authenticator:
         _check_password(password)
         return name, str(parsed), department, grid_list, hash_password(password)
 
+    def _node(self, role: str, department: str | None, org_node: str | None) -> str | None:
+        """The organisation node a user of ``role`` sits at: a department user at their
+        department's; the desk, admins and inspectors at a centre (an inspector also at a
+        street or community); None: the city centre. `UserError` otherwise."""
+        org = self.organisation
+        if org is None:
+            if org_node is not None:
+                raise UserError("no organisation is configured: users sit at the city centre")
+            return None
+        if role == Role.DEPARTMENT:
+            node = org.node_of_department(department)
+            if org_node is not None and (node is None or node.id != org_node):
+                raise UserError(f"a department user sits at its department's node, not {org_node}")
+            return node.id if node is not None else None
+        found = org.get(org_node)
+        if org_node is None or (found is not None and found.kind is NodeKind.CITY):
+            return None
+        allowed = {NodeKind.DISTRICT} | (
+            {NodeKind.STREET, NodeKind.COMMUNITY} if role == Role.INSPECTOR else set()
+        )
+        if found is None or found.kind not in allowed:
+            raise UserError(
+                f"unknown organisation node {org_node!r} for a {role}: "
+                "the city or a district centre (inspectors also a street or community)"
+            )
+        return found.id
+
     def login(self, name: str, password: str) -> tuple[str, Actor]:
         user = self._users.user(name)
         if user is None or not user["active"]:
@@ -239,7 +285,7 @@ class Authenticator:
             raise AuthError("wrong user name or password")
         token = secrets.token_urlsafe(32)
         self._users.add_token(_token_hash(token), name, self._clock.now() + self._ttl)
-        return token, _actor(user)
+        return token, self._actor(user)
 
     def cached_actor(self, token: str) -> Actor | None:
         """The token's actor if it was verified less than `CACHE_SECONDS` ago, else None
@@ -262,7 +308,7 @@ class Authenticator:
         user = self._users.token_user(digest, self._clock.now())
         if user is None:
             raise AuthError("unknown or expired token")
-        actor = _actor(user)
+        actor = self._actor(user)
         with self._cache_lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -296,12 +342,14 @@ class Authenticator:
     def ttl(self) -> timedelta:
         return self._ttl
 
+    def _actor(self, user: dict[str, Any]) -> Actor:
+        grids = tuple(user.get("grids") or ()) if user["role"] == Role.INSPECTOR else ()
+        node = user.get("org_node")
+        reach = self.organisation.reach(node) if self.organisation is not None else ()
+        role = Role(str(user["role"]))
+        return Actor(str(user["name"]), role, user.get("department"), grids, node, reach)
+
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-
-
-def _actor(user: dict[str, Any]) -> Actor:
-    grids = tuple(user.get("grids") or ()) if user["role"] == Role.INSPECTOR else ()
-    return Actor(str(user["name"]), Role(str(user["role"])), user.get("department"), grids)

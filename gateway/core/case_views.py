@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.api_base import ApiContext, ApiError
+from gateway.core.organisation_views import centre_out, levels_out
 from gateway.core.ports import CaseDetail, CaseFilter, CaseScope
 from gateway.core.workflow import STATE_LABELS, Actor, Case, CaseState, Role
 
@@ -35,20 +36,24 @@ def reporter_id(name: str) -> str:
 
 
 def scope_of(actor: Actor) -> CaseScope | None:
-    """The inspector's reach; None for the roles that are not limited by grid."""
-    if actor.role is not Role.INSPECTOR:
-        return None
-    return CaseScope(actor.grids, reporter_id(actor.name))
+    """The inspector's reach, a district centre's (its grids: 两级监督); None for the
+    roles that are not limited by grid (the city centre's)."""
+    if actor.role is Role.INSPECTOR:
+        return CaseScope(actor.grids, reporter_id(actor.name))
+    if actor.reach and actor.role is not Role.DEPARTMENT:
+        return CaseScope(actor.reach, reporter_id(actor.name))
+    return None
 
 
 def in_scope(actor: Actor, case: Mapping[str, Any]) -> bool:
     """Whether a case as `case_out` shows it is in an inspector's reach by its grid or its
     reporter as written on the case (the live stream's test, which cannot ask the
     database; the list and the case page ask it with `scope_of`)."""
-    if actor.role is not Role.INSPECTOR:
+    grids = actor.grids if actor.role is Role.INSPECTOR else actor.reach
+    if actor.role is Role.DEPARTMENT or (actor.role is not Role.INSPECTOR and not grids):
         return True
     grid = case.get("grid_code") or ""
-    if grid and any(grid.startswith(g) for g in actor.grids):
+    if grid and any(grid.startswith(g) for g in grids):
         return True
     return (case.get("facts") or {}).get("reported_by") == actor.name
 
@@ -108,6 +113,7 @@ def case_out(ctx: ApiContext, case: Case, actor: Actor | None = None) -> dict[st
         "satisfaction": case.satisfaction,
         "facts": facts,
         "version": case.version,
+        **centre_out(ctx.service.workflow.organisation, case),
     }
 
 
@@ -184,8 +190,9 @@ def detail_out(ctx: ApiContext, case: Case | CaseDetail, actor: Actor) -> dict[s
         if ctx.recordings is not None and sees_phones(actor)
         else None
     )
+    steps = [s.step for s in ctx.service.store.steps(case.id)]
+    out["levels"] = levels_out(ctx.service.workflow.organisation, case, steps)
     out["case_score"] = None
     if case.state in SCORED_STATES:
-        steps = [s.step for s in ctx.service.store.steps(case.id)]
         out["case_score"] = ctx.service.score(case, steps).as_facts()
     return out

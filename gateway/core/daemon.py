@@ -37,6 +37,7 @@ from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
 from adapters.storage.gis_store import SqlBaseData
+from adapters.storage.patrol_store import SqlPatrols
 from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -50,10 +51,12 @@ from gateway.core.codes import load_event_names
 from gateway.core.core_metrics import CountingDeadLetters
 from gateway.core.dispatch import ResponsibilityTable, known_grids
 from gateway.core.feedback import FeedbackConsumer
-from gateway.core.gis_routes import load_map_data
+from gateway.core.gis_reload import BaseDataReload
+from gateway.core.gis_routes import MapSource, camera_places, load_map_data
 from gateway.core.handoff import HandoffRelay
 from gateway.core.http_server import ApiServer, ServerState
 from gateway.core.live import LiveParts
+from gateway.core.organisation import Organisation
 from gateway.core.outgoing import EventRelay, OverdueWatch
 from gateway.core.ptz import PtzCommands
 from gateway.core.recordings import RecordingFolder, RecordingSweeper
@@ -67,6 +70,9 @@ from gateway.ports import InboundMessage
 from gateway.publishing import ContractPublisher
 
 log = logging.getLogger(__name__)
+
+#: how often the core looks for a new GIS import (one indexed read)
+GIS_RELOAD_S = 10.0
 
 
 def describe(
@@ -106,10 +112,15 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
     core = config.core
     store = SqlCaseStore.open(database_url(config), timeout_s=core.db_timeout_s)
     evidence = EvidenceStore(resolve_state_path(config, core.evidence_dir))
+    table = ResponsibilityTable.from_config(core)
+    organisation = Organisation.from_config(
+        core.organisation, {d.id: d.name for d in core.departments}
+    )
     workflow = Workflow(
-        ResponsibilityTable.from_config(core),
+        table,
         working_calendar(core.calendar, clock.now().date()),
         core.time_limits,
+        organisation=organisation,
     )
     # the imported unit grids (`citygw gis import grids`): points are located in them
     grids = GridIndex(SqlBaseData.for_store(store).grids())
@@ -130,7 +141,8 @@ def build_service(config: Config, clock: Clock = SYSTEM_CLOCK) -> tuple[CaseServ
         SqlUsers.for_store(store),
         clock,
         token_ttl=timedelta(hours=core.token_ttl_hours),
-        departments={d.id for d in core.departments},
+        departments=set(table.departments),
+        organisation=organisation,
     )
     return service, auth
 
@@ -154,6 +166,7 @@ class CoreDaemon:
     metrics_listener: MetricsListener | None = None
     handoff: HandoffRelay | None = None  # urgent cases to the emergency command centre
     sweeper: RecordingSweeper | None = None  # agent calls' recordings past their retention
+    gis_reload: BaseDataReload | None = None  # a new GIS import, picked up without a restart
 
     def start(self) -> None:
         if self.metrics_listener is not None:
@@ -165,6 +178,8 @@ class CoreDaemon:
             self.handoff.start()
         if self.sweeper is not None:
             self.sweeper.start()
+        if self.gis_reload is not None:
+            self.gis_reload.start()
         self.ingest.start()
         self.feedback.start()
         if self.camera_checks is not None:
@@ -191,6 +206,8 @@ class CoreDaemon:
             self.handoff.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
+        if self.gis_reload is not None:
+            self.gis_reload.stop()
         self.relay.stop()
         self.publisher.stop()
         self.publisher.outbox.close()
@@ -268,6 +285,21 @@ def build_core(
     desk, recordings = build_agent_desk(config, service, live, connection, contract.topics, clock)
     # the live view's PTZ buttons: commands to the camera's video gateway
     ptz = PtzCommands(contract.ptz_command, consumer, live.cameras, clock.now)
+    # the console's map and the operator's geocoding, and the intake's grids: as imported
+    # now, and again after each import (the base data's version, read every 10 s)
+    base_data, case_map = SqlBaseData.for_store(service.store), SqlCaseMap.for_store(service.store)
+    places = camera_places(config.video.cameras)
+    map_source = (
+        MapSource(load_map_data(base_data, case_map, service.grids, places)) if with_api else None
+    )
+    gis_reload = BaseDataReload(
+        base_data,
+        set_grids=lambda grids: setattr(service, "grids", grids),
+        map_source=map_source,
+        cases=case_map,
+        cameras=places,
+        interval_s=GIS_RELOAD_S,
+    )
     api = None
     if with_api:
         context = ApiContext(
@@ -286,12 +318,8 @@ def build_core(
             desk=desk,
             recordings=recordings,
             report_files=ReportFileWriter(),
-            # the console's map and the operator's geocoding (base data as at start)
-            gis=load_map_data(
-                SqlBaseData.for_store(service.store),
-                SqlCaseMap.for_store(service.store),
-                service.grids,
-            ),
+            patrols=SqlPatrols.for_store(service.store),  # inspectors' patrol tracks
+            gis=map_source,
         )
         app = create_app(
             context,
@@ -300,7 +328,7 @@ def build_core(
             metrics_token=bootstrap_metrics.metrics_token(config),
         )
         api = ApiServer(app, config.core.http_host, config.core.http_port)
-    return CoreDaemon(
+    daemon = CoreDaemon(
         service,
         auth,
         connection,
@@ -323,6 +351,8 @@ def build_core(
         build_handoff(config, service),
         RecordingSweeper(recordings, clock.now) if config.core.recordings.retention_days else None,
     )
+    daemon.gis_reload = gis_reload
+    return daemon
 
 
 def build_agent_desk(

@@ -6,17 +6,17 @@
   linked to the new case in the same transaction. The client makes ``request_id``: the
   same id again (a resend after a lost answer, the offline queue) answers with the case
   it made, never a second one. The grid comes from the point (intake's grid lookup).
-- ``POST /api/v1/mobile/tasks/{case_id}/answer``: a 核查 answered on site (pass/fail,
-  opinion, photos, position): the photos are attached and ``verify_pass`` /
-  ``verify_fail`` applied; an answer whose ``request_id`` is already on the case's log
-  answers with that step again.
+- ``POST /api/v1/mobile/tasks/{case_id}/answer``: a task answered on site (pass/fail,
+  opinion, photos, position): the photos are attached and, for a report still 信息收集,
+  ``confirm_pass`` / ``confirm_fail`` (核实: 属实 / 不属实) applied, for a case reported
+  done ``verify_pass`` / ``verify_fail`` (核查); an answer whose ``request_id`` this
+  inspector already put on the case's log answers with that step again.
 
 Photos are checked here: decoded (a file that is not an image is refused with
 ``bad_photo``), turned upright by their EXIF orientation, shrunk to at most
 `MAX_PHOTO_EDGE` pixels and re-encoded as JPEG, which drops EXIF and anything appended
-to the file. The 核查 task list is the case list (``GET /api/v1/cases?state=reported``),
-which keeps an inspector to their grids; ``GET /api/v1/mobile/event-classes`` gives the
-class picker the event codes by big class. Patrol positions: `patrol_routes`.
+to the file. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
+``GET /api/v1/mobile/event-classes`` gives the class picker the event codes by big class.
 
 The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
 413 ``body_too_large`` before Starlette spools a multipart file past it.
@@ -46,7 +46,8 @@ from gateway.core.case_views import case_out, detail_out, reporter_id, step_out,
 from gateway.core.codes import load_event_groups
 from gateway.core.intake import case_id_for
 from gateway.core.patrol_routes import patrols_router
-from gateway.core.workflow import Action, Actor, Command, Role, TransitionRefused
+from gateway.core.task_routes import task_case, tasks_router
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
 
 #: bytes of one photo as sent (phones resize before sending; this bounds a bad client)
 MAX_PHOTO_BYTES = 12 * 1024 * 1024
@@ -119,6 +120,7 @@ def event_classes(
 
 def mobile_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(route_class=LimitedBody)  # 413 body_too_large past its limit
+    router.include_router(tasks_router(ctx))
     if ctx.patrols is not None:
         router.include_router(patrols_router(ctx, ctx.patrols))
     classes = event_classes(ctx.event_names, load_event_groups())
@@ -185,7 +187,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         "/api/v1/mobile/tasks/{case_id}/answer",
         response_model=TransitionOut,
         tags=["mobile"],
-        summary="a 核查 answered on site: pass or fail with photos (idempotent)",
+        summary="a 核实 or 核查 answered on site: pass or fail with photos (idempotent)",
     )
     def answer(
         case_id: str,
@@ -197,18 +199,22 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
         photos: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict[str, Any]:
-        case = visible_case(ctx, case_id, actor)
         earlier = _answered(ctx, case_id, request_id, actor)
-        if earlier is not None:  # a resend
+        if earlier is not None:  # a resend (the case may have left the inspector's reach)
             return earlier
+        case = task_case(ctx, case_id, actor)
         evidence = _photos(photos or [])
         for item in evidence:
             ctx.service.attach(case, item)
         facts: dict[str, Any] = {"request_id": request_id, "channel": "mobile"}
         if lat is not None and lon is not None:
             facts.update(lat=lat, lon=lon)
+        # 核实 of a report not yet registered, 核查 of one reported done
+        confirm = case.state is CaseState.CANDIDATE
+        passing = (Action.CONFIRM_PASS, Action.VERIFY_PASS)[not confirm]
+        failing = (Action.CONFIRM_FAIL, Action.VERIFY_FAIL)[not confirm]
         command = Command(
-            Action.VERIFY_PASS if verdict == "pass" else Action.VERIFY_FAIL,
+            passing if verdict == "pass" else failing,
             opinion=opinion,
             attachments=tuple(e.sha256 for e in evidence),
             facts=facts,
@@ -230,9 +236,12 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
 def _answered(
     ctx: ApiContext, case_id: str, request_id: str, actor: Actor
 ) -> dict[str, Any] | None:
-    """The answer already on the case's log under ``request_id``, as the route answers it."""
+    """The answer this inspector already gave under ``request_id``, as the route answers it."""
     for stored in ctx.service.store.steps(case_id):
-        if stored.step.facts.get("request_id") == request_id:
-            case = visible_case(ctx, case_id, actor)
-            return {"case": case_out(ctx, case, actor), "step": step_out(stored.seq, stored.step)}
+        step = stored.step
+        if step.facts.get("request_id") == request_id and step.actor == actor.name:
+            case = ctx.service.store.get_case(case_id)
+            if case is None:  # pragma: no cover (cases are never deleted)
+                return None
+            return {"case": case_out(ctx, case, actor), "step": step_out(stored.seq, step)}
     return None

@@ -53,6 +53,10 @@ class CaseFilter:
     deadline_before: datetime | None = None
     number: str | None = None
     scope: CaseScope | None = None  # None: every case (other roles)
+    #: cases with an inspector's open task (核实/核查, `gateway.core.inspector_tasks`):
+    #: "open" any, "unassigned" those given to nobody
+    task: str | None = None
+    task_assignee: str | None = None  # cases whose open task is this inspector's
     offset: int = 0
     limit: int = 50
 
@@ -172,6 +176,8 @@ class UserStore(Protocol):
         grids: list[str],
         password_hash: str,
         at: datetime,
+        *,
+        org_node: str | None = None,
     ) -> bool: ...
     def replace_user(
         self,
@@ -181,6 +187,8 @@ class UserStore(Protocol):
         grids: list[str],
         password_hash: str,
         at: datetime,
+        *,
+        org_node: str | None = None,
     ) -> bool: ...
     def update_user(
         self, name: str, values: Mapping[str, Any], *, end_sessions: bool

@@ -31,6 +31,7 @@ from gateway.contract import (
     stable_message_id,
 )
 from gateway.core.case_evaluation import CaseScore, evaluate_case
+from gateway.core.inspector_tasks import InspectorRoster
 from gateway.core.intake import (
     DETECTION_FACTS,
     bounding_box,
@@ -153,6 +154,9 @@ class CaseService:
         self.committed = CommitSignal()
         self.on_intake: NewCaseListener | None = None
         self.on_transition: TransitionHook | None = None
+        #: the inspectors and their grids now: a 核实 or 核查 goes to the one of the case's
+        #: grid (`InspectorRoster.assignee_for`); None: tasks open unassigned
+        self.inspectors: Callable[[], InspectorRoster] | None = None
 
     # ------------------------------------------------------------------ intake
 
@@ -358,6 +362,10 @@ class CaseService:
             command = dataclasses.replace(
                 command, facts={**command.facts, **_rejection_facts(case, command)}
             )
+        if command.action in _OPENS_TASK and command.assignee is None and self.inspectors:
+            assignee = self.inspectors().assignee_for(case.grid_code)
+            if assignee is not None:
+                command = dataclasses.replace(command, assignee=assignee, assigned_by_grid=True)
         result = self.workflow.apply(case, command, actor, self.clock.now())
         if result.case.state is CaseState.EVALUATED and history is not None:
             # 综合评价 is computed, kept with its step (the opinion stays a note beside it)
@@ -552,6 +560,8 @@ def _numbers_needed(candidates: Sequence[CandidateCase], known: set[str], index:
 
 #: the actions that may end in 综合评价 (evaluated)
 _MAY_EVALUATE = frozenset({Action.EVALUATE, Action.FEEDBACK, Action.KEEP_CLOSED})
+#: steps that open an inspector's task (核查 with the report, 核实 when asked)
+_OPENS_TASK = frozenset({Action.REPORT, Action.REQUEST_CONFIRMATION})
 
 
 def _event_id(case: Case, action: str, discriminator: str) -> str:

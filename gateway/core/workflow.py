@@ -24,6 +24,7 @@ the log; it raises `TransitionRefused` (with a stable ``code``) otherwise. No I/
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -37,6 +38,14 @@ from gateway.core.calendar import (
     pick_limit,
 )
 from gateway.core.dispatch import ResponsibilityTable
+from gateway.core.inspector_tasks import (
+    DEFAULT_TASK_MINUTES,
+    TaskKind,
+    answer_facts,
+    task_refusal,
+    task_step,
+)
+from gateway.core.organisation import Organisation, level_refusal
 from gateway.core.settings import TimeLimit
 
 
@@ -121,6 +130,12 @@ class Action(StrEnum):
     REOPEN = "reopen"
     KEEP_CLOSED = "keep_closed"
     HANDOFF = "handoff"  # the emergency command centre acknowledged the case (system)
+    ESCALATE = "escalate"  # 上报: a district centre passes the case up to the city
+    HAND_DOWN = "hand_down"  # 下派: the city passes the case down to its district
+    REQUEST_CONFIRMATION = "request_confirmation"  # 派发核实: check a report on site first
+    CONFIRM_PASS = "confirm_pass"  # 核实属实 (proposes 立案)
+    CONFIRM_FAIL = "confirm_fail"  # 核实不属实 (proposes 不予立案)
+    ASSIGN_TASK = "assign_task"  # 指派: a 核实/核查 task given (again) to an inspector
 
 
 class PendingKind(StrEnum):
@@ -132,6 +147,15 @@ class PendingKind(StrEnum):
 
 _S, _R, _A = CaseState, Role, Action
 _LEADS = frozenset({_R.DISPATCHER, _R.SHIFT_LEAD})
+_DESK = frozenset({_R.OPERATOR, _R.DISPATCHER, _R.SHIFT_LEAD})
+#: the inspector's answers (each ends its task)
+_ANSWERS = frozenset({_A.CONFIRM_PASS, _A.CONFIRM_FAIL, _A.VERIFY_PASS, _A.VERIFY_FAIL})
+#: steps whose effect is on the task (`gateway.core.inspector_tasks.task_step`)
+_TASK_STEPS = frozenset(
+    {_A.REPORT, _A.REQUEST_CONFIRMATION, _A.ASSIGN_TASK, _A.CONFIRM_PASS, _A.CONFIRM_FAIL}
+)
+#: states a task waits in (any step to another state ends it)
+_TASK_STATES = frozenset({_S.CANDIDATE, _S.REPORTED})
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,12 @@ RULES: dict[Action, Rule] = {
     _A.DENY: Rule(frozenset(OPEN_STATES), _LEADS, needs_opinion=True),
     _A.RESUME: Rule(frozenset({_S.SUSPENDED}), _LEADS),
     _A.REPORT: Rule(frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), own_department=True),
+    _A.REQUEST_CONFIRMATION: Rule(
+        frozenset({_S.CANDIDATE}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})
+    ),
+    _A.CONFIRM_PASS: Rule(frozenset({_S.CANDIDATE}), frozenset({_R.INSPECTOR})),
+    _A.CONFIRM_FAIL: Rule(frozenset({_S.CANDIDATE}), frozenset({_R.INSPECTOR}), needs_opinion=True),
+    _A.ASSIGN_TASK: Rule(frozenset({_S.CANDIDATE, _S.REPORTED}), _DESK),
     _A.VERIFY_PASS: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR})),
     _A.VERIFY_FAIL: Rule(frozenset({_S.REPORTED}), frozenset({_R.INSPECTOR}), needs_opinion=True),
     _A.CLOSE: Rule(frozenset({_S.VERIFIED}), frozenset({_R.OPERATOR, _R.SHIFT_LEAD})),
@@ -176,6 +206,13 @@ RULES: dict[Action, Rule] = {
     _A.KEEP_CLOSED: Rule(
         frozenset({_S.REOPEN_REQUESTED}), frozenset({_R.SHIFT_LEAD}), needs_opinion=True
     ),
+}
+
+#: 上报 / 下派 between the centres: the desk of the level that handles the case
+#: (`gateway.core.organisation.Organisation.level_refusal`), with the reason
+LEVEL_RULES: dict[Action, Rule] = {
+    _A.ESCALATE: Rule(frozenset({_S.CANDIDATE, _S.REGISTERED}), _DESK, needs_opinion=True),
+    _A.HAND_DOWN: Rule(frozenset({_S.CANDIDATE, _S.REGISTERED}), _DESK, needs_opinion=True),
 }
 
 #: who may approve each kind of request
@@ -213,6 +250,8 @@ class Actor:
     role: Role
     department: str | None = None
     grids: tuple[str, ...] = ()  # an inspector's unit grids (codes or code prefixes)
+    org_node: str | None = None  # the organisation node (None: the city centre)
+    reach: tuple[str, ...] = ()  # grid prefixes of the user's centre (): every case
 
 
 SYSTEM_ACTOR = Actor("core", Role.SYSTEM)
@@ -297,6 +336,10 @@ class Command:
     extension_hours: float | None = None  # request_extension: hours asked for (the limit's unit)
     attachments: tuple[str, ...] = ()  # sha256 of evidence (photos) with this step
     facts: dict[str, Any] = field(default_factory=dict)
+    #: report / request_confirmation: the inspector the task goes to (None: nobody covers
+    #: the grid); assign_task: the one it goes to now. Filled by the service or the route.
+    assignee: str | None = None
+    assigned_by_grid: bool = False  # the assignee came from the grid table
 
 
 @dataclass(frozen=True)
@@ -326,17 +369,24 @@ class Workflow:
     """The rules of the process, with the tables they need (dispatch, limits, calendar)."""
 
     def __init__(
-        self, table: ResponsibilityTable, calendar: WorkingCalendar, limits: list[TimeLimit]
+        self,
+        table: ResponsibilityTable,
+        calendar: WorkingCalendar,
+        limits: list[TimeLimit],
+        task_minutes: Mapping[TaskKind, float] = DEFAULT_TASK_MINUTES,
+        organisation: Organisation | None = None,
     ) -> None:
         self.table = table
         self.calendar = calendar
         self.limits = limits
+        self.task_minutes = task_minutes
+        self.organisation = organisation  # two levels of command; None: one centre
 
     # ------------------------------------------------------------------ queries
 
     def allowed_actions(self, case: Case, actor: Actor) -> list[Action]:
         allowed = []
-        for action in RULES:
+        for action in (*RULES, *LEVEL_RULES):
             try:
                 self._check(case, Command(action, opinion="x"), actor)
             except TransitionRefused:
@@ -441,6 +491,14 @@ class Workflow:
             changes, to_state, facts = self._effect(case, command, actor, now)
         except CalendarNotCovered as unknown:
             raise TransitionRefused("calendar_not_covered", str(unknown)) from unknown
+        case_facts = changes.get("facts", case.facts)
+        # a task ends with its answer or when the case leaves the state it was asked in;
+        # a 核实's proposal with the case's 信息收集
+        ended = {"task"} if to_state not in _TASK_STATES or command.action in _ANSWERS else set()
+        if to_state is not CaseState.CANDIDATE:
+            ended.add("proposal")
+        if ended & case_facts.keys():
+            changes["facts"] = {k: v for k, v in case_facts.items() if k not in ended}
         new_case = dataclasses.replace(case, state=to_state, version=case.version + 1, **changes)
         step = Step(
             case_id=case.id,
@@ -459,7 +517,7 @@ class Workflow:
 
     def _check(self, case: Case, command: Command, actor: Actor) -> Rule:
         action = command.action
-        rule = RULES.get(action)
+        rule = RULES.get(action) or LEVEL_RULES.get(action)
         if rule is None:
             raise TransitionRefused(
                 "not_a_user_action", f"{action} is not something a person can do"
@@ -474,6 +532,9 @@ class Workflow:
             actor.department is None or actor.department != case.department
         ):
             raise TransitionRefused("not_your_case", f"case {case.number} is not your department's")
+        level = level_refusal(self.organisation, action, actor.org_node, case, command.department)
+        if actor.role in _DESK and level is not None:
+            raise TransitionRefused(*level)
         if action in _REQUESTS and case.pending is not None:
             raise TransitionRefused(
                 "pending_request", f"a {case.pending.kind} request is already waiting for approval"
@@ -493,6 +554,9 @@ class Workflow:
             )
         if rule.needs_opinion and not command.opinion.strip():
             raise TransitionRefused("opinion_required", f"{action} needs an opinion (the reason)")
+        refusal = task_refusal(case.facts, str(case.state), str(action), actor.name)
+        if refusal is not None:
+            raise TransitionRefused(*refusal)
         return rule
 
     def _effect(
@@ -520,6 +584,8 @@ class Workflow:
             department = command.department or self.table.department_for(
                 case.event_code, case.grid_code
             )
+            if self.organisation is not None and actor.role in _DESK:  # the level's own
+                department = self.organisation.dispatch_target(actor.org_node, department, case)
             if not self.table.is_department(department):
                 raise TransitionRefused("unknown_department", f"unknown department {department!r}")
             limit = self.disposal_limit(case)
@@ -566,12 +632,31 @@ class Workflow:
                 CaseState.PROCESSING,
                 {"deadline": deadline.isoformat(), "suspended_minutes": paused},
             )
-        if action is Action.REPORT:
-            return {}, CaseState.REPORTED, {}
+        if action in _TASK_STEPS:
+            try:
+                case_facts, step_facts = task_step(
+                    case.facts,
+                    str(action),
+                    now,
+                    command.assignee,
+                    actor.name,
+                    self.task_minutes,
+                    by_grid=command.assigned_by_grid,
+                )
+            except ValueError as exc:
+                raise TransitionRefused(str(exc), "name the inspector to assign") from exc
+            to_state = CaseState.REPORTED if action is Action.REPORT else case.state
+            return {"facts": case_facts}, to_state, step_facts
+        if action in (Action.ESCALATE, Action.HAND_DOWN):  # 上报 / 下派, with a time to take it up
+            org = self.organisation
+            assert org is not None  # checked by level_refusal
+            due = self.calendar.deadline(now, TimeLimit(event_prefix="", amount=org.limit_hours))
+            changes, facts = org.level_change(action, case.centre, case.grid_code, due)
+            return {**changes, "facts": {**case.facts, **facts}}, case.state, facts
         if action is Action.VERIFY_PASS:
             # on_time here: the disposal was verified by the deadline
             on_time = case.deadline is None or now <= case.deadline
-            return {}, CaseState.VERIFIED, {"on_time": on_time}
+            return {}, CaseState.VERIFIED, {"on_time": on_time, **answer_facts(case.facts, now)}
         if action is Action.CLOSE:
             # 按期结案: the centre closed the case by the deadline (the light stops here)
             on_time = case.deadline is None or now <= case.deadline
@@ -580,7 +665,7 @@ class Workflow:
             return (
                 {"rework_count": case.rework_count + 1},
                 CaseState.PROCESSING,
-                {"rework": case.rework_count + 1},
+                {"rework": case.rework_count + 1, **answer_facts(case.facts, now)},
             )
         if action is Action.EVALUATE:
             return {}, CaseState.EVALUATED, {}

@@ -28,7 +28,7 @@ from gateway.gis.features import GridFeature, RawFeature
 from gateway.gis.index import GridIndex
 from gateway.gis.validation import build_grids, derive_areas
 from tests.conftest import REPO_ROOT
-from tests.console.conftest import CORE_SETTINGS, PASSWORD, RunningCore
+from tests.console.conftest import CORE_SETTINGS, PASSWORD, RunningCore, sign_in
 from tests.core.helpers import candidate
 
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -284,6 +284,125 @@ def test_a_check_answered_not_fixed_with_a_photo_sends_the_case_back_to_rework(
     assert step.opinion == "垃圾仍未清理" and len(step.attachments) == 1
     assert page.query_selector(f".task[data-case='{case_id}']") is None
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_hotline_report_confirmed_on_site_proposes_registration(
+    phone: Callable[..., Any], phone_core: RunningCore, demo_grids: list[GridFeature]
+) -> None:
+    report = candidate(
+        78,
+        kind=SourceKind.CALL,
+        source_id="ivr-1",
+        event_code="0507",
+        location=Location(grid_code=demo_grids[42].code, address="海州区 测试路 2 号"),
+    )
+    service = phone_core.daemon.service
+    service.store_candidates([report])
+    case_id = case_id_for(report.id)
+    asked = Command(Action.REQUEST_CONFIRMATION)
+    service.transition(case_id, asked, Actor("oper", Role.OPERATOR))
+    assert phone_core.case(case_id).facts["task"]["assignee"] == INSPECTOR  # by the grid
+    page = phone()
+    page.tap("#tabs button[data-view=tasks]")
+    task = page.locator(f".task[data-case='{case_id}']")
+    task.wait_for()
+    assert "核实" in task.inner_text() and "测试路 2 号" in task.inner_text()
+    task.locator(".task-open").tap()
+    assert page.inner_text("#answer-pass") == "属实"
+    page.tap("#answer-pass")
+    page.set_input_files("#answer-photo", files=[photo_file("there.jpg")])
+    page.wait_for_selector(".thumb img")
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('核实结果已提交')")
+    case = phone_core.case(case_id)
+    assert case.state is CaseState.CANDIDATE and case.facts["proposal"] == "register"
+    assert "task" not in case.facts
+    step = phone_core.steps(case_id)[-1]
+    assert step.action is Action.CONFIRM_PASS and len(step.attachments) == 1
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_patrol_offline_in_a_dead_spot_reaches_the_core_and_the_centres_map(
+    phone: Callable[..., Any],
+    phone_core: RunningCore,
+    demo_grids: list[GridFeature],
+    browser: Any,
+) -> None:
+    page = phone()
+    page.tap("#tabs button[data-view=patrol]")
+    page.tap("#patrol-start")
+    page.wait_for_selector("#patrol-stop")
+    page.wait_for_selector("#patrol-count[data-waiting='0']")
+    page.context.set_offline(True)
+    for waiting, grid in ((1, demo_grids[43]), (2, demo_grids[44])):  # two more, no signal
+        page.context.set_geolocation(centre(grid))
+        page.wait_for_selector(f"#patrol-count[data-waiting='{waiting}']")
+    page.context.set_offline(False)
+    page.wait_for_selector("#patrol-count[data-waiting='0']")
+    import httpx
+
+    token = httpx.post(
+        f"{phone_core.url}/api/v1/auth/login",
+        json={"name": "oper", "password": PASSWORD},
+        timeout=10,
+    ).json()["token"]
+    track = httpx.get(
+        f"{phone_core.url}/api/v1/patrols/track?inspector={INSPECTOR}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    grids = [p["grid_code"] for p in track["points"]]
+    assert grids == [demo_grids[n].code for n in (42, 43, 44)]
+    page.tap("#patrol-stop")
+    page.wait_for_selector("#patrol-start")
+    assert page.problems == []  # type: ignore[attr-defined]
+    desk = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(desk, phone_core.url, "operator")
+    desk.goto(f"{phone_core.url}/console/#/map")
+    desk.wait_for_selector("#map[data-inspectors='1']")
+    desk.click(".inspector-icon")
+    desk.wait_for_selector("#map[data-track-points='3']")
+    figures = desk.inner_text("#patrol-figures")
+    assigned = sum(g.code.startswith(INSPECTOR_GRIDS) for g in demo_grids)
+    assert f"（3/{assigned} 个网格）" in figures, figures
+    desk.close()
+
+
+def test_the_centre_asks_for_a_confirmation_and_moves_it_to_another_inspector_by_hand(
+    phone_core: RunningCore, demo_grids: list[GridFeature], browser: Any
+) -> None:
+    report = candidate(
+        79,
+        kind=SourceKind.CALL,
+        source_id="ivr-1",
+        event_code="0507",
+        location=Location(grid_code=demo_grids[42].code, address="海州区 测试路 3 号"),
+    )
+    phone_core.daemon.service.store_candidates([report])
+    case_id = case_id_for(report.id)
+    elsewhere = next(g.code for g in demo_grids if g.code[:12] != demo_grids[42].code[:12])
+    phone_core.daemon.auth.add_user("runner", "inspector", PASSWORD, None, (elsewhere,))
+    desk = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(desk, phone_core.url, "operator")
+    desk.goto(f"{phone_core.url}/console/#/case/{case_id}")
+
+    def act(action: str, assignee: str) -> None:
+        desk.click(f"#case-actions button[data-action={action}]")
+        dialog = desk.locator("dialog[open]")
+        dialog.locator('[name="assignee"]').select_option(assignee)
+        dialog.locator("button[type=submit]").click()
+        desk.wait_for_selector("dialog[open]", state="detached")
+
+    desk.wait_for_selector("#case-actions button[data-action=request_confirmation]")
+    assert desk.inner_text("#case-actions button[data-action=request_confirmation]") == "派发核实"
+    act("request_confirmation", "")  # by the grid
+    desk.wait_for_selector(f"td:has-text('核实 · {INSPECTOR}')")
+    assert phone_core.case(case_id).facts["task"]["assigned_by"] == "grid"
+    act("assign_task", "runner")
+    desk.wait_for_selector("td:has-text('核实 · runner')")
+    task = phone_core.case(case_id).facts["task"]
+    assert (task["assignee"], task["assigned_by"]) == ("runner", "oper")
+    desk.close()
 
 
 def test_the_app_is_served_with_its_manifest_and_service_worker(phone_core: RunningCore) -> None:

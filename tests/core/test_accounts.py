@@ -61,6 +61,7 @@ def test_a_user_is_changed_through_patch(api: Api) -> None:
         "department": None,
         "active": True,
         "grids": [],
+        "org_node": None,
     }
     bad = patch(api, "olga", role="department")
     assert bad.status_code == 422 and bad.json()["error"] == "bad_user"

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.core.inspector_tasks import TaskKind, new_task
 from gateway.core.workflow import (
     APPROVERS,
     RULES,
@@ -53,6 +54,10 @@ def ready(action: Action, state: CaseState | None = None) -> tuple[Case, Command
         command = Command(action, opinion="needs a crane", extension_hours=8)
     if action is Action.FEEDBACK:
         command = Command(action, facts={"satisfaction": "satisfied"})
+    if action in (Action.CONFIRM_PASS, Action.CONFIRM_FAIL, Action.ASSIGN_TASK):
+        fields["facts"] = {"task": new_task(TaskKind.CONFIRM, MONDAY_10, None, None)}
+    if action is Action.ASSIGN_TASK:
+        command = Command(action, assignee="ivan")
     return case(state, **fields), command
 
 
@@ -76,6 +81,10 @@ EXPECTED = {
     Action.FEEDBACK: CaseState.EVALUATED,
     Action.REOPEN: CaseState.PROCESSING,
     Action.KEEP_CLOSED: CaseState.EVALUATED,
+    Action.REQUEST_CONFIRMATION: None,  # 核实 happens in 信息收集
+    Action.CONFIRM_PASS: None,
+    Action.CONFIRM_FAIL: None,
+    Action.ASSIGN_TASK: None,
 }
 
 ALLOWED = [(action, role) for action, rule in RULES.items() for role in sorted(rule.roles)]
@@ -307,8 +316,120 @@ def test_allowed_actions_lists_what_the_actor_may_do_now() -> None:
         Action.REJECT,
         Action.MERGE,
         Action.REQUEST_VOID,
+        Action.REQUEST_CONFIRMATION,
     ]
     assert WF.allowed_actions(case(), actor(Role.ADMIN)) == []
+
+
+# ---------------------------------------------------------------------- 核实 and 核查 tasks
+
+
+def inspector(name: str = "ivan") -> Actor:
+    return Actor(name, Role.INSPECTOR, grids=("320706",))
+
+
+def test_a_confirmation_asked_by_the_operator_is_a_task_with_its_inspector_and_due_time() -> None:
+    asked = WF.apply(
+        case(),
+        Command(Action.REQUEST_CONFIRMATION, assignee="ivan", assigned_by_grid=True),
+        actor(Role.OPERATOR),
+        NOW,
+    )
+    task = asked.case.facts["task"]
+    assert asked.case.state is CaseState.CANDIDATE
+    assert (task["kind"], task["assignee"], task["assigned_by"]) == ("confirm", "ivan", "grid")
+    assert task["due"] == (NOW + timedelta(minutes=60)).isoformat()
+    assert asked.step.facts["task"] == task
+    with pytest.raises(TransitionRefused) as twice:
+        WF.apply(asked.case, Command(Action.REQUEST_CONFIRMATION), actor(Role.OPERATOR), NOW)
+    assert twice.value.code == "task_open"
+
+
+def test_a_confirmed_report_proposes_registration_and_ends_the_task_on_time() -> None:
+    asked = WF.apply(
+        case(), Command(Action.REQUEST_CONFIRMATION, assignee="ivan"), actor(Role.OPERATOR), NOW
+    )
+    later = NOW + timedelta(minutes=30)
+    answered = WF.apply(asked.case, Command(Action.CONFIRM_PASS), inspector(), later)
+    facts = answered.case.facts
+    assert answered.case.state is CaseState.CANDIDATE and "task" not in facts
+    assert facts["proposal"] == "register"
+    assert facts["confirmation"] == {
+        "verdict": "confirmed",
+        "by": "ivan",
+        "at": later.isoformat(),
+        "on_time": True,
+    }
+    assert answered.step.facts["task_on_time"] is True
+    registered = WF.apply(answered.case, Command(Action.REGISTER), actor(Role.OPERATOR), later)
+    assert "proposal" not in registered.case.facts and registered.case.facts["confirmation"]
+
+
+def test_a_report_not_found_on_site_proposes_rejection_late_and_needs_a_reason() -> None:
+    asked = WF.apply(case(), Command(Action.REQUEST_CONFIRMATION), actor(Role.OPERATOR), NOW)
+    late = NOW + timedelta(hours=2)
+    with pytest.raises(TransitionRefused) as bare:
+        WF.apply(asked.case, Command(Action.CONFIRM_FAIL), inspector(), late)
+    assert bare.value.code == "opinion_required"
+    answered = WF.apply(
+        asked.case, Command(Action.CONFIRM_FAIL, opinion="现场无堆物"), inspector(), late
+    )
+    assert answered.case.facts["proposal"] == "reject"
+    assert answered.case.facts["confirmation"]["on_time"] is False
+
+
+def test_only_the_assigned_inspector_answers_and_only_a_task_that_was_asked() -> None:
+    with pytest.raises(TransitionRefused) as unasked:
+        WF.apply(case(), Command(Action.CONFIRM_PASS), inspector(), NOW)
+    assert unasked.value.code == "no_task"
+    asked = WF.apply(
+        case(), Command(Action.REQUEST_CONFIRMATION, assignee="ivan"), actor(Role.OPERATOR), NOW
+    )
+    with pytest.raises(TransitionRefused) as other:
+        WF.apply(asked.case, Command(Action.CONFIRM_PASS), inspector("ines"), NOW)
+    assert other.value.code == "not_your_task"
+    assert WF.allowed_actions(asked.case, inspector("ines")) == []
+    assert WF.allowed_actions(asked.case, inspector("ivan")) == [
+        Action.CONFIRM_PASS,
+        Action.CONFIRM_FAIL,
+    ]
+
+
+def test_the_centre_moves_a_task_to_another_inspector_keeping_its_due_time() -> None:
+    asked = WF.apply(
+        case(), Command(Action.REQUEST_CONFIRMATION, assignee="ivan"), actor(Role.OPERATOR), NOW
+    )
+    with pytest.raises(TransitionRefused) as nobody:
+        WF.apply(asked.case, Command(Action.ASSIGN_TASK), actor(Role.DISPATCHER), NOW)
+    assert nobody.value.code == "assignee_required"
+    moved = WF.apply(
+        asked.case, Command(Action.ASSIGN_TASK, assignee="ines"), actor(Role.DISPATCHER), NOW
+    )
+    task = moved.case.facts["task"]
+    assert (task["assignee"], task["assigned_by"]) == ("ines", "dispatcher-user")
+    assert task["due"] == asked.case.facts["task"]["due"]
+    assert moved.step.facts["previous_assignee"] == "ivan"
+    assert WF.apply(moved.case, Command(Action.CONFIRM_PASS), inspector("ines"), NOW)
+
+
+def test_a_report_opens_a_check_task_that_the_answer_or_a_registration_ends() -> None:
+    processing = case(
+        CaseState.PROCESSING, department="traffic", dispatched_at=MONDAY_10, deadline=DEADLINE
+    )
+    reported = WF.apply(
+        processing, Command(Action.REPORT, assignee="ivan"), actor(Role.DEPARTMENT), NOW
+    )
+    task = reported.case.facts["task"]
+    assert (task["kind"], task["assignee"]) == ("verify", "ivan")
+    assert task["due"] == (NOW + timedelta(minutes=240)).isoformat()
+    failed = WF.apply(
+        reported.case, Command(Action.VERIFY_FAIL, opinion="仍有堆物"), inspector(), NOW
+    )
+    assert "task" not in failed.case.facts and failed.step.facts["task_on_time"] is True
+    # a 核实 dropped when the operator registers without waiting for it
+    asked = WF.apply(case(), Command(Action.REQUEST_CONFIRMATION), actor(Role.OPERATOR), NOW)
+    registered = WF.apply(asked.case, Command(Action.REGISTER), actor(Role.OPERATOR), NOW)
+    assert "task" not in registered.case.facts
 
 
 def test_an_urgent_case_in_natural_hours_is_due_the_same_night_and_pauses_on_the_clock() -> None:

@@ -40,12 +40,13 @@ function stopDesk() {
 }
 
 async function loadReference() {
-  const [events, departments, states, locale, grids] = await Promise.all([
+  const [events, departments, states, locale, grids, org] = await Promise.all([
     api.get('/api/v1/event-codes').catch(() => ({})),
     api.get('/api/v1/departments').catch(() => []),
     api.get('/api/v1/states').catch(() => STATES),
     api.get('/api/v1/locale').catch(() => ({})),
     api.get('/api/v1/grids').catch(() => []),
+    api.get('/api/v1/organisation').catch(() => null),
   ]);
   setLocale(locale);
   return {
@@ -53,6 +54,9 @@ async function loadReference() {
     events,
     departments: Object.fromEntries(departments.map((d) => [d.id, d.name])),
     states: { ...STATES, ...states },
+    // 两级指挥: the user's centre and whom they dispatch to (null: one centre)
+    org,
+    centres: org ? Object.fromEntries(org.nodes.map((n) => [n.id, n.name])) : {},
   };
 }
 

@@ -36,6 +36,14 @@ export const ACTIONS = {
   confirm_pass: '核实属实',
   confirm_fail: '核实不属实',
   assign_task: '指派监督员',
+  escalate: '上报市级',
+  hand_down: '下派区级',
+};
+
+// 两级指挥 (views/case.js): the centre handling a case and the levels it passed
+export const LEVELS = {
+  centre: '承办中心',
+  moved: '{from} → {to}，请于 {due} 前受理',
 };
 
 // states shown when the core's /api/v1/states is not reachable
@@ -424,6 +432,11 @@ export const ERRORS = {
   unauthenticated: '登录已失效，请重新登录',
   forbidden_role: '您的角色无权执行此操作',
   not_your_case: '该案件不属于本部门',
+  not_your_level: '该案件不由本级中心办理（已上报或属其他区），无法执行此操作',
+  department_not_in_level: '只能派遣到本级中心的部门或街道',
+  no_district: '该案件所在网格不属于任何区，无法下派',
+  no_organisation: '未配置组织架构（市、区、街道、社区）',
+  unknown_node: '没有这个市、区或街道',
   wrong_state: '案件当前状态不允许此操作（可能已由他人处理，请刷新后查看）',
   pending_request: '案件有待批准的申请，请先等待审批结果',
   no_pending_request: '该案件没有待批准的申请',

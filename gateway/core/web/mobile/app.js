@@ -6,6 +6,7 @@ import { ERRORS, FIELDS, T, VALIDATION, fill } from './texts.js';
 import { $, h } from './dom.js';
 import { photoPicker } from './photos.js';
 import { cache, newRequestId, outbox } from './queue.js';
+import { createPatrol } from './patrol.js';
 
 const SESSION_KEY = 'citygw.mobile.session';
 const USAGE_KEY = 'citygw.mobile.usage';
@@ -117,6 +118,7 @@ function render() {
   if (state.view === 'report') main.append(reportView());
   else if (state.view === 'tasks') main.append(tasksView());
   else if (state.view === 'answer') main.append(answerView());
+  else if (state.view === 'patrol') main.append(patrol.view());
   else main.append(queueView());
 }
 
@@ -190,6 +192,7 @@ function watchPosition() {
         accuracy: pos.coords.accuracy,
       };
       state.positionError = null;
+      patrol.moved(state.position);
       showPosition();
       lookUpPlace();
     },
@@ -392,10 +395,9 @@ async function submitReport() {
 
 async function loadTasks() {
   try {
-    const page = await call('GET', '/api/v1/cases?state=reported&limit=100');
-    state.tasks = page.items;
+    state.tasks = await call('GET', '/api/v1/mobile/tasks');
     state.tasksOffline = false;
-    await cache.set('tasks', page.items);
+    await cache.set('tasks', state.tasks);
   } catch (err) {
     if (err.status === 401) return expired();
     state.tasks = (await cache.get('tasks')) || [];
@@ -419,33 +421,50 @@ function tasksView() {
       h(
         'article',
         { class: 'task', dataset: { case: task.id } },
-        h('div', { class: 'task-title' }, h('strong', {}, task.number), ' ', task.event_name || task.event_code),
+        h('div', { class: 'task-title' }, h('span', { class: `kind kind-${taskKind(task)}` }, kindText(task)), ' ', h('strong', {}, task.number), ' ', task.event_name || task.event_code),
+        h('div', { class: 'muted' }, T[`task_kind_hint_${taskKind(task)}`]),
         h('div', {}, task.address || task.grid_code || ''),
-        task.deadline ? h('div', { class: `muted light-${task.light || ''}` }, fill(T.task_deadline, { at: new Date(task.deadline).toLocaleString('zh-CN') })) : null,
-        h('button', { type: 'button', class: 'primary big task-open', onclick: () => { state.answer = { task, verdict: null, photos: [], opinion: '' }; showView('answer'); } }, T.task_open),
+        taskDue(task) ? h('div', { class: `muted light-${task.light || ''}` }, fill(T.task_deadline, { at: new Date(taskDue(task)).toLocaleString('zh-CN') })) : null,
+        h('button', { type: 'button', class: 'primary big task-open', onclick: () => { state.answer = { task, verdict: null, photos: [], opinion: '' }; showView('answer'); } }, fill(T.task_open, { kind: kindText(task) })),
       ),
     );
   }
   return wrap;
 }
 
+// 核实 (confirm) of a report not registered yet, 核查 (verify) of a case reported done
+function taskKind(task) {
+  return (task.facts && task.facts.task && task.facts.task.kind) || (task.state === 'candidate' ? 'confirm' : 'verify');
+}
+
+function kindText(task) {
+  return T[`kind_${taskKind(task)}`];
+}
+
+function taskDue(task) {
+  return (task.facts && task.facts.task && task.facts.task.due) || task.deadline;
+}
+
 function answerView() {
   const answer = state.answer;
-  const wrap = h('section', { class: 'card', id: 'answer' }, h('h2', {}, fill(T.answer_title, { number: answer.task.number })));
+  const kind = kindText(answer.task);
+  const confirm = taskKind(answer.task) === 'confirm';
+  const wrap = h('section', { class: 'card', id: 'answer' }, h('h2', {}, fill(T.answer_title, { kind, number: answer.task.number })));
   const verdicts = h(
     'div',
     { class: 'verdicts' },
-    h('button', { type: 'button', id: 'answer-pass', class: answer.verdict === 'pass' ? 'big chosen' : 'big', onclick: () => { answer.verdict = 'pass'; render(); } }, T.answer_pass),
-    h('button', { type: 'button', id: 'answer-fail', class: answer.verdict === 'fail' ? 'big chosen bad' : 'big', onclick: () => { answer.verdict = 'fail'; render(); } }, T.answer_fail),
+    h('button', { type: 'button', id: 'answer-pass', class: answer.verdict === 'pass' ? 'big chosen' : 'big', onclick: () => { answer.verdict = 'pass'; render(); } }, confirm ? T.confirm_pass : T.answer_pass),
+    h('button', { type: 'button', id: 'answer-fail', class: answer.verdict === 'fail' ? 'big chosen bad' : 'big', onclick: () => { answer.verdict = 'fail'; render(); } }, confirm ? T.confirm_fail : T.answer_fail),
   );
   const opinion = h('textarea', { id: 'answer-opinion', rows: 3, maxlength: 4000, placeholder: T.answer_opinion_hint });
+  wrap.dataset.kind = taskKind(answer.task);
   opinion.value = answer.opinion;
   opinion.addEventListener('input', () => (answer.opinion = opinion.value));
   wrap.append(
     verdicts,
-    h('label', { class: 'field' }, h('div', { class: 'label' }, T.answer_opinion), opinion),
+    h('label', { class: 'field' }, h('div', { class: 'label' }, fill(T.answer_opinion, { kind })), opinion),
     photoPicker(answer.photos, 'answer-photo', complain),
-    h('button', { type: 'button', id: 'answer-submit', class: 'primary big', onclick: submitAnswer }, T.answer_submit),
+    h('button', { type: 'button', id: 'answer-submit', class: 'primary big', onclick: submitAnswer }, fill(T.answer_submit, { kind })),
     h('button', { type: 'button', class: 'big', onclick: () => showView('tasks') }, T.answer_cancel),
   );
   return wrap;
@@ -453,7 +472,8 @@ function answerView() {
 
 async function submitAnswer() {
   const answer = state.answer;
-  if (!answer.verdict) return toast(T.answer_need_verdict, 'error');
+  const kind = taskKind(answer.task);
+  if (!answer.verdict) return toast(fill(T.answer_need_verdict, { kind: T[`kind_${kind}`] }), 'error');
   if (answer.verdict === 'fail' && !answer.opinion.trim()) return toast(T.answer_need_opinion, 'error');
   if (!answer.photos.length) return toast(T.need_photo, 'error');
   const item = {
@@ -462,6 +482,7 @@ async function submitAnswer() {
     created: Date.now(),
     case_id: answer.task.id,
     number: answer.task.number,
+    task_kind: kind,
     verdict: answer.verdict,
     opinion: answer.opinion.trim(),
     lat: state.position ? state.position.lat : null,
@@ -502,7 +523,7 @@ function pathOf(item) {
 }
 
 function sentMessage(item, out) {
-  if (item.kind === 'answer') return T.answer_sent;
+  if (item.kind === 'answer') return fill(T.answer_sent, { kind: T[`kind_${item.task_kind || 'verify'}`] });
   const parts = [fill(T.sent, { number: out.number })];
   if (out.grid_code) parts.push(fill(T.sent_grid, { grid: out.grid_code }));
   else if (out.facts && out.facts.outside_managed_area) parts.push(T.sent_outside);
@@ -560,6 +581,12 @@ function expired() {
   render();
 }
 
+function queueAnswerText(item) {
+  const confirm = item.task_kind === 'confirm';
+  const verdict = item.verdict === 'pass' ? (confirm ? T.verdict_confirmed : T.verdict_pass) : (confirm ? T.verdict_not_found : T.verdict_fail);
+  return fill(T.queue_answer, { kind: T[`kind_${item.task_kind || 'verify'}`], number: item.number, verdict });
+}
+
 function queueView() {
   const wrap = h('section', { class: 'card', id: 'queue' }, h('h2', {}, T.queue_title));
   outbox.all().then((items) => {
@@ -571,7 +598,7 @@ function queueView() {
       const title =
         item.kind === 'report'
           ? fill(T.queue_report, { name: state.eventNames[item.event_code] || item.event_code })
-          : fill(T.queue_answer, { number: item.number, verdict: item.verdict === 'pass' ? T.verdict_pass : T.verdict_fail });
+          : queueAnswerText(item);
       wrap.append(
         h(
           'article',
@@ -590,6 +617,12 @@ function queueView() {
 }
 
 // ------------------------------------------------------------------ start
+
+const patrol = createPatrol({
+  position: () => state.position,
+  send: (body) => call('POST', '/api/v1/mobile/patrol', { json: body }),
+  changed: () => { if (state.view === 'patrol') render(); },
+});
 
 async function loadEventCodes() {
   try {
@@ -610,13 +643,14 @@ async function start() {
   render();
   loadTasks();
   drain();
+  patrol.flush();
 }
 
 function boot() {
   document.title = T.app_title;
   $('#app-title').textContent = T.app_title;
   const tabs = $('#tabs');
-  for (const [view, label] of [['report', T.tab_report], ['tasks', T.tab_tasks], ['queue', T.tab_queue]]) {
+  for (const [view, label] of [['report', T.tab_report], ['tasks', T.tab_tasks], ['patrol', T.tab_patrol], ['queue', T.tab_queue]]) {
     const button = h('button', { type: 'button', dataset: { view }, onclick: () => { if (view === 'tasks') loadTasks(); showView(view); } }, label);
     if (view === 'queue') button.append(h('span', { id: 'queue-count', class: 'badge', hidden: true }));
     tabs.append(button);
@@ -624,7 +658,7 @@ function boot() {
   tabs.querySelector('[data-view=report]').classList.add('active');
   $('#logout').textContent = T.logout;
   $('#logout').addEventListener('click', logout);
-  window.addEventListener('online', () => { refreshStatus(); drain(); });
+  window.addEventListener('online', () => { refreshStatus(); drain(); patrol.flush(); });
   window.addEventListener('offline', refreshStatus);
   setInterval(() => { if (navigator.onLine) drain(); }, 30000);
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});

@@ -1,6 +1,6 @@
 // The phone app's service worker: the app shell from the cache, so the app opens without a
 // signal (its reports wait in IndexedDB). The API is never cached: its requests pass through.
-const VERSION = 'citygw-mobile-v1';
+const VERSION = 'citygw-mobile-v2';
 const SHELL = [
   './',
   'index.html',
@@ -9,6 +9,7 @@ const SHELL = [
   'queue.js',
   'dom.js',
   'photos.js',
+  'patrol.js',
   'texts.js',
   'manifest.webmanifest',
   'icon.svg',

@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, CASE_SCORE, HANDOFF, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES } from '../labels.js';
+import { ACTIONS, CASE_SCORE, HANDOFF, LEVELS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -16,7 +16,12 @@ const NEEDS_OPINION = new Set([
   'deny',
   'verify_fail',
   'keep_closed',
+  'confirm_fail',
+  'escalate',
+  'hand_down',
 ]);
+// steps on an inspector's task, sent to /api/v1/cases/{id}/task with the inspector chosen
+const TASK_ACTIONS = new Set(['request_confirmation', 'assign_task']);
 const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
 // the step the method expects next, first match wins: highlighted whatever order the core lists
 const EXPECTED = ['register', 'dispatch', 'report', 'verify_pass', 'close', 'approve', 'resume', 'reopen', 'evaluate'];
@@ -55,8 +60,35 @@ function renderScore(score) {
   return h('section', { id: 'case-score' }, h('h3', {}, CASE_SCORE.title), head, rows.length ? h('table', { class: 'facts' }, rows) : null, h('p', { class: 'hint' }, CASE_SCORE.note));
 }
 
-function fieldsFor(action, c, ctx) {
+// the case's open 核实/核查 task and a 核实's answer, for the summary table
+function taskRows(c) {
+  const rows = [];
+  const task = c.facts && c.facts.task;
+  if (task) {
+    const who = task.assignee || TASKS.nobody;
+    rows.push([TASKS.row, TASKS.text.replace('{kind}', TASKS.kinds[task.kind] || task.kind).replace('{who}', who).replace('{due}', fmtTime(task.due))]);
+  }
+  const done = c.facts && c.facts.confirmation;
+  if (done) {
+    const text = TASKS.confirmation_text.replace('{verdict}', TASKS.confirmation[done.verdict] || done.verdict).replace('{by}', done.by).replace('{at}', fmtTime(done.at));
+    rows.push([TASKS.confirmation_row, done.on_time === false ? text + TASKS.late : text]);
+  }
+  return rows;
+}
+
+// 上报 / 下派 in the log: from which centre to which, and by when it must be taken up
+function levelText(facts, ctx) {
+  const name = (id) => ctx.ref.centres[id] || id;
+  return LEVELS.moved.replace('{from}', name(facts.from_centre)).replace('{to}', name(facts.to_centre)).replace('{due}', fmtTime(facts.level_deadline));
+}
+
+function fieldsFor(action, c, ctx, inspectors = []) {
   const fields = [];
+  if (TASK_ACTIONS.has(action)) {
+    const options = action === 'request_confirmation' ? { '': TASKS.by_grid } : {};
+    for (const i of inspectors) options[i.name] = TASKS.inspector_option.replace('{name}', i.name).replace('{n}', i.open_tasks);
+    fields.push({ name: 'assignee', label: TASKS.assignee, type: 'select', options, value: '', required: action === 'assign_task' });
+  }
   if (action === 'reject') {
     fields.push({ name: 'reason', label: '原因', type: 'select', options: REJECT_REASONS, value: 'false_detection' });
   }
@@ -64,7 +96,10 @@ function fieldsFor(action, c, ctx) {
     fields.push({ name: 'merge_into', label: '合并到（案件ID）', required: true, value: c.proposed_merge_into || '' });
   }
   if (action === 'dispatch') {
-    const options = { '': '按责任表自动匹配', ...ctx.ref.departments };
+    // a district centre dispatches to its own departments and streets (两级指挥)
+    const targets = ctx.ref.org && ctx.ref.org.me.dispatch_targets;
+    const own = targets && targets.length ? Object.fromEntries(targets.map((t) => [t.id, t.name])) : ctx.ref.departments;
+    const options = { '': '按责任表自动匹配', ...own };
     fields.push({ name: 'department', label: '派遣部门', type: 'select', options, value: '' });
   }
   if (action === 'request_extension') {
@@ -118,6 +153,7 @@ export async function render(main, ctx, caseId) {
       [
         ['来源', SOURCES[c.source_kind] || c.source_kind],
         ['收到时间', fmtTime(c.created_at)],
+        [LEVELS.centre, c.centre_name || '—'],
         ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
         ['派遣时间', fmtTime(c.dispatched_at)],
         ['处置时限', fmtTime(c.deadline)],
@@ -127,6 +163,7 @@ export async function render(main, ctx, caseId) {
         ['结案时间', fmtTime(c.closed_at)],
         ['市民满意度', c.satisfaction ? SATISFACTION[c.satisfaction] || '—' : '—'],
         [SEEN_AGAIN.row, seen.length ? seenText(SEEN_AGAIN.summary, seen[seen.length - 1], { count: seen.length }) : '—'],
+        ...taskRows(c),
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
     );
     const expected = EXPECTED.find((a) => c.allowed_actions.includes(a));
@@ -168,6 +205,7 @@ export async function render(main, ctx, caseId) {
               s.opinion,
               s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
               s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
+              (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
           ),
@@ -196,9 +234,19 @@ export async function render(main, ctx, caseId) {
   }
 
   async function act(c, action) {
-    const values = await ask(`${c.number} · ${ACTIONS[action] || action}`, fieldsFor(action, c, ctx), ACTIONS[action] || '确定');
+    let inspectors = [];
+    if (TASK_ACTIONS.has(action)) {
+      try {
+        inspectors = await api.get('/api/v1/inspectors');
+      } catch (err) {
+        toast(describeError(err), 'error');
+        return;
+      }
+    }
+    const values = await ask(`${c.number} · ${ACTIONS[action] || action}`, fieldsFor(action, c, ctx, inspectors), ACTIONS[action] || '确定');
     if (!values) return;
     const request = { action, opinion: values.opinion || '', expected_version: c.version };
+    if (values.assignee) request.assignee = values.assignee;
     if (values.reason) request.reason = values.reason;
     if (values.merge_into) request.merge_into = values.merge_into.trim();
     if (values.department) request.department = values.department;
@@ -208,7 +256,9 @@ export async function render(main, ctx, caseId) {
         const uploaded = await api.upload(c.id, values.photo, 'photo');
         request.attachments = [uploaded.sha256];
       }
-      const out = await api.transition(c.id, request);
+      const out = TASK_ACTIONS.has(action)
+        ? await api.post(`/api/v1/cases/${encodeURIComponent(c.id)}/task`, request)
+        : await api.transition(c.id, request);
       drafts.delete(`${c.id}:${action}`);
       const done = ACTIONS[action] || action;
       const moved = out.case.state !== c.state && out.case.state_label !== done;

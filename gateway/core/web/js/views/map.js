@@ -10,6 +10,7 @@ import { LIGHTS, MAP, METRICS } from '../labels.js';
 import { openLive } from '../live.js';
 import { fill, fmtTime, h, locale } from '../ui.js';
 import { watch } from './cameras.js';
+import { PATROL_READERS, patrolLayer } from './map_patrols.js';
 
 // the roles that may read the evaluation figures (/api/v1/metrics): score colours, 大屏 figures
 const EVALUATORS = ['shift_lead', 'dispatcher', 'admin'];
@@ -140,6 +141,8 @@ export async function render(main, ctx) {
   const componentLayer = L.layerGroup().addTo(map);
   const cameraLayer = L.layerGroup().addTo(map);
   const caseLayer = L.layerGroup().addTo(map);
+  // inspectors' last positions and, on a click, their track of today (views/map_patrols.js)
+  const patrols = PATROL_READERS.includes(ctx.user.role) ? patrolLayer(L, map, side, holder) : null;
   let cases = [];
   let peer = null; // the live view of the camera shown in the side panel
   let selected = null;
@@ -405,10 +408,11 @@ export async function render(main, ctx) {
       if (!soon) soon = setTimeout(() => ((soon = null), load()), 2000);
     };
     live = openLive({ onEvent: (kind) => kind === 'case' && refreshSoon(), onUp: refreshSoon });
-    poller = setInterval(() => (load(), loadCameras().catch(() => {})), 60000);
+    poller = setInterval(() => (load(), loadCameras().catch(() => {}), patrols && patrols.load().catch(() => {})), 60000);
   }
   map.on('moveend', load);
   loadCameras().catch((err) => (status.textContent = describeError(err)));
+  if (patrols) patrols.load().catch((err) => (status.textContent = describeError(err)));
   map.on('zoomend', drawCases);
   map.invalidateSize();
   if (settings.bbox) {

@@ -1,0 +1,67 @@
+"""``/api/v1/organisation``: the organisation tree, where the user sits, and the
+three-level evaluation (三级考核) of a node's units.
+
+- ``GET /api/v1/organisation``: every node (city, districts, departments, streets,
+  communities with their grid prefixes) and ``me``: the user's node, centre and the
+  departments and streets they dispatch to;
+- ``GET /api/v1/organisation/evaluation?node=&start=&end=``: the units ``node``
+  evaluates (the city: districts and city departments; a district: streets and district
+  departments; a street: communities), each with the indicators of `gateway.core.metrics`
+  and the level's weights. A district centre's users evaluate only inside their
+  district (403 ``not_your_level``).
+"""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from gateway.core.api_base import ALL_USERS, EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.org_evaluation import evaluate_level, level_weights
+from gateway.core.organisation import CITY_ID, NodeKind
+from gateway.core.organisation_views import me_out
+from gateway.core.step_log import StepLog
+from gateway.core.workflow import Actor
+
+
+def organisation_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+    step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
+
+    def _org() -> Any:
+        org = ctx.service.workflow.organisation
+        if org is None:
+            raise ApiError(404, "no_organisation", "no organisation is configured")
+        return org
+
+    @router.get("/api/v1/organisation", tags=["organisation"])
+    def organisation(actor: Annotated[Actor, Depends(allow(ALL_USERS))]) -> dict[str, Any]:
+        org = _org()
+        return {"nodes": [n.as_dict() for n in org.nodes()], "me": me_out(org, actor)}
+
+    @router.get("/api/v1/organisation/evaluation", tags=["organisation", "evaluation"])
+    def evaluation(
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        node: str = CITY_ID,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        org = _org()
+        found = org.get(node)
+        if found is None or found.kind not in (NodeKind.CITY, NodeKind.DISTRICT, NodeKind.STREET):
+            raise ApiError(404, "unknown_node", f"no city, district or street {node}")
+        mine = org.centre_of(actor.org_node)
+        if mine.kind is not NodeKind.CITY and org.centre_of(found.id).id != mine.id:
+            raise ApiError(403, "not_your_level", f"{mine.id} evaluates only inside itself")
+        e = end or ctx.clock.now()
+        s = start or e - timedelta(days=30)
+        if s.tzinfo is None or e.tzinfo is None:
+            raise ApiError(422, "timezone_required", "times need a timezone")
+        if e <= s:
+            raise ApiError(422, "bad_period", "the period must end after it starts")
+        weights = level_weights(
+            ctx.config.organisation, org.level_of(found), ctx.config.metric_weights
+        )
+        return evaluate_level(step_log.histories(), org, found, s, e, weights).as_dict()
+
+    return router

@@ -1,0 +1,182 @@
+"""Two levels over the API (SQLite and PostgreSQL): a district centre sees and acts on its
+own district's cases, escalates (上报) to the city, which hands down (下派); the city
+evaluates its districts and departments, a district its streets (三级考核)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.contract import Location
+from gateway.core.intake import case_id_for
+from gateway.core.organisation import Organisation
+from tests.core.api_harness import PASSWORD, Api, make_api
+from tests.core.helpers import MONDAY_10, candidate
+
+HZ1, HZ2, LY, BJ = "32070600100101", "32070600200105", "32070300100101", "11010100100101"
+DISTRICT_USERS = {  # name -> (role, department, node)
+    "hz-op": ("operator", None, "320706"),
+    "hz-disp": ("dispatcher", None, "320706"),
+    "hz-dept": ("department", "hz-sanitation", None),
+}
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    api = make_api(db_url, tmp_path)
+    config = api.client.app.state.ctx.config  # type: ignore[attr-defined]
+    org = Organisation.from_config(config.organisation, {d.id: d.name for d in config.departments})
+    api.service.workflow.organisation = org
+    api.auth.organisation = org
+    api.auth._departments |= set(config.organisation.department_ids())
+    for name, (role, department, node) in DISTRICT_USERS.items():
+        api.auth.add_user(name, role, PASSWORD, department, org_node=node)
+        api.tokens[name] = api.auth.login(name, PASSWORD)[0]
+    grids = (HZ1, HZ2, LY, BJ)
+    api.service.store_candidates(
+        [candidate(n, location=Location(grid_code=g)) for n, g in enumerate(grids)]
+    )
+    yield api
+    api.close()
+
+
+def cid(n: int) -> str:
+    return case_id_for(f"cand-{n:06d}")
+
+
+def act(api: Api, who: str, n: int, action: str, **body: object) -> tuple[int, dict]:
+    answer = api.client.post(
+        f"/api/v1/cases/{cid(n)}/transitions",
+        json={"action": action, **body},
+        headers=api.headers(who),
+    )
+    return answer.status_code, answer.json()
+
+
+def test_a_district_operator_lists_and_opens_only_its_districts_cases(api: Api) -> None:
+    mine = api.client.get("/api/v1/cases", headers=api.headers("hz-op")).json()
+    assert sorted(c["grid_code"] for c in mine["items"]) == [HZ1, HZ2]
+    assert {c["centre_name"] for c in mine["items"]} == {"海州区"}
+    everything = api.client.get("/api/v1/cases", headers=api.headers("operator")).json()
+    assert everything["total"] == 4
+    assert (
+        api.client.get(f"/api/v1/cases/{cid(2)}", headers=api.headers("hz-op")).status_code == 404
+    )
+    assert act(api, "hz-op", 2, "register")[0] == 404
+
+
+def test_escalation_and_hand_down_over_rest_with_every_level_in_the_history(api: Api) -> None:
+    assert act(api, "hz-op", 0, "register")[0] == 200
+    status, body = act(api, "hz-op", 0, "escalate")
+    assert (status, body["error"]) == (422, "opinion_required")
+    status, body = act(api, "hz-op", 0, "escalate", opinion="涉及市政主干道，需市级协调")
+    assert status == 200 and body["case"]["centre"] == "city"
+    # the district still sees it, but acts on it no more (403 with a code)
+    page = api.client.get(f"/api/v1/cases/{cid(0)}", headers=api.headers("hz-disp")).json()
+    assert page["allowed_actions"] == [] and page["centre_name"] == "连云港市"
+    status, body = act(api, "hz-disp", 0, "dispatch")
+    assert (status, body["error"]) == (403, "not_your_level")
+    page = api.client.get(f"/api/v1/cases/{cid(0)}", headers=api.headers("shift_lead")).json()
+    assert "hand_down" in page["allowed_actions"]
+    status, body = act(api, "shift_lead", 0, "hand_down", opinion="属区级事权")
+    assert status == 200 and body["case"]["centre"] == "320706"
+    page = api.client.get(f"/api/v1/cases/{cid(0)}", headers=api.headers("hz-op")).json()
+    assert [(lv["centre_name"], lv["action"]) for lv in page["levels"]] == [
+        ("海州区", "create"),
+        ("连云港市", "escalate"),
+        ("海州区", "hand_down"),
+    ]
+    assert page["levels"][1]["reason"] == "涉及市政主干道，需市级协调"
+    assert page["levels"][1]["level_deadline"]
+
+
+def test_a_district_dispatches_only_to_its_own_departments(api: Api) -> None:
+    act(api, "hz-op", 0, "register")
+    status, body = act(api, "hz-disp", 0, "dispatch", department="sanitation")
+    assert (status, body["error"]) == (403, "department_not_in_level")
+    status, body = act(api, "hz-disp", 0, "dispatch", department="hz-sanitation")
+    assert status == 200 and body["case"]["department"] == "hz-sanitation"
+    listed = api.client.get("/api/v1/cases", headers=api.headers("hz-dept")).json()
+    assert [c["id"] for c in listed["items"]] == [cid(0)]
+    me = api.client.get("/api/v1/organisation", headers=api.headers("hz-disp")).json()["me"]
+    assert me["centre"]["name"] == "海州区"
+    assert {t["id"] for t in me["dispatch_targets"]} == {
+        "hz-city-management",
+        "hz-sanitation",
+        "street-320706001",
+        "street-320706002",
+        "street-320706003",
+        "street-320706004",
+    }
+
+
+def test_three_level_evaluation_matches_hand_counted_figures(api: Api) -> None:
+    for n in (0, 1):
+        act(api, "hz-op", n, "register")
+    act(api, "operator", 2, "register")
+    act(api, "hz-disp", 0, "dispatch", department="hz-sanitation")
+    end = (MONDAY_10 + timedelta(days=7)).isoformat()
+    start = MONDAY_10.isoformat()
+
+    def units(node: str, who: str = "shift_lead") -> dict[str, dict]:
+        answer = api.client.get(
+            "/api/v1/organisation/evaluation",
+            params={"node": node, "start": start, "end": end},
+            headers=api.headers(who),
+        )
+        assert answer.status_code == 200, answer.text
+        return {u["id"]: u for u in answer.json()["units"]}
+
+    city = units("city")
+    # the city: its districts and its departments
+    assert set(city) == {"320706", "320703", "city-management", "sanitation", "traffic"}
+    hz, ly = city["320706"], city["320703"]
+    # 海州区: 2 立案, 1 dispatched whose 2 working days passed undisposed
+    assert (hz["registered"], hz["due"], hz["closed"], hz["overdue_undisposed"]) == (2, 1, 0, 1)
+    assert (hz["closure_rate"], hz["on_time_disposal_rate"], hz["score"]) == (0.0, 0.0, 0.0)
+    assert (ly["registered"], ly["due"], ly["score"]) == (1, 0, None)
+    assert city["sanitation"]["registered"] == 0
+    district = units("320706")
+    assert set(district) == {
+        "320706001",
+        "320706002",
+        "320706003",
+        "320706004",
+        "hz-city-management",
+        "hz-sanitation",
+    }
+    assert (district["320706001"]["registered"], district["320706001"]["due"]) == (1, 1)
+    assert (district["320706002"]["registered"], district["320706002"]["due"]) == (1, 0)
+    assert district["hz-sanitation"]["overdue_undisposed"] == 1
+    street = units("320706002")
+    assert street["320706002001"]["registered"] == 1  # grid 20010 5 lies in 320706002001
+    assert sum(u["registered"] for u in street.values()) == 1
+    # a district evaluates inside itself only
+    answer = api.client.get(
+        "/api/v1/organisation/evaluation",
+        params={"node": "city"},
+        headers={"Authorization": f"Bearer {api.tokens['hz-op']}"},
+    )
+    assert answer.status_code == 403
+
+
+def test_an_admin_places_users_at_a_district_and_unknown_nodes_are_refused(api: Api) -> None:
+    admin = api.headers("admin")
+    body = {"name": "ly-lead", "role": "shift_lead", "password": PASSWORD, "org_node": "320703"}
+    made = api.client.post("/api/v1/users", json=body, headers=admin)
+    assert made.status_code == 201 and made.json()["org_node"] == "320703"
+    token = api.auth.login("ly-lead", PASSWORD)[0]
+    listed = api.client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert [c["grid_code"] for c in listed.json()["items"]] == [LY]
+    bad = {**body, "name": "nowhere", "org_node": "999999"}
+    refused = api.client.post("/api/v1/users", json=bad, headers=admin)
+    assert (refused.status_code, refused.json()["error"]) == (422, "bad_user")
+    # back to the city: sees everything (the old sessions end)
+    moved = api.client.patch("/api/v1/users/ly-lead", json={"org_node": None}, headers=admin)
+    assert moved.status_code == 200 and moved.json()["org_node"] is None
+    token = api.auth.login("ly-lead", PASSWORD)[0]
+    listed = api.client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert listed.json()["total"] == 4

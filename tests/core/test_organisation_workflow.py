@@ -1,0 +1,116 @@
+"""Two levels of command in the state machine: who acts at which level, 上报 and 下派."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.core.organisation import CITY_ID, Organisation
+from gateway.core.settings import CoreConfig
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
+from tests.core.helpers import MONDAY_10, case, core_config, workflow
+
+HAIZHOU = "320706"
+HZ_GRID, LY_GRID, BJ_GRID = "32070600100101", "32070300100101", "11010100100101"
+NOW = MONDAY_10 + timedelta(hours=1)
+
+
+def org_of(config: CoreConfig) -> Organisation:
+    return Organisation.from_config(config.organisation, {d.id: d.name for d in config.departments})
+
+
+CONFIG = core_config()
+ORG = org_of(CONFIG)
+WF = workflow(CONFIG)
+WF.organisation = ORG
+
+
+def desk(role: Role, node: str | None) -> Actor:
+    return Actor(f"{role}-{node}", role, org_node=node, reach=ORG.reach(node))
+
+
+def test_a_district_desk_acts_on_its_own_cases_and_not_on_anothers() -> None:
+    mine = case(CaseState.CANDIDATE, grid_code=HZ_GRID)
+    theirs = case(CaseState.CANDIDATE, grid_code=LY_GRID)
+    operator = desk(Role.OPERATOR, HAIZHOU)
+    assert (
+        WF.apply(mine, Command(Action.REGISTER), operator, NOW).case.state is CaseState.REGISTERED
+    )
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(theirs, Command(Action.REGISTER), operator, NOW)
+    assert refused.value.code == "not_your_level"
+    assert WF.allowed_actions(theirs, operator) == []
+    assert Action.ESCALATE in WF.allowed_actions(mine, operator)
+    # the city acts on every case but escalates nothing
+    city = desk(Role.OPERATOR, None)
+    assert Action.REGISTER in WF.allowed_actions(theirs, city)
+    assert Action.ESCALATE not in WF.allowed_actions(theirs, city)
+
+
+def test_a_district_dispatches_to_its_departments_and_streets_only() -> None:
+    registered = case(CaseState.REGISTERED, grid_code="32070600200105", event_code="0505")
+    dispatcher = desk(Role.DISPATCHER, HAIZHOU)
+    # no department named: the table's choice (a city department) is not the district's,
+    # so the street office of the grid gets it
+    done = WF.apply(registered, Command(Action.DISPATCH), dispatcher, NOW)
+    assert done.case.department == "street-320706002"
+    named = WF.apply(
+        registered, Command(Action.DISPATCH, department="hz-sanitation"), dispatcher, NOW
+    )
+    assert named.case.department == "hz-sanitation"
+    for other in ("city-management", "ly-city-management", "street-320703001"):
+        with pytest.raises(TransitionRefused) as refused:
+            WF.apply(registered, Command(Action.DISPATCH, department=other), dispatcher, NOW)
+        assert refused.value.code == "department_not_in_level"
+    # the city dispatches to the city's departments, not a district's
+    city = desk(Role.DISPATCHER, None)
+    assert WF.apply(registered, Command(Action.DISPATCH), city, NOW).case.department == (
+        "city-management"  # the table's catch-all
+    )
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(registered, Command(Action.DISPATCH, department="hz-sanitation"), city, NOW)
+    assert refused.value.code == "department_not_in_level"
+
+
+def test_escalation_and_hand_down_need_a_reason_set_a_deadline_and_move_the_case() -> None:
+    start = case(CaseState.REGISTERED, grid_code=HZ_GRID)
+    district, city = desk(Role.SHIFT_LEAD, HAIZHOU), desk(Role.SHIFT_LEAD, None)
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(start, Command(Action.ESCALATE), district, NOW)
+    assert refused.value.code == "opinion_required"
+    up = WF.apply(start, Command(Action.ESCALATE, opinion="跨区，需市级协调"), district, NOW)
+    assert (up.case.centre, up.case.state) == (CITY_ID, CaseState.REGISTERED)
+    assert up.step.facts["from_centre"] == HAIZHOU and up.step.facts["to_centre"] == CITY_ID
+    # 4 working hours from Monday 11:00 (Shanghai): 11-12, 13-16 -> 16:00 = 08:00 UTC
+    assert up.step.facts["level_deadline"] == "2026-01-05T08:00:00+00:00"
+    assert up.case.facts["level_deadline"] == up.step.facts["level_deadline"]
+    # now the district may not act on it any more; the city takes it
+    assert WF.allowed_actions(up.case, district) == []
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(up.case, Command(Action.DISPATCH), district, NOW)
+    assert refused.value.code == "not_your_level"
+    assert Action.HAND_DOWN in WF.allowed_actions(up.case, city)
+    down = WF.apply(up.case, Command(Action.HAND_DOWN, opinion="属区级事权"), city, NOW)
+    assert down.case.centre == HAIZHOU
+    assert (down.step.facts["from_centre"], down.step.facts["to_centre"]) == (CITY_ID, HAIZHOU)
+    assert Action.DISPATCH in WF.allowed_actions(down.case, district)
+
+
+def test_a_case_outside_every_district_cannot_be_handed_down() -> None:
+    city = desk(Role.OPERATOR, None)
+    with pytest.raises(TransitionRefused) as refused:
+        WF.apply(case(grid_code=BJ_GRID), Command(Action.HAND_DOWN, opinion="x"), city, NOW)
+    assert refused.value.code == "no_district"
+
+
+def test_without_an_organisation_nothing_is_escalated() -> None:
+    plain = workflow(CONFIG)
+    with pytest.raises(TransitionRefused) as refused:
+        plain.apply(
+            case(grid_code=HZ_GRID),
+            Command(Action.ESCALATE, opinion="x"),
+            desk(Role.OPERATOR, HAIZHOU),
+            NOW,
+        )
+    assert refused.value.code == "not_your_level"
