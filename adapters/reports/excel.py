@@ -2,7 +2,8 @@
 
 Sheets: 汇总 (the period's totals beside the previous period's), 各区排名, 各部门排名,
 按事件类别, 每日 (registered and closed a day). Rates are numbers with a percent format,
-so a sheet sums and charts like any other; nothing but counts and rates is written.
+so a sheet sums and charts like any other; nothing but counts and rates is written. The
+columns are `report_html.FIGURES`: the weighted indicators, then 回访数 and 满意率.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ TEXT = {
         "结案率 = 结案数 ÷ 应结案数；按期结案率 = 按期结案数 ÷ 应结案数；"
         "按期处置率 = 按期处置数 ÷ 应处置数；返工率 = 返工数 ÷ 处置数。"
         "综合得分按权重加权：{weights}。"
+        "满意率 = 满意数 ÷ 回访数（回访或查询电话中答“满意”或“基本满意”的为满意，以最后一次回答为准），"
+        "与综合得分并列公布，不计入综合得分。"
     ),
     "weight_names": "结案率 {closure_rate}，按期结案率 {on_time_closure_rate}，按期处置率 {on_time_disposal_rate}，1 − 返工率 {rework_rate}",
     "privacy": "本页仅公布统计数字，不含任何个人信息。",
@@ -58,7 +60,8 @@ TEXT = {
     "code": "代码",
 }
 
-#: the figures of a row, in table order: (field of Metrics, heading, is a rate)
+#: the figures of a row, in table order: (field of Metrics, heading, is a rate); 满意率 and
+#: its 回访数 come last: shown beside the score, not weighed into it (gateway.core.metrics)
 FIGURES: tuple[tuple[str, str, bool], ...] = (
     ("score", "综合得分", False),
     ("registered", "立案数", False),
@@ -69,6 +72,8 @@ FIGURES: tuple[tuple[str, str, bool], ...] = (
     ("on_time_disposal_rate", "按期处置率", True),
     ("rework_rate", "返工率", True),
     ("overdue_undisposed", "超期未处置", False),
+    ("surveyed", "回访数", False),
+    ("satisfaction_rate", "满意率", True),
 )
 
 

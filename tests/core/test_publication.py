@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from adapters.reports import ReportFileWriter
+from gateway.contract import CaseFeedback, Source, SourceKind
 from gateway.core.metrics import Metrics, evaluate
 from gateway.core.publication import (
     build_ranking,
@@ -223,6 +224,7 @@ def test_the_ranking_page_links_the_cores_style_sheet_and_shows_no_english() -> 
     text = visible_text(html)
     assert not LEAKS.search(text), LEAKS.search(text)
     assert "东城" in text and "不含任何个人信息" in text
+    assert "<th>满意率</th>" in html and "<th>回访数</th>" in html  # beside the other indicators
 
 
 def test_the_workbook_holds_the_same_figures_as_the_report() -> None:
@@ -372,3 +374,95 @@ def test_the_cli_report_has_the_same_figures_as_core_metrics(tmp_path: Path) -> 
     xlsx = tmp_path / "report.xlsx"
     citygw("report", period.key, "--out", str(xlsx))
     assert openpyxl.load_workbook(xlsx)["汇总"]["B6"].value == 4  # 立案数 (B5 is the score)
+
+
+def closed_case(api: Api, request_id: str) -> str:
+    """A case worked through to 结案 over the API; its number."""
+    case_id = worked_case(api, request_id)
+    for role, action in (("inspector", "verify_pass"), ("operator", "close")):
+        done = api.client.post(
+            f"/api/v1/cases/{case_id}/transitions",
+            headers=api.headers(role),
+            json={"action": action, "opinion": "已核实"},
+        )
+        assert done.status_code == 200, done.text
+    case = api.service.store.get_case(case_id)
+    assert case is not None
+    return case.number
+
+
+def test_the_published_satisfaction_rate_is_the_one_core_metrics_gives(tmp_path: Path) -> None:
+    """满意率 in the report's workbook and page equals ``citygw core metrics`` for the period."""
+    db = tmp_path / "core.sqlite3"
+    made = make_api(f"sqlite:///{db}", tmp_path)
+    try:
+        numbers = [closed_case(made, f"sat-req-{n:04d}") for n in range(4)]
+        answers = ["satisfied", "basically_satisfied", "dissatisfied"]  # the 4th never answers
+        for number, satisfaction in zip(numbers, answers, strict=False):
+            feedback = CaseFeedback.create(
+                source=Source(kind=SourceKind.CALL, id="agi-1"),
+                case_number=number,
+                satisfaction=satisfaction,  # type: ignore[arg-type]
+            )
+            assert made.service.feedback(feedback) is not None
+        month = made.clock.now().astimezone(SHANGHAI)
+    finally:
+        made.close()
+    config = tmp_path / "citygw.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"core": {**CORE_SETTINGS, "database_url": f"sqlite:///{db}"}}, allow_unicode=True
+        ),
+        encoding="utf-8",
+    )
+    period = month_period(month.year, month.month, SHANGHAI)
+
+    def citygw(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "-c", str(config), "core", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def metrics(group_by: str) -> list[dict[str, str]]:
+        text = citygw(
+            "metrics",
+            "--start",
+            period.start.strftime("%Y-%m-%dT%H:%M:%S"),
+            "--end",
+            period.end.strftime("%Y-%m-%dT%H:%M:%S"),
+            "--group-by",
+            group_by,
+        )
+        return list(csv.DictReader(io.StringIO(text)))
+
+    (whole,) = metrics("none")
+    assert (whole["surveyed"], whole["satisfied"]) == ("3", "2")
+    rate = float(whole["satisfaction_rate"])
+    assert rate == pytest.approx(2 / 3, abs=1e-6)
+
+    xlsx = tmp_path / "report.xlsx"
+    citygw("report", period.key, "--out", str(xlsx))
+    book = openpyxl.load_workbook(xlsx)
+    summary = {
+        row[0]: row[1] for row in book["汇总"].iter_rows(min_row=5, max_col=2, values_only=True)
+    }
+    assert summary["满意率"] == pytest.approx(rate) and summary["回访数"] == 3
+    heads = [cell.value for cell in book["各区排名"][1]]
+    by_district = {r["group"]: r for r in metrics("district")}
+    for row in book["各区排名"].iter_rows(min_row=2, values_only=True):
+        figures = dict(zip(heads, row, strict=True))
+        expected = by_district[str(figures["区"])]  # districts are grouped by their name
+        assert figures["满意率"] == pytest.approx(float(expected["satisfaction_rate"]))
+    cell = next(c for c in book["汇总"]["A"] if c.value == "满意率")
+    assert book["汇总"].cell(row=cell.row, column=2).number_format == "0.0%"
+
+    page = tmp_path / "report.html"
+    citygw("report", period.key, "--out", str(page))
+    html = page.read_text(encoding="utf-8")
+    shown = re.search(r"<tr><th>满意率</th><td class=\"num\">([^<]+)</td>", html)
+    assert shown is not None and shown[1] == f"{100 * rate:.1f}%" == "66.7%"
+    assert "不计入综合得分" in visible_text(html)
