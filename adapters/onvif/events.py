@@ -7,8 +7,9 @@ subscribers of all cameras on one asyncio loop in its own thread; cameras are ad
 removed as the configuration changes. Notification XML is read by pure functions.
 
 A subscriber tells its health (``on_health(camera_id, fault)``): ``""`` once a
-subscription is established, the reason when creating, pulling or renewing one fails
-(the device's web server down, a refused subscription); the camera's health shows it.
+subscription is established, else why not, led by what failed (`SUBSCRIBE_FAILED`,
+`PULLPOINT_GONE`, `RENEW_FAILED`, `SUBSCRIPTION_LOST`) and then the call's reason (the
+device by host:port only); the camera's health shows it as its ``events`` part.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ SETUP_AT_ONCE = 8
 HealthCallback = Callable[[str, str], None]
 
 _TT = "{http://www.onvif.org/ver10/schema}"
+
+#: what failed, the first words of an ``events`` fault: no subscription could be made (the
+#: web server or its event service down, the subscription table full, credentials refused)
+SUBSCRIBE_FAILED = "cannot subscribe"
+#: the device answers, but no longer knows our pull point (its event service restarted)
+PULLPOINT_GONE = "pull point gone"
+#: the device refused or did not answer a Renew: the subscription would run out
+RENEW_FAILED = "renew failed"
+#: a pull got no answer (the web server down, the network)
+SUBSCRIPTION_LOST = "subscription lost"
 
 
 def _simple_items(element: Any) -> dict[str, str]:
@@ -136,6 +147,7 @@ class PullPointSubscriber:
         self.active = False
         self.last_error: str = ""
         self.fault: str | None = None  # None: not known yet; "": subscribed
+        self._step = SUBSCRIBE_FAILED  # what a failure now means (set as the session goes)
 
     def _health(self, fault: str) -> None:
         if fault == self.fault:
@@ -157,7 +169,7 @@ class PullPointSubscriber:
             except OnvifError as exc:
                 self.last_error = str(exc)
                 if not stop.is_set():
-                    self._health(f"subscription lost: {exc.reason}"[:300])
+                    self._health(f"{self._failed(exc)}: {exc.reason}"[:300])
                 log.warning(
                     "camera %s: ONVIF events: %s; re-subscribing in %.0fs",
                     self.camera_id,
@@ -167,7 +179,7 @@ class PullPointSubscriber:
             except Exception as exc:  # a malformed answer: the subscription is as good as gone
                 self.last_error = f"{type(exc).__name__}"
                 if not stop.is_set():
-                    self._health(f"subscription failed: {type(exc).__name__}")
+                    self._health(f"{self._step}: {type(exc).__name__}")
                 log.exception("camera %s: ONVIF events failed", self.camera_id)
             if stop.is_set():
                 break
@@ -175,7 +187,15 @@ class PullPointSubscriber:
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(self._retry_max_s, delay * 2)
 
+    def _failed(self, exc: OnvifError) -> str:
+        """What a failure of the current step means: a pull the device answers with a
+        fault (or an empty answer) is a pull point it no longer knows."""
+        if self._step == SUBSCRIPTION_LOST and exc.kind in ("fault", "unsupported"):
+            return PULLPOINT_GONE
+        return self._step
+
     async def _session(self, stop: asyncio.Event) -> None:
+        self._step = SUBSCRIBE_FAILED
         async with contextlib.AsyncExitStack() as stack:
             # a few set-ups at a time: a hundred at once (each loading WSDLs) timed out
             async with self._setup_slots or contextlib.nullcontext():
@@ -208,11 +228,13 @@ class PullPointSubscriber:
                 while not stop.is_set():
                     now = asyncio.get_running_loop().time()
                     if expires - now < max(self._pull_timeout_s * 2, self._termination_s * 0.2):
+                        self._step = RENEW_FAILED
                         renewed = await device.call(
                             manager.Renew(f"PT{int(self._termination_s)}S"), "Renew"
                         )
                         self.renewals += 1
                         expires = self._expiry(renewed)
+                    self._step = SUBSCRIPTION_LOST
                     pulled = await device.call(
                         pullpoint.PullMessages(
                             {"Timeout": f"PT{int(self._pull_timeout_s)}S", "MessageLimit": 100}

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.onvif.events import PULLPOINT_GONE, SUBSCRIBE_FAILED, SUBSCRIPTION_LOST
 from gateway.config import Config
 from gateway.contract import CameraState, CameraStatus
 from gateway.core.cameras import CameraHealth, CameraRegistry
@@ -43,13 +44,13 @@ def gateway_holder() -> Iterator[list[VideoGateway]]:
         gateway.stop()
 
 
-def test_a_dead_event_subscription_is_an_events_fault_until_it_is_back(
-    make_camera: Callable[..., TestCamera],
+def _subscribed_gateway(
+    test_camera: TestCamera,
     make_config: Callable[..., Config],
     status_watcher: StatusWatcher,
     gateway_holder: list[VideoGateway],
-) -> None:
-    test_camera = make_camera(username="admin", password="cam-secret")
+) -> VideoGateway:
+    """A gateway whose camera gate-9 streams and holds an event subscription."""
     camera = {
         "id": "gate-9",
         "username": "admin",
@@ -71,11 +72,25 @@ def test_a_dead_event_subscription_is_an_events_fault_until_it_is_back(
         assert time.monotonic() < deadline, "no subscription"
         time.sleep(0.05)
     assert "events" not in gateway.faults_of("gate-9")
+    return gateway
+
+
+def test_a_dead_event_subscription_is_an_events_fault_until_it_is_back(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateway_holder: list[VideoGateway],
+) -> None:
+    test_camera = make_camera(username="admin", password="cam-secret")
+    _subscribed_gateway(test_camera, make_config, status_watcher, gateway_holder)
 
     test_camera.stop_onvif()  # the web server goes down; RTSP streams on
     index, down = _status_where(status_watcher, lambda s: "events" in s.faults, 20)
     assert down.state is CameraState.ONLINE  # the stream is fine: only the events are not
-    assert down.faults["events"].startswith("subscription lost: 127.0.0.1:")
+    # the pull in flight cut off, or answered as its pull point went
+    assert down.faults["events"].startswith(
+        (f"{SUBSCRIPTION_LOST}: 127.0.0.1:", f"{PULLPOINT_GONE}: 127.0.0.1:")
+    )
     assert "127.0.0.1" in down.faults["events"] and "cam-secret" not in down.faults["events"]
 
     # the core judges an online camera with a dead subscription degraded, saying which part
@@ -91,4 +106,40 @@ def test_a_dead_event_subscription_is_an_events_fault_until_it_is_back(
     _, back = _status_where(status_watcher, lambda s: "events" not in s.faults, 30, after=index + 1)
     assert back.state is CameraState.ONLINE and back.faults == {}
     assert time.monotonic() - started < 20  # re-subscribed within the backoff's first steps
+    assert test_camera.device.subscription_count == 1
+
+
+def test_the_event_service_down_alone_is_an_events_fault_until_it_is_back(
+    make_camera: Callable[..., TestCamera],
+    make_config: Callable[..., Config],
+    status_watcher: StatusWatcher,
+    gateway_holder: list[VideoGateway],
+) -> None:
+    test_camera = make_camera(username="admin", password="cam-secret")
+    gateway = _subscribed_gateway(test_camera, make_config, status_watcher, gateway_holder)
+
+    test_camera.stop_events()  # the event service restarts; web server, media and RTSP answer
+    index, down = _status_where(status_watcher, lambda s: "events" in s.faults, 20)
+    assert down.state is CameraState.ONLINE
+    assert down.faults["events"].startswith((f"{PULLPOINT_GONE}: ", f"{SUBSCRIBE_FAILED}: "))
+    # it keeps failing to subscribe while the service is down, and says why
+    _, refused = _status_where(
+        status_watcher,
+        lambda s: s.faults.get("events", "").startswith(SUBSCRIBE_FAILED),
+        20,
+        after=index,
+    )
+    assert "event service is not available" in refused.faults["events"]
+    assert "cam-secret" not in refused.faults["events"]
+    registry = CameraRegistry(timedelta(minutes=5))
+    registry.update(refused)
+    view = registry.view("gate-9", refused.ts)
+    assert view is not None and view.health is CameraHealth.DEGRADED
+
+    test_camera.start_events()
+    started = time.monotonic()
+    _, back = _status_where(status_watcher, lambda s: "events" not in s.faults, 30, after=index + 1)
+    assert back.state is CameraState.ONLINE and back.faults == {}
+    assert time.monotonic() - started < 20
+    assert gateway.events.subscribers["gate-9"].active
     assert test_camera.device.subscription_count == 1

@@ -327,6 +327,15 @@ class TestCamera:
             raise TestCameraError("the test camera is not started")
         self._onvif.start()
 
+    def stop_events(self) -> None:
+        """The camera's event service goes down alone (its subscriptions are gone); the
+        web server, media and PTZ answer on, RTSP streams on."""
+        self.device.set_events_available(False)
+
+    def start_events(self) -> None:
+        """The event service is back (after `stop_events`): new subscriptions work."""
+        self.device.set_events_available(True)
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

@@ -22,7 +22,10 @@ It behaves as the small C Profile S/T server of camera firmware we tried did:
   an empty body, not a fault;
 - its subscription table holds 8; the ninth ``CreatePullPointSubscription`` is refused;
 - subscriptions live in its web server: when the server goes down (`OnvifServer.stop`),
-  they are gone, while the camera's alarm states stay.
+  they are gone, while the camera's alarm states stay;
+- its event service may go down alone (`OnvifDevice.set_events_available`: the event
+  daemon of camera firmware restarting): its subscriptions are gone and event operations
+  answer HTTP 503 with a fault, while device, media and PTZ calls still work.
 
 `OnvifDevice.handle` turns a request body into a response (no sockets); `OnvifServer`
 serves it over HTTP and serves the snapshot JPEG.
@@ -68,6 +71,18 @@ _PASSWORD_DIGEST = (
 )
 MEDIA2 = NS["tr2"]
 _NO_AUTH = frozenset({"GetSystemDateAndTime"})
+#: what the event service answers (refused while it is down)
+_EVENT_OPERATIONS = frozenset(
+    {
+        "CreatePullPointSubscription",
+        "PullMessages",
+        "Renew",
+        "Unsubscribe",
+        "SetSynchronizationPoint",
+        "GetEventProperties",
+        "Subscribe",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,7 @@ class OnvifDevice:
         self._properties: dict[tuple[str, tuple[tuple[str, str], ...]], OnvifEvent] = {}
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
+        self.events_available = True  # False: the event service is down (others answer)
         self.requests: list[str] = []  # operation names, in order (tests read it)
 
     # ---------------------------------------------------------------- events
@@ -229,6 +245,15 @@ class OnvifDevice:
         """Forget every subscription (the web server that held them went down)."""
         with self._cond:
             self._subscriptions.clear()
+            self._cond.notify_all()
+
+    def set_events_available(self, available: bool) -> None:
+        """The event service goes down (its subscriptions with it; event operations get a
+        fault) or comes back; the web server and the other services answer throughout."""
+        with self._cond:
+            self.events_available = available
+            if not available:
+                self._subscriptions.clear()
             self._cond.notify_all()
 
     def _initialized(self) -> list[OnvifEvent]:
@@ -266,6 +291,10 @@ class OnvifDevice:
         try:
             if operation not in _NO_AUTH:
                 self._authenticate(root)
+            if operation in _EVENT_OPERATIONS and not self.events_available:
+                raise SoapFault(
+                    "s:Receiver", "ter:Action", "the event service is not available", 503
+                )
             if name in self.unsupported or (media2_request and not self.media2):
                 return 200, b""  # as the real one: no fault, an empty answer
             if media2_request:
