@@ -1,9 +1,8 @@
 """A hotline caller's earlier cases (the agent's screen pop), from the core's database.
 
 Cases by their ``callback_number``, newest first, with the counts of all and of the
-open ones. The column has no index of its own (adding one is a migration, left to
-the migration's owner): each pop scans the cases table once (not measured at scale yet;
-an index on ``callback_number`` is the fix when it shows).
+open ones. Both reads go through ``ix_cases_callback_number`` (callback_number,
+created_at; migration 0015): a pop reads the caller's rows, never the whole table.
 """
 
 from __future__ import annotations

@@ -107,6 +107,8 @@ cases = sa.Table(
             ("ix_cases_track_key", ("track_key",), "track_key"),
             ("ix_cases_near_position", ("event_code", "lat", "lon"), "lat"),
             ("ix_cases_position", ("lat", "lon"), "lat"),  # the map's viewport
+            # a caller's earlier cases, newest first (the agent's screen pop)
+            ("ix_cases_callback_number", ("callback_number", "created_at"), "callback_number"),
         )
     ),
 )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from adapters.storage.caller_history_store import SqlCallerHistory
 from gateway.contract import AgentCall, Reporter, Source, SourceKind
@@ -296,3 +297,32 @@ def test_queue_figures_are_kept_per_gateway_and_told_to_every_console(api: Api) 
     assert second["callbacks_paused"] is True and second["ami"] == "refused"
     refused = api.client.get("/api/v1/desk/queues", headers=api.headers("department"))
     assert refused.status_code == 403
+
+
+def test_the_callers_cases_are_read_through_the_callback_number_index(api: Api) -> None:
+    """Both reads of a pop (the count and the newest cases) search
+    ``ix_cases_callback_number`` (migration 0015) instead of scanning the cases table."""
+    caller_cases(api)
+    engine = api.service.store.engine  # type: ignore[attr-defined]
+    issued: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        if "callback_number" in statement:
+            issued.append((statement, parameters))
+
+    sa_event.listen(engine, "before_cursor_execute", capture)
+    try:
+        cases, total, _open = SqlCallerHistory(engine).cases_of_caller(CALLER, 5)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", capture)
+    assert total == len(cases) == 3 and len(issued) == 2
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:
+        if postgres:  # four rows: without this the planner rightly prefers a scan
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in issued:
+            explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+            plan = " ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(explain + statement, parameters)
+            )
+            assert "ix_cases_callback_number" in plan, plan
