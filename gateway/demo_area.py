@@ -1,0 +1,173 @@
+"""Where the demo happens: the GIS demo area of 海州区 (Lianyungang, county 320706).
+
+The same 2 km x 2 km area `citygw gis demo-data` writes (`gateway.gis.demo_data`: 400 unit
+grids in four streets, components, door-plate addresses), which the default organisation
+tree (`gateway.core.organisation_settings`: 海州区 and 连云区 under 连云港市) describes.
+
+- `DemoArea.prepare` writes the area's files into the demo's state folder (the files of
+  ``citygw gis demo-data``, and the area's grid table for ``core.grid_table``) and works
+  out where the demo's cameras stand, what ground they see and where the sample
+  candidates are, from the grids themselves (their corners are jittered a few metres);
+- `import_area` stores the files in the core's database the way ``citygw gis import``
+  does (read the file, check it all, store all or nothing), unless the same area is
+  stored already: a re-run of the demo imports nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely import affinity
+from shapely.geometry import Point, Polygon, shape
+
+from gateway.gis.demo_data import DemoData, generate
+
+#: the main test camera (vtest's square) stands in 海州街道 鼓楼社区 grid 13 and looks north
+#: into grid 18 (its lawn and walkway) and the corner of grid 19 (the no-parking bay)
+MAIN_STANDS = "32070600100113"
+MAIN_SEES = "32070600100118"
+MAIN_CORNER = "32070600100119"
+#: the staged-fall camera stands in 朐阳街道 朐阳门社区 grid 07 and looks into grid 12
+FALL_STANDS = "32070600300107"
+FALL_SEES = "32070600300112"
+#: the sample candidates lie along a kerb of 幸福路街道 幸福南路社区, one grid each from 07
+SAMPLE_COMMUNITY = "320706002001"
+SAMPLE_FIRST = 7
+#: the hotline's 海州区 reports start in 洪门街道 洪门社区 (the scripted call among them)
+CALL_GRID = "32070600400113"
+#: the seed of `citygw gis demo-data`'s default: the demo imports what that command writes
+SEED = 20260601
+ADDRESS_COLUMNS = ["district", "road", "number", "building", "unit", "lon", "lat"]
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """Where a demo camera stands (lon/lat) and the ground it sees ([lon, lat] corners)."""
+
+    lon: float
+    lat: float
+    footprint: list[list[float]]
+
+    def settings(self) -> dict[str, Any]:
+        """The ``video.cameras[]`` keys of the view."""
+        return {"lon": self.lon, "lat": self.lat, "footprint": self.footprint}
+
+
+@dataclass
+class DemoArea:
+    """The demo area's files and the demo's places in it."""
+
+    folder: Path
+    data: DemoData
+    polygons: dict[str, Polygon] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(cls, folder: Path) -> DemoArea:
+        """Generate the area, write its files into ``folder`` (overwritten: same seed, same
+        bytes) and index its grids by code."""
+        from adapters.gis.writers import write_csv, write_geojson
+
+        data = generate(SEED)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_geojson(folder / "grids.geojson", data.grids)
+        write_geojson(folder / "components.geojson", data.components)
+        write_csv(folder / "addresses.csv", data.addresses, ADDRESS_COLUMNS)
+        rows = [f["properties"] for f in data.grids]
+        write_csv(folder / "unit-grids.csv", rows, ["code", "district", "street", "community"])
+        polygons = {f["properties"]["code"]: shape(f["geometry"]) for f in data.grids}
+        return cls(folder, data, polygons)
+
+    @property
+    def grid_table(self) -> Path:
+        """The area's grids as a ``core.grid_table`` CSV (code, district, street, community)."""
+        return self.folder / "unit-grids.csv"
+
+    def view(self, stands: str, sees: str, corner: str | None = None) -> CameraView:
+        """A camera on the south side of grid ``stands`` looking into grid ``sees`` (and a
+        little of ``corner``): the footprint covers most of ``sees``, so a case without a
+        zone grid goes there."""
+        here = self.polygons[stands]
+        target = affinity.scale(self.polygons[sees], 0.8, 0.8)
+        parts = [target, Point(_towards(here.centroid, target.centroid, 0.35))]
+        if corner is not None:
+            parts.append(affinity.scale(self.polygons[corner], 0.25, 0.25))
+        hull = shapely.convex_hull(shapely.union_all(parts))
+        corners = [[round(x, 7), round(y, 7)] for x, y in hull.exterior.coords[:-1]]
+        position = here.representative_point()
+        return CameraView(round(position.x, 7), round(position.y, 7), corners)
+
+    def sample_point(self, index: int) -> tuple[str, float, float]:
+        """(grid code, lon, lat) of the ``index``-th sample candidate: a point inside a grid
+        of the sample community, one grid each."""
+        code = f"{SAMPLE_COMMUNITY}{(SAMPLE_FIRST - 1 + index) % 25 + 1:02d}"
+        point = self.polygons[code].representative_point()
+        return code, round(point.x, 7), round(point.y, 7)
+
+
+def _towards(a: Point, b: Point, share: float) -> tuple[float, float]:
+    return a.x + (b.x - a.x) * share, a.y + (b.y - a.y) * share
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `import_area` did: counts stored (0 when it found the area stored already)."""
+
+    imported: bool
+    grids: int
+    components: int
+    addresses: int
+    seconds: float
+
+
+class ImportRefused(RuntimeError):
+    """The importer refused a file of the area (it would be a bug in the demo data)."""
+
+
+def import_area(engine_store: Any, area: DemoArea) -> ImportResult:
+    """Store the area's grids, components and addresses in the core's database (the case
+    store ``engine_store``, a `SqlCaseStore`) as ``citygw gis import`` does; nothing when
+    exactly these grids and as many components and addresses are stored already."""
+    from adapters.gis.readers import read_features
+    from adapters.storage.gis_store import SqlBaseData
+    from gateway.gis.codes import load_component_types
+    from gateway.gis.crs import InputCrs
+    from gateway.gis.importer import BaseDataImporter
+    from gateway.gis.validation import Severity
+
+    started = time.perf_counter()
+    base = SqlBaseData.for_store(engine_store)
+    data = area.data
+    counts = base.counts()
+    stored_codes = {g.code for g in base.grids()}
+    if (
+        stored_codes == set(area.polygons)
+        and counts.get("gis_components") == len(data.components)
+        and counts.get("gis_addresses") == len(data.addresses)
+    ):
+        return ImportResult(False, 0, 0, 0, time.perf_counter() - started)
+    importer = BaseDataImporter(base, load_component_types())
+    stored: dict[str, int] = {}
+    for kind, name in (
+        ("grids", "grids.geojson"),
+        ("components", "components.geojson"),
+        ("addresses", "addresses.csv"),
+    ):
+        raws = read_features(area.folder / name)
+        run = getattr(importer, f"import_{kind}")
+        # as `citygw gis import` without --crs: a file that looks like GCJ-02 is refused
+        report = run(raws, InputCrs.WGS84, crs_check=Severity.ERROR)
+        if not report.accepted:
+            reasons = "; ".join(str(p) for p in report.errors[:3])
+            raise ImportRefused(f"{kind} refused ({len(report.errors)} errors): {reasons}")
+        stored[kind] = report.stored
+    return ImportResult(
+        True,
+        stored["grids"],
+        stored["components"],
+        stored["addresses"],
+        time.perf_counter() - started,
+    )

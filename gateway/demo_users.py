@@ -1,0 +1,53 @@
+"""The demo's users: one per role at the city centre (连云港市), and the desk and a
+department of the 海州区 district centre, so that both levels (两级指挥) can be tried.
+
+`gateway.demo` creates them (``auth.add_user``, which places a user at an organisation
+node) and prints `DemoUser.login_text` of each: name, level and role in Chinese.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.core.organisation import KIND_LABELS, NodeKind
+from gateway.gis.demo_data import COUNTY_CODE, DISTRICT
+
+DEMO_PASSWORD = "citygw-demo"
+#: the Chinese names of the roles, for the login line
+ROLE_NAMES = {
+    "operator": "受理员",
+    "shift_lead": "值班长",
+    "dispatcher": "派遣员",
+    "department": "专业部门",
+    "inspector": "监督员",
+    "admin": "管理员",
+}
+CITY_LEVEL = KIND_LABELS[NodeKind.CITY]  # 市级中心
+DISTRICT_LEVEL = f"{DISTRICT}{KIND_LABELS[NodeKind.DISTRICT]}"  # 海州区区级中心
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    name: str
+    role: str
+    level: str  # where they sit, for people: 市级中心, 海州区区级中心, a department's name
+    department: str | None = None
+    org_node: str | None = None  # None: the city centre (a department user: its department's)
+    grids: tuple[str, ...] = ()  # an inspector's
+
+    def login_text(self) -> str:
+        return f"{self.name}（{self.level} {ROLE_NAMES[self.role]}）"
+
+
+#: one user per role at the city centre, and the 海州区 centre's desk and department
+DEMO_USERS = (
+    DemoUser("operator", "operator", CITY_LEVEL),
+    DemoUser("lead", "shift_lead", CITY_LEVEL),
+    DemoUser("dispatcher", "dispatcher", CITY_LEVEL),
+    DemoUser("dept", "department", "城管执法", department="city-management"),
+    DemoUser("inspector", "inspector", CITY_LEVEL, grids=(COUNTY_CODE,)),
+    DemoUser("admin", "admin", CITY_LEVEL),
+    DemoUser("hz-operator", "operator", DISTRICT_LEVEL, org_node=COUNTY_CODE),
+    DemoUser("hz-dispatcher", "dispatcher", DISTRICT_LEVEL, org_node=COUNTY_CODE),
+    DemoUser("hz-dept", "department", "海州区城管局", department="hz-city-management"),
+)

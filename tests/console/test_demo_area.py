@@ -1,0 +1,147 @@
+"""The demo's place (`gateway.demo_area`, `gateway.demo_users`), without starting the demo:
+the GIS demo area of 海州区 lands in the core's database once, the demo cameras stand in it
+and see the grids their zones name, the samples and the hotline's 海州区 lie in it, and the
+海州区 district centre's users sit at 320706."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Config
+from gateway.core.daemon import build_service
+from gateway.core.dispatch import load_grid_table
+from gateway.demo import (
+    CALL_DISTRICTS,
+    CAMERA_ID,
+    DEMO_CORE,
+    FALL_CAMERA_ID,
+    GRASS,
+    LAWN,
+    NO_PARKING,
+    WALKWAY,
+    video_settings,
+)
+from gateway.demo_area import CALL_GRID, FALL_STANDS, MAIN_STANDS, DemoArea, import_area
+from gateway.demo_users import DEMO_PASSWORD, DEMO_USERS
+from gateway.gis.camera_places import CameraPlace, footprint_polygon, place
+from gateway.gis.index import GridIndex
+from gateway.gis.validation import build_grids
+from tests.gis.conftest import raws
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory: pytest.TempPathFactory) -> DemoArea:
+    return DemoArea.prepare(tmp_path_factory.mktemp("demo") / "gis-demo")
+
+
+@pytest.fixture(scope="module")
+def index(area: DemoArea) -> GridIndex:
+    return GridIndex(build_grids(raws(area.data.grids)).records)
+
+
+def _config(tmp_path: Path, area: DemoArea, **sections: Any) -> Config:
+    return Config.model_validate(
+        {
+            "instance": "demo",
+            "state_dir": str(tmp_path / "state"),
+            "core": {**DEMO_CORE, "grid_table": str(area.grid_table)},
+            **sections,
+        }
+    )
+
+
+def test_the_demo_area_is_imported_once_quickly_and_the_users_sit_at_their_levels(
+    tmp_path: Path, area: DemoArea
+) -> None:
+    config = _config(tmp_path, area)
+    service, auth = build_service(config)
+    try:
+        first = import_area(service.store, area)
+        assert first.imported
+        assert (first.grids, first.components, first.addresses) == (
+            400,
+            len(area.data.components),
+            len(area.data.addresses),
+        )
+        assert first.components > 1000 and first.addresses > 1000
+        assert first.seconds < 10, f"the import makes the demo start slowly: {first.seconds} s"
+        started = time.perf_counter()
+        again = import_area(service.store, area)
+        assert not again.imported and again.grids == 0
+        assert time.perf_counter() - started < 2
+
+        for user in DEMO_USERS:
+            auth.add_user(
+                user.name, user.role, DEMO_PASSWORD, user.department, user.grids, user.org_node
+            )
+        _token, dispatcher = auth.login("hz-dispatcher", DEMO_PASSWORD)
+        assert str(dispatcher.role) == "dispatcher" and dispatcher.org_node == "320706"
+        _token, operator = auth.login("operator", DEMO_PASSWORD)
+        assert operator.org_node is None  # the city centre
+        _token, department = auth.login("hz-dept", DEMO_PASSWORD)
+        assert department.department == "hz-city-management"
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
+    # a second core on the same database (the demo run again) finds the grids there
+    service, _auth = build_service(config)
+    try:
+        assert service.grids is not None and len(service.grids) == 400
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
+
+
+def test_the_grid_table_of_the_demo_is_the_area_and_names_every_grid(area: DemoArea) -> None:
+    table = load_grid_table(area.grid_table)
+    assert len(table) == 400
+    assert {code[:6] for code in table} == {"320706"}
+    assert table[CALL_GRID].district == "海州区" and table[CALL_GRID].street == "洪门街道"
+
+
+def test_the_demo_cameras_stand_in_the_area_and_see_the_grids_of_their_zones(
+    tmp_path: Path, area: DemoArea, index: GridIndex
+) -> None:
+    settings = video_settings(
+        "rtsp://127.0.0.1:8554/main",
+        {"enabled": False},
+        area,
+        fall_url="rtsp://127.0.0.1:8554/fallen",
+    )
+    config = _config(tmp_path, area, video=settings)  # the core reads the same section
+    cameras = {c.id: c for c in config.video.cameras}
+    assert set(cameras) == {CAMERA_ID, FALL_CAMERA_ID}
+    stands = {CAMERA_ID: MAIN_STANDS, FALL_CAMERA_ID: FALL_STANDS}
+    zones = {CAMERA_ID: [LAWN, WALKWAY, NO_PARKING], FALL_CAMERA_ID: [GRASS]}
+    for camera_id, camera in cameras.items():
+        assert camera.lon is not None and camera.lat is not None and camera.footprint
+        here = index.locate_one(camera.lon, camera.lat)
+        assert here is not None and here.code == stands[camera_id]
+        placement = place(CameraPlace(camera.id, camera.name, camera.lon, camera.lat, None), index)
+        assert placement.grid is not None and placement.grid.code == stands[camera_id]
+        seen = place(
+            CameraPlace(camera.id, lon=camera.lon, lat=camera.lat,
+                        footprint=footprint_polygon(camera.footprint)),
+            index,
+        )  # fmt: skip
+        assert seen.grid is not None and seen.grid.code == camera.grid_code
+        assert seen.share > 0.5
+        footprint = footprint_polygon(camera.footprint)
+        assert footprint is not None
+        for zone in zones[camera_id]:
+            grid = next(g for g in index.grids if g.code == zone["grid_code"])
+            assert grid.geometry.intersects(footprint), (camera_id, zone["name"])
+
+
+def test_the_samples_and_the_hotline_district_lie_in_the_area(
+    area: DemoArea, index: GridIndex
+) -> None:
+    points = [area.sample_point(i) for i in range(5)]
+    assert len({code for code, _lon, _lat in points}) == 5  # one grid each
+    for code, lon, lat in points:
+        found = index.locate_one(lon, lat)
+        assert found is not None and found.code == code
+    assert CALL_DISTRICTS[0]["name"] == "海州区"
+    assert CALL_DISTRICTS[0]["grid_code"] in area.polygons
