@@ -9,14 +9,23 @@ urgent case reported on Friday evening is due that night, not on Monday.
 
 Which days are holidays: the config's own lists first (``holidays``, ``extra_workdays``:
 overrides), then the official schedule (`OfficialDays`, read from a kept library by an
-adapter), then the weekday rule. With an official schedule, a day of a year that neither
-it nor the config's ``listed_years`` covers raises `CalendarNotCovered`: counting such a
-year as if it had no holidays would give wrong deadlines without anyone noticing.
+adapter), then the weekday rule. A year that neither the schedule nor the config's
+``listed_years`` covers (the State Council announces each year's 调休 around November of
+the year before, and the library needs a release) is counted provisionally (暂算): the
+statutory holidays of the 全国年节及纪念日放假办法 that fall on working weekdays, without
+调休 swaps, which nobody can know before they are announced. The calendar says which years
+it counts so (`provisional_years`, `warnings`: for health, metrics and the log, at most
+once a day). A schedule without a provisional rule, or a year the rule cannot count, still
+raises `CalendarNotCovered`: counting such a year as if it had no holidays would give wrong
+deadlines without anyone noticing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -24,6 +33,24 @@ from zoneinfo import ZoneInfo
 from gateway.core.settings import CalendarConfig, TimeLimit, parse_period
 
 Light = Literal["green", "yellow", "red"]
+
+log = logging.getLogger(__name__)
+
+#: how far ahead the calendar warns of a year whose holidays are not known
+WARN_AHEAD = timedelta(days=120)
+
+#: what health and metrics say of such a year (people read it: Chinese)
+PROVISIONAL_WARNING = (
+    "{year} 年节假日安排未知：按法定节日暂算，未含调休；"
+    "请升级 chinesecalendar 或在 core.calendar 中列出"
+)
+REFUSED_WARNING = (
+    "{year} 年节假日安排未知：时限跨入该年的派遣将被拒绝；"
+    "请升级 chinesecalendar 或在 core.calendar 中列出"
+)
+
+#: the statutory holidays of a year by a fixed rule (None: the rule cannot count that year)
+ProvisionalRule = Callable[[int], frozenset[date] | None]
 
 
 class CalendarNotCovered(ValueError):
@@ -46,6 +73,45 @@ class OfficialDays:
     holidays: frozenset[date]
     workdays: frozenset[date]  # make-up working days (调休) on weekends
     years: frozenset[int]
+    #: a year outside ``years``: its statutory holidays, counted provisionally (no 调休);
+    #: None: such a year is refused (`CalendarNotCovered`)
+    provisional: ProvisionalRule | None = None
+
+
+@dataclass(frozen=True)
+class CalendarWarning:
+    """A year soon reached whose holidays are not known: counted provisionally, or refused."""
+
+    year: int
+    provisional: bool
+
+    @property
+    def code(self) -> str:
+        return "calendar_provisional" if self.provisional else "calendar_not_covered"
+
+    @property
+    def message(self) -> str:
+        """For people (health, metrics): Chinese."""
+        text = PROVISIONAL_WARNING if self.provisional else REFUSED_WARNING
+        return text.format(year=self.year)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "year": self.year, "detail": self.message}
+
+
+class _DailyLog:
+    """Which warnings were logged today (so the log says each at most once a day)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logged: dict[int, date] = {}
+
+    def first_today(self, year: int, today: date) -> bool:
+        with self._lock:
+            if self._logged.get(year) == today:
+                return False
+            self._logged[year] = today
+            return True
 
 
 _MAX_DAYS = 3660  # a limit beyond ten years of working days is a configuration error
@@ -61,6 +127,7 @@ class WorkingCalendar:
     official: OfficialDays | None = None
     #: years whose holidays are known (official or listed); None: the config's lists alone
     known_years: frozenset[int] | None = None
+    _logged: _DailyLog = field(default_factory=_DailyLog, compare=False, repr=False)
 
     @classmethod
     def from_config(
@@ -84,10 +151,52 @@ class WorkingCalendar:
         )
 
     def unknown_years(self, start: date, end: date) -> list[int]:
-        """Years in [start, end] whose holidays are not known (for a start-up warning)."""
+        """Years in [start, end] whose holidays are not known (counted provisionally, or
+        refused where the schedule has no provisional rule)."""
         if self.known_years is None:
             return []
         return [y for y in range(start.year, end.year + 1) if y not in self.known_years]
+
+    def is_provisional(self, year: int) -> bool:
+        """Whether ``year`` is counted by the statutory rule alone (暂算, no 调休)."""
+        return (
+            self.official is not None
+            and self.official.provisional is not None
+            and self.known_years is not None
+            and year not in self.known_years
+            and self.official.provisional(year) is not None
+        )
+
+    def provisional_years(self, start: date, end: date) -> list[int]:
+        """Years in [start, end] counted provisionally."""
+        return [y for y in self.unknown_years(start, end) if self.is_provisional(y)]
+
+    def provisional_between(self, start: datetime, end: datetime) -> bool:
+        """Whether a span (a deadline counted from ``start`` to ``end``) crosses such a year."""
+        first, last = (m.astimezone(self.zone).date() for m in (start, end))
+        return bool(self.provisional_years(first, max(first, last)))
+
+    def warnings(self, now: datetime, ahead: timedelta = WARN_AHEAD) -> list[CalendarWarning]:
+        """What health and metrics say now: each year within ``ahead`` of today whose
+        holidays are not known. Evaluated at each call (a core running since December says
+        it too); logged at most once a day a year."""
+        today = now.astimezone(self.zone).date()
+        said = []
+        for year in self.unknown_years(today, today + ahead):
+            provisional = self.is_provisional(year)
+            said.append(CalendarWarning(year, provisional))
+            if self._logged.first_today(year, today):
+                log.warning(
+                    "holidays of %d are not known (official schedule nor "
+                    "core.calendar.listed_years): %s; upgrade chinesecalendar or list %d's "
+                    "holidays and make-up days in core.calendar",
+                    year,
+                    "deadlines count its statutory holidays provisionally, without 调休"
+                    if provisional
+                    else "deadlines reaching it are refused",
+                    year,
+                )
+        return said
 
     # ------------------------------------------------------------------ days
 
@@ -106,7 +215,14 @@ class WorkingCalendar:
         if self.official is not None:
             assert self.known_years is not None
             if day.year not in self.known_years:
-                raise CalendarNotCovered(day.year, self.official.years)
+                statutory = (
+                    None
+                    if self.official.provisional is None
+                    else self.official.provisional(day.year)
+                )
+                if statutory is None:
+                    raise CalendarNotCovered(day.year, self.official.years)
+                return day.weekday() in self.workdays and day not in statutory
             if day in self.official.workdays:
                 return True
             if day in self.official.holidays:

@@ -65,19 +65,29 @@ def test_the_configs_lists_override_the_official_schedule() -> None:
     assert c.is_working_day(date(2026, 2, 23))  # an official holiday the centre works
 
 
-def test_a_year_the_library_does_not_know_is_refused_not_counted_without_holidays() -> None:
+def test_a_year_the_library_does_not_know_is_counted_provisionally_not_refused() -> None:
     c = cal()
     assert c.known_years is not None and 2026 in c.known_years and 2027 not in c.known_years
+    assert c.unknown_years(date(2026, 12, 1), date(2027, 3, 1)) == [2027]
+    assert c.provisional_years(date(2026, 12, 1), date(2027, 3, 1)) == [2027]
+    # Thursday 31 Dec 17:00 + 2h: 1 Jan 2027 (元旦, a Friday) is off, then the weekend
+    assert c.add_working_minutes(shanghai(2026, 12, 31, 17), 120) == shanghai(2027, 1, 4, 10)
+    # listing the year in config makes it known: its lists alone decide (no 元旦 typed in)
+    listed = cal(listed_years=[2027], holidays=[])
+    assert not listed.is_provisional(2027) and listed.is_working_day(date(2027, 1, 1))
+
+
+def test_a_schedule_without_a_provisional_rule_still_refuses_an_unknown_year() -> None:
+    official = OfficialDays(frozenset(), frozenset(), frozenset({2026}))
+    c = WorkingCalendar.from_config(core_config().calendar, official)
     with pytest.raises(CalendarNotCovered, match="holidays of 2027 are not known") as unknown:
         c.add_working_minutes(shanghai(2026, 12, 31, 17), 120)
-    assert unknown.value.year == 2027
-    assert c.unknown_years(date(2026, 12, 1), date(2027, 3, 1)) == [2027]
-    # listing the year in config (its holidays typed in) makes it known
-    listed = cal(listed_years=[2027], holidays=["2027-01-01"])
-    assert listed.add_working_minutes(shanghai(2026, 12, 31, 17), 120) == shanghai(2027, 1, 4, 10)
+    assert (
+        unknown.value.year == 2027 and c.provisional_years(date(2027, 1, 1), date(2027, 2, 1)) == []
+    )
 
 
-def test_dispatch_into_an_unknown_year_is_refused_with_a_code_and_the_light_stays_dark() -> None:
+def test_dispatch_into_an_unknown_year_without_a_rule_is_refused_and_the_light_stays_dark() -> None:
     official = OfficialDays(frozenset(), frozenset(), frozenset({2026}))
     config = core_config()
     wf = workflow(config)
@@ -94,12 +104,22 @@ def test_dispatch_into_an_unknown_year_is_refused_with_a_code_and_the_light_stay
     assert wf.light(dispatched, friday + timedelta(days=2)) is None
 
 
+def test_dispatch_into_an_unknown_year_counts_it_provisionally() -> None:
+    wf = workflow(core_config())
+    registered = case(CaseState.REGISTERED, event_code="0102")  # 2 work days
+    thursday = shanghai(2026, 12, 31, 17)
+    done = wf.apply(registered, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER), thursday)
+    # 31 Dec 17-18 (1h), 1 Jan off (元旦), weekend, Mon 4 Jan (8h), Tue 5 Jan to 17:00 (7h)
+    assert done.case.deadline == shanghai(2027, 1, 5, 17)
+    assert wf.light(done.case, shanghai(2027, 1, 4, 10)) == "green"
+
+
 def test_start_up_warns_of_a_year_deadlines_will_soon_reach(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="adapters.holidays"):
         working_calendar(core_config().calendar, date(2026, 12, 1))
-    assert "holidays of 2027 unknown" in caplog.text
+    assert "holidays of 2027 unknown" in caplog.text and "provisionally" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="adapters.holidays"):
         working_calendar(core_config().calendar, date(2026, 6, 1))
