@@ -13,6 +13,7 @@ import pytest
 
 from adapters.asterisk.ami_fake import ScriptedAmiServer
 from adapters.asterisk.fake_asterisk import place_call
+from adapters.mqtt.broker import free_port
 from gateway.config import Config
 from gateway.contract import (
     CandidateCase,
@@ -25,6 +26,7 @@ from gateway.contract import (
 from tests.conftest import FIXTURES_DIR
 from tests.core.mqtt_helpers import wait_until
 from tests.foundation.test_mqtt_delivery import Collector
+from tests.observability.scrape import scrape, value
 from tests.telephony.conftest import placeholder_prompts
 from tests.telephony.test_agi_end_to_end import REPORT, RunningAgi
 
@@ -55,7 +57,12 @@ def manager() -> Iterator[FakeAsteriskManager]:
 
 
 def callbacks_agi(
-    make_config: Callable[..., Config], tmp_path: Path, port: int, secret: str
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    port: int,
+    secret: str,
+    *,
+    metrics_port: int | None = None,
 ) -> RunningAgi:
     callbacks: dict[str, Any] = {
         "enabled": True,
@@ -70,7 +77,8 @@ def callbacks_agi(
             "sounds_dir": str(tmp_path / "sounds"),
             "recordings_dir": str(tmp_path / "spool"),
             "callbacks": callbacks,
-        }
+        },
+        metrics={"agi_port": metrics_port},
     )
     placeholder_prompts(config.telephony)
     return RunningAgi(config)
@@ -134,20 +142,50 @@ def test_a_closed_hotline_case_calls_its_reporter_back_and_the_survey_reaches_th
         agi.close()
 
 
-def test_a_refused_ami_login_leaves_the_ivr_answering_and_callbacks_paused(
-    make_config: Callable[..., Config], tmp_path: Path, manager: FakeAsteriskManager
+@pytest.mark.parametrize("ami", ["login_refused", "unreachable"])
+def test_an_ami_refusing_the_login_or_unreachable_leaves_the_ivr_answering_and_callbacks_paused(
+    make_config: Callable[..., Config], tmp_path: Path, manager: FakeAsteriskManager, ami: str
 ) -> None:
-    agi = callbacks_agi(make_config, tmp_path, manager.server.port, "not-the-secret")
+    """Bad input of issue 20: the IVR takes the call, the callback of its case waits and
+    is never dialled, health and /metrics say callbacks are paused and why."""
+    if ami == "login_refused":
+        port, secret, reason = manager.server.port, "not-the-secret", "Authentication failed"
+    else:  # nothing listens there
+        port, secret, reason = free_port(), "citygw-ami-secret", "Connection"
+    metrics_port = free_port()
+    agi = callbacks_agi(make_config, tmp_path, port, secret, metrics_port=metrics_port)
     core = Collector(make_config(), "citygw/v1/candidates/#", "core")
     try:
-        wait_until(lambda: manager.server.refused_logins >= 1, 10, "a refused login")
-        result = place_call(REPORT, agi.options(), timeout_s=20)
-        assert result.variables["CITYGW_CASE_NUMBER"]
-        assert len(core.wait_for(1)) == 1
         assert agi.runtime is not None and agi.runtime.callbacks is not None
-        health = agi.runtime.callbacks.health()
-        assert health["state"] == "paused" and "Authentication failed" in health["reason"]
-        assert "callbacks paused" in agi.runtime.callbacks.describe()
+        callbacks = agi.runtime.callbacks
+        if ami == "login_refused":
+            wait_until(lambda: manager.server.refused_logins >= 1, 10, "a refused login")
+        else:
+            wait_until(lambda: callbacks.health()["ami"] == "backoff", 10, "an AMI backoff")
+        result = place_call(REPORT, agi.options(), timeout_s=20)
+        case_number = result.variables["CITYGW_CASE_NUMBER"]
+        assert case_number
+        assert len(core.wait_for(1)) == 1
+        closed = CaseEvent.create(
+            source=Source(kind=SourceKind.CORE, id="core"),
+            case_id="case-paused",
+            case_number=case_number,
+            action="verify_pass",
+            from_state="reported",
+            to_state="closed",
+        )
+        assert core.connection.publish_and_wait(
+            "citygw/v1/cases/case-paused/events", closed.to_json()
+        )
+        wait_until(lambda: callbacks.health()["callbacks"].get("waiting") == 1, 10, "a callback")
+        health = callbacks.health()
+        assert health["state"] == "paused" and reason in health["reason"]
+        assert "callbacks paused" in callbacks.describe()
+        samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert value(samples, "citygw_callbacks_paused") == 1
+        assert value(samples, "citygw_callbacks", state="waiting") == 1
+        assert value(samples, "citygw_callback_dials_total") == 0
+        assert manager.server.originates == []
     finally:
         core.close()
         agi.close()

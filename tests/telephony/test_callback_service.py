@@ -478,3 +478,81 @@ def test_the_ivr_publisher_remembers_reporters_and_handled_calls(
     with pytest.raises(RuntimeError):
         recorder.candidate(refused)  # the IVR spills it; the call was still handled
     assert h.store.ivr_handled("u-2")
+
+
+# --------------------------------------------------------------------------- waits (bad input)
+
+
+@pytest.mark.parametrize(
+    ("local_now", "opens"),
+    [
+        # Tuesday 2026-01-06 10:00, inside the hours, but a holiday: Wednesday 09:00
+        (datetime(2026, 1, 6, 2, 0, tzinfo=UTC), datetime(2026, 1, 7, 1, 0, tzinfo=UTC)),
+        # Sunday 2026-01-11 10:00, not a calling day (1-6): Monday 09:00
+        (datetime(2026, 1, 11, 2, 0, tzinfo=UTC), datetime(2026, 1, 12, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_on_a_holiday_or_a_day_off_it_waits_for_the_next_calling_day_and_says_when(
+    make: Callable[..., Harness], local_now: datetime, opens: datetime
+) -> None:
+    h = make(clock=FakeClock(local_now), holidays=["2026-01-06"])
+    h.report("0126010500001", "13800000001")
+
+    async def body() -> None:
+        h.close("0126010500001")
+        await eventually(lambda: len(h.publisher.candidates) == 1)
+        h.clock.advance((opens - local_now).total_seconds() - 60)  # a minute before
+        h.service.wake()
+        await asyncio.sleep(0.1)
+        assert h.dialer.requests == []
+        h.clock.advance(60)
+        h.service.wake()
+        await eventually(lambda: len(h.dialer.requests) == 1)
+
+    run(running(h, body))
+    waiting = h.publisher.candidates[0]
+    assert waiting.facts["outcome"] == "waiting:outside_hours"
+    local_opening = f"{opens + timedelta(hours=8):%Y-%m-%d %H:%M}"
+    assert waiting.description == f"回访等待：当前不在回访时段，将于 {local_opening} 后拨打"
+
+
+def test_a_do_not_call_wait_is_said_in_chinese_once_and_lifts_when_the_file_drops_the_number(
+    make: Callable[..., Harness], tmp_path: Path
+) -> None:
+    listed = tmp_path / "dnc.txt"
+    listed.write_text("13800000001\n13800000009\n", encoding="utf-8")
+    morning = FakeClock(MONDAY_5PM - timedelta(hours=8))  # 09:00, the hours last till 20:00
+    h = make(clock=morning, hours=["08:00-20:00"], do_not_call_file=str(listed))
+    h.report("0126010500001", "13800000001")
+
+    async def body() -> None:
+        h.close("0126010500001")
+        await eventually(lambda: len(h.publisher.candidates) == 1)
+        for _ in range(3):  # rechecked each hour, still listed: not called, not said again
+            h.clock.advance(3700)
+            h.service.wake()
+            await asyncio.sleep(0.05)
+        assert h.dialer.requests == [] and len(h.publisher.candidates) == 1
+        listed.write_text("13800000009\n", encoding="utf-8")  # the citizen asked to be called
+        h.clock.advance(3700)
+        h.service.wake()
+        await eventually(lambda: len(h.dialer.requests) == 1)
+
+    run(running(h, body))
+    waiting = h.publisher.candidates[0]
+    assert waiting.facts["outcome"] == "waiting:do_not_call"
+    assert waiting.facts["status_case_number"] == "0126010500001"
+    assert waiting.description == "回访等待：该号码在免打扰名单中"
+    assert "13800000001" not in waiting.description
+    assert [r.number for r in h.dialer.requests] == ["13800000001"]
+
+
+def test_a_do_not_call_file_that_goes_missing_after_a_read_keeps_its_numbers(
+    tmp_path: Path,
+) -> None:
+    listed = tmp_path / "dnc.txt"
+    listed.write_text("138 0000 0001\n", encoding="utf-8")
+    dnc = DoNotCall([], listed)
+    assert "13800000001" in dnc and "13800000002" not in dnc
+    listed.unlink()
+    assert "13800000001" in dnc and "13800000002" not in dnc
