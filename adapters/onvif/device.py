@@ -5,7 +5,8 @@
 `OnvifError` with a kind (``unauthorized``, ``timeout``, ``unreachable``, ``fault``,
 ``unsupported``: an empty HTTP 200, as some devices answer what they lack) and a
 reason that names the device by host:port only: credentials never appear in errors or
-logs. `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
+logs. A device that answers 401 with an HTTP Digest challenge gets its requests again
+with Digest (`adapters.onvif.http_auth`). `probe_device`/`resolve_stream_uri` are synchronous helpers for the CLI and the
 camera readers (each runs a short event loop of its own).
 
 Media: a device that lists Media2 (``ver20/media``, Profile T: where its H.265 profiles
@@ -29,9 +30,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import zeep.exceptions
-from onvif import ONVIFCamera
 from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 
+from adapters.onvif.http_auth import DigestCamera
 from adapters.onvif.media2 import NAMESPACE as MEDIA2_NAMESPACE
 from adapters.onvif.media2 import Media2Client
 from adapters.onvif.model import MEDIA2, OnvifError, Profile
@@ -77,6 +78,9 @@ def _classify(exc: BaseException, where: str) -> OnvifError:
     ):
         # what a device we tried answers to an operation it does not have: no fault
         return OnvifError("unsupported", f"{where}: not supported by the device (empty answer)")
+    if isinstance(exc, zeep.exceptions.TransportError) and exc.status_code == 401:
+        # Basic, or a Digest challenge the credentials could not answer
+        return OnvifError("unauthorized", f"{where}: the device refused the credentials (HTTP 401)")
     if isinstance(exc, ONVIFAuthError):
         return OnvifError("unauthorized", f"{where}: the device refused the credentials")
     if isinstance(exc, zeep.exceptions.Fault):
@@ -165,7 +169,7 @@ class OnvifDevice:
         self._username = username
         self._password = password
         self._timeout_s = timeout_s
-        self.camera: ONVIFCamera | None = None
+        self.camera: DigestCamera | None = None
         self._media2: Media2Client | None = None
         #: why the last `media_profiles` fell back from an offered Media2 to Media1
         self.media2_error: str | None = None
@@ -182,21 +186,29 @@ class OnvifDevice:
     async def call(self, awaitable: Awaitable[T], what: str, *, extra_s: float = 0.0) -> T:
         """Await one ONVIF call with the timeout (plus ``extra_s``: a long poll's own
         wait); library errors become `OnvifError`."""
+        refused = self.camera.refused if self.camera is not None else 0
         try:
             return await asyncio.wait_for(awaitable, self._timeout_s + extra_s)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
+            if self.camera is not None and self.camera.refused > refused:
+                # an HTTP 401 that stayed (zeep reads its HTML page as a fault)
+                raise OnvifError(
+                    "unauthorized",
+                    f"{self.address} {what}: the device refused the credentials (HTTP 401)",
+                ) from None
             raise _classify(exc, f"{self.address} {what}") from None
 
     async def connect(self) -> None:
-        self.camera = ONVIFCamera(
+        self.camera = DigestCamera(
             self.host,
             self.port,
             self._username or "",
             self._password or "",
             no_cache=True,
             adjust_time=True,
+            timeout_s=self._timeout_s,
         )
         try:
             await self.call(self.camera.update_xaddrs(), "GetServices")
@@ -215,7 +227,7 @@ class OnvifDevice:
             except Exception as exc:
                 log.debug("onvif %s: close: %s", self.address, type(exc).__name__)
 
-    def _camera(self) -> ONVIFCamera:
+    def _camera(self) -> DigestCamera:
         if self.camera is None:
             raise OnvifError("closed", f"{self.address}: not connected")
         return self.camera

@@ -4,7 +4,8 @@ onvif-zeep-async 4.3 bundles no Media2 WSDL, so the two operations the gateway n
 spoken here: hand-built SOAP 1.2 envelopes posted with aiohttp (a timeout on every call)
 to the Media2 XAddr the device gave in GetServices, signed with a WS-Security
 UsernameToken (PasswordDigest: a fresh nonce, the creation time moved by the device's
-clock offset), answers read with `xml.etree` (at most `MAX_ANSWER_BYTES`, no DTD).
+clock offset) and answering an HTTP Digest challenge when the device sends one
+(`adapters.onvif.http_auth`), answers read with `xml.etree` (at most `MAX_ANSWER_BYTES`, no DTD).
 
 Element names are those of the ONVIF Media2 WSDL (``ver20/media/wsdl/media.wsdl``) and
 the common schema (``ver10/schema/onvif.xsd``):
@@ -36,6 +37,7 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 
+from adapters.onvif.http_auth import digest_session
 from adapters.onvif.model import MEDIA2, OnvifError, Profile
 
 NAMESPACE = "http://www.onvif.org/ver20/media/wsdl"
@@ -303,8 +305,8 @@ class Media2Client:
         action = f"{NAMESPACE}/{operation}"
         headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._timeout_s)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            # a device answering 401 with a Digest challenge gets the request again with it
+            self._session = digest_session(self._username, self._password, self._timeout_s)
         try:
             async with self._session.post(
                 self.xaddr, data=envelope(body, header), headers=headers, allow_redirects=False

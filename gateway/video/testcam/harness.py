@@ -99,12 +99,15 @@ class TestCamera:
         sub_claims: tuple[int, int] = (384, 288),
         media2: bool = False,
         media2_faults: frozenset[str] = frozenset(),
+        http_digest: bool = False,
     ) -> None:
         """``mounts``: more streams beside /main and /sub, mount path -> H.264 MP4 file
         (e.g. a staged scene, `gateway.video.testcam.staged`); ``media2``: the device also
         offers Media2 (Profile T), as an H.265 camera does: main and sub through both
         services, and an H.265 sub-stream (`hevc_rtsp_url`, 384x288, 5 fps) only Media2
-        lists; ``media2_faults``: Media2 operations it answers with a fault."""
+        lists; ``media2_faults``: Media2 operations it answers with a fault; ``http_digest``:
+        its ONVIF requests and snapshot need HTTP Digest (401 with a Digest challenge)
+        instead of a WS-Security UsernameToken, as many real cameras do."""
         for video in (MAIN_VIDEO, SUB_VIDEO):
             if not video.exists():
                 raise TestCameraError(
@@ -124,6 +127,7 @@ class TestCamera:
         self.sub_claims = sub_claims
         self.media2 = media2
         self.media2_faults = media2_faults
+        self.http_digest = http_digest
         for mount, video in self.mounts.items():
             if not mount.startswith("/") or mount in ("/main", "/sub", "/hevc"):
                 raise TestCameraError(
@@ -201,7 +205,7 @@ class TestCamera:
             user, password = self.username, self.password
             main_url, sub_url, hevc_url = self.rtsp_url, self.sub_rtsp_url, self.hevc_rtsp_url
             port, sub_claims, media2 = self.onvif_port, self.sub_claims, self.media2
-            media2_faults = self.media2_faults
+            media2_faults, http_digest = self.media2_faults, self.http_digest
 
             def factory(base_url: str) -> OnvifDevice:
                 return OnvifDevice(
@@ -232,6 +236,7 @@ class TestCamera:
                     password=password,
                     media2=media2,
                     media2_faults=media2_faults,
+                    http_digest=http_digest,
                 )
 
             self._onvif = OnvifServer(factory, port=self.onvif_port, snapshot=snapshot)

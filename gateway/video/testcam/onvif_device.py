@@ -23,6 +23,9 @@ It behaves as the small C Profile S/T server of camera firmware we tried did:
 - its subscription table holds 8; the ninth ``CreatePullPointSubscription`` is refused;
 - subscriptions live in its web server: when the server goes down (`OnvifServer.stop`),
   they are gone, while the camera's alarm states stay;
+- with ``http_digest`` it demands HTTP Digest (``401`` with ``WWW-Authenticate: Digest``,
+  `http_digest.py`) on every request, the snapshot included, and then does not look at
+  WS-Security, as many real cameras do;
 - its event service may go down alone (`OnvifDevice.set_events_available`: the event
   daemon of camera firmware restarting): its subscriptions are gone and event operations
   answer HTTP 503 with a fault, while device, media and PTZ calls still work.
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
+from gateway.video.testcam.http_digest import DigestGuard
 from gateway.video.testcam.onvif_media2 import Media2Fault, Media2Operations
 from gateway.video.testcam.onvif_ptz import PtzFault, PtzHead, PtzOperations
 
@@ -201,12 +205,14 @@ class OnvifDevice:
         ptz: PtzHead | None = None,
         media2: bool = False,
         media2_faults: frozenset[str] = frozenset(),
+        http_digest: bool = False,
     ) -> None:
         """``ptz``: the head (default: presets 1 "gate" at home, 2 "crossing" away);
         ``media2``: the device lists and answers a Media2 (Profile T) service beside
         Media1, as an H.265 camera does; ``media2_faults``: Media2 operations (e.g.
         ``GetProfiles``) answered with a fault; ``unsupported`` names a Media2 operation
-        ``tr2:GetProfiles`` (as `requests` records it)."""
+        ``tr2:GetProfiles`` (as `requests` records it); ``http_digest``: requests need HTTP
+        Digest with the user name and password (`OnvifServer` checks it: `digest`)."""
         self.base_url = base_url.rstrip("/")
         self.profiles = profiles
         self.snapshot_url = snapshot_url
@@ -219,6 +225,8 @@ class OnvifDevice:
         self._ptz_operations = PtzOperations(self.ptz, parse_duration)
         self.media2 = media2
         self.media2_faults = media2_faults
+        #: HTTP Digest demanded (checked by the server before `handle`); None: WS-Security
+        self.digest = DigestGuard(username, password or "") if http_digest and username else None
         self._media2_operations = Media2Operations(lambda: self.profiles)
         self._subscriptions: dict[str, _Subscription] = {}
         #: the current state of every property (topic + source): re-sent as Initialized
@@ -289,7 +297,7 @@ class OnvifDevice:
         name = f"tr2:{operation}" if media2_request else operation
         self.requests.append(name)
         try:
-            if operation not in _NO_AUTH:
+            if operation not in _NO_AUTH and self.digest is None:
                 self._authenticate(root)
             if operation in _EVENT_OPERATIONS and not self.events_available:
                 raise SoapFault(
@@ -581,22 +589,50 @@ class OnvifServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("onvif-device: " + format, *args)
 
+            def _digest_refused(self, method: str) -> bool:
+                """Answered 401 with a Digest challenge (True) when Digest is demanded and
+                the request does not carry a valid answer to one."""
+                guard = server.device.digest
+                if guard is None or guard.allows(
+                    self.headers.get("Authorization"), method, self.path
+                ):
+                    return False
+                self._reply(
+                    401,
+                    b"<html><body>401 Unauthorized</body></html>",
+                    "text/html",
+                    {"WWW-Authenticate": guard.challenge()},
+                )
+                return True
+
             def do_GET(self) -> None:
                 if self.path.split("?")[0] != "/snapshot.jpg":
                     self.send_error(404)
                     return
-                self._reply(200, server.snapshot, "image/jpeg")
+                if not self._digest_refused("GET"):
+                    self._reply(200, server.snapshot, "image/jpeg")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0") or 0)
                 if length > 1024 * 1024:
                     self.send_error(413)
                     return
-                status, body = server.device.handle(self.path, self.rfile.read(length))
+                request = self.rfile.read(length)
+                if self._digest_refused("POST"):
+                    return
+                status, body = server.device.handle(self.path, request)
                 self._reply(status, body, "application/soap+xml; charset=utf-8")
 
-            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            def _reply(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
