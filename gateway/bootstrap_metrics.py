@@ -22,6 +22,7 @@ from gateway.observability import Kind, Metrics
 
 if TYPE_CHECKING:  # the core and the video gateway need not load pyst2
     from adapters.asterisk.fastagi_server import FastAgiServer
+    from gateway.core.calendar import WorkingCalendar
 
 
 def build_metrics() -> PrometheusMetrics:
@@ -117,13 +118,22 @@ def export_outbox(
     )
 
 
-def export_core(metrics: Metrics, store: object, ingest: CandidateIngest, clock: Clock) -> None:
-    """The core's intake, and its workflow's counts read from the store at scrape time."""
+def export_core(
+    metrics: Metrics,
+    store: object,
+    ingest: CandidateIngest,
+    clock: Clock,
+    calendar: WorkingCalendar | None = None,
+) -> None:
+    """The core's intake, its workflow's counts read from the store at scrape time, and the
+    working calendar's warnings."""
     from adapters.storage.case_counts import SqlCaseCounts
-    from gateway.core.core_metrics import export_intake, export_workflow
+    from gateway.core.core_metrics import export_calendar, export_intake, export_workflow
 
     export_intake(metrics, ingest)
     export_workflow(metrics, SqlCaseCounts.for_store(store), clock.now)
+    if calendar is not None:
+        export_calendar(metrics, calendar, clock.now)
 
 
 def export_agi(metrics: Metrics, server: FastAgiServer) -> None:

@@ -178,11 +178,14 @@ def create_app(
 
     @app.get("/healthz", tags=["meta"], summary="liveness (public)")
     def healthz() -> Any:
-        """200, or 503 with the reason when intake is stalled (messages wait, none stored)."""
+        """200, or 503 with the reason when intake is stalled (messages wait, none stored);
+        ``warnings`` (while any): a year deadlines will soon reach whose holidays are not
+        known, e.g. counted provisionally (evaluated now, not at start-up)."""
         problem = ctx.intake_health() if ctx.intake_health is not None else None
         if problem is not None:
             return _error(503, "intake_stalled", problem)
-        return {"status": "ok"}
+        said = ctx.service.workflow.calendar.warnings(ctx.clock.now())
+        return {"status": "ok", **({"warnings": [w.to_dict() for w in said]} if said else {})}
 
     # ------------------------------------------------------------------ reference data
 

@@ -6,7 +6,9 @@
 - dead letters by code (`CountingDeadLetters` wraps the sink every consumer keeps them in);
 - the workflow: cases by state and overdue cases, read from the store (`CaseCounts`) at
   scrape time and kept for ``ttl_s`` so that scrapes never add up to a load on the
-  database.
+  database;
+- the working calendar: a year deadlines will reach within 120 days whose holidays are not
+  known (counted provisionally, or refused), with its warning (Chinese), at scrape time.
 
 HTTP latency by route is `gateway.core.http_metrics`.
 """
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from gateway.core.calendar import WorkingCalendar
 from gateway.core.workflow import CaseState
 from gateway.dead_letters import DeadLetterRecord, DeadLetterSink
 from gateway.ingest import CandidateIngest
@@ -153,4 +156,22 @@ def export_workflow(
         Kind.GAUGE,
         (),
         cached.overdue,
+    )
+
+
+def export_calendar(
+    metrics: Metrics, calendar: WorkingCalendar, now: Callable[[], datetime]
+) -> None:
+    """``citygw_calendar_unknown_year``: 1 for each year soon reached whose holidays are not
+    known, labelled with how it is counted and the warning people read."""
+    metrics.collect(
+        "citygw_calendar_unknown_year",
+        "Years within 120 days whose holiday schedule is not known (mode: provisional or "
+        "refused), with the warning: upgrade chinesecalendar or list the year in config",
+        Kind.GAUGE,
+        ("year", "mode", "warning"),
+        lambda: [
+            ((str(w.year), "provisional" if w.provisional else "refused", w.message), 1.0)
+            for w in calendar.warnings(now())
+        ],
     )

@@ -274,7 +274,9 @@ def build_core(
     connection.subscribe(contract.topics.all_candidates, ingest.submit, qos=1, share_group=share)
     connection.subscribe(contract.topics.all_feedback, feedback.submit, qos=1, share_group=share)
     checks = build_camera_checks(config, service, contract, consumer, connection)
-    bootstrap_metrics.export_core(metrics, service.store, ingest, clock)
+    bootstrap_metrics.export_core(
+        metrics, service.store, ingest, clock, calendar=service.workflow.calendar
+    )
     bootstrap_metrics.export_outbox(metrics, "core", publisher, connection)
     live = LiveParts.create(config.core)
     cameras = CameraStatusConsumer(live.cameras, clock.now, on_change=live.cameras_changed)
