@@ -1,6 +1,8 @@
 """The one-command demo, as a newcomer runs it: every part starts, a real camera detection
 (test camera → YOLOX-Nano → no-parking zone over the parked van → MQTT → core: a 0505
-illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline call arrives with its recordings; Ctrl-C stops all."""
+illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline call arrives with its recordings; the map shows the GIS demo area of
+海州区 with the demo cameras where they stand and the camera's case where it happened; the
+海州区 district centre's dispatcher works at that level; Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 
 from adapters.mqtt.broker import free_port
 from gateway.demo import DEMO_PASSWORD
+from gateway.demo_area import CALL_GRID, MAIN_CORNER
 from tests.conftest import REPO_ROOT
 from tests.console.conftest import BYPASS_CSP, screenshot
 
@@ -100,6 +103,19 @@ def api_get(base: str, path: str, token: str) -> Any:
         return json.loads(response.read())
 
 
+def api_login(base: str, name: str) -> str:
+    body = json.dumps({"name": name, "password": DEMO_PASSWORD}).encode()
+    request = urllib.request.Request(
+        base + "/api/v1/auth/login", body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["token"])
+
+
+def inside(bbox: list[float], lon: float, lat: float) -> bool:
+    return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+
 def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     demo: tuple[DemoProcess, str], browser: Any
 ) -> None:
@@ -109,6 +125,8 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     banner = "\n".join(process.lines)
     assert "NOT STARTED" not in banner, banner
     assert f"password {DEMO_PASSWORD}" in banner
+    assert re.search(r"\[gis\] imported the 海州区 demo area .* 400 unit grids", banner), banner
+    assert "hz-dispatcher（海州区区级中心 派遣员）" in banner
     call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
     camera_number = process.wait_for(CAMERA_CASE, timeout=150).group(1)
     fall_number = process.wait_for(FALL_CASE, timeout=60).group(1)
@@ -139,8 +157,32 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert confirmed["state"] == "registered"
     assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
     assert confirmed["event_code"] == "0505"
+    # in the demo area: the no-parking zone's grid, at the camera's position
+    assert confirmed["grid_code"] == MAIN_CORNER
+    assert confirmed["lat"] is not None and confirmed["lon"] is not None
     fall = api_get(base, f"/api/v1/cases/by-number/{fall_number}", token)
     assert fall["camera_id"] == "lawn-s" and fall["event_code"] == "0497" and fall["urgent"]
+    assert fall["grid_code"].startswith("320706") and fall["lat"] is not None
+    call = api_get(base, f"/api/v1/cases/by-number/{call_number}", token)
+    assert call["grid_code"] == CALL_GRID
+
+    # the map: the demo area's grids, the cameras where they stand, the camera's case
+    bbox = api_get(base, "/api/v1/gis/map", token)["bbox"]
+    assert bbox is not None, "no unit grids imported"
+    view = ",".join(str(v) for v in bbox)
+    grids = api_get(base, f"/api/v1/gis/grids?bbox={view}", token)["features"]
+    assert len(grids) == 400 and all(g["properties"]["code"][:6] == "320706" for g in grids)
+    cameras = {
+        f["properties"]["id"]: f for f in api_get(base, "/api/v1/gis/cameras", token)["features"]
+    }
+    assert set(cameras) == {"square-n", "lawn-s"}
+    for camera in cameras.values():
+        assert inside(bbox, *camera["geometry"]["coordinates"]), camera
+        assert camera["properties"]["footprint"], camera
+        assert camera["properties"]["grid"]["code"][:6] == "320706", camera
+    assert inside(bbox, confirmed["lon"], confirmed["lat"])
+    mapped = api_get(base, f"/api/v1/gis/cases?bbox={view}&open=false", token)["features"]
+    assert camera_number in {f["properties"]["number"] for f in mapped}
 
     # the scripted call: its two recordings are playable in the page
     page.click(f'.queue-item[data-number="{call_number}"]')
@@ -172,7 +214,27 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert tile.locator("footer .error").count() == 0, footer
     assert "已授权" in footer
     screenshot(page, "22-demo-camera-wall-live")
+
+    page.click("#nav a[data-view=map]")
+    page.wait_for_selector("#map[data-cameras='2']")
+    page.wait_for_selector("#map[data-cases]")
+    assert page.locator("path.grid").count() == 400
+    assert page.locator(".camera-icon").count() == 2
+    assert page.locator("path.camera-footprint").count() == 2
+    assert page.locator("path.case-dot").count() >= 1
+    screenshot(page, "23-demo-map")
     context.close()
+
+    # the 海州区 district centre: its dispatcher sits there, sees the district's camera
+    # case and dispatches to the district's departments and street offices
+    hz = api_login(base, "hz-dispatcher")
+    me = api_get(base, "/api/v1/organisation", hz)["me"]
+    assert me["centre"]["id"] == "320706" and me["centre"]["name"] == "海州区"
+    targets = {t["id"] for t in me["dispatch_targets"]}
+    assert "hz-city-management" in targets and "street-320706001" in targets
+    assert "city-management" not in targets
+    seen = api_get(base, f"/api/v1/cases/by-number/{camera_number}", hz)
+    assert seen["grid_code"] == MAIN_CORNER
 
     assert process.interrupt() == 0
     assert process.lines[-1] == "[demo] stopped"
