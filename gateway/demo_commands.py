@@ -46,7 +46,12 @@ def register(cli: click.Group) -> None:
     @dev.command("send-candidates")
     @click.option("--count", type=int, default=3, show_default=True)
     @click.option("--event-code", default="0505", show_default=True, help="CJ/T 214 event code")
-    @click.option("--grid-code", default="11010200100101", show_default=True)
+    @click.option(
+        "--grid-code",
+        default="32070600200101",
+        show_default=True,
+        help="unit grid of the candidates (default: one of the GIS demo area of 海州区)",
+    )
     @click.option("--source-id", default="demo-cam-1", show_default=True)
     @click.option("--wait/--no-wait", default=True, help="wait until the broker acknowledged all")
     @pass_cli

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the demo: a local Mosquitto, the core with the operator
-# console (demo users printed), the video gateway on the test camera with real YOLO
-# weights, the AGI server with one scripted call, sample candidates. Ctrl-C stops all.
+# console (demo users of the city and the 海州区 district centre printed) on the GIS demo
+# area of 海州区 (imported at start: its map has grids, cameras and cases), the video
+# gateway on the test camera with real YOLO weights, the AGI server with one scripted
+# call, sample candidates. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # model files (YOLOX-Nano) from the shared folder beside the clone when there is one;
