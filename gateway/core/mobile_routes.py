@@ -12,10 +12,13 @@
   done ``verify_pass`` / ``verify_fail`` (核查); an answer whose ``request_id`` this
   inspector already put on the case's log answers with that step again.
 
-Photos are checked here: decoded (a file that is not an image is refused with
-``bad_photo``), turned upright by their EXIF orientation, shrunk to at most
-`MAX_PHOTO_EDGE` pixels and re-encoded as JPEG, which drops EXIF and anything appended
-to the file. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
+Photos are checked by `gateway.core.photos.check_photo` (a file that is not an image is
+refused with ``bad_photo``; EXIF, anything appended and any oversize dropped; what the
+phone app sends keeps its JPEG frame, anything else is decoded, turned upright, shrunk
+to `MAX_PHOTO_EDGE` px and re-encoded); a photo's EXIF GPS position is kept as a fact
+(``photo_positions``: ``[{"photo": 1, "lat", "lon"}]``) on the case or the answer step.
+A report's photos go to the evidence store before its transaction, so the candidate
+carries their hashes, not their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
 ``GET /api/v1/mobile/event-classes`` gives the class picker the event codes by big class.
 
 The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
@@ -26,8 +29,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import cv2
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from gateway.contract import (
@@ -46,6 +47,7 @@ from gateway.core.case_views import case_out, detail_out, reporter_id, step_out,
 from gateway.core.codes import load_event_groups
 from gateway.core.intake import case_id_for
 from gateway.core.patrol_routes import patrols_router
+from gateway.core.photos import MAX_PHOTO_EDGE, check_photo
 from gateway.core.task_routes import task_case, tasks_router
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
 
@@ -53,54 +55,45 @@ from gateway.core.workflow import Action, Actor, CaseState, Command, Role, Trans
 MAX_PHOTO_BYTES = 12 * 1024 * 1024
 #: photos in one report or answer
 MAX_PHOTOS = 4
-#: the longest edge kept, in pixels
-MAX_PHOTO_EDGE = 2048
-#: decoded pixels accepted (a small file may decode to a huge image)
-MAX_PHOTO_PIXELS = 50_000_000
-JPEG_QUALITY = 85
 REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
+__all__ = ["MAX_PHOTO_EDGE", "clean_photo", "mobile_router"]
 
 
 def clean_photo(data: bytes) -> bytes:
-    """The photo decoded, upright, at most `MAX_PHOTO_EDGE` px, re-encoded as JPEG
-    (no EXIF, nothing but the picture); ApiError ``bad_photo`` when it is no image."""
-    if not data:
-        raise ApiError(422, "empty_file", "the photo is empty")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.ndim != 3 or image.size == 0:
-        raise ApiError(422, "bad_photo", "the file is not a picture this server can read")
-    height, width = image.shape[:2]
-    if height * width > MAX_PHOTO_PIXELS:
-        raise ApiError(422, "photo_too_large", f"at most {MAX_PHOTO_PIXELS} pixels")
-    longest = max(height, width)
-    if longest > MAX_PHOTO_EDGE:
-        scale = MAX_PHOTO_EDGE / longest
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise ApiError(422, "bad_photo", "the picture could not be re-encoded")
-    return bytes(encoded.tobytes())
+    """The photo as stored (`gateway.core.photos.check_photo`): at most `MAX_PHOTO_EDGE`
+    px, upright, no EXIF; ApiError ``bad_photo`` when it is no image."""
+    return check_photo(data).jpeg
 
 
-def _photos(files: list[UploadFile]) -> list[Evidence]:
+def _photos(files: list[UploadFile]) -> tuple[list[tuple[bytes, str]], list[dict[str, Any]]]:
+    """The uploads checked: (the JPEG to keep, its name) each, and the EXIF positions
+    found in them (``{"photo": n, "lat", "lon"}``, n counting from 1)."""
     if len(files) > MAX_PHOTOS:
         raise ApiError(422, "too_many_photos", f"at most {MAX_PHOTOS} photos")
     out = []
+    positions: list[dict[str, Any]] = []
     for i, upload in enumerate(files):
         data = upload.file.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
             raise ApiError(422, "photo_too_large", f"photo {i + 1}: at most {MAX_PHOTO_BYTES} B")
         try:
-            jpeg = clean_photo(data)
+            checked = check_photo(data)
         except ApiError as exc:
             exc.detail = f"photo {i + 1}: {exc.detail}"
             raise
-        name = (upload.filename or f"photo-{i + 1}.jpg")[:200]
-        out.append(
-            Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.PHOTO, name=name)
-        )
-    return out
+        if checked.position is not None:
+            positions.append({"photo": i + 1, **checked.position})
+        out.append((checked.jpeg, (upload.filename or f"photo-{i + 1}.jpg")[:200]))
+    return out, positions
+
+
+def _stored(ctx: ApiContext, jpeg: bytes, name: str) -> Evidence:
+    """The photo put in the evidence store now; the evidence names it by hash (no bytes
+    inline: intake links what the store holds)."""
+    digest = ctx.service.evidence.put(jpeg)
+    return Evidence(
+        sha256=digest, media_type="image/jpeg", role=EvidenceRole.PHOTO, size=len(jpeg), name=name
+    )
 
 
 def event_classes(
@@ -154,9 +147,12 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             return detail_out(ctx, visible_case(ctx, existing.id, actor), actor)
         if (lat is None) != (lon is None):
             raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")
-        evidence = _photos(photos or [])
+        checked, positions = _photos(photos or [])
+        evidence = [_stored(ctx, jpeg, name) for jpeg, name in checked]
         facts: dict[str, Any] = {"reported_by": actor.name, "role": str(actor.role)}
         facts["channel"] = "mobile"
+        if positions:
+            facts["photo_positions"] = positions
         if accuracy_m is not None:
             facts["position_accuracy_m"] = round(accuracy_m, 1)
         kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
@@ -203,12 +199,18 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         if earlier is not None:  # a resend (the case may have left the inspector's reach)
             return earlier
         case = task_case(ctx, case_id, actor)
-        evidence = _photos(photos or [])
+        checked, positions = _photos(photos or [])
+        evidence = [
+            Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.PHOTO, name=name)
+            for jpeg, name in checked
+        ]
         for item in evidence:
             ctx.service.attach(case, item)
         facts: dict[str, Any] = {"request_id": request_id, "channel": "mobile"}
         if lat is not None and lon is not None:
             facts.update(lat=lat, lon=lon)
+        if positions:
+            facts["photo_positions"] = positions
         # 核实 of a report not yet registered, 核查 of one reported done
         confirm = case.state is CaseState.CANDIDATE
         passing = (Action.CONFIRM_PASS, Action.VERIFY_PASS)[not confirm]
