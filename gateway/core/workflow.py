@@ -236,7 +236,8 @@ class TransitionRefused(Exception):
     forbidden_role, wrong_state, not_your_case, pending_request, no_pending_request,
     not_a_user_action, opinion_required, merge_target_required, merge_target_not_open,
     merge_target_not_found (raised by the service), unknown_department, bad_extension,
-    calendar_not_covered (a deadline reaches a year whose holidays are not known)."""
+    calendar_not_covered (a deadline reaches a year whose holidays are not known and cannot
+    be counted provisionally either)."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -596,10 +597,12 @@ class Workflow:
                 "deadline": deadline,
                 "suspended_minutes": 0.0,
             }
-            facts = {
+            facts: dict[str, Any] = {
                 "deadline": deadline.isoformat(),
                 "limit": f"{limit.amount:g} {limit.unit}",
             }
+            if not is_natural(limit) and self.calendar.provisional_between(now, deadline):
+                facts["deadline_provisional"] = True  # counted on a year's statutory days alone
             return changes, CaseState.PROCESSING, facts
         if action in _REQUESTS:
             hours = command.extension_hours

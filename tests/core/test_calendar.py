@@ -111,6 +111,9 @@ def test_dispatch_into_an_unknown_year_counts_it_provisionally() -> None:
     done = wf.apply(registered, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER), thursday)
     # 31 Dec 17-18 (1h), 1 Jan off (元旦), weekend, Mon 4 Jan (8h), Tue 5 Jan to 17:00 (7h)
     assert done.case.deadline == shanghai(2027, 1, 5, 17)
+    assert done.step.facts["deadline_provisional"] is True  # the case page says so
+    within = wf.apply(registered, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER), MONDAY_10)
+    assert "deadline_provisional" not in within.step.facts
     assert wf.light(done.case, shanghai(2027, 1, 4, 10)) == "green"
 
 

@@ -101,6 +101,9 @@ export const CASE_SCORE = {
 // the emergency command centre's acknowledgement of an urgent case (views/case.js step log)
 export const HANDOFF = { receipt: '回执编号 {ref}（第 {n} 次投递）' };
 
+// a deadline counted into a year whose holiday schedule is not yet known (core: deadline_provisional)
+export const DEADLINE = { provisional: '（暂算：该年节假日安排未公布，按法定节日计算，未含调休）' };
+
 export const PENDING = { extension: '延时', return: '回退', suspension: '挂账', void: '作废' };
 
 export const LIGHTS = { green: '绿灯', yellow: '黄灯', red: '红灯' };

@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, CASE_SCORE, HANDOFF, LEVELS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
+import { ACTIONS, CASE_SCORE, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -147,6 +147,9 @@ export async function render(main, ctx, caseId) {
       c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
     );
     const seen = steps.filter((s) => s.action === 'redetected');
+    // the last dispatch's deadline was counted on a year's statutory holidays alone
+    const dispatches = steps.filter((s) => s.action === 'dispatch');
+    const provisional = c.deadline && dispatches.length > 0 && Boolean((dispatches[dispatches.length - 1].facts || {}).deadline_provisional);
     const summary = h(
       'table',
       { class: 'facts' },
@@ -156,7 +159,7 @@ export async function render(main, ctx, caseId) {
         [LEVELS.centre, c.centre_name || '—'],
         ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
         ['派遣时间', fmtTime(c.dispatched_at)],
-        ['处置时限', fmtTime(c.deadline)],
+        ['处置时限', fmtTime(c.deadline) + (provisional ? DEADLINE.provisional : '')],
         ['挂账时长', c.suspended_minutes ? `${Math.round(c.suspended_minutes)} 工作分钟` : '—'],
         ['返工次数', String(c.rework_count)],
         ['待批申请', c.pending ? `${PENDING[c.pending.kind] || c.pending.kind}（${c.pending.requested_by}）` : '—'],
@@ -206,6 +209,7 @@ export async function render(main, ctx, caseId) {
               s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
               s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
               (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
+              s.action === 'dispatch' && s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
           ),
