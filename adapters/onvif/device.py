@@ -13,7 +13,7 @@ Media: a device that lists Media2 (``ver20/media``, Profile T: where its H.265 p
 live) gives its profiles and stream URIs through Media2 (`adapters.onvif.media2`: hand-built
 SOAP, since onvif-zeep-async 4.3 ships no Media2 WSDL); where it has no Media2, or its
 Media2 fails (a fault, an empty answer, a timeout), they come from Media1 (``ver10/media``,
-which every Profile S and T device has). Which one served is logged and probed
+which every Profile S and T device has); snapshot URIs likewise. Which one served is logged and probed
 (`ProbeResult.media2`, `ProbeResult.media2_error`); `choose_analysis_profile` takes H.264
 and H.265 profiles alike.
 """
@@ -286,6 +286,26 @@ class OnvifDevice:
                 )
         return await self.stream_uri(profile.token)
 
+    async def profile_snapshot_uri(self, profile: Profile) -> str | None:
+        """A profile's JPEG snapshot address, asked of the service that listed it (a
+        Media2 profile whose Media2 GetSnapshotUri fails is asked of Media1); None when
+        the device has none for it."""
+        if profile.media == MEDIA2:
+            try:
+                return await self.call(
+                    self._media2_client().snapshot_uri(profile.token), "Media2 GetSnapshotUri"
+                )
+            except OnvifError as exc:
+                if exc.kind in ("unauthorized", "timeout", "unreachable"):
+                    raise
+                log.info(
+                    "onvif %s: Media2 GetSnapshotUri %s failed (%s); asking Media1",
+                    self.address,
+                    profile.token,
+                    exc,
+                )
+        return await self.snapshot_uri(profile.token)
+
     async def device_info(self) -> DeviceInfo:
         devicemgmt = await self.call(self._camera().create_devicemgmt_service(), "devicemgmt")
         info = await self.call(devicemgmt.GetDeviceInformation(), "GetDeviceInformation")
@@ -344,7 +364,7 @@ class OnvifDevice:
                     **{
                         **profile.__dict__,
                         "stream_uri": await self.profile_stream_uri(profile),
-                        "snapshot_uri": await self.snapshot_uri(profile.token),
+                        "snapshot_uri": await self.profile_snapshot_uri(profile),
                         "presets": await self.presets(profile.token),
                     }
                 )

@@ -1,4 +1,5 @@
-"""ONVIF Media2 (``ver20/media``, Profile T) without a WSDL: GetProfiles and GetStreamUri.
+"""ONVIF Media2 (``ver20/media``, Profile T) without a WSDL: GetProfiles, GetStreamUri and
+GetSnapshotUri.
 
 onvif-zeep-async 4.3 bundles no Media2 WSDL, so the two operations the gateway needs are
 spoken here: hand-built SOAP 1.2 envelopes posted with aiohttp (a timeout on every call)
@@ -17,7 +18,9 @@ the common schema (``ver10/schema/onvif.xsd``):
   ``H265``, ``JPEG``, ``MPV4-ES``), ``tt:Resolution/tt:Width|tt:Height`` and
   ``tt:RateControl/tt:FrameRateLimit|tt:BitrateLimit``);
 - ``tr2:GetStreamUri`` (``tr2:Protocol`` from tr2:TransportProtocol: ``RTSP`` is RTP
-  over RTSP over TCP, ``tr2:ProfileToken``) answers one ``tr2:Uri``.
+  over RTSP over TCP, ``tr2:ProfileToken``) answers one ``tr2:Uri``;
+- ``tr2:GetSnapshotUri`` (``tr2:ProfileToken``) answers one ``tr2:Uri``: an HTTP(S)
+  address of a JPEG of that profile's picture.
 
 Parsing is by local name, so a device that puts an element in a neighbouring namespace
 still reads. Everything that goes wrong is an `OnvifError` with the kinds `device.py`
@@ -103,6 +106,14 @@ def get_stream_uri_body(token: str, protocol: str = "RTSP") -> str:
     return (
         f"<tr2:GetStreamUri><tr2:Protocol>{escape(protocol)}</tr2:Protocol>"
         f"<tr2:ProfileToken>{escape(token)}</tr2:ProfileToken></tr2:GetStreamUri>"
+    )
+
+
+def get_snapshot_uri_body(token: str) -> str:
+    """GetSnapshotUri of one profile (a JPEG over HTTP)."""
+    return (
+        f"<tr2:GetSnapshotUri><tr2:ProfileToken>{escape(token)}</tr2:ProfileToken>"
+        "</tr2:GetSnapshotUri>"
     )
 
 
@@ -230,9 +241,12 @@ def profiles_from_answer(answer: ET.Element, where: str = "GetProfiles") -> list
     return profiles
 
 
-def stream_uri_from_answer(answer: ET.Element, where: str = "GetStreamUri") -> str:
-    """The ``tr2:Uri`` of a ``GetStreamUriResponse``."""
-    uri = _text(_child(_expect(answer, "GetStreamUriResponse", where), "Uri"))
+def stream_uri_from_answer(
+    answer: ET.Element, where: str = "GetStreamUri", response: str = "GetStreamUriResponse"
+) -> str:
+    """The ``tr2:Uri`` of a ``GetStreamUriResponse`` (or another ``response`` carrying one:
+    ``GetSnapshotUriResponse``)."""
+    uri = _text(_child(_expect(answer, response, where), "Uri"))
     if not uri:
         raise OnvifError("fault", f"{where}: the answer has no Uri")
     if len(uri) > MAX_URI_CHARS or any(c.isspace() for c in uri):
@@ -242,7 +256,8 @@ def stream_uri_from_answer(answer: ET.Element, where: str = "GetStreamUri") -> s
 
 # ---------------------------------------------------------------------- the client
 class Media2Client:
-    """Media2 of one device (use ``async with``, or `close`): `profiles`, `stream_uri`.
+    """Media2 of one device (use ``async with``, or `close`): `profiles`, `stream_uri`,
+    `snapshot_uri`.
 
     ``address`` (host:port) names the device in errors; ``clock_offset`` is the device's
     clock minus ours (onvif-zeep-async's ``ONVIFCamera.dt_diff`` after ``update_xaddrs``).
@@ -291,6 +306,15 @@ class Media2Client:
         where = f"{self.address} Media2 GetStreamUri"
         answer = await self._call("GetStreamUri", get_stream_uri_body(token), where)
         return stream_uri_from_answer(answer, where)
+
+    async def snapshot_uri(self, token: str) -> str:
+        """The HTTP(S) address of a JPEG snapshot of this profile."""
+        where = f"{self.address} Media2 GetSnapshotUri"
+        answer = await self._call("GetSnapshotUri", get_snapshot_uri_body(token), where)
+        uri = stream_uri_from_answer(answer, where, "GetSnapshotUriResponse")
+        if not uri.lower().startswith(("http://", "https://")):
+            raise OnvifError("error", f"{where}: the Uri is not an HTTP address")
+        return uri
 
     async def _call(self, operation: str, body: str, where: str) -> ET.Element:
         header = ""

@@ -242,6 +242,14 @@ def test_camera_command() -> click.Command:
         help="serve FILE (H.264 MP4) at PATH too, e.g. /stream1=var/data/x.mp4 (repeatable); "
         "'--mount /fallen=staged:fallen' serves the staged fallen-person scene",
     )  # fmt: skip
+    @click.option(
+        "--media2", is_flag=True,
+        help="also offer Media2 (Profile T) with an H.265 sub-stream only Media2 lists (/hevc)",
+    )  # fmt: skip
+    @click.option(
+        "--http-digest", is_flag=True,
+        help="demand HTTP Digest (401 with a Digest challenge) instead of WS-Security (with --user)",
+    )  # fmt: skip
     def test_camera(
         user: str | None,
         password_env: str,
@@ -249,6 +257,8 @@ def test_camera_command() -> click.Command:
         onvif_port: int | None,
         multicast_interface: str | None,
         mounts: tuple[str, ...],
+        media2: bool,
+        http_digest: bool,
     ) -> None:
         """Serve the test video over a real RTSP server plus an ONVIF device, until Ctrl-C."""
         import logging
@@ -256,6 +266,10 @@ def test_camera_command() -> click.Command:
         from gateway import bootstrap
         from gateway.video.testcam.harness import TestCamera, TestCameraError
 
+        if http_digest and not user:
+            raise click.UsageError(
+                "--http-digest needs --user (and the password in --password-env)"
+            )
         logging.basicConfig(level=logging.INFO)
         password = os.environ.get(password_env) if user else None
         served = dict(_mount(spec) for spec in mounts)
@@ -267,13 +281,18 @@ def test_camera_command() -> click.Command:
                 onvif_port=onvif_port,
                 multicast_interface=multicast_interface,
                 mounts=served,
+                media2=media2,
+                http_digest=http_digest,
             ).start()
         except (TestCameraError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"rtsp   {camera.rtsp_url}  (sub-stream {camera.sub_rtsp_url})")
+        if media2:
+            click.echo(f"rtsp   {camera.hevc_rtsp_url}  (H.265, listed by Media2 only)")
         for path in served:
             click.echo(f"rtsp   {camera.url_of(path)}")
-        click.echo(f"onvif  {camera.onvif_url}")
+        auth = " (HTTP Digest)" if http_digest and user else ""
+        click.echo(f"onvif  {camera.onvif_url}{auth}")
         click.echo(f"ws-discovery (directed probes) 127.0.0.1:{camera.discovery_port}")
         if multicast_interface:
             click.echo(f"ws-discovery (multicast) 239.255.255.250:3702 on {multicast_interface}")

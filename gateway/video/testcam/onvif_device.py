@@ -8,8 +8,8 @@ long-poll timeout, renew, unsubscribe; expired subscriptions are dropped). Reque
 other than the clock need a valid WS-Security UsernameToken (PasswordDigest or text),
 as a real device does; a wrong password gets a ``ter:NotAuthorized`` fault.
 
-With ``media2`` it also offers Media2 (Profile T, ``onvif_media2.py``): GetProfiles and
-GetStreamUri over every profile, H.265 ones only Media2 lists (``media2_only``) included;
+With ``media2`` it also offers Media2 (Profile T, ``onvif_media2.py``): GetProfiles,
+GetStreamUri and GetSnapshotUri over every profile, H.265 ones only Media2 lists (``media2_only``) included;
 Media2 operations named in ``media2_faults`` answer a SOAP fault (HTTP 500).
 
 It behaves as the small C Profile S/T server of camera firmware we tried did:
@@ -227,7 +227,7 @@ class OnvifDevice:
         self.media2_faults = media2_faults
         #: HTTP Digest demanded (checked by the server before `handle`); None: WS-Security
         self.digest = DigestGuard(username, password or "") if http_digest and username else None
-        self._media2_operations = Media2Operations(lambda: self.profiles)
+        self._media2_operations = Media2Operations(lambda: self.profiles, snapshot_url)
         self._subscriptions: dict[str, _Subscription] = {}
         #: the current state of every property (topic + source): re-sent as Initialized
         self._properties: dict[tuple[str, tuple[tuple[str, str], ...]], OnvifEvent] = {}

@@ -1,11 +1,13 @@
-"""The test device's Media2 (``ver20/media``, Profile T) operations: GetProfiles, GetStreamUri.
+"""The test device's Media2 (``ver20/media``, Profile T) operations: GetProfiles,
+GetStreamUri, GetSnapshotUri.
 
 They answer as the ONVIF Media2 WSDL lays them out: ``GetProfiles`` lists ``tr2:Profiles``
 (``@token``, ``tr2:Name``) with the configurations the request's ``tr2:Type`` asks for
 (``VideoSource``, ``VideoEncoder`` or ``All``; none without a type), the encoder as a
 tt:VideoEncoder2Configuration (``tt:Encoding`` H264/H265/JPEG, ``tt:Resolution``,
 ``tt:RateControl``); ``GetStreamUri`` takes ``tr2:Protocol`` and ``tr2:ProfileToken`` and
-answers one ``tr2:Uri``. Media2 lists every profile, also those a Media1 cannot express
+answers one ``tr2:Uri``; ``GetSnapshotUri`` takes ``tr2:ProfileToken`` and answers the
+``tr2:Uri`` of a JPEG snapshot (HTTP GET). Media2 lists every profile, also those a Media1 cannot express
 (an H.265 stream: ``media2_only``); Media1 lists only the others.
 
 `Media2Operations.handle(operation, request)` answers the body of one of these, or
@@ -63,8 +65,11 @@ class Media2Fault(Exception):
 class Media2Operations:
     """Media2 over the device's profiles (``profiles`` gives them at each request)."""
 
-    def __init__(self, profiles: Callable[[], Sequence[StreamLike]]) -> None:
+    def __init__(
+        self, profiles: Callable[[], Sequence[StreamLike]], snapshot_url: str = ""
+    ) -> None:
         self._profiles = profiles
+        self._snapshot_url = snapshot_url
 
     def handle(self, operation: str, request: ET.Element) -> str | None:
         handler = getattr(self, f"_op_{operation}", None)
@@ -95,6 +100,13 @@ class Media2Operations:
         return (
             f"<tr2:GetStreamUriResponse><tr2:Uri>{escape(profile.rtsp_url)}</tr2:Uri>"
             "</tr2:GetStreamUriResponse>"
+        )
+
+    def _op_GetSnapshotUri(self, request: ET.Element) -> str:
+        self._profile(request.findtext("tr2:ProfileToken", "", NS) or "")
+        return (
+            f"<tr2:GetSnapshotUriResponse><tr2:Uri>{escape(self._snapshot_url)}</tr2:Uri>"
+            "</tr2:GetSnapshotUriResponse>"
         )
 
 
