@@ -217,7 +217,7 @@ function metresBetween(a, b) {
 }
 
 async function lookUpPlace() {
-  const p = state.position;
+  const p = reportPoint();
   if (!p || !session() || !navigator.onLine || (placeAsked && metresBetween(placeAsked, p) < PLACE_AGAIN_M)) return;
   placeAsked = { lat: p.lat, lon: p.lon };
   try {
@@ -240,17 +240,41 @@ function placeText(place) {
   return parts.join('；');
 }
 
+// the report's point: the one placed by hand on the map (position_map.js), else the GPS fix
+function reportPoint() {
+  return (state.draft && state.draft.corrected) || state.position;
+}
+
+async function adjustPosition() {
+  if (!state.position) return toast(T.need_position, 'error');
+  toast(T.map_loading);
+  try {
+    const { openPositionMap } = await import('./position_map.js');
+    const picked = await openPositionMap({ fix: state.position, start: state.draft.corrected, call });
+    if (!picked) return;
+    state.draft.corrected = { lat: picked.lat, lon: picked.lon };
+    state.place = picked.grid ? { grid: picked.grid } : null; // until the core answers
+    placeAsked = null;
+    showPosition();
+    lookUpPlace();
+  } catch (_) {
+    complain(T.map_offline);
+  }
+}
+
 function showPosition() {
   const box = $('#position');
   if (!box) return;
   $('#place').textContent = placeText(state.place);
   const p = state.position;
+  const at = reportPoint();
   if (p) {
     const m = Math.round(p.accuracy);
-    box.textContent = fill(m > POOR_ACCURACY_M ? T.accuracy_poor : T.accuracy, { m });
-    box.className = m > POOR_ACCURACY_M ? 'position poor' : 'position good';
-    box.dataset.lat = p.lat.toFixed(6);
-    box.dataset.lon = p.lon.toFixed(6);
+    const poor = m > POOR_ACCURACY_M && at === p;
+    box.textContent = at !== p ? fill(T.position_corrected, { m: Math.round(metresBetween(p, at)) }) : fill(poor ? T.accuracy_poor : T.accuracy, { m });
+    box.className = poor ? 'position poor' : `position good${at !== p ? ' corrected' : ''}`;
+    box.dataset.lat = at.lat.toFixed(6);
+    box.dataset.lon = at.lon.toFixed(6);
   } else {
     box.textContent = state.positionError || T.locating;
     box.className = state.positionError ? 'position poor' : 'position';
@@ -354,6 +378,7 @@ function reportView() {
       h('div', { class: 'label' }, T.position),
       h('p', { id: 'position', class: 'position' }),
       h('p', { class: 'hint', id: 'place' }, T.grid_by_server),
+      h('button', { type: 'button', id: 'position-adjust', class: 'big', onclick: adjustPosition }, T.position_adjust),
     ),
   );
   const text = h('textarea', { id: 'description', rows: 3, maxlength: 4000, placeholder: T.description_hint });
@@ -373,6 +398,8 @@ async function submitReport() {
   if (!draft.event) return toast(T.need_event, 'error');
   if (!draft.photos.length) return toast(T.need_photo, 'error');
   if (!state.position) return toast(T.need_position, 'error');
+  const at = reportPoint();
+  if (draft.corrected) placeAsked = null; // the next report starts from the GPS fix again
   const counts = usage();
   counts[draft.event] = (counts[draft.event] || 0) + 1;
   localStorage.setItem(USAGE_KEY, JSON.stringify(counts));
@@ -384,9 +411,10 @@ async function submitReport() {
     created: Date.now(),
     event_code: draft.event,
     description: draft.description,
-    lat: state.position.lat,
-    lon: state.position.lon,
-    accuracy_m: state.position.accuracy,
+    lat: at.lat,
+    lon: at.lon,
+    accuracy_m: draft.corrected ? null : state.position.accuracy, // a hand-placed point has none
+    corrected: Boolean(draft.corrected),
     photos: draft.photos.slice(),
   });
 }
@@ -503,7 +531,7 @@ function formOf(item) {
   if (item.kind === 'report') {
     form.append('event_code', item.event_code);
     form.append('description', item.description || '');
-    form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
+    if (item.accuracy_m != null) form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
   } else {
     form.append('verdict', item.verdict);
     form.append('opinion', item.opinion || '');

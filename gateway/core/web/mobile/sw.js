@@ -1,6 +1,6 @@
 // The phone app's service worker: the app shell from the cache, so the app opens without a
 // signal (its reports wait in IndexedDB). The API is never cached: its requests pass through.
-const VERSION = 'citygw-mobile-v2';
+const VERSION = 'citygw-mobile-v3';
 const SHELL = [
   './',
   'index.html',
@@ -15,7 +15,15 @@ const SHELL = [
   'icon.svg',
   '../js/labels.js',
 ];
-const SHELL_URLS = new Set(SHELL.map((path) => new URL(path, self.location).href));
+// the position map (position_map.js) and Leaflet: not fetched with the app, kept once fetched
+const LAZY = [
+  'position_map.js',
+  'position_map.css',
+  '/vendor/leaflet/leaflet.esm.min.js',
+  '/vendor/leaflet/leaflet.css',
+];
+const LAZY_URLS = new Set(LAZY.map((path) => new URL(path, self.location).href));
+const SHELL_URLS = new Set([...SHELL.map((path) => new URL(path, self.location).href), ...LAZY_URLS]);
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -45,6 +53,8 @@ self.addEventListener('fetch', (event) => {
         }
         return response;
       })
-      .catch(() => caches.match(request).then((hit) => hit || caches.match('index.html'))),
+      .catch(() =>
+        caches.match(request).then((hit) => hit || (LAZY_URLS.has(request.url) ? Response.error() : caches.match('index.html'))),
+      ),
   );
 });

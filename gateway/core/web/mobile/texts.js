@@ -95,6 +95,22 @@ export const T = {
   patrol_stop: '结束巡查',
   patrol_counts: '本次已记录 {n} 个定位点，待发送 {m} 个',
   patrol_hint: '巡查期间每 30 秒记录一次位置；无网络时先保存在手机上，联网后自动发送',
+  position_adjust: '在地图上调整位置',
+  position_corrected: '已在地图上调整位置（距定位点约 {m} 米）',
+  map_title: '在地图上调整位置',
+  map_hint: '点击地图或拖动红色标记到问题的准确位置；绿色圆圈为定位精度范围',
+  map_ok: '确定',
+  map_cancel: '取消',
+  map_reset: '回到定位点',
+  map_marker: '问题位置（可拖动）',
+  map_zoom_in: '放大',
+  map_zoom_out: '缩小',
+  map_in_grid: '标记位于 {street}{community} · 网格 {code}',
+  map_outside: '标记不在管理范围内',
+  map_from_fix: '距定位点约 {m} 米',
+  map_loading: '正在加载地图…',
+  map_offline: '离线时无法加载地图，仍使用定位位置',
+  map_offline_cached: '离线：显示上次下载的网格',
 };
 
 export function fill(text, values) {
