@@ -33,8 +33,9 @@ class CalendarConfig(_Section):
     Statutory holidays and the make-up working days (调休) of the State Council's yearly
     schedule come from a kept library (``official_holidays``); ``holidays`` and
     ``extra_workdays`` override it (a local holiday, a day the centre works anyway). A
-    year neither the library nor ``listed_years`` covers is refused when a deadline
-    reaches into it (never counted as if it had no holidays).
+    year neither the library nor ``listed_years`` covers is counted provisionally: its
+    statutory holidays (全国年节及纪念日放假办法, with 补假, without 调休), with a warning
+    in /healthz, the metrics and the log, and deadlines reaching it marked 暂算.
     """
 
     timezone: TimeZoneName = Field(
@@ -68,7 +69,8 @@ class CalendarConfig(_Section):
         default_factory=list,
         max_length=20,
         description="years whose holidays and make-up days the lists above give in full (a "
-        "year the library does not know yet); deadlines reaching another unknown year are refused",
+        "year the library does not know yet); another unknown year is counted provisionally "
+        "(statutory holidays only, without 调休)",
     )
 
     @field_validator("listed_years")
