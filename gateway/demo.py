@@ -49,11 +49,11 @@ from gateway.config import Config
 from gateway.core.daemon import build_service, run_core
 from gateway.demo_area import (
     CALL_GRID,
+    FALL_BEHIND,
     FALL_SEES,
-    FALL_STANDS,
+    MAIN_BEHIND,
     MAIN_CORNER,
     MAIN_SEES,
-    MAIN_STANDS,
     DemoArea,
     import_area,
 )
@@ -256,7 +256,7 @@ def video_settings(
                 "rtsp_url": fall_url,
                 "grid_code": FALL_SEES,
                 "district": DISTRICT,
-                **area.view(FALL_STANDS, FALL_SEES).settings(),
+                **area.view(FALL_SEES, FALL_BEHIND).settings(),
             }
         )
         settings["analysis"]["cameras"][FALL_CAMERA_ID] = {
@@ -288,7 +288,7 @@ def _main_camera_settings(
                 "rtsp_url": rtsp_url,
                 "grid_code": MAIN_SEES,
                 "district": DISTRICT,
-                **area.view(MAIN_STANDS, MAIN_SEES, MAIN_CORNER).settings(),
+                **area.view(MAIN_SEES, MAIN_BEHIND, MAIN_CORNER).settings(),
             }
         ],
         "analysis": {

@@ -26,14 +26,16 @@ from shapely.geometry import Point, Polygon, shape
 
 from gateway.gis.demo_data import DemoData, generate
 
-#: the main test camera (vtest's square) stands in 海州街道 鼓楼社区 grid 13 and looks north
-#: into grid 18 (its lawn and walkway) and the corner of grid 19 (the no-parking bay)
-MAIN_STANDS = "32070600100113"
+#: the main test camera (vtest's square) stands at the south side of 海州街道 鼓楼社区 grid
+#: 18 (on the side of grid 13) and looks north over it (its lawn and walkway) into the
+#: corner of grid 19 (the no-parking bay)
 MAIN_SEES = "32070600100118"
+MAIN_BEHIND = "32070600100113"
 MAIN_CORNER = "32070600100119"
-#: the staged-fall camera stands in 朐阳街道 朐阳门社区 grid 07 and looks into grid 12
-FALL_STANDS = "32070600300107"
+#: the staged-fall camera stands at the south side of 朐阳街道 朐阳门社区 grid 12 (on the
+#: side of grid 07) and looks north over it
 FALL_SEES = "32070600300112"
+FALL_BEHIND = "32070600300107"
 #: the sample candidates lie along a kerb of 幸福路街道 幸福南路社区, one grid each from 07
 SAMPLE_COMMUNITY = "320706002001"
 SAMPLE_FIRST = 7
@@ -86,19 +88,21 @@ class DemoArea:
         """The area's grids as a ``core.grid_table`` CSV (code, district, street, community)."""
         return self.folder / "unit-grids.csv"
 
-    def view(self, stands: str, sees: str, corner: str | None = None) -> CameraView:
-        """A camera on the south side of grid ``stands`` looking into grid ``sees`` (and a
-        little of ``corner``): the footprint covers most of ``sees``, so a case without a
-        zone grid goes there."""
-        here = self.polygons[stands]
-        target = affinity.scale(self.polygons[sees], 0.8, 0.8)
-        parts = [target, Point(_towards(here.centroid, target.centroid, 0.35))]
+    def view(self, sees: str, behind: str, corner: str | None = None) -> CameraView:
+        """A camera inside grid ``sees``, on its side towards grid ``behind``, looking over
+        ``sees`` (and a little of ``corner``): its cases' point (the camera's) lies in
+        ``sees``, and the footprint covers mostly ``sees``, so a case without a zone grid
+        goes there too."""
+        grid = self.polygons[sees]
+        # 30 m from the centre of a 100 m cell whose corners move at most 12 m: inside it
+        x, y = _towards(grid.centroid, self.polygons[behind].centroid, 0.3)
+        x, y = round(x, 7), round(y, 7)
+        parts = [affinity.scale(grid, 0.8, 0.8), Point(x, y)]
         if corner is not None:
             parts.append(affinity.scale(self.polygons[corner], 0.25, 0.25))
         hull = shapely.convex_hull(shapely.union_all(parts))
-        corners = [[round(x, 7), round(y, 7)] for x, y in hull.exterior.coords[:-1]]
-        position = here.representative_point()
-        return CameraView(round(position.x, 7), round(position.y, 7), corners)
+        corners = [[round(cx, 7), round(cy, 7)] for cx, cy in hull.exterior.coords[:-1]]
+        return CameraView(x, y, corners)
 
     def sample_point(self, index: int) -> tuple[str, float, float]:
         """(grid code, lon, lat) of the ``index``-th sample candidate: a point inside a grid
