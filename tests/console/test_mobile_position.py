@@ -45,8 +45,8 @@ def world_px(lat: float, lon: float, zoom: float) -> tuple[float, float]:
     return scale * (0.5 + lon / 360), scale * (0.5 - y / (2 * math.pi))
 
 
-def tap_on_map(page: Any, lat: float, lon: float) -> None:
-    """Tap the map where (lat, lon) is drawn, from the centre and zoom the map shows."""
+def on_screen(page: Any, lat: float, lon: float) -> tuple[float, float]:
+    """Where (lat, lon) is drawn on the page, from the centre and zoom the map shows."""
     holder = page.locator("#position-map")
     centre = [float(v) for v in holder.get_attribute("data-centre").split(",")]
     zoom = float(holder.get_attribute("data-zoom"))
@@ -55,7 +55,23 @@ def tap_on_map(page: Any, lat: float, lon: float) -> None:
     px, py = world_px(lat, lon, zoom)
     x, y = box["x"] + box["width"] / 2 + px - cx, box["y"] + box["height"] / 2 + py - cy
     assert box["x"] < x < box["x"] + box["width"] and box["y"] < y < box["y"] + box["height"]
-    page.touchscreen.tap(x, y)
+    return x, y
+
+
+def tap_on_map(page: Any, lat: float, lon: float) -> None:
+    page.touchscreen.tap(*on_screen(page, lat, lon))
+
+
+def drag_marker(page: Any, lat: float, lon: float) -> None:
+    """Drag the marker by its head so that its tip (the point) lands on (lat, lon)."""
+    head = page.locator(".pick-marker").bounding_box()
+    x0, y0 = head["x"] + head["width"] / 2, head["y"] + head["height"] / 2
+    tip_below = head["y"] + 44 - y0  # the icon's anchor: 44 px below its top
+    x, y = on_screen(page, lat, lon)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x, y - tip_below, steps=12)
+    page.mouse.up()
 
 
 def open_map(page: Any) -> None:
@@ -114,7 +130,7 @@ def test_a_report_moved_on_the_map_into_another_grid_becomes_a_case_in_that_grid
     assert page.problems == []  # type: ignore[attr-defined]
 
 
-def test_cancel_keeps_the_gps_point(
+def test_the_marker_can_be_dragged_and_cancel_keeps_the_gps_point(
     phone: Callable[..., Any],  # noqa: F811
     phone_core: RunningCore,  # noqa: F811
     demo_grids: list[GridFeature],  # noqa: F811
@@ -124,8 +140,9 @@ def test_cancel_keeps_the_gps_point(
     here, there = demo_grids[HERE], neighbour(demo_grids)
     open_map(page)
     target = there.geometry.representative_point()
-    tap_on_map(page, target.y, target.x)
+    drag_marker(page, target.y, target.x)
     page.wait_for_selector(f"#position-map-picked:has-text('网格 {there.code}')")
+    assert page.locator(f"#position-map path.grid-{there.code}.picked").count() == 1
     page.tap("#position-map-cancel")
     page.wait_for_selector("#position-map-dialog", state="detached")
     assert page.inner_text("#position") == "定位精度 ±8 米"

@@ -135,6 +135,7 @@ export async function openPositionMap({ fix, start, call }) {
   const features = () => [...known.values()];
   function showPicked() {
     const grid = gridAt(features(), point.lon, point.lat);
+    for (const path of holder.querySelectorAll('path.map-grid')) path.classList.toggle('picked', Boolean(grid) && path.classList.contains(`grid-${grid.code}`));
     picked.textContent = pickedText(grid, metres(fix, point));
     holder.dataset.lat = point.lat.toFixed(6);
     holder.dataset.lon = point.lon.toFixed(6);
