@@ -45,6 +45,7 @@ from gateway.core.api_schemas import CaseDetailOut, TransitionOut
 from gateway.core.body_limit import LimitedBody
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
 from gateway.core.codes import load_event_groups
+from gateway.core.inspector_routes import inspector_router
 from gateway.core.intake import case_id_for
 from gateway.core.patrol_routes import patrols_router
 from gateway.core.photos import MAX_PHOTO_EDGE, check_photo
@@ -116,6 +117,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
     router.include_router(tasks_router(ctx))
     if ctx.patrols is not None:
         router.include_router(patrols_router(ctx, ctx.patrols))
+    router.include_router(inspector_router(ctx))  # the evaluation's inspector figures
     classes = event_classes(ctx.event_names, load_event_groups())
 
     @router.get("/api/v1/mobile/event-classes", tags=["mobile"], summary="event codes by class")
