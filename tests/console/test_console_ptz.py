@@ -89,7 +89,7 @@ def test_an_operator_moves_the_camera_and_sees_its_rules_paused(
     tile.wait_for()
     assert tile.get_attribute("data-health") == "degraded"
     detail = tile.locator(".detail")
-    assert detail.inner_text() == "事件订阅中断；规则暂停（摄像头偏离分析预置位）"
+    assert detail.inner_text() == "事件订阅中断（连接中断）；规则暂停（摄像头偏离分析预置位）"
     assert "PullMessages" in (detail.get_attribute("title") or "")
 
     left = tile.locator('button[data-ptz="left"]')

@@ -373,6 +373,15 @@ export const CAMERA_FAULTS = {
   ptz: '云台控制失败',
 };
 
+// why a camera's event subscription failed: the start of the gateway's 'events' fault reason
+// (adapters/onvif/events.py), said after 事件订阅中断
+export const EVENT_FAULT_CAUSES = {
+  'cannot subscribe': '无法订阅',
+  'pull point gone': '摄像头已丢弃订阅',
+  'renew failed': '续订失败',
+  'subscription lost': '连接中断',
+};
+
 // the live view's pan-tilt-zoom buttons (views/cameras.js; operators and shift leads)
 export const PTZ = {
   title: '云台',

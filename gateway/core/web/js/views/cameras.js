@@ -14,7 +14,7 @@
 // what came of them shows in the tile (规则暂停 while the camera looks away from the view its
 // rules are drawn for).
 import { api, describeError, evidenceUrl } from '../api.js';
-import { CAMERA_FAULTS, CAMERA_STATES, PTZ } from '../labels.js';
+import { CAMERA_FAULTS, CAMERA_STATES, EVENT_FAULT_CAUSES, PTZ } from '../labels.js';
 import { openLive } from '../live.js';
 import { fmtAgo, fmtTime, h, objectName, toast } from '../ui.js';
 
@@ -178,7 +178,7 @@ export async function render(main, ctx) {
   function health(cam) {
     const own = cam.gateway_offline || cam.stale;
     const parts = Object.keys(cam.faults || {}).sort();
-    const faults = parts.map((part) => CAMERA_FAULTS[part] || `${part} 异常`);
+    const faults = parts.map((part) => faultText(part, cam.faults[part]));
     const said = [CAMERA_STATES[cam.state] || '', ...faults].filter(Boolean).join('；');
     return {
       id: cam.camera_id,
@@ -190,6 +190,13 @@ export async function render(main, ctx) {
       stale: cam.stale,
       view: cam,
     };
+  }
+
+  function faultText(part, reason) {
+    const said = CAMERA_FAULTS[part] || `${part} 异常`;
+    if (part !== 'events' || typeof reason !== 'string') return said;
+    const cause = Object.keys(EVENT_FAULT_CAUSES).find((c) => reason.startsWith(c));
+    return cause ? `${said}（${EVENT_FAULT_CAUSES[cause]}）` : said;
   }
 
   function healthBadge(cam) {
