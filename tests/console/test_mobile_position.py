@@ -189,3 +189,21 @@ def test_offline_the_map_works_once_fetched_and_says_so_before(
     page.context.set_offline(False)
     [case] = wait_until(lambda: inspector_cases(phone_core))
     assert case.grid_code == there.code != here.code
+
+
+def test_a_poor_fix_opens_the_map_with_its_whole_accuracy_circle_in_view(
+    phone: Callable[..., Any],  # noqa: F811
+    demo_grids: list[GridFeature],  # noqa: F811
+) -> None:
+    page = phone()
+    fix = demo_grids[HERE].geometry.representative_point()
+    page.context.set_geolocation({"latitude": fix.y, "longitude": fix.x, "accuracy": 400})
+    page.wait_for_selector("#position.poor:has-text('±400 米')")
+    open_map(page)
+    assert float(page.get_attribute("#position-map", "data-zoom")) < 17
+    circle = page.locator("#position-map path.gps-accuracy").bounding_box()
+    holder = page.locator("#position-map").bounding_box()
+    assert circle["x"] >= holder["x"] - 1 and circle["y"] >= holder["y"] - 1
+    assert circle["x"] + circle["width"] <= holder["x"] + holder["width"] + 1
+    assert circle["y"] + circle["height"] <= holder["y"] + holder["height"] + 1
+    assert circle["width"] > 100  # drawn to scale, not a dot

@@ -16,6 +16,7 @@ const LEAFLET = '/vendor/leaflet/leaflet.esm.min.js';
 const STYLES = ['/vendor/leaflet/leaflet.css', new URL('position_map.css', import.meta.url).href];
 const START_ZOOM = 17;
 const MAX_ZOOM = 19;
+const MIN_ZOOM = 14;
 const GRIDS_KEY = 'map-grids';
 const MAX_CACHED_GRIDS = 600; // the grids kept for offline use (the demo area has 400)
 const GRID_TIMEOUT_MS = 8000;
@@ -176,7 +177,9 @@ export async function openPositionMap({ fix, start, call }) {
     holder.dataset.zoom = String(map.getZoom());
     if (navigator.onLine) loadGrids();
   });
-  map.setView([at.lat, at.lon], START_ZOOM);
+  // the whole accuracy circle in view when the fix is poor (never wider than MIN_ZOOM)
+  const circle = L.latLng(fix.lat, fix.lon).toBounds(2 * (fix.accuracy || 0));
+  map.setView([at.lat, at.lon], Math.max(MIN_ZOOM, Math.min(START_ZOOM, map.getBoundsZoom(circle))));
   drawGrids();
   const resized = new ResizeObserver(() => map.invalidateSize()); // the foot's text wraps
   resized.observe(holder);
