@@ -120,6 +120,20 @@ export async function openPositionMap({ fix, start, call }) {
   document.body.append(dialog);
   document.body.classList.add('position-map-open');
   offline.hidden = Boolean(first);
+  const shut = () => {
+    dialog.remove();
+    document.body.classList.remove('position-map-open');
+  };
+  try {
+    return await showMap({ L, fix, start, call, first, known, holder, picked, offline, buttons: { ok, cancel, reset }, shut });
+  } catch (err) {
+    shut(); // the app says the map cannot be shown; the GPS point stays
+    throw err;
+  }
+}
+
+async function showMap({ L, fix, start, call, first, known, holder, picked, offline, buttons, shut }) {
+  const { ok, cancel, reset } = buttons;
 
   const at = start || fix;
   const map = L.map(holder, { attributionControl: false, zoomControl: false, maxZoom: MAX_ZOOM });
@@ -190,8 +204,7 @@ export async function openPositionMap({ fix, start, call }) {
     function close(result) {
       resized.disconnect();
       map.remove();
-      dialog.remove();
-      document.body.classList.remove('position-map-open');
+      shut();
       resolve(result);
     }
     ok.addEventListener('click', () => close({ ...point, grid: gridAt(features(), point.lon, point.lat) }));
