@@ -207,3 +207,16 @@ def test_a_poor_fix_opens_the_map_with_its_whole_accuracy_circle_in_view(
     assert circle["x"] + circle["width"] <= holder["x"] + holder["width"] + 1
     assert circle["y"] + circle["height"] <= holder["y"] + holder["height"] + 1
     assert circle["width"] > 100  # drawn to scale, not a dot
+
+
+def test_the_tabs_stand_in_one_row_at_phone_width(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+) -> None:
+    """All four tabs (上报, 任务, 巡查, 待发送) share the bottom row: none wraps onto a second."""
+    page = phone()
+    tabs = page.locator("#tabs button")
+    assert tabs.count() == 4
+    boxes = [tabs.nth(i).bounding_box() for i in range(4)]
+    assert len({round(b["y"]) for b in boxes}) == 1, boxes
+    assert all(b["height"] >= 48 and b["x"] + b["width"] <= PHONE["width"] + 1 for b in boxes)
