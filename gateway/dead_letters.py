@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,6 +138,77 @@ def keep(
             raise
         log.exception("could not keep %d dead letters; they are only logged", len(records))
     return True
+
+
+class RefusalLog:
+    """Log lines for refused messages that a flood of them cannot multiply: the first
+    ``burst`` refusals of each ``window_s`` are logged one by one (topic, size, code,
+    reason); the rest are counted by code and summed up in one line when the window ends
+    (`tick`, on the next refusal, or `flush` when the consumer stops).
+
+    Only the log is bounded: every refused message is still counted (the consumer's stats,
+    the metrics) and kept as a dead letter. A fuzzer sending thousands of messages a second
+    would otherwise cost a formatted, written log line each, on the consumer's worker.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        burst: int = 10,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if burst < 0 or window_s <= 0:
+            raise ValueError("burst must be >= 0 and window_s > 0")
+        self._log = logger
+        self._burst = burst
+        self._window_s = window_s
+        self._clock = clock
+        self._window_started = clock()
+        self._logged = 0
+        self._held: Counter[str] = Counter()
+        self._held_bytes = 0
+
+    def refused(self, topic: str, size: int, code: str, reason: str) -> None:
+        """One refused message: logged now, or counted for the window's summary."""
+        self.tick()
+        if self._logged < self._burst:
+            self._logged += 1
+            self._log.warning(
+                "rejected message on %s (%d bytes): %s: %s", topic[:300], size, code, reason[:500]
+            )
+            return
+        self._held[code] += 1
+        self._held_bytes += size
+
+    def tick(self) -> None:
+        """End the window if its time is up (its summary logged); call it when idle."""
+        now = self._clock()
+        if now - self._window_started >= self._window_s:
+            self.flush()
+            self._window_started = now
+            self._logged = 0
+
+    def flush(self) -> None:
+        """Log the summary of what was held back, if anything was."""
+        if not self._held:
+            return
+        held = sum(self._held.values())
+        codes = ", ".join(f"{code} {count}" for code, count in self._held.most_common())
+        self._log.warning(
+            "rejected %d more messages (%d bytes) not logged one by one: %s",
+            held,
+            self._held_bytes,
+            codes,
+        )
+        self._held.clear()
+        self._held_bytes = 0
+
+    @property
+    def held(self) -> int:
+        """Refusals counted but not yet logged in a summary."""
+        return sum(self._held.values())
 
 
 def is_os_error(exc: BaseException) -> bool:

@@ -71,9 +71,19 @@ class InboundQueue:
     """``start()``/``stop()`` own one worker thread named ``name``."""
 
     def __init__(
-        self, handle: BatchHandler, *, name: str, queue_size: int, max_batch: int = 1
+        self,
+        handle: BatchHandler,
+        *,
+        name: str,
+        queue_size: int,
+        max_batch: int = 1,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
+        """``on_idle``: called on the worker when no message came for a while (0.2 s), for
+        the handler's chores (writing what it gathered, a log summary); like a batch, it
+        holds the worker while it runs."""
         self._handle = handle
+        self._on_idle = on_idle
         self._name = name
         self._max_batch = max_batch
         self._queue: _BatchQueue[InboundMessage] = _BatchQueue(queue_size)
@@ -110,6 +120,10 @@ class InboundQueue:
                     self._waiting_since = time.monotonic()
                 return
 
+    def has_waiting(self) -> bool:
+        """True while messages wait in the queue (not counting a batch being handled)."""
+        return not self._queue.empty()
+
     def stalled_for(self) -> float:
         """Seconds messages have waited (queued, or in a batch being handled) without a batch
         being finished; 0.0 when nothing waits. A batch whose handler failed stays waiting:
@@ -140,10 +154,19 @@ class InboundQueue:
                 delay = min(delay * 2, max_delay_s)
         return None
 
+    def _idle(self) -> None:
+        if self._on_idle is None:
+            return
+        try:
+            self._on_idle()
+        except Exception:
+            log.exception("%s: the idle chore failed", self._name)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             batch = self._queue.take(self._max_batch, timeout=0.2)
             if not batch:
+                self._idle()
                 continue
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()

@@ -5,8 +5,11 @@ thread waits too, and the broker keeps the rest). One worker takes them in batch
 
 - a payload that breaks the contract in any way (`parse_message` refuses whatever it
   cannot read with a code; a source other than its topic's is ``source_mismatch``) is
-  logged with its reason, kept (`gateway.dead_letters`, the core's database), sent to
-  the dead-letter topic, and then acknowledged: it will never become valid by waiting;
+  counted, kept (`gateway.dead_letters`, the core's database), sent to the dead-letter
+  topic, and then acknowledged: it will never become valid by waiting. Refusing is kept
+  cheap, so that a flood of poison does not slow the valid candidates around it: while
+  more messages wait, refused ones are gathered and written together (one keep, one
+  publish); the log names the first few each minute and sums up the rest by code;
 - valid candidates are stored in one transaction; the store answers which ids were new
   (a redelivered id is a duplicate and changes nothing); only after the commit is each
   message acknowledged;
@@ -22,6 +25,7 @@ thread waits too, and the broker keeps the rest). One worker takes them in batch
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +44,7 @@ from gateway.dead_letters import (
     STORE_FAILED,
     DeadLetterRecord,
     DeadLetterSink,
+    RefusalLog,
     is_os_error,
     keep,
     message_id_of,
@@ -92,10 +97,19 @@ class CandidateIngest:
         kept: DeadLetterSink | None = None,
         is_outage: Callable[[BaseException], bool] = is_os_error,
         clock: Callable[[], datetime] = utc_now,
+        refusal_log: RefusalLog | None = None,
+        refused_batch: int = 200,
+        refused_wait_s: float = 1.0,
     ) -> None:
         """``kept``: where dead letters are stored before their message is acknowledged;
         ``is_outage``: whether a store failure means the database is away (retry the batch)
-        rather than that something in it cannot be stored (store one at a time)."""
+        rather than that something in it cannot be stored (store one at a time);
+        ``refusal_log``: how refusals are logged (default: the first 10 a minute one by one,
+        then a summary by code); ``refused_batch``, ``refused_wait_s``: while more messages
+        wait in the queue, refused ones are gathered and kept, published and acknowledged
+        together, once this many are gathered or the oldest has waited this long (at once
+        when the queue runs dry)."""
+        self._refusal_log = refusal_log if refusal_log is not None else RefusalLog(log)
         self._receipts = receipts
         self._kept = kept
         self._is_outage = is_outage
@@ -107,8 +121,17 @@ class CandidateIngest:
         self._max_payload_bytes = max_payload_bytes
         self._on_stored = on_stored
         self._retry_max_s = retry_max_s
+        self._refused_batch = refused_batch
+        self._refused_wait_s = refused_wait_s
+        # refused messages not yet kept (unacknowledged: a stop leaves them to redelivery)
+        self._refused: list[tuple[InboundMessage, ContractError]] = []
+        self._refused_since = 0.0
         self._inbound = InboundQueue(
-            self._handle_batch, name="ingest.worker", queue_size=queue_size, max_batch=max_batch
+            self._handle_batch,
+            name="ingest.worker",
+            queue_size=queue_size,
+            max_batch=max_batch,
+            on_idle=self._idle,
         )
         self.stats = IngestStats()
         self.last_failure: str | None = None
@@ -118,6 +141,7 @@ class CandidateIngest:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._inbound.stop(timeout)
+        self._refusal_log.flush()
 
     @property
     def running(self) -> bool:
@@ -129,8 +153,13 @@ class CandidateIngest:
         self._inbound.submit(message)
 
     def wait_idle(self, timeout: float) -> bool:
-        """True when the queue is empty (for tests and tools)."""
-        return self._inbound.wait_idle(timeout)
+        """True when the queue is empty and every refused message kept (for tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while not self._inbound.wait_idle(max(0.0, deadline - time.monotonic())) or self._refused:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def stalled_for(self) -> float:
         """Seconds messages have waited without a batch being finished (0.0: none wait)."""
@@ -162,7 +191,10 @@ class CandidateIngest:
                 continue
             candidates.setdefault(candidate.id, candidate)  # the first copy is stored
             copies.setdefault(candidate.id, []).append(message)
-        rejected = self._dead_letter(refused)
+        if refused and not self._refused:
+            self._refused_since = time.monotonic()
+        self._refused += refused
+        rejected = self._flush_refused(force=False)
         if rejected is None:
             return  # stopping: nothing acknowledged, the broker will redeliver
         received = {id_: messages[0].payload for id_, messages in copies.items()}
@@ -257,6 +289,35 @@ class CandidateIngest:
         check_candidate_topic(parsed, message.topic, self._dead_letters.topics)
         return parsed
 
+    def _flush_refused(self, *, force: bool) -> list[str] | None:
+        """Keep, publish and acknowledge the refused messages gathered so far, if it is time:
+        ``force``, or nothing else waits in the queue, or enough are gathered, or the oldest
+        has waited long enough. Under a flood of poison this makes one write (and one
+        dead-letter publish) of many instead of one a batch. The ids read in them (for the
+        receipt), [] when not yet, None when stopped before they were kept."""
+        pending = self._refused
+        if not pending:
+            return []
+        due = (
+            force
+            or not self._inbound.has_waiting()
+            or len(pending) >= self._refused_batch
+            or time.monotonic() - self._refused_since >= self._refused_wait_s
+        )
+        if not due:
+            return []
+        rejected = self._dead_letter(pending)
+        if rejected is not None:
+            self._refused = []
+        return rejected
+
+    def _idle(self) -> None:
+        """Nothing came for a while: keep what was gathered; end the log's window if due."""
+        rejected = self._flush_refused(force=True)
+        if rejected:
+            self._send_receipt([], rejected)
+        self._refusal_log.tick()
+
     def _dead_letter(self, refused: list[tuple[InboundMessage, ContractError]]) -> list[str] | None:
         """Keep, publish and acknowledge each refused message; the ids that could be read in
         them (for the receipt), or None if we were stopped before they were kept."""
@@ -265,13 +326,7 @@ class CandidateIngest:
         now = self._clock()
         records = []
         for message, error in refused:
-            log.warning(
-                "rejected message on %s (%d bytes): %s: %s",
-                message.topic[:300],
-                len(message.payload),
-                error.code,
-                error.reason[:500],
-            )
+            self._refusal_log.refused(message.topic, len(message.payload), error.code, error.reason)
             message_id = message_id_of(message.payload)
             records.append(
                 DeadLetterRecord.of(
