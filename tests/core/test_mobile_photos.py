@@ -176,3 +176,24 @@ def test_a_reports_photo_position_is_a_fact_and_the_stored_photo_has_none(
         assert b"Exif" not in kept and np.array_equal(decoded(kept), decoded(photo))
     finally:
         api.close()
+
+
+def test_an_answers_photo_position_is_a_fact_of_its_step(tmp_path: Path) -> None:
+    from tests.core.test_mobile_routes import reported_case
+
+    api = make_api(f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path)
+    try:
+        case_id = reported_case(api)
+        response = api.client.post(
+            f"/api/v1/mobile/tasks/{case_id}/answer",
+            data={"request_id": "answer-exif-0001", "verdict": "pass"},
+            files=[("photos", ("done.jpg", pil_jpeg(scene(640, 480), gps=GPS), "image/jpeg"))],
+            headers=api.headers("inspector"),
+        )
+        assert response.status_code == 200, response.text
+        step = api.service.store.steps(case_id)[-1].step
+        assert step.facts["photo_positions"][0]["lat"] == 34.6
+        (sha,) = step.attachments
+        assert b"Exif" not in api.service.evidence.read(sha)
+    finally:
+        api.close()
