@@ -15,7 +15,9 @@ refuses them with an `ApiError` whose code the apps turn into Chinese (``empty_f
    end of the image are dropped, a plain JFIF header put in front, and the result is
    decoded whole (every scan's entropy data, at 1/8 scale: libjpeg's DCT scaling, the
    ``draft`` mode) before it is accepted. A file with a marker this does not know, a
-   second frame or a broken scan is not kept this way.
+   second frame, no end of image or a scan the decoder refuses is not kept this way.
+   (A scan cut short by an end-of-image marker decodes with its rest grey, libjpeg only
+   warns: the same picture the re-encoding path would store.)
 3. Anything else is decoded (a JPEG larger than twice the kept size at a DCT-scaled
    1/2, 1/4 or 1/8: "draft" decoding, several times cheaper), turned upright by its
    EXIF orientation, shrunk to `MAX_PHOTO_EDGE` and re-encoded at `JPEG_QUALITY`.
