@@ -215,6 +215,7 @@ def main() -> None:
         port = free_port()
         http, thread = _serve(api.client.app, port)
         tokens = [api.tokens[f"insp{i:04d}"] for i in range(args.inspectors)]
+        load_at_start = [round(v, 2) for v in os.getloadavg()]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         run = asyncio.run(
             _drive(f"http://127.0.0.1:{port}", tokens, places, args.seconds, api.clock.now)
@@ -252,6 +253,7 @@ def main() -> None:
         "first_load": {**first_load_bytes(), "target_bytes": 300_000},
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "note": "one process: the load generator (asyncio, httpx) and the core's app (uvicorn "
         "thread, blocking handlers in the API's thread pool) share the interpreter and this "
