@@ -23,8 +23,11 @@ process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresq
 - poison: the same SQLite ingest with the fuzz corpus (`tests/foundation/poison_corpus`:
   nesting 10 000 deep, 5 MB payloads, wrong types, another source's candidates...)
   interleaved, evenly spread; the time until the N valid candidates are stored, and its
-  ratio to the clean runs (the target: >= 0.9). Clean and poisoned runs alternate. Also
-  the ratio of the core process's CPU per valid candidate (clean / poisoned).
+  ratio to the clean runs (the target: >= 0.9). Clean and poisoned runs alternate, and
+  the two runs of a round carry the same valid candidates. The payloads over 1 MiB (5, 5
+  and 9 MB) are published beside the stream by a producer of their own (`publish_plan`;
+  ``--one-stream``: in the stream, as before). Also the ratio of the core process's CPU
+  per valid candidate (clean / poisoned).
 
 Results: ``bench/results/core_ingest.json`` (and a line per figure on stdout).
 """
@@ -110,28 +113,66 @@ def config_for(broker: MosquittoBroker, state: Path, database_url: str, http_por
     )
 
 
-def payload_file(payloads: list[bytes], workdir: Path) -> Path:
-    """The payloads a line each, for `publish_all`."""
+#: payloads larger than this are sent by a ``mosquitto_pub -f`` of their own: its ``-l``
+#: reads a line in 1 KiB steps, which cost it seconds of CPU for the corpus's 5 and 9 MB
+#: payloads (the producer's time, not the core's); and each ``-l`` process waits ~0.2 s
+#: at the end of its input, so the stream is not cut around them either
+WHOLE_FILE_BYTES = 1024 * 1024
+
+
+def payload_file(payloads: list[bytes], workdir: Path, name: str = "payloads.jsonl") -> Path:
+    """The payloads a line each, for ``mosquitto_pub -l``."""
     if any(b"\n" in p for p in payloads):
         raise ValueError("a payload spans lines; mosquitto_pub -l sends a message per line")
-    lines = workdir / "payloads.jsonl"
+    lines = workdir / name
     lines.write_bytes(b"\n".join(payloads) + b"\n")
     return lines
 
 
-def publish_all(config: Config, lines: Path) -> None:
-    """Publish every line of ``lines`` at QoS 1 from a producer process of its own
-    (Mosquitto's ``mosquitto_pub -l``): in production candidates come from other daemons,
-    so the producer must not share the measured process's CPU or GIL."""
+def publish_plan(payloads: list[bytes], workdir: Path, one_stream: bool = False) -> list[Path]:
+    """The files to publish: the first holds the payloads of up to `WHOLE_FILE_BYTES` a line
+    each, in order (one ``mosquitto_pub -l``); each larger payload follows as a file of its
+    own (``.bin``), published by a second producer at the same time, one after another,
+    as a fuzzer beside the edge daemons would. ``one_stream``: every payload in the one
+    line file (how results before 2026-12-05 08:00 were made)."""
+    if one_stream:
+        return [payload_file(payloads, workdir)]
+    small = [p for p in payloads if len(p) <= WHOLE_FILE_BYTES]
+    plan = [payload_file(small, workdir)]
+    for n, payload in enumerate(p for p in payloads if len(p) > WHOLE_FILE_BYTES):
+        whole = workdir / f"whole{n:03d}.bin"
+        whole.write_bytes(payload)
+        plan.append(whole)
+    return plan
+
+
+def publish_all(config: Config, plan: list[Path]) -> None:
+    """Publish every message of ``plan`` at QoS 1 from producer processes of their own
+    (Mosquitto's ``mosquitto_pub``): ``-l`` for the line file, and beside it, one after
+    another, ``-f`` for each whole-file message. In production candidates come from other
+    daemons, so the producers must not share the measured process's CPU or GIL."""
     topic = bootstrap.topics(config).candidate("inspector", "bench")
     command = ["mosquitto_pub", "-h", config.mqtt.host, "-p", str(config.mqtt.port)]
-    command += ["-t", topic, "-q", "1", "-l", "-i", f"bench-producer-{os.getpid()}"]
-    with lines.open("rb") as stdin:
-        done = subprocess.run(command, stdin=stdin, capture_output=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"mosquitto_pub failed ({done.returncode}): {done.stderr.decode()[-500:]}"
-        )
+    command += ["-t", topic, "-q", "1"]
+    lines, wholes = plan[0], plan[1:]
+    failures: list[str] = []
+
+    def run(arguments: list[str], stdin: Path | None = None) -> None:
+        with stdin.open("rb") if stdin is not None else open(os.devnull, "rb") as source:
+            done = subprocess.run(arguments, stdin=source, capture_output=True, timeout=300)
+        if done.returncode != 0:
+            failures.append(f"mosquitto_pub failed ({done.returncode}): {done.stderr[-500:]!r}")
+
+    def whole_files() -> None:
+        for n, path in enumerate(wholes):
+            run([*command, "-i", f"bench-fuzzer-{os.getpid()}-{n}", "-f", str(path)])
+
+    fuzzer = threading.Thread(target=whole_files, name="bench.fuzzer")
+    fuzzer.start()
+    run([*command, "-i", f"bench-producer-{os.getpid()}", "-l"], stdin=lines)
+    fuzzer.join()
+    if failures:
+        raise RuntimeError("; ".join(failures))
 
 
 def wait_for(count: Callable[[], int], target: int, timeout: float = 600) -> None:
@@ -166,8 +207,17 @@ def interleave(valid: list[bytes], poison: list[bytes]) -> list[bytes]:
 
 
 def bench_core_ingest(
-    broker: MosquittoBroker, url: str, n: int, state: Path, poison: list[bytes] | None = None
+    broker: MosquittoBroker,
+    url: str,
+    n: int,
+    state: Path,
+    poison: list[bytes] | None = None,
+    *,
+    seed: str | None = None,
+    one_stream: bool = False,
 ) -> dict[str, float]:
+    """``seed``: names the valid candidates (the clean and poisoned runs of one round carry
+    the same ones); by default the run's directory."""
     config = config_for(broker, state, url, free_port())
     core = build_core(config, with_api=False)
     core.start()
@@ -176,9 +226,10 @@ def bench_core_ingest(
         if not core.connection.wait_connected(15):
             raise RuntimeError("core could not connect")
         time.sleep(0.5)  # the subscription is made on connect; let its SUBACK arrive
-        lines = payload_file(interleave(candidates(n, state.name), poison or []), state)
+        valid = candidates(n, seed or state.name)
+        plan = publish_plan(interleave(valid, poison or []), state, one_stream)
         started, cpu_started = time.perf_counter(), time.process_time()
-        publisher = threading.Thread(target=publish_all, args=(config, lines))
+        publisher = threading.Thread(target=publish_all, args=(config, plan))
         publisher.start()
         # the ingest counts a candidate stored after its commit: polling that counter costs
         # the measured process nothing; the database's count is checked once at the end
@@ -196,6 +247,7 @@ def bench_core_ingest(
         if refused != len(poison or []):
             raise RuntimeError(f"{refused} dead letters after {len(poison or [])} poison messages")
         figures = {**_ingest_figures(n, elapsed, cpu), "events_published_s": round(relayed, 3)}
+        figures["load_avg_1m"] = round(os.getloadavg()[0], 2)
         return {**figures, "poison": len(poison)} if poison else figures
     finally:
         core.stop()
@@ -233,9 +285,9 @@ def bench_baseline_ingest(broker: MosquittoBroker, n: int, state: Path) -> dict[
         if not connection.wait_connected(15):
             raise RuntimeError("baseline could not connect")
         time.sleep(0.5)
-        lines = payload_file(candidates(n, state.name), state)
+        plan = [payload_file(candidates(n, state.name), state)]
         started, cpu_started = time.perf_counter(), time.process_time()
-        publisher = threading.Thread(target=publish_all, args=(config, lines))
+        publisher = threading.Thread(target=publish_all, args=(config, plan))
         publisher.start()
         wait_for(store.count, n)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -409,6 +461,13 @@ def main() -> int:
         default=300,
         help="generated poison messages interleaved (besides the hand-made ones); 0: none",
     )
+    parser.add_argument(
+        "--one-stream",
+        action="store_true",
+        help="send the poisoned runs' payloads through one mosquitto_pub -l, the multi-megabyte "
+        "ones too (how results were made before 2026-12-05 08:00; the producer then spends "
+        "seconds reading those lines)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_ingest.json")
     args = parser.parse_args()
 
@@ -418,6 +477,11 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_avg_1m_at_start": os.getloadavg()[0],
+        },
+        "parameters": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+            if key != "out"
         },
     }
     with tempfile.TemporaryDirectory(prefix="citygw-bench-") as tmp:
@@ -438,12 +502,14 @@ def main() -> int:
             poisoned: list[dict[str, float]] = []
             poison = poison_lines(args.poison) if args.poison else []
             for r in range(repeat):  # alternating: both meet the same machine
+                # the same valid candidates in both runs of a round: only the poison differs
                 clean.append(
                     bench_core_ingest(
                         broker,
                         f"sqlite:///{root / f'core{r}.sqlite3'}",
                         n,
                         _dir(root, f"sqlite{r}"),
+                        seed=f"round{r}",
                     )
                 )
                 if poison:
@@ -454,6 +520,8 @@ def main() -> int:
                             n,
                             _dir(root, f"poisoned{r}"),
                             poison,
+                            seed=f"round{r}",
+                            one_stream=args.one_stream,
                         )
                     )
             lite = _runs("core ingest, SQLite", clean)
@@ -464,6 +532,17 @@ def main() -> int:
             }
             if poisoned:
                 bad = _runs(f"core ingest, SQLite, {len(poison)} poison interleaved", poisoned)
+                ingest["poison_corpus"] = {
+                    "messages": len(poison),
+                    "bytes": sum(map(len, poison)),
+                    "sent_whole_file": 0
+                    if args.one_stream
+                    else sum(len(p) > WHOLE_FILE_BYTES for p in poison),
+                    "producer": "one mosquitto_pub -l"
+                    if args.one_stream
+                    else f"one mosquitto_pub -l; each payload over {WHOLE_FILE_BYTES} bytes "
+                    "by a mosquitto_pub -f of its own beside it, from the start, one after another",
+                }
                 ingest["core_sqlite_poisoned"] = bad
                 ingest["core_sqlite_poisoned_vs_clean"] = round(bad["per_s"] / lite["per_s"], 3)
                 # the core process's CPU per valid candidate, clean / poisoned: what the poison
