@@ -82,7 +82,7 @@ class InspectorFigures:
         if self.days:
             self.grids_visited_per_day = round(self._grids_day_sum / self.days, 2)
             if self.assigned_grids:
-                self.daily_coverage = round(self._coverage_day_sum / self.days, 3)
+                self.daily_coverage = round(self._coverage_day_sum / self.days, 4)
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def inspector_figures(
     for row in rows.values():
         grids = assigned.get(row.inspector, set())
         if grids:
-            row.coverage = round(len(row._visited & grids) / len(grids), 3)
+            row.coverage = round(len(row._visited & grids) / len(grids), 4)
         row.finish()
     return [rows[n] for n in sorted(rows)]
 

@@ -65,6 +65,7 @@ def phone_core(
     daemon = build_core(config)
     daemon.auth.add_user(INSPECTOR, "inspector", PASSWORD, None, INSPECTOR_GRIDS)
     daemon.auth.add_user("oper", "operator", PASSWORD, None, ())
+    daemon.auth.add_user("lead", "shift_lead", PASSWORD, None, ())  # the evaluation page
     daemon.start()
     try:
         yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")
@@ -366,6 +367,18 @@ def test_a_patrol_offline_in_a_dead_spot_reaches_the_core_and_the_centres_map(
     assigned = sum(g.code.startswith(INSPECTOR_GRIDS) for g in demo_grids)
     assert f"（3/{assigned} 个网格）" in figures, figures
     desk.close()
+    # the evaluation's 监督员考核: one patrol day, 3 of the assigned grids, over 30 days
+    lead = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(lead, phone_core.url, "shift_lead")
+    lead.click('#nav a[data-view="evaluation"]')
+    row = lead.locator(f'#inspector-table tr[data-inspector="{INSPECTOR}"]')
+    row.wait_for()
+    assert row.locator('td[data-metric="patrol_days"]').inner_text() == "1"
+    assert row.locator('td[data-metric="grids_visited_per_day"]').inner_text() == "0.1"
+    coverage = f"{round(3 / assigned, 4) * 100:.1f}%"
+    assert row.locator('td[data-metric="coverage"]').inner_text() == coverage
+    assert "巡查覆盖率" in lead.inner_text("#inspector-figures")
+    lead.close()
 
 
 def test_the_centre_asks_for_a_confirmation_and_moves_it_to_another_inspector_by_hand(

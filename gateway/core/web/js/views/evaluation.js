@@ -4,6 +4,7 @@ import { api, describeError } from '../api.js';
 import { GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
 import { rateBars } from '../charts.js';
 import { centreDate, centreMidnight, fmtRate, h, toast } from '../ui.js';
+import { inspectorSection } from './evaluation_inspectors.js';
 
 const CHART_SERIES = [
   ['closure_rate', '结案率'],
@@ -65,6 +66,7 @@ export async function render(main, ctx) {
     ['pdf', '下载 PDF（可打印）'],
   ].map(([format, label]) => h('button', { id: `report-${format}`, onclick: () => fetchReport(format) }, label));
   const output = h('div', { class: 'evaluation', id: 'eval-output' });
+  const inspectors = inspectorSection(download); // 监督员考核 of the same period
   main.append(
     h(
       'div',
@@ -87,6 +89,7 @@ export async function render(main, ctx) {
       h('a', { href: '/public/ranking', target: '_blank', rel: 'noopener', id: 'report-public' }, '公开排名页'),
     ),
     output,
+    inspectors.section,
   );
 
   function reportKey() {
@@ -142,6 +145,7 @@ export async function render(main, ctx) {
 
   async function run() {
     output.replaceChildren(h('p', { class: 'muted' }, '统计中…'));
+    if (dayStart(to.value) > dayStart(from.value)) inspectors.load(dayStart(from.value), dayStart(to.value));
     let groups;
     try {
       groups = await fetchGroups();
