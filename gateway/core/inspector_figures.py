@@ -44,6 +44,29 @@ _TASK_STATES = frozenset({CaseState.CANDIDATE, CaseState.REPORTED})
 _INSPECTOR_SOURCE = "inspector/"
 
 
+@dataclass(frozen=True)
+class PatrolDay:
+    """One inspector's patrol of one day, reduced to what the figures need (kept for days
+    that will not change: `gateway.core.inspector_routes` caches them)."""
+
+    minutes: float
+    distance_km: float
+    visited: frozenset[str]
+
+
+def patrol_day(points: Sequence[PatrolPoint]) -> PatrolDay:
+    figures = patrol_figures(points, set())
+    visited = frozenset(p.grid_code for p in points if p.grid_code)
+    return PatrolDay(figures["minutes"], figures["distance_km"], visited)
+
+
+def patrol_days_of(
+    days: Iterable[Mapping[str, Sequence[PatrolPoint]]],
+) -> list[dict[str, PatrolDay]]:
+    """Each day's points by inspector (`PatrolStore.points_between`) as `PatrolDay` s."""
+    return [{name: patrol_day(p) for name, p in day.items() if p} for day in days]
+
+
 @dataclass
 class InspectorFigures:
     inspector: str
@@ -170,13 +193,12 @@ def inspector_figures(
     end: datetime,
     assigned: Mapping[str, set[str]],
     source_names: Mapping[str, str],
-    patrol_days: Sequence[Mapping[str, Sequence[PatrolPoint]]] = (),
+    patrol_days: Sequence[Mapping[str, PatrolDay]] = (),
 ) -> list[InspectorFigures]:
     """Every inspector's figures for [start, end), sorted by name: those in ``assigned``
     (name -> their unit grids: the active inspectors) and anyone else the log or the
-    patrols name. ``patrol_days``: each day's points by inspector (`PatrolStore.
-    points_between` of each of the period's days, in order); its length is the period's
-    number of days."""
+    patrols name. ``patrol_days``: each of the period's days, in order, by inspector
+    (`patrol_days_of`); its length is the period's number of days."""
     reports = report_outcomes(steps, source_names, start, end)
     tasks = task_outcomes(steps, start, end)
     names = set(assigned) | set(reports) | set(tasks)
@@ -199,20 +221,16 @@ def inspector_figures(
     for row in rows.values():
         row.days = len(patrol_days)
     for day in patrol_days:
-        for name, points in day.items():
-            if not points:
-                continue
+        for name, patrol in day.items():
             row = rows[name]
             grids = assigned.get(name, set())
-            figures = patrol_figures(points, grids)
             row.patrol_days += 1
-            row.patrol_minutes += figures["minutes"]
-            row.distance_km += figures["distance_km"]
-            visited = {p.grid_code for p in points if p.grid_code}
-            row._visited |= visited
-            row._grids_day_sum += len(visited)
+            row.patrol_minutes += patrol.minutes
+            row.distance_km += patrol.distance_km
+            row._visited |= patrol.visited
+            row._grids_day_sum += len(patrol.visited)
             if grids:
-                row._coverage_day_sum += len(visited & grids) / len(grids)
+                row._coverage_day_sum += len(patrol.visited & grids) / len(grids)
     for row in rows.values():
         grids = assigned.get(row.inspector, set())
         if grids:

@@ -5,11 +5,18 @@ grids visited per day and coverage), as JSON or CSV, for the console's evaluatio
 A period is ``start``..``end`` with time zones (the last 30 days by default) and at most
 `MAX_DAYS` days: the patrol figures read each day's points. Days are the centre's
 (``core.calendar.timezone``); a period not starting at midnight cuts its first day.
+
+Reading a day's points costs about 7 µs a point on SQLite (96 000 points: 0.7 s; 500
+inspectors on patrol 8 h at one point every 30 s make 480 000 a day), so the reduced
+figures of a day that ended more than `SETTLED` ago are kept (`PatrolDayCache`): a
+later request reads only the days still open to late points (a phone's offline queue).
+Points of such a day arriving later still are not counted until a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -19,14 +26,50 @@ from fastapi.responses import PlainTextResponse, Response
 
 from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
 from gateway.core.case_views import reporter_id
-from gateway.core.inspector_figures import InspectorFigures, inspector_figures, to_csv
+from gateway.core.inspector_figures import (
+    InspectorFigures,
+    PatrolDay,
+    inspector_figures,
+    patrol_days_of,
+    to_csv,
+)
 from gateway.core.inspector_tasks import InspectorRoster
-from gateway.core.patrols import PatrolPoint, assigned_unit_grids
+from gateway.core.patrols import assigned_unit_grids
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
 #: the longest period (patrol points are read day by day)
 MAX_DAYS = 62
+#: a day this long past its end is taken as complete: its patrol figures are kept
+SETTLED = timedelta(hours=24)
+#: days kept at most (two periods of `MAX_DAYS` with their cut first days)
+_CACHE_DAYS = 4 * MAX_DAYS
+
+
+class PatrolDayCache:
+    """The reduced patrol figures of settled days, by day span (thread-safe)."""
+
+    def __init__(self, store: Any, now: Callable[[], datetime]) -> None:
+        self._store = store
+        self._now = now
+        self._lock = threading.Lock()
+        self._days: dict[tuple[datetime, datetime], dict[str, PatrolDay]] = {}
+
+    def days(self, spans: Sequence[tuple[datetime, datetime]]) -> list[dict[str, PatrolDay]]:
+        settled_before = self._now() - SETTLED
+        out = []
+        for span in spans:
+            with self._lock:
+                kept = self._days.get(span)
+            if kept is None:
+                kept = patrol_days_of([self._store.points_between(*span)])[0]
+                if span[1] <= settled_before:
+                    with self._lock:
+                        if len(self._days) >= _CACHE_DAYS:
+                            self._days.pop(min(self._days))
+                        self._days[span] = kept
+            out.append(kept)
+        return out
 
 
 def day_spans(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
@@ -45,6 +88,7 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter()
     zone = ZoneInfo(ctx.config.calendar.timezone)
     step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
+    cache = PatrolDayCache(ctx.patrols, ctx.clock.now) if ctx.patrols is not None else None
 
     def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
         end = end or ctx.clock.now()
@@ -65,9 +109,7 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
         known = [g.code for g in ctx.service.grids.grids] if ctx.service.grids else []
         assigned = {name: assigned_unit_grids(grids, known) for name, grids in roster.inspectors}
         source_names = {reporter_id(str(u["name"])): str(u["name"]) for u in users}
-        days: list[Mapping[str, Sequence[PatrolPoint]]] = []
-        if ctx.patrols is not None:
-            days = [ctx.patrols.points_between(s, e) for s, e in day_spans(start, end, zone)]
+        days = cache.days(day_spans(start, end, zone)) if cache is not None else []
         return inspector_figures(
             step_log.steps(),
             start=start,

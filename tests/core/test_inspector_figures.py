@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.contract import Location, SourceKind
-from gateway.core.inspector_figures import inspector_figures
-from gateway.core.inspector_routes import day_spans
+from gateway.core.inspector_figures import inspector_figures, patrol_days_of
+from gateway.core.inspector_routes import PatrolDayCache, day_spans
 from gateway.core.intake import case_id_for
 from gateway.core.patrols import PatrolPoint
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role, Step
@@ -120,7 +120,7 @@ def test_figures_counted_by_hand() -> None:
         end=END,
         assigned={"ivan": {"G1", "G2", "G3", "G4"}, "ines": {"G5"}, "idle": set()},
         source_names={"ivan": "ivan", "ines-1": "ines"},
-        patrol_days=days,
+        patrol_days=patrol_days_of(days),
     )
     by_name = {r.inspector: r.as_dict() for r in rows}
     assert sorted(by_name) == ["idle", "ines", "ivan"]
@@ -183,7 +183,9 @@ def test_the_route_gives_each_inspectors_figures_as_json_and_csv(
         assert response.status_code == 201, response.text
     olga = Actor("olga", Role.OPERATOR)
     api.service.transition(case_id_for("phone-fig-0001"), Command(Action.REGISTER), olga)
-    api.service.transition(case_id_for("phone-fig-0002"), Command(Action.REJECT, opinion="不属实"), olga)
+    api.service.transition(
+        case_id_for("phone-fig-0002"), Command(Action.REJECT, opinion="不属实"), olga
+    )
     # a case in ivan's grids reported done: a 核查 for ivan, answered from the phone at once
     cand = candidate(
         31, kind=SourceKind.CAMERA, source_id="cam-9", location=Location(grid_code="11010100100101")
@@ -253,3 +255,24 @@ def test_the_route_is_the_evaluators_and_bounds_the_period(api: Api) -> None:
         "/api/v1/metrics/inspectors", params=too_long, headers=api.headers("admin")
     )
     assert response.status_code == 422 and response.json()["error"] == "period_too_long"
+
+
+def test_a_settled_days_patrol_figures_are_read_once_and_todays_each_time() -> None:
+    class CountingStore:
+        def __init__(self) -> None:
+            self.reads: list[datetime] = []
+
+        def points_between(self, s: datetime, e: datetime) -> dict[str, list[PatrolPoint]]:
+            self.reads.append(s)
+            return {"ivan": points((s - START).days, [(0, "G1"), (1, "G2")])}
+
+    store = CountingStore()
+    now = START + timedelta(days=2, hours=10)  # day 0 settled, day 1 ended 10 h ago, day 2 open
+    cache = PatrolDayCache(store, lambda: now)
+    spans = day_spans(START, START + timedelta(days=3), SHANGHAI)
+    first = cache.days(spans)
+    again = cache.days(spans)
+    assert first == again and first[0]["ivan"].visited == {"G1", "G2"}
+    assert first[0]["ivan"].minutes == 1.0
+    # the first call reads all three; the second only the two not settled
+    assert store.reads == [START + timedelta(days=d) for d in (0, 1, 2, 1, 2)]
