@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Literal
 
@@ -118,6 +119,28 @@ def festival_days(year: int) -> dict[date, str] | None:
     for day in (1, 2, 3):
         days[date(year, 10, day)] = holiday.national_day.value
     return days
+
+
+def official_ruling(
+    source: Literal["chinese_calendar", "none"],
+) -> Callable[[date], bool | None] | None:
+    """The official schedule as a ruling on one day, for rules that are not deadlines (the
+    hotline's calling hours): True a holiday, False a make-up working day (调休), None
+    neither; a year the library does not know: its statutory holidays, no 调休."""
+    official = official_days(source)
+    if official is None:
+        return None
+    known = official
+
+    def ruling(day: date) -> bool | None:
+        if day.year in known.years:
+            if day in known.holidays:
+                return True
+            return False if day in known.workdays else None
+        provisional = statutory_holidays(day.year)
+        return True if provisional is not None and day in provisional else None
+
+    return ruling
 
 
 def working_calendar(config: CalendarConfig, today: date) -> WorkingCalendar:

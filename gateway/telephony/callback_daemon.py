@@ -22,6 +22,7 @@ from adapters.asterisk.ami_client import AmiClient
 from adapters.asterisk.ami_dialer import AmiCallbackDialer
 from adapters.asterisk.ami_protocol import AmiFrame
 from adapters.asterisk.ami_queues import QueuePoller
+from adapters.holidays import official_ruling
 from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
@@ -89,6 +90,7 @@ class CallbackRunner:
             fallback_event_code=settings.fallback_event_code,
             do_not_call=DoNotCall(config.do_not_call, config.do_not_call_file),
             keep_unsent=keep_unsent,
+            official_days=official_ruling(config.official_holidays),
         )
         self.unhandled = UnhandledCalls(
             config.unhandled_call_contexts,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -116,8 +117,15 @@ class Decision:
     expire: bool = False
 
 
+#: the official schedule's ruling on a day: True a holiday, False a make-up working day
+#: (调休), None neither (the weekday rule decides)
+OfficialRuling = Callable[[date], bool | None]
+
+
 class CallingHours:
-    """Days, local time windows and holidays in which a callback may start."""
+    """Days, local time windows and holidays in which a callback may start: the config's
+    holidays first, then the official schedule (no calls on 春节 or 国庆; a 调休 Sunday
+    is a working day), then the config's days."""
 
     def __init__(
         self,
@@ -125,18 +133,27 @@ class CallingHours:
         windows: list[tuple[time, time]],
         holidays: list[date],
         timezone: str,
+        official: OfficialRuling | None = None,
     ) -> None:
         self.days = frozenset(days)
         self.windows = sorted(windows)
         self.holidays = frozenset(holidays)
         self.zone = ZoneInfo(timezone)
+        self._official = official
 
     @classmethod
-    def of(cls, config: CallbackConfig, timezone: str) -> CallingHours:
-        return cls(config.days, config.windows(), config.holidays, timezone)
+    def of(
+        cls, config: CallbackConfig, timezone: str, official: OfficialRuling | None = None
+    ) -> CallingHours:
+        return cls(config.days, config.windows(), config.holidays, timezone, official)
 
     def _day_open(self, day: date) -> bool:
-        return day.isoweekday() in self.days and day not in self.holidays
+        if day in self.holidays:
+            return False
+        ruling = self._official(day) if self._official is not None else None
+        if ruling is not None:
+            return not ruling
+        return day.isoweekday() in self.days
 
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.zone)

@@ -36,6 +36,7 @@ from gateway.telephony.callback_policy import (
     DialOutcome,
     DialRequest,
     DialResult,
+    OfficialRuling,
     after_dial,
     decide,
     expired,
@@ -89,11 +90,12 @@ class CallbackService:
         do_not_call: DoNotCall,
         keep_unsent: Callable[[Message], object] | None = None,
         poll_s: float = 1.0,
+        official_days: OfficialRuling | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.dialer = dialer
-        self.hours = CallingHours.of(config, timezone)
+        self.hours = CallingHours.of(config, timezone, official_days)
         self._publisher = publisher
         self._clock = clock
         self._source = source

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -114,6 +115,12 @@ class CallbackConfig(_Section):
     )
     holidays: list[date] = Field(
         default_factory=list, max_length=400, description="dates with no callbacks"
+    )
+    official_holidays: Literal["chinese_calendar", "none"] = Field(
+        default="chinese_calendar",
+        description="the State Council's holidays (no callbacks) and make-up working days "
+        "(调休: callbacks as on a working day) from the chinesecalendar library; a year it does "
+        "not know yet: its statutory holidays; 'none': the days and holidays above alone",
     )
     max_attempts: int = Field(default=3, ge=1, le=10, description="calls before giving up")
     retry_after_s: float = Field(
