@@ -56,6 +56,10 @@ MAX_KEPT_BYTES_PER_PIXEL = 1.0
 DECODERS = 2
 
 _DECODING = threading.BoundedSemaphore(DECODERS)
+#: the parsers Pillow may run on an upload (none of its others); JPEG's also opens MPO,
+#: a camera's JPEG with more pictures after the first
+_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+_JPEG = ("JPEG", "MPO")
 _ORIENTATION = 0x0112
 _GPS_IFD = 0x8825
 #: JFIF 1.01, no density, no thumbnail: the header a kept JPEG gets
@@ -90,7 +94,7 @@ def check_photo(data: bytes) -> PhotoCheck:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ApiError(422, "bad_photo", "the file is not a picture this server can read") from exc
     width, height = image.size
@@ -105,7 +109,7 @@ def check_photo(data: bytes) -> PhotoCheck:
         kept = _kept_jpeg(image, data, orientation)
         if kept is not None:
             return PhotoCheck(kept, width, height, position, kept_frame=True)
-        jpeg, out_w, out_h = _reencoded(data, image.format == "JPEG", width, height)
+        jpeg, out_w, out_h = _reencoded(data, image.format in _JPEG, width, height)
     return PhotoCheck(jpeg, out_w, out_h, position, kept_frame=False)
 
 
@@ -143,7 +147,7 @@ def _kept_jpeg(image: Image.Image, data: bytes, orientation: Any) -> bytes | Non
     photo must be decoded and re-encoded instead."""
     width, height = image.size
     if (
-        image.format != "JPEG"
+        image.format not in _JPEG
         or orientation not in (1, None)
         or max(width, height) > MAX_PHOTO_EDGE
         or image.mode not in ("L", "RGB")

@@ -197,3 +197,22 @@ def test_an_answers_photo_position_is_a_fact_of_its_step(tmp_path: Path) -> None
         assert b"Exif" not in api.service.evidence.read(sha)
     finally:
         api.close()
+
+
+def test_a_cameras_multi_picture_jpeg_keeps_only_its_first_picture() -> None:
+    first, second = (Image.fromarray(scene(400, 300)[:, :, ::-1]), Image.new("RGB", (400, 300)))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    mpo = buffer.getvalue()
+    assert Image.open(io.BytesIO(mpo)).format == "MPO" and mpo.count(b"\xff\xd8\xff") == 2
+    checked = check_photo(mpo)
+    assert checked.kept_frame and checked.jpeg.count(b"\xff\xd8\xff") == 1
+    assert np.array_equal(decoded(checked.jpeg), decoded(mpo))  # the first picture
+
+
+def test_a_format_pillow_is_not_asked_to_parse_is_no_picture() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, "PCX")
+    with pytest.raises(ApiError) as refused:
+        check_photo(buffer.getvalue())
+    assert refused.value.code == "bad_photo"
