@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,10 @@ from gateway.contract.messages import MESSAGE_TYPES, Message
 #: error types of our own validators that name a message's fault better than ``invalid``
 _OWN_CODES = frozenset({"facts_too_deep", "facts_too_large"})
 
+#: a NUL written as JSON writes it (``\u0000``), not a backslash written before ``u0000``:
+#: an even run of backslashes (escaped ones) ahead of the escape, or none
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
 
 def _format_validation_error(error: ValidationError) -> str:
     parts = []
@@ -44,7 +49,7 @@ def parse_message(
 
     Codes: ``too_large``, ``bad_encoding``, ``bad_json``, ``too_deep``, ``not_an_object``,
     ``unknown_schema``, ``bad_version``, ``unsupported_version``, ``unexpected_schema``,
-    ``invalid``, ``facts_too_deep``, ``facts_too_large``; ``unreadable`` for any other
+    ``invalid``, ``facts_too_deep``, ``facts_too_large``, ``nul_character``; ``unreadable`` for any other
     failure. Nothing else is raised: whatever a payload holds, it is refused alone, with
     a code, and never stops the consumer reading the next one.
     """
@@ -69,6 +74,10 @@ def _parse_message(
         raise ContractError(
             "too_large", f"payload is {len(payload)} bytes; the limit is {max_bytes}"
         )
+    if b"\\u0000" in payload and _NUL_ESCAPE.search(payload):
+        # valid JSON and valid UTF-8, but no text column stores it (PostgreSQL refuses the
+        # whole batch): refused here, with its code, like any other poison
+        raise ContractError("nul_character", "a string holds a NUL character (U+0000)")
     if isinstance(expect, type):
         # fast path for the one expected schema: pydantic parses the JSON itself (about
         # half the cost of json.loads + validate); anything it refuses takes the careful

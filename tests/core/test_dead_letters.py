@@ -142,11 +142,13 @@ class NoPublisher:
         return 0
 
 
-def test_the_real_store_refusing_one_candidate_keeps_its_neighbours_and_the_dead_letter(
+def test_a_nul_in_one_candidate_is_refused_alone_and_its_neighbours_stored_on_either_store(
     db_url: str, tmp_path: Path
 ) -> None:
-    """PostgreSQL's text refuses NUL: a title holding one fails the whole batch there (not an
-    outage), so the ingest stores one at a time. SQLite stores it like any other."""
+    """PostgreSQL's text refuses NUL, and a title holding one used to fail the whole batch
+    there (stored one at a time after, the NUL one dead-lettered as store_failed) while
+    SQLite kept it. The contract now refuses it (nul_character) before any store sees it, so
+    both databases keep the same four neighbours and the same dead letter."""
     service = make_service(db_url, tmp_path / "evidence", FakeClock(MONDAY_10))
     kept = SqlDeadLetters.for_store(service.store)
     ingest = CandidateIngest(
@@ -163,13 +165,9 @@ def test_the_real_store_refusing_one_candidate_keeps_its_neighbours_and_the_dead
         ingest._handle_batch(messages)  # type: ignore[arg-type]
         assert all(m.acked for m in messages)
         letters, total = kept.dead_letters(0, 10)
-        if "postgresql" in db_url:
-            assert service.store.candidate_count() == 4
-            assert total == 1 and letters[0].record.code == "store_failed"
-            assert letters[0].record.message_id == "cand-000002"
-            assert "NUL" in letters[0].record.reason
-        else:
-            assert service.store.candidate_count() == 5 and total == 0
+        assert service.store.candidate_count() == 4
+        assert total == 1 and letters[0].record.code == "nul_character"
+        assert "NUL" in letters[0].record.reason
     finally:
         service.store.close()
 

@@ -31,6 +31,7 @@ ANY_CODE = frozenset(
         "invalid",
         "facts_too_deep",
         "facts_too_large",
+        "nul_character",
         "source_mismatch",
         "unreadable",
     }

@@ -68,6 +68,33 @@ def test_the_valid_document_of_the_corpus_is_valid() -> None:
     assert isinstance(message, CandidateCase) and message.facts == {"track_id": 1}
 
 
+@pytest.mark.parametrize(
+    ("where", "text", "refused"),
+    [
+        ("description", "井盖\x00缺失", True),
+        ("facts", "\x00", True),
+        ("description", "a backslash before u0000: \\u0000", False),
+        ("description", "\\\x00", True),  # an escaped backslash, then the NUL itself
+    ],
+)
+def test_a_nul_character_in_any_string_is_refused_with_its_own_code(
+    where: str, text: str, refused: bool
+) -> None:
+    """Valid JSON and UTF-8, but PostgreSQL stores no U+0000 in text: refused at the door,
+    not by the database (which failed the whole batch before)."""
+    document = valid_document(1)
+    if where == "facts":
+        document["facts"] = {"note": text}
+    else:
+        document[where] = text
+    payload = json.dumps(document).encode()
+    if refused:
+        assert refusal(payload) == "nul_character"
+    else:
+        message = parse_message(payload, expect=CandidateCase)
+        assert isinstance(message, CandidateCase) and message.description == text
+
+
 def nested(depth: int) -> dict[str, object]:
     """Facts of exactly ``depth`` levels (the facts object is level 1)."""
     value: object = 1
@@ -170,6 +197,7 @@ def test_any_value_in_any_field_is_accepted_or_refused_with_a_code(
             "unexpected_schema",
             "facts_too_deep",
             "facts_too_large",
+            "nul_character",
         }, error.code
     else:
         assert isinstance(message, CandidateCase)

@@ -349,6 +349,7 @@ export const DEAD_LETTER_REASONS = {
   invalid: '字段缺失，或字段的类型、取值不符合规范',
   facts_too_deep: '检测或来电详情（facts）嵌套超过 8 层',
   facts_too_large: '检测或来电详情（facts）超过 64 KB',
+  nul_character: '文本中含有空字符（U+0000），数据库无法保存',
   source_mismatch: '消息声明的来源与发布主题不符',
   unreadable: '消息无法读取',
   store_failed: '消息有效，但无法存入数据库',
