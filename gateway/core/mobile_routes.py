@@ -46,7 +46,7 @@ from gateway.core.body_limit import LimitedBody
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
 from gateway.core.codes import load_event_groups
 from gateway.core.inspector_routes import inspector_router
-from gateway.core.intake import case_id_for
+from gateway.core.intake import case_id_for, distance_m
 from gateway.core.patrol_routes import patrols_router
 from gateway.core.photos import MAX_PHOTO_EDGE, check_photo
 from gateway.core.task_routes import task_case, tasks_router
@@ -64,6 +64,31 @@ def clean_photo(data: bytes) -> bytes:
     """The photo as stored (`gateway.core.photos.check_photo`): at most `MAX_PHOTO_EDGE`
     px, upright, no EXIF; ApiError ``bad_photo`` when it is no image."""
     return check_photo(data).jpeg
+
+
+def _placed_by_hand(
+    source: str,
+    lat: float | None,
+    lon: float | None,
+    gps_lat: float | None,
+    gps_lon: float | None,
+    gps_accuracy_m: float | None,
+) -> dict[str, Any]:
+    """The facts of a point the inspector moved on the phone's map (position_source map):
+    where the phone's GPS had put them and how far the point was moved, so an auditor sees a
+    report filed away from where the phone stood. Nothing for a GPS point."""
+    if source != "map":
+        return {}
+    if lat is None or lon is None:
+        raise ApiError(422, "position_incomplete", "a point placed on the map needs lat and lon")
+    facts: dict[str, Any] = {"position_source": "map"}
+    if gps_lat is not None and gps_lon is not None:
+        fix: dict[str, float] = {"lat": gps_lat, "lon": gps_lon}
+        if gps_accuracy_m is not None:
+            fix["accuracy_m"] = round(gps_accuracy_m, 1)
+        facts["gps_fix"] = fix
+        facts["position_moved_m"] = round(distance_m(lat, lon, gps_lat, gps_lon))
+    return facts
 
 
 def _photos(files: list[UploadFile]) -> tuple[list[tuple[bytes, str]], list[dict[str, Any]]]:
@@ -142,6 +167,10 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
         lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
         accuracy_m: Annotated[float | None, Form(ge=0, le=100_000)] = None,
+        position_source: Annotated[Literal["gps", "map"], Form()] = "gps",
+        gps_lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+        gps_lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+        gps_accuracy_m: Annotated[float | None, Form(ge=0, le=100_000)] = None,
         photos: Annotated[list[UploadFile] | None, File()] = None,
     ) -> dict[str, Any]:
         existing = ctx.service.store.get_case(case_id_for(request_id))
@@ -157,6 +186,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             facts["photo_positions"] = positions
         if accuracy_m is not None:
             facts["position_accuracy_m"] = round(accuracy_m, 1)
+        facts.update(_placed_by_hand(position_source, lat, lon, gps_lat, gps_lon, gps_accuracy_m))
         kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
         candidate = CandidateCase.create(
             source=Source(kind=kind, id=reporter_id(actor.name)),

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.gis.features import GridFeature
-from tests.console.conftest import RunningCore
+from tests.console.conftest import RunningCore, sign_in
 from tests.console.test_mobile import (  # noqa: F401 (fixtures used by name)
     DOCS_SCREENSHOTS,
     PHONE,
+    centre,
     demo_grids,
     fill_report,
     inspector_cases,
@@ -84,6 +85,7 @@ def test_a_report_moved_on_the_map_into_another_grid_becomes_a_case_in_that_grid
     phone: Callable[..., Any],  # noqa: F811
     phone_core: RunningCore,  # noqa: F811
     demo_grids: list[GridFeature],  # noqa: F811
+    browser: Any,
 ) -> None:
     page = phone()
     fetched: list[str] = []
@@ -127,7 +129,21 @@ def test_a_report_moved_on_the_map_into_another_grid_becomes_a_case_in_that_grid
     assert case.lat is not None and case.lon is not None
     assert abs(case.lat - picked_lat) < 1e-6 and abs(case.lon - picked_lon) < 1e-6
     assert "position_accuracy_m" not in case.facts  # the GPS accuracy is not the point's
+    # the core is told the point was placed by hand, and where the phone's fix was
+    gps = centre(here)  # the phone's geolocation (test_mobile.phone)
+    assert case.facts["position_source"] == "map"
+    assert abs(case.facts["gps_fix"]["lat"] - gps["latitude"]) < 1e-6
+    assert abs(case.facts["gps_fix"]["lon"] - gps["longitude"]) < 1e-6
+    assert case.facts["position_moved_m"] > 0
     assert page.problems == []  # type: ignore[attr-defined]
+    # the centre's case page says the point was placed by hand, and how far from the fix
+    desk = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(desk, phone_core.url, "operator")
+    desk.goto(f"{phone_core.url}/console/#/case/{case.id}")
+    desk.wait_for_selector("table.facts th:has-text('位置来源')")
+    moved = case.facts["position_moved_m"]
+    assert f"监督员在地图上手动调整（距手机定位约 {moved} 米）" in desk.inner_text("table.facts")
+    desk.close()
 
 
 def test_the_marker_can_be_dragged_and_cancel_keeps_the_gps_point(

@@ -78,6 +78,40 @@ def test_a_report_with_photos_makes_one_case_in_the_grid_of_its_point(
     assert all(api.service.evidence.read(e.sha256)[:3] == b"\xff\xd8\xff" for e in evidence)
 
 
+def test_a_point_moved_on_the_map_keeps_the_gps_fix_and_how_far_it_was_moved(
+    api: Api,
+    demo_grids: list[GridFeature],  # noqa: F811
+) -> None:
+    lat, lon = centre(demo_grids[8])
+    gps_lat, gps_lon = centre(demo_grids[7])
+    response = report(
+        api,
+        "phone-0001-m",
+        [],
+        lat=lat,
+        lon=lon,
+        position_source="map",
+        gps_lat=gps_lat,
+        gps_lon=gps_lon,
+        gps_accuracy_m=35.0,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["grid_code"] == demo_grids[8].code  # filed where it was placed
+    case = api.service.store.get_case(case_id_for("phone-0001-m"))
+    assert case is not None and case.facts["position_source"] == "map"
+    assert case.facts["gps_fix"] == {"lat": gps_lat, "lon": gps_lon, "accuracy_m": 35.0}
+    assert 50 <= case.facts["position_moved_m"] <= 200  # neighbouring 100 m cells
+    assert "position_accuracy_m" not in case.facts
+    # a point said to be placed on the map must be there; a GPS report carries none of this
+    moved_nowhere = report(api, "phone-0001-n", [], position_source="map")
+    assert moved_nowhere.status_code == 422
+    assert moved_nowhere.json()["error"] == "position_incomplete"
+    plain = report(api, "phone-0001-g", [], lat=gps_lat, lon=gps_lon)
+    case = api.service.store.get_case(case_id_for("phone-0001-g"))
+    assert plain.status_code == 201 and case is not None
+    assert not {"position_source", "gps_fix", "position_moved_m"} & case.facts.keys()
+
+
 def test_the_same_request_id_again_answers_with_the_same_case_and_makes_no_second(
     api: Api,
     demo_grids: list[GridFeature],  # noqa: F811

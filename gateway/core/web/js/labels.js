@@ -374,6 +374,13 @@ export const CAMERA_FAULTS = {
   ptz: '云台控制失败',
 };
 
+// a phone report whose point the inspector moved on the map (facts.position_source 'map')
+export const POSITION = {
+  row: '位置来源',
+  by_hand: '监督员在地图上手动调整（距手机定位约 {m} 米）',
+  by_hand_no_fix: '监督员在地图上手动调整',
+};
+
 // why a camera's event subscription failed: the start of the gateway's 'events' fault reason
 // (adapters/onvif/events.py), said after 事件订阅中断
 export const EVENT_FAULT_CAUSES = {

@@ -414,7 +414,7 @@ async function submitReport() {
     lat: at.lat,
     lon: at.lon,
     accuracy_m: draft.corrected ? null : state.position.accuracy, // a hand-placed point has none
-    corrected: Boolean(draft.corrected),
+    gps: draft.corrected ? { ...state.position } : null, // the fix a hand-placed point was moved from
     photos: draft.photos.slice(),
   });
 }
@@ -532,6 +532,7 @@ function formOf(item) {
     form.append('event_code', item.event_code);
     form.append('description', item.description || '');
     if (item.accuracy_m != null) form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
+    if (item.gps) for (const [k, v] of Object.entries({ position_source: 'map', gps_lat: item.gps.lat, gps_lon: item.gps.lon, gps_accuracy_m: item.gps.accuracy })) if (v != null) form.append(k, String(v));
   } else {
     form.append('verdict', item.verdict);
     form.append('opinion', item.opinion || '');

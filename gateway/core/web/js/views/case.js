@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, CASE_SCORE, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
+import { ACTIONS, CASE_SCORE, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, POSITION, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -155,6 +155,9 @@ export async function render(main, ctx, caseId) {
       { class: 'facts' },
       [
         ['来源', SOURCES[c.source_kind] || c.source_kind],
+        ...(c.facts && c.facts.position_source === 'map'
+          ? [[POSITION.row, c.facts.position_moved_m != null ? POSITION.by_hand.replace('{m}', c.facts.position_moved_m) : POSITION.by_hand_no_fix]]
+          : []),
         ['收到时间', fmtTime(c.created_at)],
         [LEVELS.centre, c.centre_name || '—'],
         ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
