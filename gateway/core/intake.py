@@ -26,7 +26,7 @@ from gateway.contract import CandidateCase, SourceKind, stable_message_id
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import DuplicateConfig
 from gateway.core.workflow import Case, CaseState
-from gateway.gis.camera_places import Placement, footprint_polygon, place_camera
+from gateway.gis.camera_places import Placement, footprint_polygon, place_camera, seen_point
 from gateway.gis.index import GridIndex
 
 #: candidate facts that describe a detection; copied onto rejection events
@@ -77,6 +77,35 @@ def placement_of(candidate: CandidateCase, grids: GridIndex | None) -> Placement
     return place_camera(grids, footprint=footprint, lon=location.lon, lat=location.lat)
 
 
+def _seen_in_grid(
+    candidate: CandidateCase, grid_code: str | None, grids: GridIndex | None
+) -> tuple[float, float] | None:
+    """For a camera candidate with a ground footprint: a point (lon, lat) of what the camera
+    sees inside the case's grid, so the map draws the case where the problem is, not at the
+    camera's pole; None otherwise (no footprint, no imported grid, no overlap)."""
+    if candidate.source.kind is not SourceKind.CAMERA or grid_code is None or grids is None:
+        return None
+    footprint = footprint_polygon(candidate.facts.get("camera_footprint"))
+    grid = grids.grid(grid_code) if footprint is not None else None
+    if footprint is None or grid is None:
+        return None
+    return seen_point(footprint, grid)
+
+
+def position_of(
+    candidate: CandidateCase, grid_code: str | None, grids: GridIndex | None
+) -> tuple[float, float] | None:
+    """(lat, lon) of the case a candidate makes: a point of what a camera sees in the case's
+    grid (`_seen_in_grid`), else the candidate's own point; None without either."""
+    spot = _seen_in_grid(candidate, grid_code, grids)
+    if spot is not None:
+        return spot[1], spot[0]
+    location = candidate.location
+    if location.lat is None or location.lon is None:
+        return None
+    return location.lat, location.lon
+
+
 def case_from_candidate(
     candidate: CandidateCase,
     number: str,
@@ -97,6 +126,13 @@ def case_from_candidate(
             facts.update(found.facts())
             if found.grid is not None:
                 grid_code, district = found.grid.code, district or found.grid.district
+    lat, lon = location.lat, location.lon
+    spot = _seen_in_grid(candidate, grid_code, grids)
+    if spot is not None:
+        if lat is not None and lon is not None:
+            facts["camera_position"] = {"lat": lat, "lon": lon}
+        lon, lat = spot
+        facts["position_from"] = "camera_footprint"
     if candidate.partial:
         facts["partial"] = True
     reporter = candidate.reporter
@@ -114,8 +150,8 @@ def case_from_candidate(
         address=location.address,
         camera_id=location.camera_id,
         zone_id=location.zone_id,
-        lat=location.lat,
-        lon=location.lon,
+        lat=lat,
+        lon=lon,
         urgent=candidate.urgent,
         track_key=track_key(candidate),
         reporter_name=reporter.name if reporter else None,

@@ -38,6 +38,7 @@ from gateway.core.intake import (
     case_from_candidate,
     duplicate_of,
     grid_of,
+    position_of,
     track_key,
 )
 from gateway.core.ports import (
@@ -215,11 +216,13 @@ class CaseService:
         }
         since = now - timedelta(minutes=self.duplicates.window_minutes)
         nearby = tx.open_cases_in_grids(sorted(pairs), since) if pairs else []
+        # around where each case will stand (a camera's: what it sees in its grid)
+        points = [(c, position_of(c, grid_of(c, table, self.grids), self.grids)) for c in fresh]
         boxes = sorted(
             {
-                (c.event_code, bounding_box(lat, lon, self.duplicates.distance_m))
-                for c in fresh
-                if (lat := c.location.lat) is not None and (lon := c.location.lon) is not None
+                (c.event_code, bounding_box(point[0], point[1], self.duplicates.distance_m))
+                for c, point in points
+                if point is not None
             }
         )
         if boxes:

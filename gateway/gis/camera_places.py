@@ -124,6 +124,17 @@ def place_footprint(footprint: BaseGeometry, grids: GridIndex) -> Placement:
     return Placement(best[2], PlacedBy.FOOTPRINT, best[0])
 
 
+def seen_point(footprint: BaseGeometry, grid: GridFeature) -> tuple[float, float] | None:
+    """A point (lon, lat) of the ground the camera sees inside ``grid``: where the map draws
+    a camera case of that grid, rather than at the pole the camera stands on (often in the
+    grid behind). None when the footprint does not reach into the grid."""
+    part = grid.geometry.intersection(footprint)
+    if part.is_empty or part.area <= 0:
+        return None
+    point = part.representative_point()
+    return point.x, point.y
+
+
 def _neg(code: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in code)
 

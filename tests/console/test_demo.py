@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely
+import shapely.geometry
 
 from adapters.mqtt.broker import free_port
 from gateway.demo import DEMO_PASSWORD
@@ -157,7 +159,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert confirmed["state"] == "registered"
     assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
     assert confirmed["event_code"] == "0505"
-    # in the demo area: the no-parking zone's grid, at the camera's position
+    # in the demo area: the no-parking zone's grid, drawn where the camera looks into it
     assert confirmed["grid_code"] == MAIN_CORNER
     assert confirmed["lat"] is not None and confirmed["lon"] is not None
     fall = api_get(base, f"/api/v1/cases/by-number/{fall_number}", token)
@@ -181,6 +183,9 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
         assert camera["properties"]["footprint"], camera
         assert camera["properties"]["grid"]["code"][:6] == "320706", camera
     assert inside(bbox, confirmed["lon"], confirmed["lat"])
+    [corner] = [g for g in grids if g["properties"]["code"] == MAIN_CORNER]
+    spot = shapely.Point(confirmed["lon"], confirmed["lat"])
+    assert shapely.geometry.shape(corner["geometry"]).contains(spot)  # its dot in its grid
     mapped = api_get(base, f"/api/v1/gis/cases?bbox={view}&open=false", token)["features"]
     assert camera_number in {f["properties"]["number"] for f in mapped}
 

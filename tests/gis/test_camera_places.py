@@ -161,6 +161,31 @@ def test_a_camera_candidate_goes_to_the_grid_its_footprint_covers(
     assert case.facts["grid_from"] == "camera_footprint"
     assert case.facts["footprint_share"] == pytest.approx(1.0)
     assert (case.facts["street"], case.facts["community"]) == (seen.street, seen.community)
+    # drawn on the map where the camera looks, in its grid, not at the pole in another grid
+    assert case.lat is not None and case.lon is not None
+    assert seen.geometry.contains(shapely.Point(case.lon, case.lat))
+    assert _inside(seen).contains(shapely.Point(case.lon, case.lat))
+    assert case.facts["position_from"] == "camera_footprint"
+    assert case.facts["camera_position"] == {"lat": at.y, "lon": at.x}
+
+
+def test_a_zone_given_its_grid_is_drawn_where_the_footprint_reaches_into_that_grid(
+    service: CaseService, demo_grids: list[GridFeature]
+) -> None:
+    """A zone's own grid code (the camera sees two grids; the zone lies in the smaller
+    share): the case is that grid's, drawn inside the footprint's part of it."""
+    pole, near, far = demo_grids[10], demo_grids[250], demo_grids[251]
+    at = shapely.centroid(pole.geometry)
+    footprint = shapely.union(_inside(near), _inside(far)).convex_hull
+    report = _camera_candidate(4, footprint, at.x, at.y)
+    report = report.model_copy(
+        update={"location": report.location.model_copy(update={"grid_code": far.code})}
+    )
+    service.store_candidates([report])
+    case = service.store.get_case(case_id_for(report.id))
+    assert case is not None and case.grid_code == far.code
+    spot = shapely.Point(case.lon, case.lat)
+    assert far.geometry.contains(spot) and footprint.contains(spot)
 
 
 def test_a_camera_looking_outside_the_area_makes_a_case_without_a_grid(
@@ -186,6 +211,8 @@ def test_a_camera_without_a_footprint_is_placed_by_its_position(
     case = service.store.get_case(case_id_for(report.id))
     assert case is not None
     assert (case.grid_code, case.facts["grid_from"]) == (grid.code, "point")
+    assert (case.lat, case.lon) == (pole.y, pole.x)  # no footprint: at the camera
+    assert "position_from" not in case.facts
 
 
 def test_the_video_gateway_sends_the_footprint_with_a_camera_candidate() -> None:
