@@ -121,4 +121,5 @@ def test_cases_without_a_department_deadline_track_or_position_are_not_indexed_t
         "ix_cases_track_key",
         "ix_cases_near_position",
         "ix_cases_position",  # the map's viewport (migration 0012)
+        "ix_cases_callback_number",  # a caller's earlier cases (migration 0015)
     }

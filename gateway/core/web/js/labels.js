@@ -514,6 +514,7 @@ export const ERRORS = {
   photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
   too_many_photos: '照片过多（最多 4 张）',
   position_incomplete: '位置信息不完整，请重新定位',
+  period_too_long: '统计期间过长（监督员考核最多 62 天）',
 };
 
 // request fields named in the API's validation errors
