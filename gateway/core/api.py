@@ -39,6 +39,7 @@ from gateway.core.evaluation_routes import evaluation_router
 from gateway.core.gis_routes import gis_router
 from gateway.core.http_metrics import HttpMetrics, metrics_router
 from gateway.core.mobile_routes import mobile_router
+from gateway.core.nul_guard import NulGuard
 from gateway.core.open311 import open311_router
 from gateway.core.organisation_routes import organisation_router
 from gateway.core.ports import CaseNotFound, ConcurrentUpdate
@@ -141,6 +142,7 @@ def create_app(
     app.state.ctx = ctx
     if ctx.recordings is None and ctx.config.recordings.folder is not None:
         ctx.recordings = RecordingFolder(ctx.config.recordings)
+    app.add_middleware(NulGuard)  # inside SecurityHeaders: its refusals get the headers too
     app.add_middleware(
         SecurityHeaders,
         signalling_url=ctx.config.live_view.signalling_url,

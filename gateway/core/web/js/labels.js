@@ -515,6 +515,7 @@ export const ERRORS = {
   too_many_photos: '照片过多（最多 4 张）',
   position_incomplete: '位置信息不完整，请重新定位',
   period_too_long: '统计期间过长（监督员考核最多 62 天）',
+  nul_character: '内容中含有无法保存的空字符（U+0000），请删除后重新提交',
 };
 
 // request fields named in the API's validation errors
