@@ -143,9 +143,15 @@ def test_the_map_draws_grids_and_cases_and_lists_a_grids_cases(
         for _ in range(4):
             page.click(".leaflet-control-zoom-in")
             page.wait_for_timeout(300)
-        page.wait_for_selector("#map[data-components]")
-        drawn = page.locator("path.component-dot").count()
-        assert drawn > 0 and str(drawn) == page.get_attribute("#map", "data-components")
+        # each zoom reloads the view: wait for the last load's dots and its count to agree
+        drawn = page.wait_for_function(
+            """() => {
+              const m = document.querySelector('#map');
+              const n = m.querySelectorAll('path.component-dot').length;
+              return n > 0 && String(n) === m.dataset.components ? n : null;
+            }"""
+        ).json_value()
+        assert drawn > 0
         # a listed case opens its page, with where it is on the map panel
         listed.first.locator("a").click()
         page.wait_for_selector("#case-map[data-ready='1']")

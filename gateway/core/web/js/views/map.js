@@ -321,6 +321,7 @@ export async function render(main, ctx) {
         },
       }).addTo(gridLayer);
       componentLayer.clearLayers();
+      delete holder.dataset.components; // says how many are drawn only once they are
       if (map.getZoom() >= COMPONENTS_ZOOM) {
         const parts = await api.get(`/api/v1/gis/components?bbox=${bbox}`);
         if (mine !== loading) return;
@@ -331,8 +332,6 @@ export async function render(main, ctx) {
             .addTo(componentLayer);
         }
         holder.dataset.components = String(parts.features.length);
-      } else {
-        delete holder.dataset.components;
       }
       cases = found.features;
       drawCases();
