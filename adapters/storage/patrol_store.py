@@ -107,6 +107,12 @@ class SqlPatrols:
                 out.setdefault(row["inspector"], []).append(_point(row))
         return out
 
+    def count_between(self, start: datetime, end: datetime) -> int:
+        query = sa.select(sa.func.count()).select_from(t.patrol_points)
+        query = query.where(_p.at >= start, _p.at < end)
+        with self._engine.connect() as c:
+            return int(c.execute(query).scalar_one())
+
     def last_positions(self, since: datetime) -> list[LastPosition]:
         newest = (
             sa.select(_p.inspector, sa.func.max(_p.at).label("at"))

@@ -58,6 +58,10 @@ class PatrolStore(Protocol):
         """Every inspector's points in the span, oldest first."""
         ...
 
+    def count_between(self, start: datetime, end: datetime) -> int:
+        """How many points lie in the span (all inspectors): cheap, from the time index."""
+        ...
+
     def last_positions(self, since: datetime) -> list[LastPosition]:
         """Each inspector's newest point since ``since``."""
         ...

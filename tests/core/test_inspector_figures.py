@@ -257,15 +257,26 @@ def test_the_route_is_the_evaluators_and_bounds_the_period(api: Api) -> None:
     assert response.status_code == 422 and response.json()["error"] == "period_too_long"
 
 
+class CountingStore:
+    """Ivan's points by day (two a day unless ``late`` adds more), counting the reads."""
+
+    def __init__(self) -> None:
+        self.reads: list[datetime] = []
+        self.late: dict[int, list[tuple[int, str]]] = {}
+
+    def _of(self, s: datetime) -> list[PatrolPoint]:
+        day = (s - START).days
+        return points(day, [(0, "G1"), (1, "G2"), *self.late.get(day, [])])
+
+    def points_between(self, s: datetime, e: datetime) -> dict[str, list[PatrolPoint]]:
+        self.reads.append(s)
+        return {"ivan": self._of(s)}
+
+    def count_between(self, s: datetime, e: datetime) -> int:
+        return len(self._of(s))
+
+
 def test_a_settled_days_patrol_figures_are_read_once_and_todays_each_time() -> None:
-    class CountingStore:
-        def __init__(self) -> None:
-            self.reads: list[datetime] = []
-
-        def points_between(self, s: datetime, e: datetime) -> dict[str, list[PatrolPoint]]:
-            self.reads.append(s)
-            return {"ivan": points((s - START).days, [(0, "G1"), (1, "G2")])}
-
     store = CountingStore()
     now = START + timedelta(days=2, hours=10)  # day 0 settled, day 1 ended 10 h ago, day 2 open
     cache = PatrolDayCache(store, lambda: now)
@@ -276,3 +287,20 @@ def test_a_settled_days_patrol_figures_are_read_once_and_todays_each_time() -> N
     assert first[0]["ivan"].minutes == 1.0
     # the first call reads all three; the second only the two not settled
     assert store.reads == [START + timedelta(days=d) for d in (0, 1, 2, 1, 2)]
+
+
+def test_late_points_of_a_settled_day_are_counted_at_the_next_request() -> None:
+    """A phone that was offline for days sends its queue: the settled day's count moves,
+    so its figures are read again (no restart needed); an unchanged day is not read."""
+    store = CountingStore()
+    now = START + timedelta(days=3)  # days 0 and 1 settled
+    cache = PatrolDayCache(store, lambda: now)
+    spans = day_spans(START, START + timedelta(days=2), SHANGHAI)
+    before = cache.days(spans)
+    assert before[0]["ivan"].visited == {"G1", "G2"}
+    store.late[0] = [(5, "G3")]  # day 0 gains a point in a third grid
+    store.reads.clear()
+    after = cache.days(spans)
+    assert after[0]["ivan"].visited == {"G1", "G2", "G3"}
+    assert after[0]["ivan"].minutes > before[0]["ivan"].minutes
+    assert store.reads == [START]  # day 1 did not move: kept

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.storage.patrol_store import SqlPatrols
 from gateway.core.patrols import PatrolPoint, assigned_unit_grids, patrol_figures
 from gateway.gis.features import GridFeature
 from gateway.gis.index import GridIndex
@@ -99,6 +100,11 @@ def test_a_batch_sent_twice_is_kept_once_in_the_grid_of_its_points(
     assert ines["minutes"] == 14.0  # 19 + 9 gaps of 30 s; the 10.5 min between is a pause
     ivan = next(row for row in figures["inspectors"] if row["inspector"] == "ivan")
     assert ivan["points"] == 0 and ivan["coverage"] is None  # his 110101 is no demo grid
+    # the store counts a span's points as it reads them (the figures' cache checks by it)
+    store = SqlPatrols.for_store(api.service.store)
+    span = (MONDAY_10, MONDAY_10 + timedelta(minutes=20))
+    assert store.count_between(*span) == sum(len(p) for p in store.points_between(*span).values())
+    assert store.count_between(*span) == 20
 
 
 def test_bad_batches_are_refused_with_codes(api: Api, demo_grids: list[GridFeature]) -> None:  # noqa: F811
