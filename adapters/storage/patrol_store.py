@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +21,7 @@ from adapters.storage import schema as t
 from gateway.core.patrols import LastPosition, PatrolPoint
 
 _p = t.patrol_points.c
+_d = t.patrol_day_figures.c
 
 
 def _point(row: RowMapping) -> PatrolPoint:
@@ -112,6 +114,27 @@ class SqlPatrols:
         query = query.where(_p.at >= start, _p.at < end)
         with self._engine.connect() as c:
             return int(c.execute(query).scalar_one())
+
+    def kept_day(self, start: datetime, end: datetime) -> tuple[int, str] | None:
+        query = sa.select(_d.points, _d.figures).where(_d.day_start == start, _d.day_end == end)
+        with self._engine.connect() as c:
+            row = c.execute(query).first()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def keep_day(
+        self, start: datetime, end: datetime, points: int, figures: str, now: datetime
+    ) -> None:
+        postgres = self._engine.dialect.name == "postgresql"
+        insert: Any = (postgresql.insert if postgres else sqlite.insert)(t.patrol_day_figures)
+        statement = insert.values(
+            day_start=start, day_end=end, points=points, figures=figures, made_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[_d.day_start, _d.day_end],
+            set_={"points": points, "figures": figures, "made_at": now},
+        )
+        with self._engine.begin() as c:
+            c.execute(statement)
 
     def last_positions(self, since: datetime) -> list[LastPosition]:
         newest = (

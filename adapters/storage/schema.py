@@ -376,3 +376,15 @@ patrol_points = sa.Table(
     sa.Index("ix_patrol_points_inspector_at", "inspector", "at"),
     sa.Index("ix_patrol_points_at", "at"),
 )
+
+#: the reduced patrol figures of a settled day (gateway/core/inspector_routes.py), with the
+#: number of points they were made from (made again when it moves; migration 0016)
+patrol_day_figures = sa.Table(
+    "patrol_day_figures",
+    metadata,
+    sa.Column("day_start", UtcDateTime(), primary_key=True),
+    sa.Column("day_end", UtcDateTime(), primary_key=True),
+    sa.Column("points", sa.Integer(), nullable=False),
+    sa.Column("figures", sa.Text(), nullable=False),
+    sa.Column("made_at", UtcDateTime(), nullable=False),
+)

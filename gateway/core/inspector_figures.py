@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,25 @@ def patrol_day(points: Sequence[PatrolPoint]) -> PatrolDay:
     figures = patrol_figures(points, set())
     visited = frozenset(p.grid_code for p in points if p.grid_code)
     return PatrolDay(figures["minutes"], figures["distance_km"], visited)
+
+
+def day_to_json(day: Mapping[str, PatrolDay]) -> str:
+    """A day's `PatrolDay` s by inspector as JSON text (kept by `PatrolStore.keep_day`)."""
+    return json.dumps(
+        {
+            name: {"minutes": d.minutes, "distance_km": d.distance_km, "visited": sorted(d.visited)}
+            for name, d in sorted(day.items())
+        },
+        ensure_ascii=False,
+    )
+
+
+def day_from_json(text: str) -> dict[str, PatrolDay]:
+    """The inverse of `day_to_json`."""
+    return {
+        name: PatrolDay(float(d["minutes"]), float(d["distance_km"]), frozenset(d["visited"]))
+        for name, d in json.loads(text).items()
+    }
 
 
 def patrol_days_of(

@@ -62,6 +62,16 @@ class PatrolStore(Protocol):
         """How many points lie in the span (all inspectors): cheap, from the time index."""
         ...
 
+    def kept_day(self, start: datetime, end: datetime) -> tuple[int, str] | None:
+        """A settled day's reduced figures as kept by `keep_day`: (points, JSON text)."""
+        ...
+
+    def keep_day(
+        self, start: datetime, end: datetime, points: int, figures: str, now: datetime
+    ) -> None:
+        """Keep (or replace) a day's reduced figures, made from ``points`` points."""
+        ...
+
     def last_positions(self, since: datetime) -> list[LastPosition]:
         """Each inspector's newest point since ``since``."""
         ...

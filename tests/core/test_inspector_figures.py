@@ -263,6 +263,7 @@ class CountingStore:
     def __init__(self) -> None:
         self.reads: list[datetime] = []
         self.late: dict[int, list[tuple[int, str]]] = {}
+        self.kept: dict[tuple[datetime, datetime], tuple[int, str]] = {}  # patrol_day_figures
 
     def _of(self, s: datetime) -> list[PatrolPoint]:
         day = (s - START).days
@@ -274,6 +275,12 @@ class CountingStore:
 
     def count_between(self, s: datetime, e: datetime) -> int:
         return len(self._of(s))
+
+    def kept_day(self, s: datetime, e: datetime) -> tuple[int, str] | None:
+        return self.kept.get((s, e))
+
+    def keep_day(self, s: datetime, e: datetime, points: int, figures: str, now: datetime) -> None:
+        self.kept[(s, e)] = (points, figures)
 
 
 def test_a_settled_days_patrol_figures_are_read_once_and_todays_each_time() -> None:
@@ -304,3 +311,20 @@ def test_late_points_of_a_settled_day_are_counted_at_the_next_request() -> None:
     assert after[0]["ivan"].visited == {"G1", "G2", "G3"}
     assert after[0]["ivan"].minutes > before[0]["ivan"].minutes
     assert store.reads == [START]  # day 1 did not move: kept
+
+
+def test_a_restarted_core_finds_the_settled_days_kept_and_reads_no_point() -> None:
+    """The reduced figures of settled days are kept by the store (patrol_day_figures): a
+    new cache (a core started again, or another core) checks their counts and reads no
+    point of them; a day whose count moved since is read again."""
+    store = CountingStore()
+    now = START + timedelta(days=3)
+    spans = day_spans(START, START + timedelta(days=2), SHANGHAI)
+    first = PatrolDayCache(store, lambda: now).days(spans)
+    store.reads.clear()
+    again = PatrolDayCache(store, lambda: now).days(spans)
+    assert again == first and store.reads == []
+    store.late[1] = [(7, "G9")]
+    moved = PatrolDayCache(store, lambda: now).days(spans)
+    assert store.reads == [START + timedelta(days=1)]
+    assert moved[1]["ivan"].visited == {"G1", "G2", "G9"} and moved[0] == first[0]

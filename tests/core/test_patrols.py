@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from adapters.storage.patrol_store import SqlPatrols
+from gateway.clock import FakeClock
 from gateway.core.patrols import PatrolPoint, assigned_unit_grids, patrol_figures
 from gateway.gis.features import GridFeature
 from gateway.gis.index import GridIndex
 from tests.core.api_harness import PASSWORD, Api, make_api
-from tests.core.helpers import MONDAY_10
+from tests.core.helpers import MONDAY_10, make_service
 from tests.gis.conftest import demo, demo_grids  # noqa: F401
 
 
@@ -120,3 +121,21 @@ def test_bad_batches_are_refused_with_codes(api: Api, demo_grids: list[GridFeatu
     assert other.status_code == 403
     positions = api.client.get("/api/v1/patrols/positions", headers=headers)
     assert positions.status_code == 403
+
+
+def test_a_settled_days_figures_are_kept_and_replaced_on_either_database(
+    db_url: str, tmp_path: Path
+) -> None:
+    """patrol_day_figures (migration 0016): one row per day span, replaced when the day's
+    figures are made again (late points), on SQLite and PostgreSQL alike."""
+    service = make_service(db_url, tmp_path / "evidence", FakeClock(MONDAY_10))
+    try:
+        store = SqlPatrols.for_store(service.store)
+        span = (MONDAY_10, MONDAY_10 + timedelta(days=1))
+        assert store.kept_day(*span) is None
+        store.keep_day(*span, 3, '{"ines": {}}', MONDAY_10)
+        store.keep_day(*span, 5, '{"ines": {}, "ivan": {}}', MONDAY_10 + timedelta(days=2))
+        assert store.kept_day(*span) == (5, '{"ines": {}, "ivan": {}}')
+        assert store.kept_day(MONDAY_10, MONDAY_10 + timedelta(hours=3)) is None
+    finally:
+        service.store.close()
