@@ -163,7 +163,17 @@ def export_calendar(
     metrics: Metrics, calendar: WorkingCalendar, now: Callable[[], datetime]
 ) -> None:
     """``citygw_calendar_unknown_year``: 1 for each year soon reached whose holidays are not
-    known, labelled with how it is counted and the warning people read."""
+    known, labelled with how it is counted and the warning people read; and
+    ``citygw_calendar_unknown_years``, how many there are (0 too, so an alert rule has a
+    series to watch while none is unknown)."""
+    metrics.collect(
+        "citygw_calendar_unknown_years",
+        "How many years within 120 days have no known holiday schedule "
+        "(the years: citygw_calendar_unknown_year)",
+        Kind.GAUGE,
+        (),
+        lambda: [((), float(len(calendar.warnings(now()))))],
+    )
     metrics.collect(
         "citygw_calendar_unknown_year",
         "Years within 120 days whose holiday schedule is not known (mode: provisional or "

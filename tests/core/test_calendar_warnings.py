@@ -50,6 +50,18 @@ def test_the_metrics_carry_the_warning_while_it_holds(api: Api) -> None:
             if s.name == "citygw_calendar_unknown_year" and s.value == 1
         ]
 
+    def unknown_years() -> float:
+        text = metrics.render()[0].decode()
+        (count,) = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "citygw_calendar_unknown_years"
+        ]
+        return count
+
     assert samples() == []
+    assert unknown_years() == 0  # exported while nothing is unknown: the alert's series
     api.clock.advance(days=334)
     assert samples() == [{"year": "2027", "mode": "provisional", "warning": WARNING_2027}]
+    assert unknown_years() == 1

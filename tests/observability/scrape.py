@@ -21,6 +21,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "citygw_candidates_": ("core",),
     "citygw_cases": ("core",),
     "citygw_intake_": ("core",),
+    "citygw_calendar_": ("core",),
     "citygw_dead_letters_": ("core",),
     "citygw_http_": ("core",),
     "citygw_camera_": ("video",),
