@@ -220,6 +220,15 @@ class Workflow:
         except CalendarNotCovered:
             return None
 
+    def _provisional(self, case: Case, deadline: datetime) -> dict[str, Any]:
+        """``deadline_provisional`` for a deadline moved by an extension or a suspension
+        when the working time it counts, from the dispatch to the new deadline, reaches a
+        year whose holidays are counted provisionally (as at dispatch)."""
+        start = case.dispatched_at or deadline
+        if self._natural(case) or not self.calendar.provisional_between(start, deadline):
+            return {}
+        return {"deadline_provisional": True}
+
     def _natural(self, case: Case) -> bool:
         """Whether the case's deadline runs on the clock (自然时) rather than working time."""
         return is_natural(self.disposal_limit(case))
@@ -443,11 +452,8 @@ class Workflow:
                 "suspended_minutes": case.suspended_minutes + paused,
                 "deadline": deadline,
             }
-            return (
-                changes,
-                CaseState.PROCESSING,
-                {"deadline": deadline.isoformat(), "suspended_minutes": paused},
-            )
+            facts = {"deadline": deadline.isoformat(), "suspended_minutes": paused}
+            return changes, CaseState.PROCESSING, {**facts, **self._provisional(case, deadline)}
         if action in _TASK_STEPS:
             try:
                 case_facts, step_facts = task_step(
@@ -512,6 +518,7 @@ class Workflow:
                 case.deadline, pending.extension_hours * 60, self._natural(case)
             )
             facts["deadline"] = deadline.isoformat()
+            facts.update(self._provisional(case, deadline))
             return {"pending": None, "deadline": deadline}, case.state, facts
         if pending.kind is PendingKind.RETURN:
             changes = {

@@ -117,6 +117,38 @@ def test_dispatch_into_an_unknown_year_counts_it_provisionally() -> None:
     assert wf.light(done.case, shanghai(2027, 1, 4, 10)) == "green"
 
 
+def test_an_extension_or_a_resumed_suspension_into_an_unknown_year_is_marked_provisional() -> None:
+    wf = workflow(core_config())
+    lead = Actor("s", Role.SHIFT_LEAD)
+    registered = case(CaseState.REGISTERED, event_code="0102")  # 2 work days
+    monday = shanghai(2026, 12, 21, 10)  # due Wednesday 23 Dec 10:00: inside 2026
+    dispatched = wf.apply(registered, Command(Action.DISPATCH), Actor("d", Role.DISPATCHER), monday)
+    assert "deadline_provisional" not in dispatched.step.facts
+    dept = Actor("t", Role.DEPARTMENT, dispatched.case.department)
+
+    def extended(hours: int) -> dict[str, object]:
+        asked = wf.apply(
+            dispatched.case,
+            Command(Action.REQUEST_EXTENSION, opinion="吊车", extension_hours=hours),
+            dept,
+            monday,
+        ).case
+        return wf.apply(asked, Command(Action.APPROVE), lead, monday).step.facts
+
+    assert "deadline_provisional" not in extended(8)  # Thursday 24 Dec: still 2026
+    into_2027 = extended(64)  # eight working days more: past New Year
+    assert into_2027["deadline"] > "2027" and into_2027["deadline_provisional"] is True
+
+    suspend = Command(Action.REQUEST_SUSPENSION, opinion="业主外出")
+    asked = wf.apply(dispatched.case, suspend, dept, monday).case
+    suspended = wf.apply(asked, Command(Action.APPROVE), lead, monday).case
+    back_soon = wf.apply(suspended, Command(Action.RESUME), lead, shanghai(2026, 12, 21, 15))
+    assert "deadline_provisional" not in back_soon.step.facts  # 5 h later: Wed 23 Dec 15:00
+    back_late = wf.apply(suspended, Command(Action.RESUME), lead, shanghai(2026, 12, 30, 10))
+    assert back_late.case.deadline is not None and back_late.case.deadline.year == 2027
+    assert back_late.step.facts["deadline_provisional"] is True
+
+
 def test_start_up_warns_of_a_year_deadlines_will_soon_reach(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

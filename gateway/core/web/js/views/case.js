@@ -147,9 +147,10 @@ export async function render(main, ctx, caseId) {
       c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
     );
     const seen = steps.filter((s) => s.action === 'redetected');
-    // the last dispatch's deadline was counted on a year's statutory holidays alone
-    const dispatches = steps.filter((s) => s.action === 'dispatch');
-    const provisional = c.deadline && dispatches.length > 0 && Boolean((dispatches[dispatches.length - 1].facts || {}).deadline_provisional);
+    // the deadline as last set (dispatch, an approved extension, a resumed suspension) was
+    // counted on a year's statutory holidays alone
+    const deadlineSteps = steps.filter((s) => s.facts && s.facts.deadline);
+    const provisional = c.deadline && deadlineSteps.length > 0 && Boolean(deadlineSteps[deadlineSteps.length - 1].facts.deadline_provisional);
     const summary = h(
       'table',
       { class: 'facts' },
@@ -212,7 +213,7 @@ export async function render(main, ctx, caseId) {
               s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
               s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
               (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
-              s.action === 'dispatch' && s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
+              s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
           ),
