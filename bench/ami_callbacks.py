@@ -171,7 +171,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     # -- checks
     originated = Counter(f.get("Channel") for f in server.originates)
-    attempts_by_number = Counter()
+    attempts_by_number: Counter[str] = Counter()
     for i, attempts in enumerate(per_case.values()):
         attempts_by_number[f"Local/{numbers[i]}@citygw-outbound"] = sum(
             1 for _, outcome in attempts if outcome != "not_sent"

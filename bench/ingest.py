@@ -35,7 +35,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -282,6 +282,11 @@ class GapSink:
                 self.late += 1
 
 
+def _fixed_url(url: str) -> Callable[[], str]:
+    """A camera's address resolver that always gives ``url``."""
+    return lambda: url
+
+
 def capacity_step(camera: TestCamera, count: int, hold_s: float, *, sub: bool) -> dict[str, Any]:
     """``sub``: analyse the sub-stream and demux the main one beside it; else one main pull."""
     sink = GapSink()
@@ -303,7 +308,7 @@ def capacity_step(camera: TestCamera, count: int, hold_s: float, *, sub: bool) -
         if sub:
             main = MainStream(
                 config,
-                resolve_url=lambda url=camera.rtsp_url: url,
+                resolve_url=_fixed_url(camera.rtsp_url),
                 source_factory=factory,
                 ingest=ingest,
                 clock=SystemClock(),
@@ -314,7 +319,7 @@ def capacity_step(camera: TestCamera, count: int, hold_s: float, *, sub: bool) -
         readers.append(
             CameraReader(
                 config,
-                resolve_url=lambda url=analysed_url: url,
+                resolve_url=_fixed_url(analysed_url),
                 source_factory=factory,
                 ingest=ingest,
                 analysis_fps=ANALYSIS_FPS,

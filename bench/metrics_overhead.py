@@ -75,7 +75,7 @@ def frames(count: int) -> list[np.ndarray]:
     if not SOURCE.exists():
         raise SystemExit(f"{SOURCE} missing: run scripts/setup.sh (step 10-vtest.sh) first")
     capture = cv2.VideoCapture(str(SOURCE))
-    images = []
+    images: list[np.ndarray] = []
     while len(images) < count:
         ok, image = capture.read()
         if not ok:

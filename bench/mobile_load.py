@@ -61,8 +61,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 def _photo() -> bytes:
     """What the app sends: a phone photo shrunk to a 1600 px edge, JPEG quality 0.85."""
     rng = np.random.default_rng(7)
-    image = rng.integers(60, 200, (1067, 1600, 3), dtype=np.uint8)
-    image = cv2.GaussianBlur(image, (0, 0), 3)  # a scene, not noise: a realistic size
+    noise = rng.integers(60, 200, (1067, 1600, 3), dtype=np.uint8)
+    image = cv2.GaussianBlur(noise, (0, 0), 3)  # a scene, not noise: a realistic size
     cv2.rectangle(image, (500, 400), (1100, 900), (40, 80, 160), -1)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -130,7 +131,12 @@ def steps_of(cases: int, seed: int = 7) -> list[Step]:
     return steps
 
 
-def timed(repeat: int, work: Callable[[], object]) -> dict[str, float]:
+class Timing(TypedDict):
+    median_s: float
+    runs_s: list[float]
+
+
+def timed(repeat: int, work: Callable[[], object]) -> Timing:
     seconds = []
     for _ in range(repeat):
         began = time.perf_counter()

@@ -98,6 +98,7 @@ class FileCamera:
                 stream.thread_type = "SLICE"
                 stream.codec_context.thread_count = 1
                 if offset:
+                    assert stream.time_base is not None  # a video stream has one
                     container.seek(int(offset / stream.time_base), stream=stream)
                     offset = 0.0
                 for decoded in container.decode(stream):

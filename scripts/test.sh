@@ -12,8 +12,9 @@ bash scripts/setup.sh
 echo "[test] ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
-echo "[test] mypy (gateway, adapters)"
+echo "[test] mypy (gateway, adapters; bench)"
 .venv/bin/mypy gateway adapters
+.venv/bin/mypy --explicit-package-bases bench
 echo "[test] pytest"
 mkdir -p test-output
 .venv/bin/python -m pytest -ra -p no:cacheprovider --junitxml=test-output/junit.xml "$@"
