@@ -6,7 +6,8 @@
 - `allow(...)`: the dependency that lets the named roles through (and says which, as its
   ``allowed_roles``, for the route-by-route access tests) and refuses the rest with 403,
   a missing or unknown token with 401; the role sets the routes name;
-- `FastJSON`: the response the busy read routes return.
+- `FastJSON`: the response the busy read routes return;
+- `period`: the ``start``..``end`` of a figures route (30 days to now by default).
 
 The routers (``*_routes.py``, `api_live`, `open311`) import from here; `gateway.core.api`
 assembles the app from them. Nothing here imports a router.
@@ -14,6 +15,7 @@ assembles the app from them. Nothing here imports a router.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -46,6 +48,29 @@ class ApiError(Exception):
         self.code = code
         self.detail = detail
         self.headers = headers or {}
+
+
+def period(
+    now: datetime,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    max_days: int | None = None,
+) -> tuple[datetime, datetime]:
+    """A figures route's period: ``end`` now and ``start`` 30 days before unless given;
+    422 ``timezone_required`` for a time without a zone, ``bad_period`` for an end not after
+    the start, ``period_too_long`` past ``max_days``."""
+    end = end or now
+    start = start or end - timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApiError(
+            422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
+        )
+    if end <= start:
+        raise ApiError(422, "bad_period", "the period must end after it starts")
+    if max_days is not None and end - start > timedelta(days=max_days):
+        raise ApiError(422, "period_too_long", f"at most {max_days} days")
+    return start, end
 
 
 @dataclass

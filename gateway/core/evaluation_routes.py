@@ -7,13 +7,13 @@ the one before. A period is ``start``..``end`` with time zones, 30 days up to no
 default.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.api_base import EVALUATORS, ApiContext, allow, period
 from gateway.core.metrics import evaluate, role_activity, to_csv
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
@@ -23,15 +23,7 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter()
 
     def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-        end = end or ctx.clock.now()
-        start = start or end - timedelta(days=30)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ApiError(
-                422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
-            )
-        if end <= start:
-            raise ApiError(422, "bad_period", "the period must end after it starts")
-        return start, end
+        return period(ctx.clock.now(), start, end)
 
     step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
 

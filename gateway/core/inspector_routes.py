@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse, Response
 
-from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.api_base import EVALUATORS, ApiContext, allow, period
 from gateway.core.case_views import reporter_id
 from gateway.core.inspector_figures import (
     InspectorFigures,
@@ -103,18 +103,10 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
     step_log = StepLog(ctx.service.store, ctx.clock.monotonic)
     cache = PatrolDayCache(ctx.patrols, ctx.clock.now) if ctx.patrols is not None else None
 
-    def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-        end = end or ctx.clock.now()
-        start = start or end - timedelta(days=30)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ApiError(
-                422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
-            )
-        if end <= start:
-            raise ApiError(422, "bad_period", "the period must end after it starts")
-        if end - start > timedelta(days=MAX_DAYS):
-            raise ApiError(422, "period_too_long", f"at most {MAX_DAYS} days")
-        return start, end
+    def inspectors_period(
+        start: datetime | None, end: datetime | None
+    ) -> tuple[datetime, datetime]:
+        return period(ctx.clock.now(), start, end, max_days=MAX_DAYS)
 
     def figures(start: datetime, end: datetime) -> list[InspectorFigures]:
         users = ctx.auth.users()
@@ -138,7 +130,7 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> dict[str, Any]:
-        s, e = period(start, end)
+        s, e = inspectors_period(start, end)
         rows = figures(s, e)
         return {"start": s, "end": e, "inspectors": [r.as_dict() for r in rows]}
 
@@ -153,7 +145,7 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> Response:
-        s, e = period(start, end)
+        s, e = inspectors_period(start, end)
         text = to_csv(figures(s, e))
         name = f"citygw-inspectors-{s:%Y%m%d}-{e:%Y%m%d}.csv"
         return Response(

@@ -11,12 +11,12 @@ three-level evaluation (三级考核) of a node's units.
   district (403 ``not_your_level``).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from gateway.core.api_base import ALL_USERS, EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.api_base import ALL_USERS, EVALUATORS, ApiContext, ApiError, allow, period
 from gateway.core.org_evaluation import evaluate_level, level_weights
 from gateway.core.organisation import CITY_ID, NodeKind
 from gateway.core.organisation_views import me_out
@@ -53,12 +53,7 @@ def organisation_router(ctx: ApiContext) -> APIRouter:
         mine = org.centre_of(actor.org_node)
         if mine.kind is not NodeKind.CITY and org.centre_of(found.id).id != mine.id:
             raise ApiError(403, "not_your_level", f"{mine.id} evaluates only inside itself")
-        e = end or ctx.clock.now()
-        s = start or e - timedelta(days=30)
-        if s.tzinfo is None or e.tzinfo is None:
-            raise ApiError(422, "timezone_required", "times need a timezone")
-        if e <= s:
-            raise ApiError(422, "bad_period", "the period must end after it starts")
+        s, e = period(ctx.clock.now(), start, end)
         weights = level_weights(
             ctx.config.organisation, org.level_of(found), ctx.config.metric_weights
         )
