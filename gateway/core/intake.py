@@ -7,32 +7,55 @@
   *proposed* as a merge (the operator decides);
 - otherwise it opens a new case in 信息收集 (candidate).
 
-Camera locations map to grids through the responsibility table's camera → grid rows.
-Without one, a camera candidate carrying its camera's ground footprint
-(``facts.camera_footprint``) gets the grid the footprint covers most
-(`gateway.gis.camera_places`); any other candidate with a point (lat/lon) gets the unit
-grid the point lies in, with its district, street and community, from the imported grids
-(`gateway.gis.index`). A footprint or point outside every grid gets no grid and the fact
-``outside_managed_area``, never the nearest grid.
+Where a case lies (`place_of`), the most specific word first:
+
+1. a grid the candidate gives (``location.grid_code``: a report's, a camera zone's own
+   ``grid_code``, or the camera's when the zone has no ground footprint);
+2. the responsibility table's row for the camera *and* zone (``core.camera_grids``);
+3. the zone's ground footprint (``facts.zone_footprint``): the grid it covers most;
+4. the camera's ``grid_code`` sent beside a zone footprint (``facts.camera_grid_code``;
+   reached only without imported grids), then the table's row for the whole camera;
+5. the camera's ground footprint (``facts.camera_footprint``): the grid it covers most;
+6. the candidate's point (lat/lon): the unit grid it lies in.
+
+3, 5 and 6 use the imported grids (`gateway.gis.camera_places`, `gateway.gis.index`) and
+record ``grid_from`` with the street and community. A footprint or point outside every
+grid gets no grid and the fact ``outside_managed_area``, never the nearest grid (nor a
+later step). A camera case is drawn where the problem is: on the zone's ground in the
+case's grid, else the camera's ground in that grid (``position_from``), else at the
+candidate's point (the camera's pole, kept as ``camera_position`` when moved).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from shapely.geometry import Polygon
 
 from gateway.contract import CandidateCase, SourceKind, stable_message_id
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.settings import DuplicateConfig
 from gateway.core.workflow import Case, CaseState
-from gateway.gis.camera_places import Placement, footprint_polygon, place_camera, seen_point
+from gateway.gis.camera_places import (
+    PlacedBy,
+    Placement,
+    footprint_polygon,
+    place_camera,
+    place_footprint,
+    seen_point,
+)
 from gateway.gis.index import GridIndex
 
 #: candidate facts that describe a detection; copied onto rejection events
 DETECTION_FACTS = ("track_id", "rule", "class", "label", "class_id", "score", "box", "bbox")
 
 EARTH_RADIUS_M = 6_371_000.0
+
+_GRID_CODE = re.compile(r"\d{14}")
 
 
 def case_id_for(candidate_id: str) -> str:
@@ -49,61 +72,130 @@ def track_key(candidate: CandidateCase) -> str | None:
     return f"{camera}:{track}"
 
 
-def grid_of(
-    candidate: CandidateCase, table: ResponsibilityTable, grids: GridIndex | None = None
-) -> str | None:
-    """The candidate's unit grid: given, the grid its camera zone is mapped to, or the
-    grid its camera's footprint or its point lies in."""
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a candidate's case lies: its grid and district, the facts that say how
+    (``grid_from``, ``outside_managed_area``, ``position_from``, ...) and its point."""
+
+    grid_code: str | None
+    district: str | None
+    facts: dict[str, Any]
+    lat: float | None
+    lon: float | None
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """(lat, lon), or None without a point."""
+        return None if self.lat is None or self.lon is None else (self.lat, self.lon)
+
+
+def _grounds(candidate: CandidateCase) -> tuple[Polygon | None, Polygon | None]:
+    """(the zone's, the camera's) ground footprint a camera candidate carries (checked,
+    never trusted: a malformed one is None)."""
+    if candidate.source.kind is not SourceKind.CAMERA:
+        return None, None
+    facts = candidate.facts
+    return footprint_polygon(facts.get("zone_footprint")), footprint_polygon(
+        facts.get("camera_footprint")
+    )
+
+
+def _grid_by_order(
+    candidate: CandidateCase,
+    table: ResponsibilityTable,
+    grids: GridIndex | None,
+    zone_ground: Polygon | None,
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(grid code, district, facts of the placement) in the order of the module's notes."""
     location = candidate.location
+    district = location.district
     if location.grid_code is not None:
-        return location.grid_code
+        return location.grid_code, district, {}
     mapped = table.grid_for_camera(location.camera_id, location.zone_id)
+    if mapped is not None and location.zone_id is not None and mapped.zone_id == location.zone_id:
+        return mapped.grid_code, district or mapped.district, {}
+    if zone_ground is not None and grids is not None and len(grids) > 0:
+        found = place_footprint(zone_ground, grids, PlacedBy.ZONE_FOOTPRINT)
+        return _placed(found, district)
+    camera_grid = candidate.facts.get("camera_grid_code")
+    if (
+        candidate.source.kind is SourceKind.CAMERA
+        and isinstance(camera_grid, str)
+        and _GRID_CODE.fullmatch(camera_grid)
+    ):
+        return camera_grid, district, {}
     if mapped is not None:
-        return mapped.grid_code
-    found = placement_of(candidate, grids)
-    return found.grid.code if found is not None and found.grid is not None else None
+        return mapped.grid_code, district or mapped.district, {}
+    found_by = placement_of(candidate, grids)
+    if found_by is not None:
+        return _placed(found_by, district)
+    return None, district, {}
+
+
+def _placed(
+    found: Placement, district: str | None
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    if found.grid is None:
+        return None, district, found.facts()
+    return found.grid.code, district or found.grid.district, found.facts()
 
 
 def placement_of(candidate: CandidateCase, grids: GridIndex | None) -> Placement | None:
-    """Where the imported grids place the candidate: a camera's ground footprint
-    (``facts.camera_footprint``) first, else its point; ``grid`` None: outside every
-    grid. None when there is nothing to place by or no imported grids to look in."""
+    """Where the imported grids place the candidate by its camera's ground footprint
+    (``facts.camera_footprint``), else its point; ``grid`` None: outside every grid. None
+    when there is nothing to place by or no imported grids to look in."""
     if grids is None or len(grids) == 0:
         return None
     location = candidate.location
-    footprint = None
-    if candidate.source.kind is SourceKind.CAMERA:
-        footprint = footprint_polygon(candidate.facts.get("camera_footprint"))
+    _zone, footprint = _grounds(candidate)
     return place_camera(grids, footprint=footprint, lon=location.lon, lat=location.lat)
 
 
-def _seen_in_grid(
-    candidate: CandidateCase, grid_code: str | None, grids: GridIndex | None
-) -> tuple[float, float] | None:
-    """For a camera candidate with a ground footprint: a point (lon, lat) of what the camera
-    sees inside the case's grid, so the map draws the case where the problem is, not at the
-    camera's pole; None otherwise (no footprint, no imported grid, no overlap)."""
-    if candidate.source.kind is not SourceKind.CAMERA or grid_code is None or grids is None:
+def _spot(
+    grid_code: str | None,
+    grids: GridIndex | None,
+    zone_ground: Polygon | None,
+    camera_ground: Polygon | None,
+) -> tuple[float, float, str] | None:
+    """(lon, lat, what it comes from) of the ground a camera case stands on: inside the
+    case's grid, the zone's ground, else the camera's; without an imported grid for the
+    case (outside every grid, none imported), the zone's ground itself. None otherwise
+    (drawn at the candidate's own point)."""
+    grid = grids.grid(grid_code) if grids is not None and grid_code is not None else None
+    if grid is not None:
+        for ground, name in ((zone_ground, "zone_footprint"), (camera_ground, "camera_footprint")):
+            spot = seen_point(ground, grid) if ground is not None else None
+            if spot is not None:
+                return spot[0], spot[1], name
         return None
-    footprint = footprint_polygon(candidate.facts.get("camera_footprint"))
-    grid = grids.grid(grid_code) if footprint is not None else None
-    if footprint is None or grid is None:
-        return None
-    return seen_point(footprint, grid)
+    if zone_ground is not None:
+        inner = zone_ground.representative_point()
+        return inner.x, inner.y, "zone_footprint"
+    return None
 
 
-def position_of(
-    candidate: CandidateCase, grid_code: str | None, grids: GridIndex | None
-) -> tuple[float, float] | None:
-    """(lat, lon) of the case a candidate makes: a point of what a camera sees in the case's
-    grid (`_seen_in_grid`), else the candidate's own point; None without either."""
-    spot = _seen_in_grid(candidate, grid_code, grids)
-    if spot is not None:
-        return spot[1], spot[0]
+def place_of(
+    candidate: CandidateCase, table: ResponsibilityTable, grids: GridIndex | None = None
+) -> Place:
+    """Where the case a candidate makes lies: its grid by the order of the module's notes
+    and its point (for a camera: on the ground the zone, else the camera, sees there)."""
+    zone_ground, camera_ground = _grounds(candidate)
+    grid_code, district, facts = _grid_by_order(candidate, table, grids, zone_ground)
     location = candidate.location
-    if location.lat is None or location.lon is None:
-        return None
-    return location.lat, location.lon
+    lat, lon = location.lat, location.lon
+    spot = _spot(grid_code, grids, zone_ground, camera_ground)
+    if spot is not None:
+        if lat is not None and lon is not None:
+            facts["camera_position"] = {"lat": lat, "lon": lon}
+        lon, lat, facts["position_from"] = spot
+    return Place(grid_code, district, facts, lat, lon)
+
+
+def grid_of(
+    candidate: CandidateCase, table: ResponsibilityTable, grids: GridIndex | None = None
+) -> str | None:
+    """The candidate's unit grid (`place_of`)."""
+    return place_of(candidate, table, grids).grid_code
 
 
 def case_from_candidate(
@@ -114,25 +206,8 @@ def case_from_candidate(
     grids: GridIndex | None = None,
 ) -> Case:
     location = candidate.location
-    grid_code, district = location.grid_code, location.district
-    facts: dict[str, Any] = dict(candidate.facts)
-    if grid_code is None:
-        mapped = table.grid_for_camera(location.camera_id, location.zone_id)
-        if mapped is not None:
-            grid_code, district = mapped.grid_code, district or mapped.district
-    if grid_code is None:
-        found = placement_of(candidate, grids)
-        if found is not None:
-            facts.update(found.facts())
-            if found.grid is not None:
-                grid_code, district = found.grid.code, district or found.grid.district
-    lat, lon = location.lat, location.lon
-    spot = _seen_in_grid(candidate, grid_code, grids)
-    if spot is not None:
-        if lat is not None and lon is not None:
-            facts["camera_position"] = {"lat": lat, "lon": lon}
-        lon, lat = spot
-        facts["position_from"] = "camera_footprint"
+    place = place_of(candidate, table, grids)
+    facts: dict[str, Any] = {**candidate.facts, **place.facts}
     if candidate.partial:
         facts["partial"] = True
     reporter = candidate.reporter
@@ -145,13 +220,13 @@ def case_from_candidate(
         source_kind=str(candidate.source.kind),
         title=candidate.title,
         description=candidate.description,
-        grid_code=grid_code,
-        district=district,
+        grid_code=place.grid_code,
+        district=place.district,
         address=location.address,
         camera_id=location.camera_id,
         zone_id=location.zone_id,
-        lat=lat,
-        lon=lon,
+        lat=place.lat,
+        lon=place.lon,
         urgent=candidate.urgent,
         track_key=track_key(candidate),
         reporter_name=reporter.name if reporter else None,

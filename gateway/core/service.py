@@ -37,8 +37,7 @@ from gateway.core.intake import (
     bounding_box,
     case_from_candidate,
     duplicate_of,
-    grid_of,
-    position_of,
+    place_of,
     track_key,
 )
 from gateway.core.ports import (
@@ -211,18 +210,17 @@ class CaseService:
         keys = {k for k in (track_key(c) for c in fresh) if k is not None}
         track_since = now - timedelta(hours=self.duplicates.redetection_window_hours)
         tracks = tx.cases_by_tracks(sorted(keys), track_since) if keys else {}
-        pairs = {
-            (c.event_code, g) for c in fresh if (g := grid_of(c, table, self.grids)) is not None
-        }
+        # where each case will lie: its grid, and around where it will stand (a camera's:
+        # the ground its zone, else the camera, sees in its grid)
+        places = [(c, place_of(c, table, self.grids)) for c in fresh]
+        pairs = {(c.event_code, p.grid_code) for c, p in places if p.grid_code is not None}
         since = now - timedelta(minutes=self.duplicates.window_minutes)
         nearby = tx.open_cases_in_grids(sorted(pairs), since) if pairs else []
-        # around where each case will stand (a camera's: what it sees in its grid)
-        points = [(c, position_of(c, grid_of(c, table, self.grids), self.grids)) for c in fresh]
         boxes = sorted(
             {
                 (c.event_code, bounding_box(point[0], point[1], self.duplicates.distance_m))
-                for c, point in points
-                if point is not None
+                for c, p in places
+                if (point := p.point) is not None
             }
         )
         if boxes:

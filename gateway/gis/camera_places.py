@@ -1,11 +1,14 @@
-"""Where a camera looks: its configured position and ground footprint -> a unit grid.
+"""Where a camera looks: its configured position and ground footprints -> a unit grid.
 
 A camera is configured (``video.cameras``) with where it stands (``lon``/``lat``) and,
-optionally, the ground it sees (``footprint``: a lon/lat polygon). Its candidates belong
-to the grid the footprint covers most (a camera on a building often looks into the
-neighbouring grid), else to the grid of its position. A footprint that covers no grid,
-or a position outside every grid, is *outside the managed area*: no grid, never the
-nearest one. Pure functions over `GridIndex`; no I/O.
+optionally, the ground it sees (``footprint``: a lon/lat polygon); each of its zones
+(``video.analysis.cameras.<id>.zones``) may have the ground the zone covers (its own
+``footprint``). A zone's candidates belong to the grid the zone's footprint covers most
+(a camera looking down a street sees several grids; a kerb lies in one); a camera's
+other candidates to the grid its footprint covers most (a camera on a building often
+looks into the neighbouring grid), else to the grid of its position. A footprint that
+covers no grid, or a position outside every grid, is *outside the managed area*: no
+grid, never the nearest one. Pure functions over `GridIndex`; no I/O.
 """
 
 from __future__ import annotations
@@ -28,19 +31,33 @@ MIN_SHARE = 0.01
 
 
 class PlacedBy(enum.StrEnum):
+    ZONE_FOOTPRINT = "zone_footprint"  # the grid the zone's ground footprint covers most
     FOOTPRINT = "camera_footprint"  # the grid the camera's ground footprint covers most
     POINT = "point"  # the grid a point (the camera's position, a GPS fix) lies in
 
 
 @dataclass(frozen=True, slots=True)
+class ZonePlace:
+    """A zone of a camera with the ground it covers (``video.analysis`` zones that have a
+    ``footprint``)."""
+
+    zone_id: str
+    footprint: Polygon
+    name: str = ""
+    grid_code: str | None = None  # the zone's own grid (the override above its footprint)
+
+
+@dataclass(frozen=True, slots=True)
 class CameraPlace:
-    """A camera as configured: where it stands and what ground it sees (both optional)."""
+    """A camera as configured: where it stands and what ground it sees (both optional),
+    and its zones that have a footprint."""
 
     camera_id: str
     name: str = ""
     lon: float | None = None
     lat: float | None = None
     footprint: Polygon | None = None
+    zones: tuple[ZonePlace, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +81,7 @@ class Placement:
             "community": self.grid.community,
             "grid_from": str(self.placed_by),
         }
-        if self.placed_by is PlacedBy.FOOTPRINT:
+        if self.placed_by is not PlacedBy.POINT:
             out["footprint_share"] = round(self.share, 3)
         return out
 
@@ -108,9 +125,12 @@ def footprint_problem(coords: Sequence[Sequence[float]]) -> str | None:
     return None
 
 
-def place_footprint(footprint: BaseGeometry, grids: GridIndex) -> Placement:
-    """The grid holding the largest share of ``footprint``; outside when none holds
-    `MIN_SHARE` of it. Ties go to the smaller code (deterministic)."""
+def place_footprint(
+    footprint: BaseGeometry, grids: GridIndex, by: PlacedBy = PlacedBy.FOOTPRINT
+) -> Placement:
+    """The grid holding the largest share of ``footprint`` (a camera's, or with ``by``
+    `PlacedBy.ZONE_FOOTPRINT` a zone's); outside when none holds `MIN_SHARE` of it. Ties
+    go to the smaller code (deterministic)."""
     total = footprint.area
     best: tuple[float, str, GridFeature] | None = None
     for grid in grids.overlapping(footprint):
@@ -120,14 +140,15 @@ def place_footprint(footprint: BaseGeometry, grids: GridIndex) -> Placement:
         if best is None or (share, _neg(grid.code)) > (best[0], _neg(best[1])):
             best = (share, grid.code, grid)
     if best is None:
-        return Placement(None, PlacedBy.FOOTPRINT, 0.0)
-    return Placement(best[2], PlacedBy.FOOTPRINT, best[0])
+        return Placement(None, by, 0.0)
+    return Placement(best[2], by, best[0])
 
 
 def seen_point(footprint: BaseGeometry, grid: GridFeature) -> tuple[float, float] | None:
-    """A point (lon, lat) of the ground the camera sees inside ``grid``: where the map draws
-    a camera case of that grid, rather than at the pole the camera stands on (often in the
-    grid behind). None when the footprint does not reach into the grid."""
+    """A point (lon, lat) of the ground the camera (or a zone of it) sees inside ``grid``:
+    where the map draws a camera case of that grid, rather than at the pole the camera
+    stands on (often in the grid behind). None when the footprint does not reach into the
+    grid."""
     part = grid.geometry.intersection(footprint)
     if part.is_empty or part.area <= 0:
         return None
@@ -158,3 +179,11 @@ def place_camera(
 
 def place(camera: CameraPlace, grids: GridIndex) -> Placement | None:
     return place_camera(grids, footprint=camera.footprint, lon=camera.lon, lat=camera.lat)
+
+
+def place_zone(zone: ZonePlace, grids: GridIndex) -> Placement | None:
+    """The grid of a zone's cases by its footprint; None without imported grids (a zone's
+    own ``grid_code`` overrides this, as its cases' intake does)."""
+    if len(grids) == 0:
+        return None
+    return place_footprint(zone.footprint, grids, PlacedBy.ZONE_FOOTPRINT)

@@ -111,7 +111,8 @@ class CameraConfig(_Section):
         default=None, description="camera password; e.g. ${CAM_GATE3_PASSWORD}"
     )
     grid_code: Annotated[str | None, Field(pattern=r"^\d{14}$")] = Field(
-        default=None, description="unit grid code the camera watches"
+        default=None,
+        description="unit grid code the camera watches (not for a zone with its own footprint)",
     )
     district: str | None = Field(default=None, max_length=100)
     address: str | None = Field(default=None, max_length=500)
@@ -127,7 +128,8 @@ class CameraConfig(_Section):
         max_length=64,
         description="the ground the camera sees, as [lon, lat] corners (CGCS2000/WGS84): "
         "its candidates belong to the grid this covers most (else the grid of lon/lat; "
-        "grid_code and the core's camera_grids rows override both)",
+        "grid_code and the core's camera_grids rows override both; a zone's own footprint "
+        "in video.analysis comes before all three for that zone's candidates)",
     )
 
     @field_validator("rtsp_url", "main_rtsp_url")

@@ -56,6 +56,20 @@ BROKEN = {
         "video.analysis.cameras.cam-1.zones.out.polygon.1.0",
         7,
     ),
+    "zone-footprint-crossing-itself": (
+        "video:\n  analysis:\n    cameras:\n      cam-1:\n        zones:\n          kerb:\n"
+        "            polygon: [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n"
+        "            footprint: [[119.1, 34.6], [119.2, 34.7], [119.2, 34.6], [119.1, 34.7]]\n",
+        "video.analysis.cameras.cam-1.zones.kerb.footprint",
+        8,
+    ),
+    "zone-footprint-not-lon-lat": (
+        "video:\n  analysis:\n    cameras:\n      cam-1:\n        zones:\n          kerb:\n"
+        "            polygon: [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n"
+        "            footprint: [[34.6, 119.1], [34.7, 119.2], [34.6, 119.2]]\n",
+        "video.analysis.cameras.cam-1.zones.kerb.footprint",
+        8,
+    ),
     "motion-mask-without-area": (
         "video:\n  analysis:\n    cameras:\n      cam-1:\n        motion_masks:\n"
         "          - [[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]\n",

@@ -63,10 +63,21 @@ def build_candidate(
     model: str,
     location: Mapping[str, Any] | None = None,
 ) -> CandidateCase:
-    """``location``: the camera's place from ``video.cameras`` (grid code, district, ...)."""
+    """``location``: the camera's place from ``video.cameras`` (grid code, district, ...).
+
+    The grid: the zone's ``grid_code``; else, for a zone with a ground footprint, none
+    here (the core places the case by the zone's footprint, the camera's ``grid_code``
+    riding along as ``facts.camera_grid_code`` for a core without imported grids); else
+    the camera's ``grid_code``."""
     place = dict(location or {})
     zone = camera.zones.get(firing.zone_id) if camera and firing.zone_id else None
-    grid_code = (zone.grid_code if zone else None) or place.get("grid_code")
+    zone_ground = zone.footprint if zone is not None else None
+    if zone is not None and zone.grid_code is not None:
+        grid_code = zone.grid_code
+    elif zone_ground is not None:
+        grid_code = None
+    else:
+        grid_code = place.get("grid_code")
     facts = {
         **firing.facts,
         "model": model,
@@ -87,6 +98,10 @@ def build_candidate(
         facts.setdefault("object_kind", lead.kind or lead.label)
     if place.get("footprint"):  # the ground the camera sees: the core places the case by it
         facts["camera_footprint"] = [list(corner) for corner in place["footprint"]]
+    if zone_ground is not None:  # the ground the zone covers: placed by it before the camera's
+        facts["zone_footprint"] = [list(corner) for corner in zone_ground]
+        if grid_code is None and place.get("grid_code"):
+            facts["camera_grid_code"] = place["grid_code"]
     if zone is not None and zone.name:
         facts["zone_name"] = zone.name  # what the console shows for the zone
     # for people (Chinese); the rule, zone id and capture time are in the facts

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.gis.camera_places import footprint_problem
 from gateway.settings_types import TimeZoneName
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
@@ -136,7 +137,18 @@ class ZoneConfig(_Section):
         min_length=3, max_length=64, description="corners as [x, y] fractions of the frame"
     )
     grid_code: str | None = Field(
-        default=None, pattern=r"^\d{14}$", description="unit grid code of the zone (14 digits)"
+        default=None,
+        pattern=r"^\d{14}$",
+        description="unit grid code of the zone (14 digits): the override above its footprint",
+    )
+    footprint: list[tuple[float, float]] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=64,
+        description="the ground the zone covers, as [lon, lat] corners (CGCS2000/WGS84): its "
+        "candidates belong to the grid this covers most and are drawn there (before the "
+        "camera's footprint and grid_code; the zone's grid_code and the core's camera_grids "
+        "row of this zone override it)",
     )
     name: str = Field(default="", max_length=100, description="name shown to operators")
 
@@ -144,6 +156,14 @@ class ZoneConfig(_Section):
     @classmethod
     def _simple(cls, value: list[Point]) -> list[Point]:
         problem = polygon_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("footprint")
+    @classmethod
+    def _ground(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        problem = footprint_problem(value) if value is not None else None
         if problem is not None:
             raise ValueError(problem)
         return value
