@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapters.asterisk.ami_client import AmiClient
 from adapters.asterisk.ami_dialer import AmiCallbackDialer
@@ -44,6 +45,7 @@ from gateway.telephony.agent_desk import (
 from gateway.telephony.callback_dnc import DoNotCall
 from gateway.telephony.callback_service import CallbackPublisher, CallbackService
 from gateway.telephony.callback_store import CallbackStore
+from gateway.telephony.cdr_catchup import CdrCatchUp
 from gateway.telephony.settings import TelephonyConfig
 from gateway.telephony.unhandled_calls import UnhandledCalls
 
@@ -99,6 +101,18 @@ class CallbackRunner:
             source=Source(kind=SourceKind.CALL, id=instance),
             fallback_event_code=settings.fallback_event_code,
             clock=clock,
+        )
+        # calls while this daemon was down, from Asterisk's Master.csv (off unless a path)
+        self.cdr_csv = (
+            CdrCatchUp(
+                config.cdr_csv,
+                calls=self.unhandled,
+                position_file=state_dir / "cdr-csv.json",
+                zone=ZoneInfo(settings.timezone),
+                clock=clock,
+            )
+            if config.cdr_csv.path is not None
+            else None
         )
         # the agent's screen pop (AgentConnect -> AgentCall), when the publisher speaks it
         self.desk = (
@@ -165,6 +179,8 @@ class CallbackRunner:
                         group.create_task(self.queues.run(), name="agi.ami.queues")
                     if self.queue_report is not None:
                         group.create_task(self._report_queues(), name="agi.ami.queue-report")
+                    if self.cdr_csv is not None:
+                        group.create_task(self.cdr_csv.run(), name="agi.cdr-csv")
                     await self.service.run()
             finally:
                 self.unhandled.cancel()
@@ -199,6 +215,7 @@ class CallbackRunner:
             "ami": self.client.state.value,
             "queue_figures": self.queues.snapshot(),
             "screen_pops": self.desk.popped if self.desk else None,
+            "cdr_csv": self.cdr_csv.health() if self.cdr_csv else None,
         }
 
     def describe(self) -> str:

@@ -58,6 +58,57 @@ class AmiSettings(_Section):
         return self
 
 
+class CdrCsvSettings(_Section):
+    """Asterisk's ``cdr_csv`` file, read for the calls AMI could not show (this daemon
+    down or restarting): ``config/asterisk/cdr-citygw.conf``. The three layout options
+    must say what the ``[csv]`` section of Asterisk's ``cdr.conf`` says."""
+
+    path: Path | None = Field(
+        default=None,
+        description=(
+            "Master.csv as this host sees it, e.g. /var/log/asterisk/cdr-csv/Master.csv (the"
+            " same host or a read-only mount); unset: not read"
+        ),
+    )
+    poll_s: float = Field(
+        default=15.0, ge=1, le=3600, description="how often the file is read for new rows"
+    )
+    loguserfield: bool = Field(default=True, description="cdr.conf [csv] loguserfield")
+    newcdrcolumns: bool = Field(
+        default=False, description="cdr.conf [csv] newcdrcolumns (peeraccount, linkedid, sequence)"
+    )
+    usegmtime: bool = Field(
+        default=False,
+        description="cdr.conf [csv] usegmtime: times in GMT (else Asterisk's local zone,"
+        " taken to be telephony.timezone)",
+    )
+    max_age_s: float = Field(
+        default=3 * 86400.0,
+        ge=60,
+        le=6 * 86400,
+        description=(
+            "rows of calls that ended longer ago are not recorded (the IVR's handled calls are"
+            " remembered 7 days; a first read or a lost position must not take older IVR"
+            " calls for unhandled ones)"
+        ),
+    )
+    max_read_bytes: int = Field(
+        default=1 << 20,
+        ge=64 << 10,
+        le=64 << 20,
+        description="bytes read at once (a large backlog is read in steps of this size)",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and (not value.is_absolute() or value.name in ("", ".", "..")):
+            raise ValueError(
+                "path must be an absolute path to a file, e.g. /var/log/asterisk/cdr-csv/Master.csv"
+            )
+        return value
+
+
 class CallbackConfig(_Section):
     enabled: bool = Field(
         default=False, description="call reporters back when their hotline case is closed"
@@ -155,6 +206,12 @@ class CallbackConfig(_Section):
         ),
     )
 
+    cdr_csv: CdrCsvSettings = Field(
+        default_factory=CdrCsvSettings,
+        description="Asterisk's Master.csv, read for the hotline calls made while AMI could not"
+        " show them (off unless path is set)",
+    )
+
     queues: list[str] = Field(
         default=["citygw-12319-agents"],
         max_length=20,
@@ -202,6 +259,15 @@ class CallbackConfig(_Section):
     def _secret_when_enabled(self) -> CallbackConfig:
         if self.enabled and (self.ami.secret is None or not self.ami.secret.get_secret_value()):
             raise ValueError("callbacks.enabled needs ami.secret (e.g. ${CITYGW_AMI_SECRET})")
+        return self
+
+    @model_validator(mode="after")
+    def _csv_needs_callbacks(self) -> CallbackConfig:
+        if self.cdr_csv.path is not None and not self.enabled:
+            raise ValueError(
+                "cdr_csv.path needs callbacks.enabled (the calls the IVR handled and those"
+                " recorded are kept by the callbacks)"
+            )
         return self
 
     def windows(self) -> list[tuple[time, time]]:

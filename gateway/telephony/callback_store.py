@@ -7,6 +7,8 @@
   close event, a restarted gateway or core, finds the row and adds nothing).
 - ``ivr_calls``: the uniqueids of calls the IVR published (a week), so that a CDR of a
   call it handled is not taken for a call that never reached it (`unhandled_calls`).
+- ``cdr_calls``: the uniqueids of calls recorded from a CDR (30 days), whether the CDR came
+  over AMI or from ``Master.csv``, so that no call is recorded twice (`unhandled_calls`).
 - ``attempts``: one row per call made, written *before* the Originate is sent; its
   outcome is filled in after. At start-up an attempt without an outcome was cut short
   by a crash: its callback ends as ``outcome_unknown`` and nobody is called again.
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     day TEXT NOT NULL, started_at TEXT NOT NULL, outcome TEXT, detail TEXT);
 CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (number, day);
 CREATE TABLE IF NOT EXISTS ivr_calls (uniqueid TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cdr_calls (uniqueid TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 
 _COLUMNS = (
@@ -113,6 +116,23 @@ class CallbackStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT 1 FROM ivr_calls WHERE uniqueid = ?", (uniqueid,)
+            ).fetchone()
+        return row is not None
+
+    # ------------------------------------------------------------------ calls recorded from CDRs
+
+    def remember_cdr_call(self, uniqueid: str, at: datetime) -> None:
+        """A call recorded from its CDR (over AMI or from Master.csv); kept 30 days."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO cdr_calls VALUES (?, ?)", (uniqueid, at.isoformat()))
+            db.execute(
+                "DELETE FROM cdr_calls WHERE at < ?", ((at - timedelta(days=30)).isoformat(),)
+            )
+
+    def cdr_recorded(self, uniqueid: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM cdr_calls WHERE uniqueid = ?", (uniqueid,)
             ).fetchone()
         return row is not None
 

@@ -10,8 +10,14 @@ publish a call for, the gateway publishes a call record (``call_purpose`` ``none
 hangup too). The originating ``;1`` half of a Local channel is not a caller and is
 left out; the callbacks' own calls run in other contexts.
 
-Limit: AMI buffers nothing for a client that is not connected, so calls made while
-this daemon itself is down are not seen here (Asterisk's own CDR backend keeps them).
+AMI buffers nothing for a client that is not connected, so calls made while this
+daemon itself is down are not seen over AMI; Asterisk's ``cdr_csv`` file keeps them, and
+`cdr_catchup` reads it at start and every few seconds, handing each row to the same
+`UnhandledCalls.consider`. Each call recorded is marked durably by its uniqueid
+(``cdr_calls`` of the callbacks' store) once the outbox took its record, so a call seen
+both over AMI and in the file, or read again after a restart, is recorded once (a crash
+between the two publishes the record again under the same message id, which the core
+stores once).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Protocol
 
 from gateway.clock import Clock
@@ -130,8 +137,22 @@ def unhandled_call_record(
     )
 
 
+class Outcome(Enum):
+    """What became of one CDR."""
+
+    RECORDED = "recorded"
+    NOT_HOTLINE = "not_hotline"  # another context, or the ;1 half of a Local channel
+    IVR_HANDLED = "ivr_handled"
+    ALREADY_RECORDED = "already_recorded"
+    REFUSED = "refused"  # the outbox did not take the record
+
+
 class HandledCalls(Protocol):
     def ivr_handled(self, uniqueid: str) -> bool: ...
+
+    def cdr_recorded(self, uniqueid: str) -> bool: ...
+
+    def remember_cdr_call(self, uniqueid: str, at: datetime) -> None: ...
 
 
 class RecordPublisher(Protocol):
@@ -162,6 +183,14 @@ class UnhandledCalls:
         self._pending: set[asyncio.Task[None]] = set()
         self.recorded = 0
 
+    @property
+    def grace_s(self) -> float:
+        return self._grace_s
+
+    def wanted(self, record: CdrRecord) -> bool:
+        """A caller's leg in a hotline context (whether the IVR handled it is asked later)."""
+        return is_hotline_call(record, self._contexts)
+
     def on_cdr(self, fields: Mapping[str, str]) -> None:
         """On the event loop (an AMI listener): check after the grace."""
         record = cdr_record(fields)
@@ -175,8 +204,17 @@ class UnhandledCalls:
 
     async def _later(self, record: CdrRecord) -> None:
         await asyncio.sleep(self._grace_s)
+        self.consider(record, origin="ami")
+
+    def consider(self, record: CdrRecord, *, origin: str) -> Outcome:
+        """After the grace: record the call unless the IVR handled it or it was recorded
+        already (over AMI or from the CSV file)."""
+        if not self.wanted(record):
+            return Outcome.NOT_HOTLINE
         if self._handled.ivr_handled(record.uniqueid):
-            return
+            return Outcome.IVR_HANDLED
+        if self._handled.cdr_recorded(record.uniqueid):
+            return Outcome.ALREADY_RECORDED
         now = self._clock.now()
         try:
             self._publisher.candidate(
@@ -184,10 +222,18 @@ class UnhandledCalls:
                     record, source=self._source, fallback_event_code=self._fallback, at=now
                 )
             )
-            self.recorded += 1
-            log.info("call %s never reached the IVR: recorded from its CDR", record.uniqueid)
         except Exception:
             log.exception("call record of %s not accepted by the outbox", record.uniqueid)
+            return Outcome.REFUSED
+        try:  # after the outbox took it: a crash in between publishes it again, same id
+            self._handled.remember_cdr_call(record.uniqueid, now)
+        except Exception:
+            log.exception("call %s recorded but not marked so", record.uniqueid)
+        self.recorded += 1
+        log.info(
+            "call %s never reached the IVR: recorded from its CDR (%s)", record.uniqueid, origin
+        )
+        return Outcome.RECORDED
 
     def cancel(self) -> None:
         for task in list(self._pending):

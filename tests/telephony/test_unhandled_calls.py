@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from adapters.asterisk.ami_protocol import iter_frames
 from gateway.clock import FakeClock
@@ -24,9 +25,16 @@ def cdrs(scenario: str) -> list[dict[str, str]]:
 class Handled:
     ids: set[str] = field(default_factory=set)
     published: list[CandidateCase] = field(default_factory=list)
+    recorded: set[str] = field(default_factory=set)
 
     def ivr_handled(self, uniqueid: str) -> bool:
         return uniqueid in self.ids
+
+    def cdr_recorded(self, uniqueid: str) -> bool:
+        return uniqueid in self.recorded
+
+    def remember_cdr_call(self, uniqueid: str, at: datetime) -> None:
+        self.recorded.add(uniqueid)
 
     def candidate(self, candidate: CandidateCase) -> int:
         self.published.append(candidate)
@@ -80,3 +88,10 @@ def test_a_call_the_ivr_published_is_not_recorded_twice() -> None:
     handled = Handled(ids={caller.uniqueid})
     run_cdrs("queue-abandon", handled)
     assert handled.published == []
+
+
+def test_a_cdr_delivered_twice_is_recorded_once() -> None:
+    handled = Handled()
+    run_cdrs("queue-abandon", handled)
+    run_cdrs("queue-abandon", handled)  # e.g. the same call again after a reconnect
+    assert [r.facts["uniqueid"] for r in handled.published] == ["1796393513.13"]
