@@ -110,15 +110,23 @@ class CdrCatchUp:
 
     async def run(self) -> None:
         """Read until cancelled: at once, then every ``poll_s`` (at once while more waits)."""
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="agi.cdr-csv")
         try:
             self._position = await self._in_thread(self._load_position)
             while True:
-                more = await self.step()
+                try:
+                    more = await self.step()
+                except Exception:  # a bug or the store failing: the callbacks go on
+                    log.exception("cdr csv %s: reading stopped; tried again later", self.path)
+                    more = False
                 if not more:
                     await asyncio.sleep(self._settings.poll_s)
         finally:
             self._set_state(State.STOPPED)
+            self.close()
+
+    def close(self) -> None:
+        """Let the reading thread go (a read stuck on a dead mount is not waited for)."""
+        if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
@@ -189,7 +197,8 @@ class CdrCatchUp:
         return max(0.0, min(self._calls.grace_s, self._calls.grace_s - waited))
 
     async def _in_thread(self, function: Any, *args: Any) -> Any:
-        assert self._executor is not None
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agi.cdr-csv")
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     # ------------------------------------------------------------------ the position

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway.clock import FakeClock
-from gateway.config import ConfigError, parse_config
+from gateway.config import Config, ConfigError, parse_config
 from gateway.contract import CandidateCase, Source, SourceKind
 from gateway.telephony.callback_settings import CdrCsvSettings
 from gateway.telephony.callback_store import CallbackStore
 from gateway.telephony.cdr_catchup import CdrCatchUp, State
-from gateway.telephony.unhandled_calls import UnhandledCalls, cdr_record
+from gateway.telephony.unhandled_calls import UnhandledCalls
+from tests.conftest import REPO_ROOT
 from tests.telephony.cdr_rows import ZONE, append, csv_row, hotline_caller, recorded_cdrs
 
 NOW = datetime(2026, 12, 4, 14, 20, tzinfo=ZONE)  # 8 minutes after the recorded calls
@@ -270,15 +272,10 @@ def test_a_missing_or_unreadable_file_is_a_state_not_a_crash(tmp_path: Path, mas
 
 
 async def _one_step(gateway: Gateway) -> None:
-    catchup = gateway.catchup
-    from concurrent.futures import ThreadPoolExecutor
-
-    catchup._executor = ThreadPoolExecutor(1)
     try:
-        await catchup.step()
+        await gateway.catchup.step()
     finally:
-        catchup._executor.shutdown()
-        catchup._executor = None
+        gateway.catchup.close()
 
 
 @pytest.mark.parametrize(
@@ -319,11 +316,32 @@ def test_the_config_check_refuses_a_bad_cdr_csv_value_naming_the_key(
     assert any(i.path == key and says in i.message for i in caught.value.issues), caught.value
 
 
-def test_the_documented_example_is_a_valid_config() -> None:
-    config = parse_config(
-        "telephony:\n  callbacks:\n    enabled: true\n    ami: {secret: s}\n"
-        "    cdr_csv:\n      path: /var/log/asterisk/cdr-csv/Master.csv\n"
-    )
+def test_the_example_of_the_asterisk_readme_is_a_valid_config() -> None:
+    readme = (REPO_ROOT / "config" / "asterisk" / "README.md").read_text()
+    section = readme[readme.index("## Calls while the gateway is down") :]
+    block = section[
+        section.index("```yaml") + len("```yaml") : section.index(
+            "```", section.index("```yaml") + 7
+        )
+    ]
+    document = yaml.safe_load(block)
+    document["telephony"]["callbacks"].update(enabled=True, ami={"secret": "s"})
+    config = Config.model_validate(document)
     csv = config.telephony.callbacks.cdr_csv
-    assert csv.path is not None and csv.loguserfield and not csv.usegmtime
-    assert cdr_record(hotline_caller("queue-abandon")) is not None
+    assert csv.path == Path("/var/log/asterisk/cdr-csv/Master.csv")
+    assert csv.loguserfield and not csv.newcdrcolumns and not csv.usegmtime
+    assert csv.max_age_s == 259200 and csv.poll_s == 15
+
+
+def test_a_failing_store_is_logged_and_the_reading_goes_on(
+    tmp_path: Path, master: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    append(master, *rows("queue-abandon"))
+    outbox = Outbox()
+    gateway = Gateway(tmp_path / "state", outbox, poll_s=1)
+    gateway.store.close()  # every question to it now raises
+    with caplog.at_level(logging.ERROR, logger="gateway.telephony.cdr_catchup"):
+        gateway.run_for(2.5)  # tried again after poll_s: the loop lives until cancelled
+    assert outbox.published == []
+    failures = [r for r in caplog.records if "reading stopped; tried again later" in r.getMessage()]
+    assert len(failures) >= 2
