@@ -290,7 +290,7 @@ def build_core(
     # the console's map and the operator's geocoding, and the intake's grids: as imported
     # now, and again after each import (the base data's version, read every 10 s)
     base_data, case_map = SqlBaseData.for_store(service.store), SqlCaseMap.for_store(service.store)
-    places = camera_places(config.video.cameras)
+    places = camera_places(config.video.cameras, config.video.analysis.cameras)
     map_source = (
         MapSource(load_map_data(base_data, case_map, service.grids, places)) if with_api else None
     )

@@ -10,7 +10,8 @@
   address;
 - ``components/near?lon=&lat=&r=&class=`` the components within r metres, nearest first;
 - ``cameras`` the configured cameras with a position or footprint, their health and the
-  grid their candidates go to (or outside the managed area).
+  grid their candidates go to (or outside the managed area), with their zones that have a
+  ground footprint (``video.analysis``) and the grid each zone's candidates go to.
 
 A bbox is ``minLon,minLat,maxLon,maxLat`` in stored lon/lat (CGCS2000). A department
 user sees its own department's cases and counts, an inspector the cases on its grids.
@@ -26,7 +27,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -39,7 +40,14 @@ from gateway.core.api_base import ALL_USERS, STAFF, ApiContext, ApiError, FastJS
 from gateway.core.cameras import HEALTH_LABELS, CameraHealth
 from gateway.core.case_views import scope_of
 from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
-from gateway.gis.camera_places import CameraPlace, Placement, footprint_polygon, place
+from gateway.gis.camera_places import (
+    CameraPlace,
+    Placement,
+    ZonePlace,
+    footprint_polygon,
+    place,
+    place_zone,
+)
 from gateway.gis.components_near import ComponentsNear
 from gateway.gis.features import ComponentFeature, GridFeature
 from gateway.gis.geocoder import Geocoder
@@ -113,9 +121,15 @@ class MapData:
     grid_boxes: shapely.STRtree | None = None
     open_counts: _OpenCounts | None = None
     placements: dict[str, Placement | None] = field(default_factory=dict)  # by camera id
+    #: by camera id, then zone id: the zones that have a ground footprint
+    zone_placements: dict[str, dict[str, Placement | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.placements = {c.camera_id: place(c, self.grids) for c in self.cameras}
+        self.zone_placements = {
+            c.camera_id: {z.zone_id: place_zone(z, self.grids) for z in c.zones}
+            for c in self.cameras
+        }
         self.grid_features = [
             {"type": "Feature", "geometry": mapping(g.geometry), "properties": grid_out(g)}
             for g in self.grids.grids
@@ -178,8 +192,12 @@ def settle_long_lived() -> None:
     gc.freeze()
 
 
-def camera_places(cameras: Sequence[Any]) -> list[CameraPlace]:
-    """``video.cameras`` (`gateway.video.settings.CameraConfig`) as the map places them."""
+def camera_places(
+    cameras: Sequence[Any], analysis: Mapping[str, Any] | None = None
+) -> list[CameraPlace]:
+    """``video.cameras`` (`gateway.video.settings.CameraConfig`) as the map places them,
+    with the zones of ``analysis`` (``video.analysis.cameras``, by camera id) that have a
+    ground footprint."""
     return [
         CameraPlace(
             c.id,
@@ -187,20 +205,61 @@ def camera_places(cameras: Sequence[Any]) -> list[CameraPlace]:
             c.lon,
             c.lat,
             footprint_polygon(c.footprint) if c.footprint is not None else None,
+            _zone_places((analysis or {}).get(c.id)),
         )
         for c in cameras
     ]
 
 
+def _zone_places(camera: Any) -> tuple[ZonePlace, ...]:
+    """The zones of a camera's analysis (`CameraAnalysisConfig`) that have a footprint."""
+    if camera is None:
+        return ()
+    found = []
+    for zone_id, zone in camera.zones.items():
+        ground = footprint_polygon(zone.footprint) if zone.footprint is not None else None
+        if ground is not None:
+            found.append(ZonePlace(zone_id, ground, zone.name, zone.grid_code))
+    return tuple(found)
+
+
+def zone_out(zone: ZonePlace, placement: Placement | None, grids: GridIndex) -> dict[str, Any]:
+    """A zone with its ground and the grid its cases go to: its own grid code, else the
+    grid its footprint covers most (``placed_by`` says which), or outside the area."""
+    out: dict[str, Any] = {
+        "id": zone.zone_id,
+        "name": zone.name or zone.zone_id,
+        "footprint": [list(c) for c in zone.footprint.exterior.coords[:-1]],
+        "grid": None,
+        "placed_by": None,
+        "outside_managed_area": False,
+    }
+    if zone.grid_code is not None:
+        out["grid"] = grid_out(grids.grid(zone.grid_code)) or {"code": zone.grid_code}
+        out["placed_by"] = "grid_code"
+    elif placement is not None:
+        out["grid"] = grid_out(placement.grid)
+        out["placed_by"] = str(placement.placed_by)
+        out["outside_managed_area"] = placement.outside
+    return out
+
+
 def camera_out(
-    camera: CameraPlace, placement: Placement | None, health: dict[str, Any] | None
+    camera: CameraPlace,
+    placement: Placement | None,
+    health: dict[str, Any] | None,
+    zones: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any] | None:
-    """A camera as a GeoJSON point (its position, else its footprint's centre) with its
-    footprint, health and grid; None for a camera with neither position nor footprint."""
+    """A camera as a GeoJSON point (its position, else the centre of its footprint, else
+    of its zones') with its footprint, zones (`zone_out`), health and grid; None for a
+    camera with no position and no footprint."""
     if camera.lon is not None and camera.lat is not None:
         lon, lat = camera.lon, camera.lat
     elif camera.footprint is not None:
         centre = camera.footprint.centroid
+        lon, lat = centre.x, centre.y
+    elif camera.zones:
+        centre = shapely.union_all([z.footprint for z in camera.zones]).centroid
         lon, lat = centre.x, centre.y
     else:
         return None
@@ -220,6 +279,7 @@ def camera_out(
             "grid": grid_out(placement.grid) if placement is not None else None,
             "placed_by": str(placement.placed_by) if placement is not None else None,
             "outside_managed_area": placement is not None and placement.outside,
+            "zones": list(zones),
         },
     )
 
@@ -470,18 +530,20 @@ def gis_router(ctx: ApiContext, source: MapData | MapSource) -> APIRouter:
 
     @router.get("/cameras", summary="configured cameras: position, footprint, health, grid")
     def cameras(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
-        """The cameras of ``video.cameras`` that have a position or footprint; their health
-        from the video gateways' statuses (未知 when none came)."""
+        """The cameras of ``video.cameras`` that have a position or footprint (or zones
+        with one); their health from the video gateways' statuses (未知 when none came),
+        their zones' ground and grids."""
         data = current()
         now = ctx.clock.now()
         registry = getattr(ctx.live, "cameras", None)
         health = {v.camera_id: v.as_dict() for v in registry.cameras(now)} if registry else {}
-        features = [
-            f
-            for c in data.cameras
-            if (f := camera_out(c, data.placements.get(c.camera_id), health.get(c.camera_id)))
-            is not None
-        ]
+        features = []
+        for c in data.cameras:
+            placed = data.zone_placements.get(c.camera_id, {})
+            zones = [zone_out(z, placed.get(z.zone_id), data.grids) for z in c.zones]
+            found = camera_out(c, data.placements.get(c.camera_id), health.get(c.camera_id), zones)
+            if found is not None:
+                features.append(found)
         return _geojson(features, False)
 
     return router

@@ -1,7 +1,8 @@
 """Cameras on the console's map (issue 17 §3): each configured camera with a position is
 drawn as an icon coloured by its health, with the ground it sees; a click tells where its
 cases go (the grid its footprint covers most, or outside the managed area) and offers the
-live view. Under the console's own CSP, Chinese only, no browser error."""
+live view; a zone with its own ground is drawn lightly, its name on hover. Under the
+console's own CSP, Chinese only, no browser error."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import shapely
 
 from adapters.mqtt.broker import free_port
 from gateway.config import Config
-from gateway.contract import CameraState, CameraStatus, Source, SourceKind
+from gateway.contract import CameraState, CameraStatus, Location, Source, SourceKind
 from gateway.core.daemon import build_core
 from gateway.gis.demo_data import generate
 from gateway.gis.features import GridFeature
 from tests.console.conftest import CORE_SETTINGS, USERS, RunningCore, grids_of
 from tests.console.test_console_map import _import_demo, _open_page
 from tests.console.test_roles import assert_reads_chinese
+from tests.core.helpers import candidate
 
 
 def _square(grid: GridFeature, half: float = 0.0002) -> list[list[float]]:
@@ -74,9 +76,12 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
         },
         {"id": "lobby", "rtsp_url": "rtsp://127.0.0.1:8554/lobby"},  # no position: not drawn
     ]
+    polygon = [[0, 0.5], [0.5, 0.5], [0.5, 1]]
+    kerb = {"polygon": polygon, "name": "北侧路边", "footprint": _square(grids[12], 0.0003)}
+    zones = {"kerb": kerb, "lawn": {"polygon": polygon, "name": "草坪"}}  # the lawn: no ground
     config = make_config(
         core={**CORE_SETTINGS, "database_url": url, "http_port": port},
-        video={"cameras": cameras},
+        video={"cameras": cameras, "analysis": {"cameras": {"gate-3": {"zones": zones}}}},
     )
     daemon = build_core(config)
     for role, (name, department) in USERS.items():
@@ -116,6 +121,22 @@ def test_the_map_draws_cameras_and_a_click_shows_where_their_cases_go(
 ) -> None:
     _online(core, "gate-3")
     grids = _demo_grids()
+    # a car on the kerb zone: its case lies in the zone's grid, drawn on the zone
+    pole = shapely.centroid(grids[10].geometry)
+    parked = candidate(
+        1,
+        kind=SourceKind.CAMERA,
+        source_id="gate-3",
+        event_code="0505",
+        title="北侧路边违停",
+        location=Location(camera_id="gate-3", zone_id="kerb", lon=pole.x, lat=pole.y),
+        facts={
+            "track_id": 1,
+            "camera_footprint": _square(grids[11]),
+            "zone_footprint": _square(grids[12], 0.0003),
+        },
+    )
+    core.daemon.service.store_candidates([parked])
     page, watched = _open_page(browser, core, "operator")
     try:
         page.click("#nav a[data-view=map]")
@@ -124,6 +145,16 @@ def test_the_map_draws_cameras_and_a_click_shows_where_their_cases_go(
         assert page.locator(".camera-icon.health-online").count() == 1
         assert page.locator(".camera-icon.health-unknown").count() == 2
         assert page.locator("path.camera-footprint").count() == 2
+        assert page.locator("path.zone-footprint").count() == 1
+        page.wait_for_selector("#map[data-cases='1']")
+        # the case dot sits on the zone: hover the zone beside it
+        page.locator("path.zone-footprint").hover(position={"x": 3, "y": 3})
+        tip = page.locator(".leaflet-tooltip", has_text="北侧路边")
+        tip.wait_for()
+        assert tip.inner_text() == f"北侧路边（朝阳路口）· {grids[12].code}"
+        # the grids below the zones still answer a click
+        page.locator(f"path.grid-{grids[300].code}").click()
+        page.wait_for_selector(f"#map-grid-title:has-text('{grids[300].name or grids[300].code}')")
         page.locator(".camera-icon.health-online").click()
         page.wait_for_selector("#map-camera-title")
         assert page.inner_text("#map-camera-title") == "摄像头 朝阳路口"
@@ -135,6 +166,9 @@ def test_the_map_draws_cameras_and_a_click_shows_where_their_cases_go(
         page.wait_for_selector("#map-camera-title:has-text('河堤')")
         assert "不在管理区域内" in page.inner_text("#map-camera-grid")
         assert_reads_chinese(watched, "map with cameras", frozenset({"gate-3", "river-9"}))
+        # the zone's case, drawn on the zone, is above it: a click opens the case
+        page.locator("path.case-dot").click()
+        page.wait_for_url("**#/case/*")
     finally:
         page.context.close()
 

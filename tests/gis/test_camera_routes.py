@@ -1,5 +1,6 @@
 """``GET /api/v1/gis/cameras``: the configured cameras with a position or footprint, their
-health from the video gateways' statuses, and the grid their cases go to."""
+health from the video gateways' statuses, and the grid their cases go to; their zones with
+a ground footprint and the grid each zone's cases go to."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from gateway.gis.crs import InputCrs
 from gateway.gis.demo_data import DemoData
 from gateway.gis.features import GridFeature
 from gateway.gis.importer import BaseDataImporter
+from gateway.video.analysis.settings import CameraAnalysisConfig
 from gateway.video.settings import CameraConfig
 from tests.core.api_harness import Api, make_api
 from tests.gis.conftest import raws
@@ -52,9 +54,28 @@ def api(tmp_path: Path, demo: DemoData, demo_grids: list[GridFeature]) -> Iterat
         CameraConfig(id="river-9", name="河堤", rtsp_url=stream, lon=west - 0.002,
                      lat=south - 0.002),
         CameraConfig(id="lobby", rtsp_url=stream),  # no position: not on the map
+        CameraConfig(id="pole-7", rtsp_url=stream),  # no position, but a zone's ground
     ]  # fmt: skip
+    polygon = [[0, 0.5], [0.5, 0.5], [0.5, 1]]
+    far = [
+        (west - 0.003, south - 0.003),
+        (west - 0.001, south - 0.003),
+        (west - 0.001, south - 0.001),
+    ]
+    analysis = {
+        "gate-3": CameraAnalysisConfig.model_validate({"zones": {
+            "kerb": {"polygon": polygon, "name": "北侧路边", "footprint": _square(grids[12], 0.0001)},
+            "bay": {"polygon": polygon, "name": "装卸区", "footprint": _square(grids[11], 0.0001),
+                    "grid_code": grids[13].code},
+            "lawn": {"polygon": polygon, "name": "草坪"},  # no footprint: not drawn
+            "ditch": {"polygon": polygon, "name": "河沟", "footprint": far},
+        }}),
+        "pole-7": CameraAnalysisConfig.model_validate({"zones": {
+            "stall": {"polygon": polygon, "footprint": _square(grids[300], 0.0001)},
+        }}),
+    }  # fmt: skip
     data = load_map_data(
-        base, SqlCaseMap.for_store(api.service.store), None, camera_places(cameras)
+        base, SqlCaseMap.for_store(api.service.store), None, camera_places(cameras, analysis)
     )
     live = LiveParts.create(api.client.app.state.ctx.config)  # type: ignore[attr-defined]
     live.cameras.update(
@@ -78,7 +99,7 @@ def test_each_camera_comes_with_its_health_and_the_grid_its_cases_go_to(api: Any
     response = client.get("/api/v1/gis/cameras", headers=harness.headers("operator"))
     assert response.status_code == 200, response.text
     by_id = {f["properties"]["id"]: f for f in response.json()["features"]}
-    assert set(by_id) == {"gate-3", "park-1", "river-9"}
+    assert set(by_id) == {"gate-3", "park-1", "river-9", "pole-7"}
     gate = by_id["gate-3"]["properties"]
     assert gate["grid"]["code"] == grids[11].code != grids[10].code  # what it sees
     assert (gate["placed_by"], gate["health"], gate["health_label"]) == (
@@ -93,6 +114,32 @@ def test_each_camera_comes_with_its_health_and_the_grid_its_cases_go_to(api: Any
     river = by_id["river-9"]["properties"]
     assert river["grid"] is None and river["outside_managed_area"] is True
     assert by_id["river-9"]["geometry"]["type"] == "Point"
+    assert park["zones"] == [] and river["zones"] == []
+
+
+def test_each_zone_with_a_footprint_comes_with_the_grid_its_cases_go_to(api: Any) -> None:
+    harness, client, grids = api
+    response = client.get("/api/v1/gis/cameras", headers=harness.headers("operator"))
+    by_id = {f["properties"]["id"]: f for f in response.json()["features"]}
+    zones = {z["id"]: z for z in by_id["gate-3"]["properties"]["zones"]}
+    assert set(zones) == {"kerb", "bay", "ditch"}  # the lawn has no ground of its own
+    kerb = zones["kerb"]
+    assert kerb["name"] == "北侧路边" and len(kerb["footprint"]) == 3
+    assert (kerb["grid"]["code"], kerb["placed_by"]) == (grids[12].code, "zone_footprint")
+    assert kerb["grid"]["community"] and kerb["outside_managed_area"] is False
+    bay = zones["bay"]  # its own grid code wins over its ground (in grid 11)
+    assert (bay["grid"]["code"], bay["placed_by"]) == (grids[13].code, "grid_code")
+    ditch = zones["ditch"]
+    assert ditch["grid"] is None and ditch["outside_managed_area"] is True
+    # the camera itself still goes by its own footprint
+    assert by_id["gate-3"]["properties"]["grid"]["code"] == grids[11].code
+    # a camera placed only by its zones stands at their centre, its zone named by its id
+    pole = by_id["pole-7"]
+    spot = shapely.Point(*pole["geometry"]["coordinates"])
+    assert grids[300].geometry.contains(spot)
+    assert pole["properties"]["grid"] is None
+    [stall] = pole["properties"]["zones"]
+    assert (stall["name"], stall["grid"]["code"]) == ("stall", grids[300].code)
 
 
 def test_the_cameras_need_a_login(api: Any) -> None:

@@ -223,6 +223,8 @@ export const MAP = {
   camera_live: '查看实时画面',
   camera_connecting: '连接中…',
   camera_wall: '打开视频墙',
+  zone_tooltip: '{name}（{camera}）· {where}',
+  zone_tooltip_bare: '{name}（{camera}）',
 };
 
 // 坐席弹屏 (desk.js): the hotline call an agent just answered, and call recordings

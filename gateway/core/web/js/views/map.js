@@ -140,6 +140,10 @@ export async function render(main, ctx) {
   const gridLayer = L.layerGroup().addTo(map);
   const componentLayer = L.layerGroup().addTo(map);
   const cameraLayer = L.layerGroup().addTo(map);
+  // cameras' zones above the grids (redrawn with each viewport) so their names show on
+  // hover, and the case and component dots above the zones so a case on a zone is clickable
+  map.createPane('zones').style.zIndex = '450';
+  map.createPane('dots').style.zIndex = '460';
   const caseLayer = L.layerGroup().addTo(map);
   // inspectors' last positions and, on a click, their track of today (views/map_patrols.js)
   const patrols = PATROL_READERS.includes(ctx.user.role) ? patrolLayer(L, map, side, holder) : null;
@@ -255,6 +259,14 @@ export async function render(main, ctx) {
     for (const f of found.features) {
       const p = f.properties;
       if (p.footprint) L.polygon(p.footprint.map(([lon, lat]) => [lat, lon]), { className: 'camera-footprint', interactive: false }).addTo(cameraLayer);
+      // each zone with its own ground (a kerb, a stall spot): light, its name on hover
+      for (const z of p.zones || []) {
+        const where = z.grid ? z.grid.code : z.outside_managed_area ? MAP.outside : '';
+        const zone = L.polygon(z.footprint.map(([lon, lat]) => [lat, lon]), { className: 'zone-footprint', pane: 'zones' });
+        zone.bindTooltip(format(where ? MAP.zone_tooltip : MAP.zone_tooltip_bare, { name: z.name, camera: p.name, where }), { sticky: true });
+        zone.on('click', () => showCamera(p));
+        zone.addTo(cameraLayer);
+      }
       const [lon, lat] = f.geometry.coordinates;
       const icon = L.divIcon({ className: `camera-icon health-${p.health}`, html: h('span', {}, MAP.camera_icon), iconSize: [22, 22] });
       const marker = L.marker([lat, lon], { icon, title: `${p.name} ${p.health_label}`, zIndexOffset: 1000 });
@@ -272,6 +284,7 @@ export async function render(main, ctx) {
       for (const { c } of dots) {
         const [lon, lat] = c.geometry.coordinates;
         const marker = L.circleMarker([lat, lon], {
+          pane: 'dots',
           radius: 7,
           className: `case-dot light-${c.properties.light || 'none'}${c.properties.urgent ? ' urgent' : ''}`,
         });
@@ -327,7 +340,7 @@ export async function render(main, ctx) {
         if (mine !== loading) return;
         for (const f of parts.features) {
           const [lon, lat] = f.geometry.coordinates;
-          L.circleMarker([lat, lon], { radius: 3, className: `component-dot component-${f.properties.type_code.slice(0, 2)}` })
+          L.circleMarker([lat, lon], { pane: 'dots', radius: 3, className: `component-dot component-${f.properties.type_code.slice(0, 2)}` })
             .bindTooltip(`${f.properties.name}（${f.properties.state}）${f.properties.owner}`)
             .addTo(componentLayer);
         }
