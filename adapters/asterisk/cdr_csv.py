@@ -151,23 +151,32 @@ def split_records(data: bytes, first_line: int) -> tuple[list[CsvLine], int, int
     """The complete records at the start of ``data``: (records, bytes used, lines used).
 
     A record ends at a newline outside double quotes (cdr_csv writes a newline inside a
-    value as is); bytes after the last complete record are left for the next read. A
-    run longer than a record can be without its end is given back as one record (it
-    will not parse) up to its next newline, so that one bad line never stops the file.
+    value as is); bytes after the last complete record are left for the next read. A line
+    with an unclosed quote followed by a line that starts a record, or longer than a
+    record can be, is given back alone (it will not parse), so that one torn or bad line
+    never swallows the good ones after it nor stops the file.
     """
     records: list[CsvLine] = []
     used = lines = 0
-    start = 0
-    in_quotes = False
-    for index, byte in enumerate(data):
-        if byte == 0x22:  # '"': a doubled quote toggles twice
-            in_quotes = not in_quotes
-        elif byte == 0x0A and (not in_quotes or index + 1 - start > MAX_RECORD_BYTES):
-            chunk = data[start:index]
-            records.append(CsvLine(first_line + lines, chunk.decode("utf-8", "replace")))
-            lines += chunk.count(b"\n") + 1
-            start = used = index + 1
-            in_quotes = False
+    pieces = data.split(b"\n")[:-1]  # the part after the last newline is not complete
+    index = 0
+    while index < len(pieces):
+        taken = 1
+        record = pieces[index]
+        # an odd number of quotes: a newline inside a value, so the next line goes on with
+        # it; unless that line starts a record (every record starts with a quote): then
+        # this one is torn (a crash in the middle of a write) and will not parse
+        while record.count(b'"') % 2 and len(record) <= MAX_RECORD_BYTES:
+            if index + taken == len(pieces):
+                return records, used, lines  # its end is not written yet
+            if pieces[index + taken].startswith(b'"'):
+                break
+            record += b"\n" + pieces[index + taken]
+            taken += 1
+        records.append(CsvLine(first_line + lines, record.decode("utf-8", "replace")))
+        used += len(record) + 1
+        lines += taken
+        index += taken
     return records, used, lines
 
 

@@ -3,9 +3,9 @@
 AMI buffers nothing: a call made while `citygw agi` is stopped or restarting leaves no
 ``Cdr`` event for it, but ``cdr_csv`` writes its CDR to disk
 (``telephony.callbacks.cdr_csv``). At start and every ``poll_s``, `CdrCatchUp` reads
-what the file gained since the last read (``adapters.asterisk.cdr_csv.read_step``, in a
-thread of its own, never on the event loop), turns each row into the record an AMI
-``Cdr`` makes, and hands it to `UnhandledCalls.consider`: hotline contexts only, the
+what the file gained since the last read (``adapters.asterisk.cdr_csv.read_step``) and
+parses its rows in a thread of its own, never on the event loop, into the record an AMI
+``Cdr`` makes, and hands each to `UnhandledCalls.consider`: hotline contexts only, the
 ``;1`` half of a Local channel left out, no record for a call the IVR handled, none for a
 call already recorded (over AMI, or from an earlier read).
 
@@ -147,7 +147,7 @@ class CdrCatchUp:
                 "cdr csv %s was %s: reading the new file from its start", self.path, step.event
             )
         self._set_state(State.READING)
-        wanted = self._wanted(step)
+        wanted: list[CdrRecord] = await self._in_thread(self._wanted, step)  # CPU, off the loop
         if wanted:
             await asyncio.sleep(self._grace_left(wanted))  # the IVR publishes after hangup too
         for record in wanted:

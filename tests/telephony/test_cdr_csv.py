@@ -86,6 +86,17 @@ def test_records_split_on_newlines_outside_quotes_and_a_partial_line_waits() -> 
     assert parse_row(records[1].text, CsvLayout(), ZONE)["LastData"] == "line one\nline two"
 
 
+def test_a_torn_record_does_not_swallow_the_records_after_it() -> None:
+    row = csv_row(hotline_caller("queue-abandon"))
+    torn = row[:50] + b"\n"  # Asterisk stopped mid-write; an unclosed quote
+    records, used, _ = split_records(torn + row + row, 1)
+    assert [r.line for r in records] == [1, 2, 3] and used == len(torn + row + row)
+    with pytest.raises(CdrRowError):
+        parse_row(records[0].text, CsvLayout(), ZONE)
+    assert parse_row(records[2].text, CsvLayout(), ZONE)["UniqueID"] == "1796393513.13"
+    assert split_records(row + row[:50] + b"\n", 1)[1] == len(row)  # may go on: wait
+
+
 def position_after(path: Path, saved: CsvPosition | None = None) -> tuple[list[int], CsvPosition]:
     lines: list[int] = []
     while True:
