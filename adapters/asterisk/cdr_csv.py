@@ -1,14 +1,25 @@
 """Asterisk's ``cdr_csv`` file (``Master.csv``): its rows as ``Cdr`` fields, and reading
 what the file gained since the last read.
 
-What the format is, from the public source of ``cdr/cdr_csv.c`` (the ``build_csv_record``
-of Asterisk 13 and later; a GABpbx fork of a current Asterisk, with the 16+ module
-``.requires``, has the same function) and the ``[csv]`` section of Asterisk's
-``configs/samples/cdr.conf.sample``; no Asterisk 22 ``Master.csv`` was recorded here:
+What the format is, read (not copied) from public sources; no Asterisk 22 ``Master.csv``
+was recorded here, so this is the source's word, not an observed file:
+
+- ``cdr/cdr_csv.c``: ``load_config``, ``append_string``/``append_int``/``append_date``
+  and ``build_csv_record``, in a copy of the Asterisk 14 era (``ASTERISK_REGISTER_FILE``,
+  options read from ``cdr.conf``) and in the GABpbx fork of a current Asterisk
+  (github.com/7kas/GABPBX77, with the 16+ module ``.requires = "cdr"``): the same code;
+  the older asterisk/asterisk copy (1.2 era) had uniqueid/userfield behind compile-time
+  ``#ifdef``s instead, in the same places.
+- ``configs/samples/cdr.conf.sample`` of github.com/asterisk/asterisk: the ``[csv]``
+  options ``usegmtime``, ``loguniqueid``, ``loguserfield``, ``accountlogs`` and
+  ``newcdrcolumns`` ("post-1.8 CDR columns (peeraccount, linkedid, sequence)").
+
+What they say:
 
 - One record a line, ``\\n``-terminated, written whole by one ``fopen("a")``, ``fputs``,
   ``fflush``, ``fclose`` per CDR into ``<astlogdir>/cdr-csv/Master.csv``. A record is
-  built in a 1024-byte buffer; one longer is dropped by Asterisk with a warning.
+  built in a 1024-byte buffer (no trailing comma); one longer is dropped by Asterisk
+  with a warning.
 - Columns, in order: accountcode, src, dst, dcontext, clid, channel, dstchannel,
   lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags; then
   uniqueid if ``loguniqueid=yes``; then userfield if ``loguserfield=yes``; then
