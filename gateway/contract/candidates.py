@@ -34,6 +34,7 @@ class EvidenceRole(StrEnum):
     CLIP = "clip"  # a few seconds of video around it
     RECORDING = "recording"  # a caller's voice (WAV 8 kHz)
     PHOTO = "photo"  # an inspector's or department's photo
+    VOICE_NOTE = "voice_note"  # an inspector's spoken note on a report (WebM/Opus, MP4/AAC)
 
 
 class Evidence(BaseModel):

@@ -17,9 +17,10 @@ from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from gateway.core.api_base import ApiError
+from gateway.core.voice_notes import MAX_VOICE_BYTES
 
-#: the largest body a phone sends: 4 photos of at most 12 MiB and the form around them
-MAX_BODY_BYTES = 4 * 12 * 1024 * 1024 + 1024 * 1024
+#: the largest body a phone sends: 4 photos of at most 12 MiB, a voice note and the form
+MAX_BODY_BYTES = 4 * 12 * 1024 * 1024 + MAX_VOICE_BYTES + 1024 * 1024
 
 
 class _TooLarge(HTTPException):

@@ -1,7 +1,8 @@
 """``/api/v1/mobile``: the inspector's phone app (issue 19) in one request per thing done.
 
 - ``POST /api/v1/mobile/reports``: a problem found in the street, as one multipart form
-  (event code, text, the phone's position and its accuracy, photos) that becomes a
+  (event code, text, the phone's position and its accuracy, photos, an optional voice
+  note) that becomes a
   candidate of kind ``inspector`` through the same intake as every channel, its photos
   linked to the new case in the same transaction. The client makes ``request_id``: the
   same id again (a resend after a lost answer, the offline queue) answers with the case
@@ -17,8 +18,12 @@ refused with ``bad_photo``; EXIF, anything appended and any oversize dropped; wh
 phone app sends keeps its JPEG frame, anything else is decoded, turned upright, shrunk
 to `MAX_PHOTO_EDGE` px and re-encoded); a photo's EXIF GPS position is kept as a fact
 (``photo_positions``: ``[{"photo": 1, "lat", "lon"}]``) on the case or the answer step.
-A report's photos go to the evidence store before its transaction, so the candidate
-carries their hashes, not their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
+A report's voice note (``voice``, at most `MAX_VOICE_BYTES` and `MAX_VOICE_SECONDS`) is
+checked by `gateway.core.voice_notes.check_voice` (``bad_voice``, ``voice_too_large``,
+``voice_too_long``) and kept as evidence of role ``voice_note``, its length as the fact
+``voice_note_s``. A report's photos and note are all checked before any is stored, and go
+to the evidence store before its transaction, so the candidate carries their hashes, not
+their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
 ``GET /api/v1/mobile/event-classes`` gives the class picker the event codes by big class.
 
 The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
@@ -50,6 +55,12 @@ from gateway.core.intake import case_id_for, distance_m
 from gateway.core.patrol_routes import patrols_router
 from gateway.core.photos import MAX_PHOTO_EDGE, check_photo
 from gateway.core.task_routes import task_case, tasks_router
+from gateway.core.voice_notes import (
+    MAX_VOICE_BYTES,
+    MAX_VOICE_SECONDS,
+    VoiceCheck,
+    check_voice,
+)
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
 
 #: bytes of one photo as sent (phones resize before sending; this bounds a bad client)
@@ -57,7 +68,13 @@ MAX_PHOTO_BYTES = 12 * 1024 * 1024
 #: photos in one report or answer
 MAX_PHOTOS = 4
 REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
-__all__ = ["MAX_PHOTO_EDGE", "clean_photo", "mobile_router"]
+__all__ = [
+    "MAX_PHOTO_EDGE",
+    "MAX_VOICE_BYTES",
+    "MAX_VOICE_SECONDS",
+    "clean_photo",
+    "mobile_router",
+]
 
 
 def clean_photo(data: bytes) -> bytes:
@@ -113,6 +130,25 @@ def _photos(files: list[UploadFile]) -> tuple[list[tuple[bytes, str]], list[dict
     return out, positions
 
 
+def _voice(upload: UploadFile | None) -> VoiceCheck | None:
+    """The voice note checked (`check_voice`: the audio alone, remuxed into a fresh WebM or
+    MP4); None without one."""
+    if upload is None:
+        return None
+    return check_voice(upload.file.read(MAX_VOICE_BYTES + 1))  # voice_too_large past it
+
+
+def _stored_voice(ctx: ApiContext, note: VoiceCheck) -> Evidence:
+    digest = ctx.service.evidence.put(note.data)
+    return Evidence(
+        sha256=digest,
+        media_type=note.media_type,
+        role=EvidenceRole.VOICE_NOTE,
+        size=len(note.data),
+        name=f"voice-note.{note.extension}",
+    )
+
+
 def _stored(ctx: ApiContext, jpeg: bytes, name: str) -> Evidence:
     """The photo put in the evidence store now; the evidence names it by hash (no bytes
     inline: intake links what the store holds)."""
@@ -156,7 +192,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         response_model=CaseDetailOut,
         status_code=201,
         tags=["mobile"],
-        summary="an inspector's report with its photos, in one request (idempotent)",
+        summary="an inspector's report with its photos and voice note, in one request (idempotent)",
     )
     def report(
         actor: Annotated[Actor, Depends(allow(REPORTERS))],
@@ -172,16 +208,21 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         gps_lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
         gps_accuracy_m: Annotated[float | None, Form(ge=0, le=100_000)] = None,
         photos: Annotated[list[UploadFile] | None, File()] = None,
+        voice: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
         existing = ctx.service.store.get_case(case_id_for(request_id))
-        if existing is not None:  # a resend: the case it made, photos not read again
+        if existing is not None:  # a resend: the case it made, photos and note not read again
             return detail_out(ctx, visible_case(ctx, existing.id, actor), actor)
         if (lat is None) != (lon is None):
             raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")
         checked, positions = _photos(photos or [])
+        note = _voice(voice)  # everything checked before anything is stored
         evidence = [_stored(ctx, jpeg, name) for jpeg, name in checked]
         facts: dict[str, Any] = {"reported_by": actor.name, "role": str(actor.role)}
         facts["channel"] = "mobile"
+        if note is not None:
+            evidence.append(_stored_voice(ctx, note))
+            facts["voice_note_s"] = note.seconds
         if positions:
             facts["photo_positions"] = positions
         if accuracy_m is not None:
