@@ -97,12 +97,19 @@ WALKWAY = {
     "grid_code": MAIN_SEES,
     "name": "人行道",
 }
-#: the white van parked at the top right of vtest.avi stands in this zone all clip long
+#: the white van parked at the top right of vtest.avi stands in this zone all clip long;
+#: no grid code: its ground (`no_parking`: a footprint in `MAIN_CORNER`) places its cases
 NO_PARKING = {
     "polygon": [[0.82, 0.08], [0.95, 0.08], [0.95, 0.26], [0.82, 0.26]],
-    "grid_code": MAIN_CORNER,
     "name": "北门禁停区",
 }
+
+
+def no_parking(area: DemoArea) -> dict[str, Any]:
+    """The no-parking zone with the ground it covers in the demo area (in `MAIN_CORNER`)."""
+    return {**NO_PARKING, "footprint": area.zone_ground(MAIN_CORNER)}
+
+
 #: the hotline's district menu in the demo: 海州区 (its reports start in `CALL_GRID`) and
 #: 连云区 (no grids in the demo area: its reports carry no grid)
 CALL_DISTRICTS = [
@@ -306,7 +313,7 @@ def _main_camera_settings(
             "models_dir": str(REPO_ROOT / "models"),
             "cameras": {
                 CAMERA_ID: {
-                    "zones": {"lawn": LAWN, "walkway": WALKWAY, "no-parking": NO_PARKING},
+                    "zones": {"lawn": LAWN, "walkway": WALKWAY, "no-parking": no_parking(area)},
                     "rules": [
                         {
                             "id": "fall",

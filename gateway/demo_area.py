@@ -6,8 +6,9 @@ tree (`gateway.core.organisation_settings`: 海州区 and 连云区 under 连云
 
 - `DemoArea.prepare` writes the area's files into the demo's state folder (the files of
   ``citygw gis demo-data``, and the area's grid table for ``core.grid_table``) and works
-  out where the demo's cameras stand, what ground they see and where the sample
-  candidates are, from the grids themselves (their corners are jittered a few metres);
+  out where the demo's cameras stand, what ground they and their zones see and where the
+  sample candidates are, from the grids themselves (their corners are jittered a few
+  metres);
 - `import_area` stores the files in the core's database the way ``citygw gis import``
   does (read the file, check it all, store all or nothing), unless the same area is
   stored already: a re-run of the demo imports nothing.
@@ -103,6 +104,14 @@ class DemoArea:
         hull = shapely.convex_hull(shapely.union_all(parts))
         corners = [[round(cx, 7), round(cy, 7)] for cx, cy in hull.exterior.coords[:-1]]
         return CameraView(x, y, corners)
+
+    def zone_ground(self, code: str) -> list[list[float]]:
+        """The ground of a zone in grid ``code`` that a camera of `view` with ``corner=code``
+        sees: a 15 m square around the grid's centre, inside the grid and inside the part
+        of it the camera sees (a quarter-size square there), so the zone's cases go to
+        ``code`` by the zone's own footprint."""
+        ground = affinity.scale(self.polygons[code], 0.15, 0.15)
+        return [[round(x, 7), round(y, 7)] for x, y in ground.exterior.coords[:-1]]
 
     def sample_point(self, index: int) -> tuple[str, float, float]:
         """(grid code, lon, lat) of the ``index``-th sample candidate: a point inside a grid

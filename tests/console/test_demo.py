@@ -159,8 +159,10 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert confirmed["state"] == "registered"
     assert confirmed["source_kind"] == "camera" and confirmed["camera_id"] == "square-n"
     assert confirmed["event_code"] == "0505"
-    # in the demo area: the no-parking zone's grid, drawn where the camera looks into it
+    # in the demo area: the no-parking zone's grid by the zone's ground, drawn on it
     assert confirmed["grid_code"] == MAIN_CORNER
+    assert confirmed["facts"]["grid_from"] == "zone_footprint"
+    assert confirmed["facts"]["position_from"] == "zone_footprint"
     assert confirmed["lat"] is not None and confirmed["lon"] is not None
     fall = api_get(base, f"/api/v1/cases/by-number/{fall_number}", token)
     assert fall["camera_id"] == "lawn-s" and fall["event_code"] == "0497" and fall["urgent"]
@@ -226,6 +228,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert page.locator("path.grid").count() == 400
     assert page.locator(".camera-icon").count() == 2
     assert page.locator("path.camera-footprint").count() == 2
+    assert page.locator("path.zone-footprint").count() == 1  # the no-parking zone's ground
     assert page.locator("path.case-dot").count() >= 1
     screenshot(page, "23-demo-map")
     context.close()

@@ -1,19 +1,24 @@
 """The demo's place (`gateway.demo_area`, `gateway.demo_users`), without starting the demo:
 the GIS demo area of 海州区 lands in the core's database once, the demo cameras stand in it
-and see the grids their zones name, the samples and the hotline's 海州区 lie in it, and the
-海州区 district centre's users sit at 320706."""
+and see the grids their zones name, the no-parking zone's ground lies in its grid (so the
+van's 0505 case goes there by the zone), the samples and the hotline's 海州区 lie in it,
+and the 海州区 district centre's users sit at 320706."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from shapely.geometry import Point
 
 from gateway.config import Config
 from gateway.core.daemon import build_service
 from gateway.core.dispatch import load_grid_table
+from gateway.core.intake import case_id_for
 from gateway.demo import (
     CALL_DISTRICTS,
     CAMERA_ID,
@@ -25,11 +30,14 @@ from gateway.demo import (
     WALKWAY,
     video_settings,
 )
-from gateway.demo_area import CALL_GRID, DemoArea, import_area
+from gateway.demo_area import CALL_GRID, MAIN_CORNER, DemoArea, import_area
 from gateway.demo_users import DEMO_PASSWORD, DEMO_USERS
-from gateway.gis.camera_places import CameraPlace, footprint_polygon, place
+from gateway.gis.camera_places import CameraPlace, ZonePlace, footprint_polygon, place, place_zone
 from gateway.gis.index import GridIndex
 from gateway.gis.validation import build_grids
+from gateway.video.analysis.candidate import build_candidate
+from gateway.video.analysis.rules import Firing
+from gateway.video.frame import Frame
 from tests.gis.conftest import raws
 
 
@@ -113,7 +121,7 @@ def test_the_demo_cameras_stand_in_the_area_and_see_the_grids_of_their_zones(
     config = _config(tmp_path, area, video=settings)  # the core reads the same section
     cameras = {c.id: c for c in config.video.cameras}
     assert set(cameras) == {CAMERA_ID, FALL_CAMERA_ID}
-    zones = {CAMERA_ID: [LAWN, WALKWAY, NO_PARKING], FALL_CAMERA_ID: [GRASS]}
+    zones = {CAMERA_ID: [LAWN, WALKWAY], FALL_CAMERA_ID: [GRASS]}
     for camera_id, camera in cameras.items():
         assert camera.lon is not None and camera.lat is not None and camera.footprint
         # the camera, and so its cases' point, stands in the grid it watches
@@ -132,6 +140,55 @@ def test_the_demo_cameras_stand_in_the_area_and_see_the_grids_of_their_zones(
         for zone in zones[camera_id]:
             grid = next(g for g in index.grids if g.code == zone["grid_code"])
             assert grid.geometry.intersects(footprint), (camera_id, zone["name"])
+    # the no-parking zone has no grid code: its ground, seen by the camera, lies in the
+    # corner grid, not in the grid the camera (and its grid_code) watches
+    parking = config.video.analysis.cameras[CAMERA_ID].zones["no-parking"]
+    assert parking.grid_code is None and parking.name == NO_PARKING["name"]
+    assert parking.footprint is not None
+    ground = footprint_polygon(parking.footprint)
+    main = footprint_polygon(cameras[CAMERA_ID].footprint)
+    assert ground is not None and main is not None and main.contains(ground)
+    placed = place_zone(ZonePlace("no-parking", ground), index)
+    assert placed is not None and placed.grid is not None
+    assert (placed.grid.code, placed.share) == (MAIN_CORNER, 1.0)
+    assert cameras[CAMERA_ID].grid_code != MAIN_CORNER
+
+
+def test_the_demo_van_s_0505_case_lands_in_the_no_parking_zone_s_grid(
+    tmp_path: Path, area: DemoArea
+) -> None:
+    """The candidate the video gateway makes for the van in the demo's no-parking zone,
+    stored by the demo's core over the imported area: grid `MAIN_CORNER` by the zone's
+    ground, drawn on it."""
+    settings = video_settings("rtsp://127.0.0.1:8554/main", {"enabled": False}, area)
+    config = _config(tmp_path, area, video=settings)
+    camera = config.video.cameras[0]
+    analysis = config.video.analysis.cameras[CAMERA_ID]
+    rule = next(r for r in analysis.rules if r.zone == "no-parking")
+    wall = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    firing = Firing(rule, CAMERA_ID, "no-parking", "park:track-1", (), 1.0, wall, "", {})
+    frame = Frame(CAMERA_ID, 1, wall, 1.0, np.zeros((4, 4, 3), np.uint8))
+    place = {
+        "grid_code": camera.grid_code,
+        "lon": camera.lon,
+        "lat": camera.lat,
+        "footprint": camera.footprint,
+    }
+    made = build_candidate(firing, frame, analysis, [], model="yolox-nano", location=place)
+    service, _auth = build_service(config)
+    try:
+        import_area(service.store, area)
+        service.grids = GridIndex(build_grids(raws(area.data.grids)).records)
+        service.store_candidates([made])
+        case = service.store.get_case(case_id_for(made.id))
+        assert case is not None and case.event_code == "0505"
+        assert case.grid_code == MAIN_CORNER != camera.grid_code
+        assert case.facts["grid_from"] == "zone_footprint"
+        assert case.facts["position_from"] == "zone_footprint"
+        ground = footprint_polygon(analysis.zones["no-parking"].footprint)
+        assert ground is not None and ground.contains(Point(case.lon, case.lat))
+    finally:
+        service.store.close()  # type: ignore[attr-defined]
 
 
 def test_the_samples_and_the_hotline_district_lie_in_the_area(
