@@ -1,11 +1,12 @@
-// The inspector's phone app (issue 19): report a problem with photos and the phone's
-// position in one request, answer 核查 tasks on site, and keep working without a signal:
-// everything goes through the IndexedDB outbox (queue.js) and is sent when the core
-// answers, each item with the request id it got when it was written.
+// The inspector's phone app (issue 19): report a problem with photos, a voice note
+// (voice.js) and the phone's position in one request, answer 核查 tasks on site, and keep
+// working without a signal: everything goes through the IndexedDB outbox (queue.js) and is
+// sent when the core answers, each item with the request id it got when it was written.
 import { ERRORS, FIELDS, T, VALIDATION, fill } from './texts.js';
 import { $, h } from './dom.js';
 import { photoPicker } from './photos.js';
-import { cache, newRequestId, outbox } from './queue.js';
+import { cache, formOf, newRequestId, outbox, pathOf } from './queue.js';
+import { recording, stopVoice, voiceField } from './voice.js';
 import { createPatrol } from './patrol.js';
 
 const SESSION_KEY = 'citygw.mobile.session';
@@ -298,7 +299,7 @@ function frequentCodes() {
 }
 
 function newDraft() {
-  return { event: null, photos: [], description: '' };
+  return { event: null, photos: [], description: '', voice: null };
 }
 
 function className(cls) {
@@ -384,6 +385,7 @@ function reportView() {
   const text = h('textarea', { id: 'description', rows: 3, maxlength: 4000, placeholder: T.description_hint });
   text.value = draft.description;
   text.addEventListener('input', () => (draft.description = text.value));
+  wrap.append(voiceField(draft, complain));
   wrap.append(h('label', { class: 'field' }, h('div', { class: 'label' }, T.description), text));
   wrap.append(h('button', { type: 'button', id: 'submit-report', class: 'primary big', onclick: submitReport }, T.submit));
   queueMicrotask(() => {
@@ -394,6 +396,7 @@ function reportView() {
 }
 
 async function submitReport() {
+  if (recording()) await stopVoice(); // the note so far goes with the report
   const draft = state.draft;
   if (!draft.event) return toast(T.need_event, 'error');
   if (!draft.photos.length) return toast(T.need_photo, 'error');
@@ -416,6 +419,7 @@ async function submitReport() {
     accuracy_m: draft.corrected ? null : state.position.accuracy, // a hand-placed point has none
     gps: draft.corrected ? { ...state.position } : null, // the fix a hand-placed point was moved from
     photos: draft.photos.slice(),
+    voice: draft.voice ? { blob: draft.voice.blob, seconds: draft.voice.seconds, type: draft.voice.type } : null,
   });
 }
 
@@ -525,32 +529,6 @@ async function submitAnswer() {
 
 // ------------------------------------------------------------------ the outbox
 
-function formOf(item) {
-  const form = new FormData();
-  form.append('request_id', item.id);
-  if (item.kind === 'report') {
-    form.append('event_code', item.event_code);
-    form.append('description', item.description || '');
-    if (item.accuracy_m != null) form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
-    if (item.gps) for (const [k, v] of Object.entries({ position_source: 'map', gps_lat: item.gps.lat, gps_lon: item.gps.lon, gps_accuracy_m: item.gps.accuracy })) if (v != null) form.append(k, String(v));
-  } else {
-    form.append('verdict', item.verdict);
-    form.append('opinion', item.opinion || '');
-  }
-  if (item.lat !== null && item.lon !== null) {
-    form.append('lat', String(item.lat));
-    form.append('lon', String(item.lon));
-  }
-  item.photos.forEach((blob, i) => form.append('photos', blob, `photo-${i + 1}.jpg`));
-  return form;
-}
-
-function pathOf(item) {
-  return item.kind === 'report'
-    ? '/api/v1/mobile/reports'
-    : `/api/v1/mobile/tasks/${encodeURIComponent(item.case_id)}/answer`;
-}
-
 function sentMessage(item, out) {
   if (item.kind === 'answer') return fill(T.answer_sent, { kind: T[`kind_${item.task_kind || 'verify'}`] });
   const parts = [fill(T.sent, { number: out.number })];
@@ -626,7 +604,7 @@ function queueView() {
     for (const item of items) {
       const title =
         item.kind === 'report'
-          ? fill(T.queue_report, { name: state.eventNames[item.event_code] || item.event_code })
+          ? fill(T.queue_report, { name: state.eventNames[item.event_code] || item.event_code }) + (item.voice ? fill(T.queue_voice, { s: Math.round(item.voice.seconds) }) : '')
           : queueAnswerText(item);
       wrap.append(
         h(

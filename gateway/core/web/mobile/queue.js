@@ -1,6 +1,9 @@
-// The phone's outbox: reports and task answers kept in IndexedDB until the core has them.
+// The phone's outbox: reports (with their photos and voice note, as Blobs) and task answers
+// kept in IndexedDB until the core has them.
 // Each item carries the request id made when it was written; a resend (after a lost answer,
 // a restart, the network back) uses the same id, so the core never makes a second case.
+import { voiceFileName } from './voice.js';
+
 const DB_NAME = 'citygw-mobile';
 const STORE = 'outbox';
 const CACHE = 'cache';
@@ -50,6 +53,36 @@ export const outbox = {
     return items.sort((a, b) => a.created - b.created);
   },
 };
+
+// ------------------------------------------------------------------ an item as its request
+
+// the one multipart POST an outbox item is sent as: its fields, photos and voice note
+export function formOf(item) {
+  const form = new FormData();
+  form.append('request_id', item.id);
+  if (item.kind === 'report') {
+    form.append('event_code', item.event_code);
+    form.append('description', item.description || '');
+    if (item.accuracy_m != null) form.append('accuracy_m', String(Math.round(item.accuracy_m * 10) / 10));
+    if (item.gps) for (const [k, v] of Object.entries({ position_source: 'map', gps_lat: item.gps.lat, gps_lon: item.gps.lon, gps_accuracy_m: item.gps.accuracy })) if (v != null) form.append(k, String(v));
+  } else {
+    form.append('verdict', item.verdict);
+    form.append('opinion', item.opinion || '');
+  }
+  if (item.lat !== null && item.lon !== null) {
+    form.append('lat', String(item.lat));
+    form.append('lon', String(item.lon));
+  }
+  item.photos.forEach((blob, i) => form.append('photos', blob, `photo-${i + 1}.jpg`));
+  if (item.voice) form.append('voice', item.voice.blob, voiceFileName(item.voice));
+  return form;
+}
+
+export function pathOf(item) {
+  return item.kind === 'report'
+    ? '/api/v1/mobile/reports'
+    : `/api/v1/mobile/tasks/${encodeURIComponent(item.case_id)}/answer`;
+}
 
 // small things kept for offline use: the event codes, the last task list
 export const cache = {

@@ -1,6 +1,6 @@
 // The phone app's service worker: the app shell from the cache, so the app opens without a
 // signal (its reports wait in IndexedDB). The API is never cached: its requests pass through.
-const VERSION = 'citygw-mobile-v3';
+const VERSION = 'citygw-mobile-v4';
 const SHELL = [
   './',
   'index.html',
@@ -10,6 +10,7 @@ const SHELL = [
   'dom.js',
   'photos.js',
   'patrol.js',
+  'voice.js',
   'texts.js',
   'manifest.webmanifest',
   'icon.svg',

@@ -111,6 +111,20 @@ export const T = {
   map_loading: '正在加载地图…',
   map_offline: '离线时无法加载地图，仍使用定位位置',
   map_offline_cached: '离线：显示上次下载的网格',
+  voice: '语音备注（可不录）',
+  voice_record: '按下开始录音（最长 {max} 秒）',
+  voice_stop: '停止录音',
+  voice_recording: '● 正在录音 {at} / {max}',
+  voice_length: '已录语音 {at}',
+  voice_delete: '删除语音',
+  voice_redo: '重新录制',
+  voice_capped: '已录满 {s} 秒，录音已自动停止',
+  voice_denied: '未允许使用麦克风，无法录音（可在浏览器设置中允许本网站使用麦克风）；不录音也可以提交上报',
+  voice_no_mic: '没有找到可用的麦克风，无法录音；不录音也可以提交上报',
+  voice_unsupported: '此浏览器无法录音（需要通过 HTTPS 打开本应用）；不录音也可以提交上报',
+  voice_failed: '无法录音（{why}）；不录音也可以提交上报',
+  voice_empty: '没有录到声音，请重新录制',
+  queue_voice: '（含语音 {s} 秒）',
 };
 
 export function fill(text, values) {

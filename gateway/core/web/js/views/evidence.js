@@ -1,8 +1,9 @@
-// Evidence of a case: snapshots with the detection boxes drawn over, recordings and clips playable.
+// Evidence of a case: snapshots with the detection boxes drawn over, recordings, an inspector's
+// voice note (语音备注) and clips playable.
 import { describeError, evidenceUrl } from '../api.js';
 import { fmtTime, h, objectName, svg } from '../ui.js';
 
-const ROLE_NAMES = { snapshot: '抓拍', clip: '录像', recording: '录音', photo: '照片' };
+const ROLE_NAMES = { snapshot: '抓拍', clip: '录像', recording: '录音', photo: '照片', voice_note: '语音备注' };
 
 function boxOverlay(facts) {
   const box = facts && facts.box;
@@ -28,7 +29,7 @@ export function renderEvidence(detail) {
     wrap.append(h('p', { class: 'muted' }, '无证据材料'));
     return wrap;
   }
-  const order = { snapshot: 0, photo: 1, recording: 2, clip: 3 };
+  const order = { snapshot: 0, photo: 1, voice_note: 2, recording: 3, clip: 4 };
   const items = detail.evidence.slice().sort((a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9));
   const count = {};
   for (const item of items) count[item.role] = (count[item.role] || 0) + 1;
@@ -38,7 +39,8 @@ export function renderEvidence(detail) {
     seen[item.role] = (seen[item.role] || 0) + 1;
     const title = `${ROLE_NAMES[item.role] || '附件'}${count[item.role] > 1 ? ' ' + seen[item.role] : ''}`;
     const figure = h('figure', { class: `ev ev-${item.role}`, title: item.name || undefined });
-    figure.append(h('figcaption', {}, title));
+    const seconds = item.role === 'voice_note' && detail.facts ? Number(detail.facts.voice_note_s) : NaN;
+    figure.append(h('figcaption', {}, seconds > 0 ? `${title}（${Math.round(seconds)} 秒）` : title));
     wrap.append(figure);
     if (!item.available) {
       figure.append(h('p', { class: 'muted' }, '证据尚未到达核心'));
@@ -55,7 +57,8 @@ export function renderEvidence(detail) {
       }
       figure.append(frame);
     } else if (media.startsWith('audio/')) {
-      element = h('audio', { controls: true, preload: 'none', class: 'recording' });
+      // the bytes are fetched already (a blob): its length shows before it is played
+      element = h('audio', { controls: true, preload: 'metadata', class: item.role === 'voice_note' ? 'recording voice-note' : 'recording' });
       figure.append(element);
     } else if (media.startsWith('video/')) {
       element = h('video', { controls: true, preload: 'none', class: 'clip', playsinline: true });

@@ -1,0 +1,194 @@
+"""The report's 语音备注 in Chromium's mobile emulation with a fake microphone (Chromium's
+``--use-fake-device-for-media-stream``: a beeping audio device; the 'microphone'
+permission decides, as a phone's prompt would), against a real core with the demo's grids
+(the fixtures of test_mobile.py): a note recorded for about 2 s is shown with its length,
+goes with the report in its one request, is kept on the case and plays on the desktop
+console's case page; a note recorded offline waits in the phone with the report and
+becomes exactly one case with one note when the network is back; a refused microphone is
+said in Chinese and the report still goes without a note; a recording stops by itself at
+the cap (the page's clock moved on by Playwright)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.core.voice_notes import MAX_VOICE_SECONDS as MAX_SECONDS
+from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, RunningCore, sign_in
+from tests.console.test_mobile import (  # noqa: F401 (fixtures used by name)
+    DOCS_SCREENSHOTS,
+    demo_grids,
+    fill_report,
+    inspector_cases,
+    phone,
+    phone_core,
+    wait_until,
+)
+
+#: a fake microphone; without the 'microphone' permission getUserMedia is refused
+FAKE_MICROPHONE = "--use-fake-device-for-media-stream"
+_FFPROBE = ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name"]
+
+
+@pytest.fixture(scope="module")
+def browser(browser: Any) -> Iterator[Any]:
+    """The package's Chromium again, with a fake microphone (test_mobile's phone uses it)."""
+    instance = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[*CHROMIUM_ARGS, FAKE_MICROPHONE],
+        timeout=60_000,
+    )
+    yield instance
+    instance.close()
+
+
+def record(page: Any, seconds: float) -> float:
+    """Records a note of about ``seconds`` on the report form; its length as shown."""
+    page.tap("#voice-record")
+    page.wait_for_selector("#voice-status:has-text('正在录音')")
+    page.wait_for_timeout(seconds * 1000)
+    page.tap("#voice-stop")
+    shown = page.wait_for_selector("#voice-length")
+    assert page.query_selector("#voice-status") is None
+    assert page.query_selector("#voice-playback") is not None
+    return float(shown.get_attribute("data-seconds"))
+
+
+def notes_of(core: RunningCore, case_id: str) -> list[Any]:
+    return [e for e in core.daemon.service.store.evidence_of(case_id) if e.role == "voice_note"]
+
+
+def duration_of(data: bytes, folder: Path) -> tuple[str, float]:
+    """(codec, seconds) of a stored note, as ffprobe reads them."""
+    path = folder / "note.bin"
+    path.write_bytes(data)
+    out = subprocess.run(
+        [*_FFPROBE, "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    probed = json.loads(out.stdout)
+    return probed["streams"][0]["codec_name"], float(probed["format"]["duration"])
+
+
+def test_a_voice_note_recorded_on_the_phone_is_kept_on_the_case_and_plays_on_the_case_page(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    fill_report(page, "带语音备注的上报")
+    assert "语音备注" in page.inner_text("#voice-note")
+    shown = record(page, 2.2)
+    assert 1.8 <= shown <= 3.5, shown
+    assert page.inner_text("#voice-length") == f"已录语音 0:0{round(shown)}"
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#voice-note").screenshot(path=str(DOCS_SCREENSHOTS / "mobile-voice.png"))
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast.ok")
+    [case] = inspector_cases(phone_core)
+    assert case.description == "带语音备注的上报"
+    roles = sorted(e.role for e in phone_core.daemon.service.store.evidence_of(case.id))
+    assert roles == ["photo", "voice_note"]
+    [note] = notes_of(phone_core, case.id)
+    assert note.media_type == "audio/webm"
+    codec, seconds = duration_of(phone_core.daemon.service.evidence.read(note.sha256), tmp_path)
+    assert codec == "opus" and 1.5 <= seconds <= 3.5, seconds
+    assert abs(case.facts["voice_note_s"] - seconds) < 0.05
+    # the form is empty again, with no note
+    page.wait_for_selector("#voice-record")
+    assert page.problems == []  # type: ignore[attr-defined]
+    # the desktop console's case page: a player labelled 语音备注 with the note's length
+    desk = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(desk, phone_core.url, "operator")
+    desk.goto(f"{phone_core.url}/console/#/case/{case.id}")
+    figure = desk.locator("figure.ev-voice_note")
+    figure.wait_for()
+    assert figure.locator("figcaption").inner_text().startswith("语音备注")
+    player = figure.locator("audio.voice-note[controls]")
+
+    def loaded() -> Any:
+        return player.evaluate("a => a.readyState >= 1 && a.src.startsWith('blob:')")
+
+    wait_until(loaded)
+    duration = player.evaluate("a => a.duration")
+    assert 1.5 <= duration <= 3.5, duration  # a finite length: the core's WebM carries it
+    player.evaluate("a => { a.muted = true; return a.play(); }")
+    wait_until(lambda: player.evaluate("a => a.currentTime") > 0.3)
+    desk.close()
+
+
+def test_a_voice_note_made_offline_waits_with_the_report_and_makes_one_case_when_back_online(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+) -> None:
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.context.set_offline(True)
+    page.reload()  # the shell, voice.js too, from the service worker's cache
+    page.wait_for_selector("#event-search")
+    assert page.inner_text("#net") == "离线"
+    fill_report(page, "离线时带语音上报", by_class=True)
+    record(page, 1.5)
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    assert page.inner_text("#queue-count") == "1"
+    page.tap("#tabs button[data-view=queue]")
+    page.wait_for_selector(".queued:has-text('含语音')")
+    assert inspector_cases(phone_core) == []
+    page.context.set_offline(False)
+    page.wait_for_selector("#queue-empty")
+    [case] = wait_until(lambda: inspector_cases(phone_core))
+    assert case.description == "离线时带语音上报"
+    time.sleep(1)  # a second send of the same report would land now
+    assert len(inspector_cases(phone_core)) == 1
+    assert len(notes_of(phone_core, case.id)) == 1
+    problems = page.problems  # type: ignore[attr-defined]
+    assert [p for p in problems if "ERR_INTERNET_DISCONNECTED" not in p] == []  # offline loads
+
+
+def test_a_refused_microphone_is_said_in_chinese_and_the_report_goes_without_a_note(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+) -> None:
+    page = phone()  # geolocation only: the microphone is refused
+    fill_report(page, "不录音的上报")
+    page.tap("#voice-record")
+    error = page.wait_for_selector("#voice-error")
+    assert "未允许使用麦克风" in error.inner_text()
+    assert page.query_selector("#voice-status") is None
+    page.tap("#submit-report")
+    page.wait_for_selector("#toast.ok")
+    [case] = inspector_cases(phone_core)
+    assert notes_of(phone_core, case.id) == [] and "voice_note_s" not in case.facts
+
+
+def test_a_recording_stops_by_itself_at_the_cap(
+    phone: Callable[..., Any],  # noqa: F811
+) -> None:
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    page.clock.install()  # the app's timers and clock, moved on by hand below
+    page.reload()
+    page.wait_for_selector("#voice-record")
+    assert page.inner_text("#voice-record") == f"按下开始录音（最长 {MAX_SECONDS} 秒）"
+    page.tap("#voice-record")
+    page.wait_for_selector("#voice-status:has-text('正在录音 0:00 / 1:00')")
+    page.clock.run_for(MAX_SECONDS * 1000 - 2000)
+    assert page.query_selector("#voice-status") is not None  # still recording at 0:58
+    page.clock.run_for(2500)
+    page.wait_for_selector(f"#toast:has-text('已录满 {MAX_SECONDS} 秒')")
+    assert page.wait_for_selector("#voice-length").inner_text() == "已录语音 1:00"
+    assert page.query_selector("#voice-playback") is not None
+    assert page.problems == []  # type: ignore[attr-defined]
