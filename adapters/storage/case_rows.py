@@ -52,6 +52,7 @@ def case_to_row(case: Case) -> dict[str, Any]:
         "facts": case.facts,
         "version": case.version,
         "centre": case.centre,
+        "community": case.community,
     }
 
 

@@ -185,6 +185,8 @@ class SqlCaseStore:
             conditions.append(col.grid_code.startswith(query.grid_prefix, autoescape=True))
         if query.department:
             conditions.append(col.department == query.department)
+        if query.community:
+            conditions.append(col.community == query.community)
         if query.created_from:
             conditions.append(col.created_at >= query.created_from)
         if query.created_to:

@@ -91,6 +91,8 @@ cases = sa.Table(
     sa.Column("overdue_notified", sa.Boolean(), nullable=False, default=False),
     # the centre handling the case after 上报/下派 (NULL: its grid's district, else the city)
     sa.Column("centre", sa.String(64)),
+    # 四级联动: the community its street office passed the case to (NULL: none), 0017
+    sa.Column("community", sa.String(64)),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
     # partial: only cases that have the value (a new case has no department or deadline
     # yet); every lookup compares the column with a value, which implies not null
@@ -103,6 +105,7 @@ cases = sa.Table(
         )
         for name, columns, present in (
             ("ix_cases_department", ("department",), "department"),
+            ("ix_cases_community", ("community",), "community"),  # a community's list
             ("ix_cases_deadline", ("deadline",), "deadline"),
             ("ix_cases_track_key", ("track_key",), "track_key"),
             ("ix_cases_near_position", ("event_code", "lat", "lon"), "lat"),

@@ -81,6 +81,14 @@ _REFUSAL_STATUS = {
     "merge_target_not_found": 422,
     "unknown_department": 422,
     "bad_extension": 422,
+    # 四级联动 (gateway.core.community_linkage)
+    "not_your_community": 403,
+    "street_office_only": 403,
+    "not_a_street_office": 403,
+    "with_community": 409,
+    "not_with_community": 409,
+    "community_required": 422,
+    "community_not_in_street": 422,
 }
 
 

@@ -13,7 +13,9 @@
 
 The stream accepts ``?ticket=`` (browsers) or ``Authorization: Bearer`` (other clients);
 the long-lived token never goes into a URL. A department user receives its own
-department's case events only; the session is checked again at every heartbeat.
+department's case events only (a community's user: its street office's events about the
+cases passed to it, as their summaries say); the session is checked again at every
+heartbeat.
 """
 
 import asyncio
@@ -186,11 +188,22 @@ def live_router(ctx: ApiContext) -> APIRouter:
         def wake() -> None:
             loop.call_soon_threadsafe(woken.set)
 
+        org = ctx.service.workflow.organisation
+        street_office = org.street_office_of(actor.department) if org is not None else None
+
         def wants(event: LiveEvent) -> bool:
             if event.user is not None:  # an agent's screen pop: that agent only
                 return event.user == actor.name
             if event.kind == QUEUES:  # the hotline desk's figures: those who answer it
                 return actor.role in CALLBACK_ROLES
+            if actor.role is Role.DEPARTMENT and street_office is not None:  # a community
+                summary = event.data.get("case")
+                return (
+                    event.kind == CASE
+                    and event.department == street_office
+                    and summary is not None
+                    and summary.get("community") == actor.department
+                )
             if actor.role is Role.DEPARTMENT:
                 return event.kind == CASE and event.department == actor.department
             if actor.role is Role.INSPECTOR and event.kind == CASE:

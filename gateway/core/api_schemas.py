@@ -114,6 +114,10 @@ class CaseOut(_Out):
     version: int
     centre: str | None = Field(default=None, description="the centre handling it (两级指挥)")
     centre_name: str | None = None
+    community: str | None = Field(
+        default=None, description="the community its street office passed it to (四级联动)"
+    )
+    community_name: str | None = None
 
 
 class CaseScoreOut(_Out):
@@ -201,6 +205,12 @@ class TransitionIn(BaseModel):
     action: Action = Field(description="what to do; see GET /cases/{id} allowed_actions")
     opinion: str = Field(default="", max_length=4000, description="reason / notes (处理意见)")
     department: str | None = Field(default=None, max_length=64, description="dispatch: override")
+    community: str | None = Field(
+        default=None,
+        max_length=64,
+        description="assign_community (转派社区): the street's community, community-<code> "
+        "(default: the community whose grids hold the case's grid)",
+    )
     merge_into: str | None = Field(default=None, max_length=64, description="merge: open case id")
     extension_hours: float | None = Field(default=None, gt=0, le=1000)
     attachments: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(

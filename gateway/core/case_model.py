@@ -97,6 +97,8 @@ class Action(StrEnum):
     CONFIRM_PASS = "confirm_pass"  # 核实属实 (proposes 立案)
     CONFIRM_FAIL = "confirm_fail"  # 核实不属实 (proposes 不予立案)
     ASSIGN_TASK = "assign_task"  # 指派: a 核实/核查 task given (again) to an inspector
+    ASSIGN_COMMUNITY = "assign_community"  # 转派社区: a street office passes its case down
+    RECALL_COMMUNITY = "recall_community"  # 收回: the street takes it back from the community
 
 
 class PendingKind(StrEnum):
@@ -112,7 +114,9 @@ class TransitionRefused(Exception):
     not_a_user_action, opinion_required, merge_target_required, merge_target_not_open,
     merge_target_not_found (raised by the service), unknown_department, bad_extension,
     calendar_not_covered (a deadline reaches a year whose holidays are not known and cannot
-    be counted provisionally either)."""
+    be counted provisionally either); 四级联动 (`gateway.core.community_linkage`):
+    not_your_community, with_community, not_with_community, not_a_street_office,
+    street_office_only, community_required, community_not_in_street."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
@@ -194,6 +198,9 @@ class Case:
     version: int = 0
     #: the centre handling the case after 上报/下派 (None: its grid's district, else the city)
     centre: str | None = None
+    #: 四级联动: the community (its unit id, community-<code>) the street office passed the
+    #: case to (转派社区); None: with ``department`` itself. The street stays responsible.
+    community: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -207,6 +214,7 @@ class Command:
     action: Action
     opinion: str = ""
     department: str | None = None  # dispatch: overrides the responsibility table
+    community: str | None = None  # assign_community: the community (None: the case's grid's)
     merge_into: str | None = None  # merge: the open case this one duplicates
     merge_target: Case | None = None  # merge: that case, loaded by the service
     extension_hours: float | None = None  # request_extension: hours asked for (the limit's unit)

@@ -43,6 +43,7 @@ from gateway.core.case_views import (
     reporter_id,
     scope_of,
     step_out,
+    unit_filter,
     visible_case,
     visible_detail,
 )
@@ -70,11 +71,13 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
                     422, "timezone_required", "times need a timezone (e.g. 2026-01-05T00:00:00Z)"
                 )
         light, offset, limit = q.light, q.offset, q.limit
+        department, community = unit_filter(ctx, actor, q.department)
         query = CaseFilter(
             states=tuple(str(s) for s in q.state or ()),
             event_code=q.event_code,
             grid_prefix=q.grid,
-            department=actor.department if actor.role is Role.DEPARTMENT else q.department,
+            department=department,
+            community=community,
             scope=scope_of(actor),
             created_from=q.created_from,
             created_to=q.created_to,
@@ -153,10 +156,12 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
+        department, community = unit_filter(ctx, actor, None)
         query = CaseFilter(
             states=(str(CaseState.PROCESSING), str(CaseState.REPORTED)),
             deadline_before=ctx.clock.now(),
-            department=actor.department if actor.role is Role.DEPARTMENT else None,
+            department=department,
+            community=community,
             scope=scope_of(actor),
             offset=offset,
             limit=limit,
@@ -205,6 +210,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             body.action,
             opinion=body.opinion,
             department=body.department,
+            community=body.community,
             merge_into=body.merge_into,
             extension_hours=body.extension_hours,
             attachments=tuple(body.attachments),

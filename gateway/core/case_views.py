@@ -1,6 +1,7 @@
 """How a case is shown to someone: which cases they may see, and the JSON they get.
 
-Reach: a department user sees their department's cases; an inspector (监督员) the cases
+Reach: a department user sees their department's cases (a community's user: the cases its
+street office passed to it, 四级联动; the street office keeps seeing those); an inspector (监督员) the cases
 on the grids assigned to them and those they reported (`scope_of`); everyone else all.
 `visible_case` / `visible_detail` answer 404 (never 403: a case one may not see does not
 exist for them) for a case outside the actor's reach.
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.api_base import ApiContext, ApiError
-from gateway.core.organisation_views import centre_out, levels_out
+from gateway.core.organisation_views import centre_out, community_out, levels_out
 from gateway.core.ports import CaseDetail, CaseFilter, CaseScope
 from gateway.core.workflow import STATE_LABELS, Actor, Case, CaseState, Role
 
@@ -43,6 +44,18 @@ def scope_of(actor: Actor) -> CaseScope | None:
     if actor.reach and actor.role is not Role.DEPARTMENT:
         return CaseScope(actor.reach, reporter_id(actor.name))
     return None
+
+
+def unit_filter(ctx: ApiContext, actor: Actor, asked: str | None) -> tuple[str | None, str | None]:
+    """(department, community) of the `CaseFilter` that keeps a department user to their
+    unit's cases: their department's, or a community's the cases passed to it; other
+    roles filter by the department they ``asked`` for."""
+    if actor.role is not Role.DEPARTMENT:
+        return asked, None
+    org = ctx.service.workflow.organisation
+    if org is not None and org.is_community(actor.department):
+        return None, actor.department
+    return actor.department, None
 
 
 def in_scope(actor: Actor, case: Mapping[str, Any]) -> bool:
@@ -114,6 +127,7 @@ def case_out(ctx: ApiContext, case: Case, actor: Actor | None = None) -> dict[st
         "facts": facts,
         "version": case.version,
         **centre_out(ctx.service.workflow.organisation, case),
+        **community_out(ctx.service.workflow.organisation, case),
     }
 
 
@@ -135,7 +149,10 @@ def step_out(seq: int, step: Any) -> dict[str, Any]:
 
 def _reaches(ctx: ApiContext, case: Case, actor: Actor) -> bool:
     if actor.role is Role.DEPARTMENT:
-        return case.department == actor.department
+        return actor.department is not None and actor.department in (
+            case.department,
+            case.community,
+        )
     scope = scope_of(actor)
     if scope is None:
         return True

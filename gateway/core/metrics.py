@@ -23,8 +23,10 @@ replayed from its steps up to ``end``:
   counts); 满意数 ``satisfied``: of those, 满意 or 基本满意; 满意率 = satisfied / surveyed.
   满意率 is shown beside the composite score, not weighed into it.
 
-Groups: department, district, grid, event code, or none; ``role_activity`` counts the
-steps each role took. The composite score weighs the rates (weights from config).
+Groups: department, district, grid, event code, community (四级联动: the community that
+held the case last: passed to it by its street office, not taken back nor returned, as
+a department's cases are those last dispatched to it), or none; ``role_activity`` counts
+the steps each role took. The composite score weighs the rates (weights from config).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from typing import Literal
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Step
 
-GroupBy = Literal["none", "department", "district", "grid", "event_code"]
-GROUPINGS: tuple[str, ...] = ("none", "department", "district", "grid", "event_code")
+GroupBy = Literal["none", "department", "district", "grid", "event_code", "community"]
+GROUPINGS: tuple[str, ...] = ("none", "department", "district", "grid", "event_code", "community")
 
 _WITH_DEPARTMENT = {CaseState.PROCESSING, CaseState.SUSPENDED}
 _DROPPED = {CaseState.VOIDED, CaseState.MERGED, CaseState.REJECTED}
@@ -58,6 +60,7 @@ class CaseReplay:
     grid_code: str | None = None
     district: str | None = None
     department: str | None = None
+    community: str | None = None  # 四级联动: the community holding it (转派社区)
     registered_at: datetime | None = None
     dispatched: bool = False
     deadline: datetime | None = None
@@ -144,6 +147,11 @@ def replay(steps: Iterable[Step], end: datetime) -> dict[str, CaseReplay]:
             case.registered_at = step.at
         elif action is Action.DISPATCH:
             case.dispatched = True
+            case.community = None
+        elif action is Action.ASSIGN_COMMUNITY:
+            case.community = step.facts.get("community")
+        elif action is Action.RECALL_COMMUNITY:
+            case.community = None
         elif action is Action.REPORT:
             case.reports += 1
             if case.first_report_at is None:
@@ -161,6 +169,7 @@ def replay(steps: Iterable[Step], end: datetime) -> dict[str, CaseReplay]:
         elif action is Action.APPROVE and step.to_state is CaseState.REGISTERED:
             case.dispatched = False  # returned: waits for a new dispatch
             case.deadline = None
+            case.community = None
     return cases
 
 
@@ -173,6 +182,8 @@ def _group_key(case: CaseReplay, group_by: str) -> str:
         return case.grid_code or "(none)"
     if group_by == "event_code":
         return case.event_code or "(none)"
+    if group_by == "community":
+        return case.community or "(none)"
     return "all"
 
 

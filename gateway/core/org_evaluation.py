@@ -8,16 +8,26 @@ lies in one grid, so the sums are exact), a department's are its cases' (the dep
 each case was last dispatched to); the rates and the score are computed from the sums
 with the weights of the evaluating level (``core.organisation.weights``, else
 ``core.metric_weights``).
+
+四级联动: a street evaluates each community twice, side by side. Its indicators (and the
+rank, by their score) are those of the cases on the community's grids, as for every
+territorial unit; ``passed`` beside them has the same indicators over the cases its
+street office passed to it (转派社区) and that it held last, as a department's cases are
+those last dispatched to it: a case taken back (收回) or returned is no longer counted
+there. The CSV of ``citygw core metrics --level <street>`` gives these in ``passed_*``
+columns after the grid ones.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.core.metrics import CaseHistories, Metrics, evaluate_groupings, to_csv
+from gateway.core.metrics import CSV_COLUMNS, CaseHistories, Metrics, evaluate_groupings
 from gateway.core.organisation import KIND_LABELS, NodeKind, Organisation, OrgNode
 from gateway.core.organisation_settings import OrganisationConfig
 from gateway.core.settings import CoreConfig, MetricWeights
@@ -31,15 +41,24 @@ _COUNTS = tuple(f.name for f in fields(Metrics) if f.type in ("int", int) and f.
 class UnitMetrics:
     node: OrgNode
     metrics: Metrics
+    #: a community's: the cases passed to it by its street office (四级联动); else None
+    passed: Metrics | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.node.id,
             "name": self.node.name,
             "kind": str(self.node.kind),
             "kind_label": KIND_LABELS[self.node.kind],
-            **{k: v for k, v in self.metrics.as_dict().items() if k != "group"},
+            **_figures(self.metrics),
         }
+        if self.passed is not None:
+            out["passed"] = _figures(self.passed)
+        return out
+
+
+def _figures(metrics: Metrics) -> dict[str, Any]:
+    return {k: v for k, v in metrics.as_dict().items() if k != "group"}
 
 
 @dataclass(frozen=True)
@@ -78,15 +97,20 @@ def evaluate_level(
     """The units ``node`` evaluates, each with the indicators of the cases registered in
     [start, end), ranked by score (best first; units without a score last, by name)."""
     level = org.level_of(node)
-    tables = evaluate_groupings(histories, start, end, weights, ("grid", "department"))
-    by_grid, by_department = tables["grid"], tables["department"]
+    groupings = ("grid", "department", "community")
+    tables = evaluate_groupings(histories, start, end, weights, groupings)
+    by_grid, by_department, by_community = (tables[g] for g in groupings)
     units = []
     for unit in org.evaluated_units(node):
+        passed = None
         if unit.kind is NodeKind.DEPARTMENT:
             parts = [m for m in by_department if m.group == unit.department]
         else:
             parts = [m for m in by_grid if unit.covers(m.group if m.group != "(none)" else None)]
-        units.append(UnitMetrics(unit, _summed(parts, unit.id, weights)))
+        if unit.kind is NodeKind.COMMUNITY:
+            held = [m for m in by_community if m.group == unit.department]
+            passed = _summed(held, unit.id, weights)
+        units.append(UnitMetrics(unit, _summed(parts, unit.id, weights), passed))
     units.sort(key=lambda u: (u.metrics.score is None, -(u.metrics.score or 0), u.node.id))
     return LevelReport(node, level, start, end, weights, units)
 
@@ -104,8 +128,9 @@ def level_csv(
     core: CoreConfig, steps: Iterable[Step], node: str, start: datetime, end: datetime
 ) -> str:
     """``citygw core metrics --level NODE``: the units of ``node`` as the metrics CSV (the
-    group column ``<id> <name>``); times without a zone are UTC. ValueError: no such node
-    or one that evaluates nothing."""
+    group column ``<id> <name>``; a street's communities also the ``passed_*`` columns,
+    their figures over the cases passed to them); times without a zone are UTC.
+    ValueError: no such node or one that evaluates nothing."""
     org = Organisation.from_config(core.organisation, {d.id: d.name for d in core.departments})
     found = org.get(node)
     if found is None:
@@ -113,8 +138,14 @@ def level_csv(
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     weights = level_weights(core.organisation, org.level_of(found), core.metric_weights)
     report = evaluate_level(CaseHistories(steps), org, found, start, end, weights)
-    rows = []
+    passed = found.kind is NodeKind.STREET
+    columns = CSV_COLUMNS + ([f"passed_{c}" for c in CSV_COLUMNS if c != "group"] if passed else [])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
     for unit in report.units:
-        unit.metrics.group = f"{unit.node.id} {unit.node.name}"
-        rows.append(unit.metrics)
-    return to_csv(rows)
+        row = {**unit.metrics.as_dict(), "group": f"{unit.node.id} {unit.node.name}"}
+        if unit.passed is not None:
+            row.update((f"passed_{k}", v) for k, v in unit.passed.as_dict().items())
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    return out.getvalue()

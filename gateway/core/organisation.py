@@ -65,7 +65,8 @@ class OrgNode:
     parent: str | None = None
     #: unit grid code prefixes it covers; () for the city (everything) and departments
     grids: tuple[str, ...] = ()
-    #: the dispatch id of a department or a street office
+    #: the unit id of a department, a street office or a community (its users' department;
+    #: a centre dispatches to departments and street offices, a street passes to communities)
     department: str | None = None
 
     @property
@@ -141,7 +142,9 @@ class Organisation:
                     )
                 )
                 nodes += [
-                    OrgNode(c.code, NodeKind.COMMUNITY, c.name, street.code, (c.code,))
+                    OrgNode(
+                        c.code, NodeKind.COMMUNITY, c.name, street.code, (c.code,), c.department_id
+                    )
                     for c in street.communities
                 ]
         return cls(nodes, config.level_limit_hours)
@@ -202,6 +205,47 @@ class Organisation:
             if node.kind is NodeKind.STREET and node.covers(grid_code):
                 return node.department
         return None
+
+    # ------------------------------------------------------------------ 四级联动
+
+    def is_community(self, unit: str | None) -> bool:
+        """Whether ``unit`` (a department id) is a community's (社区居委会)."""
+        node = self.node_of_department(unit)
+        return node is not None and node.kind is NodeKind.COMMUNITY
+
+    def is_street_office(self, unit: str | None) -> bool:
+        node = self.node_of_department(unit)
+        return node is not None and node.kind is NodeKind.STREET
+
+    def communities_of(self, street_office: str | None) -> dict[str, str]:
+        """{community unit id: name} of the street whose office is ``street_office``;
+        {} for any other unit."""
+        node = self.node_of_department(street_office)
+        if node is None or node.kind is not NodeKind.STREET:
+            return {}
+        return {
+            c.department: c.name
+            for c in self.children(node.id, NodeKind.COMMUNITY)
+            if c.department is not None
+        }
+
+    def community_of_grid(self, street_office: str | None, grid_code: str | None) -> str | None:
+        """The unit id of the street's community whose grid prefix holds ``grid_code``."""
+        node = self.node_of_department(street_office)
+        if node is None or node.kind is not NodeKind.STREET:
+            return None
+        for community in self.children(node.id, NodeKind.COMMUNITY):
+            if community.covers(grid_code):
+                return community.department
+        return None
+
+    def street_office_of(self, community: str | None) -> str | None:
+        """The office of the street a community (its unit id) belongs to."""
+        node = self.node_of_department(community)
+        if node is None or node.kind is not NodeKind.COMMUNITY:
+            return None
+        street = self.get(node.parent)
+        return street.department if street is not None else None
 
     # ------------------------------------------------------------------ evaluation
 

@@ -47,6 +47,12 @@ class CommunityConfig(_Section):
     code: str = Field(pattern=r"^\d{12}$", description="社区: county 6 + street 3 + community 3")
     name: str = Field(min_length=1, max_length=100)
 
+    @property
+    def department_id(self) -> str:
+        """The unit id its users belong to (role department) and its street passes cases
+        to (转派社区, 四级联动): community-<code>."""
+        return f"community-{self.code}"
+
 
 class StreetConfig(_Section):
     code: str = Field(pattern=r"^\d{9}$", description="街道: county 6 + street 3")
@@ -170,12 +176,17 @@ class OrganisationConfig(_Section):
                             f"{ckey}：社区编码 {community.code} 应以所属街道的编码 {street.code} 开头"
                         )
                     claim(community.code, ckey)
+                    claim(community.department_id, ckey)
         return self
 
     def department_ids(self) -> dict[str, str]:
-        """{id: name} of every dispatch target declared here (district departments, streets)."""
+        """{id: name} of every unit declared here that department users belong to: the
+        dispatch targets (district departments, street offices) and the communities, which
+        take cases from their street only (转派社区, never dispatched to by a centre)."""
         found: dict[str, str] = {}
         for district in self.districts:
             found.update((d.id, d.name) for d in district.departments)
             found.update((s.department_id, s.name) for s in district.streets)
+            for street in district.streets:
+                found.update((c.department_id, c.name) for c in street.communities)
         return found

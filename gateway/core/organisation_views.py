@@ -4,7 +4,9 @@
   in a list and on the case page;
 - `levels_out`: every level a case passed, from its log: the centre that first had it,
   then each 上报 / 下派 with who, when, why and by when the receiving centre must act;
-- `me_out`: where a user sits, what they see and whom they dispatch to.
+- `community_out`: the community a street office passed the case to (四级联动);
+- `me_out`: where a user sits, what they see, whom they dispatch to and, a street office's
+  users, the communities they pass cases to.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ def centre_out(org: Organisation | None, case: Case) -> dict[str, Any]:
         return {"centre": None, "centre_name": None}
     centre = org.handling_centre(case.centre, case.grid_code)
     return {"centre": centre.id, "centre_name": centre.name}
+
+
+def community_out(org: Organisation | None, case: Case) -> dict[str, Any]:
+    node = org.node_of_department(case.community) if org is not None else None
+    return {
+        "community": case.community,
+        "community_name": node.name if node is not None else case.community,
+    }
 
 
 def levels_out(org: Organisation | None, case: Case, steps: Iterable[Step]) -> list[dict[str, Any]]:
@@ -54,15 +64,22 @@ def levels_out(org: Organisation | None, case: Case, steps: Iterable[Step]) -> l
 
 
 def me_out(org: Organisation | None, actor: Actor) -> dict[str, Any]:
-    """The user's node and centre, and the departments and streets they dispatch to."""
+    """The user's node and centre, the departments and streets they dispatch to, and the
+    communities a street office's users pass cases to (转派社区)."""
     if org is None:
-        return {"node": None, "centre": None, "dispatch_targets": []}
+        return {"node": None, "centre": None, "dispatch_targets": [], "communities": []}
     node = org.get(actor.org_node) or org.city
     centre = org.centre_of(actor.org_node)
     desk = actor.role in (Role.OPERATOR, Role.SHIFT_LEAD, Role.DISPATCHER)
     targets = org.dispatch_targets(centre) if desk else {}
+    communities = [
+        n for k in org.communities_of(actor.department) if (n := org.node_of_department(k))
+    ]
     return {
         "node": {**node.as_dict(), "kind_label": KIND_LABELS[node.kind]},
         "centre": centre.as_dict(),
         "dispatch_targets": [{"id": k, "name": v} for k, v in targets.items()],
+        "communities": [
+            {"id": c.department, "name": c.name, "grids": list(c.grids)} for c in communities
+        ],
     }

@@ -48,6 +48,7 @@ class CaseFilter:
     event_code: str | None = None  # a code or a prefix
     grid_prefix: str | None = None
     department: str | None = None
+    community: str | None = None  # the cases passed to this community (四级联动)
     created_from: datetime | None = None
     created_to: datetime | None = None
     deadline_before: datetime | None = None

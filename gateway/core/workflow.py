@@ -16,6 +16,8 @@ Read `RULES` top to bottom to see the process:
                                                       结案 closed ──evaluate / feedback──► 综合评价 evaluated
                                                              └─ dissatisfied feedback ─► reopen_requested ─reopen─► processing
     作废 voided: request_void (any open state) + the shift lead's approval.
+    四级联动: in 处置 a street office passes its case to a community (assign_community,
+    转派社区) and takes it back (recall_community, 收回); the community then holds it.
 
 Everything here is pure: `Workflow.apply(case, command, actor, now)` checks the role,
 the state and the department, and returns the changed case and the `Step` to append to
@@ -55,6 +57,7 @@ from gateway.core.case_model import (
     Transition,
     TransitionRefused,
 )
+from gateway.core.community_linkage import holder_facts, holder_refusal, pass_down, take_back
 from gateway.core.dispatch import ResponsibilityTable
 from gateway.core.inspector_tasks import (
     DEFAULT_TASK_MINUTES,
@@ -70,6 +73,7 @@ from gateway.core.settings import TimeLimit
 #: too, as the state machine's own words (``from gateway.core.workflow import Case``)
 __all__ = [
     "APPROVERS",
+    "COMMUNITY_RULES",
     "FINAL_STATES",
     "LEVEL_RULES",
     "OPEN_STATES",
@@ -111,7 +115,8 @@ class Rule:
     states: frozenset[CaseState]
     roles: frozenset[Role]
     needs_opinion: bool = False
-    #: a department user may act only on cases dispatched to its own department
+    #: a department user may act only on the cases it holds: dispatched to its department,
+    #: or passed to its community (`gateway.core.community_linkage.holder_refusal`)
     own_department: bool = False
 
 
@@ -163,6 +168,20 @@ LEVEL_RULES: dict[Action, Rule] = {
     _A.HAND_DOWN: Rule(frozenset({_S.CANDIDATE, _S.REGISTERED}), _DESK, needs_opinion=True),
 }
 
+#: 四级联动: the street office passes its case to one of its communities (转派社区) and takes
+#: it back (收回), with the reason; who holds a case: `gateway.core.community_linkage`
+COMMUNITY_RULES: dict[Action, Rule] = {
+    _A.ASSIGN_COMMUNITY: Rule(
+        frozenset({_S.PROCESSING}), frozenset({_R.DEPARTMENT}), True, own_department=True
+    ),
+    _A.RECALL_COMMUNITY: Rule(
+        frozenset({_S.PROCESSING, _S.SUSPENDED}),
+        frozenset({_R.DEPARTMENT}),
+        True,
+        own_department=True,
+    ),
+}
+
 #: who may approve each kind of request
 APPROVERS: dict[PendingKind, frozenset[Role]] = {
     PendingKind.EXTENSION: _LEADS,
@@ -200,7 +219,7 @@ class Workflow:
 
     def allowed_actions(self, case: Case, actor: Actor) -> list[Action]:
         allowed = []
-        for action in (*RULES, *LEVEL_RULES):
+        for action in (*RULES, *LEVEL_RULES, *COMMUNITY_RULES):
             try:
                 self._check(case, Command(action, opinion="x"), actor)
             except TransitionRefused:
@@ -334,13 +353,13 @@ class Workflow:
             department=new_case.department or case.department,
             opinion=command.opinion,
             attachments=command.attachments,
-            facts={**command.facts, **facts},
+            facts={**command.facts, **facts, **holder_facts(case, actor)},
         )
         return Transition(new_case, step)
 
     def _check(self, case: Case, command: Command, actor: Actor) -> Rule:
         action = command.action
-        rule = RULES.get(action) or LEVEL_RULES.get(action)
+        rule = RULES.get(action) or LEVEL_RULES.get(action) or COMMUNITY_RULES.get(action)
         if rule is None:
             raise TransitionRefused(
                 "not_a_user_action", f"{action} is not something a person can do"
@@ -351,10 +370,10 @@ class Workflow:
             )
         if case.state not in rule.states:
             raise TransitionRefused("wrong_state", f"cannot {action} a case in state {case.state}")
-        if (rule.own_department or actor.role is Role.DEPARTMENT) and (
-            actor.department is None or actor.department != case.department
-        ):
-            raise TransitionRefused("not_your_case", f"case {case.number} is not your department's")
+        if rule.own_department or actor.role is Role.DEPARTMENT:  # the case's holder only
+            holder = holder_refusal(self.organisation, case, action, actor)
+            if holder is not None:
+                raise TransitionRefused(*holder)
         level = level_refusal(self.organisation, action, actor.org_node, case, command.department)
         if actor.role in _DESK and level is not None:
             raise TransitionRefused(*level)
@@ -415,6 +434,7 @@ class Workflow:
             deadline = self.calendar.deadline(now, limit)
             changes = {
                 "department": department,
+                "community": None,
                 "dispatched_at": now,
                 "deadline": deadline,
                 "suspended_minutes": 0.0,
@@ -475,6 +495,12 @@ class Workflow:
             due = self.calendar.deadline(now, TimeLimit(event_prefix="", amount=org.limit_hours))
             changes, facts = org.level_change(action, case.centre, case.grid_code, due)
             return {**changes, "facts": {**case.facts, **facts}}, case.state, facts
+        if action is Action.ASSIGN_COMMUNITY:  # 转派社区: still 处置, the street responsible
+            changes, facts = pass_down(self.organisation, case, command)
+            return changes, case.state, facts
+        if action is Action.RECALL_COMMUNITY:
+            changes, facts = take_back(self.organisation, case)
+            return changes, case.state, facts
         if action is Action.VERIFY_PASS:
             # on_time here: the disposal was verified by the deadline
             on_time = case.deadline is None or now <= case.deadline
@@ -524,6 +550,7 @@ class Workflow:
             changes = {
                 "pending": None,
                 "department": None,
+                "community": None,
                 "dispatched_at": None,
                 "deadline": None,
                 "suspended_minutes": 0.0,

@@ -28,7 +28,8 @@ RAISERS = {
 
 def server_codes() -> set[str]:
     """Every error code written in the core's sources: ApiError(status, "code", ...),
-    TransitionRefused("code", ...), _error(status, "code", ...) and the live hub's refusals."""
+    TransitionRefused("code", ...), _error(status, "code", ...), the live hub's refusals
+    and the (code, reason) a ``*_refusal`` function returns (the workflow raises them)."""
     codes: set[str] = set()
     for path in CORE_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -39,7 +40,9 @@ def server_codes() -> set[str]:
                     arg = node.args[at]
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         codes.add(arg.value)
-            if isinstance(node, ast.FunctionDef) and node.name == "refusal":
+            if isinstance(node, ast.FunctionDef) and (
+                node.name == "refusal" or node.name.endswith("_refusal")
+            ):
                 for ret in ast.walk(node):
                     if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple):
                         first = ret.value.elts[0]

@@ -30,10 +30,11 @@ from gateway.core.live import (
     StreamTickets,
     case_changes,
 )
+from gateway.core.organisation import Organisation
 from gateway.core.outgoing import EventRelay
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Action, Actor, Command, Role
-from tests.core.api_harness import Api, make_api
+from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate, core_config, make_service
 from tests.core.test_outgoing import FakeConnection
 
@@ -383,6 +384,35 @@ def test_a_department_stream_carries_only_its_own_cases(served: tuple[Api, LiveP
         live.hub.publish(CASE, {"n": 3}, department="sanitation")  # the harness's department
         stream.wait(lambda s: CASE in s.kinds())
         assert [d.get("n") for k, _i, d in stream.events if k != "hello"] == [3]
+        stream.response.close()
+
+
+def test_a_community_stream_carries_its_streets_events_about_the_cases_passed_to_it(
+    served: tuple[Api, LiveParts, str],
+) -> None:
+    """四级联动: a community's events come under its street office's department; only
+    those whose case summary says the case is with this community reach it."""
+    api, live, base = served
+    config = core_config()
+    org = Organisation.from_config(config.organisation, {d.id: d.name for d in config.departments})
+    api.service.workflow.organisation = org
+    api.auth.organisation = org
+    api.auth._departments |= set(config.organisation.department_ids())
+    gulou, street = "community-320706001001", "street-320706001"
+    api.auth.add_user("gulou", "department", PASSWORD, gulou)
+    token = api.auth.login("gulou", PASSWORD)[0]
+    with httpx.Client(base_url=base, timeout=10) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        stream = open_stream(client, "/api/v1/events/stream", headers=headers)
+        stream.wait(lambda s: "hello" in s.kinds())
+        live.hub.publish(CASE, {"n": 1, "case": {"community": None}}, department=street)
+        live.hub.publish(CASE, {"n": 2}, department=street)  # no summary: not told
+        other = {"community": "community-320706001002"}
+        live.hub.publish(CASE, {"n": 3, "case": other}, department=street)
+        live.hub.publish(CASE, {"n": 4, "case": {"community": gulou}}, department="traffic")
+        live.hub.publish(CASE, {"n": 5, "case": {"community": gulou}}, department=street)
+        stream.wait(lambda s: CASE in s.kinds())
+        assert [d.get("n") for k, _i, d in stream.events if k != "hello"] == [5]
         stream.response.close()
 
 

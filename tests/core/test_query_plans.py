@@ -97,6 +97,11 @@ def test_the_list_of_cases_due_before_a_time_uses_the_partial_deadline_index(
     assert all("INDEX ix_cases_deadline (deadline<?)" in plan for plan in plans), plans
 
 
+def test_a_community_s_list_uses_the_partial_community_index(store: SqlCaseStore) -> None:
+    plans = _plans(store, lambda s: s.list_cases(CaseFilter(community="community-320706001001")))
+    assert all("INDEX ix_cases_community (community=?)" in plan for plan in plans), plans
+
+
 def test_no_index_is_kept_that_only_costs_inserts(store: SqlCaseStore) -> None:
     with store.engine.connect() as connection:
         indexes = {ix["name"] for ix in sa.inspect(connection).get_indexes("cases")}
@@ -122,4 +127,5 @@ def test_cases_without_a_department_deadline_track_or_position_are_not_indexed_t
         "ix_cases_near_position",
         "ix_cases_position",  # the map's viewport (migration 0012)
         "ix_cases_callback_number",  # a caller's earlier cases (migration 0015)
+        "ix_cases_community",  # a community's cases (四级联动, migration 0017)
     }

@@ -38,12 +38,24 @@ export const ACTIONS = {
   assign_task: '指派监督员',
   escalate: '上报市级',
   hand_down: '下派区级',
+  assign_community: '转派社区',
+  recall_community: '收回社区案件',
 };
 
 // 两级指挥 (views/case.js): the centre handling a case and the levels it passed
 export const LEVELS = {
   centre: '承办中心',
   moved: '{from} → {to}，请于 {due} 前受理',
+};
+
+// 四级联动 (views/case.js): the community a street office passed a case to
+export const COMMUNITY = {
+  row: '承办社区',
+  picker: '承办社区',
+  by_grid: '按案件所在网格自动匹配',
+  passed: '{street} → {community}',
+  recalled: '{community} → {street}（收回）',
+  by_community: '（{community}）',
 };
 
 // states shown when the core's /api/v1/states is not reachable
@@ -456,6 +468,13 @@ export const ERRORS = {
   not_your_case: '该案件不属于本部门',
   not_your_level: '该案件不由本级中心办理（已上报或属其他区），无法执行此操作',
   department_not_in_level: '只能派遣到本级中心的部门或街道',
+  not_your_community: '该案件未转派给本社区，无法办理',
+  street_office_only: '只有街道可以转派或收回社区案件',
+  not_a_street_office: '只有街道可以把案件转派给社区或从社区收回',
+  with_community: '案件已转派社区办理，请先收回后再操作',
+  not_with_community: '该案件未转派社区，无需收回',
+  community_required: '请选择承办社区：案件所在网格不属于本街道的任何社区',
+  community_not_in_street: '只能转派给本街道的社区',
   no_district: '该案件所在网格不属于任何区，无法下派',
   no_organisation: '未配置组织架构（市、区、街道、社区）',
   unknown_node: '没有这个市、区或街道',
@@ -529,6 +548,7 @@ export const FIELDS = {
   opinion: '意见',
   reason: '原因',
   department: '派遣部门',
+  community: '承办社区',
   merge_into: '合并到的案件',
   extension_hours: '延长时间',
   attachments: '附件',
