@@ -232,7 +232,9 @@ def test_topics_are_built_under_the_configured_root_and_refuse_wildcards() -> No
 
 # any text a message may carry: every character but NUL, which parse_message refuses
 # (nul_character: no text column stores it)
-_texts = st.text(st.characters(exclude_characters="\x00"), max_size=20)
+# what a message can carry: UTF-8 text without NUL (a lone surrogate, which JSON's \ud800
+# escape can spell, has no UTF-8 form: a candidate carrying one is refused, see the test below)
+_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(), _texts)
 _facts = st.dictionaries(
     _texts,
@@ -281,6 +283,22 @@ def test_a_case_event_encoded_without_the_model_is_the_models_json_byte_for_byte
     encoded = CaseEvent.encode(**common, **fields)  # type: ignore[arg-type]
     assert encoded == CaseEvent.create(**common, **fields).to_json()
     assert parse_message(encoded, expect=CaseEvent) == parse_message(encoded)
+
+
+def test_a_lone_surrogate_escape_in_a_candidate_is_refused_not_stored() -> None:
+    payload = CandidateCase.create(
+        source=Source(kind=SourceKind.INSPECTOR, id="phone-7"),
+        id="cand-0123456789abcdef",
+        event_code="0102",
+        title="井盖缺失",
+        location=Location(grid_code="11010100100101"),
+        facts={"note": "x"},
+    ).to_json()
+    spoiled = payload.replace(b'"note"', b'"\\ud800"')  # valid JSON, no UTF-8 form
+    assert spoiled != payload and parse_message(payload, expect=CandidateCase)
+    with pytest.raises(ContractError) as refused:
+        parse_message(spoiled, expect=CandidateCase)
+    assert "surrogates not allowed" in str(refused.value)
 
 
 def test_encoding_a_case_event_refuses_unknown_and_missing_fields() -> None:
