@@ -1,5 +1,6 @@
 """The hotline's AMI side in the `citygw agi` metrics: callbacks (paused or running, by
-state, dials), the agents' queue figures per queue, and the screen pops sent.
+state, dials), the agents' queue figures per queue, the screen pops sent, and the reading
+of Asterisk's Master.csv (its state, rows read and what became of them) when configured.
 
 Read at scrape time from the `CallbackRunner` (no counting of our own): a scrape sees
 what ``health`` says.
@@ -70,6 +71,28 @@ def export_callbacks(metrics: Metrics, runner: CallbackRunner) -> None:
             [((), float(age))] if (age := runner.queues.snapshot()["age_s"]) is not None else []
         ),
     )
+    catchup = runner.cdr_csv
+    if catchup is not None:  # telephony.callbacks.cdr_csv.path set
+        metrics.collect(
+            "citygw_cdr_csv_state",
+            "1 for the state of reading Asterisk's Master.csv (reading, up_to_date; missing, "
+            "unreadable, held: calls made while the gateway was down are not being counted)",
+            Kind.GAUGE,
+            ("state",),
+            lambda: [((catchup.state.value,), 1.0)],
+        )
+        metrics.collect(
+            "citygw_cdr_csv_rows_total",
+            "Master.csv rows read, by what became of them (recorded, ivr_handled, "
+            "already_recorded, not_hotline, refused, malformed, too_old)",
+            Kind.COUNTER,
+            ("outcome",),
+            lambda: [
+                ((outcome,), float(n))
+                for outcome, n in sorted(catchup.counts.items())
+                if outcome != "rows"
+            ],
+        )
     metrics.collect(
         "citygw_agent_screen_pops_total",
         "Agent calls sent to the core for a screen pop",

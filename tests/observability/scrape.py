@@ -29,6 +29,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "citygw_detector_": ("video",),
     "citygw_agi_": ("agi",),
     "citygw_callbacks_": ("agi",),
+    "citygw_cdr_csv_": ("agi",),
 }
 _SUFFIXES = ("_bucket", "_count", "_sum")
 _NAME = re.compile(r"\b(citygw_[a-z0-9_]+)")
