@@ -1,5 +1,7 @@
-"""The demo's users: one per role at the city centre (连云港市), and the desk and a
-department of the 海州区 district centre, so that both levels (两级指挥) can be tried.
+"""The demo's users: one per role at the city centre (连云港市), the desk and a department
+of the 海州区 district centre, so that both levels (两级指挥) can be tried, and the office of
+海州街道 with one of its communities, 鼓楼社区, for the street and community levels
+(四级联动: the district dispatches to the street office, which passes cases to the community).
 
 `gateway.demo` creates them (``auth.add_user``, which places a user at an organisation
 node) and prints `DemoUser.login_text` of each: name, level and role in Chinese.
@@ -39,7 +41,12 @@ class DemoUser:
         return f"{self.name}（{self.level} {ROLE_NAMES[self.role]}）"
 
 
-#: one user per role at the city centre, and the 海州区 centre's desk and department
+#: the street office of 海州街道 and its 鼓楼社区 (`gateway.core.organisation_settings`)
+DEMO_STREET = f"{COUNTY_CODE}001"
+DEMO_COMMUNITY = f"{DEMO_STREET}001"
+
+#: one user per role at the city centre, the 海州区 centre's desk and department, and a
+#: street office's and a community's user (department users sit at their unit's node)
 DEMO_USERS = (
     DemoUser("operator", "operator", CITY_LEVEL),
     DemoUser("lead", "shift_lead", CITY_LEVEL),
@@ -50,4 +57,6 @@ DEMO_USERS = (
     DemoUser("hz-operator", "operator", DISTRICT_LEVEL, org_node=COUNTY_CODE),
     DemoUser("hz-dispatcher", "dispatcher", DISTRICT_LEVEL, org_node=COUNTY_CODE),
     DemoUser("hz-dept", "department", "海州区城管局", department="hz-city-management"),
+    DemoUser("hz-street", "department", "海州街道", department=f"street-{DEMO_STREET}"),
+    DemoUser("hz-gulou", "department", "鼓楼社区", department=f"community-{DEMO_COMMUNITY}"),
 )

@@ -12,7 +12,9 @@ user sees and may do:
 - a district centre's desk (受理员, 值班长, 派遣员) sees the cases on its district's grids,
   acts on those its district handles, and dispatches to its departments and streets;
 - the city centre sees every case, acts on any, dispatches to the city's departments and
-  takes the cases a district escalates (上报), or hands one down (下派) to its district.
+  takes the cases a district escalates (上报), or hands one down (下派) to its district;
+- a street office passes a case it holds to one of its communities (四级联动,
+  `gateway.core.community_linkage`).
 
 A case is handled by the centre on ``case.centre`` (set by 上报/下派), else by the
 district whose grids hold it, else by the city. Pure: no I/O.

@@ -6,7 +6,8 @@ the codes of the grid method (`gateway.gis.codes`): a district by its 6-digit co
 code, a street by 9 digits, a community by 12, and each covers the unit grids whose
 codes start with its own. The city's departments are ``core.departments``; a district's
 departments and the street offices (街道办, which a district dispatches to like a
-department) are declared here and join the dispatch table.
+department) are declared here and join the dispatch table, and so do the communities
+(``community-<code>``: units whose users take the cases their street passes on, 四级联动).
 
 The embedded default matches the GIS demo data (`citygw gis demo-data`): 海州区
 (320706) with its four streets of four communities, plus 连云区 (320703) with one street,

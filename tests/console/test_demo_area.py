@@ -92,6 +92,14 @@ def test_the_demo_area_is_imported_once_quickly_and_the_users_sit_at_their_level
         assert operator.org_node is None  # the city centre
         _token, department = auth.login("hz-dept", DEMO_PASSWORD)
         assert department.department == "hz-city-management"
+        # 四级联动: the street office and its community sit at their nodes
+        _token, street = auth.login("hz-street", DEMO_PASSWORD)
+        assert (street.department, street.org_node) == ("street-320706001", "320706001")
+        _token, community = auth.login("hz-gulou", DEMO_PASSWORD)
+        assert (community.department, community.org_node) == (
+            "community-320706001001",
+            "320706001001",
+        )
     finally:
         service.store.close()  # type: ignore[attr-defined]
     # a second core on the same database (the demo run again) finds the grids there

@@ -55,7 +55,7 @@ export const COMMUNITY = {
   by_grid: '按案件所在网格自动匹配',
   passed: '{street} → {community}',
   recalled: '{community} → {street}（收回）',
-  by_community: '（{community}）',
+  by_community: ' · {community}',
 };
 
 // states shown when the core's /api/v1/states is not reachable

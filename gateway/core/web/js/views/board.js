@@ -17,7 +17,7 @@ const LAYOUTS = {
 
 const HINTS = {
   inspector: '“处理反馈”列中的案件等待您现场核查：打开案件，选择核查通过或不通过（返工）。',
-  department: '仅显示派遣给本部门的案件。打开案件可处理反馈、申请延时、回退或挂账。',
+  department: '仅显示派遣给本部门（社区：街道转派给本社区）的案件。打开案件可处理反馈、申请延时、回退或挂账；街道还可转派社区或收回。',
 };
 
 function card(c, ctx) {
@@ -30,7 +30,7 @@ function card(c, ctx) {
     },
     h('div', { class: 'card-top' }, h('b', {}, c.number), lightBadge(c.light, LIGHTS)),
     h('div', { class: 'card-event' }, ctx.eventName(c.event_code)),
-    h('div', { class: 'muted' }, `${SOURCES[c.source_kind] || c.source_kind}${c.department ? ' · ' + (ctx.ref.departments[c.department] || c.department) : ''}`),
+    h('div', { class: 'muted' }, `${SOURCES[c.source_kind] || c.source_kind}${c.department ? ' · ' + (ctx.ref.departments[c.department] || c.department) : ''}${c.community ? ' · ' + (c.community_name || c.community) : ''}`),
     c.deadline ? h('div', { class: 'deadline' }, `时限 ${fmtTime(c.deadline)}`) : null,
     c.pending ? h('span', { class: 'tag pending' }, `待批：${PENDING[c.pending.kind] || c.pending.kind}`) : null,
     c.rework_count ? h('span', { class: 'tag rework' }, `返工 ${c.rework_count}`) : null,

@@ -1,6 +1,6 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
 import { api, describeError } from '../api.js';
-import { ACTIONS, CASE_SCORE, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, POSITION, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
+import { ACTIONS, CASE_SCORE, COMMUNITY, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, POSITION, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
@@ -19,6 +19,8 @@ const NEEDS_OPINION = new Set([
   'confirm_fail',
   'escalate',
   'hand_down',
+  'assign_community',
+  'recall_community',
 ]);
 // steps on an inspector's task, sent to /api/v1/cases/{id}/task with the inspector chosen
 const TASK_ACTIONS = new Set(['request_confirmation', 'assign_task']);
@@ -82,6 +84,20 @@ function levelText(facts, ctx) {
   return LEVELS.moved.replace('{from}', name(facts.from_centre)).replace('{to}', name(facts.to_centre)).replace('{due}', fmtTime(facts.level_deadline));
 }
 
+// 四级联动 in the log: the street office passed the case to a community, or took it back
+function communityText(s, ctx) {
+  const street = ctx.ref.departments[s.department] || s.department || '';
+  const community = (s.facts && s.facts.community_name) || '';
+  const template = s.action === 'assign_community' ? COMMUNITY.passed : COMMUNITY.recalled;
+  return template.replace('{street}', street).replace('{community}', community);
+}
+
+// a step a community's user took: which community (the step's unit is its street office)
+function byCommunityText(s, ctx) {
+  const id = s.facts && s.facts.by_community;
+  return id ? COMMUNITY.by_community.replace('{community}', ctx.ref.departments[id] || id) : '';
+}
+
 function fieldsFor(action, c, ctx, inspectors = []) {
   const fields = [];
   if (TASK_ACTIONS.has(action)) {
@@ -101,6 +117,13 @@ function fieldsFor(action, c, ctx, inspectors = []) {
     const own = targets && targets.length ? Object.fromEntries(targets.map((t) => [t.id, t.name])) : ctx.ref.departments;
     const options = { '': '按责任表自动匹配', ...own };
     fields.push({ name: 'department', label: '派遣部门', type: 'select', options, value: '' });
+  }
+  if (action === 'assign_community') {
+    // a street office passes its case to one of its communities (四级联动)
+    const mine = (ctx.ref.org && ctx.ref.org.me.communities) || [];
+    const options = { '': COMMUNITY.by_grid, ...Object.fromEntries(mine.map((m) => [m.id, m.name])) };
+    const here = mine.find((m) => c.grid_code && m.grids.some((g) => c.grid_code.startsWith(g)));
+    fields.push({ name: 'community', label: COMMUNITY.picker, type: 'select', options, value: here ? here.id : '' });
   }
   if (action === 'request_extension') {
     fields.push({ name: 'extension_hours', label: '延长时限（小时，按案件时限的计时方式）', type: 'number', min: 0.5, step: 0.5, value: 8, required: true });
@@ -162,6 +185,7 @@ export async function render(main, ctx, caseId) {
         ['收到时间', fmtTime(c.created_at)],
         [LEVELS.centre, c.centre_name || '—'],
         ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
+        ...(c.community ? [[COMMUNITY.row, c.community_name || ctx.ref.departments[c.community] || c.community]] : []),
         ['派遣时间', fmtTime(c.dispatched_at)],
         ['处置时限', fmtTime(c.deadline) + (provisional ? DEADLINE.provisional : '')],
         ['挂账时长', c.suspended_minutes ? `${Math.round(c.suspended_minutes)} 工作分钟` : '—'],
@@ -207,12 +231,13 @@ export async function render(main, ctx, caseId) {
             h('td', {}, ACTIONS[s.action] || s.action),
             h('td', {}, `${s.from_state ? (ctx.ref.states[s.from_state] || s.from_state) + ' → ' : ''}${ctx.ref.states[s.to_state] || s.to_state}`),
             // the core's own steps (intake, feedback) are the system's, whatever its instance name
-            h('td', {}, s.role === 'system' ? ROLES.system : `${s.actor}（${ROLES[s.role] || s.role}）`),
+            h('td', {}, s.role === 'system' ? ROLES.system : `${s.actor}（${ROLES[s.role] || s.role}${byCommunityText(s, ctx)}）`),
             h('td', {}, [
               s.opinion,
               s.facts && s.facts.reason ? `[${REJECT_REASONS[s.facts.reason] || s.facts.reason}]` : '',
               s.action === 'redetected' && s.facts && s.facts.seen_at ? seenText(SEEN_AGAIN.step, s) : '',
               (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
+              s.action === 'assign_community' || s.action === 'recall_community' ? communityText(s, ctx) : '',
               s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
@@ -258,6 +283,7 @@ export async function render(main, ctx, caseId) {
     if (values.reason) request.reason = values.reason;
     if (values.merge_into) request.merge_into = values.merge_into.trim();
     if (values.department) request.department = values.department;
+    if (values.community) request.community = values.community;
     if (values.extension_hours) request.extension_hours = Number(values.extension_hours);
     try {
       if (values.photo && values.photo.size) {
