@@ -125,6 +125,15 @@ def footprint_problem(coords: Sequence[Sequence[float]]) -> str | None:
     return None
 
 
+def share_inside(inner: Sequence[Sequence[float]], outer: Sequence[Sequence[float]]) -> float:
+    """How much of polygon ``inner`` (lon/lat corners, valid) lies in polygon ``outer``, as a
+    share of its area: a zone's ground against what its camera sees. Over a few hundred
+    metres the lon/lat distortion is the same on both, so the share needs no projection."""
+    zone = Polygon([(lon, lat) for lon, lat in inner])
+    seen = Polygon([(lon, lat) for lon, lat in outer])
+    return float(zone.intersection(seen).area / zone.area) if zone.area > 0 else 0.0
+
+
 def place_footprint(
     footprint: BaseGeometry, grids: GridIndex, by: PlacedBy = PlacedBy.FOOTPRINT
 ) -> Placement:

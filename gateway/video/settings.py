@@ -12,11 +12,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from gateway.gis.camera_places import footprint_problem
+from gateway.gis.camera_places import footprint_problem, share_inside
 from gateway.settings_types import LiveViewSecret
 from gateway.video.analysis.settings import AnalysisConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+
+
+#: the least share of a zone's own footprint inside its camera's footprint
+MIN_ZONE_SHARE_IN_VIEW = 0.5
 
 
 class _Section(BaseModel):
@@ -365,4 +369,25 @@ class VideoConfig(_Section):
             if camera.id in seen:
                 raise ValueError(f"camera id {camera.id!r} is used twice")
             seen.add(camera.id)
+        return self
+
+    @model_validator(mode="after")
+    def _zone_ground_in_view(self) -> VideoConfig:
+        """A zone's own footprint lies mostly in its camera's footprint when both are given:
+        a zone drawn on ground the camera does not see would file its cases there."""
+        for index, camera in enumerate(self.cameras):
+            analysed = self.analysis.cameras.get(camera.id)
+            if camera.footprint is None or analysed is None:
+                continue
+            for name, zone in analysed.zones.items():
+                if zone.footprint is None:
+                    continue
+                share = share_inside(zone.footprint, camera.footprint)
+                if share < MIN_ZONE_SHARE_IN_VIEW:
+                    raise ValueError(
+                        f"video.analysis.cameras.{camera.id}.zones.{name}.footprint: only "
+                        f"{share:.0%} of it lies in what the camera sees "
+                        f"(video.cameras.{index}.footprint); a zone's ground must be mostly "
+                        "in its camera's view"
+                    )
         return self

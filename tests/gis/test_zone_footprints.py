@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
+import yaml
 from pydantic import ValidationError
 
 from gateway.clock import FakeClock
+from gateway.config import ConfigError, parse_config
 from gateway.contract import CandidateCase, Location, SourceKind
 from gateway.core.intake import case_id_for
 from gateway.core.service import CaseService
@@ -322,3 +324,44 @@ def test_a_zone_takes_a_footprint_and_refuses_a_bad_one(ground: Ground) -> None:
         with pytest.raises(ValidationError, match=why) as caught:
             ZoneConfig.model_validate({"polygon": square, "footprint": bad})
         assert caught.value.errors()[0]["loc"][0] == "footprint"
+
+
+def test_a_zone_s_ground_must_lie_mostly_in_what_its_camera_sees() -> None:
+    camera = [[119.2000, 34.6000], [119.2010, 34.6000], [119.2010, 34.6010], [119.2000, 34.6010]]
+    zones = {
+        "near": [[119.2002, 34.6002], [119.2004, 34.6002], [119.2004, 34.6004]],  # all inside
+        "edge": [
+            [119.2007, 34.6002],
+            [119.2011, 34.6002],
+            [119.2011, 34.6004],
+            [119.2007, 34.6004],
+        ],
+    }
+
+    def video(zone_grounds: dict[str, list[list[float]]]) -> dict[str, Any]:
+        triangle = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+        return {
+            "video": {
+                "cameras": [
+                    {"id": "cam-1", "rtsp_url": "rtsp://127.0.0.1/main", "footprint": camera}
+                ],
+                "analysis": {
+                    "cameras": {
+                        "cam-1": {
+                            "zones": {
+                                name: {"polygon": triangle, "footprint": ground}
+                                for name, ground in zone_grounds.items()
+                            }
+                        }
+                    }
+                },
+            }
+        }
+
+    # "edge" is 3/4 inside: accepted; a zone 1/5 inside is refused, naming it
+    assert parse_config(yaml.safe_dump(video(zones))).video.analysis.cameras["cam-1"].zones
+    across = [[119.2008, 34.6002], [119.2018, 34.6002], [119.2018, 34.6004], [119.2008, 34.6004]]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(video({**zones, "kerb": across})))
+    (issue,) = caught.value.issues
+    assert "video.analysis.cameras.cam-1.zones.kerb.footprint: only 20% of it" in issue.message
