@@ -25,6 +25,13 @@ _MAP_FIELDS = (
 )  # fmt: skip
 
 
+def _held_by(unit: str) -> sa.ColumnElement[bool]:
+    """A unit's cases: those dispatched to it, or, a community's, those its street office
+    passed to it (四级联动; community ids never name a department, nor the reverse)."""
+    col = t.cases.c
+    return sa.or_(col.department == unit, col.community == unit)
+
+
 class SqlCaseMap:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -47,7 +54,7 @@ class SqlCaseMap:
         grid_prefixes: Sequence[str] | None = None,
     ) -> list[Case]:
         """Cases whose point lies in ``bbox`` (min lon, min lat, max lon, max lat), newest
-        first, at most ``limit``; only a department's, or only those on the grid prefixes
+        first, at most ``limit``; only a unit's (`_held_by`), or only those on the grid prefixes
         (an inspector's reach), when given. The cases carry the map's fields only
         (`_MAP_FIELDS`: enough for their light); the rest keep their defaults."""
         min_lon, min_lat, max_lon, max_lat = bbox
@@ -56,7 +63,7 @@ class SqlCaseMap:
         if open_only:
             conditions.append(col.state.in_(_OPEN))
         if department is not None:
-            conditions.append(col.department == department)
+            conditions.append(_held_by(department))
         if grid_prefixes is not None:
             conditions.append(
                 sa.or_(
@@ -102,7 +109,7 @@ class SqlCaseMap:
             .group_by(col.grid_code)
         )
         if department is not None:
-            base = base.where(col.department == department)
+            base = base.where(_held_by(department))
         counts: dict[str, int] = {}
         with self._engine.connect() as c:
             if grid_codes is None:

@@ -14,7 +14,8 @@
   ground footprint (``video.analysis``) and the grid each zone's candidates go to.
 
 A bbox is ``minLon,minLat,maxLon,maxLat`` in stored lon/lat (CGCS2000). A department
-user sees its own department's cases and counts, an inspector the cases on its grids.
+user sees its own department's cases and counts (a community's user: the cases passed to
+it, 四级联动), an inspector the cases on its grids.
 `MapData` holds the base data the routes answer from, loaded at the core's start
 (`load_map_data`); a `MapSource` holds the current one, which `gateway.core.gis_reload`
 replaces after a new import (without a restart), as it does the intake's grids.

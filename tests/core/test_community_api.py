@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage.case_map_store import SqlCaseMap
 from gateway.contract import Location
 from gateway.core.intake import case_id_for
 from gateway.core.org_evaluation import level_csv
@@ -47,7 +48,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
         api.tokens[name] = api.auth.login(name, PASSWORD)[0]
     api.service.store_candidates(
         [
-            candidate(n, location=Location(grid_code=g))
+            candidate(n, location=Location(grid_code=g, lat=34.6, lon=119.18))
             for n, g in enumerate((GULOU_GRID, BAIHU_GRID))
         ]
     )
@@ -198,3 +199,19 @@ def test_the_streets_evaluation_counts_the_cases_passed_to_each_community(api: A
             assert row[f"passed_{key}"] == str(unit["passed"][key])
         assert row["passed_score"] == ("" if unit["passed"]["score"] is None else str(
             unit["passed"]["score"]))  # fmt: skip
+
+
+def test_the_map_shows_a_community_the_cases_passed_to_it(api: Api) -> None:
+    act(api, "hz-street", 0, "assign_community", opinion="x")  # to 鼓楼社区
+    cases = SqlCaseMap.for_store(api.service.store)
+    box = (119.1, 34.5, 119.3, 34.7)
+
+    def shown(unit: str) -> list[str]:
+        return sorted(
+            c.id for c in cases.cases_in_bbox(box, open_only=True, limit=10, department=unit)
+        )
+
+    assert shown(GULOU) == [cid(0)] and shown(BAIHU) == []
+    assert shown(STREET) == sorted([cid(0), cid(1)])  # the street keeps both
+    assert cases.open_cases_by_grid(None, GULOU) == {GULOU_GRID: 1}
+    assert cases.open_cases_by_grid(None, STREET) == {GULOU_GRID: 1, BAIHU_GRID: 1}
