@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pydantic_core
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from gateway.contract import (
     check_feedback_topic,
     parse_message,
 )
+from gateway.contract.envelope import _shape
 from tests.foundation.poison_corpus import corpus, generated, pathological, valid_document
 
 
@@ -213,3 +215,72 @@ def test_feedback_too_is_accepted_only_on_its_own_sources_topic() -> None:
         check_feedback_topic(feedback, "citygw/v1/feedback/call/agi-2", topics)
     assert caught.value.code == "source_mismatch"
     assert caught.value.reason.startswith("a feedback from call/agi-1 belongs on")
+
+
+def test_megabytes_of_facts_are_refused_as_too_large_without_being_written_out_as_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Their text alone passes the limit: refused before the ~7 ms of serialising them (on
+    the fast path and again on the careful one), with the code and a size that is exact
+    here (ASCII text, no escapes)."""
+    written: list[int] = []
+    to_json = pydantic_core.to_json
+
+    def measured(value: object, **options: object) -> bytes:
+        out = to_json(value, **options)  # type: ignore[arg-type]
+        written.append(len(out))
+        return out
+
+    monkeypatch.setattr(pydantic_core, "to_json", measured)
+    document = {**valid_document(4), "facts": {"blob": "x" * (5 * 1024 * 1024)}}
+    with pytest.raises(ContractError) as caught:
+        parse_message(json.dumps(document).encode(), expect=CandidateCase)
+    assert caught.value.code == "facts_too_large"
+    assert "at least 5242891 bytes as JSON; the limit is 65536" in caught.value.reason
+    assert max(written, default=0) < MAX_FACTS_BYTES  # nothing of that size was written
+    # the same facts in a message built here: refused by the same check
+    with pytest.raises(ValidationError, match="at least 5242891 bytes as JSON"):
+        CandidateCase.create(
+            source=Source(kind=SourceKind.CAMERA, id="cam-1"),
+            event_code="0505",
+            facts=document["facts"],
+        )
+
+
+def test_facts_whose_text_is_under_the_limit_but_json_over_it_are_still_refused() -> None:
+    """Numbers count one byte in the bound: 20 000 of ``1.25`` are ~100 KB as JSON."""
+    document = {**valid_document(5), "facts": {"scores": [1.25] * 20_000}}
+    with pytest.raises(ContractError) as caught:
+        parse_message(json.dumps(document).encode(), expect=CandidateCase)
+    assert caught.value.code == "facts_too_large"
+    assert "facts are 100012 bytes as JSON; the limit is 65536" in caught.value.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=6))
+def test_the_size_bound_of_facts_never_exceeds_their_json(facts: dict[str, object]) -> None:
+    """The bound that refuses facts unwritten is a lower bound of what they write: facts
+    within the limit are never refused by it."""
+    try:
+        size = len(pydantic_core.to_json(facts, inf_nan_mode="null"))
+    except pydantic_core.PydanticSerializationError:
+        return  # a lone surrogate: not writable at all
+    _too_deep, at_least = _shape(facts, 100)
+    assert at_least <= size
+    if all(isinstance(k, str) and k.isascii() and k.isalnum() for k in facts) and all(
+        isinstance(v, str) and v.isascii() and v.isalnum() for v in facts.values()
+    ):
+        assert at_least == size  # ASCII text without escapes: exact
+
+
+def test_a_backslash_escape_next_to_megabytes_without_one_still_finds_a_nul() -> None:
+    """The NUL check looks for a backslash first (one memchr), then for the escape."""
+    blob = "x" * (2 * 1024 * 1024)
+    clean = {**valid_document(6), "facts": {"note": "ok"}, "blob": blob}
+    message = parse_message(json.dumps(clean).encode(), expect=CandidateCase)
+    assert isinstance(message, CandidateCase)
+    for nul in ({"facts": {"note": "\x00"}}, {"title": 'a"b\u0000'}):
+        document = {**clean, **nul}
+        payload = json.dumps(document).encode()
+        assert b"\\u0000" in payload
+        assert refusal(payload) == "nul_character", document
