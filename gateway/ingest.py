@@ -187,7 +187,7 @@ class CandidateIngest:
             try:
                 candidate = self._parse(message)
             except ContractError as error:
-                refused.append((message, error))
+                refused.append((message, _refusal(error)))
                 continue
             candidates.setdefault(candidate.id, candidate)  # the first copy is stored
             copies.setdefault(candidate.id, []).append(message)
@@ -400,3 +400,11 @@ class _Refused:
 
     def describe(self) -> str:
         return f"{type(self.error).__name__}: {self.error}"[:1000]
+
+
+def _refusal(error: ContractError) -> ContractError:
+    """What is kept of a refusal until it is written: its code and reason, not the raised
+    exception. That one's traceback holds the frame that caught it, and so the whole batch
+    (payloads of megabytes, the parsed documents of the others) in a reference cycle that
+    only the garbage collector's full passes free, long after the refusal is written."""
+    return ContractError(error.code, error.reason)

@@ -3,7 +3,9 @@ and a log that names the first few refusals and sums up the rest, with nothing l
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from collections.abc import Sequence
 
 import pytest
@@ -12,7 +14,7 @@ from gateway.contract import CandidateCase, Source, SourceKind, Topics, parse_me
 from gateway.dead_letters import DeadLetterRecord, RefusalLog
 from gateway.ingest import CandidateIngest
 from gateway.publishing import ContractPublisher
-from tests.foundation.poison_corpus import corpus
+from tests.foundation.poison_corpus import corpus, pathological
 from tests.foundation.test_ingest import (
     BatchRecordingPublisher,
     FakeMessage,
@@ -154,6 +156,30 @@ def test_the_whole_fuzz_corpus_through_a_running_worker_is_counted_and_kept() ->
     assert sum(len(batch) for batch in publisher.batches) == len(items)
     codes = [r.code for r in kept.records]
     assert all(code in item.codes for code, item in zip(codes, items, strict=True))
+
+
+def test_a_batch_with_refusals_is_freed_once_they_are_kept_without_the_garbage_collector() -> None:
+    """A refusal is kept as its code and reason, not as the raised exception, whose
+    traceback held the frame that caught it and with it the whole batch (payloads of
+    megabytes) in a reference cycle only the collector's rare full passes freed."""
+    ingest, store, kept, publisher, receipts = make()
+    good = valid(2)
+    bad = [FakeMessage(TOPIC, item.payload) for item in pathological()]
+    batch = [candidate_message(good[0]), *bad, candidate_message(good[1])]
+    alive = [weakref.ref(message) for message in batch]
+    codes = [item.codes for item in pathological()]
+    gc.disable()
+    try:
+        a_batch_at_once(ingest, batch)  # nothing else waits: the refusals are kept at once
+        assert all(message.acked.is_set() for message in batch)
+        del batch, bad
+        assert [ref() for ref in alive if ref() is not None] == []
+    finally:
+        gc.enable()
+    assert set(store.rows) == {c.id for c in good} and ingest.stats.stored == 2
+    assert [r.code in c for r, c in zip(kept.records, codes, strict=True)] == [True] * len(codes)
+    assert sum(map(len, publisher.batches)) == len(codes) == ingest.stats.dead_lettered
+    assert receipts.receipts and set(receipts.receipts[-1][0]) == {c.id for c in good}
 
 
 class Clock:
