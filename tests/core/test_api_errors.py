@@ -12,6 +12,7 @@ import pytest
 from gateway.contract import Location, SourceKind
 from gateway.core.api import WEB_DIR
 from gateway.core.ports import CaseFilter
+from gateway.core.workflow import Action
 from tests.core.api_harness import Api, make_api
 from tests.core.helpers import candidate
 
@@ -63,6 +64,12 @@ def test_every_error_code_the_core_sends_has_a_chinese_sentence_in_the_console()
     assert {"opinion_required", "case_not_found", "forbidden_role", "stopping"} <= codes
     missing = codes - console_table("ERRORS")
     assert not missing, f"labels.js ERRORS lacks {sorted(missing)}"
+
+
+def test_every_step_of_the_log_has_a_chinese_name_in_the_console() -> None:
+    missing = {str(action) for action in Action} - console_table("ACTIONS")
+    assert not missing, f"labels.js ACTIONS lacks {sorted(missing)}"
+    assert {"assign_community", "recall_community"} <= console_table("ACTIONS")
 
 
 def test_the_vague_invalid_and_not_found_codes_are_gone() -> None:
