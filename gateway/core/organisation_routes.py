@@ -2,12 +2,13 @@
 three-level evaluation (三级考核) of a node's units.
 
 - ``GET /api/v1/organisation``: every node (city, districts, departments, streets,
-  communities with their grid prefixes) and ``me``: the user's node, centre and the
-  departments and streets they dispatch to;
+  communities with their grid prefixes) and ``me``: the user's node, centre, the
+  departments and streets they dispatch to and (a street office's) its communities;
 - ``GET /api/v1/organisation/evaluation?node=&start=&end=``: the units ``node``
   evaluates (the city: districts and city departments; a district: streets and district
   departments; a street: communities), each with the indicators of `gateway.core.metrics`
-  and the level's weights. A district centre's users evaluate only inside their
+  and the level's weights (a community also ``passed``: the same over the cases its street
+  office passed to it, 四级联动). A district centre's users evaluate only inside their
   district (403 ``not_your_level``).
 """
 
