@@ -10,8 +10,8 @@ department) are declared here and join the dispatch table, and so do the communi
 (``community-<code>``: units whose users take the cases their street passes on, 四级联动).
 
 The embedded default matches the GIS demo data (`citygw gis demo-data`): 海州区
-(320706) with its four streets of four communities, plus 连云区 (320703) with one street,
-so that two district centres exist. Errors are Chinese and name the key.
+(320706) with its four streets of four communities, and 连云区 (320703) with one street,
+墟沟街道, of four communities, so that two district centres exist. Errors are Chinese and name the key.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class DistrictConfig(_Section):
 
 
 def _demo_districts() -> list[DistrictConfig]:
-    """海州区 as `gateway.gis.demo_data` draws it (tests check the two agree), and 连云区."""
+    """海州区 and 连云区 (墟沟街道) as `gateway.gis.demo_data` draws them (tests check the
+    tree and the demo data agree)."""
     streets = (
         ("001", "海州街道", ("鼓楼社区", "白虎山社区", "孔望山社区", "朐山社区")),
         ("002", "幸福路街道", ("幸福南路社区", "新华社区", "海宁社区", "陇海社区")),
@@ -114,7 +115,12 @@ def _demo_districts() -> list[DistrictConfig]:
             StreetConfig(
                 code="320703001",
                 name="墟沟街道",
-                communities=[CommunityConfig(code="320703001001", name="港城社区")],
+                communities=[
+                    CommunityConfig(code=f"320703001{i:03d}", name=community)
+                    for i, community in enumerate(
+                        ("港城社区", "海棠社区", "北固山社区", "平山社区"), start=1
+                    )
+                ],
             )
         ],
     )

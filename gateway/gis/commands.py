@@ -122,12 +122,13 @@ def register(cli: click.Group) -> None:
     @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
     @click.option("--seed", type=int, default=20260601, show_default=True)
     def demo_data(out_dir: Path, seed: int) -> None:
-        """Write a demo area of 海州区 (400 grids, components, addresses) into OUT_DIR."""
+        """Write the demo areas of 海州区 (400 grids) and 连云区 墟沟街道 (100 grids), with
+        components and addresses, into OUT_DIR."""
         from adapters.gis.writers import write_csv, write_geojson
         from gateway.gis import texts
-        from gateway.gis.demo_data import generate
+        from gateway.gis.demo_data import DEMO_AREAS, generate
 
-        data = generate(seed)
+        data = generate(seed, areas=DEMO_AREAS)
         out_dir.mkdir(parents=True, exist_ok=True)
         grids = write_geojson(out_dir / "grids.geojson", data.grids)
         components = write_geojson(out_dir / "components.geojson", data.components)

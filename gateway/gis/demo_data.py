@@ -1,21 +1,32 @@
-"""Demo base data: a 2 km x 2 km piece of 海州区 (Lianyungang), deterministic by seed.
+"""Demo base data: pieces of two districts of Lianyungang, deterministic by seed.
 
-The area is laid out in metres in the CGCS2000 Gauss-Krüger zone of 120°E (EPSG:4549)
-around 119.18°E 34.60°N and converted to lon/lat, so cells are true 100 m x 100 m:
+Each piece (`AreaPlan`) is laid out in metres in the CGCS2000 Gauss-Krüger zone of 120°E
+(EPSG:4549) around its centre and converted to lon/lat, so cells are true 100 m x 100 m:
 
-- roads every 500 m both ways (named after real Lianyungang roads) bound the
-  communities; four streets (街道) of 1 km², each of four communities (社区) of 25 grids;
-- 400 unit grids with codes 320706 + street 3 + community 3 + grid 2; vertices inside a
+- 海州区 (`HAIZHOU`, 320706): 2 km x 2 km around 119.18°E 34.60°N, four streets (街道) of
+  1 km², each of four communities (社区) of 25 grids: 400 grids;
+- 连云区 (`LIANYUN`, 320703): 1 km x 1 km of 墟沟街道 around 119.39°E 34.75°N, some 25 km
+  north-east, one street of four communities: 100 grids. The two pieces are apart: the
+  importer's gap check looks for holes inside the grids' union, and two patches have none;
+- roads every 500 m both ways (named after real roads of the district) bound the
+  communities;
+- unit grids with codes county 6 + street 3 + community 3 + grid 2; vertices inside a
   community are moved a few metres (shared by their neighbours, so no gap or overlap
   appears) to look drawn rather than ruled;
 - components (manhole covers, lamps, trees, bins, ...) along the roads, a few metres
   off the centre line, each inside one grid;
 - door-plate addresses along the roads, odd numbers on one side, even on the other.
+
+`generate` gives 海州区 alone unless asked for more (the unit tests and benchmarks measure
+that area); ``citygw gis demo-data`` and the demo take `DEMO_AREAS`, both districts. 海州区
+is drawn with ``random.Random(seed)`` as before 连云区 was added (same seed, same bytes), each
+other piece with a generator of its own.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +42,7 @@ CENTRE_LON, CENTRE_LAT = 119.18, 34.60
 CELL_M = 100.0
 SIDE_CELLS = 20  # 2 km
 ROAD_EVERY_CELLS = 5  # a road every 500 m
+STREET_CELLS = 10  # a street is 1 km x 1 km: 2 x 2 communities
 _EPSG = 4549
 
 STREETS = (("001", "海州街道"), ("002", "幸福路街道"), ("003", "朐阳街道"), ("004", "洪门街道"))
@@ -61,6 +73,68 @@ OWNERS = {"01": "市政设施管理处", "02": "交通运输局", "03": "环境�
 
 
 @dataclass(frozen=True)
+class AreaPlan:
+    """One district's piece of the demo: where it lies and what its parts are called."""
+
+    county: str  # the 6-digit county code its grid codes start with
+    district: str
+    centre_lon: float
+    centre_lat: float
+    side_cells: int  # a multiple of STREET_CELLS
+    #: the streets' 1 km blocks row by row from the south-west: (number, name)
+    streets: tuple[tuple[str, str], ...]
+    #: per street, its four communities south-west, south-east, north-west, north-east
+    communities: tuple[tuple[tuple[str, str], ...], ...]
+    roads_ew: tuple[str, ...]  # south to north, one every 500 m
+    roads_ns: tuple[str, ...]  # west to east
+    #: "" : drawn with ``random.Random(seed)``; else with ``Random(f"{seed}:{salt}")``
+    seed_salt: str = ""
+
+    def __post_init__(self) -> None:
+        blocks = self.side_cells // STREET_CELLS
+        roads = self.side_cells // ROAD_EVERY_CELLS + 1
+        if (
+            self.side_cells % STREET_CELLS
+            or len(self.streets) != blocks * blocks
+            or len(self.communities) != len(self.streets)
+            or any(len(c) != 4 for c in self.communities)
+            or (len(self.roads_ew), len(self.roads_ns)) != (roads, roads)
+        ):
+            raise ValueError(f"inconsistent demo area plan for {self.county}")
+
+    def rng(self, seed: int) -> random.Random:
+        return random.Random(f"{seed}:{self.seed_salt}" if self.seed_salt else seed)
+
+
+HAIZHOU = AreaPlan(
+    COUNTY_CODE,
+    DISTRICT,
+    CENTRE_LON,
+    CENTRE_LAT,
+    SIDE_CELLS,
+    STREETS,
+    COMMUNITIES,
+    ROADS_EW,
+    ROADS_NS,
+)
+#: 连云区 墟沟街道 (the default organisation tree's second district)
+LIANYUN = AreaPlan(
+    "320703",
+    "连云区",
+    119.39,
+    34.75,
+    10,
+    (("001", "墟沟街道"),),
+    ((("001", "港城社区"), ("002", "海棠社区"), ("003", "北固山社区"), ("004", "平山社区")),),
+    ("港城大道", "中山西路", "海滨大道"),
+    ("海棠北路", "北固山路", "陶庵路"),
+    seed_salt="320703",
+)
+#: what ``citygw gis demo-data`` and the demo write: both districts
+DEMO_AREAS = (HAIZHOU, LIANYUN)
+
+
+@dataclass(frozen=True)
 class DemoData:
     """GeoJSON-shaped features (dicts) ready to write, and the addresses' rows."""
 
@@ -73,32 +147,44 @@ def _to_lonlat() -> Transformer:
     return Transformer.from_crs(_EPSG, STORED_EPSG, always_xy=True)
 
 
-def _origin() -> tuple[float, float]:
+def _origin(plan: AreaPlan = HAIZHOU) -> tuple[float, float]:
     x, y = Transformer.from_crs(STORED_EPSG, _EPSG, always_xy=True).transform(
-        CENTRE_LON, CENTRE_LAT
+        plan.centre_lon, plan.centre_lat
     )
-    half = SIDE_CELLS * CELL_M / 2
+    half = plan.side_cells * CELL_M / 2
     return round(x - half), round(y - half)
 
 
-def _codes(col: int, row: int) -> tuple[str, str, str, str, str]:
+def _codes(col: int, row: int, plan: AreaPlan = HAIZHOU) -> tuple[str, str, str, str, str]:
     """(street code, street name, community code, community name, grid code) of a cell."""
-    half = SIDE_CELLS // 2
-    quarter = (row >= half) * 2 + (col >= half)
-    street_no, street_name = STREETS[quarter]
-    c_col, c_row = (col % half) // ROAD_EVERY_CELLS, (row % half) // ROAD_EVERY_CELLS
-    community_no, community_name = COMMUNITIES[quarter][c_row * 2 + c_col]
+    block = (row // STREET_CELLS) * (plan.side_cells // STREET_CELLS) + col // STREET_CELLS
+    street_no, street_name = plan.streets[block]
+    c_col = (col % STREET_CELLS) // ROAD_EVERY_CELLS
+    c_row = (row % STREET_CELLS) // ROAD_EVERY_CELLS
+    community_no, community_name = plan.communities[block][c_row * 2 + c_col]
     serial = (row % ROAD_EVERY_CELLS) * ROAD_EVERY_CELLS + (col % ROAD_EVERY_CELLS) + 1
-    street = COUNTY_CODE + street_no
+    street = plan.county + street_no
     community = street + community_no
     return street, street_name, community, community_name, f"{community}{serial:02d}"
 
 
-def generate(seed: int = 20260601, components_per_km: int = 200) -> DemoData:
-    """The demo area; the same seed gives the same data."""
-    rng = random.Random(seed)
-    x0, y0 = _origin()
-    n = SIDE_CELLS + 1
+def generate(
+    seed: int = 20260601, components_per_km: int = 200, areas: Sequence[AreaPlan] = (HAIZHOU,)
+) -> DemoData:
+    """The demo area of each plan, one after the other; the same seed gives the same data."""
+    data = DemoData([], [], [])
+    for plan in areas:
+        piece = _generate_area(plan, plan.rng(seed), components_per_km)
+        data.grids.extend(piece.grids)
+        data.components.extend(piece.components)
+        data.addresses.extend(piece.addresses)
+    return data
+
+
+def _generate_area(plan: AreaPlan, rng: random.Random, components_per_km: int) -> DemoData:
+    x0, y0 = _origin(plan)
+    side_cells = plan.side_cells
+    n = side_cells + 1
     xs = np.array([[x0 + i * CELL_M for i in range(n)] for _ in range(n)], dtype=np.float64)
     ys = np.array([[y0 + j * CELL_M for _ in range(n)] for j in range(n)], dtype=np.float64)
     for j in range(n):  # shared inner vertices move; those on roads stay on the road
@@ -109,50 +195,52 @@ def generate(seed: int = 20260601, components_per_km: int = 200) -> DemoData:
                 ys[j, i] += rng.uniform(-12.0, 12.0)
     lon, lat = _to_lonlat().transform(xs, ys)
     grids = []
-    for row in range(SIDE_CELLS):
-        for col in range(SIDE_CELLS):
+    for row in range(side_cells):
+        for col in range(side_cells):
             ring = [(row, col), (row, col + 1), (row + 1, col + 1), (row + 1, col), (row, col)]
             coords = [[round(float(lon[j, i]), 8), round(float(lat[j, i]), 8)] for j, i in ring]
-            _street, street_name, _community, community_name, code = _codes(col, row)
+            _street, street_name, _community, community_name, code = _codes(col, row, plan)
             grids.append(
                 {
                     "type": "Feature",
                     "properties": {
                         "code": code,
                         "name": f"{community_name}第{int(code[-2:])}网格",
-                        "district": DISTRICT,
+                        "district": plan.district,
                         "street": street_name,
                         "community": community_name,
                     },
                     "geometry": {"type": "Polygon", "coordinates": [coords]},
                 }
             )
-    components, addresses = _along_roads(rng, x0, y0, components_per_km)
+    components, addresses = _along_roads(plan, rng, x0, y0, components_per_km)
     return DemoData(grids, components, addresses)
 
 
-def _road_lines(x0: float, y0: float) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
-    side = SIDE_CELLS * CELL_M
+def _road_lines(
+    plan: AreaPlan, x0: float, y0: float
+) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
+    side = plan.side_cells * CELL_M
     step = ROAD_EVERY_CELLS * CELL_M
     lines = []
-    for k, name in enumerate(ROADS_EW):
+    for k, name in enumerate(plan.roads_ew):
         lines.append((name, (x0, y0 + k * step), (x0 + side, y0 + k * step)))
-    for k, name in enumerate(ROADS_NS):
+    for k, name in enumerate(plan.roads_ns):
         lines.append((name, (x0 + k * step, y0), (x0 + k * step, y0 + side)))
     return lines
 
 
 def _along_roads(
-    rng: random.Random, x0: float, y0: float, per_km: int
+    plan: AreaPlan, rng: random.Random, x0: float, y0: float, per_km: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    side = SIDE_CELLS * CELL_M
+    side = plan.side_cells * CELL_M
     types = [code for code, _w in COMPONENT_MIX]
     weights = [w for _c, w in COMPONENT_MIX]
     serials: dict[str, int] = {}
     points_m: list[tuple[float, float]] = []
     component_props: list[dict[str, Any]] = []
     address_rows: list[tuple[float, float, dict[str, Any]]] = []
-    for name, (ax, ay), (_bx, by) in _road_lines(x0, y0):
+    for name, (ax, ay), (_bx, by) in _road_lines(plan, x0, y0):
         horizontal = ay == by
         along = np.linspace(0.0, side, int(per_km * side / 1000), endpoint=False)
         for t in along + rng.uniform(1.0, 4.0):
@@ -165,7 +253,7 @@ def _along_roads(
             points_m.append((x, y))
             component_props.append(
                 {
-                    "id": f"{COUNTY_CODE}{kind}{serials[kind]:06d}",
+                    "id": f"{plan.county}{kind}{serials[kind]:06d}",
                     "owner": OWNERS[kind[:2]],
                     "state": rng.choices(("完好", "破损", "丢失"), (96, 3, 1))[0],
                     "road": name,
@@ -178,7 +266,7 @@ def _along_roads(
             x, y = (ax + t, ay + offset) if horizontal else (ax + offset, ay + t)
             if not (x0 < x < x0 + side and y0 < y < y0 + side):
                 continue
-            row = {"district": DISTRICT, "road": name, "number": f"{number}号"}
+            row = {"district": plan.district, "road": name, "number": f"{number}号"}
             if rng.random() < 0.2:
                 row["building"] = f"{rng.randint(1, 12)}栋"
                 row["unit"] = f"{rng.randint(1, 4)}单元"

@@ -33,6 +33,14 @@ def test_the_default_tree_is_the_gis_demo_area_and_a_second_district() -> None:
         ]
     assert ORG.node(HAIZHOU).name == demo_data.DISTRICT
     assert [d.id for d in ORG.children(CITY_ID, NodeKind.DISTRICT)] == [HAIZHOU, LIANYUN]
+    # 连云区 is the demo data's second piece: its street and communities as drawn there
+    plan = demo_data.LIANYUN
+    assert (plan.county, plan.district) == (LIANYUN, ORG.node(LIANYUN).name)
+    [xugou] = ORG.children(LIANYUN, NodeKind.STREET)
+    assert [(xugou.id, xugou.name)] == [(LIANYUN + no, name) for no, name in plan.streets]
+    assert [(c.id, c.name) for c in ORG.children(xugou.id)] == [
+        (xugou.id + no, name) for no, name in plan.communities[0]
+    ]
     # the city's departments are core.departments
     assert {d.id for d in ORG.children(CITY_ID, NodeKind.DEPARTMENT)} == {
         d.id for d in CONFIG.departments

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def test_demo_data_imports_and_locates(run, tmp_path: Path) -> None:  # type: ig
     out = tmp_path / "demo"
     made = run("demo-data", str(out))
     assert made.exit_code == 0, made.output
-    assert "网格 400 个" in made.output
+    assert "网格 500 个" in made.output  # 海州区 400, 连云区 墟沟街道 100
     assert sorted(p.name for p in out.iterdir()) == [
         "addresses.csv",
         "components.geojson",
@@ -35,13 +36,14 @@ def test_demo_data_imports_and_locates(run, tmp_path: Path) -> None:  # type: ig
     ]
     grids = run("import", "grids", str(out / "grids.geojson"))
     assert grids.exit_code == 0, grids.output
-    assert "保存 400 个" in grids.output and "街道、社区边界 20 个" in grids.output
+    # two patches 25 km apart: no gap between them, 5 streets and 20 communities derived
+    assert "保存 500 个" in grids.output and "街道、社区边界 25 个" in grids.output
     components = run("import", "components", str(out / "components.geojson"))
     assert components.exit_code == 0, components.output
-    assert "保存 4000 个" in components.output
+    assert "保存 5200 个" in components.output
     addresses = run("import", "addresses", str(out / "addresses.csv"))
     assert addresses.exit_code == 0, addresses.output
-    assert "门牌地址导入完成：读取 1592 个，保存 1592 个" in addresses.output
+    assert "门牌地址导入完成：读取 1988 个，保存 1988 个" in addresses.output
     first = json.loads((out / "grids.geojson").read_text())["features"][0]
     ring = first["geometry"]["coordinates"][0]
     lon = sum(p[0] for p in ring[:4]) / 4
@@ -54,6 +56,11 @@ def test_demo_data_imports_and_locates(run, tmp_path: Path) -> None:  # type: ig
     assert shifted.output == found.output
     taken_as_wgs84 = run("locate", str(float(glon)), str(float(glat)))
     assert "32070600100101" not in taken_as_wgs84.output  # ~500 m off: another grid
+    xugou = run("locate", "119.39", "34.75")  # the middle of the 连云区 piece
+    assert xugou.exit_code == 0
+    assert re.fullmatch(r"网格 320703001\d{5}（连云区 墟沟街道 \w+社区）", xugou.output.strip())
+    between = run("locate", "119.3", "34.7")  # between the two pieces: no grid
+    assert between.exit_code == 1 and "不在管理区域内" in between.output
     outside = run("locate", "119.0", "34.6")
     assert outside.exit_code == 1 and "不在管理区域内" in outside.output
 
