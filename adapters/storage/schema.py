@@ -391,3 +391,25 @@ patrol_day_figures = sa.Table(
     sa.Column("figures", sa.Text(), nullable=False),
     sa.Column("made_at", UtcDateTime(), nullable=False),
 )
+
+#: failed logins and the locks they started (gateway/core/login_limits.py), by scope
+#: (account, address) and key, at wall-clock epoch seconds: shared by the cores on one
+#: database, kept across restarts, forgotten after the window (migration 0018)
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float(), nullable=False),
+    sa.Index("ix_login_failures_key_at", "scope", "key", "at"),
+    sa.Index("ix_login_failures_at", "at"),
+)
+
+login_locks = sa.Table(
+    "login_locks",
+    metadata,
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("locked_until", sa.Float(), nullable=False),
+)

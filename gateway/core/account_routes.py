@@ -28,7 +28,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
     """The routes above; ``grids`` are the unit grids an inspector may be assigned."""
     router = APIRouter()
 
-    limits = LoginLimits(ctx.config.login_limits)
+    limits = LoginLimits(ctx.config.login_limits, ctx.login_failures)
 
     def locked(lockout: Lockout, name: str, address: str) -> ApiError:
         log.warning(
@@ -57,14 +57,14 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
     )
     def login(body: LoginIn, request: Request) -> dict[str, Any]:
         address = request.client.host if request.client else "unknown"
-        lockout = limits.refusal(body.name, address, ctx.clock.monotonic())
+        lockout = limits.refusal(body.name, address, ctx.clock.now().timestamp())
         if lockout is not None:
             raise locked(lockout, body.name, address)
         try:
             token, actor = ctx.auth.login(body.name, body.password)
         except AuthError as exc:
             log.warning("security event login_failed user=%r address=%s", body.name, address)
-            lockout = limits.failed(body.name, address, ctx.clock.monotonic())
+            lockout = limits.failed(body.name, address, ctx.clock.now().timestamp())
             if lockout is not None:
                 raise locked(lockout, body.name, address) from exc
             raise ApiError(401, "unauthenticated", str(exc)) from exc

@@ -92,6 +92,9 @@ class ApiContext:
     patrols: Any = None  # gateway.core.patrols.PatrolStore: the patrol routes (none without)
     desk: Any = None  # gateway.core.agent_desk.AgentDesk: the agents' screen pops
     recordings: Any = None  # gateway.core.recordings.RecordingFolder (agent calls' recordings)
+    #: gateway.core.login_limits.LoginFailureStore: the database's, shared by the cores
+    #: (None: counted in this process only)
+    login_failures: Any = None
 
 
 class FastJSON(Response):

@@ -37,6 +37,7 @@ from adapters.storage.database import is_outage
 from adapters.storage.dead_letter_store import SqlDeadLetters
 from adapters.storage.evidence_store import EvidenceStore
 from adapters.storage.gis_store import SqlBaseData
+from adapters.storage.login_failure_store import SqlLoginFailures
 from adapters.storage.patrol_store import SqlPatrols
 from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
@@ -321,6 +322,7 @@ def build_core(
             recordings=recordings,
             report_files=ReportFileWriter(),
             patrols=SqlPatrols.for_store(service.store),  # inspectors' patrol tracks
+            login_failures=SqlLoginFailures.for_store(service.store),  # shared by the cores
             gis=map_source,
         )
         app = create_app(

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from adapters.reports import ReportFileWriter
 from adapters.storage.call_record_store import SqlCallRecords
 from adapters.storage.dead_letter_store import SqlDeadLetters
+from adapters.storage.login_failure_store import SqlLoginFailures
 from adapters.storage.patrol_store import SqlPatrols
 from adapters.storage.user_store import SqlUsers
 from gateway.clock import FakeClock
@@ -20,6 +21,7 @@ from gateway.core.api import ApiContext, create_app
 from gateway.core.auth import Authenticator
 from gateway.core.codes import load_event_names
 from gateway.core.service import CaseService
+from gateway.core.settings import CoreConfig
 from tests.core.helpers import MONDAY_10, core_config, make_service
 
 PASSWORD = "correct horse battery"
@@ -56,7 +58,26 @@ def make_api(db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
     auth_module._SCRYPT_N = 2**4  # fast hashes in tests; the hash records its parameters
     config = core_config(**config_overrides)
     clock = FakeClock(MONDAY_10)
-    service = make_service(db_url, tmp_path / "evidence", clock, config)
+    api = _core(db_url, tmp_path / "evidence", config, clock)
+    for role, (name, department) in USERS.items():
+        api.auth.add_user(
+            name, role, PASSWORD, department, INSPECTOR_GRIDS if role == "inspector" else ()
+        )
+        api.tokens[role] = api.auth.login(name, PASSWORD)[0]
+    return api
+
+
+def another_core(api: Api, db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
+    """A second core on ``api``'s database and clock (its users and tokens, its own
+    process state: caches, the app), as several cores behind one address run."""
+    config = core_config(**config_overrides)
+    second = _core(db_url, tmp_path / "evidence-2", config, api.clock)
+    second.tokens.update(api.tokens)
+    return second
+
+
+def _core(db_url: str, evidence: Path, config: CoreConfig, clock: FakeClock) -> Api:
+    service = make_service(db_url, evidence, clock, config)
     users = SqlUsers.for_store(service.store)
     auth = Authenticator(
         users,
@@ -64,12 +85,6 @@ def make_api(db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
         token_ttl=timedelta(hours=8),
         departments={d.id for d in config.departments},
     )
-    tokens = {}
-    for role, (name, department) in USERS.items():
-        auth.add_user(
-            name, role, PASSWORD, department, INSPECTOR_GRIDS if role == "inspector" else ()
-        )
-        tokens[role] = auth.login(name, PASSWORD)[0]
     context = ApiContext(
         service,
         auth,
@@ -80,6 +95,7 @@ def make_api(db_url: str, tmp_path: Path, **config_overrides: Any) -> Api:
         dead_letters=SqlDeadLetters.for_store(service.store),
         report_files=ReportFileWriter(),
         patrols=SqlPatrols.for_store(service.store),
+        login_failures=SqlLoginFailures.for_store(service.store),
     )
     app = create_app(context)
-    return Api(TestClient(app), service, auth, clock, tokens, users)
+    return Api(TestClient(app), service, auth, clock, {}, users)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from gateway.core.auth import UserConflict
 from gateway.core.workflow import Actor, Role
-from tests.core.api_harness import PASSWORD, Api, make_api
+from tests.core.api_harness import PASSWORD, Api, another_core, make_api
 
 NEW_PASSWORD = "another long one"
 
@@ -172,3 +172,30 @@ def test_failed_logins_from_one_address_lock_that_address(api: Api) -> None:
     assert twentieth.status_code == 429
     assert login(api, "olga", PASSWORD, address="10.0.0.7").status_code == 429
     assert login(api, "olga", PASSWORD, address="10.0.0.8").status_code == 200
+
+
+def test_cores_on_one_database_share_failed_logins_and_a_lock_outlives_a_restart(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    # two cores behind one address: a guesser spreading tries over both gets 5, not 10
+    second = another_core(api, db_url, tmp_path)
+    try:
+        for core in (api, second, api, second):
+            assert login(core, "olga", "wrong password").status_code == 401
+        fifth = login(second, "olga", "wrong password")
+        assert fifth.status_code == 429 and fifth.json()["error"] == "login_locked"
+        assert login(api, "olga", PASSWORD).status_code == 429  # the other core knows
+    finally:
+        second.close()
+    # a core started again on the database still refuses until the lock ends
+    restarted = another_core(api, db_url, tmp_path)
+    try:
+        assert login(restarted, "olga", PASSWORD).status_code == 429
+        api.clock.advance(minutes=15, seconds=1)
+        assert login(restarted, "olga", PASSWORD).status_code == 200
+        # a success clears the account's failures on every core: four more are allowed
+        for core in (api, restarted, api, restarted):
+            assert login(core, "olga", "wrong password").status_code == 401
+        assert login(api, "olga", PASSWORD).status_code == 200
+    finally:
+        restarted.close()
