@@ -14,7 +14,7 @@
 The stream accepts ``?ticket=`` (browsers) or ``Authorization: Bearer`` (other clients);
 the long-lived token never goes into a URL. A department user receives its own
 department's case events only (a community's user: its street office's events about the
-cases passed to it, as their summaries say); the session is checked again at every
+cases passed to it, as their summaries say, and the 收回 of one); the session is checked again at every
 heartbeat.
 """
 
@@ -197,13 +197,11 @@ def live_router(ctx: ApiContext) -> APIRouter:
             if event.kind == QUEUES:  # the hotline desk's figures: those who answer it
                 return actor.role in CALLBACK_ROLES
             if actor.role is Role.DEPARTMENT and street_office is not None:  # a community
+                if event.kind != CASE or event.department != street_office:
+                    return False
                 summary = event.data.get("case")
-                return (
-                    event.kind == CASE
-                    and event.department == street_office
-                    and summary is not None
-                    and summary.get("community") == actor.department
-                )
+                held = summary is not None and summary.get("community") == actor.department
+                return held or event.data.get("from_community") == actor.department
             if actor.role is Role.DEPARTMENT:
                 return event.kind == CASE and event.department == actor.department
             if actor.role is Role.INSPECTOR and event.kind == CASE:

@@ -269,6 +269,9 @@ def case_changes(
             continue
         data = {name: event.get(name) for name in _CHANGE_FIELDS}
         data["event_id"] = event.get("id")
+        taken_from = (event.get("facts") or {}).get("from_community")
+        if taken_from:  # 收回: the community that no longer holds the case is told too
+            data["from_community"] = taken_from
         out.append((data, event.get("department")))
     return out
 

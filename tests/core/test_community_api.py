@@ -16,6 +16,7 @@ import pytest
 from adapters.storage.case_map_store import SqlCaseMap
 from gateway.contract import Location
 from gateway.core.intake import case_id_for
+from gateway.core.live import case_changes
 from gateway.core.org_evaluation import level_csv
 from gateway.core.organisation import Organisation
 from tests.core.api_harness import PASSWORD, Api, make_api
@@ -215,3 +216,13 @@ def test_the_map_shows_a_community_the_cases_passed_to_it(api: Api) -> None:
     assert shown(STREET) == sorted([cid(0), cid(1)])  # the street keeps both
     assert cases.open_cases_by_grid(None, GULOU) == {GULOU_GRID: 1}
     assert cases.open_cases_by_grid(None, STREET) == {GULOU_GRID: 1, BAIHU_GRID: 1}
+
+
+def test_the_live_change_of_a_recall_names_the_community_it_was_taken_from(api: Api) -> None:
+    act(api, "hz-street", 0, "assign_community", opinion="x")
+    act(api, "hz-street", 0, "recall_community", opinion="x")
+    changes = case_changes(api.service.store.pending_events(1000))
+    recall = [(c, dept) for c, dept in changes if c["action"] == "recall_community"]
+    assert recall == [(recall[0][0], STREET)] and recall[0][0]["from_community"] == GULOU
+    assigned = next(c for c, _dept in changes if c["action"] == "assign_community")
+    assert "from_community" not in assigned

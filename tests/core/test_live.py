@@ -241,6 +241,7 @@ def test_the_relay_tells_each_committed_event_once_even_while_the_broker_is_away
     if db_url.startswith("sqlite"):
         assert told[-1][0] == 1
     assert case_changes(told[-1:])[0][0]["action"] == "register"
+    assert "from_community" not in case_changes(told[-1:])[0][0]
     service.store.close()  # type: ignore[attr-defined]
 
 
@@ -411,8 +412,11 @@ def test_a_community_stream_carries_its_streets_events_about_the_cases_passed_to
         live.hub.publish(CASE, {"n": 3, "case": other}, department=street)
         live.hub.publish(CASE, {"n": 4, "case": {"community": gulou}}, department="traffic")
         live.hub.publish(CASE, {"n": 5, "case": {"community": gulou}}, department=street)
-        stream.wait(lambda s: CASE in s.kinds())
-        assert [d.get("n") for k, _i, d in stream.events if k != "hello"] == [5]
+        # 收回: the case is no longer with it, yet the community is told to drop it
+        taken = {"n": 6, "case": {"community": None}, "from_community": gulou}
+        live.hub.publish(CASE, taken, department=street)
+        stream.wait(lambda s: len([k for k in s.kinds() if k == CASE]) >= 2)
+        assert [d.get("n") for k, _i, d in stream.events if k != "hello"] == [5, 6]
         stream.response.close()
 
 
