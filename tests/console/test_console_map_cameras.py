@@ -35,6 +35,14 @@ def _square(grid: GridFeature, half: float = 0.0002) -> list[list[float]]:
     ]
 
 
+def _view(grids: list[GridFeature]) -> list[list[float]]:
+    """gate-3's ground: mostly grid 11, reaching east over the kerb zone in grid 12 (a
+    zone's ground must lie mostly in what its camera sees)."""
+    west, east = shapely.centroid(grids[11].geometry), shapely.centroid(grids[12].geometry)
+    x0, x1, y0, y1 = west.x - 0.0005, east.x + 0.0003, west.y - 0.0003, west.y + 0.0003
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
 @pytest.fixture
 def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[RunningCore]:
     """The demo area's base data and three cameras: one standing in grid 10 and looking into
@@ -53,7 +61,7 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
             "rtsp_url": "rtsp://127.0.0.1:8554/gate-3",
             "lon": pole.x,
             "lat": pole.y,
-            "footprint": _square(grids[11]),
+            "footprint": _view(grids),
         },
         {
             "id": "park-1",
@@ -132,7 +140,7 @@ def test_the_map_draws_cameras_and_a_click_shows_where_their_cases_go(
         location=Location(camera_id="gate-3", zone_id="kerb", lon=pole.x, lat=pole.y),
         facts={
             "track_id": 1,
-            "camera_footprint": _square(grids[11]),
+            "camera_footprint": _view(grids),
             "zone_footprint": _square(grids[12], 0.0003),
         },
     )
