@@ -1,6 +1,7 @@
 """Benchmark of the core: candidates/s from MQTT to committed cases, and API latency.
 
     .venv/bin/python bench/core_ingest.py [--candidates 5000] [--repeat 3] [--rate 200] [--seconds 10]
+    .venv/bin/python bench/core_ingest.py --poison-only --repeat 9   # the poison ratio alone
 
 Everything runs on loopback: a Mosquitto on a free port, the core's ingest in this
 process, SQLite (a file) and PostgreSQL (a throw-away server, Debian's postgresql).
@@ -468,8 +469,18 @@ def main() -> int:
         "ones too (how results were made before 2026-12-05 08:00; the producer then spends "
         "seconds reading those lines)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_ingest.json")
+    parser.add_argument(
+        "--poison-only",
+        action="store_true",
+        help="only the clean and poisoned SQLite ingest rounds (no baseline, PostgreSQL or API), "
+        "printed; written only to an --out given (never over the full results)",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.poison_only and not args.poison:
+        parser.error("--poison-only needs --poison > 0")
+    if args.out is None and not args.poison_only:
+        args.out = ROOT / "bench" / "results" / "core_ingest.json"
 
     results: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -491,12 +502,16 @@ def main() -> int:
         postgres = None
         try:
             n, repeat = args.candidates, args.repeat
-            base = _runs(
-                "baseline inbox ingest",
-                [
-                    bench_baseline_ingest(broker, n, _dir(root, f"baseline{r}"))
-                    for r in range(repeat)
-                ],
+            base = (
+                None
+                if args.poison_only
+                else _runs(
+                    "baseline inbox ingest",
+                    [
+                        bench_baseline_ingest(broker, n, _dir(root, f"baseline{r}"))
+                        for r in range(repeat)
+                    ],
+                )
             )
             clean: list[dict[str, float]] = []
             poisoned: list[dict[str, float]] = []
@@ -525,11 +540,10 @@ def main() -> int:
                         )
                     )
             lite = _runs("core ingest, SQLite", clean)
-            ingest: dict[str, object] = {
-                "baseline_inbox": base,
-                "core_sqlite": lite,
-                "core_sqlite_vs_baseline": round(lite["per_s"] / base["per_s"], 3),
-            }
+            ingest: dict[str, object] = {"core_sqlite": lite}
+            if base is not None:
+                ingest["baseline_inbox"] = base
+                ingest["core_sqlite_vs_baseline"] = round(lite["per_s"] / base["per_s"], 3)
             if poisoned:
                 bad = _runs(f"core ingest, SQLite, {len(poison)} poison interleaved", poisoned)
                 ingest["poison_corpus"] = {
@@ -551,7 +565,12 @@ def main() -> int:
                     lite["process_cpu_ms_per_candidate"] / bad["process_cpu_ms_per_candidate"], 3
                 )
                 print(f"poisoned / clean: {ingest['core_sqlite_poisoned_vs_clean']}", flush=True)
-            if not args.skip_postgres:
+                print(
+                    f"poisoned / clean, CPU per candidate: {ingest['core_sqlite_poisoned_vs_clean_cpu']}"
+                    f" ({lite['process_cpu_ms_per_candidate']} / {bad['process_cpu_ms_per_candidate']} ms)",
+                    flush=True,
+                )
+            if base is not None and not args.skip_postgres:
                 postgres = PostgresServer()
                 postgres.start()
                 admin = sa.create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
@@ -571,18 +590,22 @@ def main() -> int:
                 ingest["core_postgres"] = pg
                 ingest["core_postgres_vs_baseline"] = round(pg["per_s"] / base["per_s"], 3)
             results["ingest"] = ingest
-            api = bench_api(broker, _dir(root, "api"), args.rate, args.seconds)
-            for name, figures in api.items():
-                print(
-                    f"API {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms at {figures['rate_rps']} rps ({figures['errors']} errors), server CPU {figures.get('server_cpu_ms_per_request')} ms/request",
-                    flush=True,
-                )
-            results["api"] = api
+            if not args.poison_only:
+                api = bench_api(broker, _dir(root, "api"), args.rate, args.seconds)
+                for name, figures in api.items():
+                    print(
+                        f"API {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms at {figures['rate_rps']} rps ({figures['errors']} errors), server CPU {figures.get('server_cpu_ms_per_request')} ms/request",
+                        flush=True,
+                    )
+                results["api"] = api
         finally:
             if postgres is not None:
                 postgres.stop()
             broker.stop()
     results["machine"]["load_avg_1m_at_end"] = os.getloadavg()[0]  # type: ignore[index]
+    if args.out is None:
+        print(json.dumps(results["machine"]))
+        return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {args.out}")
