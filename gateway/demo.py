@@ -4,10 +4,12 @@ Starts, in order, and says which parts it could not start instead of failing:
 
 1. a local Mosquitto on a free loopback port;
 2. the core (workflow, API, operator console) on http://127.0.0.1:8080/console/, its
-   database holding the GIS demo area of 海州区 (`gateway.demo_area`: the grids,
+   database holding the GIS demo area of 海州区 and 连云区 (`gateway.demo_area`: the grids,
    components and addresses of ``citygw gis demo-data``, imported as ``citygw gis import``
-   does, once), with one demo user per role at the city centre and the 海州区 district
-   centre's desk and department (`gateway.demo_users`);
+   does, once), with one demo user per role at the city centre and the desks and
+   departments of both district centres (`gateway.demo_users`), and yesterday's cases of
+   both districts taken through the workflow by those users (`gateway.demo_history`), so
+   that the evaluations and the public daily ranking have figures;
 3. the video gateway on the test camera (GStreamer RTSP server looping ``vtest``) with
    real weights: YOLOX-Nano (COCO) for a no-parking zone over the white van parked at the
    top right (0505 机动车乱停放, a candidate in 待审核 within about a minute) and a crowd
@@ -20,8 +22,8 @@ Starts, in order, and says which parts it could not start instead of failing:
    grants the core signs: one random secret per run, shared by both daemons);
 4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
    through the fake Asterisk that reports a problem in 海州区, recordings included;
-5. sample camera candidates (``--samples``), as an edge gateway sends them, at points of
-   the demo area.
+5. sample camera candidates (``--samples`` in each district, `gateway.demo_samples`), as
+   an edge gateway sends them, at points of the demo area.
 
 The broker is secured as a deployment's should be (`gateway.demo_broker`): TLS with
 setup's certificates, a user and password per part, ACLs from the contract.
@@ -51,6 +53,7 @@ from gateway.demo_area import (
     CALL_GRID,
     FALL_BEHIND,
     FALL_SEES,
+    LY_CALL_GRID,
     MAIN_BEHIND,
     MAIN_CORNER,
     MAIN_SEES,
@@ -58,8 +61,10 @@ from gateway.demo_area import (
     import_area,
 )
 from gateway.demo_broker import SAMPLES, start_demo_broker
+from gateway.demo_history import replay_yesterday
+from gateway.demo_samples import SAMPLE_CAMERAS, send_samples
 from gateway.demo_users import DEMO_PASSWORD, DEMO_USERS
-from gateway.gis.demo_data import DISTRICT
+from gateway.gis.demo_data import DISTRICT, LIANYUN
 from gateway.mqtt_acl import CORE, TELEPHONY, VIDEO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +82,8 @@ DEMO_CORE: dict[str, Any] = {
 }
 CAMERA_ID = "square-n"
 FALL_CAMERA_ID = "lawn-s"
-#: the camera the sample candidates claim to come from
-SAMPLE_CAMERA_ID = "demo-cam-1"
+#: the two districts of the demo area, for people
+AREA_NAME = f"{DISTRICT} and {LIANYUN.district}"
 # grid codes: the GIS demo area of 海州区 (`gateway.demo_area` says where each camera is)
 #: around where the staged fallen person lies, clear of the yellow cloth
 GRASS = {
@@ -111,10 +116,10 @@ def no_parking(area: DemoArea) -> dict[str, Any]:
 
 
 #: the hotline's district menu in the demo: 海州区 (its reports start in `CALL_GRID`) and
-#: 连云区 (no grids in the demo area: its reports carry no grid)
+#: 连云区 (in `LY_CALL_GRID`, of its 墟沟街道)
 CALL_DISTRICTS = [
     {"key": "1", "name": DISTRICT, "grid_code": CALL_GRID},
-    {"key": "2", "name": "连云区"},
+    {"key": "2", "name": LIANYUN.district, "grid_code": LY_CALL_GRID},
 ]
 PARKING_RULE = {
     "id": "no-parking",
@@ -188,14 +193,14 @@ def import_map_data(demo: Demo, store: Any, area: DemoArea) -> None:
     try:
         result = import_area(store, area)
     except Exception as exc:  # the console works without a map
-        demo.unavailable("map base data", f"the {DISTRICT} demo area: {exc}")
+        demo.unavailable("map base data", f"the demo area of {AREA_NAME}: {exc}")
         return
     if not result.imported:
-        say("gis", f"the {DISTRICT} demo area is in the core's database already")
+        say("gis", f"the demo area of {AREA_NAME} is in the core's database already")
         return
     say(
         "gis",
-        f"imported the {DISTRICT} demo area ({area.folder}) into the core's database in "
+        f"imported the demo area of {AREA_NAME} ({area.folder}) into the core's database in "
         f"{result.seconds:.2f} s: {result.grids} unit grids, {result.components} components, "
         f"{result.addresses} addresses",
     )
@@ -211,6 +216,13 @@ def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
             )
     finally:
         service.store.close()  # type: ignore[attr-defined]
+    try:
+        past = replay_yesterday(config, area, DEMO_PASSWORD)
+    except Exception as exc:  # the demo works without figures
+        demo.unavailable("yesterday's cases", f"could not be made: {exc!r}")
+    else:
+        done = f"{past.cases} cases made" if past.cases else "there already"
+        say("demo", f"yesterday's ({past.day}) cases of {AREA_NAME}: {done}")
     demo.thread(
         "core",
         run_core,
@@ -488,74 +500,6 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
     demo.thread("call", scripted_call)
 
 
-def send_samples(demo: Demo, config: Config, count: int, area: DemoArea) -> None:
-    """Sample camera candidates with a real JPEG, through a durable outbox as a gateway does;
-    each at a point of its own grid of ``area`` (the map shows them there)."""
-    import cv2
-    import numpy as np
-
-    from gateway.contract import (
-        CandidateCase,
-        Evidence,
-        EvidenceRole,
-        Location,
-        Source,
-        SourceKind,
-    )
-
-    connection = bootstrap.mqtt_connection(config, SAMPLES)
-    publisher = bootstrap.edge_publisher(config, SAMPLES, connection)
-    contract = bootstrap.contract_publisher(config, publisher)
-    publisher.start()
-    try:
-        for index in range(count):
-            image = np.full((480, 640, 3), 170, np.uint8)
-            cv2.rectangle(image, (0, 300), (640, 480), (80, 80, 80), -1)
-            x = 60 + 180 * index
-            cv2.rectangle(image, (x, 320), (x + 150, 420), (30, 30, 160), -1)
-            ok, jpeg = cv2.imencode(".jpg", image)
-            assert ok
-            grid_code, lon, lat = area.sample_point(index)
-            candidate = CandidateCase.create(
-                source=Source(kind=SourceKind.CAMERA, id=SAMPLE_CAMERA_ID),
-                event_code="0505",
-                title="机动车乱停放（示例）",
-                location=Location(
-                    grid_code=grid_code,
-                    district=DISTRICT,
-                    camera_id=SAMPLE_CAMERA_ID,
-                    zone_id="kerb",
-                    lat=lat,
-                    lon=lon,
-                ),
-                evidence=[
-                    Evidence.from_bytes(
-                        jpeg.tobytes(),
-                        media_type="image/jpeg",
-                        role=EvidenceRole.SNAPSHOT,
-                        name="snapshot.jpg",
-                    )
-                ],
-                facts={
-                    "sample": True,
-                    "zone_name": "路边",
-                    "label": "car",
-                    "score": 0.9,
-                    "box": [x, 320, x + 150, 420],
-                    "frame_size": [640, 480],
-                    "track_id": 100 + index,
-                },
-            )
-            contract.candidate(candidate)
-            say("demo", f"queued sample candidate {candidate.id} (grid {grid_code})")
-        if not publisher.wait_drained(30):
-            say("demo", "samples still queued: the broker did not take them (they stay on disk)")
-    finally:
-        publisher.stop()
-        connection.stop()
-        publisher.outbox.close()
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -564,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its state"
     )
-    parser.add_argument("--samples", type=int, default=3, help="sample candidates to send")
+    parser.add_argument(
+        "--samples", type=int, default=3, help="sample candidates to send in each district"
+    )
     parser.add_argument(
         "--exit-after", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)"
     )
@@ -579,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     http_port = args.http_port if _port_free(args.http_port) else free_port()
     live_port = 8091 if _port_free(8091) else free_port()
     live_secret = secrets.token_urlsafe(32)  # this run only; both daemons get it
-    # the GIS demo area of 海州区: the files `citygw gis demo-data` writes, and its grid table
+    # the GIS demo area of 海州区 and 连云区: the files `citygw gis demo-data` writes, and
+    # its grid table
     area = DemoArea.prepare(state_dir / "gis-demo")
     document: dict[str, Any] = {
         "instance": "demo",
@@ -601,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             topics=bootstrap.topics(config),
             instance=config.instance,
             cameras=[CAMERA_ID, FALL_CAMERA_ID],
-            sample_cameras=[SAMPLE_CAMERA_ID],
+            sample_cameras=SAMPLE_CAMERAS,
         )
     except (
         OSError,  # FileNotFoundError: mosquitto or openssl not installed
@@ -644,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
                 start_agi(demo, {**document, "mqtt": secured.mqtt(TELEPHONY)})
             if args.samples:
                 samples = Config.model_validate({**document, "mqtt": secured.mqtt(SAMPLES)})
-                send_samples(demo, samples, args.samples, area)
+                send_samples(samples, args.samples, area, say)
             url = f"http://127.0.0.1:{http_port}/console/"
             say("demo", "=" * 60)
             say("demo", f"console: {url}")
@@ -658,9 +605,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             say(
                 "demo",
-                f"地图 shows the {DISTRICT} demo area (unit grids, components), the cameras with "
-                f"the ground they see and the cases; hz-operator and hz-dispatcher work at the "
-                f"{DISTRICT} district centre (its cases, its departments and street offices)",
+                f"地图 shows the demo area of {AREA_NAME} (unit grids, components), the cameras "
+                f"with the ground they see and the cases; hz-operator and hz-dispatcher work at "
+                f"the {DISTRICT} district centre, ly-operator and ly-dispatcher at the "
+                f"{LIANYUN.district} one (each its own cases, departments and street offices); "
+                "综合评价 按区域 (lead) gives both districts' figures and /public/ranking ranks "
+                "them (yesterday's cases)",
             )
             if demo.missing:
                 say("demo", "not running: " + "; ".join(demo.missing))

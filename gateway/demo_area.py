@@ -1,8 +1,12 @@
-"""Where the demo happens: the GIS demo area of 海州区 (Lianyungang, county 320706).
+"""Where the demo happens: the GIS demo area of 海州区 (county 320706) and 连云区 (320703).
 
-The same 2 km x 2 km area `citygw gis demo-data` writes (`gateway.gis.demo_data`: 400 unit
-grids in four streets, components, door-plate addresses), which the default organisation
-tree (`gateway.core.organisation_settings`: 海州区 and 连云区 under 连云港市) describes.
+The same two pieces `citygw gis demo-data` writes (`gateway.gis.demo_data`: 2 km x 2 km of
+海州区, 400 unit grids in four streets, and 1 km x 1 km of 连云区 墟沟街道, 100 grids; their
+components and door-plate addresses), which the default organisation tree
+(`gateway.core.organisation_settings`: 海州区 and 连云区 under 连云港市) describes. The cameras
+and most samples are in 海州区; 连云区 has sample candidates of its own
+(`LY_SAMPLE_COMMUNITY`), the hotline's second district (`LY_CALL_GRID`) and part of the
+demo's past (`gateway.demo_history`), so that both district centres have cases.
 
 - `DemoArea.prepare` writes the area's files into the demo's state folder (the files of
   ``citygw gis demo-data``, and the area's grid table for ``core.grid_table``) and works
@@ -25,7 +29,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import Point, Polygon, shape
 
-from gateway.gis.demo_data import DemoData, generate
+from gateway.gis.demo_data import DEMO_AREAS, DemoData, generate
 
 #: the main test camera (vtest's square) stands at the south side of 海州街道 鼓楼社区 grid
 #: 18 (on the side of grid 13) and looks north over it (its lawn and walkway) into the
@@ -42,6 +46,10 @@ SAMPLE_COMMUNITY = "320706002001"
 SAMPLE_FIRST = 7
 #: the hotline's 海州区 reports start in 洪门街道 洪门社区 (the scripted call among them)
 CALL_GRID = "32070600400113"
+#: 连云区 墟沟街道: its sample candidates lie in 海棠社区, one grid each from 07, and the
+#: hotline's 连云区 reports start in 港城社区 grid 13
+LY_SAMPLE_COMMUNITY = "320703001002"
+LY_CALL_GRID = "32070300100113"
 #: the seed of `citygw gis demo-data`'s default: the demo imports what that command writes
 SEED = 20260601
 ADDRESS_COLUMNS = ["district", "road", "number", "building", "unit", "lon", "lat"]
@@ -74,7 +82,7 @@ class DemoArea:
         bytes) and index its grids by code."""
         from adapters.gis.writers import write_csv, write_geojson
 
-        data = generate(SEED)
+        data = generate(SEED, areas=DEMO_AREAS)
         folder.mkdir(parents=True, exist_ok=True)
         write_geojson(folder / "grids.geojson", data.grids)
         write_geojson(folder / "components.geojson", data.components)
@@ -113,10 +121,12 @@ class DemoArea:
         ground = affinity.scale(self.polygons[code], 0.15, 0.15)
         return [[round(x, 7), round(y, 7)] for x, y in ground.exterior.coords[:-1]]
 
-    def sample_point(self, index: int) -> tuple[str, float, float]:
+    def sample_point(
+        self, index: int, community: str = SAMPLE_COMMUNITY
+    ) -> tuple[str, float, float]:
         """(grid code, lon, lat) of the ``index``-th sample candidate: a point inside a grid
-        of the sample community, one grid each."""
-        code = f"{SAMPLE_COMMUNITY}{(SAMPLE_FIRST - 1 + index) % 25 + 1:02d}"
+        of the sample community (海州区's, or ``community``), one grid each."""
+        code = f"{community}{(SAMPLE_FIRST - 1 + index) % 25 + 1:02d}"
         point = self.polygons[code].representative_point()
         return code, round(point.x, 7), round(point.y, 7)
 

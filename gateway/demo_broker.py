@@ -31,7 +31,7 @@ from gateway.mqtt_acl import (
     video_grant,
 )
 
-#: the part that sends sample candidates (``demo.send_samples``), as an edge gateway does
+#: the part that sends sample candidates (``demo_samples.send_samples``), as an edge gateway does
 SAMPLES = "demo-samples"
 
 

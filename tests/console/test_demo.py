@@ -1,8 +1,10 @@
 """The one-command demo, as a newcomer runs it: every part starts, a real camera detection
 (test camera → YOLOX-Nano → no-parking zone over the parked van → MQTT → core: a 0505
 illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline call arrives with its recordings; the map shows the GIS demo area of
-海州区 with the demo cameras where they stand and the camera's case where it happened; the
-海州区 district centre's dispatcher works at that level; Ctrl-C stops all."""
+海州区 and 连云区 with the demo cameras where they stand and the camera's case where it
+happened; the 海州区 district centre's dispatcher works at that level; the 连云区 district
+desk sees only its own cases while the city sees both districts', and the city's
+evaluation and the public daily ranking rank the two districts; Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,8 @@ FALL_CASE = re.compile(
     r"candidate lawn-s-\S+ \[new\] .*: event 0497 .* URGENT .* -> case (\S+) \(new_case\)"
 )
 CALL_CASE = re.compile(r"candidate call-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+#: the 连云区 sample candidate (its own sample camera, `gateway.demo_samples`)
+LY_SAMPLE_CASE = re.compile(r"candidate demo-cam-2-\S+ \[new\] .* -> case (\S+) \(new_case\)")
 
 
 class DemoProcess:
@@ -127,8 +132,14 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     banner = "\n".join(process.lines)
     assert "NOT STARTED" not in banner, banner
     assert f"password {DEMO_PASSWORD}" in banner
-    assert re.search(r"\[gis\] imported the 海州区 demo area .* 400 unit grids", banner), banner
+    assert re.search(
+        r"\[gis\] imported the demo area of 海州区 and 连云区 .* 500 unit grids", banner
+    ), banner
+    assert re.search(
+        r"\[demo\] yesterday's \(\S+\) cases of 海州区 and 连云区: 6 cases made", banner
+    )
     assert "hz-dispatcher（海州区区级中心 派遣员）" in banner
+    assert "ly-operator（连云区区级中心 受理员）" in banner
     call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
     camera_number = process.wait_for(CAMERA_CASE, timeout=150).group(1)
     fall_number = process.wait_for(FALL_CASE, timeout=60).group(1)
@@ -175,7 +186,8 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert bbox is not None, "no unit grids imported"
     view = ",".join(str(v) for v in bbox)
     grids = api_get(base, f"/api/v1/gis/grids?bbox={view}", token)["features"]
-    assert len(grids) == 400 and all(g["properties"]["code"][:6] == "320706" for g in grids)
+    assert len(grids) == 500  # the map starts on both districts' pieces
+    assert {g["properties"]["code"][:6] for g in grids} == {"320706", "320703"}
     cameras = {
         f["properties"]["id"]: f for f in api_get(base, "/api/v1/gis/cameras", token)["features"]
     }
@@ -225,7 +237,7 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     page.click("#nav a[data-view=map]")
     page.wait_for_selector("#map[data-cameras='2']")
     page.wait_for_selector("#map[data-cases]")
-    assert page.locator("path.grid").count() == 400
+    assert page.locator("path.grid").count() == 500
     assert page.locator(".camera-icon").count() == 2
     assert page.locator("path.camera-footprint").count() == 2
     assert page.locator("path.zone-footprint").count() == 1  # the no-parking zone's ground
@@ -243,6 +255,39 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert "city-management" not in targets
     seen = api_get(base, f"/api/v1/cases/by-number/{camera_number}", hz)
     assert seen["grid_code"] == MAIN_CORNER
+    hz_cases = api_get(base, "/api/v1/cases?limit=500", hz)["items"]
+    assert hz_cases and all(c["grid_code"].startswith("320706") for c in hz_cases)
+
+    # the second district, 连云区: yesterday's cases and today's sample; the city desk sees
+    # both districts' cases, the 连云区 desk only its own
+    ly_sample = process.wait_for(LY_SAMPLE_CASE, timeout=60).group(1)
+    city_cases = api_get(base, "/api/v1/cases?limit=500", token)["items"]
+    assert {c["grid_code"][:6] for c in city_cases if c["grid_code"]} == {"320706", "320703"}
+    ly = api_login(base, "ly-operator")
+    ly_cases = api_get(base, "/api/v1/cases?limit=500", ly)["items"]
+    assert len(ly_cases) >= 4  # three of yesterday, today's sample
+    assert all(c["grid_code"].startswith("320703") for c in ly_cases), ly_cases
+    assert ly_sample in {c["number"] for c in ly_cases}
+    assert {c["district"] for c in ly_cases} == {"连云区"}
+    with pytest.raises(urllib.error.HTTPError) as out_of_reach:
+        api_get(base, f"/api/v1/cases/by-number/{camera_number}", ly)
+    assert out_of_reach.value.code == 404
+    # the city's evaluation ranks the two districts, each with figures
+    lead = api_login(base, "lead")
+    evaluation = api_get(base, "/api/v1/organisation/evaluation?node=city", lead)
+    districts = {u["id"]: u for u in evaluation["units"] if u["kind"] == "district"}
+    assert set(districts) == {"320706", "320703"}
+    for unit in districts.values():
+        assert unit["registered"] >= 3 and unit["closed"] >= 2, unit
+        assert unit["score"] is not None, unit
+    # the public daily ranking (up to the start of today: yesterday's cases) lists both
+    with urllib.request.urlopen(f"{base}/api/v1/public/ranking", timeout=10) as response:
+        ranking = json.loads(response.read())
+    ranked = {row["name"]: row["rank"] for row in ranking["districts"]}
+    assert set(ranked) == {"海州区", "连云区"} and None not in ranked.values(), ranking
+    with urllib.request.urlopen(f"{base}/public/ranking", timeout=10) as response:
+        page_text = response.read().decode()
+    assert "海州区" in page_text and "连云区" in page_text
 
     assert process.interrupt() == 0
     assert process.lines[-1] == "[demo] stopped"
