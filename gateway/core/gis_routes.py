@@ -357,13 +357,18 @@ def gis_router(ctx: ApiContext, source: MapData | MapSource) -> APIRouter:
         return actor.department if actor.role is Role.DEPARTMENT else None
 
     @router.get("/map", summary="what the console's map starts from")
-    def map_settings(_actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
-        """The imported grids' extent (None before any import) and the city's tile server
-        (``core.map_tile_url``; None: the grids are the base layer)."""
+    def map_settings(actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
+        """The extent of the imported grids the user's centre covers (a district's users:
+        their district's; the city: all; all when none is in reach; None before any import)
+        and the city's tile server (``core.map_tile_url``; None: the grids are the base
+        layer)."""
         data = current()
         extent = None
-        if len(data.grids):
-            bounds = shapely.total_bounds([g.geometry for g in data.grids.grids])
+        grids = data.grids.grids
+        if actor.reach:
+            grids = [g for g in grids if g.code.startswith(actor.reach)] or grids
+        if len(grids):
+            bounds = shapely.total_bounds([g.geometry for g in grids])
             extent = [round(float(v), 7) for v in bounds]
         return FastJSON({"bbox": extent, "tile_url": ctx.config.map_tile_url})
 

@@ -269,6 +269,12 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert all(c["grid_code"].startswith("320703") for c in ly_cases), ly_cases
     assert ly_sample in {c["number"] for c in ly_cases}
     assert {c["district"] for c in ly_cases} == {"连云区"}
+    # the map starts on the user's centre: the city's on both pieces, a district's on its own
+    hz_start = api_get(base, "/api/v1/gis/map", hz)["bbox"]
+    ly_start = api_get(base, "/api/v1/gis/map", ly)["bbox"]
+    assert bbox[0] < 119.2 and bbox[2] > 119.38, bbox
+    assert hz_start[0] > 119.16 and hz_start[2] < 119.2, hz_start
+    assert ly_start[0] > 119.38 and ly_start[2] < 119.4, ly_start
     with pytest.raises(urllib.error.HTTPError) as out_of_reach:
         api_get(base, f"/api/v1/cases/by-number/{camera_number}", ly)
     assert out_of_reach.value.code == 404
