@@ -40,6 +40,7 @@ from shapely.geometry import mapping
 from gateway.core.api_base import ALL_USERS, STAFF, ApiContext, ApiError, FastJSON, allow
 from gateway.core.cameras import HEALTH_LABELS, CameraHealth
 from gateway.core.case_views import scope_of
+from gateway.core.organisation import CITY_ID, NodeKind
 from gateway.core.workflow import STATE_LABELS, Actor, Case, Role
 from gateway.gis.camera_places import (
     CameraPlace,
@@ -359,18 +360,23 @@ def gis_router(ctx: ApiContext, source: MapData | MapSource) -> APIRouter:
     @router.get("/map", summary="what the console's map starts from")
     def map_settings(actor: Annotated[Actor, Depends(allow(STAFF, Role.ADMIN))]) -> Response:
         """The extent of the imported grids the user's centre covers (a district's users:
-        their district's; the city: all; all when none is in reach; None before any import)
-        and the city's tile server (``core.map_tile_url``; None: the grids are the base
-        layer)."""
+        their district's; the city: all; all when none is in reach; None before any import),
+        ``districts``: the extent of each district of the organisation among those grids
+        (by node id; the console's 跳转到 picker), and the city's tile server
+        (``core.map_tile_url``; None: the grids are the base layer)."""
         data = current()
-        extent = None
         grids = data.grids.grids
         if actor.reach:
             grids = [g for g in grids if g.code.startswith(actor.reach)] or grids
-        if len(grids):
-            bounds = shapely.total_bounds([g.geometry for g in grids])
-            extent = [round(float(v), 7) for v in bounds]
-        return FastJSON({"bbox": extent, "tile_url": ctx.config.map_tile_url})
+        org = ctx.service.workflow.organisation
+        districts: dict[str, list[float]] = {}
+        for district in org.children(CITY_ID, NodeKind.DISTRICT) if org is not None else ():
+            extent = _extent([g for g in grids if district.covers(g.code)])
+            if extent is not None:
+                districts[district.id] = extent
+        return FastJSON(
+            {"bbox": _extent(grids), "districts": districts, "tile_url": ctx.config.map_tile_url}
+        )
 
     @router.get("/grids", summary="unit grids in a viewport, with their open cases (GeoJSON)")
     def grids(
@@ -553,6 +559,13 @@ def gis_router(ctx: ApiContext, source: MapData | MapSource) -> APIRouter:
         return _geojson(features, False)
 
     return router
+
+
+def _extent(grids: Sequence[GridFeature]) -> list[float] | None:
+    """[minLon, minLat, maxLon, maxLat] of the grids (None: no grid)."""
+    if not len(grids):
+        return None
+    return [round(float(v), 7) for v in shapely.total_bounds([g.geometry for g in grids])]
 
 
 def _geojson(features: list[dict[str, Any]], truncated: bool) -> Response:

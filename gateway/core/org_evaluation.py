@@ -127,18 +127,22 @@ def _summed(parts: list[Metrics], group: str, weights: MetricWeights) -> Metrics
 def level_csv(
     core: CoreConfig, steps: Iterable[Step], node: str, start: datetime, end: datetime
 ) -> str:
-    """``citygw core metrics --level NODE``: the units of ``node`` as the metrics CSV (the
-    group column ``<id> <name>``; a street's communities also the ``passed_*`` columns,
-    their figures over the cases passed to them); times without a zone are UTC.
-    ValueError: no such node or one that evaluates nothing."""
+    """``citygw core metrics --level NODE``: the units of ``node`` as `report_csv`; times
+    without a zone are UTC. ValueError: no such node or one that evaluates nothing."""
     org = Organisation.from_config(core.organisation, {d.id: d.name for d in core.departments})
     found = org.get(node)
     if found is None:
         raise ValueError(f"no organisation node {node!r}")
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     weights = level_weights(core.organisation, org.level_of(found), core.metric_weights)
-    report = evaluate_level(CaseHistories(steps), org, found, start, end, weights)
-    passed = found.kind is NodeKind.STREET
+    return report_csv(evaluate_level(CaseHistories(steps), org, found, start, end, weights))
+
+
+def report_csv(report: LevelReport) -> str:
+    """A level's units as the metrics CSV, ranked (the group column ``<id> <name>``; a
+    street's communities also the ``passed_*`` columns, their figures over the cases passed
+    to them): what the CLI prints and ``/api/v1/organisation/evaluation?format=csv`` gives."""
+    passed = report.node.kind is NodeKind.STREET
     columns = CSV_COLUMNS + ([f"passed_{c}" for c in CSV_COLUMNS if c != "group"] if passed else [])
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")

@@ -9,16 +9,19 @@ three-level evaluation (三级考核) of a node's units.
   departments; a street: communities), each with the indicators of `gateway.core.metrics`
   and the level's weights (a community also ``passed``: the same over the cases its street
   office passed to it, 四级联动). A district centre's users evaluate only inside their
-  district (403 ``not_your_level``).
+  district (403 ``not_your_level``). ``format=csv``: the same units as the CSV of ``citygw
+  core metrics --level`` (UTF-8 with a BOM, for spreadsheets), as the console's 分级考核
+  page downloads it.
 """
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
 from gateway.core.api_base import ALL_USERS, EVALUATORS, ApiContext, ApiError, allow, period
-from gateway.core.org_evaluation import evaluate_level, level_weights
+from gateway.core.org_evaluation import evaluate_level, level_weights, report_csv
 from gateway.core.organisation import CITY_ID, NodeKind
 from gateway.core.organisation_views import me_out
 from gateway.core.step_log import StepLog
@@ -40,13 +43,16 @@ def organisation_router(ctx: ApiContext) -> APIRouter:
         org = _org()
         return {"nodes": [n.as_dict() for n in org.nodes()], "me": me_out(org, actor)}
 
-    @router.get("/api/v1/organisation/evaluation", tags=["organisation", "evaluation"])
+    @router.get(
+        "/api/v1/organisation/evaluation", tags=["organisation", "evaluation"], response_model=None
+    )
     def evaluation(
         actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         node: str = CITY_ID,
         start: datetime | None = None,
         end: datetime | None = None,
-    ) -> dict[str, Any]:
+        format: Literal["json", "csv"] = "json",
+    ) -> dict[str, Any] | Response:
         org = _org()
         found = org.get(node)
         if found is None or found.kind not in (NodeKind.CITY, NodeKind.DISTRICT, NodeKind.STREET):
@@ -58,6 +64,14 @@ def organisation_router(ctx: ApiContext) -> APIRouter:
         weights = level_weights(
             ctx.config.organisation, org.level_of(found), ctx.config.metric_weights
         )
-        return evaluate_level(step_log.histories(), org, found, s, e, weights).as_dict()
+        report = evaluate_level(step_log.histories(), org, found, s, e, weights)
+        if format == "json":
+            return report.as_dict()
+        name = f"citygw-levels-{found.id}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
+        return Response(
+            report_csv(report).encode("utf-8-sig"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     return router

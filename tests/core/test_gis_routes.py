@@ -18,6 +18,7 @@ from gateway.contract import Location
 from gateway.core.api import create_app
 from gateway.core.gis_routes import MapData, load_map_data
 from gateway.core.intake import case_id_for
+from gateway.core.organisation import Organisation
 from gateway.gis.codes import load_component_types
 from gateway.gis.crs import InputCrs
 from gateway.gis.demo_data import generate
@@ -293,3 +294,15 @@ def test_a_dense_viewport_is_read_by_time_with_the_same_answer(
     monkeypatch.setattr(case_map_store, "DENSE_ROWS", 5)
     dense = [c.id for c in reader.cases_in_bbox(box, open_only=True, limit=4)]  # type: ignore[arg-type]
     assert sparse == dense == list(reversed(made))[:4]  # newest first either way
+
+
+def test_the_map_gives_each_districts_extent_for_the_jump_picker(gis: MapApi) -> None:
+    config = gis.api.client.app.state.ctx.config  # type: ignore[attr-defined]
+    org = Organisation.from_config(config.organisation, {d.id: d.name for d in config.departments})
+    gis.api.service.workflow.organisation = org
+    body = gis.get("map").json()  # type: ignore[attr-defined]
+    # only 海州区's grids are imported here: 连云区 has no extent to jump to
+    assert list(body["districts"]) == ["320706"]
+    assert body["districts"]["320706"] == body["bbox"]
+    gis.api.service.workflow.organisation = None
+    assert gis.get("map").json()["districts"] == {}  # type: ignore[attr-defined]

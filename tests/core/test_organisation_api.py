@@ -4,6 +4,8 @@ evaluates its districts and departments, a district its streets (三级考核)."
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -161,6 +163,41 @@ def test_three_level_evaluation_matches_hand_counted_figures(api: Api) -> None:
         headers={"Authorization": f"Bearer {api.tokens['hz-op']}"},
     )
     assert answer.status_code == 403
+
+
+def test_the_evaluation_as_csv_holds_the_same_units_and_figures_as_the_json(api: Api) -> None:
+    for n in (0, 1):
+        act(api, "hz-op", n, "register")
+    act(api, "operator", 2, "register")
+    act(api, "hz-disp", 0, "dispatch", department="hz-sanitation")
+    period = {"start": MONDAY_10.isoformat(), "end": (MONDAY_10 + timedelta(days=7)).isoformat()}
+    for node, who in (("city", "shift_lead"), ("320706", "hz-disp"), ("320706001", "hz-disp")):
+        params = {"node": node, **period}
+        doc = api.client.get(
+            "/api/v1/organisation/evaluation", params=params, headers=api.headers(who)
+        ).json()
+        answer = api.client.get(
+            "/api/v1/organisation/evaluation",
+            params={**params, "format": "csv"},
+            headers=api.headers(who),
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("text/csv")
+        assert answer.content.startswith(b"\xef\xbb\xbf")  # a BOM, for spreadsheets
+        rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+        # the same units in the same (ranked) order, every figure equal
+        assert [r["group"] for r in rows] == [f"{u['id']} {u['name']}" for u in doc["units"]]
+        for row, unit in zip(rows, doc["units"], strict=True):
+            for key, value in unit.items():
+                if key in ("id", "name", "kind", "kind_label"):
+                    continue
+                if key == "passed":
+                    for k, v in value.items():
+                        assert row[f"passed_{k}"] == ("" if v is None else str(v)), (node, k)
+                elif key in row:
+                    assert row[key] == ("" if value is None else str(value)), (node, key)
+        assert ("passed_registered" in rows[0]) == (node == "320706001")
+    assert sum(int(r["registered"]) for r in rows) == 1  # 海州街道: the case on its grid
 
 
 def test_an_admin_places_users_at_a_district_and_unknown_nodes_are_refused(api: Api) -> None:
