@@ -216,6 +216,7 @@ READY = {
     "report": "#report-form",
     "cameras": "#camera-wall .tile, #camera-wall p",
     "evaluation": "#metrics-table, #eval-output p:not(:text('统计中'))",
+    "levels": "#levels-table, #levels-output p:not(:text('统计中'))",
     "deadletters": "#dead-letters-summary:not(:empty)",
     "map": "#map[data-grids]",
 }
@@ -434,7 +435,13 @@ def test_the_dispatcher_dispatches_a_registered_case_all_in_chinese(
     wait_state(page, "处置")
     assert core.case(case_id).department == "city-management"
     assert_reads_chinese(dispatcher, "案件详情（处置）")
-    assert every_view(dispatcher, "dispatcher") == ["board", "map", "evaluation", "cameras"]
+    assert every_view(dispatcher, "dispatcher") == [
+        "board",
+        "map",
+        "evaluation",
+        "levels",
+        "cameras",
+    ]
 
 
 # --------------------------------------------------------------------------- 专业部门
@@ -567,7 +574,14 @@ def test_the_shift_lead_approves_an_extension_and_reads_the_weekly_evaluation(
     page.select_option("#eval-group", "district")
     page.wait_for_selector("#metrics-table")
     assert_reads_chinese(lead, "综合评价（按区域）")
-    assert every_view(lead, "shift_lead") == ["queue", "board", "map", "evaluation", "cameras"]
+    assert every_view(lead, "shift_lead") == [
+        "queue",
+        "board",
+        "map",
+        "evaluation",
+        "levels",
+        "cameras",
+    ]
 
 
 # --------------------------------------------------------------------------- 系统管理员

@@ -8,6 +8,7 @@ import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
 import * as deadLetters from './views/dead_letters.js';
 import * as evaluation from './views/evaluation.js';
+import * as levels from './views/levels.js';
 import * as map from './views/map.js';
 import * as queue from './views/queue.js';
 import * as report from './views/report.js';
@@ -20,6 +21,7 @@ const VIEW_MODULES = {
   inspector: board,
   cameras,
   evaluation,
+  levels,
   map,
   screen: map,
   report,

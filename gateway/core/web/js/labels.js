@@ -165,11 +165,11 @@ export const NO_GROUP = {
 // which views each role sees, in menu order (the first is the landing page)
 export const VIEWS = {
   operator: ['queue', 'board', 'map', 'report', 'cameras'],
-  shift_lead: ['queue', 'board', 'map', 'evaluation', 'cameras'],
-  dispatcher: ['board', 'map', 'evaluation', 'cameras'],
+  shift_lead: ['queue', 'board', 'map', 'evaluation', 'levels', 'cameras'],
+  dispatcher: ['board', 'map', 'evaluation', 'levels', 'cameras'],
   department: ['department', 'map'],
   inspector: ['inspector', 'report', 'board'],
-  admin: ['evaluation', 'board', 'map', 'cameras', 'users', 'deadletters'],
+  admin: ['evaluation', 'levels', 'board', 'map', 'cameras', 'users', 'deadletters'],
 };
 
 export const VIEW_TITLES = {
@@ -182,6 +182,7 @@ export const VIEW_TITLES = {
   report: '上报问题',
   cameras: '视频墙',
   evaluation: '综合评价',
+  levels: '分级考核', // 三级考核 (views/levels.js)
   deadletters: '死信',
   users: '用户管理',
 };

@@ -3,7 +3,7 @@
 import { api, describeError } from '../api.js';
 import { GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
 import { rateBars } from '../charts.js';
-import { centreDate, centreMidnight, fmtRate, h, toast } from '../ui.js';
+import { centreDate, centreMidnight, downloadBlob, fmtRate, h, toast } from '../ui.js';
 import { inspectorSection } from './evaluation_inspectors.js';
 
 const CHART_SERIES = [
@@ -31,15 +31,7 @@ function csvOf(groups) {
   return [keys.join(','), ...groups.map((g) => keys.map((k) => quote(g[k])).join(','))].join('\n') + '\n';
 }
 
-function download(blob, name) {
-  const a = h('a', { href: URL.createObjectURL(blob), download: name });
-  document.body.append(a);
-  a.click();
-  setTimeout(() => {
-    URL.revokeObjectURL(a.href);
-    a.remove();
-  }, 1000);
-}
+const download = downloadBlob;
 
 export async function render(main, ctx) {
   const tomorrow = new Date(dayStart(centreDate(new Date())).getTime() + 86400000);
@@ -77,6 +69,8 @@ export async function render(main, ctx) {
       group,
       h('button', { class: 'primary', id: 'eval-run', onclick: () => run() }, '统计'),
       exportButton,
+      // 三级考核: the same indicators by level of the organisation (views/levels.js)
+      ctx.ref.org ? h('a', { href: '#/levels', id: 'eval-levels', class: 'button' }, '分级考核（市、区、街道）') : null,
     ),
     h('p', { class: 'hint' }, '统计对象为所选时段内立案的案件；结案率 = 结案数 / 应结案数，返工率 = 返工数 / 处置数。'),
     h(
