@@ -1,9 +1,10 @@
-"""分级考核 (三级考核) in Chromium, on both demo districts (海州区 and 连云区 墟沟街道, 25 km
-apart): the city's shift lead sees 海州区 and 连云区 ranked with their figures, drills into
-海州区 → its streets → 海州街道's communities with the cases the street passed to 鼓楼社区
-beside its grid figures, and downloads each table as the core's CSV with the same numbers;
-海州区's dispatcher opens on 海州区 and cannot go up to the city. Every page reads Chinese.
-The screenshot is committed as docs/screenshots/levels.png."""
+"""分级考核 (三级考核) and the map's 跳转到 in Chromium, on both demo districts (海州区 and
+连云区 墟沟街道, 25 km apart): the city's shift lead sees 海州区 and 连云区 ranked with their
+figures, drills into 海州区 → its streets → 海州街道's communities with the cases the street
+passed to 鼓楼社区 beside its grid figures, and downloads each table as the core's CSV with
+the same numbers; 海州区's dispatcher opens on 海州区 and cannot go up to the city, and its
+map has no district to jump to; the city's map jumps to 连云区's grids and back to 全市. Every
+page reads Chinese. The screenshot is committed as docs/screenshots/levels.png."""
 
 from __future__ import annotations
 
@@ -337,3 +338,36 @@ def test_a_district_user_opens_on_its_district_and_cannot_go_up_to_the_city(
         page.wait_for_selector("#levels-own-only")
         page.wait_for_selector("#levels-table[data-node='320706']")
         assert page.inner_text("#levels-own-only") == "只能查看本级及下级的考核，已显示本级"
+    # its map opens on its district, with no district to jump to
+    page.click("#nav a[data-view=map]")
+    page.wait_for_selector("#map[data-grids='400']")
+    assert page.locator("#map-jump-label").is_hidden()
+    assert_reads_chinese(desk, "地图（区级）", NAMES)
+
+
+def test_the_citys_map_jumps_to_a_district_and_back_to_the_whole_city(
+    core: RunningCore, open_as: Callable[[str], Watched]
+) -> None:
+    lead = open_as("shift_lead")
+    page = lead.page
+    page.click("#nav a[data-view=map]")
+    page.wait_for_selector("#map[data-grids='500']")  # both pieces, 25 km apart
+    options = page.locator("#map-jump option").all_inner_texts()
+    assert options == ["全市", "海州区", "连云区"]
+    extents = page.evaluate("() => fetch('/api/v1/gis/map', {headers: {Authorization: "
+                            "'Bearer ' + sessionStorage.getItem('citygw.token')}}).then((r) => r.json())")  # fmt: skip
+    page.select_option("#map-jump", "320703")
+    page.wait_for_selector("#map[data-grids='100']")
+    drawn = page.eval_on_selector_all(
+        "path.grid", "ps => ps.map((p) => [...p.classList].find((c) => /^grid-\\d{14}$/.test(c)))"
+    )
+    assert len(drawn) == 100 and all(c.startswith("grid-320703") for c in drawn)
+    assert page.get_attribute("#map", "data-view") == ",".join(
+        str(v) for v in extents["districts"]["320703"]
+    )
+    screenshot(page, "map-jump-lianyun")
+    page.select_option("#map-jump", "320706")
+    page.wait_for_selector("#map[data-grids='400']")
+    page.select_option("#map-jump", "city")
+    page.wait_for_selector("#map[data-grids='500']")
+    assert_reads_chinese(lead, "地图（跳转）")

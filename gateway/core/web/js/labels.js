@@ -197,6 +197,8 @@ export const MAP = {
   legend: ['无', '1 件', '2–3 件', '4 件以上'],
   zoom_in: '放大',
   zoom_out: '缩小',
+  jump: '跳转到', // fit the map to a district's grids, or the whole city's
+  jump_city: '全市',
   loading: '正在加载…',
   counts: '网格 {grids} 个，案件 {cases} 件',
   truncated: '（范围内要素过多，仅显示一部分，请放大地图）',

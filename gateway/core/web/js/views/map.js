@@ -79,6 +79,19 @@ function caseRow(ctx, props) {
   );
 }
 
+// [[id, name, extent]]: 全市 for the city's users, then each district of the tree they see
+// that has grids (the extents come from /api/v1/gis/map); none when there is one district
+function jumpTargets(org, settings) {
+  if (!org || !org.me || !org.me.centre) return [];
+  const city = org.me.centre.kind === 'city';
+  const districts = org.nodes
+    .filter((n) => n.kind === 'district' && (city || n.id === org.me.centre.id))
+    .filter((n) => settings.districts && settings.districts[n.id])
+    .map((n) => [n.id, n.name, settings.districts[n.id]]);
+  if (districts.length < 2) return [];
+  return city && settings.bbox ? [['city', MAP.jump_city, settings.bbox], ...districts] : districts;
+}
+
 export async function render(main, ctx) {
   const screen = ctx.view === 'screen';
   const evaluator = EVALUATORS.includes(ctx.user.role);
@@ -93,6 +106,9 @@ export async function render(main, ctx) {
     evaluator ? h('option', { value: 'score' }, format(MAP.colour_score, { days: SCORE_DAYS })) : null,
   );
   const holder = h('div', { id: 'map', class: 'map' });
+  // 跳转到: the districts of the tree the user sees (and 全市), filled once the extents are in
+  const jump = h('select', { id: 'map-jump', 'aria-label': MAP.jump });
+  const jumpLabel = h('label', { id: 'map-jump-label', hidden: true }, `${MAP.jump} `, jump);
   const legend = h('div', { class: 'map-legend', id: 'map-legend' });
   function drawLegend() {
     if (colourBy.value === 'score') {
@@ -125,6 +141,7 @@ export async function render(main, ctx) {
         selectButton,
         h('label', {}, openOnly, MAP.open_only),
         colourBy,
+        jumpLabel,
         legend,
         evaluator ? h('a', { href: '#/screen', id: 'map-screen', class: 'button' }, MAP.screen_open) : null,
         status,
@@ -134,6 +151,11 @@ export async function render(main, ctx) {
   }
 
   const settings = await api.get('/api/v1/gis/map');
+  const jumps = jumpTargets(ctx.ref.org, settings);
+  if (jumps.length > 1) {
+    fill(jump, jumps.map(([id, name]) => h('option', { value: id }, name)));
+    jumpLabel.hidden = false;
+  }
   const map = L.map(holder, { zoomControl: false, attributionControl: false, boxZoom: false, zoomSnap: 0.25 });
   L.control.zoom({ zoomInTitle: MAP.zoom_in, zoomOutTitle: MAP.zoom_out }).addTo(map);
   if (settings.tile_url) L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
@@ -422,21 +444,29 @@ export async function render(main, ctx) {
     live = openLive({ onEvent: (kind) => kind === 'case' && refreshSoon(), onUp: refreshSoon });
     poller = setInterval(() => (load(), loadCameras().catch(() => {}), patrols && patrols.load().catch(() => {})), 60000);
   }
+  jump.addEventListener('change', () => {
+    const found = jumps.find(([id]) => id === jump.value);
+    if (found) fitTo(found[2]);
+  });
   map.on('moveend', load);
   loadCameras().catch((err) => (status.textContent = describeError(err)));
   if (patrols) patrols.load().catch((err) => (status.textContent = describeError(err)));
   map.on('zoomend', drawCases);
   map.invalidateSize();
   if (settings.bbox) {
-    const [w, s, e, n] = settings.bbox;
-    map.fitBounds([
-      [s, w],
-      [n, e],
-    ]);
+    fitTo(settings.bbox);
   } else {
     map.setView([34.6, 119.18], 14);
     status.textContent = MAP.no_grids;
   }
+  function fitTo([w, s, e, n]) {
+    map.fitBounds([
+      [s, w],
+      [n, e],
+    ]);
+    holder.dataset.view = [w, s, e, n].join(',');
+  }
+
   return () => {
     if (live) live.close();
     closeLive();
