@@ -174,8 +174,9 @@ def register(cli: click.Group) -> None:
         """Print the evaluation metrics of a period as CSV."""
         from datetime import UTC, datetime
 
+        from gateway.core.codes import load_event_names
         from gateway.core.daemon import build_service
-        from gateway.core.metrics import evaluate, to_csv
+        from gateway.core.metrics import evaluate, group_names, to_csv
 
         assert isinstance(start, datetime) and isinstance(end, datetime)
         service, _auth = build_service(ctx.config)
@@ -198,4 +199,6 @@ def register(cli: click.Group) -> None:
             sys.exit(2)
         finally:
             service.store.close()  # type: ignore[attr-defined]
-        click.echo(to_csv(groups), nl=False)
+        departments = {d.id: d.name for d in ctx.config.core.departments}
+        names = group_names(group_by, departments, load_event_names())
+        click.echo(to_csv(groups, group_by, names), nl=False)

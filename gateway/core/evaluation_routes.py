@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from gateway.core.api_base import EVALUATORS, ApiContext, allow, period
-from gateway.core.metrics import evaluate, role_activity, to_csv
+from gateway.core.metrics import evaluate, group_names, role_activity, to_csv
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
@@ -54,7 +54,9 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
     ) -> Response:
         s, e = _period(start, end)
         histories = step_log.histories()  # kept cut by case: only new steps are added
-        text = to_csv(evaluate(histories, s, e, ctx.config.metric_weights, group_by))
+        groups = evaluate(histories, s, e, ctx.config.metric_weights, group_by)
+        departments = {d.id: d.name for d in ctx.config.departments}
+        text = to_csv(groups, group_by, group_names(group_by, departments, ctx.event_names))
         name = f"citygw-metrics-{group_by}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
         return Response(
             text.encode("utf-8-sig"),

@@ -34,7 +34,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -333,12 +333,68 @@ CSV_COLUMNS = [
     "satisfaction_rate",
 ]
 
+#: the CSV's header row, column by column: the names the console (综合评价) and the published
+#: reports give the same figures; the group column is the console's 分组
+CSV_HEADERS = {
+    "group": "分组",
+    "registered": "立案数",
+    "due": "应结案数",
+    "closed": "结案数",
+    "closed_on_time": "按期结案数",
+    "disposals": "处置数",
+    "due_disposal": "应处置数",
+    "disposed_on_time": "按期处置数",
+    "rework": "返工数",
+    "overdue_undisposed": "超期未处置",
+    "closure_rate": "结案率",
+    "on_time_closure_rate": "按期结案率",
+    "on_time_disposal_rate": "按期处置率",
+    "rework_rate": "返工率",
+    "score": "综合得分",
+    "surveyed": "回访数",
+    "satisfied": "满意数",
+    "satisfaction_rate": "满意率",
+}
 
-def to_csv(metrics: list[Metrics]) -> str:
+#: the CSV's group of the cases without the grouping's value (the key ``(none)``), and of
+#: all cases (``group_by`` none), as the console says them
+NO_GROUP = {
+    "department": "未派遣",
+    "district": "未填区域",
+    "grid": "未填网格",
+    "event_code": "未知类型",
+    "community": "未转派社区",
+}
+ALL_CASES = "全部"
+
+
+def group_label(key: str, group_by: str, names: Mapping[str, str] | None = None) -> str:
+    """A group as the CSV gives it: ``<key> <name>`` where ``names`` (e.g. the departments')
+    has one, the Chinese of ``(none)`` and ``all``, else the key itself (a grid, a code)."""
+    if key == "(none)":
+        return NO_GROUP.get(group_by, "未填写")
+    if key == "all" and group_by == "none":
+        return ALL_CASES
+    name = (names or {}).get(key)
+    return f"{key} {name}" if name else key
+
+
+def group_names(
+    group_by: str, departments: Mapping[str, str], event_names: Mapping[str, str]
+) -> Mapping[str, str]:
+    """The names `group_label` adds to a grouping's keys: a department's, an event code's."""
+    return {"department": departments, "event_code": event_names}.get(group_by, {})
+
+
+def to_csv(
+    metrics: list[Metrics], group_by: str = "none", names: Mapping[str, str] | None = None
+) -> str:
+    """The groups as CSV with `CSV_HEADERS` (``names``: a group key's name, see
+    `group_label`): what ``GET /api/v1/metrics.csv`` and ``citygw core metrics`` give."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADERS[k] for k in CSV_COLUMNS)
     for m in metrics:
-        row = m.as_dict()
-        writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+        row = {**m.as_dict(), "group": group_label(m.group, group_by, names)}
+        writer.writerow("" if row[k] is None else row[k] for k in CSV_COLUMNS)
     return out.getvalue()

@@ -3,7 +3,6 @@ to 结案, a false detection rejected, and the evaluation that results."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +14,10 @@ import numpy as np
 import openpyxl
 
 from gateway.contract import CandidateCase, Evidence, EvidenceRole, Location, Source, SourceKind
+from gateway.core.metrics import CSV_HEADERS
 from gateway.core.workflow import Action, CaseState
 from tests.console.conftest import RunningCore, screenshot
+from tests.csv_rows import keyed_rows
 
 
 def street_jpeg(box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> bytes:
@@ -247,9 +248,12 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     with lead.expect_download() as download_info:
         lead.click("#eval-export")
     exported = Path(download_info.value.path()).read_text("utf-8-sig")
-    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(exported))}
-    assert float(rows["city-management"]["rework_rate"]) == 0.5
-    assert float(rows["city-management"]["closure_rate"]) == 1.0
+    assert exported.startswith("分组,立案数,")  # headed in Chinese, as the page is
+    rows = {r["group"]: r for r in keyed_rows(exported, CSV_HEADERS)}
+    department = rows["city-management 城管执法"]  # the department's id and name
+    assert float(department["rework_rate"]) == 0.5
+    assert float(department["closure_rate"]) == 1.0
+    assert department["registered"] == "1"
     # this month's report as Excel: the same 立案数 as the table above
     lead.fill("#report-period", datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m"))
     with lead.expect_download() as report_info:

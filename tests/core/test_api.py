@@ -14,9 +14,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from gateway.contract import Evidence, EvidenceRole, Location, SourceKind
 from gateway.core.api_schemas import CaseDetailOut, CasePage, StepOut
 from gateway.core.auth import CACHE_SECONDS
+from gateway.core.metrics import CSV_HEADERS
 from gateway.core.ports import CaseFilter
 from tests.core.api_harness import PASSWORD, USERS, Api, make_api
 from tests.core.helpers import candidate
+from tests.csv_rows import keyed_rows
 
 PUBLIC = {
     ("GET", "/healthz"),
@@ -359,11 +361,14 @@ def test_metrics_and_their_csv_come_from_the_step_log(api: Api) -> None:
     metrics = api.client.get(f"/api/v1/metrics?{query}&group_by=department", headers=h).json()
     [group] = metrics["groups"]
     assert group["group"] == "sanitation" and group["closed"] == 1 and group["closure_rate"] == 1.0
-    csv_response = api.client.get(f"/api/v1/metrics.csv?{query}", headers=h)
+    csv_response = api.client.get(f"/api/v1/metrics.csv?{query}&group_by=department", headers=h)
     assert csv_response.headers["content-type"].startswith("text/csv")
-    assert (
-        csv_response.content.decode("utf-8-sig").splitlines()[0].startswith("group,registered,due")
-    )
+    assert csv_response.content.startswith(b"\xef\xbb\xbf")  # a BOM, for spreadsheets
+    text = csv_response.content.decode("utf-8-sig")
+    assert text.startswith("分组,立案数,应结案数,结案数,")
+    [row] = keyed_rows(text, CSV_HEADERS)  # the JSON's figures; the department with its name
+    assert row["group"].startswith("sanitation ") and row["group"] != "sanitation "
+    assert (row["closed"], row["closure_rate"]) == ("1", "1.0")
     roles = api.client.get(f"/api/v1/metrics/roles?{query}", headers=h).json()["roles"]
     assert roles["inspector"]["verify_pass"] == 1
     backwards = api.client.get(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.core.metrics import evaluate, role_activity, to_csv
+from gateway.core.metrics import CSV_COLUMNS, CSV_HEADERS, evaluate, role_activity, to_csv
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Role, Step
+from tests.csv_rows import keyed_rows
 
 S = CaseState
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -181,10 +180,46 @@ def test_role_activity_counts_steps_per_role() -> None:
 
 
 def test_the_csv_export_has_one_row_per_group_with_every_column() -> None:
-    text = to_csv(evaluate(history(), JAN1, FEB1, WEIGHTS, group_by="grid"))
-    rows = list(csv.DictReader(io.StringIO(text)))
+    text = to_csv(evaluate(history(), JAN1, FEB1, WEIGHTS, group_by="grid"), "grid")
+    rows = keyed_rows(text, CSV_HEADERS)
     assert len(rows) == 3 and rows[0]["group"] == "11010100100100"
     assert sum(int(r["closed"]) for r in rows) == 911
+    assert list(rows[0]) == CSV_COLUMNS
+
+
+def test_every_csv_column_has_a_chinese_header() -> None:
+    assert list(CSV_HEADERS) == CSV_COLUMNS
+    for key, name in CSV_HEADERS.items():
+        assert any("\u4e00" <= c <= "\u9fff" for c in name), key
+    header = to_csv([]).splitlines()[0]
+    assert header == "分组,立案数,应结案数,结案数,按期结案数,处置数,应处置数,按期处置数,返工数," \
+        "超期未处置,结案率,按期结案率,按期处置率,返工率,综合得分,回访数,满意数,满意率"  # fmt: skip
+
+
+def test_the_csv_says_its_groups_in_chinese_where_the_key_is_a_word() -> None:
+    """All cases 全部, a group without the grouping's value as the console says it, a
+    department or an event code with its name; grids and codes without a name as they are."""
+    steps: list[Step] = []
+
+    def add(case: str, at: datetime, action: Action, to: CaseState, **facts: object) -> None:
+        dept = "sanitation" if action is Action.DISPATCH else None
+        steps.append(Step(case, at, action, None, to, "x", Role.SYSTEM, dept, facts=dict(facts)))
+
+    add("a", day(2), Action.CREATE, S.CANDIDATE, event_code="0102")
+    add("b", day(2), Action.CREATE, S.CANDIDATE)
+    for case in ("a", "b"):
+        add(case, day(3), Action.REGISTER, S.REGISTERED)
+    add("a", day(4), Action.DISPATCH, S.PROCESSING)
+
+    def groups(group_by: str, names: dict[str, str]) -> list[str]:
+        text = to_csv(evaluate(steps, JAN1, FEB1, WEIGHTS, group_by), group_by, names)
+        return [row["group"] for row in keyed_rows(text, CSV_HEADERS)]
+
+    assert groups("none", {}) == ["全部"]
+    assert groups("department", {"sanitation": "环卫处"}) == ["未派遣", "sanitation 环卫处"]
+    assert groups("event_code", {"0102": "暴露垃圾"}) == ["未知类型", "0102 暴露垃圾"]
+    assert groups("event_code", {}) == ["未知类型", "0102"]
+    assert groups("grid", {}) == ["未填网格"]
 
 
 def test_bad_periods_and_groupings_are_refused() -> None:
@@ -220,5 +255,5 @@ def test_the_satisfaction_rate_counts_the_last_survey_answer_of_each_case() -> N
     assert (jan.surveyed, jan.satisfied, jan.satisfaction_rate) == (4, 3, 0.75)
     without = [s for s in steps if s.action is not Action.FEEDBACK]
     assert evaluate(without, JAN1, FEB1, WEIGHTS)[0].score == jan.score  # not in the score
-    rows = list(csv.DictReader(io.StringIO(to_csv([jan]))))
+    rows = keyed_rows(to_csv([jan]), CSV_HEADERS)
     assert rows[0]["satisfaction_rate"] == "0.75" and rows[0]["surveyed"] == "4"

@@ -4,7 +4,6 @@ in HTML, Excel and PDF, and the public page, all from the same step log and the 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -20,7 +19,7 @@ import yaml
 
 from adapters.reports import ReportFileWriter
 from gateway.contract import CaseFeedback, Source, SourceKind
-from gateway.core.metrics import Metrics, evaluate
+from gateway.core.metrics import CSV_HEADERS, Metrics, evaluate
 from gateway.core.publication import (
     build_ranking,
     build_report,
@@ -38,6 +37,7 @@ from gateway.core.workflow import Action, CaseState, Role, Step
 from tests.core.api_harness import Api, make_api
 from tests.core.helpers import CORE_SETTINGS
 from tests.core.test_metrics import history
+from tests.csv_rows import keyed_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEIGHTS = MetricWeights()
@@ -367,7 +367,8 @@ def test_the_cli_report_has_the_same_figures_as_core_metrics(tmp_path: Path) -> 
         "--end",
         period.end.strftime("%Y-%m-%dT%H:%M:%S"),
     )
-    row = next(csv.DictReader(io.StringIO(metrics_csv)))
+    (row,) = keyed_rows(metrics_csv, CSV_HEADERS)
+    assert row["group"] == "全部"
     assert report["total"]["registered"] == int(row["registered"]) == 4
     for name in ("due", "closed", "disposals", "rework", "overdue_undisposed"):
         assert report["total"][name] == int(row[name]), name
@@ -437,7 +438,7 @@ def test_the_published_satisfaction_rate_is_the_one_core_metrics_gives(tmp_path:
             "--group-by",
             group_by,
         )
-        return list(csv.DictReader(io.StringIO(text)))
+        return keyed_rows(text, CSV_HEADERS)
 
     (whole,) = metrics("none")
     assert (whole["surveyed"], whole["satisfied"]) == ("3", "2")
