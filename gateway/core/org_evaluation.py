@@ -15,7 +15,7 @@ territorial unit; ``passed`` beside them has the same indicators over the cases 
 street office passed to it (转派社区) and that it held last, as a department's cases are
 those last dispatched to it: a case taken back (收回) or returned is no longer counted
 there. The CSV of ``citygw core metrics --level <street>`` gives these in ``passed_*``
-columns after the grid ones.
+columns (headed 街道转派·…) after the grid ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.core.metrics import CSV_COLUMNS, CaseHistories, Metrics, evaluate_groupings
+from gateway.core.metrics import CSV_HEADERS as _METRICS_HEADERS
 from gateway.core.organisation import KIND_LABELS, NodeKind, Organisation, OrgNode
 from gateway.core.organisation_settings import OrganisationConfig
 from gateway.core.settings import CoreConfig, MetricWeights
@@ -138,18 +139,32 @@ def level_csv(
     return report_csv(evaluate_level(CaseHistories(steps), org, found, start, end, weights))
 
 
+#: the columns a street's CSV adds after the metrics CSV's: its communities' figures over
+#: the cases passed to them
+PASSED_COLUMNS = [f"passed_{c}" for c in CSV_COLUMNS if c != "group"]
+
+#: the level CSV's header row, column by column: the metrics CSV's names, the unit column
+#: 考核对象 and each ``passed_x`` 街道转派·<x's name>, as the console's 分级考核 says them
+CSV_HEADERS = {
+    **_METRICS_HEADERS,
+    "group": "考核对象",
+    **{p: f"街道转派·{_METRICS_HEADERS[p.removeprefix('passed_')]}" for p in PASSED_COLUMNS},
+}
+
+
 def report_csv(report: LevelReport) -> str:
-    """A level's units as the metrics CSV, ranked (the group column ``<id> <name>``; a
-    street's communities also the ``passed_*`` columns, their figures over the cases passed
-    to them): what the CLI prints and ``/api/v1/organisation/evaluation?format=csv`` gives."""
+    """A level's units as the metrics CSV, ranked, with `CSV_HEADERS` (the group column
+    ``<id> <name>``; a street's communities also the ``passed_*`` columns, their figures over
+    the cases passed to them): what the CLI prints and
+    ``/api/v1/organisation/evaluation?format=csv`` gives."""
     passed = report.node.kind is NodeKind.STREET
-    columns = CSV_COLUMNS + ([f"passed_{c}" for c in CSV_COLUMNS if c != "group"] if passed else [])
+    columns = CSV_COLUMNS + (PASSED_COLUMNS if passed else [])
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADERS[k] for k in columns)
     for unit in report.units:
         row = {**unit.metrics.as_dict(), "group": f"{unit.node.id} {unit.node.name}"}
         if unit.passed is not None:
             row.update((f"passed_{k}", v) for k, v in unit.passed.as_dict().items())
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+        writer.writerow("" if row.get(k) is None else row[k] for k in columns)
     return out.getvalue()

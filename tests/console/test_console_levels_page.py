@@ -8,8 +8,6 @@ page reads Chinese. The screenshot is committed as docs/screenshots/levels.png."
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from adapters.storage.gis_store import SqlBaseData
 from gateway.config import Config
 from gateway.contract import CandidateCase, Location, Source, SourceKind
 from gateway.core.daemon import build_core
+from gateway.core.org_evaluation import CSV_HEADERS
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from gateway.gis.codes import load_component_types
 from gateway.gis.crs import InputCrs
@@ -41,6 +40,7 @@ from tests.console.conftest import (
     sign_in,
 )
 from tests.console.test_roles import Watched, assert_reads_chinese
+from tests.csv_rows import keyed_rows
 
 STREET, GULOU = "street-320706001", "community-320706001001"
 GULOU_GRID, XINGFU_GRID, LY_GRID = "32070600100101", "32070600200105", "32070300100101"
@@ -209,7 +209,8 @@ def download_matches_table(page: Any) -> list[dict[str, str]]:
     download = info.value
     assert download.suggested_filename.endswith(".csv")
     text = Path(download.path()).read_bytes().decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("考核对象,立案数,")  # headed in Chinese, as the page is
+    rows = keyed_rows(text, CSV_HEADERS)
     cells = table(page)
     assert [r["group"].split(" ")[0] for r in rows] == units(page)
     for row in rows:

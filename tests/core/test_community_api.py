@@ -5,8 +5,6 @@ its communities counts the cases passed to each, the same in the API and the CLI
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,10 +15,11 @@ from adapters.storage.case_map_store import SqlCaseMap
 from gateway.contract import Location
 from gateway.core.intake import case_id_for
 from gateway.core.live import case_changes
-from gateway.core.org_evaluation import level_csv
+from gateway.core.org_evaluation import CSV_HEADERS, level_csv
 from gateway.core.organisation import Organisation
 from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate
+from tests.csv_rows import keyed_rows
 
 STREET = "street-320706001"  # 海州街道
 GULOU, BAIHU = "community-320706001001", "community-320706001002"
@@ -191,8 +190,9 @@ def test_the_streets_evaluation_counts_the_cases_passed_to_each_community(api: A
     # the CLI's CSV says the same
     config = api.client.app.state.ctx.config  # type: ignore[attr-defined]
     steps = [s.step for s in api.service.store.all_steps()]
-    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(level_csv(
-        config, steps, "320706001", start, end)))}  # fmt: skip
+    text = level_csv(config, steps, "320706001", start, end)
+    assert "街道转派·立案数" in text.splitlines()[0]
+    rows = {r["group"]: r for r in keyed_rows(text, CSV_HEADERS)}
     for node, name in (("320706001001", "鼓楼社区"), ("320706001002", "白虎山社区")):
         row, unit = rows[f"{node} {name}"], units[node]
         for key in ("registered", "due", "disposals", "overdue_undisposed"):

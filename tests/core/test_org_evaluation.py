@@ -3,16 +3,21 @@ made by hand from a small log."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 
-from gateway.core.metrics import CaseHistories
-from gateway.core.org_evaluation import evaluate_level, level_csv, level_weights
+from gateway.core.metrics import CSV_COLUMNS, CaseHistories
+from gateway.core.org_evaluation import (
+    CSV_HEADERS,
+    PASSED_COLUMNS,
+    evaluate_level,
+    level_csv,
+    level_weights,
+)
 from gateway.core.organisation import Organisation
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Role, Step
 from tests.core.helpers import MONDAY_10, core_config
+from tests.csv_rows import keyed_rows
 
 T0 = MONDAY_10
 DEADLINE = T0 + timedelta(days=2)
@@ -126,7 +131,16 @@ def test_each_level_has_its_own_weights() -> None:
 
 def test_the_cli_prints_a_levels_units_as_csv() -> None:
     text = level_csv(CONFIG, LOG, "320706", T0, END)
-    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert text.startswith("考核对象,立案数,应结案数,")
+    rows = {r["group"]: r for r in keyed_rows(text, CSV_HEADERS)}
     assert rows["320706001 海州街道"]["registered"] == "2"
     assert rows["320706001 海州街道"]["score"] == "55.0"
     assert rows["hz-sanitation 海州区环卫所"]["overdue_undisposed"] == "1"
+
+
+def test_every_column_of_the_level_csv_has_a_chinese_header() -> None:
+    assert list(CSV_HEADERS) == CSV_COLUMNS + PASSED_COLUMNS
+    assert CSV_HEADERS["group"] == "考核对象"
+    assert CSV_HEADERS["passed_on_time_closure_rate"] == "街道转派·按期结案率"
+    for key, name in CSV_HEADERS.items():
+        assert any("\u4e00" <= c <= "\u9fff" for c in name), key

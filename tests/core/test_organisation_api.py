@@ -4,8 +4,6 @@ evaluates its districts and departments, a district its streets (三级考核)."
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +12,11 @@ import pytest
 
 from gateway.contract import Location
 from gateway.core.intake import case_id_for
+from gateway.core.org_evaluation import CSV_HEADERS
 from gateway.core.organisation import Organisation
 from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate
+from tests.csv_rows import keyed_rows
 
 HZ1, HZ2, LY, BJ = "32070600100101", "32070600200105", "32070300100101", "11010100100101"
 DISTRICT_USERS = {  # name -> (role, department, node)
@@ -184,7 +184,7 @@ def test_the_evaluation_as_csv_holds_the_same_units_and_figures_as_the_json(api:
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"].startswith("text/csv")
         assert answer.content.startswith(b"\xef\xbb\xbf")  # a BOM, for spreadsheets
-        rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+        rows = keyed_rows(answer.content.decode("utf-8-sig"), CSV_HEADERS)
         # the same units in the same (ranked) order, every figure equal
         assert [r["group"] for r in rows] == [f"{u['id']} {u['name']}" for u in doc["units"]]
         for row, unit in zip(rows, doc["units"], strict=True):
