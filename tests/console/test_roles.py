@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,12 +32,14 @@ from gateway.contract import (
     Source,
     SourceKind,
 )
+from gateway.core.inspector_figures import CSV_HEADERS as INSPECTOR_HEADERS
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from tests.console.conftest import BYPASS_CSP, USERS, RunningCore, screenshot, sign_in
 from tests.console.test_console_dead_letters import send_poison
 from tests.console.test_console_live import publish_status
 from tests.console.test_console_workflow import street_jpeg, wait_state
+from tests.csv_rows import keyed_rows
 
 OPERATOR = Actor("oper", Role.OPERATOR)
 DISPATCHER = Actor("disp", Role.DISPATCHER)
@@ -569,6 +572,24 @@ def test_the_shift_lead_approves_an_extension_and_reads_the_weekly_evaluation(
         "#metrics-table tbody tr", "rows => rows.map(r => r.dataset.group)"
     )
     assert weeks[-1].endswith(f"～{today}"), weeks
+    # the per-week table's CSV is headed as the table, in Chinese, one row a week
+    with page.expect_download() as weekly:
+        page.click("#eval-export")
+    text = Path(weekly.value.path()).read_bytes().decode("utf-8-sig")
+    assert text.startswith("时段,立案数,应结案数,结案数,"), text[:80]
+    assert [line.split(",")[0] for line in text.splitlines()[1:]] == weeks
+    # and the inspectors' CSV (监督员考核) is the core's, headed as the section's table
+    page.wait_for_function(
+        "!document.querySelector('#inspector-figures').textContent.includes('统计中')"
+    )
+    with page.expect_download() as inspectors:
+        page.click("#inspector-export")
+    text = Path(inspectors.value.path()).read_bytes().decode("utf-8-sig")
+    exported = [r["inspector"] for r in keyed_rows(text, INSPECTOR_HEADERS)]
+    shown = page.eval_on_selector_all(
+        "#inspector-table tbody tr", "rows => rows.map(r => r.dataset.inspector)"
+    )
+    assert text.startswith("监督员,上报数,") and exported == shown
     screenshot(page, "roles-lead-weekly")
     assert_reads_chinese(lead, "综合评价（按周）")
     page.select_option("#eval-group", "district")

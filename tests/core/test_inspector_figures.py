@@ -14,7 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.contract import Location, SourceKind
-from gateway.core.inspector_figures import inspector_figures, patrol_days_of
+from gateway.core.inspector_figures import (
+    CSV_COLUMNS,
+    CSV_HEADERS,
+    inspector_figures,
+    patrol_days_of,
+)
 from gateway.core.inspector_routes import PatrolDayCache, day_spans
 from gateway.core.intake import case_id_for
 from gateway.core.patrols import PatrolPoint
@@ -23,6 +28,7 @@ from gateway.gis.features import GridFeature
 from gateway.gis.index import GridIndex
 from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate
+from tests.csv_rows import keyed_rows
 from tests.gis.conftest import demo, demo_grids  # noqa: F401
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -242,9 +248,22 @@ def test_the_route_gives_each_inspectors_figures_as_json_and_csv(
         "/api/v1/metrics/inspectors.csv", params=period, headers=api.headers("shift_lead")
     )
     assert csv_response.status_code == 200
-    lines = csv_response.content.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("inspector,reports,reports_valid,")
-    assert lines[1].startswith("ines,2,1,1,0,0,0.5,")
+    assert csv_response.content.startswith(b"\xef\xbb\xbf")  # a BOM, for spreadsheets
+    text = csv_response.content.decode("utf-8-sig")
+    assert text.startswith("监督员,上报数,有效上报,不予立案,")
+    assert text.splitlines()[1].startswith("ines,2,1,1,0,0,0.5,")
+    exported = {r["inspector"]: r for r in keyed_rows(text, CSV_HEADERS)}
+    assert sorted(exported) == sorted(rows)
+    for name, row in exported.items():  # every figure as the JSON gives it
+        for key in CSV_COLUMNS:
+            value = rows[name][key]
+            assert row[key] == ("" if value is None else str(value)), (name, key)
+
+
+def test_every_column_of_the_inspectors_csv_has_a_chinese_header() -> None:
+    assert list(CSV_HEADERS) == CSV_COLUMNS
+    for key, name in CSV_HEADERS.items():
+        assert any("\u4e00" <= c <= "\u9fff" for c in name), key
 
 
 def test_the_route_is_the_evaluators_and_bounds_the_period(api: Api) -> None:

@@ -13,6 +13,9 @@ const CHART_SERIES = [
   ['rework_rate', '返工率'],
 ];
 
+// the per-week CSV's first column (the core's CSVs head theirs 分组, 考核对象)
+const PERIOD_COLUMN = '时段';
+
 // days are the centre's (core.calendar.timezone), whatever the browser's time zone
 const dayStart = centreMidnight;
 
@@ -25,10 +28,12 @@ function weeks(start, end) {
   return out;
 }
 
+// the per-week table as CSV, headed as the table is (时段 and the figures' Chinese names)
 function csvOf(groups) {
   const keys = ['group', ...METRICS.map(([k]) => k)];
+  const heads = [PERIOD_COLUMN, ...METRICS.map(([, name]) => name)];
   const quote = (v) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  return [keys.join(','), ...groups.map((g) => keys.map((k) => quote(g[k])).join(','))].join('\n') + '\n';
+  return [heads.join(','), ...groups.map((g) => keys.map((k) => quote(g[k])).join(','))].join('\n') + '\n';
 }
 
 const download = downloadBlob;
