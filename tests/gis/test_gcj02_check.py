@@ -71,7 +71,9 @@ def test_shifted_components_are_refused_with_the_fix_and_import_with_it(demo_dir
     assert len(refused.output.splitlines()) == 2  # the one reason, then the verdict
     converted = run("import", "components", str(out / "components-gcj.geojson"), "--crs", "gcj02")
     assert converted.exit_code == 0, converted.output
-    assert "保存 4000 个" in converted.output and "GCJ-02" not in converted.output
+    assert (
+        "保存 5200 个" in converted.output
+    )  # 海州区 4000 + 连云区 1200 and "GCJ-02" not in converted.output
 
 
 def test_shifted_addresses_are_refused_against_the_stored_grids(demo_dir) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +82,7 @@ def test_shifted_addresses_are_refused_against_the_stored_grids(demo_dir) -> Non
     refused = run("import", "addresses", str(out / "addresses-gcj.csv"))
     assert refused.exit_code == 1 and "疑似 GCJ-02" in refused.output, refused.output
     converted = run("import", "addresses", str(out / "addresses-gcj.csv"), "--crs", "gcj02")
-    assert converted.exit_code == 0 and "保存 1592 个" in converted.output, converted.output
+    assert converted.exit_code == 0 and "保存 1988 个" in converted.output, converted.output
 
 
 def test_shifted_grids_are_refused_unless_wgs84_is_said_explicitly(demo_dir) -> None:  # type: ignore[no-untyped-def]
