@@ -1,8 +1,10 @@
 """Console test harness: a real core (real Mosquitto, SQLite in tmp, its HTTP API and
 console) started per test, one user per role, and Debian's Chromium driven by Playwright.
 
-Chromium is launched from ``/usr/bin/chromium`` (never a downloaded browser); the tests
-skip with the reason when it is absent. Screenshots go to ``test-output/screenshots/``.
+Chromium is launched from ``/usr/bin/chromium`` (never a downloaded browser) in Chinese:
+Debian's ``chromium-l10n`` gives it the zh-CN resources and ``LANGUAGE=zh_CN`` picks them, so
+a date field reads 年/月/日 as on an operator's desk, not mm/dd/yyyy. The tests fail, saying
+what to install, when either is absent. Screenshots go to ``test-output/screenshots/``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from gateway.core.daemon import CoreDaemon, build_core
 from tests.conftest import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: the zh-CN resources of Debian's chromium-l10n: without them Chromium's own widgets (the
+#: date field's mm/dd/yyyy) stay American whatever the page's locale says
+CHROMIUM_ZH_CN = Path("/usr/lib/chromium/locales/zh-CN.pak")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -127,18 +132,26 @@ def core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Running
         daemon.stop()
 
 
+def chinese_environment() -> dict[str, str]:
+    """The environment Chromium starts in: this one, with its UI language set to Chinese."""
+    return {**os.environ, "LANGUAGE": "zh_CN"}
+
+
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} is not installed (apt-get install chromium); browser tests skipped"
-        )
+    for needed, package in ((CHROMIUM, "chromium"), (CHROMIUM_ZH_CN, "chromium-l10n")):
+        if not needed.exists():
+            pytest.fail(f"{needed} is missing: apt-get install {package} (scripts/setup.sh does)")
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            env=chinese_environment(),
+            timeout=60_000,
         )
         yield instance
         instance.close()
