@@ -7,7 +7,8 @@
   ``allowed_roles``, for the route-by-route access tests) and refuses the rest with 403,
   a missing or unknown token with 401; the role sets the routes name;
 - `FastJSON`: the response the busy read routes return;
-- `period`: the ``start``..``end`` of a figures route (30 days to now by default).
+- `period`: the ``start``..``end`` of a figures route (30 days to now by default);
+- `evaluated_node`: the organisation node a figures route evaluates, in the user's reach.
 
 The routers (``*_routes.py``, `api_live`, `open311`) import from here; `gateway.core.api`
 assembles the app from them. Nothing here imports a router.
@@ -27,6 +28,7 @@ from gateway.clock import Clock
 from gateway.core.auth import Authenticator, AuthError
 from gateway.core.call_records import CallRecordReader
 from gateway.core.dispatch import UnitGrid
+from gateway.core.organisation import NodeKind, OrgNode
 from gateway.core.service import CaseService
 from gateway.core.settings import CoreConfig
 from gateway.core.workflow import USER_ROLES, Actor, Role
@@ -151,3 +153,22 @@ def allow(*roles: frozenset[Role] | Role) -> Callable[..., Any]:
 
     dependency.allowed_roles = frozenset(permitted)  # type: ignore[attr-defined]
     return dependency
+
+
+_EVALUATED = (NodeKind.CITY, NodeKind.DISTRICT, NodeKind.STREET)
+
+
+def evaluated_node(ctx: ApiContext, actor: Actor, node_id: str) -> OrgNode:
+    """The city, district or street ``node_id`` a figures route evaluates: 404
+    ``no_organisation`` without a tree, ``unknown_node`` for another id; 403
+    ``not_your_level`` when a district centre's user asks outside their district."""
+    org = ctx.service.workflow.organisation
+    if org is None:
+        raise ApiError(404, "no_organisation", "no organisation is configured")
+    found = org.get(node_id)
+    if found is None or found.kind not in _EVALUATED:
+        raise ApiError(404, "unknown_node", f"no city, district or street {node_id}")
+    mine = org.centre_of(actor.org_node)
+    if mine.kind is not NodeKind.CITY and org.centre_of(found.id).id != mine.id:
+        raise ApiError(403, "not_your_level", f"{mine.id} evaluates only inside itself")
+    return found

@@ -4,7 +4,10 @@ each role's activity.
 The figures are derived from the append-only step log (`gateway.core.metrics`); a
 `StepLog` keeps the steps read so far, so a request reads only the steps taken since
 the one before. A period is ``start``..``end`` with time zones, 30 days up to now by
-default.
+default. ``node`` (a city, district or street of the organisation tree) keeps the cases on
+that unit's grids, as the three-level evaluation counts a territorial unit's: the 大屏's
+figures of one district; a district centre's users ask only inside their district (403
+``not_your_level``).
 """
 
 from datetime import datetime
@@ -13,8 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from gateway.core.api_base import EVALUATORS, ApiContext, allow, period
-from gateway.core.metrics import evaluate, group_names, role_activity, to_csv
+from gateway.core.api_base import EVALUATORS, ApiContext, allow, evaluated_node, period
+from gateway.core.metrics import CaseHistories, evaluate, group_names, role_activity, to_csv
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
@@ -30,30 +33,51 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
     def _steps() -> list[Any]:
         return step_log.steps()  # the new steps only, not the whole log each time
 
+    def _histories(actor: Actor, node: str | None) -> CaseHistories:
+        histories = step_log.histories()  # kept cut by case: only new steps are added
+        if node is None:
+            return histories
+        return histories.on_grids(evaluated_node(ctx, actor, node).covers)
+
+    node_query = Query(
+        description="a city, district or street id of the organisation tree: only the cases "
+        "on its grids (default: all)",
+        max_length=64,
+    )
+
     @router.get("/api/v1/metrics", tags=["evaluation"])
     def metrics(
-        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         start: datetime | None = None,
         end: datetime | None = None,
         group_by: Annotated[
             Literal["none", "department", "district", "grid", "event_code"], Query()
         ] = "none",
+        node: Annotated[str | None, node_query] = None,
     ) -> dict[str, Any]:
         s, e = _period(start, end)
-        groups = evaluate(step_log.histories(), s, e, ctx.config.metric_weights, group_by)
-        return {"start": s, "end": e, "group_by": group_by, "groups": [g.as_dict() for g in groups]}
+        histories = _histories(actor, node)
+        groups = evaluate(histories, s, e, ctx.config.metric_weights, group_by)
+        return {
+            "start": s,
+            "end": e,
+            "group_by": group_by,
+            "node": node,
+            "groups": [g.as_dict() for g in groups],
+        }
 
     @router.get("/api/v1/metrics.csv", tags=["evaluation"], response_class=PlainTextResponse)
     def metrics_csv(
-        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         start: datetime | None = None,
         end: datetime | None = None,
         group_by: Annotated[
             Literal["none", "department", "district", "grid", "event_code"], Query()
         ] = "none",
+        node: Annotated[str | None, node_query] = None,
     ) -> Response:
         s, e = _period(start, end)
-        histories = step_log.histories()  # kept cut by case: only new steps are added
+        histories = _histories(actor, node)
         groups = evaluate(histories, s, e, ctx.config.metric_weights, group_by)
         departments = {d.id: d.name for d in ctx.config.departments}
         text = to_csv(groups, group_by, group_names(group_by, departments, ctx.event_names))

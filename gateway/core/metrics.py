@@ -34,7 +34,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -239,6 +239,21 @@ class CaseHistories:
 
     def registered_in(self, start: datetime, end: datetime) -> list[str]:
         return [case for case, at in self.registered_at.items() if start <= at < end]
+
+    def on_grids(self, covers: Callable[[str | None], bool]) -> CaseHistories:
+        """A new one with the registered cases whose grid (given when the case was made)
+        ``covers`` accepts: an organisation unit's cases, by its `OrgNode.covers`. The
+        steps are shared, not copied: the new one is for reading."""
+        new = CaseHistories()
+        for case_id, at in self.registered_at.items():
+            history = self.by_case[case_id]
+            grid = next(
+                (s.facts.get("grid_code") for s in history if s.action is Action.CREATE), None
+            )
+            if covers(grid):
+                new.by_case[case_id] = history
+                new.registered_at[case_id] = at
+        return new
 
 
 def evaluate_groupings(

@@ -20,9 +20,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from gateway.core.api_base import ALL_USERS, EVALUATORS, ApiContext, ApiError, allow, period
+from gateway.core.api_base import (
+    ALL_USERS,
+    EVALUATORS,
+    ApiContext,
+    ApiError,
+    allow,
+    evaluated_node,
+    period,
+)
 from gateway.core.org_evaluation import evaluate_level, level_weights, report_csv
-from gateway.core.organisation import CITY_ID, NodeKind
+from gateway.core.organisation import CITY_ID
 from gateway.core.organisation_views import me_out
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
@@ -53,13 +61,8 @@ def organisation_router(ctx: ApiContext) -> APIRouter:
         end: datetime | None = None,
         format: Literal["json", "csv"] = "json",
     ) -> dict[str, Any] | Response:
+        found = evaluated_node(ctx, actor, node)
         org = _org()
-        found = org.get(node)
-        if found is None or found.kind not in (NodeKind.CITY, NodeKind.DISTRICT, NodeKind.STREET):
-            raise ApiError(404, "unknown_node", f"no city, district or street {node}")
-        mine = org.centre_of(actor.org_node)
-        if mine.kind is not NodeKind.CITY and org.centre_of(found.id).id != mine.id:
-            raise ApiError(403, "not_your_level", f"{mine.id} evaluates only inside itself")
         s, e = period(ctx.clock.now(), start, end)
         weights = level_weights(
             ctx.config.organisation, org.level_of(found), ctx.config.metric_weights

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.contract import Location
 from gateway.core.intake import case_id_for
+from gateway.core.metrics import CSV_HEADERS as METRICS_HEADERS
 from gateway.core.org_evaluation import CSV_HEADERS
 from gateway.core.organisation import Organisation
 from tests.core.api_harness import PASSWORD, Api, make_api
@@ -217,3 +218,58 @@ def test_an_admin_places_users_at_a_district_and_unknown_nodes_are_refused(api: 
     token = api.auth.login("ly-lead", PASSWORD)[0]
     listed = api.client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
     assert listed.json()["total"] == 4
+
+
+def test_the_metrics_of_one_node_are_the_figures_the_city_evaluates_that_unit_with(
+    api: Api,
+) -> None:
+    for n in (0, 1):
+        act(api, "hz-op", n, "register")
+    for n in (2, 3):
+        act(api, "operator", n, "register")
+    act(api, "hz-disp", 0, "dispatch", department="hz-sanitation")
+    period = {"start": MONDAY_10.isoformat(), "end": (MONDAY_10 + timedelta(days=7)).isoformat()}
+
+    def metrics(who: str, **params: str) -> dict:
+        answer = api.client.get(
+            "/api/v1/metrics", params={**period, **params}, headers=api.headers(who)
+        )
+        assert answer.status_code == 200, answer.text
+        [group] = answer.json()["groups"]
+        return {k: v for k, v in group.items() if k != "group"}
+
+    levels = api.client.get(
+        "/api/v1/organisation/evaluation",
+        params={"node": "city", **period},
+        headers=api.headers("shift_lead"),
+    ).json()
+    units = {u["id"]: u for u in levels["units"]}
+    for district in ("320706", "320703"):
+        mine = metrics("shift_lead", node=district)
+        assert mine == {k: v for k, v in units[district].items() if k in mine}, district
+    assert metrics("shift_lead", node="320706")["registered"] == 2  # HZ1, HZ2
+    assert metrics("shift_lead", node="320703")["registered"] == 1  # LY
+    assert metrics("shift_lead", node="city") == metrics("shift_lead")  # all 4, BJ's too
+    assert metrics("shift_lead")["registered"] == 4
+    street = metrics("shift_lead", node="320706002")
+    assert (street["registered"], street["due"]) == (1, 0)  # HZ2 only
+    # a district's dispatcher asks for its own district, its streets, nothing else
+    assert metrics("hz-disp", node="320706") == metrics("shift_lead", node="320706")
+    for node, status, code in (
+        ("320703", 403, "not_your_level"),
+        ("city", 403, "not_your_level"),
+        ("hz-sanitation", 404, "unknown_node"),
+        ("999999", 404, "unknown_node"),
+    ):
+        answer = api.client.get(
+            "/api/v1/metrics", params={"node": node}, headers=api.headers("hz-disp")
+        )
+        assert (answer.status_code, answer.json()["error"]) == (status, code), node
+    # the CSV keeps the same cases
+    answer = api.client.get(
+        "/api/v1/metrics.csv",
+        params={"node": "320706", **period},
+        headers=api.headers("shift_lead"),
+    )
+    [row] = keyed_rows(answer.content.decode("utf-8-sig"), METRICS_HEADERS)
+    assert (row["registered"], row["due"]) == ("2", "1")
