@@ -225,6 +225,7 @@ export const MAP = {
   screen_exit: '退出大屏',
   screen_open: '大屏模式',
   today: '今日数据',
+  today_of: '今日数据 · {area}', // the 大屏's figures of 全市 or of one district
   open_in_view: '在办案件（地图上）',
   red_in_view: '红灯案件（地图上）',
   camera_icon: '摄',
@@ -535,6 +536,7 @@ export const ERRORS = {
   bad_bbox: '地图范围参数有误（应为 最小经度,最小纬度,最大经度,最大纬度）',
   bad_component_class: '部件类别有误（2 位大类或 4 位小类代码，用逗号分隔）',
   bad_photo: '照片无法识别：请选择 JPEG 或 PNG 图片',
+  unsupported_photo_format: '不支持该照片格式（HEIC/HEIF），请选择 JPEG 或 PNG 图片（苹果手机可在“设置 › 相机 › 格式”中选“兼容性最佳”）',
   photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
   too_many_photos: '照片过多（最多 4 张）',
   bad_voice: '语音备注无法识别：请删除后重新录制（支持 WebM、Ogg、MP4 格式的录音）',

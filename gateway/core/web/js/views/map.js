@@ -4,6 +4,9 @@
 // served by the core; the base layer is the grids themselves, or the city's tile server
 // when the core names one. Cameras: an icon by health with the ground each sees; a click
 // shows where its cases go and a live view. No inline style or script (the console's CSP).
+// 大屏 (#/screen): the map full screen with today's figures; a city user's 跳转到 there picks
+// 全市 or a district for the map and the figures both, kept in the address (#/screen/<id>)
+// so a wall display can be bookmarked to a district; a district user's shows their own.
 import * as L from '/vendor/leaflet/leaflet.esm.js';
 import { api, describeError } from '../api.js';
 import { LIGHTS, MAP, METRICS } from '../labels.js';
@@ -92,8 +95,14 @@ function jumpTargets(org, settings) {
   return city && settings.bbox ? [['city', MAP.jump_city, settings.bbox], ...districts] : districts;
 }
 
-export async function render(main, ctx) {
+// the 大屏's address for an area: 全市 (or a district user's own) is #/screen itself
+function screenHash(id) {
+  return id && id !== 'city' ? `#/screen/${encodeURIComponent(id)}` : '#/screen';
+}
+
+export async function render(main, ctx, arg) {
   const screen = ctx.view === 'screen';
+  const centre = ctx.ref.org && ctx.ref.org.me ? ctx.ref.org.me.centre : null;
   const evaluator = EVALUATORS.includes(ctx.user.role);
   const side = h('aside', { id: 'map-side', class: 'map-side' }, h('p', { class: 'hint' }, MAP.hint));
   const status = h('p', { id: 'map-status', class: 'hint' });
@@ -119,6 +128,7 @@ export async function render(main, ctx) {
   }
   drawLegend();
   const figures = h('div', { id: 'screen-figures', class: 'screen-figures' });
+  const todayTitle = h('h3', { id: 'screen-today' }, MAP.today);
   const clock = h('span', { id: 'screen-clock', class: 'screen-clock' });
   if (screen) {
     document.body.classList.add('screen-mode');
@@ -127,8 +137,8 @@ export async function render(main, ctx) {
       h(
         'div',
         { class: 'screen' },
-        h('div', { class: 'screen-head' }, h('h2', {}, MAP.screen_title), clock, legend, status, h('a', { href: '#/map', id: 'screen-exit' }, MAP.screen_exit)),
-        h('div', { class: 'screen-body' }, holder, h('aside', { class: 'screen-side' }, h('h3', {}, MAP.today), figures, side)),
+        h('div', { class: 'screen-head' }, h('h2', {}, MAP.screen_title), jumpLabel, clock, legend, status, h('a', { href: '#/map', id: 'screen-exit' }, MAP.screen_exit)),
+        h('div', { class: 'screen-body' }, holder, h('aside', { class: 'screen-side' }, todayTitle, figures, side)),
       ),
     );
   } else {
@@ -156,6 +166,11 @@ export async function render(main, ctx) {
     fill(jump, jumps.map(([id, name]) => h('option', { value: id }, name)));
     jumpLabel.hidden = false;
   }
+  // the 大屏's area: a bookmarked district of the picker, else 全市; one the picker lacks
+  // (another district's, for a district user) leaves the address
+  const bookmarked = screen && arg ? jumps.find(([id]) => id === arg) : null;
+  if (bookmarked) jump.value = bookmarked[0];
+  else if (screen && arg) history.replaceState(null, '', screenHash(null));
   const map = L.map(holder, { zoomControl: false, attributionControl: false, boxZoom: false, zoomSnap: 0.25 });
   L.control.zoom({ zoomInTitle: MAP.zoom_in, zoomOutTitle: MAP.zoom_out }).addTo(map);
   if (settings.tile_url) L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
@@ -186,13 +201,29 @@ export async function render(main, ctx) {
     scores = new Map(doc.groups.map((g) => [g.group, g.score]));
   }
 
+  // [organisation node or null for all cases, its name] whose figures the 大屏 shows: the
+  // picker's district, else a district user's own district, else 全市
+  function screenArea() {
+    const picked = jumps.find(([id]) => id === jump.value && id !== 'city');
+    if (picked) return [picked[0], picked[1]];
+    if (centre && centre.kind === 'district') return [centre.id, centre.name];
+    return [null, centre ? MAP.jump_city : null];
+  }
+
+  let figuresAsked = 0;
   async function loadFigures() {
+    const mine = ++figuresAsked;
     const start = todayStart();
+    const [node, areaName] = screenArea();
     let today = null;
     if (evaluator) {
-      const doc = await api.get(`/api/v1/metrics?start=${encodeURIComponent(start)}&end=${encodeURIComponent(new Date().toISOString())}`).catch(() => null);
+      const where = node ? `&node=${encodeURIComponent(node)}` : '';
+      const doc = await api.get(`/api/v1/metrics?start=${encodeURIComponent(start)}&end=${encodeURIComponent(new Date().toISOString())}${where}`).catch(() => null);
       today = doc && doc.groups[0] ? doc.groups[0] : null;
     }
+    if (mine !== figuresAsked) return; // an older answer: the area may have changed since
+    todayTitle.textContent = areaName ? format(MAP.today_of, { area: areaName }) : MAP.today;
+    figures.dataset.node = node || 'city';
     const red = cases.filter((c) => c.properties.light === 'red').length;
     const rows = [
       [MAP.open_in_view, String(cases.length)],
@@ -446,14 +477,21 @@ export async function render(main, ctx) {
   }
   jump.addEventListener('change', () => {
     const found = jumps.find(([id]) => id === jump.value);
-    if (found) fitTo(found[2]);
+    if (!found) return;
+    if (screen) {
+      history.replaceState(null, '', screenHash(found[0])); // no hashchange: no new page
+      loadFigures().catch((err) => (status.textContent = describeError(err)));
+    }
+    fitTo(found[2]);
   });
   map.on('moveend', load);
   loadCameras().catch((err) => (status.textContent = describeError(err)));
   if (patrols) patrols.load().catch((err) => (status.textContent = describeError(err)));
   map.on('zoomend', drawCases);
   map.invalidateSize();
-  if (settings.bbox) {
+  if (bookmarked) {
+    fitTo(bookmarked[2]);
+  } else if (settings.bbox) {
     fitTo(settings.bbox);
   } else {
     map.setView([34.6, 119.18], 14);
