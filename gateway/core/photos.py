@@ -20,7 +20,15 @@ refuses them with an `ApiError` whose code the apps turn into Chinese (``empty_f
    warns: the same picture the re-encoding path would store.)
 3. Anything else is decoded (a JPEG larger than twice the kept size at a DCT-scaled
    1/2, 1/4 or 1/8: "draft" decoding, several times cheaper), turned upright by its
-   EXIF orientation, shrunk to `MAX_PHOTO_EDGE` and re-encoded at `JPEG_QUALITY`.
+   EXIF orientation, shrunk to `MAX_PHOTO_EDGE` and re-encoded at `JPEG_QUALITY`. A GIF
+   (a screenshot or a messenger's picture) is its first frame alone, decoded by Pillow
+   (transparent pixels on white), then shrunk and re-encoded the same way; later frames
+   of an animation are never decoded.
+
+HEIC/HEIF and AVIF (an iPhone camera's own format, an ISO BMFF ``ftyp`` box with a HEIF
+brand) are refused as ``unsupported_photo_format``, which the apps word as "format not
+supported, choose JPEG or PNG"; the phone app's canvas turns what the phone can show into
+JPEG before it sends, so this reaches only a browser that cannot decode the file either.
 
 At most `DECODERS` photos are decoded at once (`decoding`): a burst of reports does not
 hold tens of full-size pictures in memory together, and the routes' threads do not
@@ -58,8 +66,13 @@ DECODERS = 2
 _DECODING = threading.BoundedSemaphore(DECODERS)
 #: the parsers Pillow may run on an upload (none of its others); JPEG's also opens MPO,
 #: a camera's JPEG with more pictures after the first
-_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 _JPEG = ("JPEG", "MPO")
+#: ISO BMFF brands of HEIF pictures (HEIC, HEIF image sequences, AVIF): no parser for them
+_HEIF_BRANDS = {
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+    b"mif1", b"mif2", b"msf1", b"avif", b"avis",
+}  # fmt: skip
 _ORIENTATION = 0x0112
 _GPS_IFD = 0x8825
 #: JFIF 1.01, no density, no thumbnail: the header a kept JPEG gets
@@ -91,6 +104,10 @@ def check_photo(data: bytes) -> PhotoCheck:
     """The photo as stored, with its EXIF position; ApiError when it is no usable picture."""
     if not data:
         raise ApiError(422, "empty_file", "the photo is empty")
+    if is_heif(data):
+        raise ApiError(
+            422, "unsupported_photo_format", "HEIC/HEIF pictures are not accepted: JPEG or PNG"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -109,8 +126,36 @@ def check_photo(data: bytes) -> PhotoCheck:
         kept = _kept_jpeg(image, data, orientation)
         if kept is not None:
             return PhotoCheck(kept, width, height, position, kept_frame=True)
-        jpeg, out_w, out_h = _reencoded(data, image.format in _JPEG, width, height)
+        if image.format == "GIF":
+            jpeg, out_w, out_h = _encoded(_first_frame(image))
+        else:
+            jpeg, out_w, out_h = _reencoded(data, image.format in _JPEG, width, height)
     return PhotoCheck(jpeg, out_w, out_h, position, kept_frame=False)
+
+
+def is_heif(data: bytes) -> bool:
+    """Whether the bytes are a HEIF picture (HEIC, AVIF): an ``ftyp`` box at byte 4 whose
+    major or compatible brands name one."""
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(data[:4], "big")
+    box = data[8 : min(max(size, 16), 256, len(data))]
+    # the major brand, the minor version (no brand), then the compatible brands
+    brands = {box[:4], *(box[i : i + 4] for i in range(8, len(box) - 3, 4))}
+    return bool(brands & _HEIF_BRANDS)
+
+
+def _first_frame(image: Image.Image) -> np.ndarray:
+    """A GIF's first frame as BGR pixels, transparent ones white; the frames after it are
+    not decoded."""
+    try:
+        image.seek(0)
+        rgba = image.convert("RGBA")
+    except (OSError, ValueError, EOFError, SyntaxError) as exc:
+        raise ApiError(422, "bad_photo", "the file is not a picture this server can read") from exc
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return np.asarray(flat)[:, :, ::-1]
 
 
 def _exif(image: Image.Image) -> Image.Exif | None:
@@ -240,6 +285,11 @@ def _reencoded(data: bytes, is_jpeg: bool, width: int, height: int) -> tuple[byt
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # upright by EXIF orientation
     if image is None or image.ndim != 3 or image.size == 0:
         raise ApiError(422, "bad_photo", "the file is not a picture this server can read")
+    return _encoded(image)
+
+
+def _encoded(image: np.ndarray) -> tuple[bytes, int, int]:
+    """BGR pixels shrunk to `MAX_PHOTO_EDGE` and encoded as JPEG: (bytes, width, height)."""
     h, w = image.shape[:2]
     longest = max(h, w)
     if longest > MAX_PHOTO_EDGE:

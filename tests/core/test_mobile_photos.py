@@ -6,6 +6,7 @@ its header before a pixel is decoded."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -216,3 +217,103 @@ def test_a_format_pillow_is_not_asked_to_parse_is_no_picture() -> None:
     with pytest.raises(ApiError) as refused:
         check_photo(buffer.getvalue())
     assert refused.value.code == "bad_photo"
+
+
+def gif(*colours: tuple[int, int, int], size: tuple[int, int] = (320, 240)) -> bytes:
+    """A GIF made by Pillow: one frame per colour (more than one: an animation)."""
+    frames = [Image.new("RGB", size, colour) for colour in colours]
+    pixels = np.asarray(frames[0]).copy()
+    cv2.rectangle(pixels, (20, 20), (120, 100), (255, 255, 255), -1)  # a white box
+    frames[0] = Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=len(frames) > 1, append_images=frames[1:], duration=200)
+    return buffer.getvalue()
+
+
+def near(pixel: np.ndarray, bgr: tuple[int, int, int]) -> bool:
+    return bool(np.abs(pixel.astype(int) - np.array(bgr)).max() <= 12)
+
+
+def test_a_gif_is_accepted_and_stored_as_a_jpeg_of_its_picture(tmp_path: Path) -> None:
+    api = make_api(f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path)
+    try:
+        response = api.client.post(
+            "/api/v1/mobile/reports",
+            data={"request_id": "phone-gif-0001", "event_code": "0507"},
+            files=[("photos", ("screen.gif", gif((200, 30, 30)), "image/gif"))],
+            headers=api.headers("inspector"),
+        )
+        assert response.status_code == 201, response.text
+        (stored,) = api.service.store.evidence_of(response.json()["id"])
+        assert stored.media_type == "image/jpeg" and stored.role == "photo"
+        kept = api.service.evidence.read(stored.sha256)
+        assert kept.startswith(b"\xff\xd8\xff") and b"GIF8" not in kept
+        assert Image.open(io.BytesIO(kept)).format == "JPEG"
+        picture = decoded(kept)
+        assert picture.shape[:2] == (240, 320)
+        assert near(picture[200, 250], (30, 30, 200))  # red, in BGR
+        assert near(picture[60, 70], (255, 255, 255))  # the white box of the picture
+    finally:
+        api.close()
+
+
+def test_an_animated_gif_keeps_only_its_first_frame() -> None:
+    animated = gif((200, 30, 30), (30, 200, 30), (30, 30, 200))
+    assert Image.open(io.BytesIO(animated)).n_frames == 3
+    checked = check_photo(animated)
+    assert not checked.kept_frame and (checked.width, checked.height) == (320, 240)
+    picture = decoded(checked.jpeg)
+    assert near(picture[200, 250], (30, 30, 200)) and near(picture[60, 70], (255, 255, 255))
+    assert Image.open(io.BytesIO(checked.jpeg)).format == "JPEG"
+    assert checked.jpeg == check_photo(gif((200, 30, 30))).jpeg  # the later frames changed nothing
+
+
+def test_a_large_or_transparent_gif_is_shrunk_to_the_kept_edge_on_white() -> None:
+    wide = check_photo(gif((10, 10, 120), size=(4096, 300)))
+    assert (wide.width, wide.height) == (MAX_PHOTO_EDGE, 150)
+    clear = Image.new("RGBA", (64, 48), (0, 0, 0, 0))  # fully transparent
+    buffer = io.BytesIO()
+    clear.save(buffer, "GIF")
+    assert near(decoded(check_photo(buffer.getvalue()).jpeg)[24, 32], (255, 255, 255))
+
+
+def heic_like(brand: bytes = b"heic", compatible: bytes = b"mif1heic") -> bytes:
+    """The start of an iPhone's HEIC: an ftyp box with HEIF brands, then a meta box."""
+    ftyp = b"ftyp" + brand + b"\x00\x00\x00\x00" + compatible
+    return struct.pack(">I", 4 + len(ftyp)) + ftyp + b"\x00\x00\x00\x22meta" + b"\x00" * 400
+
+
+@pytest.mark.parametrize("brand", [b"heic", b"heix", b"mif1", b"avif"])
+def test_a_heic_is_refused_with_its_own_code_and_nothing_is_stored(
+    tmp_path: Path, brand: bytes
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        check_photo(heic_like(brand, compatible=b"mif1" + brand))
+    assert refused.value.code == "unsupported_photo_format"
+    api = make_api(f"sqlite:///{tmp_path / 'core.sqlite3'}", tmp_path)
+    try:
+        response = api.client.post(
+            "/api/v1/mobile/reports",
+            data={"request_id": "phone-heic-0001", "event_code": "0507"},
+            files=[("photos", ("IMG_0001.HEIC", heic_like(brand), "image/heic"))],
+            headers=api.headers("inspector"),
+        )
+        assert response.status_code == 422
+        assert response.json()["error"] == "unsupported_photo_format"
+        assert api.service.store.get_case(case_id_for("phone-heic-0001")) is None
+        root: Path = api.service.evidence.root  # type: ignore[attr-defined]
+        assert [p for p in root.rglob("*") if p.is_file()] == []
+    finally:
+        api.close()
+
+
+def test_an_mp4_is_no_heic_and_the_heic_sentence_says_to_choose_jpeg_or_png() -> None:
+    mp4 = heic_like(b"isom", b"iso2mp41")
+    with pytest.raises(ApiError) as refused:
+        check_photo(mp4)
+    assert refused.value.code == "bad_photo"  # not a picture at all, not "HEIC"
+    labels = (Path(photos.__file__).parent / "web" / "js" / "labels.js").read_text("utf-8")
+    sentence = re.search(r"^\s*unsupported_photo_format: '([^']*)'", labels, re.M)
+    assert sentence is not None
+    assert "不支持" in sentence.group(1) and "HEIC" in sentence.group(1)
+    assert "JPEG" in sentence.group(1) and "PNG" in sentence.group(1)

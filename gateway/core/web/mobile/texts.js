@@ -29,7 +29,7 @@ export const T = {
   add_photo: '拍照 / 选择照片',
   photo_remove: '删除',
   photo_limit: '最多 4 张照片',
-  photo_unreadable: '无法读取该照片，请重新拍摄',
+  photo_unreadable: '无法读取该照片（格式不支持或文件已损坏），请重新拍摄，或选择 JPEG、PNG 照片',
   position: '位置',
   locating: '正在定位…',
   accuracy: '定位精度 ±{m} 米',
