@@ -1,7 +1,9 @@
 """Users and API tokens in the core's database (`gateway.core.ports.UserStore`).
 
 Only a token's SHA-256 is stored. A change that must end a user's sessions (a new
-password, another role, deactivation) deletes their tokens in the same transaction.
+password, another role, deactivation) deletes their tokens in the same transaction, and
+every change to a user or their tokens is announced to the other cores in it
+(`session_changes.announce`), so none of them answers from what it kept in memory.
 An update that would leave no active admin is undone in its transaction, so two admins
 demoting each other at once cannot both succeed.
 """
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.storage import schema as t
+from adapters.storage.session_changes import announce
 from gateway.core.ports import UserUpdate
 
 _ADMIN = "admin"
@@ -110,6 +113,7 @@ class SqlUsers:
             if exists:
                 c.execute(sa.update(t.users).where(t.users.c.name == name).values(**values))
                 c.execute(sa.delete(t.tokens).where(t.tokens.c.user_name == name))
+                announce(c)
             else:
                 c.execute(sa.insert(t.users).values(name=name, created_at=at, **values))
             return exists is not None
@@ -139,6 +143,7 @@ class SqlUsers:
                     raise _Undo
                 if end_sessions:
                     c.execute(sa.delete(t.tokens).where(t.tokens.c.user_name == name))
+                announce(c)  # grids too: what a kept token's user may see changes
         except _Undo:
             return UserUpdate.LAST_ADMIN
         return UserUpdate.UPDATED
@@ -184,3 +189,4 @@ class SqlUsers:
     def delete_token(self, token_hash: str) -> None:
         with self._write() as c:
             c.execute(sa.delete(t.tokens).where(t.tokens.c.token_hash == token_hash))
+            announce(c)

@@ -6,7 +6,9 @@ stored, with an expiry. Each request's token resolves to an `Actor` (name, role,
 department, an inspector's grids) or is refused.
 
 A new password, another role or department, and deactivation end the user's sessions
-at once: their tokens are deleted and the tokens verified recently are forgotten. No
+at once: their tokens are deleted and the tokens verified recently are forgotten, on this
+core and, through the store's announcement, on every other core (`forget_cached`; a core
+that cannot hear the others, ``cache_while`` false, keeps nothing in memory). No
 change may leave the centre without an active admin, and an admin cannot demote or
 deactivate themself.
 """
@@ -19,6 +21,7 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -105,8 +108,12 @@ class Authenticator:
         token_ttl: timedelta,
         departments: set[str],
         organisation: Organisation | None = None,
+        cache_while: Callable[[], bool] = lambda: True,
     ) -> None:
         self._users = users
+        #: whether a verified token may be answered from memory now: with other cores on
+        #: the database, only while this core hears their session changes
+        self.cache_while = cache_while
         #: where users sit (两级指挥); None: one centre, every user at the city
         self.organisation = organisation
         self._clock = clock
@@ -115,6 +122,8 @@ class Authenticator:
         # token hash -> (actor, valid until on the monotonic clock): spares a query per request
         self._cache: dict[str, tuple[Actor, float]] = {}
         self._cache_lock = threading.Lock()
+        # bumped by every forget: a lookup that began before one is not kept
+        self._generation = 0
 
     def add_user(
         self,
@@ -130,7 +139,7 @@ class Authenticator:
         values = self._checked(name, role, department, grids, password)
         node = self._node(values[1], values[2], org_node)
         if self._users.replace_user(*values, self._clock.now(), org_node=node):
-            self._forget()
+            self.forget_cached()
 
     def create_user(
         self,
@@ -199,7 +208,7 @@ class Authenticator:
             or node != user.get("org_node")
         )
         outcome = self._users.update_user(name, values, end_sessions=end_sessions)
-        self._forget()
+        self.forget_cached()
         if outcome is UserUpdate.NOT_FOUND:
             raise UserNotFound(name)
         if outcome is UserUpdate.LAST_ADMIN:
@@ -291,6 +300,8 @@ class Authenticator:
         """The token's actor if it was verified less than `CACHE_SECONDS` ago, else None
         (no I/O: the API answers from here on its event loop and asks `actor_for` on a
         worker thread only when this says None)."""
+        if not self.cache_while():
+            return None
         digest = _token_hash(token)
         with self._cache_lock:
             cached = self._cache.get(digest)
@@ -301,8 +312,10 @@ class Authenticator:
     def actor_for(self, token: str) -> Actor:
         digest = _token_hash(token)
         now = self._clock.monotonic()
+        caching = self.cache_while()
         with self._cache_lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(digest) if caching else None
+            generation = self._generation
         if cached is not None and cached[1] > now:
             return cached[0]
         user = self._users.token_user(digest, self._clock.now())
@@ -310,18 +323,22 @@ class Authenticator:
             raise AuthError("unknown or expired token")
         actor = self._actor(user)
         with self._cache_lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (actor, now + CACHE_SECONDS)
+            # a change heard while the user was read may be newer than what was read
+            if caching and generation == self._generation:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[digest] = (actor, now + CACHE_SECONDS)
         return actor
 
     def logout(self, token: str) -> None:
         self._users.delete_token(_token_hash(token))
-        self._forget()
+        self.forget_cached()
 
-    def _forget(self) -> None:
+    def forget_cached(self) -> None:
+        """Forget every token verified so far: sessions changed (here or on another core)."""
         with self._cache_lock:
             self._cache.clear()
+            self._generation += 1
 
     def users(self) -> list[dict[str, Any]]:
         return self._users.users()

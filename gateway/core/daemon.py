@@ -39,6 +39,7 @@ from adapters.storage.evidence_store import EvidenceStore
 from adapters.storage.gis_store import SqlBaseData
 from adapters.storage.login_failure_store import SqlLoginFailures
 from adapters.storage.patrol_store import SqlPatrols
+from adapters.storage.session_changes import SessionChangeListener, listens
 from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -168,10 +169,13 @@ class CoreDaemon:
     handoff: HandoffRelay | None = None  # urgent cases to the emergency command centre
     sweeper: RecordingSweeper | None = None  # agent calls' recordings past their retention
     gis_reload: BaseDataReload | None = None  # a new GIS import, picked up without a restart
+    sessions: SessionChangeListener | None = None  # other cores' session changes (PostgreSQL)
 
     def start(self) -> None:
         if self.metrics_listener is not None:
             self.metrics_listener.start()
+        if self.sessions is not None:
+            self.sessions.start()
         self.publisher.start()
         self.relay.start()
         self.overdue.start()
@@ -209,6 +213,8 @@ class CoreDaemon:
             self.sweeper.stop()
         if self.gis_reload is not None:
             self.gis_reload.stop()
+        if self.sessions is not None:
+            self.sessions.stop()
         self.relay.stop()
         self.publisher.stop()
         self.publisher.outbox.close()
@@ -356,6 +362,12 @@ def build_core(
         RecordingSweeper(recordings, clock.now) if config.core.recordings.retention_days else None,
     )
     daemon.gis_reload = gis_reload
+    # a password reset, role change, deactivation or logout on another core (or by the
+    # CLI) ends the sessions here at once: tokens are kept in memory only while heard
+    engine = service.store.engine  # type: ignore[attr-defined]
+    if listens(engine):
+        daemon.sessions = SessionChangeListener(engine, auth.forget_cached)
+        auth.cache_while = daemon.sessions.listening
     return daemon
 
 
