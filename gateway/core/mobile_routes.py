@@ -8,7 +8,9 @@
   same id again (a resend after a lost answer, the offline queue) answers with the case
   it made, never a second one. The grid comes from the point (intake's grid lookup).
 - ``POST /api/v1/mobile/tasks/{case_id}/answer``: a task answered on site (pass/fail,
-  opinion, photos, position): the photos are attached and, for a report still 信息收集,
+  opinion, photos, an optional voice note, position): the photos and the note are attached
+  (the step's ``attachments`` name them, its fact ``voice_note_s`` the note's length) and,
+  for a report still 信息收集,
   ``confirm_pass`` / ``confirm_fail`` (核实: 属实 / 不属实) applied, for a case reported
   done ``verify_pass`` / ``verify_fail`` (核查); an answer whose ``request_id`` this
   inspector already put on the case's log answers with that step again.
@@ -21,9 +23,11 @@ to `MAX_PHOTO_EDGE` px and re-encoded); a photo's EXIF GPS position is kept as a
 A report's voice note (``voice``, at most `MAX_VOICE_BYTES` and `MAX_VOICE_SECONDS`) is
 checked by `gateway.core.voice_notes.check_voice` (``bad_voice``, ``voice_too_large``,
 ``voice_too_long``) and kept as evidence of role ``voice_note``, its length as the fact
-``voice_note_s``. A report's photos and note are all checked before any is stored, and go
-to the evidence store before its transaction, so the candidate carries their hashes, not
-their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
+``voice_note_s``; an answer's note is checked the same way and is evidence of the case
+named in the answer step's ``attachments``, its length the step's ``voice_note_s``. A
+report's or an answer's photos and note are all checked (an answer's step too, by the
+workflow) before any is stored; a report's go to the evidence store before its
+transaction, so the candidate carries their hashes, not their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
 ``GET /api/v1/mobile/event-classes`` gives the class picker the event codes by big class.
 
 The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
@@ -256,7 +260,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         "/api/v1/mobile/tasks/{case_id}/answer",
         response_model=TransitionOut,
         tags=["mobile"],
-        summary="a 核实 or 核查 answered on site: pass or fail with photos (idempotent)",
+        summary="a 核实 or 核查 answered on site: pass or fail, photos, voice note (idempotent)",
     )
     def answer(
         case_id: str,
@@ -267,19 +271,29 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
         lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
         photos: Annotated[list[UploadFile] | None, File()] = None,
+        voice: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
         earlier = _answered(ctx, case_id, request_id, actor)
-        if earlier is not None:  # a resend (the case may have left the inspector's reach)
+        if earlier is not None:  # a resend: its step, photos and note not read again
             return earlier
         case = task_case(ctx, case_id, actor)
         checked, positions = _photos(photos or [])
+        note = _voice(voice)  # everything checked before anything is stored
         evidence = [
             Evidence.from_bytes(jpeg, media_type="image/jpeg", role=EvidenceRole.PHOTO, name=name)
             for jpeg, name in checked
         ]
-        for item in evidence:
-            ctx.service.attach(case, item)
         facts: dict[str, Any] = {"request_id": request_id, "channel": "mobile"}
+        if note is not None:  # the same upload is the same bytes: a resend links it once
+            evidence.append(
+                Evidence.from_bytes(
+                    note.data,
+                    media_type=note.media_type,
+                    role=EvidenceRole.VOICE_NOTE,
+                    name=f"voice-note.{note.extension}",
+                )
+            )
+            facts["voice_note_s"] = note.seconds
         if lat is not None and lon is not None:
             facts.update(lat=lat, lon=lon)
         if positions:
@@ -295,6 +309,10 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             facts=facts,
         )
         try:
+            # the workflow's refusal (no opinion, the case moved on) before anything is kept
+            ctx.service.workflow.apply(case, command, actor, ctx.clock.now())
+            for item in evidence:
+                ctx.service.attach(case, item)
             result = ctx.service.transition(case_id, command, actor)
         except TransitionRefused:
             # the same answer sent twice at once: the first moved the case on

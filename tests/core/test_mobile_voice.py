@@ -3,7 +3,9 @@ report in the same request, is kept (remuxed alone into a fresh WebM or MP4 that
 length) as evidence of role ``voice_note`` on the case and served as audio; a file that is
 no audio note, one too large and one too long are refused with their codes and leave no
 case and nothing in the evidence store; a resend with the same request id makes no second
-case and no second note."""
+case and no second note. A 核查 answered on the phone carries a note the same way: kept once
+on the case, named by the answer step, even when the phone sends the answer again; a bad
+note refuses the whole answer and keeps neither it nor the answer's photo."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from gateway.core.intake import case_id_for
 from gateway.core.mobile_routes import MAX_VOICE_BYTES, MAX_VOICE_SECONDS
 from gateway.core.ports import CaseFilter
 from gateway.core.voice_notes import check_voice
+from gateway.core.workflow import CaseState
 from gateway.gis.features import GridFeature
 from gateway.gis.index import GridIndex
 from tests.core.api_harness import Api, make_api
-from tests.core.test_mobile_routes import centre, jpeg
+from tests.core.test_mobile_routes import centre, jpeg, reported_case
 from tests.gis.conftest import demo, demo_grids  # noqa: F401
 
 _FFMPEG = [shutil.which("ffmpeg") or "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi"]
@@ -230,3 +233,103 @@ def test_without_ffmpeg_on_the_core_a_note_waits_on_the_phone_instead_of_failing
     # 5xx: the app keeps the report in its outbox and sends it again later
     assert response.status_code == 503 and response.json()["error"] == "voice_check_unavailable"
     assert api.service.store.get_case(case_id_for("phone-v006-a")) is None
+
+
+# ------------------------------------------------------------------ a task answer's note
+
+
+def answer(
+    api: Api,
+    case_id: str,
+    request_id: str,
+    voice: tuple[str, bytes, str] | None,
+    verdict: str = "pass",
+    opinion: str = "",
+) -> Any:
+    files: list[tuple[str, tuple[str, bytes, str]]] = [
+        ("photos", ("done.jpg", jpeg(), "image/jpeg"))
+    ]
+    if voice is not None:
+        files.append(("voice", voice))
+    return api.client.post(
+        f"/api/v1/mobile/tasks/{case_id}/answer",
+        data={"request_id": request_id, "verdict": verdict, "opinion": opinion},
+        files=files,
+        headers=api.headers("inspector"),
+    )
+
+
+def test_a_check_answered_with_a_voice_note_keeps_it_once_on_the_case_even_when_resent(
+    api: Api, notes: dict[str, bytes]
+) -> None:
+    case_id = reported_case(api)
+    voice = ("voice-note.webm", notes["webm"], "audio/webm;codecs=opus")
+    first = answer(api, case_id, "answer-voice-0001", voice)
+    assert first.status_code == 200, first.text
+    step = first.json()["step"]
+    assert step["action"] == "verify_pass" and 2.3 <= step["facts"]["voice_note_s"] <= 2.7
+    [note] = [e for e in api.service.store.evidence_of(case_id) if e.role == "voice_note"]
+    assert note.media_type == "audio/webm" and note.stored and note.name == "voice-note.webm"
+    assert note.sha256 in step["attachments"] and len(step["attachments"]) == 2  # photo, note
+    files = sorted(stored_files(api))
+    # the phone sends it again (its answer was lost): the same step, nothing stored again
+    again = answer(api, case_id, "answer-voice-0001", voice)
+    assert again.status_code == 200 and again.json()["step"]["seq"] == step["seq"]
+    assert sorted(stored_files(api)) == files
+    assert [s.step.action for s in api.service.store.steps(case_id)].count("verify_pass") == 1
+    notes_now = [e for e in api.service.store.evidence_of(case_id) if e.role == "voice_note"]
+    assert [e.sha256 for e in notes_now] == [note.sha256]
+    # the case page lists it and serves the bytes as audio; the log says which step it came with
+    headers = api.headers("operator")
+    detail = api.client.get(f"/api/v1/cases/{case_id}", headers=headers).json()
+    [listed] = [e for e in detail["evidence"] if e["role"] == "voice_note"]
+    served = api.client.get(listed["url"], headers=headers)
+    assert served.status_code == 200 and served.headers["content-type"] == "audio/webm"
+    assert served.content == api.service.evidence.read(note.sha256)
+    logged = api.client.get(f"/api/v1/cases/{case_id}/steps", headers=headers).json()
+    assert [s["action"] for s in logged if listed["sha256"] in s["attachments"]] == ["verify_pass"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("text", "bad_voice"),
+        ("video", "bad_voice"),
+        ("too-large", "voice_too_large"),
+        ("long", "voice_too_long"),
+    ],
+)
+def test_an_answer_with_a_refused_note_is_refused_whole_and_stores_nothing(
+    api: Api, notes: dict[str, bytes], kind: str, code: str
+) -> None:
+    case_id = reported_case(api)
+    steps, files = len(api.service.store.steps(case_id)), sorted(stored_files(api))
+    linked = api.service.store.evidence_of(case_id)
+    bodies = {
+        "text": b"<html>not a voice note</html>",
+        "too-large": notes["webm"] + b"\x00" * (MAX_VOICE_BYTES + 1 - len(notes["webm"])),
+        **notes,
+    }
+    response = answer(api, case_id, "answer-voice-0002", ("n.webm", bodies[kind], "audio/webm"))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == code
+    assert len(api.service.store.steps(case_id)) == steps  # no answer step
+    assert api.service.store.evidence_of(case_id) == linked  # neither photo nor note
+    assert sorted(stored_files(api)) == files
+    case = api.service.store.get_case(case_id)
+    assert case is not None and case.state is CaseState.REPORTED
+    # the same request id with a good note afterwards is answered, as the first answer
+    fixed = answer(api, case_id, "answer-voice-0002", ("n.webm", notes["webm"], "audio/webm"))
+    assert fixed.status_code == 200, fixed.text
+
+
+def test_an_answer_the_workflow_refuses_leaves_neither_its_photo_nor_its_note(
+    api: Api, notes: dict[str, bytes]
+) -> None:
+    case_id = reported_case(api)
+    linked, files = api.service.store.evidence_of(case_id), sorted(stored_files(api))
+    voice = ("n.webm", notes["webm"], "audio/webm")
+    response = answer(api, case_id, "answer-voice-0003", voice, verdict="fail")  # no opinion
+    assert response.status_code == 422 and response.json()["error"] == "opinion_required"
+    assert api.service.store.evidence_of(case_id) == linked
+    assert sorted(stored_files(api)) == files
