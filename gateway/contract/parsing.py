@@ -29,6 +29,13 @@ _OWN_CODES = frozenset({"facts_too_deep", "facts_too_large"})
 #: a NUL written as JSON writes it (``\u0000``), not a backslash written before ``u0000``:
 #: an even run of backslashes (escaped ones) ahead of the escape, or none
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+#: a surrogate escape without its pair (``\ud800`` alone): valid JSON, but no UTF-8 form,
+#: so no store and no consumer could write it back out; a pair (an escaped emoji) is fine
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(?:"
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
 
 
 def _format_validation_error(error: ValidationError) -> str:
@@ -80,6 +87,14 @@ def _parse_message(
         # valid JSON and valid UTF-8, but no text column stores it (PostgreSQL refuses the
         # whole batch): refused here, with its code, like any other poison
         raise ContractError("nul_character", "a string holds a NUL character (U+0000)")
+    if (
+        b"\\" in payload
+        and (b"\\ud" in payload or b"\\uD" in payload)
+        and _LONE_SURROGATE.search(payload)
+    ):
+        raise ContractError(
+            "bad_encoding", "a string holds a lone surrogate escape, which has no UTF-8 form"
+        )
     if isinstance(expect, type):
         # fast path for the one expected schema: pydantic parses the JSON itself (about
         # half the cost of json.loads + validate); anything it refuses takes the careful

@@ -45,11 +45,11 @@ def sample_messages() -> list:
         title="机动车乱停放",
         description="白色轿车占用人行道",
         location=Location(
-            grid_code="11010200100101",
+            grid_code="32070390100101",
             camera_id="cam-gate-3",
             zone_id="no-parking-1",
-            lat=39.9,
-            lon=116.4,
+            lat=34.55,
+            lon=119.15,
         ),
         evidence=[
             Evidence.from_bytes(
@@ -291,14 +291,40 @@ def test_a_lone_surrogate_escape_in_a_candidate_is_refused_not_stored() -> None:
         id="cand-0123456789abcdef",
         event_code="0102",
         title="井盖缺失",
-        location=Location(grid_code="11010100100101"),
+        location=Location(grid_code="32070690100101"),
         facts={"note": "x"},
     ).to_json()
     spoiled = payload.replace(b'"note"', b'"\\ud800"')  # valid JSON, no UTF-8 form
     assert spoiled != payload and parse_message(payload, expect=CandidateCase)
     with pytest.raises(ContractError) as refused:
         parse_message(spoiled, expect=CandidateCase)
-    assert "surrogates not allowed" in str(refused.value)
+    assert refused.value.code == "bad_encoding" and "lone surrogate" in str(refused.value)
+    # a pair is a character (an emoji as an ASCII-only encoder writes it): accepted
+    paired = payload.replace(b'"note"', b'"\\ud83d\\ude97"')
+    assert parse_message(paired, expect=CandidateCase).facts == {"\U0001f697": "x"}
+    # an escaped backslash before "ud800" is text, not an escape
+    text = payload.replace(b'"note"', b'"\\\\ud800"')
+    assert parse_message(text, expect=CandidateCase).facts == {"\\ud800": "x"}
+
+
+@pytest.mark.parametrize("lone", [b"\\ud800", b"\\uDFFF", b"a\\udc00b", b"\\ud83d\\u0041"])
+def test_a_case_event_with_a_lone_surrogate_is_refused_too(lone: bytes) -> None:
+    """Only the core sends case events, from stored text that cannot hold one; a consumer
+    still refuses one instead of passing on text it could not write out."""
+    encoded = CaseEvent.encode(
+        source=Source(kind=SourceKind.CORE, id="core-1"),
+        id="case-event-01234567",
+        ts=datetime(2026, 12, 5, 8, 0, tzinfo=UTC),
+        case_id="case-1",
+        action="dispatch",
+        to_state="dispatched",
+        opinion="x",
+    )
+    assert b'"opinion":"x"' in encoded
+    spoiled = encoded.replace(b'"opinion":"x"', b'"opinion":"' + lone + b'"')
+    with pytest.raises(ContractError) as refused:
+        parse_message(spoiled, expect=CaseEvent)
+    assert refused.value.code == "bad_encoding"
 
 
 def test_encoding_a_case_event_refuses_unknown_and_missing_fields() -> None:
