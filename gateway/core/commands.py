@@ -167,11 +167,24 @@ def register(cli: click.Group) -> None:
         "departments; a district code: its streets and departments; a street code: its "
         "communities), with the level's weights",
     )
+    @click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        default=None,
+        help="write the CSV to this file, as UTF-8 with a byte-order mark so that Excel "
+        "reads the Chinese (as the console's downloads); unset: print it, without one",
+    )
     @pass_cli
     def metrics(
-        ctx: CliContext, start: object, end: object, group_by: str, node: str | None
+        ctx: CliContext,
+        start: object,
+        end: object,
+        group_by: str,
+        node: str | None,
+        output: Path | None,
     ) -> None:
-        """Print the evaluation metrics of a period as CSV."""
+        """Print the evaluation metrics of a period as CSV (or write them to --output)."""
         from datetime import UTC, datetime
 
         from gateway.core.codes import load_event_names
@@ -185,7 +198,7 @@ def register(cli: click.Group) -> None:
             if node is not None:
                 from gateway.core.org_evaluation import level_csv
 
-                click.echo(level_csv(ctx.config.core, steps, node, start, end), nl=False)
+                _put_csv(level_csv(ctx.config.core, steps, node, start, end), output)
                 return
             groups = evaluate(
                 steps,
@@ -201,4 +214,14 @@ def register(cli: click.Group) -> None:
             service.store.close()  # type: ignore[attr-defined]
         departments = {d.id: d.name for d in ctx.config.core.departments}
         names = group_names(group_by, departments, load_event_names())
-        click.echo(to_csv(groups, group_by, names), nl=False)
+        _put_csv(to_csv(groups, group_by, names), output)
+
+
+def _put_csv(text: str, output: Path | None) -> None:
+    """The CSV on standard output as it is, or into ``output`` with a byte-order mark."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_bytes(text.encode("utf-8-sig"))
+    rows = max(text.count("\n") - 1, 0)
+    click.echo(f"{rows} 行（另有表头）已写入 {output}（UTF-8，带 BOM，可直接用 Excel 打开）")

@@ -223,7 +223,7 @@ def test_the_ranking_page_links_the_cores_style_sheet_and_shows_no_english() -> 
     assert "<script" not in html and "<style" not in html  # the console's CSP allows neither inline
     text = visible_text(html)
     assert not LEAKS.search(text), LEAKS.search(text)
-    assert "东城" in text and "不含任何个人信息" in text
+    assert "海州" in text and "不含任何个人信息" in text
     assert "<th>满意率</th>" in html and "<th>回访数</th>" in html  # beside the other indicators
 
 
@@ -270,7 +270,7 @@ def worked_case(api: Api, request_id: str) -> str:
         headers=api.headers("operator"),
         json={
             "event_code": "0102",
-            "grid_code": "11010100100101",
+            "grid_code": "32070690100101",
             "request_id": request_id,
             "reporter_name": "王小明",
             "callback_number": "13912345678",
@@ -302,7 +302,7 @@ def test_the_public_ranking_needs_no_login_and_carries_no_personal_data(api: Api
     assert body.status_code == 200
     data = body.json()
     assert data["total"]["registered"] == 3
-    assert [d["name"] for d in data["districts"]] == ["东城区"]
+    assert [d["name"] for d in data["districts"]] == ["海州区"]
     for text in (page.text, body.text):
         assert "王小明" not in text and "13912345678" not in text and "1391" not in text
     assert "case_ids" not in body.text
@@ -319,7 +319,7 @@ def test_the_monthly_report_is_served_to_evaluators_in_each_format(api: Api) -> 
     assert xlsx.status_code == 200
     assert f'filename="citygw-report-{month}.xlsx"' in xlsx.headers["content-disposition"]
     book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
-    assert book["各区排名"]["B2"].value == "东城区"
+    assert book["各区排名"]["B2"].value == "海州区"
     refused = api.client.get(f"/api/v1/reports/{month}", headers=api.headers("department"))
     assert refused.status_code == 403
     bad = api.client.get("/api/v1/reports/2026-13", headers=api.headers("shift_lead"))
@@ -372,6 +372,20 @@ def test_the_cli_report_has_the_same_figures_as_core_metrics(tmp_path: Path) -> 
     assert report["total"]["registered"] == int(row["registered"]) == 4
     for name in ("due", "closed", "disposals", "rework", "overdue_undisposed"):
         assert report["total"][name] == int(row[name]), name
+    # --output: the same CSV for Excel, with a byte-order mark (printed: none)
+    saved = tmp_path / "metrics.csv"
+    said = citygw(
+        "metrics",
+        "--start",
+        period.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--end",
+        period.end.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--output",
+        str(saved),
+    )
+    assert said.strip() == f"1 行（另有表头）已写入 {saved}（UTF-8，带 BOM，可直接用 Excel 打开）"
+    assert not metrics_csv.startswith("\ufeff")
+    assert saved.read_bytes() == b"\xef\xbb\xbf" + metrics_csv.encode("utf-8")
     xlsx = tmp_path / "report.xlsx"
     citygw("report", period.key, "--out", str(xlsx))
     assert openpyxl.load_workbook(xlsx)["汇总"]["B6"].value == 4  # 立案数 (B5 is the score)
