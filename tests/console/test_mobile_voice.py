@@ -6,7 +6,10 @@ goes with the report in its one request, is kept on the case and plays on the de
 console's case page; a note recorded offline waits in the phone with the report and
 becomes exactly one case with one note when the network is back; a refused microphone is
 said in Chinese and the report still goes without a note; a recording stops by itself at
-the cap (the page's clock moved on by Playwright)."""
+the cap (the page's clock moved on by Playwright). A 核查 answered with a note recorded on
+the answer form keeps the note on the case, named by the answer step, and the console's
+case page plays it captioned as sent with the 核查 answer; answered offline, the note waits
+with the answer and goes once."""
 
 from __future__ import annotations
 
@@ -20,14 +23,19 @@ from typing import Any
 import pytest
 
 from gateway.core.voice_notes import MAX_VOICE_SECONDS as MAX_SECONDS
+from gateway.core.workflow import Action, CaseState
+from gateway.gis.features import GridFeature
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, RunningCore, sign_in
 from tests.console.test_mobile import (  # noqa: F401 (fixtures used by name)
     DOCS_SCREENSHOTS,
+    INSPECTOR,
     demo_grids,
     fill_report,
     inspector_cases,
     phone,
     phone_core,
+    photo_file,
+    reported_case,
     wait_until,
 )
 
@@ -195,3 +203,91 @@ def test_a_recording_stops_by_itself_at_the_cap(
     assert page.wait_for_selector("#voice-length").inner_text() == "已录语音 1:00"
     assert page.query_selector("#voice-playback") is not None
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def open_task(page: Any, case_id: str) -> None:
+    page.tap("#tabs button[data-view=tasks]")
+    page.locator(f".task[data-case='{case_id}'] .task-open").tap()
+    page.wait_for_selector("#answer #voice-record")
+
+
+def test_a_check_answered_with_a_voice_note_plays_on_the_case_page_as_the_answers_note(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+    demo_grids: list[GridFeature],  # noqa: F811
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    case_id = reported_case(phone_core, demo_grids[42])
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    open_task(page, case_id)
+    page.tap("#answer-pass")
+    page.set_input_files("#answer-photo", files=[photo_file("clean.jpg")])
+    page.wait_for_selector(".thumb img")
+    assert "语音备注" in page.inner_text("#answer #voice-note")
+    shown = record(page, 2.0)
+    assert 1.6 <= shown <= 3.5, shown
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('核查结果已提交')")
+    assert phone_core.case(case_id).state is CaseState.VERIFIED
+    [step] = [s for s in phone_core.steps(case_id) if s.action is Action.VERIFY_PASS]
+    assert step.actor == INSPECTOR and len(step.attachments) == 2  # the photo and the note
+    [note] = notes_of(phone_core, case_id)
+    assert note.sha256 in step.attachments and note.media_type == "audio/webm"
+    codec, seconds = duration_of(phone_core.daemon.service.evidence.read(note.sha256), tmp_path)
+    assert codec == "opus" and 1.3 <= seconds <= 3.5, seconds
+    assert abs(step.facts["voice_note_s"] - seconds) < 0.05
+    assert "voice_note_s" not in phone_core.case(case_id).facts  # the report had no note
+    assert page.problems == []  # type: ignore[attr-defined]
+    # the desktop console: a player captioned as the 核查 answer's note, which plays
+    desk = browser.new_page(viewport={"width": 1400, "height": 900})
+    sign_in(desk, phone_core.url, "operator")
+    desk.goto(f"{phone_core.url}/console/#/case/{case_id}")
+    figure = desk.locator("figure.ev-voice_note.ev-answer")
+    figure.wait_for()
+    caption = figure.locator("figcaption").inner_text()
+    assert caption.startswith("语音备注") and "随核查结果提交" in caption, caption
+    assert INSPECTOR in caption and f"{round(seconds)} 秒" in caption, caption
+    player = figure.locator("audio.voice-note[controls]")
+    wait_until(lambda: player.evaluate("a => a.readyState >= 1 && a.src.startsWith('blob:')"))
+    duration = player.evaluate("a => a.duration")
+    assert 1.3 <= duration <= 3.5, duration
+    player.evaluate("a => { a.muted = true; return a.play(); }")
+    wait_until(lambda: player.evaluate("a => a.currentTime") > 0.3)
+    desk.close()
+
+
+def test_a_check_answered_offline_with_a_voice_note_sends_the_note_once_when_back_online(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+    demo_grids: list[GridFeature],  # noqa: F811
+) -> None:
+    case_id = reported_case(phone_core, demo_grids[42])
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    page.tap("#tabs button[data-view=tasks]")
+    page.locator(f".task[data-case='{case_id}']").wait_for()
+    page.context.set_offline(True)
+    open_task(page, case_id)
+    page.tap("#answer-fail")
+    page.fill("#answer-opinion", "垃圾仍未清理")
+    page.set_input_files("#answer-photo", files=[photo_file("still.jpg")])
+    page.wait_for_selector(".thumb img")
+    record(page, 1.5)
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('联网后自动发送')")
+    page.tap("#tabs button[data-view=queue]")
+    page.wait_for_selector(".queued:has-text('核查'):has-text('含语音')")
+    assert phone_core.case(case_id).state is CaseState.REPORTED
+    page.context.set_offline(False)
+    page.wait_for_selector("#queue-empty")
+    case = wait_until(lambda: (c := phone_core.case(case_id)).state is CaseState.PROCESSING and c)
+    assert case.rework_count == 1
+    time.sleep(1)  # a second send of the same answer would land now
+    fails = [s for s in phone_core.steps(case_id) if s.action is Action.VERIFY_FAIL]
+    assert len(fails) == 1 and fails[0].opinion == "垃圾仍未清理"
+    [note] = notes_of(phone_core, case_id)
+    assert note.sha256 in fails[0].attachments
+    problems = page.problems  # type: ignore[attr-defined]
+    assert [p for p in problems if "ERR_INTERNET_DISCONNECTED" not in p] == []

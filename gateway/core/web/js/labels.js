@@ -459,6 +459,8 @@ export const TASKS = {
   confirmation: { confirmed: '属实（建议立案）', not_found: '不属实（建议不予立案）' },
   confirmation_text: '{verdict} · {by} · {at}',
   late: '（超时）',
+  // an inspector's voice note sent with a 核实/核查 answer (the case page's evidence)
+  answer_voice: '语音备注 · 随{kind}结果提交（{who}）',
 };
 
 // what the core's API error codes mean, said to the user (api.js describeError)

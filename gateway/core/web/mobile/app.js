@@ -1,5 +1,6 @@
 // The inspector's phone app (issue 19): report a problem with photos, a voice note
-// (voice.js) and the phone's position in one request, answer 核查 tasks on site, and keep
+// (voice.js) and the phone's position in one request, answer 核实/核查 tasks on site
+// (tasks.js, a voice note there too), and keep
 // working without a signal: everything goes through the IndexedDB outbox (queue.js) and is
 // sent when the core answers, each item with the request id it got when it was written.
 import { ERRORS, FIELDS, T, VALIDATION, fill } from './texts.js';
@@ -8,6 +9,7 @@ import { photoPicker } from './photos.js';
 import { cache, formOf, newRequestId, outbox, pathOf } from './queue.js';
 import { recording, stopVoice, voiceField } from './voice.js';
 import { createPatrol } from './patrol.js';
+import { createTasks, queuedAnswerText } from './tasks.js';
 
 const SESSION_KEY = 'citygw.mobile.session';
 const USAGE_KEY = 'citygw.mobile.usage';
@@ -100,6 +102,7 @@ function complain(text) {
 }
 
 function showView(view) {
+  if (view !== state.view && recording()) stopVoice(); // a note in progress stays in its form
   state.view = view;
   for (const tab of document.querySelectorAll('#tabs button')) {
     tab.classList.toggle('active', tab.dataset.view === view);
@@ -117,8 +120,8 @@ function render() {
   }
   $('#tabs').hidden = false;
   if (state.view === 'report') main.append(reportView());
-  else if (state.view === 'tasks') main.append(tasksView());
-  else if (state.view === 'answer') main.append(answerView());
+  else if (state.view === 'tasks') main.append(tasks.listView());
+  else if (state.view === 'answer') main.append(tasks.answerView());
   else if (state.view === 'patrol') main.append(patrol.view());
   else main.append(queueView());
 }
@@ -423,110 +426,6 @@ async function submitReport() {
   });
 }
 
-// ------------------------------------------------------------------ tasks (核查)
-
-async function loadTasks() {
-  try {
-    state.tasks = await call('GET', '/api/v1/mobile/tasks');
-    state.tasksOffline = false;
-    await cache.set('tasks', state.tasks);
-  } catch (err) {
-    if (err.status === 401) return expired();
-    state.tasks = (await cache.get('tasks')) || [];
-    state.tasksOffline = true;
-  }
-  if (state.view === 'tasks') render();
-}
-
-function tasksView() {
-  const wrap = h(
-    'section',
-    { class: 'card', id: 'tasks' },
-    h('div', { class: 'head' }, h('h2', {}, T.tasks_title), h('button', { type: 'button', id: 'tasks-refresh', onclick: loadTasks }, T.tasks_refresh)),
-  );
-  if (state.tasksOffline) wrap.append(h('p', { class: 'hint' }, T.tasks_offline));
-  const answered = new Set(state.answeredCases || []);
-  const open = state.tasks.filter((t) => !answered.has(t.id));
-  if (!open.length) wrap.append(h('p', { class: 'muted' }, T.tasks_empty));
-  for (const task of open) {
-    wrap.append(
-      h(
-        'article',
-        { class: 'task', dataset: { case: task.id } },
-        h('div', { class: 'task-title' }, h('span', { class: `kind kind-${taskKind(task)}` }, kindText(task)), ' ', h('strong', {}, task.number), ' ', task.event_name || task.event_code),
-        h('div', { class: 'muted' }, T[`task_kind_hint_${taskKind(task)}`]),
-        h('div', {}, task.address || task.grid_code || ''),
-        taskDue(task) ? h('div', { class: `muted light-${task.light || ''}` }, fill(T.task_deadline, { at: new Date(taskDue(task)).toLocaleString('zh-CN') })) : null,
-        h('button', { type: 'button', class: 'primary big task-open', onclick: () => { state.answer = { task, verdict: null, photos: [], opinion: '' }; showView('answer'); } }, fill(T.task_open, { kind: kindText(task) })),
-      ),
-    );
-  }
-  return wrap;
-}
-
-// 核实 (confirm) of a report not registered yet, 核查 (verify) of a case reported done
-function taskKind(task) {
-  return (task.facts && task.facts.task && task.facts.task.kind) || (task.state === 'candidate' ? 'confirm' : 'verify');
-}
-
-function kindText(task) {
-  return T[`kind_${taskKind(task)}`];
-}
-
-function taskDue(task) {
-  return (task.facts && task.facts.task && task.facts.task.due) || task.deadline;
-}
-
-function answerView() {
-  const answer = state.answer;
-  const kind = kindText(answer.task);
-  const confirm = taskKind(answer.task) === 'confirm';
-  const wrap = h('section', { class: 'card', id: 'answer' }, h('h2', {}, fill(T.answer_title, { kind, number: answer.task.number })));
-  const verdicts = h(
-    'div',
-    { class: 'verdicts' },
-    h('button', { type: 'button', id: 'answer-pass', class: answer.verdict === 'pass' ? 'big chosen' : 'big', onclick: () => { answer.verdict = 'pass'; render(); } }, confirm ? T.confirm_pass : T.answer_pass),
-    h('button', { type: 'button', id: 'answer-fail', class: answer.verdict === 'fail' ? 'big chosen bad' : 'big', onclick: () => { answer.verdict = 'fail'; render(); } }, confirm ? T.confirm_fail : T.answer_fail),
-  );
-  const opinion = h('textarea', { id: 'answer-opinion', rows: 3, maxlength: 4000, placeholder: T.answer_opinion_hint });
-  wrap.dataset.kind = taskKind(answer.task);
-  opinion.value = answer.opinion;
-  opinion.addEventListener('input', () => (answer.opinion = opinion.value));
-  wrap.append(
-    verdicts,
-    h('label', { class: 'field' }, h('div', { class: 'label' }, fill(T.answer_opinion, { kind })), opinion),
-    photoPicker(answer.photos, 'answer-photo', complain),
-    h('button', { type: 'button', id: 'answer-submit', class: 'primary big', onclick: submitAnswer }, fill(T.answer_submit, { kind })),
-    h('button', { type: 'button', class: 'big', onclick: () => showView('tasks') }, T.answer_cancel),
-  );
-  return wrap;
-}
-
-async function submitAnswer() {
-  const answer = state.answer;
-  const kind = taskKind(answer.task);
-  if (!answer.verdict) return toast(fill(T.answer_need_verdict, { kind: T[`kind_${kind}`] }), 'error');
-  if (answer.verdict === 'fail' && !answer.opinion.trim()) return toast(T.answer_need_opinion, 'error');
-  if (!answer.photos.length) return toast(T.need_photo, 'error');
-  const item = {
-    id: newRequestId(),
-    kind: 'answer',
-    created: Date.now(),
-    case_id: answer.task.id,
-    number: answer.task.number,
-    task_kind: kind,
-    verdict: answer.verdict,
-    opinion: answer.opinion.trim(),
-    lat: state.position ? state.position.lat : null,
-    lon: state.position ? state.position.lon : null,
-    photos: answer.photos.slice(),
-  };
-  state.answeredCases = [...(state.answeredCases || []), answer.task.id];
-  state.answer = null;
-  showView('tasks');
-  await enqueue(item);
-}
-
 // ------------------------------------------------------------------ the outbox
 
 function sentMessage(item, out) {
@@ -588,12 +487,6 @@ function expired() {
   render();
 }
 
-function queueAnswerText(item) {
-  const confirm = item.task_kind === 'confirm';
-  const verdict = item.verdict === 'pass' ? (confirm ? T.verdict_confirmed : T.verdict_pass) : (confirm ? T.verdict_not_found : T.verdict_fail);
-  return fill(T.queue_answer, { kind: T[`kind_${item.task_kind || 'verify'}`], number: item.number, verdict });
-}
-
 function queueView() {
   const wrap = h('section', { class: 'card', id: 'queue' }, h('h2', {}, T.queue_title));
   outbox.all().then((items) => {
@@ -605,7 +498,7 @@ function queueView() {
       const title =
         item.kind === 'report'
           ? fill(T.queue_report, { name: state.eventNames[item.event_code] || item.event_code }) + (item.voice ? fill(T.queue_voice, { s: Math.round(item.voice.seconds) }) : '')
-          : queueAnswerText(item);
+          : queuedAnswerText(item);
       wrap.append(
         h(
           'article',
@@ -624,6 +517,8 @@ function queueView() {
 }
 
 // ------------------------------------------------------------------ start
+
+const tasks = createTasks({ state, call, render, showView, toast, complain, expired, enqueue });
 
 const patrol = createPatrol({
   position: () => state.position,
@@ -648,7 +543,7 @@ async function start() {
   if (!session()) return;
   await loadEventCodes();
   render();
-  loadTasks();
+  tasks.load();
   drain();
   patrol.flush();
 }
@@ -658,7 +553,7 @@ function boot() {
   $('#app-title').textContent = T.app_title;
   const tabs = $('#tabs');
   for (const [view, label] of [['report', T.tab_report], ['tasks', T.tab_tasks], ['patrol', T.tab_patrol], ['queue', T.tab_queue]]) {
-    const button = h('button', { type: 'button', dataset: { view }, onclick: () => { if (view === 'tasks') loadTasks(); showView(view); } }, label);
+    const button = h('button', { type: 'button', dataset: { view }, onclick: () => { if (view === 'tasks') tasks.load(); showView(view); } }, label);
     if (view === 'queue') button.append(h('span', { id: 'queue-count', class: 'badge', hidden: true }));
     tabs.append(button);
   }

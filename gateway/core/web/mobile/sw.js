@@ -1,6 +1,6 @@
 // The phone app's service worker: the app shell from the cache, so the app opens without a
 // signal (its reports wait in IndexedDB). The API is never cached: its requests pass through.
-const VERSION = 'citygw-mobile-v4';
+const VERSION = 'citygw-mobile-v5';
 const SHELL = [
   './',
   'index.html',
@@ -11,6 +11,7 @@ const SHELL = [
   'photos.js',
   'patrol.js',
   'voice.js',
+  'tasks.js',
   'texts.js',
   'manifest.webmanifest',
   'icon.svg',

@@ -1,7 +1,7 @@
-// The report's 语音备注 (issue 19): 录音 records with MediaRecorder (Opus in WebM where the
-// browser has it, else what it offers), 停止 or the MAX_SECONDS cap ends it; the note can be
-// played back, deleted and recorded again, and goes as a Blob with the report (waiting in
-// IndexedDB with the photos while offline). Without a microphone (refused, absent, no HTTPS)
+// The 语音备注 of a report or a task answer (issue 19): 录音 records with MediaRecorder (Opus
+// in WebM where the browser has it, else what it offers), 停止 or the MAX_SECONDS cap ends
+// it; the note can be played back, deleted and recorded again, and goes as a Blob with the
+// report or answer (waiting in IndexedDB with the photos while offline). Without a microphone (refused, absent, no HTTPS)
 // the field says so in one sentence and the rest of the form works as before.
 import { h } from './dom.js';
 import { T, fill } from './texts.js';
@@ -142,15 +142,18 @@ function paint(box, draft, complain) {
 
 let lastComplain = () => {};
 
+// repaints the field of this draft only: a recording that ends after the form was left
+// (another tab) puts its note in its own draft, never in the form shown now
 function repaint(draft) {
   const box = document.getElementById(BOX_ID);
-  if (box) paint(box, draft, lastComplain);
+  if (box && box.voiceDraft === draft) paint(box, draft, lastComplain);
 }
 
-// the 语音备注 field of the report form; draft.voice is {blob, seconds, type} or null
+// the 语音备注 field of the report or answer form; draft.voice is {blob, seconds, type} or null
 export function voiceField(draft, complain) {
   lastComplain = complain;
   const box = h('div', { class: 'field voice', id: BOX_ID });
+  box.voiceDraft = draft;
   paint(box, draft, complain);
   return box;
 }

@@ -258,7 +258,7 @@ export async function render(main, ctx, caseId) {
         renderScore(c.case_score),
         renderFacts(c),
         h('h3', {}, '证据'),
-        renderEvidence(withoutCheckSnapshots(c)),
+        renderEvidence(withoutCheckSnapshots(c), steps),
         renderRecording(c.recording),
         renderCaseCalls(c, ctx.user),
       ),

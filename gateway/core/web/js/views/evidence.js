@@ -1,6 +1,8 @@
 // Evidence of a case: snapshots with the detection boxes drawn over, recordings, an inspector's
-// voice note (语音备注) and clips playable.
+// voice notes (语音备注: the report's, and one sent with a 核实/核查 answer, captioned so) and
+// clips playable.
 import { describeError, evidenceUrl } from '../api.js';
+import { TASKS } from '../labels.js';
 import { fmtTime, h, objectName, svg } from '../ui.js';
 
 const ROLE_NAMES = { snapshot: '抓拍', clip: '录像', recording: '录音', photo: '照片', voice_note: '语音备注' };
@@ -23,7 +25,30 @@ function boxOverlay(facts) {
   );
 }
 
-export function renderEvidence(detail) {
+// the inspector's answer steps: their attachments (photos, a voice note) came with them
+const ANSWERS = new Set(['confirm_pass', 'confirm_fail', 'verify_pass', 'verify_fail']);
+
+// sha256 -> the answer step it was sent with
+function answerOf(steps) {
+  const found = new Map();
+  for (const step of steps || []) {
+    if (!ANSWERS.has(step.action)) continue;
+    for (const sha of step.attachments || []) found.set(sha, step);
+  }
+  return found;
+}
+
+// the caption of an evidence item: what it is (抓拍 1, 抓拍 2 …), a note's length, and for a
+// note sent with an answer which 核实/核查 and whose
+function captionOf(item, title, detail, answer) {
+  if (item.role !== 'voice_note') return title;
+  const kind = answer && TASKS.kinds[answer.action.startsWith('confirm') ? 'confirm' : 'verify'];
+  const text = answer ? TASKS.answer_voice.replace('{kind}', kind).replace('{who}', answer.actor) : title;
+  const seconds = Number(((answer || detail).facts || {}).voice_note_s);
+  return seconds > 0 ? `${text}（${Math.round(seconds)} 秒）` : text;
+}
+
+export function renderEvidence(detail, steps = []) {
   const wrap = h('div', { class: 'evidence' });
   if (!detail.evidence.length) {
     wrap.append(h('p', { class: 'muted' }, '无证据材料'));
@@ -31,16 +56,19 @@ export function renderEvidence(detail) {
   }
   const order = { snapshot: 0, photo: 1, voice_note: 2, recording: 3, clip: 4 };
   const items = detail.evidence.slice().sort((a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9));
+  const answers = answerOf(steps);
+  const numbered = (item) => !(item.role === 'voice_note' && answers.has(item.sha256)); // an answer's note is named by its answer
   const count = {};
-  for (const item of items) count[item.role] = (count[item.role] || 0) + 1;
+  for (const item of items.filter(numbered)) count[item.role] = (count[item.role] || 0) + 1;
   const seen = {};
   for (const item of items) {
     // captioned by what it is (抓拍 1, 抓拍 2 …); the file's own name only on hover
-    seen[item.role] = (seen[item.role] || 0) + 1;
-    const title = `${ROLE_NAMES[item.role] || '附件'}${count[item.role] > 1 ? ' ' + seen[item.role] : ''}`;
-    const figure = h('figure', { class: `ev ev-${item.role}`, title: item.name || undefined });
-    const seconds = item.role === 'voice_note' && detail.facts ? Number(detail.facts.voice_note_s) : NaN;
-    figure.append(h('figcaption', {}, seconds > 0 ? `${title}（${Math.round(seconds)} 秒）` : title));
+    if (numbered(item)) seen[item.role] = (seen[item.role] || 0) + 1;
+    const title = `${ROLE_NAMES[item.role] || '附件'}${count[item.role] > 1 && numbered(item) ? ' ' + seen[item.role] : ''}`;
+    const answer = item.role === 'voice_note' ? answers.get(item.sha256) : undefined;
+    const figure = h('figure', { class: `ev ev-${item.role}${answer ? ' ev-answer' : ''}`, title: item.name || undefined });
+    if (answer) figure.dataset.step = String(answer.seq);
+    figure.append(h('figcaption', {}, captionOf(item, title, detail, answer)));
     wrap.append(figure);
     if (!item.available) {
       figure.append(h('p', { class: 'muted' }, '证据尚未到达核心'));
