@@ -21,7 +21,7 @@ topic and source (kept on disk across restarts):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,8 @@ from gateway.contract import (
     SourceKind,
     stable_message_id,
 )
+from gateway.video.analysis.candidate import zone_placement
+from gateway.video.analysis.settings import ZoneConfig
 from gateway.video.event_episodes import CameraEvent, Change, Episode, EventEpisodes, source_key
 from gateway.video.evidence import EvidenceClips, EvidenceError, snapshot_evidence
 from gateway.video.frame import Frame
@@ -48,6 +50,32 @@ __all__ = ["CameraEvent", "CameraEventRules", "rule_matches", "topic_matches"]
 SNAPSHOT_MAX_AGE_S = 10.0
 #: Seconds of video before the event put in its clip (none after: no waiting).
 CLIP_BEFORE_S = 5.0
+
+#: what operators read for the common ONVIF analytics topics (by a part of the topic);
+#: any other: 摄像头报警, the topic kept in the facts and the description
+TOPIC_NAMES = {
+    "ObjectsInside": "区域内有目标",
+    "LineCrossed": "越线",
+    "Motion": "移动侦测",
+    "MotionAlarm": "移动侦测",
+    "Loitering": "徘徊",
+    "Tamper": "视频遮挡",
+    "GlobalSceneChange": "画面突变",
+    "ImageTooDark": "画面过暗",
+    "ImageTooBlurry": "画面模糊",
+    "Counting": "人数统计",
+    "Parking": "违停检测",
+    "IllegalParking": "违停检测",
+    "ObjectLeft": "物品遗留",
+    "Crowd": "人员聚集",
+}
+
+
+def topic_name(topic: str) -> str:
+    """The Chinese name of an ONVIF topic by its most specific known part (the last parts
+    may be generic, as in VideoSource/GlobalSceneChange/ImagingService), else 摄像头报警."""
+    parts = [part.rpartition(":")[2] for part in topic.strip().strip("/").split("/")]
+    return next((TOPIC_NAMES[p] for p in reversed(parts) if p in TOPIC_NAMES), "摄像头报警")
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -91,6 +119,7 @@ class CameraEventRules:
         clips: EvidenceClips | None = None,
         episodes: EventEpisodes | None = None,
         publish_state: Callable[[CameraEventState], object] | None = None,
+        zones: Mapping[str, Mapping[str, ZoneConfig]] | None = None,
     ) -> None:
         self._clock = clock
         self._clips = clips
@@ -101,13 +130,21 @@ class CameraEventRules:
         self.episodes = episodes if episodes is not None else EventEpisodes()
         self._last_fired: dict[tuple[str, int], float] = {}
         self._cameras: dict[str, CameraConfig] = {}
-        self.set_cameras(cameras)
+        self._zones: Mapping[str, Mapping[str, ZoneConfig]] = {}
+        self.set_cameras(cameras, zones)
         self.events_seen = 0
         self.candidates = 0
         self.updates = 0
 
-    def set_cameras(self, cameras: list[CameraConfig]) -> None:
+    def set_cameras(
+        self,
+        cameras: list[CameraConfig],
+        zones: Mapping[str, Mapping[str, ZoneConfig]] | None = None,
+    ) -> None:
+        """The cameras and their rules; ``zones``: each camera's analysis zones by id (a
+        rule's ``zone`` places its candidates)."""
         self._cameras = {c.id: c for c in cameras}
+        self._zones = dict(zones or {})
 
     def handle(self, event: CameraEvent) -> CandidateCase | None:
         """Log the event, publish its state; publish and return a candidate (or the update
@@ -226,16 +263,32 @@ class CameraEventRules:
                 evidence.append(found)
         return evidence
 
-    @staticmethod
-    def _location(camera: CameraConfig) -> Location:
-        return Location(
-            grid_code=camera.grid_code,
+    def _zone(self, camera: CameraConfig, zone_id: str | None) -> ZoneConfig | None:
+        if zone_id is None:
+            return None
+        zone = self._zones.get(camera.id, {}).get(zone_id)
+        if zone is None:  # a reload took it away: the camera's place then
+            log.warning("camera %s: event rule zone %r is not configured", camera.id, zone_id)
+        return zone
+
+    def _place(
+        self, camera: CameraConfig, zone_id: str | None
+    ) -> tuple[Location, dict[str, Any], ZoneConfig | None]:
+        """The candidate's location and placing facts: by the rule's zone, else the camera."""
+        zone = self._zone(camera, zone_id)
+        grid_code, facts = zone_placement(
+            zone, {"grid_code": camera.grid_code, "footprint": camera.footprint}
+        )
+        location = Location(
+            grid_code=grid_code,
             district=camera.district,
             address=camera.address,
             camera_id=camera.id,
+            zone_id=zone_id if zone is not None else None,
             lat=camera.lat,
             lon=camera.lon,
         )
+        return location, facts, zone
 
     def _candidate(
         self, camera: CameraConfig, rule: OnvifEventRule, event: CameraEvent, episode: Episode
@@ -255,8 +308,14 @@ class CameraEventRules:
             facts.update(track_id=episode.subject, camera_id=camera.id, active=True)
         evidence = self._evidence(camera.id, moment, clip=True)
         facts["snapshot"] = bool(evidence)
-        if camera.footprint is not None:  # the core places the case by the ground seen
-            facts["camera_footprint"] = [list(corner) for corner in camera.footprint]
+        # the core places the case by the zone's ground, else the ground the camera sees
+        location, placing, zone = self._place(camera, rule.zone)
+        facts.update(placing)
+        if zone is not None:
+            facts["zone_id"] = rule.zone  # the end's update is placed the same way
+        where = camera.name or camera.id
+        if zone is not None:
+            where += f"（{zone.name or rule.zone}）"
         return CandidateCase.create(
             source=Source(kind=SourceKind.CAMERA, id=camera.id),
             id=stable_message_id(
@@ -264,9 +323,9 @@ class CameraEventRules:
             ),
             ts=self._clock.now(),
             event_code=rule.event_code,
-            title=rule.title or f"{camera.name or camera.id}: {event.topic.rpartition('/')[2]}",
-            description=f"camera rule event {event.topic} on {camera.name or camera.id}",
-            location=self._location(camera),
+            title=rule.title or f"{where}：{topic_name(event.topic)}",
+            description=f"摄像头 {where} 自带规则报警（ONVIF {event.topic}）",
+            location=location,
             evidence=evidence,
             facts=facts,
         )
@@ -299,8 +358,8 @@ class CameraEventRules:
             ts=self._clock.now(),
             event_code=episode.event_code,
             title=episode.title,
-            description=f"camera rule event {episode.topic} on {camera.name or camera.id}: ended",
-            location=self._location(camera),
+            description=f"摄像头 {camera.name or camera.id} 自带规则报警结束（ONVIF {episode.topic}）",
+            location=self._place(camera, episode.facts.get("zone_id"))[0],
             evidence=evidence,
             facts=facts,
         )

@@ -24,6 +24,7 @@ from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, ConfigError, load_config
 from gateway.contract import CameraStatus, CandidateCase
 from gateway.ports import InboundMessage
+from gateway.video.analysis.settings import ZoneConfig
 from gateway.video.camera import CameraReader
 from gateway.video.camera_events import CameraEvent, CameraEventRules
 from gateway.video.event_episodes import FILE_NAME as EPISODES_FILE
@@ -154,6 +155,7 @@ class VideoGateway:
             # each alarm's state survives restarts: a re-sent active alarm is no new case
             episodes=EventEpisodes(config.state_dir / EPISODES_FILE),
             publish_state=self.contract.camera_event,
+            zones=_analysis_zones(video),
         )
         self.camera_events = EventHandOff(self.rules.handle)
         self.supervisor = CameraSupervisor(self._make_reader, on_removed=self._forget)
@@ -533,7 +535,7 @@ class VideoGateway:
                     "(cameras, zones, rules and places were applied)",
                     name,
                 )
-        self.rules.set_cameras(list(video.cameras))
+        self.rules.set_cameras(list(video.cameras), _analysis_zones(video))
         self.supervisor.apply(video.cameras)
         sources = self._event_sources(video)
         if sources and self.events is None:
@@ -642,3 +644,8 @@ def run_video(config: Config, stop: threading.Event, config_path: Path | None = 
         gateway.stop()
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
+
+
+def _analysis_zones(video: VideoConfig) -> dict[str, dict[str, ZoneConfig]]:
+    """Each camera's analysis zones by id: a camera's own (ONVIF) rule may name one."""
+    return {camera_id: dict(c.zones) for camera_id, c in video.analysis.cameras.items()}

@@ -47,6 +47,16 @@ class OnvifEventRule(_Section):
     cooldown_s: float = Field(
         default=300.0, ge=0, le=86400, description="one candidate per camera and rule per this"
     )
+    zone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the zone this camera rule watches, one of the camera's "
+        "video.analysis.cameras.<id>.zones (drawn over the same ground as the rule on the "
+        "device; match the device's rule by its name in data, e.g. {Rule: 'MyFieldDetector1'}):"
+        " its footprint, grid_code and name place the candidate as for the zone's own rules;"
+        " unset: the camera's footprint or grid_code",
+    )
 
 
 class CameraOnvifConfig(_Section):
@@ -369,6 +379,23 @@ class VideoConfig(_Section):
             if camera.id in seen:
                 raise ValueError(f"camera id {camera.id!r} is used twice")
             seen.add(camera.id)
+        return self
+
+    @model_validator(mode="after")
+    def _event_rule_zones_exist(self) -> VideoConfig:
+        """A camera rule's zone is one of that camera's analysis zones."""
+        for index, camera in enumerate(self.cameras):
+            if camera.onvif is None:
+                continue
+            analysed = self.analysis.cameras.get(camera.id)
+            zones = analysed.zones if analysed is not None else {}
+            for number, rule in enumerate(camera.onvif.event_rules):
+                if rule.zone is not None and rule.zone not in zones:
+                    raise ValueError(
+                        f"video.cameras.{index}.onvif.event_rules.{number}.zone: {rule.zone!r} "
+                        f"is not a zone of video.analysis.cameras.{camera.id}.zones"
+                        + (f" (it has {', '.join(sorted(zones))})" if zones else " (it has none)")
+                    )
         return self
 
     @model_validator(mode="after")

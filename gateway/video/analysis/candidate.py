@@ -21,8 +21,39 @@ from gateway.contract import (
     stable_message_id,
 )
 from gateway.video.analysis.rules import Firing
-from gateway.video.analysis.settings import CameraAnalysisConfig
+from gateway.video.analysis.settings import CameraAnalysisConfig, ZoneConfig
 from gateway.video.frame import Frame
+
+
+def zone_placement(
+    zone: ZoneConfig | None, place: Mapping[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """Where a candidate of ``zone`` (None: the whole view) of a camera at ``place`` (its
+    ``grid_code`` and ``footprint`` from ``video.cameras``) belongs: its grid code, and the
+    facts the core places it by.
+
+    The grid: the zone's ``grid_code``; else, for a zone with a ground footprint, none
+    here (the core places the case by the zone's footprint, the camera's ``grid_code``
+    riding along as ``facts.camera_grid_code`` for a core without imported grids); else
+    the camera's ``grid_code``. The same for the analysis' rules and the camera's own
+    (ONVIF) rules."""
+    zone_ground = zone.footprint if zone is not None else None
+    if zone is not None and zone.grid_code is not None:
+        grid_code = zone.grid_code
+    elif zone_ground is not None:
+        grid_code = None
+    else:
+        grid_code = place.get("grid_code")
+    facts: dict[str, Any] = {}
+    if place.get("footprint"):  # the ground the camera sees: the core places the case by it
+        facts["camera_footprint"] = [list(corner) for corner in place["footprint"]]
+    if zone_ground is not None:  # the ground the zone covers: placed by it before the camera's
+        facts["zone_footprint"] = [list(corner) for corner in zone_ground]
+        if grid_code is None and place.get("grid_code"):
+            facts["camera_grid_code"] = place["grid_code"]
+    if zone is not None and zone.name:
+        facts["zone_name"] = zone.name  # what the console shows for the zone
+    return grid_code, facts
 
 
 def candidate_id(firing: Firing) -> str:
@@ -63,21 +94,11 @@ def build_candidate(
     model: str,
     location: Mapping[str, Any] | None = None,
 ) -> CandidateCase:
-    """``location``: the camera's place from ``video.cameras`` (grid code, district, ...).
-
-    The grid: the zone's ``grid_code``; else, for a zone with a ground footprint, none
-    here (the core places the case by the zone's footprint, the camera's ``grid_code``
-    riding along as ``facts.camera_grid_code`` for a core without imported grids); else
-    the camera's ``grid_code``."""
+    """``location``: the camera's place from ``video.cameras`` (grid code, district, ...);
+    the grid and the placing facts as `zone_placement` says."""
     place = dict(location or {})
     zone = camera.zones.get(firing.zone_id) if camera and firing.zone_id else None
-    zone_ground = zone.footprint if zone is not None else None
-    if zone is not None and zone.grid_code is not None:
-        grid_code = zone.grid_code
-    elif zone_ground is not None:
-        grid_code = None
-    else:
-        grid_code = place.get("grid_code")
+    grid_code, placing = zone_placement(zone, place)
     facts = {
         **firing.facts,
         "model": model,
@@ -96,14 +117,7 @@ def build_candidate(
         facts.setdefault("box", [round(v, 1) for v in (lead.x1, lead.y1, lead.x2, lead.y2)])
         facts.setdefault("score", round(lead.score, 3))
         facts.setdefault("object_kind", lead.kind or lead.label)
-    if place.get("footprint"):  # the ground the camera sees: the core places the case by it
-        facts["camera_footprint"] = [list(corner) for corner in place["footprint"]]
-    if zone_ground is not None:  # the ground the zone covers: placed by it before the camera's
-        facts["zone_footprint"] = [list(corner) for corner in zone_ground]
-        if grid_code is None and place.get("grid_code"):
-            facts["camera_grid_code"] = place["grid_code"]
-    if zone is not None and zone.name:
-        facts["zone_name"] = zone.name  # what the console shows for the zone
+    facts.update(placing)
     # for people (Chinese); the rule, zone id and capture time are in the facts
     description = (
         f"摄像头 {firing.camera_id}"
