@@ -57,7 +57,7 @@ from gateway.telephony.prompts import prompt_files  # noqa: E402
 SCRIPT = [
     Press("1"),  # report
     Press("1"),  # 市容环境
-    Press("2"),  # 西城区
+    Press("2"),  # 连云区
     Speak(0.2),  # location
     Speak(0.3),  # description
     Press("1"),  # confirm

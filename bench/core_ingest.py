@@ -88,11 +88,11 @@ def candidates(count: int, run: str) -> list[bytes]:
     out = []
     rng = random.Random(run)
     for n in range(count):
-        grid = f"110101{n % 7:03d}{n % 11:03d}{n % 37:02d}"
+        grid = f"320706{900 + n % 7:03d}{n % 11:03d}{n % 37:02d}"
         # a third carry a position (inspectors' phones), spread over a 20 km square
         lat = lon = None
         if n % 3 == 0:
-            lat, lon = 39.8 + rng.random() * 0.2, 116.3 + rng.random() * 0.2
+            lat, lon = 34.5 + rng.random() * 0.2, 119.1 + rng.random() * 0.2
         out.append(
             CandidateCase.create(
                 source=source,

@@ -46,7 +46,7 @@ def payloads(count: int, source_id: str = "bench-cam") -> list[tuple[str, bytes]
             source=source,
             event_code="0505",
             title="机动车乱停放",
-            location=Location(grid_code="11010200100101", camera_id="bench-cam", zone_id="z1"),
+            location=Location(grid_code="32070390100101", camera_id="bench-cam", zone_id="z1"),
             facts={"index": index, "track_id": index % 97, "score": 0.87},
         )
         out.append((candidate.id, candidate.to_json()))

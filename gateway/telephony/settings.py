@@ -23,7 +23,7 @@ class DistrictOption(_Section):
 
     key: str = Field(pattern=r"^[1-8]$", description="DTMF key (1-8; 9 repeats, 0 is the agent)")
     name: str = Field(
-        min_length=1, max_length=40, description="name read to the caller, e.g. 东城区"
+        min_length=1, max_length=40, description="name read to the caller, e.g. 海州区"
     )
     grid_code: str | None = Field(
         default=None,
@@ -50,9 +50,9 @@ class CategoryOption(_Section):
 
 def _default_districts() -> list[DistrictOption]:
     return [
-        DistrictOption(key="1", name="东城区", grid_code="11010100100101"),
-        DistrictOption(key="2", name="西城区", grid_code="11010200100101"),
-        DistrictOption(key="3", name="朝阳区", grid_code="11010500100101"),
+        DistrictOption(key="1", name="海州区", grid_code="32070690100101"),
+        DistrictOption(key="2", name="连云区", grid_code="32070390100101"),
+        DistrictOption(key="3", name="赣榆区", grid_code="32070700100101"),
     ]
 
 

@@ -50,8 +50,8 @@ USERS = {
     "department": ("dept", "city-management"),
     "admin": ("admin", None),
 }
-#: the inspector's reach (the grids of the test cases: 东城区, 西城区, 朝阳区)
-INSPECTOR_GRIDS = ("110101", "110102", "110103")
+#: the inspector's reach (the grids of the test cases: 海州区 新海街道, 连云区 连云街道, 东海县)
+INSPECTOR_GRIDS = ("320706901", "320703901", "320722")
 
 
 def grids_of(role: str) -> tuple[str, ...]:

@@ -56,7 +56,7 @@ def snapshot(name: str, colour: tuple[int, int, int]) -> Evidence:
 def test_the_case_page_shows_the_camera_check_and_asks_again(core: RunningCore, login: Any) -> None:
     parked = camera_candidate(
         "0505", "机动车乱停放", "vehicle", 0.9, (100, 250, 300, 380),
-        track_id=7, grid_code="11010200100101", zone_id="curb",
+        track_id=7, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([parked])
     case_id = core.wait_for_case(parked.id).id

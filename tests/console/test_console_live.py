@@ -67,7 +67,7 @@ def test_a_new_candidate_appears_in_the_queue_without_a_reload_or_a_poll(
 ) -> None:
     first = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([first])
     first_case = core.wait_for_case(first.id)
@@ -81,7 +81,7 @@ def test_a_new_candidate_appears_in_the_queue_without_a_reload_or_a_poll(
 
     arriving = camera_candidate(
         "0102", "暴露垃圾", "bag", 0.8, (10, 300, 60, 350),
-        track_id=2, grid_code="11010300100101", zone_id="lawn",
+        track_id=2, grid_code="32072200100101", zone_id="lawn",
     )  # fmt: skip
     core.publish_candidates([arriving])
     new_id = case_id_for(arriving.id)
@@ -115,7 +115,7 @@ def test_the_queue_falls_back_to_polling_when_the_stream_is_refused(
     assert "每 3 秒刷新" in operator.inner_text("#queue-live")
     candidate = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=3, grid_code="11010200100101", zone_id="curb",
+        track_id=3, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([candidate])
     operator.wait_for_selector(f'.queue-item[data-id="{case_id_for(candidate.id)}"]')
@@ -150,7 +150,7 @@ def test_the_camera_wall_shows_each_cameras_health_and_its_changes(
         [
             camera_candidate(
                 "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-                track_id=1, grid_code="11010200100101", zone_id="curb",
+                track_id=1, grid_code="32070390100101", zone_id="curb",
             )
         ]
     )  # fmt: skip
@@ -220,7 +220,7 @@ def test_the_camera_wall_sends_the_cores_grant_with_the_offer(
         [
             camera_candidate(
                 "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-                track_id=1, grid_code="11010200100101", zone_id="curb",
+                track_id=1, grid_code="32070390100101", zone_id="curb",
             )
         ]
     )  # fmt: skip

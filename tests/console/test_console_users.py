@@ -61,7 +61,9 @@ def test_the_admin_manages_users_and_a_reset_ends_the_session(
     admin.wait_for_selector("#users-rows tr")
     assert admin.locator("#users-rows tr").count() == 6
     assert row(admin, "insp").locator(".user-role").inner_text() == "监督员"
-    assert row(admin, "insp").locator(".user-grid-list").inner_text() == "110101, 110102, 110103"
+    assert (
+        row(admin, "insp").locator(".user-grid-list").inner_text() == "320703901, 320706901, 320722"
+    )
     assert row(admin, "dept").locator(".user-dept").inner_text() == "城管执法"
 
     # a new inspector with a grid
@@ -69,12 +71,12 @@ def test_the_admin_manages_users_and_a_reset_ends_the_session(
     form.locator("[name=name]").fill("newinsp")
     form.locator("[name=role]").select_option("inspector")
     assert form.locator(".user-department").is_hidden()
-    form.locator("[name=grids]").fill("11010200100101")
+    form.locator("[name=grids]").fill("32070390100101")
     form.locator("[name=password]").fill("new-inspector-1")
     said = toast_after(admin, lambda: form.locator("button[type=submit]").click())
     assert said == "已创建用户 newinsp"
     row(admin, "newinsp").wait_for()
-    assert row(admin, "newinsp").locator(".user-grid-list").inner_text() == "11010200100101"
+    assert row(admin, "newinsp").locator(".user-grid-list").inner_text() == "32070390100101"
     assert can_log_in(core, "newinsp", "new-inspector-1")
 
     # an existing name is refused, not overwritten

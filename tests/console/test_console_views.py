@@ -35,11 +35,11 @@ def test_a_wrong_password_is_refused_in_chinese_and_no_session_is_kept(
 def test_a_proposed_duplicate_is_merged_from_the_queue(core: RunningCore, login: Any) -> None:
     first = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     again = camera_candidate(
         "0505", "机动车乱停放", "car", 0.88, (110, 250, 310, 380),
-        track_id=2, grid_code="11010200100101", zone_id="curb",
+        track_id=2, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([first])
     original = core.wait_for_case(first.id)
@@ -65,11 +65,11 @@ def test_a_proposed_duplicate_is_merged_from_the_queue(core: RunningCore, login:
 def test_a_department_sees_only_its_own_cases(core: RunningCore, login: Any) -> None:
     ours = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     theirs = camera_candidate(
         "0102", "暴露垃圾", "bag", 0.8, (10, 300, 60, 350),
-        track_id=2, grid_code="11010300100101", zone_id="lawn",
+        track_id=2, grid_code="32072200100101", zone_id="lawn",
     )  # fmt: skip
     core.publish_candidates([ours, theirs])
     service = core.daemon.service
@@ -96,11 +96,11 @@ def test_the_camera_wall_shows_each_camera_with_its_latest_detection(
 ) -> None:
     older = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     newer = camera_candidate(
         "0102", "暴露垃圾", "bag", 0.77, (10, 300, 60, 350),
-        track_id=2, grid_code="11010300100101", zone_id="lawn",
+        track_id=2, grid_code="32072200100101", zone_id="lawn",
     )  # fmt: skip
     core.publish_candidates([older])
     core.wait_for_case(older.id)
@@ -128,7 +128,7 @@ def test_extension_and_suspension_requests_are_decided_from_the_case_page(
 ) -> None:
     parked = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([parked])
     case_id = core.wait_for_case(parked.id).id
@@ -186,7 +186,7 @@ def test_an_inspector_reports_a_problem_with_a_photo_and_the_operator_reviews_it
     inspector.click('#nav a[data-view="report"]')
     form = inspector.locator("#report-form")
     form.locator('[name="event_code"]').select_option("0102")
-    form.locator('[name="grid_code"]').fill("11010200100103")
+    form.locator('[name="grid_code"]').fill("32070390100103")
     form.locator('[name="address"]').fill("西直门外大街 18 号北侧")
     form.locator('[name="description"]').fill("路边垃圾堆放约两平方米")
     form.locator('[name="photo"]').set_input_files(str(photo))
@@ -196,7 +196,7 @@ def test_an_inspector_reports_a_problem_with_a_photo_and_the_operator_reviews_it
     number = inspector.inner_text("#report-case").split()[0]
     case = core.daemon.service.store.case_by_number(number)
     assert case.source_kind == "inspector" and case.event_code == "0102"
-    assert case.grid_code == "11010200100103" and case.state is CaseState.CANDIDATE
+    assert case.grid_code == "32070390100103" and case.state is CaseState.CANDIDATE
     evidence = core.daemon.service.store.evidence_of(case.id)
     assert [(e.role, e.media_type) for e in evidence] == [("photo", "image/jpeg")]
 
@@ -215,7 +215,7 @@ def test_a_refused_action_keeps_what_the_user_typed_and_changes_nothing(
 ) -> None:
     parked = camera_candidate(
         "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-        track_id=1, grid_code="11010200100101", zone_id="curb",
+        track_id=1, grid_code="32070390100101", zone_id="curb",
     )  # fmt: skip
     core.publish_candidates([parked])
     case_id = core.wait_for_case(parked.id).id

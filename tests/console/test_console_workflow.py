@@ -104,7 +104,7 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
         0.91,
         (200, 250, 420, 380),
         track_id=7,
-        grid_code="11010200100101",
+        grid_code="32070390100101",
         zone_id="curb",
     )
     false_fall = camera_candidate(
@@ -114,7 +114,7 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
         0.52,
         (60, 330, 130, 390),
         track_id=9,
-        grid_code="11010200100102",
+        grid_code="32070390100102",
         zone_id="lawn",
     )
     core.publish_candidates([parked, false_fall])

@@ -73,7 +73,7 @@ def test_the_camera_wall_plays_the_gateway_live_view_over_webrtc(
         [
             camera_candidate(
                 "0505", "机动车乱停放", "car", 0.9, (100, 250, 300, 380),
-                track_id=1, grid_code="11010200100101", zone_id="curb",
+                track_id=1, grid_code="32070390100101", zone_id="curb",
             )
         ]
     )  # fmt: skip

@@ -158,7 +158,7 @@ def camera_case(
     *,
     camera: str = "cam-gate",
     zone: tuple[str, str] = ("curb", "路边"),
-    grid_code: str = "11010200100101",
+    grid_code: str = "32070390100101",
     urgent: bool = False,
     track: int = 1,
 ) -> CandidateCase:
@@ -294,9 +294,9 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     assert page.inner_text("#grid-note") == "单元网格编码不存在，请从列表中选择"
     form.locator("button[type=submit]").click()
     assert page.locator("#report-case").count() == 0
-    form.locator('[name="grid_code"]').fill("11010200100103")
-    assert page.inner_text("#grid-note") == "西城区 西长安街街道 府右街社区"
-    assert form.locator('[name="district"]').input_value() == "西城区"
+    form.locator('[name="grid_code"]').fill("32070390100103")
+    assert page.inner_text("#grid-note") == "连云区 连云街道 港口社区"
+    assert form.locator('[name="district"]').input_value() == "连云区"
     # the browser's own file control would say "Choose File / No file chosen": hidden
     painted = page.evaluate(
         """() => [...document.querySelectorAll('input[type=file]')].filter((e) => {
@@ -314,7 +314,7 @@ def test_the_operator_reviews_the_queue_and_takes_a_report_all_in_chinese(
     reported = core.daemon.service.store.case_by_number(
         page.inner_text("#report-case").split(" ")[0]
     )
-    assert reported.grid_code == "11010200100103" and reported.district == "西城区"
+    assert reported.grid_code == "32070390100103" and reported.district == "连云区"
     screenshot(page, "roles-operator-report")
     assert_reads_chinese(operator, "上报成功")
 

@@ -70,7 +70,7 @@ def gateway_config(
             "analysis_fps": 5,
             "live_view": {"enabled": False},
             "evidence": {"clip_buffer_s": 0},
-            "cameras": [{"id": camera, "rtsp_url": url, "grid_code": "11010500100101"}],
+            "cameras": [{"id": camera, "rtsp_url": url, "grid_code": "32070700100101"}],
             "analysis": {
                 "models_dir": str(WEIGHTS.parents[2]),
                 "detector_threads": 1,

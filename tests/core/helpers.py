@@ -23,7 +23,7 @@ CORE_SETTINGS: dict[str, Any] = {
     "default_department": "city-management",
     "dispatch": [
         {"event_prefix": "01", "grid_prefix": "", "department": "sanitation"},
-        {"event_prefix": "0505", "grid_prefix": "110101", "department": "traffic"},
+        {"event_prefix": "0505", "grid_prefix": "320706901", "department": "traffic"},
     ],
     "time_limits": [
         {"event_prefix": "", "condition": "normal", "amount": 2, "unit": "work_days"},
@@ -37,8 +37,8 @@ CORE_SETTINGS: dict[str, Any] = {
         "extra_workdays": ["2026-02-14"],
     },
     "camera_grids": [
-        {"camera_id": "cam-1", "zone_id": "gate", "grid_code": "11010100100101"},
-        {"camera_id": "cam-1", "grid_code": "11010100100102"},
+        {"camera_id": "cam-1", "zone_id": "gate", "grid_code": "32070690100101"},
+        {"camera_id": "cam-1", "grid_code": "32070690100102"},
     ],
 }
 
@@ -65,7 +65,7 @@ def case(state: CaseState = CaseState.CANDIDATE, **fields: Any) -> Case:
         "state": state,
         "event_code": "0505",
         "created_at": MONDAY_10,
-        "grid_code": "11010100100101",
+        "grid_code": "32070690100101",
     }
     values.update(fields)
     return Case(**values)
@@ -105,7 +105,7 @@ def candidate(n: int = 0, **fields: Any):  # type: ignore[no-untyped-def]
         "ts": MONDAY_10,
         "event_code": "0102",
         "title": f"candidate {n}",
-        "location": Location(grid_code=f"110101001001{n % 100:02d}"),
+        "location": Location(grid_code=f"320706901001{n % 100:02d}"),
     }
     values.update(fields)
     return CandidateCase.create(source=Source(kind=kind, id=source_id), **values)

@@ -132,14 +132,14 @@ def test_no_change_leaves_the_centre_without_an_active_admin(api: Api) -> None:
 
 
 def test_only_inspectors_get_grids_and_only_known_ones(api: Api) -> None:
-    ok = patch(api, "ivan", grids=["11010100100101"])
-    assert ok.json()["grids"] == ["11010100100101"]
+    ok = patch(api, "ivan", grids=["32070690100101"])
+    assert ok.json()["grids"] == ["32070690100101"]
     unknown = patch(api, "ivan", grids=["99999999999999"])
     assert unknown.json()["error"] == "unknown_grid"
-    not_inspector = patch(api, "olga", grids=["11010100100101"])
+    not_inspector = patch(api, "olga", grids=["32070690100101"])
     assert not_inspector.json()["error"] == "bad_user"
     listed = api.client.get("/api/v1/users", headers=api.headers("admin")).json()
-    assert {u["name"]: u["grids"] for u in listed}["ivan"] == ["11010100100101"]
+    assert {u["name"]: u["grids"] for u in listed}["ivan"] == ["32070690100101"]
 
 
 def test_failed_logins_lock_the_account_with_retry_after_and_are_logged(

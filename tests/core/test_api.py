@@ -68,7 +68,7 @@ def a_camera_case(api: Api) -> str:
         kind=SourceKind.CAMERA,
         source_id="cam-1",
         event_code="0102",
-        location=Location(camera_id="cam-1", zone_id="gate", grid_code="11010100100101"),
+        location=Location(camera_id="cam-1", zone_id="gate", grid_code="32070690100101"),
         evidence=[snap],
         facts={"track_id": 4, "class": "person", "box": [1, 2, 3, 4]},
     )
@@ -88,7 +88,7 @@ def fill(path: str, case_id: str, number: str) -> str:
 
 
 BODIES = {
-    "/api/v1/cases": {"event_code": "0102", "grid_code": "11010100100101"},
+    "/api/v1/cases": {"event_code": "0102", "grid_code": "32070690100101"},
     "/api/v1/cases/{case_id}/transitions": {"action": "register"},
     "/api/v1/users": {"name": "newbie", "role": "operator", "password": "long enough"},
 }
@@ -182,7 +182,7 @@ def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) ->
         headers=api.headers("inspector"),
         json={
             "event_code": "0102",
-            "grid_code": "11010100100101",
+            "grid_code": "32070690100101",
             "title": "垃圾",
             "request_id": "insp-req-0001",
         },
@@ -193,7 +193,7 @@ def test_a_case_is_worked_through_the_api_from_report_to_evaluation(api: Api) ->
     again = api.client.post(
         "/api/v1/cases",
         headers=api.headers("inspector"),
-        json={"event_code": "0102", "grid_code": "11010100100101", "request_id": "insp-req-0001"},
+        json={"event_code": "0102", "grid_code": "32070690100101", "request_id": "insp-req-0001"},
     )
     assert again.json()["id"] == case["id"]  # the same request id makes one case
     operator_view = api.client.get(
@@ -303,7 +303,7 @@ def test_cases_filter_by_state_code_grid_light_and_page(api: Api) -> None:
     h = api.headers("operator")
     assert api.client.get("/api/v1/cases?event_code=0505", headers=h).json()["total"] == 6
     assert api.client.get("/api/v1/cases?event_code=05", headers=h).json()["total"] == 6
-    assert api.client.get("/api/v1/cases?grid=11010100100101", headers=h).json()["total"] == 1
+    assert api.client.get("/api/v1/cases?grid=32070690100101", headers=h).json()["total"] == 1
     page = api.client.get("/api/v1/cases?limit=5&offset=10", headers=h).json()
     assert page["total"] == 12 and len(page["items"]) == 2
     assert api.client.get("/api/v1/cases?state=registered", headers=h).json()["total"] == 0
@@ -435,7 +435,7 @@ def test_logout_and_deactivation_end_a_cached_token_at_once(api: Api) -> None:
 def test_case_bodies_are_exactly_what_their_response_models_say(api: Api) -> None:
     case_id = a_camera_case(api)
     api.service.store_candidates(
-        [candidate(7, location=Location(grid_code="11010100100101", lat=39.9, lon=116.4))]
+        [candidate(7, location=Location(grid_code="32070690100101", lat=34.55, lon=119.15))]
     )
     go(api, "operator", case_id, "register")
     go(api, "dispatcher", case_id, "dispatch")

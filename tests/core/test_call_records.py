@@ -122,7 +122,7 @@ def test_a_mixed_batch_keeps_its_order_and_only_reports_become_cases(api: Api) -
             "2.2",
             "report",
             title="12319 来电：市容环境（来电未完成）",
-            location=Location(grid_code="11010200100101"),
+            location=Location(grid_code="32070390100101"),
             partial=True,
         ),
         call("2.3", "none", partial=True),

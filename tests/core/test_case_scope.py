@@ -13,8 +13,8 @@ from gateway.core.case_views import mask_phone
 from tests.core.api_harness import Api, make_api
 from tests.core.helpers import candidate
 
-MINE = "11010100100101"  # the inspector's grid
-OTHER = "11010200100100"  # someone else's
+MINE = "32070690100101"  # the inspector's grid
+OTHER = "32070390100100"  # someone else's
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_a_candidate_from_mqtt_becomes_a_case_worked_over_http_with_events_on_mq
         base = f"http://{core_config.core.http_host}:{core_config.core.http_port}"
         headers = login(base, "olga")
         listing = httpx.get(f"{base}/api/v1/cases", headers=headers, timeout=10).json()
-        assert listing["total"] == 1 and listing["items"][0]["grid_code"] == "11010100100101"
+        assert listing["total"] == 1 and listing["items"][0]["grid_code"] == "32070690100101"
         reject = httpx.post(
             f"{base}/api/v1/cases/{event.case_id}/transitions",
             headers=headers,

@@ -146,7 +146,7 @@ def test_a_department_and_an_inspector_see_only_their_cases_on_the_map(gis: MapA
     assert own[0]["properties"]["light"] == "green"
     counts = gis.get("grids", "department", bbox=DEMO_BBOX).json()["features"]  # type: ignore[attr-defined]
     assert sum(f["properties"]["open_cases"] for f in counts) == 1
-    # the test inspector's grids are in 东城区 (110101): none of the demo area's cases
+    # the test inspector's grids are in 海州区 新海街道 (320706901): none of the demo area's cases
     assert gis.get("cases", "inspector", bbox=DEMO_BBOX).json()["features"] == []  # type: ignore[attr-defined]
 
 

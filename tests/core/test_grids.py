@@ -14,15 +14,15 @@ from tests.core.api_harness import Api, make_api
 
 def test_the_bundled_table_names_district_street_and_community_of_each_grid() -> None:
     grids = load_grid_table()
-    grid = grids["11010200100103"]
-    assert (grid.district, grid.street, grid.community) == ("西城区", "西长安街街道", "府右街社区")
+    grid = grids["32070390100103"]
+    assert (grid.district, grid.street, grid.community) == ("连云区", "连云街道", "港口社区")
     assert "99999999999999" not in grids
     assert all(len(code) == 14 and code.isdigit() for code in grids)
 
 
 def test_a_row_without_a_14_digit_code_is_refused_with_its_line(tmp_path: Path) -> None:
     table = tmp_path / "grids.csv"
-    table.write_text("code,district\n11010200100103,西城区\n1101020010,西城区\n", encoding="utf-8")
+    table.write_text("code,district\n32070390100103,连云区\n3207039010,连云区\n", encoding="utf-8")
     with pytest.raises(ValueError, match=":3:"):
         load_grid_table(table)
 
@@ -64,21 +64,21 @@ def test_a_report_naming_a_made_up_grid_is_refused_and_opens_no_case(api: Api) -
 def test_a_report_on_a_known_grid_gets_its_district(api: Api) -> None:
     response = api.client.post(
         "/api/v1/cases",
-        json={"event_code": "0102", "grid_code": "11010200100103"},
+        json={"event_code": "0102", "grid_code": "32070390100103"},
         headers=api.headers("inspector"),
     )
     assert response.status_code == 201, response.text
-    assert response.json()["district"] == "西城区"
+    assert response.json()["district"] == "连云区"
     typed = api.client.post(
         "/api/v1/cases",
-        json={"event_code": "0102", "grid_code": "11010200100103", "district": "西城"},
+        json={"event_code": "0102", "grid_code": "32070390100103", "district": "连云"},
         headers=api.headers("inspector"),
     )
-    assert typed.json()["district"] == "西城"  # what the reporter typed stands
+    assert typed.json()["district"] == "连云"  # what the reporter typed stands
 
 
 def test_every_user_can_list_the_grids_for_the_report_form(api: Api) -> None:
     grids = api.client.get("/api/v1/grids", headers=api.headers("inspector")).json()
-    assert {"code": "11010100100101", "district": "东城区", "street": "东华门街道",
-            "community": "多福巷社区"} in grids  # fmt: skip
+    assert {"code": "32070690100101", "district": "海州区", "street": "新海街道",
+            "community": "苍梧社区"} in grids  # fmt: skip
     assert [g["code"] for g in grids] == sorted(g["code"] for g in grids)

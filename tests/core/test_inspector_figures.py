@@ -194,7 +194,7 @@ def test_the_route_gives_each_inspectors_figures_as_json_and_csv(
     )
     # a case in ivan's grids reported done: a 核查 for ivan, answered from the phone at once
     cand = candidate(
-        31, kind=SourceKind.CAMERA, source_id="cam-9", location=Location(grid_code="11010100100101")
+        31, kind=SourceKind.CAMERA, source_id="cam-9", location=Location(grid_code="32070690100101")
     )
     api.service.store_candidates([cand])
     case_id = case_id_for(cand.id)

@@ -17,16 +17,16 @@ from gateway.core.workflow import Action, Actor, Command, Role
 from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import candidate
 
-#: a grid of 东城区 (the inspector ivan's 110101) and one no inspector covers
-IVANS_GRID = "11010100100107"
-NOBODYS_GRID = "11010200100101"
+#: a grid of 海州区 新海街道 (the inspector ivan's 320706901) and one no inspector covers
+IVANS_GRID = "32070690100107"
+NOBODYS_GRID = "32070390100101"
 TASK_ACTIONS = ("request_confirmation", "assign_task")
 
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:  # the task filter is JSON: both dialects
     harness = make_api(db_url, tmp_path)
-    harness.auth.add_user("ines", "inspector", PASSWORD, None, ("11010100200",))
+    harness.auth.add_user("ines", "inspector", PASSWORD, None, ("32070690200",))
     harness.tokens["ines"] = harness.auth.login("ines", PASSWORD)[0]
     yield harness
     harness.close()
@@ -56,15 +56,15 @@ def my_tasks(api: Api, who: str) -> list[str]:
 def test_the_inspector_closest_to_the_grid_gets_the_task() -> None:
     roster = InspectorRoster.from_users(
         [
-            {"name": "a", "role": "inspector", "grids": ["110101"]},
-            {"name": "b", "role": "inspector", "grids": ["11010100100107"]},
-            {"name": "c", "role": "inspector", "grids": ["110101"], "active": False},
+            {"name": "a", "role": "inspector", "grids": ["320706901"]},
+            {"name": "b", "role": "inspector", "grids": ["32070690100107"]},
+            {"name": "c", "role": "inspector", "grids": ["320706901"], "active": False},
             {"name": "d", "role": "operator", "grids": []},
         ]
     )
-    assert roster.assignee_for("11010100100107") == "b"
-    assert roster.assignee_for("11010100100108") == "a"
-    assert roster.assignee_for("11010200100101") is None
+    assert roster.assignee_for("32070690100107") == "b"
+    assert roster.assignee_for("32070690100108") == "a"
+    assert roster.assignee_for("32070390100101") is None
     assert roster.assignee_for(None) is None
     assert roster.names() == {"a", "b"}
 

@@ -423,13 +423,13 @@ def test_a_community_stream_carries_its_streets_events_about_the_cases_passed_to
 def test_an_inspector_stream_carries_case_summaries_in_their_reach_only(
     served: tuple[Api, LiveParts, str],
 ) -> None:
-    api, live, base = served  # the harness's inspector covers 110101 (东城区)
+    api, live, base = served  # the harness's inspector covers 320706901 (海州区 新海街道)
     with httpx.Client(base_url=base, timeout=10) as client:
         stream = open_stream(client, "/api/v1/events/stream", headers=api.headers("inspector"))
         stream.wait(lambda s: "hello" in s.kinds())
-        elsewhere = {"grid_code": "11010200100100", "facts": {}}
-        mine = {"grid_code": "11010100100101", "facts": {}}
-        reported = {"grid_code": "11010200100100", "facts": {"reported_by": "ivan"}}
+        elsewhere = {"grid_code": "32070390100100", "facts": {}}
+        mine = {"grid_code": "32070690100101", "facts": {}}
+        reported = {"grid_code": "32070390100100", "facts": {"reported_by": "ivan"}}
         live.hub.publish(CASE, {"n": 1, "case": elsewhere})
         live.hub.publish(CASE, {"n": 2, "case": mine})
         live.hub.publish(CASE, {"n": 3, "case": reported})

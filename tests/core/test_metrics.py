@@ -56,8 +56,8 @@ def history() -> list[Step]:
             Role.SYSTEM,
             None,
             event_code="0102",
-            grid_code=f"110101001001{n % 3:02d}",
-            district="东城",
+            grid_code=f"320706901001{n % 3:02d}",
+            district="海州",
         )
         add(case, registered, Action.REGISTER, S.REGISTERED, Role.OPERATOR, None)
         add(
@@ -182,7 +182,7 @@ def test_role_activity_counts_steps_per_role() -> None:
 def test_the_csv_export_has_one_row_per_group_with_every_column() -> None:
     text = to_csv(evaluate(history(), JAN1, FEB1, WEIGHTS, group_by="grid"), "grid")
     rows = keyed_rows(text, CSV_HEADERS)
-    assert len(rows) == 3 and rows[0]["group"] == "11010100100100"
+    assert len(rows) == 3 and rows[0]["group"] == "32070690100100"
     assert sum(int(r["closed"]) for r in rows) == 911
     assert list(rows[0]) == CSV_COLUMNS
 

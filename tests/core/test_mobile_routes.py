@@ -127,7 +127,7 @@ def test_the_same_request_id_again_answers_with_the_same_case_and_makes_no_secon
 
 
 def test_a_point_outside_every_grid_is_marked_outside_the_managed_area(api: Api) -> None:
-    response = report(api, "phone-0003-a", [], lat=39.9, lon=116.4)
+    response = report(api, "phone-0003-a", [], lat=34.55, lon=119.15)
     assert response.status_code == 201
     case = api.service.store.get_case(case_id_for("phone-0003-a"))
     assert case is not None and case.grid_code is None and case.facts["outside_managed_area"]
@@ -175,13 +175,13 @@ def test_a_png_is_accepted_and_stored_as_jpeg() -> None:
 
 
 def reported_case(api: Api) -> str:
-    """A case in the inspector's grid (110101...) waiting for 核查."""
+    """A case in the inspector's grid (320706901...) waiting for 核查."""
     cand = candidate(
         9,
         kind=SourceKind.CAMERA,
         source_id="cam-9",
         event_code="0102",
-        location=Location(grid_code="11010100100101"),
+        location=Location(grid_code="32070690100101"),
     )
     api.service.store_candidates([cand])
     case_id = case_id_for(cand.id)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.core.api_harness import Api, make_api
 
-GRID = "11010100100101"
+GRID = "32070690100101"
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from tests.core.api_harness import PASSWORD, USERS, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate
 
 BASE = "/open311/v2"
-GRID = "11010100100101"
+GRID = "32070690100101"
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_only_a_valid_reporters_api_key_may_post(api: Api) -> None:
 
 
 ANSWERS_0505: dict[str, Any] = {
-    "attribute[plate]": "京A12345",
+    "attribute[plate]": "苏G12345",
     "attribute[blocking][]": ["blind_path", "entrance"],
 }
 
@@ -183,8 +183,8 @@ def test_a_post_answers_in_xml_and_keeps_the_reporter_media_url_and_answers(api:
         api,
         fmt="xml",
         service_code="0505",
-        lat="39.9",
-        long="116.4",
+        lat="34.55",
+        long="119.15",
         description="车停在盲道上",
         first_name="张",
         last_name="三",
@@ -203,7 +203,7 @@ def test_a_post_answers_in_xml_and_keeps_the_reporter_media_url_and_answers(api:
     assert case.reporter_name == "张 三" and case.callback_number == "+8613800138000"
     assert case.facts["media_url"] == "https://photos.example.org/p/1.jpg"
     assert case.facts["open311_attributes"] == {
-        "plate": "京A12345",
+        "plate": "苏G12345",
         "blocking": ["blind_path", "entrance"],
     }
     assert case.facts["reported_by"] == "olga"
@@ -281,7 +281,7 @@ def test_rejected_voided_and_unreviewed_cases_are_never_listed(api: Api) -> None
                 kind=SourceKind.CAMERA,
                 source_id="cam-1",
                 event_code="0505",
-                location=Location(camera_id="cam-1", zone_id="gate", lat=39.9, lon=116.4 + n),
+                location=Location(camera_id="cam-1", zone_id="gate", lat=34.55, lon=119.15 + n),
                 facts={"track_id": n},
             )
             for n in range(1, 5)
@@ -375,7 +375,7 @@ def test_personal_numbers_in_public_text_are_masked() -> None:
     assert public_text("电话 +86 138-0013-8000") == "电话 138****8000"
     assert public_text("座机 025-85551234") == "座机 025****1234"
     assert public_text("身份证 32070319900101123X") == "身份证 3****************X"
-    kept = "案件 C00000012，网格 11010100100101，车牌 京A12345，3 辆车"
+    kept = "案件 C00000012，网格 32070690100101，车牌 苏G12345，3 辆车"
     assert public_text(kept) == kept
 
 
@@ -500,7 +500,7 @@ def test_the_service_table_names_event_codes_and_fits_each_datatype(tmp_path: Pa
                 "attribute[]",
             ]
         ),
-        st.text(max_size=30) | st.sampled_from(["0401", "0505", "yes", "fire_lane", "39.9"]),
+        st.text(max_size=30) | st.sampled_from(["0401", "0505", "yes", "fire_lane", "34.55"]),
         max_size=6,
     ),
     fmt=st.sampled_from(["json", "xml"]),

@@ -19,7 +19,8 @@ from tests.core.api_harness import PASSWORD, Api, make_api
 from tests.core.helpers import MONDAY_10, candidate
 from tests.csv_rows import keyed_rows
 
-HZ1, HZ2, LY, BJ = "32070600100101", "32070600200105", "32070300100101", "11010100100101"
+#: GY: 赣榆区, in the default grid table, in no district of the tree
+HZ1, HZ2, LY, GY = "32070600100101", "32070600200105", "32070300100101", "32070700100101"
 DISTRICT_USERS = {  # name -> (role, department, node)
     "hz-op": ("operator", None, "320706"),
     "hz-disp": ("dispatcher", None, "320706"),
@@ -38,7 +39,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     for name, (role, department, node) in DISTRICT_USERS.items():
         api.auth.add_user(name, role, PASSWORD, department, org_node=node)
         api.tokens[name] = api.auth.login(name, PASSWORD)[0]
-    grids = (HZ1, HZ2, LY, BJ)
+    grids = (HZ1, HZ2, LY, GY)
     api.service.store_candidates(
         [candidate(n, location=Location(grid_code=g)) for n, g in enumerate(grids)]
     )
@@ -249,7 +250,7 @@ def test_the_metrics_of_one_node_are_the_figures_the_city_evaluates_that_unit_wi
         assert mine == {k: v for k, v in units[district].items() if k in mine}, district
     assert metrics("shift_lead", node="320706")["registered"] == 2  # HZ1, HZ2
     assert metrics("shift_lead", node="320703")["registered"] == 1  # LY
-    assert metrics("shift_lead", node="city") == metrics("shift_lead")  # all 4, BJ's too
+    assert metrics("shift_lead", node="city") == metrics("shift_lead")  # all 4, GY's too
     assert metrics("shift_lead")["registered"] == 4
     street = metrics("shift_lead", node="320706002")
     assert (street["registered"], street["due"]) == (1, 0)  # HZ2 only

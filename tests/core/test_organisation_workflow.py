@@ -12,7 +12,8 @@ from gateway.core.workflow import Action, Actor, CaseState, Command, Role, Trans
 from tests.core.helpers import MONDAY_10, case, core_config, workflow
 
 HAIZHOU = "320706"
-HZ_GRID, LY_GRID, BJ_GRID = "32070600100101", "32070300100101", "11010100100101"
+#: GY_GRID: 赣榆区, in the default grid table, in no district of the tree
+HZ_GRID, LY_GRID, GY_GRID = "32070600100101", "32070300100101", "32070700100101"
 NOW = MONDAY_10 + timedelta(hours=1)
 
 
@@ -100,7 +101,7 @@ def test_escalation_and_hand_down_need_a_reason_set_a_deadline_and_move_the_case
 def test_a_case_outside_every_district_cannot_be_handed_down() -> None:
     city = desk(Role.OPERATOR, None)
     with pytest.raises(TransitionRefused) as refused:
-        WF.apply(case(grid_code=BJ_GRID), Command(Action.HAND_DOWN, opinion="x"), city, NOW)
+        WF.apply(case(grid_code=GY_GRID), Command(Action.HAND_DOWN, opinion="x"), city, NOW)
     assert refused.value.code == "no_district"
 
 

@@ -100,7 +100,7 @@ def test_a_batch_sent_twice_is_kept_once_in_the_grid_of_its_points(
     assert ines["assigned_grids"] == 1 and ines["coverage"] == 1.0
     assert ines["minutes"] == 14.0  # 19 + 9 gaps of 30 s; the 10.5 min between is a pause
     ivan = next(row for row in figures["inspectors"] if row["inspector"] == "ivan")
-    assert ivan["points"] == 0 and ivan["coverage"] is None  # his 110101 is no demo grid
+    assert ivan["points"] == 0 and ivan["coverage"] is None  # his 320706901 is no demo grid
     # the store counts a span's points as it reads them (the figures' cache checks by it)
     store = SqlPatrols.for_store(api.service.store)
     span = (MONDAY_10, MONDAY_10 + timedelta(minutes=20))

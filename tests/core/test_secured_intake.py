@@ -61,7 +61,7 @@ def camera_candidate(n: int, camera: str):  # type: ignore[no-untyped-def]
         source_id=camera,
         id=f"{camera}-cand-{n}",
         event_code="0505",
-        location=Location(grid_code="11010100100101", camera_id=camera, zone_id="gate"),
+        location=Location(grid_code="32070690100101", camera_id=camera, zone_id="gate"),
     )
 
 

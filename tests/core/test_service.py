@@ -108,7 +108,7 @@ def test_a_redetected_camera_track_never_opens_a_second_case(service: CaseServic
     assert service.store.count_cases() == 1
     case = service.store.list_cases(CaseFilter())[0][0]
     assert service.store.candidate_ids(case.id) == ["cand-000001", "cand-000002", "cand-000003"]
-    assert case.grid_code == "11010100100101"  # cam-1 zone gate → its grid
+    assert case.grid_code == "32070690100101"  # cam-1 zone gate → its grid
     steps = [s.step.action for s in service.store.steps(case.id)]
     assert steps == [Action.CREATE, Action.REDETECTED, Action.REDETECTED]
     service.store_candidates([_camera(4, 8)])
@@ -207,9 +207,9 @@ def test_a_plain_redetection_or_an_update_of_a_final_case_keeps_its_facts(
 def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
     service: CaseService, clock: FakeClock
 ) -> None:
-    here = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
-    near = Location(grid_code="11010100100199", lat=39.9002, lon=116.4)  # ≈ 22 m
-    far = Location(grid_code="11010100100101", lat=39.91, lon=116.4)  # ≈ 1.1 km, same grid
+    here = Location(grid_code="32070690100101", lat=34.55, lon=119.15)
+    near = Location(grid_code="32070690100199", lat=34.5502, lon=119.15)  # ≈ 22 m
+    far = Location(grid_code="32070690100101", lat=34.56, lon=119.15)  # ≈ 1.1 km, same grid
     service.store_candidates([candidate(1, location=here)])
     clock.advance(minutes=5)
     service.store_candidates([candidate(2, location=near), candidate(3, location=far)])
@@ -232,8 +232,8 @@ def test_a_nearby_candidate_of_the_same_code_is_proposed_as_a_merge(
 def test_candidates_near_each_other_in_one_batch_propose_a_merge_into_the_first(
     service: CaseService,
 ) -> None:
-    here = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
-    near = Location(grid_code="11010100100199", lat=39.9002, lon=116.4)  # ≈ 22 m
+    here = Location(grid_code="32070690100101", lat=34.55, lon=119.15)
+    near = Location(grid_code="32070690100199", lat=34.5502, lon=119.15)  # ≈ 22 m
     other_code = candidate(3, location=near, event_code="0201")
     batch = [candidate(1, location=here), candidate(2, location=near), other_code]
     assert service.store_candidates(batch) == [True, True, True]
@@ -259,7 +259,7 @@ def test_the_same_id_twice_in_one_batch_is_one_case_and_one_candidate(
 def test_a_merge_is_proposed_only_for_the_same_code_in_the_same_grid(
     service: CaseService, clock: FakeClock
 ) -> None:
-    grid_a, grid_b = "11010100100101", "11010100100102"
+    grid_a, grid_b = "32070690100101", "32070690100102"
     service.store_candidates(
         [
             candidate(1, event_code="0102", location=Location(grid_code=grid_a)),
@@ -320,11 +320,11 @@ def test_a_batch_s_empty_columns_read_back_as_the_orm_would_write_them(
 
     from adapters.storage import schema
 
-    placed = Location(grid_code="11010100100101", lat=39.9, lon=116.4)
+    placed = Location(grid_code="32070690100101", lat=34.55, lon=119.15)
     service.store_candidates([candidate(1, urgent=True, location=placed), candidate(2)])
     cases = {c.title: c for c in service.store.list_cases(CaseFilter())[0]}
     first, second = cases["candidate 1"], cases["candidate 2"]
-    assert (first.urgent, first.lat, first.lon) == (True, 39.9, 116.4)
+    assert (first.urgent, first.lat, first.lon) == (True, 34.55, 119.15)
     assert (second.urgent, second.lat, second.lon) == (False, None, None)
     for case in (first, second):
         assert case.department is None and case.deadline is None and case.pending is None

@@ -60,7 +60,7 @@ def camera_candidate(n: int = 0) -> Any:
         kind=SourceKind.CAMERA,
         source_id="cam-1",
         event_code="0505",
-        location=Location(camera_id="cam-1", zone_id="kerb", grid_code="11010100100101"),
+        location=Location(camera_id="cam-1", zone_id="kerb", grid_code="32070690100101"),
         facts={**CAMERA_FACTS, "track_id": f"no-parking:track-{n}@run1"},
     )
 
@@ -313,7 +313,7 @@ def test_a_camera_no_command_can_name_never_stops_the_report(parts: Any) -> None
         kind=SourceKind.CAMERA,
         source_id="cam-1",
         event_code="0505",
-        location=Location(camera_id="north gate/2", grid_code="11010100100101"),
+        location=Location(camera_id="north gate/2", grid_code="32070690100101"),
         facts={**CAMERA_FACTS, "track_id": "t-11", "label": "x" * 300},
     )
     service.store_candidates([odd])

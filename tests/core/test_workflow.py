@@ -153,7 +153,7 @@ def test_a_rejection_needs_a_reason() -> None:
 
 
 def test_dispatch_takes_the_department_from_the_responsibility_table_and_sets_a_deadline() -> None:
-    registered = case(CaseState.REGISTERED)  # 0505 in grid 110101...: traffic, 4 work hours
+    registered = case(CaseState.REGISTERED)  # 0505 in grid 320706901...: traffic, 4 work hours
     result = WF.apply(registered, Command(Action.DISPATCH), actor(Role.DISPATCHER), MONDAY_10)
     assert result.case.department == "traffic"
     assert result.case.deadline == MONDAY_10 + timedelta(hours=5)  # 10-12, 13-15 local

@@ -35,9 +35,9 @@ CLIP_SECONDS = 79.5  # vtest.avi: 795 frames at 10 fps
 #: the white van's bottom-centre is at about (0.896, 0.172) of the frame; the small car's
 #: at (0.976, 0.163) stays outside
 VAN_ZONE = {"polygon": [[0.82, 0.08], [0.95, 0.08], [0.95, 0.26], [0.82, 0.26]],
-            "grid_code": "11010500100104", "name": "north gate no-parking"}  # fmt: skip
+            "grid_code": "32070700100104", "name": "north gate no-parking"}  # fmt: skip
 PLAZA_ZONE = {"polygon": [[0.2, 0.3], [0.8, 0.3], [0.8, 0.95], [0.2, 0.95]],
-              "grid_code": "11010500100105"}  # fmt: skip
+              "grid_code": "32070700100105"}  # fmt: skip
 PARK_DWELL_S = 20
 STREET_RULES = [
     {"id": "park-van", "type": "dwell", "event_code": "0505", "classes": ["vehicle"],
@@ -96,7 +96,7 @@ def test_the_test_camera_through_citygw_video_makes_one_candidate_per_fired_rule
             "live_view": {"enabled": False},
             "ingest": {"watchdog_s": 10, "open_timeout_s": 10},
             "cameras": [
-                {"id": "square-n", "rtsp_url": camera.rtsp_url, "grid_code": "11010500100101"}
+                {"id": "square-n", "rtsp_url": camera.rtsp_url, "grid_code": "32070700100101"}
             ],
             "analysis": {
                 "cameras": {

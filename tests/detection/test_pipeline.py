@@ -24,8 +24,8 @@ from gateway.video.detection import Detection
 from .conftest import vtest_frames
 from .helpers import CandidateCollector, box_outline_drawn, frames_of
 
-LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "11010500100102"}
-WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "11010500100103"}
+LAWN = {"polygon": [[0, 0.75], [0.3, 0.75], [0.3, 1], [0, 1]], "grid_code": "32070700100102"}
+WALKWAY = {"polygon": [[0, 0.15], [1, 0.15], [1, 0.7], [0, 0.7]], "grid_code": "32070700100103"}
 CLOTH = Detection(62, 489, 167, 532, 0.48, 1, "fallen_person")
 
 
@@ -41,7 +41,7 @@ def video_config(
             {
                 "id": "cam-1",
                 "rtsp_url": "rtsp://127.0.0.1:8554/main",
-                "grid_code": "11010500100101",
+                "grid_code": "32070700100101",
                 "district": "Dongcheng",
                 "address": "square north gate",
             }
@@ -144,7 +144,7 @@ def test_on_vtest_each_fired_rule_makes_one_candidate_with_code_place_facts_and_
     fall = by_rule["fall"]
     assert fall.event_code == "0497" and fall.urgent
     assert fall.location.camera_id == "cam-1" and fall.location.zone_id == "lawn"
-    assert fall.location.grid_code == "11010500100102"  # the zone's, not the camera's
+    assert fall.location.grid_code == "32070700100102"  # the zone's, not the camera's
     assert fall.location.district == "Dongcheng"
     assert fall.facts["label"] == "fallen_person" and fall.facts["down_s"] >= 2
     box = fall.facts["box"]
@@ -156,7 +156,7 @@ def test_on_vtest_each_fired_rule_makes_one_candidate_with_code_place_facts_and_
     assert box_outline_drawn(snapshot.raw_bytes(), fired_on, box)
 
     crowd = by_rule["crowd"]
-    assert crowd.event_code == "0409" and crowd.location.grid_code == "11010500100103"
+    assert crowd.event_code == "0409" and crowd.location.grid_code == "32070700100103"
     assert crowd.facts["count"] >= 3 and len(crowd.facts["objects"]) == crowd.facts["count"]
 
     metrics = run.pipeline.metrics()

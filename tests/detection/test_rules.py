@@ -21,7 +21,7 @@ SIZE = (1000, 1000)
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 NO_PARKING = {
     "polygon": [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]],
-    "grid_code": "11010500100102",
+    "grid_code": "32070700100102",
 }
 
 

@@ -93,9 +93,9 @@ def test_a_person_lying_on_the_grass_is_one_urgent_fall_and_one_standing_still_i
             "ingest": {"watchdog_s": 10, "open_timeout_s": 10},
             "cameras": [
                 {"id": "lawn-s", "rtsp_url": camera.url_of("/fallen"),
-                 "grid_code": "11010500100106"},
+                 "grid_code": "32070700100106"},
                 {"id": "plaza-e", "rtsp_url": camera.url_of("/standing"),
-                 "grid_code": "11010500100107"},
+                 "grid_code": "32070700100107"},
             ],
             "analysis": {
                 "cameras": {

@@ -37,7 +37,7 @@ def main() -> int:
             source=source,
             id=f"fault-{index:05d}",
             event_code="0505",
-            location=Location(grid_code="11010200100101", camera_id="faultcam"),
+            location=Location(grid_code="32070390100101", camera_id="faultcam"),
             facts={"index": index},
         )
         contract.candidate(candidate)

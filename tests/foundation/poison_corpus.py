@@ -60,7 +60,7 @@ def valid_document(n: int, kind: str = "camera", source_id: str = "fuzzcam") -> 
         "source": {"kind": kind, "id": source_id},
         "event_code": "0505",
         "title": f"fuzz {n}",
-        "location": {"grid_code": "11010100100101"},
+        "location": {"grid_code": "32070690100101"},
         "facts": {"track_id": n},
     }
 

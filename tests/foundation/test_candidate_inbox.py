@@ -15,7 +15,7 @@ def _candidate(n: int) -> CandidateCase:
         id=f"cand-{n:06d}",
         event_code="0102",
         title=f"candidate {n}",
-        location=Location(grid_code="11010100100101"),
+        location=Location(grid_code="32070690100101"),
     )
 
 

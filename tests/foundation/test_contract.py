@@ -165,7 +165,7 @@ def mutate(**changes) -> bytes:
         (mutate(source=...), "invalid", "source"),
         (mutate(event_code=...), "invalid", "event_code"),
         (mutate(id="short"), "invalid", "id"),
-        (mutate(location={"grid_code": "1101"}), "invalid", "location.grid_code"),
+        (mutate(location={"grid_code": "3207"}), "invalid", "location.grid_code"),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None,
 )
@@ -259,7 +259,7 @@ _moments = st.datetimes(
     case_number=st.none() | st.from_regex(r"C[0-9]{8}", fullmatch=True),
     from_state=st.none() | st.sampled_from(["candidate", "registered"]),
     event_code=st.none() | st.from_regex(r"0[1-5][0-9]{2}", fullmatch=True),
-    grid_code=st.none() | st.from_regex(r"1101[0-9]{10}", fullmatch=True),
+    grid_code=st.none() | st.from_regex(r"3207[0-9]{10}", fullmatch=True),
     department=st.none() | _texts,
     actor=st.none() | _texts,
     opinion=_texts,

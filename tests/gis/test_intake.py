@@ -76,10 +76,10 @@ def test_a_given_grid_is_kept_even_with_a_point(
     service: CaseService, demo_grids: list[GridFeature]
 ) -> None:
     lon, lat = _centre(demo_grids[0])
-    report = candidate(3, location=Location(grid_code="11010100100101", lat=lat, lon=lon))
+    report = candidate(3, location=Location(grid_code="32070690100101", lat=lat, lon=lon))
     service.store_candidates([report])
     case = service.store.get_case(case_id_for(report.id))
-    assert case is not None and case.grid_code == "11010100100101"
+    assert case is not None and case.grid_code == "32070690100101"
     assert "grid_from" not in case.facts
 
 
@@ -110,7 +110,7 @@ def test_imported_grids_are_known_grids(demo_grids: list[GridFeature]) -> None:
     grids = known_grids(core_config(), demo_grids)
     assert grids["32070600100101"].street == "海州街道"
     assert grids["32070600100101"].community == "鼓楼社区"
-    assert "11010100100101" in grids  # the configured table stays
+    assert "32070690100101" in grids  # the configured table stays
 
 
 def test_the_core_locates_points_in_the_grids_imported_into_its_database(

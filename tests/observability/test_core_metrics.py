@@ -22,7 +22,7 @@ from tests.observability.scrape import exported_names, referenced_by, scrape, va
 
 TOKEN = "metrics-token-0123456789"
 PASSWORD = "correct horse battery"
-GRID = "11010100100101"
+GRID = "32070690100101"
 
 
 @pytest.fixture

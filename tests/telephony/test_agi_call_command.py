@@ -19,7 +19,7 @@ def test_agi_call_places_a_report_and_prints_the_case_number(
     assert result.exit_code == 0, result.output
     gateway.wait_idle()
     [candidate] = gateway.publisher.candidates
-    assert candidate.location.district == "朝阳区" and candidate.event_code == "0599"
+    assert candidate.location.district == "赣榆区" and candidate.event_code == "0599"
     assert f"case number {candidate.case_number}" in result.output
     assert ">> RECORD FILE" in result.output and "<< 200 result=35 (dtmf)" in result.output
 

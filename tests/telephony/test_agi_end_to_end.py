@@ -95,7 +95,7 @@ def test_a_reported_call_reaches_a_subscriber_with_its_recordings(
         assert message.topic == "citygw/v1/candidates/call/test"
         candidate = parse_message(message.payload, expect=CandidateCase)
         assert isinstance(candidate, CandidateCase)
-        assert candidate.event_code == "0599" and candidate.location.district == "东城区"
+        assert candidate.event_code == "0599" and candidate.location.district == "海州区"
         assert candidate.case_number and candidate.case_number.startswith("01")
         assert [(e.name, e.size) for e in candidate.evidence] == [
             ("location.wav", 44 + 16000),

@@ -28,7 +28,7 @@ from tests.telephony.conftest import Gateway
 REPORT = [
     Press("1"),  # main menu: report
     Press("1"),  # category: 市容环境
-    Press("2"),  # district: 西城区
+    Press("2"),  # district: 连云区
     Speak(1.0),  # location
     Speak(1.5),  # description
     Press("1"),  # confirm
@@ -54,8 +54,8 @@ def test_a_full_report_ends_in_one_candidate_with_both_recordings_and_a_case_num
     [candidate] = gateway.publisher.candidates
     assert candidate.partial is False and candidate.urgent is False
     assert candidate.event_code == "0199"
-    assert candidate.location.district == "西城区"
-    assert candidate.location.grid_code == "11010200100101"
+    assert candidate.location.district == "连云区"
+    assert candidate.location.grid_code == "32070390100101"
     assert candidate.reporter is not None
     assert candidate.reporter.callback_number == "13800138000"
     assert candidate.reporter.name == "Test Caller"

@@ -61,7 +61,7 @@ def test_the_district_menu_is_read_from_config() -> None:
 
 def test_prompts_are_built_as_8khz_mono_16bit_wav_and_kept_when_unchanged(tmp_path: Path) -> None:
     settings = TelephonyConfig(
-        sounds_dir=tmp_path / "zh", districts=[{"key": "1", "name": "东城区"}]
+        sounds_dir=tmp_path / "zh", districts=[{"key": "1", "name": "海州区"}]
     )
     seen: list[str] = []
     result = build_prompts(settings, progress=lambda i, n, p, made: seen.append(p.name))
@@ -74,7 +74,7 @@ def test_prompts_are_built_as_8khz_mono_16bit_wav_and_kept_when_unchanged(tmp_pa
     again = build_prompts(settings)
     assert again.built == [] and len(again.kept) == len(seen)
     changed = TelephonyConfig(
-        sounds_dir=tmp_path / "zh", districts=[{"key": "1", "name": "西城区"}]
+        sounds_dir=tmp_path / "zh", districts=[{"key": "1", "name": "连云区"}]
     )
     assert build_prompts(changed).built == [changed.prompt_dir / "district-menu.wav"]
 

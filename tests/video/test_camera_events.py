@@ -36,7 +36,7 @@ def _camera() -> CameraConfig:
         {
             "id": "gate-3",
             "name": "North gate",
-            "grid_code": "11010200100101",
+            "grid_code": "32070390100101",
             "onvif": {
                 "url": "http://127.0.0.1:8000/onvif/device_service",
                 "event_rules": [
@@ -79,7 +79,7 @@ def test_an_alarm_makes_one_candidate_per_episode_and_per_cooldown() -> None:
     assert rules.handle(event("false")) is None  # data does not match
     first = rules.handle(event("true"))
     assert first is not None and first.event_code == "0505"
-    assert first.location.grid_code == "11010200100101" and first.location.camera_id == "gate-3"
+    assert first.location.grid_code == "32070390100101" and first.location.camera_id == "gate-3"
     assert first.evidence and first.evidence[0].media_type == "image/jpeg"
     clock.advance(20)
     assert rules.handle(event("true")) is None  # still the same alarm: no second candidate

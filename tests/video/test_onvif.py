@@ -323,7 +323,7 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
         "id": "gate-3",
         "username": "admin",
         "password": "cam-secret",
-        "grid_code": "11010200100101",
+        "grid_code": "32070390100101",
         "onvif": {
             "url": camera.onvif_url,
             "analysis_width": 400,
@@ -357,7 +357,7 @@ def test_a_camera_rule_event_becomes_a_candidate_with_a_snapshot(
     assert len(status_watcher.candidates) == 1
     candidate = candidates[0]
     assert candidate.event_code == "0505" and candidate.location.camera_id == "gate-3"
-    assert candidate.location.grid_code == "11010200100101"
+    assert candidate.location.grid_code == "32070390100101"
     assert candidate.facts["onvif_topic"] == PARKING
     assert [e.role for e in candidate.evidence] == [EvidenceRole.SNAPSHOT, EvidenceRole.CLIP]
     assert candidate.evidence[0].raw_bytes()[:2] == b"\xff\xd8"

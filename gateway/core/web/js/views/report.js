@@ -11,7 +11,7 @@ function requestId() {
   return 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// "西城区 西长安街街道 府右街社区"
+// "连云区 连云街道 港口社区"
 function place(grid) {
   return [grid.district, grid.street, grid.community].filter(Boolean).join(' ');
 }

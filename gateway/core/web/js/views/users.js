@@ -12,7 +12,7 @@ function format(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
 }
 
-// "11010100100101, 110102" -> ["11010100100101", "110102"]
+// "32070690100101, 320703" -> ["32070690100101", "320703"]
 function parseGrids(text) {
   return String(text || '')
     .split(/[\s,，、;；]+/)
