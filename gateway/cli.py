@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from gateway import __version__
+from gateway.cli_texts import MESSAGES, config_error
 from gateway.config import Config, ConfigError, load_config
 
 log = logging.getLogger("citygw")
@@ -42,7 +43,7 @@ class CliContext:
             try:
                 self._config = load_config(self.config_path)
             except ConfigError as exc:
-                click.echo(str(exc), err=True)
+                click.echo(config_error(exc), err=True)
                 sys.exit(2)
             if self.log_format is not None:
                 logging_config = self._config.logging.model_copy(update={"format": self.log_format})
@@ -88,12 +89,12 @@ def config_check(file: Path) -> None:
     try:
         config = load_config(file)
     except ConfigError as exc:
-        click.echo(f"{exc.source}: INVALID ({len(exc.issues)} error(s))", err=True)
-        for issue in exc.issues:
-            click.echo(f"  {issue}", err=True)
+        click.echo(config_error(exc), err=True)
         sys.exit(1)
     click.echo(
-        f"{file}: OK (instance {config.instance}, broker {config.mqtt.host}:{config.mqtt.port})"
+        MESSAGES["config_ok"].format(
+            file=file, instance=config.instance, host=config.mqtt.host, port=config.mqtt.port
+        )
     )
 
 

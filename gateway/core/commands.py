@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from gateway.cli_texts import MESSAGES
+
 
 def register(cli: click.Group) -> None:
     from gateway.cli import CliContext, pass_cli
@@ -39,7 +41,9 @@ def register(cli: click.Group) -> None:
         engine = open_engine(url, timeout_s=ctx.config.core.db_timeout_s)
         run_migrations(engine)
         engine.dispose()
-        click.echo(f"database {engine.url.render_as_string(hide_password=True)}: up to date")
+        click.echo(
+            MESSAGES["db_current"].format(url=engine.url.render_as_string(hide_password=True))
+        )
 
     @core.command("add-user")
     @click.argument("name")
@@ -78,17 +82,23 @@ def register(cli: click.Group) -> None:
         from gateway.core.daemon import build_service
 
         password = os.environ.get(password_env) or click.prompt(
-            "password", hide_input=True, confirmation_prompt=True
+            MESSAGES["password"], hide_input=True, confirmation_prompt=MESSAGES["password_again"]
         )
         service, auth = build_service(ctx.config)
         try:
             auth.add_user(name, role, password, department, grids)
         except UserError as exc:
-            click.echo(f"refused: {exc}", err=True)
+            click.echo(MESSAGES["user_refused"].format(reason=exc), err=True)
             sys.exit(1)
         finally:
             service.store.close()  # type: ignore[attr-defined]
-        click.echo(f"user {name} ({role}{', ' + department if department else ''}) saved")
+        if department:
+            saved = MESSAGES["user_saved_department"].format(
+                name=name, role=role, department=department
+            )
+        else:
+            saved = MESSAGES["user_saved"].format(name=name, role=role)
+        click.echo(saved)
 
     @core.command("report")
     @click.argument("period")
@@ -116,14 +126,14 @@ def register(cli: click.Group) -> None:
 
         chosen_format = file_format or out.suffix.lstrip(".").lower()
         if chosen_format not in ("xlsx", "html", "pdf", "json"):
-            click.echo("请用 --format 指定 xlsx、html、pdf 或 json（无法从文件名判断）", err=True)
+            click.echo(MESSAGES["report_format"], err=True)
             sys.exit(2)
         config = ctx.config.core
         zone = ZoneInfo(config.calendar.timezone)
         try:
             chosen = parse_period(period, zone)
         except ValueError as exc:
-            click.echo(f"统计期间无效：{exc}", err=True)
+            click.echo(MESSAGES["report_period"].format(reason=exc), err=True)
             sys.exit(2)
         service, _auth = build_service(ctx.config)
         try:
@@ -145,10 +155,14 @@ def register(cli: click.Group) -> None:
             else:
                 body = report_page(made, zone, inline_style=True).encode("utf-8")
         except ReportUnavailable as exc:
-            click.echo(f"报表未能生成：{exc}", err=True)
+            click.echo(MESSAGES["report_failed"].format(reason=exc), err=True)
             sys.exit(1)
         out.write_bytes(body)
-        click.echo(f"{chosen.label}：{made.total.registered} 件立案，已写入 {out}")
+        click.echo(
+            MESSAGES["report_written"].format(
+                period=chosen.label, registered=made.total.registered, path=out
+            )
+        )
 
     @core.command("metrics")
     @click.option("--start", required=True, type=click.DateTime(), help="period start (UTC)")
@@ -208,7 +222,7 @@ def register(cli: click.Group) -> None:
                 group_by,
             )
         except ValueError as exc:
-            click.echo(f"refused: {exc}", err=True)
+            click.echo(MESSAGES["metrics_refused"].format(reason=exc), err=True)
             sys.exit(2)
         finally:
             service.store.close()  # type: ignore[attr-defined]
@@ -224,4 +238,4 @@ def _put_csv(text: str, output: Path | None) -> None:
         return
     output.write_bytes(text.encode("utf-8-sig"))
     rows = max(text.count("\n") - 1, 0)
-    click.echo(f"{rows} 行（另有表头）已写入 {output}（UTF-8，带 BOM，可直接用 Excel 打开）")
+    click.echo(MESSAGES["csv_written"].format(rows=rows, path=output))

@@ -27,7 +27,7 @@ def run_check(path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_annotated_example_passes_the_check_command() -> None:
     result = run_check(EXAMPLE)
     assert result.returncode == 0, result.stderr
-    assert "OK" in result.stdout
+    assert "：配置正确（实例 edge-01，MQTT 代理 " in result.stdout
 
 
 def test_the_example_loads_with_its_documented_values() -> None:
@@ -93,7 +93,7 @@ def test_a_broken_config_fails_the_check_naming_key_path_and_line(
     file.write_text(text)
     result = run_check(file)
     assert result.returncode == 1
-    assert f"{path} (line {line})" in result.stderr
+    assert "：配置有误（" in result.stderr and f"{path}（第 {line} 行）：" in result.stderr
 
 
 def test_every_error_of_a_file_is_reported_at_once() -> None:
