@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from gateway.cli_texts import MESSAGES, NONE, missing_prompts
+
 
 def register(cli: click.Group) -> None:
     from gateway.cli import CliContext, pass_cli
@@ -21,16 +23,17 @@ def register(cli: click.Group) -> None:
         bootstrap.setup_logging(config)
 
         def ready(runtime: AgiRuntime) -> None:
-            click.echo(
-                f"citygw agi: listening on agi://{runtime.server.host}:{runtime.server.port}/"
+            url = (
+                f"agi://{runtime.server.host}:{runtime.server.port}/"
                 f"{config.telephony.script}?lang=zh"
             )
+            click.echo(MESSAGES["agi_listening"].format(url=url))
 
         with bootstrap.stop_on_signals() as stop:
             try:
                 run_agi(config, stop, ready=ready)
             except PromptsMissing as exc:
-                click.echo(f"citygw agi: refusing to start: {exc}", err=True)
+                click.echo(missing_prompts(exc.missing), err=True)
                 sys.exit(1)
 
     @cli.command("agi-call")
@@ -70,14 +73,14 @@ def register(cli: click.Group) -> None:
         try:
             result = place_call(report_call(category, district), options, timeout_s=60)
         except OSError as exc:
-            click.echo(f"citygw agi-call: cannot reach the gateway: {exc}", err=True)
+            click.echo(MESSAGES["agi_unreachable"].format(reason=exc), err=True)
             sys.exit(1)
         for exchange in result.exchanges:
             replies = b"".join(exchange.replies).decode("utf-8", errors="replace").strip()
             click.echo(f">> {exchange.command}\n<< {replies}")
         number = result.variables.get("CITYGW_CASE_NUMBER", "")
-        outcome = result.variables.get("CITYGW_RESULT", "") or "(none)"
-        click.echo(f"call ended: result {outcome}, case number {number or '(none)'}")
+        outcome = result.variables.get("CITYGW_RESULT", "") or NONE
+        click.echo(MESSAGES["call_ended"].format(outcome=outcome, number=number or NONE))
 
     @cli.group("prompts")
     def prompts() -> None:
@@ -91,18 +94,21 @@ def register(cli: click.Group) -> None:
         from gateway.telephony.prompt_build import PromptBuildError, build_prompts
 
         settings = ctx.config.telephony
-        click.echo(f"building prompts into {settings.sounds_dir}")
+        click.echo(MESSAGES["prompts_building"].format(path=settings.sounds_dir))
 
         def progress(index, total, prompt, made) -> None:  # type: ignore[no-untyped-def]
-            what = "built" if made else "up to date"
-            click.echo(f"[{index:>2}/{total}] {prompt.name}.wav {what}: {prompt.text[:40]}")
+            what = MESSAGES["prompt_built"] if made else MESSAGES["prompt_kept"]
+            line = MESSAGES["prompt_line"].format(
+                index=index, total=total, name=prompt.name, what=what, text=prompt.text[:40]
+            )
+            click.echo(line)
 
         try:
             result = build_prompts(settings, force=force, progress=progress)
         except (PromptBuildError, OSError) as exc:
-            click.echo(f"citygw prompts build: {exc}", err=True)
+            click.echo(MESSAGES["prompts_failed"].format(reason=exc), err=True)
             sys.exit(1)
-        click.echo(f"done: {len(result.built)} built, {len(result.kept)} up to date")
+        click.echo(MESSAGES["prompts_done"].format(built=len(result.built), kept=len(result.kept)))
 
     @prompts.command("check")
     @pass_cli
@@ -113,7 +119,8 @@ def register(cli: click.Group) -> None:
         settings = ctx.config.telephony
         missing = missing_prompts(settings)
         for path in missing:
-            click.echo(f"missing: {path}", err=True)
+            click.echo(MESSAGES["prompt_missing"].format(path=path), err=True)
         if missing:
             sys.exit(1)
-        click.echo(f"all {len(prompt_files(settings))} prompts present in {settings.sounds_dir}")
+        present = len(prompt_files(settings))
+        click.echo(MESSAGES["prompts_present"].format(count=present, path=settings.sounds_dir))

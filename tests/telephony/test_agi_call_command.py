@@ -20,7 +20,7 @@ def test_agi_call_places_a_report_and_prints_the_case_number(
     gateway.wait_idle()
     [candidate] = gateway.publisher.candidates
     assert candidate.location.district == "赣榆区" and candidate.event_code == "0599"
-    assert f"case number {candidate.case_number}" in result.output
+    assert f"案件编号 {candidate.case_number}" in result.output
     assert ">> RECORD FILE" in result.output and "<< 200 result=35 (dtmf)" in result.output
 
 
@@ -31,4 +31,4 @@ def test_agi_call_says_so_when_no_gateway_listens(tmp_path: Path) -> None:
     config.write_text(f"telephony:\n  listen_port: {free_port()}\n")
     result = CliRunner().invoke(cli, ["-c", str(config), "agi-call"])
     assert result.exit_code == 1
-    assert "cannot reach the gateway" in result.output
+    assert "无法连接网关" in result.output

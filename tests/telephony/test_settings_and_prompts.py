@@ -88,11 +88,13 @@ def test_citygw_agi_refuses_to_start_naming_the_missing_prompt(tmp_path: Path) -
     runner = CliRunner()
     built = runner.invoke(cli, ["-c", str(config), "prompts", "build"])
     assert built.exit_code == 0, built.output
-    assert "[49/49]" in built.output and "citygw/welcome.wav built" in built.output
+    assert "[49/49]" in built.output and "citygw/welcome.wav 已生成" in built.output
     (tmp_path / "zh" / "citygw" / "survey.wav").unlink()
     checked = runner.invoke(cli, ["-c", str(config), "prompts", "check"])
-    assert checked.exit_code == 1 and "survey.wav" in checked.output
+    assert checked.exit_code == 1 and "缺少语音提示：" in checked.output
+    assert "survey.wav" in checked.output
     refused = runner.invoke(cli, ["-c", str(config), "agi"])
     assert refused.exit_code == 1
     assert f"{tmp_path / 'zh' / 'citygw' / 'survey.wav'}" in refused.output
+    assert "拒绝启动：缺少 1 个语音提示文件" in refused.output
     assert "citygw prompts build" in refused.output
