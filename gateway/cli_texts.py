@@ -55,7 +55,7 @@ MESSAGES = {
     "discover_scope": "  范围     {scope}",
     "snippet_not_mapping": "{path} 不是配置片段",
     "snippet_written": "{path}：新增摄像头 {count} 台（{ids}）",
-    "snippet_none_new": "没有新的",
+    "snippet_none_new": "无新增",
     # citygw cameras probe
     "probe_no_camera": "配置中没有带 onvif 段的摄像头 {camera!r}",
     "probe_what": "请给出 URL 或 --camera",

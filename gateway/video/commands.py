@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from gateway.cli_texts import MESSAGES, NONE
+
 
 def register(cli: click.Group) -> None:
     from gateway.cli import CliContext, pass_cli
@@ -66,7 +68,7 @@ def register(cli: click.Group) -> None:
         if target:
             host, _, port_text = target.rpartition(":")
             if not host or not port_text.isdigit():
-                raise click.BadParameter("expected HOST:PORT", param_hint="--target")
+                raise click.BadParameter(MESSAGES["discover_target"], param_hint="--target")
             port = int(port_text)
         try:
             devices = discover_devices(
@@ -76,16 +78,20 @@ def register(cli: click.Group) -> None:
                 target_port=port,
             )
         except DiscoveryError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(MESSAGES["discover_failed"].format(reason=exc)) from exc
         if not devices:
-            click.echo("no ONVIF device answered")
+            click.echo(MESSAGES["discover_none"])
             return
         for device in devices:
-            click.echo(f"{device.endpoint}  (answered from {device.responder})")
+            click.echo(
+                MESSAGES["discover_device"].format(
+                    endpoint=device.endpoint, responder=device.responder
+                )
+            )
             for xaddr in device.xaddrs:
-                click.echo(f"  xaddr  {xaddr}")
+                click.echo(MESSAGES["discover_xaddr"].format(xaddr=xaddr))
             for scope in device.scopes:
-                click.echo(f"  scope  {scope}")
+                click.echo(MESSAGES["discover_scope"].format(scope=scope))
         if add_to is not None:
             _write_snippet(add_to, devices, username, password_env)
 
@@ -128,45 +134,56 @@ def register(cli: click.Group) -> None:
             camera = next((c for c in ctx.config.video.cameras if c.id == camera_id), None)
             if camera is None or camera.onvif is None:
                 raise click.BadParameter(
-                    f"no configured camera {camera_id!r} with an onvif section",
+                    MESSAGES["probe_no_camera"].format(camera=camera_id),
                     param_hint="--camera",
                 )
             url = camera.onvif.url
             user = camera.username
             password = camera.password.get_secret_value() if camera.password else None
         if url is None:
-            raise click.UsageError("give URL or --camera")
+            raise click.UsageError(MESSAGES["probe_what"])
         try:
             result = probe_device(
                 url, user, password, timeout_s=timeout or ctx.config.video.onvif_timeout_s
             )
         except OnvifError as exc:
-            click.echo(f"probe failed: {exc}", err=True)
+            click.echo(MESSAGES["probe_failed"].format(reason=exc), err=True)
             sys.exit(1)
         except TimeoutError:
-            click.echo("probe failed: timeout", err=True)
+            click.echo(MESSAGES["probe_timeout"], err=True)
             sys.exit(1)
         info = result.info
-        click.echo(f"device   {result.address}")
-        click.echo(f"  {info.manufacturer} {info.model}, firmware {info.firmware}")
-        click.echo(f"  serial {info.serial}, hardware {info.hardware_id}")
+        click.echo(MESSAGES["probe_device"].format(address=result.address))
+        click.echo(
+            MESSAGES["probe_info"].format(
+                manufacturer=info.manufacturer, model=info.model, firmware=info.firmware
+            )
+        )
+        click.echo(MESSAGES["probe_serial"].format(serial=info.serial, hardware=info.hardware_id))
         for namespace, xaddr in sorted(result.services.items()):
-            click.echo(f"  service {namespace} -> {xaddr}")
+            click.echo(MESSAGES["probe_service"].format(namespace=namespace, xaddr=xaddr))
         if result.media2:
-            click.echo("  media    Media2 (Profile T): profiles and stream URIs")
+            click.echo(MESSAGES["probe_media2"])
         elif result.media2_offered:
-            click.echo(f"  media    Media1 (Media2 offered, failed: {result.media2_error})")
+            click.echo(MESSAGES["probe_media2_failed"].format(reason=result.media2_error))
         else:
-            click.echo("  media    Media1 (no Media2 offered)")
+            click.echo(MESSAGES["probe_media1"])
         for profile in result.profiles:
             click.echo(
-                f"profile  {profile.token} ({profile.name}): {profile.encoding} "
-                f"{profile.width}x{profile.height} @ {profile.fps} fps, {profile.bitrate_kbps} kbit/s"
+                MESSAGES["probe_profile"].format(
+                    token=profile.token,
+                    name=profile.name,
+                    encoding=profile.encoding,
+                    width=profile.width,
+                    height=profile.height,
+                    fps=profile.fps,
+                    kbps=profile.bitrate_kbps,
+                )
             )
-            click.echo(f"  stream   {profile.stream_uri}")
-            click.echo(f"  snapshot {profile.snapshot_uri}")
-            presets = ", ".join(f"{token}={name}" for token, name in profile.presets) or "none"
-            click.echo(f"  presets  {presets}")
+            click.echo(MESSAGES["probe_stream"].format(uri=profile.stream_uri))
+            click.echo(MESSAGES["probe_snapshot"].format(uri=profile.snapshot_uri))
+            presets = ", ".join(f"{token}={name}" for token, name in profile.presets) or NONE
+            click.echo(MESSAGES["probe_presets"].format(presets=presets))
 
     cameras.add_command(test_camera_command(), "test-camera")
 
@@ -181,7 +198,7 @@ def _write_snippet(
 
     existing = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     if existing is not None and not isinstance(existing, dict):
-        raise click.ClickException(f"{path} is not a configuration snippet")
+        raise click.ClickException(MESSAGES["snippet_not_mapping"].format(path=path))
     document, added = merge_cameras(
         existing,
         ((d.xaddrs, d.scopes) for d in devices),
@@ -193,7 +210,8 @@ def _write_snippet(
     ]}}  # fmt: skip
     Config.model_validate(checked)  # a snippet the daemon would refuse is never written
     path.write_text(dump(document), encoding="utf-8")
-    click.echo(f"{path}: {len(added)} camera(s) added ({', '.join(added) or 'none new'})")
+    ids = ", ".join(added) or MESSAGES["snippet_none_new"]
+    click.echo(MESSAGES["snippet_written"].format(path=path, count=len(added), ids=ids))
 
 
 STAGED_SCENES = ("fallen", "standing")

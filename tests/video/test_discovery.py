@@ -51,12 +51,12 @@ def test_discover_add_writes_the_cameras_found_as_a_configuration_snippet(
                "--username", "admin", "--password-env", "CITYGW_CAM_PASSWORD"]  # fmt: skip
     first = CliRunner().invoke(cli, command)
     assert first.exit_code == 0, first.output
-    assert "1 camera(s) added" in first.output
+    assert "新增摄像头 1 台" in first.output
     (entry,) = yaml.safe_load(snippet.read_text())["video"]["cameras"]
     assert entry["onvif"] == {"url": camera.onvif_url}
     assert entry["username"] == "admin" and entry["password"] == "${CITYGW_CAM_PASSWORD}"
     again = CliRunner().invoke(cli, command)  # run again: the camera is known
-    assert again.exit_code == 0 and "0 camera(s) added" in again.output
+    assert again.exit_code == 0 and "新增摄像头 0 台（无新增）" in again.output
     assert len(yaml.safe_load(snippet.read_text())["video"]["cameras"]) == 1
     checked = subprocess.run(
         [sys.executable, "-m", "gateway", "config", "check", str(snippet)],

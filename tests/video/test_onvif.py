@@ -72,7 +72,8 @@ def test_the_probe_command_prints_the_device_and_never_the_password(
         env={"CITYGW_CAMERA_PASSWORD": "wrong"},
     )
     assert wrong.exit_code == 1
-    assert "refused the credentials" in wrong.output and "wrong" not in wrong.output.split(":")[-1]
+    assert wrong.output.startswith("探测失败：") and "refused the credentials" in wrong.output
+    assert "wrong" not in wrong.output.split(":")[-1]
 
 
 def test_a_configured_camera_is_probed_with_its_own_credentials(

@@ -253,7 +253,7 @@ def test_a_media2_device_gives_its_streams_through_media2(
         env={"CITYGW_CAMERA_PASSWORD": "cam-secret"},
     )
     assert output.exit_code == 0, output.output
-    assert "media    Media2 (Profile T): profiles and stream URIs" in output.output
+    assert "媒体     Media2（Profile T）：媒体配置与码流地址" in output.output
     assert "cam-secret" not in output.output
 
 
@@ -267,7 +267,7 @@ def test_a_device_without_media2_streams_from_media1(test_camera: TestCamera) ->
     assert (profile.token, profile.media, uri) == ("sub", MEDIA1, test_camera.sub_rtsp_url)
     assert not any(r.startswith("tr2:") for r in test_camera.device.requests)
     output = CliRunner().invoke(cli, ["cameras", "probe", test_camera.onvif_url, "--timeout", "5"])
-    assert "media    Media1 (no Media2 offered)" in output.output
+    assert "媒体     Media1（设备未提供 Media2）" in output.output
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_a_media2_whose_operations_fault_falls_back_to_media1(
             probed.media2_error is not None and "the Media2 service failed" in probed.media2_error
         )
         output = CliRunner().invoke(cli, ["cameras", "probe", camera.onvif_url, "--timeout", "5"])
-        assert "media    Media1 (Media2 offered, failed: " in output.output
+        assert "媒体     Media1（设备提供 Media2，但调用失败：" in output.output
 
 
 def test_the_h265_stream_only_media2_lists_is_resolved_and_decodes(
