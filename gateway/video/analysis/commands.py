@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from gateway.cli_texts import MESSAGES
+
 DEFAULT_MODELS_DIR = Path("models")
 
 
@@ -18,11 +20,11 @@ def parse_imgsz(text: str) -> tuple[int, int]:
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise click.BadParameter(f"{text!r}: give N or H,W (e.g. 320 or 480,640)") from None
+        raise click.BadParameter(MESSAGES["imgsz_form"].format(text=text)) from None
     if len(values) == 1:
         values *= 2
     if len(values) != 2 or any(v < 32 or v > 4096 or v % 32 for v in values):
-        raise click.BadParameter(f"{text!r}: sizes must be multiples of 32 in 32..4096")
+        raise click.BadParameter(MESSAGES["imgsz_range"].format(text=text))
     return values[0], values[1]
 
 
@@ -44,13 +46,13 @@ def register(cli: click.Group) -> None:
         directory = models_dir or _configured_models_dir(ctx)
         cards = list_cards(directory)
         if not cards:
-            click.echo(f"no model cards under {directory / 'cards'}")
+            click.echo(MESSAGES["no_cards"].format(path=directory / "cards"))
             return
         broken = 0
         for path, card in cards:
             if isinstance(card, ModelCardError):
                 broken += 1
-                click.echo(f"{path.stem}: INVALID: {card}", err=True)
+                click.echo(MESSAGES["card_invalid"].format(name=path.stem, reason=card), err=True)
                 continue
             present = []
             for kind in ("onnx", "pt"):
@@ -60,11 +62,18 @@ def register(cli: click.Group) -> None:
                 except ModelCardError:
                     pass
             labels = ", ".join(f"{k}={card.label_of(k)}" for k in sorted(card.classes)[:12])
-            more = f" (+{len(card.classes) - 12})" if len(card.classes) > 12 else ""
+            more = len(card.classes) - 12
             click.echo(
-                f"{card.name}: {card.architecture or '?'} {card.input.height}x{card.input.width}, "
-                f"{len(card.classes)} classes [{labels}{more}], "
-                f"weights: {', '.join(present) or 'MISSING (run scripts/setup.sh)'}"
+                MESSAGES["card_line"].format(
+                    name=card.name,
+                    architecture=card.architecture or "?",
+                    height=card.input.height,
+                    width=card.input.width,
+                    count=len(card.classes),
+                    labels=labels,
+                    more=MESSAGES["card_more"].format(count=more) if more > 0 else "",
+                    weights=", ".join(present) or MESSAGES["weights_missing"],
+                )
             )
         if broken:
             sys.exit(1)
@@ -107,9 +116,11 @@ def register(cli: click.Group) -> None:
             try:
                 installed = install_onnx(file, directory, card_name)
             except (ModelCardError, ValueError) as exc:
-                click.echo(f"cannot import {file}: {exc}", err=True)
+                click.echo(MESSAGES["import_failed"].format(file=file, reason=exc), err=True)
                 sys.exit(1)
-            click.echo(f"{card_name}: {file} installed as {installed}")
+            click.echo(
+                MESSAGES["import_installed"].format(card=card_name, file=file, installed=installed)
+            )
             return
         size = parse_imgsz(imgsz)
         card_name = name or file.stem
@@ -117,23 +128,27 @@ def register(cli: click.Group) -> None:
         for pair in label_pairs:
             model_class, sep, label = pair.partition("=")
             if not sep or not model_class or not label:
-                raise click.BadParameter(f"{pair!r}: give CLASS=LABEL", param_hint="--label")
+                raise click.BadParameter(
+                    MESSAGES["label_form"].format(pair=pair), param_hint="--label"
+                )
             labels[model_class] = label
         try:
             card = import_weights(file, size, card_name, directory, labels=labels)
         except ImportError as exc:
-            click.echo(
-                f"citygw models import needs the optional ultralytics extra "
-                f"(pip install 'citygw[ultralytics]'): {exc}",
-                err=True,
-            )
+            click.echo(MESSAGES["import_needs_extra"].format(reason=exc), err=True)
             sys.exit(2)
         except Exception as exc:
-            click.echo(f"cannot import {file}: {exc}", err=True)
+            click.echo(MESSAGES["import_failed"].format(file=file, reason=exc), err=True)
             sys.exit(1)
         click.echo(
-            f"{card.name}: {card.input.height}x{card.input.width}, {len(card.classes)} classes, "
-            f"onnx {card.weights.onnx} (sha256 {card.weights.onnx_sha256})"
+            MESSAGES["imported"].format(
+                name=card.name,
+                height=card.input.height,
+                width=card.input.width,
+                count=len(card.classes),
+                onnx=card.weights.onnx,
+                sha256=card.weights.onnx_sha256,
+            )
         )
 
 
