@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from gateway.cli_texts import MESSAGES
+
 
 def register(cli: click.Group) -> None:
     from gateway.cli import CliContext, pass_cli
@@ -35,12 +37,16 @@ def register(cli: click.Group) -> None:
         )
         mosquitto.start()
         click.echo(
-            f"mosquitto listening on {mosquitto.host}:{mosquitto.port} (log {mosquitto.log_file})"
+            MESSAGES["broker_listening"].format(
+                host=mosquitto.host, port=mosquitto.port, log=mosquitto.log_file
+            )
         )
         with bootstrap.stop_on_signals() as stop:
             while not stop.wait(0.5):
                 if not mosquitto.running:
-                    raise click.ClickException(f"mosquitto stopped; see {mosquitto.log_file}")
+                    raise click.ClickException(
+                        MESSAGES["broker_stopped"].format(log=mosquitto.log_file)
+                    )
         mosquitto.stop()
 
     @dev.command("send-candidates")
@@ -91,12 +97,10 @@ def register(cli: click.Group) -> None:
                 facts={"sample": True, "index": index},
             )
             contract.candidate(candidate)
-            click.echo(f"queued {candidate.id}")
+            click.echo(MESSAGES["candidate_queued"].format(id=candidate.id))
         if wait and not publisher.wait_drained(30):
-            click.echo(
-                f"{publisher.outbox.queued_messages} still queued: broker unreachable; they stay on disk",
-                err=True,
-            )
+            left = publisher.outbox.queued_messages
+            click.echo(MESSAGES["candidates_left"].format(count=left), err=True)
         publisher.stop()
         connection.stop()
         publisher.outbox.close()
