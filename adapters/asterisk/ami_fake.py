@@ -18,6 +18,8 @@ busy, congestion) chosen per number. Each replayed call gets its own ids: the re
 uniqueids become the client's ChannelId / OtherChannelId (or fresh ones), the recorded
 dial string the client's, the case variable the client's, the survey key the one
 scripted for that number; events keep their recorded order and relative timing (scaled).
+`send_events` hands every logged-in client other recorded events (a Cdr, an AgentConnect)
+as Asterisk would when they happen.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,6 +304,18 @@ class ScriptedAmiServer(_Server):
         self.logins = 0
         self.refused_logins = 0
         self.refuse_originates: str | None = None  # e.g. "Asterisk is shutting down"
+        self._sessions: set[Callable[[bytes], Awaitable[None]]] = set()
+
+    async def send_events(self, frames: Iterable[AmiFrame]) -> int:
+        """Send ``frames`` (events, e.g. from a recording) to every logged-in client;
+        returns how many clients got them."""
+        data = b"".join(_encode(frame) for frame in frames)
+        sent = 0
+        for send in list(self._sessions):
+            with contextlib.suppress(ConnectionError):  # a client going away meanwhile
+                await send(data)
+                sent += 1
+        return sent
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         frames = _ClientFrames(reader)
@@ -331,6 +345,7 @@ class ScriptedAmiServer(_Server):
                     self.logins += 1
                     logged_in = True
                     await send(self._accepted.replace(b"login-1", aid))
+                    self._sessions.add(send)
                 elif not logged_in:
                     await send(_response(aid, "Error", "Permission denied"))
                 elif action == "ping":
@@ -352,6 +367,7 @@ class ScriptedAmiServer(_Server):
                 else:
                     await send(_response(aid, "Error", "Invalid/unknown command"))
         finally:
+            self._sessions.discard(send)
             for task in calls:
                 task.cancel()
 
@@ -403,6 +419,10 @@ class _Substitutions:
                 survey, b"Variable: CITYGW_KEY\r\nValue: " + (self.key or "").encode() + b"\r\n"
             )
         return out
+
+
+def _encode(frame: AmiFrame) -> bytes:
+    return ("".join(f"{k}: {v}\r\n" for k, v in frame.fields) + "\r\n").encode("utf-8")
 
 
 def _response(aid: bytes, response: str, message: str) -> bytes:

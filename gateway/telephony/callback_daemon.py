@@ -1,11 +1,14 @@
-"""The callbacks' wiring in `citygw agi`: their own thread and event loop, holding the
-AMI client, the dialer and the callback service.
+"""The AMI side's wiring in `citygw agi` (``telephony.callbacks.enabled``): its own
+thread and event loop, holding the AMI client and what it feeds: the callback service
+and its dialer, the call records of calls the IVR never took (with the Master.csv
+catch-up), the agent's screen pop and the queue figures.
 
-The FastAGI side is threads; the callbacks are asyncio. `CallbackRunner` starts a
+The FastAGI side is threads; the AMI side is asyncio. `CallbackRunner` starts a
 supervised thread (``agi.callbacks``) running one loop; the MQTT thread hands it case
 events (`case_event`) and the IVR's published reports (`ReporterRecorder`). Asterisk
 unreachable or refusing the login never stops the gateway: the client keeps trying,
-and `health` says callbacks are paused and why.
+and `health` says callbacks are paused and why. With ``callbacks.originate`` false
+nobody is dialled (`health` says callbacks off); everything else runs the same.
 """
 
 from __future__ import annotations
@@ -187,12 +190,11 @@ class CallbackRunner:
 
     async def _report_queues(self) -> None:
         assert self.queue_report is not None
-        dialer = self.service.dialer
         while True:
-            paused = not dialer.ready  # as `CallbackService.health` says it, without the counts
+            state, reason = self.service.state()  # as `health` says it, without the counts
             self.queue_report.tick(
                 ami=self.client.state.value,
-                health={"state": "paused" if paused else "running", "reason": dialer.pause_reason},
+                health={"state": state, "reason": reason if state == "paused" else None},
                 figures=self.queues.snapshot(),
             )
             await asyncio.sleep(1.0)
@@ -220,6 +222,11 @@ class CallbackRunner:
 
     def describe(self) -> str:
         health = self.health()
+        if health["state"] == "off":
+            return (
+                f"callbacks off; AMI {health['ami']}, {self.unhandled.recorded} calls recorded"
+                f" from CDRs, {health['screen_pops'] or 0} screen pops"
+            )
         counts = health["callbacks"]
         text = (
             f"callbacks {health['state']}: {counts.get('waiting', 0)} waiting,"

@@ -1,5 +1,5 @@
-"""The hotline's AMI side in the `citygw agi` metrics: callbacks (paused or running, by
-state, dials), the agents' queue figures per queue, the screen pops sent, and the reading
+"""The hotline's AMI side in the `citygw agi` metrics: the AMI connection, callbacks
+(running, paused or off, by state, dials, closing case events ignored while off), the agents' queue figures per queue, the screen pops sent, and the reading
 of Asterisk's Master.csv (its state, rows read and what became of them) when configured.
 
 Read at scrape time from the `CallbackRunner` (no counting of our own): a scrape sees
@@ -27,15 +27,38 @@ _QUEUE_GAUGES = (
 
 
 def export_callbacks(metrics: Metrics, runner: CallbackRunner) -> None:
-    def paused() -> list[tuple[tuple[str, ...], float]]:
-        return [((), 0.0 if runner.service.dialer.ready else 1.0)]
+    def state_is(state: str) -> list[tuple[tuple[str, ...], float]]:
+        return [((), 1.0 if runner.service.state()[0] == state else 0.0)]
 
+    metrics.collect(
+        "citygw_ami_ready",
+        "1 while the AMI connection is logged in (call records, screen pops, queue figures"
+        " and callbacks need it)",
+        Kind.GAUGE,
+        (),
+        lambda: [((), 1.0 if runner.client.state.value == "ready" else 0.0)],
+    )
     metrics.collect(
         "citygw_callbacks_paused",
         "1 while callbacks are paused (AMI unreachable or refusing the login)",
         Kind.GAUGE,
         (),
-        paused,
+        lambda: state_is("paused"),
+    )
+    metrics.collect(
+        "citygw_callbacks_off",
+        "1 while dialling is switched off (telephony.callbacks.originate: false): nobody is"
+        " called back, the other AMI features run",
+        Kind.GAUGE,
+        (),
+        lambda: state_is("off"),
+    )
+    metrics.collect(
+        "citygw_callback_events_ignored_total",
+        "Closing case events ignored because dialling is off (no callback queued)",
+        Kind.COUNTER,
+        (),
+        lambda: [((), float(runner.service.events_ignored))],
     )
     metrics.collect(
         "citygw_callbacks",

@@ -10,7 +10,9 @@ port, at most ``rate_per_s`` Originates a second and ``max_concurrent`` at once.
 call's result goes to the core as a call record, and an answered survey as feedback.
 
 While the dialer is not ready (Asterisk unreachable, the login refused) nothing is
-dialled and `health` says callbacks are paused and why; the IVR is not affected.
+dialled and `health` says callbacks are paused and why; the IVR is not affected. With
+``callbacks.originate`` false callbacks are off: no number is kept, a closing case
+event is counted and ignored, nothing is dialled, and `health` says so.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: call purposes whose candidate opens a case the reporter may be called back about
 _CASE_PURPOSES = frozenset({"report", "suggestion"})
+#: `CallbackService.state`'s reason while dialling is switched off
+OFF_REASON = "callbacks off (telephony.callbacks.originate: false)"
 
 
 class CallbackDialer(Protocol):
@@ -110,6 +114,7 @@ class CallbackService:
         self._next_start = 0.0
         self._counts = threading.Lock()
         self.dials_started = 0
+        self.events_ignored = 0  # closing case events while dialling is off
         self.messages_published = 0
         self.messages_unsent = 0
 
@@ -119,7 +124,8 @@ class CallbackService:
         """Keep the callback number of a hotline report this gateway published."""
         reporter = candidate.reporter
         if (
-            candidate.case_number is None
+            not self.config.originate  # nobody is called back: no number is kept
+            or candidate.case_number is None
             or reporter is None
             or not reporter.callback_number
             or candidate.facts.get("call_purpose") not in _CASE_PURPOSES
@@ -133,6 +139,11 @@ class CallbackService:
     def case_event(self, event: CaseEvent) -> bool:
         """A committed case change; True if it queued a new callback."""
         if event.to_state not in self._on_states or not event.case_number:
+            return False
+        if not self.config.originate:
+            with self._counts:
+                self.events_ignored += 1
+            log.debug("callbacks off: case %s closed, nobody called", event.case_number)
             return False
         number = self.store.reporter_number(event.case_number)
         if number is None:
@@ -160,9 +171,13 @@ class CallbackService:
     # ------------------------------------------------------------------ the loop
 
     async def run(self) -> None:
-        """Work callbacks until cancelled (the dials in progress are cancelled with it)."""
+        """Work callbacks until cancelled (the dials in progress are cancelled with it);
+        with dialling off, only wait to be cancelled (callbacks queued before stay)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        if not self.config.originate:
+            log.info("callbacks off: no reporter is called back (telephony.callbacks.originate)")
+            await self._loop.create_future()  # never done: the caller cancels
         for cut in self.store.recover():
             log.warning("callback for case %s was cut by a stop while dialling", cut.case_number)
             attempts = self.store.attempts_of(cut.case_id)
@@ -340,14 +355,24 @@ class CallbackService:
 
     # ------------------------------------------------------------------ health
 
+    def state(self) -> tuple[str, str | None]:
+        """``off`` (dialling switched off), ``paused`` (the dialer not ready) or
+        ``running``, with the reason of the first two."""
+        if not self.config.originate:
+            return "off", OFF_REASON
+        if not self.dialer.ready:
+            return "paused", self.dialer.pause_reason
+        return "running", None
+
     def health(self) -> dict[str, Any]:
-        """``state`` running or paused (with ``reason``), callbacks by state and result."""
-        paused = not self.dialer.ready
+        """``state`` running, paused or off (with ``reason``), callbacks by state and result."""
+        state, reason = self.state()
         return {
-            "state": "paused" if paused else "running",
-            "reason": self.dialer.pause_reason if paused else None,
+            "state": state,
+            "reason": reason,
             "dialing_now": len(self._active),
             "dials_started": self.dials_started,
+            "events_ignored": self.events_ignored,
             "callbacks": self.store.counts(),
         }
 

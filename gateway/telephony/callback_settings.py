@@ -1,8 +1,12 @@
-"""Configuration of the outbound callbacks (回访): `telephony.callbacks` in the config file.
+"""Configuration of the hotline's AMI side and its outbound callbacks (回访):
+`telephony.callbacks` in the config file.
 
-The AMI connection (`AmiSettings`), the call itself (dial string, survey context, ring
-time), when calls may be made (days, hours, holidays: the hours rule of the call centre,
-in `telephony.timezone`), and how hard to try (attempts, retry delay, a daily cap per
+``enabled`` connects to the Asterisk Manager Interface (`AmiSettings`) and runs what it
+feeds: call records of calls the IVR never took (and the Master.csv catch-up,
+`CdrCsvSettings`), the agent's screen pop and the queue figures. ``originate`` adds the
+callbacks themselves: the call (dial string, survey context, ring time), when calls may
+be made (days, hours, holidays: the hours rule of the call centre, in
+`telephony.timezone`), and how hard to try (attempts, retry delay, a daily cap per
 number, a rate, a do-not-call list).
 """
 
@@ -111,7 +115,20 @@ class CdrCsvSettings(_Section):
 
 class CallbackConfig(_Section):
     enabled: bool = Field(
-        default=False, description="call reporters back when their hotline case is closed"
+        default=False,
+        description=(
+            "connect to Asterisk's AMI and run its features: call records of calls the IVR"
+            " never took (and cdr_csv), the agent's screen pop, the queue figures, and the"
+            " callbacks unless originate is false"
+        ),
+    )
+    originate: bool = Field(
+        default=True,
+        description=(
+            "with enabled: call reporters back when their hotline case is closed (回访);"
+            " false: no callback is ever queued or dialled (closing case events are ignored,"
+            " health says callbacks off), the other AMI features run"
+        ),
     )
     ami: AmiSettings = Field(default_factory=AmiSettings)
     channel: str = Field(
@@ -262,11 +279,12 @@ class CallbackConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _csv_needs_callbacks(self) -> CallbackConfig:
+    def _csv_needs_ami(self) -> CallbackConfig:
         if self.cdr_csv.path is not None and not self.enabled:
             raise ValueError(
-                "cdr_csv.path needs callbacks.enabled (the calls the IVR handled and those"
-                " recorded are kept by the callbacks)"
+                "cdr_csv.path needs callbacks.enabled, the AMI connection (its call records"
+                " and the calls the IVR handled are kept with it); outbound calls may stay off"
+                " (callbacks.originate: false)"
             )
         return self
 
