@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,7 +56,63 @@ class CliContext:
 pass_cli = click.make_pass_decorator(CliContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CitygwGroup(click.Group):
+    """The ``citygw`` group: click's own frame of an error (``Error: ``, ``Invalid value
+    for``, ``Try … for help.``, ``Aborted!``) reads Chinese as the commands' messages do."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            _show_error(exc)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(MESSAGES["aborted"], err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_error(exc: click.ClickException) -> None:
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        ctx = exc.ctx
+        click.echo(ctx.get_usage(), err=True, color=ctx.color)
+        if ctx.command.get_help_option(ctx) is not None:
+            hint = MESSAGES["help_hint"].format(
+                command=ctx.command_path, option=ctx.help_option_names[0]
+            )
+            click.echo(hint + "\n", err=True, color=ctx.color)
+    click.echo(MESSAGES["error"].format(message=_error_message(exc)), err=True)
+
+
+def _error_message(exc: click.ClickException) -> str:
+    """Our words around the reason where click frames it (a bad value, a missing one)."""
+    if not isinstance(exc, click.BadParameter) or type(exc) not in (
+        click.BadParameter,
+        click.MissingParameter,
+    ):
+        return exc.format_message()
+    hint = exc.param_hint
+    if hint is None and exc.param is not None:
+        hint = exc.param.get_error_hint(exc.ctx)  # type: ignore[arg-type]
+    if hint is not None and not isinstance(hint, str):
+        hint = " / ".join(repr(h) for h in hint)
+    if isinstance(exc, click.MissingParameter):
+        return MESSAGES["missing_value"].format(param=hint) if hint else exc.format_message()
+    if hint is None:
+        return exc.message  # ours, raised in a command's body: it says what is wrong
+    return MESSAGES["bad_value_of"].format(param=hint, reason=exc.message)
+
+
+@click.group(cls=CitygwGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",

@@ -17,6 +17,12 @@ from gateway.config import ConfigError, ConfigIssue
 NONE = "（无）"
 
 MESSAGES = {
+    # click's frame of every refusal
+    "error": "错误：{message}",
+    "help_hint": "用 '{command} {option}' 查看帮助。",
+    "bad_value_of": "{param} 的取值无效：{reason}",
+    "missing_value": "缺少 {param}",
+    "aborted": "已中止。",
     # citygw config check, and any command whose configuration is refused
     "config_invalid": "{source}：配置有误（{count} 处错误）",
     "config_ok": "{file}：配置正确（实例 {instance}，MQTT 代理 {host}:{port}）",
