@@ -20,8 +20,9 @@ Starts, in order, and says which parts it could not start instead of failing:
    confirm; both cameras stand in the demo area with the ground they see (the map draws
    them, their cases lie in its grids); and the WebRTC live view (the console's camera wall watches it with
    grants the core signs: one random secret per run, shared by both daemons);
-4. the AGI server (prompts built with espeak-ng + sox when missing) and one scripted call
-   through the fake Asterisk that reports a problem in 海州区, recordings included;
+4. the AGI server (prompts built with espeak-ng + sox when missing) and two scripted calls
+   through the fake Asterisk, one reporting a problem in 海州区, one in 连云区 墟沟街道
+   (`SCRIPTED_CALLS`), recordings included: each district centre gets a hotline case;
 5. sample camera candidates (``--samples`` in each district, `gateway.demo_samples`), as
    an edge gateway sends them, at points of the demo area.
 
@@ -121,6 +122,9 @@ CALL_DISTRICTS = [
     {"key": "1", "name": DISTRICT, "grid_code": CALL_GRID},
     {"key": "2", "name": LIANYUN.district, "grid_code": LY_CALL_GRID},
 ]
+#: the demo's scripted 12319 calls, one after the other: (district menu key of
+#: `CALL_DISTRICTS`, the caller's number); each reports 市容环境 in its district's grid
+SCRIPTED_CALLS = (("1", "13800138000"), ("2", "13900139000"))
 PARKING_RULE = {
     "id": "no-parking",
     "type": "dwell",
@@ -475,29 +479,34 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
         return
     say("agi", f"FastAGI on 127.0.0.1:{port}/{settings.script}")
 
-    def scripted_call() -> None:
-        actions = report_call(category="1", district="1", location_s=1.0, description_s=1.5)
-        options = CallOptions(
-            script=settings.script,
-            port=port,
-            caller_number="13800138000",
-            sounds_dir=settings.sounds_dir,
-            record_root=settings.recordings_dir,
-        )
-        say(
-            "call",
-            f"the fake Asterisk places one 12319 call (reports 市容环境 in {DISTRICT}, "
-            f"grid {CALL_GRID})",
-        )
-        outcome = place_call(actions, options, timeout_s=30)
-        number = outcome.variables.get("CITYGW_CASE_NUMBER") or "none"
-        say(
-            "call",
-            f"call ended: {len(outcome.commands)} AGI commands, "
-            f"{len(outcome.recordings)} recordings, case number given to the caller: {number}",
-        )
+    def scripted_calls() -> None:
+        districts = {d["key"]: d for d in CALL_DISTRICTS}
+        for key, caller in SCRIPTED_CALLS:
+            if demo.stop.is_set():
+                return
+            district = districts[key]
+            actions = report_call(category="1", district=key, location_s=1.0, description_s=1.5)
+            options = CallOptions(
+                script=settings.script,
+                port=port,
+                caller_number=caller,
+                sounds_dir=settings.sounds_dir,
+                record_root=settings.recordings_dir,
+            )
+            say(
+                "call",
+                f"the fake Asterisk places a 12319 call from {caller} (reports 市容环境 in "
+                f"{district['name']}, grid {district['grid_code']})",
+            )
+            outcome = place_call(actions, options, timeout_s=30)
+            number = outcome.variables.get("CITYGW_CASE_NUMBER") or "none"
+            say(
+                "call",
+                f"call ended: {len(outcome.commands)} AGI commands, "
+                f"{len(outcome.recordings)} recordings, case number given to the caller: {number}",
+            )
 
-    demo.thread("call", scripted_call)
+    demo.thread("call", scripted_calls)
 
 
 # --------------------------------------------------------------------------- main
@@ -610,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"the {DISTRICT} district centre, ly-operator and ly-dispatcher at the "
                 f"{LIANYUN.district} one (each its own cases, departments and street offices); "
                 "综合评价 按区域 (lead) gives both districts' figures and /public/ranking ranks "
-                "them (yesterday's cases)",
+                "them (yesterday's cases); each district's hotline call waits in its 待审核 "
+                "(hz-operator, ly-operator)",
             )
             if demo.missing:
                 say("demo", "not running: " + "; ".join(demo.missing))

@@ -3,8 +3,8 @@
 # console (demo users of the city and of the 海州区 and 连云区 district centres printed) on
 # the GIS demo area of 海州区 and 连云区 (imported at start: its map has grids, cameras and
 # cases; yesterday's cases of both districts give the evaluations figures), the video
-# gateway on the test camera with real YOLO weights, the AGI server with one scripted
-# call, sample candidates in each district. Ctrl-C stops all.
+# gateway on the test camera with real YOLO weights, the AGI server with two scripted
+# calls (one in each district), sample candidates in each district. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # model files (YOLOX-Nano) from the shared folder beside the clone when there is one;

@@ -1,6 +1,6 @@
 """The one-command demo, as a newcomer runs it: every part starts, a real camera detection
 (test camera → YOLOX-Nano → no-parking zone over the parked van → MQTT → core: a 0505
-illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline call arrives with its recordings; the map shows the GIS demo area of
+illegal-parking candidate) reaches the console, and the operator confirms it there; the scripted hotline calls arrive with their recordings, one in each district's 待审核; the map shows the GIS demo area of
 海州区 and 连云区 with the demo cameras where they stand and the camera's case where it
 happened; the 海州区 district centre's dispatcher works at that level; the 连云区 district
 desk sees only its own cases while the city sees both districts', and the city's
@@ -27,7 +27,7 @@ import shapely.geometry
 
 from adapters.mqtt.broker import free_port
 from gateway.demo import DEMO_PASSWORD
-from gateway.demo_area import CALL_GRID, MAIN_CORNER
+from gateway.demo_area import CALL_GRID, LY_CALL_GRID, MAIN_CORNER
 from tests.conftest import REPO_ROOT
 from tests.console.conftest import BYPASS_CSP, screenshot
 
@@ -38,7 +38,13 @@ CAMERA_CASE = re.compile(
 FALL_CASE = re.compile(
     r"candidate lawn-s-\S+ \[new\] .*: event 0497 .* URGENT .* -> case (\S+) \(new_case\)"
 )
-CALL_CASE = re.compile(r"candidate call-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+#: the scripted hotline calls' cases: 海州区's (in `CALL_GRID`) and 连云区's (`LY_CALL_GRID`)
+CALL_CASE = re.compile(
+    rf"candidate call-\S+ \[new\] .* at {CALL_GRID} .* -> case (\S+) \(new_case\)"
+)
+LY_CALL_CASE = re.compile(
+    rf"candidate call-\S+ \[new\] .* at {LY_CALL_GRID} .* -> case (\S+) \(new_case\)"
+)
 #: the 连云区 sample candidate (its own sample camera, `gateway.demo_samples`)
 LY_SAMPLE_CASE = re.compile(r"candidate demo-cam-2-\S+ \[new\] .* -> case (\S+) \(new_case\)")
 
@@ -268,6 +274,29 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert len(ly_cases) >= 4  # three of yesterday, today's sample
     assert all(c["grid_code"].startswith("320703") for c in ly_cases), ly_cases
     assert ly_sample in {c["number"] for c in ly_cases}
+    # the 连云区 hotline call: a case of 连云区, in ly-operator's 待审核, not in 海州区's
+    ly_call = process.wait_for(LY_CALL_CASE, timeout=60).group(1)
+    assert ly_call != call_number
+    ly_call_case = api_get(base, f"/api/v1/cases/by-number/{ly_call}", ly)
+    assert ly_call_case["grid_code"] == LY_CALL_GRID and ly_call_case["district"] == "连云区"
+    assert ly_call_case["source_kind"] == "call", ly_call_case
+    ly_queue = api_get(base, "/api/v1/cases?state=candidate&limit=200", ly)["items"]
+    assert ly_call in {c["number"] for c in ly_queue}
+    assert call_number not in {c["number"] for c in ly_queue}
+    hz_operator = api_login(base, "hz-operator")
+    hz_queue = api_get(base, "/api/v1/cases?state=candidate&limit=200", hz_operator)["items"]
+    assert call_number in {c["number"] for c in hz_queue}
+    assert ly_call not in {c["number"] for c in hz_queue}
+    ly_context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=BYPASS_CSP)
+    ly_context.set_default_timeout(20_000)
+    ly_page = ly_context.new_page()
+    ly_page.goto(f"{base}/console/")
+    ly_page.fill("#login-form input[name=name]", "ly-operator")
+    ly_page.fill("#login-form input[name=password]", DEMO_PASSWORD)
+    ly_page.click("#login-form button[type=submit]")
+    ly_page.locator(f'.queue-item[data-number="{ly_call}"]').wait_for()  # its 待审核
+    assert ly_page.locator(f'.queue-item[data-number="{call_number}"]').count() == 0
+    ly_context.close()
     assert {c["district"] for c in ly_cases} == {"连云区"}
     # the map starts on the user's centre: the city's on both pieces, a district's on its own
     hz_start = api_get(base, "/api/v1/gis/map", hz)["bbox"]

@@ -36,6 +36,7 @@ from gateway.demo import (
     GRASS,
     LAWN,
     NO_PARKING,
+    SCRIPTED_CALLS,
     WALKWAY,
     video_settings,
 )
@@ -272,6 +273,10 @@ def test_the_samples_and_the_hotline_district_lie_in_the_area(
     assert CALL_DISTRICTS[1]["name"] == "连云区"
     assert CALL_DISTRICTS[1]["grid_code"] in area.polygons
     assert CALL_DISTRICTS[1]["grid_code"].startswith("320703")
+    # the scripted calls: one a district, each from its own caller
+    menu = {d["key"]: d["name"] for d in CALL_DISTRICTS}
+    assert [menu[key] for key, _caller in SCRIPTED_CALLS] == ["海州区", "连云区"]
+    assert len({caller for _key, caller in SCRIPTED_CALLS}) == 2
     [_haizhou, ly_site] = SAMPLE_SITES
     assert (ly_site.district, ly_site.community) == ("连云区", LY_SAMPLE_COMMUNITY)
     for i in range(3):
