@@ -106,10 +106,67 @@ MESSAGES = {
 }
 
 
+#: pydantic's error types, said in Chinese (its context fills the fields); a type not here
+#: keeps pydantic's English sentence
+CONFIG_ERRORS = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "不认识的键（是否拼写有误？）",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应大于或等于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应小于或等于 {le}",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数（不能有小数部分）",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "string_type": "应为字符串",
+    "list_type": "应为列表",
+    "dict_type": "应为映射（键: 值）",
+    "model_type": "应为映射（键: 值）",
+    "model_attributes_type": "应为映射（键: 值）",
+    "literal_error": "应为以下取值之一：{expected}",
+    "enum": "应为以下取值之一：{expected}",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符",
+    "too_short": "至少 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "string_pattern_mismatch": "格式不符（应匹配 {pattern}）",
+    "url_parsing": "不是有效的 URL",
+    "url_scheme": "URL 协议应为 {expected_schemes}",
+    # the loader's own (gateway/config.py)
+    "env_unset": "环境变量 {name} 未设置",
+    "yaml": "不是有效的 YAML：{problem}",
+    "not_mapping": "顶层必须是映射（键: 值）",
+    "unreadable": "无法读取：{reason}",
+}
+
+#: the places of an issue that is not at a key
+CONFIG_PLACES = {"(file)": "文件", "(top)": "顶层"}
+
+
+def issue_reason(issue: ConfigIssue) -> str:
+    """The reason of one issue in Chinese where pydantic's type says it; a rule of our own
+    (``value_error``) keeps its English sentence after ``取值无效：``."""
+    if issue.kind in ("value_error", "assertion_error"):
+        reason = issue.message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"取值无效：{reason}"
+    template = CONFIG_ERRORS.get(issue.kind or "")
+    if template is None:
+        return issue.message
+    try:
+        return template.format(**(issue.context or {}))
+    except (KeyError, IndexError):
+        return issue.message
+
+
 def issue_line(issue: ConfigIssue) -> str:
-    """``  video.cameras.0.onvif.url（第 12 行）：<the validator's reason>``."""
+    """``  mqtt.port（第 2 行）：应大于或等于 1``."""
     where = f"第 {issue.line} 行" if issue.line else "行号未知"
-    return f"  {issue.path}（{where}）：{issue.message}"
+    path = CONFIG_PLACES.get(issue.path, issue.path)
+    return f"  {path}（{where}）：{issue_reason(issue)}"
 
 
 def config_error(error: ConfigError) -> str:
@@ -123,3 +180,65 @@ def missing_prompts(missing: Iterable[Path]) -> str:
     paths = [str(p) for p in missing]
     files = "、".join(paths[:5]) + (f" 等（另有 {len(paths) - 5} 个）" if len(paths) > 5 else "")
     return MESSAGES["agi_refused"].format(count=len(paths), files=files)
+
+
+#: ``scripts/demo.sh`` (``python -m gateway.demo``) and its sample candidates; each line is
+#: printed after its part's ``[name]``. Kept as it is: ``NOT STARTED: <why>`` (an issue names
+#: that line), with its Chinese gloss after it.
+DEMO = {
+    "part_failed": "出错停止：{error!r}",
+    "not_started": "NOT STARTED: {why}（此部分未启动，其余部分照常运行）",
+    "not_stopped": "{name} 在 20 秒内未停止",
+    "stop_failed": "停止时出错：{error!r}",
+    "area_present": "{area}的演示区域已在核心数据库中",
+    "area_imported": (
+        "已将{area}的演示区域（{folder}）导入核心数据库，用时 {seconds:.2f} 秒："
+        "单元网格 {grids} 个，部件 {components} 个，门牌地址 {addresses} 个"
+    ),
+    "yesterday": "{area}昨天（{day}）的案件：{done}",
+    "yesterday_made": "已生成 {count} 件",
+    "yesterday_there": "已存在",
+    "core_urls": "控制台：{url}/console/   API 文档：{url}/docs",
+    "camera": "测试摄像头 {camera}：{url}（vtest，循环播放）",
+    "live_view": "实时视频：http://127.0.0.1:{port}/live/（也可在控制台的视频墙查看）",
+    "detections": "草坪（跌倒）和步道（人群聚集）上的检测结果会成为候选案件",
+    "cameras_placed": (
+        "摄像头位于{district}演示区域，控制台的地图上显示它们及其拍摄范围；"
+        "其案件落在网格 {main}、{corner} 和 {fall}"
+    ),
+    "street_order": "停在禁停区（画面右上）的厢式货车约在摄像头启动 40 秒后成为 0505 候选案件，进入待审核",
+    "staged": (
+        "测试摄像头 {camera}：摆拍场景（vtest 中的一名行人躺在草地上），"
+        "真实的跌倒，生成紧急的 0497 候选案件"
+    ),
+    "prompts_built": "已生成 {count} 个语音提示，写入 {path}",
+    "fastagi": "FastAGI 监听 127.0.0.1:{port}/{script}",
+    "call_placed": "模拟的 Asterisk 从 {caller} 拨打 12319（反映{district}的市容环境问题，网格 {grid}）",
+    "call_ended": (
+        "通话结束：AGI 命令 {commands} 条，录音 {recordings} 段，告知来电人的案件编号：{number}"
+    ),
+    "no_number": "无",
+    "no_mosquitto": "无法启动 Mosquitto，而各部分都依赖它：{error}",
+    "run_setup": "请运行 scripts/setup.sh（它会安装 mosquitto 并生成 TLS 证书）",
+    "mosquitto": (
+        "Mosquitto 监听 127.0.0.1:{port}：仅限 TLS（CA {ca}），每个部分一个用户，"
+        "各自只能发布自己的主题"
+    ),
+    "console": "控制台：{url}",
+    "logins": "登录账号：{logins}；密码 {password}",
+    "operator_hint": (
+        "以受理员身份在待审核中确认 0505 违章停车候选案件和摄像头 {fall} 的跌倒，"
+        "把摄像头 {camera} 草坪上的跌倒（一块黄布）判为误报；按 Ctrl-C 全部停止"
+    ),
+    "map_hint": (
+        "地图显示{area}的演示区域（单元网格、部件）、摄像头及其拍摄范围和案件；"
+        "hz-operator 和 hz-dispatcher 在{district}区级中心工作，ly-operator 和 ly-dispatcher "
+        "在{lianyun}区级中心（各自只见本区的案件、部门和街道）；综合评价 按区域（lead）"
+        "给出两区的指标，/public/ranking 为两区排名（昨天的案件）；两区的热线来电"
+        "各自进入本区的待审核（hz-operator、ly-operator）"
+    ),
+    "not_running": "未运行：{parts}",
+    "stopped": "已停止",
+    "sample_queued": "已放入发送队列：示例候选案件 {id}（网格 {grid}）",
+    "samples_left": "示例候选案件仍在队列中：MQTT 代理未接收（消息保留在磁盘上）",
+}

@@ -14,7 +14,7 @@ import os
 import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -214,6 +214,10 @@ class ConfigIssue:
     path: str
     line: int | None
     message: str
+    #: pydantic's error type (``missing``, ``greater_than_equal``, ``value_error``…) and its
+    #: context (``{"ge": 1}``), so that the command line can say it in Chinese; None: ours
+    kind: str | None = None
+    context: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "line ?"
@@ -308,7 +312,15 @@ def _strip_and_expand(
                 return env[name]
             if default is not None:
                 return default
-            issues.append(ConfigIssue(path, line, f"environment variable {name} is not set"))
+            issues.append(
+                ConfigIssue(
+                    path,
+                    line,
+                    f"environment variable {name} is not set",
+                    "env_unset",
+                    {"name": name},
+                )
+            )
             return ""
 
         return _ENV_REF.sub(replace, node)
@@ -336,12 +348,19 @@ def parse_config(
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            source, [ConfigIssue("(file)", line, f"not valid YAML: {problem}")]
+            source,
+            [
+                ConfigIssue(
+                    "(file)", line, f"not valid YAML: {problem}", "yaml", {"problem": problem}
+                )
+            ],
         ) from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(source, [ConfigIssue("(file)", 1, "the top level must be a mapping")])
+        raise ConfigError(
+            source, [ConfigIssue("(file)", 1, "the top level must be a mapping", "not_mapping")]
+        )
     issues: list[ConfigIssue] = []
     lines: dict[str, int] = {}
     document = _strip_and_expand(raw, "", env, lines, issues, 1)
@@ -350,7 +369,9 @@ def parse_config(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             path = ".".join(str(p) for p in error["loc"]) or "(top)"
-            issues.append(ConfigIssue(path, _line_for(path, lines), error["msg"]))
+            context = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+            line = _line_for(path, lines)
+            issues.append(ConfigIssue(path, line, error["msg"], error["type"], context))
         raise ConfigError(source, issues) from exc
     if issues:
         raise ConfigError(source, issues)
@@ -366,7 +387,16 @@ def load_config(path: Path | str | None, *, env: Mapping[str, str] | None = None
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
-            str(file), [ConfigIssue("(file)", None, f"cannot read: {exc.strerror}")]
+            str(file),
+            [
+                ConfigIssue(
+                    "(file)",
+                    None,
+                    f"cannot read: {exc.strerror}",
+                    "unreadable",
+                    {"reason": exc.strerror},
+                )
+            ],
         ) from exc
     return parse_config(text, source=str(file), env=env)
 

@@ -96,6 +96,25 @@ def test_a_broken_config_fails_the_check_naming_key_path_and_line(
     assert "：配置有误（" in result.stderr and f"{path}（第 {line} 行）：" in result.stderr
 
 
+def test_the_check_says_each_reason_in_chinese_keeping_a_rules_own_words(tmp_path: Path) -> None:
+    file = tmp_path / "broken.yaml"
+    file.write_text(
+        "mqtt:\n  port: 70000\n  keepalive_s: 1.5\n  host: ${CITYGW_NO_SUCH_VAR}\n"
+        "outbox:\n  max_mesages: 5\n"
+    )
+    said = run_check(file).stderr
+    assert f"{file}：配置有误（" in said
+    assert "  mqtt.port（第 2 行）：应小于或等于 65535" in said
+    assert "  mqtt.keepalive_s（第 3 行）：应为整数（不能有小数部分）" in said
+    assert "  mqtt.host（第 4 行）：环境变量 CITYGW_NO_SUCH_VAR 未设置" in said
+    assert "  outbox.max_mesages（第 6 行）：不认识的键（是否拼写有误？）" in said
+    (tmp_path / "rule.yaml").write_text("core:\n  case_number_prefix: '01'\n")
+    said = run_check(tmp_path / "rule.yaml").stderr
+    assert "：取值无效：core.case_number_prefix and telephony.case_number_prefix" in said
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    assert "  文件（第 1 行）：顶层必须是映射（键: 值）" in run_check(tmp_path / "list.yaml").stderr
+
+
 def test_every_error_of_a_file_is_reported_at_once() -> None:
     text = "mqtt:\n  port: 0\n  reconnect_min_s: -1\nlogging:\n  level: CHATTY\n"
     with pytest.raises(ConfigError) as caught:
