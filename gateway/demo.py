@@ -48,6 +48,7 @@ from typing import Any
 
 from adapters.mqtt.broker import free_port
 from gateway import bootstrap
+from gateway.cli_texts import DEMO
 from gateway.config import Config
 from gateway.core.daemon import build_service, run_core
 from gateway.demo_area import (
@@ -84,7 +85,7 @@ DEMO_CORE: dict[str, Any] = {
 CAMERA_ID = "square-n"
 FALL_CAMERA_ID = "lawn-s"
 #: the two districts of the demo area, for people
-AREA_NAME = f"{DISTRICT} and {LIANYUN.district}"
+AREA_NAME = f"{DISTRICT}、{LIANYUN.district}"
 # grid codes: the GIS demo area of 海州区 (`gateway.demo_area` says where each camera is)
 #: around where the staged fallen person lies, clear of the yellow cloth
 GRASS = {
@@ -157,7 +158,7 @@ class Demo:
             try:
                 target(*args, **kw)
             except Exception as exc:  # a part that dies says why; the rest go on
-                say(name, f"stopped with an error: {exc!r}")
+                say(name, DEMO["part_failed"].format(error=exc))
 
         worker = threading.Thread(target=run, name=f"demo.{name}", daemon=True)
         worker.start()
@@ -165,19 +166,19 @@ class Demo:
 
     def unavailable(self, part: str, why: str) -> None:
         self.missing.append(f"{part}: {why}")
-        say(part, f"NOT STARTED: {why}")
+        say(part, DEMO["not_started"].format(why=why))
 
     def close(self) -> None:
         self.stop.set()
         for worker in reversed(self.threads):
             worker.join(20)
             if worker.is_alive():
-                say("demo", f"{worker.name} did not stop within 20 s")
+                say("demo", DEMO["not_stopped"].format(name=worker.name))
         for stopper in reversed(self.stoppers):
             try:
                 stopper()
             except Exception as exc:
-                say("demo", f"while stopping: {exc!r}")
+                say("demo", DEMO["stop_failed"].format(error=exc))
 
 
 def _port_free(port: int) -> bool:
@@ -200,13 +201,18 @@ def import_map_data(demo: Demo, store: Any, area: DemoArea) -> None:
         demo.unavailable("map base data", f"the demo area of {AREA_NAME}: {exc}")
         return
     if not result.imported:
-        say("gis", f"the demo area of {AREA_NAME} is in the core's database already")
+        say("gis", DEMO["area_present"].format(area=AREA_NAME))
         return
     say(
         "gis",
-        f"imported the demo area of {AREA_NAME} ({area.folder}) into the core's database in "
-        f"{result.seconds:.2f} s: {result.grids} unit grids, {result.components} components, "
-        f"{result.addresses} addresses",
+        DEMO["area_imported"].format(
+            area=AREA_NAME,
+            folder=area.folder,
+            seconds=result.seconds,
+            grids=result.grids,
+            components=result.components,
+            addresses=result.addresses,
+        ),
     )
 
 
@@ -225,8 +231,11 @@ def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
     except Exception as exc:  # the demo works without figures
         demo.unavailable("yesterday's cases", f"could not be made: {exc!r}")
     else:
-        done = f"{past.cases} cases made" if past.cases else "there already"
-        say("demo", f"yesterday's ({past.day}) cases of {AREA_NAME}: {done}")
+        if past.cases:
+            done = DEMO["yesterday_made"].format(count=past.cases)
+        else:
+            done = DEMO["yesterday_there"]
+        say("demo", DEMO["yesterday"].format(area=AREA_NAME, day=past.day, done=done))
     demo.thread(
         "core",
         run_core,
@@ -245,7 +254,7 @@ def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
     else:
         demo.unavailable("console", f"the core's API did not answer on {url}")
         return
-    say("core", f"console: {url}/console/   API docs: {url}/docs")
+    say("core", DEMO["core_urls"].format(url=url))
 
 
 def live_view_grants(secret: str, live_port: int) -> dict[str, Any]:
@@ -424,28 +433,19 @@ def start_video(demo: Demo, document: dict[str, Any], plan: VideoPlan) -> None:
     except Exception as exc:
         demo.unavailable("video", f"the demo's video settings were refused: {exc}")
         return
-    say("video", f"test camera {CAMERA_ID} at {plan.rtsp_url} (vtest, looping)")
+    say("video", DEMO["camera"].format(camera=CAMERA_ID, url=plan.rtsp_url))
     demo.thread("video", run_video, config, demo.stop)
     live_port = plan.settings["live_view"]["port"]
-    say("video", f"live view: http://127.0.0.1:{live_port}/live/ (also on the console's 视频墙)")
-    say("video", "detections on the lawn (fall) and walkway (crowd) become candidates")
-    say(
-        "video",
-        f"the cameras stand in the {DISTRICT} demo area, on the console's 地图 with the ground "
-        f"they see; their cases lie in grids {MAIN_SEES}, {MAIN_CORNER} and {FALL_SEES}",
+    say("video", DEMO["live_view"].format(port=live_port))
+    say("video", DEMO["detections"])
+    placed = DEMO["cameras_placed"].format(
+        district=DISTRICT, main=MAIN_SEES, corner=MAIN_CORNER, fall=FALL_SEES
     )
+    say("video", placed)
     if plan.street_order:
-        say(
-            "video",
-            "the van parked in the no-parking zone (top right) becomes a 0505 candidate "
-            "in 待审核 about 40 s after the camera starts",
-        )
+        say("video", DEMO["street_order"])
     if plan.staged:
-        say(
-            "video",
-            f"test camera {FALL_CAMERA_ID}: a staged scene (a walker of vtest lying on the "
-            "grass): a true fall, an urgent 0497 candidate",
-        )
+        say("video", DEMO["staged"].format(camera=FALL_CAMERA_ID))
 
 
 def start_agi(demo: Demo, document: dict[str, Any]) -> None:
@@ -471,13 +471,13 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
         demo.unavailable("agi", f"the Mandarin prompts could not be built: {exc}")
         return
     if result.built:
-        say("agi", f"built {len(result.built)} prompts into {settings.prompt_dir}")
+        say("agi", DEMO["prompts_built"].format(count=len(result.built), path=settings.prompt_dir))
     ready = threading.Event()
     demo.thread("agi", run_agi, config, demo.stop, ready=lambda _runtime: ready.set())
     if not ready.wait(30):
         demo.unavailable("agi", "the FastAGI server did not start within 30 s")
         return
-    say("agi", f"FastAGI on 127.0.0.1:{port}/{settings.script}")
+    say("agi", DEMO["fastagi"].format(port=port, script=settings.script))
 
     def scripted_calls() -> None:
         districts = {d["key"]: d for d in CALL_DISTRICTS}
@@ -493,18 +493,16 @@ def start_agi(demo: Demo, document: dict[str, Any]) -> None:
                 sounds_dir=settings.sounds_dir,
                 record_root=settings.recordings_dir,
             )
-            say(
-                "call",
-                f"the fake Asterisk places a 12319 call from {caller} (reports 市容环境 in "
-                f"{district['name']}, grid {district['grid_code']})",
+            placed = DEMO["call_placed"].format(
+                caller=caller, district=district["name"], grid=district["grid_code"]
             )
+            say("call", placed)
             outcome = place_call(actions, options, timeout_s=30)
-            number = outcome.variables.get("CITYGW_CASE_NUMBER") or "none"
-            say(
-                "call",
-                f"call ended: {len(outcome.commands)} AGI commands, "
-                f"{len(outcome.recordings)} recordings, case number given to the caller: {number}",
+            number = outcome.variables.get("CITYGW_CASE_NUMBER") or DEMO["no_number"]
+            ended = DEMO["call_ended"].format(
+                commands=len(outcome.commands), recordings=len(outcome.recordings), number=number
             )
+            say("call", ended)
 
     demo.thread("call", scripted_calls)
 
@@ -566,14 +564,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.CalledProcessError,
         subprocess.TimeoutExpired,
     ) as exc:
-        say("demo", f"cannot start Mosquitto, which every part needs: {exc}")
-        say("demo", "run scripts/setup.sh (it installs mosquitto and makes the TLS certificates)")
+        say("demo", DEMO["no_mosquitto"].format(error=exc))
+        say("demo", DEMO["run_setup"])
         return 1
-    say(
-        "demo",
-        f"Mosquitto on 127.0.0.1:{port}: TLS only (CA {secured.tls.ca}), a user per part, "
-        "each publishing only its own topics",
-    )
+    say("demo", DEMO["mosquitto"].format(port=port, ca=secured.tls.ca))
     document["mqtt"] = secured.mqtt(CORE)
     config = Config.model_validate(document)
     with bootstrap.stop_on_signals() as stop:
@@ -603,27 +597,18 @@ def main(argv: list[str] | None = None) -> int:
                 send_samples(samples, args.samples, area, say)
             url = f"http://127.0.0.1:{http_port}/console/"
             say("demo", "=" * 60)
-            say("demo", f"console: {url}")
-            logins = ", ".join(user.login_text() for user in DEMO_USERS)
-            say("demo", f"log in as: {logins}; password {DEMO_PASSWORD}")
+            say("demo", DEMO["console"].format(url=url))
+            logins = "、".join(user.login_text() for user in DEMO_USERS)
+            say("demo", DEMO["logins"].format(logins=logins, password=DEMO_PASSWORD))
+            say("demo", DEMO["operator_hint"].format(fall=FALL_CAMERA_ID, camera=CAMERA_ID))
             say(
                 "demo",
-                "as operator, confirm the 0505 illegal-parking candidate and the fall on "
-                f"camera {FALL_CAMERA_ID} in 待审核, reject the fall on the lawn of "
-                f"{CAMERA_ID} (a yellow cloth) as 误报; Ctrl-C stops everything",
-            )
-            say(
-                "demo",
-                f"地图 shows the demo area of {AREA_NAME} (unit grids, components), the cameras "
-                f"with the ground they see and the cases; hz-operator and hz-dispatcher work at "
-                f"the {DISTRICT} district centre, ly-operator and ly-dispatcher at the "
-                f"{LIANYUN.district} one (each its own cases, departments and street offices); "
-                "综合评价 按区域 (lead) gives both districts' figures and /public/ranking ranks "
-                "them (yesterday's cases); each district's hotline call waits in its 待审核 "
-                "(hz-operator, ly-operator)",
+                DEMO["map_hint"].format(
+                    area=AREA_NAME, district=DISTRICT, lianyun=LIANYUN.district
+                ),
             )
             if demo.missing:
-                say("demo", "not running: " + "; ".join(demo.missing))
+                say("demo", DEMO["not_running"].format(parts="；".join(demo.missing)))
             say("demo", "=" * 60)
             started = time.monotonic()
             while not stop.wait(0.5):
@@ -631,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                     stop.set()
         finally:
             demo.close()
-    say("demo", "stopped")
+    say("demo", DEMO["stopped"])
     return 0
 
 

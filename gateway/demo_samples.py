@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway import bootstrap
+from gateway.cli_texts import DEMO
 from gateway.contract import CandidateCase, Evidence, EvidenceRole, Location, Source, SourceKind
 from gateway.demo_area import LY_SAMPLE_COMMUNITY, SAMPLE_COMMUNITY, DemoArea
 from gateway.demo_broker import SAMPLES
@@ -59,9 +60,9 @@ def send_samples(
                 candidate = _sample(site, index, area)
                 contract.candidate(candidate)
                 grid = candidate.location.grid_code
-                say("demo", f"queued sample candidate {candidate.id} (grid {grid})")
+                say("demo", DEMO["sample_queued"].format(id=candidate.id, grid=grid))
         if not publisher.wait_drained(30):
-            say("demo", "samples still queued: the broker did not take them (they stay on disk)")
+            say("demo", DEMO["samples_left"])
     finally:
         publisher.stop()
         connection.stop()

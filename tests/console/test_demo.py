@@ -133,17 +133,13 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     demo: tuple[DemoProcess, str], browser: Any
 ) -> None:
     process, base = demo
-    process.wait_for(r"\[demo\] console: http://127\.0\.0\.1:\d+/console/", timeout=150)
-    process.wait_for(r"\[demo\] log in as: .*; password ", timeout=10)
+    process.wait_for(r"\[demo\] 控制台：http://127\.0\.0\.1:\d+/console/", timeout=150)
+    process.wait_for(r"\[demo\] 登录账号：.*；密码 ", timeout=10)
     banner = "\n".join(process.lines)
     assert "NOT STARTED" not in banner, banner
-    assert f"password {DEMO_PASSWORD}" in banner
-    assert re.search(
-        r"\[gis\] imported the demo area of 海州区 and 连云区 .* 500 unit grids", banner
-    ), banner
-    assert re.search(
-        r"\[demo\] yesterday's \(\S+\) cases of 海州区 and 连云区: 6 cases made", banner
-    )
+    assert f"密码 {DEMO_PASSWORD}" in banner
+    assert re.search(r"\[gis\] 已将海州区、连云区的演示区域.*单元网格 500 个", banner), banner
+    assert re.search(r"\[demo\] 海州区、连云区昨天（\S+）的案件：已生成 6 件", banner)
     assert "hz-dispatcher（海州区区级中心 派遣员）" in banner
     assert "ly-operator（连云区区级中心 受理员）" in banner
     call_number = process.wait_for(CALL_CASE, timeout=60).group(1)
@@ -325,4 +321,4 @@ def test_the_demo_brings_a_real_detection_to_the_console_and_stops_on_ctrl_c(
     assert "海州区" in page_text and "连云区" in page_text
 
     assert process.interrupt() == 0
-    assert process.lines[-1] == "[demo] stopped"
+    assert process.lines[-1] == "[demo] 已停止"
