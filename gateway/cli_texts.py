@@ -182,6 +182,17 @@ def missing_prompts(missing: Iterable[Path]) -> str:
     return MESSAGES["agi_refused"].format(count=len(paths), files=files)
 
 
+#: ``citygw core``'s line per candidate received (``--quiet``: none); ids and codes as they are
+INTAKE = {
+    "candidate": "{ts} 候选 {id} [{flag}] 来自 {source}：事件 {event}，位置 {where}{marks}"
+    "（证据 {evidence} 份）",
+    "new": "新",
+    "duplicate": "重复",
+    "partial": "，不完整",
+    "urgent": "，紧急",
+    "case": " -> 案件 {number}（{outcome}）",
+}
+
 #: ``scripts/demo.sh`` (``python -m gateway.demo``) and its sample candidates; each line is
 #: printed after its part's ``[name]``. Kept as it is: ``NOT STARTED: <why>`` (an issue names
 #: that line), with its Chinese gloss after it.

@@ -42,6 +42,7 @@ from adapters.storage.patrol_store import SqlPatrols
 from adapters.storage.session_changes import SessionChangeListener, listens
 from adapters.storage.user_store import SqlUsers
 from gateway import bootstrap, bootstrap_metrics, sdnotify
+from gateway.cli_texts import INTAKE
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config, resolve_state_path
 from gateway.contract import CandidateCase, Source, SourceKind, Topics
@@ -86,15 +87,19 @@ def describe(
         or candidate.location.address
         or "?"
     )
-    flag = "new" if new else "duplicate"
-    line = (
-        f"{candidate.ts:%Y-%m-%d %H:%M:%S}Z candidate {candidate.id} [{flag}] from "
-        f"{candidate.source.kind}/{candidate.source.id}: event {candidate.event_code} at {where}"
-        f"{' PARTIAL' if candidate.partial else ''}{' URGENT' if candidate.urgent else ''}"
-        f" ({len(candidate.evidence)} evidence)"
+    line = INTAKE["candidate"].format(
+        ts=f"{candidate.ts:%Y-%m-%d %H:%M:%S}Z",
+        id=candidate.id,
+        flag=INTAKE["new"] if new else INTAKE["duplicate"],
+        source=f"{candidate.source.kind}/{candidate.source.id}",
+        event=candidate.event_code,
+        where=where,
+        marks=(INTAKE["partial"] if candidate.partial else "")
+        + (INTAKE["urgent"] if candidate.urgent else ""),
+        evidence=len(candidate.evidence),
     )
     if case is not None:
-        line += f" -> case {case.number} ({outcome})"
+        line += INTAKE["case"].format(number=case.number, outcome=outcome)
     return line
 
 

@@ -31,22 +31,20 @@ from gateway.demo_area import CALL_GRID, LY_CALL_GRID, MAIN_CORNER
 from tests.conftest import REPO_ROOT
 from tests.console.conftest import BYPASS_CSP, screenshot
 
-CAMERA_CASE = re.compile(
-    r"candidate square-n-\S+ \[new\] .*: event 0505 .* -> case (\S+) \(new_case\)"
-)
+CAMERA_CASE = re.compile(r"候选 square-n-\S+ \[新\] .*：事件 0505，.* -> 案件 (\d+)（new_case）")
 #: the staged scene's true fall (a walker of vtest lying on the grass), on the second camera
 FALL_CASE = re.compile(
-    r"candidate lawn-s-\S+ \[new\] .*: event 0497 .* URGENT .* -> case (\S+) \(new_case\)"
+    r"候选 lawn-s-\S+ \[新\] .*：事件 0497，.*，紧急（.* -> 案件 (\d+)（new_case）"
 )
 #: the scripted hotline calls' cases: 海州区's (in `CALL_GRID`) and 连云区's (`LY_CALL_GRID`)
 CALL_CASE = re.compile(
-    rf"candidate call-\S+ \[new\] .* at {CALL_GRID} .* -> case (\S+) \(new_case\)"
+    rf"候选 call-\S+ \[新\] .*，位置 {CALL_GRID}[，（].* -> 案件 (\d+)（new_case）"
 )
 LY_CALL_CASE = re.compile(
-    rf"candidate call-\S+ \[new\] .* at {LY_CALL_GRID} .* -> case (\S+) \(new_case\)"
+    rf"候选 call-\S+ \[新\] .*，位置 {LY_CALL_GRID}[，（].* -> 案件 (\d+)（new_case）"
 )
 #: the 连云区 sample candidate (its own sample camera, `gateway.demo_samples`)
-LY_SAMPLE_CASE = re.compile(r"candidate demo-cam-2-\S+ \[new\] .* -> case (\S+) \(new_case\)")
+LY_SAMPLE_CASE = re.compile(r"候选 demo-cam-2-\S+ \[新\] .* -> 案件 (\d+)（new_case）")
 
 
 class DemoProcess:

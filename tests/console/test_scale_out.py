@@ -118,7 +118,7 @@ def test_two_video_gateways_and_one_core_on_postgresql_make_no_duplicate_cases(
 
         # the same messages again, byte for byte, as outboxes re-send after a crash
         steps_before = len(core.service.store.all_steps(limit=100_000))
-        seen_before = sum("[duplicate]" in line for line in intake)
+        seen_before = sum("[重复]" in line for line in intake)
         resend = MqttConnection(config.mqtt, "test-resend", clean_session=True)
         resend.start()
         assert resend.wait_connected(15)
@@ -126,7 +126,7 @@ def test_two_video_gateways_and_one_core_on_postgresql_make_no_duplicate_cases(
             assert resend.publish_and_wait(topic, payload, timeout=15)
         resend.stop(publish_offline=False)
         deadline = time.monotonic() + 30
-        while sum("[duplicate]" in line for line in intake) < seen_before + len(sent):
+        while sum("[重复]" in line for line in intake) < seen_before + len(sent):
             assert time.monotonic() < deadline, f"the core never saw the re-sent messages: {intake}"
             time.sleep(0.2)
         assert sorted(c.id for c in cases(core)) == sorted(c.id for c in first)
