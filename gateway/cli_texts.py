@@ -9,7 +9,7 @@ English or are data. The GIS commands and ``citygw broker`` keep their own table
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gateway.config import ConfigError, ConfigIssue
@@ -160,6 +160,33 @@ def issue_reason(issue: ConfigIssue) -> str:
         return template.format(**(issue.context or {}))
     except (KeyError, IndexError):
         return issue.message
+
+
+#: ``citygw core add-user``'s refusals (`gateway.core.auth.UserError`'s kinds)
+USER_ERRORS = {
+    "bad_name": "用户名须为 1 到 64 个字母、数字、'-'、'_' 或 '.'",
+    "unknown_role": "未知角色 {role!r}；可选角色：{roles}",
+    "system_role": "system 是核心自身的角色，不能授予用户",
+    "unknown_department": "专业部门用户须指定已配置的部门，给出的是 {department!r}；已配置：{known}",
+    "department_not_allowed": "只有专业部门用户才属于某个部门（--department）",
+    "grids_not_allowed": "只有监督员才分配网格（--grid）",
+    "bad_grids": "网格最多 200 个，每个为单元网格代码或代码前缀（6 到 14 位数字）",
+    "no_organisation": "未配置组织机构：用户都在市级中心",
+    "department_node": "专业部门用户只能位于其部门所在的节点，不能是 {node}",
+    "unknown_node": (
+        "组织节点 {node!r} 不适用于角色 {role}：应为市级或区级中心（监督员也可为街道或社区）"
+    ),
+    "short_password": "密码至少 {length} 个字符",
+}
+
+
+def user_error(kind: str, params: Mapping[str, object], reason: str) -> str:
+    """A refused user in Chinese; an unknown ``kind`` keeps the English ``reason``."""
+    template = USER_ERRORS.get(kind)
+    try:
+        return template.format(**params) if template is not None else reason
+    except (KeyError, IndexError):
+        return reason
 
 
 def issue_line(issue: ConfigIssue) -> str:

@@ -41,7 +41,16 @@ class AuthError(Exception):
 
 
 class UserError(ValueError):
-    """A user that cannot be created or changed as given (a bad value: the reason says)."""
+    """A user that cannot be created or changed as given (a bad value: the reason says).
+
+    ``kind`` names the rule and ``params`` its values, for whoever says it to a person in
+    their language (the command line: gateway/cli_texts.py); ``str()`` is the English reason.
+    """
+
+    def __init__(self, reason: str, kind: str = "", **params: object) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.params = params
 
 
 class UserConflict(Exception):
@@ -233,26 +242,38 @@ class Authenticator:
             or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
             or not name.isascii()
         ):
-            raise UserError("a user name is 1-64 letters, digits, '-', '_' or '.'")
+            raise UserError("a user name is 1-64 letters, digits, '-', '_' or '.'", "bad_name")
         try:
             parsed = Role(role)
         except ValueError as exc:
-            raise UserError(f"unknown role {role!r}; roles: {', '.join(USER_ROLES)}") from exc
+            raise UserError(
+                f"unknown role {role!r}; roles: {', '.join(USER_ROLES)}",
+                "unknown_role",
+                role=role,
+                roles=", ".join(USER_ROLES),
+            ) from exc
         if parsed is Role.SYSTEM:
-            raise UserError("the system role is the core's own, not a user's")
+            raise UserError("the system role is the core's own, not a user's", "system_role")
         if parsed is Role.DEPARTMENT:
             if department not in self._departments:
                 raise UserError(
                     f"a department user needs a known department, got {department!r}; "
-                    f"known: {', '.join(sorted(self._departments))}"
+                    f"known: {', '.join(sorted(self._departments))}",
+                    "unknown_department",
+                    department=department,
+                    known=", ".join(sorted(self._departments)),
                 )
         elif department is not None:
-            raise UserError("only department users belong to a department")
+            raise UserError(
+                "only department users belong to a department", "department_not_allowed"
+            )
         grid_list = sorted(set(grids))
         if grid_list and parsed is not Role.INSPECTOR:
-            raise UserError("only inspectors are assigned grids")
+            raise UserError("only inspectors are assigned grids", "grids_not_allowed")
         if len(grid_list) > 200 or not all(_GRID.fullmatch(g) for g in grid_list):
-            raise UserError("grids are up to 200 unit grid codes or code prefixes (6-14 digits)")
+            raise UserError(
+                "grids are up to 200 unit grid codes or code prefixes (6-14 digits)", "bad_grids"
+            )
         if password is None:
             return name, str(parsed), department, grid_list, ""
         _check_password(password)
@@ -265,12 +286,19 @@ class Authenticator:
         org = self.organisation
         if org is None:
             if org_node is not None:
-                raise UserError("no organisation is configured: users sit at the city centre")
+                raise UserError(
+                    "no organisation is configured: users sit at the city centre",
+                    "no_organisation",
+                )
             return None
         if role == Role.DEPARTMENT:
             node = org.node_of_department(department)
             if org_node is not None and (node is None or node.id != org_node):
-                raise UserError(f"a department user sits at its department's node, not {org_node}")
+                raise UserError(
+                    f"a department user sits at its department's node, not {org_node}",
+                    "department_node",
+                    node=org_node,
+                )
             return node.id if node is not None else None
         found = org.get(org_node)
         if org_node is None or (found is not None and found.kind is NodeKind.CITY):
@@ -281,7 +309,10 @@ class Authenticator:
         if found is None or found.kind not in allowed:
             raise UserError(
                 f"unknown organisation node {org_node!r} for a {role}: "
-                "the city or a district centre (inspectors also a street or community)"
+                "the city or a district centre (inspectors also a street or community)",
+                "unknown_node",
+                node=org_node,
+                role=role,
             )
         return found.id
 
@@ -369,4 +400,8 @@ class Authenticator:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(
+            f"a password has at least {MIN_PASSWORD_LENGTH} characters",
+            "short_password",
+            length=MIN_PASSWORD_LENGTH,
+        )

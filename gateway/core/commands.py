@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gateway.cli_texts import MESSAGES
+from gateway.cli_texts import MESSAGES, user_error
 
 
 def register(cli: click.Group) -> None:
@@ -88,7 +88,8 @@ def register(cli: click.Group) -> None:
         try:
             auth.add_user(name, role, password, department, grids)
         except UserError as exc:
-            click.echo(MESSAGES["user_refused"].format(reason=exc), err=True)
+            reason = user_error(exc.kind, exc.params, str(exc))
+            click.echo(MESSAGES["user_refused"].format(reason=reason), err=True)
             sys.exit(1)
         finally:
             service.store.close()  # type: ignore[attr-defined]
