@@ -189,6 +189,26 @@ def user_error(kind: str, params: Mapping[str, object], reason: str) -> str:
         return reason
 
 
+#: an ONVIF call's failure (adapters.onvif.OnvifError's kind), before the device's own reason
+ONVIF_ERRORS = {
+    "unauthorized": "设备拒绝了用户名或密码",
+    "timeout": "超时",
+    "unreachable": "无法连接设备",
+    "closed": "设备关闭了连接",
+    "fault": "设备返回 SOAP 错误",
+    "unsupported": "设备不支持",
+    "no_profile": "设备没有该媒体配置",
+    "bad_url": "地址无效",
+    "error": "出错",
+}
+
+
+def onvif_error(kind: str, reason: str) -> str:
+    """``设备拒绝了用户名或密码（the device's reason）``; an unknown kind as ``kind: reason``."""
+    label = ONVIF_ERRORS.get(kind)
+    return f"{label}（{reason}）" if label is not None else f"{kind}: {reason}"
+
+
 def issue_line(issue: ConfigIssue) -> str:
     """``  mqtt.port（第 2 行）：应大于或等于 1``."""
     where = f"第 {issue.line} 行" if issue.line else "行号未知"

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gateway.cli_texts import MESSAGES, NONE
+from gateway.cli_texts import MESSAGES, NONE, onvif_error
 
 
 def register(cli: click.Group) -> None:
@@ -147,7 +147,8 @@ def register(cli: click.Group) -> None:
                 url, user, password, timeout_s=timeout or ctx.config.video.onvif_timeout_s
             )
         except OnvifError as exc:
-            click.echo(MESSAGES["probe_failed"].format(reason=exc), err=True)
+            reason = onvif_error(exc.kind, exc.reason)
+            click.echo(MESSAGES["probe_failed"].format(reason=reason), err=True)
             sys.exit(1)
         except TimeoutError:
             click.echo(MESSAGES["probe_timeout"], err=True)

@@ -72,7 +72,8 @@ def test_the_probe_command_prints_the_device_and_never_the_password(
         env={"CITYGW_CAMERA_PASSWORD": "wrong"},
     )
     assert wrong.exit_code == 1
-    assert wrong.output.startswith("探测失败：") and "refused the credentials" in wrong.output
+    assert wrong.output.startswith("探测失败：设备拒绝了用户名或密码（")
+    assert "refused the credentials" in wrong.output
     assert "wrong" not in wrong.output.split(":")[-1]
 
 
