@@ -148,7 +148,7 @@ TOTAL = 10_000
 
 def _stored_by(log: Path) -> set[str]:
     """The candidate ids a core said it stored as new (``citygw core`` prints a line each)."""
-    return set(re.findall(r"candidate (\S+) \[new\]", log.read_text(errors="replace")))
+    return set(re.findall(r"候选 (\S+) \[新\]", log.read_text(errors="replace")))
 
 
 @pytest.mark.postgres
