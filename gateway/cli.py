@@ -82,6 +82,9 @@ class CitygwGroup(click.Group):
 
 
 def _show_error(exc: click.ClickException) -> None:
+    if type(exc).show not in (click.ClickException.show, click.UsageError.show):
+        exc.show()  # one that shows itself its own way: a bare group's help
+        return
     if isinstance(exc, click.UsageError) and exc.ctx is not None:
         ctx = exc.ctx
         click.echo(ctx.get_usage(), err=True, color=ctx.color)
