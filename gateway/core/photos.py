@@ -26,9 +26,12 @@ refuses them with an `ApiError` whose code the apps turn into Chinese (``empty_f
    of an animation are never decoded.
 
 HEIC/HEIF and AVIF (an iPhone camera's own format, an ISO BMFF ``ftyp`` box with a HEIF
-brand) are refused as ``unsupported_photo_format``, which the apps word as "format not
-supported, choose JPEG or PNG"; the phone app's canvas turns what the phone can show into
-JPEG before it sends, so this reaches only a browser that cannot decode the file either.
+brand: `is_heif`) are turned into JPEG by Debian's libheif tools first
+(`gateway.core.photo_heif`: its size checked before it is decoded, HEIF's own rotation
+applied, the EXIF position kept), then taken as a JPEG. The phone app's canvas turns what
+the phone can show into JPEG before it sends; this serves other clients (Open311, the
+console's upload, a browser that cannot decode the file). Without the tools they are 503
+``photo_check_unavailable``.
 
 At most `DECODERS` photos are decoded at once (`decoding`): a burst of reports does not
 hold tens of full-size pictures in memory together, and the routes' threads do not
@@ -51,6 +54,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from gateway.core.api_base import ApiError
+from gateway.core.photo_heif import heif_to_jpeg
 
 #: the longest edge kept, in pixels
 MAX_PHOTO_EDGE = 2048
@@ -68,7 +72,7 @@ _DECODING = threading.BoundedSemaphore(DECODERS)
 #: a camera's JPEG with more pictures after the first
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 _JPEG = ("JPEG", "MPO")
-#: ISO BMFF brands of HEIF pictures (HEIC, HEIF image sequences, AVIF): no parser for them
+#: ISO BMFF brands of HEIF pictures (HEIC, HEIF image sequences, AVIF): libheif's tools
 _HEIF_BRANDS = {
     b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
     b"mif1", b"mif2", b"msf1", b"avif", b"avis",
@@ -105,9 +109,14 @@ def check_photo(data: bytes) -> PhotoCheck:
     if not data:
         raise ApiError(422, "empty_file", "the photo is empty")
     if is_heif(data):
-        raise ApiError(
-            422, "unsupported_photo_format", "HEIC/HEIF pictures are not accepted: JPEG or PNG"
-        )
+        with decoding():
+            converted = heif_to_jpeg(data, max_pixels=MAX_PHOTO_PIXELS)
+        # libheif turned the picture by HEIF's own rotation: its EXIF orientation is moot
+        return _checked(converted, upright=True)
+    return _checked(data, upright=False)
+
+
+def _checked(data: bytes, *, upright: bool) -> PhotoCheck:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -120,7 +129,7 @@ def check_photo(data: bytes) -> PhotoCheck:
     if width * height > MAX_PHOTO_PIXELS:
         raise ApiError(422, "photo_too_large", f"at most {MAX_PHOTO_PIXELS} pixels")
     exif = _exif(image)
-    orientation = exif.get(_ORIENTATION, 1) if exif is not None else 1
+    orientation = exif.get(_ORIENTATION, 1) if exif is not None and not upright else 1
     position = gps_position(exif.get_ifd(_GPS_IFD)) if exif is not None else None
     with decoding():
         kept = _kept_jpeg(image, data, orientation)

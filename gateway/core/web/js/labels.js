@@ -538,7 +538,7 @@ export const ERRORS = {
   bad_bbox: '地图范围参数有误（应为 最小经度,最小纬度,最大经度,最大纬度）',
   bad_component_class: '部件类别有误（2 位大类或 4 位小类代码，用逗号分隔）',
   bad_photo: '照片无法识别：请选择 JPEG 或 PNG 图片',
-  unsupported_photo_format: '不支持该照片格式（HEIC/HEIF），请选择 JPEG 或 PNG 图片（苹果手机可在“设置 › 相机 › 格式”中选“兼容性最佳”）',
+  photo_check_unavailable: '核心暂时无法读取 HEIC/HEIF 照片（未安装 libheif-examples），请选择 JPEG 或 PNG 图片，或联系系统管理员',
   photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
   too_many_photos: '照片过多（最多 4 张）',
   bad_voice: '语音备注无法识别：请删除后重新录制（支持 WebM、Ogg、MP4 格式的录音）',
