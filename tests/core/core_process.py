@@ -80,6 +80,25 @@ def send_candidates(config: Config, total: int) -> OutboxPublisher:
     return producer
 
 
+def send_candidates_in_two(
+    config: Config, total: int, first: int
+) -> tuple[OutboxPublisher, Callable[[], None]]:
+    """`send_candidates` of the first ``first`` of ``total`` now, and a function that sends
+    the rest through the same outbox (a test acts between the two)."""
+    connection = bootstrap.mqtt_connection(config, "inspector-sim")
+    producer = bootstrap.edge_publisher(config, "inspector-sim", connection)
+    contract = bootstrap.contract_publisher(config, producer)
+    producer.start()
+    for n in range(first):
+        contract.candidate(candidate(n))
+
+    def send_rest() -> None:
+        for n in range(first, total):
+            contract.candidate(candidate(n))
+
+    return producer, send_rest
+
+
 def stop_producer(producer: OutboxPublisher | None) -> None:
     if producer is not None:
         producer.stop()
