@@ -7,7 +7,9 @@ the one before. A period is ``start``..``end`` with time zones, 30 days up to no
 default. ``node`` (a city, district or street of the organisation tree) keeps the cases on
 that unit's grids, as the three-level evaluation counts a territorial unit's: the 大屏's
 figures of one district; a district centre's users ask only inside their district (403
-``not_your_level``).
+``not_your_level``). Without ``node`` the figures are the user's own centre's (a district
+centre's users: their district's; the city's: every case), and without an organisation
+tree every case's. The answer names the unit it counted (``node``, ``node_name``).
 """
 
 from datetime import datetime
@@ -18,6 +20,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from gateway.core.api_base import EVALUATORS, ApiContext, allow, evaluated_node, period
 from gateway.core.metrics import CaseHistories, evaluate, group_names, role_activity, to_csv
+from gateway.core.organisation import NodeKind, OrgNode
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
@@ -33,15 +36,25 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
     def _steps() -> list[Any]:
         return step_log.steps()  # the new steps only, not the whole log each time
 
-    def _histories(actor: Actor, node: str | None) -> CaseHistories:
-        histories = step_log.histories()  # kept cut by case: only new steps are added
+    def _unit(actor: Actor, node: str | None) -> OrgNode | None:
+        """The unit whose cases are counted: ``node``, else the user's own centre; None
+        (every case) without an organisation tree."""
+        org = ctx.service.workflow.organisation
         if node is None:
+            if org is None:
+                return None
+            node = org.centre_of(actor.org_node).id
+        return evaluated_node(ctx, actor, node)
+
+    def _histories(unit: OrgNode | None) -> CaseHistories:
+        histories = step_log.histories()  # kept cut by case: only new steps are added
+        if unit is None or unit.kind is NodeKind.CITY:
             return histories
-        return histories.on_grids(evaluated_node(ctx, actor, node).covers)
+        return histories.on_grids(unit.covers)
 
     node_query = Query(
         description="a city, district or street id of the organisation tree: only the cases "
-        "on its grids (default: all)",
+        "on its grids (default: the user's own centre, the city's users every case)",
         max_length=64,
     )
 
@@ -56,13 +69,14 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
         node: Annotated[str | None, node_query] = None,
     ) -> dict[str, Any]:
         s, e = _period(start, end)
-        histories = _histories(actor, node)
-        groups = evaluate(histories, s, e, ctx.config.metric_weights, group_by)
+        unit = _unit(actor, node)
+        groups = evaluate(_histories(unit), s, e, ctx.config.metric_weights, group_by)
         return {
             "start": s,
             "end": e,
             "group_by": group_by,
-            "node": node,
+            "node": unit.id if unit is not None else None,
+            "node_name": unit.name if unit is not None else None,
             "groups": [g.as_dict() for g in groups],
         }
 
@@ -77,11 +91,12 @@ def evaluation_router(ctx: ApiContext) -> APIRouter:
         node: Annotated[str | None, node_query] = None,
     ) -> Response:
         s, e = _period(start, end)
-        histories = _histories(actor, node)
-        groups = evaluate(histories, s, e, ctx.config.metric_weights, group_by)
+        unit = _unit(actor, node)
+        groups = evaluate(_histories(unit), s, e, ctx.config.metric_weights, group_by)
         departments = {d.id: d.name for d in ctx.config.departments}
         text = to_csv(groups, group_by, group_names(group_by, departments, ctx.event_names))
-        name = f"citygw-metrics-{group_by}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
+        where = f"{unit.id}-" if unit is not None and unit.kind is not NodeKind.CITY else ""
+        name = f"citygw-metrics-{where}{group_by}-{s:%Y%m%d}-{e:%Y%m%d}.csv"
         return Response(
             text.encode("utf-8-sig"),
             media_type="text/csv; charset=utf-8",

@@ -3,7 +3,9 @@
 figures become 连云区's (the same as GET /api/v1/metrics?node=320703 gives), the address
 keeps the district through the live reloads and a reload of the page (a wall display
 bookmarked to it); 海州区's dispatcher has no picker and sees 海州区's figures, even on
-an address bookmarked to 连云区. Every screen reads Chinese."""
+an address bookmarked to 连云区. The 综合评价 page names the unit it counts: 海州区's
+dispatcher sees 综合评价 · 海州区 and 海州区's figures, the city's shift lead 综合评价 · 全市.
+Every screen reads Chinese."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ FIGURES = (
     ("on_time_closure_rate", "按期结案率", "rate"),
     ("score", "综合得分", "score"),
 )
+#: the inspectors 综合评价's 监督员考核 lists by user name
+INSPECTORS = frozenset({"insp", "insp-1"})
 LY_EXTENT_GRIDS = "100"  # 连云区 墟沟街道's grids; 海州区 has 400
 
 
@@ -154,3 +158,39 @@ def test_a_district_users_big_screen_shows_its_own_district_and_no_picker(
     )
     assert drawn and all(c.startswith("grid-320706") for c in drawn)
     assert_reads_chinese(desk, "大屏（区级）", NAMES)
+
+
+def evaluation_figures(page: Any, node: str) -> dict[str, str]:
+    """综合评价 over all its cases (分组: 全部), once the core's answer for ``node`` is in."""
+    page.click("#nav a[data-view=evaluation]")
+    page.wait_for_selector("#metrics-table")
+    page.select_option("#eval-group", "none")
+    page.wait_for_selector(f"#eval-title[data-node='{node}']")
+    page.wait_for_selector("#metrics-table tbody tr:only-child")
+    row = page.locator("#metrics-table tbody tr")
+    return {
+        key: row.locator(f"td[data-metric={key}]").inner_text()
+        for key in ("registered", "closed", "closed_on_time")
+    }
+
+
+def test_a_district_users_evaluation_page_shows_its_districts_figures_and_names_it(
+    core: RunningCore,  # noqa: F811
+    open_as: Callable[[str], Watched],  # noqa: F811
+) -> None:
+    cases_of_both_districts(core)  # 海州区 2 立案 (1 结案), 连云区 1 (结案)
+    desk = open_as("hz-disp")
+    page = desk.page
+    token = page.evaluate("sessionStorage.getItem('citygw.token')")
+    figures = evaluation_figures(page, "320706")
+    assert page.inner_text("#eval-title") == "综合评价 · 海州区"
+    haizhou = todays_metrics(core, token, "320706")  # all the cases are today's
+    assert figures == {k: str(haizhou[k]) for k in figures}
+    assert figures["registered"] == "2"  # not the city's 3
+    assert_reads_chinese(desk, "综合评价（区级）", NAMES | INSPECTORS)
+
+    lead = open_as("shift_lead")
+    figures = evaluation_figures(lead.page, "city")
+    assert lead.page.inner_text("#eval-title") == "综合评价 · 全市"
+    assert figures["registered"] == "3"
+    assert_reads_chinese(lead, "综合评价（全市）", NAMES | INSPECTORS)

@@ -274,3 +274,39 @@ def test_the_metrics_of_one_node_are_the_figures_the_city_evaluates_that_unit_wi
     )
     [row] = keyed_rows(answer.content.decode("utf-8-sig"), METRICS_HEADERS)
     assert (row["registered"], row["due"]) == ("2", "1")
+
+
+def test_without_a_node_the_metrics_are_the_users_own_centres(api: Api) -> None:
+    for n in (0, 1):
+        act(api, "hz-op", n, "register")
+    for n in (2, 3):
+        act(api, "operator", n, "register")
+    period = {"start": MONDAY_10.isoformat(), "end": (MONDAY_10 + timedelta(days=7)).isoformat()}
+
+    def metrics(who: str, **params: str) -> dict:
+        answer = api.client.get(
+            "/api/v1/metrics", params={**period, **params}, headers=api.headers(who)
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    # 海州区's dispatcher: its district's two cases, as asking for 320706 gives
+    district = metrics("hz-disp")
+    assert (district["node"], district["node_name"]) == ("320706", "海州区")
+    assert district["groups"] == metrics("hz-disp", node="320706")["groups"]
+    assert district["groups"][0]["registered"] == 2
+    by_grid = metrics("hz-disp", group_by="grid")["groups"]
+    assert sorted(g["group"] for g in by_grid) == [HZ1, HZ2]
+    # the city's shift lead: every case, GY's (in no district) too
+    city = metrics("shift_lead")
+    assert city["node"] == "city"
+    assert city["groups"] == metrics("shift_lead", node="city")["groups"]
+    assert city["groups"][0]["registered"] == 4
+    # the CSV too
+    for who, registered in (("hz-disp", "2"), ("shift_lead", "4")):
+        answer = api.client.get("/api/v1/metrics.csv", params=period, headers=api.headers(who))
+        assert answer.status_code == 200, answer.text
+        [row] = keyed_rows(answer.content.decode("utf-8-sig"), METRICS_HEADERS)
+        assert row["registered"] == registered, who
+    named = api.client.get("/api/v1/metrics.csv", params=period, headers=api.headers("hz-disp"))
+    assert "citygw-metrics-320706-none-" in named.headers["content-disposition"]

@@ -187,6 +187,13 @@ export const VIEW_TITLES = {
   users: '用户管理',
 };
 
+// 综合评价 (views/evaluation.js): whose figures it shows (GET /api/v1/metrics counts the
+// user's own centre's cases: a district centre's users their district's, the city's all)
+export const EVALUATION = {
+  title_of: '综合评价 · {unit}',
+  city: '全市',
+};
+
 // 地图 (views/map.js): grids by open cases, cases by light, a grid's cases, 框选
 export const MAP = {
   title: '监督指挥地图',

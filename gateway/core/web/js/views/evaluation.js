@@ -1,7 +1,7 @@
 // 综合评价: the core's metrics per department / district / grid / event code / week, with
 // SVG charts and CSV export (the core's CSV, or this table's for the per-week view).
 import { api, describeError } from '../api.js';
-import { GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
+import { EVALUATION, GROUPINGS, METRICS, NO_GROUP } from '../labels.js';
 import { rateBars } from '../charts.js';
 import { centreDate, centreMidnight, downloadBlob, fmtRate, h, toast } from '../ui.js';
 import { inspectorSection } from './evaluation_inspectors.js';
@@ -38,6 +38,13 @@ function csvOf(groups) {
 
 const download = downloadBlob;
 
+// the unit whose cases the figures count, as its title names it: 全市, a district's name;
+// null without an organisation tree (every case)
+function unitName(node, name) {
+  if (!node) return null;
+  return node === 'city' ? EVALUATION.city : name || node;
+}
+
 export async function render(main, ctx) {
   const tomorrow = new Date(dayStart(centreDate(new Date())).getTime() + 86400000);
   const monthAgo = new Date(tomorrow.getTime() - 30 * 86400000);
@@ -64,11 +71,22 @@ export async function render(main, ctx) {
   ].map(([format, label]) => h('button', { id: `report-${format}`, onclick: () => fetchReport(format) }, label));
   const output = h('div', { class: 'evaluation', id: 'eval-output' });
   const inspectors = inspectorSection(download); // 监督员考核 of the same period
+  // whose figures: the user's own centre's (the core's default), named in the title; the
+  // core's answer (node, node_name) then says it for sure
+  const title = h('h2', { id: 'eval-title' }, '综合评价');
+  const centre = ctx.ref.org && ctx.ref.org.me ? ctx.ref.org.me.centre : null;
+  let unit = centre ? unitName(centre.id, centre.name) : null;
+  function showUnit(doc) {
+    unit = unitName(doc.node, doc.node_name);
+    title.textContent = unit ? EVALUATION.title_of.replace('{unit}', unit) : '综合评价';
+    title.dataset.node = doc.node || '';
+  }
+  if (unit) title.textContent = EVALUATION.title_of.replace('{unit}', unit);
   main.append(
     h(
       'div',
       { class: 'view-head' },
-      h('h2', {}, '综合评价'),
+      title,
       h('label', {}, '从 ', from),
       h('label', {}, ' 到 ', to),
       group,
@@ -129,12 +147,14 @@ export async function render(main, ctx) {
     const by = group.value;
     if (by !== 'period') {
       const doc = await api.get('/api/v1/metrics', { start: start.toISOString(), end: end.toISOString(), group_by: by });
+      showUnit(doc);
       return doc.groups.map((g) => ({ ...g, label: groupLabel(g.group, by) }));
     }
     const parts = weeks(start, end);
     const docs = await Promise.all(
       parts.map(([s, e]) => api.get('/api/v1/metrics', { start: s.toISOString(), end: e.toISOString(), group_by: 'none' })),
     );
+    if (docs.length) showUnit(docs[0]);
     return parts.map(([s, e], i) => {
       const g = docs[i].groups[0] || { registered: 0 };
       const name = `${centreDate(s)}～${centreDate(new Date(e.getTime() - 86400000))}`;
@@ -196,7 +216,7 @@ export async function render(main, ctx) {
 
   exportButton.addEventListener('click', async () => {
     const by = group.value;
-    const name = `citygw-评价-${by}-${from.value}-${to.value}.csv`;
+    const name = `citygw-评价-${unit ? `${unit}-` : ''}${by}-${from.value}-${to.value}.csv`;
     try {
       if (by === 'period') {
         if (!last.length) await run();
