@@ -9,7 +9,8 @@ said in Chinese and the report still goes without a note; a recording stops by i
 the cap (the page's clock moved on by Playwright). A 核查 answered with a note recorded on
 the answer form keeps the note on the case, named by the answer step, and the console's
 case page plays it captioned as sent with the 核查 answer; answered offline, the note waits
-with the answer and goes once."""
+with the answer and goes once. A 核实 (a hotline report confirmed on site) answered with a
+note keeps it likewise, and the case page captions it as sent with the 核实 answer."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from typing import Any
 
 import pytest
 
+from gateway.contract import Location, SourceKind
+from gateway.core.intake import case_id_for
 from gateway.core.voice_notes import MAX_VOICE_SECONDS as MAX_SECONDS
-from gateway.core.workflow import Action, CaseState
+from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 from gateway.gis.features import GridFeature
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, RunningCore, sign_in
 from tests.console.test_mobile import (  # noqa: F401 (fixtures used by name)
@@ -38,6 +41,7 @@ from tests.console.test_mobile import (  # noqa: F401 (fixtures used by name)
     reported_case,
     wait_until,
 )
+from tests.core.helpers import candidate
 
 #: a fake microphone; without the 'microphone' permission getUserMedia is refused
 FAKE_MICROPHONE = "--use-fake-device-for-media-stream"
@@ -241,14 +245,22 @@ def test_a_check_answered_with_a_voice_note_plays_on_the_case_page_as_the_answer
     assert "voice_note_s" not in phone_core.case(case_id).facts  # the report had no note
     assert page.problems == []  # type: ignore[attr-defined]
     # the desktop console: a player captioned as the 核查 answer's note, which plays
+    assert_answer_note_plays(browser, phone_core, case_id, "核查", seconds)
+
+
+def assert_answer_note_plays(
+    browser: Any, core: RunningCore, case_id: str, kind: str, seconds: float
+) -> None:
+    """The operator's case page shows the answer's note captioned
+    ``语音备注 · 随{kind}结果提交（<inspector>）（N 秒）`` in a player that plays."""
     desk = browser.new_page(viewport={"width": 1400, "height": 900})
-    sign_in(desk, phone_core.url, "operator")
-    desk.goto(f"{phone_core.url}/console/#/case/{case_id}")
+    sign_in(desk, core.url, "operator")
+    desk.goto(f"{core.url}/console/#/case/{case_id}")
     figure = desk.locator("figure.ev-voice_note.ev-answer")
     figure.wait_for()
     caption = figure.locator("figcaption").inner_text()
-    assert caption.startswith("语音备注") and "随核查结果提交" in caption, caption
-    assert INSPECTOR in caption and f"{round(seconds)} 秒" in caption, caption
+    expected = f"语音备注 · 随{kind}结果提交（{INSPECTOR}）（{round(seconds)} 秒）"
+    assert caption == expected, caption
     player = figure.locator("audio.voice-note[controls]")
     wait_until(lambda: player.evaluate("a => a.readyState >= 1 && a.src.startsWith('blob:')"))
     duration = player.evaluate("a => a.duration")
@@ -256,6 +268,51 @@ def test_a_check_answered_with_a_voice_note_plays_on_the_case_page_as_the_answer
     player.evaluate("a => { a.muted = true; return a.play(); }")
     wait_until(lambda: player.evaluate("a => a.currentTime") > 0.3)
     desk.close()
+
+
+def test_a_confirmation_answered_with_a_voice_note_plays_on_the_case_page_as_its_note(
+    phone: Callable[..., Any],  # noqa: F811
+    phone_core: RunningCore,  # noqa: F811
+    demo_grids: list[GridFeature],  # noqa: F811
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    report = candidate(
+        79,
+        kind=SourceKind.CALL,
+        source_id="ivr-1",
+        event_code="0507",
+        location=Location(grid_code=demo_grids[42].code, address="海州区 测试路 3 号"),
+    )
+    service = phone_core.daemon.service
+    service.store_candidates([report])
+    case_id = case_id_for(report.id)
+    service.transition(case_id, Command(Action.REQUEST_CONFIRMATION), Actor("oper", Role.OPERATOR))
+    assert phone_core.case(case_id).facts["task"]["assignee"] == INSPECTOR  # by the grid
+    page = phone()
+    page.context.grant_permissions(["geolocation", "microphone"])
+    open_task(page, case_id)
+    assert page.inner_text("#answer-pass") == "属实"
+    page.tap("#answer-pass")
+    page.set_input_files("#answer-photo", files=[photo_file("there.jpg")])
+    page.wait_for_selector(".thumb img")
+    assert "语音备注" in page.inner_text("#answer #voice-note")
+    shown = record(page, 2.0)
+    assert 1.6 <= shown <= 3.5, shown
+    page.tap("#answer-submit")
+    page.wait_for_selector("#toast:has-text('核实结果已提交')")
+    case = phone_core.case(case_id)
+    assert case.state is CaseState.CANDIDATE and case.facts["proposal"] == "register"
+    [step] = [s for s in phone_core.steps(case_id) if s.action is Action.CONFIRM_PASS]
+    assert step.actor == INSPECTOR and len(step.attachments) == 2  # the photo and the note
+    [note] = notes_of(phone_core, case_id)
+    assert note.sha256 in step.attachments and note.media_type == "audio/webm"
+    codec, seconds = duration_of(phone_core.daemon.service.evidence.read(note.sha256), tmp_path)
+    assert codec == "opus" and 1.3 <= seconds <= 3.5, seconds
+    assert abs(step.facts["voice_note_s"] - seconds) < 0.05
+    assert page.problems == []  # type: ignore[attr-defined]
+    # the desktop console: a player captioned as the 核实 answer's note, which plays
+    assert_answer_note_plays(browser, phone_core, case_id, "核实", step.facts["voice_note_s"])
 
 
 def test_a_check_answered_offline_with_a_voice_note_sends_the_note_once_when_back_online(
