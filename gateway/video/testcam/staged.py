@@ -31,6 +31,15 @@ FALLEN_SCALE = 1.6
 #: where the waiting person stands: the open road right of the plaza (clear of the tripod,
 #: whose head the COCO model may take for a person)
 STANDING_AT = (600, 320)
+#: the stall scene's camera: a 384x288 window of vtest (x1, y1, x2, y2), its own pixels
+#: unscaled, as a sub-stream of a camera aimed at the walkway's edge would see it
+STALL_VIEW = (96, 96, 480, 384)
+#: the stall keeper (the walker, a little nearer the camera) stands on the grass beside the
+#: walkway, top-left in vtest pixels; the stall's object stands to their right on the same
+#: ground line, at this height (a chair's back at a standing person's waist: 0.56 of them)
+KEEPER_AT = (160, 260)
+KEEPER_SCALE = 1.15
+STALL_OBJECT_HEIGHT = 54
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,23 @@ def cut_out(
         largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         mask = (regions == largest).astype(np.uint8)
     return CutOut(pixels=pixels, alpha=mask.astype(np.float32))
+
+
+def cut_out_with_mask(image: Path, mask: Path) -> CutOut:
+    """An object photographed on its own, cut out along a black-and-white ``mask`` (white:
+    the object) and cropped to it."""
+    pixels = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    inside = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    if pixels is None or inside is None:
+        raise ValueError(f"cannot read {image} or {mask}")
+    if inside.shape != pixels.shape[:2]:
+        raise ValueError(f"{mask} is {inside.shape[::-1]}, {image} {pixels.shape[1::-1]}")
+    ys, xs = np.nonzero(inside > 127)
+    if not len(ys):
+        raise ValueError(f"{mask} is empty")
+    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    alpha = (inside[y1:y2, x1:x2] > 127).astype(np.float32)
+    return CutOut(pixels=pixels[y1:y2, x1:x2].copy(), alpha=alpha)
 
 
 def place(
@@ -186,3 +212,52 @@ def _staged_clip(
 
     write_clip(staged(), path)
     return StagedClip(path=path, box=boxes[0], starts_s=starts_s, seconds=count / VTEST_FPS)
+
+
+@dataclass(frozen=True, slots=True)
+class StallScene:
+    """Frames of the stall view at vtest's 10 fps, and where the staged parts are in them."""
+
+    frames: list[np.ndarray]  # 384x288 BGR
+    keeper: tuple[int, int, int, int] | None  # in view pixels
+    stall: tuple[int, int, int, int] | None
+    keeper_from: int  # first frame with the keeper
+
+
+def stall_scene(
+    vtest: Path,
+    stall: CutOut | None,
+    *,
+    keeper: bool = True,
+    seconds: float = 20.0,
+    keeper_arrives_at_s: float = 2.0,
+) -> StallScene:
+    """vtest's first ``seconds`` in the stall view: its walkers pass on the walkway; the
+    ``stall`` object (if any) stands on the grass from the first frame; the walker (if
+    ``keeper``) stands still beside it from ``keeper_arrives_at_s`` on."""
+    count = round(seconds * VTEST_FPS)
+    frames = read_frames(vtest, max(count, WALKER_FRAME + 1))
+    person = cut_out(frames[WALKER_FRAME], WALKER_BOX, median_background(frames))
+    x1, y1, x2, y2 = STALL_VIEW
+    start = round(keeper_arrives_at_s * VTEST_FPS)
+    keeper_width = round(person.pixels.shape[1] * KEEPER_SCALE)
+    keeper_height = round(person.pixels.shape[0] * KEEPER_SCALE)
+    ground = KEEPER_AT[1] + keeper_height
+    out: list[np.ndarray] = []
+    boxes: dict[str, tuple[int, int, int, int]] = {}
+    for index, frame in enumerate(frames[:count]):
+        if stall is not None:
+            scale = STALL_OBJECT_HEIGHT / stall.pixels.shape[0]
+            at = (KEEPER_AT[0] + keeper_width + 3, ground - STALL_OBJECT_HEIGHT)
+            frame, boxes["stall"] = place(frame, stall, at, scale=scale)
+        if keeper and index >= start:
+            frame, boxes["keeper"] = place(frame, person, KEEPER_AT, scale=KEEPER_SCALE)
+        out.append(np.ascontiguousarray(frame[y1:y2, x1:x2]))
+
+    def in_view(name: str) -> tuple[int, int, int, int] | None:
+        box = boxes.get(name)
+        return None if box is None else (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1)
+
+    return StallScene(
+        frames=out, keeper=in_view("keeper"), stall=in_view("stall"), keeper_from=start
+    )
