@@ -380,6 +380,7 @@ def _examples() -> dict[type[c._Message], c._Message]:
                 id="ivr-1:queues:0001",
                 ts=_AT,
                 ami="ready",
+                callbacks_state="running",
                 figures_age_s=2.5,
                 queues=[
                     c.QueueFigure(

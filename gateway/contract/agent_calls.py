@@ -73,7 +73,8 @@ class AgentQueues(_Message):
     """The hotline gateway's live queue figures, retained on ``agent-queues/<source-id>``
     (contract 1.3), published when they change and at least every minute. ``ami`` is
     the gateway's AMI connection state; while it is not ``ready`` the figures are the
-    last known (``figures_age_s`` says how old) and callbacks are paused."""
+    last known (``figures_age_s`` says how old) and callbacks are paused, unless the
+    centre switched them off (``callbacks_state`` ``off``: nothing to pause)."""
 
     SCHEMA: ClassVar[str] = "citygw.agent_queues"
     schema_name: str = Field(default=SCHEMA, alias="schema")
@@ -81,5 +82,11 @@ class AgentQueues(_Message):
     ami: str = Field(max_length=32, description="ready, connecting, backoff, refused ...")
     callbacks_paused: bool = False
     paused_reason: str = Field(default="", max_length=300)
+    callbacks_state: str = Field(
+        default="",
+        max_length=16,
+        description="the callbacks' state: running, paused or off (telephony.callbacks."
+        "originate false); '' from a gateway that does not say it",
+    )
     figures_age_s: float | None = Field(default=None, ge=0)
     queues: list[QueueFigure] = Field(default_factory=list, max_length=50)

@@ -191,6 +191,7 @@ class AgentDesk:
             "ami": message.ami,
             "callbacks_paused": message.callbacks_paused,
             "paused_reason": message.paused_reason,
+            "callbacks_state": message.callbacks_state,
             "figures_age_s": message.figures_age_s,
             "queues": [q.model_dump() for q in message.queues],
         }

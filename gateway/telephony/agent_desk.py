@@ -186,8 +186,9 @@ class AgentQueuesPublisher(Protocol):
 
 
 class QueueReport:
-    """The queue figures (and the AMI state) to the core: an `AgentQueues` when what it
-    says changed, and at least every ``refresh_s`` (retained: a core starting reads it)."""
+    """The queue figures (and the AMI and callbacks state) to the core: an `AgentQueues`
+    when what it says changed, and at least every ``refresh_s`` (retained: a core starting
+    reads it)."""
 
     def __init__(
         self,
@@ -209,9 +210,10 @@ class QueueReport:
         """``figures``: `QueuePoller.snapshot`; ``health``: the callbacks' (state, reason).
         Publishes when due; True if it did."""
         queues = [QueueFigure(**q) for q in (figures.get("queues") or {}).values()]
-        paused = health.get("state") == "paused"
+        state = str(health.get("state") or "")[:16]
+        paused = state == "paused"
         reason = str(health.get("reason") or "")[:300]
-        said = (ami, paused, reason, tuple(queues))
+        said = (ami, state, reason, tuple(queues))
         now = self._clock.monotonic()
         if said == self._last and now - self._last_at < self.refresh_s:
             return False
@@ -221,6 +223,7 @@ class QueueReport:
             ami=ami[:32],
             callbacks_paused=paused,
             paused_reason=reason,
+            callbacks_state=state,
             figures_age_s=figures.get("age_s"),
             queues=queues,
         )

@@ -3,7 +3,8 @@ of a real Asterisk 22.10.1 replayed by the fake AMI server, the gateway's AgentD
 saw the caller's IVR transfer) publishing over the real Mosquitto, the real core, and
 Chromium signed in as the agent. The pop shows the number, the IVR path and the caller's
 earlier cases; its button opens 上报问题 pre-filled; the case made from it plays the call's
-recording. Another agent signed in at the same time sees no pop."""
+recording. Another agent signed in at the same time sees no pop. The queue bar says the
+switch is away, and 回访暂停 only when the centre makes callbacks (not when they are off)."""
 
 from __future__ import annotations
 
@@ -125,9 +126,14 @@ def gateway_answers_the_queue_call(core: RunningCore) -> None:
         publisher.outbox.close()
 
 
-def gateway_reports_queues(core: RunningCore) -> None:
+#: the callbacks' health as the gateway's AMI side gives its queue report: AMI just lost
+PAUSED = {"state": "paused", "reason": "connection lost"}
+OFF = {"state": "off", "reason": None}  # telephony.callbacks.originate: false
+
+
+def gateway_reports_queues(core: RunningCore, health: dict[str, Any] = PAUSED) -> None:
     """The gateway's queue report as `citygw agi` sends it: a caller waiting before a
-    paused agent, and the AMI connection just lost (callbacks paused)."""
+    paused agent, and the AMI connection just lost (callbacks paused, or off)."""
     connection = bootstrap.mqtt_connection(core.config, "agi")
     publisher = bootstrap.edge_publisher(core.config, "agi", connection)
     contract = bootstrap.contract_publisher(core.config, publisher)
@@ -137,11 +143,7 @@ def gateway_reports_queues(core: RunningCore) -> None:
     publisher.start()
     connection.start()
     try:
-        assert report.tick(
-            ami="backoff",
-            health={"state": "paused", "reason": "connection lost"},
-            figures=FIGURES,
-        )
+        assert report.tick(ami="backoff", health=health, figures=FIGURES)
         assert publisher.wait_drained(30), "the broker did not take the queue figures"
     finally:
         publisher.stop()
@@ -172,7 +174,7 @@ def test_the_agent_gets_the_pop_starts_a_case_from_it_and_hears_the_recording(
         page.wait_for_selector("#queue-bar:not([hidden])")
         bar = page.inner_text("#queue-bar")
         assert "人工队列 等待 1 · 最长 5 秒 · 已接 1 · 放弃 0 · 空闲坐席 0/1" in bar, bar
-        assert "回访暂停" in bar
+        assert "交换机连接中断，回访暂停" in bar
 
     gateway_answers_the_queue_call(core)
 
@@ -214,6 +216,26 @@ def test_the_agent_gets_the_pop_starts_a_case_from_it_and_hears_the_recording(
     agent.reload()
     agent.wait_for_selector("#agent-pop:not([hidden]) #pop-recording audio[src^='blob:']")
     assert not agent.console_errors
+
+
+def test_the_queue_bar_says_callbacks_pause_only_where_the_centre_makes_them(
+    core: RunningCore, login: Callable[[str], Any]
+) -> None:
+    page = login("operator")
+    page.wait_for_selector("#agent-pop[data-live=up]", state="attached")
+    # callbacks switched off at the centre: the switch is away, no callback to pause
+    gateway_reports_queues(core, OFF)
+    down = page.wait_for_selector("#queue-bar:not([hidden]) .queue-down")
+    assert down.inner_text() == "交换机连接中断"
+    assert "回访" not in page.inner_text("#queue-bar")
+    page.reload()  # the core's kept report (GET /api/v1/desk/queues) says the same
+    down = page.wait_for_selector("#queue-bar:not([hidden]) .queue-down")
+    assert down.inner_text() == "交换机连接中断"
+    page.wait_for_selector("#agent-pop[data-live=up]", state="attached")
+    # the gateway again with callbacks on: they wait for the switch
+    gateway_reports_queues(core, PAUSED)
+    page.wait_for_selector("#queue-bar .queue-down:text-is('交换机连接中断，回访暂停')")
+    assert not page.console_errors
 
 
 def test_the_case_page_says_why_its_callback_waits(

@@ -285,6 +285,7 @@ def test_queue_figures_are_kept_per_gateway_and_told_to_every_console(api: Api) 
         ami="refused",
         callbacks_paused=True,
         paused_reason="Authentication failed",
+        callbacks_state="paused",
     )
     desk.on_queues_payload(paused.to_json())
     assert desk.on_queues_payload(b"") is None and desk.on_queues_payload(b"{}") is None
@@ -295,6 +296,7 @@ def test_queue_figures_are_kept_per_gateway_and_told_to_every_console(api: Api) 
     first, second = got["gateways"]
     assert first["queues"][0]["waiting"] == 2 and first["queues"][0]["longest_wait_s"] == 35
     assert second["callbacks_paused"] is True and second["ami"] == "refused"
+    assert (first["callbacks_state"], second["callbacks_state"]) == ("", "paused")
     refused = api.client.get("/api/v1/desk/queues", headers=api.headers("department"))
     assert refused.status_code == 403
 

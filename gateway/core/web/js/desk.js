@@ -151,6 +151,8 @@ function renderQueues(bar, gateways) {
   const parts = [];
   for (const g of gateways || []) {
     const down = g.ami !== 'ready' || g.callbacks_paused;
+    // callbacks switched off at the centre (telephony.callbacks.originate false): none to pause
+    const off = g.callbacks_state === 'off';
     for (const q of g.queues || []) {
       const figures = said(DESK.queue_figures, {
         waiting: q.waiting,
@@ -163,7 +165,7 @@ function renderQueues(bar, gateways) {
       const stale = down && g.figures_age_s ? said(DESK.queue_stale, { n: Math.round(g.figures_age_s) }) : '';
       parts.push(h('span', { class: `queue-figures${q.waiting ? ' waiting' : ''}`, dataset: { queue: q.queue } }, `${DESK.queue_bar} ${figures}${stale}`));
     }
-    if (down) parts.push(h('span', { class: 'queue-down', role: 'status' }, DESK.queue_down));
+    if (down) parts.push(h('span', { class: 'queue-down', role: 'status' }, off ? DESK.queue_down_no_callbacks : DESK.queue_down));
   }
   fill(bar, parts);
   bar.hidden = parts.length === 0;

@@ -308,6 +308,7 @@ export const DESK = {
   case_calls_none: '暂无回访或来电记录',
   queue_figures: '等待 {waiting} · 最长 {longest} 秒 · 已接 {answered} · 放弃 {abandoned} · 空闲坐席 {available}/{agents}',
   queue_down: '交换机连接中断，回访暂停',
+  queue_down_no_callbacks: '交换机连接中断', // the centre has callbacks switched off
   queue_stale: '（{n} 秒前）',
 };
 
