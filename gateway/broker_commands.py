@@ -1,6 +1,6 @@
 """``citygw broker acl``: the broker's access list for a deployment, from its daemons' configs.
 
-Each ``--core``/``--agi``/``--video`` names the configuration file a host runs that
+Each ``--core``/``--agi``/``--ami``/``--video`` names the configuration file a host runs that
 daemon with; the ACL gives each daemon its own user (``<daemon>-<instance>``) and only
 its own topics (`gateway.mqtt_acl`). Written for Mosquitto's ``acl_file``
 (docs/deploy.md, "MQTT security").
@@ -36,12 +36,14 @@ def register(cli: click.Group) -> None:
     @broker.command("acl")
     @click.option("--core", "cores", multiple=True, type=path_type, help="a core's config")
     @click.option("--agi", "agis", multiple=True, type=path_type, help="a telephony gateway's")
+    @click.option("--ami", "amis", multiple=True, type=path_type, help="a hotline AMI side's")
     @click.option("--video", "videos", multiple=True, type=path_type, help="a video gateway's")
     @click.option("--observer", "observers", multiple=True, help="a read-only user (operations)")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
     def acl(
         cores: tuple[Path, ...],
         agis: tuple[Path, ...],
+        amis: tuple[Path, ...],
         videos: tuple[Path, ...],
         observers: tuple[str, ...],
         output: Path | None,
@@ -51,6 +53,7 @@ def register(cli: click.Group) -> None:
         from gateway.config import ConfigError, load_config
         from gateway.contract import Topics
         from gateway.mqtt_acl import (
+            AMI,
             CORE,
             TELEPHONY,
             VIDEO,
@@ -60,6 +63,7 @@ def register(cli: click.Group) -> None:
         )
 
         wanted = [(CORE, p) for p in cores] + [(TELEPHONY, p) for p in agis]
+        wanted += [(AMI, p) for p in amis]
         wanted += [(VIDEO, p) for p in videos]
         if not wanted:
             raise click.ClickException(MESSAGES["none"])

@@ -43,6 +43,9 @@ MESSAGES = {
     "agi_listening": "citygw agi：正在监听 {url}",
     "agi_refused": "citygw agi：拒绝启动：缺少 {count} 个语音提示文件：{files}；请先运行 `citygw prompts build`",
     "agi_unreachable": "citygw agi-call：无法连接网关：{reason}",
+    # citygw ami
+    "ami_running": "citygw ami：正在连接 Asterisk 管理接口 {host}:{port}（回访、未经语音导航的来电记录、坐席弹屏、队列数据）",
+    "ami_off": "citygw ami：未启用（telephony.callbacks.enabled 为 false），没有可运行的内容",
     "call_ended": "通话结束：结果 {outcome}，案件编号 {number}",
     "prompts_building": "正在生成语音提示，写入 {path}",
     "prompt_built": "已生成",

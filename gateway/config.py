@@ -156,6 +156,12 @@ class MetricsConfig(_Section):
         le=65535,
         description="the telephony gateway's metrics listener; off if unset",
     )
+    ami_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="the hotline AMI side's (citygw ami) metrics listener; off if unset",
+    )
     token: SecretStr | None = Field(
         default=None,
         description=(
@@ -166,9 +172,13 @@ class MetricsConfig(_Section):
 
     @model_validator(mode="after")
     def _ports_apart(self) -> MetricsConfig:
-        ports = [p for p in (self.core_port, self.video_port, self.agi_port) if p is not None]
+        ports = [
+            p
+            for p in (self.core_port, self.video_port, self.agi_port, self.ami_port)
+            if p is not None
+        ]
         if len(ports) != len(set(ports)):
-            raise ValueError("core_port, video_port and agi_port must differ")
+            raise ValueError("core_port, video_port, agi_port and ami_port must differ")
         if self.token is not None and len(self.token.get_secret_value()) < 16:
             raise ValueError("token: at least 16 characters")
         return self

@@ -6,7 +6,12 @@ publish only its own topics:
 
 - a video gateway: the candidates, status, events and check results of *its* cameras,
   and its own availability;
-- the telephony gateway: its call candidates and callers' feedback, and its availability;
+- the telephony gateway (`citygw agi`): its call candidates and callers' feedback, and its
+  availability;
+- the hotline's AMI side (`citygw ami`, the same host's second telephony daemon): the same
+  call source's candidates and feedback (call records, callbacks), the agents' screen
+  pops and queue figures, and its availability; it reads that call source's candidates
+  (what the IVR did);
 - the core alone: case events, receipts, camera-check requests, PTZ commands, its dead
   letters.
 
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 #: daemon names as the daemons use them (status topics, client ids, source ids)
 CORE = "core"
 TELEPHONY = "agi"
+AMI = "ami"
 VIDEO = "video"
 
 #: the consumer name on the core's receipts topic (``receipts/core``)
@@ -125,11 +131,29 @@ def telephony_grant(topics: Topics, instance: str) -> Grant:
         publish=(
             topics.candidate(SourceKind.CALL, instance),
             topics.feedback(SourceKind.CALL, instance),
-            topics.agent_call(instance),
-            topics.agent_queues(instance),
             topics.daemon_status(TELEPHONY, instance),
         ),
         read=(topics.all_case_events, topics.all_receipts),
+    )
+
+
+def ami_grant(topics: Topics, instance: str) -> Grant:
+    """The hotline's AMI side: it speaks for the same call source ``call/<instance>`` as
+    the IVR of its host (call records, callbacks), and reads what that IVR publishes."""
+    return Grant(
+        username=daemon_user(AMI, instance),
+        publish=(
+            topics.candidate(SourceKind.CALL, instance),
+            topics.feedback(SourceKind.CALL, instance),
+            topics.agent_call(instance),
+            topics.agent_queues(instance),
+            topics.daemon_status(AMI, instance),
+        ),
+        read=(
+            topics.all_case_events,
+            topics.all_receipts,
+            topics.candidate(SourceKind.CALL, instance),
+        ),
     )
 
 
@@ -174,20 +198,31 @@ def observer_grant(topics: Topics, username: str) -> Grant:
 
 
 def grant_for(config: Config, daemon: str) -> Grant:
-    """The grant of ``daemon`` (`CORE`, `TELEPHONY`, `VIDEO`) as one host's config runs it."""
+    """The grant of ``daemon`` (`CORE`, `TELEPHONY`, `AMI`, `VIDEO`) as one host's config
+    runs it."""
     topics = Topics(config.mqtt.topic_root)
     if daemon == CORE:
         return core_grant(topics, config.instance)
     if daemon == TELEPHONY:
         return telephony_grant(topics, config.instance)
+    if daemon == AMI:
+        return ami_grant(topics, config.instance)
     if daemon == VIDEO:
         return video_grant(topics, config.instance, [c.id for c in config.video.cameras])
     raise ValueError(f"unknown daemon {daemon!r}")
 
 
+def _one_hotline(user: str, other: str) -> bool:
+    """The IVR and the AMI side of one telephony instance (``agi-x`` and ``ami-x``)."""
+    pair = {user.partition("-")[::2], other.partition("-")[::2]}
+    daemons = {daemon for daemon, _instance in pair}
+    return daemons == {TELEPHONY, AMI} and len({instance for _daemon, instance in pair}) == 1
+
+
 def check_grants(grants: Iterable[Grant]) -> list[Grant]:
-    """The grants as a list; raises if two share a user name or a camera's candidates
-    (two gateways claiming one camera is a configuration error, not a sharing)."""
+    """The grants as a list; raises if two share a user name or a source's candidates
+    (two gateways claiming one camera is a configuration error, not a sharing), except a
+    host's two telephony daemons of one instance (`telephony_grant`, `ami_grant`)."""
     listed = list(grants)
     users: set[str] = set()
     owners: dict[str, str] = {}
@@ -199,6 +234,6 @@ def check_grants(grants: Iterable[Grant]) -> list[Grant]:
             if "/candidates/" not in pattern:
                 continue
             other = owners.setdefault(pattern, grant.username)
-            if other != grant.username:
+            if other != grant.username and not _one_hotline(other, grant.username):
                 raise ValueError(f"{pattern} granted to both {other!r} and {grant.username!r}")
     return listed

@@ -1,9 +1,12 @@
-"""The hotline's AMI side in the `citygw agi` metrics: the AMI connection, callbacks
-(running, paused or off, by state, dials, closing case events ignored while off), the agents' queue figures per queue, the screen pops sent, and the reading
-of Asterisk's Master.csv (its state, rows read and what became of them) when configured.
+"""The hotline's AMI side in the `citygw ami` metrics (``metrics.ami_port``): the AMI
+connection, callbacks (running, paused or off, by state, dials, closing case events
+ignored while off), the agents' queue figures per queue, the screen pops sent, the calls
+recorded from their CDRs (and IVR candidates that came after such a record), and the
+reading of Asterisk's Master.csv (its state, rows read and what became of them) when
+configured.
 
-Read at scrape time from the `CallbackRunner` (no counting of our own): a scrape sees
-what ``health`` says.
+Read at scrape time from the `AmiSide` (no counting of our own): a scrape sees what
+``health`` says.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING
 from gateway.observability import Kind, Metrics
 
 if TYPE_CHECKING:
-    from gateway.telephony.callback_daemon import CallbackRunner
+    from gateway.telephony.ami_side import AmiSide
 
 _QUEUE_GAUGES = (
     ("waiting", "citygw_queue_calls_waiting", "Calls waiting in the agents' queue"),
@@ -26,7 +29,7 @@ _QUEUE_GAUGES = (
 )
 
 
-def export_callbacks(metrics: Metrics, runner: CallbackRunner) -> None:
+def export_callbacks(metrics: Metrics, runner: AmiSide) -> None:
     def state_is(state: str) -> list[tuple[tuple[str, ...], float]]:
         return [((), 1.0 if runner.service.state()[0] == state else 0.0)]
 
@@ -122,4 +125,19 @@ def export_callbacks(metrics: Metrics, runner: CallbackRunner) -> None:
         Kind.COUNTER,
         (),
         lambda: [((), float(runner.desk.popped if runner.desk else 0))],
+    )
+    metrics.collect(
+        "citygw_unhandled_calls_recorded_total",
+        "Hotline calls the IVR never took, recorded from their CDRs (over AMI or Master.csv)",
+        Kind.COUNTER,
+        (),
+        lambda: [((), float(runner.unhandled.recorded))],
+    )
+    metrics.collect(
+        "citygw_ivr_candidates_late_total",
+        "IVR candidates that came after their call was recorded from its CDR as one the IVR"
+        " never took (raise telephony.callbacks.unhandled_grace_s)",
+        Kind.COUNTER,
+        (),
+        lambda: [((), float(runner.late_ivr_calls))],
     )

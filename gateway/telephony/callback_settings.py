@@ -1,8 +1,8 @@
 """Configuration of the hotline's AMI side and its outbound callbacks (回访):
 `telephony.callbacks` in the config file.
 
-``enabled`` connects to the Asterisk Manager Interface (`AmiSettings`) and runs what it
-feeds: call records of calls the IVR never took (and the Master.csv catch-up,
+``enabled`` lets `citygw ami` connect to the Asterisk Manager Interface (`AmiSettings`)
+and run what it feeds: call records of calls the IVR never took (and the Master.csv catch-up,
 `CdrCsvSettings`), the agent's screen pop and the queue figures. ``originate`` adds the
 callbacks themselves: the call (dial string, survey context, ring time), when calls may
 be made (days, hours, holidays: the hours rule of the call centre, in
@@ -117,9 +117,9 @@ class CallbackConfig(_Section):
     enabled: bool = Field(
         default=False,
         description=(
-            "connect to Asterisk's AMI and run its features: call records of calls the IVR"
-            " never took (and cdr_csv), the agent's screen pop, the queue figures, and the"
-            " callbacks unless originate is false"
+            "let `citygw ami` connect to Asterisk's AMI and run its features: call records of"
+            " calls the IVR never took (and cdr_csv), the agent's screen pop, the queue"
+            " figures, and the callbacks unless originate is false"
         ),
     )
     originate: bool = Field(
@@ -233,6 +233,16 @@ class CallbackConfig(_Section):
         default=["citygw-12319-agents"],
         max_length=20,
         description="agent queues whose figures (waiting, longest wait, answered, abandoned) are polled",
+    )
+    unhandled_grace_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300,
+        description=(
+            "how long after a call's CDR (and after the IVR's candidates are coming in over"
+            " MQTT again) the IVR's candidate of that call is waited for before the call is"
+            " recorded as one the IVR never took"
+        ),
     )
     queue_poll_s: float = Field(
         default=10.0, ge=1, le=600, description="how often the queue figures are asked for"

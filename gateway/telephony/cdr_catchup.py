@@ -1,6 +1,6 @@
 """Catching up on the hotline calls AMI could not show, from Asterisk's ``Master.csv``.
 
-AMI buffers nothing: a call made while `citygw agi` is stopped or restarting leaves no
+AMI buffers nothing: a call made while `citygw ami` is stopped or restarting leaves no
 ``Cdr`` event for it, but ``cdr_csv`` writes its CDR to disk
 (``telephony.callbacks.cdr_csv``). At start and every ``poll_s``, `CdrCatchUp` reads
 what the file gained since the last read (``adapters.asterisk.cdr_csv.read_step``) and
@@ -150,6 +150,7 @@ class CdrCatchUp:
         wanted: list[CdrRecord] = await self._in_thread(self._wanted, step)  # CPU, off the loop
         if wanted:
             await asyncio.sleep(self._grace_left(wanted))  # the IVR publishes after hangup too
+            await self._calls.heard()  # and its candidates reach us over MQTT
         for record in wanted:
             outcome = self._calls.consider(record, origin="csv")
             self.counts[outcome.value] += 1
@@ -198,7 +199,7 @@ class CdrCatchUp:
 
     async def _in_thread(self, function: Any, *args: Any) -> Any:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agi.cdr-csv")
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ami.cdr-csv")
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     # ------------------------------------------------------------------ the position

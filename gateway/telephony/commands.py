@@ -1,4 +1,5 @@
-"""CLI commands of the telephony gateway: ``citygw agi``, ``citygw prompts build|check``."""
+"""CLI commands of the telephony gateway: ``citygw agi``, ``citygw ami``,
+``citygw prompts build|check``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,28 @@ def register(cli: click.Group) -> None:
                 run_agi(config, stop, ready=ready)
             except PromptsMissing as exc:
                 click.echo(missing_prompts(exc.missing), err=True)
+                sys.exit(1)
+
+    @cli.command("ami")
+    @pass_cli
+    def ami(ctx: CliContext) -> None:
+        """Run the hotline's AMI side until Ctrl-C: callbacks, call records of calls the IVR
+        never took, the agent's screen pop and the queue figures (apart from `citygw agi`)."""
+        from gateway import bootstrap
+        from gateway.telephony.ami_daemon import AmiOff, AmiRuntime, run_ami
+
+        config = ctx.config
+        bootstrap.setup_logging(config)
+        settings = config.telephony.callbacks.ami
+
+        def ready(_runtime: AmiRuntime) -> None:
+            click.echo(MESSAGES["ami_running"].format(host=settings.host, port=settings.port))
+
+        with bootstrap.stop_on_signals() as stop:
+            try:
+                run_ami(config, stop, ready=ready)
+            except AmiOff:
+                click.echo(MESSAGES["ami_off"], err=True)
                 sys.exit(1)
 
     @cli.command("agi-call")

@@ -2,7 +2,9 @@
 
 Start-up reads like the table of contents: check the prompts, open the case-number
 counter, connect MQTT (durable outbox out, case events in), start the FastAGI server;
-stop in reverse, letting calls in progress finish first.
+stop in reverse, letting calls in progress finish first. The AMI side (callbacks, call
+records of calls the IVR never took, screen pops, queue figures) is a daemon of its own,
+`citygw ami` (`gateway.telephony.ami_daemon`), that goes on while this one is down.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from adapters.mqtt import OutboxPublisher, ReceivedMessage
 from gateway import bootstrap, bootstrap_metrics, sdnotify
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Config
-from gateway.telephony.callback_daemon import CallbackRunner, ReporterRecorder
-from gateway.telephony.callback_metrics import export_callbacks
 from gateway.telephony.case_numbers import CaseNumberAllocator
 from gateway.telephony.prompts import missing_prompts
 from gateway.telephony.service import TelephonyService
@@ -52,7 +52,6 @@ class AgiRuntime:
     service: TelephonyService
     cache: CaseStatusCache
     publisher: OutboxPublisher
-    callbacks: CallbackRunner | None = None
 
 
 def check_prompts(config: Config) -> None:
@@ -75,6 +74,8 @@ def run_agi(
     """Serve calls until ``stop`` is set. Raises `PromptsMissing` before listening."""
     settings = config.telephony
     check_prompts(config)
+    if settings.callbacks.enabled:  # a host upgraded from when this daemon ran it
+        log.info("telephony.callbacks: the AMI side runs in `citygw ami` (citygw-ami.service)")
     try:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # Asterisk may own it; recording then fails and callers go to agents
@@ -91,18 +92,8 @@ def run_agi(
     publisher = bootstrap.edge_publisher(config, DAEMON, connection)
     contract = bootstrap.contract_publisher(config, publisher)
 
-    callbacks = (
-        CallbackRunner(
-            settings, instance=config.instance, state_dir=state, publisher=contract, clock=clock
-        )
-        if settings.callbacks.enabled
-        else None
-    )
-
     def case_event(message: ReceivedMessage) -> None:
         cache.update_from_payload(message.payload)
-        if callbacks is not None:
-            callbacks.case_event(message.payload)
 
     connection.subscribe(contract.topics.all_case_events, case_event)
     metrics = bootstrap_metrics.build_metrics()
@@ -110,9 +101,7 @@ def run_agi(
     service = TelephonyService(
         settings,
         instance=config.instance,
-        publisher=ReporterRecorder(contract, callbacks.service, callbacks.desk)
-        if callbacks
-        else contract,
+        publisher=contract,
         case_numbers=case_numbers,
         status=cache,
         clock=clock,
@@ -136,24 +125,19 @@ def run_agi(
         metrics=metrics,
     )
     bootstrap_metrics.export_agi(metrics, server)
-    if callbacks is not None:  # callbacks paused or not, queue figures, screen pops
-        export_callbacks(metrics, callbacks)
     metrics_listener = bootstrap_metrics.listener(config, metrics, config.metrics.agi_port)
 
     def describe() -> str:
         return (
             f"agi://{server.host}:{server.port}/{settings.script}: {server.active_calls} calls now,"
             f" {service.calls_handled} handled, {publisher.outbox.queued_messages} in the outbox"
-        ) + (f"; {callbacks.describe()}" if callbacks is not None else "")
+        )
 
     watchdog = sdnotify.Watchdog(server.healthy, name="agi.watchdog")
     if metrics_listener is not None:
         metrics_listener.start()
     publisher.start()
     service.unsent.start("agi.unsent")  # what the outbox refused, this run or an earlier one
-    if callbacks is not None:  # AMI down or refusing: callbacks pause, the IVR goes on
-        callbacks.service.keep_unsent = service.unsent.keep
-        callbacks.start()
     try:
         server.start()
         try:
@@ -161,7 +145,7 @@ def run_agi(
             sdnotify.ready(describe())
             watchdog.start()
             if ready is not None:
-                ready(AgiRuntime(server, service, cache, publisher, callbacks))
+                ready(AgiRuntime(server, service, cache, publisher))
             while not stop.wait(10.0):
                 sdnotify.status(describe())
         finally:
@@ -170,8 +154,6 @@ def run_agi(
             server.stop()
     finally:
         # what is not yet delivered (or confirmed by the core) stays on disk for next time
-        if callbacks is not None:
-            callbacks.stop()
         service.unsent.stop()
         publisher.stop()
         connection.stop()

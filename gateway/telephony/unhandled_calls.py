@@ -6,9 +6,16 @@ queue around it leaves no IVR candidate. Asterisk still writes a ``Cdr`` for it,
 which AMI sends (read class ``cdr``). For each ``Cdr`` of a hotline context
 (``callbacks.unhandled_call_contexts``) whose channel's uniqueid the IVR did not
 publish a call for, the gateway publishes a call record (``call_purpose`` ``none``,
-``facts.gateway_reached`` false) after a short grace (the IVR publishes after the
-hangup too). The originating ``;1`` half of a Local channel is not a caller and is
+``facts.gateway_reached`` false) after a grace (``callbacks.unhandled_grace_s``). The originating ``;1`` half of a Local channel is not a caller and is
 left out; the callbacks' own calls run in other contexts.
+
+Which calls the IVR handled comes from the IVR's candidates on MQTT (`citygw ami` runs
+apart from `citygw agi`), so a Cdr may well come before the candidate of its call: the
+IVR publishes after the hangup too, through its outbox and the broker. A call is
+therefore looked at only once the grace has passed since its Cdr *and* the IVR's
+candidates have been coming in (`IvrFeed`: the subscription connected) for a whole
+grace: while the broker connection is down, or just back with the persistent session's
+backlog still arriving, no call is taken for unhandled (`heard`).
 
 AMI buffers nothing for a client that is not connected, so calls made while this
 daemon itself is down are not seen over AMI; Asterisk's ``cdr_csv`` file keeps them, and
@@ -24,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -159,6 +168,29 @@ class RecordPublisher(Protocol):
     def candidate(self, candidate: CandidateCase) -> int: ...
 
 
+class IvrFeed:
+    """Whether the IVR's candidates are reaching this daemon, and for how long without a
+    break: `on_connection` is the MQTT connection's listener (any thread). Monotonic
+    seconds of this process, as the event loop's sleeps count them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._up_since: float | None = None
+
+    def on_connection(self, up: bool) -> None:
+        with self._lock:
+            if not up:
+                self._up_since = None
+            elif self._up_since is None:
+                self._up_since = time.monotonic()
+
+    def up_for(self) -> float | None:
+        """Seconds since the feed came up; None while it is down."""
+        with self._lock:
+            since = self._up_since
+        return None if since is None else time.monotonic() - since
+
+
 class UnhandledCalls:
     """Cdr events in; a call record out for each hotline call the IVR did not handle."""
 
@@ -172,6 +204,7 @@ class UnhandledCalls:
         fallback_event_code: str,
         clock: Clock,
         grace_s: float = 5.0,
+        ivr_feed: IvrFeed | None = None,
     ) -> None:
         self._contexts = frozenset(contexts)
         self._handled = handled
@@ -180,6 +213,7 @@ class UnhandledCalls:
         self._fallback = fallback_event_code
         self._clock = clock
         self._grace_s = grace_s
+        self._feed = ivr_feed  # None: the IVR's calls are told in-process, never late
         self._pending: set[asyncio.Task[None]] = set()
         self.recorded = 0
 
@@ -204,7 +238,17 @@ class UnhandledCalls:
 
     async def _later(self, record: CdrRecord) -> None:
         await asyncio.sleep(self._grace_s)
+        await self.heard()
         self.consider(record, origin="ami")
+
+    async def heard(self) -> None:
+        """Return once the IVR's candidates have been coming in for a whole grace (at once
+        without a feed): a candidate still on its way cannot have been missed."""
+        while self._feed is not None:
+            up_for = self._feed.up_for()
+            if up_for is not None and up_for >= self._grace_s:
+                return
+            await asyncio.sleep(self._grace_s - up_for if up_for is not None else 0.5)
 
     def consider(self, record: CdrRecord, *, origin: str) -> Outcome:
         """After the grace: record the call unless the IVR handled it or it was recorded

@@ -40,10 +40,11 @@ def test_the_acl_gives_each_configured_daemon_its_own_user_and_topics(tmp_path: 
     east = write(tmp_path, "east.yaml", EAST_YAML)
     west = write(tmp_path, "west.yaml", WEST_YAML)
     agi = write(tmp_path, "agi.yaml", "instance: hotline\n")
+    ami = write(tmp_path, "ami.yaml", "instance: hotline\n")
     result = CliRunner().invoke(
         cli,
         [
-            *("broker", "acl", "--core", str(core), "--agi", str(agi)),
+            *("broker", "acl", "--core", str(core), "--agi", str(agi), "--ami", str(ami)),
             *("--video", str(east), "--video", str(west), "--observer", "ops"),
         ],
     )
@@ -52,6 +53,7 @@ def test_the_acl_gives_each_configured_daemon_its_own_user_and_topics(tmp_path: 
     assert list(blocks) == [
         "user core-main",
         "user agi-hotline",
+        "user ami-hotline",
         "user video-east",
         "user video-west",
         "user ops",
@@ -59,6 +61,9 @@ def test_the_acl_gives_each_configured_daemon_its_own_user_and_topics(tmp_path: 
     assert "topic write citygw/v1/candidates/camera/gate-4" in blocks["user video-east"]
     assert "lawn-s" not in blocks["user video-east"]
     assert "topic write citygw/v1/candidates/call/hotline" in blocks["user agi-hotline"]
+    # the AMI side writes under the hotline's call source and reads what its IVR wrote there
+    assert "topic readwrite citygw/v1/candidates/call/hotline" in blocks["user ami-hotline"]
+    assert "topic write citygw/v1/agent-calls/hotline" in blocks["user ami-hotline"]
     assert "topic write citygw/v1/receipts/core" in blocks["user core-main"]
 
 

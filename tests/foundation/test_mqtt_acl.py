@@ -8,6 +8,7 @@ from adapters.mqtt.broker_security import acl_text
 from gateway.contract import SourceKind, Topics
 from gateway.mqtt_acl import (
     Grant,
+    ami_grant,
     camera_tool_grant,
     check_grants,
     core_grant,
@@ -21,6 +22,7 @@ from gateway.mqtt_acl import (
 TOPICS = Topics("city/v1")
 CORE = core_grant(TOPICS, "main")
 AGI = telephony_grant(TOPICS, "hotline")
+AMI = ami_grant(TOPICS, "hotline")
 EDGE_1 = video_grant(TOPICS, "edge-1", ["gate-3", "square-n"])
 EDGE_2 = video_grant(TOPICS, "edge-2", ["lawn-s"])
 
@@ -88,6 +90,28 @@ def test_the_telephony_gateway_publishes_its_calls_and_feedback_only() -> None:
     assert not AGI.may_publish(TOPICS.candidate(SourceKind.API, "hotline"))
 
 
+def test_the_hotline_ami_side_speaks_for_its_hosts_call_source_and_reads_its_ivr() -> None:
+    """`citygw ami` beside `citygw agi` (issue 20): call records and callbacks under the same
+    call source, the screen pops and queue figures (no longer the IVR's), and it reads the
+    IVR's candidates, not another hotline's."""
+    assert AMI.username == "ami-hotline"
+    for topic in (
+        TOPICS.candidate(SourceKind.CALL, "hotline"),
+        TOPICS.feedback(SourceKind.CALL, "hotline"),
+        TOPICS.agent_call("hotline"),
+        TOPICS.agent_queues("hotline"),
+        TOPICS.daemon_status("ami", "hotline"),
+    ):
+        assert AMI.may_publish(topic), topic
+    assert not AGI.may_publish(TOPICS.agent_call("hotline"))
+    assert not AMI.may_publish(TOPICS.candidate(SourceKind.CALL, "other-hotline"))
+    assert not AMI.may_publish(TOPICS.daemon_status("agi", "hotline"))
+    assert AMI.may_read(TOPICS.candidate(SourceKind.CALL, "hotline"))
+    assert AMI.may_read(TOPICS.case_events("c-1")) and AMI.may_read(TOPICS.receipts("core"))
+    assert not AMI.may_read(TOPICS.candidate(SourceKind.CALL, "other-hotline"))
+    assert not AMI.may_read(TOPICS.candidate(SourceKind.CAMERA, "lawn-s"))
+
+
 def test_each_daemon_reads_what_it_subscribes_to() -> None:
     event = TOPICS.case_events("c-1")
     assert AGI.may_read(event) and EDGE_1.may_read(event)
@@ -120,6 +144,11 @@ def test_a_camera_claimed_by_two_gateways_or_a_user_granted_twice_is_refused() -
     with pytest.raises(ValueError, match="granted twice"):
         check_grants([EDGE_1, video_grant(TOPICS, "edge-1", ["other"])])
     assert check_grants([CORE, AGI, EDGE_1, EDGE_2]) == [CORE, AGI, EDGE_1, EDGE_2]
+    # one hotline's IVR and AMI side share its call source; another host's AMI side may not
+    assert check_grants([AGI, AMI]) == [AGI, AMI]
+    with pytest.raises(ValueError, match="candidates/call/hotline"):
+        forged = Grant("ami-other", (TOPICS.candidate(SourceKind.CALL, "hotline"),), ())
+        check_grants([AGI, AMI, forged])
 
 
 def test_names_that_would_break_the_acl_file_are_refused() -> None:

@@ -16,8 +16,8 @@ ALERTS = REPO / "docs" / "prometheus" / "citygw-alerts.yml"
 
 #: which daemon exports a metric, by name prefix (every edge daemon exports the outbox's)
 OWNERS: dict[str, tuple[str, ...]] = {
-    "citygw_outbox_": ("core", "video", "agi"),
-    "citygw_mqtt_": ("core", "video", "agi"),
+    "citygw_outbox_": ("core", "video", "agi", "ami"),
+    "citygw_mqtt_": ("core", "video", "agi", "ami"),
     "citygw_candidates_": ("core",),
     "citygw_cases": ("core",),
     "citygw_intake_": ("core",),
@@ -28,8 +28,10 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "citygw_video_": ("video",),
     "citygw_detector_": ("video",),
     "citygw_agi_": ("agi",),
-    "citygw_callbacks_": ("agi",),
-    "citygw_cdr_csv_": ("agi",),
+    "citygw_callbacks_": ("ami",),
+    "citygw_cdr_csv_": ("ami",),
+    "citygw_queue_": ("ami",),
+    "citygw_ami_": ("ami",),
 }
 _SUFFIXES = ("_bucket", "_count", "_sum")
 _NAME = re.compile(r"\b(citygw_[a-z0-9_]+)")

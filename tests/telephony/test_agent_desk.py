@@ -260,7 +260,7 @@ def test_a_queue_event_makes_the_poller_ask_at_once() -> None:
 
 def test_an_unreachable_ami_is_told_to_the_core_and_in_the_metrics(tmp_path: Path) -> None:
     from adapters.prometheus import PrometheusMetrics
-    from gateway.telephony.callback_daemon import CallbackRunner
+    from gateway.telephony.ami_side import AmiSide
     from gateway.telephony.callback_metrics import export_callbacks
     from gateway.telephony.settings import TelephonyConfig
     from tests.telephony.conftest import MemoryPublisher
@@ -280,7 +280,7 @@ def test_an_unreachable_ami_is_told_to_the_core_and_in_the_metrics(tmp_path: Pat
         }
     )
     publisher = Gateway()
-    runner = CallbackRunner(
+    runner = AmiSide(
         settings, instance="agi-1", state_dir=tmp_path, publisher=publisher, clock=FakeClock(NOW)
     )
     metrics = PrometheusMetrics()

@@ -1,5 +1,5 @@
 """Callbacks through the real AMI client and dialer, against the fake Asterisk replaying
-the recorded originate-* scenarios; and the runner that hosts them in `citygw agi`."""
+the recorded originate-* scenarios; and the AMI side that hosts them in `citygw ami`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from adapters.asterisk.ami_dialer import AmiCallbackDialer
 from adapters.asterisk.ami_fake import Behaviour, ScriptedAmiServer
 from gateway.clock import FakeClock
 from gateway.contract import CaseEvent, Source, SourceKind
-from gateway.telephony.callback_daemon import CallbackRunner
+from gateway.telephony.ami_side import AmiSide
 from gateway.telephony.callback_dnc import DoNotCall
 from gateway.telephony.callback_policy import CallbackResult, DialOutcome, DialRequest
 from gateway.telephony.callback_service import CallbackService
@@ -235,7 +235,7 @@ def test_the_runner_keeps_going_when_nothing_listens_and_stops_cleanly(tmp_path:
             }
         }
     )
-    runner = CallbackRunner(
+    runner = AmiSide(
         settings,
         instance="agi-1",
         state_dir=tmp_path,

@@ -1,17 +1,15 @@
-"""`citygw agi` with callbacks on: a real Mosquitto, the real daemon, the fake Asterisk on
-both sides (a FastAGI caller, and an AMI server replaying the recorded Originates)."""
+"""Callbacks end to end: a real Mosquitto, the real daemons of one telephony host (`citygw
+agi` answering the call, `citygw ami` hearing of its report over MQTT and calling the
+reporter back), the fake Asterisk on both sides (a FastAGI caller, and an AMI server
+replaying the recorded Originates)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from adapters.asterisk.ami_fake import ScriptedAmiServer
 from adapters.asterisk.fake_asterisk import place_call
 from adapters.mqtt.broker import free_port
 from gateway.config import Config
@@ -27,26 +25,11 @@ from tests.conftest import FIXTURES_DIR
 from tests.core.mqtt_helpers import wait_until
 from tests.foundation.test_mqtt_delivery import Collector
 from tests.observability.scrape import scrape, value
+from tests.telephony.ami_rig import FakeAsteriskManager, RunningAmi, callbacks_settings
 from tests.telephony.conftest import placeholder_prompts
 from tests.telephony.test_agi_end_to_end import REPORT, RunningAgi
 
 AMI = FIXTURES_DIR / "asterisk-ami"
-
-
-class FakeAsteriskManager:
-    """`ScriptedAmiServer` on a loop of its own thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="test.ami", daemon=True)
-        self.thread.start()
-        self.server = ScriptedAmiServer(AMI, behaviour=lambda n: ("answered", "3"))
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 @pytest.fixture
@@ -56,41 +39,46 @@ def manager() -> Iterator[FakeAsteriskManager]:
     fake.close()
 
 
-def callbacks_agi(
-    make_config: Callable[..., Config],
-    tmp_path: Path,
-    port: int,
-    secret: str,
-    *,
-    metrics_port: int | None = None,
-) -> RunningAgi:
-    callbacks: dict[str, Any] = {
-        "enabled": True,
-        "ami": {"port": port, "secret": secret, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "delay_after_close_s": 0,
-        "days": [1, 2, 3, 4, 5, 6, 7],
-        "hours": ["00:00-23:59"],
-    }
-    config = make_config(
-        telephony={
-            "listen_port": 0,
-            "sounds_dir": str(tmp_path / "sounds"),
-            "recordings_dir": str(tmp_path / "spool"),
-            "callbacks": callbacks,
-        },
-        metrics={"agi_port": metrics_port},
-    )
-    placeholder_prompts(config.telephony)
-    return RunningAgi(config)
+class Hotline:
+    """The two daemons of one telephony host, on one configuration."""
+
+    def __init__(
+        self,
+        make_config: Callable[..., Config],
+        tmp_path: Path,
+        port: int,
+        secret: str,
+        *,
+        metrics_port: int | None = None,
+    ) -> None:
+        config = make_config(
+            telephony={
+                "listen_port": 0,
+                "sounds_dir": str(tmp_path / "sounds"),
+                "recordings_dir": str(tmp_path / "spool"),
+                "callbacks": callbacks_settings(port, secret),
+            },
+            metrics={"ami_port": metrics_port},
+        )
+        placeholder_prompts(config.telephony)
+        self.agi = RunningAgi(config)
+        self.ami = RunningAmi(config)
+        assert self.ami.runtime is not None, self.ami.error
+        self.side = self.ami.runtime.side
+
+    def close(self) -> None:
+        self.ami.close()
+        self.agi.close()
+        assert self.ami.error is None and self.agi.error is None
 
 
 def test_a_closed_hotline_case_calls_its_reporter_back_and_the_survey_reaches_the_core(
     make_config: Callable[..., Config], tmp_path: Path, manager: FakeAsteriskManager
 ) -> None:
-    agi = callbacks_agi(make_config, tmp_path, manager.server.port, "citygw-ami-secret")
+    hotline = Hotline(make_config, tmp_path, manager.server.port, "citygw-ami-secret")
     core = Collector(make_config(), "citygw/v1/#", "core")
     try:
-        place_call(REPORT, agi.options(), timeout_s=20)
+        place_call(REPORT, hotline.agi.options(), timeout_s=20)
         wait_until(lambda: any("/candidates/" in m.topic for m in core.messages), 20, "report")
         [report] = [
             parse_message(m.payload, expect=CandidateCase)
@@ -99,6 +87,12 @@ def test_a_closed_hotline_case_calls_its_reporter_back_and_the_survey_reaches_th
         ]
         assert isinstance(report, CandidateCase) and report.case_number
         assert report.reporter is not None and report.reporter.callback_number
+        number = report.reporter.callback_number
+        wait_until(  # the AMI side heard the IVR's report over MQTT too
+            lambda: hotline.side.store.reporter_number(str(report.case_number)) == number,
+            10,
+            "the reporter's number kept by citygw ami",
+        )
         closed = CaseEvent.create(
             source=Source(kind=SourceKind.CORE, id="core"),
             case_id="case-e2e",
@@ -135,11 +129,10 @@ def test_a_closed_hotline_case_calls_its_reporter_back_and_the_survey_reaches_th
             isinstance(r, CandidateCase) and r.facts.get("call_purpose") == "callback"
             for r in records
         )
-        assert agi.runtime is not None and agi.runtime.callbacks is not None
-        assert agi.runtime.callbacks.health()["callbacks"] == {"done": 1, "done:answered": 1}
+        assert hotline.side.health()["callbacks"] == {"done": 1, "done:answered": 1}
     finally:
         core.close()
-        agi.close()
+        hotline.close()
 
 
 @pytest.mark.parametrize("ami", ["login_refused", "unreachable"])
@@ -153,19 +146,21 @@ def test_an_ami_refusing_the_login_or_unreachable_leaves_the_ivr_answering_and_c
     else:  # nothing listens there
         port, secret, reason = free_port(), "citygw-ami-secret", "Connection"
     metrics_port = free_port()
-    agi = callbacks_agi(make_config, tmp_path, port, secret, metrics_port=metrics_port)
+    hotline = Hotline(make_config, tmp_path, port, secret, metrics_port=metrics_port)
     core = Collector(make_config(), "citygw/v1/candidates/#", "core")
     try:
-        assert agi.runtime is not None and agi.runtime.callbacks is not None
-        callbacks = agi.runtime.callbacks
+        callbacks = hotline.side
         if ami == "login_refused":
             wait_until(lambda: manager.server.refused_logins >= 1, 10, "a refused login")
         else:
             wait_until(lambda: callbacks.health()["ami"] == "backoff", 10, "an AMI backoff")
-        result = place_call(REPORT, agi.options(), timeout_s=20)
+        result = place_call(REPORT, hotline.agi.options(), timeout_s=20)
         case_number = result.variables["CITYGW_CASE_NUMBER"]
         assert case_number
         assert len(core.wait_for(1)) == 1
+        wait_until(
+            lambda: callbacks.store.reporter_number(case_number) is not None, 10, "the number"
+        )
         closed = CaseEvent.create(
             source=Source(kind=SourceKind.CORE, id="core"),
             case_id="case-paused",
@@ -188,5 +183,4 @@ def test_an_ami_refusing_the_login_or_unreachable_leaves_the_ivr_answering_and_c
         assert manager.server.originates == []
     finally:
         core.close()
-        agi.close()
-    assert agi.error is None
+        hotline.close()

@@ -455,29 +455,42 @@ def test_a_restarted_gateway_does_not_call_an_answered_reporter_again(
     assert len(first.dialer.requests) == 1 and second.dialer.requests == []
 
 
-def test_the_ivr_publisher_remembers_reporters_and_handled_calls(
-    make: Callable[..., Harness],
+def test_the_ivr_candidates_heard_over_mqtt_keep_reporters_and_handled_calls_not_our_records(
+    tmp_path: Path,
 ) -> None:
-    from gateway.telephony.callback_daemon import ReporterRecorder
+    from gateway.telephony.ami_side import AmiSide
+    from gateway.telephony.settings import TelephonyConfig
 
-    h = make()
-    outbox = MemoryPublisher()
-    recorder = ReporterRecorder(outbox, h.service)
-    report = CandidateCase.create(
-        source=GATEWAY,
-        event_code="0199",
-        reporter=Reporter(callback_number="13800000007"),
-        case_number="0126010500007",
-        facts={"call_purpose": "report", "uniqueid": "1796393471.42"},
+    settings = TelephonyConfig.model_validate(
+        {"callbacks": {"enabled": True, "ami": {"port": 1, "secret": "x" * 12}}}
     )
-    assert recorder.candidate(report) == 1 and outbox.candidates == [report]
-    assert h.store.reporter_number("0126010500007") == "13800000007"
-    assert h.store.ivr_handled("1796393471.42") and not h.store.ivr_handled("1796393471.43")
-    outbox.fail = True
-    refused = report.model_copy(update={"facts": {"call_purpose": "transfer", "uniqueid": "u-2"}})
-    with pytest.raises(RuntimeError):
-        recorder.candidate(refused)  # the IVR spills it; the call was still handled
-    assert h.store.ivr_handled("u-2")
+    side = AmiSide(
+        settings,
+        instance="agi-1",
+        state_dir=tmp_path,
+        publisher=MemoryPublisher(),
+        clock=FakeClock(datetime(2026, 1, 5, 2, 0, tzinfo=UTC)),
+    )
+    try:
+        report = CandidateCase.create(
+            source=GATEWAY,
+            event_code="0199",
+            reporter=Reporter(callback_number="13800000007"),
+            case_number="0126010500007",
+            facts={"call_purpose": "report", "uniqueid": "1796393471.42"},
+        )
+        assert side.ivr_candidate(report.to_json())
+        assert side.store.reporter_number("0126010500007") == "13800000007"
+        assert side.store.ivr_handled("1796393471.42")
+        assert not side.store.ivr_handled("1796393471.43")
+        # the AMI side's own call record comes back on the same topic: not an IVR call
+        ours = report.model_copy(
+            update={"facts": {"recorded_from": "cdr", "call_purpose": "none", "uniqueid": "u-3"}}
+        )
+        assert not side.ivr_candidate(ours.to_json()) and not side.store.ivr_handled("u-3")
+        assert not side.ivr_candidate(b"not json") and side.rejected_candidates == 1
+    finally:
+        side.store.close()
 
 
 # --------------------------------------------------------------------------- waits (bad input)

@@ -16,14 +16,14 @@ from adapters.prometheus import PrometheusMetrics
 from gateway.clock import FakeClock
 from gateway.config import ConfigError, parse_config
 from gateway.contract import CaseEvent, Source, SourceKind
-from gateway.telephony.callback_daemon import CallbackRunner, ReporterRecorder
+from gateway.telephony.ami_side import AmiSide
 from gateway.telephony.callback_metrics import export_callbacks
 from gateway.telephony.settings import TelephonyConfig
 from tests.conftest import FIXTURES_DIR
 from tests.core.mqtt_helpers import wait_until
+from tests.telephony.ami_rig import FakeAsteriskManager
 from tests.telephony.conftest import MemoryPublisher
 from tests.telephony.test_agent_desk import CALLER, CALLER_UNIQUEID, NOW, Pops, Queues, ivr_transfer
-from tests.telephony.test_callback_end_to_end import FakeAsteriskManager
 
 AMI = FIXTURES_DIR / "asterisk-ami"
 CASE_NUMBER = "0126120400001"
@@ -53,7 +53,7 @@ def manager() -> Iterator[FakeAsteriskManager]:
 @pytest.fixture
 def rig(
     tmp_path: Path, manager: FakeAsteriskManager, request: pytest.FixtureRequest
-) -> Iterator[tuple[CallbackRunner, Core, PrometheusMetrics]]:
+) -> Iterator[tuple[AmiSide, Core, PrometheusMetrics]]:
     settings = TelephonyConfig.model_validate(
         {
             "callbacks": {
@@ -71,7 +71,7 @@ def rig(
         }
     )
     core = Core()
-    runner = CallbackRunner(
+    runner = AmiSide(
         settings, instance="agi-1", state_dir=tmp_path, publisher=core, clock=FakeClock(NOW)
     )
     metrics = PrometheusMetrics()
@@ -84,11 +84,11 @@ def rig(
         runner.stop()
 
 
-def report_then_close(runner: CallbackRunner, core: Core) -> bool:
+def report_then_close(runner: AmiSide, core: Core) -> bool:
     """The IVR publishes the transferred caller's report; the core then closes its case.
     Returns whether a callback was queued."""
     report = ivr_transfer().model_copy(update={"case_number": CASE_NUMBER})
-    ReporterRecorder(core, runner.service, runner.desk).candidate(report)
+    assert runner.ivr_call(report)
     closed = CaseEvent.create(
         source=Source(kind=SourceKind.CORE, id="core"),
         ts=NOW,
@@ -108,7 +108,7 @@ def send(manager: FakeAsteriskManager, frames: list[AmiFrame]) -> None:
 
 @pytest.mark.parametrize("rig", [False], indirect=True)
 def test_with_dialling_off_a_closed_case_calls_nobody_while_call_records_and_pops_go_on(
-    rig: tuple[CallbackRunner, Core, PrometheusMetrics], manager: FakeAsteriskManager
+    rig: tuple[AmiSide, Core, PrometheusMetrics], manager: FakeAsteriskManager
 ) -> None:
     runner, core, metrics = rig
     assert not report_then_close(runner, core)
@@ -148,7 +148,7 @@ def test_with_dialling_off_a_closed_case_calls_nobody_while_call_records_and_pop
 
 @pytest.mark.parametrize("rig", [True], indirect=True)
 def test_with_dialling_on_the_same_closed_case_is_called_back(
-    rig: tuple[CallbackRunner, Core, PrometheusMetrics], manager: FakeAsteriskManager
+    rig: tuple[AmiSide, Core, PrometheusMetrics], manager: FakeAsteriskManager
 ) -> None:
     """The rig of the test above does see an Originate when there is one."""
     runner, core, metrics = rig

@@ -15,7 +15,7 @@ from lunardate import LunarDate
 
 from adapters.holidays import official_ruling
 from gateway.clock import FakeClock
-from gateway.telephony.callback_daemon import CallbackRunner
+from gateway.telephony.ami_side import AmiSide
 from gateway.telephony.callback_policy import CallingHours
 from gateway.telephony.settings import TelephonyConfig
 from tests.telephony.conftest import MemoryPublisher
@@ -104,7 +104,7 @@ def test_the_hotline_daemon_wires_the_schedule_its_config_names(
             }
         }
     )
-    runner = CallbackRunner(
+    runner = AmiSide(
         settings,
         instance="agi-1",
         state_dir=tmp_path,

@@ -318,7 +318,7 @@ def test_the_config_check_refuses_a_bad_cdr_csv_value_naming_the_key(
 
 def test_the_example_of_the_asterisk_readme_is_a_valid_config() -> None:
     readme = (REPO_ROOT / "config" / "asterisk" / "README.md").read_text()
-    section = readme[readme.index("## Calls while the gateway is down") :]
+    section = readme[readme.index("## Calls while the AMI side is down") :]
     block = section[
         section.index("```yaml") + len("```yaml") : section.index(
             "```", section.index("```yaml") + 7

@@ -1,63 +1,43 @@
-"""`citygw agi` catching up from Master.csv: the real daemon, a real Mosquitto, AMI
-unreachable (nothing to see there), the fake Asterisk's FastAGI caller for an IVR call,
-and Master.csv rows written from the Cdr events a real Asterisk 22 sent."""
+"""`citygw ami` catching up from Master.csv: the real daemon, a real Mosquitto, AMI
+unreachable (nothing to see there), `citygw agi` taking an IVR call from the fake
+Asterisk's FastAGI caller, and Master.csv rows written from the Cdr events a real
+Asterisk 22 sent."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from adapters.asterisk.fake_asterisk import CallOptions, place_call
+from adapters.asterisk.fake_asterisk import place_call
 from adapters.mqtt.broker import free_port
 from gateway.clock import FakeClock
 from gateway.config import Config
 from gateway.contract import CandidateCase, parse_message
-from gateway.telephony.daemon import AgiRuntime, run_agi
 from tests.core.mqtt_helpers import wait_until
 from tests.foundation.test_mqtt_delivery import Collector
+from tests.telephony.ami_rig import RunningAmi
 from tests.telephony.cdr_rows import ZONE, append, csv_row, hotline_caller, recorded_cdrs
 from tests.telephony.conftest import placeholder_prompts
-from tests.telephony.test_agi_end_to_end import REPORT
+from tests.telephony.test_agi_end_to_end import REPORT, RunningAgi
 
 NOW = datetime(2026, 12, 4, 14, 20, tzinfo=ZONE)  # minutes after the recorded calls
 
 
-class Daemon:
-    """`run_agi` in a thread, on a clock that stands just after the recorded calls."""
+class Daemon(RunningAmi):
+    """`run_ami` in a thread, on a clock that stands just after the recorded calls."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self.stop = threading.Event()
-        self.runtime: AgiRuntime | None = None
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="test.agi", daemon=True)
-        self.thread.start()
-        assert self._ready.wait(20), f"agi did not start: {self.error}"
-
-    def _run(self) -> None:
-        def ready(runtime: AgiRuntime) -> None:
-            self.runtime = runtime
-            self._ready.set()
-
-        try:
-            run_agi(self.config, self.stop, clock=FakeClock(NOW), ready=ready)
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
+        super().__init__(config, clock=FakeClock(NOW))
 
     def cdr_csv(self) -> dict[str, object]:
-        assert self.runtime is not None and self.runtime.callbacks is not None
-        health = self.runtime.callbacks.health()["cdr_csv"]
+        health = self.health["cdr_csv"]
         assert isinstance(health, dict)
         return health
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive() and self.error is None
+        super().close()
+        assert self.error is None
 
 
 def from_cdr(core: Collector) -> list[CandidateCase]:
@@ -88,6 +68,7 @@ def test_calls_while_the_daemon_was_down_are_recorded_once_each_after_a_restart(
     )
     placeholder_prompts(config.telephony)
     core = Collector(make_config(), "citygw/v1/candidates/#", "core")
+    agi = RunningAgi(config)
     try:
         first = Daemon(config)
         assert first.runtime is not None
@@ -98,13 +79,9 @@ def test_calls_while_the_daemon_was_down_are_recorded_once_each_after_a_restart(
 
         # a call the IVR takes, whose CDR then lands in the file: no call record
         ivr_id = "1796393600.21"
-        place_call(
-            REPORT,
-            CallOptions(
-                script=config.telephony.script, port=first.runtime.server.port, uniqueid=ivr_id
-            ),
-            timeout_s=20,
-        )
+        place_call(REPORT, agi.options(uniqueid=ivr_id), timeout_s=20)
+        side = first.runtime.side
+        wait_until(lambda: side.store.ivr_handled(ivr_id), 10, "the IVR's candidate over MQTT")
         ivr_row = {
             **hotline_caller("queue-abandon"),
             "DestinationContext": "citygw-12319",
@@ -134,3 +111,4 @@ def test_calls_while_the_daemon_was_down_are_recorded_once_each_after_a_restart(
         assert not any(r.facts["uniqueid"] == ivr_id for r in records)
     finally:
         core.close()
+        agi.close()

@@ -9,7 +9,7 @@ from datetime import datetime
 from adapters.asterisk.ami_protocol import iter_frames
 from gateway.clock import FakeClock
 from gateway.contract import CandidateCase, Source, SourceKind
-from gateway.telephony.unhandled_calls import UnhandledCalls, cdr_record, is_hotline_call
+from gateway.telephony.unhandled_calls import IvrFeed, UnhandledCalls, cdr_record, is_hotline_call
 from tests.conftest import FIXTURES_DIR
 
 AMI = FIXTURES_DIR / "asterisk-ami"
@@ -95,3 +95,66 @@ def test_a_cdr_delivered_twice_is_recorded_once() -> None:
     run_cdrs("queue-abandon", handled)
     run_cdrs("queue-abandon", handled)  # e.g. the same call again after a reconnect
     assert [r.facts["uniqueid"] for r in handled.published] == ["1796393513.13"]
+
+
+def test_while_the_ivr_candidates_are_not_coming_in_no_call_is_taken_for_unhandled() -> None:
+    """`citygw ami` hears of the IVR's calls over MQTT: with the broker connection down when
+    the Cdr comes, the call waits; the IVR's candidate, delivered once the connection is
+    back (the persistent session's backlog), still marks it handled in time."""
+    handled = Handled()
+    feed = IvrFeed()
+    [caller] = [
+        f for f in cdrs("queue-abandon") if (r := cdr_record(f)) and r.channel.endswith(";2")
+    ]
+
+    async def scenario_run() -> tuple[int, int]:
+        unhandled = UnhandledCalls(
+            sorted(CONTEXTS),
+            handled=handled,
+            publisher=handled,
+            source=Source(kind=SourceKind.CALL, id="agi-1"),
+            fallback_event_code="0199",
+            clock=FakeClock(),
+            grace_s=0.2,
+            ivr_feed=feed,
+        )
+        unhandled.on_cdr(caller)
+        await asyncio.sleep(0.6)  # the grace three times over, the feed down all along
+        while_down = len(handled.published)
+        feed.on_connection(True)
+        await asyncio.sleep(0.1)  # the backlog: the IVR's candidate of the call
+        handled.ids.add(caller["UniqueID"])
+        await asyncio.sleep(0.4)
+        return while_down, len(handled.published)
+
+    assert asyncio.run(scenario_run()) == (0, 0)
+
+
+def test_after_the_ivr_candidates_came_in_for_a_whole_grace_an_unheard_call_is_recorded() -> None:
+    handled = Handled()
+    feed = IvrFeed()
+    [caller] = [
+        f for f in cdrs("queue-abandon") if (r := cdr_record(f)) and r.channel.endswith(";2")
+    ]
+
+    async def scenario_run() -> None:
+        unhandled = UnhandledCalls(
+            sorted(CONTEXTS),
+            handled=handled,
+            publisher=handled,
+            source=Source(kind=SourceKind.CALL, id="agi-1"),
+            fallback_event_code="0199",
+            clock=FakeClock(),
+            grace_s=0.2,
+            ivr_feed=feed,
+        )
+        unhandled.on_cdr(caller)
+        await asyncio.sleep(0.3)
+        feed.on_connection(True)
+        await asyncio.sleep(0.1)
+        assert handled.published == []  # up for less than the grace
+        await asyncio.sleep(0.4)
+
+    asyncio.run(scenario_run())
+    [record] = handled.published
+    assert record.facts["uniqueid"] == caller["UniqueID"]

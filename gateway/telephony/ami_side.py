@@ -1,14 +1,17 @@
-"""The AMI side's wiring in `citygw agi` (``telephony.callbacks.enabled``): its own
+"""The hotline's AMI side, run by `citygw ami` (``telephony.callbacks.enabled``): its own
 thread and event loop, holding the AMI client and what it feeds: the callback service
 and its dialer, the call records of calls the IVR never took (with the Master.csv
 catch-up), the agent's screen pop and the queue figures.
 
-The FastAGI side is threads; the AMI side is asyncio. `CallbackRunner` starts a
-supervised thread (``agi.callbacks``) running one loop; the MQTT thread hands it case
-events (`case_event`) and the IVR's published reports (`ReporterRecorder`). Asterisk
-unreachable or refusing the login never stops the gateway: the client keeps trying,
-and `health` says callbacks are paused and why. With ``callbacks.originate`` false
-nobody is dialled (`health` says callbacks off); everything else runs the same.
+It shares no process with the IVR (`citygw agi`): while the IVR is down or restarting,
+which is when callers fall back to the agents, screen pops, queue figures, call records
+and callbacks go on. What the IVR did it learns from the IVR's candidates on MQTT
+(`ivr_candidate`): the call's uniqueid (handled by the IVR, `unhandled_calls`), the
+reporter's callback number (`callback_service`) and the partial report for the screen
+pop (`agent_desk`). Case events come in through `case_event`. Asterisk unreachable or
+refusing the login never stops the daemon: the client keeps trying, and `health` says
+callbacks are paused and why. With ``callbacks.originate`` false nobody is dialled
+(`health` says callbacks off); everything else runs the same.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from gateway.clock import Clock
 from gateway.contract import (
     CandidateCase,
     CaseEvent,
-    CaseFeedback,
     ContractError,
     Message,
     Source,
@@ -46,16 +48,27 @@ from gateway.telephony.agent_desk import (
     QueueReport,
 )
 from gateway.telephony.callback_dnc import DoNotCall
+from gateway.telephony.callback_report import CALL_PURPOSE
 from gateway.telephony.callback_service import CallbackPublisher, CallbackService
 from gateway.telephony.callback_store import CallbackStore
 from gateway.telephony.cdr_catchup import CdrCatchUp
 from gateway.telephony.settings import TelephonyConfig
-from gateway.telephony.unhandled_calls import UnhandledCalls
+from gateway.telephony.unhandled_calls import IvrFeed, UnhandledCalls
 
 log = logging.getLogger(__name__)
 
 
-class CallbackRunner:
+def is_ivr_call(candidate: CandidateCase) -> bool:
+    """A candidate the IVR published of a call, not a record of the AMI side's own (a call
+    recorded from its CDR, a callback): both share the hotline's candidate topic."""
+    facts = candidate.facts
+    return facts.get("recorded_from") != "cdr" and facts.get("call_purpose") != CALL_PURPOSE
+
+
+class AmiSide:
+    """The AMI client and the hotline features it feeds, on a supervised thread
+    (``ami.side``) running one event loop; `start` and `stop` are idempotent."""
+
     def __init__(
         self,
         settings: TelephonyConfig,
@@ -65,6 +78,7 @@ class CallbackRunner:
         publisher: CallbackPublisher,
         clock: Clock,
         keep_unsent: Callable[[Message], object] | None = None,
+        ivr_feed: IvrFeed | None = None,
     ) -> None:
         config = settings.callbacks
         self.config = config
@@ -82,7 +96,7 @@ class CallbackRunner:
             reconnect_min_s=ami.reconnect_min_s,
             reconnect_max_s=ami.reconnect_max_s,
             ping_interval_s=ami.ping_interval_s,
-            name="agi.ami",
+            name="ami",
         )
         self.service = CallbackService(
             config,
@@ -104,6 +118,8 @@ class CallbackRunner:
             source=Source(kind=SourceKind.CALL, id=instance),
             fallback_event_code=settings.fallback_event_code,
             clock=clock,
+            grace_s=config.unhandled_grace_s,
+            ivr_feed=ivr_feed,
         )
         # calls while this daemon was down, from Asterisk's Master.csv (off unless a path)
         self.cdr_csv = (
@@ -136,11 +152,13 @@ class CallbackRunner:
         self._main: asyncio.Task[None] | None = None
         self._started = threading.Event()
         self.rejected_events = 0
+        self.rejected_candidates = 0
+        self.late_ivr_calls = 0  # IVR candidates of calls already recorded from their CDR
 
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="agi.callbacks", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="ami.side", daemon=True)
         self._thread.start()
         self._started.wait(10)
 
@@ -153,15 +171,20 @@ class CallbackRunner:
                 loop.call_soon_threadsafe(main.cancel)
         thread.join(timeout_s)
         if thread.is_alive():
-            log.error("callbacks thread did not stop within %g s", timeout_s)
+            log.error("AMI side thread did not stop within %g s", timeout_s)
         self._thread = None
         self.store.close()
+
+    def alive(self) -> bool:
+        """Its thread runs (for the watchdog; AMI itself may be away: callbacks pause)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def _run(self) -> None:
         try:
             asyncio.run(self._serve())
         except Exception:
-            log.exception("callbacks stopped on an error; the IVR goes on")
+            log.exception("AMI side stopped on an error")
 
     def _on_event(self, frame: AmiFrame) -> None:
         if frame.event == "Cdr":
@@ -179,11 +202,11 @@ class CallbackRunner:
             try:
                 async with self.client, asyncio.TaskGroup() as group:
                     if self.config.queues:
-                        group.create_task(self.queues.run(), name="agi.ami.queues")
+                        group.create_task(self.queues.run(), name="ami.queues")
                     if self.queue_report is not None:
-                        group.create_task(self._report_queues(), name="agi.ami.queue-report")
+                        group.create_task(self._report_queues(), name="ami.queue-report")
                     if self.cdr_csv is not None:
-                        group.create_task(self.cdr_csv.run(), name="agi.cdr-csv")
+                        group.create_task(self.cdr_csv.run(), name="ami.cdr-csv")
                     await self.service.run()
             finally:
                 self.unhandled.cancel()
@@ -211,6 +234,48 @@ class CallbackRunner:
         assert isinstance(event, CaseEvent)
         return self.service.case_event(event)
 
+    def ivr_candidate(self, payload: bytes) -> bool:
+        """A payload from the IVR's candidate topic; a bad one is counted and dropped."""
+        try:
+            candidate = parse_message(payload, expect=CandidateCase)
+        except ContractError as exc:
+            self.rejected_candidates += 1
+            log.warning("IVR candidate dropped: %s", exc)
+            return False
+        assert isinstance(candidate, CandidateCase)
+        return self.ivr_call(candidate)
+
+    def ivr_call(self, candidate: CandidateCase) -> bool:
+        """What the IVR published of one call: its uniqueid is marked handled, the call is
+        kept for a screen pop and the reporter's callback number for a callback. The AMI
+        side's own call records come back on the same topic and are passed over."""
+        if not is_ivr_call(candidate):
+            return False
+        uniqueid = candidate.facts.get("uniqueid")
+        if isinstance(uniqueid, str) and uniqueid:
+            if self.store.cdr_recorded(uniqueid):  # its candidate came later than the grace
+                self.late_ivr_calls += 1
+                log.warning(
+                    "call %s reached the IVR but its candidate came after the call was recorded"
+                    " from its CDR (telephony.callbacks.unhandled_grace_s %g s)",
+                    uniqueid,
+                    self.unhandled.grace_s,
+                )
+            try:
+                self.store.remember_ivr_call(uniqueid, candidate.ts)
+            except Exception:
+                log.exception("call %s not marked handled", uniqueid)
+        if self.desk is not None:
+            try:
+                self.desk.remember(candidate)
+            except Exception:
+                log.exception("call of case %s not kept for a screen pop", candidate.case_number)
+        try:
+            self.service.remember_reporter(candidate)
+        except Exception:
+            log.exception("callback number of case %s not kept", candidate.case_number)
+        return True
+
     def health(self) -> dict[str, Any]:
         return {
             **self.service.health(),
@@ -218,6 +283,8 @@ class CallbackRunner:
             "queue_figures": self.queues.snapshot(),
             "screen_pops": self.desk.popped if self.desk else None,
             "cdr_csv": self.cdr_csv.health() if self.cdr_csv else None,
+            "calls_recorded": self.unhandled.recorded,
+            "late_ivr_calls": self.late_ivr_calls,
         }
 
     def describe(self) -> str:
@@ -233,38 +300,3 @@ class CallbackRunner:
             f" {health['dialing_now']} dialling, {counts.get('done', 0)} done"
         )
         return f"{text} ({health['reason']})" if health["reason"] else text
-
-
-class ReporterRecorder:
-    """The IVR's publisher, remembering each report's callback number once it is stored,
-    every call's uniqueid (`unhandled_calls`) and, for the agent's screen pop, what the
-    caller did in the IVR (`agent_desk`)."""
-
-    def __init__(
-        self, inner: CallbackPublisher, service: CallbackService, desk: AgentDesk | None = None
-    ) -> None:
-        self._inner = inner
-        self._service = service
-        self._desk = desk
-
-    def candidate(self, candidate: CandidateCase) -> int:
-        uniqueid = candidate.facts.get("uniqueid")
-        if isinstance(uniqueid, str) and uniqueid:  # handled, whether the outbox takes it or not
-            try:
-                self._service.store.remember_ivr_call(uniqueid, candidate.ts)
-            except Exception:
-                log.exception("call %s not marked handled", uniqueid)
-        if self._desk is not None:
-            try:
-                self._desk.remember(candidate)
-            except Exception:
-                log.exception("call of case %s not kept for a screen pop", candidate.case_number)
-        stored = self._inner.candidate(candidate)
-        try:
-            self._service.remember_reporter(candidate)
-        except Exception:  # the call is in the outbox; a callback lost is logged, not raised
-            log.exception("callback number of case %s not kept", candidate.case_number)
-        return stored
-
-    def feedback(self, feedback: CaseFeedback) -> int:
-        return self._inner.feedback(feedback)
