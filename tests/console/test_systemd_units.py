@@ -14,7 +14,12 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 UNITS = REPO_ROOT / "systemd"
-SERVICES = ["citygw-core.service", "citygw-video.service", "citygw-agi.service"]
+SERVICES = [
+    "citygw-core.service",
+    "citygw-video.service",
+    "citygw-agi.service",
+    "citygw-ami.service",
+]
 TEMPLATE = "citygw-video@.service"
 INSTALLED_CITYGW = "/opt/citygw/.venv/bin/citygw"
 
