@@ -18,7 +18,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from gateway.core.metrics import Metrics
 from gateway.core.publication import PeriodReport, RankedRow
-from gateway.core.report_html import FIGURES, TEXT
+from gateway.core.report_html import FIGURES, TEXT, report_title
 
 _HEAD_FILL = PatternFill("solid", fgColor="E4E7EB")
 _PERCENT = "0.0%"
@@ -67,7 +67,7 @@ def report_workbook(report: PeriodReport) -> bytes:
     summary = book.active
     assert summary is not None
     summary.title = "汇总"
-    summary["A1"] = f"{report.period.label}{TEXT['report_' + report.period.kind]}"
+    summary["A1"] = report_title(report)
     summary["A1"].font = Font(bold=True, size=14)
     summary["A2"] = (
         f"{TEXT['period']}：{report.period.first_day:%Y-%m-%d} 至 {report.period.last_day:%Y-%m-%d}"

@@ -8,7 +8,8 @@
   a missing or unknown token with 401; the role sets the routes name;
 - `FastJSON`: the response the busy read routes return;
 - `period`: the ``start``..``end`` of a figures route (30 days to now by default);
-- `evaluated_node`: the organisation node a figures route evaluates, in the user's reach.
+- `evaluated_node`: the organisation node a figures route evaluates, in the user's reach;
+  `evaluated_unit`: the same for an optional ``node``, the user's own centre without it.
 
 The routers (``*_routes.py``, `api_live`, `open311`) import from here; `gateway.core.api`
 assembles the app from them. Nothing here imports a router.
@@ -172,3 +173,35 @@ def evaluated_node(ctx: ApiContext, actor: Actor, node_id: str) -> OrgNode:
     if mine.kind is not NodeKind.CITY and org.centre_of(found.id).id != mine.id:
         raise ApiError(403, "not_your_level", f"{mine.id} evaluates only inside itself")
     return found
+
+
+def evaluated_unit(ctx: ApiContext, actor: Actor, node_id: str | None) -> OrgNode | None:
+    """The unit a figures route counts: ``node_id`` (as `evaluated_node` checks it), else
+    the user's own centre (a district centre's users: their district; the city's: the
+    city); None, every case, without an organisation tree and without ``node_id``."""
+    org = ctx.service.workflow.organisation
+    if node_id is None:
+        if org is None:
+            return None
+        node_id = org.centre_of(actor.org_node).id
+    return evaluated_node(ctx, actor, node_id)
+
+
+def is_whole_city(unit: OrgNode | None) -> bool:
+    """Whether `evaluated_unit`'s answer counts everything: the city, or no tree."""
+    return unit is None or unit.kind is NodeKind.CITY
+
+
+def unit_answer(unit: OrgNode | None) -> dict[str, str | None]:
+    """How a figures answer names the unit it counted: ``node`` and ``node_name``."""
+    return {
+        "node": unit.id if unit is not None else None,
+        "node_name": unit.name if unit is not None else None,
+    }
+
+
+def unit_file_part(unit: OrgNode | None) -> str:
+    """A file name's unit part: ``320706-`` for a district or street, '' for the city."""
+    if unit is None or unit.kind is NodeKind.CITY:
+        return ""
+    return f"{unit.id}-"

@@ -29,7 +29,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -257,6 +257,45 @@ def inspector_figures(
             row.coverage = round(len(row._visited & grids) / len(grids), 4)
         row.finish()
     return [rows[n] for n in sorted(rows)]
+
+
+def active_on(
+    steps: Iterable[Step],
+    covers: Callable[[str | None], bool],
+    *,
+    start: datetime,
+    end: datetime,
+    source_names: Mapping[str, str],
+    patrol_days: Sequence[Mapping[str, PatrolDay]] = (),
+) -> set[str]:
+    """The inspectors who worked on the grids ``covers`` accepts in [start, end) (an
+    organisation unit's, `OrgNode.covers`): reported a case there, answered a task on a
+    case there, or visited one of them on patrol. ``source_names`` as `report_outcomes`."""
+    names: set[str] = set()
+    grid_of: dict[str, str | None] = {}
+    for step in steps:
+        if step.action is Action.CREATE:
+            grid = step.facts.get("grid_code")
+            grid_of[step.case_id] = str(grid) if grid else None
+            source = str(step.facts.get("source") or "")
+            if source.startswith(_INSPECTOR_SOURCE) and start <= step.at < end and covers(grid):
+                source_id = source[len(_INSPECTOR_SOURCE) :]
+                names.add(source_names.get(source_id, source_id))
+        elif (
+            step.action in _ANSWERS and start <= step.at < end and covers(grid_of.get(step.case_id))
+        ):
+            names.add(step.actor)
+    for day in patrol_days:
+        names |= {name for name, patrol in day.items() if any(map(covers, patrol.visited))}
+    return names
+
+
+def assigned_within(assigned: Iterable[str], unit_prefixes: Iterable[str]) -> bool:
+    """Whether an inspector's assignment (grid codes or code prefixes) meets a unit's
+    grids (its code prefixes): an assigned grid inside the unit, or a prefix wider than
+    the unit (an inspector of the whole district, for one of its streets)."""
+    units = tuple(unit_prefixes)
+    return any(a.startswith(units) or any(u.startswith(a) for u in units) for a in assigned if a)
 
 
 CSV_COLUMNS = [

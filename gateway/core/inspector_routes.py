@@ -13,6 +13,13 @@ and in the database, ``patrol_day_figures``, so a restarted core and the other c
 them too) with the number of points they were made from: a later request counts the
 day's points (an index range count, far cheaper than reading them) and reads the day again
 only when the count moved, as it does when a phone's offline queue delivers late points.
+
+The inspectors are those of a unit (``node``, as ``/api/v1/metrics``: the user's own
+centre by default, 403 ``not_your_level`` outside a district user's district): the city's
+are every inspector; a district's or a street's those at a node within it, those whose
+assigned grids meet its grids, and those who reported, answered a task or patrolled on its
+grids in the period. Each keeps all their figures (an inspector is evaluated as a person,
+not per grid). The answer names the unit (``node``, ``node_name``).
 """
 
 from __future__ import annotations
@@ -23,14 +30,25 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from gateway.core.api_base import EVALUATORS, ApiContext, allow, period
+from gateway.core.api_base import (
+    EVALUATORS,
+    ApiContext,
+    allow,
+    evaluated_unit,
+    is_whole_city,
+    period,
+    unit_answer,
+    unit_file_part,
+)
 from gateway.core.case_views import reporter_id
 from gateway.core.inspector_figures import (
     InspectorFigures,
     PatrolDay,
+    active_on,
+    assigned_within,
     day_from_json,
     day_to_json,
     inspector_figures,
@@ -38,6 +56,7 @@ from gateway.core.inspector_figures import (
     to_csv,
 )
 from gateway.core.inspector_tasks import InspectorRoster
+from gateway.core.organisation import OrgNode
 from gateway.core.patrols import assigned_unit_grids
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
@@ -46,6 +65,12 @@ from gateway.core.workflow import Actor
 MAX_DAYS = 62
 #: a day this long past its end is taken as complete: its patrol figures are kept
 SETTLED = timedelta(hours=24)
+#: ``node``: the unit whose inspectors are listed (module level: the annotations are strings)
+_NODE_QUERY = Query(
+    description="a city, district or street id of the organisation tree: its inspectors "
+    "(default: the user's own centre's, the city's users every inspector)",
+    max_length=64,
+)
 #: days kept at most (two periods of `MAX_DAYS` with their cut first days)
 _CACHE_DAYS = 4 * MAX_DAYS
 
@@ -108,31 +133,56 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
     ) -> tuple[datetime, datetime]:
         return period(ctx.clock.now(), start, end, max_days=MAX_DAYS)
 
-    def figures(start: datetime, end: datetime) -> list[InspectorFigures]:
+    def figures(start: datetime, end: datetime, unit: OrgNode | None) -> list[InspectorFigures]:
         users = ctx.auth.users()
         roster = InspectorRoster.from_users(users)
         known = [g.code for g in ctx.service.grids.grids] if ctx.service.grids else []
         assigned = {name: assigned_unit_grids(grids, known) for name, grids in roster.inspectors}
         source_names = {reporter_id(str(u["name"])): str(u["name"]) for u in users}
         days = cache.days(day_spans(start, end, zone)) if cache is not None else []
-        return inspector_figures(
-            step_log.steps(),
+        steps = step_log.steps()
+        rows = inspector_figures(
+            steps,
             start=start,
             end=end,
             assigned=assigned,
             source_names=source_names,
             patrol_days=days,
         )
+        org = ctx.service.workflow.organisation
+        if is_whole_city(unit) or org is None:
+            return rows
+        assert unit is not None
+        members = {
+            str(u["name"])
+            for u in users
+            if u.get("role") == "inspector"
+            and (
+                (u.get("org_node") is not None and org.within(u["org_node"], unit.id))
+                or assigned_within(u.get("grids") or (), unit.grids)
+            )
+        }
+        members |= active_on(
+            steps, unit.covers, start=start, end=end, source_names=source_names, patrol_days=days
+        )
+        return [r for r in rows if r.inspector in members]
 
     @router.get("/api/v1/metrics/inspectors", tags=["evaluation"], summary="inspectors' figures")
     def inspectors(
-        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         start: datetime | None = None,
         end: datetime | None = None,
+        node: Annotated[str | None, _NODE_QUERY] = None,
     ) -> dict[str, Any]:
         s, e = inspectors_period(start, end)
-        rows = figures(s, e)
-        return {"start": s, "end": e, "inspectors": [r.as_dict() for r in rows]}
+        unit = evaluated_unit(ctx, actor, node)
+        rows = figures(s, e, unit)
+        return {
+            "start": s,
+            "end": e,
+            **unit_answer(unit),
+            "inspectors": [r.as_dict() for r in rows],
+        }
 
     @router.get(
         "/api/v1/metrics/inspectors.csv",
@@ -141,13 +191,15 @@ def inspector_router(ctx: ApiContext) -> APIRouter:
         response_class=PlainTextResponse,
     )
     def inspectors_csv(
-        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         start: datetime | None = None,
         end: datetime | None = None,
+        node: Annotated[str | None, _NODE_QUERY] = None,
     ) -> Response:
         s, e = inspectors_period(start, end)
-        text = to_csv(figures(s, e))
-        name = f"citygw-inspectors-{s:%Y%m%d}-{e:%Y%m%d}.csv"
+        unit = evaluated_unit(ctx, actor, node)
+        text = to_csv(figures(s, e, unit))
+        name = f"citygw-inspectors-{unit_file_part(unit)}{s:%Y%m%d}-{e:%Y%m%d}.csv"
         return Response(
             text.encode("utf-8-sig"),
             media_type="text/csv; charset=utf-8",

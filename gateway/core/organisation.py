@@ -175,6 +175,15 @@ class Organisation:
             node = self.get(node.parent)
         return node or self.city
 
+    def within(self, node_id: str | None, unit_id: str) -> bool:
+        """Whether ``node_id`` is ``unit_id`` or lies under it (None: the city centre)."""
+        node = self.get(node_id) if node_id is not None else self.city
+        while node is not None:
+            if node.id == unit_id:
+                return True
+            node = self.get(node.parent)
+        return False
+
     def district_of_grid(self, grid_code: str | None) -> OrgNode | None:
         for district in self._districts:
             if district.covers(grid_code):

@@ -238,6 +238,9 @@ class PeriodReport:
     previous: Metrics | None = None
     previous_period: Period | None = None
     weights: dict[str, float] = field(default_factory=dict)
+    #: the district or street whose cases it counts (its name heads the report: a district's
+    #: report is its own document); None: the city's report, every case
+    unit: str | None = None
 
 
 def build_ranking(
@@ -297,9 +300,11 @@ def build_report(
     event_names: Mapping[str, str],
     zone: ZoneInfo,
     now: datetime,
+    unit: str | None = None,
 ) -> PeriodReport:
+    """The report of ``period``; ``steps``: the log, or the log already cut by case (a
+    district's or street's report: its cases only, ``unit`` its name)."""
     before = previous_period(period, zone)
-    """The report of ``period``; ``steps``: the log, or the log already cut by case."""
     histories = steps if isinstance(steps, CaseHistories) else CaseHistories(steps)
     tables = evaluate_groupings(
         histories,
@@ -326,4 +331,5 @@ def build_report(
         ),
         previous_period=before,
         weights=weights.model_dump(),
+        unit=unit,
     )

@@ -6,7 +6,13 @@
   ``_PUBLIC_TTL_S``, so the page costs nothing however often it is read.
 - ``GET /api/v1/reports/{period}?format=html|xlsx|pdf`` (evaluators): the monthly
   (``2026-11``), quarterly (``2026-Q4``) or daily (``2026-11-30``) report, rebuilt from
-  the step log for any past period.
+  the step log for any past period. It is a unit's (``node``, as ``/api/v1/metrics``: the
+  user's own centre by default, 403 ``not_your_level`` outside a district user's district):
+  the city's report counts every case; a district's or a street's is its own document,
+  counting the cases on its grids, its name heading the title (海州区2026年11月月度综合评价
+  报告) and in the file name (``citygw-report-320706-2026-11.xlsx``).
+
+The public ranking stays the city's: published for everyone, it ranks the districts.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
-from gateway.core.api_base import EVALUATORS, ApiContext, ApiError, allow
+from gateway.core.api_base import (
+    EVALUATORS,
+    ApiContext,
+    ApiError,
+    allow,
+    evaluated_unit,
+    is_whole_city,
+    unit_file_part,
+)
 from gateway.core.metrics import CaseHistories
 from gateway.core.publication import (
     PeriodReport,
@@ -31,7 +45,7 @@ from gateway.core.publication import (
     daily_ranking_period,
     parse_period,
 )
-from gateway.core.report_html import ranking_page, report_page
+from gateway.core.report_html import ranking_page, report_page, report_title
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
@@ -100,8 +114,17 @@ def publication_router(ctx: ApiContext) -> APIRouter:
     @router.get("/api/v1/reports/{period}", tags=["evaluation"])
     def period_report(
         period: str,
-        _actor: Annotated[Actor, Depends(allow(EVALUATORS))],
+        actor: Annotated[Actor, Depends(allow(EVALUATORS))],
         format: Annotated[Literal["html", "xlsx", "pdf", "json"], Query()] = "html",
+        node: Annotated[
+            str | None,
+            Query(
+                description="a city, district or street id of the organisation tree: its "
+                "report, of the cases on its grids (default: the user's own centre's, the "
+                "city's users the city's)",
+                max_length=64,
+            ),
+        ] = None,
     ) -> Response:
         """The report of a month (2026-11), a quarter (2026-Q4) or a day (2026-11-30)."""
         try:
@@ -111,22 +134,33 @@ def publication_router(ctx: ApiContext) -> APIRouter:
         now = ctx.clock.now()
         if chosen.start >= now:
             raise ApiError(422, "period_not_started", f"{chosen.label} has not started yet")
+        unit = evaluated_unit(ctx, actor, node)
+        whole = is_whole_city(unit)
         histories = step_log.histories()
         # a report is a function of the log: kept while no step was added since (a new step
         # makes a new CaseHistories)
+        key = f"{unit_file_part(unit)}{chosen.key}"
         with lock:
-            held_report = reports.get(chosen.key)
+            held_report = reports.get(key)
         if held_report is not None and held_report[0] is histories:
             report = held_report[1]
         else:
+            counted = histories if whole or unit is None else histories.on_grids(unit.covers)
             report = build_report(
-                histories, chosen, weights, departments, ctx.event_names, zone, now
+                counted,
+                chosen,
+                weights,
+                departments,
+                ctx.event_names,
+                zone,
+                now,
+                unit=None if whole or unit is None else unit.name,
             )
             with lock:
                 if len(reports) >= _REPORTS_KEPT:
                     reports.pop(next(iter(reports)))
-                reports[chosen.key] = (histories, report)
-        name = f"citygw-report-{chosen.key}.{format}"
+                reports[key] = (histories, report)
+        name = f"citygw-report-{key}.{format}"
         if format == "json":
             return Response(report_json(report), media_type="application/json")
         if format == "html":
@@ -156,6 +190,8 @@ def report_json(report: PeriodReport) -> bytes:
 
     document = {
         "period": {"label": report.period.label, "key": report.period.key},
+        "title": report_title(report),
+        "unit": report.unit,
         "total": report.total.as_dict(),
         "previous": report.previous.as_dict() if report.previous else None,
         "districts": rows(report.districts),

@@ -35,6 +35,7 @@ TEXT = {
     "departments": "各专业部门排名",
     "event_classes": "按事件类别",
     "totals": "全市汇总",
+    "unit_totals": "{unit}汇总",
     "daily": "每日立案与结案",
     "scores": "综合得分",
     "previous": "上期",
@@ -231,13 +232,20 @@ def _totals(report: PeriodReport) -> str:
     )
 
 
+def report_title(report: PeriodReport) -> str:
+    """2026年11月月度综合评价报告; a district's (or a street's) report, its own document,
+    names it first: 海州区2026年11月月度综合评价报告. The workbook's title too."""
+    return f"{report.unit or ''}{report.period.label}{TEXT[f'report_{report.period.kind}']}"
+
+
 def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = False) -> str:
-    title = TEXT[f"report_{report.period.kind}"]
+    title = report_title(report)
+    totals = TEXT["totals"] if report.unit is None else TEXT["unit_totals"].format(unit=report.unit)
     body = (
-        f'<header><p class="centre">{TEXT["centre"]}</p><h1>{escape(report.period.label)}{title}</h1>'
+        f'<header><p class="centre">{TEXT["centre"]}</p><h1>{escape(title)}</h1>'
         f'<p class="period">{TEXT["period"]}：{report.period.first_day:%Y-%m-%d} 至 '
         f"{report.period.last_day:%Y-%m-%d}　{TEXT['generated']}：{_local(report.generated_at, zone)}</p></header>"
-        f"<section><h2>{TEXT['totals']}</h2>{_totals(report)}</section>"
+        f"<section><h2>{escape(totals)}</h2>{_totals(report)}</section>"
         f"<section><h2>{TEXT['daily']}</h2>{day_bars(report.days)}</section>"
         f'<section class="page-break"><h2>{TEXT["districts"]}</h2>{score_bars(report.districts)}'
         f"{_table(report.districts, TEXT['district'])}</section>"
@@ -247,4 +255,4 @@ def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = Fa
         f"{_table(report.event_classes, TEXT['event_class'], ranked=False)}</section>"
         f"<footer><p>{_method(report.weights)}</p><p>{TEXT['privacy']}</p></footer>"
     )
-    return _page(f"{report.period.label}{title}", body, inline_style=inline_style)
+    return _page(title, body, inline_style=inline_style)

@@ -4,18 +4,24 @@ figures become 连云区's (the same as GET /api/v1/metrics?node=320703 gives), 
 keeps the district through the live reloads and a reload of the page (a wall display
 bookmarked to it); 海州区's dispatcher has no picker and sees 海州区's figures, even on
 an address bookmarked to 连云区. The 综合评价 page names the unit it counts: 海州区's
-dispatcher sees 综合评价 · 海州区 and 海州区's figures, the city's shift lead 综合评价 · 全市.
+dispatcher sees 综合评价 · 海州区 and 海州区's figures, the city's shift lead 综合评价 · 全市;
+the page's other sections count the same unit: 海州区's dispatcher sees 监督员考核 · 海州区
+with 海州区's inspectors only (not 连云区's) and downloads 海州区's 评价报表, named by it.
 Every screen reads Chinese."""
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import openpyxl
 
 from gateway.core.workflow import Action, Actor, Command, Role
 from tests.console.conftest import RunningCore, screenshot
@@ -194,3 +200,63 @@ def test_a_district_users_evaluation_page_shows_its_districts_figures_and_names_
     assert lead.page.inner_text("#eval-title") == "综合评价 · 全市"
     assert figures["registered"] == "3"
     assert_reads_chinese(lead, "综合评价（全市）", NAMES | INSPECTORS)
+
+
+def api_get(running: RunningCore, token: str, path: str, **query: str) -> Any:
+    request = urllib.request.Request(
+        f"{running.url}{path}?{urllib.parse.urlencode(query)}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def shown_inspectors(page: Any, node: str) -> list[str]:
+    """监督员考核's rows, once its heading names ``node``'s answer."""
+    page.wait_for_selector(f"#inspector-title[data-node='{node}']")
+    page.wait_for_selector("#inspector-table")
+    return page.eval_on_selector_all(
+        "#inspector-table tbody tr", "rows => rows.map((r) => r.dataset.inspector)"
+    )
+
+
+def test_a_district_users_evaluation_sections_count_its_district_and_name_it(
+    core: RunningCore,  # noqa: F811
+    open_as: Callable[[str], Watched],  # noqa: F811
+) -> None:
+    # 连云区's own inspector: the city's 监督员考核 lists it, 海州区's does not
+    core.daemon.auth.add_user("ly-insp", "inspector", "console-pass-1", None, org_node="320703")
+    cases_of_both_districts(core)  # insp-1 reported in both districts; insp patrols both
+    desk = open_as("hz-disp")
+    page = desk.page
+    token = page.evaluate("sessionStorage.getItem('citygw.token')")
+    evaluation_figures(page, "320706")
+    shown = shown_inspectors(page, "320706")
+    assert page.inner_text("#inspector-title") == "监督员考核 · 海州区"
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    period = {
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": (now + timedelta(days=1)).isoformat(),
+    }
+    haizhou = api_get(core, token, "/api/v1/metrics/inspectors", node="320706", **period)
+    assert sorted(shown) == sorted(r["inspector"] for r in haizhou["inspectors"])
+    assert "ly-insp" not in shown and {"insp", "insp-1"} <= set(shown)
+    # this month's report: 海州区's own, named by it
+    month = now.strftime("%Y-%m")
+    page.fill("#report-period", month)
+    with page.expect_download() as report_info:
+        page.click("#report-xlsx")
+    assert report_info.value.suggested_filename == f"citygw-评价报表-海州区-{month}.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(Path(report_info.value.path()).read_bytes()))
+    assert str(book["汇总"]["A1"].value).startswith("海州区")
+    figures = {row[0].value: row[1].value for row in book["汇总"].iter_rows(min_row=5)}
+    assert figures["立案数"] == 2  # 海州区's two cases, not the city's three
+    with page.expect_download() as csv_info:
+        page.click("#inspector-export")
+    assert csv_info.value.suggested_filename.startswith("citygw-监督员考核-海州区-")
+    assert_reads_chinese(desk, "综合评价（区级，监督员考核）", NAMES | INSPECTORS)
+
+    lead = open_as("shift_lead")
+    evaluation_figures(lead.page, "city")
+    assert "ly-insp" in shown_inspectors(lead.page, "city")
+    assert lead.page.inner_text("#inspector-title") == "监督员考核 · 全市"

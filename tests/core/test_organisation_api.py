@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.contract import Location
+from gateway.core.inspector_figures import CSV_HEADERS as INSPECTOR_HEADERS
 from gateway.core.intake import case_id_for
 from gateway.core.metrics import CSV_HEADERS as METRICS_HEADERS
 from gateway.core.org_evaluation import CSV_HEADERS
@@ -310,3 +311,113 @@ def test_without_a_node_the_metrics_are_the_users_own_centres(api: Api) -> None:
         assert row["registered"] == registered, who
     named = api.client.get("/api/v1/metrics.csv", params=period, headers=api.headers("hz-disp"))
     assert "citygw-metrics-320706-none-" in named.headers["content-disposition"]
+
+
+#: inspectors beside the harness's ivan (grids 320706901: 海州区) and insp-1 (no user: the
+#: source of every test case): name -> (organisation node, grids)
+UNIT_INSPECTORS = {
+    "ly-insp": ("320703", ()),  # sits at 连云区
+    "hz-street-insp": (None, ("32070600100",)),  # a 海州区 street's grids, at the city
+    "gy-insp": (None, ("320707",)),  # 赣榆区: in no district of the tree
+}
+
+
+def with_unit_inspectors_and_registered_cases(api: Api) -> dict[str, str]:
+    """The inspectors above; 海州区's two cases registered by hz-op, the other two (连云区,
+    赣榆区) by the city's operator. The period of the figures around them."""
+    for name, (node, grids) in UNIT_INSPECTORS.items():
+        api.auth.add_user(name, "inspector", PASSWORD, None, grids, org_node=node)
+    for n in (0, 1):
+        act(api, "hz-op", n, "register")
+    for n in (2, 3):
+        act(api, "operator", n, "register")
+    return {"start": MONDAY_10.isoformat(), "end": (MONDAY_10 + timedelta(days=7)).isoformat()}
+
+
+def answer_of(api: Api, who: str, path: str, **params: str) -> dict:
+    answer = api.client.get(path, params=params, headers=api.headers(who))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_districts_evaluators_list_only_their_districts_inspectors(api: Api) -> None:
+    period = with_unit_inspectors_and_registered_cases(api)
+    path = "/api/v1/metrics/inspectors"
+
+    def names(doc: dict) -> set[str]:
+        return {r["inspector"] for r in doc["inspectors"]}
+
+    # 海州区: ivan and hz-street-insp by their grids, insp-1 by its reports on 海州区's grids
+    district = answer_of(api, "hz-disp", path, **period)
+    assert names(district) == {"ivan", "hz-street-insp", "insp-1"}
+    assert (district["node"], district["node_name"]) == ("320706", "海州区")
+    assert district == answer_of(api, "hz-disp", path, node="320706", **period)
+    # the city: every inspector, as before
+    city = answer_of(api, "shift_lead", path, **period)
+    assert city["node"] == "city"
+    assert names(city) == {"ivan", "insp-1", "ly-insp", "hz-street-insp", "gy-insp"}
+    assert city == answer_of(api, "shift_lead", path, node="city", **period)
+    # 连云区 seen from the city: the inspector sitting there, and insp-1 (reported there)
+    assert names(answer_of(api, "shift_lead", path, node="320703", **period)) == {
+        "ly-insp",
+        "insp-1",
+    }
+    # a district's figures keep the whole inspector: insp-1 reported 4 cases in all
+    [insp] = [r for r in district["inspectors"] if r["inspector"] == "insp-1"]
+    assert insp["reports"] == 4
+    # not another district, nor the city
+    for node in ("320703", "city"):
+        answer = api.client.get(
+            path, params={**period, "node": node}, headers=api.headers("hz-disp")
+        )
+        assert (answer.status_code, answer.json()["error"]) == (403, "not_your_level")
+    # the CSV: the same rows, named by the district
+    csv = api.client.get(f"{path}.csv", params=period, headers=api.headers("hz-disp"))
+    assert csv.status_code == 200
+    assert "citygw-inspectors-320706-" in csv.headers["content-disposition"]
+    rows = keyed_rows(csv.content.decode("utf-8-sig"), INSPECTOR_HEADERS)
+    assert {r["inspector"] for r in rows} == names(district)
+
+
+def test_a_districts_role_activity_counts_only_its_users_steps(api: Api) -> None:
+    period = with_unit_inspectors_and_registered_cases(api)
+    path = "/api/v1/metrics/roles"
+    district = answer_of(api, "hz-disp", path, **period)
+    # hz-op's two registrations; none of the city operator's, nor the system's intake
+    assert district["roles"] == {"operator": {"register": 2, "total": 2}}
+    assert (district["node"], district["node_name"]) == ("320706", "海州区")
+    assert district == answer_of(api, "hz-disp", path, node="320706", **period)
+    city = answer_of(api, "shift_lead", path, **period)
+    assert city["node"] == "city"
+    assert city["roles"]["operator"] == {"register": 4, "total": 4}
+    assert city == answer_of(api, "shift_lead", path, node="city", **period)
+    answer = api.client.get(
+        path, params={**period, "node": "320703"}, headers=api.headers("hz-disp")
+    )
+    assert (answer.status_code, answer.json()["error"]) == (403, "not_your_level")
+
+
+def test_a_districts_report_is_its_own_document_of_its_cases(api: Api) -> None:
+    with_unit_inspectors_and_registered_cases(api)
+    path = "/api/v1/reports/2026-01"
+    district = answer_of(api, "hz-disp", path, format="json")
+    assert district == answer_of(api, "hz-disp", path, format="json", node="320706")
+    assert district["total"]["registered"] == 2
+    assert district["unit"] == "海州区"
+    assert district["title"] == "海州区2026年1月月度综合评价报告"
+    city = answer_of(api, "shift_lead", path, format="json")
+    assert city == answer_of(api, "shift_lead", path, format="json", node="city")
+    assert city["unit"] is None and city["title"] == "2026年1月月度综合评价报告"
+    assert city["total"]["registered"] == 4
+    # the page is headed by the district; the file is named by it
+    page = api.client.get(path, headers=api.headers("hz-disp")).text
+    assert "<h1>海州区2026年1月月度综合评价报告</h1>" in page and "海州区汇总" in page
+    assert "全市汇总" in api.client.get(path, headers=api.headers("shift_lead")).text
+    answer = api.client.get(path, params={"node": "320703"}, headers=api.headers("hz-disp"))
+    assert (answer.status_code, answer.json()["error"]) == (403, "not_your_level")
+    assert (
+        api.client.get(path, params={"node": "nowhere"}, headers=api.headers("hz-disp")).json()[
+            "error"
+        ]
+        == "unknown_node"
+    )

@@ -191,6 +191,8 @@ export const VIEW_TITLES = {
 // user's own centre's cases: a district centre's users their district's, the city's all)
 export const EVALUATION = {
   title_of: '综合评价 · {unit}',
+  // its sections (监督员考核) count the same unit (the core's answer names it)
+  section_of: '{section} · {unit}',
   city: '全市',
 };
 

@@ -70,17 +70,21 @@ export async function render(main, ctx) {
     ['pdf', '下载 PDF（可打印）'],
   ].map(([format, label]) => h('button', { id: `report-${format}`, onclick: () => fetchReport(format) }, label));
   const output = h('div', { class: 'evaluation', id: 'eval-output' });
-  const inspectors = inspectorSection(download); // 监督员考核 of the same period
   // whose figures: the user's own centre's (the core's default), named in the title; the
-  // core's answer (node, node_name) then says it for sure
+  // core's answer (node, node_name) then says it for sure. The 监督员考核 and the 评价报表
+  // ask for the same unit (node) and are named by it.
   const title = h('h2', { id: 'eval-title' }, '综合评价');
   const centre = ctx.ref.org && ctx.ref.org.me ? ctx.ref.org.me.centre : null;
   let unit = centre ? unitName(centre.id, centre.name) : null;
+  let unitNode = centre ? centre.id : null;
   function showUnit(doc) {
     unit = unitName(doc.node, doc.node_name);
+    unitNode = doc.node || null;
     title.textContent = unit ? EVALUATION.title_of.replace('{unit}', unit) : '综合评价';
     title.dataset.node = doc.node || '';
   }
+  const scope = () => ({ node: unitNode, name: unit });
+  const inspectors = inspectorSection(download, scope, unitName); // 监督员考核 of the same period
   if (unit) title.textContent = EVALUATION.title_of.replace('{unit}', unit);
   main.append(
     h(
@@ -123,8 +127,8 @@ export async function render(main, ctx) {
       return;
     }
     try {
-      const response = await api.raw(`/api/v1/reports/${key}`, { format });
-      download(await response.blob(), `citygw-评价报表-${key}.${format}`);
+      const response = await api.raw(`/api/v1/reports/${key}`, { format, ...(unitNode ? { node: unitNode } : {}) });
+      download(await response.blob(), `citygw-评价报表-${unit ? `${unit}-` : ''}${key}.${format}`);
     } catch (err) {
       toast(`报表下载失败：${describeError(err)}`, 'error');
     }

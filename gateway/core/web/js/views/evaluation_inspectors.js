@@ -2,6 +2,7 @@
 // inspectors): valid reports, tasks answered on time, patrol days, grids visited per day and
 // coverage of their grids, with the core's CSV.
 import { api, describeError } from '../api.js';
+import { EVALUATION } from '../labels.js';
 import { fmtRate, h, toast } from '../ui.js';
 
 // [key, column title, kind]: the columns of the table (text for people in one place)
@@ -47,17 +48,26 @@ function explain(err) {
   return err && err.code === 'period_too_long' ? TEXT.tooLong : describeError(err);
 }
 
-// The section (heading, hint, table) and a `load(start, end)` that fills it.
-export function inspectorSection(download) {
+// The section (heading, hint, table) and a `load(start, end)` that fills it. `scope()`:
+// the unit the page counts, { node, name } (node null: the core's default, the user's own
+// centre); the section asks for it, and its heading names the unit the core's answer
+// counted (`unitName(node, node_name)`: 全市, 海州区; null without an organisation tree).
+export function inspectorSection(download, scope, unitName) {
   const body = h('div', { id: 'inspector-figures' });
+  const heading = h('h3', { id: 'inspector-title' }, TEXT.title);
   let period = null;
+  function query(start, end) {
+    const { node } = scope();
+    return { start: start.toISOString(), end: end.toISOString(), ...(node ? { node } : {}) };
+  }
   const exportButton = h('button', { id: 'inspector-export' }, TEXT.export);
   exportButton.addEventListener('click', async () => {
     if (!period) return;
     const [start, end] = period;
+    const { name } = scope();
     try {
-      const response = await api.raw('/api/v1/metrics/inspectors.csv', { start: start.toISOString(), end: end.toISOString() });
-      download(await response.blob(), `citygw-监督员考核-${start.toISOString().slice(0, 10)}.csv`);
+      const response = await api.raw('/api/v1/metrics/inspectors.csv', query(start, end));
+      download(await response.blob(), `citygw-监督员考核-${name ? `${name}-` : ''}${start.toISOString().slice(0, 10)}.csv`);
     } catch (err) {
       toast(TEXT.exportFailed + explain(err), 'error');
     }
@@ -65,7 +75,7 @@ export function inspectorSection(download) {
   const section = h(
     'section',
     { class: 'inspector-figures' },
-    h('div', { class: 'view-head' }, h('h3', {}, TEXT.title), exportButton),
+    h('div', { class: 'view-head' }, heading, exportButton),
     h('p', { class: 'hint' }, TEXT.hint),
     body,
   );
@@ -75,11 +85,14 @@ export function inspectorSection(download) {
     body.replaceChildren(h('p', { class: 'muted' }, TEXT.loading));
     let doc;
     try {
-      doc = await api.get('/api/v1/metrics/inspectors', { start: start.toISOString(), end: end.toISOString() });
+      doc = await api.get('/api/v1/metrics/inspectors', query(start, end));
     } catch (err) {
       body.replaceChildren(h('p', { class: 'error' }, TEXT.failed + explain(err)));
       return;
     }
+    const unit = unitName(doc.node, doc.node_name);
+    heading.textContent = unit ? EVALUATION.section_of.replace('{section}', TEXT.title).replace('{unit}', unit) : TEXT.title;
+    heading.dataset.node = doc.node || '';
     if (!doc.inspectors.length) {
       body.replaceChildren(h('p', { class: 'muted' }, TEXT.none));
       return;
