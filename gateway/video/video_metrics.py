@@ -104,6 +104,13 @@ def export_video(metrics: Metrics, readers: Readers, pipeline: PipelineOf) -> No
         pipeline_cameras("frames_detected"),
     )
     metrics.collect(
+        "citygw_video_zone_crops_total",
+        "Extra detector passes on stall zones' crops (dwell rules with with_any and a zone)",
+        Kind.COUNTER,
+        camera,
+        pipeline_cameras("zone_crops"),
+    )
+    metrics.collect(
         "citygw_video_candidates_total",
         "Candidates published (first ones and updates of an episode)",
         Kind.COUNTER,

@@ -78,6 +78,8 @@ def test_the_video_metrics_show_frame_rates_detector_latency_and_an_offline_came
     total = value(samples, "citygw_detector_seconds_sum", model="yolox-nano")
     assert passes >= 5 and 0.001 < total / passes < 2.0  # YOLOX-Nano: ~20 ms a pass here
     assert value(samples, "citygw_video_frames_detected_total", camera="square-n") >= 1
+    # no rule of the camera needs a stall zone's crop: no extra detector pass
+    assert value(samples, "citygw_video_zone_crops_total", camera="square-n") == 0
     assert value(samples, "citygw_mqtt_connected", daemon="video") == 1
 
     # the readers' log records carry their camera's id (a field of its own in JSON logs)

@@ -4,14 +4,16 @@
 runs it for every frame handed over): a frame with motion becomes a job with crops
 around it; a camera holding tracks is re-checked on the whole frame every
 ``recheck_s`` and otherwise carried forward ("hold") every ``hold_s`` without an
-inference; any other frame costs only its motion update. Motion reads the frame's
+inference; any other frame costs only its motion update. A job that runs the detector
+also carries the zone crops due then (`zone_crops`: a closer look at a stall's zone while
+someone stays there). Motion reads the frame's
 grey sample (`gateway.video.frame.Frame.grey_sample`): a frame that becomes no job is
 never converted to BGR.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.video.analysis.metrics import CameraMetrics
 from gateway.video.analysis.model_plan import ModelUse
@@ -19,6 +21,7 @@ from gateway.video.analysis.motion import MotionDetector, Region, plan_crops
 from gateway.video.analysis.rules import RuleEngine
 from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
 from gateway.video.analysis.tracking import ObjectTracker
+from gateway.video.analysis.zone_crops import ZoneCrop, due_zone_crops
 from gateway.video.frame import Frame
 
 
@@ -29,6 +32,12 @@ class Job:
     frame: Frame
     crops: list[Region]
     reason: str  # motion | recheck | hold (no crops: nothing moved, tracks carried forward)
+    zone_crops: list[ZoneCrop] = field(default_factory=list)  # closer looks at zones
+
+    @property
+    def images(self) -> int:
+        """Detector passes this job costs."""
+        return len(self.crops) + len(self.zone_crops)
 
 
 @dataclass(slots=True)
@@ -47,6 +56,11 @@ class CameraAnalysis:
     last_detect: float | None = None
     last_pass: float | None = None  # detector pass or hold
     has_tracks: bool = False
+    #: zone crops its rules want (set after each detector pass) and when each zone was
+    #: last looked at (the motion stage's)
+    zone_crops: list[ZoneCrop] = field(default_factory=list)
+    zone_looked: dict[str, float] = field(default_factory=dict)
+    zone_again: frozenset[str] = frozenset()  # zones to look at on the next pass too
 
 
 def gate(camera: CameraAnalysis, frame: Frame, settings: AnalysisConfig) -> Job | None:
@@ -60,13 +74,14 @@ def gate(camera: CameraAnalysis, frame: Frame, settings: AnalysisConfig) -> Job 
         max_crops=settings.motion.max_crops,
     )
     if crops:
-        return Job(frame, crops, "motion")
+        return Job(frame, crops, "motion", _zone_crops_due(camera, frame))
     due = camera.last_detect is None or (
         camera.has_tracks and frame.media_time - camera.last_detect >= settings.recheck_s
     )
     if due:
         camera.last_detect = frame.media_time  # one re-check per interval, even if queued
-        return Job(frame, [Region(0, 0, frame.width, frame.height)], "recheck")
+        whole = [Region(0, 0, frame.width, frame.height)]
+        return Job(frame, whole, "recheck", _zone_crops_due(camera, frame))
     if camera.has_tracks and (
         camera.last_pass is None or frame.media_time - camera.last_pass >= settings.hold_s
     ):
@@ -75,3 +90,11 @@ def gate(camera: CameraAnalysis, frame: Frame, settings: AnalysisConfig) -> Job 
         camera.last_pass = frame.media_time
         return Job(frame, [], "hold")
     return None
+
+
+def _zone_crops_due(camera: CameraAnalysis, frame: Frame) -> list[ZoneCrop]:
+    again = camera.zone_again
+    due = due_zone_crops(camera.zone_crops, camera.zone_looked, frame.media_time, again)
+    if again:
+        camera.zone_again = again - {crop.zone_id for crop in due}
+    return due

@@ -10,6 +10,7 @@ class CameraMetrics:
     frames_in: int = 0
     frames_motion: int = 0  # frames the motion stage looked at
     frames_detected: int = 0  # frames the detector looked at
+    zone_crops: int = 0  # extra detector passes on stall zones' crops (zone_crops.py)
     held: int = 0  # still frames whose tracks were carried forward without the detector
     skipped: int = 0  # frames dropped (queue full or replaced before detection)
     candidates: int = 0  # published: first candidates and updates

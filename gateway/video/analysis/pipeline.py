@@ -8,7 +8,8 @@ Three owned threads hand work over through bounded structures:
   become detector jobs: one keep-newest slot per camera;
 - ``video.analysis.detector``: the one shared detector; serves cameras round-robin (a
   busy camera cannot starve a quiet one); jobs replaced before they ran are counted as
-  skips of that camera; then tracker, false-positive suppression, rules;
+  skips of that camera; a job's images are its crops (or the whole frame) and the zone
+  crops due (`zone_crops`); then tracker, false-positive suppression, rules;
 - ``video.analysis.publisher``: turns firings into candidate cases with an annotated
   snapshot (and a clip when the ingest side offers one) and hands them to the durable
   outbox.
@@ -43,14 +44,16 @@ from gateway.video.analysis.gating import CameraAnalysis, Job, gate
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
 from gateway.video.analysis.model_loading import load_models
 from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
-from gateway.video.analysis.motion import (
-    MotionDetector,
-    merge_crop_detections,
-)
+from gateway.video.analysis.motion import MotionDetector, Region, merge_crop_detections
 from gateway.video.analysis.ports import Detector
 from gateway.video.analysis.rules import Firing, RuleEngine
 from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
 from gateway.video.analysis.tracking import ObjectTracker
+from gateway.video.analysis.zone_crops import (
+    seen_in_zone_crop,
+    unconfirmed,
+    wanted_zone_crops,
+)
 from gateway.video.detection import Detection
 from gateway.video.evidence import EvidenceClips
 from gateway.video.frame import Frame
@@ -456,7 +459,7 @@ class AnalysisPipeline:
                 batch: list[tuple[CameraAnalysis, Job]] = []
                 images = 0
                 while self._order:
-                    size = len(self._jobs[self._order[0]].crops)
+                    size = self._jobs[self._order[0]].images
                     if batch and images + size > max_batch:
                         break
                     camera_id = self._order.popleft()
@@ -471,8 +474,12 @@ class AnalysisPipeline:
                 self._done()
 
     def _detect_batch(self, batch: list[tuple[CameraAnalysis, Job]]) -> None:
-        images = [job.frame.image[c.y1 : c.y2, c.x1 : c.x2] for _, job in batch for c in job.crops]
-        owners = [camera for camera, job in batch for _ in job.crops]
+        images = [
+            job.frame.image[c.y1 : c.y2, c.x1 : c.x2]
+            for _, job in batch
+            for c in [*job.crops, *(z.region for z in job.zone_crops)]
+        ]
+        owners = [camera for camera, job in batch for _ in range(job.images)]
         found: list[list[Detection]] = [[] for _ in images]
         calls = 0
         started = self._clock.monotonic()
@@ -499,10 +506,10 @@ class AnalysisPipeline:
             self._metrics.detector_seconds += elapsed
         offset = 0
         for camera, job in batch:
-            per_crop = found[offset : offset + len(job.crops)]
-            offset += len(job.crops)
+            per_image = found[offset : offset + job.images]
+            offset += job.images
             try:
-                self._analyse(camera, job, per_crop)
+                self._analyse(camera, job, per_image)
             except Exception:
                 log.exception(
                     "analysis failed on camera %s frame %s",
@@ -520,22 +527,18 @@ class AnalysisPipeline:
             self._latency[model] = histogram
         return histogram
 
-    def _analyse(self, camera: CameraAnalysis, job: Job, per_crop: list[list[Detection]]) -> None:
+    def _analyse(self, camera: CameraAnalysis, job: Job, per_image: list[list[Detection]]) -> None:
         """Detections of one job -> tracker -> rules -> firings for the publisher."""
         frame = job.frame
         detections: list[Detection] = []
-        for crop, found in zip(job.crops, per_crop, strict=True):
-            for d in found:
-                detections.append(
-                    replace(
-                        d,
-                        x1=d.x1 + crop.x1,
-                        y1=d.y1 + crop.y1,
-                        x2=d.x2 + crop.x1,
-                        y2=d.y2 + crop.y1,
-                    )
-                )
-        if len(job.crops) > 1:
+        looked = [
+            (zone, seen_in_zone_crop(zone, found, self._settings.min_score))
+            for zone, found in zip(job.zone_crops, per_image[len(job.crops) :], strict=True)
+        ]
+        seen = [*zip(job.crops, per_image, strict=False), *((z.region, f) for z, f in looked)]
+        for crop, found in seen:
+            detections += [_in_frame(d, crop) for d in found]
+        if len(seen) > 1:
             detections = merge_crop_detections(detections)
         now = self._clock.monotonic()
         kept = [
@@ -549,10 +552,16 @@ class AnalysisPipeline:
             objects = camera.tracker.hold(frame.media_time)
         else:
             objects = camera.tracker.update(kept, frame.media_time)
-        firings = camera.rules.evaluate(
-            objects, frame.media_time, frame.captured_at, (frame.height, frame.width)
+        size = (frame.height, frame.width)
+        firings = camera.rules.evaluate(objects, frame.media_time, frame.captured_at, size)
+        zone_crops = wanted_zone_crops(
+            camera.rules, camera.config, objects, frame.media_time, size, camera.crop_side
         )
+        again = unconfirmed(looked, objects, frame.media_time)
         with self._lock:
+            camera.zone_crops = zone_crops
+            camera.zone_again = camera.zone_again | again
+            camera.metrics.zone_crops += len(job.zone_crops)
             if job.reason == "hold":
                 camera.metrics.held += 1
             else:
@@ -663,6 +672,11 @@ class AnalysisPipeline:
         if not isinstance(message, CandidateCase):
             raise ContractError("unexpected_schema", f"{message.SCHEMA} in the video spill")
         self._candidates.candidate(message)
+
+
+def _in_frame(d: Detection, crop: Region) -> Detection:
+    """A box found in ``crop``, in frame pixels."""
+    return replace(d, x1=d.x1 + crop.x1, y1=d.y1 + crop.y1, x2=d.x2 + crop.x1, y2=d.y2 + crop.y1)
 
 
 def _queue_bound(settings: AnalysisConfig, cameras: int) -> int:

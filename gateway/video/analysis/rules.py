@@ -21,7 +21,9 @@ reads "gone at 14:02") and ``duration_s`` (from its start to then); it draws no 
 
 - ``dwell``: an object in the zone (standing still, when ``stationary``) for ``min_dwell_s``;
   with ``with_any``, only while one of those objects is in the zone too (a person at a
-  stall: an umbrella, a chair, a table);
+  stall: an umbrella, a chair, a table); with the zone's crop on (``zone_crop_s``), an
+  object seen by the last look at the crop counts until the next look is overdue
+  (``dwelling`` says who makes the pipeline look: `gateway.video.analysis.zone_crops`);
 - ``count``: at least ``min_count`` objects in the zone for ``min_duration_s``;
 - ``fallen``: a fallen person (label ``fallen_person``) down for ``min_duration_s``;
 - ``line``: an object's bottom-centre crossing the segment A→B (optionally one direction);
@@ -248,11 +250,13 @@ class RuleEngine:
                 o for o in objects if o.visible_at(now) and self._selected(rule, o, frame_size)
             ]
             if isinstance(rule, DwellRule):
+                # seen now, or (zone crop on) by the last look at the zone's crop
+                fresh = rule.zone_crop_s + FLICKER_GRACE_S if rule.zone_crop_s else 0.0
                 companions = [
                     o
                     for o in objects
                     if rule.with_any
-                    and o.visible_at(now)
+                    and (o.visible_at(now) or now - o.last_seen <= fresh)
                     and o.detection.label in rule.with_any
                     and self._in_zone(rule, o.detection, frame_size)
                 ]
@@ -278,6 +282,23 @@ class RuleEngine:
         return [
             replace(episode.first, facts=dict(episode.facts))
             for episode in self._state[rule_id].fired.values()
+        ]
+
+    def dwelling(
+        self,
+        rule: DwellRule,
+        objects: list[TrackedObject],
+        now: float,
+        frame_size: tuple[int, int],
+    ) -> list[TrackedObject]:
+        """The objects ``rule`` times now: in view, of its classes, in its zone, standing
+        still when it counts only that (who a stall's zone crop is looked at for)."""
+        return [
+            o
+            for o in objects
+            if o.visible_at(now)
+            and self._selected(rule, o, frame_size)
+            and (not rule.stationary or o.stationary)
         ]
 
     # ----------------------------------------------------------------- selection

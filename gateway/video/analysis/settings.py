@@ -25,6 +25,9 @@ from gateway.settings_types import TimeZoneName
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
+#: how often a dwell rule with with_any looks at its zone's crop, unless it says otherwise
+ZONE_CROP_EVERY_S = 2.0
+
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 
 
@@ -217,6 +220,36 @@ class DwellRule(_RuleBase):
         "e.g. a stall's objects [umbrella, chair, table, bench, suitcase] for street "
         "vending (0501/0504); empty: the object alone is enough",
     )
+    zone_crop_every_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="with with_any and a zone: while an object of classes stays in the zone "
+        "(stands still, when stationary), the detector also looks at the zone's own crop, "
+        "enlarged to the model input, this often, for the with_any objects a whole-frame "
+        "pass misses when small (a chair beside a hawker on a wide view). Each look is one "
+        "more detector pass, taken with a frame the detector analyses anyway; a with_any "
+        "object it saw counts until the next look is due. Default "
+        f"{ZONE_CROP_EVERY_S:g} s for such rules; 0: off",
+    )
+
+    @model_validator(mode="after")
+    def _zone_crop_needs_stall(self) -> DwellRule:
+        if self.zone_crop_every_s and (not self.with_any or self.zone is None):
+            raise ValueError(
+                f"rule {self.id!r}: zone_crop_every_s looks in the rule's zone for its "
+                "with_any objects: it needs both with_any and zone (or set it to 0)"
+            )
+        return self
+
+    @property
+    def zone_crop_s(self) -> float:
+        """How often the zone's crop is looked at (0: never)."""
+        if not self.with_any or self.zone is None:
+            return 0.0
+        if self.zone_crop_every_s is None:
+            return ZONE_CROP_EVERY_S
+        return self.zone_crop_every_s
 
 
 class CountRule(_RuleBase):

@@ -218,7 +218,7 @@ def _staged_clip(
 class StallScene:
     """Frames of the stall view at vtest's 10 fps, and where the staged parts are in them."""
 
-    frames: list[np.ndarray]  # 384x288 BGR
+    frames: list[np.ndarray]  # 384x288 BGR (768x576: the whole frame)
     keeper: tuple[int, int, int, int] | None  # in view pixels
     stall: tuple[int, int, int, int] | None
     keeper_from: int  # first frame with the keeper
@@ -231,14 +231,18 @@ def stall_scene(
     keeper: bool = True,
     seconds: float = 20.0,
     keeper_arrives_at_s: float = 2.0,
+    view: tuple[int, int, int, int] | None = STALL_VIEW,
 ) -> StallScene:
     """vtest's first ``seconds`` in the stall view: its walkers pass on the walkway; the
     ``stall`` object (if any) stands on the grass from the first frame; the walker (if
-    ``keeper``) stands still beside it from ``keeper_arrives_at_s`` on."""
+    ``keeper``) stands still beside it from ``keeper_arrives_at_s`` on. ``view=None``:
+    the same scene on vtest's whole 768x576 frame (a wide camera: everything as large as
+    in the view, the view's share of the model's input smaller)."""
     count = round(seconds * VTEST_FPS)
     frames = read_frames(vtest, max(count, WALKER_FRAME + 1))
     person = cut_out(frames[WALKER_FRAME], WALKER_BOX, median_background(frames))
-    x1, y1, x2, y2 = STALL_VIEW
+    height, width = frames[0].shape[:2]
+    x1, y1, x2, y2 = view if view is not None else (0, 0, width, height)
     start = round(keeper_arrives_at_s * VTEST_FPS)
     keeper_width = round(person.pixels.shape[1] * KEEPER_SCALE)
     keeper_height = round(person.pixels.shape[0] * KEEPER_SCALE)
