@@ -18,7 +18,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from gateway.core.metrics import Metrics
 from gateway.core.publication import PeriodReport, RankedRow
-from gateway.core.report_html import FIGURES, TEXT, report_title
+from gateway.core.report_html import FIGURES, TEXT, ranking_sections, report_title
 
 _HEAD_FILL = PatternFill("solid", fgColor="E4E7EB")
 _PERCENT = "0.0%"
@@ -84,8 +84,10 @@ def report_workbook(report: PeriodReport) -> bytes:
     summary.cell(row=len(FIGURES) + 6, column=1, value=TEXT["privacy"])
     _widths(summary, [16, 18, 24])
 
-    _ranking_sheet(book, "各区排名", report.districts, TEXT["district"], ranked=True)
-    _ranking_sheet(book, "各部门排名", report.departments, TEXT["department"], ranked=True)
+    for section in ranking_sections(report):
+        # the city's sheets keep their names (各区排名, 各部门排名); a unit's are its headings
+        title = "各部门排名" if section.title == TEXT["departments"] else section.title
+        _ranking_sheet(book, title, section.rows, section.group_heading, ranked=True)
     _ranking_sheet(book, "按事件类别", report.event_classes, TEXT["event_class"], ranked=False)
 
     daily = book.create_sheet("每日")

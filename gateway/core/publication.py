@@ -26,6 +26,8 @@ from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from gateway.core.metrics import CaseHistories, Metrics, evaluate_groupings
+from gateway.core.org_evaluation import LevelReport
+from gateway.core.organisation import NodeKind
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Step
 
@@ -241,6 +243,26 @@ class PeriodReport:
     #: the district or street whose cases it counts (its name heads the report: a district's
     #: report is its own document); None: the city's report, every case
     unit: str | None = None
+    #: what ``districts`` ranks: the city's districts, a district's streets (and
+    #: ``departments`` its departments), a street's communities (no ``departments``)
+    ranked: Literal["districts", "streets", "communities"] = "districts"
+
+
+#: what a level's report ranks first (三级考核): a district its streets, a street its communities
+_RANKED: dict[str, Literal["districts", "streets", "communities"]] = {
+    "city": "districts",
+    "district": "streets",
+    "street": "communities",
+}
+
+
+def level_rankings(level: LevelReport) -> tuple[list[RankedRow], list[RankedRow]]:
+    """The units a level evaluates (`gateway.core.org_evaluation.evaluate_level`: the same
+    figures, the level's weights) as ranked rows: its territorial units, its departments."""
+    names = {u.node.id: u.node.name for u in level.units}
+    departments = [u.metrics for u in level.units if u.node.kind is NodeKind.DEPARTMENT]
+    territorial = [u.metrics for u in level.units if u.node.kind is not NodeKind.DEPARTMENT]
+    return rank(territorial, names), rank(departments, names)
 
 
 def build_ranking(
@@ -301,9 +323,12 @@ def build_report(
     zone: ZoneInfo,
     now: datetime,
     unit: str | None = None,
+    levels: LevelReport | None = None,
 ) -> PeriodReport:
     """The report of ``period``; ``steps``: the log, or the log already cut by case (a
-    district's or street's report: its cases only, ``unit`` its name)."""
+    district's or street's report: its cases only, ``unit`` its name). ``levels``: the
+    organisation evaluation of the unit over ``period``; its units are the report's rankings
+    (a district's streets and departments, a street's communities)."""
     before = previous_period(period, zone)
     histories = steps if isinstance(steps, CaseHistories) else CaseHistories(steps)
     tables = evaluate_groupings(
@@ -317,12 +342,17 @@ def build_report(
         RankedRow(None, m.group, event_names.get(m.group, "未登记事件类别"), m)
         for m in sorted(tables["event_code"], key=lambda m: (-m.registered, m.group))
     ]
+    if levels is None:
+        ranked_units = rank(tables["district"])
+        ranked_departments = rank(tables["department"], department_names)
+    else:
+        ranked_units, ranked_departments = level_rankings(levels)
     return PeriodReport(
         period=period,
         generated_at=now,
         total=_only(tables["none"], weights),
-        districts=rank(tables["district"]),
-        departments=rank(tables["department"], department_names),
+        districts=ranked_units,
+        departments=ranked_departments,
         event_classes=event_rows,
         days=day_counts(histories.steps(), period, zone),
         previous=_only(
@@ -332,4 +362,5 @@ def build_report(
         previous_period=before,
         weights=weights.model_dump(),
         unit=unit,
+        ranked=_RANKED[levels.level] if levels is not None else "districts",
     )

@@ -36,6 +36,7 @@ from gateway.core.api_base import (
     unit_file_part,
 )
 from gateway.core.metrics import CaseHistories
+from gateway.core.org_evaluation import evaluate_level, level_weights
 from gateway.core.publication import (
     PeriodReport,
     Ranking,
@@ -45,7 +46,7 @@ from gateway.core.publication import (
     daily_ranking_period,
     parse_period,
 )
-from gateway.core.report_html import ranking_page, report_page, report_title
+from gateway.core.report_html import ranking_page, ranking_sections, report_page, report_title
 from gateway.core.step_log import StepLog
 from gateway.core.workflow import Actor
 
@@ -146,6 +147,13 @@ def publication_router(ctx: ApiContext) -> APIRouter:
             report = held_report[1]
         else:
             counted = histories if whole or unit is None else histories.on_grids(unit.covers)
+            levels = None
+            org = ctx.service.workflow.organisation
+            if not whole and unit is not None and org is not None:
+                # a district's report ranks its streets and departments, a street's its
+                # communities: the organisation evaluation of the unit over the period
+                level_w = level_weights(ctx.config.organisation, org.level_of(unit), weights)
+                levels = evaluate_level(histories, org, unit, chosen.start, chosen.end, level_w)
             report = build_report(
                 counted,
                 chosen,
@@ -155,6 +163,7 @@ def publication_router(ctx: ApiContext) -> APIRouter:
                 zone,
                 now,
                 unit=None if whole or unit is None else unit.name,
+                levels=levels,
             )
             with lock:
                 if len(reports) >= _REPORTS_KEPT:
@@ -194,8 +203,12 @@ def report_json(report: PeriodReport) -> bytes:
         "unit": report.unit,
         "total": report.total.as_dict(),
         "previous": report.previous.as_dict() if report.previous else None,
-        "districts": rows(report.districts),
-        "departments": rows(report.departments),
+        **(
+            {"districts": rows(report.districts), "departments": rows(report.departments)}
+            if report.ranked == "districts"
+            else {s.key: rows(s.rows) for s in ranking_sections(report)}
+        ),
+        "sections": [{"key": s.key, "title": s.title} for s in ranking_sections(report)],
         "event_classes": rows(report.event_classes),
         "days": [asdict(d) for d in report.days],
     }

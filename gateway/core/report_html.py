@@ -10,6 +10,7 @@ reader sees comes from `TEXT` and `FIGURES` below.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -33,6 +34,9 @@ TEXT = {
     "generated": "生成时间",
     "districts": "各区排名",
     "departments": "各专业部门排名",
+    "streets": "街道排名",
+    "communities": "社区排名",
+    "unit_departments": "部门排名",
     "event_classes": "按事件类别",
     "totals": "全市汇总",
     "unit_totals": "{unit}汇总",
@@ -56,6 +60,8 @@ TEXT = {
     "privacy": "本页仅公布统计数字，不含任何个人信息。",
     "rank": "名次",
     "district": "区",
+    "street": "街道",
+    "community": "社区",
     "department": "部门",
     "event_class": "事件类别",
     "code": "代码",
@@ -238,6 +244,34 @@ def report_title(report: PeriodReport) -> str:
     return f"{report.unit or ''}{report.period.label}{TEXT[f'report_{report.period.kind}']}"
 
 
+@dataclass(frozen=True)
+class RankingSection:
+    key: str  # the JSON key: districts, streets, communities, departments
+    title: str  # the heading: 各区排名, 街道排名, 社区排名, 各专业部门排名, 部门排名
+    group_heading: str  # the name column's heading
+    rows: list[RankedRow]
+
+
+def ranking_sections(report: PeriodReport) -> list[RankingSection]:
+    """The report's rankings, titled for what they rank: the city's 各区排名 and
+    各专业部门排名, a district's 街道排名 and 部门排名, a street's 社区排名."""
+    if report.ranked == "districts":
+        return [
+            RankingSection("districts", TEXT["districts"], TEXT["district"], report.districts),
+            RankingSection(
+                "departments", TEXT["departments"], TEXT["department"], report.departments
+            ),
+        ]
+    if report.ranked == "streets":
+        return [
+            RankingSection("streets", TEXT["streets"], TEXT["street"], report.districts),
+            RankingSection(
+                "departments", TEXT["unit_departments"], TEXT["department"], report.departments
+            ),
+        ]
+    return [RankingSection("communities", TEXT["communities"], TEXT["community"], report.districts)]
+
+
 def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = False) -> str:
     title = report_title(report)
     totals = TEXT["totals"] if report.unit is None else TEXT["unit_totals"].format(unit=report.unit)
@@ -247,11 +281,12 @@ def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = Fa
         f"{report.period.last_day:%Y-%m-%d}　{TEXT['generated']}：{_local(report.generated_at, zone)}</p></header>"
         f"<section><h2>{escape(totals)}</h2>{_totals(report)}</section>"
         f"<section><h2>{TEXT['daily']}</h2>{day_bars(report.days)}</section>"
-        f'<section class="page-break"><h2>{TEXT["districts"]}</h2>{score_bars(report.districts)}'
-        f"{_table(report.districts, TEXT['district'])}</section>"
-        f'<section class="page-break"><h2>{TEXT["departments"]}</h2>{score_bars(report.departments)}'
-        f"{_table(report.departments, TEXT['department'])}</section>"
-        f'<section class="page-break"><h2>{TEXT["event_classes"]}</h2>'
+        + "".join(
+            f'<section class="page-break"><h2>{s.title}</h2>{score_bars(s.rows)}'
+            f"{_table(s.rows, s.group_heading)}</section>"
+            for s in ranking_sections(report)
+        )
+        + f'<section class="page-break"><h2>{TEXT["event_classes"]}</h2>'
         f"{_table(report.event_classes, TEXT['event_class'], ranked=False)}</section>"
         f"<footer><p>{_method(report.weights)}</p><p>{TEXT['privacy']}</p></footer>"
     )

@@ -4,6 +4,7 @@ evaluates its districts and departments, a district its streets (三级考核)."
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -421,3 +422,103 @@ def test_a_districts_report_is_its_own_document_of_its_cases(api: Api) -> None:
         ]
         == "unknown_node"
     )
+
+
+def test_a_districts_report_ranks_its_streets_and_departments_as_the_evaluation_does(
+    api: Api,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    import openpyxl
+
+    from gateway.core.publication import parse_period
+
+    with_unit_inspectors_and_registered_cases(api)
+    act(api, "hz-disp", 0, "dispatch", department="hz-sanitation")
+    config = api.client.app.state.ctx.config  # type: ignore[attr-defined]
+    month = parse_period("2026-01", ZoneInfo(config.calendar.timezone))
+    levels = answer_of(
+        api,
+        "hz-disp",
+        "/api/v1/organisation/evaluation",
+        node="320706",
+        start=month.start.isoformat(),
+        end=month.end.isoformat(),
+    )
+    streets = {u["id"]: u for u in levels["units"] if u["kind"] == "street"}
+    departments = {u["id"]: u for u in levels["units"] if u["kind"] == "department"}
+    assert len(streets) == 4 and set(departments) == {"hz-city-management", "hz-sanitation"}
+    path = "/api/v1/reports/2026-01"
+    report = answer_of(api, "hz-disp", path, format="json")
+    assert "districts" not in report
+    assert [(s["key"], s["title"]) for s in report["sections"]] == [
+        ("streets", "街道排名"),
+        ("departments", "部门排名"),
+    ]
+    for key, expected in (("streets", streets), ("departments", departments)):
+        rows = {r["group"]: r for r in report[key]}
+        assert set(rows) == set(expected)
+        for unit_id, unit in expected.items():
+            assert rows[unit_id]["name"] == unit["name"]
+            figures = {
+                k: v for k, v in unit.items() if k not in ("id", "name", "kind", "kind_label")
+            }
+            for name, value in figures.items():
+                assert rows[unit_id][name] == value, (unit_id, name)
+    # the printable page: titled for what it ranks, a row per street
+    page = api.client.get(path, headers=api.headers("hz-disp")).text
+    assert "<h2>街道排名</h2>" in page and "<h2>部门排名</h2>" in page
+    assert "各区排名" not in page
+    for unit in (*streets.values(), *departments.values()):
+        assert unit["name"] in page
+    # the workbook: a 街道排名 sheet of those streets, with their 立案数
+    xlsx = api.client.get(path, params={"format": "xlsx"}, headers=api.headers("hz-disp"))
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    assert "街道排名" in book.sheetnames and "部门排名" in book.sheetnames
+    assert "各区排名" not in book.sheetnames
+    by_name = {u["name"]: u for u in streets.values()}
+    sheet = [r for r in book["街道排名"].iter_rows(min_row=2, values_only=True) if r[1]]
+    assert {r[1] for r in sheet} == set(by_name)
+    for row in sheet:  # 名次, 街道, 综合得分, 立案数, 应结案数, 结案数, ...
+        unit = by_name[row[1]]
+        assert (row[2], row[3], row[4], row[5]) == (
+            unit["score"],
+            unit["registered"],
+            unit["due"],
+            unit["closed"],
+        )
+
+
+def test_a_streets_report_ranks_its_communities(api: Api) -> None:
+    from zoneinfo import ZoneInfo
+
+    from gateway.core.publication import parse_period
+
+    with_unit_inspectors_and_registered_cases(api)
+    config = api.client.app.state.ctx.config  # type: ignore[attr-defined]
+    month = parse_period("2026-01", ZoneInfo(config.calendar.timezone))
+    levels = answer_of(
+        api,
+        "hz-disp",
+        "/api/v1/organisation/evaluation",
+        node="320706002",
+        start=month.start.isoformat(),
+        end=month.end.isoformat(),
+    )
+    report = answer_of(api, "hz-disp", "/api/v1/reports/2026-01", format="json", node="320706002")
+    assert [s["title"] for s in report["sections"]] == ["社区排名"]
+    rows = {r["group"]: r for r in report["communities"]}
+    assert set(rows) == {u["id"] for u in levels["units"]}
+    for unit in levels["units"]:
+        assert rows[unit["id"]]["registered"] == unit["registered"]
+        assert rows[unit["id"]]["score"] == unit["score"]
+
+
+def test_the_citys_report_still_ranks_districts_and_departments(api: Api) -> None:
+    with_unit_inspectors_and_registered_cases(api)
+    city = answer_of(api, "shift_lead", "/api/v1/reports/2026-01", format="json")
+    assert "districts" in city and "departments" in city and "streets" not in city
+    assert [s["title"] for s in city["sections"]] == ["各区排名", "各专业部门排名"]
+    page = api.client.get("/api/v1/reports/2026-01", headers=api.headers("shift_lead")).text
+    assert "<h2>各区排名</h2>" in page and "街道排名" not in page
