@@ -12,7 +12,8 @@ with its own ids is still answered (a client that sends the recorded ids gets ex
 the ``.ami.bin`` bytes).
 
 `ScriptedAmiServer` is a small Asterisk for the callback tests and the benchmark: it
-answers Login (the recorded accept or refusal), Ping, Logoff, and each async Originate
+answers Login (the recorded accept or refusal), Ping, Logoff, QueueStatus (the recorded
+list of a queue with a caller waiting and its agent paused), and each async Originate
 with the recorded events of one of the ``originate-*`` scenarios (answered, noanswer,
 busy, congestion) chosen per number. Each replayed call gets its own ids: the recorded
 uniqueids become the client's ChannelId / OtherChannelId (or fresh ones), the recorded
@@ -78,6 +79,26 @@ def connections(chunks: list[Chunk]) -> list[list[Chunk]]:
     """The chunks of each connection (c1, c2, ...), notes left out."""
     names = sorted({c.conn for c in chunks if c.conn != "-"}, key=lambda n: int(n[1:]))
     return [[c for c in chunks if c.conn == name] for name in names]
+
+
+def recorded_answer(transcript: Path, action_id: bytes) -> bytes:
+    """What Asterisk sent back to the recorded action ``action_id`` (``ActionID: x``),
+    from its response to the end of its event list, as the bytes it sent (events of other
+    things that came in between included)."""
+    chunks = connections(read_ami_transcript(transcript))[0]
+    asked = next(
+        i for i, c in enumerate(chunks) if c.kind == "SEND" and action_id + b"\r\n" in c.data
+    )
+    received = b""
+    for chunk in chunks[asked + 1 :]:
+        if chunk.kind != "RECV":
+            break
+        received += chunk.data
+    complete = received.find(b"EventList: Complete")
+    end = received.find(b"\r\n\r\n", complete)
+    if complete < 0 or end < 0:
+        raise ValueError(f"{transcript.name}: no complete answer to {action_id!r}")
+    return received[: end + 4]
 
 
 def _action_of(data: bytes) -> AmiFrame:
@@ -299,11 +320,16 @@ class ScriptedAmiServer(_Server):
         self._accepted = login_ok[2].data  # Success + FullyBooted in one recv()
         self._refused = login_bad[2].data
         self._goodbye = next(c.data for c in login_ok if b"Goodbye" in c.data)
+        # a queue with a caller waiting and its one agent paused, as Asterisk listed it
+        self._queue_status = recorded_answer(
+            fixtures / "queue-abandon.ami.txt", b"ActionID: qstat-waiting"
+        )
         self._calls = itertools.count(0x100)
         self.originates: list[AmiFrame] = []
         self.logins = 0
         self.refused_logins = 0
         self.refuse_originates: str | None = None  # e.g. "Asterisk is shutting down"
+        self.queue_status_asked = 0
         self._sessions: set[Callable[[bytes], Awaitable[None]]] = set()
 
     async def send_events(self, frames: Iterable[AmiFrame]) -> int:
@@ -356,6 +382,9 @@ class ScriptedAmiServer(_Server):
                 elif action == "logoff":
                     await send(self._goodbye.replace(b"logoff-1", aid))
                     return
+                elif action == "queuestatus":
+                    self.queue_status_asked += 1
+                    await send(self._queue_status.replace(b"qstat-waiting", aid))
                 elif action == "originate":
                     if self.refuse_originates:
                         await send(_response(aid, "Error", self.refuse_originates))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.observability import Kind, Metrics
+from gateway.telephony.callback_policy import CallbackState
 
 if TYPE_CHECKING:
     from gateway.telephony.ami_side import AmiSide
@@ -65,10 +66,16 @@ def export_callbacks(metrics: Metrics, runner: AmiSide) -> None:
     )
     metrics.collect(
         "citygw_callbacks",
-        "Callbacks by state",
+        "Callbacks by state (waiting, dialing, done: 0 when none), done ones also by result"
+        " (done:answered) and waiting ones by reason (waiting:do_not_call)",
         Kind.GAUGE,
         ("state",),
-        lambda: [((state,), float(n)) for state, n in sorted(runner.store.counts().items())],
+        lambda: [
+            ((state,), float(n))
+            for state, n in sorted(
+                ({s.value: 0 for s in CallbackState} | runner.store.counts()).items()
+            )
+        ],
     )
     metrics.collect(
         "citygw_callback_dials_total",

@@ -28,10 +28,13 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "citygw_video_": ("video",),
     "citygw_detector_": ("video",),
     "citygw_agi_": ("agi",),
-    "citygw_callbacks_": ("ami",),
+    "citygw_callback": ("ami",),
     "citygw_cdr_csv_": ("ami",),
     "citygw_queue_": ("ami",),
     "citygw_ami_": ("ami",),
+    "citygw_agent_": ("ami",),
+    "citygw_unhandled_calls_": ("ami",),
+    "citygw_ivr_candidates_": ("ami",),
 }
 _SUFFIXES = ("_bucket", "_count", "_sum")
 _NAME = re.compile(r"\b(citygw_[a-z0-9_]+)")

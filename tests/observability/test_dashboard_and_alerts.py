@@ -1,6 +1,7 @@
 """docs/grafana/citygw.json and docs/prometheus/citygw-alerts.yml are well formed, and every
 metric they name belongs to a daemon whose test scrapes it after a real run
-(test_core_metrics, test_video_metrics, test_agi_metrics)."""
+(test_core_metrics, test_video_metrics, test_agi_metrics, test_ami_metrics and
+test_ami_daemon)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def test_every_metric_the_dashboard_and_alerts_name_has_a_daemon_whose_test_chec
     names = referenced_metrics()
     orphans = sorted(n for n in names if not any(n.startswith(p) for p in OWNERS))
     assert not orphans, f"no daemon test covers {orphans}: add its prefix to OWNERS"
-    for daemon in ("core", "video", "agi"):  # each section of the dashboard has its metrics
+    for daemon in ("core", "video", "agi", "ami"):  # each section of the dashboard has its metrics
         assert any(
             daemon in owners for p, owners in OWNERS.items() for n in names if n.startswith(p)
         )
@@ -48,6 +49,8 @@ def test_the_alerts_cover_the_obvious_alarms_each_with_a_severity_and_a_summary(
         "CitygwCameraOffline",
         "CitygwIntakeStalled",
         "CitygwDeadLettersRising",
+        "CitygwAmiDisconnected",
+        "CitygwQueueLongWait",
     } <= names
     for rule in rules:
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]

@@ -25,12 +25,13 @@ from gateway.telephony.ami_daemon import AmiOff, run_ami
 from tests.conftest import FIXTURES_DIR
 from tests.core.mqtt_helpers import wait_until
 from tests.foundation.test_mqtt_delivery import Collector
-from tests.observability.scrape import scrape, value
+from tests.observability.scrape import exported_names, referenced_by, scrape, value
 from tests.telephony.ami_rig import FakeAsteriskManager, RunningAmi, ami_config
 from tests.telephony.test_agent_desk import CALLER, CALLER_UNIQUEID, ivr_transfer
 
 AMI = FIXTURES_DIR / "asterisk-ami"
 ABANDONED = "1796393513.13"  # the caller's leg in the recorded queue-abandon
+QUEUE = "citygw-12319-agents"
 
 
 def recorded(scenario: str, event: str) -> list[AmiFrame]:
@@ -78,7 +79,9 @@ def test_with_the_ivr_daemon_not_running_agents_get_their_screen_pop_and_queue_f
     make_config: Callable[..., Config], manager: FakeAsteriskManager, core: Collector
 ) -> None:
     metrics_port = free_port()
-    ami = RunningAmi(ami_config(make_config, manager.server.port, metrics_port=metrics_port))
+    ami = RunningAmi(
+        ami_config(make_config, manager.server.port, metrics_port=metrics_port, queues=[QUEUE])
+    )
     try:
         wait_until(lambda: ami.health["ami"] == "ready", 10, "the AMI login")
         send(manager, recorded("queue-call", "AgentConnect") + recorded("queue-abandon", "Cdr"))
@@ -105,12 +108,27 @@ def test_with_the_ivr_daemon_not_running_agents_get_their_screen_pop_and_queue_f
             expect=AgentQueues,
         )
         assert isinstance(figures, AgentQueues) and figures.ami == "ready"
+        assert manager.server.queue_status_asked >= 1
         assert not any("/status/agi/" in m.topic for m in core.messages), "an IVR daemon ran"
 
         samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         assert value(samples, "citygw_ami_ready") == 1
         assert value(samples, "citygw_agent_screen_pops_total") == 1
         assert value(samples, "citygw_unhandled_calls_recorded_total") == 1
+        # the recorded QueueStatus: one caller waiting 1 s, the one agent paused
+        assert value(samples, "citygw_queue_calls_waiting", queue=QUEUE) == 1
+        assert value(samples, "citygw_queue_longest_wait_seconds", queue=QUEUE) == 1
+        assert value(samples, "citygw_queue_agents_logged_in", queue=QUEUE) == 1
+        assert value(samples, "citygw_queue_agents_paused", queue=QUEUE) == 1
+        assert value(samples, "citygw_queue_agents_available", queue=QUEUE) == 0
+        # with test_ami_metrics (the Master.csv reading, not set up here): every name the
+        # dashboard and the alerts use
+        missing = {
+            n
+            for n in referenced_by("ami") - exported_names(samples)
+            if not n.startswith("citygw_cdr_csv_")
+        }
+        assert not missing, f"the dashboard or alerts name metrics citygw ami lacks: {missing}"
     finally:
         ami.close()
     assert ami.error is None
