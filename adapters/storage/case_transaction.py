@@ -22,6 +22,12 @@ from adapters.storage import schema as t
 from adapters.storage.bulk_insert import JsonText, insert_many
 from adapters.storage.case_rows import CASE_BY_ID, case_from_row, case_to_row
 from gateway.contract import CandidateCase, Evidence
+from gateway.core.call_records import (
+    CALL_RECORD_OUTCOME,
+    CALL_SET_ASIDE_OUTCOME,
+    RECORDED_FROM_CDR,
+    call_uniqueid,
+)
 from gateway.core.ports import Box, ConcurrentUpdate
 from gateway.core.workflow import OPEN_STATES, Case, CaseState, Step
 
@@ -46,9 +52,34 @@ TRACK_LOCK_CLASS = 0x7472
 # (in key order, so two transactions never wait on each other crosswise), held until it
 # commits; a second core's candidate of the same track waits for it and then finds its case
 # (a re-detection), instead of opening a second case for the same object.
-_LOCK_TRACKS_PG = sa.text(
+_ADVISORY_LOCKS_PG = sa.text(
     "SELECT count(pg_advisory_xact_lock(CAST(:class AS integer), hashtext(k)))"
     " FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k OFFSET 0) AS tracks"
+)
+#: the first key of the advisory locks on hotline calls ("ca"; the second: the uniqueid's hash)
+CALL_LOCK_CLASS = 0x6361
+_reached = t.candidates.alias("reached")
+
+
+def _recorded_from(columns: Any) -> sa.ColumnElement[str]:
+    return sa.func.coalesce(columns.body[("facts", "recorded_from")].as_string(), "")
+
+
+# The CDR records of some calls that also have a record from the IVR (any record of the
+# call not made from the CDR): set aside, in one statement, whichever came first.
+_SET_ASIDE_CDR_RECORDS = (
+    sa.update(t.candidates)
+    .where(
+        t.candidates.c.call_uniqueid.in_(_bp("ids", expanding=True)),
+        t.candidates.c.outcome == CALL_RECORD_OUTCOME,
+        _recorded_from(t.candidates.c) == RECORDED_FROM_CDR,
+        sa.exists().where(
+            _reached.c.call_uniqueid == t.candidates.c.call_uniqueid,
+            _recorded_from(_reached.c) != RECORDED_FROM_CDR,
+        ),
+    )
+    .values(outcome=CALL_SET_ASIDE_OUTCOME)
+    .returning(t.candidates.c.id)
 )
 _OPEN_SINCE = (
     t.cases.c.state.in_(_OPEN),
@@ -204,7 +235,9 @@ class SqlCaseTransaction:
     def cases_by_tracks(self, track_keys: Sequence[str], since: datetime) -> dict[str, Case]:
         found: dict[str, Case] = {}
         if self._postgres and track_keys:  # SQLite: one writer at a time already
-            self._c.execute(_LOCK_TRACKS_PG, {"class": TRACK_LOCK_CLASS, "keys": list(track_keys)})
+            self._c.execute(
+                _ADVISORY_LOCKS_PG, {"class": TRACK_LOCK_CLASS, "keys": list(track_keys)}
+            )
         for start in range(0, len(track_keys), 500):
             chunk = list(track_keys[start : start + 500])
             for row in self._c.execute(
@@ -356,8 +389,22 @@ class SqlCaseTransaction:
                 "received_at": received_at,
                 "outcome": outcome,
                 "body": body,
+                "call_uniqueid": call_uniqueid(candidate),
             }
         )
+
+    def set_aside_cdr_records(self, uniqueids: Sequence[str]) -> list[str]:
+        keys = sorted(set(uniqueids))
+        if not keys:
+            return []
+        if self._postgres:  # SQLite: one writer at a time already
+            self._c.execute(_ADVISORY_LOCKS_PG, {"class": CALL_LOCK_CLASS, "keys": keys})
+        self.flush()  # the batch's own records take part
+        set_aside: list[str] = []
+        for start in range(0, len(keys), 500):
+            rows = self._c.execute(_SET_ASIDE_CDR_RECORDS, {"ids": keys[start : start + 500]})
+            set_aside.extend(row[0] for row in rows)
+        return sorted(set_aside)
 
     def link_evidence(self, case_id: str, evidence: Evidence, stored: bool, at: datetime) -> None:
         sha = evidence.sha256

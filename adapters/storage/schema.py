@@ -129,6 +129,15 @@ candidates = sa.Table(
     # new_case | redetection | proposed_merge | call_record (a call record has case_id "")
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("body", sa.JSON(), nullable=False),  # the message without evidence bytes
+    # a hotline call's Asterisk uniqueid (facts.uniqueid of a call's candidate; NULL for
+    # any other), so a call recorded from its CDR meets the IVR's own record of it (0019)
+    sa.Column("call_uniqueid", sa.String(64)),
+    sa.Index(
+        "ix_candidates_call_uniqueid",
+        "call_uniqueid",
+        sqlite_where=sa.text("call_uniqueid IS NOT NULL"),
+        postgresql_where=sa.text("call_uniqueid IS NOT NULL"),
+    ),
 )
 
 steps = sa.Table(

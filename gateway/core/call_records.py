@@ -7,6 +7,12 @@ straight to an agent and a call that ended before the caller chose anything prop
 nothing: the core keeps them as call records, stored once by candidate id in the
 candidates table with no case, and they never reach the operators' review queue.
 
+A call that never reached the IVR is recorded by `citygw ami` from Asterisk's CDR
+(``facts.recorded_from`` ``cdr``); should the IVR's own record of the same call come
+after all, `settle_calls` sets the CDR's aside (outcome ``call_set_aside``), so each
+call is listed once and never as "not reached" when it was. The candidates table keeps
+a call's uniqueid in a column of its own for that (`call_uniqueid`).
+
 `proposes_case` is the domain decision; `store_with_call_records` is what the service
 does with a batch that holds call records (they are split off before the case intake,
 so the intake's per-candidate work never sees them); `CallRecordReader` is the read
@@ -15,6 +21,7 @@ port of the API's call-record list.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,6 +32,8 @@ from gateway.clock import Clock
 from gateway.contract import CandidateCase, SourceKind
 from gateway.core.ports import CaseTransaction, EvidenceBytes
 
+log = logging.getLogger(__name__)
+
 #: call purposes that propose no case (``callback``: a reporter called back about a
 #: closed case, `gateway.telephony.callback_report`); any other purpose (report, suggestion, or one a
 #: newer gateway adds) goes through intake, so a report is never lost as a mere record
@@ -33,6 +42,13 @@ RECORD_ONLY_PURPOSES = frozenset({"consultation", "status_query", "transfer", "n
 #: how a call record sits in the candidates table: no case, this outcome
 NO_CASE = ""
 CALL_RECORD_OUTCOME = "call_record"
+#: a call record from Asterisk's CDR ("never reached the IVR", `citygw ami`) of a call
+#: whose IVR record came after all: kept, no longer listed (see `settle_calls`)
+CALL_SET_ASIDE_OUTCOME = "call_set_aside"
+#: ``facts.recorded_from`` of a call record made from the CDR by the AMI side
+RECORDED_FROM_CDR = "cdr"
+#: the longest uniqueid the candidates table keeps in its own column
+_UNIQUEID_MAX = 64
 
 
 _CALL = SourceKind.CALL
@@ -44,6 +60,36 @@ def call_purpose(candidate: CandidateCase) -> str | None:
         return None
     purpose = candidate.facts.get("call_purpose")
     return purpose if isinstance(purpose, str) else None
+
+
+def call_uniqueid(candidate: CandidateCase) -> str | None:
+    """The Asterisk uniqueid of the call a call candidate records (None: not a call, none)."""
+    if candidate.source.kind is not _CALL:
+        return None
+    value = candidate.facts.get("uniqueid")
+    return value if isinstance(value, str) and 0 < len(value) <= _UNIQUEID_MAX else None
+
+
+def settle_calls(tx: CaseTransaction, candidates: Sequence[CandidateCase]) -> None:
+    """Two records of one call: the IVR's stands, the CDR's is set aside.
+
+    `citygw ami` records a call from its CDR as never reaching the IVR when no IVR
+    record of it came within its grace (``telephony.callbacks.unhandled_grace_s``). A
+    late IVR record (its gateway was restarting, its outbox waited on the broker) would
+    otherwise leave a wrong record beside the right one. Called in the transaction that
+    stores ``candidates``, whichever of the two comes first: the store sets aside every
+    CDR record of these calls that has an IVR record, its own or one stored before.
+    """
+    uniqueids = sorted({u for u in map(call_uniqueid, candidates) if u is not None})
+    if not uniqueids:
+        return
+    set_aside = tx.set_aside_cdr_records(uniqueids)
+    if set_aside:
+        log.info(
+            "%d call record(s) from the CDR set aside, their calls reached the IVR: %s",
+            len(set_aside),
+            ", ".join(set_aside),
+        )
 
 
 def proposes_case(candidate: CandidateCase) -> bool:
@@ -104,6 +150,7 @@ def store_call_records(
                 record, NO_CASE, CALL_RECORD_OUTCOME, now, (received or {}).get(record.id)
             )
             results.append(True)
+        settle_calls(tx, [r for r, new in zip(records, results, strict=True) if new])
     return results
 
 

@@ -128,6 +128,13 @@ class CaseTransaction(Protocol):
         """Keep the candidate (as ``received``, the payload it was parsed from, if given)."""
         ...
 
+    def set_aside_cdr_records(self, uniqueids: Sequence[str]) -> list[str]:
+        """Set aside the CDR call records (``call_record``, recorded from the CDR) of these
+        calls that also have a record from the IVR, stored or in this transaction; the
+        ids set aside. Two transactions storing the two records of one call at once
+        still leave the CDR's set aside (several cores: a lock per call)."""
+        ...
+
     def link_evidence(
         self, case_id: str, evidence: Evidence, stored: bool, at: datetime
     ) -> None: ...

@@ -170,7 +170,7 @@ class CaseService:
         (`gateway.case_numbers`) are reserved for the candidates that open a case, exactly:
         a re-detection of an open case's object takes none, so serials have no gaps.
         """
-        from gateway.core.call_records import proposes_case, store_with_call_records
+        from gateway.core.call_records import proposes_case, settle_calls, store_with_call_records
 
         if not all(map(proposes_case, candidates)):  # hotline call records: kept, no case
             return store_with_call_records(self, candidates, received)
@@ -196,6 +196,7 @@ class CaseService:
                 case, outcome = self._intake_one(tx, index, candidate, numbers, now, payload)
                 outcomes.append((candidate, case, outcome))
                 results.append(True)
+            settle_calls(tx, [candidate for candidate, _case, _outcome in outcomes])
         if outcomes:
             self.committed.set()
         if self.on_intake is not None:

@@ -257,7 +257,8 @@ class AmiSide:
                 self.late_ivr_calls += 1
                 log.warning(
                     "call %s reached the IVR but its candidate came after the call was recorded"
-                    " from its CDR (telephony.callbacks.unhandled_grace_s %g s)",
+                    " from its CDR (telephony.callbacks.unhandled_grace_s %g s); the core sets"
+                    " that record aside when it stores the IVR's",
                     uniqueid,
                     self.unhandled.grace_s,
                 )
