@@ -46,6 +46,7 @@ MESSAGES = {
     # citygw ami
     "ami_running": "citygw ami：正在连接 Asterisk 管理接口 {host}:{port}（回访、未经语音导航的来电记录、坐席弹屏、队列数据）",
     "ami_off": "citygw ami：未启用（telephony.callbacks.enabled 为 false），没有可运行的内容",
+    "ami_enabled": "citygw ami：已启用（telephony.callbacks.enabled 为 true）",
     "call_ended": "通话结束：结果 {outcome}，案件编号 {number}",
     "prompts_building": "正在生成语音提示，写入 {path}",
     "prompt_built": "已生成",

@@ -38,14 +38,25 @@ def register(cli: click.Group) -> None:
                 sys.exit(1)
 
     @cli.command("ami")
+    @click.option(
+        "--is-enabled",
+        "is_enabled",
+        is_flag=True,
+        help="only say whether it would run: exit 0 when telephony.callbacks.enabled, 1 when"
+        " not (systemd's ExecCondition: a host without AMI skips the unit, not fails it)",
+    )
     @pass_cli
-    def ami(ctx: CliContext) -> None:
+    def ami(ctx: CliContext, is_enabled: bool) -> None:
         """Run the hotline's AMI side until Ctrl-C: callbacks, call records of calls the IVR
         never took, the agent's screen pop and the queue figures (apart from `citygw agi`)."""
         from gateway import bootstrap
         from gateway.telephony.ami_daemon import AmiOff, AmiRuntime, run_ami
 
         config = ctx.config
+        if is_enabled:
+            enabled = config.telephony.callbacks.enabled
+            click.echo(MESSAGES["ami_enabled" if enabled else "ami_off"], err=not enabled)
+            sys.exit(0 if enabled else 1)
         bootstrap.setup_logging(config)
         settings = config.telephony.callbacks.ami
 

@@ -123,3 +123,30 @@ def test_each_exec_start_names_a_citygw_command_that_exists(name: str) -> None:
     assert result.returncode == 0, result.stderr
     for option in (a for a in arguments if a.startswith("--")):
         assert option in result.stdout, f"{name}: `citygw {' '.join(command)}` has no {option}"
+
+
+@pytest.mark.parametrize(("enabled", "exit_code"), [(True, 0), (False, 1)])
+def test_the_ami_unit_runs_only_where_its_host_has_an_ami_side(
+    tmp_path: Path, enabled: bool, exit_code: int
+) -> None:
+    """citygw.target may be enabled on a host without AMI: the unit's ExecCondition
+    (systemd: exit 1-254 skips the unit as "condition failed", no failure, no restarts)
+    says whether the configuration runs the AMI side."""
+    condition = read_unit("citygw-ami.service")["Service"]["ExecCondition"].split()
+    assert condition[0] == INSTALLED_CITYGW
+    config = tmp_path / "citygw.yaml"
+    config.write_text(
+        "instance: t\ntelephony:\n  callbacks:\n"
+        f"    enabled: {'true' if enabled else 'false'}\n    ami:\n      secret: s\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *condition[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={"CITYGW_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == exit_code, result.stderr
+    said = result.stdout + result.stderr
+    assert ("已启用" if enabled else "未启用") in said
