@@ -145,6 +145,10 @@ CONFIG_ERRORS = {
     "yaml": "不是有效的 YAML：{problem}",
     "not_mapping": "顶层必须是映射（键: 值）",
     "unreadable": "无法读取：{reason}",
+    # files a setting names (core.http_tls)
+    "file_missing": "文件 {file} 不存在",
+    "file_unreadable": "无法读取文件 {file}（{reason}）",
+    "tls_pair": "证书与私钥无法一起用于 TLS（证书与私钥不匹配、不是 PEM 格式或私钥已加密）：{reason}",
 }
 
 #: the places of an issue that is not at a key
@@ -287,6 +291,11 @@ DEMO = {
         "各自只能发布自己的主题"
     ),
     "console": "控制台：{url}",
+    "https_phone": (
+        "手机（监督员）：{url}/console/mobile/（HTTPS：离线模式和语音备注可用；"
+        "请先在手机上安装并信任 CA 证书 {ca}，见 README「手机上的 HTTPS」）"
+    ),
+    "https_failed": "无法生成 HTTPS 证书：{error}",
     "logins": "登录账号：{logins}；密码 {password}",
     "operator_hint": (
         "以受理员身份在待审核中确认 0505 违章停车候选案件和摄像头 {fall} 的跌倒，"

@@ -29,12 +29,18 @@ Starts, in order, and says which parts it could not start instead of failing:
 The broker is secured as a deployment's should be (`gateway.demo_broker`): TLS with
 setup's certificates, a user and password per part, ACLs from the contract.
 
+``--https NAMES`` (or ``CITYGW_HTTPS_SAN``): the core serves the console over HTTPS on all
+addresses, with a certificate for those names from setup's CA (`gateway.demo_https`), so
+that a phone on the same network gets the inspectors' app with its offline mode and voice
+notes; without it the console stays plain HTTP on loopback.
+
 It prints the console URL and the logins; Ctrl-C (or ``--exit-after N``) stops all.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import socket
 import subprocess
@@ -64,6 +70,7 @@ from gateway.demo_area import (
 )
 from gateway.demo_broker import SAMPLES, start_demo_broker
 from gateway.demo_history import replay_yesterday
+from gateway.demo_https import DemoHttps, make_demo_https
 from gateway.demo_samples import SAMPLE_CAMERAS, send_samples
 from gateway.demo_users import DEMO_PASSWORD, DEMO_USERS
 from gateway.gis.demo_data import DISTRICT, LIANYUN
@@ -216,7 +223,7 @@ def import_map_data(demo: Demo, store: Any, area: DemoArea) -> None:
     )
 
 
-def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
+def start_core(demo: Demo, config: Config, area: DemoArea, url: str) -> None:
     service, auth = build_service(config)
     try:
         import_map_data(demo, service.store, area)
@@ -243,11 +250,11 @@ def start_core(demo: Demo, config: Config, area: DemoArea) -> None:
         demo.stop,
         echo=lambda line: say("core", line),
     )
-    url = f"http://{config.core.http_host}:{config.core.http_port}"
+    host = "127.0.0.1" if config.core.http_host == "0.0.0.0" else config.core.http_host
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not demo.stop.is_set():
         try:
-            with socket.create_connection((config.core.http_host, config.core.http_port), 1):
+            with socket.create_connection((host, config.core.http_port), 1):
                 break
         except OSError:
             time.sleep(0.2)
@@ -262,14 +269,17 @@ def live_view_grants(secret: str, live_port: int) -> dict[str, Any]:
     return {"token_secret": secret, "signalling_url": f"http://127.0.0.1:{live_port}/live/"}
 
 
-def video_live_view(secret: str, live_port: int, http_port: int) -> dict[str, Any]:
+def video_live_view(
+    secret: str, live_port: int, http_port: int, https: DemoHttps | None = None
+) -> dict[str, Any]:
     """The video gateway's ``live_view``: the console's origins may signal, with a grant."""
     from gateway.video.settings import LiveViewConfig
 
+    origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
     settings: dict[str, Any] = {
         "enabled": True,
         "port": live_port,
-        "allow_origins": [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"],
+        "allow_origins": https.origins(http_port) if https else origins,
     }
     if "token_secret" in LiveViewConfig.model_fields:  # gateways that check grants
         settings["token_secret"] = secret
@@ -524,6 +534,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-port", type=int, default=8080, help="console port (busy: any)")
     parser.add_argument("--no-video", action="store_true", help="do not start the video gateway")
     parser.add_argument("--no-agi", action="store_true", help="do not start the telephony part")
+    parser.add_argument(
+        "--https",
+        metavar="NAMES",
+        default=os.environ.get("CITYGW_HTTPS_SAN") or None,
+        help="serve the console over HTTPS on all addresses for these host names or IP "
+        "addresses (comma-separated; default $CITYGW_HTTPS_SAN), so a phone gets the "
+        "inspectors' app with offline mode and voice notes (README: 手机上的 HTTPS)",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -546,6 +564,17 @@ def main(argv: list[str] | None = None) -> int:
             "live_view": live_view_grants(live_secret, live_port),
         },
     }
+    https = None
+    base_url = f"http://127.0.0.1:{http_port}"
+    if args.https:
+        try:
+            https = make_demo_https(args.https)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            why = getattr(exc, "stderr", None) or exc
+            say("demo", DEMO["https_failed"].format(error=str(why).strip()))
+            return 1
+        document["core"] |= {"http_host": "0.0.0.0", "http_tls": https.core_settings()}
+        base_url = https.url(http_port)
     config = Config.model_validate(document)
     bootstrap.setup_logging(config)
     try:
@@ -578,14 +607,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_video:
                 demo.unavailable("video", "--no-video")
             else:
-                plan = prepare_video(demo, video_live_view(live_secret, live_port, http_port), area)
+                live_view = video_live_view(live_secret, live_port, http_port, https)
+                plan = prepare_video(demo, live_view, area)
             if plan is not None:  # the core draws the cameras on its map
                 try:
                     config = Config.model_validate({**document, "video": plan.settings})
                 except Exception as exc:
                     demo.unavailable("video", f"the demo's video settings were refused: {exc}")
                     plan = None
-            start_core(demo, config, area)
+            start_core(demo, config, area, base_url)
             if plan is not None:
                 start_video(demo, {**document, "mqtt": secured.mqtt(VIDEO)}, plan)
             if args.no_agi:
@@ -595,9 +625,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.samples:
                 samples = Config.model_validate({**document, "mqtt": secured.mqtt(SAMPLES)})
                 send_samples(samples, args.samples, area, say)
-            url = f"http://127.0.0.1:{http_port}/console/"
             say("demo", "=" * 60)
-            say("demo", DEMO["console"].format(url=url))
+            say("demo", DEMO["console"].format(url=f"{base_url}/console/"))
+            if https is not None:
+                say("demo", DEMO["https_phone"].format(url=base_url, ca=https.ca_file))
             logins = "、".join(user.login_text() for user in DEMO_USERS)
             say("demo", DEMO["logins"].format(logins=logins, password=DEMO_PASSWORD))
             say("demo", DEMO["operator_hint"].format(fall=FALL_CAMERA_ID, camera=CAMERA_ID))

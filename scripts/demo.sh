@@ -5,6 +5,8 @@
 # cases; yesterday's cases of both districts give the evaluations figures), the video
 # gateway on the test camera with real YOLO weights, the AGI server with two scripted
 # calls (one in each district), sample candidates in each district. Ctrl-C stops all.
+# CITYGW_HTTPS_SAN=<names the phones reach this machine by> (or --https NAMES): the console
+# over HTTPS with a certificate from setup's CA, for a phone (README, 手机上的 HTTPS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # model files (YOLOX-Nano) from the shared folder beside the clone when there is one;

@@ -155,6 +155,7 @@ def create_app(
         SecurityHeaders,
         signalling_url=ctx.config.live_view.signalling_url,
         tile_url=ctx.config.map_tile_url,
+        hsts_max_age_s=ctx.config.http_tls.hsts_max_age_s if ctx.config.http_tls else 0,
     )
     if metrics is not None:
         app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: times the headers too

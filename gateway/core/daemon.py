@@ -342,7 +342,7 @@ def build_core(
             metrics_route=config.metrics.core_on_api,
             metrics_token=bootstrap_metrics.metrics_token(config),
         )
-        api = ApiServer(app, config.core.http_host, config.core.http_port)
+        api = ApiServer(app, config.core.http_host, config.core.http_port, tls=config.core.http_tls)
     daemon = CoreDaemon(
         service,
         auth,
@@ -498,10 +498,11 @@ def run_core(
     sdnotify.ready(describe())
     watchdog.start()
     log.info(
-        "core listening on %s at %s:%d; API on http://%s:%d",
+        "core listening on %s at %s:%d; API on %s://%s:%d",
         daemon.connection.client_id,
         config.mqtt.host,
         config.mqtt.port,
+        "https" if config.core.http_tls is not None else "http",
         config.core.http_host,
         config.core.http_port,
     )

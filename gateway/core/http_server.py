@@ -1,4 +1,7 @@
-"""The API's HTTP server: uvicorn in one named thread, with an explicit lifecycle."""
+"""The API's HTTP server: uvicorn in one named thread, with an explicit lifecycle.
+
+With ``tls`` (`core.http_tls`) it serves HTTPS on the same port: uvicorn's own
+``ssl_certfile``/``ssl_keyfile`` (a certificate it cannot load fails `start`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from enum import StrEnum
 
 import uvicorn
 from fastapi import FastAPI
+
+from gateway.core.http_tls_settings import HttpTlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +26,12 @@ class ServerState(StrEnum):
 
 
 class ApiServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, host: str, port: int, *, tls: HttpTlsConfig | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.scheme = "https" if tls is not None else "http"
         config = uvicorn.Config(
             app,
             host=host,
@@ -33,6 +41,8 @@ class ApiServer:
             timeout_keep_alive=10,
             timeout_graceful_shutdown=5,
             lifespan="on",
+            ssl_certfile=str(tls.cert_file) if tls is not None else None,
+            ssl_keyfile=str(tls.key_file) if tls is not None else None,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -40,7 +50,9 @@ class ApiServer:
 
     def _set_state(self, state: ServerState) -> None:
         if state != self.state:
-            log.info("api[%s:%d] %s -> %s", self.host, self.port, self.state, state)
+            log.info(
+                "api[%s://%s:%d] %s -> %s", self.scheme, self.host, self.port, self.state, state
+            )
             self.state = state
 
     def start(self, timeout: float = 15.0) -> None:

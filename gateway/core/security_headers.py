@@ -9,6 +9,9 @@
   and ``frame-ancestors 'none'``;
 - ``X-Frame-Options: DENY`` (for browsers that ignore ``frame-ancestors``),
   ``Referrer-Policy: no-referrer``, ``X-Content-Type-Options: nosniff``.
+- ``Strict-Transport-Security: max-age=N`` on responses served over HTTPS when the core
+  serves TLS itself (``core.http_tls.hsts_max_age_s``; behind a TLS proxy the proxy says
+  it): a browser that saw it goes to that host name only over HTTPS.
 
 A response that sets its own policy keeps it (the docs page allows its inline script by
 hash). A pure ASGI middleware: it only adds headers to ``http.response.start``, so the
@@ -60,9 +63,19 @@ def signalling_origin(url: str | None) -> str | None:
 
 class SecurityHeaders:
     def __init__(
-        self, app: ASGIApp, *, signalling_url: str | None = None, tile_url: str | None = None
+        self,
+        app: ASGIApp,
+        *,
+        signalling_url: str | None = None,
+        tile_url: str | None = None,
+        hsts_max_age_s: int = 0,
     ) -> None:
         self.app = app
+        self._hsts = (
+            (b"strict-transport-security", f"max-age={hsts_max_age_s}".encode())
+            if hsts_max_age_s > 0
+            else None
+        )
         self._configured = signalling_origin(signalling_url)
         tiles = signalling_origin(tile_url)  # the map's tile server (core.map_tile_url)
         self._images = [tiles] if tiles else []
@@ -91,6 +104,8 @@ class SecurityHeaders:
                 if b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", self._policy(scope)))
                 headers.extend(h for h in _FIXED if h[0] not in present)
+                if self._hsts and scope.get("scheme") == "https" and self._hsts[0] not in present:
+                    headers.append(self._hsts)
                 message = {**message, "headers": headers}
             await send(message)
 

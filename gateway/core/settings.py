@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.core.desk_settings import AgentDeskConfig, RecordingsConfig
+from gateway.core.http_tls_settings import HttpTlsConfig
 from gateway.core.organisation_settings import OrganisationConfig
 from gateway.settings_types import LiveViewSecret, TimeZoneName
 
@@ -414,6 +415,11 @@ class CoreConfig(_Section):
     )
     http_host: str = Field(default="127.0.0.1", description="address the API and console listen on")
     http_port: int = Field(default=8080, ge=1, le=65535, description="port of the API and console")
+    http_tls: HttpTlsConfig | None = Field(
+        default=None,
+        description="serve HTTPS on http_port with this certificate (a phone's service worker "
+        "and microphone need a secure context); unset: plain HTTP, e.g. behind a TLS proxy",
+    )
     map_tile_url: str | None = Field(
         default=None,
         max_length=500,
