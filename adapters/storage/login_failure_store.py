@@ -22,6 +22,13 @@ _f = t.login_failures.c
 _l = t.login_locks.c
 #: a key as stored (names are at most 64 characters, addresses 45)
 KEY_LENGTH = 200
+#: ``login_locks`` also keeps when an address stops being familiar to an account (a row
+#: per account and address, its end in ``locked_until``): gone past that end as locks go
+_FAMILIAR = "familiar"
+
+
+def _familiar_key(account: str, address: str) -> str:
+    return f"{account} {address}"
 
 
 class SqlLoginFailures:
@@ -67,6 +74,12 @@ class SqlLoginFailures:
         with self._engine.begin() as c:
             c.execute(statement)
             c.execute(sa.delete(t.login_failures).where(_f.scope == scope, _f.key == key))
+
+    def familiar_until(self, account: str, address: str) -> float | None:
+        return self.locked_until(_FAMILIAR, _familiar_key(account, address))
+
+    def mark_familiar(self, account: str, address: str, until: float) -> None:
+        self.lock(_FAMILIAR, _familiar_key(account, address), until)
 
     def clear(self, scope: str, key: str) -> None:
         key = key[:KEY_LENGTH]

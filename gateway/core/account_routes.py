@@ -68,7 +68,7 @@ def accounts_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
             if lockout is not None:
                 raise locked(lockout, body.name, address) from exc
             raise ApiError(401, "unauthenticated", str(exc)) from exc
-        limits.succeeded(body.name)
+        limits.succeeded(body.name, address, ctx.clock.now().timestamp())
         return {
             "token": token,
             "expires_at": ctx.clock.now() + ctx.auth.ttl,

@@ -13,8 +13,13 @@ counts the same failures and a lock outlives a restart; `MemoryLoginFailures` ke
 in one process (a core without a database of its own, the unit tests). Times are wall
 clock seconds (epoch), the one time several cores share.
 
-Locking an account lets anyone who knows a name keep its owner out for a while: the
-price of stopping a guesser; the address limit is there for one guessing many names.
+Locking an account would let anyone who knows a name keep its owner out. So an account
+counts failures, and locks, apart for its familiar and its unfamiliar addresses: an
+address it logged in from within ``familiar_days`` is familiar to it. A guesser at an
+address the account never used locks it for unfamiliar addresses only; its owner, at
+the desk or phone they logged in from before, still logs in (a guesser there, on the
+owner's own address, locks that side too). ``familiar_days: 0`` makes one lock for every
+address. The address limit is there for one guessing many names.
 """
 
 from __future__ import annotations
@@ -58,6 +63,14 @@ class LoginFailureStore(Protocol):
         """Forget the key's failures and lock."""
         ...
 
+    def familiar_until(self, account: str, address: str) -> float | None:
+        """Until when ``address`` is familiar to ``account`` (epoch seconds), or None."""
+        ...
+
+    def mark_familiar(self, account: str, address: str, until: float) -> None:
+        """``account`` logged in from ``address``: familiar to it until ``until``."""
+        ...
+
 
 @dataclass
 class _Key:
@@ -71,6 +84,7 @@ class MemoryLoginFailures:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], _Key] = {}
+        self._familiar: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def locked_until(self, scope: str, key: str) -> float | None:
@@ -99,36 +113,74 @@ class MemoryLoginFailures:
         with self._lock:
             self._keys.pop((scope, key), None)
 
+    def familiar_until(self, account: str, address: str) -> float | None:
+        with self._lock:
+            return self._familiar.get((account, address))
+
+    def mark_familiar(self, account: str, address: str, until: float) -> None:
+        with self._lock:
+            self._familiar.pop((account, address), None)
+            self._familiar[(account, address)] = until  # most recently used last
+            while len(self._familiar) > MAX_KEYS:
+                del self._familiar[next(iter(self._familiar))]
+
+
+#: the store's scope of an account's failures and lock at addresses familiar to it
+#: (``account``: at the others)
+FAMILIAR_ACCOUNT = "account-known"
+
 
 class LoginLimits:
     def __init__(self, config: LoginLimitConfig, store: LoginFailureStore | None = None) -> None:
         self._config = config
         self._window = config.window_minutes * 60
         self._lockout = config.lockout_minutes * 60
+        self._familiar_s = config.familiar_days * 86_400
         self._store: LoginFailureStore = store if store is not None else MemoryLoginFailures()
+
+    def _account_scope(self, account: str, address: str, now: float) -> str:
+        """Where this login's account failures count: its familiar or unfamiliar side."""
+        if self._familiar_s <= 0:
+            return "account"
+        until = self._store.familiar_until(account, address)
+        return FAMILIAR_ACCOUNT if until is not None and until > now else "account"
 
     def refusal(self, name: str, address: str, now: float) -> Lockout | None:
         """The lockout that refuses this login at ``now`` (epoch seconds), or None to go on
         checking it."""
-        for scope, key in (("account", name.lower()), ("address", address)):
+        account = name.lower()
+        keys = ((self._account_scope(account, address, now), account), ("address", address))
+        for scope, key in keys:
             until = self._store.locked_until(scope, key)
             if until is not None and until > now:
-                return Lockout(scope, max(1, int(until - now + 0.999)))
+                return Lockout(_said(scope), max(1, int(until - now + 0.999)))
         return None
 
     def failed(self, name: str, address: str, now: float) -> Lockout | None:
         """Count a failure; the lockout it starts, if it starts one."""
+        account = name.lower()
         started: Lockout | None = None
         limits = (
-            ("account", name.lower(), self._config.account_failures),
+            (self._account_scope(account, address, now), account, self._config.account_failures),
             ("address", address, self._config.address_failures),
         )
         for scope, key, limit in limits:
             count = self._store.count_failure(scope, key, now, now - self._window)
             if count >= limit:
                 self._store.lock(scope, key, now + self._lockout)
-                started = started or Lockout(scope, int(self._lockout))
+                started = started or Lockout(_said(scope), int(self._lockout))
         return started
 
-    def succeeded(self, name: str) -> None:
-        self._store.clear("account", name.lower())
+    def succeeded(self, name: str, address: str, now: float) -> None:
+        """A login went through: its side of the account starts afresh (the other side's
+        failures and lock stay: the owner's login does not reset a guesser's count), and
+        the address is familiar to the account for ``familiar_days`` more."""
+        account = name.lower()
+        self._store.clear(self._account_scope(account, address, now), account)
+        if self._familiar_s > 0:
+            self._store.mark_familiar(account, address, now + self._familiar_s)
+
+
+def _said(scope: str) -> str:
+    """The scope a refusal names (``account`` for either side of an account)."""
+    return "account" if scope == FAMILIAR_ACCOUNT else scope

@@ -400,6 +400,16 @@ class LoginLimitConfig(_Section):
         le=24 * 60,
         description="how long a locked account or address is refused (429 with Retry-After)",
     )
+    familiar_days: float = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description=(
+            "an address an account logged in from within this many days is familiar to it;"
+            " failures at unfamiliar addresses lock the account there only, so a guesser"
+            " elsewhere cannot keep its owner out (0: one lock for every address)"
+        ),
+    )
 
 
 class CoreConfig(_Section):

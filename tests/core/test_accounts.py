@@ -199,3 +199,46 @@ def test_cores_on_one_database_share_failed_logins_and_a_lock_outlives_a_restart
         assert login(api, "olga", PASSWORD).status_code == 200
     finally:
         restarted.close()
+
+
+def test_a_guesser_elsewhere_cannot_keep_the_owner_out_of_the_address_they_use(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    """Smart lockout: the owner logged in at 10.0.0.5 before; a guesser at 10.0.0.66 locks
+    the account for unfamiliar addresses only. Kept in the database: another core agrees."""
+    assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 200
+    for _ in range(4):
+        assert login(api, "olga", "guess", address="10.0.0.66").status_code == 401
+    assert login(api, "olga", "guess", address="10.0.0.66").status_code == 429
+    # an unfamiliar address is refused, the right password too
+    assert login(api, "olga", PASSWORD, address="10.0.0.67").status_code == 429
+    second = another_core(api, db_url, tmp_path)
+    try:
+        assert login(second, "olga", PASSWORD, address="10.0.0.5").status_code == 200
+        # the owner's login does not reset the guesser's lock
+        assert login(second, "olga", PASSWORD, address="10.0.0.66").status_code == 429
+    finally:
+        second.close()
+    # a guesser at the owner's own address locks that side too
+    for _ in range(4):
+        assert login(api, "olga", "guess", address="10.0.0.5").status_code == 401
+    assert login(api, "olga", "guess", address="10.0.0.5").status_code == 429
+    assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 429
+    # familiar for familiar_days (30) after the last login there, not longer
+    api.clock.advance(minutes=16)
+    assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 200
+    api.clock.advance(days=31)
+    for _ in range(5):
+        login(api, "olga", "guess", address="10.0.0.66")
+    assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 429
+
+
+def test_familiar_days_0_makes_one_lock_for_every_address(db_url: str, tmp_path: Path) -> None:
+    api = make_api(db_url, tmp_path, login_limits={"familiar_days": 0})
+    try:
+        assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 200
+        for _ in range(5):
+            login(api, "olga", "guess", address="10.0.0.66")
+        assert login(api, "olga", PASSWORD, address="10.0.0.5").status_code == 429
+    finally:
+        api.close()
