@@ -342,7 +342,13 @@ def build_core(
             metrics_route=config.metrics.core_on_api,
             metrics_token=bootstrap_metrics.metrics_token(config),
         )
-        api = ApiServer(app, config.core.http_host, config.core.http_port, tls=config.core.http_tls)
+        api = ApiServer(
+            app,
+            config.core.http_host,
+            config.core.http_port,
+            tls=config.core.http_tls,
+            trusted_proxies=config.core.trusted_proxies,
+        )
     daemon = CoreDaemon(
         service,
         auth,

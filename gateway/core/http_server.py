@@ -27,8 +27,16 @@ class ServerState(StrEnum):
 
 class ApiServer:
     def __init__(
-        self, app: FastAPI, host: str, port: int, *, tls: HttpTlsConfig | None = None
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        *,
+        tls: HttpTlsConfig | None = None,
+        trusted_proxies: list[str] | None = None,
     ) -> None:
+        """``trusted_proxies``: the addresses or networks whose X-Forwarded-For and
+        X-Forwarded-Proto are believed (None: uvicorn's default, loopback only)."""
         self.host = host
         self.port = port
         self.scheme = "https" if tls is not None else "http"
@@ -43,6 +51,8 @@ class ApiServer:
             lifespan="on",
             ssl_certfile=str(tls.cert_file) if tls is not None else None,
             ssl_keyfile=str(tls.key_file) if tls is not None else None,
+            proxy_headers=True,
+            forwarded_allow_ips=trusted_proxies,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

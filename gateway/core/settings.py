@@ -9,6 +9,7 @@ everything; `config/citygw.example.yaml` shows a filled-in example.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date, time
 from pathlib import Path
@@ -430,6 +431,14 @@ class CoreConfig(_Section):
         description="serve HTTPS on http_port with this certificate (a phone's service worker "
         "and microphone need a secure context); unset: plain HTTP, e.g. behind a TLS proxy",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        max_length=100,
+        description="addresses or networks (10.0.0.0/24) of the reverse proxies in front of the "
+        "core: from them X-Forwarded-For and X-Forwarded-Proto name the client and the scheme, "
+        "so login limits count each client's own address; from any other address the headers "
+        "are ignored. []: trust none",
+    )
     map_tile_url: str | None = Field(
         default=None,
         max_length=500,
@@ -515,6 +524,18 @@ class CoreConfig(_Section):
         default_factory=OrganisationConfig,
         description="the organisation tree: city, districts, streets, communities (两级指挥)",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} 不是 IP 地址或网段（例如 10.0.0.5、10.0.0.0/24、::1）"
+                ) from None
+        return value
 
     @field_validator("case_number_prefix")
     @classmethod
