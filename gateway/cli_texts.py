@@ -36,6 +36,7 @@ MESSAGES = {
     "metrics_refused": "统计未能完成：{reason}",
     "report_format": "请用 --format 指定 xlsx、html、pdf 或 json（无法从文件名判断）",
     "report_period": "统计期间无效：{reason}",
+    "report_node": "组织树中没有编号为 {node} 的区或街道：--node 应为区或街道的编号（如 320706、320706001），或 city（全市）",
     "report_failed": "报表未能生成：{reason}",
     "report_written": "{period}：{registered} 件立案，已写入 {path}",
     "csv_written": "{rows} 行（另有表头）已写入 {path}（UTF-8，带 BOM，可直接用 Excel 打开）",

@@ -111,17 +111,30 @@ def register(cli: click.Group) -> None:
         help="default: from the --out file's suffix",
     )
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @click.option(
+        "--node",
+        default=None,
+        metavar="ID",
+        help="the report of this unit of the organisation tree, as the API's node=: a "
+        "district or street id (its cases, ranking its streets and departments or its "
+        "communities); default: the city's",
+    )
     @pass_cli
-    def report(ctx: CliContext, period: str, file_format: str | None, out: Path) -> None:
+    def report(
+        ctx: CliContext, period: str, file_format: str | None, out: Path, node: str | None
+    ) -> None:
         """Write the evaluation report of PERIOD: a month (2026-11), a quarter (2026-Q4) or
-        a day (2026-11-30); the same figures as ``core metrics`` for that period."""
+        a day (2026-11-30); the same figures as ``core metrics`` for that period (its
+        rankings: ``core metrics --level`` of the city, or of --node)."""
         from zoneinfo import ZoneInfo
 
         from adapters.reports import ReportFileWriter
         from gateway.clock import utc_now
         from gateway.core.codes import load_event_names
         from gateway.core.daemon import build_service
-        from gateway.core.publication import ReportUnavailable, build_report, parse_period
+        from gateway.core.metrics import CaseHistories
+        from gateway.core.organisation import NodeKind, Organisation
+        from gateway.core.publication import ReportUnavailable, parse_period, unit_report
         from gateway.core.publication_routes import report_json
         from gateway.core.report_html import report_page
 
@@ -136,14 +149,30 @@ def register(cli: click.Group) -> None:
         except ValueError as exc:
             click.echo(MESSAGES["report_period"].format(reason=exc), err=True)
             sys.exit(2)
+        departments = {d.id: d.name for d in config.departments}
+        # the tree the core runs with (gateway.core.daemon.build_service)
+        org = Organisation.from_config(config.organisation, departments)
+        unit = org.get(node)
+        evaluated = (NodeKind.CITY, NodeKind.DISTRICT, NodeKind.STREET)
+        if node is not None and (unit is None or unit.kind not in evaluated):
+            click.echo(MESSAGES["report_node"].format(node=node), err=True)
+            sys.exit(2)
         service, _auth = build_service(ctx.config)
         try:
             steps = [s.step for s in service.store.all_steps(limit=100_000_000)]
         finally:
             service.store.close()  # type: ignore[attr-defined]
-        departments = {d.id: d.name for d in config.departments}
-        made = build_report(
-            steps, chosen, config.metric_weights, departments, load_event_names(), zone, utc_now()
+        made = unit_report(
+            CaseHistories(steps),
+            org,
+            config.organisation,
+            unit,
+            chosen,
+            config.metric_weights,
+            departments,
+            load_event_names(),
+            zone,
+            utc_now(),
         )
         files = ReportFileWriter()
         try:
@@ -161,7 +190,9 @@ def register(cli: click.Group) -> None:
         out.write_bytes(body)
         click.echo(
             MESSAGES["report_written"].format(
-                period=chosen.label, registered=made.total.registered, path=out
+                period=f"{made.unit or ''}{chosen.label}",
+                registered=made.total.registered,
+                path=out,
             )
         )
 

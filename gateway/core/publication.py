@@ -25,9 +25,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from gateway.core.metrics import CaseHistories, Metrics, evaluate_groupings
-from gateway.core.org_evaluation import LevelReport
-from gateway.core.organisation import NodeKind
+from gateway.core.metrics import NO_GROUP, CaseHistories, Metrics, evaluate_groupings
+from gateway.core.org_evaluation import LevelReport, evaluate_level, level_weights
+from gateway.core.organisation import NodeKind, Organisation, OrgNode
+from gateway.core.organisation_settings import OrganisationConfig
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Step
 
@@ -39,6 +40,10 @@ _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 #: the group name `evaluate` gives cases without a district or department
 _NO_GROUP = "(none)"
+#: without an organisation tree the city ranks by the cases' own district and department:
+#: the cases without one are named as ``citygw core metrics`` names them (never "(none)")
+_NO_DISTRICT = {_NO_GROUP: NO_GROUP["district"]}
+_NO_DEPARTMENT = {_NO_GROUP: NO_GROUP["department"]}
 #: a step into 结案 from these is not a new closing (a reopening request kept closed)
 _ALREADY_CLOSED = frozenset({CaseState.CLOSED, CaseState.REOPEN_REQUESTED})
 
@@ -205,8 +210,8 @@ def rank(groups: Iterable[Metrics], names: Mapping[str, str] | None = None) -> l
     ranked = {id(row.figures) for row in rows}
     for metrics in sorted(groups, key=lambda g: g.group):
         if id(metrics) not in ranked:
-            name = (
-                "未归属" if metrics.group == _NO_GROUP else names.get(metrics.group, metrics.group)
+            name = names.get(metrics.group) or (
+                "未归属" if metrics.group == _NO_GROUP else metrics.group
             )
             rows.append(RankedRow(None, metrics.group, name, metrics))
     return rows
@@ -226,6 +231,8 @@ class Ranking:
     total: Metrics
     districts: list[RankedRow]
     departments: list[RankedRow]
+    #: the weights of the rankings' scores (the city level's, else ``core.metric_weights``)
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,7 +246,12 @@ class PeriodReport:
     days: list[DayCount]
     previous: Metrics | None = None
     previous_period: Period | None = None
+    #: the weights the rankings' scores were computed with: the evaluating level's
+    #: (``core.organisation.weights``), else ``core.metric_weights``
     weights: dict[str, float] = field(default_factory=dict)
+    #: the weights of the totals' score (``core.metric_weights``, as ``citygw core
+    #: metrics``), when they are not ``weights``; None: the same
+    total_weights: dict[str, float] | None = None
     #: the district or street whose cases it counts (its name heads the report: a district's
     #: report is its own document); None: the city's report, every case
     unit: str | None = None
@@ -271,16 +283,34 @@ def build_ranking(
     weights: MetricWeights,
     department_names: Mapping[str, str],
     now: datetime,
+    levels: LevelReport | None = None,
 ) -> Ranking:
+    """The daily ranking; ``levels``: the city's organisation evaluation over ``period``
+    (its districts and departments are ranked), None without an organisation tree."""
     tables = evaluate_groupings(
         steps, period.start, period.end, weights, ("none", "district", "department")
     )
+    if levels is None:
+        districts, departments = _case_rankings(tables, department_names)
+    else:
+        districts, departments = level_rankings(levels)
     return Ranking(
         period=period,
         generated_at=now,
         total=_only(tables["none"], weights),
-        districts=rank(tables["district"]),
-        departments=rank(tables["department"], department_names),
+        districts=districts,
+        departments=departments,
+        weights=(levels.weights if levels is not None else weights).model_dump(),
+    )
+
+
+def _case_rankings(
+    tables: Mapping[str, list[Metrics]], department_names: Mapping[str, str]
+) -> tuple[list[RankedRow], list[RankedRow]]:
+    """Without an organisation tree: the cases' own district and department fields."""
+    return (
+        rank(tables["district"], _NO_DISTRICT),
+        rank(tables["department"], {**_NO_DEPARTMENT, **department_names}),
     )
 
 
@@ -343,10 +373,10 @@ def build_report(
         for m in sorted(tables["event_code"], key=lambda m: (-m.registered, m.group))
     ]
     if levels is None:
-        ranked_units = rank(tables["district"])
-        ranked_departments = rank(tables["department"], department_names)
+        ranked_units, ranked_departments = _case_rankings(tables, department_names)
     else:
         ranked_units, ranked_departments = level_rankings(levels)
+    ranking_weights = levels.weights if levels is not None else weights
     return PeriodReport(
         period=period,
         generated_at=now,
@@ -360,7 +390,61 @@ def build_report(
             weights,
         ),
         previous_period=before,
-        weights=weights.model_dump(),
+        weights=ranking_weights.model_dump(),
+        total_weights=None if ranking_weights == weights else weights.model_dump(),
         unit=unit,
         ranked=_RANKED[levels.level] if levels is not None else "districts",
+    )
+
+
+def city_levels(
+    histories: CaseHistories,
+    org: Organisation | None,
+    config: OrganisationConfig,
+    period: Period,
+    weights: MetricWeights,
+) -> LevelReport | None:
+    """The city's organisation evaluation over ``period`` (its districts and departments,
+    with the city level's weights); None without an organisation tree."""
+    if org is None:
+        return None
+    city_weights = level_weights(config, org.level_of(org.city), weights)
+    return evaluate_level(histories, org, org.city, period.start, period.end, city_weights)
+
+
+def unit_report(
+    histories: CaseHistories,
+    org: Organisation | None,
+    config: OrganisationConfig,
+    unit: OrgNode | None,
+    period: Period,
+    weights: MetricWeights,
+    department_names: Mapping[str, str],
+    event_names: Mapping[str, str],
+    zone: ZoneInfo,
+    now: datetime,
+) -> PeriodReport:
+    """The report of ``unit`` (the city, a district or a street of ``org``; None: the
+    city, or every case without a tree), as the API and ``citygw core report --node`` give
+    it: a district's or street's counts the cases on its grids, its name heading it; every
+    level ranks the units it evaluates (三级考核: the city its districts and departments, a
+    district its streets and departments, a street its communities), each attributed by
+    its grids through the tree, with the level's weights."""
+    node = unit if unit is not None else (org.city if org is not None else None)
+    whole = node is None or node.kind is NodeKind.CITY
+    counted = histories if whole or node is None else histories.on_grids(node.covers)
+    levels = None
+    if org is not None and node is not None:
+        level_w = level_weights(config, org.level_of(node), weights)
+        levels = evaluate_level(histories, org, node, period.start, period.end, level_w)
+    return build_report(
+        counted,
+        period,
+        weights,
+        department_names,
+        event_names,
+        zone,
+        now,
+        unit=None if whole or node is None else node.name,
+        levels=levels,
     )

@@ -32,19 +32,18 @@ from gateway.core.api_base import (
     ApiError,
     allow,
     evaluated_unit,
-    is_whole_city,
     unit_file_part,
 )
 from gateway.core.metrics import CaseHistories
-from gateway.core.org_evaluation import evaluate_level, level_weights
 from gateway.core.publication import (
     PeriodReport,
     Ranking,
     ReportUnavailable,
     build_ranking,
-    build_report,
+    city_levels,
     daily_ranking_period,
     parse_period,
+    unit_report,
 )
 from gateway.core.report_html import ranking_page, ranking_sections, report_page, report_title
 from gateway.core.step_log import StepLog
@@ -77,6 +76,7 @@ def ranking_json(ranking: Ranking) -> dict[str, Any]:
         "total": ranking.total.as_dict(),
         "districts": [_row(r) for r in ranking.districts],
         "departments": [_row(r) for r in ranking.departments],
+        "weights": ranking.weights,
     }
 
 
@@ -97,7 +97,10 @@ def publication_router(ctx: ApiContext) -> APIRouter:
             held = kept.get(period.key)
             if held is not None and ctx.clock.monotonic() - held[0] < _PUBLIC_TTL_S:
                 return held[1]
-            ranking = build_ranking(step_log.histories(), period, weights, departments, now)
+            histories = step_log.histories()
+            org = ctx.service.workflow.organisation
+            levels = city_levels(histories, org, ctx.config.organisation, period, weights)
+            ranking = build_ranking(histories, period, weights, departments, now, levels)
             kept.clear()  # only today's is read
             kept[period.key] = (ctx.clock.monotonic(), ranking)
             return ranking
@@ -105,7 +108,8 @@ def publication_router(ctx: ApiContext) -> APIRouter:
     @router.get("/public/ranking", tags=["evaluation"], response_class=HTMLResponse)
     def public_ranking_page() -> HTMLResponse:
         """The daily ranking page (public: no login, no personal data)."""
-        return HTMLResponse(ranking_page(_ranking(), zone, weights.model_dump()))
+        ranking = _ranking()
+        return HTMLResponse(ranking_page(ranking, zone, ranking.weights))
 
     @router.get("/api/v1/public/ranking", tags=["evaluation"])
     def public_ranking() -> dict[str, Any]:
@@ -136,7 +140,6 @@ def publication_router(ctx: ApiContext) -> APIRouter:
         if chosen.start >= now:
             raise ApiError(422, "period_not_started", f"{chosen.label} has not started yet")
         unit = evaluated_unit(ctx, actor, node)
-        whole = is_whole_city(unit)
         histories = step_log.histories()
         # a report is a function of the log: kept while no step was added since (a new step
         # makes a new CaseHistories)
@@ -146,24 +149,20 @@ def publication_router(ctx: ApiContext) -> APIRouter:
         if held_report is not None and held_report[0] is histories:
             report = held_report[1]
         else:
-            counted = histories if whole or unit is None else histories.on_grids(unit.covers)
-            levels = None
-            org = ctx.service.workflow.organisation
-            if not whole and unit is not None and org is not None:
-                # a district's report ranks its streets and departments, a street's its
-                # communities: the organisation evaluation of the unit over the period
-                level_w = level_weights(ctx.config.organisation, org.level_of(unit), weights)
-                levels = evaluate_level(histories, org, unit, chosen.start, chosen.end, level_w)
-            report = build_report(
-                counted,
+            # every level ranks the units it evaluates, through the organisation tree: the
+            # city its districts and departments, a district its streets and departments, a
+            # street its communities
+            report = unit_report(
+                histories,
+                ctx.service.workflow.organisation,
+                ctx.config.organisation,
+                unit,
                 chosen,
                 weights,
                 departments,
                 ctx.event_names,
                 zone,
                 now,
-                unit=None if whole or unit is None else unit.name,
-                levels=levels,
             )
             with lock:
                 if len(reports) >= _REPORTS_KEPT:
@@ -201,6 +200,8 @@ def report_json(report: PeriodReport) -> bytes:
         "period": {"label": report.period.label, "key": report.period.key},
         "title": report_title(report),
         "unit": report.unit,
+        "weights": report.weights,
+        "total_weights": report.total_weights,
         "total": report.total.as_dict(),
         "previous": report.previous.as_dict() if report.previous else None,
         **(

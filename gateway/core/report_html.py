@@ -56,6 +56,7 @@ TEXT = {
         "满意率 = 满意数 ÷ 回访数（回访或查询电话中答“满意”或“基本满意”的为满意，以最后一次回答为准），"
         "与综合得分并列公布，不计入综合得分。"
     ),
+    "total_weights": "{totals}与上期的综合得分按全市基本权重加权：{weights}。",
     "weight_names": "结案率 {closure_rate}，按期结案率 {on_time_closure_rate}，按期处置率 {on_time_disposal_rate}，1 − 返工率 {rework_rate}",
     "privacy": "本页仅公布统计数字，不含任何个人信息。",
     "rank": "名次",
@@ -196,6 +197,22 @@ def _method(weights: dict[str, float]) -> str:
     return TEXT["method"].format(weights=TEXT["weight_names"].format(**weights))
 
 
+def report_method(report: PeriodReport) -> str:
+    """The report's 计算方法 with the weights its rankings were scored with (the evaluating
+    level's), and those of its totals where they differ (``core.metric_weights``)."""
+    method = _method(report.weights)
+    if report.total_weights is not None:
+        method += TEXT["total_weights"].format(
+            totals=_totals_title(report),
+            weights=TEXT["weight_names"].format(**report.total_weights),
+        )
+    return method
+
+
+def _totals_title(report: PeriodReport) -> str:
+    return TEXT["totals"] if report.unit is None else TEXT["unit_totals"].format(unit=report.unit)
+
+
 def ranking_page(
     ranking: Ranking, zone: ZoneInfo, weights: dict[str, float], *, inline_style: bool = False
 ) -> str:
@@ -274,7 +291,7 @@ def ranking_sections(report: PeriodReport) -> list[RankingSection]:
 
 def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = False) -> str:
     title = report_title(report)
-    totals = TEXT["totals"] if report.unit is None else TEXT["unit_totals"].format(unit=report.unit)
+    totals = _totals_title(report)
     body = (
         f'<header><p class="centre">{TEXT["centre"]}</p><h1>{escape(title)}</h1>'
         f'<p class="period">{TEXT["period"]}：{report.period.first_day:%Y-%m-%d} 至 '
@@ -288,6 +305,6 @@ def report_page(report: PeriodReport, zone: ZoneInfo, *, inline_style: bool = Fa
         )
         + f'<section class="page-break"><h2>{TEXT["event_classes"]}</h2>'
         f"{_table(report.event_classes, TEXT['event_class'], ranked=False)}</section>"
-        f"<footer><p>{_method(report.weights)}</p><p>{TEXT['privacy']}</p></footer>"
+        f"<footer><p>{escape(report_method(report))}</p><p>{TEXT['privacy']}</p></footer>"
     )
     return _page(title, body, inline_style=inline_style)

@@ -20,6 +20,7 @@ import yaml
 from adapters.reports import ReportFileWriter
 from gateway.contract import CaseFeedback, Source, SourceKind
 from gateway.core.metrics import CSV_HEADERS, Metrics, evaluate
+from gateway.core.org_evaluation import CSV_HEADERS as LEVEL_HEADERS
 from gateway.core.publication import (
     build_ranking,
     build_report,
@@ -449,10 +450,9 @@ def test_the_published_satisfaction_rate_is_the_one_core_metrics_gives(tmp_path:
             period.start.strftime("%Y-%m-%dT%H:%M:%S"),
             "--end",
             period.end.strftime("%Y-%m-%dT%H:%M:%S"),
-            "--group-by",
-            group_by,
+            *(("--level", "city") if group_by == "level" else ("--group-by", group_by)),
         )
-        return keyed_rows(text, CSV_HEADERS)
+        return keyed_rows(text, LEVEL_HEADERS if group_by == "level" else CSV_HEADERS)
 
     (whole,) = metrics("none")
     assert (whole["surveyed"], whole["satisfied"]) == ("3", "2")
@@ -467,11 +467,20 @@ def test_the_published_satisfaction_rate_is_the_one_core_metrics_gives(tmp_path:
     }
     assert summary["满意率"] == pytest.approx(rate) and summary["回访数"] == 3
     heads = [cell.value for cell in book["各区排名"][1]]
-    by_district = {r["group"]: r for r in metrics("district")}
-    for row in book["各区排名"].iter_rows(min_row=2, values_only=True):
-        figures = dict(zip(heads, row, strict=True))
-        expected = by_district[str(figures["区"])]  # districts are grouped by their name
-        assert figures["满意率"] == pytest.approx(float(expected["satisfaction_rate"]))
+    # the districts of the organisation tree, as the city's evaluation gives them
+    by_district = {r["group"].split(" ", 1)[1]: r for r in metrics("level")}
+    rows = [
+        dict(zip(heads, r, strict=True))
+        for r in book["各区排名"].iter_rows(min_row=2, values_only=True)
+    ]
+    assert {str(r["区"]) for r in rows} == {"海州区", "连云区"}
+    for figures in rows:
+        expected = by_district[str(figures["区"])]
+        if expected["satisfaction_rate"]:
+            assert figures["满意率"] == pytest.approx(float(expected["satisfaction_rate"]))
+        else:
+            assert figures["满意率"] is None
+    assert next(r for r in rows if r["区"] == "海州区")["满意率"] == pytest.approx(rate)
     cell = next(c for c in book["汇总"]["A"] if c.value == "满意率")
     assert book["汇总"].cell(row=cell.row, column=2).number_format == "0.0%"
 
