@@ -18,7 +18,13 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from gateway.core.metrics import Metrics
 from gateway.core.publication import PeriodReport, RankedRow
-from gateway.core.report_html import FIGURES, TEXT, ranking_sections, report_title
+from gateway.core.report_html import (
+    FIGURES,
+    TEXT,
+    ranking_sections,
+    report_method,
+    report_title,
+)
 
 _HEAD_FILL = PatternFill("solid", fgColor="E4E7EB")
 _PERCENT = "0.0%"
@@ -81,7 +87,14 @@ def report_workbook(report: PeriodReport) -> bytes:
             cell = summary.cell(row=index, column=column, value=value)
             if is_rate:
                 cell.number_format = _PERCENT
-    summary.cell(row=len(FIGURES) + 6, column=1, value=TEXT["privacy"])
+    # 计算方法 with the weights the rankings and the totals were scored with, as the page says
+    method = summary.cell(row=len(FIGURES) + 6, column=1, value=report_method(report))
+    method.alignment = Alignment(wrap_text=True, vertical="top")
+    summary.merge_cells(
+        start_row=len(FIGURES) + 6, end_row=len(FIGURES) + 6, start_column=1, end_column=3
+    )
+    summary.row_dimensions[len(FIGURES) + 6].height = 120
+    summary.cell(row=len(FIGURES) + 7, column=1, value=TEXT["privacy"])
     _widths(summary, [16, 18, 24])
 
     for section in ranking_sections(report):

@@ -32,7 +32,7 @@ from gateway.core.publication import (
     quarter_period,
     rank,
 )
-from gateway.core.report_html import ranking_page, report_page
+from gateway.core.report_html import ranking_page, report_method, report_page
 from gateway.core.settings import MetricWeights
 from gateway.core.workflow import Action, CaseState, Role, Step
 from tests.core.api_harness import Api, make_api
@@ -238,6 +238,9 @@ def test_the_workbook_holds_the_same_figures_as_the_report() -> None:
     assert summary["立案数"] == report.total.registered
     assert summary["结案率"] == pytest.approx(report.total.closure_rate)
     assert book["汇总"]["B9"].number_format == "0.0%"
+    # the footer's 计算方法, weights included, as the page prints it
+    texts = [c for row in book["汇总"].iter_rows(values_only=True) for c in row if c]
+    assert report_method(report) in texts and "综合得分按权重加权" in report_method(report)
     departments = list(book["各部门排名"].iter_rows(min_row=2, values_only=True))
     assert {(r[1], r[3]) for r in departments} == {
         (row.name, row.figures.registered) for row in report.departments
