@@ -9,10 +9,11 @@ Three owned threads hand work over through bounded structures:
 - ``video.analysis.detector``: the one shared detector; serves cameras round-robin (a
   busy camera cannot starve a quiet one); jobs replaced before they ran are counted as
   skips of that camera; a job's images are its crops (or the whole frame) and the zone
-  crops due (`zone_crops`); then tracker, false-positive suppression, rules;
+  crops due (`zone_crops`), its detections brought back to the frame by
+  `job_detections`; then tracker, false-positive suppression, rules;
 - ``video.analysis.publisher``: turns firings into candidate cases with an annotated
   snapshot (and a clip when the ingest side offers one) and hands them to the durable
-  outbox.
+  outbox (`firing_publisher`).
 """
 
 from __future__ import annotations
@@ -20,40 +21,27 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import deque
-from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
-from gateway.contract import (
-    CandidateCase,
-    CaseEvent,
-    ContractError,
-    Message,
-    parse_message,
-)
+from gateway.contract import CaseEvent, ContractError, parse_message
 from gateway.observability import NO_METRICS, Histogram, Metrics
 from gateway.ports import InboundMessage
-from gateway.spill import SpillFolder
-from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
-from gateway.video.analysis.firing_evidence import firing_evidence
+from gateway.video.analysis.firing_publisher import FiringPublisher, camera_places
 from gateway.video.analysis.gating import CameraAnalysis, Job, gate
+from gateway.video.analysis.job_detections import frame_detections, job_images, run_models
 from gateway.video.analysis.metrics import CameraMetrics, PipelineMetrics, copy_fields
 from gateway.video.analysis.model_loading import load_models
-from gateway.video.analysis.model_plan import ModelUse, ServedModel, model_of, plan_models
-from gateway.video.analysis.motion import MotionDetector, Region, merge_crop_detections
+from gateway.video.analysis.model_plan import ModelUse, ServedModel, plan_models
+from gateway.video.analysis.motion import MotionDetector
 from gateway.video.analysis.ports import Detector
 from gateway.video.analysis.rules import Firing, RuleEngine
 from gateway.video.analysis.settings import AnalysisConfig, CameraAnalysisConfig
 from gateway.video.analysis.tracking import ObjectTracker
-from gateway.video.analysis.zone_crops import (
-    seen_in_zone_crop,
-    unconfirmed,
-    wanted_zone_crops,
-)
+from gateway.video.analysis.zone_crops import unconfirmed, wanted_zone_crops
 from gateway.video.detection import Detection
 from gateway.video.evidence import EvidenceClips
 from gateway.video.frame import Frame
@@ -63,8 +51,6 @@ if TYPE_CHECKING:
     from gateway.publishing import ContractPublisher
 
 log = logging.getLogger("citygw.video.analysis")
-
-_PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing
 
 
 class State(Enum):
@@ -90,9 +76,7 @@ class AnalysisPipeline:
         self._settings: AnalysisConfig = config.video.analysis
         self._meter = metrics
         self._latency: dict[str, Histogram] = {}  # per model, bound on its first pass
-        self._candidates = candidates
         self._clock = clock
-        self._clips = clips
         #: loaded models in order of preference; an injected detector serves every label
         self._detectors: dict[str, Detector] = {}
         self._served: list[ServedModel] = []
@@ -125,11 +109,21 @@ class AnalysisPipeline:
             path=config.state_dir / "false-detections.json",
             clock=clock,
         )
-        self._published = threading.Condition()
-        self.spill = SpillFolder(config.state_dir / "unsent-video", self._resend_spilled)
         self._busy = 0  # items taken off a queue and not finished yet
-        self._locations = _locations_of(getattr(config.video, "cameras", []))
+        self._locations = camera_places(getattr(config.video, "cameras", []))
         self._queue_bound = _queue_bound(self._settings, len(self._locations))
+        self._publisher = FiringPublisher(
+            candidates,
+            clock,
+            self._settings,
+            clips,
+            camera_of=self._camera_and_place,
+            running=lambda: self._state is State.RUNNING,
+            feedback=self.feedback,
+            metrics=self._metrics,
+            spill_dir=config.state_dir / "unsent-video",
+        )
+        self.spill = self._publisher.spill
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -223,7 +217,7 @@ class AnalysisPipeline:
                 if settings.cameras.get(camera_id) != self._settings.cameras.get(camera_id)
             ]
             self._settings = self._settings.model_copy(update={"cameras": settings.cameras})
-            self._locations = _locations_of(cameras)
+            self._locations = camera_places(cameras)
             self._queue_bound = _queue_bound(self._settings, len(self._locations))
             for camera_id in changed:
                 if self._cameras.pop(camera_id, None) is not None:
@@ -331,11 +325,7 @@ class AnalysisPipeline:
 
     def wait_for_candidates(self, count: int, timeout: float) -> bool:
         """Block until ``count`` candidates were handed to the outbox (tests, benchmarks)."""
-        with self._published:
-            return self._published.wait_for(
-                lambda: sum(c.candidates for c in self._metrics.cameras.values()) >= count,
-                timeout,
-            )
+        return self._publisher.wait_for_candidates(count, timeout)
 
     def idle(self) -> bool:
         """No frame, job or firing waiting or in hand (everything submitted is done)."""
@@ -381,6 +371,11 @@ class AnalysisPipeline:
                 ),
             )
         return camera
+
+    def _camera_and_place(self, camera_id: str) -> tuple[CameraAnalysis, dict[str, object]]:
+        """The camera's entry now (a reload may have replaced it) and its place."""
+        with self._lock:
+            return self._camera(camera_id), self._locations.get(camera_id, {})
 
     # ----------------------------------------------------------------- motion stage
 
@@ -474,32 +469,10 @@ class AnalysisPipeline:
                 self._done()
 
     def _detect_batch(self, batch: list[tuple[CameraAnalysis, Job]]) -> None:
-        images = [
-            job.frame.image[c.y1 : c.y2, c.x1 : c.x2]
-            for _, job in batch
-            for c in [*job.crops, *(z.region for z in job.zone_crops)]
-        ]
-        owners = [camera for camera, job in batch for _ in range(job.images)]
-        found: list[list[Detection]] = [[] for _ in images]
-        calls = 0
+        images = job_images(batch)
+        models = [camera.models for camera, job in batch for _ in range(job.images)]
         started = self._clock.monotonic()
-        for name, detector in self._detectors.items():
-            # each model sees the images of the cameras that run it, gives the labels
-            # those cameras take from it
-            wanted = [
-                (i, use.labels)
-                for i, camera in enumerate(owners)
-                for use in camera.models
-                if use.name == name
-            ]
-            if not wanted:
-                continue
-            begun = self._clock.monotonic()
-            results = detector.detect([images[i] for i, _ in wanted])
-            self._latency_of(name).observe(self._clock.monotonic() - begun)
-            calls += len(wanted)
-            for (i, labels), detections in zip(wanted, results, strict=True):
-                found[i].extend(d for d in detections if labels is None or d.label in labels)
+        found, calls = run_models(self._detectors, images, models, self._clock, self._latency_of)
         elapsed = self._clock.monotonic() - started
         with self._lock:
             self._metrics.detector_calls += calls
@@ -530,16 +503,7 @@ class AnalysisPipeline:
     def _analyse(self, camera: CameraAnalysis, job: Job, per_image: list[list[Detection]]) -> None:
         """Detections of one job -> tracker -> rules -> firings for the publisher."""
         frame = job.frame
-        detections: list[Detection] = []
-        looked = [
-            (zone, seen_in_zone_crop(zone, found, self._settings.min_score))
-            for zone, found in zip(job.zone_crops, per_image[len(job.crops) :], strict=True)
-        ]
-        seen = [*zip(job.crops, per_image, strict=False), *((z.region, f) for z, f in looked)]
-        for crop, found in seen:
-            detections += [_in_frame(d, crop) for d in found]
-        if len(seen) > 1:
-            detections = merge_crop_detections(detections)
+        detections, looked = frame_detections(job, per_image, self._settings.min_score)
         now = self._clock.monotonic()
         kept = [
             d
@@ -592,108 +556,12 @@ class AnalysisPipeline:
             item = self._firings.get()
             if item is None:
                 return
-            firing, frame, visible = item
             try:
-                self._publish_with_retries(firing, frame, visible)
+                self._publisher.publish(*item)
             finally:
                 self._done()
-
-    def _publish_with_retries(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
-        """Hand the candidate to the outbox; when it keeps refusing (full, disk error), the
-        candidate is spilled to ``state_dir/unsent-video`` and offered again from there:
-        a firing is never lost to a full outbox."""
-        try:
-            candidate = self._build(firing, frame, visible)
-        except Exception:  # evidence or a bug: there is no message to keep
-            log.exception(
-                "could not make the candidate of camera %s rule %s",
-                firing.camera_id,
-                firing.rule.id,
-                extra={"camera": firing.camera_id},
-            )
-            with self._published:
-                self._metrics.publish_errors += 1
-            return
-        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
-            try:
-                self._candidates.candidate(candidate)  # durable when it returns
-                break
-            except Exception as exc:
-                log.warning(
-                    "the outbox refused the candidate %s of camera %s (attempt %d/%d): %s",
-                    candidate.id,
-                    firing.camera_id,
-                    attempt,
-                    _PUBLISH_ATTEMPTS,
-                    exc,
-                    extra={"camera": firing.camera_id, "candidate": candidate.id},
-                )
-                with self._published:
-                    self._metrics.publish_errors += 1
-                if attempt < _PUBLISH_ATTEMPTS and self._state is State.RUNNING:
-                    time.sleep(min(2.0, 0.25 * attempt))  # backoff between retries
-        else:
-            where = self.spill.keep(candidate)
-            log.error(
-                "candidate %s kept in %s until the outbox takes it",
-                candidate.id,
-                where,
-                extra={"candidate": candidate.id},
-            )
-            with self._published:
-                self._metrics.spilled += 1
-        self._published_candidate(candidate, firing, frame)
-
-    def _published_candidate(self, candidate: CandidateCase, firing: Firing, frame: Frame) -> None:
-        latency = self._clock.monotonic() - frame.monotonic
-        self.feedback.remember_candidate(candidate.id, candidate.facts)
-        with self._lock:  # a reload may have replaced the camera's entry
-            camera = self._camera(firing.camera_id)
-        with self._published:
-            camera.metrics.candidates += 1
-            camera.metrics.updates += firing.is_update
-            self._metrics.latencies.append(latency)
-            self._published.notify_all()
-
-    def _build(self, firing: Firing, frame: Frame, visible: list[Detection]) -> CandidateCase:
-        with self._lock:  # a reload may have replaced the camera's entry
-            camera = self._camera(firing.camera_id)
-        label = firing.objects[0].detection.label if firing.objects else None
-        return build_candidate(
-            firing,
-            frame,
-            camera.config,
-            firing_evidence(firing, frame, visible, camera.config, self._settings, self._clips),
-            model=model_of(camera.models, label),
-            location=self._locations.get(firing.camera_id, {}),
-        )
-
-    def _resend_spilled(self, message: Message) -> None:
-        if not isinstance(message, CandidateCase):
-            raise ContractError("unexpected_schema", f"{message.SCHEMA} in the video spill")
-        self._candidates.candidate(message)
-
-
-def _in_frame(d: Detection, crop: Region) -> Detection:
-    """A box found in ``crop``, in frame pixels."""
-    return replace(d, x1=d.x1 + crop.x1, y1=d.y1 + crop.y1, x2=d.x2 + crop.x1, y2=d.y2 + crop.y1)
 
 
 def _queue_bound(settings: AnalysisConfig, cameras: int) -> int:
     """Frames that may wait for the motion stage: as configured, else 3 per camera (32+)."""
     return settings.queue_frames or max(32, 3 * cameras)
-
-
-def _locations_of(cameras: Any) -> dict[str, dict[str, object]]:
-    """Each camera's place (grid, district, address, lat/lon, footprint), for its candidates."""
-    return {
-        camera.id: {
-            "grid_code": camera.grid_code,
-            "district": camera.district,
-            "address": camera.address,
-            "lat": camera.lat,
-            "lon": camera.lon,
-            "footprint": camera.footprint,
-        }
-        for camera in cameras
-    }
