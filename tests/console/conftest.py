@@ -138,7 +138,10 @@ def chinese_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Any]:
+def playwright_driver() -> Iterator[Any]:
+    """The one Playwright of these tests: its sync API runs an event loop in this thread,
+    so a second `sync_playwright()` beside it fails; a test that needs a Chromium started
+    with other flags launches it from this one."""
     for needed, package in ((CHROMIUM, "chromium"), (CHROMIUM_ZH_CN, "chromium-l10n")):
         if not needed.exists():
             pytest.fail(f"{needed} is missing: apt-get install {package} (scripts/setup.sh does)")
@@ -146,15 +149,25 @@ def browser() -> Iterator[Any]:
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            env=chinese_environment(),
-            timeout=60_000,
-        )
-        yield instance
-        instance.close()
+        yield playwright
+
+
+def launch_chromium(playwright: Any, extra_args: list[str] | None = None) -> Any:
+    """Debian's Chromium in Chinese, headless, with the tests' flags and ``extra_args``."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[*CHROMIUM_ARGS, *(extra_args or [])],
+        env=chinese_environment(),
+        timeout=60_000,
+    )
+
+
+@pytest.fixture(scope="package")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    instance = launch_chromium(playwright_driver)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture

@@ -18,13 +18,7 @@ import pytest
 from adapters.mqtt.broker import free_port
 from gateway.config import Config
 from gateway.core.daemon import build_core
-from tests.console.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    CORE_SETTINGS,
-    PASSWORD,
-    chinese_environment,
-)
+from tests.console.conftest import CORE_SETTINGS, PASSWORD, launch_chromium
 from tests.tls_certs import HttpsFiles, make_tls
 
 HOST = "phone.citygw.test"
@@ -38,27 +32,18 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> HttpsFiles:
 
 
 @pytest.fixture(scope="module")
-def phone_browser(tls: HttpsFiles) -> Iterator[Any]:
-    """Chromium that finds ``phone.citygw.test`` on loopback and trusts the test key only."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    args = [
-        *CHROMIUM_ARGS,
-        f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-        f"--ignore-certificate-errors-spki-list={tls.spki_sha256}",
-    ]
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=args,
-            env=chinese_environment(),
-            timeout=60_000,
-        )
-        yield instance
-        instance.close()
+def phone_browser(playwright_driver: Any, tls: HttpsFiles) -> Iterator[Any]:
+    """Chromium that finds ``phone.citygw.test`` on loopback and trusts the test key only
+    (a second Chromium of the package's one Playwright: two would share a thread's loop)."""
+    instance = launch_chromium(
+        playwright_driver,
+        [
+            f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+            f"--ignore-certificate-errors-spki-list={tls.spki_sha256}",
+        ],
+    )
+    yield instance
+    instance.close()
 
 
 def start_core(
