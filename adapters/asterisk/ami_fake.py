@@ -330,6 +330,9 @@ class ScriptedAmiServer(_Server):
         self.refused_logins = 0
         self.refuse_originates: str | None = None  # e.g. "Asterisk is shutting down"
         self.queue_status_asked = 0
+        #: the queue's abandoned count to answer instead of the recorded 0 (no recorded
+        #: QueueStatus shows one that is not 0); None: as recorded
+        self.queue_abandoned: int | None = None
         self._sessions: set[Callable[[bytes], Awaitable[None]]] = set()
 
     async def send_events(self, frames: Iterable[AmiFrame]) -> int:
@@ -384,7 +387,13 @@ class ScriptedAmiServer(_Server):
                     return
                 elif action == "queuestatus":
                     self.queue_status_asked += 1
-                    await send(self._queue_status.replace(b"qstat-waiting", aid))
+                    status = self._queue_status
+                    if self.queue_abandoned is not None:
+                        count = str(self.queue_abandoned).encode()
+                        status = status.replace(
+                            b"Abandoned: 0\r\n", b"Abandoned: " + count + b"\r\n"
+                        )
+                    await send(status.replace(b"qstat-waiting", aid))
                 elif action == "originate":
                     if self.refuse_originates:
                         await send(_response(aid, "Error", self.refuse_originates))

@@ -79,6 +79,7 @@ def test_with_the_ivr_daemon_not_running_agents_get_their_screen_pop_and_queue_f
     make_config: Callable[..., Config], manager: FakeAsteriskManager, core: Collector
 ) -> None:
     metrics_port = free_port()
+    manager.server.queue_abandoned = 2  # the recordings' lists all say 0
     ami = RunningAmi(
         ami_config(make_config, manager.server.port, metrics_port=metrics_port, queues=[QUEUE])
     )
@@ -121,6 +122,8 @@ def test_with_the_ivr_daemon_not_running_agents_get_their_screen_pop_and_queue_f
         assert value(samples, "citygw_queue_agents_logged_in", queue=QUEUE) == 1
         assert value(samples, "citygw_queue_agents_paused", queue=QUEUE) == 1
         assert value(samples, "citygw_queue_agents_available", queue=QUEUE) == 0
+        assert value(samples, "citygw_queue_answered", queue=QUEUE) == 1  # Completed: 1
+        assert value(samples, "citygw_queue_abandoned", queue=QUEUE) == 2
         # with test_ami_metrics (the Master.csv reading, not set up here): every name the
         # dashboard and the alerts use
         missing = {
