@@ -379,6 +379,9 @@ def build_core(
     if listens(engine):
         daemon.sessions = SessionChangeListener(engine, auth.forget_cached)
         auth.cache_while = daemon.sessions.listening
+    else:  # SQLite announces nothing: a change by the CLI beside this core must hold at
+        # once too, so every request reads its token (a key lookup in a local file)
+        auth.cache_while = lambda: False
     return daemon
 
 
