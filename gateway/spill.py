@@ -7,6 +7,10 @@ fsynced, renamed), and a thread offers the kept files to the outbox again, oldes
 every ``retry_s``, until it takes them. A file is removed only after the outbox took
 its message; one that no longer parses is set aside (``.unreadable``) with an error
 logged, never retried for ever nor silently deleted.
+
+`SpillFolder.offer` is the one "publish or spill" step: a few tries with a short backoff,
+then the folder; while older messages wait there, a new one joins them at the back, so
+the outbox receives them in the order they were made (an alarm's end after its start).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.contract import ContractError, Message, parse_message
@@ -23,6 +28,18 @@ from gateway.durable_file import set_aside, write_durably
 log = logging.getLogger("citygw.spill")
 
 Publish = Callable[[Message], object]
+
+#: tries before a message goes to the folder: the outbox is a local SQLite file, its
+#: failures are rare and passing, a full one stays full for minutes
+OFFER_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Offered:
+    """What became of an offered message."""
+
+    taken: bool  # the outbox took it; else it is kept in the folder
+    refusals: int  # how often the outbox refused it (each one logged)
 
 
 class SpillFolder:
@@ -46,6 +63,39 @@ class SpillFolder:
         self.kept += 1
         self._wake.set()
         return target
+
+    def offer(
+        self,
+        message: Message,
+        *,
+        attempts: int = OFFER_ATTEMPTS,
+        patient: Callable[[], bool] = lambda: True,
+    ) -> Offered:
+        """Publish ``message`` or keep it here: ``attempts`` tries with a short backoff
+        between them (none once ``patient()`` is false: the daemon stops), then the folder.
+        While messages wait here it joins them (kept at once, in order). Raises only when
+        the message can be neither published nor written here."""
+        if self.pending():
+            where = self.keep(message)
+            log.warning("message %s kept in %s behind older ones", message.id, where)
+            return Offered(taken=False, refusals=0)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._publish(message)  # durable when it returns
+                return Offered(taken=True, refusals=attempt - 1)
+            except Exception as exc:
+                log.warning(
+                    "the outbox refused message %s (attempt %d/%d): %s",
+                    message.id,
+                    attempt,
+                    attempts,
+                    exc,
+                )
+                if attempt < attempts and patient():
+                    time.sleep(min(2.0, 0.25 * attempt))
+        where = self.keep(message)
+        log.error("message %s kept in %s until the outbox takes it", message.id, where)
+        return Offered(taken=False, refusals=attempts)
 
     def pending(self) -> list[Path]:
         """The kept files, oldest first."""

@@ -38,6 +38,8 @@ from gateway.video.ptz import PtzControl, PtzDriver, RulesGate
 from gateway.video.settings import CameraConfig, VideoConfig
 from gateway.video.stream_addresses import StreamAddressBook, with_last_good
 from gateway.video.supervisor import CameraSupervisor
+from gateway.video.unsent import FOLDER as UNSENT_FOLDER
+from gateway.video.unsent import unsent_candidates
 from gateway.video.video_metrics import export_video
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,9 @@ class VideoGateway:
         #: each ONVIF camera's last stream address, used while its ONVIF service is down
         self.addresses = StreamAddressBook(config.state_dir / "stream-addresses.json")
         self._checks_lock = threading.Lock()
+        #: candidates the outbox refused (analysis firings and camera rule events alike),
+        #: offered again while running and at the next start
+        self.unsent = unsent_candidates(config.state_dir, self.contract)
         self.rules = CameraEventRules(
             list(video.cameras),
             clock=clock,
@@ -168,7 +173,9 @@ class VideoGateway:
 
     # ---------------------------------------------------------------- wiring
     def _publish_candidate(self, candidate: CandidateCase) -> None:
-        self.contract.candidate(candidate)
+        """A camera rule's candidate (or its end update): published, or kept in the spill
+        folder until the outbox takes it; never lost to a full outbox."""
+        self.unsent.offer(candidate, patient=lambda: self.state is GatewayState.RUNNING)
 
     def _publish_status(self, status: CameraStatus) -> None:
         update: dict[str, Any] = {"gateway": self._instance}
@@ -203,6 +210,16 @@ class VideoGateway:
             return {"analysis": self._analysis_failure or "analysis is not running"}
         problem = self.pipeline.fault(camera_id)
         return {"analysis": problem} if problem else {}
+
+    def analysis_problem(self) -> str:
+        """Why analysis as a whole is down ("" while it runs, or when no camera has rules):
+        it failed to start, or a thread of it died."""
+        video = self.config.video
+        if not self._analysis or not any(c.rules for c in video.analysis.cameras.values()):
+            return ""
+        if self.pipeline is None:
+            return self._analysis_failure or "analysis is not running"
+        return str(self.pipeline.problem())
 
     def _latest_frame(self, camera_id: str) -> Any:
         reader = self.supervisor.reader(camera_id)
@@ -431,7 +448,12 @@ class VideoGateway:
         pipeline_class = _load_pipeline_class() if self._analysis else None
         if pipeline_class is not None:
             self.pipeline = pipeline_class(
-                self.config, self.contract, self.clock, self.ring, metrics=self.metrics
+                self.config,
+                self.contract,
+                self.clock,
+                self.ring,
+                metrics=self.metrics,
+                spill=self.unsent,
             )
             # operators' rejections (false detections) teach the pipeline where not to look;
             # subscribed before the connection starts, like the checks: the rejects that
@@ -440,6 +462,7 @@ class VideoGateway:
                 bootstrap.topics(self.config).all_case_events, self._on_case_event
             )
         self.publisher.start()
+        self.unsent.start("video.spill")  # what an earlier run kept goes out first
         if video.live_view.enabled:
             from adapters.webrtc.live_view import LiveViewServer
 
@@ -561,6 +584,7 @@ class VideoGateway:
         self.camera_events.stop()  # what was pulled is handled before the outbox closes
         if self.pipeline is not None:
             self.pipeline.stop()
+        self.unsent.stop()  # after the last candidate was made
         if self.live is not None:
             self.live.stop()
         self._wait_sent(5.0)  # the last statuses ("stopped"), if the broker is there
@@ -586,9 +610,18 @@ class VideoGateway:
         return self.events is None or (self.events.state == "running" and self.camera_events.alive)
 
     def describe(self) -> str:
+        """The systemd STATUS= line: cameras online, candidates waiting in the spill folder,
+        and "degraded" with the reason while analysis is down."""
         readers = self.supervisor.readers.values()
         online = sum(1 for r in readers if r.state == "online")
-        return f"{online}/{len(readers)} cameras online"
+        parts = [f"{online}/{len(readers)} cameras online"]
+        waiting = len(self.unsent.pending())
+        if waiting:
+            parts.append(f"{waiting} candidate(s) wait in {UNSENT_FOLDER}")
+        problem = self.analysis_problem()
+        if problem:
+            parts.insert(0, f"degraded: {problem}")
+        return "; ".join(parts)
 
     def _wait_sent(self, timeout: float) -> bool:
         """Wait until every message reached the broker; candidates that wait on the core's

@@ -74,6 +74,27 @@ def test_kept_messages_go_out_oldest_first_once_the_outbox_takes_them(tmp_path: 
     assert spill.pending() == [] and not list((tmp_path / "unsent").glob(".*"))
 
 
+def test_an_offered_message_is_tried_then_kept_and_later_ones_wait_behind_it(
+    tmp_path: Path,
+) -> None:
+    sent: list[Message] = []
+    refuse = [True]
+
+    def publish(message: Message) -> None:
+        if refuse[0]:
+            raise Full("full")
+        sent.append(message)
+
+    spill = SpillFolder(tmp_path / "unsent", publish)
+    offered = spill.offer(candidate(1), attempts=3, patient=lambda: False)
+    assert (offered.taken, offered.refusals) == (False, 3) and len(spill.pending()) == 1
+    refuse[0] = False  # room again, but the older one waits: the new one goes behind it
+    assert spill.offer(candidate(2)).taken is False and sent == []
+    assert spill.resend() == 2
+    assert [m.id for m in sent] == ["cand-spill-0001", "cand-spill-0002"]
+    assert spill.offer(candidate(3)).taken and spill.pending() == []
+
+
 def test_a_kept_file_that_no_longer_parses_is_set_aside_not_retried(tmp_path: Path) -> None:
     sent: list[Message] = []
     spill = SpillFolder(tmp_path / "unsent", sent.append)

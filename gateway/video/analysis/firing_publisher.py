@@ -5,20 +5,19 @@
 its evidence (`firing_evidence`: an annotated snapshot, and a clip when the ingest side
 offers one) and handed to the durable outbox. When the outbox keeps refusing (full, disk
 error), the candidate is kept in the spill folder (``state_dir/unsent-video``) and offered
-again from there: a firing is never lost to a full outbox.
+again from there (`SpillFolder.offer`, shared with the cameras' own rule events): a
+firing is never lost to a full outbox.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
-from gateway.contract import CandidateCase, ContractError, Message
+from gateway.contract import CandidateCase
 from gateway.spill import SpillFolder
 from gateway.video.analysis.candidate import build_candidate
 from gateway.video.analysis.feedback import FalsePositiveMemory
@@ -33,11 +32,9 @@ from gateway.video.evidence import EvidenceClips
 from gateway.video.frame import Frame
 
 if TYPE_CHECKING:
-    from gateway.publishing import ContractPublisher
+    pass
 
 log = logging.getLogger("citygw.video.analysis")
-
-_PUBLISH_ATTEMPTS = 5  # the outbox is a local SQLite file: a failure is rare and passing
 
 #: a camera's current analysis and place (grid, address, ...), by camera id
 CameraOf = Callable[[str], tuple[CameraAnalysis, dict[str, object]]]
@@ -50,7 +47,6 @@ class FiringPublisher:
 
     def __init__(
         self,
-        candidates: ContractPublisher,
         clock: Clock,
         settings: AnalysisConfig,
         clips: EvidenceClips | None,
@@ -59,9 +55,8 @@ class FiringPublisher:
         running: Callable[[], bool],
         feedback: FalsePositiveMemory,
         metrics: PipelineMetrics,
-        spill_dir: Path,
+        spill: SpillFolder,
     ) -> None:
-        self._candidates = candidates
         self._clock = clock
         self._settings = settings  # snapshot and clip settings: a reload does not change them
         self._clips = clips
@@ -70,11 +65,11 @@ class FiringPublisher:
         self._feedback = feedback
         self._metrics = metrics
         self._published = threading.Condition()
-        self.spill = SpillFolder(spill_dir, self._resend_spilled)
+        self.spill = spill  # shared with the cameras' own rule events (`gateway.video.unsent`)
 
     def publish(self, firing: Firing, frame: Frame, visible: list[Detection]) -> None:
-        """Hand the candidate of ``firing`` to the outbox; when it keeps refusing, keep the
-        candidate in the spill folder."""
+        """Hand the candidate of ``firing`` to the outbox; when it keeps refusing (or older
+        candidates wait in the spill folder), keep the candidate in the spill folder."""
         try:
             candidate = self._build(firing, frame, visible)
         except Exception:  # evidence or a bug: there is no message to keep
@@ -87,34 +82,10 @@ class FiringPublisher:
             with self._published:
                 self._metrics.publish_errors += 1
             return
-        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
-            try:
-                self._candidates.candidate(candidate)  # durable when it returns
-                break
-            except Exception as exc:
-                log.warning(
-                    "the outbox refused the candidate %s of camera %s (attempt %d/%d): %s",
-                    candidate.id,
-                    firing.camera_id,
-                    attempt,
-                    _PUBLISH_ATTEMPTS,
-                    exc,
-                    extra={"camera": firing.camera_id, "candidate": candidate.id},
-                )
-                with self._published:
-                    self._metrics.publish_errors += 1
-                if attempt < _PUBLISH_ATTEMPTS and self._running():
-                    time.sleep(min(2.0, 0.25 * attempt))  # backoff between retries
-        else:
-            where = self.spill.keep(candidate)
-            log.error(
-                "candidate %s kept in %s until the outbox takes it",
-                candidate.id,
-                where,
-                extra={"candidate": candidate.id},
-            )
-            with self._published:
-                self._metrics.spilled += 1
+        offered = self.spill.offer(candidate, patient=self._running)
+        with self._published:
+            self._metrics.publish_errors += offered.refusals
+            self._metrics.spilled += not offered.taken
         self._published_candidate(candidate, firing, frame)
 
     def wait_for_candidates(self, count: int, timeout: float) -> bool:
@@ -146,11 +117,6 @@ class FiringPublisher:
             model=model_of(camera.models, label),
             location=location,
         )
-
-    def _resend_spilled(self, message: Message) -> None:
-        if not isinstance(message, CandidateCase):
-            raise ContractError("unexpected_schema", f"{message.SCHEMA} in the video spill")
-        self._candidates.candidate(message)
 
 
 def camera_places(cameras: Iterable[Any]) -> dict[str, dict[str, object]]:

@@ -29,6 +29,7 @@ from gateway.clock import Clock
 from gateway.contract import CaseEvent, ContractError, parse_message
 from gateway.observability import NO_METRICS, Histogram, Metrics
 from gateway.ports import InboundMessage
+from gateway.spill import SpillFolder
 from gateway.video.analysis.feedback import FalsePositiveMemory
 from gateway.video.analysis.firing_publisher import FiringPublisher, camera_places
 from gateway.video.analysis.gating import CameraAnalysis, Job, gate
@@ -45,6 +46,7 @@ from gateway.video.analysis.zone_crops import unconfirmed, wanted_zone_crops
 from gateway.video.detection import Detection
 from gateway.video.evidence import EvidenceClips
 from gateway.video.frame import Frame
+from gateway.video.unsent import unsent_candidates
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -72,7 +74,11 @@ class AnalysisPipeline:
         *,
         detector: Detector | None = None,
         metrics: Metrics = NO_METRICS,
+        spill: SpillFolder | None = None,
     ) -> None:
+        """``spill``: where refused candidates wait (`gateway.video.unsent`), owned by the
+        caller that shares it (the video gateway); when not given, the pipeline's own,
+        started and stopped with it."""
         self._settings: AnalysisConfig = config.video.analysis
         self._meter = metrics
         self._latency: dict[str, Histogram] = {}  # per model, bound on its first pass
@@ -112,8 +118,9 @@ class AnalysisPipeline:
         self._busy = 0  # items taken off a queue and not finished yet
         self._locations = camera_places(getattr(config.video, "cameras", []))
         self._queue_bound = _queue_bound(self._settings, len(self._locations))
+        self._owns_spill = spill is None
+        self.spill = spill or unsent_candidates(config.state_dir, candidates)
         self._publisher = FiringPublisher(
-            candidates,
             clock,
             self._settings,
             clips,
@@ -121,9 +128,8 @@ class AnalysisPipeline:
             running=lambda: self._state is State.RUNNING,
             feedback=self.feedback,
             metrics=self._metrics,
-            spill_dir=config.state_dir / "unsent-video",
+            spill=self.spill,
         )
-        self.spill = self._publisher.spill
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -160,7 +166,8 @@ class AnalysisPipeline:
         self._set_state(State.RUNNING)
         for thread in self._threads:
             thread.start()
-        self.spill.start("video.analysis.spill")  # what an earlier run kept goes out first
+        if self._owns_spill:
+            self.spill.start("video.analysis.spill")  # what an earlier run kept goes out first
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the threads; firings already made are still published (up to ``timeout``)."""
@@ -174,7 +181,8 @@ class AnalysisPipeline:
             thread.join(timeout)
         self._firings.put(None)
         self._threads[2].join(timeout)
-        self.spill.stop()
+        if self._owns_spill:
+            self.spill.stop()
         if self._owns_detector:
             for detector in self._detectors.values():
                 detector.close()
@@ -228,15 +236,23 @@ class AnalysisPipeline:
             log.info("camera %s: zones and rules reloaded", camera_id, extra={"camera": camera_id})
         return needs_restart
 
+    def problem(self) -> str:
+        """Why the pipeline as a whole does not work ("" while it does): not running, or
+        one of its threads died under it (an error nothing in its loop caught)."""
+        if self._state is not State.RUNNING:
+            return f"analysis {self._state.value}"
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        return f"analysis thread(s) died: {', '.join(dead)}" if dead else ""
+
     def healthy(self) -> bool:
         """Running, with each of its threads alive (for the systemd watchdog)."""
-        return self._state is State.RUNNING and all(t.is_alive() for t in self._threads)
+        return not self.problem()
 
     def fault(self, camera_id: str) -> str:
         """Why this camera's rules cannot all work ("" when they can)."""
-        if not self.healthy():
-            dead = [t.name for t in self._threads if not t.is_alive()]
-            return f"analysis {self._state.value}" + (f"; stopped: {dead}" if dead else "")
+        problem = self.problem()
+        if problem:
+            return problem
         config = self._settings.cameras.get(camera_id)
         if config is None:
             return ""
