@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gateway.cli_texts import MESSAGES, NONE, onvif_error
+
+if TYPE_CHECKING:
+    from gateway.video.camera_credentials import CredentialBook
+    from gateway.video.camera_snippet import CredentialSource
 
 
 def register(cli: click.Group) -> None:
@@ -49,6 +53,17 @@ def register(cli: click.Group) -> None:
         "--password-env", default=None, metavar="VARIABLE",
         help="the added entries read their password from this environment variable",
     )  # fmt: skip
+    @click.option(
+        "--credentials", "credentials_file", default=None, metavar="FILE",
+        type=click.Path(path_type=Path),
+        help="per-device user and password (env variable or as such): YAML list or CSV "
+        "of match,username,password_env,password; first match wins over --username",
+    )  # fmt: skip
+    @click.option(
+        "--prompt/--no-prompt", "ask", default=None,
+        help="ask for the user and password of each new device no credential covers "
+        "(default: when stdin is a terminal)",
+    )  # fmt: skip
     @pass_cli
     def discover(
         ctx: CliContext,
@@ -58,11 +73,19 @@ def register(cli: click.Group) -> None:
         add_to: Path | None,
         username: str | None,
         password_env: str | None,
+        credentials_file: Path | None,
+        ask: bool | None,
     ) -> None:
         """WS-Discovery probe for ONVIF devices; lists what answered (--add: and writes
-        them as camera entries of a configuration snippet)."""
+        them as camera entries of a configuration snippet, passwords given as such into
+        an environment file beside it, SNIPPET.env, readable by its owner only)."""
         from adapters.onvif.discovery import DiscoveryError, discover_devices
 
+        if add_to is None and (credentials_file is not None or ask):
+            raise click.UsageError(MESSAGES["credentials_without_add"])
+        book = _read_credentials(credentials_file) if credentials_file is not None else None
+        if ask is None:
+            ask = sys.stdin.isatty()
         settings = ctx.config.video.discovery
         host, port = None, None
         if target:
@@ -93,7 +116,8 @@ def register(cli: click.Group) -> None:
             for scope in device.scopes:
                 click.echo(MESSAGES["discover_scope"].format(scope=scope))
         if add_to is not None:
-            _write_snippet(add_to, devices, username, password_env)
+            credential_for = _credential_source(book, username, password_env, ask)
+            _write_snippet(add_to, devices, credential_for)
 
     @cameras.command("probe")
     @click.argument("url", required=False)
@@ -189,27 +213,91 @@ def register(cli: click.Group) -> None:
     cameras.add_command(test_camera_command(), "test-camera")
 
 
-def _write_snippet(
-    path: Path, devices: Any, username: str | None, password_env: str | None
-) -> None:
+def _read_credentials(path: Path) -> CredentialBook:
+    from gateway.video.camera_credentials import CredentialsError, parse_credentials
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise click.ClickException(MESSAGES["credentials_missing"].format(path=path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = MESSAGES[
+            "credentials_denied" if isinstance(exc, PermissionError)
+            else "credentials_directory" if isinstance(exc, IsADirectoryError)
+            else "credentials_not_text" if isinstance(exc, UnicodeDecodeError)
+            else "credentials_io"
+        ]  # fmt: skip
+        raise click.ClickException(
+            MESSAGES["credentials_unreadable"].format(path=path, reason=reason)
+        ) from exc
+    try:
+        return parse_credentials(text, csv_format=path.suffix.lower() == ".csv")
+    except CredentialsError as exc:
+        what = MESSAGES[exc.kind].format(entry=exc.entry, detail=exc.detail)
+        raise click.ClickException(
+            MESSAGES["credentials_bad"].format(path=path, what=what)
+        ) from exc
+
+
+def _credential_source(
+    book: CredentialBook | None, username: str | None, password_env: str | None, ask: bool
+) -> CredentialSource:
+    """Per new device: its credentials file entry, else the command line's user, else
+    (``ask``) a prompt, the password typed unseen; else none."""
+    from gateway.video.camera_credentials import Credential
+
+    def credential_for(
+        url: str, said: dict[str, str], scopes: list[str], camera_id: str
+    ) -> Credential | None:
+        found = book.for_device(url, said, scopes) if book is not None else None
+        if found is not None:
+            return found
+        if username:
+            return Credential(username, password_env)
+        if not ask:
+            return None
+        user = click.prompt(
+            MESSAGES["credentials_ask_user"].format(camera=camera_id, url=url),
+            default="", show_default=False,
+        ).strip()  # fmt: skip
+        if not user:
+            return None
+        password = click.prompt(
+            MESSAGES["credentials_ask_password"].format(camera=camera_id),
+            default="", show_default=False, hide_input=True,
+        )  # fmt: skip
+        return Credential(user, password=password or None)
+
+    return credential_for
+
+
+def _write_snippet(path: Path, devices: Any, credential_for: CredentialSource) -> None:
     import yaml
 
     from gateway.config import Config
+    from gateway.durable_file import write_durably
+    from gateway.video.camera_credentials import env_file_lines
     from gateway.video.camera_snippet import dump, merge_cameras
 
     existing = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     if existing is not None and not isinstance(existing, dict):
         raise click.ClickException(MESSAGES["snippet_not_mapping"].format(path=path))
-    document, added = merge_cameras(
-        existing,
-        ((d.xaddrs, d.scopes) for d in devices),
-        username=username,
-        password_env=password_env,
+    document, added, secrets = merge_cameras(
+        existing, ((d.xaddrs, d.scopes) for d in devices), credential_for
     )
     checked = {"video": {"cameras": [
         {**c, "password": "x"} if "password" in c else c for c in document["video"]["cameras"]
     ]}}  # fmt: skip
     Config.model_validate(checked)  # a snippet the daemon would refuse is never written
+    if secrets:  # passwords given as such: beside the snippet, for the owner's eyes only
+        env_path = path.with_suffix(".env")
+        before = env_path.read_text(encoding="utf-8") if env_path.exists() else ""
+        write_durably(env_path, env_file_lines(before, secrets).encode(), private=True)
+        click.echo(
+            MESSAGES["secrets_written"].format(
+                path=env_path, count=len(secrets), names=", ".join(secrets)
+            )
+        )
     path.write_text(dump(document), encoding="utf-8")
     ids = ", ".join(added) or MESSAGES["snippet_none_new"]
     click.echo(MESSAGES["snippet_written"].format(path=path, count=len(added), ids=ids))
