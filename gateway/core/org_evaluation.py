@@ -70,6 +70,10 @@ class LevelReport:
     end: datetime
     weights: MetricWeights
     units: list[UnitMetrics]
+    #: the node's cases on grids of none of its territorial units (the city's: a grid of
+    #: no district of the tree, or no grid), so that the rows add up to the node's total;
+    #: None when there are none
+    outside: Metrics | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class LevelReport:
             "end": self.end,
             "weights": self.weights.model_dump(),
             "units": [u.as_dict() for u in self.units],
+            "outside": self.outside.as_dict() if self.outside is not None else None,
         }
 
 
@@ -113,7 +118,19 @@ def evaluate_level(
             passed = _summed(held, unit.id, weights)
         units.append(UnitMetrics(unit, _summed(parts, unit.id, weights), passed))
     units.sort(key=lambda u: (u.metrics.score is None, -(u.metrics.score or 0), u.node.id))
-    return LevelReport(node, level, start, end, weights, units)
+    territorial = [u.node for u in units if u.node.kind is not NodeKind.DEPARTMENT]
+    stray = [
+        m
+        for m in by_grid
+        if node.covers(grid := (m.group if m.group != "(none)" else None))
+        and not any(unit.covers(grid) for unit in territorial)
+    ]
+    outside = _summed(stray, OUTSIDE, weights) if territorial and stray else None
+    return LevelReport(node, level, start, end, weights, units, outside)
+
+
+#: the group id of `LevelReport.outside`
+OUTSIDE = "(outside)"
 
 
 def _summed(parts: list[Metrics], group: str, weights: MetricWeights) -> Metrics:

@@ -72,12 +72,19 @@ def test_the_citys_report_ranks_the_trees_districts_and_departments_as_its_evalu
     level = evaluate_level(CaseHistories(CASES), ORG, ORG.city, JANUARY.start, JANUARY.end, W)
     evaluated = {u.node.id: u for u in level.units}
     rows = {r.group: r for r in (*report.districts, *report.departments)}
-    assert set(rows) == set(evaluated)
+    assert set(rows) == set(evaluated) | {"(outside)"}
     for unit_id, unit in evaluated.items():
         assert rows[unit_id].name == unit.node.name
         assert rows[unit_id].figures.as_dict() == unit.metrics.as_dict(), unit_id
-    # by their grids: 海州区 a, b, c; 连云区 d; e (赣榆区) in no district, no "(none)" row
-    assert {r.name: r.figures.registered for r in report.districts} == {"海州区": 3, "连云区": 1}
+    # by their grids: 海州区 a, b, c; 连云区 d; e (赣榆区) in no district: an unranked row
+    # of its own, last, so the rows add up to the city's total; no "(none)" row
+    assert {r.name: r.figures.registered for r in report.districts} == {
+        "海州区": 3,
+        "连云区": 1,
+        "不属任何区": 1,
+    }
+    assert report.districts[-1].name == "不属任何区" and report.districts[-1].rank is None
+    assert sum(r.figures.registered for r in report.districts) == report.total.registered
     # the city's departments only: d's 城管执法; 海州区环卫所 is 海州区's to rank
     assert {r.group for r in report.departments} == set(CITY_DEPARTMENTS)
     assert {r.group: r.figures.registered for r in report.departments}["city-management"] == 1
@@ -92,11 +99,11 @@ def test_the_citys_report_ranks_the_trees_districts_and_departments_as_its_evalu
 def test_every_district_of_the_tree_has_a_row_in_the_citys_report_even_without_cases() -> None:
     report = report_of(log=[s for s in CASES if s.case_id != "d"])
     rows = {r.name: r for r in report.districts}
-    assert set(rows) == {"海州区", "连云区"}
+    assert set(rows) == {"海州区", "连云区", "不属任何区"}  # e: on no district's grid
     assert rows["连云区"].figures.registered == 0 and rows["连云区"].rank is None
     assert rows["海州区"].rank == 1
     document = json.loads(report_json(report))
-    assert [d["name"] for d in document["districts"]][-1] == "连云区"
+    assert [d["name"] for d in document["districts"]][-2:] == ["连云区", "不属任何区"]
 
 
 def test_without_a_tree_cases_without_a_district_are_named_as_core_metrics_names_them() -> None:
@@ -130,7 +137,9 @@ def test_a_report_states_and_scores_with_the_weights_of_its_level() -> None:
     org = Organisation.from_config(config.organisation, CITY_DEPARTMENTS)
     city = report_of(org=org, config=config)
     assert city.weights == MetricWeights(**CLOSURE_ONLY).model_dump()
-    for row in city.districts:  # scored by closure alone
+    for row in city.districts:  # scored by closure alone (e, outside, is not due yet)
+        if row.group == "(outside)":
+            continue
         assert row.figures.score == pytest.approx(100 * (row.figures.closure_rate or 0))
     said = footer(city)
     assert (
@@ -214,9 +223,14 @@ def test_the_cli_report_takes_a_node_as_the_api_does(tmp_path: Path) -> None:
     assert [s["key"] for s in district["sections"]] == ["streets", "departments"]
     expected = level("320706")
     rows = {r["group"]: r for r in (*district["streets"], *district["departments"])}
+    # the streets' rows and, unranked, the district's cases on no street's grid: they add up
+    outside = rows.pop("(outside)", None)
     assert set(rows) == set(expected)
     for unit_id, row in rows.items():
         assert row["registered"] == int(expected[unit_id]["registered"]), unit_id
+    streets = sum(r["registered"] for r in district["streets"])
+    assert streets == district["total"]["registered"]
+    assert outside is None or outside["name"] == "不属任何街道"
     street = report("--node", "320706001")
     assert [s["title"] for s in street["sections"]] == ["社区排名"]
     assert {r["group"] for r in street["communities"]} == set(level("320706001"))
@@ -234,7 +248,11 @@ def test_the_public_daily_ranking_ranks_the_trees_districts_with_the_city_levels
     histories = CaseHistories(CASES)
     levels = city_levels(histories, org, config.organisation, JANUARY, W)
     ranking = build_ranking(histories, JANUARY, W, CITY_DEPARTMENTS, NOW, levels)
-    assert {r.name: r.figures.registered for r in ranking.districts} == {"海州区": 3, "连云区": 1}
+    assert {r.name: r.figures.registered for r in ranking.districts} == {
+        "海州区": 3,
+        "连云区": 1,
+        "不属任何区": 1,
+    }
     assert {r.group for r in ranking.departments} == set(CITY_DEPARTMENTS)
     assert ranking.weights == MetricWeights(**CLOSURE_ONLY).model_dump()
     page = ranking_page(ranking, SHANGHAI, ranking.weights)
