@@ -83,8 +83,17 @@ class LevelReport:
             "end": self.end,
             "weights": self.weights.model_dump(),
             "units": [u.as_dict() for u in self.units],
-            "outside": self.outside.as_dict() if self.outside is not None else None,
+            "outside": (
+                {**self.outside.as_dict(), "name": self.outside_name}
+                if self.outside is not None
+                else None
+            ),
         }
+
+    @property
+    def outside_name(self) -> str:
+        """What `outside`'s row is called: 不属任何区 in the city's report, and so on."""
+        return OUTSIDE_NAMES.get(self.level, "其他")
 
 
 def level_weights(config: OrganisationConfig, level: str, default: MetricWeights) -> MetricWeights:
@@ -131,6 +140,9 @@ def evaluate_level(
 
 #: the group id of `LevelReport.outside`
 OUTSIDE = "(outside)"
+#: the name of `LevelReport.outside`'s row by the evaluating level: its cases on grids of
+#: none of the units it ranks
+OUTSIDE_NAMES = {"city": "不属任何区", "district": "不属任何街道", "street": "不属任何社区"}
 
 
 def _summed(parts: list[Metrics], group: str, weights: MetricWeights) -> Metrics:
@@ -183,5 +195,8 @@ def report_csv(report: LevelReport) -> str:
         row = {**unit.metrics.as_dict(), "group": f"{unit.node.id} {unit.node.name}"}
         if unit.passed is not None:
             row.update((f"passed_{k}", v) for k, v in unit.passed.as_dict().items())
+        writer.writerow("" if row.get(k) is None else row[k] for k in columns)
+    if report.outside is not None:  # unranked, last: the rows add up to the level's total
+        row = {**report.outside.as_dict(), "group": report.outside_name}
         writer.writerow("" if row.get(k) is None else row[k] for k in columns)
     return out.getvalue()

@@ -268,10 +268,6 @@ _RANKED: dict[str, Literal["districts", "streets", "communities"]] = {
 }
 
 
-#: the unranked row of a level's cases on no unit's grids (`LevelReport.outside`)
-_OUTSIDE_NAMES = {"city": "不属任何区", "district": "不属任何街道", "street": "不属任何社区"}
-
-
 def level_rankings(level: LevelReport) -> tuple[list[RankedRow], list[RankedRow]]:
     """The units a level evaluates (`gateway.core.org_evaluation.evaluate_level`: the same
     figures, the level's weights) as ranked rows: its territorial units (and, unranked
@@ -281,8 +277,7 @@ def level_rankings(level: LevelReport) -> tuple[list[RankedRow], list[RankedRow]
     territorial = [u.metrics for u in level.units if u.node.kind is not NodeKind.DEPARTMENT]
     rows = rank(territorial, names)
     if level.outside is not None:
-        name = _OUTSIDE_NAMES.get(level.level, "其他")
-        rows.append(RankedRow(None, level.outside.group, name, level.outside))
+        rows.append(RankedRow(None, level.outside.group, level.outside_name, level.outside))
     return rows, rank(departments, names)
 
 

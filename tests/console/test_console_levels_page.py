@@ -44,6 +44,7 @@ from tests.csv_rows import keyed_rows
 
 STREET, GULOU = "street-320706001", "community-320706001001"
 GULOU_GRID, XINGFU_GRID, LY_GRID = "32070600100101", "32070600200105", "32070300100101"
+GANYU_GRID = "32070700100101"  # 赣榆区: not a district of the demo's organisation tree
 DISTRICT_USERS = {  # name -> (role, department, organisation node)
     "hz-disp": ("dispatcher", None, "320706"),
     "hz-street": ("department", STREET, None),
@@ -176,8 +177,10 @@ def table(page: Any) -> dict[tuple[str, str], dict[str, str]]:
 
 
 def units(page: Any) -> list[str]:
+    """The ranked units' ids in the table's order (not the unranked 不属任何… row)."""
     return page.eval_on_selector_all(
-        "#levels-table tbody tr[data-basis=own]", "rows => rows.map((r) => r.dataset.unit)"
+        "#levels-table tbody tr[data-basis=own]:not(.outside)",
+        "rows => rows.map((r) => r.dataset.unit)",
     )
 
 
@@ -212,9 +215,15 @@ def download_matches_table(page: Any) -> list[dict[str, str]]:
     assert text.startswith("考核对象,立案数,")  # headed in Chinese, as the page is
     rows = keyed_rows(text, CSV_HEADERS)
     cells = table(page)
-    assert [r["group"].split(" ")[0] for r in rows] == units(page)
+    outside = page.locator("#levels-table tr.outside th")
+    if outside.count():  # the unranked row, last in both, by its name
+        name = outside.inner_text().split(" ")[0]
+        assert rows[-1]["group"] == name and rows[-1]["group"].startswith("不属任何")
+    ids = [r["group"].split(" ")[0] for r in rows[: len(rows) - outside.count()]]
+    assert ids == units(page)
     for row in rows:
         unit = row["group"].split(" ")[0]
+        unit = "outside" if unit.startswith("不属任何") else unit
         for key, kind in COMPARED.items():
             assert cells[f"{unit}|own"][key] == shown_as(row[key], kind), (unit, key)
             if f"{unit}|passed" in cells:
@@ -226,6 +235,8 @@ def test_the_city_ranks_its_districts_and_drills_down_to_a_streets_communities(
     core: RunningCore, open_as: Callable[[str], Watched]
 ) -> None:
     cases_of_both_districts(core)
+    ganyu = reported(core, 4, GANYU_GRID)  # on a grid of no district of the tree
+    run(core, ganyu, (Command(Action.REGISTER), Actor("oper", Role.OPERATOR)))
     lead = open_as("shift_lead")
     page = lead.page
     page.click("#nav a[data-view=levels]")
@@ -243,7 +254,15 @@ def test_the_city_ranks_its_districts_and_drills_down_to_a_streets_communities(
     ranks = page.eval_on_selector_all(
         "#levels-table td.rank", "tds => tds.map((t) => t.textContent)"
     )
-    assert ranks == ["1", "2", "3", "—", "—"]
+    assert ranks == ["1", "2", "3", "—", "—", "—"]
+    # the city's case on no district's grid: an unranked row of its own, last, so the
+    # districts' rows add up to the city's total
+    outside = page.locator("#levels-table tbody tr:last-child")
+    assert outside.get_attribute("data-unit") == "outside"
+    assert outside.locator("th").inner_text() == "不属任何区 不参与排名"
+    assert cells["outside|own"]["registered"] == "1"
+    districts = [cells[f"{d}|own"]["registered"] for d in ("320706", "320703")]
+    assert sum(map(int, districts)) + 1 == 4  # every case of the city in exactly one row
     weights = page.inner_text("#levels-weights")
     assert "结案率 30%" in weights and "返工率 10%" in weights
     assert_reads_chinese(lead, "分级考核（全市）", NAMES)

@@ -51,6 +51,8 @@ export const TEXT = {
     street: '考核对象：本街道各社区：网格内案件（排名依据），及街道转派社区办理的案件（四级联动）',
   },
   kinds: { district: '区', street: '街道', department: '部门', community: '社区' },
+  unranked: '不参与排名',
+  outside_hint: '本级立案、但所在网格不属于本级任何下级单位（或没有网格）的案件；列出以使各行合计等于本级总数，不参与排名',
 };
 
 // the chosen period, kept while the user drills down and back up
@@ -225,7 +227,7 @@ export async function render(main, ctx, arg) {
     last = query;
     shown.textContent = format(TEXT.shown, { start: fmtTime(doc.start), end: fmtTime(doc.end) });
     weights.textContent = weightsText(doc.weights);
-    if (!doc.units.length) {
+    if (!doc.units.length && !doc.outside) {
       fill(output, h('p', { class: 'muted' }, TEXT.none));
       return;
     }
@@ -255,6 +257,19 @@ export async function render(main, ctx, arg) {
       const passed = h('tr', { class: 'passed', dataset: { unit: unit.id, basis: 'passed' } }, h('td', { class: 'basis' }, TEXT.passed), figures(unit.passed));
       return [first, passed];
     });
+    if (doc.outside) {
+      // unranked, last: the level's cases on grids of none of its units, so the rows add up
+      rows.push(
+        h(
+          'tr',
+          { class: 'outside', dataset: { unit: 'outside', basis: 'own' }, title: TEXT.outside_hint },
+          h('td', { class: 'rank' }, '—'),
+          h('th', {}, doc.outside.name, ' ', h('small', { class: 'muted' }, TEXT.unranked)),
+          street ? h('td', { class: 'basis' }, TEXT.by_grid) : null,
+          figures(doc.outside),
+        ),
+      );
+    }
     return h(
       'table',
       { class: 'metrics', id: 'levels-table', dataset: { node: doc.node.id } },
