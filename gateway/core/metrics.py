@@ -32,9 +32,11 @@ the steps each role took. The composite score weighs the rates (weights from con
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -198,18 +200,73 @@ def evaluate(
     return evaluate_groupings(steps, start, end, weights, (group_by,))[group_by]
 
 
+#: states a case is already closed in: a step from one of them to 结案 is no new closing
+ALREADY_CLOSED = frozenset({CaseState.CLOSED, CaseState.REOPEN_REQUESTED})
+
+
+@contextmanager
+def collection_paused() -> Generator[None, None, None]:
+    """Python's cyclic garbage collector paused while a replay allocates its tens of
+    thousands of small objects (no cycles among them): the collections those allocations
+    set off walk every object in memory, the whole step log included, which doubled the
+    replay of a previous month in bench/publication.py. Reference counting frees as
+    before, and the collector runs again afterwards (a pause inside another, or beside
+    one in another thread, leaves it to the first)."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 class CaseHistories:
     """The log cut by case, read once, for evaluating several periods or groupings of it:
     each case's steps in log order, and when it was first registered (立案)."""
 
+    #: periods whose cohort replay is kept (`replayed`): a report evaluates its period
+    #: for its rankings and for its totals, and the previous period beside it
+    KEEP_REPLAYS = 8
+
     def __init__(self, steps: Iterable[Step] = ()) -> None:
         self.by_case: dict[str, list[Step]] = {}
         self.registered_at: dict[str, datetime] = {}
+        #: when each 结案 happened (a step to the closed state from one that was not), in
+        #: log order: a report's closings a day without walking the log
+        self.closings: list[datetime] = []
+        self._replays: dict[tuple[datetime, datetime], list[CaseReplay]] = {}
         self.add(steps)
+
+    def replayed(self, start: datetime, end: datetime) -> list[CaseReplay]:
+        """The cases first registered in [start, end), each replayed to its state at
+        ``end``; kept for the last `KEEP_REPLAYS` periods asked (until steps are added),
+        so that the groupings of one report, asked separately (the organisation's
+        evaluation, the report's own tables), replay the log once. For reading only."""
+        key = (start, end)
+        kept = self._replays.get(key)
+        if kept is not None:
+            return kept
+        cohort = self.registered_in(start, end)
+        by_case = self.by_case
+        with collection_paused():
+            cases = [
+                case
+                for case in replay((step for c in cohort for step in by_case[c]), end).values()
+                if case.registered_at is not None and start <= case.registered_at < end
+            ]
+        # copied, never changed in place: a request thread reading the old one meanwhile
+        # is not disturbed
+        kept_before = list(self._replays.items())[-(self.KEEP_REPLAYS - 1) :]
+        self._replays = {**dict(kept_before), key: cases}
+        return cases
 
     def add(self, steps: Iterable[Step]) -> None:
         """Steps that follow those already added in the log (a log read incrementally)."""
+        self._replays = {}
         by_case, registered_at, register = self.by_case, self.registered_at, Action.REGISTER
+        closings, closed = self.closings, CaseState.CLOSED
         for step in steps:
             history = by_case.get(step.case_id)
             if history is None:
@@ -217,6 +274,8 @@ class CaseHistories:
             history.append(step)
             if step.action is register and step.case_id not in registered_at:
                 registered_at[step.case_id] = step.at
+            elif step.to_state is closed and step.from_state not in ALREADY_CLOSED:
+                closings.append(step.at)
 
     def extended(self, steps: Iterable[Step]) -> CaseHistories:
         """A new one with ``steps`` (which follow these in the log) added; this one is left
@@ -225,6 +284,7 @@ class CaseHistories:
         new = CaseHistories()
         new.by_case = dict(self.by_case)
         new.registered_at = dict(self.registered_at)
+        new.closings = list(self.closings)
         for case_id in {step.case_id for step in steps}:
             history = new.by_case.get(case_id)
             if history is not None:
@@ -253,6 +313,14 @@ class CaseHistories:
             if covers(grid):
                 new.by_case[case_id] = history
                 new.registered_at[case_id] = at
+        closed = CaseState.CLOSED
+        new.closings = [
+            step.at
+            for history in new.by_case.values()
+            for step in history
+            if step.to_state is closed and step.from_state not in ALREADY_CLOSED
+        ]
+        new.closings.sort()
         return new
 
 
@@ -271,12 +339,8 @@ def evaluate_groupings(
     if end <= start:
         raise ValueError("the period must end after it starts")
     histories = steps if isinstance(steps, CaseHistories) else CaseHistories(steps)
-    cohort = histories.registered_in(start, end)
     tables: dict[str, dict[str, Metrics]] = {group_by: {} for group_by in groupings}
-    cohort_steps = (step for case in cohort for step in histories.by_case[case])
-    for case in replay(cohort_steps, end).values():
-        if case.registered_at is None or not start <= case.registered_at < end:
-            continue
+    for case in histories.replayed(start, end):
         for group_by, groups in tables.items():
             key = _group_key(case, group_by)
             m = groups.get(key)

@@ -19,7 +19,7 @@ import yaml
 
 from adapters.reports import ReportFileWriter
 from gateway.contract import CaseFeedback, Source, SourceKind
-from gateway.core.metrics import CSV_HEADERS, Metrics, evaluate
+from gateway.core.metrics import CSV_HEADERS, CaseHistories, Metrics, evaluate
 from gateway.core.org_evaluation import CSV_HEADERS as LEVEL_HEADERS
 from gateway.core.publication import (
     build_ranking,
@@ -161,6 +161,15 @@ def test_day_counts_add_up_to_the_registrations_and_closings_of_the_period() -> 
     assert sum(d.closed for d in days) == closed_in_january > 0
     # the history registers at 03:00 UTC (11:00 in Shanghai) on days 5..24
     assert days[4].registered == 50 and days[0].registered == 0
+    # a report counts from the times its cut log keeps, not by walking it: the same days,
+    # for the whole log and for a unit's cases (`CaseHistories.on_grids`)
+    histories = CaseHistories(steps)
+    assert day_counts(histories, january, SHANGHAI) == days
+    some = histories.on_grids(lambda grid: bool(grid) and grid.endswith("01"))
+    assert 0 < len(some.registered_at) < len(histories.registered_at)
+    assert day_counts(some, january, SHANGHAI) == day_counts(some.steps(), january, SHANGHAI)
+    grown = histories.extended([])
+    assert day_counts(grown, january, SHANGHAI) == days
 
 
 def test_a_case_reopened_and_kept_closed_is_closed_once_a_day_count() -> None:
@@ -182,6 +191,8 @@ def test_a_case_reopened_and_kept_closed_is_closed_once_a_day_count() -> None:
     ]
     days = day_counts(steps, month_period(2026, 1, SHANGHAI), SHANGHAI)
     assert sum(d.closed for d in days) == 1
+    kept = day_counts(CaseHistories(steps), month_period(2026, 1, SHANGHAI), SHANGHAI)
+    assert kept == days
 
 
 # ---------------------------------------------------------------- pages and files
