@@ -200,10 +200,13 @@ class BaseDataImporter:
         report = ImportReport(FeatureKind.ADDRESSES, len(raws), 0, problems)
         if not rows and not problems:
             problems.append(Problem(ProblemKind.EMPTY_FILE, 0, "", "features", "no features"))
-        if len(index) == 0 and rows:
-            problems.append(Problem(ProblemKind.NO_GRIDS, 0, "", "geometry", "no unit grids"))
-        if not report.accepted:
+        if not rows:
             return report
+        if len(index) == 0:
+            problems.append(Problem(ProblemKind.NO_GRIDS, 0, "", "geometry", "no unit grids"))
+            return report
+        # the well-formed rows are placed even when others are refused, so that one reading
+        # of the file names every refused row (an address outside every grid as well)
         lons = np.array([a.lon for _n, a in rows], dtype=np.float64)
         lats = np.array([a.lat for _n, a in rows], dtype=np.float64)
         if crs is InputCrs.GCJ02:

@@ -37,7 +37,7 @@ PROBLEMS: dict[ProblemKind, str] = {
     ProblemKind.UNKNOWN_TYPE: "部件类型 {type} 不在 CJ/T 214 部件分类表中",
     ProblemKind.BAD_VALUE: "取值无效：{value}",
     ProblemKind.MISSING_GEOMETRY: "缺少几何图形",
-    ProblemKind.WRONG_GEOMETRY_TYPE: "几何类型错误（{type}）",
+    ProblemKind.WRONG_GEOMETRY_TYPE: "几何类型错误：是{type}，应为{expected}",
     ProblemKind.INVALID_GEOMETRY: "几何图形无效：{reason}",
     ProblemKind.SELF_INTERSECTION: "多边形自相交：{reason}",
     ProblemKind.OUT_OF_RANGE: "坐标不是经纬度",
@@ -57,6 +57,49 @@ PROBLEMS: dict[ProblemKind, str] = {
 }
 
 SEVERITY = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
+
+#: GeoJSON geometry types as the problem lines name them
+GEOMETRY_TYPES = {
+    "Point": "点",
+    "MultiPoint": "多点",
+    "LineString": "线",
+    "MultiLineString": "多线",
+    "Polygon": "多边形",
+    "MultiPolygon": "多个多边形",
+    "GeometryCollection": "几何集合",
+    "None": "无",
+}
+
+#: GEOS's reasons for an invalid polygon (shapely.is_valid_reason), by their English head,
+#: and shapely's refusals of a malformed ring; the rest of the text is its location
+GEOMETRY_REASONS = {
+    "Ring Self-intersection": "边界环自身相交",
+    "Self-intersection": "边界自相交",
+    "Hole lies outside shell": "内洞在外边界之外",
+    "Holes are nested": "内洞互相嵌套",
+    "Interior is disconnected": "内部被分割成不相连的部分",
+    "Nested shells": "外边界互相嵌套",
+    "Duplicate Rings": "边界环重复",
+    "Too few points in geometry component": "边界点数太少",
+    "Invalid Coordinate": "坐标值无效",
+    "Ring is not closed": "边界环未闭合",
+    "Repeated Point": "有重复点",
+    "A linearring requires at least 4 coordinates": "边界环至少需要 4 个坐标点",
+}
+
+
+def geometry_reason(reason: str) -> str:
+    """A geometry problem's reason in Chinese: ``Self-intersection[119.2 34.6]`` becomes
+    ``边界自相交，位于 (119.2, 34.6)``; a reason not in `GEOMETRY_REASONS` is said as
+    无法解析的几何图形 with no English."""
+    for head, said in GEOMETRY_REASONS.items():
+        if reason.startswith(head):
+            where = reason[len(head) :].strip(" .")
+            if where.startswith("[") and where.endswith("]"):
+                return f"{said}，位于 ({', '.join(where[1:-1].split())})"
+            return said
+    return "无法解析的几何图形"
+
 
 MESSAGES = {
     "unreadable": "无法读取文件 {path}：{reason}",
@@ -78,8 +121,14 @@ def problem_line(problem: Problem) -> str:
     if problem.code:
         where += f"（{problem.code}）"
     field = FIELD_NAMES.get(problem.field, problem.field)
+    values = dict(problem.values)
+    if "reason" in values:
+        values["reason"] = geometry_reason(str(values["reason"]))
+    if problem.kind is ProblemKind.WRONG_GEOMETRY_TYPE:
+        for key in ("type", "expected"):
+            values[key] = GEOMETRY_TYPES.get(str(values.get(key)), "未知类型")
     try:
-        text = PROBLEMS[problem.kind].format(**problem.values)
+        text = PROBLEMS[problem.kind].format(**values)
     except (KeyError, IndexError):
         text = PROBLEMS[problem.kind]
     return f"{SEVERITY[problem.severity]} {where}字段「{field}」：{text}"

@@ -186,7 +186,7 @@ def _polygon(
                 code,
                 "geometry",
                 f"a {kind}, not a Polygon or MultiPolygon",
-                values={"type": str(kind)},
+                values={"type": str(kind), "expected": "Polygon"},
             )
         )
         return None
@@ -472,7 +472,7 @@ def _point(raw: RawFeature, code: str, problems: list[Problem]) -> tuple[float, 
                 code,
                 "geometry",
                 f"a {kind}, not a Point",
-                values={"type": kind},
+                values={"type": kind, "expected": "Point"},
             )
         )
         return None

@@ -176,9 +176,12 @@ def test_addresses_import_placed_in_their_grids_or_not_at_all(
     bad[2] = RawFeature(3, {"district": "海州区", "road": "解放东路"}, bad[2].geometry)
     bad[4] = RawFeature(5, bad[4].properties, {"type": "Point", "coordinates": [118.9, 34.6]})
     refused = importer.import_addresses(bad, InputCrs.WGS84)
+    # one reading names every refused row: the missing number and the point outside
     assert [(p.kind, p.feature, p.field) for p in refused.errors] == [
         (ProblemKind.MISSING_FIELD, 3, "number"),
+        (ProblemKind.OUTSIDE_GRIDS, 5, "geometry"),
     ]
+    assert refused.stored == 0 and store.counts()["gis_addresses"] == len(demo.addresses)
     bad[2] = addresses[2]
     outside = importer.import_addresses(bad, InputCrs.WGS84)
     assert [(p.kind, p.feature) for p in outside.errors] == [(ProblemKind.OUTSIDE_GRIDS, 5)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from gateway.gis.crs import InputCrs, wgs84_to_gcj02
 from gateway.gis.demo_data import DemoData
 from gateway.gis.features import AreaLevel, GridFeature, RawFeature
 from gateway.gis.index import GridIndex
+from gateway.gis.texts import geometry_reason, problem_line
 from gateway.gis.validation import (
     ProblemKind,
     Severity,
@@ -74,6 +76,19 @@ def test_a_self_intersecting_polygon_is_explained(demo: DemoData) -> None:
         "geometry",
     )
     assert problem.values["reason"].startswith("Self-intersection[")
+    # the operator reads it in Chinese, with where it crosses, and no English
+    line = problem_line(problem)
+    assert "多边形自相交：边界自相交，位于 (119." in line
+    assert not re.search("[A-Za-z]", line), line
+
+
+def test_every_geometry_reason_reads_chinese() -> None:
+    assert geometry_reason("Ring Self-intersection[1 2]") == "边界环自身相交，位于 (1, 2)"
+    assert geometry_reason("Hole lies outside shell[119.2 34.6]").startswith("内洞在外边界之外")
+    assert geometry_reason("A linearring requires at least 4 coordinates.") == (
+        "边界环至少需要 4 个坐标点"
+    )
+    assert geometry_reason("Something GEOS says one day[0 0]") == "无法解析的几何图形"
 
 
 def test_a_point_where_a_polygon_belongs_is_the_wrong_type(demo: DemoData) -> None:
@@ -85,6 +100,7 @@ def test_a_point_where_a_polygon_belongs_is_the_wrong_type(demo: DemoData) -> No
         (ProblemKind.WRONG_GEOMETRY_TYPE, 1, "geometry"),
         (ProblemKind.MISSING_GEOMETRY, 2, "geometry"),
     ]
+    assert problem_line(built.errors[0]).endswith("几何类型错误：是点，应为多边形")
 
 
 def test_overlapping_grids_are_an_error_beyond_the_tolerance(demo: DemoData) -> None:
