@@ -4,8 +4,11 @@ Who sees which case is `case_views`' rule; who may call which route, `allow`'s. 
 filters by state, event code, grid, department, creation time and light (the light
 depends on now, so it is computed over the matching cases with a deadline); a report
 (``POST``) goes through the same intake as MQTT candidates, its source the reporting
-user. Attachments are sniffed for their media type; evidence bytes are served with
-their stored type and ``nosniff``.
+user: a grid code it names is its grid, else its point (lat and lon, both or neither:
+the console's place picker, `views/report_place.js`) is placed on the imported grids,
+and a point outside every grid gets no grid and ``outside_managed_area``. Attachments
+are sniffed for their media type; evidence bytes are served with their stored type and
+``nosniff``.
 """
 
 import re
@@ -107,6 +110,8 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         body: CaseIn, actor: Annotated[Actor, Depends(allow(REPORTERS))]
     ) -> dict[str, Any]:
         kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
+        if (body.lat is None) != (body.lon is None):
+            raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")
         grid = grids.get(body.grid_code) if body.grid_code else None
         if body.grid_code and grid is None:
             raise ApiError(422, "unknown_grid", f"no unit grid {body.grid_code} in the grid table")

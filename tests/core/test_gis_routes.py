@@ -306,3 +306,39 @@ def test_the_map_gives_each_districts_extent_for_the_jump_picker(gis: MapApi) ->
     assert body["districts"]["320706"] == body["bbox"]
     gis.api.service.workflow.organisation = None
     assert gis.get("map").json()["districts"] == {}  # type: ignore[attr-defined]
+
+
+def test_a_report_with_a_point_gets_the_grid_it_lies_in_or_none_outside_the_area(
+    gis: MapApi,
+) -> None:
+    """The console's place picker (issue 17 §2): a report's point is placed by the intake;
+    a point outside every grid gets no grid and ``outside_managed_area``; half a point is
+    refused."""
+    address = gis.data.geocoder.addresses[100]
+    located = gis.data.grids.locate_one(address.lon, address.lat)
+    assert located is not None
+
+    def report(**body: object) -> Any:
+        return gis.client.post(
+            "/api/v1/cases",
+            json={"event_code": "0102", **body},
+            headers=gis.api.headers("operator"),
+        )
+
+    inside = report(lon=address.lon, lat=address.lat, address=address.text)
+    assert inside.status_code == 201, inside.text
+    case = gis.api.service.store.get_case(inside.json()["id"])
+    assert case is not None and (case.lon, case.lat) == (address.lon, address.lat)
+    assert case.grid_code == located.code and case.district == located.district
+    assert case.facts["grid_from"] == "point" and case.facts["community"] == located.community
+    assert "outside_managed_area" not in case.facts
+
+    outside = report(lon=119.0, lat=34.6)
+    assert outside.status_code == 201, outside.text
+    away = gis.api.service.store.get_case(outside.json()["id"])
+    assert away is not None and away.grid_code is None and (away.lon, away.lat) == (119.0, 34.6)
+    assert away.facts["outside_managed_area"] is True
+
+    for half in ({"lat": address.lat}, {"lon": address.lon}):
+        refused = report(**half)
+        assert refused.status_code == 422 and refused.json()["error"] == "position_incomplete"
