@@ -31,6 +31,7 @@ from gateway.core.api_docs import add_docs
 from gateway.core.api_live import live_router
 from gateway.core.api_schemas import DepartmentOut, ErrorOut
 from gateway.core.call_record_routes import call_records_router
+from gateway.core.case_component_routes import case_components_router
 from gateway.core.case_routes import cases_router
 from gateway.core.dead_letter_routes import dead_letters_router
 from gateway.core.desk_routes import desk_router
@@ -239,6 +240,7 @@ def create_app(
     app.include_router(ptz_router(ctx))
     if ctx.gis is not None:
         app.include_router(gis_router(ctx, ctx.gis))
+    app.include_router(case_components_router(ctx, ctx.gis))
     app.include_router(mobile_router(ctx))
     add_docs(app)
     app.add_route("/", _to_console, include_in_schema=False)

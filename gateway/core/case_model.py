@@ -99,6 +99,7 @@ class Action(StrEnum):
     ASSIGN_TASK = "assign_task"  # 指派: a 核实/核查 task given (again) to an inspector
     ASSIGN_COMMUNITY = "assign_community"  # 转派社区: a street office passes its case down
     RECALL_COMMUNITY = "recall_community"  # 收回: the street takes it back from the community
+    LINK_COMPONENT = "link_component"  # 关联部件: the census component the case is about
 
 
 class PendingKind(StrEnum):

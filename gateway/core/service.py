@@ -30,6 +30,8 @@ from gateway.contract import (
     Topics,
     stable_message_id,
 )
+from gateway.core.case_components import ComponentLink
+from gateway.core.case_components import link_component as linked_to
 from gateway.core.case_evaluation import CaseScore, evaluate_case
 from gateway.core.inspector_tasks import InspectorRoster
 from gateway.core.intake import (
@@ -378,6 +380,19 @@ class CaseService:
         self._record(tx, result)
         if self.on_transition is not None:  # e.g. a camera check asked for with a report
             self.on_transition(tx, result)
+        return result
+
+    def link_component(self, case_id: str, link: ComponentLink, actor: Actor) -> Transition:
+        """Link the case to a census component (部件问题), replacing any earlier link; one
+        step and one event. Raises CaseNotFound, TransitionRefused or ConcurrentUpdate."""
+        with self.store.transaction() as tx:
+            case = tx.get_case(case_id, for_update=True)
+            if case is None:
+                raise CaseNotFound(case_id)
+            result = linked_to(case, link, actor, self.clock.now(), self.workflow.organisation)
+            tx.update_case(result.case, expected_version=case.version)
+            self._record(tx, result)
+        self.committed.set()
         return result
 
     def note_handoff(self, case_id: str, facts: dict[str, Any]) -> Transition:

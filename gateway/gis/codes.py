@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_COMPONENT_TABLE = (
     Path(__file__).resolve().parents[2] / "config" / "core" / "cjt214-components.csv"
 )
+#: which component types an event code is about (部件问题: the case's nearest components)
+DEFAULT_EVENT_COMPONENT_TABLE = DEFAULT_COMPONENT_TABLE.with_name("cjt214-event-components.csv")
 
 GRID_CODE_DIGITS = 14
 STREET_CODE_DIGITS = 9
@@ -113,3 +116,31 @@ def load_component_types(path: Path | None = None) -> dict[str, ComponentType]:
     if not types:
         raise ValueError(f"{path}: no component types")
     return types
+
+
+def load_event_component_types(
+    types: Mapping[str, ComponentType], path: Path | None = None
+) -> dict[str, tuple[str, ...]]:
+    """``{event code: component types}``: the CJ/T 214 component types (4 digits) an
+    event is about (0404 下水道堵塞或破损: 0102 污水井盖, 0103 雨水井盖, 0104 雨水箅子),
+    from ``cjt214-event-components.csv``; an event not listed is about no component class.
+    Event and component codes share the 4-digit shape, not the meaning: the table names
+    component types only. Raises ValueError naming the bad line (a type not in ``types``)."""
+    path = path or DEFAULT_EVENT_COMPONENT_TABLE
+    table: dict[str, tuple[str, ...]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            event = (row.get("event_code") or "").strip()
+            wanted = tuple((row.get("component_types") or "").split())
+            if not _TYPE.fullmatch(event) or not wanted:
+                raise ValueError(
+                    f"{path}:{line}: a row needs a 4-digit event code and component types"
+                )
+            unknown = [t for t in wanted if t not in types]
+            if unknown:
+                raise ValueError(
+                    f"{path}:{line}: component type(s) {', '.join(unknown)} "
+                    "not in the CJ/T 214 components table"
+                )
+            table[event] = wanted
+    return table

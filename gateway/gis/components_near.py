@@ -79,6 +79,18 @@ class ComponentsNear(Generic[C]):
         """The projected CRS distances are measured in."""
         return self._epsg
 
+    def get(self, component_id: str) -> C | None:
+        """The component of that 16-digit id, or None (a scan of the ids: a click's
+        lookup, no second index kept beside the tree)."""
+        found = np.flatnonzero(self._id == component_id)
+        return self._components[int(found[0])] if found.size else None
+
+    def distance_m(self, component: C, lon: float, lat: float) -> float:
+        """Metres from the component to a point (stored lon/lat), as `near` measures."""
+        ends = to_metres(shapely.points([component.lon, lon], [component.lat, lat]), self._epsg)
+        (ax, ay), (bx, by) = shapely.get_coordinates(ends).tolist()
+        return float(np.hypot(ax - bx, ay - by))
+
     def near(
         self,
         lon: float,

@@ -110,6 +110,18 @@ def test_limit_cuts_the_nearest(
     assert index.near(centre.lon, centre.lat, 150.0, limit=3) == every[:3]
 
 
+def test_a_component_is_found_by_its_id_and_measured_as_near_measures(
+    index: ComponentsNear[ComponentFeature], components: list[ComponentFeature]
+) -> None:
+    target = components[321]
+    assert index.get(target.id) == target
+    assert index.get("3207060103999999") is None
+    assert ComponentsNear[ComponentFeature]([]).get(target.id) is None
+    lon, lat = target.lon + 0.0002, target.lat - 0.0001
+    found = next(n for n in index.near(lon, lat, 100.0) if n.component == target)
+    assert index.distance_m(target, lon, lat) == pytest.approx(found.distance_m, abs=1e-6)
+
+
 def test_far_from_everything_finds_nothing(index: ComponentsNear[ComponentFeature]) -> None:
     assert index.near(119.5, 34.9, 100.0) == []
 

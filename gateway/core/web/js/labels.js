@@ -40,6 +40,7 @@ export const ACTIONS = {
   hand_down: '下派区级',
   assign_community: '转派社区',
   recall_community: '收回社区案件',
+  link_component: '关联部件',
 };
 
 // 两级指挥 (views/case.js): the centre handling a case and the levels it passed
@@ -547,6 +548,7 @@ export const ERRORS = {
   invalid_request: '提交的内容不符合要求',
   bad_bbox: '地图范围参数有误（应为 最小经度,最小纬度,最大经度,最大纬度）',
   bad_component_class: '部件类别有误（2 位大类或 4 位小类代码，用逗号分隔）',
+  component_not_found: '找不到该部件：部件编码有误，或不在已导入的部件普查数据中',
   bad_photo: '照片无法识别：请选择 JPEG 或 PNG 图片',
   photo_check_unavailable: '核心暂时无法读取 HEIC/HEIF 照片（未安装 libheif-examples），请选择 JPEG 或 PNG 图片，或联系系统管理员',
   photo_too_large: '照片过大，请重新拍摄或选择较小的照片',
@@ -567,6 +569,7 @@ export const FIELDS = {
   department: '派遣部门',
   community: '承办社区',
   merge_into: '合并到的案件',
+  component_id: '部件编码',
   extension_hours: '延长时间',
   attachments: '附件',
   event_code: '事件类型',
