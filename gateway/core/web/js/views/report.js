@@ -1,9 +1,13 @@
 // 上报问题: an inspector in the field (or an operator taking a report) opens a case; a photo
-// is attached once the case exists. The request id makes a double submit one case.
+// is attached once the case exists. The request id makes a double submit one case. Where the
+// problem is: a unit grid code typed or chosen from the list, or a place found by address or
+// picked on the map (views/report_place.js): the report then carries that point and the
+// core's intake finds its grid (none outside the managed area), as for every channel.
 import { api, describeError } from '../api.js';
 import { takePrefill } from '../desk.js';
 import { DESK } from '../labels.js';
 import { filePicker, fill, h, lengthCounter, toast } from '../ui.js';
+import { placePicker } from './report_place.js';
 
 function requestId() {
   const bytes = new Uint8Array(12);
@@ -48,13 +52,37 @@ export async function render(main, ctx) {
   function checkGrid() {
     const code = gridInput.value.trim();
     const grid = grids[code];
-    const unknown = Boolean(code && !grid && Object.keys(grids).length); // no list: the core judges
+    // no list: the core judges; a picked place's grid (maybe imported since the list was read)
+    // is not sent: the core places the point
+    const unknown = Boolean(code && !grid && code !== placedGrid && Object.keys(grids).length);
     gridInput.setCustomValidity(unknown ? '单元网格编码不存在，请从列表中选择' : '');
     gridNote.textContent = grid ? place(grid) : unknown ? '单元网格编码不存在，请从列表中选择' : '';
     gridNote.classList.toggle('error', unknown);
     if (grid && !district.value.trim()) district.value = grid.district;
   }
-  gridInput.addEventListener('input', checkGrid);
+  gridInput.addEventListener('input', () => {
+    picker.gridTyped(gridInput.value.trim()); // a grid typed by hand replaces a picked place
+    checkGrid();
+  });
+  const addressInput = h('input', { name: 'address', maxlength: 500 });
+  let placedGrid = ''; // the grid code a picked place put in the grid field
+  let pendingId = requestId();
+  const picker = placePicker({
+    onChange(picked) {
+      pendingId = requestId(); // another place is another report
+      if (!picked) {
+        if (placedGrid && gridInput.value.trim() === placedGrid) gridInput.value = '';
+        placedGrid = '';
+        checkGrid();
+        return;
+      }
+      placedGrid = picked.grid ? picked.grid.code : '';
+      gridInput.value = placedGrid;
+      if (picked.grid) district.value = picked.grid.district || district.value;
+      if (picked.text) addressInput.value = picked.text;
+      checkGrid();
+    },
+  });
   const form = h(
     'form',
     { class: 'report-form', id: 'report-form' },
@@ -65,6 +93,7 @@ export async function render(main, ctx) {
       h('option', { value: '' }, '请选择'),
       codes.map(([code, name]) => h('option', { value: code }, `${code} ${name}`)),
     )),
+    picker.element,
     h('label', {}, h('span', {}, '单元网格编码（14 位）'), gridInput, gridNote),
     h(
       'datalist',
@@ -72,14 +101,13 @@ export async function render(main, ctx) {
       Object.values(grids).map((g) => h('option', { value: g.code }, place(g))),
     ),
     h('label', {}, h('span', {}, '区域'), district),
-    h('label', {}, h('span', {}, '地址'), h('input', { name: 'address', maxlength: 500 })),
+    h('label', {}, h('span', {}, '地址'), addressInput),
     h('label', {}, h('span', {}, '标题'), h('input', { name: 'title', maxlength: 200 })),
     h('label', {}, h('span', {}, '问题描述'), description, lengthCounter(description)),
     h('label', { class: 'inline' }, h('input', { name: 'urgent', type: 'checkbox' }), h('span', {}, '紧急')),
     h('label', {}, h('span', {}, '现场照片（可选）'), filePicker(photoInput)),
     h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, '上报')),
   );
-  let pendingId = requestId();
   form.addEventListener('input', () => {
     pendingId = requestId(); // a changed form is a new report; a re-submit of the same is not
   });
@@ -91,6 +119,13 @@ export async function render(main, ctx) {
       const value = String(data.get(key) || '').trim();
       if (value) body[key] = value;
     }
+    const picked = picker.value();
+    if (picked) {
+      // the point goes to the core, whose intake places it on the grids (or outside them)
+      body.lon = picked.lon;
+      body.lat = picked.lat;
+      delete body.grid_code;
+    }
     const button = form.querySelector('button[type=submit]');
     button.disabled = true;
     try {
@@ -100,6 +135,8 @@ export async function render(main, ctx) {
       fill(result, h('p', { class: 'ok-note' }, '已上报：', h('a', { href: `#/case/${encodeURIComponent(created.id)}`, id: 'report-case' }, `${created.number} ${ctx.eventName(created.event_code)}`), `（${created.state_label}）`));
       toast(`已上报 ${created.number}`, 'ok');
       form.reset();
+      picker.reset();
+      placedGrid = '';
       if (fromCall) fromCall.remove(); // the next report is not this call's
       checkGrid();
       description.dispatchEvent(new Event('input'));
@@ -119,5 +156,6 @@ export async function render(main, ctx) {
     checkGrid();
   }
   main.append(h('div', { class: 'view-head' }, h('h2', {}, '上报问题')), h('div', { class: 'report' }, form, result));
-  return null;
+  picker.mount(); // the map needs its box in the page; it reports its own failures
+  return () => picker.remove();
 }
