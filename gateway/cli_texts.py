@@ -33,6 +33,8 @@ MESSAGES = {
     "user_refused": "用户未保存：{reason}",
     "user_saved": "用户 {name}（角色 {role}）已保存",
     "user_saved_department": "用户 {name}（角色 {role}，部门 {department}）已保存",
+    "user_saved_node": "用户 {name}（角色 {role}，所属中心 {node}）已保存",
+    "user_node": "组织树中没有编号为 {node} 的节点：--node 应为区级中心的编号（如 320706）或 city（市级中心），监督员也可为街道或社区的编号",
     "metrics_refused": "统计未能完成：{reason}",
     "report_format": "请用 --format 指定 xlsx、html、pdf 或 json（无法从文件名判断）",
     "report_period": "统计期间无效：{reason}",

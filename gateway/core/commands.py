@@ -62,6 +62,14 @@ def register(cli: click.Group) -> None:
         help="a unit grid code or code prefix the inspector covers (repeat; inspectors only)",
     )
     @click.option(
+        "--node",
+        default=None,
+        metavar="ID",
+        help="the user's centre in the organisation tree: a district id (320706) for a "
+        "district centre's desk, also a street or community id for an inspector; default: "
+        "the city centre (a department user sits at its department's)",
+    )
+    @click.option(
         "--password-env",
         default="CITYGW_PASSWORD",
         show_default=True,
@@ -74,19 +82,30 @@ def register(cli: click.Group) -> None:
         role: str,
         department: str | None,
         grids: tuple[str, ...],
+        node: str | None,
         password_env: str,
     ) -> None:
-        """Create an API user, or replace an existing one's role, department, grids and
-        password (and end their sessions); the password is hashed (scrypt)."""
+        """Create an API user, or replace an existing one's role, department, grids, centre
+        and password (and end their sessions); the password is hashed (scrypt)."""
         from gateway.core.auth import UserError
         from gateway.core.daemon import build_service
+        from gateway.core.organisation import Organisation
 
+        config = ctx.config.core
+        # the tree the core runs with (gateway.core.daemon.build_service)
+        org = Organisation.from_config(
+            config.organisation, {d.id: d.name for d in config.departments}
+        )
+        unit = org.get(node)
+        if node is not None and unit is None:
+            click.echo(MESSAGES["user_node"].format(node=node), err=True)
+            sys.exit(2)
         password = os.environ.get(password_env) or click.prompt(
             MESSAGES["password"], hide_input=True, confirmation_prompt=MESSAGES["password_again"]
         )
         service, auth = build_service(ctx.config)
         try:
-            auth.add_user(name, role, password, department, grids)
+            auth.add_user(name, role, password, department, grids, node)
         except UserError as exc:
             reason = user_error(exc.kind, exc.params, str(exc))
             click.echo(MESSAGES["user_refused"].format(reason=reason), err=True)
@@ -97,6 +116,8 @@ def register(cli: click.Group) -> None:
             saved = MESSAGES["user_saved_department"].format(
                 name=name, role=role, department=department
             )
+        elif unit is not None and unit.id != org.city.id:
+            saved = MESSAGES["user_saved_node"].format(name=name, role=role, node=unit.name)
         else:
             saved = MESSAGES["user_saved"].format(name=name, role=role)
         click.echo(saved)

@@ -128,6 +128,58 @@ def test_the_admin_manages_users_and_a_reset_ends_the_session(
     assert operator_problems == [], operator_problems
 
 
+def test_the_admin_places_a_district_dispatcher_who_then_sees_only_their_district(
+    browser: Any, core: RunningCore
+) -> None:
+    """所属中心: the admin picks 海州区 for a new dispatcher from the organisation tree; the
+    list says so, and the dispatcher, signing in, opens 分级考核 on 海州区, not the city."""
+    admin, problems = open_page(browser, core, "admin")
+    admin.click("#nav a[data-view=users]")
+    admin.wait_for_selector("#users-rows tr")
+    assert row(admin, "disp").locator(".user-centre").inner_text() == "连云港市"
+    assert row(admin, "dept").locator(".user-centre").inner_text() == "连云港市"
+    form = admin.locator("#user-create")
+    form.locator("[name=role]").select_option("dispatcher")
+    centres = form.locator("[name=org_node] option").all_inner_texts()
+    assert [c.strip("\u3000") for c in centres] == ["连云港市", "海州区", "连云区"]
+    form.locator("[name=role]").select_option("inspector")  # also streets and communities
+    assert "海州街道" in [
+        c.strip("\u3000") for c in form.locator("[name=org_node] option").all_inner_texts()
+    ]
+    form.locator("[name=role]").select_option("department")
+    assert form.locator(".user-node").is_hidden()  # at its department's node
+    form.locator("[name=role]").select_option("dispatcher")
+    form.locator("[name=name]").fill("hz-new")
+    form.locator("[name=org_node]").select_option("320706")
+    form.locator("[name=password]").fill("district-pass-1")
+    said = toast_after(admin, lambda: form.locator("button[type=submit]").click())
+    assert said == "已创建用户 hz-new"
+    row(admin, "hz-new").wait_for()
+    assert row(admin, "hz-new").locator(".user-centre").inner_text() == "海州区"
+    assert core.daemon.auth.user("hz-new")["org_node"] == "320706"  # type: ignore[index]
+    # the edit form opens on the user's centre
+    new = row(admin, "hz-new")
+    new.locator("summary").click()
+    assert new.locator(".user-edit [name=org_node]").input_value() == "320706"
+    screenshot(admin, "71-users-centre")
+
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.goto(f"{core.url}/console/")
+    page.fill("#login-form input[name=name]", "hz-new")
+    page.fill("#login-form input[name=password]", "district-pass-1")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#who-name")
+    page.click("#nav a[data-view=levels]")
+    page.wait_for_selector("#levels-table[data-node='320706']")
+    assert page.inner_text("#levels-trail") == "海州区"
+    assert page.locator('#levels-trail a[data-node="city"]').count() == 0
+    context.close()
+    assert problems == [], problems
+
+
 def test_the_login_page_says_a_lockout_in_minutes(browser: Any, core: RunningCore) -> None:
     context = browser.new_context(locale="zh-CN")  # under the core's policy
     page = context.new_page()

@@ -315,36 +315,6 @@ export const DESK = {
   queue_stale: '（{n} 秒前）',
 };
 
-// 用户管理 (views/users.js): the admin's accounts page
-export const USERS = {
-  title: '用户管理',
-  intro:
-    '新建、修改账号，重置密码，停用或启用账号。重置密码、更改角色或部门、停用账号后，该用户已登录的会话立即失效。监督员只能看到其负责网格内的案件和本人上报的案件。',
-  new_user: '新建用户',
-  columns: ['用户名', '角色', '部门', '负责网格', '状态', '操作'],
-  name: '用户名',
-  role: '角色',
-  department: '部门',
-  no_department: '（请选择部门）',
-  grids: '负责网格',
-  grids_hint: '网格编码或编码前缀，多个用逗号分隔',
-  password: '初始密码（至少 8 位）',
-  new_password: '新密码（至少 8 位）',
-  create: '创建',
-  created: '已创建用户 {name}',
-  edit: '修改',
-  save: '保存',
-  saved: '已保存用户 {name}',
-  reset: '重置密码',
-  reset_done: '已重置 {name} 的密码，该用户需用新密码重新登录',
-  active: '启用',
-  inactive: '已停用',
-  deactivate: '停用',
-  activate: '启用',
-  deactivated: '已停用用户 {name}，其会话已失效',
-  activated: '已启用用户 {name}',
-};
-
 // 死信 (views/dead_letters.js): messages the core refused for good, for the admin
 export const DEAD_LETTERS = {
   title: '死信（无法处理的消息）',

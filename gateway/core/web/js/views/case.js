@@ -5,6 +5,7 @@ import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
 import { renderEvidence, renderFacts } from './evidence.js';
 import { caseMapPanel } from './case_map.js';
+import { caseComponentsPanel, componentRows, componentStepText, ownerHint } from './case_components.js';
 import { renderCaseCalls, renderRecording } from '../desk.js';
 
 const NEEDS_OPINION = new Set([
@@ -116,7 +117,8 @@ function fieldsFor(action, c, ctx, inspectors = []) {
     const targets = ctx.ref.org && ctx.ref.org.me.dispatch_targets;
     const own = targets && targets.length ? Object.fromEntries(targets.map((t) => [t.id, t.name])) : ctx.ref.departments;
     const options = { '': '按责任表自动匹配', ...own };
-    fields.push({ name: 'department', label: '派遣部门', type: 'select', options, value: '' });
+    // the linked component's owner (部件问题), a hint only: the choice stays the dispatcher's
+    fields.push(ownerHint(c, { name: 'department', label: '派遣部门', type: 'select', options, value: '' }));
   }
   if (action === 'assign_community') {
     // a street office passes its case to one of its communities (四级联动)
@@ -195,6 +197,7 @@ export async function render(main, ctx, caseId) {
         ['市民满意度', c.satisfaction ? SATISFACTION[c.satisfaction] || '—' : '—'],
         [SEEN_AGAIN.row, seen.length ? seenText(SEEN_AGAIN.summary, seen[seen.length - 1], { count: seen.length }) : '—'],
         ...taskRows(c),
+        ...componentRows(c),
       ].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
     );
     const expected = EXPECTED.find((a) => c.allowed_actions.includes(a));
@@ -239,6 +242,7 @@ export async function render(main, ctx, caseId) {
               (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
               s.action === 'assign_community' || s.action === 'recall_community' ? communityText(s, ctx) : '',
               s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
+              s.action === 'link_component' ? componentStepText(s) : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
           ),
@@ -255,6 +259,7 @@ export async function render(main, ctx, caseId) {
         c.title ? h('p', {}, c.title) : null,
         summary,
         mapPanel ? mapPanel.element : null,
+        caseComponentsPanel(c, load),
         renderScore(c.case_score),
         renderFacts(c),
         h('h3', {}, '证据'),
