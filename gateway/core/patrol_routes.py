@@ -4,6 +4,8 @@
   every N seconds online; everything waiting after a dead spot): each point with an id
   made on the phone, so a batch sent again stores nothing twice. The core places each
   point in its unit grid (the imported grids); a point outside them all keeps no grid.
+  A point's time must have a time zone and lie between `MAX_POINT_AGE` ago and
+  `CLOCK_SKEW` ahead (`gateway.core.patrols.time_refusal`).
 - ``GET /api/v1/patrols/positions``: every inspector's last position (the map's layer).
 - ``GET /api/v1/patrols/track?inspector=&day=``: one inspector's points of a day (the
   centre's time zone); an inspector may read their own.
@@ -29,12 +31,11 @@ from gateway.core.patrols import (
     PatrolStore,
     assigned_unit_grids,
     patrol_figures,
+    time_refusal,
 )
 from gateway.core.workflow import Actor, Role
 
 POINT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,127}$"
-#: a point stamped further ahead than this (a phone's clock gone wrong) is refused
-CLOCK_SKEW = timedelta(minutes=10)
 _CENTRE = DESK | {Role.ADMIN}
 
 
@@ -79,10 +80,9 @@ def patrols_router(ctx: ApiContext, store: PatrolStore) -> APIRouter:
     ) -> dict[str, int]:
         now = ctx.clock.now()
         for point in body.points:
-            if point.at.tzinfo is None:
-                raise ApiError(422, "timezone_required", "point times need a time zone")
-            if point.at > now + CLOCK_SKEW:
-                raise ApiError(422, "point_in_future", f"point {point.id} is stamped {point.at}")
+            refusal = time_refusal(point.at, now)
+            if refusal is not None:
+                raise ApiError(422, refusal, f"point {point.id} is stamped {point.at}")
         grids = ctx.service.grids
         codes: list[Any] = [None] * len(body.points)
         if grids is not None and len(grids):

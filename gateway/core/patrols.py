@@ -8,6 +8,12 @@ evaluation reads from them. Pure: the store is a port.
   for longer was not patrolling), distance walked (points less accurate than
   `MAX_ACCURACY_M` left out), the unit grids visited, and coverage: the share of the
   inspector's assigned unit grids visited (巡查覆盖率).
+- `time_refusal`: why a point's time is refused (the code the API answers), or None: a
+  point must carry a time zone, be no more than `CLOCK_SKEW` ahead of the core (a phone's
+  clock gone wrong) and no more than `MAX_POINT_AGE` old. The phone keeps what it could
+  not send in IndexedDB and sends it when it has a signal again; a week covers a phone
+  left without one over a long holiday, and anything older is a phone whose clock (or
+  storage) went wrong; the figures of a day that old were read long ago.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 #: a longer silence between two points is a pause, not patrol time
@@ -25,6 +31,10 @@ MAX_GAP = timedelta(minutes=5)
 MAX_ACCURACY_M = 50.0
 #: positions one request may carry (a phone offline for hours at one every 30 s: 480)
 MAX_BATCH = 1000
+#: a point stamped further ahead than this (a phone's clock gone wrong) is refused
+CLOCK_SKEW = timedelta(minutes=10)
+#: a point older than this is refused (the phone's offline horizon: see the module's text)
+MAX_POINT_AGE = timedelta(days=7)
 _EARTH_M = 6_371_000.0
 
 
@@ -75,6 +85,23 @@ class PatrolStore(Protocol):
     def last_positions(self, since: datetime) -> list[LastPosition]:
         """Each inspector's newest point since ``since``."""
         ...
+
+
+def time_refusal(at: datetime, now: datetime) -> str | None:
+    """``timezone_required``, ``point_in_future``, ``point_too_old`` or None (a good time).
+    A time in year 1 or 9999 whose offset puts it outside what a datetime holds in UTC
+    (``0001-01-01T00:00:00+14:00``) is too old or in the future, never an error."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        return "timezone_required"
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        return "point_too_old" if at.year == datetime.min.year else "point_in_future"
+    if utc > now + CLOCK_SKEW:
+        return "point_in_future"
+    if utc < now - MAX_POINT_AGE:
+        return "point_too_old"
+    return None
 
 
 def metres(a: PatrolPoint, b: PatrolPoint) -> float:

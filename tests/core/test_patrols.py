@@ -123,6 +123,33 @@ def test_bad_batches_are_refused_with_codes(api: Api, demo_grids: list[GridFeatu
     assert positions.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("stamp", "code"),
+    [
+        ("0001-01-01T00:00:00+14:00", "point_too_old"),  # before year 1 in UTC
+        ("9999-12-31T23:59:59-14:00", "point_in_future"),  # past year 9999 in UTC
+        ((MONDAY_10 - timedelta(days=7, minutes=1)).isoformat(), "point_too_old"),
+    ],
+)
+def test_a_point_stamped_out_of_range_is_refused_with_a_code_never_a_500(
+    api: Api,
+    demo_grids: list[GridFeature],  # noqa: F811
+    stamp: str,
+    code: str,
+) -> None:
+    """A point older than MAX_POINT_AGE (7 days: the phone's offline horizon) or whose
+    time zone puts it outside what a datetime holds in UTC is refused by name."""
+    url, headers = "/api/v1/mobile/patrol", api.headers("ines")
+    body = batch(demo_grids[0], 300, 1, MONDAY_10)
+    body["points"][0]["at"] = stamp
+    response = api.client.post(url, json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == code
+    week_old = batch(demo_grids[0], 301, 1, MONDAY_10 - timedelta(days=6, hours=23))
+    kept = api.client.post(url, json=week_old, headers=headers)
+    assert kept.status_code == 200 and kept.json()["stored"] == 1
+
+
 def test_a_settled_days_figures_are_kept_and_replaced_on_either_database(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -479,6 +479,7 @@ export const ERRORS = {
   unknown_inspector: '所选用户不是在岗的监督员',
   body_too_large: '上传内容过大：每次最多 4 张照片（每张不超过 12 MB）和一段语音备注（不超过 2 MB），请减少照片或重新拍摄后再试',
   point_in_future: '手机时间不正确：巡查位置的时间晚于当前时间，请校准手机时间',
+  point_too_old: '巡查位置的时间早于 7 天前，已超过保存期限，不再上传（如手机时间不正确，请校准）',
   merge_target_not_found: '找不到要合并到的案件',
   unknown_department: '所选派遣部门不存在',
   bad_extension: '延长时间须大于 0 且不超过 1000 小时',
