@@ -485,9 +485,12 @@ class CoreConfig(_Section):
     time_limits: list[TimeLimit] = Field(
         default_factory=lambda: [
             TimeLimit(event_prefix="", condition="normal", amount=2, unit="work_days"),
-            TimeLimit(event_prefix="", condition="urgent", amount=2, unit="work_hours"),
+            # urgent (紧急): on the clock, nights, weekends and holidays counted (自然时): a
+            # fall reported on a Friday evening is due that evening, not on Monday
+            TimeLimit(event_prefix="", condition="urgent", amount=2, unit="natural_hours"),
         ],
-        description="disposal limits; the longest matching event prefix for the condition wins",
+        description="disposal limits; the longest matching event prefix for the condition wins "
+        "(default: normal 2 work_days, urgent 2 natural_hours)",
     )
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     camera_grids: list[CameraGrid] = Field(

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.core.calendar import pick_limit
 from gateway.core.inspector_tasks import TaskKind, new_task
+from gateway.core.settings import CoreConfig
 from gateway.core.workflow import (
     APPROVERS,
     RULES,
@@ -20,6 +22,7 @@ from gateway.core.workflow import (
     Role,
     TransitionRefused,
 )
+from gateway.demo import DEMO_CORE
 from tests.core.helpers import MONDAY_10, case, core_config, workflow
 
 WF = workflow()
@@ -454,3 +457,21 @@ def test_an_urgent_case_in_natural_hours_is_due_the_same_night_and_pauses_on_the
     resumed = wf.apply(paused.case, Command(Action.RESUME), actor(Role.SHIFT_LEAD), later).case
     assert resumed.suspended_minutes == 30
     assert resumed.deadline == friday_19 + timedelta(hours=2, minutes=30)
+
+
+def test_by_default_an_urgent_case_registered_on_friday_evening_is_due_that_evening() -> None:
+    """The built-in limits (and so the demo's, which sets none): urgent (紧急) in natural
+    hours, 2 on the clock; a fall registered Friday 20:00 is due Friday 22:00, not Monday."""
+    defaults = [limit.model_dump() for limit in CoreConfig().time_limits]
+    assert CoreConfig.model_validate(DEMO_CORE).time_limits == CoreConfig().time_limits
+    assert pick_limit(CoreConfig().time_limits, "0497", urgent=True).unit == "natural_hours"
+    assert pick_limit(CoreConfig().time_limits, "0102", urgent=False).unit == "work_days"
+    wf = workflow(core_config(time_limits=defaults))
+    friday_20 = MONDAY_10 + timedelta(days=4, hours=10)  # Friday 9 Jan 20:00 Shanghai
+    fallen = case(CaseState.CANDIDATE, event_code="0497", urgent=True)
+    registered = wf.apply(fallen, Command(Action.REGISTER), actor(Role.OPERATOR), friday_20)
+    dispatched = wf.apply(
+        registered.case, Command(Action.DISPATCH), actor(Role.DISPATCHER), friday_20
+    )
+    assert dispatched.case.deadline == friday_20 + timedelta(hours=2)  # Friday 22:00
+    assert dispatched.step.facts["limit"] == "2 natural_hours"
