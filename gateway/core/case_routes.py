@@ -52,6 +52,7 @@ from gateway.core.case_views import (
 )
 from gateway.core.dispatch import UnitGrid
 from gateway.core.intake import case_id_for
+from gateway.core.nul_guard import refuse_nul
 from gateway.core.ports import CaseFilter
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role
 
@@ -238,6 +239,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
         file: Annotated[UploadFile, File()],
         role: Annotated[Literal["photo", "snapshot", "clip", "recording"], Form()] = "photo",
     ) -> dict[str, Any]:
+        refuse_nul(file.filename)  # the name is kept with the evidence
         case = visible_case(ctx, case_id, actor)
         data = file.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:

@@ -30,6 +30,9 @@ workflow) before any is stored; a report's go to the evidence store before its
 transaction, so the candidate carries their hashes, not their bytes. The task list is ``GET /api/v1/mobile/tasks`` (`task_routes`);
 ``GET /api/v1/mobile/event-classes`` gives the class picker the event codes by big class.
 
+A text field (or a photo's file name) holding a NUL character is refused with
+``nul_character`` (`nul_guard.refuse_nul`: PostgreSQL stores no NUL in text).
+
 The request body as a whole is bounded by the routes' class (`body_limit.LimitedBody`):
 413 ``body_too_large`` before Starlette spools a multipart file past it.
 """
@@ -56,6 +59,7 @@ from gateway.core.case_views import case_out, detail_out, reporter_id, step_out,
 from gateway.core.codes import load_event_groups
 from gateway.core.inspector_routes import inspector_router
 from gateway.core.intake import case_id_for, distance_m
+from gateway.core.nul_guard import refuse_nul
 from gateway.core.patrol_routes import patrols_router
 from gateway.core.photos import MAX_PHOTO_EDGE, check_photo
 from gateway.core.task_routes import task_case, tasks_router
@@ -214,6 +218,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         photos: Annotated[list[UploadFile] | None, File()] = None,
         voice: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
+        refuse_nul(description, address, *(p.filename for p in photos or []))
         existing = ctx.service.store.get_case(case_id_for(request_id))
         if existing is not None:  # a resend: the case it made, photos and note not read again
             return detail_out(ctx, visible_case(ctx, existing.id, actor), actor)
@@ -273,6 +278,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         photos: Annotated[list[UploadFile] | None, File()] = None,
         voice: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
+        refuse_nul(opinion, *(p.filename for p in photos or []))
         earlier = _answered(ctx, case_id, request_id, actor)
         if earlier is not None:  # a resend: its step, photos and note not read again
             return earlier

@@ -5,10 +5,11 @@ one would pass validation and then fail in the database (a 500 on PostgreSQL, st
 on SQLite: the two stores would disagree). The MQTT contract refuses NUL the same way
 (``nul_character``, gateway/contract/parsing.py). This ASGI middleware looks at what a
 request can carry text in: its query string (``%00``), a JSON body (the escape ``\\u0000``)
-and a form body (``%00``); a multipart body is left to its routes (its files are binary,
-and its text fields are bounded by their forms). A body over `MAX_CHECKED_BYTES` is passed
-on unchecked (the routes' own size limits apply). The answer is the API's error shape:
-422 ``{"error": "nul_character", ...}``; under ``/open311/`` GeoReport's error list.
+and a form body (``%00``); a multipart body is left to its routes (its files are binary):
+they pass its text fields (and the file names they keep) to `refuse_nul`. A body over
+`MAX_CHECKED_BYTES` is passed on unchecked (the routes' own size limits apply). The
+answer is the API's error shape: 422 ``{"error": "nul_character", ...}``; under
+``/open311/`` GeoReport's error list.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.core.api_base import ApiError
+
 #: a NUL as JSON writes it, not a backslash written before ``u0000`` (an even run of
 #: backslashes ahead of the escape, or none); the same rule as the MQTT contract's
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -25,6 +28,13 @@ _FORM_NUL = re.compile(rb"%00")
 #: bodies larger than this are not buffered here (the API's JSON bodies are far smaller)
 MAX_CHECKED_BYTES = 1024 * 1024
 DETAIL = "a text holds a NUL character (U+0000), which cannot be stored"
+
+
+def refuse_nul(*texts: str | None) -> None:
+    """A multipart route's check of its text fields: ApiError 422 ``nul_character`` (the
+    middleware's answer) when one holds a NUL."""
+    if any(text and "\x00" in text for text in texts):
+        raise ApiError(422, "nul_character", DETAIL)
 
 
 def _content_type(scope: Scope) -> bytes:

@@ -289,3 +289,26 @@ def test_event_codes_come_by_big_class_for_the_picker(api: Api) -> None:
     assert sum(len(c["events"]) for c in classes.values()) == len(
         api.client.get("/api/v1/event-codes", headers=api.headers("inspector")).json()
     )
+
+def test_a_nul_in_a_reports_or_an_answers_text_is_refused_on_either_database(
+    api_on_db: Api,
+) -> None:
+    """PostgreSQL stores no NUL in text: a multipart description, address or opinion
+    holding one was a 500 there; now both stores answer 422 nul_character, as the
+    middleware answers for JSON, and nothing is stored."""
+    api = api_on_db
+    for fields in ({"description": "路边\x00堆物"}, {"address": "测试路\x001 号"}):
+        response = report(api, "phone-nul-0001", [("a.jpg", jpeg(40, 30))], **fields)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == "nul_character"
+    assert api.service.store.get_case(case_id_for("phone-nul-0001")) is None
+    case_id = reported_case(api)
+    answered = api.client.post(
+        f"/api/v1/mobile/tasks/{case_id}/answer",
+        data={"request_id": "answer-nul-0001", "verdict": "fail", "opinion": "仍在\x00"},
+        headers=api.headers("inspector"),
+    )
+    assert answered.status_code == 422, answered.text
+    assert answered.json()["error"] == "nul_character"
+    case = api.service.store.get_case(case_id)
+    assert case is not None and case.state is CaseState.REPORTED

@@ -64,3 +64,21 @@ def test_a_nul_in_a_query_or_a_form_is_refused(api: Api) -> None:
     assert georeport.status_code == 400
     assert georeport.json()[0]["description"].startswith("a text holds a NUL")
     assert api.service.store.candidate_count() == 0
+
+
+def test_a_nul_in_an_attachments_file_name_is_refused(api: Api) -> None:
+    """The name is kept with the evidence: a multipart upload is checked by its route.
+    (Written by hand: httpx would escape the NUL in a file name as %00.)"""
+    case_id = new_case(api, title="井盖").json()["id"]  # type: ignore[attr-defined]
+    body = (
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="cover\x00.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0 not much\r\n--b0undary--\r\n"
+    )
+    headers = {**api.headers("operator"), "content-type": "multipart/form-data; boundary=b0undary"}
+    uploaded = api.client.post(
+        f"/api/v1/cases/{case_id}/attachments", headers=headers, content=body
+    )
+    assert uploaded.status_code == 422, uploaded.text
+    assert uploaded.json()["error"] == "nul_character"
+    assert api.service.store.evidence_of(case_id) == []
