@@ -102,7 +102,18 @@ class CaseOut(_Out):
     department: str | None
     dispatched_at: datetime | None
     deadline: datetime | None
-    light: Literal["green", "yellow", "red"] | None
+    light: Literal["green", "yellow", "red"] | None = Field(
+        description="the disposal deadline's light; before dispatch, that of the time the "
+        "centre it was escalated or handed down to has to take it up (level_deadline)"
+    )
+    level_deadline: datetime | None = Field(
+        default=None,
+        description="by when the centre it was escalated (上报) or handed down (下派) to must "
+        "take it up; null once taken up, or never moved",
+    )
+    level_overdue: bool = Field(
+        default=False, description="that time has passed and the centre has not taken it up"
+    )
     suspended_minutes: float
     rework_count: int
     pending: dict[str, Any] | None

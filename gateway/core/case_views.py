@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.api_base import ApiContext, ApiError
+from gateway.core.level_deadline import level_out
 from gateway.core.organisation_views import centre_out, community_out, levels_out
 from gateway.core.ports import CaseDetail, CaseFilter, CaseScope
 from gateway.core.workflow import STATE_LABELS, Actor, Case, CaseState, Role
@@ -117,6 +118,7 @@ def case_out(ctx: ApiContext, case: Case, actor: Actor | None = None) -> dict[st
         "dispatched_at": case.dispatched_at,
         "deadline": case.deadline,
         "light": ctx.service.workflow.light(case, now),
+        **level_out(case.facts, now),
         "suspended_minutes": case.suspended_minutes,
         "rework_count": case.rework_count,
         "pending": case.pending.to_dict() if case.pending else None,

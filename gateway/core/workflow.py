@@ -66,6 +66,7 @@ from gateway.core.inspector_tasks import (
     task_refusal,
     task_step,
 )
+from gateway.core.level_deadline import end_window, level_window, window_facts
 from gateway.core.organisation import Organisation, level_refusal
 from gateway.core.settings import TimeLimit
 
@@ -228,11 +229,14 @@ class Workflow:
         return allowed
 
     def light(self, case: Case, now: datetime) -> Light | None:
-        """None before dispatch, and when the calendar does not know the year's holidays."""
-        if case.deadline is None or case.dispatched_at is None:
-            return None
-        end = case.closed_at or case.suspended_at or now
+        """The disposal deadline's light; before dispatch the light of the time the centre
+        a case was escalated or handed down to has to take it up (`gateway.core.
+        level_deadline`), else None; None too when the calendar does not know the year."""
         try:
+            if case.deadline is None or case.dispatched_at is None:
+                window = level_window(case.facts)
+                return self.calendar.light(*window, now) if window is not None else None
+            end = case.closed_at or case.suspended_at or now
             return self.calendar.light(
                 case.dispatched_at, case.deadline, end, case.suspended_minutes, self._natural(case)
             )
@@ -341,6 +345,7 @@ class Workflow:
             ended.add("proposal")
         if ended & case_facts.keys():
             changes["facts"] = {k: v for k, v in case_facts.items() if k not in ended}
+        facts = {**facts, **self._level_taken(case, command.action, actor, to_state, changes, now)}
         new_case = dataclasses.replace(case, state=to_state, version=case.version + 1, **changes)
         step = Step(
             case_id=case.id,
@@ -356,6 +361,38 @@ class Workflow:
             facts={**command.facts, **facts, **holder_facts(case, actor)},
         )
         return Transition(new_case, step)
+
+    def _level_taken(
+        self,
+        case: Case,
+        action: Action,
+        actor: Actor,
+        to_state: CaseState,
+        changes: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Step facts (``level_on_time``) when this step ends the time the case's centre
+        had to take it up after 上报/下派: the centre's desk acts, or the case leaves the
+        states it is moved in; the window leaves the case's facts (``changes``). A new move
+        by the receiving centre ends the old window and starts its own."""
+        org = self.organisation
+        takes_up = (
+            org is not None
+            and actor.role in _DESK
+            and org.centre_of(actor.org_node).id
+            == org.handling_centre(case.centre, case.grid_code).id
+        )
+        if action in LEVEL_RULES:
+            ended = end_window(case.facts, now, taken_up=True, moved_on=False)
+            return ended[1] if ended is not None else {}
+        moved_on = to_state not in LEVEL_RULES[Action.ESCALATE].states
+        ended = end_window(
+            changes.get("facts", case.facts), now, taken_up=takes_up, moved_on=moved_on
+        )
+        if ended is None:
+            return {}
+        changes["facts"] = ended[0]
+        return ended[1]
 
     def _check(self, case: Case, command: Command, actor: Actor) -> Rule:
         action = command.action
@@ -494,7 +531,8 @@ class Workflow:
             assert org is not None  # checked by level_refusal
             due = self.calendar.deadline(now, TimeLimit(event_prefix="", amount=org.limit_hours))
             changes, facts = org.level_change(action, case.centre, case.grid_code, due)
-            return {**changes, "facts": {**case.facts, **facts}}, case.state, facts
+            case_facts = {**case.facts, **facts, **window_facts(now)}
+            return {**changes, "facts": case_facts}, case.state, facts
         if action is Action.ASSIGN_COMMUNITY:  # 转派社区: still 处置, the street responsible
             changes, facts = pass_down(self.organisation, case, command)
             return changes, case.state, facts

@@ -3,10 +3,28 @@ escalates one to the city (上报市级), whose shift lead may hand it down (下
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from adapters.mqtt.broker import free_port
+from gateway.config import Config
 from gateway.contract import CandidateCase, Location, Source, SourceKind
-from tests.console.conftest import PASSWORD, RunningCore, screenshot
+from gateway.core.daemon import build_core
+from gateway.core.workflow import Action, Actor, Command, Role
+from tests.console.conftest import (
+    BYPASS_CSP,
+    CORE_SETTINGS,
+    PASSWORD,
+    USERS,
+    RunningCore,
+    grids_of,
+    screenshot,
+    sign_in,
+)
 from tests.console.test_console_workflow import do
 
 
@@ -70,3 +88,82 @@ def test_a_district_operator_sees_its_district_and_escalates_to_the_city(
     lead.wait_for_selector('#case-actions button[data-action="hand_down"]')
     assert lead.inner_text('#case-actions button[data-action="hand_down"]') == "下派区级"
     assert core.case(mine.id).centre == "city"
+
+
+@pytest.fixture
+def quick_core(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[RunningCore]:
+    """The console harness's core with a take-up time of 3.6 s on a calendar that works
+    round the clock, so that a missed 上报 deadline happens during the test."""
+    port = free_port()
+    config = make_config(
+        core={
+            **CORE_SETTINGS,
+            "database_url": f"sqlite:///{tmp_path / 'core.sqlite3'}",
+            "http_port": port,
+            "calendar": {
+                "workdays": [0, 1, 2, 3, 4, 5, 6],
+                "periods": ["00:00-24:00"],
+                "official_holidays": "none",
+            },
+            "organisation": {"level_limit_hours": 0.001},
+        }
+    )
+    daemon = build_core(config)
+    for role, (name, department) in USERS.items():
+        daemon.auth.add_user(name, role, PASSWORD, department, grids_of(role))
+    daemon.start()
+    try:
+        yield RunningCore(config, daemon, f"http://127.0.0.1:{port}")
+    finally:
+        daemon.stop()
+
+
+def test_the_city_board_shows_a_case_escalated_to_it_past_its_take_up_deadline(
+    quick_core: RunningCore, browser: Any
+) -> None:
+    """海州区 escalates a case; the city lets the take-up time pass: its board shows the
+    case red, tagged 超过上报/下派期限 and counted; the red filter finds it; the case page
+    says 已超过上报/下派期限. The city registering it takes it up: the tag goes."""
+    core = quick_core
+    haizhou = report(1, "32070600100101")
+    core.publish_candidates([haizhou])
+    case_id = core.wait_for_case(haizhou.id).id
+    district = Actor("hz-oper", Role.OPERATOR, org_node="320706", reach=("320706",))
+    core.daemon.service.transition(
+        case_id, Command(Action.ESCALATE, opinion="涉及市政主干道，需市级协调"), district
+    )
+    time.sleep(4)  # past the 3.6 s the city had
+
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 768}, locale="zh-CN", bypass_csp=BYPASS_CSP
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, core.url, "shift_lead")
+    page.click("#nav a[data-view=board]")
+    card = page.locator(f'.card[data-id="{case_id}"]')
+    card.wait_for()
+    assert "light-red" in (card.get_attribute("class") or "")
+    assert card.locator(".tag.level-overdue").inner_text() == "超过上报/下派期限"
+    assert card.locator(".level-deadline").inner_text().startswith("受理期限 ")
+    assert "超过上报/下派期限 1 件" in page.inner_text("#board-status")
+    page.select_option("#light-filter", "red")
+    page.wait_for_function("() => document.querySelectorAll('#board .card').length === 1")
+    screenshot(page, "board-level-overdue")
+
+    card.click()
+    page.wait_for_selector("#case-level-overdue")
+    assert page.inner_text("#case-level-overdue") == "已超过上报/下派期限"
+    body = page.inner_text("body")
+    assert "已超过上报/下派期限，承办中心尚未受理" in body
+    for word in ("null", "undefined", "NaN", "level_"):
+        assert word not in body
+
+    do(page, "register")
+    page.wait_for_selector('#step-log tr[data-action="register"]')
+    assert "超过上报/下派期限后受理" in page.inner_text('#step-log tr[data-action="register"]')
+    assert page.locator("#case-level-overdue").count() == 0
+    assert errors == []
+    context.close()

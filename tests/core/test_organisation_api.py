@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -522,3 +522,37 @@ def test_the_citys_report_still_ranks_districts_and_departments(api: Api) -> Non
     assert [s["title"] for s in city["sections"]] == ["各区排名", "各专业部门排名"]
     page = api.client.get("/api/v1/reports/2026-01", headers=api.headers("shift_lead")).text
     assert "<h2>各区排名</h2>" in page and "街道排名" not in page
+
+
+def test_a_missed_hand_down_deadline_is_red_for_the_district_until_it_takes_the_case_up(
+    api: Api,
+) -> None:
+    """上报 and then 下派 at Monday 10:00 give 海州区 until 15:00 (4 working hours): past
+    it, the district's list shows the case red and level_overdue, its red filter finds it;
+    the district's first step ends it, recorded late."""
+    assert act(api, "hz-op", 0, "escalate", opinion="涉及市政主干道，需市级协调")[0] == 200
+    assert act(api, "shift_lead", 0, "hand_down", opinion="属区级事权")[0] == 200
+
+    def shown() -> dict:
+        return api.client.get(f"/api/v1/cases/{cid(0)}", headers=api.headers("hz-op")).json()
+
+    def red() -> list[str]:
+        listed = api.client.get(
+            "/api/v1/cases", params={"light": "red"}, headers=api.headers("hz-op")
+        )
+        return [c["id"] for c in listed.json()["items"]]
+
+    page = shown()
+    assert (page["light"], page["level_overdue"]) == ("green", False)
+    due = datetime.fromisoformat(page["level_deadline"].replace("Z", "+00:00"))
+    assert due == MONDAY_10 + timedelta(hours=5)  # 15:00 Shanghai
+    api.clock.advance(hours=5, minutes=1)
+    page = shown()
+    assert (page["light"], page["level_overdue"]) == ("red", True)
+    assert red() == [cid(0)]
+    status, body = act(api, "hz-op", 0, "register")
+    assert status == 200 and body["case"]["level_overdue"] is False
+    assert body["case"]["level_deadline"] is None and body["case"]["light"] is None
+    assert red() == []
+    steps = api.client.get(f"/api/v1/cases/{cid(0)}/steps", headers=api.headers("hz-op")).json()
+    assert steps[-1]["facts"]["level_on_time"] is False

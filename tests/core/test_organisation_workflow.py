@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.core.level_deadline import level_overdue, level_window
 from gateway.core.organisation import CITY_ID, Organisation
 from gateway.core.settings import CoreConfig
 from gateway.core.workflow import Action, Actor, CaseState, Command, Role, TransitionRefused
@@ -115,3 +116,50 @@ def test_without_an_organisation_nothing_is_escalated() -> None:
             NOW,
         )
     assert refused.value.code == "not_your_level"
+
+
+def test_a_missed_escalation_deadline_turns_the_case_red_until_the_city_takes_it_up() -> None:
+    """上报 at Monday 11:00 gives the city 4 working hours, to 16:00: the case's light is
+    that window's (green, yellow past 80 %, red past 16:00, `level_overdue`); the city's
+    first step ends it, recorded as late; afterwards the disposal deadline's light rules."""
+    district, city = desk(Role.SHIFT_LEAD, HAIZHOU), desk(Role.DISPATCHER, None)
+    start = case(CaseState.REGISTERED, grid_code=HZ_GRID)
+    up = WF.apply(start, Command(Action.ESCALATE, opinion="跨区，需市级协调"), district, NOW)
+    due = MONDAY_10 + timedelta(hours=6)  # 16:00 Shanghai
+    assert level_window(up.case.facts) == (NOW, due)
+    assert WF.light(up.case, NOW) == "green"
+    assert WF.light(up.case, due - timedelta(minutes=30)) == "yellow"  # 3.5 of 4 hours
+    assert WF.light(up.case, due) == "yellow" and not level_overdue(up.case.facts, due)
+    late = due + timedelta(minutes=1)
+    assert WF.light(up.case, late) == "red" and level_overdue(up.case.facts, late)
+    taken = WF.apply(up.case, Command(Action.DISPATCH), city, late)
+    assert taken.step.facts["level_on_time"] is False
+    assert level_window(taken.case.facts) is None
+    assert taken.case.facts["to_centre"] == CITY_ID  # the move itself stays on the case
+    assert WF.light(taken.case, late) == "green"  # now the disposal deadline's
+
+
+def test_a_hand_down_is_taken_up_only_by_the_district_or_by_leaving_its_states() -> None:
+    city_op, district_op = desk(Role.OPERATOR, None), desk(Role.OPERATOR, HAIZHOU)
+    up = WF.apply(
+        case(CaseState.CANDIDATE, grid_code=HZ_GRID),
+        Command(Action.ESCALATE, opinion="跨区，需市级协调"),
+        district_op,
+        NOW,
+    )
+    down = WF.apply(up.case, Command(Action.HAND_DOWN, opinion="属区级事权"), city_op, NOW)
+    assert down.step.facts["level_on_time"] is True  # the city took up the escalation
+    # the city registering it is no take-up by the district: the window runs on
+    registered = WF.apply(down.case, Command(Action.REGISTER), city_op, NOW)
+    assert "level_on_time" not in registered.step.facts
+    assert level_window(registered.case.facts) is not None
+    # the district's first step, in time
+    taken = WF.apply(down.case, Command(Action.REGISTER), district_op, NOW + timedelta(minutes=10))
+    assert taken.step.facts["level_on_time"] is True
+    assert WF.light(taken.case, NOW + timedelta(days=3)) is None  # registered, not dispatched
+    # a case the city dispatches itself leaves 立案: the window ends, whoever moved it
+    dispatched = WF.apply(
+        registered.case, Command(Action.DISPATCH), desk(Role.DISPATCHER, None), NOW
+    )
+    assert dispatched.step.facts["level_on_time"] is True
+    assert level_window(dispatched.case.facts) is None

@@ -47,6 +47,12 @@ export const ACTIONS = {
 export const LEVELS = {
   centre: '承办中心',
   moved: '{from} → {to}，请于 {due} 前受理',
+  // the time the receiving centre has to take the case up (gateway/core/level_deadline.py)
+  deadline: '受理期限',
+  overdue: '已超过上报/下派期限',
+  overdue_note: '（已超过上报/下派期限，承办中心尚未受理）',
+  taken: '（按期受理）',
+  taken_late: '（超过上报/下派期限后受理）',
 };
 
 // 四级联动 (views/case.js): the community a street office passed a case to

@@ -9,6 +9,18 @@ import { fill, fmtTime, h, lightBadge } from '../ui.js';
 
 const POLL_MS = 10000;
 
+// the page's text (labels.js holds the console-wide tables)
+export const TEXT = {
+  // a case escalated (上报) or handed down (下派): by when its new centre must take it up
+  level_due: '受理期限 {due}',
+  level_overdue: '超过上报/下派期限',
+  level_count: ' · 超过上报/下派期限 {n} 件',
+};
+
+function format(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
+}
+
 const LAYOUTS = {
   board: { title: '案件看板', states: BOARD_STATES },
   department: { title: '本部门案件', states: ['processing', 'suspended', 'reported', 'verified', 'closed'] },
@@ -32,6 +44,8 @@ function card(c, ctx) {
     h('div', { class: 'card-event' }, ctx.eventName(c.event_code)),
     h('div', { class: 'muted' }, `${SOURCES[c.source_kind] || c.source_kind}${c.department ? ' · ' + (ctx.ref.departments[c.department] || c.department) : ''}${c.community ? ' · ' + (c.community_name || c.community) : ''}`),
     c.deadline ? h('div', { class: 'deadline' }, `时限 ${fmtTime(c.deadline)}`) : null,
+    c.level_deadline ? h('div', { class: 'deadline level-deadline' }, format(TEXT.level_due, { due: fmtTime(c.level_deadline) })) : null,
+    c.level_overdue ? h('span', { class: 'tag level-overdue' }, TEXT.level_overdue) : null,
     c.pending ? h('span', { class: 'tag pending' }, `待批：${PENDING[c.pending.kind] || c.pending.kind}`) : null,
     c.rework_count ? h('span', { class: 'tag rework' }, `返工 ${c.rework_count}`) : null,
     c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
@@ -69,7 +83,10 @@ export async function render(main, ctx) {
       return;
     }
     const how = { connecting: '', up: ' · 实时更新', polling: ' · 定时刷新（实时连接中断）' }[stream];
-    status.textContent = `共 ${page.total} 件 · ${fmtTime(new Date())} 更新${how}`;
+    const late = page.items.filter((c) => c.level_overdue).length;
+    const lateText = late ? format(TEXT.level_count, { n: late }) : '';
+    status.textContent = `共 ${page.total} 件${lateText} · ${fmtTime(new Date())} 更新${how}`;
+    status.dataset.levelOverdue = String(late);
     columns.dataset.live = stream;
     const byState = Object.fromEntries(layout.states.map((s) => [s, []]));
     for (const c of page.items) (byState[c.state] ||= []).push(c);

@@ -79,6 +79,12 @@ function taskRows(c) {
   return rows;
 }
 
+// a step that took up a case escalated or handed down: in time, or after its deadline
+function takenText(facts) {
+  if (!facts || facts.level_on_time === undefined) return '';
+  return facts.level_on_time ? LEVELS.taken : LEVELS.taken_late;
+}
+
 // 上报 / 下派 in the log: from which centre to which, and by when it must be taken up
 function levelText(facts, ctx) {
   const name = (id) => ctx.ref.centres[id] || id;
@@ -170,6 +176,7 @@ export async function render(main, ctx, caseId) {
       h('span', { class: `state state-${c.state}`, id: 'case-state' }, c.state_label),
       lightBadge(c.light, LIGHTS),
       c.urgent ? h('span', { class: 'tag urgent' }, '紧急') : null,
+      c.level_overdue ? h('span', { class: 'tag level-overdue', id: 'case-level-overdue' }, LEVELS.overdue) : null,
     );
     const seen = steps.filter((s) => s.action === 'redetected');
     // the deadline as last set (dispatch, an approved extension, a resumed suspension) was
@@ -186,6 +193,7 @@ export async function render(main, ctx, caseId) {
           : []),
         ['收到时间', fmtTime(c.created_at)],
         [LEVELS.centre, c.centre_name || '—'],
+        ...(c.level_deadline ? [[LEVELS.deadline, fmtTime(c.level_deadline) + (c.level_overdue ? LEVELS.overdue_note : '')]] : []),
         ['处置部门', c.department ? ctx.ref.departments[c.department] || c.department : '—'],
         ...(c.community ? [[COMMUNITY.row, c.community_name || ctx.ref.departments[c.community] || c.community]] : []),
         ['派遣时间', fmtTime(c.dispatched_at)],
@@ -242,6 +250,7 @@ export async function render(main, ctx, caseId) {
               (s.action === 'escalate' || s.action === 'hand_down') && s.facts ? levelText(s.facts, ctx) : '',
               s.action === 'assign_community' || s.action === 'recall_community' ? communityText(s, ctx) : '',
               s.facts && s.facts.deadline_provisional ? DEADLINE.provisional : '',
+              takenText(s.facts),
               s.action === 'link_component' ? componentStepText(s) : '',
               s.action === 'handoff' && s.facts ? HANDOFF.receipt.replace('{ref}', s.facts.ack_ref || '—').replace('{n}', s.facts.attempts || 1) : '',
             ].filter(Boolean).join(' ')),
