@@ -100,6 +100,16 @@ class ApiContext:
     login_failures: Any = None
 
 
+def event_name(ctx: ApiContext, code: str) -> str:
+    """The name of a CJ/T 214 event code; ApiError 422 ``unknown_event_code`` for a code of
+    the right shape that the event table does not hold (Open311 refuses it the same way),
+    so no case is made with no name."""
+    name = ctx.event_names.get(code)
+    if name is None:
+        raise ApiError(422, "unknown_event_code", f"no event {code!r} in the event table")
+    return name
+
+
 class FastJSON(Response):
     """JSON by pydantic-core's serializer (the same text for datetimes as the response
     models'), with no validation pass over data the handlers built to those models:

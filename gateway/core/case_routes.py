@@ -28,7 +28,15 @@ from gateway.contract import (
     SourceKind,
     new_message_id,
 )
-from gateway.core.api_base import REPORTERS, STAFF, ApiContext, ApiError, FastJSON, allow
+from gateway.core.api_base import (
+    REPORTERS,
+    STAFF,
+    ApiContext,
+    ApiError,
+    FastJSON,
+    allow,
+    event_name,
+)
 from gateway.core.api_schemas import (
     AttachmentOut,
     CaseDetailOut,
@@ -110,6 +118,7 @@ def cases_router(ctx: ApiContext, grids: dict[str, UnitGrid]) -> APIRouter:
     def create_case(
         body: CaseIn, actor: Annotated[Actor, Depends(allow(REPORTERS))]
     ) -> dict[str, Any]:
+        event_name(ctx, body.event_code)  # unknown_event_code: no case without a class
         kind = SourceKind.INSPECTOR if actor.role is Role.INSPECTOR else SourceKind.API
         if (body.lat is None) != (body.lon is None):
             raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")

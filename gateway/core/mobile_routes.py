@@ -52,7 +52,7 @@ from gateway.contract import (
     SourceKind,
 )
 from gateway.contract.envelope import EVENT_CODE_PATTERN
-from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow
+from gateway.core.api_base import REPORTERS, ApiContext, ApiError, allow, event_name
 from gateway.core.api_schemas import CaseDetailOut, TransitionOut
 from gateway.core.body_limit import LimitedBody
 from gateway.core.case_views import case_out, detail_out, reporter_id, step_out, visible_case
@@ -222,6 +222,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
         existing = ctx.service.store.get_case(case_id_for(request_id))
         if existing is not None:  # a resend: the case it made, photos and note not read again
             return detail_out(ctx, visible_case(ctx, existing.id, actor), actor)
+        title = event_name(ctx, event_code)  # unknown_event_code
         if (lat is None) != (lon is None):
             raise ApiError(422, "position_incomplete", "send both lat and lon, or neither")
         checked, positions = _photos(photos or [])
@@ -243,7 +244,7 @@ def mobile_router(ctx: ApiContext) -> APIRouter:
             id=request_id,
             ts=ctx.clock.now(),
             event_code=event_code,
-            title=ctx.event_names.get(event_code, ""),
+            title=title,
             description=description,
             location=Location(address=address or None, lat=lat, lon=lon),
             evidence=evidence,

@@ -290,6 +290,7 @@ def test_event_codes_come_by_big_class_for_the_picker(api: Api) -> None:
         api.client.get("/api/v1/event-codes", headers=api.headers("inspector")).json()
     )
 
+
 def test_a_nul_in_a_reports_or_an_answers_text_is_refused_on_either_database(
     api_on_db: Api,
 ) -> None:
@@ -312,3 +313,22 @@ def test_a_nul_in_a_reports_or_an_answers_text_is_refused_on_either_database(
     assert answered.json()["error"] == "nul_character"
     case = api.service.store.get_case(case_id)
     assert case is not None and case.state is CaseState.REPORTED
+
+
+def test_a_report_of_an_event_code_the_table_lacks_is_refused_and_makes_no_case(
+    api_on_db: Api,
+) -> None:
+    """9999 has the code's shape but names no event: a case with no event name before;
+    now unknown_event_code, as Open311 refuses an unknown service_code."""
+    api = api_on_db
+    response = report(api, "phone-code-0001", [], event_code="9999")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "unknown_event_code"
+    typed = api.client.post(
+        "/api/v1/cases",
+        json={"event_code": "9999", "grid_code": "32070690100101"},
+        headers=api.headers("operator"),
+    )
+    assert typed.status_code == 422 and typed.json()["error"] == "unknown_event_code"
+    _, total = api.service.store.list_cases(CaseFilter())
+    assert total == 0 and api.service.store.candidate_count() == 0
