@@ -436,8 +436,30 @@ function sentMessage(item, out) {
   return parts.join('，');
 }
 
+// What an answer that is not a success means for the item sent:
+// - 'stop': nothing can be sent now (no network, login lapsed, a proxy in front of a core
+//   that is down, too many requests): the pass ends, every item waits with its id;
+// - 'later': the core failed on this item (a 5xx of its own): the pass goes on with the
+//   next item, this one is tried again until SERVER_TRIES failures mark it failed;
+// - 'refused': the core refused this item (a 4xx): it never goes through as it is, so it
+//   is marked failed at once with the reason; the list offers 立即重试 and 放弃.
+const SERVER_TRIES = 3;
+const CORE_UNREACHABLE = new Set([502, 503, 504]); // without a code of the core's own
+
+function outcome(err) {
+  if (err.code === 'network' || err.status === 401 || err.status === 408 || err.status === 429) return 'stop';
+  if (err.status >= 500) return CORE_UNREACHABLE.has(err.status) && !ERRORS[err.code] ? 'stop' : 'later';
+  return 'refused';
+}
+
+function failedText(err, tries) {
+  return ERRORS[err.code] ? describe(err) : fill(T.queue_server_error, { n: tries });
+}
+
 // Sends what waits, oldest first, until the outbox is empty or the core cannot be reached;
-// a call while a pass runs asks that pass to look again (a report added meanwhile).
+// an item the core fails on or refuses is passed over, so one bad item never holds back
+// the others; a call while a pass runs asks that pass to look again (a report added
+// meanwhile).
 async function drain({ retryFailed = false } = {}) {
   if (!session()) return;
   if (state.sending) {
@@ -457,11 +479,18 @@ async function drain({ retryFailed = false } = {}) {
           toast(sentMessage(item, out), 'ok');
         } catch (err) {
           if (err.status === 401) expired();
-          if (err.code === 'network' || err.status >= 500 || err.status === 401) {
+          const next = outcome(err);
+          if (next === 'stop') {
             reachable = false; // later, with the same id
             break;
           }
-          await outbox.put({ ...item, failed: describe(err) });
+          if (next === 'later') {
+            const tries = (item.tries || 0) + 1;
+            const failed = tries >= SERVER_TRIES ? failedText(err, tries) : null;
+            await outbox.put({ ...item, tries, failed });
+          } else {
+            await outbox.put({ ...item, failed: describe(err) });
+          }
         }
       }
     } while (state.again && reachable);
@@ -477,8 +506,8 @@ async function enqueue(item) {
   await refreshStatus();
   await drain();
   if (state.sending) return; // a running pass sends it and says so
-  const waiting = (await outbox.all()).some((i) => i.id === item.id && !i.failed);
-  if (waiting && session()) toast(T.queued); // (no session: the login prompt says why)
+  const waiting = (await outbox.all()).find((i) => i.id === item.id && !i.failed);
+  if (waiting && session()) toast(waiting.tries ? T.queued_retry : T.queued); // (no session: the login prompt says why)
 }
 
 function expired() {
@@ -504,7 +533,7 @@ function queueView() {
           'article',
           { class: 'queued', dataset: { id: item.id } },
           h('div', {}, title),
-          h('div', { class: item.failed ? 'error' : 'muted' }, item.failed ? fill(T.queue_failed, { why: item.failed }) : T.queue_waiting),
+          h('div', { class: item.failed ? 'error' : 'muted' }, item.failed ? fill(T.queue_failed, { why: item.failed }) : item.tries ? fill(T.queue_retrying, { n: item.tries }) : T.queue_waiting),
           h('div', { class: 'row' },
             h('button', { type: 'button', class: 'big', onclick: () => drain({ retryFailed: true }) }, T.queue_retry),
             item.failed ? h('button', { type: 'button', class: 'big bad', onclick: async () => { await outbox.remove(item.id); refreshStatus(); } }, T.queue_discard) : null,
