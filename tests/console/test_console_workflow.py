@@ -191,7 +191,8 @@ def test_a_camera_candidate_goes_from_review_to_closure_through_every_role(
     # 监督员: verification fails (返工), the department reports again, then it passes
     inspector = login("inspector")
     pages.append(inspector)
-    inspector.wait_for_selector(f'.column[data-state="reported"] .card[data-id="{case_a.id}"]')
+    # the case reported done is a 核查 task in the inspector's list (views/inspector_tasks.js)
+    inspector.wait_for_selector(f'.column[data-kind="verify"] .card[data-id="{case_a.id}"]')
     screenshot(inspector, "05-inspector-tasks")
     open_case(inspector, case_a.id)
     do(inspector, "verify_fail", "现场仍有车辆停放")

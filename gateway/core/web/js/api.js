@@ -31,12 +31,21 @@ export function clearSession() {
   sessionStorage.removeItem(USER_KEY);
 }
 
+// a client-made id for a request that must happen once (an inspector's answer): sent again
+// after a lost reply, the core answers with what the first made. getRandomValues, unlike
+// randomUUID, is there on a plain-http page too.
+export function newRequestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `d-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
 let onUnauthenticated = () => {};
 export function setUnauthenticatedHandler(handler) {
   onUnauthenticated = handler;
 }
 
-async function request(method, path, { body, query, raw = false, timeoutMs = TIMEOUT_MS } = {}) {
+// body: sent as JSON; form: a FormData sent as multipart (the browser sets its boundary)
+async function request(method, path, { body, form, query, raw = false, timeoutMs = TIMEOUT_MS } = {}) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value === undefined || value === null || value === '') continue;
@@ -53,7 +62,7 @@ async function request(method, path, { body, query, raw = false, timeoutMs = TIM
     response = await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: form ?? (body === undefined ? undefined : JSON.stringify(body)),
       signal: abort.signal,
     });
   } catch (err) {
@@ -87,6 +96,8 @@ export const api = {
   post: (path, body) => request('POST', path, { body }),
   patch: (path, body) => request('PATCH', path, { body }),
   raw: (path, query) => request('GET', path, { query, raw: true }),
+  // a multipart form (fields and photos) in one request, given a minute as an upload is
+  form: (path, form) => request('POST', path, { form, timeoutMs: 60000 }),
 
   async login(name, password) {
     const out = await request('POST', '/api/v1/auth/login', { body: { name, password } });

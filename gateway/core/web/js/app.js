@@ -8,6 +8,7 @@ import * as cameras from './views/cameras.js';
 import * as casePage from './views/case.js';
 import * as deadLetters from './views/dead_letters.js';
 import * as evaluation from './views/evaluation.js';
+import * as inspectorTasks from './views/inspector_tasks.js';
 import * as levels from './views/levels.js';
 import * as map from './views/map.js';
 import * as queue from './views/queue.js';
@@ -18,7 +19,7 @@ const VIEW_MODULES = {
   queue,
   board,
   department: board,
-  inspector: board,
+  inspector: inspectorTasks, // 核实 / 核查 tasks, the phone's list and answer
   cameras,
   evaluation,
   levels,

@@ -185,7 +185,7 @@ export const VIEW_TITLES = {
   map: '地图',
   screen: '大屏', // opened from the map (map.js), full screen without the menu
   department: '本部门案件',
-  inspector: '核查任务',
+  inspector: '核实、核查任务', // views/inspector_tasks.js
   report: '上报问题',
   cameras: '视频墙',
   evaluation: '综合评价',

@@ -1,5 +1,6 @@
 // 案件看板 by state with lights and deadlines; the department view (its own cases, as the API
-// restricts them) and the inspector view (cases waiting for 核查) are the same board, narrower.
+// restricts them) is the same board, narrower. (The inspector's 核实/核查 tasks are
+// views/inspector_tasks.js.)
 // Live: a committed change on the core's event stream reloads the board (coalesced); while the
 // stream is down the board is polled.
 import { api, describeError } from '../api.js';
@@ -24,11 +25,9 @@ function format(template, values) {
 const LAYOUTS = {
   board: { title: '案件看板', states: BOARD_STATES },
   department: { title: '本部门案件', states: ['processing', 'suspended', 'reported', 'verified', 'closed'] },
-  inspector: { title: '核查任务', states: ['reported', 'processing', 'verified', 'closed'] },
 };
 
 const HINTS = {
-  inspector: '“处理反馈”列中的案件等待您现场核查：打开案件，选择核查通过或不通过（返工）。',
   department: '仅显示派遣给本部门（社区：街道转派给本社区）的案件。打开案件可处理反馈、申请延时、回退或挂账；街道还可转派社区或收回。',
 };
 

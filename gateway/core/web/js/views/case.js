@@ -1,5 +1,5 @@
 // 案件详情: facts, evidence, the step log, and every action the user's role allows now.
-import { api, describeError } from '../api.js';
+import { api, describeError, newRequestId } from '../api.js';
 import { ACTIONS, CASE_SCORE, COMMUNITY, DEADLINE, HANDOFF, LEVELS, LIGHTS, PENDING, POSITION, REJECT_REASONS, ROLES, SATISFACTION, SEEN_AGAIN, SOURCES, TASKS } from '../labels.js';
 import { ask, fill, fmtTime, h, lightBadge, toast } from '../ui.js';
 import { renderCameraChecks, withoutCheckSnapshots } from './camera_check.js';
@@ -25,6 +25,10 @@ const NEEDS_OPINION = new Set([
 ]);
 // steps on an inspector's task, sent to /api/v1/cases/{id}/task with the inspector chosen
 const TASK_ACTIONS = new Set(['request_confirmation', 'assign_task']);
+// an inspector's answer to their 核实/核查, sent as the phone sends it: one multipart request to
+// /api/v1/mobile/tasks/{id}/answer with a request id kept until the core acknowledges it
+const ANSWERS = { confirm_pass: 'pass', confirm_fail: 'fail', verify_pass: 'pass', verify_fail: 'fail' };
+const answerIds = new Map(); // `${case}:${action}` -> the request id of an answer not yet acknowledged
 const DANGER = new Set(['reject', 'verify_fail', 'request_void', 'deny']);
 // the step the method expects next, first match wins: highlighted whatever order the core lists
 const EXPECTED = ['register', 'dispatch', 'report', 'verify_pass', 'close', 'approve', 'resume', 'reopen', 'evaluate'];
@@ -105,6 +109,19 @@ function byCommunityText(s, ctx) {
   return id ? COMMUNITY.by_community.replace('{community}', ctx.ref.departments[id] || id) : '';
 }
 
+async function sendAnswer(c, action, values) {
+  const key = `${c.id}:${action}`;
+  if (!answerIds.has(key)) answerIds.set(key, newRequestId());
+  const form = new FormData();
+  form.append('request_id', answerIds.get(key));
+  form.append('verdict', ANSWERS[action]);
+  form.append('opinion', values.opinion || '');
+  if (values.photo && values.photo.size) form.append('photos', values.photo, values.photo.name);
+  const out = await api.form(`/api/v1/mobile/tasks/${encodeURIComponent(c.id)}/answer`, form);
+  answerIds.delete(key);
+  return out;
+}
+
 function fieldsFor(action, c, ctx, inspectors = []) {
   const fields = [];
   if (TASK_ACTIONS.has(action)) {
@@ -138,6 +155,9 @@ function fieldsFor(action, c, ctx, inspectors = []) {
   }
   if (action === 'report') {
     fields.push({ name: 'photo', label: '处置照片（可选）', type: 'file', accept: 'image/*' });
+  }
+  if (ANSWERS[action]) {
+    fields.push({ name: 'photo', label: '现场照片（可选）', type: 'file', accept: 'image/*' });
   }
   fields.push({
     name: 'opinion',
@@ -300,13 +320,15 @@ export async function render(main, ctx, caseId) {
     if (values.community) request.community = values.community;
     if (values.extension_hours) request.extension_hours = Number(values.extension_hours);
     try {
-      if (values.photo && values.photo.size) {
+      if (values.photo && values.photo.size && !ANSWERS[action]) {
         const uploaded = await api.upload(c.id, values.photo, 'photo');
         request.attachments = [uploaded.sha256];
       }
-      const out = TASK_ACTIONS.has(action)
-        ? await api.post(`/api/v1/cases/${encodeURIComponent(c.id)}/task`, request)
-        : await api.transition(c.id, request);
+      const out = ANSWERS[action]
+        ? await sendAnswer(c, action, values)
+        : TASK_ACTIONS.has(action)
+          ? await api.post(`/api/v1/cases/${encodeURIComponent(c.id)}/task`, request)
+          : await api.transition(c.id, request);
       drafts.delete(`${c.id}:${action}`);
       const done = ACTIONS[action] || action;
       const moved = out.case.state !== c.state && out.case.state_label !== done;
