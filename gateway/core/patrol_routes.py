@@ -5,7 +5,11 @@
   made on the phone, so a batch sent again stores nothing twice. The core places each
   point in its unit grid (the imported grids); a point outside them all keeps no grid.
   A point's time must have a time zone and lie between `MAX_POINT_AGE` ago and
-  `CLOCK_SKEW` ahead (`gateway.core.patrols.time_refusal`).
+  `CLOCK_SKEW` ahead (`gateway.core.patrols.time_refusal`): the batch's other points are
+  kept, and the answer names each refused one with its code (``refused``: ``[{"id",
+  "error"}]``, e.g. ``point_in_future`` from a phone whose clock runs fast), so the phone
+  drops them and goes on instead of sending the same batch forever. A refused point is
+  stored never, a good one once.
 - ``GET /api/v1/patrols/positions``: every inspector's last position (the map's layer).
 - ``GET /api/v1/patrols/track?inspector=&day=``: one inspector's points of a day (the
   centre's time zone); an inspector may read their own.
@@ -77,22 +81,26 @@ def patrols_router(ctx: ApiContext, store: PatrolStore) -> APIRouter:
     @router.post("/api/v1/mobile/patrol", tags=["mobile"], summary="patrol positions (batch)")
     def add_points(
         body: PatrolBatchIn, actor: Annotated[Actor, Depends(allow(Role.INSPECTOR))]
-    ) -> dict[str, int]:
+    ) -> dict[str, Any]:
         now = ctx.clock.now()
+        good: list[PointIn] = []
+        refused: list[dict[str, str]] = []
         for point in body.points:
             refusal = time_refusal(point.at, now)
-            if refusal is not None:
-                raise ApiError(422, refusal, f"point {point.id} is stamped {point.at}")
+            if refusal is None:
+                good.append(point)
+            else:
+                refused.append({"id": point.id, "error": refusal})
         grids = ctx.service.grids
-        codes: list[Any] = [None] * len(body.points)
-        if grids is not None and len(grids):
-            codes = list(grids.locate([p.lon for p in body.points], [p.lat for p in body.points]))
+        codes: list[Any] = [None] * len(good)
+        if good and grids is not None and len(grids):
+            codes = list(grids.locate([p.lon for p in good], [p.lat for p in good]))
         points = [
             PatrolPoint(p.id, body.patrol_id, p.at, p.lat, p.lon, p.accuracy_m, code)
-            for p, code in zip(body.points, codes, strict=True)
+            for p, code in zip(good, codes, strict=True)
         ]
-        stored = store.add_points(actor.name, points, now)
-        return {"received": len(points), "stored": stored}
+        stored = store.add_points(actor.name, points, now) if points else 0
+        return {"received": len(body.points), "stored": stored, "refused": refused}
 
     @router.get("/api/v1/patrols/positions", tags=["patrols"], summary="last positions")
     def positions(

@@ -79,9 +79,9 @@ def test_a_batch_sent_twice_is_kept_once_in_the_grid_of_its_points(
     body = batch(demo_grids[0], 0, 20, MONDAY_10)
     first = api.client.post(url, json=body, headers=headers)
     assert first.status_code == 200, first.text
-    assert first.json() == {"received": 20, "stored": 20}
+    assert first.json() == {"received": 20, "stored": 20, "refused": []}
     again = api.client.post(url, json=body, headers=headers)
-    assert again.json() == {"received": 20, "stored": 0}
+    assert again.json() == {"received": 20, "stored": 0, "refused": []}
     api.clock.advance(minutes=25)  # the phone sends what it recorded until now
     later = batch(demo_grids[1], 20, 10, MONDAY_10 + timedelta(minutes=20))
     assert api.client.post(url, json=later, headers=headers).json()["stored"] == 10
@@ -112,9 +112,15 @@ def test_bad_batches_are_refused_with_codes(api: Api, demo_grids: list[GridFeatu
     url, headers = "/api/v1/mobile/patrol", api.headers("ines")
     future = batch(demo_grids[0], 100, 1, MONDAY_10 + timedelta(hours=1))
     response = api.client.post(url, json=future, headers=headers)
-    assert response.status_code == 422 and response.json()["error"] == "point_in_future"
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "received": 1,
+        "stored": 0,
+        "refused": [{"id": "ines-pt-000100", "error": "point_in_future"}],
+    }
     naive = batch(demo_grids[0], 101, 1, MONDAY_10.replace(tzinfo=None))
-    assert api.client.post(url, json=naive, headers=headers).json()["error"] == "timezone_required"
+    refused = api.client.post(url, json=naive, headers=headers).json()["refused"]
+    assert refused == [{"id": "ines-pt-000101", "error": "timezone_required"}]
     empty = {"patrol_id": "patrol-ines-0002", "points": []}
     assert api.client.post(url, json=empty, headers=headers).status_code == 422
     other = api.client.get("/api/v1/patrols/track?inspector=ivan", headers=headers)
@@ -143,11 +149,33 @@ def test_a_point_stamped_out_of_range_is_refused_with_a_code_never_a_500(
     body = batch(demo_grids[0], 300, 1, MONDAY_10)
     body["points"][0]["at"] = stamp
     response = api.client.post(url, json=body, headers=headers)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"] == code
+    assert response.status_code == 200, response.text
+    assert response.json()["refused"] == [{"id": "ines-pt-000300", "error": code}]
     week_old = batch(demo_grids[0], 301, 1, MONDAY_10 - timedelta(days=6, hours=23))
     kept = api.client.post(url, json=week_old, headers=headers)
     assert kept.status_code == 200 and kept.json()["stored"] == 1
+
+
+def test_a_batch_keeps_its_good_points_names_its_refused_ones_and_stores_each_once(
+    api: Api,
+    demo_grids: list[GridFeature],  # noqa: F811
+) -> None:
+    """A phone whose clock ran 15 minutes fast for one point: the batch's other points are
+    kept (before, the whole batch was refused and the phone sent it again forever); the
+    same batch again stores nothing and names the same point."""
+    url, headers = "/api/v1/mobile/patrol", api.headers("ines")
+    body = batch(demo_grids[0], 400, 4, MONDAY_10 - timedelta(minutes=2))
+    body["points"][1]["at"] = (MONDAY_10 + timedelta(minutes=15)).isoformat()
+    first = api.client.post(url, json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    refused = [{"id": "ines-pt-000401", "error": "point_in_future"}]
+    assert first.json() == {"received": 4, "stored": 3, "refused": refused}
+    again = api.client.post(url, json=body, headers=headers).json()
+    assert again == {"received": 4, "stored": 0, "refused": refused}
+    track = api.client.get(
+        "/api/v1/patrols/track?inspector=ines&day=2026-01-05", headers=headers
+    ).json()
+    assert len(track["points"]) == 3
 
 
 def test_a_settled_days_figures_are_kept_and_replaced_on_either_database(

@@ -183,6 +183,26 @@ async function logout() {
 
 // ------------------------------------------------------------------ position
 
+// a fix as the app keeps it: where, how accurate, and when the phone had it (ms)
+function fixOf(pos) {
+  return { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy: pos.coords.accuracy, at: pos.timestamp };
+}
+
+// the phone's current fix for a patrol point: one at most FRESH_FIX_MS old, or null when
+// the phone has none (no GPS signal: no point is recorded)
+const FRESH_FIX_MS = 10000;
+
+function currentFix() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve(null);
+    navigator.geolocation.getCurrentPosition(
+      (pos) => resolve(fixOf(pos)),
+      () => resolve(null),
+      { enableHighAccuracy: true, maximumAge: FRESH_FIX_MS, timeout: 20000 },
+    );
+  });
+}
+
 function watchPosition() {
   if (!navigator.geolocation) {
     state.positionError = T.position_denied;
@@ -190,11 +210,7 @@ function watchPosition() {
   }
   navigator.geolocation.watchPosition(
     (pos) => {
-      state.position = {
-        lat: pos.coords.latitude,
-        lon: pos.coords.longitude,
-        accuracy: pos.coords.accuracy,
-      };
+      state.position = fixOf(pos);
       state.positionError = null;
       patrol.moved(state.position);
       showPosition();
@@ -550,7 +566,7 @@ function queueView() {
 const tasks = createTasks({ state, call, render, showView, toast, complain, expired, enqueue });
 
 const patrol = createPatrol({
-  position: () => state.position,
+  locate: currentFix,
   send: (body) => call('POST', '/api/v1/mobile/patrol', { json: body }),
   changed: () => { if (state.view === 'patrol') render(); },
 });

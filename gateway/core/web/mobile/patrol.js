@@ -3,13 +3,21 @@
 // POST /api/v1/mobile/patrol; without a signal the points wait and go in batches when the
 // core answers again. Each point has an id made when it was recorded: a batch resent after
 // a lost answer stores nothing twice.
-import { T, fill } from './texts.js';
+// A point carries the time of the fix it comes from, never the time it was written down:
+// a fix older than STALE_MS (the GPS lost in a tunnel or a building) is not recorded, so
+// lost GPS never counts as time on patrol. The core keeps a batch's good points and names
+// the ones it refuses (a point stamped ahead of its clock: the phone's clock runs fast; one
+// too old): those are dropped and said in the patrol view, and the queue goes on. A batch
+// refused as a whole (a 4xx) is dropped likewise; no network or a failing core: it waits.
+import { ERRORS, T, fill } from './texts.js';
 import { h } from './dom.js';
 import { cache, newRequestId } from './queue.js';
 
 const EVERY_MS = 30000;
+const STALE_MS = 60000;
 const MOVE_M = 10;
 const BATCH = 500;
+const WAIT_STATUS = new Set([401, 408, 429]); // not the batch's fault: it waits
 const PATROL_KEY = 'citygw.mobile.patrol'; // {id, started}
 const POINTS = 'patrol-points'; // the points not sent yet (IndexedDB cache store)
 
@@ -28,26 +36,33 @@ function metres(a, b) {
   return Math.sqrt(x * x + y * y) * 6371000;
 }
 
-// position(): the phone's last position {lat, lon, accuracy} or null; send(body): the POST;
-// changed(): the app redraws what shows the patrol
-export function createPatrol({ position, send, changed }) {
+// locate(): a promise of the phone's current fix {lat, lon, accuracy, at (ms)} or null;
+// send(body): the POST; changed(): the app redraws what shows the patrol
+export function createPatrol({ locate, send, changed }) {
   let timer = null;
   let last = null; // the last point recorded
   let sending = false;
   let recorded = 0;
+  let refused = null; // {n, why}: the points the core refused since the patrol began
 
   const pending = async () => (await cache.get(POINTS)) || [];
 
-  async function record() {
+  async function record(fix) {
     const patrol = current();
-    const p = position();
-    if (!patrol || !p) return;
-    last = { lat: p.lat, lon: p.lon, at: Date.now() };
-    const point = { id: newRequestId(), patrol_id: patrol.id, at: new Date().toISOString(), lat: p.lat, lon: p.lon, accuracy_m: Math.round(p.accuracy * 10) / 10 };
+    if (!patrol || !fix || !Number.isFinite(fix.at)) return;
+    if (Date.now() - fix.at > STALE_MS) return; // lost GPS: no point, no patrol time
+    if (last && fix.at <= last.at) return; // this fix is recorded already
+    last = { lat: fix.lat, lon: fix.lon, at: fix.at };
+    const accuracy = Number.isFinite(fix.accuracy) ? Math.round(fix.accuracy * 10) / 10 : null;
+    const point = { id: newRequestId(), patrol_id: patrol.id, at: new Date(fix.at).toISOString(), lat: fix.lat, lon: fix.lon, accuracy_m: accuracy };
     await cache.set(POINTS, [...(await pending()), point]);
     recorded += 1;
     changed();
     flush();
+  }
+
+  function dropped(n, code) {
+    refused = { n: ((refused && refused.n) || 0) + n, why: ERRORS[code] || ERRORS.invalid_request };
   }
 
   async function flush() {
@@ -59,28 +74,41 @@ export function createPatrol({ position, send, changed }) {
         if (!waiting.length) break;
         const batch = waiting.slice(0, BATCH);
         const byPatrol = batch.filter((q) => q.patrol_id === batch[0].patrol_id);
-        await send({ patrol_id: byPatrol[0].patrol_id, points: byPatrol.map(({ patrol_id, ...q }) => q) });
-        const sent = new Set(byPatrol.map((q) => q.id));
+        try {
+          const out = await send({ patrol_id: byPatrol[0].patrol_id, points: byPatrol.map(({ patrol_id, ...q }) => q) });
+          for (const r of (out && out.refused) || []) dropped(1, r.error);
+        } catch (err) {
+          if (!err.status || err.status >= 500 || WAIT_STATUS.has(err.status)) throw err;
+          dropped(byPatrol.length, err.code); // refused as a whole: it never goes through
+        }
+        const sent = new Set(byPatrol.map((q) => q.id)); // kept, or refused for good
         await cache.set(POINTS, (await pending()).filter((q) => !sent.has(q.id)));
       }
     } catch (_) {
-      /* no signal, or the core refused: the points wait for the next try */
+      /* no signal, or the core failed: the points wait for the next try */
     } finally {
       sending = false;
       changed();
     }
   }
 
+  async function tick() {
+    if (current()) await record(await locate());
+  }
+
   function run() {
     clearInterval(timer);
-    timer = setInterval(record, EVERY_MS);
+    timer = setInterval(tick, EVERY_MS);
   }
 
   async function start() {
     localStorage.setItem(PATROL_KEY, JSON.stringify({ id: newRequestId(), started: Date.now() }));
     recorded = 0;
+    refused = null;
+    last = null;
     run();
-    await record();
+    changed(); // 巡查中, also while the phone has no fix yet
+    await tick();
   }
 
   function stop() {
@@ -91,9 +119,9 @@ export function createPatrol({ position, send, changed }) {
     flush();
   }
 
-  // a new position from the phone: recorded once it is MOVE_M from the last point
-  function moved(p) {
-    if (current() && (!last || metres(last, p) >= MOVE_M)) record();
+  // a new fix from the phone: recorded once it is MOVE_M from the last point
+  function moved(fix) {
+    if (current() && (!last || metres(last, fix) >= MOVE_M)) record(fix);
   }
 
   function view() {
@@ -109,6 +137,7 @@ export function createPatrol({ position, send, changed }) {
       h('h2', {}, T.patrol_title),
       h('p', { id: 'patrol-state', class: patrol ? 'position good' : 'muted' }, patrol ? fill(T.patrol_on, { at: new Date(patrol.started).toLocaleTimeString('zh-CN') }) : T.patrol_off),
       count,
+      refused ? h('p', { id: 'patrol-refused', class: 'error', dataset: { refused: String(refused.n) } }, fill(T.patrol_refused, refused)) : null,
       patrol
         ? h('button', { type: 'button', id: 'patrol-stop', class: 'big bad', onclick: stop }, T.patrol_stop)
         : h('button', { type: 'button', id: 'patrol-start', class: 'primary big', onclick: start }, T.patrol_start),

@@ -97,6 +97,7 @@ export const T = {
   patrol_start: '开始巡查',
   patrol_stop: '结束巡查',
   patrol_counts: '本次已记录 {n} 个定位点，待发送 {m} 个',
+  patrol_refused: '{n} 个定位点未被中心接收，已从手机上删除：{why}',
   patrol_hint: '巡查期间每 30 秒记录一次位置；无网络时先保存在手机上，联网后自动发送',
   position_adjust: '在地图上调整位置',
   position_corrected: '已在地图上调整位置（距定位点约 {m} 米）',
