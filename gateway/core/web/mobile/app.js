@@ -68,7 +68,7 @@ async function call(method, path, { json, form, timeoutMs = TIMEOUT_MS } = {}) {
 function describe(err) {
   if (err.code === 'invalid_request' && Array.isArray(err.detail) && err.detail.length) {
     const first = err.detail[0];
-    const field = FIELDS[first.loc[first.loc.length - 1]] || String(first.loc[first.loc.length - 1]);
+    const field = FIELDS[first.loc[first.loc.length - 1]] || T.field_unknown;
     const pattern = VALIDATION[first.type];
     if (pattern) return fill(pattern, { field, ...first.ctx });
   }
@@ -203,6 +203,13 @@ function currentFix() {
   });
 }
 
+// a GeolocationPositionError said in Chinese (its message is the browser's English)
+function positionProblem(err) {
+  if (err.code === 1) return T.position_denied; // PERMISSION_DENIED
+  if (err.code === 3) return T.position_timeout; // TIMEOUT (the watch goes on)
+  return T.position_unavailable; // POSITION_UNAVAILABLE, or anything else
+}
+
 function watchPosition() {
   if (!navigator.geolocation) {
     state.positionError = T.position_denied;
@@ -217,7 +224,7 @@ function watchPosition() {
       lookUpPlace();
     },
     (err) => {
-      state.positionError = err.code === 1 ? T.position_denied : fill(T.no_position, { why: err.message });
+      state.positionError = positionProblem(err);
       showPosition();
     },
     { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 },

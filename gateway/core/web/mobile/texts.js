@@ -34,7 +34,8 @@ export const T = {
   locating: '正在定位…',
   accuracy: '定位精度 ±{m} 米',
   accuracy_poor: '定位精度较差（±{m} 米），建议到开阔处重新定位',
-  no_position: '无法取得位置：{why}',
+  position_unavailable: '暂时无法定位（没有收到卫星或网络定位信号），请到开阔处稍候，定位恢复后会自动更新',
+  position_timeout: '定位超时，正在继续定位；请到开阔处稍候',
   position_denied: '未允许定位，请在浏览器设置中允许本网站使用位置',
   grid_by_server: '所在网格由中心根据位置自动确定',
   place_grid: '{street}{community} · 网格 {code}',
@@ -126,9 +127,13 @@ export const T = {
   voice_denied: '未允许使用麦克风，无法录音（可在浏览器设置中允许本网站使用麦克风）；不录音也可以照常提交',
   voice_no_mic: '没有找到可用的麦克风，无法录音；不录音也可以照常提交',
   voice_unsupported: '此浏览器无法录音（需要通过 HTTPS 打开本应用）；不录音也可以照常提交',
-  voice_failed: '无法录音（{why}）；不录音也可以照常提交',
+  voice_busy: '麦克风正被其他应用使用，无法录音（请关闭正在通话或录音的应用后重试）；不录音也可以照常提交',
+  voice_interrupted: '录音被中断，请重新录制；不录音也可以照常提交',
+  voice_format: '此浏览器不支持所需的录音格式，无法录音；不录音也可以照常提交',
+  voice_failed: '无法录音；不录音也可以照常提交',
   voice_empty: '没有录到声音，请重新录制',
   queue_voice: '（含语音 {s} 秒）',
+  field_unknown: '字段', // a field the API names that FIELDS has no word for
 };
 
 export function fill(text, values) {

@@ -25,10 +25,20 @@ function chosenType() {
   return TYPES.find((t) => recorder.isTypeSupported(t)) || ''; // '': the browser's own
 }
 
+// the DOMException of getUserMedia or MediaRecorder said in Chinese (its message is the
+// browser's English)
+const MIC_PROBLEMS = {
+  NotAllowedError: 'voice_denied',
+  SecurityError: 'voice_denied',
+  NotFoundError: 'voice_no_mic',
+  OverconstrainedError: 'voice_no_mic',
+  NotReadableError: 'voice_busy',
+  AbortError: 'voice_interrupted',
+  NotSupportedError: 'voice_format',
+};
+
 function micProblem(err) {
-  if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError')) return T.voice_denied;
-  if (err && (err.name === 'NotFoundError' || err.name === 'OverconstrainedError')) return T.voice_no_mic;
-  return fill(T.voice_failed, { why: (err && (err.message || err.name)) || '' });
+  return T[MIC_PROBLEMS[err && err.name]] || T.voice_failed;
 }
 
 function releaseUrl(voice) {
