@@ -535,6 +535,7 @@ export const ERRORS = {
   voice_too_long: '语音备注过长（最长 60 秒），请删除后重新录制',
   voice_check_unavailable: '核心暂时无法接收语音备注（未安装 ffmpeg），请联系系统管理员',
   position_incomplete: '位置信息不完整，请重新定位',
+  unknown_event_code: '没有这个问题类别，请从类别列表中重新选择（类别表可能已更新，请联网后重新打开）',
   period_too_long: '统计期间过长（监督员考核最多 62 天）',
   nul_character: '内容中含有无法保存的空字符（U+0000），请删除后重新提交',
 };
