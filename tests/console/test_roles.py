@@ -225,14 +225,15 @@ READY = {
 }
 
 
-def every_view(watched: Watched, role: str) -> list[str]:
-    """Open each page of the role's menu and read it; the views seen, in menu order."""
+def every_view(watched: Watched, role: str, identifiers: frozenset[str] = frozenset()) -> list[str]:
+    """Open each page of the role's menu and read it (``identifiers``: as for
+    `assert_reads_chinese`); the views seen, in menu order."""
     page = watched.page
     views = page.eval_on_selector_all("#nav a", "links => links.map((a) => a.dataset.view)")
     for view in views:
         page.click(f'#nav a[data-view="{view}"]')
         page.wait_for_selector(READY[view])
-        assert_reads_chinese(watched, f"{role}: {view}")
+        assert_reads_chinese(watched, f"{role}: {view}", identifiers)
     return views
 
 
