@@ -94,6 +94,8 @@ cases = sa.Table(
     # 四级联动: the community its street office passed the case to (NULL: none), 0017
     sa.Column("community", sa.String(64)),
     sa.Index("ix_cases_near_grid", "event_code", "grid_code", "created_at"),
+    # the map's viewport: migration 0020's cases_rtree (SQLite) or ix_cases_point (PostGIS
+    # GiST on the point), outside this metadata (SPATIAL_EXTRAS)
     # partial: only cases that have the value (a new case has no department or deadline
     # yet); every lookup compares the column with a value, which implies not null
     *(
@@ -109,7 +111,6 @@ cases = sa.Table(
             ("ix_cases_deadline", ("deadline",), "deadline"),
             ("ix_cases_track_key", ("track_key",), "track_key"),
             ("ix_cases_near_position", ("event_code", "lat", "lon"), "lat"),
-            ("ix_cases_position", ("lat", "lon"), "lat"),  # the map's viewport
             # a caller's earlier cases, newest first (the agent's screen pop)
             ("ix_cases_callback_number", ("callback_number", "created_at"), "callback_number"),
         )
@@ -325,7 +326,13 @@ gis_components = sa.Table(
 #: (tests/core/test_migrations.py) leaves them out of its comparison
 SPATIAL_EXTRAS: dict[str, frozenset[str]] = {
     "table_prefixes": frozenset(
-        {"gis_grids_rtree", "gis_areas_rtree", "gis_components_rtree", "gis_addresses_rtree"}
+        {
+            "gis_grids_rtree",
+            "gis_areas_rtree",
+            "gis_components_rtree",
+            "gis_addresses_rtree",
+            "cases_rtree",  # migration 0020, the map's case viewport
+        }
     ),
     "tables": frozenset({"spatial_ref_sys"}),  # PostGIS's own
     "columns": frozenset({"geom"}),
@@ -335,6 +342,7 @@ SPATIAL_EXTRAS: dict[str, frozenset[str]] = {
             "ix_gis_areas_geom",
             "ix_gis_components_geom",
             "ix_gis_addresses_geom",
+            "ix_cases_point",  # migration 0020: GiST on ST_MakePoint(lon, lat)
         }
     ),
 }

@@ -37,4 +37,4 @@ def test_the_migrated_database_matches_the_declared_schema(db_url: str) -> None:
         ).scalar_one()
     engine.dispose()
     assert differences == []
-    assert version == "0019"
+    assert version == "0020"

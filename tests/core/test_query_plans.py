@@ -125,7 +125,6 @@ def test_cases_without_a_department_deadline_track_or_position_are_not_indexed_t
         "ix_cases_deadline",
         "ix_cases_track_key",
         "ix_cases_near_position",
-        "ix_cases_position",  # the map's viewport (migration 0012)
         "ix_cases_callback_number",  # a caller's earlier cases (migration 0015)
         "ix_cases_community",  # a community's cases (四级联动, migration 0017)
     }
